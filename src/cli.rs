@@ -1,0 +1,105 @@
+//! Command-line flags, and how they override a loaded scenario.
+//!
+//! Opens no files or sockets: [`Overrides::apply`] receives a loaded [`Scenario`] and returns the
+//! scenario as it will run, re-checked by the same rules as the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::scenario::{Scenario, ScenarioError, TransportKind};
+
+/// wsbench: how much better is WebSocket than HTTP polling for server push, on your workload?
+#[derive(Debug, Parser)]
+#[command(name = "wsbench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario against matched built-in servers, one transport at a time.
+    Run(RunArgs),
+    /// Run one built-in server by hand; prints its bound address on the first line of stdout.
+    Serve(ServeArgs),
+}
+
+/// `wsbench run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML), e.g. `scenarios/chat.toml`.
+    pub scenario: PathBuf,
+    /// Results directory (default `results/<name>-<UTC timestamp>/`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print only the summary table; no progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// The `wsbench` executable that serves each transport as a child process (default: this one).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub server_bin: Option<PathBuf>,
+    /// Overrides of the scenario's common fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Flags that override the scenario file; each names the field it replaces.
+#[derive(Debug, Default, Clone, Args)]
+pub struct Overrides {
+    /// `[clients] subscribers`
+    #[arg(long)]
+    pub subscribers: Option<u32>,
+    /// `[publish] publishers`
+    #[arg(long)]
+    pub publishers: Option<u32>,
+    /// `[publish] rate` (messages per second, all publishers together)
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// `[publish] payload_bytes`
+    #[arg(long)]
+    pub payload_bytes: Option<usize>,
+    /// `duration` (measured phase per transport, e.g. `20s`)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// `warmup` (e.g. `2s`)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Run only these transports, in this order (e.g. `ws,longpoll`).
+    #[arg(long, value_delimiter = ',')]
+    pub transports: Option<Vec<TransportKind>>,
+}
+
+impl Overrides {
+    /// The scenario with these flags applied, re-validated: an error names the flag.
+    pub fn apply(&self, scenario: Scenario) -> Result<Scenario, ScenarioError> {
+        scenario.with_overrides(self)
+    }
+}
+
+/// `wsbench serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Which transport to serve.
+    #[arg(long, value_enum)]
+    pub transport: TransportKind,
+    /// Address to bind; loopback by default. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
+    /// Long-poll: how long to hold a poll that has nothing to answer with.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub hold: Duration,
+    /// Messages the hub keeps for clients that fall behind (the ring size).
+    #[arg(long, default_value_t = crate::server::Limits::default().ring_capacity)]
+    pub ring: usize,
+    /// Largest message accepted from a client, in bytes.
+    #[arg(long, default_value_t = crate::server::Limits::default().max_message_bytes)]
+    pub max_message_bytes: usize,
+    /// Exit when stdin closes (used by `wsbench run`, so a server never outlives its parent).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_eof: bool,
+}

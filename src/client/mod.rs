@@ -1,0 +1,386 @@
+//! The load generator: ramp-up, one task per simulated client, the publishers and the stop rules.
+//!
+//! [`drive`] runs one transport through its phases — connect (at `connect_rate`), warmup,
+//! measure, drain — and returns what the clients recorded. Clients reach the server only over
+//! sockets, each wrapped in a [`CountingStream`](crate::wire::CountingStream), so a server we did
+//! not write is measured exactly like ours. Each client task owns its [`Inbox`]; they are merged
+//! once at the end. Never prints or writes files: progress is reported through a callback.
+
+mod inbox;
+pub mod longpoll;
+mod publishing;
+pub mod schedule;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+pub use inbox::Inbox;
+use publishing::PublishTally;
+pub use schedule::{Schedule, Timeline};
+
+use crate::metrics::{Recorder, WireBytes};
+use crate::scenario::{Scenario, TransportKind};
+use crate::wire::WireMeter;
+
+/// What the load looks like for one transport (the scenario's common fields).
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    /// Receiving clients; publishers are among them.
+    pub subscribers: u32,
+    /// New connections per second during ramp-up.
+    pub connect_rate: u32,
+    /// Publishing clients.
+    pub publishers: u32,
+    /// Messages per second, all publishers together.
+    pub rate: f64,
+    /// Message size, envelope included.
+    pub payload_bytes: usize,
+    /// Publishing, not recorded.
+    pub warmup: Duration,
+    /// Publishing and recorded.
+    pub duration: Duration,
+    /// Longest wait for in-flight messages after the last publish.
+    pub drain: Duration,
+    /// Longest time one connection attempt (TCP + handshake or join) may take.
+    pub connect_timeout: Duration,
+}
+
+impl LoadPlan {
+    /// The plan a scenario describes.
+    pub fn from_scenario(s: &Scenario) -> Self {
+        LoadPlan {
+            subscribers: s.clients.subscribers,
+            connect_rate: s.clients.connect_rate,
+            publishers: s.publish.publishers,
+            rate: s.publish.rate,
+            payload_bytes: s.publish.payload_bytes,
+            warmup: s.warmup,
+            duration: s.duration,
+            drain: s.drain,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where the clients connect. Only loopback addresses are accepted: wsbench never aims load elsewhere.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Which protocol the clients speak.
+    pub transport: TransportKind,
+    /// The server's address.
+    pub addr: SocketAddr,
+}
+
+impl Target {
+    /// A target on a loopback address.
+    pub fn new(transport: TransportKind, addr: SocketAddr) -> Result<Self, ClientError> {
+        if !addr.ip().is_loopback() {
+            return Err(ClientError::NotLoopback(addr));
+        }
+        Ok(Target { transport, addr })
+    }
+}
+
+/// Where a run stands; reported to the caller's callback at each change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Ramp-up started: `clients` connections will be opened.
+    Connecting {
+        /// Connections to open (subscribers plus separate publisher connections).
+        clients: u32,
+    },
+    /// Ramp-up ended.
+    Connected {
+        /// Connections that succeeded.
+        ok: u32,
+        /// Connections that failed or timed out.
+        failed: u32,
+    },
+    /// Publishing, not recorded.
+    Warmup,
+    /// The measured phase started (sample resource usage now).
+    Measuring,
+    /// Publishing stopped; waiting for messages in flight.
+    Draining,
+    /// The measured window closed (sample resource usage now).
+    Measured,
+}
+
+/// Why a load run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The target is not on a loopback address; wsbench only loads 127.0.0.0/8 and ::1.
+    #[error(
+        "refusing to send load to {0}: only loopback addresses (127.0.0.0/8, [::1]) are allowed"
+    )]
+    NotLoopback(SocketAddr),
+    /// No subscriber could connect: the server is down, refuses, or is not speaking this protocol.
+    #[error("no client could connect to {addr} ({failed} attempts); first error: {first_error}")]
+    NoneConnected {
+        /// The target.
+        addr: SocketAddr,
+        /// Attempts made.
+        failed: u32,
+        /// What the first failure said.
+        first_error: String,
+    },
+}
+
+/// What the clients measured for one transport.
+#[derive(Debug, Clone)]
+pub struct ClientOutcome {
+    /// All client recorders merged (subscribers and publishers).
+    pub recorder: Recorder,
+    /// Subscribers that connected (each was expected to receive every in-window message).
+    pub subscribers_connected: u32,
+    /// Messages published with an intended time inside the measured window.
+    pub messages_published: u64,
+    /// How long the measured phase lasted.
+    pub measured: Duration,
+    /// Socket bytes from the start of the measured phase to the end of the drain.
+    pub wire: WireBytes,
+    /// Socket bytes during ramp-up.
+    pub connect_wire: WireBytes,
+    /// Payload within `wire`: in-window messages published (up) and delivered (down).
+    pub payload_wire: WireBytes,
+    /// False when the run was cancelled before the drain ended.
+    pub complete: bool,
+}
+
+/// What client tasks tell the conductor.
+#[derive(Debug)]
+enum Event {
+    /// A connection attempt ended; `Err` carries the reason.
+    Connected {
+        /// A subscriber (true) or a publisher's own connection (false).
+        subscriber: bool,
+        /// What came of it.
+        result: Result<(), String>,
+    },
+    /// A subscriber stopped receiving (complete, drain deadline, error or cancel).
+    Finished,
+}
+
+/// Everything a client task shares with the conductor. Receivers are made per task from the senders.
+#[derive(Debug)]
+struct Ctx {
+    plan: LoadPlan,
+    target: Target,
+    meter: Arc<WireMeter>,
+    timeline: watch::Sender<Option<Timeline>>,
+    tally: PublishTally,
+    events: mpsc::UnboundedSender<Event>,
+    /// Stop receiving and publishing (drain over, or cancelled).
+    stop: CancellationToken,
+    /// Close connections: the measurement is over.
+    close: CancellationToken,
+}
+
+impl Ctx {
+    fn send(&self, event: Event) {
+        // The conductor outlives every task; if it is gone, nobody is left to tell.
+        let _ = self.events.send(event);
+    }
+}
+
+/// Sleeps until `deadline`; false if cancelled first.
+async fn wait_until(deadline: Instant, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = sleep_until(deadline) => true,
+    }
+}
+
+/// Runs one transport's load from ramp-up to drain. `cancel` cuts it short (results are partial).
+pub async fn drive(
+    plan: &LoadPlan,
+    target: &Target,
+    cancel: &CancellationToken,
+    on_phase: &mut dyn FnMut(Phase),
+) -> Result<ClientOutcome, ClientError> {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let ctx = Arc::new(Ctx {
+        plan: plan.clone(),
+        target: target.clone(),
+        meter: Arc::new(WireMeter::default()),
+        timeline: watch::Sender::new(None),
+        tally: PublishTally::new(plan.publishers),
+        events: events_tx,
+        stop: cancel.child_token(),
+        close: CancellationToken::new(),
+    });
+    let mut subscribers: JoinSet<Inbox> = JoinSet::new();
+    let mut publishers: JoinSet<Recorder> = JoinSet::new();
+    let ramp_start = Instant::now();
+    let per_connection = Duration::from_secs_f64(1.0 / f64::from(plan.connect_rate));
+    for i in 0..plan.subscribers {
+        let slot = ramp_start + per_connection * i;
+        match target.transport {
+            TransportKind::Ws => subscribers.spawn(ws::subscriber(ctx.clone(), i, slot)),
+            TransportKind::LongPoll => {
+                subscribers.spawn(longpoll::subscriber(ctx.clone(), i, slot))
+            }
+        };
+    }
+    let mut connections = plan.subscribers;
+    if target.transport == TransportKind::LongPoll {
+        for p in 0..plan.publishers {
+            let slot = ramp_start + per_connection * p;
+            publishers.spawn(longpoll::publisher(ctx.clone(), p, slot));
+        }
+        connections += plan.publishers;
+    }
+    on_phase(Phase::Connecting {
+        clients: connections,
+    });
+
+    let (mut ok, mut failed, mut first_error) = (0u32, 0u32, None);
+    let mut subscribers_ok = 0u32;
+    let mut finished = 0u32;
+    while ok + failed < connections {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => break,
+            e = events.recv() => e,
+        };
+        match event {
+            Some(Event::Connected { subscriber, result }) => match result {
+                Ok(()) => {
+                    ok += 1;
+                    subscribers_ok += u32::from(subscriber);
+                }
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert(e);
+                }
+            },
+            Some(Event::Finished) => finished += 1,
+            None => break,
+        }
+    }
+    on_phase(Phase::Connected { ok, failed });
+    let connect_wire = ctx.meter.read();
+    if subscribers_ok == 0 && !cancel.is_cancelled() {
+        ctx.stop.cancel();
+        ctx.close.cancel();
+        subscribers.shutdown().await;
+        publishers.shutdown().await;
+        return Err(ClientError::NoneConnected {
+            addr: target.addr,
+            failed,
+            first_error: first_error.unwrap_or_else(|| "no attempt finished".into()),
+        });
+    }
+
+    let publish_start = Instant::now() + Duration::from_millis(10);
+    let measure_start = publish_start + plan.warmup;
+    let timeline = Timeline {
+        epoch: ramp_start,
+        publish_start,
+        measure_start,
+        measure_end: measure_start + plan.duration,
+    };
+    ctx.timeline.send_replace(Some(timeline));
+    if !plan.warmup.is_zero() {
+        on_phase(Phase::Warmup);
+    }
+    let mut complete = wait_until(measure_start, cancel).await;
+    let wire_start = ctx.meter.read();
+    on_phase(Phase::Measuring);
+    complete = complete && wait_until(timeline.measure_end, cancel).await;
+    let measured = Instant::now().min(timeline.measure_end) - measure_start.min(Instant::now());
+    on_phase(Phase::Draining);
+
+    // Drain: every connected subscriber reports Finished when it has all it expects, at the
+    // deadline, or on error. Stop receiving everywhere at the deadline.
+    let deadline = timeline.measure_end + plan.drain;
+    while finished < subscribers_ok {
+        tokio::select! {
+            e = events.recv() => match e {
+                Some(Event::Finished) => finished += 1,
+                Some(Event::Connected { .. }) => {}
+                None => break,
+            },
+            _ = ctx.stop.cancelled() => break,
+            _ = sleep_until(deadline) => {
+                ctx.stop.cancel();
+            }
+        }
+    }
+    ctx.stop.cancel();
+    // Let the remaining subscribers notice the stop before the bytes are read.
+    let settle = Instant::now() + Duration::from_secs(1);
+    while finished < subscribers_ok {
+        match timeout(settle - Instant::now().min(settle), events.recv()).await {
+            Ok(Some(Event::Finished)) => finished += 1,
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    let wire = ctx.meter.read().since(wire_start);
+    on_phase(Phase::Measured);
+    complete = complete && !cancel.is_cancelled();
+
+    ctx.close.cancel();
+    let (inboxes, recorders) = collect(subscribers, publishers).await;
+    let messages_published = ctx.tally.in_window();
+    let mut recorder = Recorder::default();
+    let mut subscribers_connected = 0;
+    for inbox in inboxes {
+        // Only a connected subscriber was expected to receive anything.
+        let expected = if inbox.connected {
+            subscribers_connected += 1;
+            messages_published
+        } else {
+            0
+        };
+        recorder.merge(&inbox.finish(expected));
+    }
+    for r in &recorders {
+        recorder.merge(r);
+    }
+    let payload = plan.payload_bytes as u64;
+    Ok(ClientOutcome {
+        payload_wire: WireBytes {
+            up: messages_published * payload,
+            down: recorder.delivery.delivered * payload,
+        },
+        recorder,
+        subscribers_connected,
+        messages_published,
+        measured,
+        wire,
+        connect_wire,
+        complete,
+    })
+}
+
+/// Waits for every client task after `close`; a task still running after a grace period is
+/// aborted (its figures are lost, which the caller sees as fewer subscribers).
+async fn collect(
+    mut subscribers: JoinSet<Inbox>,
+    mut publishers: JoinSet<Recorder>,
+) -> (Vec<Inbox>, Vec<Recorder>) {
+    let grace = Instant::now() + Duration::from_secs(5);
+    let mut inboxes = Vec::with_capacity(subscribers.len());
+    while let Ok(Some(joined)) = tokio::time::timeout_at(grace, subscribers.join_next()).await {
+        if let Ok(inbox) = joined {
+            inboxes.push(inbox);
+        }
+    }
+    subscribers.shutdown().await;
+    let mut recorders = Vec::with_capacity(publishers.len());
+    while let Ok(Some(joined)) = tokio::time::timeout_at(grace, publishers.join_next()).await {
+        if let Ok(recorder) = joined {
+            recorders.push(recorder);
+        }
+    }
+    publishers.shutdown().await;
+    (inboxes, recorders)
+}

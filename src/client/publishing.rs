@@ -1,0 +1,138 @@
+//! Publisher bookkeeping: each publisher's schedule and counts, and the tally that tells every
+//! subscriber how many in-window messages to expect once all publishers are done.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::schedule::{Schedule, Timeline};
+use crate::codec::envelope::Envelope;
+
+/// Totals over all publishers of one transport run.
+#[derive(Debug)]
+pub struct PublishTally {
+    in_window: AtomicU64,
+    remaining: AtomicU32,
+    /// Set to the in-window total when the last publisher reports.
+    finals: watch::Sender<Option<u64>>,
+}
+
+impl PublishTally {
+    /// A tally waiting for `publishers` reports.
+    pub fn new(publishers: u32) -> Self {
+        PublishTally {
+            in_window: AtomicU64::new(0),
+            remaining: AtomicU32::new(publishers),
+            finals: watch::Sender::new((publishers == 0).then_some(0)),
+        }
+    }
+
+    /// In-window messages published so far (final once every publisher reported).
+    pub fn in_window(&self) -> u64 {
+        self.in_window.load(Ordering::SeqCst)
+    }
+
+    /// A receiver that holds the in-window total once every publisher is done.
+    pub fn finals(&self) -> watch::Receiver<Option<u64>> {
+        self.finals.subscribe()
+    }
+
+    fn report(&self, in_window: u64) {
+        let total = self.in_window.fetch_add(in_window, Ordering::SeqCst) + in_window;
+        if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.finals.send_replace(Some(total));
+        }
+    }
+}
+
+/// One publisher's progress. Reports to the tally exactly once: when its schedule ends, or when
+/// it is dropped (connection lost, run cancelled), so the subscribers never wait for it in vain.
+#[derive(Debug)]
+pub struct Publishing {
+    publisher: u32,
+    publishers: u32,
+    rate: f64,
+    schedule: Option<Schedule>,
+    timeline: Option<Timeline>,
+    in_window: u64,
+    tally: Option<Arc<super::Ctx>>,
+}
+
+impl Publishing {
+    /// Publisher `publisher`, reporting to `ctx`'s tally.
+    pub(super) fn new(ctx: Arc<super::Ctx>, publisher: u32) -> Self {
+        Publishing {
+            publisher,
+            publishers: ctx.plan.publishers,
+            rate: ctx.plan.rate,
+            schedule: None,
+            timeline: None,
+            in_window: 0,
+            tally: Some(ctx),
+        }
+    }
+
+    /// Starts the schedule once the timeline is fixed.
+    pub fn start(&mut self, timeline: &Timeline) {
+        if self.schedule.is_none() {
+            let schedule = Schedule::new(self.publisher, self.publishers, self.rate, timeline);
+            let empty = schedule.peek().is_none();
+            self.schedule = Some(schedule);
+            self.timeline = Some(*timeline);
+            if empty {
+                self.finish();
+            }
+        }
+    }
+
+    /// When the next message is due, if any (also `None` before the start).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.schedule.as_ref()?.peek().map(|(_, at)| at)
+    }
+
+    /// The next message, padded to `payload_bytes`; call [`Publishing::sent`] once it is out.
+    pub fn next_message(&self, payload_bytes: usize) -> Option<Vec<u8>> {
+        let (seq, at) = self.schedule.as_ref()?.peek()?;
+        let timeline = self.timeline.as_ref()?;
+        Some(
+            Envelope {
+                publisher: self.publisher,
+                seq,
+                intended_ns: timeline.ns(at),
+            }
+            .encode(payload_bytes),
+        )
+    }
+
+    /// The message from [`Publishing::next_message`] was handed to the socket.
+    pub fn sent(&mut self) {
+        let (Some(schedule), Some(timeline)) = (self.schedule.as_mut(), self.timeline.as_ref())
+        else {
+            return;
+        };
+        if let Some((_, at)) = schedule.peek() {
+            if at >= timeline.measure_start {
+                self.in_window += 1;
+            }
+            schedule.advance();
+        }
+        if schedule.peek().is_none() {
+            self.finish();
+        }
+    }
+
+    /// Reports to the tally now (idempotent).
+    pub fn finish(&mut self) {
+        if let Some(ctx) = self.tally.take() {
+            ctx.tally.report(self.in_window);
+        }
+    }
+}
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,149 @@
+//! WebSocket client (tokio-tungstenite over a counting socket): a subscriber that reads every
+//! broadcast and, for the first `publishers` clients, also publishes on the same connection, as a
+//! browser chat page does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+
+use super::inbox::Inbox;
+use super::publishing::Publishing;
+use super::{Ctx, Event, wait_until};
+use crate::wire::CountingStream;
+
+type Socket = WebSocketStream<CountingStream<TcpStream>>;
+
+/// The path the built-in server upgrades on.
+pub const PATH: &str = "/ws";
+
+/// Client settings for thousands of sockets in one process: a small read buffer (tungstenite
+/// zero-fills the default 128 KiB on every wake-up).
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+}
+
+async fn connect(ctx: &Ctx) -> Result<Socket, String> {
+    let tcp = TcpStream::connect(ctx.target.addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| format!("set_nodelay: {e}"))?;
+    let url = format!("ws://{}{}", ctx.target.addr, PATH);
+    let stream = CountingStream::new(tcp, ctx.meter.clone());
+    let (ws, _) = client_async_with_config(url, stream, Some(config()))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    Ok(ws)
+}
+
+/// Subscriber `index`, connecting at `slot`; publishes too if `index < publishers`.
+pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Inbox {
+    let mut inbox = Inbox::default();
+    let mut publishing = (index < ctx.plan.publishers).then(|| Publishing::new(ctx.clone(), index));
+    if !wait_until(slot, &ctx.stop).await {
+        return inbox;
+    }
+    let started = Instant::now();
+    let mut ws = match timeout(ctx.plan.connect_timeout, connect(&ctx)).await {
+        Ok(Ok(ws)) => ws,
+        failure => {
+            let reason = match failure {
+                Ok(Err(e)) => e,
+                _ => "connect timed out".to_string(),
+            };
+            inbox.recorder.connect_errors += 1;
+            ctx.send(Event::Connected {
+                subscriber: true,
+                result: Err(reason),
+            });
+            return inbox;
+        }
+    };
+    inbox.recorder.record_connect(started.elapsed());
+    inbox.connected = true;
+    ctx.send(Event::Connected {
+        subscriber: true,
+        result: Ok(()),
+    });
+
+    if receive(&ctx, &mut ws, &mut inbox, publishing.as_mut())
+        .await
+        .is_err()
+        && !ctx.stop.is_cancelled()
+    {
+        inbox.recorder.io_errors += 1;
+    }
+    drop(publishing);
+    ctx.send(Event::Finished);
+    ctx.close.cancelled().await;
+    let _ = timeout(Duration::from_secs(1), ws.close(None)).await;
+    inbox
+}
+
+/// Reads (and publishes) until every expected message arrived, the run stops, or the connection breaks.
+async fn receive(
+    ctx: &Ctx,
+    ws: &mut Socket,
+    inbox: &mut Inbox,
+    mut publishing: Option<&mut Publishing>,
+) -> Result<(), tungstenite::Error> {
+    let mut timeline_rx = ctx.timeline.subscribe();
+    let mut timeline = *timeline_rx.borrow_and_update();
+    let mut finals = ctx.tally.finals();
+    inbox.set_expected(*finals.borrow_and_update());
+    if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
+        p.start(t);
+    }
+    loop {
+        if inbox.complete() {
+            return Ok(());
+        }
+        let due = publishing.as_deref().and_then(Publishing::next_due);
+        tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return Ok(()),
+            changed = timeline_rx.changed(), if timeline.is_none() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                timeline = *timeline_rx.borrow_and_update();
+                if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
+                    p.start(t);
+                }
+            }
+            changed = finals.changed(), if !inbox.knows_expected() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                inbox.set_expected(*finals.borrow_and_update());
+            }
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                let p = publishing.as_deref_mut().expect("a due time comes from a publisher");
+                if let Some(bytes) = p.next_message(ctx.plan.payload_bytes) {
+                    let text = String::from_utf8(bytes).expect("envelopes are ASCII");
+                    ws.send(Message::text(text)).await?;
+                    p.sent();
+                }
+            }
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    inbox.receive(text.as_bytes(), Instant::now(), timeline.as_ref());
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    inbox.receive(&bytes, Instant::now(), timeline.as_ref());
+                }
+                Some(Ok(Message::Close(_))) | None => return Err(tungstenite::Error::ConnectionClosed),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+            },
+        }
+    }
+}

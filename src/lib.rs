@@ -1,0 +1,123 @@
+//! wsbench: how much better is WebSocket than HTTP polling for server push, on your workload?
+//!
+//! `wsbench run scenario.toml` starts matched broadcast servers (one shared hub, one adapter per
+//! transport), drives simulated clients against each transport in turn, and reports push latency,
+//! delivery, connect time and exact bytes on the wire.
+//!
+//! # Layout
+//! - [`cli`]: flags, and how they override a scenario.
+//! - [`run`]: the orchestrator — phases, Ctrl-C, per-transport loop, partial results.
+//! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`], errors with file:line and field.
+//! - [`server`]: the hub and one adapter per transport ([`server::ws`], [`server::longpoll`]).
+//! - [`child`]: a built-in server as a child process, measured from `/proc`.
+//! - [`client`]: ramp-up, client tasks, publishers, stop rules.
+//! - [`wire`]: byte counting below HTTP and WebSocket.
+//! - [`codec`]: the message envelope and the long-poll batch body; pure.
+//! - [`metrics`]: histograms, delivery counts, wire totals; pure.
+//! - [`report`]: table, CSV, histogram logs, run metadata.
+//! - [`os`]: open-file limit, CPU time and memory from `/proc`.
+
+pub mod child;
+pub mod cli;
+pub mod client;
+pub mod codec;
+pub mod metrics;
+pub mod os;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod server;
+pub mod wire;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use cli::{Cli, Command, ServeArgs};
+
+/// Runs one command to completion on a runtime suited to it. The binary's whole job.
+pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => {
+            // Both cores for the clients: a single-threaded generator puts its own floor under
+            // every latency figure (the last of 1000 sockets is read milliseconds after the first).
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(run::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            // One thread: on two cores shared with the load generator it beats a thread pool.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(serve(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Exit code for an error: 2 for bad input (scenario or flags), 1 for anything else.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<scenario::ScenarioError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    // Each connection is a file descriptor; take what the hard limit allows.
+    os::raise_nofile_to_hard().context("raising the open-file limit")?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("binding {}", args.addr))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{addr}")
+        .and_then(|()| stdout.flush())
+        .context("printing the address")?;
+    let config = server::ServerConfig {
+        transport: args.transport,
+        hold: args.hold,
+        limits: server::Limits {
+            ring_capacity: args.ring,
+            max_message_bytes: args.max_message_bytes,
+            ..server::Limits::default()
+        },
+    };
+    server::serve(listener, config, shutdown_signal(args.exit_on_stdin_eof))
+        .await
+        .with_context(|| format!("{} server on {addr}", args.transport))
+}
+
+/// Completes on Ctrl-C, SIGTERM, or (when asked) when stdin closes because the parent is gone.
+async fn shutdown_signal(watch_stdin: bool) {
+    use tokio::io::AsyncReadExt;
+    use tokio::signal::unix::{SignalKind, signal};
+    let stdin_closed = async {
+        if !watch_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    };
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+        _ = stdin_closed => {}
+    }
+}

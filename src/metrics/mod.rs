@@ -1,0 +1,197 @@
+//! The data a run measures, and how per-client recorders merge into one figure per transport.
+//!
+//! Owns HdrHistograms (push latency, connect time), delivery counts and wire-byte totals. Does no
+//! I/O, no async and reads no clock: callers hand it durations and counts. Each client task owns one
+//! [`Recorder`]; recorders are merged once at the end ([`Recorder::merge`]), so the hot path takes
+//! no locks.
+
+pub mod delivery;
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+pub use delivery::{DeliveryCounts, DeliveryTracker};
+
+/// Significant digits kept by every histogram: 0.1 % resolution at any magnitude.
+pub const SIGFIGS: u8 = 3;
+
+/// A fresh histogram in microseconds. It starts small and grows to whatever range it sees, so a
+/// thousand per-client histograms cost little memory at the usual millisecond latencies.
+pub fn new_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new(SIGFIGS).expect("3 significant digits is a valid histogram setting");
+    h.auto(true);
+    h
+}
+
+/// Records `d` in µs (at least 1). The histogram grows to fit; only a value beyond what any
+/// histogram can hold is clamped (`saturating_record` alone would clamp to the current size).
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+    if h.record(us).is_err() {
+        h.saturating_record(us);
+    }
+}
+
+/// One client's measurements. Owned by its task; nothing in it is shared.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// Push latency of each in-window delivery: receive time − intended send time, in µs.
+    pub latency_us: Histogram<u64>,
+    /// Time to connect (TCP + handshake or join round trip), in µs; at most one sample per client.
+    pub connect_us: Histogram<u64>,
+    /// Delivery counts (in-window messages only).
+    pub delivery: DeliveryCounts,
+    /// HTTP requests this client made (0 for WebSocket).
+    pub http_requests: u64,
+    /// Poll responses that carried at least one message (long-poll), for messages per response.
+    pub responses_with_messages: u64,
+    /// Messages carried by those responses (any window), for messages per response.
+    pub messages_in_responses: u64,
+    /// Gaps the server reported (long-poll `x-missed`): messages overwritten before this client read them.
+    pub missed_reported: u64,
+    /// Received messages that carried no wsbench envelope (e.g. a server's welcome text).
+    pub foreign: u64,
+    /// Clients that failed to connect.
+    pub connect_errors: u64,
+    /// Connections that broke after connecting (before the run asked them to stop).
+    pub io_errors: u64,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            latency_us: new_histogram(),
+            connect_us: new_histogram(),
+            delivery: DeliveryCounts::default(),
+            http_requests: 0,
+            responses_with_messages: 0,
+            messages_in_responses: 0,
+            missed_reported: 0,
+            foreign: 0,
+            connect_errors: 0,
+            io_errors: 0,
+        }
+    }
+}
+
+impl Recorder {
+    /// Records one latency sample.
+    pub fn record_latency(&mut self, latency: Duration) {
+        record(&mut self.latency_us, latency);
+    }
+
+    /// Records one connect-time sample.
+    pub fn record_connect(&mut self, elapsed: Duration) {
+        record(&mut self.connect_us, elapsed);
+    }
+
+    /// Adds another client's figures into this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        // Auto-resizing histograms with equal precision always accept each other's values.
+        self.latency_us
+            .add(&other.latency_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+        self.connect_us
+            .add(&other.connect_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+        self.delivery.merge(&other.delivery);
+        self.http_requests += other.http_requests;
+        self.responses_with_messages += other.responses_with_messages;
+        self.messages_in_responses += other.messages_in_responses;
+        self.missed_reported += other.missed_reported;
+        self.foreign += other.foreign;
+        self.connect_errors += other.connect_errors;
+        self.io_errors += other.io_errors;
+    }
+}
+
+/// Bytes at the TCP payload level (what the client sockets read and wrote).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WireBytes {
+    /// Client → server.
+    pub up: u64,
+    /// Server → client.
+    pub down: u64,
+}
+
+impl WireBytes {
+    /// Both directions together.
+    pub fn total(self) -> u64 {
+        self.up + self.down
+    }
+
+    /// The bytes that moved between two readings of a counter.
+    pub fn since(self, earlier: WireBytes) -> WireBytes {
+        WireBytes {
+            up: self.up - earlier.up,
+            down: self.down - earlier.down,
+        }
+    }
+}
+
+/// CPU time and memory of one process over the measured phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessUsage {
+    /// User + system CPU time spent during the measured phase.
+    pub cpu: Duration,
+    /// Peak resident set size over the process's life, in KiB (Linux `VmHWM`).
+    pub peak_rss_kib: u64,
+}
+
+/// Everything measured for one transport in one run: the input of every report.
+#[derive(Debug, Clone)]
+pub struct TransportMetrics {
+    /// Transport label (`ws`, `longpoll`).
+    pub transport: String,
+    /// Subscribers asked for.
+    pub subscribers: u32,
+    /// Publishers asked for.
+    pub publishers: u32,
+    /// Size of each message, envelope included.
+    pub payload_bytes: usize,
+    /// How long the measured phase ran (shorter than asked if interrupted).
+    pub measured: Duration,
+    /// Messages published with an intended send time inside the measured phase.
+    pub messages_published: u64,
+    /// `messages_published` × subscribers that connected.
+    pub deliveries_expected: u64,
+    /// Merged client recorders.
+    pub clients: Recorder,
+    /// Client socket bytes from the start of the measured phase to the end of the drain.
+    pub wire: WireBytes,
+    /// Client socket bytes during ramp-up (TCP payload of handshakes and joins).
+    pub connect_wire: WireBytes,
+    /// Payload bytes in `wire`: messages published in the window (up) and delivered (down).
+    pub payload_wire: WireBytes,
+    /// The load generator's own CPU over the measured phase (peak RSS of the generator process).
+    pub client_usage: ProcessUsage,
+    /// The server process's CPU over the measured phase; `None` for a server we did not start.
+    pub server_usage: Option<ProcessUsage>,
+    /// False when the run was interrupted or the server died: figures cover what was measured.
+    pub complete: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_merges_real_magnitudes() {
+        let mut a = Recorder::default();
+        a.record_latency(Duration::from_millis(50));
+        a.record_latency(Duration::from_nanos(10));
+        let mut b = Recorder::default();
+        b.record_latency(Duration::from_secs(3));
+        b.record_connect(Duration::from_micros(1500));
+        a.merge(&b);
+        assert_eq!(a.latency_us.len(), 3);
+        assert_eq!(a.latency_us.min(), 1);
+        assert!(
+            a.latency_us
+                .equivalent(a.latency_us.value_at_quantile(0.5), 50_000)
+        );
+        assert!(a.latency_us.equivalent(a.latency_us.max(), 3_000_000));
+        assert!(a.connect_us.equivalent(a.connect_us.max(), 1500));
+    }
+}

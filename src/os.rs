@@ -1,0 +1,152 @@
+//! What the operating system tells us and lets us change: the open-file limit, and a process's CPU
+//! time and peak memory from `/proc` (Linux). The rest of the crate never reads `/proc` itself.
+
+use std::time::Duration;
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+/// Why an OS query or change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OsError {
+    /// More connections were asked for than the hard open-file limit allows.
+    #[error(
+        "{needed} open files are needed but the hard limit is {hard}; raise it (e.g. `ulimit -Hn {needed}` as root, or LimitNOFILE= in a systemd unit) or ask for fewer subscribers"
+    )]
+    TooFewFiles {
+        /// File descriptors the run needs.
+        needed: u64,
+        /// The hard limit.
+        hard: u64,
+    },
+    /// A system call failed.
+    #[error("{what}: {source}")]
+    Sys {
+        /// What was being done.
+        what: &'static str,
+        /// The errno.
+        #[source]
+        source: nix::Error,
+    },
+    /// A `/proc` file could not be read or parsed (the process may have exited).
+    #[error("reading {path}: {reason}")]
+    Proc {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Raises the soft open-file limit to at least `needed` (up to the hard limit). Returns the new soft limit.
+pub fn raise_nofile(needed: u64) -> Result<u64, OsError> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|source| OsError::Sys {
+        what: "getrlimit(RLIMIT_NOFILE)",
+        source,
+    })?;
+    if needed > hard {
+        return Err(OsError::TooFewFiles { needed, hard });
+    }
+    if soft >= needed {
+        return Ok(soft);
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(|source| OsError::Sys {
+        what: "setrlimit(RLIMIT_NOFILE)",
+        source,
+    })?;
+    Ok(hard)
+}
+
+/// Raises the soft open-file limit to the hard limit, for a server that cannot know its client count.
+pub fn raise_nofile_to_hard() -> Result<u64, OsError> {
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|source| OsError::Sys {
+        what: "getrlimit(RLIMIT_NOFILE)",
+        source,
+    })?;
+    raise_nofile(hard)
+}
+
+/// CPU time (user + system, all threads) a process has used so far. `None` means this process.
+pub fn cpu_time(pid: Option<u32>) -> Result<Duration, OsError> {
+    let path = proc_path(pid, "stat");
+    let text = read(&path)?;
+    // Fields after the command name, which is in parentheses and may itself contain spaces.
+    let after = text
+        .rfind(')')
+        .map(|i| &text[i + 1..])
+        .ok_or_else(|| malformed(&path))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |i: usize| -> Result<u64, OsError> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| malformed(&path))
+    };
+    let total = ticks(11)? + ticks(12)?;
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|&t| t > 0)
+        .unwrap_or(100) as u64;
+    Ok(Duration::from_nanos(total * 1_000_000_000 / per_second))
+}
+
+/// Peak resident set size (`VmHWM`) in KiB. `None` means this process.
+pub fn peak_rss_kib(pid: Option<u32>) -> Result<u64, OsError> {
+    let path = proc_path(pid, "status");
+    let text = read(&path)?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| malformed(&path))
+}
+
+/// Logical CPUs available to this process.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn proc_path(pid: Option<u32>, file: &str) -> String {
+    match pid {
+        Some(pid) => format!("/proc/{pid}/{file}"),
+        None => format!("/proc/self/{file}"),
+    }
+}
+
+fn read(path: &str) -> Result<String, OsError> {
+    std::fs::read_to_string(path).map_err(|e| OsError::Proc {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn malformed(path: &str) -> OsError {
+    OsError::Proc {
+        path: path.to_string(),
+        reason: "unexpected format".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_cpu_and_memory() {
+        // Burn CPU until the kernel has accounted at least one tick, however slow the machine.
+        let mut x = 0u64;
+        while cpu_time(None).unwrap() == Duration::ZERO {
+            for i in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_add(i));
+            }
+        }
+        assert!(peak_rss_kib(None).unwrap() > 0);
+        assert!(peak_rss_kib(Some(u32::MAX)).is_err());
+    }
+
+    #[test]
+    fn refuses_more_files_than_the_hard_limit() {
+        let err = raise_nofile(u64::MAX).unwrap_err();
+        assert!(err.to_string().contains("hard limit"), "{err}");
+    }
+}

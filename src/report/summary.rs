@@ -1,0 +1,358 @@
+//! One [`Summary`] row per transport: the figures of `summary.csv` and of the stdout table.
+//!
+//! Every derived number (percentiles, ratios, CPU per delivery) is computed here, once, so the CSV
+//! and the table print the same values. A ratio whose denominator is zero is `None` (an empty CSV
+//! cell), never NaN or infinity.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::TransportMetrics;
+
+/// The figures of one transport's run: one row of `summary.csv`.
+///
+/// The field order *is* the CSV column order, a contract checked by `tests/csv_contract.rs`;
+/// `results/README.md` documents every column. `None` is written as an empty cell: the figure
+/// does not apply (no server process measured) or its denominator was zero (no deliveries).
+/// Floats are rounded by [`round_figure`]; latencies are whole microseconds. `Default` is an
+/// all-zero row with every optional cell empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Transport label (`ws`, `longpoll`, …).
+    pub transport: String,
+    /// Subscribers asked for.
+    pub subscribers: u32,
+    /// Publishers asked for.
+    pub publishers: u32,
+    /// Length of the measured phase, in seconds.
+    pub duration_s: f64,
+    /// Messages published with an intended send time inside the measured phase.
+    pub messages_published: u64,
+    /// `messages_published` × subscribers that connected.
+    pub deliveries_expected: u64,
+    /// Distinct in-window messages received, summed over subscribers.
+    pub deliveries: u64,
+    /// Expected deliveries that never arrived.
+    pub lost: u64,
+    /// Messages received again after their first arrival.
+    pub duplicated: u64,
+    /// First arrivals that came after a later message of the same publisher.
+    pub reordered: u64,
+    /// Received messages without a wsbench envelope.
+    pub foreign: u64,
+    /// Median push latency (receive − intended send), in µs.
+    pub latency_p50_us: Option<u64>,
+    /// 90th percentile push latency, in µs.
+    pub latency_p90_us: Option<u64>,
+    /// 99th percentile push latency, in µs.
+    pub latency_p99_us: Option<u64>,
+    /// 99.9th percentile push latency, in µs.
+    pub latency_p999_us: Option<u64>,
+    /// Largest push latency, in µs.
+    pub latency_max_us: Option<u64>,
+    /// Mean push latency, in µs (one decimal).
+    pub latency_mean_us: Option<f64>,
+    /// Median connect time (TCP + handshake or join), in µs.
+    pub connect_p50_us: Option<u64>,
+    /// 99th percentile connect time, in µs.
+    pub connect_p99_us: Option<u64>,
+    /// Client → server TCP payload bytes in the measured phase and drain.
+    pub bytes_up: u64,
+    /// Server → client TCP payload bytes in the measured phase and drain.
+    pub bytes_down: u64,
+    /// Message payload bytes inside `bytes_up + bytes_down` (published up + delivered down).
+    pub payload_bytes: u64,
+    /// Non-payload wire bytes (framing, headers, requests) per delivery.
+    pub overhead_bytes_per_delivery: Option<f64>,
+    /// All wire bytes, both directions, per delivery.
+    pub wire_bytes_per_delivery: Option<f64>,
+    /// HTTP requests the clients made (0 for WebSocket).
+    pub http_requests: u64,
+    /// HTTP requests per delivery.
+    pub http_requests_per_delivery: Option<f64>,
+    /// Messages per poll response that carried any (empty when no response carried one).
+    pub messages_per_response: Option<f64>,
+    /// Deliveries per second of the measured phase.
+    pub deliveries_per_s: Option<f64>,
+    /// Load generator CPU time (user + system) in the measured phase, in seconds.
+    pub client_cpu_s: f64,
+    /// Server process CPU time (user + system) in the measured phase, in seconds.
+    pub server_cpu_s: Option<f64>,
+    /// Load generator CPU per delivery, in µs.
+    pub client_cpu_us_per_delivery: Option<f64>,
+    /// Server CPU per delivery, in µs.
+    pub server_cpu_us_per_delivery: Option<f64>,
+    /// Server process peak resident set size, in KiB.
+    pub server_peak_rss_kib: Option<u64>,
+    /// Deliveries per second of server CPU time.
+    pub deliveries_per_server_cpu_s: Option<f64>,
+    /// Client socket bytes (both directions) during ramp-up: handshakes and joins.
+    pub connect_bytes: u64,
+    /// Clients that failed to connect.
+    pub connect_errors: u64,
+    /// Connections that broke after connecting.
+    pub io_errors: u64,
+    /// False when the run was interrupted or the server died.
+    pub complete: bool,
+}
+
+/// Quantiles of the latency columns, shared with `latency.csv` so both files agree.
+pub(crate) const P50: f64 = 0.5;
+pub(crate) const P90: f64 = 0.9;
+pub(crate) const P99: f64 = 0.99;
+pub(crate) const P999: f64 = 0.999;
+
+impl Summary {
+    /// Derives the row for one transport. Reads `m`, changes nothing.
+    pub fn new(m: &TransportMetrics) -> Summary {
+        let rec = &m.clients;
+        let deliveries = rec.delivery.delivered;
+        let per_delivery = |x: f64| ratio(x, deliveries as f64);
+        let seconds = m.measured.as_secs_f64();
+        let client_cpu = m.client_usage.cpu.as_secs_f64();
+        let server_cpu = m.server_usage.map(|u| u.cpu.as_secs_f64());
+        let wire = m.wire.total() as f64;
+        let payload = m.payload_wire.total();
+        Summary {
+            transport: m.transport.clone(),
+            subscribers: m.subscribers,
+            publishers: m.publishers,
+            duration_s: round_figure(seconds),
+            messages_published: m.messages_published,
+            deliveries_expected: m.deliveries_expected,
+            deliveries,
+            lost: rec.delivery.lost,
+            duplicated: rec.delivery.duplicated,
+            reordered: rec.delivery.reordered,
+            foreign: rec.foreign,
+            latency_p50_us: quantile(&rec.latency_us, P50),
+            latency_p90_us: quantile(&rec.latency_us, P90),
+            latency_p99_us: quantile(&rec.latency_us, P99),
+            latency_p999_us: quantile(&rec.latency_us, P999),
+            latency_max_us: quantile(&rec.latency_us, 1.0),
+            latency_mean_us: (!rec.latency_us.is_empty())
+                .then(|| (rec.latency_us.mean() * 10.0).round() / 10.0),
+            connect_p50_us: quantile(&rec.connect_us, P50),
+            connect_p99_us: quantile(&rec.connect_us, P99),
+            bytes_up: m.wire.up,
+            bytes_down: m.wire.down,
+            payload_bytes: payload,
+            // A signed difference: should payload ever exceed the wire total, the bug shows.
+            overhead_bytes_per_delivery: per_delivery(wire - payload as f64),
+            wire_bytes_per_delivery: per_delivery(wire),
+            http_requests: rec.http_requests,
+            http_requests_per_delivery: per_delivery(rec.http_requests as f64),
+            messages_per_response: ratio(
+                rec.messages_in_responses as f64,
+                rec.responses_with_messages as f64,
+            ),
+            deliveries_per_s: ratio(deliveries as f64, seconds),
+            client_cpu_s: round_figure(client_cpu),
+            server_cpu_s: server_cpu.map(round_figure),
+            client_cpu_us_per_delivery: per_delivery(client_cpu * 1e6),
+            server_cpu_us_per_delivery: server_cpu.and_then(|s| per_delivery(s * 1e6)),
+            server_peak_rss_kib: m.server_usage.map(|u| u.peak_rss_kib),
+            deliveries_per_server_cpu_s: server_cpu.and_then(|s| ratio(deliveries as f64, s)),
+            connect_bytes: m.connect_wire.total(),
+            connect_errors: rec.connect_errors,
+            io_errors: rec.io_errors,
+            complete: m.complete,
+        }
+    }
+}
+
+impl From<&TransportMetrics> for Summary {
+    fn from(m: &TransportMetrics) -> Summary {
+        Summary::new(m)
+    }
+}
+
+/// One [`Summary`] per transport, in run order.
+pub fn summarize(metrics: &[TransportMetrics]) -> Vec<Summary> {
+    metrics.iter().map(Summary::new).collect()
+}
+
+/// The value at `q` (0.0–1.0), or `None` for an empty histogram.
+pub(crate) fn quantile(h: &Histogram<u64>, q: f64) -> Option<u64> {
+    (!h.is_empty()).then(|| h.value_at_quantile(q))
+}
+
+/// `num / den`, rounded by [`round_figure`]; `None` when `den` is zero or the result not finite.
+fn ratio(num: f64, den: f64) -> Option<f64> {
+    let r = num / den;
+    (den != 0.0 && r.is_finite()).then(|| round_figure(r))
+}
+
+/// Rounds a float figure for the CSV: 3 decimals, or 4 significant digits below 1, so small ratios
+/// such as HTTP requests per delivery (`0.01234`) keep their precision instead of showing `0.012`.
+pub fn round_figure(x: f64) -> f64 {
+    let decimals = if x == 0.0 || x.abs() >= 1.0 {
+        3
+    } else {
+        // |x| < 1: log10 is negative; 0.0123 → floor −2 → 5 decimals → 4 significant digits.
+        (3 - x.abs().log10().floor() as i32).min(12)
+    };
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics::{
+        DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes, new_histogram,
+    };
+
+    /// 10 messages of 64 B published by one publisher to 5 subscribers over 2 s: 50 deliveries,
+    /// 7000 wire bytes. Latencies 1..=100 ms (one sample per ms), connect times 100 and 200 µs.
+    pub(crate) fn sample(transport: &str) -> TransportMetrics {
+        let mut clients = Recorder::default();
+        // `record`, not `Recorder::record_latency`: these tests check the report, not recording.
+        for ms in 1..=100 {
+            clients.latency_us.record(ms * 1_000).unwrap();
+        }
+        clients.connect_us.record(100).unwrap();
+        clients.connect_us.record(200).unwrap();
+        clients.delivery = DeliveryCounts {
+            delivered: 50,
+            duplicated: 1,
+            reordered: 2,
+            lost: 0,
+        };
+        clients.http_requests = 25;
+        clients.responses_with_messages = 20;
+        clients.messages_in_responses = 50;
+        TransportMetrics {
+            transport: transport.to_owned(),
+            subscribers: 5,
+            publishers: 1,
+            payload_bytes: 64,
+            measured: Duration::from_secs(2),
+            messages_published: 10,
+            deliveries_expected: 50,
+            clients,
+            wire: WireBytes {
+                up: 2000,
+                down: 5000,
+            },
+            connect_wire: WireBytes { up: 300, down: 200 },
+            payload_wire: WireBytes {
+                up: 640,
+                down: 3200,
+            },
+            client_usage: ProcessUsage {
+                cpu: Duration::from_millis(10),
+                peak_rss_kib: 20_000,
+            },
+            server_usage: Some(ProcessUsage {
+                cpu: Duration::from_millis(5),
+                peak_rss_kib: 10_240,
+            }),
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn derives_every_figure_from_known_metrics() {
+        let s = Summary::new(&sample("longpoll"));
+        assert_eq!(s.transport, "longpoll");
+        assert_eq!((s.subscribers, s.publishers), (5, 1));
+        assert_eq!(s.duration_s, 2.0);
+        assert_eq!((s.messages_published, s.deliveries_expected), (10, 50));
+        assert_eq!(
+            (s.deliveries, s.lost, s.duplicated, s.reordered),
+            (50, 0, 1, 2)
+        );
+        // 3 significant digits: 50 ms and 100 ms are exact bucket edges only within 0.1 %.
+        assert_eq!(s.latency_p50_us, Some(50_015));
+        assert_eq!(s.latency_p90_us, Some(90_047));
+        assert_eq!(s.latency_p99_us, Some(99_007));
+        assert_eq!(s.latency_p999_us, Some(100_031));
+        assert_eq!(s.latency_max_us, Some(100_031));
+        // HdrHistogram's mean uses each bucket's midpoint: 50 500 µs + 3.62 µs of bucket width.
+        assert_eq!(s.latency_mean_us, Some(50_503.6));
+        assert_eq!(s.connect_p50_us, Some(100));
+        assert_eq!(s.connect_p99_us, Some(200));
+        assert_eq!(
+            (s.bytes_up, s.bytes_down, s.payload_bytes),
+            (2000, 5000, 3840)
+        );
+        assert_eq!(s.wire_bytes_per_delivery, Some(140.0));
+        assert_eq!(s.overhead_bytes_per_delivery, Some(63.2));
+        assert_eq!(s.http_requests, 25);
+        assert_eq!(s.http_requests_per_delivery, Some(0.5));
+        assert_eq!(s.messages_per_response, Some(2.5));
+        assert_eq!(s.deliveries_per_s, Some(25.0));
+        assert_eq!(s.client_cpu_s, 0.01);
+        assert_eq!(s.server_cpu_s, Some(0.005));
+        assert_eq!(s.client_cpu_us_per_delivery, Some(200.0));
+        assert_eq!(s.server_cpu_us_per_delivery, Some(100.0));
+        assert_eq!(s.server_peak_rss_kib, Some(10_240));
+        assert_eq!(s.deliveries_per_server_cpu_s, Some(10_000.0));
+        assert_eq!(s.connect_bytes, 500);
+        assert_eq!((s.connect_errors, s.io_errors, s.complete), (0, 0, true));
+    }
+
+    #[test]
+    fn zero_denominators_and_empty_histograms_give_empty_cells() {
+        let mut m = sample("ws");
+        m.clients.latency_us = new_histogram();
+        m.clients.connect_us = new_histogram();
+        m.clients.delivery = DeliveryCounts::default();
+        m.clients.http_requests = 0;
+        m.clients.responses_with_messages = 0;
+        m.measured = Duration::ZERO;
+        m.server_usage = Some(ProcessUsage::default());
+        let s = Summary::new(&m);
+        assert_eq!(s.latency_p50_us, None);
+        assert_eq!(s.latency_max_us, None);
+        assert_eq!(s.latency_mean_us, None);
+        assert_eq!(s.connect_p99_us, None);
+        assert_eq!(s.wire_bytes_per_delivery, None);
+        assert_eq!(s.overhead_bytes_per_delivery, None);
+        assert_eq!(s.http_requests_per_delivery, None);
+        assert_eq!(s.messages_per_response, None);
+        assert_eq!(s.deliveries_per_s, None);
+        assert_eq!(s.client_cpu_us_per_delivery, None);
+        assert_eq!(s.server_cpu_s, Some(0.0));
+        assert_eq!(s.server_cpu_us_per_delivery, None);
+        assert_eq!(s.deliveries_per_server_cpu_s, None);
+    }
+
+    #[test]
+    fn websocket_without_requests_has_zero_requests_and_no_messages_per_response() {
+        let mut m = sample("ws");
+        m.clients.http_requests = 0;
+        m.clients.responses_with_messages = 0;
+        m.clients.messages_in_responses = 0;
+        let s = Summary::new(&m);
+        assert_eq!(s.http_requests_per_delivery, Some(0.0));
+        assert_eq!(s.messages_per_response, None);
+    }
+
+    #[test]
+    fn server_columns_are_empty_without_a_measured_server() {
+        let mut m = sample("ws");
+        m.server_usage = None;
+        let s = Summary::new(&m);
+        assert_eq!(s.server_cpu_s, None);
+        assert_eq!(s.server_cpu_us_per_delivery, None);
+        assert_eq!(s.server_peak_rss_kib, None);
+        assert_eq!(s.deliveries_per_server_cpu_s, None);
+        assert_eq!(s.client_cpu_s, 0.01);
+    }
+
+    #[test]
+    fn rounds_to_three_decimals_or_four_significant_digits() {
+        assert_eq!(round_figure(140.0), 140.0);
+        assert_eq!(round_figure(63.23456), 63.235);
+        assert_eq!(round_figure(1.0), 1.0);
+        assert_eq!(round_figure(0.0123456), 0.01235);
+        assert_eq!(round_figure(0.5), 0.5);
+        assert_eq!(round_figure(-0.0123456), -0.01235);
+        assert_eq!(round_figure(0.0), 0.0);
+        assert_eq!(round_figure(1e-300), 0.0);
+    }
+}

@@ -1,0 +1,212 @@
+//! `wsbench run`: load the scenario, then for each transport start its server as a child
+//! process, drive the clients, sample both processes' resource use around the measured phase, and
+//! write every result file — also after Ctrl-C or a server that died, marked partial.
+//!
+//! The only module that knows both the servers/clients and the report.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::child::ServerChild;
+use crate::cli::RunArgs;
+use crate::client::{self, LoadPlan, Phase, Target};
+use crate::metrics::{ProcessUsage, TransportMetrics};
+use crate::os;
+use crate::report::{self, RunInfo};
+use crate::scenario::{self, Scenario, Transport};
+
+/// File descriptors kept free for everything that is not a client socket.
+const SPARE_FILES: u64 = 64;
+
+/// Runs a scenario end to end; returns the results directory.
+pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
+    let loaded = scenario::load(&args.scenario)?;
+    let scenario = args.overrides.apply(loaded)?;
+    let needed =
+        u64::from(scenario.clients.subscribers + scenario.publish.publishers) + SPARE_FILES;
+    os::raise_nofile(needed).context("raising the open-file limit for the clients")?;
+    let server_bin = match &args.server_bin {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe().context("finding the wsbench executable to serve with")?,
+    };
+    let started = SystemTime::now();
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir(&scenario, started));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let cancel = CancellationToken::new();
+    tokio::spawn(interrupt_watch(cancel.clone(), args.quiet));
+
+    let mut results = Vec::new();
+    let mut failures = Vec::new();
+    for transport in &scenario.transports {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let label = transport.kind().label();
+        match run_transport(&scenario, transport, &server_bin, &cancel, args.quiet).await {
+            Ok(metrics) => results.push(metrics),
+            Err(e) => {
+                eprintln!("[{label}] failed: {e:#}");
+                failures.push(format!("{label}: {e:#}"));
+            }
+        }
+    }
+
+    let complete =
+        !cancel.is_cancelled() && failures.is_empty() && results.iter().all(|m| m.complete);
+    let run = RunInfo {
+        started,
+        cores: os::cores(),
+        complete,
+        command: std::env::args().collect(),
+        scenario_path: args.scenario.clone(),
+        scenario_toml: scenario.to_toml(),
+    };
+    report::write_all(&dir, &run, &results)
+        .with_context(|| format!("writing results to {}", dir.display()))?;
+    println!("{}", report::table::render(&results));
+    if !args.quiet {
+        eprintln!("results: {}", dir.display());
+    }
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "{} transport(s) failed: {}",
+            failures.len(),
+            failures.join("; ")
+        );
+    }
+    Ok(dir)
+}
+
+fn default_dir(scenario: &Scenario, started: SystemTime) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(started)
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    Path::new("results").join(format!("{}-{stamp}", scenario.name))
+}
+
+/// First Ctrl-C or SIGTERM: stop measuring, write what was measured. Second: exit at once.
+async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    for round in 0..2 {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+            _ = term.recv() => {}
+        }
+        if round == 0 {
+            if !quiet {
+                eprintln!(
+                    "interrupted: stopping and writing partial results (again to quit at once)"
+                );
+            }
+            cancel.cancel();
+        } else {
+            std::process::exit(130);
+        }
+    }
+}
+
+async fn run_transport(
+    scenario: &Scenario,
+    transport: &Transport,
+    server_bin: &Path,
+    cancel: &CancellationToken,
+    quiet: bool,
+) -> anyhow::Result<TransportMetrics> {
+    let kind = transport.kind();
+    let label = kind.label();
+    let mut extra = Vec::new();
+    if let Transport::LongPoll { hold } = transport {
+        extra.extend([
+            "--hold".to_string(),
+            humantime::format_duration(*hold).to_string(),
+        ]);
+    }
+    let mut server = ServerChild::spawn(server_bin, kind, &extra).await?;
+    let target = Target::new(kind, server.addr)?;
+    let plan = LoadPlan::from_scenario(scenario);
+
+    let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>)> = Vec::new();
+    let mut on_phase = |phase: Phase| {
+        if matches!(phase, Phase::Measuring | Phase::Measured) {
+            marks.push((server.usage(), os::cpu_time(None).ok()));
+        }
+        if !quiet {
+            progress(label, phase, &plan);
+        }
+    };
+    let outcome = client::drive(&plan, &target, cancel, &mut on_phase).await;
+    let server_alive = server.alive();
+    server.stop().await;
+    let outcome = outcome?;
+    if !server_alive && !quiet {
+        eprintln!("[{label}] the server exited during the run: results are partial");
+    }
+
+    let (server_usage, client_cpu) = match marks.as_slice() {
+        [(s0, c0), (s1, c1)] => (
+            s0.zip(*s1).map(|(a, b)| ProcessUsage {
+                cpu: b.cpu.saturating_sub(a.cpu),
+                peak_rss_kib: b.peak_rss_kib,
+            }),
+            c0.zip(*c1)
+                .map(|(a, b)| b.saturating_sub(a))
+                .unwrap_or_default(),
+        ),
+        _ => (None, Duration::ZERO),
+    };
+    Ok(TransportMetrics {
+        transport: label.to_string(),
+        subscribers: scenario.clients.subscribers,
+        publishers: scenario.publish.publishers,
+        payload_bytes: scenario.publish.payload_bytes,
+        measured: outcome.measured,
+        messages_published: outcome.messages_published,
+        deliveries_expected: outcome.messages_published * u64::from(outcome.subscribers_connected),
+        clients: outcome.recorder,
+        wire: outcome.wire,
+        connect_wire: outcome.connect_wire,
+        payload_wire: outcome.payload_wire,
+        client_usage: ProcessUsage {
+            cpu: client_cpu,
+            peak_rss_kib: os::peak_rss_kib(None).unwrap_or(0),
+        },
+        server_usage,
+        complete: outcome.complete && server_alive,
+    })
+}
+
+fn progress(label: &str, phase: Phase, plan: &LoadPlan) {
+    match phase {
+        Phase::Connecting { clients } => eprintln!(
+            "[{label}] connecting {clients} clients at {}/s",
+            plan.connect_rate
+        ),
+        Phase::Connected { ok, failed } => eprintln!("[{label}] connected {ok}, failed {failed}"),
+        Phase::Warmup => eprintln!(
+            "[{label}] warmup {}",
+            humantime::format_duration(plan.warmup)
+        ),
+        Phase::Measuring => eprintln!(
+            "[{label}] measuring {} at {} msg/s",
+            humantime::format_duration(plan.duration),
+            plan.rate
+        ),
+        Phase::Draining => eprintln!(
+            "[{label}] draining (up to {})",
+            humantime::format_duration(plan.drain)
+        ),
+        Phase::Measured => eprintln!("[{label}] done"),
+    }
+}

@@ -1,0 +1,317 @@
+//! The raw scenario file: a serde mirror of the TOML, one struct per table, before any validation.
+//!
+//! Owns turning TOML text into a [`ScenarioFile`] and turning TOML's own errors (syntax, unknown
+//! key, wrong type, missing field) into one-line [`ScenarioError::Toml`]s that name the file, line,
+//! column, table and key. Every struct denies unknown fields and none uses `#[serde(flatten)]`,
+//! which would silently turn that off (serde#1600). Every scalar keeps its [`Spanned`] byte range
+//! so the next stage can name the line of a bad value. `ScenarioFile::into_draft` then turns
+//! spans into lines, fills in defaults and parses durations; it checks no ranges: that is
+//! [`Scenario::from_file`](super::Scenario::from_file).
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{DEFAULT_HOLD, Draft, Field, Origin, ScenarioError, TransportKind};
+
+/// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
+/// count reaches validation and gets a range message rather than a serde type error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a scenario table")]
+pub struct ScenarioFile {
+    /// `name`; the file stem when absent.
+    pub name: Option<Spanned<String>>,
+    /// `duration`, a humantime string such as `"20s"`.
+    pub duration: Spanned<String>,
+    /// `warmup`, a humantime string.
+    pub warmup: Option<Spanned<String>>,
+    /// `drain`, a humantime string.
+    pub drain: Option<Spanned<String>>,
+    /// `[clients]`
+    pub clients: ClientsTable,
+    /// `[publish]`
+    pub publish: PublishTable,
+    /// `[transports]`; its span is where the table is named, for "no transports" errors.
+    pub transports: Spanned<TransportsTable>,
+}
+
+/// `[clients]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [clients] table")]
+pub struct ClientsTable {
+    /// `subscribers`
+    pub subscribers: Spanned<i64>,
+    /// `connect_rate`, connections per second.
+    pub connect_rate: Option<Spanned<i64>>,
+}
+
+/// `[publish]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [publish] table")]
+pub struct PublishTable {
+    /// `publishers`
+    pub publishers: Option<Spanned<i64>>,
+    /// `rate`, messages per second; a TOML integer is accepted too.
+    pub rate: Spanned<f64>,
+    /// `payload_bytes`
+    pub payload_bytes: Option<Spanned<i64>>,
+}
+
+/// `[transports]`: one optional sub-table per transport.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [transports] table")]
+pub struct TransportsTable {
+    /// `[transports.ws]`
+    pub ws: Option<WsTable>,
+    /// `[transports.longpoll]`
+    pub longpoll: Option<LongPollTable>,
+}
+
+/// `[transports.ws]`: no keys yet, but unknown ones are still refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [transports.ws] table")]
+pub struct WsTable {}
+
+/// `[transports.longpoll]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [transports.longpoll] table")]
+pub struct LongPollTable {
+    /// `hold`, a humantime string.
+    pub hold: Option<Spanned<String>>,
+}
+
+impl ScenarioFile {
+    /// Parses `text` (the contents of `path`; the path is used only in messages).
+    pub fn from_toml(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
+        toml::from_str(text).map_err(|e| toml_error(path, text, &e))
+    }
+
+    /// Every field with where it was written (or its default), durations parsed: stage 2's input.
+    pub(super) fn into_draft(self, path: &Path, text: &str) -> Result<Draft, ScenarioError> {
+        let at = |span: Range<usize>| {
+            let (line, col) = line_col(text, span.start);
+            Origin::File { line, col }
+        };
+        let int = |v: Option<Spanned<i64>>, default: i128| match v {
+            Some(s) => Field::new(i128::from(*s.get_ref()), at(s.span())),
+            None => Field::unwritten(default),
+        };
+        let dur = |field: &'static str, v: Option<Spanned<String>>, default: Duration| {
+            let Some(s) = v else {
+                return Ok(Field::unwritten(default));
+            };
+            let origin = at(s.span());
+            match humantime::parse_duration(s.get_ref()) {
+                Ok(value) => Ok(Field::new(value, origin)),
+                Err(e) => Err(ScenarioError::Invalid {
+                    path: Some(path.to_path_buf()),
+                    origin,
+                    field,
+                    message: format!("{field}: invalid duration {:?}: {e}", s.get_ref()),
+                }),
+            }
+        };
+        let ScenarioFile {
+            name,
+            duration,
+            warmup,
+            drain,
+            clients,
+            publish,
+            transports,
+        } = self;
+        let name = match name {
+            Some(s) => Field::new(s.get_ref().clone(), at(s.span())),
+            None => {
+                let stem = path.file_stem().unwrap_or_default();
+                Field::unwritten(stem.to_string_lossy().into_owned())
+            }
+        };
+        let t = transports.get_ref();
+        let configured = |k: &TransportKind| match k {
+            TransportKind::Ws => t.ws.is_some(),
+            TransportKind::LongPoll => t.longpoll.is_some(),
+        };
+        let kinds = TransportKind::ALL.into_iter().filter(configured).collect();
+        let hold = t.longpoll.as_ref().and_then(|l| l.hold.clone());
+        Ok(Draft {
+            path: Some(path.to_path_buf()),
+            name,
+            duration: dur("duration", Some(duration), Duration::ZERO)?,
+            warmup: dur("warmup", warmup, Duration::ZERO)?,
+            drain: dur("drain", drain, Duration::from_secs(5))?,
+            subscribers: int(Some(clients.subscribers), 0),
+            connect_rate: int(clients.connect_rate, 1000),
+            publishers: int(publish.publishers, 1),
+            rate: Field::new(*publish.rate.get_ref(), at(publish.rate.span())),
+            payload_bytes: int(publish.payload_bytes, 64),
+            transports: Field::new(kinds, at(transports.span())),
+            hold: dur("[transports.longpoll] hold", hold, DEFAULT_HOLD)?,
+        })
+    }
+}
+
+/// The text of a file read as `bytes`, or [`ScenarioError::NotUtf8`] naming the first bad byte.
+pub(super) fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, ScenarioError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let prefix = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+        let (line, col) = line_col(prefix, valid);
+        ScenarioError::NotUtf8 {
+            path: path.to_path_buf(),
+            line,
+            col,
+        }
+    })
+}
+
+/// The text of a [`ScenarioError::Toml`]: `path:line:col: [table] key: message`.
+pub(super) fn toml_message(
+    path: &Path,
+    at: Option<(usize, usize)>,
+    table: Option<&str>,
+    key: Option<&str>,
+    message: &str,
+) -> String {
+    let mut s = path.display().to_string();
+    if let Some((line, col)) = at {
+        s += &format!(":{line}:{col}");
+    }
+    s += ": ";
+    if let Some(table) = table {
+        s += &format!("[{table}] ");
+    }
+    if let Some(key) = key {
+        s += &format!("{key}: ");
+    }
+    s + message
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Rewrites a toml/serde error as one line: `path:line:col: [table] key: message`.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ScenarioError {
+    let message = e
+        .message()
+        .trim()
+        .replace('\n', " ")
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number");
+    // A top-level missing field comes with the empty span 0..0: there is no line to point at.
+    let top_level_missing = |s: &Range<usize>| s.is_empty() && s.start == 0;
+    let span = e
+        .span()
+        .filter(|s| !(message.starts_with("missing field") && top_level_missing(s)));
+    let (at, table, key) = match span {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            let (table, key) = table_and_key(text, line, span);
+            (Some((line, col)), table, key)
+        }
+        None => (None, None, None),
+    };
+    ScenarioError::Toml {
+        path: path.to_path_buf(),
+        at,
+        table,
+        key,
+        message,
+    }
+}
+
+/// The table and key an error at `span` (starting on 1-based `line`) is about, read from the text:
+/// the nearest `[header]` at or above the line, and the bare key before `=` on the line. When the
+/// span points at a key inside a header (`[transports.carrier_pigeon]`), the table is the part of
+/// the header before it and the key is the spanned text.
+fn table_and_key(text: &str, line: usize, span: Range<usize>) -> (Option<String>, Option<String>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let this = lines.get(line - 1).copied().unwrap_or("");
+    if let Some(header) = header(this) {
+        let spanned = text.get(span).unwrap_or("").trim();
+        let inside = !spanned.starts_with('[') && !spanned.is_empty();
+        return match header.rfind(spanned).filter(|_| inside) {
+            Some(i) => {
+                let parent = header[..i].trim_end_matches('.').trim();
+                let table = (!parent.is_empty()).then(|| parent.to_string());
+                (table, Some(spanned.to_string()))
+            }
+            None => (Some(header), None),
+        };
+    }
+    let table = lines[..(line - 1).min(lines.len())]
+        .iter()
+        .rev()
+        .find_map(|l| header(l));
+    let key = this.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    });
+    (table, key.map(str::to_string))
+}
+
+/// `Some("a.b")` if `line` is a `[a.b]` or `[[a.b]]` header.
+fn header(line: &str) -> Option<String> {
+    let line = line.split('#').next().unwrap_or("").trim();
+    let inner = line.strip_prefix('[')?.strip_suffix(']')?;
+    let inner = inner.strip_prefix('[').unwrap_or(inner);
+    let inner = inner.strip_suffix(']').unwrap_or(inner);
+    Some(inner.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        ScenarioFile::from_toml(Path::new("x.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("a = 1\nbé = 2", 0), (1, 1));
+        assert_eq!(line_col("a = 1\nbé = 2", 6), (2, 1));
+        assert_eq!(line_col("a = 1\nbé = 2", 9), (2, 3));
+        assert_eq!(line_col("ab", 99), (1, 3));
+    }
+
+    #[test]
+    fn headers_are_recognised() {
+        assert_eq!(header(" [clients] # c").as_deref(), Some("clients"));
+        assert_eq!(header("[[a.b]]").as_deref(), Some("a.b"));
+        assert_eq!(header("a = [1]"), None);
+    }
+
+    #[test]
+    fn errors_name_table_and_key() {
+        let base = "duration = \"1s\"\n[clients]\nsubscribers = 1\n";
+        assert_eq!(
+            err(&format!("{base}bogus = 2\n")),
+            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected `subscribers` or `connect_rate`"
+        );
+        assert_eq!(
+            err("duration = \"1s\"\n[clients]\nsubscribers = \"many\"\n"),
+            "x.toml:3:15: [clients] subscribers: invalid type: string \"many\", expected an integer"
+        );
+        assert_eq!(
+            err("duration = \"1s\"\n[clients]\n"),
+            "x.toml:2:1: [clients] missing field `subscribers`"
+        );
+        assert_eq!(err(""), "x.toml: missing field `duration`");
+    }
+}

@@ -1,0 +1,198 @@
+//! The hub: the one delivery semantics every built-in transport shares.
+//!
+//! # Semantics
+//! - Every published message gets the next global sequence number, starting at 1. Sequence 0
+//!   means "before everything", so a cursor of 0 asks for every message still kept.
+//! - The hub keeps the most recent `capacity` messages in a ring. A reader asks for everything
+//!   after its cursor ([`Hub::read_after`]); a transport only adapts that to its wire.
+//! - A reader that falls more than `capacity` messages behind loses the oldest ones: the batch it
+//!   gets reports how many were overwritten (`missed`), and the transport passes that on where
+//!   its wire can (long-poll `x-missed`); a WebSocket client sees the gap in its own sequence
+//!   numbers. Memory is bounded by the ring, never by a slow reader.
+//! - A cursor from the future (a client that outlived a server restart) is answered with
+//!   `reset = true` and the current cursor, so the client rejoins instead of waiting forever.
+//! - New readers join at the current end (WebSocket) or say where they are (long-poll cursor).
+//!
+//! The hub is generic over how a message is stored (`M`), so each transport keeps messages in
+//! the form its wire needs and encodes them once, whatever the number of readers. It knows no
+//! hyper or tungstenite types and does no I/O.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+/// Shared state: the ring of recent messages and a signal that news arrived.
+#[derive(Debug)]
+pub struct Hub<M> {
+    ring: Mutex<Ring<M>>,
+    /// Carries the latest sequence number; readers wait on it instead of polling.
+    latest: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+struct Ring<M> {
+    messages: VecDeque<M>,
+    /// Sequence number of `messages[0]` (or of the next message when empty).
+    first_seq: u64,
+    capacity: usize,
+}
+
+/// What a reader gets from [`Hub::read_after`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch<M> {
+    /// Messages after the cursor, oldest first.
+    pub messages: Vec<M>,
+    /// Sequence number of `messages[0]` (meaningful when non-empty).
+    pub first_seq: u64,
+    /// Messages after the cursor that the ring had already overwritten.
+    pub missed: u64,
+    /// The cursor to ask with next time: the last sequence number covered by this batch.
+    pub next_cursor: u64,
+    /// The cursor was ahead of the hub (e.g. the server restarted); `next_cursor` is the current end.
+    pub reset: bool,
+}
+
+impl<M: Clone> Hub<M> {
+    /// A hub keeping at most `capacity` (≥ 1) recent messages.
+    pub fn new(capacity: usize) -> Self {
+        Hub {
+            ring: Mutex::new(Ring {
+                messages: VecDeque::with_capacity(capacity.clamp(1, 1 << 16)),
+                first_seq: 1,
+                capacity: capacity.max(1),
+            }),
+            latest: watch::Sender::new(0),
+        }
+    }
+
+    /// Appends a message and wakes every waiting reader. Returns its sequence number.
+    pub fn publish(&self, message: M) -> u64 {
+        let seq = {
+            let mut ring = self.lock();
+            if ring.messages.len() == ring.capacity {
+                ring.messages.pop_front();
+                ring.first_seq += 1;
+            }
+            ring.messages.push_back(message);
+            ring.first_seq + ring.messages.len() as u64 - 1
+        };
+        self.latest.send_replace(seq);
+        seq
+    }
+
+    /// The sequence number of the newest message (0 if none yet).
+    pub fn latest(&self) -> u64 {
+        *self.latest.borrow()
+    }
+
+    /// A receiver that changes whenever a message is published.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
+    }
+
+    /// Up to `max` messages after `cursor`, and what the reader should know about the gap or reset.
+    pub fn read_after(&self, cursor: u64, max: usize) -> Batch<M> {
+        let ring = self.lock();
+        let latest = ring.first_seq + ring.messages.len() as u64 - 1;
+        if cursor > latest {
+            return Batch {
+                messages: Vec::new(),
+                first_seq: latest + 1,
+                missed: 0,
+                next_cursor: latest,
+                reset: true,
+            };
+        }
+        let start = (cursor + 1).max(ring.first_seq);
+        let missed = start - (cursor + 1);
+        let skip = (start - ring.first_seq) as usize;
+        let messages: Vec<M> = ring.messages.iter().skip(skip).take(max).cloned().collect();
+        let next_cursor = start + messages.len() as u64 - 1;
+        Batch {
+            messages,
+            first_seq: start,
+            missed,
+            next_cursor,
+            reset: false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring<M>> {
+        // A panic while holding the lock cannot leave the ring inconsistent (every update is a
+        // single push/pop), so a poisoned lock is still safe to use.
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_reads_everything_after_it_once() {
+        let hub = Hub::new(8);
+        assert_eq!(hub.publish("a"), 1);
+        assert_eq!(hub.publish("b"), 2);
+        let b = hub.read_after(0, 100);
+        assert_eq!(
+            (b.messages, b.first_seq, b.missed, b.next_cursor),
+            (vec!["a", "b"], 1, 0, 2)
+        );
+        let b = hub.read_after(2, 100);
+        assert!(b.messages.is_empty());
+        assert_eq!((b.next_cursor, b.missed, b.reset), (2, 0, false));
+        hub.publish("c");
+        let b = hub.read_after(2, 100);
+        assert_eq!((b.messages, b.first_seq, b.next_cursor), (vec!["c"], 3, 3));
+    }
+
+    #[test]
+    fn batches_are_bounded_and_resume_where_they_stopped() {
+        let hub = Hub::new(8);
+        for m in 0..5 {
+            hub.publish(m);
+        }
+        let b = hub.read_after(0, 2);
+        assert_eq!((b.messages, b.next_cursor), (vec![0, 1], 2));
+        let b = hub.read_after(2, 2);
+        assert_eq!((b.messages, b.next_cursor), (vec![2, 3], 4));
+        let b = hub.read_after(4, 2);
+        assert_eq!((b.messages, b.next_cursor), (vec![4], 5));
+    }
+
+    #[test]
+    fn ring_overflow_is_reported_as_a_gap() {
+        let hub = Hub::new(3);
+        for m in 1..=10 {
+            hub.publish(m);
+        }
+        let b = hub.read_after(2, 100);
+        assert_eq!(b.messages, vec![8, 9, 10]);
+        assert_eq!((b.first_seq, b.missed, b.next_cursor), (8, 5, 10));
+        let b = hub.read_after(7, 100);
+        assert_eq!(b.missed, 0);
+    }
+
+    #[test]
+    fn a_cursor_from_the_future_is_reset_to_the_end() {
+        let hub = Hub::new(3);
+        hub.publish(1);
+        let b = hub.read_after(500, 100);
+        assert!(b.reset && b.messages.is_empty());
+        assert_eq!(b.next_cursor, 1);
+        let empty: Hub<u8> = Hub::new(3);
+        let b = empty.read_after(0, 10);
+        assert_eq!((b.next_cursor, b.reset, b.missed), (0, false, 0));
+    }
+
+    #[tokio::test]
+    async fn readers_are_woken_by_publish() {
+        let hub = std::sync::Arc::new(Hub::new(4));
+        let mut rx = hub.subscribe();
+        let h = hub.clone();
+        tokio::spawn(async move { h.publish(7u8) });
+        rx.changed().await.unwrap();
+        assert_eq!(*rx.borrow(), 1);
+    }
+}

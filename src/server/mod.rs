@@ -1,0 +1,101 @@
+//! The built-in broadcast servers: one [`hub::Hub`] and one adapter per transport.
+//!
+//! Each adapter serves one transport on a listener until its shutdown future completes, bounded
+//! in message size, queue and idle time by [`Limits`]. Servers do no measuring and know nothing of
+//! clients, metrics or reports: `wsbench run` measures them from outside, as a child process.
+
+pub mod hub;
+pub mod longpoll;
+pub mod ws;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::scenario::TransportKind;
+
+/// Bounds that keep a server alive whatever its clients do.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Messages the hub keeps for readers that fall behind. A reader further behind loses the oldest.
+    pub ring_capacity: usize,
+    /// Largest message a client may publish (WebSocket message or `POST /publish` body), in bytes.
+    pub max_message_bytes: usize,
+    /// Most messages sent in one poll response or one coalesced WebSocket write.
+    pub max_batch: usize,
+    /// A WebSocket client that sends nothing (no message, no ping) for this long is closed.
+    pub idle_timeout: Duration,
+    /// An HTTP client must finish sending request headers within this time.
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            ring_capacity: 16_384,
+            max_message_bytes: 64 * 1024,
+            max_batch: 1024,
+            idle_timeout: Duration::from_secs(300),
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a server needs beyond its listener.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Which transport to serve.
+    pub transport: TransportKind,
+    /// Long-poll: how long an empty poll is held before it is answered empty.
+    pub hold: Duration,
+    /// Resource bounds.
+    pub limits: Limits,
+}
+
+/// Why a server stopped before it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Accepting connections failed (e.g. out of file descriptors); the server cannot go on.
+    #[error("accepting connections failed: {0}")]
+    Accept(#[source] std::io::Error),
+}
+
+/// Serves `config.transport` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    match config.transport {
+        TransportKind::Ws => ws::serve(listener, config.limits, shutdown).await,
+        TransportKind::LongPoll => {
+            longpoll::serve(listener, config.hold, config.limits, shutdown).await
+        }
+    }
+}
+
+/// Accepts one connection, retrying after errors that concern only that connection (a client
+/// that reset before accept, or a momentary fd shortage) so one bad client cannot stop the server.
+pub(crate) async fn accept(listener: &TcpListener) -> Result<tokio::net::TcpStream, ServerError> {
+    let mut transient = 0u32;
+    loop {
+        match listener.accept().await {
+            Ok((tcp, _)) => {
+                // Writes are batched in user space, so Nagle would only add latency.
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Err(e) if transient < 100 => {
+                transient += 1;
+                let pause = if is_fd_exhaustion(&e) { 100 } else { 1 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            Err(e) => return Err(ServerError::Accept(e)),
+        }
+    }
+}
+
+fn is_fd_exhaustion(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE)
+}

@@ -1,0 +1,210 @@
+//! Golden test of the results directory: the exact CSV headers (a contract with every script and
+//! chart that reads them), `run.json`'s keys and `.hlog` files that HdrHistogram reads back.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use wsbench::metrics::{
+    DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes, new_histogram,
+};
+use wsbench::report::{RunInfo, Summary, table, write_all};
+
+const SUMMARY_HEADER: &str = "transport,subscribers,publishers,duration_s,messages_published,\
+deliveries_expected,deliveries,lost,duplicated,reordered,foreign,latency_p50_us,latency_p90_us,\
+latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,connect_p99_us,\
+bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
+http_requests,http_requests_per_delivery,messages_per_response,deliveries_per_s,client_cpu_s,\
+server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
+deliveries_per_server_cpu_s,connect_bytes,connect_errors,io_errors,complete";
+
+const LATENCY_HEADER: &str = "transport,percentile,latency_us";
+
+fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
+    let mut clients = Recorder::default();
+    for us in [150, 300, 450, 2_000, 40_000] {
+        clients
+            .latency_us
+            .record(us)
+            .expect("auto-resizing histogram");
+    }
+    clients
+        .connect_us
+        .record(900)
+        .expect("auto-resizing histogram");
+    clients.delivery = DeliveryCounts {
+        delivered: 5,
+        duplicated: 0,
+        reordered: 0,
+        lost: 1,
+    };
+    TransportMetrics {
+        transport: transport.to_owned(),
+        subscribers: 2,
+        publishers: 1,
+        payload_bytes: 64,
+        measured: Duration::from_millis(1_500),
+        messages_published: 3,
+        deliveries_expected: 6,
+        clients,
+        wire: WireBytes { up: 10, down: 900 },
+        connect_wire: WireBytes { up: 200, down: 150 },
+        payload_wire: WireBytes { up: 0, down: 320 },
+        client_usage: ProcessUsage {
+            cpu: Duration::from_millis(3),
+            peak_rss_kib: 8_000,
+        },
+        server_usage: server,
+        complete: true,
+    }
+}
+
+fn run_info() -> RunInfo {
+    RunInfo {
+        started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        cores: 8,
+        complete: false,
+        command: vec!["wsbench".into(), "run".into(), "scenarios/chat.toml".into()],
+        scenario_path: PathBuf::from("scenarios/chat.toml"),
+        scenario_toml: "name = \"chat\"\n".into(),
+    }
+}
+
+fn header(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+#[test]
+fn results_directory_keeps_its_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("chat-20231114T221320Z");
+    let ws = metrics("ws", None);
+    let mut longpoll = metrics(
+        "longpoll",
+        Some(ProcessUsage {
+            cpu: Duration::from_millis(7),
+            peak_rss_kib: 4_096,
+        }),
+    );
+    longpoll.clients.connect_us = new_histogram();
+    let all = [ws, longpoll];
+    write_all(&dir, &run_info(), &all).unwrap();
+
+    let summary = fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert_eq!(header(&summary), SUMMARY_HEADER);
+    let mut reader = csv::Reader::from_reader(summary.as_bytes());
+    let rows: Vec<Summary> = reader.deserialize().collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0], Summary::new(&all[0]));
+    assert_eq!(rows[1].transport, "longpoll");
+    assert_eq!(rows[0].server_cpu_s, None, "no server measured: empty cell");
+    assert_eq!(rows[1].connect_p50_us, None, "empty histogram: empty cell");
+    assert_eq!(rows[1].server_peak_rss_kib, Some(4_096));
+    assert!(!summary.contains("NaN") && !summary.contains("inf"));
+
+    let latency = fs::read_to_string(dir.join("latency.csv")).unwrap();
+    assert_eq!(header(&latency), LATENCY_HEADER);
+    let body: Vec<&str> = latency.lines().skip(1).collect();
+    assert!(
+        body.first().unwrap().starts_with("longpoll,0.0,"),
+        "sorted by transport"
+    );
+    assert!(body.contains(&"ws,99.9,40031"), "{latency}");
+    assert!(body.last().unwrap().starts_with("ws,100.0,"));
+
+    let run: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["tool"], "wsbench");
+    assert_eq!(run["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(run["started_utc"], "2023-11-14T22:13:20Z");
+    assert_eq!(run["cores"], 8);
+    assert_eq!(run["complete"], false);
+    assert_eq!(run["command"][2], "scenarios/chat.toml");
+    assert_eq!(run["transports"], serde_json::json!(["ws", "longpoll"]));
+    assert_eq!(run["scenario_file"], "scenarios/chat.toml");
+    assert_eq!(
+        fs::read_to_string(dir.join("scenario.toml")).unwrap(),
+        "name = \"chat\"\n"
+    );
+
+    for m in &all {
+        let log = fs::read(dir.join(format!("{}.hlog", m.transport))).unwrap();
+        assert!(String::from_utf8_lossy(&log).contains("microseconds (µs)"));
+        let read = read_hlog(&log);
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].0, "latency");
+        assert_eq!(read[0].1, m.clients.latency_us);
+        assert_eq!(read[0].1.len(), 5);
+        assert_eq!(read[0].2, Duration::from_secs(1_700_000_000));
+        assert_eq!(read[1].0, "connect");
+        assert_eq!(read[1].1, m.clients.connect_us);
+    }
+}
+
+#[test]
+fn no_transports_still_gives_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_all(tmp.path(), &run_info(), &[]).unwrap();
+    let summary = fs::read_to_string(tmp.path().join("summary.csv")).unwrap();
+    assert_eq!(summary, format!("{SUMMARY_HEADER}\n"));
+    let latency = fs::read_to_string(tmp.path().join("latency.csv")).unwrap();
+    assert_eq!(latency, format!("{LATENCY_HEADER}\n"));
+}
+
+#[test]
+fn table_and_csv_show_the_same_row() {
+    let m = metrics("ws", None);
+    let text = table::render(std::slice::from_ref(&m));
+    assert_eq!(Summary::new(&m).latency_p50_us, Some(450));
+    assert!(text.contains("450 µs"), "{text}");
+}
+
+/// `(tag, histogram, start timestamp)` of each interval in an interval log.
+fn read_hlog(log: &[u8]) -> Vec<(String, Histogram<u64>, Duration)> {
+    IntervalLogIterator::new(log)
+        .filter_map(
+            |entry| match entry.expect("a well-formed interval log line") {
+                LogEntry::Interval(i) => Some(i),
+                _ => None,
+            },
+        )
+        .map(|i| {
+            let bytes = base64_decode(i.encoded_histogram());
+            let h: Histogram<u64> = Deserializer::new()
+                .deserialize(&mut bytes.as_slice())
+                .expect("a V2 deflate histogram");
+            (
+                i.tag()
+                    .expect("every interval is tagged")
+                    .as_str()
+                    .to_owned(),
+                h,
+                i.start_timestamp(),
+            )
+        })
+        .collect()
+}
+
+/// Standard base64 with padding (the crate has no base64 dependency of its own to use here).
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET
+            .iter()
+            .position(|&a| a == c)
+            .expect("a base64 character") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}

@@ -1,0 +1,555 @@
+//! Scenario loading through the public API: the shipped files load with the right values, and
+//! every kind of mistake gets a one-line message naming the file (or flag), the line and the field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wsbench::cli::Overrides;
+use wsbench::scenario::{
+    Clients, DEFAULT_HOLD, Origin, Publish, Scenario, ScenarioError, Transport, TransportKind,
+    load, parse,
+};
+
+/// A valid scenario; the tests below break one line of it at a time.
+const BASE: &str = r#"name = "x"
+duration = "20s"
+warmup = "2s"
+[clients]
+subscribers = 1000
+connect_rate = 500
+[publish]
+publishers = 10
+rate = 100
+payload_bytes = 64
+[transports.ws]
+[transports.longpoll]
+hold = "30s"
+"#;
+
+const PATH: &str = "scenarios/x.toml";
+
+/// `BASE` with 1-based line `n` replaced by `with` (which may be empty or span several lines).
+fn base_with(n: usize, with: &str) -> String {
+    let mut lines: Vec<&str> = BASE.lines().collect();
+    lines[n - 1] = with;
+    lines.join("\n") + "\n"
+}
+
+fn err(text: &str) -> String {
+    let e = parse(Path::new(PATH), text).expect_err("the scenario should be refused");
+    let msg = e.to_string();
+    assert!(!msg.contains('\n'), "message is not one line: {msg}");
+    msg
+}
+
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
+fn chat() -> Scenario {
+    load(&shipped("chat.toml")).expect("scenarios/chat.toml loads")
+}
+
+#[test]
+fn chat_toml_loads_with_its_values() {
+    let expected = Scenario {
+        name: "chat".into(),
+        duration: Duration::from_secs(20),
+        warmup: Duration::from_secs(2),
+        drain: Duration::from_secs(5),
+        clients: Clients {
+            subscribers: 1000,
+            connect_rate: 500,
+        },
+        publish: Publish {
+            publishers: 10,
+            rate: 100.0,
+            payload_bytes: 64,
+        },
+        transports: vec![
+            Transport::Ws,
+            Transport::LongPoll {
+                hold: Duration::from_secs(30),
+            },
+        ],
+    };
+    assert_eq!(chat(), expected);
+}
+
+#[test]
+fn tiny_toml_loads() {
+    let tiny = load(&shipped("tiny.toml")).unwrap();
+    assert_eq!(tiny.name, "tiny");
+    assert_eq!(tiny.duration, Duration::from_secs(2));
+    assert_eq!(tiny.warmup, Duration::ZERO);
+    assert_eq!(tiny.clients.subscribers, 50);
+    assert_eq!(tiny.publish.publishers, 5);
+    assert_eq!(tiny.publish.rate, 50.0);
+    assert_eq!(tiny.transports.len(), 2);
+}
+
+#[test]
+fn defaults_fill_in_and_name_comes_from_the_file_stem() {
+    let text = "duration = \"1s\"\n[clients]\nsubscribers = 3\n[publish]\nrate = 2.5\n[transports.longpoll]\n";
+    let s = parse(Path::new("dir/my-run.toml"), text).unwrap();
+    assert_eq!(s.name, "my-run");
+    assert_eq!(
+        (s.warmup, s.drain),
+        (Duration::ZERO, Duration::from_secs(5))
+    );
+    assert_eq!(s.clients.connect_rate, 1000);
+    assert_eq!((s.publish.publishers, s.publish.payload_bytes), (1, 64));
+    assert_eq!(s.publish.rate, 2.5);
+    assert_eq!(
+        s.transports,
+        vec![Transport::default_for(TransportKind::LongPoll)]
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let msg = err(&base_with(3, "warmpu = \"2s\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:3:1: warmpu: unknown field `warmpu`, expected one of"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_key_in_a_table() {
+    assert_eq!(
+        err(&base_with(6, "conect_rate = 500")),
+        "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
+         expected `subscribers` or `connect_rate`"
+    );
+}
+
+#[test]
+fn unknown_transport() {
+    assert_eq!(
+        err(&base_with(11, "[transports.carrier_pigeon]")),
+        "scenarios/x.toml:11:13: [transports] carrier_pigeon: unknown field `carrier_pigeon`, \
+         expected `ws` or `longpoll`"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_eq!(
+        err(&base_with(5, "subscribers = \"many\"")),
+        "scenarios/x.toml:5:15: [clients] subscribers: invalid type: string \"many\", expected an integer"
+    );
+    let msg = err(&base_with(2, "duration = 20"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:2:12: duration: invalid type: integer `20`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_duration() {
+    let msg = err(&base_with(2, "duration = \"20 parsecs\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:2: duration: invalid duration \"20 parsecs\": "),
+        "{msg}"
+    );
+}
+
+#[test]
+fn zero_negative_and_huge_subscribers() {
+    assert_eq!(
+        err(&base_with(5, "subscribers = 0")),
+        "scenarios/x.toml:5: [clients] subscribers must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        err(&base_with(5, "subscribers = -5")),
+        "scenarios/x.toml:5: [clients] subscribers must be at least 1 (got -5)"
+    );
+    assert_eq!(
+        err(&base_with(5, "subscribers = 2_000_000")),
+        "scenarios/x.toml:5: [clients] subscribers must be at most 1000000 (got 2000000)"
+    );
+    let msg = err(&base_with(5, "subscribers = 99999999999999999999999"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:5:15: [clients] subscribers: "),
+        "{msg}"
+    );
+}
+
+#[test]
+fn rate_zero_negative_and_not_a_number() {
+    assert_eq!(
+        err(&base_with(9, "rate = 0")),
+        "scenarios/x.toml:9: [publish] rate must be > 0 (got 0)"
+    );
+    assert!(
+        err(&base_with(9, "rate = -1.5"))
+            .starts_with("scenarios/x.toml:9: [publish] rate must be > 0")
+    );
+    assert!(
+        err(&base_with(9, "rate = nan"))
+            .starts_with("scenarios/x.toml:9: [publish] rate must be > 0")
+    );
+    assert!(
+        err(&base_with(9, "rate = inf"))
+            .starts_with("scenarios/x.toml:9: [publish] rate must be at most")
+    );
+}
+
+#[test]
+fn payload_too_small() {
+    let msg = err(&base_with(10, "payload_bytes = 10"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:10: [publish] payload_bytes must be at least"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("payload too small for the message header"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn more_publishers_than_subscribers() {
+    let msg = err(&base_with(8, "publishers = 2000"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:8: [publish] publishers (2000) must be at most [clients] subscribers (1000)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn warmup_too_long() {
+    let msg = err(&base_with(3, "warmup = \"15m\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:3: warmup must be at most 10m (got 15m): "),
+        "{msg}"
+    );
+}
+
+#[test]
+fn too_many_messages() {
+    let text = base_with(2, "duration = \"1h\"");
+    let msg = err(&text.replace("rate = 100\n", "rate = 100000\n"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:9: [publish] rate × (warmup + duration)"),
+        "{msg}"
+    );
+    assert!(msg.contains("100000000"), "{msg}");
+}
+
+#[test]
+fn bad_name() {
+    let msg = err(&base_with(1, "name = \"../etc\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:1: name must be 1 to 64 characters"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn no_transports() {
+    let text = base_with(11, "[transports]").replace("[transports.longpoll]\nhold = \"30s\"\n", "");
+    assert_eq!(
+        err(&text),
+        "scenarios/x.toml:11: [transports] needs at least one of [transports.ws] or [transports.longpoll]"
+    );
+}
+
+#[test]
+fn bad_hold() {
+    let msg = err(&base_with(13, "hold = \"0s\""));
+    assert!(
+        msg.starts_with(
+            "scenarios/x.toml:13: [transports.longpoll] hold must be between 1ms and 10m (got 0s)"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_tables_and_keys() {
+    let no_clients = BASE.replace("[clients]\nsubscribers = 1000\nconnect_rate = 500\n", "");
+    assert_eq!(
+        err(&no_clients),
+        "scenarios/x.toml: missing field `clients`"
+    );
+    assert_eq!(
+        err(&base_with(5, "")),
+        "scenarios/x.toml:4:1: [clients] missing field `subscribers`"
+    );
+}
+
+#[test]
+fn empty_file() {
+    assert_eq!(err(""), "scenarios/x.toml: missing field `duration`");
+}
+
+#[test]
+fn garbage() {
+    let msg = err("\u{0}\u{1}]]] {{ = = ");
+    assert!(msg.starts_with("scenarios/x.toml:1:"), "{msg}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("binary.toml");
+    std::fs::write(&path, b"name = 1\n\xff\xfe\x00garbage").unwrap();
+    let msg = load(&path).unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "{}:2:1: not UTF-8 text; a scenario file is a UTF-8 TOML file",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn missing_file() {
+    let msg = load(Path::new("scenarios/no-such-file.toml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        msg,
+        "scenarios/no-such-file.toml: cannot read the scenario file"
+    );
+}
+
+#[test]
+fn every_prefix_is_answered_without_panic() {
+    for end in (0..=BASE.len()).filter(|&i| BASE.is_char_boundary(i)) {
+        if let Err(e) = parse(Path::new(PATH), &BASE[..end]) {
+            let msg = e.to_string();
+            assert!(msg.starts_with(PATH) && !msg.contains('\n'), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn overrides_change_values() {
+    let o = Overrides {
+        subscribers: Some(20),
+        publishers: Some(2),
+        rate: Some(12.5),
+        payload_bytes: Some(1024),
+        duration: Some(Duration::from_secs(3)),
+        warmup: Some(Duration::ZERO),
+        transports: Some(vec![TransportKind::LongPoll]),
+    };
+    let s = chat().with_overrides(&o).unwrap();
+    assert_eq!(s.clients.subscribers, 20);
+    assert_eq!(s.publish.publishers, 2);
+    assert_eq!(s.publish.rate, 12.5);
+    assert_eq!(s.publish.payload_bytes, 1024);
+    assert_eq!(
+        (s.duration, s.warmup),
+        (Duration::from_secs(3), Duration::ZERO)
+    );
+    assert_eq!(
+        s.transports,
+        vec![Transport::LongPoll {
+            hold: Duration::from_secs(30)
+        }]
+    );
+}
+
+#[test]
+fn transports_flag_picks_orders_and_defaults() {
+    let ws_only = parse(
+        Path::new(PATH),
+        &BASE.replace("[transports.longpoll]\nhold = \"30s\"\n", ""),
+    )
+    .unwrap();
+    let o = Overrides {
+        transports: Some(vec![TransportKind::LongPoll, TransportKind::Ws]),
+        ..Overrides::default()
+    };
+    let s = ws_only.with_overrides(&o).unwrap();
+    assert_eq!(
+        s.transports,
+        vec![Transport::LongPoll { hold: DEFAULT_HOLD }, Transport::Ws]
+    );
+}
+
+fn flag_err(o: Overrides) -> String {
+    chat()
+        .with_overrides(&o)
+        .expect_err("the override should be refused")
+        .to_string()
+}
+
+#[test]
+fn invalid_overrides_name_the_flag() {
+    let msg = flag_err(Overrides {
+        rate: Some(0.0),
+        ..Overrides::default()
+    });
+    assert_eq!(msg, "--rate: [publish] rate must be > 0 (got 0)");
+    let msg = flag_err(Overrides {
+        subscribers: Some(5),
+        ..Overrides::default()
+    });
+    assert!(
+        msg.starts_with(
+            "--subscribers: [publish] publishers (10) must be at most [clients] subscribers (5)"
+        ),
+        "{msg}"
+    );
+    let msg = flag_err(Overrides {
+        publishers: Some(2000),
+        ..Overrides::default()
+    });
+    assert!(
+        msg.starts_with("--publishers: [publish] publishers (2000)"),
+        "{msg}"
+    );
+    let msg = flag_err(Overrides {
+        payload_bytes: Some(10),
+        ..Overrides::default()
+    });
+    assert!(
+        msg.starts_with("--payload-bytes: [publish] payload_bytes must be at least"),
+        "{msg}"
+    );
+    let msg = flag_err(Overrides {
+        duration: Some(Duration::from_secs(7200)),
+        ..Overrides::default()
+    });
+    assert_eq!(
+        msg,
+        "--duration: duration must be between 100ms and 1h (got 2h)"
+    );
+    let msg = flag_err(Overrides {
+        warmup: Some(Duration::from_secs(3600)),
+        ..Overrides::default()
+    });
+    assert!(
+        msg.starts_with("--warmup: warmup must be at most 10m (got 1h)"),
+        "{msg}"
+    );
+    let msg = flag_err(Overrides {
+        transports: Some(vec![TransportKind::Ws, TransportKind::Ws]),
+        ..Overrides::default()
+    });
+    assert_eq!(
+        msg,
+        "--transports: [transports] lists ws twice; each transport runs at most once"
+    );
+    let msg = flag_err(Overrides {
+        transports: Some(vec![]),
+        ..Overrides::default()
+    });
+    assert!(
+        msg.starts_with("--transports: [transports] needs at least one"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_flag_that_breaks_the_message_bound_is_named() {
+    let fast = base_with(9, "rate = 100000");
+    let s = parse(Path::new(PATH), &fast).unwrap();
+    let o = Overrides {
+        duration: Some(Duration::from_secs(1800)),
+        ..Overrides::default()
+    };
+    let msg = s.with_overrides(&o).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("--duration: [publish] rate × (warmup + duration)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn to_toml_round_trips() {
+    let tiny = load(&shipped("tiny.toml")).unwrap();
+    let odd = chat()
+        .with_overrides(&Overrides {
+            rate: Some(0.1),
+            duration: Some(Duration::from_millis(90_250)),
+            warmup: Some(Duration::from_nanos(1_500_000_007)),
+            ..Overrides::default()
+        })
+        .unwrap();
+    for s in [chat(), tiny, odd] {
+        let text = s.to_toml();
+        assert_eq!(parse(Path::new("as-run.toml"), &text).unwrap(), s, "{text}");
+    }
+}
+
+#[test]
+fn to_toml_notes_a_run_order_the_file_cannot_hold() {
+    let o = Overrides {
+        transports: Some(vec![TransportKind::LongPoll, TransportKind::Ws]),
+        ..Overrides::default()
+    };
+    let s = chat().with_overrides(&o).unwrap();
+    let text = s.to_toml();
+    assert!(
+        text.contains("# Transports run in this order: longpoll, ws."),
+        "{text}"
+    );
+    let back = parse(Path::new("as-run.toml"), &text).unwrap();
+    assert_eq!(back.transports, chat().transports);
+}
+
+#[test]
+fn range_edges_are_inclusive() {
+    let ok = |line: usize, with: &str| parse(Path::new(PATH), &base_with(line, with)).is_ok();
+    assert!(ok(2, "duration = \"100ms\""));
+    assert!(!ok(2, "duration = \"99ms\""));
+    assert!(ok(2, "duration = \"1h\""));
+    assert!(!ok(2, "duration = \"1h 1ns\""));
+    assert!(ok(3, "drain = \"60s\""));
+    assert!(!ok(3, "drain = \"61s\""));
+    assert!(ok(3, "warmup = \"10m\""));
+    assert!(ok(6, "connect_rate = 100000"));
+    assert!(!ok(6, "connect_rate = 100001"));
+    assert!(ok(
+        10,
+        &format!(
+            "payload_bytes = {}",
+            wsbench::codec::envelope::MAX_HEADER_LEN
+        )
+    ));
+    assert!(ok(10, "payload_bytes = 65536"));
+    assert!(!ok(10, "payload_bytes = 65537"));
+    assert!(ok(13, "hold = \"1ms\""));
+    assert!(!ok(13, "hold = \"10m 1ms\""));
+}
+
+#[test]
+fn message_bound_counts_warmup() {
+    // 100 000 msg/s × (990 s + warmup): exactly the bound with a 10 s warmup, over it with 11 s.
+    let text = |warmup: &str| {
+        base_with(2, "duration = \"990s\"")
+            .replace("rate = 100\n", "rate = 100000\n")
+            .replace("warmup = \"2s\"", warmup)
+    };
+    assert!(parse(Path::new(PATH), &text("warmup = \"10s\"")).is_ok());
+    let msg = err(&text("warmup = \"11s\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:9: [publish] rate × (warmup + duration)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn invalid_errors_carry_origin_and_field() {
+    let e = parse(Path::new(PATH), &base_with(2, "duration = \"5h\"")).unwrap_err();
+    let ScenarioError::Invalid { origin, field, .. } = e else {
+        panic!("expected ScenarioError::Invalid, got {e}");
+    };
+    assert_eq!(origin, Origin::File { line: 2, col: 12 });
+    assert_eq!(field, "duration");
+}
+
+#[test]
+fn nan_rate_flag_is_refused() {
+    let msg = flag_err(Overrides {
+        rate: Some(f64::NAN),
+        ..Overrides::default()
+    });
+    assert_eq!(msg, "--rate: [publish] rate must be > 0 (got NaN)");
+}
