@@ -60,10 +60,13 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Exit code for an error: 2 for bad input (scenario or flags), 1 for anything else.
+/// Exit code for an error: 2 for bad input (scenario or flags), 130 for an interrupted run
+/// (partial results were written), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<scenario::ScenarioError>().is_some() {
         2
+    } else if error.downcast_ref::<run::Interrupted>().is_some() {
+        130
     } else {
         1
     }

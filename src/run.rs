@@ -74,6 +74,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     if !args.quiet {
         eprintln!("results: {}", dir.display());
     }
+    if cancel.is_cancelled() {
+        return Err(Interrupted { dir }.into());
+    }
     if !failures.is_empty() {
         anyhow::bail!(
             "{} transport(s) failed: {}",
@@ -82,6 +85,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(dir)
+}
+
+/// The run was stopped by Ctrl-C or SIGTERM; what was measured is in `dir`, marked partial.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: partial results written to {}", dir.display())]
+pub struct Interrupted {
+    /// The results directory.
+    pub dir: PathBuf,
 }
 
 fn default_dir(scenario: &Scenario, started: SystemTime) -> PathBuf {

@@ -291,7 +291,13 @@ pub async fn drive(
         on_phase(Phase::Warmup);
     }
     let mut complete = wait_until(measure_start, cancel).await;
-    let wire_start = ctx.meter.read();
+    // With no warmup the first publish slot is the window's first instant and would race this
+    // reading; nothing is in flight before the timeline is fixed, so the ramp's end is exact.
+    let wire_start = if plan.warmup.is_zero() {
+        connect_wire
+    } else {
+        ctx.meter.read()
+    };
     on_phase(Phase::Measuring);
     complete = complete && wait_until(timeline.measure_end, cancel).await;
     let measured = Instant::now().min(timeline.measure_end) - measure_start.min(Instant::now());

@@ -1,0 +1,165 @@
+//! The binary as a user runs it: `wsbench run` on a tiny scenario writes every result file with
+//! the documented columns; bad input exits with code 2 and names the file, line and field.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::process::Command;
+
+fn wsbench(args: &[&str]) -> std::process::Output {
+    Command::new(common::wsbench_bin())
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn run_writes_every_result_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    let output = wsbench(&[
+        "run",
+        "scenarios/tiny.toml",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--subscribers",
+        "20",
+        "--publishers",
+        "2",
+        "--duration",
+        "1s",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("ws") && stdout.contains("longpoll"),
+        "{stdout}"
+    );
+    for file in [
+        "summary.csv",
+        "latency.csv",
+        "run.json",
+        "scenario.toml",
+        "ws.hlog",
+        "longpoll.hlog",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+
+    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    let rows: Vec<wsbench::report::Summary> = summary.deserialize().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        // 50 msg/s for 1 s to 20 subscribers.
+        assert_eq!(row.subscribers, 20);
+        assert_eq!(row.messages_published, 50);
+        assert_eq!(row.deliveries_expected, 1000);
+        assert_eq!(row.deliveries, 1000, "{}", row.transport);
+        assert_eq!(row.lost, 0);
+        assert!(row.complete);
+    }
+
+    let resolved = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    let reparsed =
+        wsbench::scenario::parse(std::path::Path::new("scenario.toml"), &resolved).unwrap();
+    assert_eq!(reparsed.clients.subscribers, 20);
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["complete"], true);
+}
+
+#[test]
+fn a_bad_scenario_exits_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "duration = \"2s\"\n[clients]\nsubscribers = 0\n[publish]\nrate = 1\n[transports.ws]\n",
+    )
+    .unwrap();
+    let output = wsbench(&["run", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml:3"), "{stderr}");
+    assert!(stderr.contains("subscribers"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_missing_scenario_file_is_a_clear_error() {
+    let output = wsbench(&["run", "scenarios/does-not-exist.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does-not-exist.toml"), "{stderr}");
+}
+
+#[test]
+fn serve_prints_its_address_first() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(common::wsbench_bin())
+        .args(["serve", "--transport", "longpoll", "--exit-on-stdin-eof"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: std::net::SocketAddr = line.trim().parse().unwrap();
+    assert!(addr.ip().is_loopback());
+    // Closing stdin is how `wsbench run` makes sure a server never outlives it.
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn an_interrupted_run_still_writes_partial_results() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("partial");
+    let mut child = Command::new(common::wsbench_bin())
+        .args([
+            "run",
+            "scenarios/tiny.toml",
+            "--duration",
+            "60s",
+            "--transports",
+            "ws,longpoll",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the measured phase has begun (progress lines are on stderr).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("measuring") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "run ended early");
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("partial results"), "{rest}");
+
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["complete"], false);
+    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    let rows: Vec<wsbench::report::Summary> = summary.deserialize().map(Result::unwrap).collect();
+    // The interrupted transport is reported as partial; the next one never started.
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].transport, "ws");
+    assert!(!rows[0].complete);
+}

@@ -1,0 +1,48 @@
+//! Helpers shared by the integration tests: in-process servers on 127.0.0.1:0 and small plans.
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use wsbench::client::LoadPlan;
+use wsbench::scenario::TransportKind;
+use wsbench::server::{self, Limits, ServerConfig};
+
+/// Starts a built-in server in this process; it stops when the returned token is cancelled.
+pub async fn start_server(transport: TransportKind) -> (SocketAddr, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = ServerConfig {
+        transport,
+        hold: Duration::from_secs(30),
+        limits: Limits::default(),
+    };
+    let token = stop.clone();
+    tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });
+    (addr, stop)
+}
+
+/// A small plan: 50 subscribers, 5 publishers, 50 msg/s for 2 s, no warmup, 64-byte messages.
+pub fn small_plan() -> LoadPlan {
+    LoadPlan {
+        subscribers: 50,
+        connect_rate: 1000,
+        publishers: 5,
+        rate: 50.0,
+        payload_bytes: 64,
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs(2),
+        // Generous: a slow CI machine must not turn into losses.
+        drain: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(30),
+    }
+}
+
+/// The path of the `wsbench` binary Cargo built for these tests.
+pub fn wsbench_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wsbench")
+}

@@ -1,0 +1,117 @@
+//! End to end on loopback, both transports: every published message reaches every subscriber
+//! exactly once, and the WebSocket byte counts equal what RFC 6455 says they must be.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use tokio_util::sync::CancellationToken;
+use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::scenario::TransportKind;
+
+async fn run(transport: TransportKind, plan: &LoadPlan) -> (ClientOutcome, std::net::SocketAddr) {
+    let (addr, stop) = common::start_server(transport).await;
+    let target = Target::new(transport, addr).unwrap();
+    let outcome = drive(plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    stop.cancel();
+    (outcome, addr)
+}
+
+fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
+    // 50 msg/s for 2 s, no warmup: exactly 100 slots fall in the window.
+    assert_eq!(o.messages_published, 100);
+    assert_eq!(o.subscribers_connected, plan.subscribers);
+    let d = o.recorder.delivery;
+    assert_eq!(d.delivered, 100 * u64::from(plan.subscribers));
+    assert_eq!((d.lost, d.duplicated, d.reordered), (0, 0, 0));
+    assert_eq!(o.recorder.foreign, 0);
+    assert_eq!(o.recorder.latency_us.len(), d.delivered);
+    assert_eq!(o.recorder.connect_us.len(), u64::from(plan.subscribers));
+    assert_eq!((o.recorder.connect_errors, o.recorder.io_errors), (0, 0));
+    assert!(o.complete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_delivers_everything_and_counts_bytes_exactly() {
+    let plan = common::small_plan();
+    let (o, addr) = run(TransportKind::Ws, &plan).await;
+    assert_every_message_delivered_once(&o, &plan);
+
+    // RFC 6455 §5.2: a server frame of ≤ 125 bytes has a 2-byte header; a client frame is masked,
+    // adding a 4-byte key. Nothing else crosses the wire in the window (no pings, no close yet).
+    let payload = plan.payload_bytes as u64;
+    assert_eq!(o.wire.up, o.messages_published * (payload + 6));
+    assert_eq!(o.wire.down, o.recorder.delivery.delivered * (payload + 2));
+    assert_eq!(o.payload_wire.up, o.messages_published * payload);
+    assert_eq!(o.payload_wire.down, o.recorder.delivery.delivered * payload);
+
+    // The opening handshake (RFC 6455 §4.1/§4.2) as tungstenite writes it: the key is 16 random
+    // bytes in base64 (24 characters), the accept value a base64 SHA-1 (28 characters).
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n",
+        key = "k".repeat(24)
+    );
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\
+         sec-websocket-accept: {accept}\r\n\r\n",
+        accept = "a".repeat(28)
+    );
+    let n = u64::from(plan.subscribers);
+    assert_eq!(o.connect_wire.up, n * request.len() as u64);
+    assert_eq!(o.connect_wire.down, n * response.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_delivers_everything_with_the_cursor() {
+    let plan = common::small_plan();
+    let (o, _) = run(TransportKind::LongPoll, &plan).await;
+    assert_every_message_delivered_once(&o, &plan);
+    let r = &o.recorder;
+    // Every subscriber joined and polled; every publisher posted each of its messages once.
+    assert!(r.http_requests >= u64::from(plan.subscribers) * 2 + o.messages_published);
+    assert_eq!(r.missed_reported, 0);
+    assert!(r.messages_in_responses >= r.delivery.delivered);
+    assert!(o.wire.down > o.payload_wire.down);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmup_messages_are_delivered_but_not_counted() {
+    let mut plan = common::small_plan();
+    plan.subscribers = 10;
+    plan.publishers = 2;
+    plan.warmup = std::time::Duration::from_secs(1);
+    let (o, _) = run(TransportKind::Ws, &plan).await;
+    assert_eq!(o.messages_published, 100);
+    assert_eq!(o.recorder.delivery.delivered, 1000);
+    assert_eq!(o.recorder.delivery.lost, 0);
+}
+
+#[tokio::test]
+async fn refuses_targets_off_loopback() {
+    let err = Target::new(TransportKind::Ws, "192.0.2.1:80".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("only loopback"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_target_gives_one_clear_error() {
+    // Bind then drop: nothing listens on this port any more.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut plan = common::small_plan();
+    plan.subscribers = 5;
+    plan.publishers = 1;
+    let target = Target::new(TransportKind::Ws, addr).unwrap();
+    let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("no client could connect") && text.contains("5 attempts"),
+        "{text}"
+    );
+}
