@@ -131,10 +131,12 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, _index: u32, slot: Instant) -> Inb
     let mut finals = ctx.tally.finals();
     inbox.set_expected(*finals.borrow_and_update());
     let mut pending = poll(&mut sender, &ctx, Some(cursor));
+    let stopped = ctx.stop.cancelled();
+    tokio::pin!(stopped);
     while !inbox.complete() {
         tokio::select! {
             biased;
-            _ = ctx.stop.cancelled() => break,
+            _ = &mut stopped => break,
             changed = timeline_rx.changed(), if timeline.is_none() => {
                 if changed.is_err() { break; }
                 timeline = *timeline_rx.borrow_and_update();

@@ -23,10 +23,10 @@ type Socket = WebSocketStream<CountingStream<TcpStream>>;
 pub const PATH: &str = "/ws";
 
 /// Client settings for thousands of sockets in one process: a small read buffer (tungstenite
-/// zero-fills the default 128 KiB on every wake-up).
+/// zero-fills the whole buffer on every read attempt; the default is 128 KiB).
 fn config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
 }
 
@@ -102,6 +102,9 @@ async fn receive(
     if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
         p.start(t);
     }
+    // Created once: a fresh `cancelled()` per message would register and drop a waiter each time.
+    let stopped = ctx.stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         if inbox.complete() {
             return Ok(());
@@ -109,7 +112,7 @@ async fn receive(
         let due = publishing.as_deref().and_then(Publishing::next_due);
         tokio::select! {
             biased;
-            _ = ctx.stop.cancelled() => return Ok(()),
+            _ = &mut stopped => return Ok(()),
             changed = timeline_rx.changed(), if timeline.is_none() => {
                 if changed.is_err() {
                     return Ok(());

@@ -57,10 +57,11 @@ pub async fn serve(
 }
 
 /// tungstenite settings for a server with thousands of mostly idle connections: a small read
-/// buffer (the default 128 KiB is zero-filled on every wake-up) and bounded messages and writes.
+/// buffer (tungstenite zero-fills the whole buffer on every read attempt, and the connection task
+/// attempts a read each time it wakes to send) and bounded messages and writes.
 pub fn config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(64 * 1024)
         .max_write_buffer_size(64 * 1024 + 2 * limits.max_message_bytes)
         .max_message_size(Some(limits.max_message_bytes))
@@ -91,10 +92,13 @@ async fn connection(
     news.borrow_and_update();
     let mut cursor = hub.latest();
     let mut idle_deadline = Instant::now() + limits.idle_timeout;
+    // Created once: a fresh `cancelled()` per message would register and drop a waiter each time.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
             biased;
-            _ = stop.cancelled() => {
+            _ = &mut stopped => {
                 close(&mut ws, CloseCode::Away, "server shutting down").await;
                 return;
             }
