@@ -71,6 +71,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     report::write_all(&dir, &run, &results)
         .with_context(|| format!("writing results to {}", dir.display()))?;
     println!("{}", report::table::render(&results));
+    println!("{}", model(&scenario));
     if !args.quiet {
         eprintln!("results: {}", dir.display());
     }
@@ -93,6 +94,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
 pub struct Interrupted {
     /// The results directory.
     pub dir: PathBuf,
+}
+
+/// One line stating the load model, so a table is never read without it.
+fn model(s: &Scenario) -> String {
+    let mut line = format!(
+        "model: {} subscribers ({} of them publishing, {} msg/s in all, {} B messages); \
+         latency from the intended send time",
+        s.clients.subscribers, s.publish.publishers, s.publish.rate, s.publish.payload_bytes
+    );
+    for transport in &s.transports {
+        match transport {
+            Transport::Ws => line.push_str("; ws: publishers send on their own subscriber connection"),
+            Transport::LongPoll { hold } => line.push_str(&format!(
+                "; longpoll: each publisher POSTs on its own keep-alive connection, subscribers poll with a cursor (hold {})",
+                humantime::format_duration(*hold)
+            )),
+        }
+    }
+    line
 }
 
 fn default_dir(scenario: &Scenario, started: SystemTime) -> PathBuf {

@@ -16,7 +16,7 @@ use super::ReportError;
 use super::summary::{P50, P90, P99, P999, summarize};
 use crate::metrics::TransportMetrics;
 
-/// One row per transport: the [`Summary`] columns.
+/// One row per transport: the [`Summary`](super::Summary) columns.
 pub const SUMMARY_CSV: &str = "summary.csv";
 /// The latency percentile distribution of every transport, for charts.
 pub const LATENCY_CSV: &str = "latency.csv";

@@ -15,7 +15,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{DEFAULT_HOLD, Draft, Field, Origin, ScenarioError, TransportKind};
+use super::rules::{Draft, Field};
+use super::{DEFAULT_HOLD, Origin, ScenarioError, TransportKind};
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
 /// count reaches validation and gets a range message rather than a serde type error.

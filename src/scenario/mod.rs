@@ -6,18 +6,21 @@
 //! then checks ranges and rules that span fields. [`Scenario::with_overrides`] applies command-line
 //! flags and re-runs the same checks, so an error names the flag instead of a line. Opens no
 //! sockets and writes no files; [`Scenario::to_toml`] gives the text of the scenario as run.
+//!
+//! This file holds the validated types, [`ScenarioError`] and the entry points; the checks
+//! themselves, and how overrides are applied, live in the private `rules` module.
 
 pub mod file;
+mod rules;
 
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::cli::Overrides;
-use crate::codec::envelope::MAX_HEADER_LEN;
 use file::ScenarioFile;
+use rules::Draft;
 
 /// A transport that wsbench can serve and drive, in the order a run visits them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -234,20 +237,7 @@ impl Scenario {
     /// error names the flag. `--transports` picks and orders the transports; one the file does not
     /// configure gets [`Transport::default_for`].
     pub fn with_overrides(self, o: &Overrides) -> Result<Scenario, ScenarioError> {
-        let mut d = Draft::from_scenario(&self);
-        d.subscribers
-            .set(o.subscribers.map(i128::from), "--subscribers");
-        d.publishers
-            .set(o.publishers.map(i128::from), "--publishers");
-        let payload = o
-            .payload_bytes
-            .map(|p| i128::try_from(p).unwrap_or(i128::MAX));
-        d.payload_bytes.set(payload, "--payload-bytes");
-        d.rate.set(o.rate, "--rate");
-        d.duration.set(o.duration, "--duration");
-        d.warmup.set(o.warmup, "--warmup");
-        d.transports.set(o.transports.clone(), "--transports");
-        d.validate()
+        Draft::from_scenario(&self).with_overrides(o).validate()
     }
 
     /// The scenario as run, in the file's schema, every default written out: parses back to an
@@ -283,247 +273,4 @@ impl Scenario {
         }
         s
     }
-}
-
-/// A value on its way to validation, and where it came from.
-#[derive(Debug, Clone)]
-pub(super) struct Field<T> {
-    value: T,
-    origin: Origin,
-}
-
-impl<T> Field<T> {
-    pub(super) fn new(value: T, origin: Origin) -> Field<T> {
-        Field { value, origin }
-    }
-
-    /// A value written nowhere: a default, or one of an already validated [`Scenario`].
-    pub(super) fn unwritten(value: T) -> Field<T> {
-        Field::new(value, Origin::Default)
-    }
-
-    /// Replaces the value with a flag's, if the flag was given.
-    fn set(&mut self, value: Option<T>, flag: &'static str) {
-        if let Some(value) = value {
-            *self = Field::new(value, Origin::Flag(flag));
-        }
-    }
-}
-
-/// Every field of a scenario before validation, from a file or a [`Scenario`], flags applied.
-/// Integers are `i128` so that any TOML integer or flag value reaches a range message intact.
-pub(super) struct Draft {
-    pub(super) path: Option<PathBuf>,
-    pub(super) name: Field<String>,
-    pub(super) duration: Field<Duration>,
-    pub(super) warmup: Field<Duration>,
-    pub(super) drain: Field<Duration>,
-    pub(super) subscribers: Field<i128>,
-    pub(super) connect_rate: Field<i128>,
-    pub(super) publishers: Field<i128>,
-    pub(super) rate: Field<f64>,
-    pub(super) payload_bytes: Field<i128>,
-    pub(super) transports: Field<Vec<TransportKind>>,
-    /// `[transports.longpoll] hold`, whether or not long-poll runs.
-    pub(super) hold: Field<Duration>,
-}
-
-const WARMUP_WHY: &str =
-    ": a longer warmup is not sensible, since connections, caches and queues settle in seconds";
-
-impl Draft {
-    fn from_scenario(s: &Scenario) -> Draft {
-        let hold = s.transports.iter().find_map(|t| match t {
-            Transport::LongPoll { hold } => Some(*hold),
-            Transport::Ws => None,
-        });
-        let payload_bytes = i128::try_from(s.publish.payload_bytes).unwrap_or(i128::MAX);
-        Draft {
-            path: None,
-            name: Field::unwritten(s.name.clone()),
-            duration: Field::unwritten(s.duration),
-            warmup: Field::unwritten(s.warmup),
-            drain: Field::unwritten(s.drain),
-            subscribers: Field::unwritten(s.clients.subscribers.into()),
-            connect_rate: Field::unwritten(s.clients.connect_rate.into()),
-            publishers: Field::unwritten(s.publish.publishers.into()),
-            rate: Field::unwritten(s.publish.rate),
-            payload_bytes: Field::unwritten(payload_bytes),
-            transports: Field::unwritten(s.transports.iter().map(Transport::kind).collect()),
-            hold: Field::unwritten(hold.unwrap_or(DEFAULT_HOLD)),
-        }
-    }
-
-    /// `Err` naming `origin` and `field` with `message()` unless `ok`.
-    fn check(
-        &self,
-        ok: bool,
-        origin: &Origin,
-        field: &'static str,
-        message: impl FnOnce() -> String,
-    ) -> Result<(), ScenarioError> {
-        if ok {
-            return Ok(());
-        }
-        Err(ScenarioError::Invalid {
-            path: self.path.clone(),
-            origin: origin.clone(),
-            field,
-            message: message(),
-        })
-    }
-
-    fn int_in(
-        &self,
-        f: &Field<i128>,
-        field: &'static str,
-        range: RangeInclusive<i128>,
-    ) -> Result<(), ScenarioError> {
-        let (v, min, max) = (f.value, *range.start(), *range.end());
-        let bound = if v < min {
-            format!("at least {min}")
-        } else {
-            format!("at most {max}")
-        };
-        self.check(range.contains(&v), &f.origin, field, || {
-            format!("{field} must be {bound} (got {v})")
-        })
-    }
-
-    fn duration_in(
-        &self,
-        f: &Field<Duration>,
-        field: &'static str,
-        range: RangeInclusive<Duration>,
-        why: &str,
-    ) -> Result<(), ScenarioError> {
-        let d = |d: &Duration| humantime::format_duration(*d).to_string();
-        let (min, max) = (range.start(), range.end());
-        let allowed = if min.is_zero() {
-            format!("at most {}", d(max))
-        } else {
-            format!("between {} and {}", d(min), d(max))
-        };
-        let message = || format!("{field} must be {allowed} (got {}){why}", d(&f.value));
-        self.check(range.contains(&f.value), &f.origin, field, message)
-    }
-
-    fn validate(self) -> Result<Scenario, ScenarioError> {
-        let (ms, s) = (Duration::from_millis, Duration::from_secs);
-        let name = &self.name;
-        let name_ok = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
-        let hint = match name.origin {
-            Origin::Default => " (it defaults to the file name; set `name` in the file)",
-            _ => "",
-        };
-        let ok = (1..=64).contains(&name.value.len()) && name.value.chars().all(name_ok);
-        self.check(ok, &name.origin, "name", || {
-            let got = &name.value;
-            format!(
-                "name must be 1 to 64 characters from A-Z a-z 0-9 . _ - \
-                 since it names the results directory (got {got:?}){hint}"
-            )
-        })?;
-        self.duration_in(&self.duration, "duration", ms(100)..=s(3600), "")?;
-        self.duration_in(&self.warmup, "warmup", s(0)..=s(600), WARMUP_WHY)?;
-        self.duration_in(&self.drain, "drain", s(0)..=s(60), "")?;
-        self.int_in(&self.subscribers, "[clients] subscribers", 1..=1_000_000)?;
-        self.int_in(&self.connect_rate, "[clients] connect_rate", 1..=100_000)?;
-        let (p, sub) = (&self.publishers, &self.subscribers);
-        self.int_in(p, "[publish] publishers", 1..=i128::MAX)?;
-        let origin = blame(&[&p.origin, &sub.origin]);
-        self.check(p.value <= sub.value, origin, "[publish] publishers", || {
-            format!(
-                "[publish] publishers ({}) must be at most [clients] subscribers ({}), \
-                 since every publisher is also a subscriber",
-                p.value, sub.value
-            )
-        })?;
-        let rate = &self.rate;
-        self.check(rate.value > 0.0, &rate.origin, "[publish] rate", || {
-            format!("[publish] rate must be > 0 (got {})", rate.value)
-        })?;
-        self.check(rate.value <= 1e6, &rate.origin, "[publish] rate", || {
-            format!(
-                "[publish] rate must be at most 1000000 (got {})",
-                rate.value
-            )
-        })?;
-        let payload = &self.payload_bytes;
-        let header = i128::try_from(MAX_HEADER_LEN).unwrap_or(0);
-        let field = "[publish] payload_bytes";
-        self.check(payload.value >= header, &payload.origin, field, || {
-            format!(
-                "{field} must be at least {header} (got {}): \
-                 payload too small for the message header ({header} bytes)",
-                payload.value
-            )
-        })?;
-        self.int_in(payload, field, header..=65536)?;
-        let run = self.warmup.value + self.duration.value;
-        let messages = rate.value * run.as_secs_f64();
-        let origin = blame(&[&rate.origin, &self.duration.origin, &self.warmup.origin]);
-        self.check(messages <= MAX_MESSAGES, origin, "[publish] rate", || {
-            format!(
-                "[publish] rate × (warmup + duration) = {} × {} = {messages:.0} messages, \
-                 more than the {MAX_MESSAGES} a run may send per transport; \
-                 lower the rate or shorten the run",
-                rate.value,
-                humantime::format_duration(run)
-            )
-        })?;
-        let kinds = &self.transports;
-        self.check(
-            !kinds.value.is_empty(),
-            &kinds.origin,
-            "[transports]",
-            || "[transports] needs at least one of [transports.ws] or [transports.longpoll]".into(),
-        )?;
-        let dup = (1..kinds.value.len()).find(|&i| kinds.value[..i].contains(&kinds.value[i]));
-        self.check(dup.is_none(), &kinds.origin, "[transports]", || {
-            let kind = dup.map(|i| kinds.value[i].label()).unwrap_or_default();
-            format!("[transports] lists {kind} twice; each transport runs at most once")
-        })?;
-        self.duration_in(&self.hold, "[transports.longpoll] hold", ms(1)..=s(600), "")?;
-        Ok(self.into_scenario())
-    }
-
-    /// The scenario, once [`Draft::validate`] has checked every value fits its type.
-    fn into_scenario(self) -> Scenario {
-        let fits = "validated to be in range";
-        let hold = self.hold.value;
-        Scenario {
-            name: self.name.value,
-            duration: self.duration.value,
-            warmup: self.warmup.value,
-            drain: self.drain.value,
-            clients: Clients {
-                subscribers: u32::try_from(self.subscribers.value).expect(fits),
-                connect_rate: u32::try_from(self.connect_rate.value).expect(fits),
-            },
-            publish: Publish {
-                publishers: u32::try_from(self.publishers.value).expect(fits),
-                rate: self.rate.value,
-                payload_bytes: usize::try_from(self.payload_bytes.value).expect(fits),
-            },
-            transports: self
-                .transports
-                .value
-                .into_iter()
-                .map(|k| match k {
-                    TransportKind::Ws => Transport::Ws,
-                    TransportKind::LongPoll => Transport::LongPoll { hold },
-                })
-                .collect(),
-        }
-    }
-}
-
-/// The origin to name when a rule between fields breaks: the first flag among them (the user's
-/// latest word), else the first field's.
-fn blame<'a>(origins: &[&'a Origin]) -> &'a Origin {
-    let flag = origins.iter().find(|o| matches!(o, Origin::Flag(_)));
-    flag.or(origins.first())
-        .copied()
-        .unwrap_or(&Origin::Default)
 }
