@@ -204,6 +204,7 @@ async fn run_transport(
         payload_bytes: scenario.publish.payload_bytes,
         measured: outcome.measured,
         messages_published: outcome.messages_published,
+        messages_scheduled: outcome.messages_scheduled,
         deliveries_expected: outcome.messages_published * u64::from(outcome.subscribers_connected),
         clients: outcome.recorder,
         wire: outcome.wire,

@@ -13,7 +13,7 @@ use wsbench::metrics::{
 };
 use wsbench::report::{RunInfo, Summary, table, write_all};
 
-const SUMMARY_HEADER: &str = "transport,subscribers,publishers,duration_s,messages_published,\
+const SUMMARY_HEADER: &str = "transport,subscribers,publishers,duration_s,messages_published,messages_scheduled,\
 deliveries_expected,deliveries,lost,duplicated,reordered,foreign,latency_p50_us,latency_p90_us,\
 latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,connect_p99_us,\
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
@@ -48,6 +48,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
         payload_bytes: 64,
         measured: Duration::from_millis(1_500),
         messages_published: 3,
+        messages_scheduled: 3,
         deliveries_expected: 6,
         clients,
         wire: WireBytes { up: 10, down: 900 },

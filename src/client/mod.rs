@@ -142,6 +142,9 @@ pub struct ClientOutcome {
     pub subscribers_connected: u32,
     /// Messages published with an intended time inside the measured window.
     pub messages_published: u64,
+    /// Publish slots inside the measured window: what the schedule asked for. More than
+    /// `messages_published` when publishers could not keep up (the server stopped accepting).
+    pub messages_scheduled: u64,
     /// How long the measured phase lasted.
     pub measured: Duration,
     /// Socket bytes from the start of the measured phase to the end of the drain.
@@ -287,6 +290,9 @@ pub async fn drive(
         measure_end: measure_start + plan.duration,
     };
     ctx.timeline.send_replace(Some(timeline));
+    let messages_scheduled = (0..plan.publishers)
+        .map(|p| Schedule::new(p, plan.publishers, plan.rate, &timeline).in_window_slots(&timeline))
+        .sum();
     if !plan.warmup.is_zero() {
         on_phase(Phase::Warmup);
     }
@@ -360,6 +366,7 @@ pub async fn drive(
         recorder,
         subscribers_connected,
         messages_published,
+        messages_scheduled,
         measured,
         wire,
         connect_wire,

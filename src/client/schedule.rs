@@ -72,6 +72,18 @@ impl Schedule {
         (at < self.end).then_some((self.next_seq, at))
     }
 
+    /// How many of this schedule's slots fall in the measured window (iterates; bounded by the
+    /// scenario's message cap).
+    pub fn in_window_slots(&self, timeline: &Timeline) -> u64 {
+        let mut s = self.clone();
+        let mut n = 0;
+        while let Some((_, at)) = s.peek() {
+            n += u64::from(at >= timeline.measure_start);
+            s.advance();
+        }
+        n
+    }
+
     /// Moves past the slot returned by [`Schedule::peek`].
     pub fn advance(&mut self) {
         self.next_seq += 1;
@@ -122,5 +134,6 @@ mod tests {
         assert_eq!(s.len(), 15);
         let counted = s.iter().filter(|(_, at)| t.in_window(t.ns(*at))).count();
         assert_eq!(counted, 10);
+        assert_eq!(Schedule::new(0, 1, 10.0, &t).in_window_slots(&t), 10);
     }
 }

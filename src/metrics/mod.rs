@@ -154,6 +154,8 @@ pub struct TransportMetrics {
     pub measured: Duration,
     /// Messages published with an intended send time inside the measured phase.
     pub messages_published: u64,
+    /// Publish slots inside the measured phase (more than published if publishers fell behind).
+    pub messages_scheduled: u64,
     /// `messages_published` × subscribers that connected.
     pub deliveries_expected: u64,
     /// Merged client recorders.

@@ -28,6 +28,9 @@ pub struct Summary {
     pub duration_s: f64,
     /// Messages published with an intended send time inside the measured phase.
     pub messages_published: u64,
+    /// Publish slots inside the measured phase; more than `messages_published` when the
+    /// publishers could not keep up (the server stopped accepting in time).
+    pub messages_scheduled: u64,
     /// `messages_published` × subscribers that connected.
     pub deliveries_expected: u64,
     /// Distinct in-window messages received, summed over subscribers.
@@ -119,6 +122,7 @@ impl Summary {
             publishers: m.publishers,
             duration_s: round_figure(seconds),
             messages_published: m.messages_published,
+            messages_scheduled: m.messages_scheduled,
             deliveries_expected: m.deliveries_expected,
             deliveries,
             lost: rec.delivery.lost,
@@ -231,6 +235,7 @@ pub(crate) mod tests {
             payload_bytes: 64,
             measured: Duration::from_secs(2),
             messages_published: 10,
+            messages_scheduled: 10,
             deliveries_expected: 50,
             clients,
             wire: WireBytes {

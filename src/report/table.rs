@@ -21,6 +21,13 @@ const FIGURES: &[Figure] = &[
     ("deliveries (of expected)", |s| {
         deliveries(s.deliveries, s.deliveries_expected)
     }),
+    ("messages published (of scheduled)", |s| {
+        format!(
+            "{} of {}",
+            group(s.messages_published),
+            group(s.messages_scheduled)
+        )
+    }),
     ("lost / duplicated / reordered", |s| {
         format!(
             "{} / {} / {}",
