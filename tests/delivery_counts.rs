@@ -22,6 +22,7 @@ async fn run(transport: TransportKind, plan: &LoadPlan) -> (ClientOutcome, std::
 fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
     // 50 msg/s for 2 s, no warmup: exactly 100 slots fall in the window.
     assert_eq!(o.messages_published, 100);
+    assert_eq!(o.messages_scheduled, 100);
     assert_eq!(o.subscribers_connected, plan.subscribers);
     let d = o.recorder.delivery;
     assert_eq!(d.delivered, 100 * u64::from(plan.subscribers));

@@ -157,7 +157,9 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, _index: u32, slot: Instant) -> Inb
                     }
                 };
                 inbox.recorder.missed_reported += answer.missed;
-                if !answer.messages.is_empty() {
+                if answer.messages.is_empty() {
+                    inbox.recorder.empty_polls += 1;
+                } else {
                     inbox.recorder.responses_with_messages += 1;
                     inbox.recorder.messages_in_responses += answer.messages.len() as u64;
                 }

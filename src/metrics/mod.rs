@@ -48,6 +48,8 @@ pub struct Recorder {
     pub responses_with_messages: u64,
     /// Messages carried by those responses (any window), for messages per response.
     pub messages_in_responses: u64,
+    /// Poll responses that carried no message (in the measured phase and drain).
+    pub empty_polls: u64,
     /// Gaps the server reported (long-poll `x-missed`): messages overwritten before this client read them.
     pub missed_reported: u64,
     /// Received messages that carried no wsbench envelope (e.g. a server's welcome text).
@@ -67,6 +69,7 @@ impl Default for Recorder {
             http_requests: 0,
             responses_with_messages: 0,
             messages_in_responses: 0,
+            empty_polls: 0,
             missed_reported: 0,
             foreign: 0,
             connect_errors: 0,
@@ -99,6 +102,7 @@ impl Recorder {
         self.http_requests += other.http_requests;
         self.responses_with_messages += other.responses_with_messages;
         self.messages_in_responses += other.messages_in_responses;
+        self.empty_polls += other.empty_polls;
         self.missed_reported += other.missed_reported;
         self.foreign += other.foreign;
         self.connect_errors += other.connect_errors;

@@ -75,6 +75,8 @@ pub struct Summary {
     pub http_requests_per_delivery: Option<f64>,
     /// Messages per poll response that carried any (empty when no response carried one).
     pub messages_per_response: Option<f64>,
+    /// Poll responses that carried no message (a held poll that timed out, or a short poll too early).
+    pub empty_polls: u64,
     /// Deliveries per second of the measured phase.
     pub deliveries_per_s: Option<f64>,
     /// Load generator CPU time (user + system) in the measured phase, in seconds.
@@ -150,6 +152,7 @@ impl Summary {
                 rec.messages_in_responses as f64,
                 rec.responses_with_messages as f64,
             ),
+            empty_polls: rec.empty_polls,
             deliveries_per_s: ratio(deliveries as f64, seconds),
             client_cpu_s: round_figure(client_cpu),
             server_cpu_s: server_cpu.map(round_figure),
