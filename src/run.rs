@@ -100,16 +100,21 @@ pub struct Interrupted {
 fn model(s: &Scenario) -> String {
     let mut line = format!(
         "model: {} subscribers ({} of them publishing, {} msg/s in all, {} B messages); \
-         latency from the intended send time",
+         latency from the intended send time; HTTP publishers POST on their own keep-alive connections",
         s.clients.subscribers, s.publish.publishers, s.publish.rate, s.publish.payload_bytes
     );
     for transport in &s.transports {
         match transport {
             Transport::Ws => line.push_str("; ws: publishers send on their own subscriber connection"),
             Transport::LongPoll { hold } => line.push_str(&format!(
-                "; longpoll: each publisher POSTs on its own keep-alive connection, subscribers poll with a cursor (hold {})",
+                "; longpoll: subscribers poll with a cursor, held up to {}",
                 humantime::format_duration(*hold)
             )),
+            Transport::ShortPoll { interval } => line.push_str(&format!(
+                "; shortpoll: subscribers poll every {}, answered at once",
+                humantime::format_duration(*interval)
+            )),
+            Transport::Sse => line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID"),
         }
     }
     line
@@ -165,7 +170,7 @@ async fn run_transport(
         ]);
     }
     let mut server = ServerChild::spawn(server_bin, kind, &extra).await?;
-    let target = Target::new(kind, server.addr)?;
+    let target = Target::new(transport.clone(), server.addr)?;
     let plan = LoadPlan::from_scenario(scenario);
 
     let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>)> = Vec::new();

@@ -36,7 +36,9 @@ fn run_writes_every_result_file() {
     assert!(output.status.success(), "stderr: {stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("ws") && stdout.contains("longpoll"),
+        ["ws", "longpoll", "shortpoll", "sse"]
+            .iter()
+            .all(|t| stdout.contains(t)),
         "{stdout}"
     );
     for file in [
@@ -46,13 +48,15 @@ fn run_writes_every_result_file() {
         "scenario.toml",
         "ws.hlog",
         "longpoll.hlog",
+        "shortpoll.hlog",
+        "sse.hlog",
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
 
     let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
     let rows: Vec<wsbench::report::Summary> = summary.deserialize().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 4);
     for row in &rows {
         // 50 msg/s for 1 s to 20 subscribers.
         assert_eq!(row.subscribers, 20);

@@ -5,12 +5,23 @@
 
 mod common;
 
+use std::time::Duration;
+
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
-use wsbench::scenario::TransportKind;
+use wsbench::scenario::Transport;
+use wsbench::server::Limits;
 
-async fn run(transport: TransportKind, plan: &LoadPlan) -> (ClientOutcome, std::net::SocketAddr) {
-    let (addr, stop) = common::start_server(transport).await;
+async fn run(transport: Transport, plan: &LoadPlan) -> (ClientOutcome, std::net::SocketAddr) {
+    run_with(transport, plan, Limits::default()).await
+}
+
+async fn run_with(
+    transport: Transport,
+    plan: &LoadPlan,
+    limits: Limits,
+) -> (ClientOutcome, std::net::SocketAddr) {
+    let (addr, stop) = common::start_server_with(transport.kind(), limits).await;
     let target = Target::new(transport, addr).unwrap();
     let outcome = drive(plan, &target, &CancellationToken::new(), &mut |_| {})
         .await
@@ -37,7 +48,7 @@ fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_delivers_everything_and_counts_bytes_exactly() {
     let plan = common::small_plan();
-    let (o, addr) = run(TransportKind::Ws, &plan).await;
+    let (o, addr) = run(Transport::Ws, &plan).await;
     assert_every_message_delivered_once(&o, &plan);
 
     // RFC 6455 §5.2: a server frame of ≤ 125 bytes has a 2-byte header; a client frame is masked,
@@ -68,7 +79,7 @@ async fn websocket_delivers_everything_and_counts_bytes_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_delivers_everything_with_the_cursor() {
     let plan = common::small_plan();
-    let (o, _) = run(TransportKind::LongPoll, &plan).await;
+    let (o, _) = run(Transport::LongPoll { hold: Duration::from_secs(30) }, &plan).await;
     assert_every_message_delivered_once(&o, &plan);
     let r = &o.recorder;
     // Every subscriber joined and polled; every publisher posted each of its messages once.
@@ -83,8 +94,8 @@ async fn warmup_messages_are_delivered_but_not_counted() {
     let mut plan = common::small_plan();
     plan.subscribers = 10;
     plan.publishers = 2;
-    plan.warmup = std::time::Duration::from_secs(1);
-    let (o, _) = run(TransportKind::Ws, &plan).await;
+    plan.warmup = Duration::from_secs(1);
+    let (o, _) = run(Transport::Ws, &plan).await;
     assert_eq!(o.messages_published, 100);
     assert_eq!(o.recorder.delivery.delivered, 1000);
     assert_eq!(o.recorder.delivery.lost, 0);
@@ -92,7 +103,7 @@ async fn warmup_messages_are_delivered_but_not_counted() {
 
 #[tokio::test]
 async fn refuses_targets_off_loopback() {
-    let err = Target::new(TransportKind::Ws, "192.0.2.1:80".parse().unwrap()).unwrap_err();
+    let err = Target::new(Transport::Ws, "192.0.2.1:80".parse().unwrap()).unwrap_err();
     assert!(err.to_string().contains("only loopback"), "{err}");
 }
 
@@ -106,7 +117,7 @@ async fn a_dead_target_gives_one_clear_error() {
     let mut plan = common::small_plan();
     plan.subscribers = 5;
     plan.publishers = 1;
-    let target = Target::new(TransportKind::Ws, addr).unwrap();
+    let target = Target::new(Transport::Ws, addr).unwrap();
     let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
         .await
         .unwrap_err();
@@ -115,4 +126,49 @@ async fn a_dead_target_gives_one_clear_error() {
         text.contains("no client could connect") && text.contains("5 attempts"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_poll_delivers_everything_and_counts_empty_polls() {
+    let mut plan = common::small_plan();
+    plan.subscribers = 20;
+    let interval = Duration::from_millis(200);
+    let (o, _) = run(Transport::ShortPoll { interval }, &plan).await;
+    assert_every_message_delivered_once(&o, &plan);
+    let r = &o.recorder;
+    // Every answered poll carried messages or was empty: nothing else comes back.
+    assert_eq!(
+        r.responses_with_messages + r.empty_polls + u64::from(plan.subscribers),
+        r.http_requests - o.messages_published
+    );
+    // At 50 msg/s and 5 polls/s a poll carries about 10 messages.
+    assert!(r.messages_in_responses > r.responses_with_messages * 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_delivers_everything() {
+    let plan = common::small_plan();
+    let (o, _) = run(Transport::Sse, &plan).await;
+    assert_every_message_delivered_once(&o, &plan);
+    assert_eq!(o.recorder.reconnects, 0);
+    // One GET /events per subscriber and one POST per message.
+    assert_eq!(
+        o.recorder.http_requests,
+        u64::from(plan.subscribers) + o.messages_published
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_resumes_with_last_event_id_and_loses_nothing() {
+    let mut plan = common::small_plan();
+    plan.subscribers = 10;
+    // The server ends every stream after 7 events, mid-run: each client must resume many times.
+    let limits = Limits {
+        sse_max_events: Some(7),
+        ..Limits::default()
+    };
+    let (o, _) = run_with(Transport::Sse, &plan, limits).await;
+    assert_every_message_delivered_once(&o, &plan);
+    // 100 events per client, 7 per stream: at least 14 resumes each.
+    assert!(o.recorder.reconnects >= 14 * u64::from(plan.subscribers), "{}", o.recorder.reconnects);
 }

@@ -131,7 +131,7 @@ fn unknown_transport() {
     assert_eq!(
         err(&base_with(11, "[transports.carrier_pigeon]")),
         "scenarios/x.toml:11:13: [transports] carrier_pigeon: unknown field `carrier_pigeon`, \
-         expected `ws` or `longpoll`"
+         expected one of `ws`, `longpoll`, `shortpoll`, `sse`"
     );
 }
 
@@ -254,7 +254,8 @@ fn no_transports() {
     let text = base_with(11, "[transports]").replace("[transports.longpoll]\nhold = \"30s\"\n", "");
     assert_eq!(
         err(&text),
-        "scenarios/x.toml:11: [transports] needs at least one of [transports.ws] or [transports.longpoll]"
+        "scenarios/x.toml:11: [transports] needs at least one of [transports.ws], \
+         [transports.longpoll], [transports.shortpoll] or [transports.sse]"
     );
 }
 
@@ -552,4 +553,25 @@ fn nan_rate_flag_is_refused() {
         ..Overrides::default()
     });
     assert_eq!(msg, "--rate: [publish] rate must be > 0 (got NaN)");
+}
+
+#[test]
+fn short_poll_and_sse_tables() {
+    let more = |tail: &str| base_with(13, &format!("hold = \"30s\"\n{tail}"));
+    let text = more("[transports.shortpoll]\ninterval = \"250ms\"\n[transports.sse]");
+    let s = parse(Path::new(PATH), &text).unwrap();
+    let kinds: Vec<_> = s.transports.iter().map(|t| t.kind().label()).collect();
+    assert_eq!(kinds, ["ws", "longpoll", "shortpoll", "sse"]);
+    assert!(s.transports.contains(&Transport::ShortPoll {
+        interval: Duration::from_millis(250)
+    }));
+    assert_eq!(
+        err(&more("[transports.shortpoll]\ninterval = \"1ms\"")),
+        "scenarios/x.toml:15: [transports.shortpoll] interval must be between 10ms and 1h (got 1ms)"
+    );
+    let msg = err(&more("[transports.sse]\nretry = 3"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:15:1: [transports.sse] retry: unknown field `retry`"),
+        "{msg}"
+    );
 }

@@ -1,25 +1,30 @@
-//! Long-poll client (hyper over a counting socket): subscribers that join and then poll with
-//! their cursor, and publishers that `POST /publish` on their own keep-alive connection.
+//! Poll subscribers (hyper over a counting socket): join, then poll with the cursor — held by the
+//! server (long-poll) or answered at once every `interval` (short-poll), as a polling page does.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout};
+use http_body_util::BodyExt;
+use hyper::{Method, StatusCode};
+use tokio::time::{Instant, sleep_until, timeout};
 
+use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
-use super::publishing::Publishing;
 use super::{Ctx, Event, wait_until};
 use crate::codec::batch;
-use crate::metrics::Recorder;
-use crate::server::longpoll::{MISSED, NEXT_CURSOR, RESET};
-use crate::wire::CountingStream;
+use crate::server::longpoll::{MISSED, NEXT_CURSOR};
+
+/// How a subscriber paces its polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Long-poll: the next poll goes out as soon as an answer arrives; the server holds it.
+    Held,
+    /// Short-poll: one poll per interval, answered at once (`wait=0`), empty or not.
+    Every(Duration),
+}
 
 /// One poll's answer.
 #[derive(Debug)]
@@ -32,36 +37,13 @@ struct Answer {
 
 type Pending = Pin<Box<dyn Future<Output = Result<Answer, String>> + Send>>;
 
-async fn connect(ctx: &Ctx) -> Result<SendRequest<Full<Bytes>>, String> {
-    let tcp = TcpStream::connect(ctx.target.addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    tcp.set_nodelay(true)
-        .map_err(|e| format!("set_nodelay: {e}"))?;
-    let io = TokioIo::new(CountingStream::new(tcp, ctx.meter.clone()));
-    let (sender, conn) = http1::handshake(io)
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    // The connection task ends when the sender is dropped or the server closes.
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
-fn request(ctx: &Ctx, method: Method, path_and_query: &str, body: Bytes) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(method)
-        .uri(path_and_query)
-        .header(hyper::header::HOST, ctx.target.addr.to_string())
-        .body(Full::new(body))
-        .expect("method, path and host are always valid")
-}
-
 /// Sends one poll; the returned future owns everything it needs, so it can stay in flight while
 /// the caller waits on other events.
-fn poll(sender: &mut SendRequest<Full<Bytes>>, ctx: &Ctx, cursor: Option<u64>) -> Pending {
-    let path = match cursor {
-        Some(c) => format!("/poll?cursor={c}"),
-        None => "/poll".to_string(),
+fn poll(sender: &mut Sender, ctx: &Ctx, cursor: Option<u64>, pacing: Pacing) -> Pending {
+    let path = match (cursor, pacing) {
+        (None, _) => "/poll".to_string(),
+        (Some(c), Pacing::Held) => format!("/poll?cursor={c}"),
+        (Some(c), Pacing::Every(_)) => format!("/poll?cursor={c}&wait=0"),
     };
     let response = sender.send_request(request(ctx, Method::GET, &path, Bytes::new()));
     Box::pin(async move {
@@ -74,7 +56,6 @@ fn poll(sender: &mut SendRequest<Full<Bytes>>, ctx: &Ctx, cursor: Option<u64>) -
         };
         let next_cursor = header(NEXT_CURSOR).ok_or("poll: no valid x-next-cursor header")?;
         let missed = header(MISSED).unwrap_or(0);
-        let _reset = header(RESET).is_some();
         let body = response
             .into_body()
             .collect()
@@ -92,9 +73,15 @@ fn poll(sender: &mut SendRequest<Full<Bytes>>, ctx: &Ctx, cursor: Option<u64>) -
     })
 }
 
-/// Subscriber `index`: connects and joins at `slot` (the join's round trip is its connect time),
-/// then polls with its cursor until it has every expected message or the run stops.
-pub(super) async fn subscriber(ctx: Arc<Ctx>, _index: u32, slot: Instant) -> Inbox {
+/// A poll in flight, or the time the next one is due (short-poll).
+enum Next {
+    InFlight(Pending),
+    Due(Instant),
+}
+
+/// Subscriber connecting at `slot`: joins (the join's round trip is its connect time), then polls
+/// with its cursor until it has every expected message or the run stops.
+pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant, pacing: Pacing) -> Inbox {
     let mut inbox = Inbox::default();
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
@@ -102,7 +89,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, _index: u32, slot: Instant) -> Inb
     let started = Instant::now();
     let joined = timeout(ctx.plan.connect_timeout, async {
         let mut sender = connect(&ctx).await?;
-        let answer = poll(&mut sender, &ctx, None).await?;
+        let answer = poll(&mut sender, &ctx, None, pacing).await?;
         Ok::<_, String>((sender, answer.next_cursor))
     })
     .await
@@ -130,10 +117,23 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, _index: u32, slot: Instant) -> Inb
     let mut timeline = *timeline_rx.borrow_and_update();
     let mut finals = ctx.tally.finals();
     inbox.set_expected(*finals.borrow_and_update());
-    let mut pending = poll(&mut sender, &ctx, Some(cursor));
+    // Short-poll slots: every interval from the join, like a page's timer. A poll still in flight
+    // at its next slot makes the client skip that slot (one request at a time per connection).
+    let mut slot = Instant::now();
+    let mut next = match pacing {
+        Pacing::Held => Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing)),
+        Pacing::Every(interval) => {
+            slot += interval;
+            Next::Due(slot)
+        }
+    };
     let stopped = ctx.stop.cancelled();
     tokio::pin!(stopped);
     while !inbox.complete() {
+        let due = match &next {
+            Next::Due(at) => Some(*at),
+            Next::InFlight(_) => None,
+        };
         tokio::select! {
             biased;
             _ = &mut stopped => break,
@@ -145,16 +145,21 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, _index: u32, slot: Instant) -> Inb
                 if changed.is_err() { break; }
                 inbox.set_expected(*finals.borrow_and_update());
             }
-            answer = &mut pending => {
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                next = Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing));
+            }
+            answer = async {
+                match &mut next {
+                    Next::InFlight(pending) => pending.await,
+                    Next::Due(_) => std::future::pending().await,
+                }
+            } => {
                 inbox.recorder.http_requests += 1;
-                let answer = match answer {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        if !ctx.stop.is_cancelled() {
-                            inbox.recorder.io_errors += 1;
-                        }
-                        break;
+                let Ok(answer) = answer else {
+                    if !ctx.stop.is_cancelled() {
+                        inbox.recorder.io_errors += 1;
                     }
+                    break;
                 };
                 inbox.recorder.missed_reported += answer.missed;
                 if answer.messages.is_empty() {
@@ -167,75 +172,21 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, _index: u32, slot: Instant) -> Inb
                     inbox.receive(message, answer.received_at, timeline.as_ref());
                 }
                 cursor = answer.next_cursor;
-                if inbox.complete() {
-                    break;
-                }
-                pending = poll(&mut sender, &ctx, Some(cursor));
+                next = match pacing {
+                    Pacing::Held => Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing)),
+                    Pacing::Every(interval) => {
+                        let now = Instant::now();
+                        while slot <= now {
+                            slot += interval;
+                        }
+                        Next::Due(slot)
+                    }
+                };
             }
         }
     }
-    drop(pending);
+    drop(next);
     ctx.send(Event::Finished);
     ctx.close.cancelled().await;
     inbox
-}
-
-/// Publisher `index` on its own keep-alive connection, connecting at `slot`. Sends on the fixed
-/// schedule; a slow response delays the next send but not its intended time, so it shows as latency.
-pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recorder {
-    let mut recorder = Recorder::default();
-    let mut publishing = Publishing::new(ctx.clone(), index);
-    if !wait_until(slot, &ctx.stop).await {
-        return recorder;
-    }
-    let mut sender = match timeout(ctx.plan.connect_timeout, connect(&ctx)).await {
-        Ok(Ok(sender)) => sender,
-        failure => {
-            let reason = match failure {
-                Ok(Err(e)) => e,
-                _ => "connect timed out".to_string(),
-            };
-            recorder.connect_errors += 1;
-            ctx.send(Event::Connected {
-                subscriber: false,
-                result: Err(reason),
-            });
-            return recorder;
-        }
-    };
-    ctx.send(Event::Connected {
-        subscriber: false,
-        result: Ok(()),
-    });
-    let mut timeline_rx = ctx.timeline.subscribe();
-    let timeline = tokio::select! {
-        _ = ctx.stop.cancelled() => return recorder,
-        t = timeline_rx.wait_for(Option::is_some) => match t {
-            Ok(t) => (*t).expect("wait_for returned a timeline"),
-            Err(_) => return recorder,
-        },
-    };
-    publishing.start(&timeline);
-    while let Some(due) = publishing.next_due() {
-        if !wait_until(due, &ctx.stop).await {
-            break;
-        }
-        let Some(message) = publishing.next_message(ctx.plan.payload_bytes) else {
-            break;
-        };
-        let sent = sender.send_request(request(&ctx, Method::POST, "/publish", message.into()));
-        recorder.http_requests += 1;
-        let ok = tokio::select! {
-            _ = ctx.stop.cancelled() => break,
-            response = sent => matches!(response, Ok(r) if r.status().is_success()),
-        };
-        if !ok {
-            recorder.io_errors += 1;
-            break;
-        }
-        publishing.sent();
-    }
-    publishing.finish();
-    ctx.close.cancelled().await;
-    recorder
 }

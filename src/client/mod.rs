@@ -6,10 +6,12 @@
 //! not write is measured exactly like ours. Each client task owns its [`Inbox`]; they are merged
 //! once at the end. Never prints or writes files: progress is reported through a callback.
 
+mod http;
 mod inbox;
 pub mod longpoll;
 mod publishing;
 pub mod schedule;
+pub mod sse;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -26,7 +28,8 @@ use publishing::PublishTally;
 pub use schedule::{Schedule, Timeline};
 
 use crate::metrics::{Recorder, WireBytes};
-use crate::scenario::{Scenario, TransportKind};
+use crate::scenario::{Scenario, Transport, TransportKind};
+use longpoll::Pacing;
 use crate::wire::WireMeter;
 
 /// What the load looks like for one transport (the scenario's common fields).
@@ -72,19 +75,24 @@ impl LoadPlan {
 /// Where the clients connect. Only loopback addresses are accepted: wsbench never aims load elsewhere.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// Which protocol the clients speak.
-    pub transport: TransportKind,
+    /// Which protocol the clients speak, with its client-side options (e.g. short-poll interval).
+    pub transport: Transport,
     /// The server's address.
     pub addr: SocketAddr,
 }
 
 impl Target {
     /// A target on a loopback address.
-    pub fn new(transport: TransportKind, addr: SocketAddr) -> Result<Self, ClientError> {
+    pub fn new(transport: Transport, addr: SocketAddr) -> Result<Self, ClientError> {
         if !addr.ip().is_loopback() {
             return Err(ClientError::NotLoopback(addr));
         }
         Ok(Target { transport, addr })
+    }
+
+    /// Which protocol the clients speak.
+    pub fn kind(&self) -> TransportKind {
+        self.transport.kind()
     }
 }
 
@@ -225,18 +233,25 @@ pub async fn drive(
     let per_connection = Duration::from_secs_f64(1.0 / f64::from(plan.connect_rate));
     for i in 0..plan.subscribers {
         let slot = ramp_start + per_connection * i;
+        let ctx = ctx.clone();
         match target.transport {
-            TransportKind::Ws => subscribers.spawn(ws::subscriber(ctx.clone(), i, slot)),
-            TransportKind::LongPoll => {
-                subscribers.spawn(longpoll::subscriber(ctx.clone(), i, slot))
+            Transport::Ws => subscribers.spawn(ws::subscriber(ctx, i, slot)),
+            Transport::LongPoll { .. } => {
+                subscribers.spawn(longpoll::subscriber(ctx, slot, Pacing::Held))
             }
+            Transport::ShortPoll { interval } => {
+                subscribers.spawn(longpoll::subscriber(ctx, slot, Pacing::Every(interval)))
+            }
+            Transport::Sse => subscribers.spawn(sse::subscriber(ctx, slot)),
         };
     }
     let mut connections = plan.subscribers;
-    if target.transport == TransportKind::LongPoll {
+    // Over HTTP every publisher has its own keep-alive connection for `POST /publish`; on
+    // WebSocket a publisher sends on its subscriber connection.
+    if target.kind() != TransportKind::Ws {
         for p in 0..plan.publishers {
             let slot = ramp_start + per_connection * p;
-            publishers.spawn(longpoll::publisher(ctx.clone(), p, slot));
+            publishers.spawn(http::publisher(ctx.clone(), p, slot));
         }
         connections += plan.publishers;
     }

@@ -58,6 +58,8 @@ pub struct Recorder {
     pub connect_errors: u64,
     /// Connections that broke after connecting (before the run asked them to stop).
     pub io_errors: u64,
+    /// Times a client reconnected and resumed (SSE with `Last-Event-ID`).
+    pub reconnects: u64,
 }
 
 impl Default for Recorder {
@@ -74,6 +76,7 @@ impl Default for Recorder {
             foreign: 0,
             connect_errors: 0,
             io_errors: 0,
+            reconnects: 0,
         }
     }
 }
@@ -107,6 +110,7 @@ impl Recorder {
         self.foreign += other.foreign;
         self.connect_errors += other.connect_errors;
         self.io_errors += other.io_errors;
+        self.reconnects += other.reconnects;
     }
 }
 

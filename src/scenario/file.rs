@@ -16,7 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::rules::{Draft, Field};
-use super::{DEFAULT_HOLD, Origin, ScenarioError, TransportKind};
+use super::{DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, TransportKind};
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
 /// count reaches validation and gets a range message rather than a serde type error.
@@ -69,6 +69,10 @@ pub struct TransportsTable {
     pub ws: Option<WsTable>,
     /// `[transports.longpoll]`
     pub longpoll: Option<LongPollTable>,
+    /// `[transports.shortpoll]`
+    pub shortpoll: Option<ShortPollTable>,
+    /// `[transports.sse]`
+    pub sse: Option<SseTable>,
 }
 
 /// `[transports.ws]`: no keys yet, but unknown ones are still refused.
@@ -83,6 +87,19 @@ pub struct LongPollTable {
     /// `hold`, a humantime string.
     pub hold: Option<Spanned<String>>,
 }
+
+/// `[transports.shortpoll]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [transports.shortpoll] table")]
+pub struct ShortPollTable {
+    /// `interval`, a humantime string.
+    pub interval: Option<Spanned<String>>,
+}
+
+/// `[transports.sse]`: no keys yet, but unknown ones are still refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [transports.sse] table")]
+pub struct SseTable {}
 
 impl ScenarioFile {
     /// Parses `text` (the contents of `path`; the path is used only in messages).
@@ -135,9 +152,12 @@ impl ScenarioFile {
         let configured = |k: &TransportKind| match k {
             TransportKind::Ws => t.ws.is_some(),
             TransportKind::LongPoll => t.longpoll.is_some(),
+            TransportKind::ShortPoll => t.shortpoll.is_some(),
+            TransportKind::Sse => t.sse.is_some(),
         };
         let kinds = TransportKind::ALL.into_iter().filter(configured).collect();
         let hold = t.longpoll.as_ref().and_then(|l| l.hold.clone());
+        let interval = t.shortpoll.as_ref().and_then(|s| s.interval.clone());
         Ok(Draft {
             path: Some(path.to_path_buf()),
             name,
@@ -151,6 +171,11 @@ impl ScenarioFile {
             payload_bytes: int(publish.payload_bytes, 64),
             transports: Field::new(kinds, at(transports.span())),
             hold: dur("[transports.longpoll] hold", hold, DEFAULT_HOLD)?,
+            interval: dur(
+                "[transports.shortpoll] interval",
+                interval,
+                DEFAULT_INTERVAL,
+            )?,
         })
     }
 }

@@ -31,17 +31,29 @@ pub enum TransportKind {
     /// HTTP/1.1 long-poll: `POST /publish`, `GET /poll?cursor=N` held until news or `hold`.
     #[value(name = "longpoll")]
     LongPoll,
+    /// HTTP/1.1 short-poll: `GET /poll?cursor=N&wait=0` every `interval`, answered at once.
+    #[value(name = "shortpoll")]
+    ShortPoll,
+    /// Server-sent events: `GET /events` as `text/event-stream`, resumed with `Last-Event-ID`.
+    Sse,
 }
 
 impl TransportKind {
     /// Every transport, in run order.
-    pub const ALL: [TransportKind; 2] = [TransportKind::Ws, TransportKind::LongPoll];
+    pub const ALL: [TransportKind; 4] = [
+        TransportKind::Ws,
+        TransportKind::LongPoll,
+        TransportKind::ShortPoll,
+        TransportKind::Sse,
+    ];
 
     /// The label used in tables, CSV rows and file names.
     pub fn label(self) -> &'static str {
         match self {
             TransportKind::Ws => "ws",
             TransportKind::LongPoll => "longpoll",
+            TransportKind::ShortPoll => "shortpoll",
+            TransportKind::Sse => "sse",
         }
     }
 }
@@ -101,6 +113,13 @@ pub enum Transport {
         /// How long the server holds a poll that has nothing to answer with.
         hold: Duration,
     },
+    /// `[transports.shortpoll]`
+    ShortPoll {
+        /// How often each client polls.
+        interval: Duration,
+    },
+    /// `[transports.sse]`
+    Sse,
 }
 
 impl Transport {
@@ -109,6 +128,8 @@ impl Transport {
         match self {
             Transport::Ws => TransportKind::Ws,
             Transport::LongPoll { .. } => TransportKind::LongPoll,
+            Transport::ShortPoll { .. } => TransportKind::ShortPoll,
+            Transport::Sse => TransportKind::Sse,
         }
     }
 
@@ -117,9 +138,16 @@ impl Transport {
         match kind {
             TransportKind::Ws => Transport::Ws,
             TransportKind::LongPoll => Transport::LongPoll { hold: DEFAULT_HOLD },
+            TransportKind::ShortPoll => Transport::ShortPoll {
+                interval: DEFAULT_INTERVAL,
+            },
+            TransportKind::Sse => Transport::Sse,
         }
     }
 }
+
+/// Default `[transports.shortpoll] interval`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Default `[transports.longpoll] hold`.
 pub const DEFAULT_HOLD: Duration = Duration::from_secs(30);
@@ -269,6 +297,13 @@ impl Scenario {
                 Transport::LongPoll { hold } => {
                     s += &format!("\n[transports.longpoll]\nhold = \"{}\"\n", d(*hold));
                 }
+                Transport::ShortPoll { interval } => {
+                    s += &format!(
+                        "\n[transports.shortpoll]\ninterval = \"{}\"\n",
+                        d(*interval)
+                    );
+                }
+                Transport::Sse => s += "\n[transports.sse]\n",
             }
         }
         s

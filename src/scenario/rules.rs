@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    Clients, DEFAULT_HOLD, MAX_MESSAGES, Origin, Publish, Scenario, ScenarioError, Transport,
+    Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, MAX_MESSAGES, Origin, Publish, Scenario, ScenarioError, Transport,
     TransportKind,
 };
 use crate::cli::Overrides;
@@ -60,6 +60,8 @@ pub(super) struct Draft {
     pub(super) transports: Field<Vec<TransportKind>>,
     /// `[transports.longpoll] hold`, whether or not long-poll runs.
     pub(super) hold: Field<Duration>,
+    /// `[transports.shortpoll] interval`, whether or not short-poll runs.
+    pub(super) interval: Field<Duration>,
 }
 
 const WARMUP_WHY: &str =
@@ -70,7 +72,11 @@ impl Draft {
     pub(super) fn from_scenario(s: &Scenario) -> Draft {
         let hold = s.transports.iter().find_map(|t| match t {
             Transport::LongPoll { hold } => Some(*hold),
-            Transport::Ws => None,
+            _ => None,
+        });
+        let interval = s.transports.iter().find_map(|t| match t {
+            Transport::ShortPoll { interval } => Some(*interval),
+            _ => None,
         });
         let payload_bytes = i128::try_from(s.publish.payload_bytes).unwrap_or(i128::MAX);
         Draft {
@@ -86,6 +92,7 @@ impl Draft {
             payload_bytes: Field::unwritten(payload_bytes),
             transports: Field::unwritten(s.transports.iter().map(Transport::kind).collect()),
             hold: Field::unwritten(hold.unwrap_or(DEFAULT_HOLD)),
+            interval: Field::unwritten(interval.unwrap_or(DEFAULT_INTERVAL)),
         }
     }
 
@@ -233,7 +240,11 @@ impl Draft {
             !kinds.value.is_empty(),
             &kinds.origin,
             "[transports]",
-            || "[transports] needs at least one of [transports.ws] or [transports.longpoll]".into(),
+            || {
+                "[transports] needs at least one of [transports.ws], [transports.longpoll], \
+                 [transports.shortpoll] or [transports.sse]"
+                    .into()
+            },
         )?;
         let dup = (1..kinds.value.len()).find(|&i| kinds.value[..i].contains(&kinds.value[i]));
         self.check(dup.is_none(), &kinds.origin, "[transports]", || {
@@ -241,6 +252,12 @@ impl Draft {
             format!("[transports] lists {kind} twice; each transport runs at most once")
         })?;
         self.duration_in(&self.hold, "[transports.longpoll] hold", ms(1)..=s(600), "")?;
+        self.duration_in(
+            &self.interval,
+            "[transports.shortpoll] interval",
+            ms(10)..=s(3600),
+            "",
+        )?;
         Ok(self.into_scenario())
     }
 
@@ -248,6 +265,7 @@ impl Draft {
     fn into_scenario(self) -> Scenario {
         let fits = "validated to be in range";
         let hold = self.hold.value;
+        let interval = self.interval.value;
         Scenario {
             name: self.name.value,
             duration: self.duration.value,
@@ -269,6 +287,8 @@ impl Draft {
                 .map(|k| match k {
                     TransportKind::Ws => Transport::Ws,
                     TransportKind::LongPoll => Transport::LongPoll { hold },
+                    TransportKind::ShortPoll => Transport::ShortPoll { interval },
+                    TransportKind::Sse => Transport::Sse,
                 })
                 .collect(),
         }

@@ -1,11 +1,14 @@
-//! The built-in broadcast servers: one [`hub::Hub`] and one adapter per transport.
+//! The built-in broadcast servers: one [`hub::Hub`] and one adapter per transport (WebSocket in
+//! [`ws`]; long-poll, short-poll and SSE share one HTTP server, [`http`]).
 //!
 //! Each adapter serves one transport on a listener until its shutdown future completes, bounded
 //! in message size, queue and idle time by [`Limits`]. Servers do no measuring and know nothing of
 //! clients, metrics or reports: `wsbench run` measures them from outside, as a child process.
 
+pub mod http;
 pub mod hub;
 pub mod longpoll;
+pub mod sse;
 pub mod ws;
 
 use std::future::Future;
@@ -28,6 +31,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// An HTTP client must finish sending request headers within this time.
     pub header_timeout: Duration,
+    /// SSE: end each stream after this many events, so clients must resume with
+    /// `Last-Event-ID` (as behind a proxy that cuts long responses). `None`: never.
+    pub sse_max_events: Option<u64>,
 }
 
 impl Default for Limits {
@@ -38,6 +44,7 @@ impl Default for Limits {
             max_batch: 1024,
             idle_timeout: Duration::from_secs(300),
             header_timeout: Duration::from_secs(30),
+            sse_max_events: None,
         }
     }
 }
@@ -69,8 +76,8 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     match config.transport {
         TransportKind::Ws => ws::serve(listener, config.limits, shutdown).await,
-        TransportKind::LongPoll => {
-            longpoll::serve(listener, config.hold, config.limits, shutdown).await
+        TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse => {
+            http::serve(listener, config.hold, config.limits, shutdown).await
         }
     }
 }

@@ -13,13 +13,21 @@ use wsbench::server::{self, Limits, ServerConfig};
 
 /// Starts a built-in server in this process; it stops when the returned token is cancelled.
 pub async fn start_server(transport: TransportKind) -> (SocketAddr, CancellationToken) {
+    start_server_with(transport, Limits::default()).await
+}
+
+/// [`start_server`] with chosen limits.
+pub async fn start_server_with(
+    transport: TransportKind,
+    limits: Limits,
+) -> (SocketAddr, CancellationToken) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = ServerConfig {
         transport,
         hold: Duration::from_secs(30),
-        limits: Limits::default(),
+        limits,
     };
     let token = stop.clone();
     tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });

@@ -1,0 +1,110 @@
+//! What every HTTP client shares: a keep-alive connection over a counting socket, requests, and
+//! the publisher (`POST /publish` on its own connection, for long-poll, short-poll and SSE alike).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+
+use super::publishing::Publishing;
+use super::{Ctx, Event, wait_until};
+use crate::metrics::Recorder;
+use crate::wire::CountingStream;
+
+/// One keep-alive HTTP/1.1 connection.
+pub(super) type Sender = SendRequest<Full<Bytes>>;
+
+/// Opens a connection to the target; its driver task ends when the sender is dropped.
+pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, String> {
+    let tcp = TcpStream::connect(ctx.target.addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| format!("set_nodelay: {e}"))?;
+    let io = TokioIo::new(CountingStream::new(tcp, ctx.meter.clone()));
+    let (sender, conn) = http1::handshake(io)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// A request with the `Host` header every HTTP/1.1 request needs and nothing else.
+pub(super) fn request(
+    ctx: &Ctx,
+    method: Method,
+    path_and_query: &str,
+    body: Bytes,
+) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .header(hyper::header::HOST, ctx.target.addr.to_string())
+        .body(Full::new(body))
+        .expect("method, path and host are always valid")
+}
+
+/// Publisher `index` on its own keep-alive connection, connecting at `slot`. Sends on the fixed
+/// schedule; a slow response delays the next send but not its intended time, so it shows as latency.
+pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recorder {
+    let mut recorder = Recorder::default();
+    let mut publishing = Publishing::new(ctx.clone(), index);
+    if !wait_until(slot, &ctx.stop).await {
+        return recorder;
+    }
+    let mut sender = match timeout(ctx.plan.connect_timeout, connect(&ctx)).await {
+        Ok(Ok(sender)) => sender,
+        failure => {
+            let reason = match failure {
+                Ok(Err(e)) => e,
+                _ => "connect timed out".to_string(),
+            };
+            recorder.connect_errors += 1;
+            ctx.send(Event::Connected {
+                subscriber: false,
+                result: Err(reason),
+            });
+            return recorder;
+        }
+    };
+    ctx.send(Event::Connected {
+        subscriber: false,
+        result: Ok(()),
+    });
+    let mut timeline_rx = ctx.timeline.subscribe();
+    let timeline = tokio::select! {
+        _ = ctx.stop.cancelled() => return recorder,
+        t = timeline_rx.wait_for(Option::is_some) => match t {
+            Ok(t) => (*t).expect("wait_for returned a timeline"),
+            Err(_) => return recorder,
+        },
+    };
+    publishing.start(&timeline);
+    while let Some(due) = publishing.next_due() {
+        if !wait_until(due, &ctx.stop).await {
+            break;
+        }
+        let Some(message) = publishing.next_message(ctx.plan.payload_bytes) else {
+            break;
+        };
+        let sent = sender.send_request(request(&ctx, Method::POST, "/publish", message.into()));
+        recorder.http_requests += 1;
+        let ok = tokio::select! {
+            _ = ctx.stop.cancelled() => break,
+            response = sent => matches!(response, Ok(r) if r.status().is_success()),
+        };
+        if !ok {
+            recorder.io_errors += 1;
+            break;
+        }
+        publishing.sent();
+    }
+    publishing.finish();
+    ctx.close.cancelled().await;
+    recorder
+}

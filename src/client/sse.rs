@@ -1,0 +1,157 @@
+//! SSE subscriber (hyper over a counting socket): `GET /events`, parse the event stream, and
+//! when the stream ends or breaks, reconnect with `Last-Event-ID` so nothing still in the
+//! server's ring is missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, StatusCode};
+use tokio::time::{Instant, sleep, timeout};
+
+use super::http::{connect, request};
+use super::inbox::Inbox;
+use super::{Ctx, Event, wait_until};
+use crate::codec::sse::{Item, Parser};
+use crate::server::sse::{LAST_EVENT_ID, PATH};
+
+/// Reconnects one subscriber may make in a run before it gives up: bounded, like every loop here.
+const MAX_RECONNECTS: u32 = 1000;
+
+/// Opens the stream (resuming after `last_id` if given) and returns its body once the response
+/// head has arrived.
+async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<Incoming, String> {
+    let mut sender = connect(ctx).await?;
+    let mut req = request(ctx, Method::GET, PATH, Bytes::new());
+    if let Some(id) = last_id {
+        req.headers_mut().insert(LAST_EVENT_ID, id.into());
+    }
+    let response = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("events: {e}"))?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("events: HTTP {}", response.status()));
+    }
+    // The connection lives as long as the body is read; the sender is not needed again.
+    Ok(response.into_body())
+}
+
+/// Subscriber connecting at `slot`; its connect time is TCP connect + the response head.
+pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant) -> Inbox {
+    let mut inbox = Inbox::default();
+    if !wait_until(slot, &ctx.stop).await {
+        return inbox;
+    }
+    let started = Instant::now();
+    let mut body = match timeout(ctx.plan.connect_timeout, open(&ctx, None)).await {
+        Ok(Ok(body)) => body,
+        failure => {
+            let reason = match failure {
+                Ok(Err(e)) => e,
+                _ => "connect timed out".to_string(),
+            };
+            inbox.recorder.connect_errors += 1;
+            ctx.send(Event::Connected {
+                subscriber: true,
+                result: Err(reason),
+            });
+            return inbox;
+        }
+    };
+    inbox.recorder.http_requests += 1;
+    inbox.recorder.record_connect(started.elapsed());
+    inbox.connected = true;
+    ctx.send(Event::Connected {
+        subscriber: true,
+        result: Ok(()),
+    });
+
+    let mut timeline_rx = ctx.timeline.subscribe();
+    let mut timeline = *timeline_rx.borrow_and_update();
+    let mut finals = ctx.tally.finals();
+    inbox.set_expected(*finals.borrow_and_update());
+    let mut parser = Parser::default();
+    let mut items = Vec::new();
+    let mut reconnects = 0u32;
+    let stopped = ctx.stop.cancelled();
+    tokio::pin!(stopped);
+    while !inbox.complete() {
+        tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            changed = timeline_rx.changed(), if timeline.is_none() => {
+                if changed.is_err() { break; }
+                timeline = *timeline_rx.borrow_and_update();
+            }
+            changed = finals.changed(), if !inbox.knows_expected() => {
+                if changed.is_err() { break; }
+                inbox.set_expected(*finals.borrow_and_update());
+            }
+            frame = body.frame() => {
+                let chunk = match frame {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => data,
+                        Err(_) => continue, // trailers carry no events
+                    },
+                    // The stream ended or broke: resume where it stopped.
+                    _ => {
+                        if reconnects == MAX_RECONNECTS {
+                            inbox.recorder.io_errors += 1;
+                            break;
+                        }
+                        reconnects += 1;
+                        match resume(&ctx, &mut parser, reconnects).await {
+                            Some(resumed) => {
+                                body = resumed;
+                                inbox.recorder.http_requests += 1;
+                                inbox.recorder.reconnects += 1;
+                                continue;
+                            }
+                            None => {
+                                inbox.recorder.io_errors += 1;
+                                break;
+                            }
+                        }
+                    }
+                };
+                let now = Instant::now();
+                if parser.feed(&chunk, &mut items).is_err() {
+                    inbox.recorder.io_errors += 1;
+                    break;
+                }
+                for item in items.drain(..) {
+                    match item {
+                        Item::Event { data, .. } => inbox.receive(&data, now, timeline.as_ref()),
+                        Item::Missed(k) => inbox.recorder.missed_reported += k,
+                    }
+                }
+            }
+        }
+    }
+    drop(body);
+    ctx.send(Event::Finished);
+    ctx.close.cancelled().await;
+    inbox
+}
+
+/// Reopens the stream after the last event received, with a short backoff that doubles with
+/// each consecutive attempt (capped at 1 s); `None` if the run stops or the server stays away.
+async fn resume(ctx: &Ctx, parser: &mut Parser, attempt: u32) -> Option<Incoming> {
+    let backoff = Duration::from_millis(10 << attempt.min(7)).min(Duration::from_secs(1));
+    for _ in 0..5 {
+        if ctx.stop.is_cancelled() {
+            return None;
+        }
+        let last_id = parser.last_id();
+        // A partial event from the broken stream is discarded: the server resends it.
+        *parser = Parser::with_last_id(last_id);
+        if let Ok(Ok(body)) = timeout(ctx.plan.connect_timeout, open(ctx, last_id)).await {
+            return Some(body);
+        }
+        sleep(backoff).await;
+    }
+    None
+}

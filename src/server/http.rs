@@ -1,0 +1,134 @@
+//! The HTTP/1.1 server (hyper) behind every HTTP transport: connections, limits and routing.
+//!
+//! One server answers all three HTTP transports over one hub, so long-poll, short-poll and SSE
+//! differ only in how a client reads: `POST /publish` publishes; `GET /poll` is long-poll (held)
+//! or short-poll (`wait=0`, answered at once) — see [`super::longpoll`]; `GET /events` is an SSE
+//! stream — see [`super::sse`]. Anything else is 404, a wrong method 405.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::hub::Hub;
+use super::{Limits, ServerError, longpoll, sse};
+
+/// Every response body: whole (poll, publish) or streamed (SSE).
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct State {
+    /// The one hub; messages are kept as their raw bytes.
+    pub hub: Hub<Bytes>,
+    /// How long a long-poll with nothing to answer is held.
+    pub hold: Duration,
+    /// Resource bounds.
+    pub limits: Limits,
+    /// Cancelled at shutdown: held polls are answered and streams end.
+    pub stop: CancellationToken,
+}
+
+/// Serves every HTTP transport on `listener` until `shutdown` completes; held polls are then
+/// answered at once, streams ended, and connections closed gracefully.
+pub async fn serve(
+    listener: TcpListener,
+    hold: Duration,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let state = Arc::new(State {
+        hub: Hub::new(limits.ring_capacity),
+        hold,
+        limits,
+        stop: CancellationToken::new(),
+    });
+    let tasks = TaskTracker::new();
+    tokio::pin!(shutdown);
+    let result = loop {
+        tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            accepted = super::accept(&listener) => match accepted {
+                Ok(tcp) => {
+                    tasks.spawn(connection(TokioIo::new(tcp), state.clone()));
+                }
+                Err(e) => break Err(e),
+            },
+        }
+    };
+    state.stop.cancel();
+    tasks.close();
+    tasks.wait().await;
+    result
+}
+
+async fn connection(io: TokioIo<tokio::net::TcpStream>, state: Arc<State>) {
+    let service = {
+        let state = state.clone();
+        service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(route(req, state).await) }
+        })
+    };
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_timeout)
+        .max_buf_size(16 * 1024)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = state.stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+        }
+    }
+}
+
+async fn route(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/publish") => publish(req, &state).await,
+        (&Method::GET, "/poll") => longpoll::poll(req.uri().query(), &state).await,
+        (&Method::GET, sse::PATH) => sse::events(&req, state),
+        (_, "/publish" | "/poll" | sse::PATH) => status(StatusCode::METHOD_NOT_ALLOWED, ""),
+        _ => status(StatusCode::NOT_FOUND, ""),
+    }
+}
+
+async fn publish(req: Request<Incoming>, state: &State) -> Response<Body> {
+    let body = Limited::new(req.into_body(), state.limits.max_message_bytes);
+    match body.collect().await {
+        Ok(collected) => {
+            state.hub.publish(collected.to_bytes());
+            status(StatusCode::NO_CONTENT, "")
+        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            status(StatusCode::PAYLOAD_TOO_LARGE, "message too large\n")
+        }
+        Err(_) => status(StatusCode::BAD_REQUEST, ""),
+    }
+}
+
+/// A whole response body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A response with only a status and a short text.
+pub fn status(code: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = code;
+    response
+}

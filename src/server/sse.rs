@@ -1,0 +1,71 @@
+//! Server-sent events: the hub as a `text/event-stream` (`GET /events`).
+//!
+//! A new stream starts at the current end of the hub, or after `Last-Event-ID` when the client
+//! resumes, so a client that reconnects misses nothing still in the ring. Every message is one
+//! event whose `id` is its sequence number; whatever queued up while the connection was busy
+//! leaves in one body chunk. Messages already overwritten are announced with a `: missed K`
+//! comment. Publishing is `POST /publish`, as for long-poll.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper::{Request, Response, StatusCode};
+
+use super::http::{Body, State};
+use crate::codec::sse;
+
+/// The path of the event stream.
+pub const PATH: &str = "/events";
+/// Request header a resuming client sends: the id of the last event it received.
+pub const LAST_EVENT_ID: &str = "last-event-id";
+
+/// Answers `GET /events`: response headers at once, then events as they are published.
+pub fn events<B>(req: &Request<B>, state: Arc<State>) -> Response<Body> {
+    let resume = req
+        .headers()
+        .get(LAST_EVENT_ID)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let cursor = resume.unwrap_or_else(|| state.hub.latest());
+    let mut news = state.hub.subscribe();
+    news.borrow_and_update();
+    let events_left = state.limits.sse_max_events.unwrap_or(u64::MAX);
+    let chunks = stream::unfold(
+        (state, news, cursor, events_left),
+        |(state, mut news, mut cursor, mut events_left)| async move {
+            loop {
+                if events_left == 0 || state.stop.is_cancelled() {
+                    return None;
+                }
+                let max = state.limits.max_batch.min(usize::try_from(events_left).unwrap_or(usize::MAX));
+                let batch = state.hub.read_after(cursor, max);
+                cursor = batch.next_cursor;
+                if !batch.messages.is_empty() || batch.missed > 0 {
+                    let mut body = Vec::new();
+                    if batch.missed > 0 {
+                        sse::push_missed(&mut body, batch.missed);
+                    }
+                    for (seq, message) in (batch.first_seq..).zip(&batch.messages) {
+                        sse::push_event(&mut body, seq, message);
+                    }
+                    events_left -= batch.messages.len() as u64;
+                    let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(body)));
+                    return Some((frame, (state, news, cursor, events_left)));
+                }
+                tokio::select! {
+                    changed = news.changed() => if changed.is_err() { return None },
+                    _ = state.stop.cancelled() => return None,
+                }
+            }
+        },
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(hyper::header::CONTENT_TYPE, "text/event-stream")
+        .header(hyper::header::CACHE_CONTROL, "no-cache")
+        .body(StreamBody::new(chunks).boxed())
+        .expect("static headers are always valid")
+}
