@@ -113,10 +113,7 @@ impl ServerChild {
 
     /// CPU time used so far and peak RSS; `None` once the process is gone.
     pub fn usage(&self) -> Option<ProcessUsage> {
-        Some(ProcessUsage {
-            cpu: os::cpu_time(Some(self.pid)).ok()?,
-            peak_rss_kib: os::peak_rss_kib(Some(self.pid)).ok()?,
-        })
+        os::process_usage(self.pid)
     }
 
     /// Whether the server is still running.

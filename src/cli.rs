@@ -72,6 +72,9 @@ pub struct Overrides {
     /// Run only these transports, in this order (e.g. `ws,longpoll`).
     #[arg(long, value_delimiter = ',')]
     pub transports: Option<Vec<TransportKind>>,
+    /// `[target] server_pid`: sample this external server process's CPU time and memory.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
 }
 
 impl Overrides {

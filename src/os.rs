@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
+use crate::metrics::ProcessUsage;
+
 /// Why an OS query or change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OsError {
@@ -99,6 +101,14 @@ pub fn peak_rss_kib(pid: Option<u32>) -> Result<u64, OsError> {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| malformed(&path))
+}
+
+/// CPU time used so far and peak RSS of process `pid`; `None` if it is gone (or not readable).
+pub fn process_usage(pid: u32) -> Option<ProcessUsage> {
+    Some(ProcessUsage {
+        cpu: cpu_time(Some(pid)).ok()?,
+        peak_rss_kib: peak_rss_kib(Some(pid)).ok()?,
+    })
 }
 
 /// Logical CPUs available to this process.

@@ -105,7 +105,9 @@ fn model(s: &Scenario) -> String {
     );
     for transport in &s.transports {
         match transport {
-            Transport::Ws => line.push_str("; ws: publishers send on their own subscriber connection"),
+            Transport::Ws => {
+                line.push_str("; ws: publishers send on their own subscriber connection")
+            }
             Transport::LongPoll { hold } => line.push_str(&format!(
                 "; longpoll: subscribers poll with a cursor, held up to {}",
                 humantime::format_duration(*hold)
@@ -114,7 +116,9 @@ fn model(s: &Scenario) -> String {
                 "; shortpoll: subscribers poll every {}, answered at once",
                 humantime::format_duration(*interval)
             )),
-            Transport::Sse => line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID"),
+            Transport::Sse => {
+                line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID")
+            }
         }
     }
     line
@@ -153,6 +157,45 @@ async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
     }
 }
 
+/// The server a transport runs against: our own child process, or an external one (sampled from
+/// `/proc` only if its pid was given).
+enum Server {
+    Child(ServerChild),
+    External(Option<u32>),
+}
+
+impl Server {
+    fn describe(&self) -> String {
+        match self {
+            Server::Child(_) => "built-in server, child process".into(),
+            Server::External(Some(pid)) => format!("external server, pid {pid}"),
+            Server::External(None) => "external server, not sampled".into(),
+        }
+    }
+
+    fn usage(&self) -> Option<ProcessUsage> {
+        match self {
+            Server::Child(child) => child.usage(),
+            Server::External(pid) => os::process_usage((*pid)?),
+        }
+    }
+
+    /// Whether it is still there; an external server without a pid is taken on trust.
+    fn alive(&mut self) -> bool {
+        match self {
+            Server::Child(child) => child.alive(),
+            Server::External(pid) => pid.is_none_or(|pid| os::process_usage(pid).is_some()),
+        }
+    }
+
+    /// Stops our own server; an external one is left running.
+    async fn stop(self) {
+        if let Server::Child(child) = self {
+            child.stop().await;
+        }
+    }
+}
+
 async fn run_transport(
     scenario: &Scenario,
     transport: &Transport,
@@ -169,8 +212,20 @@ async fn run_transport(
             humantime::format_duration(*hold).to_string(),
         ]);
     }
-    let mut server = ServerChild::spawn(server_bin, kind, &extra).await?;
-    let target = Target::new(transport.clone(), server.addr)?;
+    let (mut server, target) = match scenario.targets.endpoint(kind) {
+        Some(endpoint) => (
+            Server::External(scenario.targets.server_pid),
+            Target::external(transport.clone(), endpoint)?,
+        ),
+        None => {
+            let child = ServerChild::spawn(server_bin, kind, &extra).await?;
+            let target = Target::new(transport.clone(), child.addr)?;
+            (Server::Child(child), target)
+        }
+    };
+    if !quiet {
+        eprintln!("[{label}] target {} ({})", target.addr, server.describe());
+    }
     let plan = LoadPlan::from_scenario(scenario);
 
     let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>)> = Vec::new();

@@ -79,7 +79,13 @@ async fn websocket_delivers_everything_and_counts_bytes_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_delivers_everything_with_the_cursor() {
     let plan = common::small_plan();
-    let (o, _) = run(Transport::LongPoll { hold: Duration::from_secs(30) }, &plan).await;
+    let (o, _) = run(
+        Transport::LongPoll {
+            hold: Duration::from_secs(30),
+        },
+        &plan,
+    )
+    .await;
     assert_every_message_delivered_once(&o, &plan);
     let r = &o.recorder;
     // Every subscriber joined and polled; every publisher posted each of its messages once.
@@ -170,5 +176,9 @@ async fn sse_resumes_with_last_event_id_and_loses_nothing() {
     let (o, _) = run_with(Transport::Sse, &plan, limits).await;
     assert_every_message_delivered_once(&o, &plan);
     // 100 events per client, 7 per stream: at least 14 resumes each.
-    assert!(o.recorder.reconnects >= 14 * u64::from(plan.subscribers), "{}", o.recorder.reconnects);
+    assert!(
+        o.recorder.reconnects >= 14 * u64::from(plan.subscribers),
+        "{}",
+        o.recorder.reconnects
+    );
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use wsbench::cli::Overrides;
 use wsbench::scenario::{
-    Clients, DEFAULT_HOLD, Origin, Publish, Scenario, ScenarioError, Transport, TransportKind,
-    load, parse,
+    Clients, DEFAULT_HOLD, Origin, Publish, Scenario, ScenarioError, Targets, Transport,
+    TransportKind, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -73,7 +73,12 @@ fn chat_toml_loads_with_its_values() {
             Transport::LongPoll {
                 hold: Duration::from_secs(30),
             },
+            Transport::ShortPoll {
+                interval: Duration::from_secs(1),
+            },
+            Transport::Sse,
         ],
+        targets: Targets::default(),
     };
     assert_eq!(chat(), expected);
 }
@@ -87,7 +92,7 @@ fn tiny_toml_loads() {
     assert_eq!(tiny.clients.subscribers, 50);
     assert_eq!(tiny.publish.publishers, 5);
     assert_eq!(tiny.publish.rate, 50.0);
-    assert_eq!(tiny.transports.len(), 2);
+    assert_eq!(tiny.transports.len(), 4);
 }
 
 #[test]
@@ -337,6 +342,7 @@ fn overrides_change_values() {
         duration: Some(Duration::from_secs(3)),
         warmup: Some(Duration::ZERO),
         transports: Some(vec![TransportKind::LongPoll]),
+        server_pid: None,
     };
     let s = chat().with_overrides(&o).unwrap();
     assert_eq!(s.clients.subscribers, 20);
@@ -491,8 +497,9 @@ fn to_toml_notes_a_run_order_the_file_cannot_hold() {
         text.contains("# Transports run in this order: longpoll, ws."),
         "{text}"
     );
+    // A file runs its transports in the fixed order, so the override's order is only noted.
     let back = parse(Path::new("as-run.toml"), &text).unwrap();
-    assert_eq!(back.transports, chat().transports);
+    assert_eq!(back.transports, chat().transports[..2]);
 }
 
 #[test]
@@ -572,6 +579,34 @@ fn short_poll_and_sse_tables() {
     let msg = err(&more("[transports.sse]\nretry = 3"));
     assert!(
         msg.starts_with("scenarios/x.toml:15:1: [transports.sse] retry: unknown field `retry`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn external_targets() {
+    let more = |tail: &str| base_with(13, &format!("hold = \"30s\"\n{tail}"));
+    let text = more("[target]\nws = \"ws://127.0.0.1:8080/\"\nserver_pid = 42");
+    let s = parse(Path::new(PATH), &text).unwrap();
+    let ws = s.targets.endpoint(TransportKind::Ws).unwrap();
+    assert_eq!((ws.addr.port(), ws.path.as_str()), (8080, "/"));
+    assert_eq!(s.targets.server_pid, Some(42));
+    assert!(s.targets.endpoint(TransportKind::LongPoll).is_none());
+    // The resolved scenario keeps the target.
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+
+    assert_eq!(
+        err(&more("[target]\nws = \"ws://192.0.2.7:80/\"")),
+        "scenarios/x.toml:15: [target] ws: \"ws://192.0.2.7:80/\": only loopback targets are \
+         allowed (127.0.0.0/8, [::1], localhost)"
+    );
+    assert_eq!(
+        err(&more("[target]\nsse = \"http://127.0.0.1:9000/events\"")),
+        "scenarios/x.toml:15: [target] sse is set but [transports.sse] is not: add the table to run it"
+    );
+    let msg = err(&more("[target]\nserver_pid = 0"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:15: [target] server_pid must be a process id"),
         "{msg}"
     );
 }

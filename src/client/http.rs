@@ -92,7 +92,8 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
         let Some(message) = publishing.next_message(ctx.plan.payload_bytes) else {
             break;
         };
-        let sent = sender.send_request(request(&ctx, Method::POST, "/publish", message.into()));
+        let path = &ctx.target.paths.publish;
+        let sent = sender.send_request(request(&ctx, Method::POST, path, message.into()));
         recorder.http_requests += 1;
         let ok = tokio::select! {
             _ = ctx.stop.cancelled() => break,

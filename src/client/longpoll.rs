@@ -40,10 +40,11 @@ type Pending = Pin<Box<dyn Future<Output = Result<Answer, String>> + Send>>;
 /// Sends one poll; the returned future owns everything it needs, so it can stay in flight while
 /// the caller waits on other events.
 fn poll(sender: &mut Sender, ctx: &Ctx, cursor: Option<u64>, pacing: Pacing) -> Pending {
+    let poll = &ctx.target.paths.poll;
     let path = match (cursor, pacing) {
-        (None, _) => "/poll".to_string(),
-        (Some(c), Pacing::Held) => format!("/poll?cursor={c}"),
-        (Some(c), Pacing::Every(_)) => format!("/poll?cursor={c}&wait=0"),
+        (None, _) => poll.clone(),
+        (Some(c), Pacing::Held) => format!("{poll}?cursor={c}"),
+        (Some(c), Pacing::Every(_)) => format!("{poll}?cursor={c}&wait=0"),
     };
     let response = sender.send_request(request(ctx, Method::GET, &path, Bytes::new()));
     Box::pin(async move {

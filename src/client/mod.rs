@@ -28,9 +28,10 @@ use publishing::PublishTally;
 pub use schedule::{Schedule, Timeline};
 
 use crate::metrics::{Recorder, WireBytes};
+use crate::scenario::target::Endpoint;
 use crate::scenario::{Scenario, Transport, TransportKind};
-use longpoll::Pacing;
 use crate::wire::WireMeter;
+use longpoll::Pacing;
 
 /// What the load looks like for one transport (the scenario's common fields).
 #[derive(Debug, Clone)]
@@ -79,15 +80,59 @@ pub struct Target {
     pub transport: Transport,
     /// The server's address.
     pub addr: SocketAddr,
+    /// Where on the server each request goes.
+    pub paths: Paths,
+}
+
+/// Request paths on the target server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// WebSocket upgrade.
+    pub ws: String,
+    /// Long- and short-poll reads.
+    pub poll: String,
+    /// HTTP publishing.
+    pub publish: String,
+    /// The SSE stream.
+    pub events: String,
+}
+
+impl Default for Paths {
+    /// The built-in servers' paths.
+    fn default() -> Self {
+        Paths {
+            ws: crate::server::ws::PATH.into(),
+            poll: "/poll".into(),
+            publish: "/publish".into(),
+            events: crate::server::sse::PATH.into(),
+        }
+    }
 }
 
 impl Target {
-    /// A target on a loopback address.
+    /// A built-in server on a loopback address.
     pub fn new(transport: Transport, addr: SocketAddr) -> Result<Self, ClientError> {
         if !addr.ip().is_loopback() {
             return Err(ClientError::NotLoopback(addr));
         }
-        Ok(Target { transport, addr })
+        Ok(Target {
+            transport,
+            addr,
+            paths: Paths::default(),
+        })
+    }
+
+    /// A server wsbench did not start, at a `[target]` endpoint (already known to be loopback).
+    pub fn external(transport: Transport, endpoint: &Endpoint) -> Result<Self, ClientError> {
+        let kind = transport.kind();
+        let mut target = Target::new(transport, endpoint.addr)?;
+        target.paths = Paths {
+            ws: endpoint.path.clone(),
+            poll: endpoint.http_path(kind, "poll"),
+            publish: endpoint.http_path(kind, "publish"),
+            events: endpoint.path.clone(),
+        };
+        Ok(target)
     }
 
     /// Which protocol the clients speak.

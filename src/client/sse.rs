@@ -15,7 +15,7 @@ use super::http::{connect, request};
 use super::inbox::Inbox;
 use super::{Ctx, Event, wait_until};
 use crate::codec::sse::{Item, Parser};
-use crate::server::sse::{LAST_EVENT_ID, PATH};
+use crate::server::sse::LAST_EVENT_ID;
 
 /// Reconnects one subscriber may make in a run before it gives up: bounded, like every loop here.
 const MAX_RECONNECTS: u32 = 1000;
@@ -24,7 +24,7 @@ const MAX_RECONNECTS: u32 = 1000;
 /// head has arrived.
 async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<Incoming, String> {
     let mut sender = connect(ctx).await?;
-    let mut req = request(ctx, Method::GET, PATH, Bytes::new());
+    let mut req = request(ctx, Method::GET, &ctx.target.paths.events, Bytes::new());
     if let Some(id) = last_id {
         req.headers_mut().insert(LAST_EVENT_ID, id.into());
     }

@@ -19,9 +19,6 @@ use crate::wire::CountingStream;
 
 type Socket = WebSocketStream<CountingStream<TcpStream>>;
 
-/// The path the built-in server upgrades on.
-pub const PATH: &str = "/ws";
-
 /// Client settings for thousands of sockets in one process: a small read buffer (tungstenite
 /// zero-fills the whole buffer on every read attempt; the default is 128 KiB).
 fn config() -> WebSocketConfig {
@@ -36,7 +33,7 @@ async fn connect(ctx: &Ctx) -> Result<Socket, String> {
         .map_err(|e| format!("connect: {e}"))?;
     tcp.set_nodelay(true)
         .map_err(|e| format!("set_nodelay: {e}"))?;
-    let url = format!("ws://{}{}", ctx.target.addr, PATH);
+    let url = format!("ws://{}{}", ctx.target.addr, ctx.target.paths.ws);
     let stream = CountingStream::new(tcp, ctx.meter.clone());
     let (ws, _) = client_async_with_config(url, stream, Some(config()))
         .await

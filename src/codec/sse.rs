@@ -169,9 +169,15 @@ mod tests {
             assert_eq!(
                 items,
                 vec![
-                    Item::Event { id: Some(41), data: Bytes::from_static(b"first") },
+                    Item::Event {
+                        id: Some(41),
+                        data: Bytes::from_static(b"first")
+                    },
                     Item::Missed(2),
-                    Item::Event { id: Some(44), data: Bytes::from_static(b"x\ny") },
+                    Item::Event {
+                        id: Some(44),
+                        data: Bytes::from_static(b"x\ny")
+                    },
                 ],
                 "split at {split}"
             );
@@ -183,11 +189,15 @@ mod tests {
     fn an_unfinished_event_does_not_move_the_resume_point() {
         let mut p = Parser::default();
         let mut items = Vec::new();
-        p.feed(b"id: 5
+        p.feed(
+            b"id: 5
 data: done
 
 id: 6
-data: half", &mut items).unwrap();
+data: half",
+            &mut items,
+        )
+        .unwrap();
         assert_eq!(p.last_id(), Some(5));
         assert_eq!(items.len(), 1);
     }
@@ -196,6 +206,9 @@ data: half", &mut items).unwrap();
     fn refuses_endless_lines() {
         let mut p = Parser::default();
         let mut items = Vec::new();
-        assert_eq!(p.feed(&vec![b'x'; MAX_LINE + 1], &mut items), Err(LineTooLong));
+        assert_eq!(
+            p.feed(&vec![b'x'; MAX_LINE + 1], &mut items),
+            Err(LineTooLong)
+        );
     }
 }

@@ -37,6 +37,24 @@ pub struct ScenarioFile {
     pub publish: PublishTable,
     /// `[transports]`; its span is where the table is named, for "no transports" errors.
     pub transports: Spanned<TransportsTable>,
+    /// `[target]`
+    pub target: Option<TargetTable>,
+}
+
+/// `[target]`: URLs of servers wsbench did not start, and a process to sample.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [target] table")]
+pub struct TargetTable {
+    /// `ws`, a `ws://` URL.
+    pub ws: Option<Spanned<String>>,
+    /// `longpoll`, an `http://` base URL.
+    pub longpoll: Option<Spanned<String>>,
+    /// `shortpoll`, an `http://` base URL.
+    pub shortpoll: Option<Spanned<String>>,
+    /// `sse`, the `http://` URL of the event stream.
+    pub sse: Option<Spanned<String>>,
+    /// `server_pid`, the external server's process id.
+    pub server_pid: Option<Spanned<i64>>,
 }
 
 /// `[clients]`
@@ -140,7 +158,36 @@ impl ScenarioFile {
             clients,
             publish,
             transports,
+            target,
         } = self;
+        let mut targets = Vec::new();
+        let mut server_pid = Field::unwritten(None);
+        if let Some(t) = target {
+            let urls = [
+                (TransportKind::Ws, t.ws),
+                (TransportKind::LongPoll, t.longpoll),
+                (TransportKind::ShortPoll, t.shortpoll),
+                (TransportKind::Sse, t.sse),
+            ];
+            for (kind, url) in urls {
+                let Some(url) = url else { continue };
+                let origin = at(url.span());
+                match super::target::parse(kind, url.get_ref()) {
+                    Ok(endpoint) => targets.push(Field::new((kind, endpoint), origin)),
+                    Err(message) => {
+                        return Err(ScenarioError::Invalid {
+                            path: Some(path.to_path_buf()),
+                            origin,
+                            field: "[target]",
+                            message: format!("[target] {}: {message}", kind.label()),
+                        });
+                    }
+                }
+            }
+            if let Some(pid) = t.server_pid {
+                server_pid = Field::new(Some(i128::from(*pid.get_ref())), at(pid.span()));
+            }
+        }
         let name = match name {
             Some(s) => Field::new(s.get_ref().clone(), at(s.span())),
             None => {
@@ -171,6 +218,8 @@ impl ScenarioFile {
             payload_bytes: int(publish.payload_bytes, 64),
             transports: Field::new(kinds, at(transports.span())),
             hold: dur("[transports.longpoll] hold", hold, DEFAULT_HOLD)?,
+            targets,
+            server_pid,
             interval: dur(
                 "[transports.shortpoll] interval",
                 interval,

@@ -12,6 +12,7 @@
 
 pub mod file;
 mod rules;
+pub mod target;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -81,6 +82,27 @@ pub struct Scenario {
     pub publish: Publish,
     /// The transports to run, in run order, each at most once.
     pub transports: Vec<Transport>,
+    /// `[target]`: servers wsbench did not start. A transport with a target starts no built-in server.
+    pub targets: Targets,
+}
+
+/// `[target]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Targets {
+    /// External endpoints, per transport.
+    pub endpoints: Vec<(TransportKind, target::Endpoint)>,
+    /// A process to sample for CPU time and memory, as wsbench samples its own servers.
+    pub server_pid: Option<u32>,
+}
+
+impl Targets {
+    /// The external endpoint for `kind`, if it has one.
+    pub fn endpoint(&self, kind: TransportKind) -> Option<&target::Endpoint> {
+        self.endpoints
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, e)| e)
+    }
 }
 
 /// `[clients]`
@@ -304,6 +326,19 @@ impl Scenario {
                     );
                 }
                 Transport::Sse => s += "\n[transports.sse]\n",
+            }
+        }
+        if !self.targets.endpoints.is_empty() || self.targets.server_pid.is_some() {
+            s += "\n[target]\n";
+            for (kind, endpoint) in &self.targets.endpoints {
+                s += &format!(
+                    "{} = {}\n",
+                    kind.label(),
+                    toml::Value::String(endpoint.url.clone())
+                );
+            }
+            if let Some(pid) = self.targets.server_pid {
+                s += &format!("server_pid = {pid}\n");
             }
         }
         s

@@ -12,9 +12,10 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::target::Endpoint;
 use super::{
-    Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, MAX_MESSAGES, Origin, Publish, Scenario, ScenarioError, Transport,
-    TransportKind,
+    Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, MAX_MESSAGES, Origin, Publish, Scenario,
+    ScenarioError, Targets, Transport, TransportKind,
 };
 use crate::cli::Overrides;
 use crate::codec::envelope::MAX_HEADER_LEN;
@@ -62,6 +63,10 @@ pub(super) struct Draft {
     pub(super) hold: Field<Duration>,
     /// `[transports.shortpoll] interval`, whether or not short-poll runs.
     pub(super) interval: Field<Duration>,
+    /// `[target]` endpoints, already parsed and known to be on loopback.
+    pub(super) targets: Vec<Field<(TransportKind, Endpoint)>>,
+    /// `[target] server_pid` or `--server-pid`.
+    pub(super) server_pid: Field<Option<i128>>,
 }
 
 const WARMUP_WHY: &str =
@@ -93,6 +98,14 @@ impl Draft {
             transports: Field::unwritten(s.transports.iter().map(Transport::kind).collect()),
             hold: Field::unwritten(hold.unwrap_or(DEFAULT_HOLD)),
             interval: Field::unwritten(interval.unwrap_or(DEFAULT_INTERVAL)),
+            targets: s
+                .targets
+                .endpoints
+                .iter()
+                .cloned()
+                .map(Field::unwritten)
+                .collect(),
+            server_pid: Field::unwritten(s.targets.server_pid.map(i128::from)),
         }
     }
 
@@ -112,6 +125,8 @@ impl Draft {
         self.duration.set(o.duration, "--duration");
         self.warmup.set(o.warmup, "--warmup");
         self.transports.set(o.transports.clone(), "--transports");
+        self.server_pid
+            .set(o.server_pid.map(|p| Some(i128::from(p))), "--server-pid");
         self
     }
 
@@ -252,6 +267,26 @@ impl Draft {
             format!("[transports] lists {kind} twice; each transport runs at most once")
         })?;
         self.duration_in(&self.hold, "[transports.longpoll] hold", ms(1)..=s(600), "")?;
+        for t in &self.targets {
+            let (kind, _) = &t.value;
+            let runs = self.transports.value.contains(kind);
+            // A flag may run fewer transports than the file targets; the file itself must agree.
+            let flagged = matches!(self.transports.origin, Origin::Flag(_));
+            self.check(runs || flagged, &t.origin, "[target]", || {
+                format!(
+                    "[target] {0} is set but [transports.{0}] is not: add the table to run it",
+                    kind.label()
+                )
+            })?;
+        }
+        if let Some(pid) = self.server_pid.value {
+            self.check(
+                (1..=i128::from(u32::MAX)).contains(&pid),
+                &self.server_pid.origin,
+                "server_pid",
+                || format!("[target] server_pid must be a process id (got {pid})"),
+            )?;
+        }
         self.duration_in(
             &self.interval,
             "[transports.shortpoll] interval",
@@ -266,6 +301,10 @@ impl Draft {
         let fits = "validated to be in range";
         let hold = self.hold.value;
         let interval = self.interval.value;
+        let targets = Targets {
+            endpoints: self.targets.into_iter().map(|t| t.value).collect(),
+            server_pid: self.server_pid.value.map(|p| u32::try_from(p).expect(fits)),
+        };
         Scenario {
             name: self.name.value,
             duration: self.duration.value,
@@ -291,6 +330,7 @@ impl Draft {
                     TransportKind::Sse => Transport::Sse,
                 })
                 .collect(),
+            targets,
         }
     }
 }

@@ -40,7 +40,10 @@ pub fn events<B>(req: &Request<B>, state: Arc<State>) -> Response<Body> {
                 if events_left == 0 || state.stop.is_cancelled() {
                     return None;
                 }
-                let max = state.limits.max_batch.min(usize::try_from(events_left).unwrap_or(usize::MAX));
+                let max = state
+                    .limits
+                    .max_batch
+                    .min(usize::try_from(events_left).unwrap_or(usize::MAX));
                 let batch = state.hub.read_after(cursor, max);
                 cursor = batch.next_cursor;
                 if !batch.messages.is_empty() || batch.missed > 0 {
