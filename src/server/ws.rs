@@ -2,23 +2,38 @@
 //! sends is broadcast to every connected client, sender included, as the classic Node `ws` chat
 //! server does. Pings are answered.
 //!
+//! The opening handshake goes through hyper, so a bad request gets a real HTTP answer (400 for an
+//! upgrade without the right headers, 404 elsewhere, 431 for oversized headers) and slow headers
+//! hit the header timeout; the upgraded connection is then handed to tungstenite. Protocol
+//! violations close the connection with the RFC 6455 code (1002 protocol error, 1007 invalid
+//! UTF-8, 1009 message too big); everyone else keeps being served.
+//!
 //! One task per connection reads the client and, when the hub has news, feeds every new message
 //! into tungstenite's write buffer and flushes once: whatever queued up for a connection leaves in
 //! one write. Messages are kept in the hub as tungstenite `Message`s, so the payload is shared,
 //! not copied, across connections. A client that falls more than the ring behind skips what was
 //! overwritten and sees the gap in the sequence numbers.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep_until, timeout};
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message, http};
-use tokio_tungstenite::{WebSocketStream, accept_hdr_async_with_config};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -28,6 +43,16 @@ use super::{Limits, ServerError};
 /// The path that upgrades.
 pub const PATH: &str = "/ws";
 
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+#[derive(Debug)]
+struct State {
+    hub: Hub<Message>,
+    limits: Limits,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
 /// Serves WebSocket clients on `listener` until `shutdown` completes, then closes every connection
 /// with 1001 (going away) and waits for them.
 pub async fn serve(
@@ -35,24 +60,27 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let hub = Arc::new(Hub::new(limits.ring_capacity));
-    let stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
+    let state = Arc::new(State {
+        hub: Hub::new(limits.ring_capacity),
+        limits,
+        stop: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    });
     tokio::pin!(shutdown);
     let result = loop {
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
             accepted = super::accept(&listener) => match accepted {
                 Ok(tcp) => {
-                    tasks.spawn(connection(tcp, hub.clone(), limits.clone(), stop.clone()));
+                    state.tasks.spawn(handshake(tcp, state.clone()));
                 }
                 Err(e) => break Err(e),
             },
         }
     };
-    stop.cancel();
-    tasks.close();
-    tasks.wait().await;
+    state.stop.cancel();
+    state.tasks.close();
+    state.tasks.wait().await;
     result
 }
 
@@ -68,26 +96,99 @@ pub fn config(limits: &Limits) -> WebSocketConfig {
         .max_frame_size(Some(limits.max_message_bytes))
 }
 
-#[allow(clippy::result_large_err)] // tungstenite's callback signature fixes the error type.
-fn check_path(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
-    if request.uri().path() == PATH {
-        return Ok(response);
+/// Serves the HTTP side of one connection: the upgrade request, answered by [`upgrade`].
+async fn handshake(tcp: TcpStream, state: Arc<State>) {
+    let service = {
+        let state = state.clone();
+        service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(upgrade(req, state)) }
+        })
+    };
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_timeout)
+        .max_buf_size(16 * 1024)
+        // The 101 carries only what RFC 6455 asks for, as tungstenite's own handshake does.
+        .auto_date_header(false)
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
+    tokio::select! {
+        _ = conn => {}
+        _ = state.stop.cancelled() => {}
     }
-    let mut refusal = ErrorResponse::new(Some(format!("only {PATH} upgrades\n")));
-    *refusal.status_mut() = http::StatusCode::NOT_FOUND;
-    Err(refusal)
 }
 
-async fn connection(
-    tcp: TcpStream,
-    hub: Arc<Hub<Message>>,
-    limits: Limits,
-    stop: CancellationToken,
-) {
-    let handshake = accept_hdr_async_with_config(tcp, check_path, Some(config(&limits)));
-    let Ok(Ok(mut ws)) = timeout(limits.header_timeout, handshake).await else {
-        return;
+/// Answers one request: 101 and a connection task for a valid upgrade on [`PATH`], else an error status.
+fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Bytes>> {
+    let status = |code: StatusCode| {
+        let mut response = Response::new(Empty::new());
+        *response.status_mut() = code;
+        response
     };
+    if req.uri().path() != PATH {
+        return status(StatusCode::NOT_FOUND);
+    }
+    let headers = req.headers();
+    let has = |name, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let key = headers
+        .get(SEC_WEBSOCKET_KEY)
+        .map(|k| derive_accept_key(k.as_bytes()));
+    let version_ok = headers
+        .get("sec-websocket-version")
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let (Some(accept), true, true, true) = (
+        key,
+        req.method() == Method::GET,
+        has(CONNECTION, "upgrade") && has(UPGRADE, "websocket"),
+        version_ok,
+    ) else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let task_state = state.clone();
+    state.tasks.spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let config = config(&task_state.limits);
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config),
+            )
+            .await;
+            connection(ws, &task_state).await;
+        }
+    });
+    let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
+    let h = response.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(
+        SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
+    );
+    response
+}
+
+/// The close code RFC 6455 §7.4.1 gives for an error reading from the client.
+fn close_code(error: &tungstenite::Error) -> Option<CloseCode> {
+    use tungstenite::Error;
+    match error {
+        Error::Capacity(_) => Some(CloseCode::Size),
+        Error::Protocol(_) => Some(CloseCode::Protocol),
+        Error::Utf8(_) => Some(CloseCode::Invalid),
+        _ => None,
+    }
+}
+
+/// Runs one upgraded connection until it closes, errs, idles out or the server stops.
+async fn connection(mut ws: Socket, state: &State) {
+    let (hub, limits, stop) = (&state.hub, &state.limits, &state.stop);
     let mut news = hub.subscribe();
     news.borrow_and_update();
     let mut cursor = hub.latest();
@@ -115,11 +216,17 @@ async fn connection(
                         }
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(_)) | None => return,
+                    Some(Err(e)) => {
+                        if let Some(code) = close_code(&e) {
+                            close(&mut ws, code, "").await;
+                        }
+                        return;
+                    }
+                    None => return,
                 }
             }
             changed = news.changed() => {
-                if changed.is_err() || send_news(&mut ws, &hub, &mut cursor, limits.max_batch).await.is_err() {
+                if changed.is_err() || send_news(&mut ws, hub, &mut cursor, limits.max_batch).await.is_err() {
                     return;
                 }
             }
@@ -133,7 +240,7 @@ async fn connection(
 
 /// Feeds everything after `cursor` into the write buffer and flushes once.
 async fn send_news(
-    ws: &mut WebSocketStream<TcpStream>,
+    ws: &mut Socket,
     hub: &Hub<Message>,
     cursor: &mut u64,
     max_batch: usize,
@@ -154,7 +261,7 @@ async fn send_news(
     ws.flush().await
 }
 
-async fn close(ws: &mut WebSocketStream<TcpStream>, code: CloseCode, reason: &'static str) {
+async fn close(ws: &mut Socket, code: CloseCode, reason: &'static str) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),

@@ -1,0 +1,235 @@
+//! The built-in servers under bad input, over raw TCP: each abuse gets the exact close code or
+//! HTTP status, and the server keeps serving everyone else.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wsbench::scenario::TransportKind;
+use wsbench::server::Limits;
+
+const HANDSHAKE: &str = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// Reads until the peer closes (or 2 s pass: a kept-alive connection stays open), returning everything received.
+async fn read_all(tcp: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read_to_end(&mut out)).await;
+    out
+}
+
+/// A raw client that completed the WebSocket handshake.
+async fn ws_client(addr: SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(HANDSHAKE.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tcp.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tcp
+}
+
+/// A client frame: FIN + `opcode`, masked with a zero key (so the payload bytes are unchanged).
+fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    let mask = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(mask | n as u8),
+        n if n < 65536 => {
+            f.push(mask | 126);
+            f.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(mask | 127);
+            f.extend((n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        f.extend([0, 0, 0, 0]);
+    }
+    f.extend(payload);
+    f
+}
+
+/// The close code in the first close frame the server sent, if any.
+fn close_code(received: &[u8]) -> Option<u16> {
+    let mut at = 0;
+    while at + 2 <= received.len() {
+        let opcode = received[at] & 0x0f;
+        let len = (received[at + 1] & 0x7f) as usize;
+        let (start, len) = match len {
+            126 => (
+                at + 4,
+                u16::from_be_bytes([received[at + 2], received[at + 3]]) as usize,
+            ),
+            127 => return None,
+            n => (at + 2, n),
+        };
+        if opcode == 0x8 && len >= 2 {
+            return Some(u16::from_be_bytes([received[start], received[start + 1]]));
+        }
+        at = start + len;
+    }
+    None
+}
+
+/// Checks that the server still broadcasts: a fresh client sends and receives its own message.
+async fn still_serving(addr: SocketAddr) {
+    let mut tcp = ws_client(addr).await;
+    tcp.write_all(&frame(0x1, b"still here", true))
+        .await
+        .unwrap();
+    let mut got = [0u8; 12];
+    tcp.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"\x81\x0astill here");
+}
+
+#[tokio::test]
+async fn websocket_abuse_gets_the_right_close_code() {
+    let limits = Limits {
+        max_message_bytes: 1024,
+        ..Limits::default()
+    };
+    let (addr, _stop) = common::start_server_with(TransportKind::Ws, limits).await;
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        (
+            "message over the limit",
+            frame(0x2, &[7u8; 2000], true),
+            1009,
+        ),
+        ("unmasked client frame", frame(0x1, b"hello", false), 1002),
+        ("reserved opcode", frame(0x3, b"", true), 1002),
+        (
+            "invalid UTF-8 in a text frame",
+            frame(0x1, &[0xff, 0xfe], true),
+            1007,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let mut tcp = ws_client(addr).await;
+        tcp.write_all(&bytes).await.unwrap();
+        let received = read_all(&mut tcp).await;
+        assert_eq!(close_code(&received), Some(code), "{what}: {received:?}");
+        still_serving(addr).await;
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_without_the_right_headers_is_a_400() {
+    let (addr, _stop) = common::start_server(TransportKind::Ws).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let received = read_all(&mut tcp).await;
+    assert!(
+        received.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(HANDSHAKE.replace("/ws", "/elsewhere").as_bytes())
+        .await
+        .unwrap();
+    let received = read_all(&mut tcp).await;
+    assert!(
+        received.starts_with(b"HTTP/1.1 404"),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    still_serving(addr).await;
+}
+
+async fn http(addr: SocketAddr, request: &[u8]) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    String::from_utf8_lossy(&read_all(&mut tcp).await).into_owned()
+}
+
+#[tokio::test]
+async fn http_abuse_gets_the_right_status() {
+    let limits = Limits {
+        max_message_bytes: 100,
+        header_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (addr, _stop) = common::start_server_with(TransportKind::LongPoll, limits).await;
+    let big = format!(
+        "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\nConnection: close\r\n\r\n{}",
+        "x".repeat(101)
+    );
+    assert!(http(addr, big.as_bytes()).await.starts_with("HTTP/1.1 413"));
+    let huge_header = format!(
+        "GET /poll HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "y".repeat(64 * 1024)
+    );
+    assert!(
+        http(addr, huge_header.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 431")
+    );
+    assert!(
+        http(
+            addr,
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .await
+        .starts_with("HTTP/1.1 404")
+    );
+    assert!(
+        http(
+            addr,
+            b"DELETE /poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .await
+        .starts_with("HTTP/1.1 405")
+    );
+    assert!(
+        http(
+            addr,
+            b"GET /poll?cursor=-3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .await
+        .starts_with("HTTP/1.1 400")
+    );
+
+    // A client that sends its headers a byte at a time is cut off at the header timeout.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    let mut cut_off = false;
+    for byte in b"GET /poll HTTP/1.1\r\nHost: x\r\n"
+        .iter()
+        .cycle()
+        .take(200)
+    {
+        if slow.write_all(&[*byte]).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rest = read_all(&mut slow).await;
+    assert!(
+        cut_off || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408") || rest.is_empty()
+    );
+    // Everyone else is still served.
+    assert!(
+        http(
+            addr,
+            b"GET /poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .await
+        .starts_with("HTTP/1.1 200")
+    );
+}
