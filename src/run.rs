@@ -160,7 +160,7 @@ async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
 /// The server a transport runs against: our own child process, or an external one (sampled from
 /// `/proc` only if its pid was given).
 enum Server {
-    Child(ServerChild),
+    Child(Box<ServerChild>),
     External(Option<u32>),
 }
 
@@ -220,7 +220,7 @@ async fn run_transport(
         None => {
             let child = ServerChild::spawn(server_bin, kind, &extra).await?;
             let target = Target::new(transport.clone(), child.addr)?;
-            (Server::Child(child), target)
+            (Server::Child(Box::new(child)), target)
         }
     };
     if !quiet {

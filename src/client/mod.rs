@@ -350,9 +350,6 @@ pub async fn drive(
         measure_end: measure_start + plan.duration,
     };
     ctx.timeline.send_replace(Some(timeline));
-    let messages_scheduled = (0..plan.publishers)
-        .map(|p| Schedule::new(p, plan.publishers, plan.rate, &timeline).in_window_slots(&timeline))
-        .sum();
     if !plan.warmup.is_zero() {
         on_phase(Phase::Warmup);
     }
@@ -402,6 +399,17 @@ pub async fn drive(
     ctx.close.cancel();
     let (inboxes, recorders) = collect(subscribers, publishers).await;
     let messages_published = ctx.tally.in_window();
+    // The slots of the window as measured: an interrupted run asked for fewer.
+    let measured_window = Timeline {
+        measure_end: measure_start + measured,
+        ..timeline
+    };
+    let messages_scheduled = (0..plan.publishers)
+        .map(|p| {
+            Schedule::new(p, plan.publishers, plan.rate, &measured_window)
+                .in_window_slots(&measured_window)
+        })
+        .sum();
     let mut recorder = Recorder::default();
     let mut subscribers_connected = 0;
     for inbox in inboxes {
