@@ -27,6 +27,19 @@ pub enum Command {
     Run(RunArgs),
     /// Run one built-in server by hand; prints its bound address on the first line of stdout.
     Serve(ServeArgs),
+    /// Re-render a results directory (summary.csv, latency.csv, report.html and the table) from
+    /// its stored metrics.json and .hlog files, with this version's code.
+    Report {
+        /// The results directory, e.g. `results/chat-20260101T120000Z`.
+        dir: PathBuf,
+    },
+    /// Compare two results directories: each headline figure per transport, A, B and B/A.
+    Compare {
+        /// The "before" results directory.
+        a: PathBuf,
+        /// The "after" results directory.
+        b: PathBuf,
+    },
 }
 
 /// `wsbench run`

@@ -14,7 +14,7 @@
 //! - [`wire`]: byte counting below HTTP and WebSocket.
 //! - [`codec`]: the message envelope and the long-poll batch body; pure.
 //! - [`metrics`]: histograms, delivery counts, wire totals; pure.
-//! - [`report`]: table, CSV, histogram logs, run metadata.
+//! - [`report`]: table, CSV, histogram logs, run metadata, `report.html`; `wsbench report`/`compare`.
 //! - [`os`]: open-file limit, CPU time and memory from `/proc`.
 
 pub mod child;
@@ -55,6 +55,19 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(serve(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { dir } => {
+            let done = report::rerender(&dir)
+                .with_context(|| format!("re-rendering {}", dir.display()))?;
+            for note in &done.notes {
+                eprintln!("note: {note}");
+            }
+            println!("{}", done.table);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { a, b } => {
+            print!("{}", report::compare(&a, &b)?);
             Ok(ExitCode::SUCCESS)
         }
     }

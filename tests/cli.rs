@@ -167,5 +167,9 @@ fn an_interrupted_run_still_writes_partial_results() {
     assert_eq!(rows[0].transport, "ws");
     assert!(!rows[0].complete);
     // Only the slots of the part that was measured were due (60 s at 50 msg/s were asked for).
-    assert!(rows[0].messages_scheduled < 50 * 60, "{}", rows[0].messages_scheduled);
+    assert!(
+        rows[0].messages_scheduled < 50 * 60,
+        "{}",
+        rows[0].messages_scheduled
+    );
 }

@@ -1,22 +1,23 @@
-//! The files of one results directory: `summary.csv`, `latency.csv`, `<transport>.hlog`,
-//! `run.json` and `scenario.toml`. See `results/README.md` for what each holds.
+//! The files of one results directory and the order they are written in: the stored inputs
+//! (`run.json`, `scenario.toml`, `metrics.json`, `<transport>.hlog`) and the outputs derived from
+//! them (`summary.csv`, `latency.csv`, `report.html`). See `results/README.md` for what each holds.
+//!
+//! Reading a directory back is [`super::stored`]'s job; the `.hlog` format is [`super::hlog`]'s and
+//! the page is [`super::html`]'s.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::{
-    IntervalLogWriterBuilder, IntervalLogWriterError, Tag,
-};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ReportError;
-use super::summary::{P50, P90, P99, P999, summarize};
+use super::summary::{P50, P90, P99, P999, Summary, summarize};
+use super::{hlog, html, metrics_json};
 use crate::metrics::TransportMetrics;
 
-/// One row per transport: the [`Summary`](super::Summary) columns.
+/// One row per transport: the [`Summary`] columns.
 pub const SUMMARY_CSV: &str = "summary.csv";
 /// The latency percentile distribution of every transport, for charts.
 pub const LATENCY_CSV: &str = "latency.csv";
@@ -24,11 +25,10 @@ pub const LATENCY_CSV: &str = "latency.csv";
 pub const RUN_JSON: &str = "run.json";
 /// The resolved scenario, verbatim.
 pub const SCENARIO_TOML: &str = "scenario.toml";
-
-/// Tag of the push-latency interval in a `.hlog` file.
-pub const HLOG_TAG_LATENCY: &str = "latency";
-/// Tag of the connect-time interval in a `.hlog` file.
-pub const HLOG_TAG_CONNECT: &str = "connect";
+/// Every figure of each transport's metrics that is not a histogram, for `wsbench report`.
+pub const METRICS_JSON: &str = "metrics.json";
+/// The self-contained HTML report: charts, the summary table, the scenario and the run facts.
+pub const REPORT_HTML: &str = "report.html";
 
 /// Percentiles always present in `latency.csv`, computed exactly as the summary's columns are.
 const EXACT_PERCENTILES: [(f64, f64); 6] = [
@@ -60,9 +60,85 @@ pub struct RunInfo {
     pub scenario_toml: String,
 }
 
+/// The contents of `run.json`: the facts about a run as stored, so a re-rendered report shows the
+/// version that measured, not the one that renders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunFacts {
+    /// Always `wsbench`.
+    pub tool: String,
+    /// Version of the wsbench that ran the measurement.
+    pub version: String,
+    /// Start of the run, RFC 3339 in UTC, whole seconds.
+    pub started_utc: String,
+    /// CPU cores available to the run.
+    pub cores: usize,
+    /// False when the run was interrupted.
+    pub complete: bool,
+    /// The command line, program name first.
+    pub command: Vec<String>,
+    /// Transport labels, in run order.
+    pub transports: Vec<String>,
+    /// Path of the scenario file, as given.
+    pub scenario_file: String,
+}
+
+impl RunFacts {
+    /// The facts of a run that has just finished, measured by this build.
+    pub fn new(run: &RunInfo, metrics: &[TransportMetrics]) -> RunFacts {
+        RunFacts {
+            tool: "wsbench".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_utc: humantime::format_rfc3339_seconds(run.started).to_string(),
+            cores: run.cores,
+            complete: run.complete,
+            command: run.command.clone(),
+            transports: metrics.iter().map(|m| m.transport.clone()).collect(),
+            scenario_file: run.scenario_path.display().to_string(),
+        }
+    }
+}
+
+/// One transport's histograms, borrowed from wherever they live (fresh metrics or a `.hlog` file).
+#[derive(Debug, Clone, Copy)]
+pub struct TransportHistograms<'a> {
+    /// Transport label.
+    pub transport: &'a str,
+    /// Push latency, µs.
+    pub latency_us: &'a Histogram<u64>,
+    /// Connect time, µs.
+    pub connect_us: &'a Histogram<u64>,
+}
+
+impl<'a> From<&'a TransportMetrics> for TransportHistograms<'a> {
+    fn from(m: &'a TransportMetrics) -> Self {
+        TransportHistograms {
+            transport: &m.transport,
+            latency_us: &m.clients.latency_us,
+            connect_us: &m.clients.connect_us,
+        }
+    }
+}
+
+/// What the derived files are made from: the facts, the scenario text, one [`Summary`] row and
+/// one set of histograms per transport (both in run order).
+#[derive(Debug, Clone, Copy)]
+pub struct Derived<'a> {
+    /// `run.json` as stored.
+    pub facts: &'a RunFacts,
+    /// `scenario.toml` as stored.
+    pub scenario_toml: &'a str,
+    /// The rows of `summary.csv`.
+    pub rows: &'a [Summary],
+    /// Each transport's histograms, in the order of `rows`.
+    pub histograms: &'a [TransportHistograms<'a>],
+    /// Caveats shown at the top of the page (e.g. re-rendered from an older directory).
+    pub notes: &'a [String],
+}
+
 /// Writes every result file for `metrics` into `dir`, creating it if needed.
 ///
-/// Existing files of the same names are replaced. On error the files written before it stay.
+/// Existing files of the same names are replaced. On error the files written before it stay; the
+/// stored inputs are written first, so whatever they hold can be re-rendered by `wsbench report`.
 pub fn write_all(
     dir: &Path,
     run: &RunInfo,
@@ -72,14 +148,47 @@ pub fn write_all(
         path: dir.to_owned(),
         source,
     })?;
-    write_run_json(&dir.join(RUN_JSON), run, metrics)?;
+    let facts = RunFacts::new(run, metrics);
+    write_json(&dir.join(RUN_JSON), &facts)?;
     write_file(&dir.join(SCENARIO_TOML), run.scenario_toml.as_bytes())?;
-    write_csv(&dir.join(SUMMARY_CSV), &summarize(metrics))?;
-    write_latency_csv(&dir.join(LATENCY_CSV), metrics)?;
+    write_json(
+        &dir.join(METRICS_JSON),
+        &metrics_json::MetricsFile::new(metrics),
+    )?;
     for m in metrics {
-        write_hlog(&dir.join(hlog_file_name(&m.transport)), run.started, m)?;
+        hlog::write_hlog(&dir.join(hlog_file_name(&m.transport)), run.started, m)?;
     }
-    Ok(())
+    let rows = summarize(metrics);
+    let histograms: Vec<TransportHistograms<'_>> = metrics.iter().map(Into::into).collect();
+    let derived = Derived {
+        facts: &facts,
+        scenario_toml: &run.scenario_toml,
+        rows: &rows,
+        histograms: &histograms,
+        notes: &[],
+    };
+    write_derived(dir, &derived, WriteSummary::Yes)
+}
+
+/// Whether [`write_derived`] writes `summary.csv`: not when the rows were read from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteSummary {
+    Yes,
+    No,
+}
+
+/// Writes the files made from the stored inputs: `summary.csv` (unless told not to),
+/// `latency.csv` and `report.html`.
+pub(crate) fn write_derived(
+    dir: &Path,
+    derived: &Derived<'_>,
+    summary: WriteSummary,
+) -> Result<(), ReportError> {
+    if summary == WriteSummary::Yes {
+        write_csv(&dir.join(SUMMARY_CSV), derived.rows)?;
+    }
+    write_latency_csv(&dir.join(LATENCY_CSV), derived.histograms)?;
+    write_file(&dir.join(REPORT_HTML), html::render(derived).as_bytes())
 }
 
 /// The `.hlog` file name for a transport label; characters outside `[A-Za-z0-9._-]` become `_`.
@@ -97,7 +206,7 @@ pub fn hlog_file_name(transport: &str) -> String {
     format!("{safe}.hlog")
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     fs::write(path, bytes).map_err(|source| ReportError::Io {
         path: path.to_owned(),
         source,
@@ -173,14 +282,17 @@ fn same_percent(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
 }
 
-fn write_latency_csv(path: &Path, metrics: &[TransportMetrics]) -> Result<(), ReportError> {
-    let mut rows: Vec<LatencyRow<'_>> = metrics
+fn write_latency_csv(
+    path: &Path,
+    histograms: &[TransportHistograms<'_>],
+) -> Result<(), ReportError> {
+    let mut rows: Vec<LatencyRow<'_>> = histograms
         .iter()
-        .flat_map(|m| {
-            percentile_distribution(&m.clients.latency_us)
+        .flat_map(|h| {
+            percentile_distribution(h.latency_us)
                 .into_iter()
                 .map(|(percentile, latency_us)| LatencyRow {
-                    transport: &m.transport,
+                    transport: h.transport,
                     percentile,
                     latency_us,
                 })
@@ -194,79 +306,9 @@ fn write_latency_csv(path: &Path, metrics: &[TransportMetrics]) -> Result<(), Re
     write_csv(path, &rows)
 }
 
-/// Writes HdrHistogram's interval log: one interval tagged `latency`, one tagged `connect`.
-///
-/// Both intervals start at the run's start (absolute seconds since the epoch, with a matching
-/// `StartTime` header) and last the measured phase; connect samples come from the ramp-up before it.
-fn write_hlog(path: &Path, started: SystemTime, m: &TransportMetrics) -> Result<(), ReportError> {
-    let hlog_error = |e| match e {
-        IntervalLogWriterError::SerializeError(source) => ReportError::Hlog {
-            path: path.to_owned(),
-            source,
-        },
-        IntervalLogWriterError::IoError(source) => ReportError::Io {
-            path: path.to_owned(),
-            source,
-        },
-    };
-    let start = started.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let comment = format!(
-        "wsbench {} transport={}: values in microseconds (µs); \
-         Tag={HLOG_TAG_LATENCY} is push latency, Tag={HLOG_TAG_CONNECT} is connect time",
-        env!("CARGO_PKG_VERSION"),
-        m.transport,
-    );
-    let mut buf = Vec::new();
-    let mut serializer = V2DeflateSerializer::new();
-    let mut log = IntervalLogWriterBuilder::new()
-        .add_comment(&comment)
-        .with_start_time(started)
-        .begin_log_with(&mut buf, &mut serializer)
-        .map_err(|source| ReportError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    for (tag, h) in [
-        (HLOG_TAG_LATENCY, &m.clients.latency_us),
-        (HLOG_TAG_CONNECT, &m.clients.connect_us),
-    ] {
-        let tag = Tag::new(tag).expect("the tag constants hold no ',', ' ' or newline");
-        log.write_histogram(h, start, m.measured, Some(tag))
-            .map_err(hlog_error)?;
-    }
-    drop(log);
-    write_file(path, &buf)
-}
-
-/// The shape of `run.json`.
-#[derive(Serialize)]
-struct RunJson<'a> {
-    tool: &'static str,
-    version: &'static str,
-    started_utc: String,
-    cores: usize,
-    complete: bool,
-    command: &'a [String],
-    transports: Vec<&'a str>,
-    scenario_file: String,
-}
-
-fn write_run_json(
-    path: &Path,
-    run: &RunInfo,
-    metrics: &[TransportMetrics],
-) -> Result<(), ReportError> {
-    let json = RunJson {
-        tool: "wsbench",
-        version: env!("CARGO_PKG_VERSION"),
-        started_utc: humantime::format_rfc3339_seconds(run.started).to_string(),
-        cores: run.cores,
-        complete: run.complete,
-        command: &run.command,
-        transports: metrics.iter().map(|m| m.transport.as_str()).collect(),
-        scenario_file: run.scenario_path.display().to_string(),
-    };
-    let mut text = serde_json::to_string_pretty(&json).map_err(|source| ReportError::Json {
+/// Writes `value` as pretty JSON with a final newline.
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ReportError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|source| ReportError::Json {
         path: path.to_owned(),
         source,
     })?;

@@ -1,17 +1,31 @@
 //! Turns measured [`TransportMetrics`](crate::metrics::TransportMetrics) into output: the stdout
-//! table and the files of a results directory.
+//! table, the files of a results directory and the HTML report; reads a results directory back
+//! to re-render it (`wsbench report`) or to compare two (`wsbench compare`).
 //!
 //! Owns the derived figures ([`Summary`], one row per transport, computed once and shared by the
-//! CSV and the table), `summary.csv`, `latency.csv`, one HdrHistogram interval log per transport,
-//! `run.json` and the copy of the scenario. It reads metrics and never changes them; it measures
-//! nothing, opens no sockets and picks no directory names (the caller passes the directory).
+//! CSV, the table and the HTML page), every file of a results directory and their formats. It
+//! reads metrics and never changes them; it measures nothing, opens no sockets, prints nothing
+//! and picks no directory names (the caller passes the directory and prints what it returns).
 //!
 //! - [`summary`]: the [`Summary`] row and how each figure is derived.
-//! - [`files`]: [`write_all`] and the file formats.
+//! - [`files`]: [`write_all`], the file names and the order they are written in.
+//! - [`hlog`]: the `.hlog` interval logs, written and read back.
+//! - `metrics_json`: `metrics.json`, the non-histogram figures of each transport (serde mirror).
+//! - [`stored`]: reading a directory back; [`rerender`] rebuilds its derived files.
 //! - [`table`]: the side-by-side table printed at the end of a run.
+//! - [`html`]: `report.html`, one self-contained page; its charts are drawn by `svg`.
+//! - [`mod@compare`]: two results directories side by side, with ratios.
+//! - `format`: how a figure is written for people (`12.3 ms`), shared by table, page and comparison.
 
+pub mod compare;
 pub mod files;
+mod format;
+pub mod hlog;
+pub mod html;
+mod metrics_json;
+pub mod stored;
 pub mod summary;
+mod svg;
 pub mod table;
 
 use std::io;
@@ -19,10 +33,14 @@ use std::path::PathBuf;
 
 use hdrhistogram::serialization::V2DeflateSerializeError;
 
-pub use files::{RunInfo, write_all};
+pub use compare::compare;
+pub use files::{RunFacts, RunInfo, write_all};
+pub use hlog::{HlogError, read_hlog};
+pub use stored::{Rerendered, SummarySource, rerender};
 pub use summary::{Summary, summarize};
 
-/// Why writing the results failed. Each variant names the file; the files written before it stay.
+/// Why writing or reading results failed. Each variant names the file; when writing, the files
+/// written before it stay.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// Creating the results directory or writing one of its files failed (permissions, disk
@@ -59,5 +77,50 @@ pub enum ReportError {
         path: PathBuf,
         /// HdrHistogram's serialization error.
         source: V2DeflateSerializeError,
+    },
+    /// A stored file could not be read: the directory is not a results directory, or a file of
+    /// it is missing or unreadable. Check the path.
+    #[error("cannot read {}", .path.display())]
+    Read {
+        /// The file being read.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A stored JSON file (`run.json`, `metrics.json`) is not what wsbench writes: damaged, edited,
+    /// or from a newer wsbench that stores more.
+    #[error("cannot parse {}", .path.display())]
+    ReadJson {
+        /// The JSON file being read.
+        path: PathBuf,
+        /// serde_json's error, with line and column.
+        source: serde_json::Error,
+    },
+    /// A stored `summary.csv` does not have the columns this wsbench expects.
+    #[error("cannot parse {}", .path.display())]
+    ReadCsv {
+        /// The CSV file being read.
+        path: PathBuf,
+        /// The CSV reader's error, with the record.
+        source: csv::Error,
+    },
+    /// A stored `.hlog` file could not be decoded.
+    #[error("cannot read histograms from {}", .path.display())]
+    ReadHlog {
+        /// The `.hlog` file being read.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: HlogError,
+    },
+    /// `metrics.json` was written by a newer wsbench in a layout this one cannot read; re-render
+    /// with that version.
+    #[error("{} has format {format}; this wsbench reads up to {supported}", .path.display())]
+    NewerFormat {
+        /// The file being read.
+        path: PathBuf,
+        /// The file's format number.
+        format: u32,
+        /// The newest format this build reads.
+        supported: u32,
     },
 }

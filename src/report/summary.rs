@@ -16,7 +16,11 @@ use crate::metrics::TransportMetrics;
 /// does not apply (no server process measured) or its denominator was zero (no deliveries).
 /// Floats are rounded by [`round_figure`]; latencies are whole microseconds. `Default` is an
 /// all-zero row with every optional cell empty.
+///
+/// Reading a `summary.csv` written by an older wsbench, a column it lacks reads as its default
+/// (0 or empty); [`Summary::columns`] tells which columns a file lacks.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     /// Transport label (`ws`, `longpoll`, …).
     pub transport: String,
@@ -108,6 +112,19 @@ pub(crate) const P99: f64 = 0.99;
 pub(crate) const P999: f64 = 0.999;
 
 impl Summary {
+    /// The CSV column names, in order (the field names, as the CSV writer emits them).
+    pub fn columns() -> Vec<String> {
+        let mut wtr = csv::Writer::from_writer(Vec::new());
+        let header = wtr
+            .serialize(Summary::default())
+            .ok()
+            .and_then(|()| wtr.into_inner().ok())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&header);
+        let first = text.lines().next().unwrap_or_default();
+        first.split(',').map(str::to_owned).collect()
+    }
+
     /// Derives the row for one transport. Reads `m`, changes nothing.
     pub fn new(m: &TransportMetrics) -> Summary {
         let rec = &m.clients;
@@ -350,6 +367,28 @@ pub(crate) mod tests {
         assert_eq!(s.server_peak_rss_kib, None);
         assert_eq!(s.deliveries_per_server_cpu_s, None);
         assert_eq!(s.client_cpu_s, 0.01);
+    }
+
+    #[test]
+    fn columns_are_the_field_names_in_order() {
+        let columns = Summary::columns();
+        assert_eq!(columns.first().map(String::as_str), Some("transport"));
+        assert_eq!(columns.last().map(String::as_str), Some("complete"));
+        assert!(columns.iter().any(|c| c == "latency_p99_us"));
+    }
+
+    #[test]
+    fn a_missing_column_reads_as_its_default() {
+        let text = "transport,deliveries,latency_p99_us,complete\nws,5,900,true\n";
+        let row: Summary = csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.deliveries, 5);
+        assert_eq!(row.latency_p99_us, Some(900));
+        assert_eq!(row.messages_scheduled, 0);
+        assert_eq!(row.latency_p50_us, None);
     }
 
     #[test]

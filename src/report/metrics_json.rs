@@ -1,0 +1,311 @@
+//! `metrics.json`: every figure of each [`TransportMetrics`] that is not a histogram, as a serde
+//! mirror, so `metrics` stays free of serde and the file's layout is a choice made here.
+//!
+//! The mirror destructures every struct it copies, so a field added to the metrics fails to
+//! compile here until it is stored too. The histograms live in the `.hlog` files
+//! ([`super::hlog`]); [`MetricsFile::into_metrics`] joins the two.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::ReportError;
+use super::hlog::StoredHistograms;
+use crate::metrics::{DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes};
+
+/// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
+/// files still load; a change that cannot be read that way bumps this number.
+const METRICS_FORMAT: u32 = 1;
+
+/// The shape of `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MetricsFile {
+    /// [`METRICS_FORMAT`] of the writer.
+    format: u32,
+    /// One entry per transport, in run order.
+    transports: Vec<StoredTransport>,
+}
+
+/// [`TransportMetrics`] without its histograms. Durations are whole nanoseconds, so they read
+/// back exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredTransport {
+    transport: String,
+    subscribers: u32,
+    publishers: u32,
+    payload_bytes: usize,
+    measured_ns: u64,
+    messages_published: u64,
+    messages_scheduled: u64,
+    deliveries_expected: u64,
+    clients: StoredRecorder,
+    wire: StoredBytes,
+    connect_wire: StoredBytes,
+    payload_wire: StoredBytes,
+    client_usage: StoredUsage,
+    server_usage: Option<StoredUsage>,
+    complete: bool,
+}
+
+/// [`Recorder`] without its histograms; the delivery counts inline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredRecorder {
+    delivered: u64,
+    duplicated: u64,
+    reordered: u64,
+    lost: u64,
+    http_requests: u64,
+    responses_with_messages: u64,
+    messages_in_responses: u64,
+    empty_polls: u64,
+    missed_reported: u64,
+    foreign: u64,
+    connect_errors: u64,
+    io_errors: u64,
+    reconnects: u64,
+}
+
+/// [`WireBytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredBytes {
+    up: u64,
+    down: u64,
+}
+
+/// [`ProcessUsage`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredUsage {
+    cpu_ns: u64,
+    peak_rss_kib: u64,
+}
+
+impl MetricsFile {
+    /// The file for `metrics`.
+    pub(crate) fn new(metrics: &[TransportMetrics]) -> MetricsFile {
+        MetricsFile {
+            format: METRICS_FORMAT,
+            transports: metrics.iter().map(StoredTransport::from).collect(),
+        }
+    }
+
+    /// The metrics again, each with the histograms `histograms(transport)` returns. `path` is
+    /// the file this was read from, for the error when it is a newer format than this build's.
+    pub(crate) fn into_metrics(
+        self,
+        path: &Path,
+        mut histograms: impl FnMut(&str) -> Result<StoredHistograms, ReportError>,
+    ) -> Result<Vec<TransportMetrics>, ReportError> {
+        if self.format > METRICS_FORMAT {
+            return Err(ReportError::NewerFormat {
+                path: path.to_owned(),
+                format: self.format,
+                supported: METRICS_FORMAT,
+            });
+        }
+        self.transports
+            .into_iter()
+            .map(|t| {
+                let h = histograms(&t.transport)?;
+                Ok(t.into_metrics(h))
+            })
+            .collect()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl From<&TransportMetrics> for StoredTransport {
+    fn from(m: &TransportMetrics) -> Self {
+        let TransportMetrics {
+            transport,
+            subscribers,
+            publishers,
+            payload_bytes,
+            measured,
+            messages_published,
+            messages_scheduled,
+            deliveries_expected,
+            clients,
+            wire,
+            connect_wire,
+            payload_wire,
+            client_usage,
+            server_usage,
+            complete,
+        } = m;
+        StoredTransport {
+            transport: transport.clone(),
+            subscribers: *subscribers,
+            publishers: *publishers,
+            payload_bytes: *payload_bytes,
+            measured_ns: nanos(*measured),
+            messages_published: *messages_published,
+            messages_scheduled: *messages_scheduled,
+            deliveries_expected: *deliveries_expected,
+            clients: StoredRecorder::from(clients),
+            wire: (*wire).into(),
+            connect_wire: (*connect_wire).into(),
+            payload_wire: (*payload_wire).into(),
+            client_usage: (*client_usage).into(),
+            server_usage: server_usage.map(Into::into),
+            complete: *complete,
+        }
+    }
+}
+
+impl From<&Recorder> for StoredRecorder {
+    fn from(r: &Recorder) -> Self {
+        let Recorder {
+            latency_us: _,
+            connect_us: _,
+            delivery:
+                DeliveryCounts {
+                    delivered,
+                    duplicated,
+                    reordered,
+                    lost,
+                },
+            http_requests,
+            responses_with_messages,
+            messages_in_responses,
+            empty_polls,
+            missed_reported,
+            foreign,
+            connect_errors,
+            io_errors,
+            reconnects,
+        } = *r;
+        StoredRecorder {
+            delivered,
+            duplicated,
+            reordered,
+            lost,
+            http_requests,
+            responses_with_messages,
+            messages_in_responses,
+            empty_polls,
+            missed_reported,
+            foreign,
+            connect_errors,
+            io_errors,
+            reconnects,
+        }
+    }
+}
+
+impl From<WireBytes> for StoredBytes {
+    fn from(WireBytes { up, down }: WireBytes) -> Self {
+        StoredBytes { up, down }
+    }
+}
+
+impl From<StoredBytes> for WireBytes {
+    fn from(StoredBytes { up, down }: StoredBytes) -> Self {
+        WireBytes { up, down }
+    }
+}
+
+impl From<ProcessUsage> for StoredUsage {
+    fn from(ProcessUsage { cpu, peak_rss_kib }: ProcessUsage) -> Self {
+        StoredUsage {
+            cpu_ns: nanos(cpu),
+            peak_rss_kib,
+        }
+    }
+}
+
+impl From<StoredUsage> for ProcessUsage {
+    fn from(
+        StoredUsage {
+            cpu_ns,
+            peak_rss_kib,
+        }: StoredUsage,
+    ) -> Self {
+        ProcessUsage {
+            cpu: Duration::from_nanos(cpu_ns),
+            peak_rss_kib,
+        }
+    }
+}
+
+impl StoredTransport {
+    /// The metrics again, with the histograms read from the `.hlog` file.
+    fn into_metrics(self, histograms: StoredHistograms) -> TransportMetrics {
+        let c = self.clients;
+        TransportMetrics {
+            transport: self.transport,
+            subscribers: self.subscribers,
+            publishers: self.publishers,
+            payload_bytes: self.payload_bytes,
+            measured: Duration::from_nanos(self.measured_ns),
+            messages_published: self.messages_published,
+            messages_scheduled: self.messages_scheduled,
+            deliveries_expected: self.deliveries_expected,
+            clients: Recorder {
+                latency_us: histograms.latency_us,
+                connect_us: histograms.connect_us,
+                delivery: DeliveryCounts {
+                    delivered: c.delivered,
+                    duplicated: c.duplicated,
+                    reordered: c.reordered,
+                    lost: c.lost,
+                },
+                http_requests: c.http_requests,
+                responses_with_messages: c.responses_with_messages,
+                messages_in_responses: c.messages_in_responses,
+                empty_polls: c.empty_polls,
+                missed_reported: c.missed_reported,
+                foreign: c.foreign,
+                connect_errors: c.connect_errors,
+                io_errors: c.io_errors,
+                reconnects: c.reconnects,
+            },
+            wire: self.wire.into(),
+            connect_wire: self.connect_wire.into(),
+            payload_wire: self.payload_wire.into(),
+            client_usage: self.client_usage.into(),
+            server_usage: self.server_usage.map(Into::into),
+            complete: self.complete,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::Summary;
+    use crate::report::summary::tests::sample;
+
+    #[test]
+    fn metrics_survive_json_and_hlog_exactly() {
+        let mut m = sample("ws");
+        m.measured = Duration::new(2, 123_456_789);
+        m.server_usage = None;
+        m.clients.missed_reported = 3;
+        m.clients.empty_polls = 4;
+        let json = serde_json::to_string(&MetricsFile::new(std::slice::from_ref(&m))).unwrap();
+        let file: MetricsFile = serde_json::from_str(&json).unwrap();
+        let [stored] = <[StoredTransport; 1]>::try_from(file.transports).unwrap();
+        let back = stored.into_metrics(StoredHistograms {
+            latency_us: m.clients.latency_us.clone(),
+            connect_us: m.clients.connect_us.clone(),
+        });
+        assert_eq!(StoredTransport::from(&back), StoredTransport::from(&m));
+        assert_eq!(back.measured, m.measured);
+        assert_eq!(Summary::new(&back), Summary::new(&m));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let json = r#"{"format":1,"transports":[],"extra":1}"#;
+        assert!(serde_json::from_str::<MetricsFile>(json).is_err());
+    }
+}

@@ -1,0 +1,288 @@
+//! Re-rendering a results directory (`wsbench report DIR`) reproduces what the run wrote, byte
+//! for byte; directories from before `metrics.json` still render; damaged ones give errors that
+//! name the file; `wsbench compare` puts two directories side by side.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, UNIX_EPOCH};
+
+use wsbench::metrics::{DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes};
+use wsbench::report::stored::load_metrics;
+use wsbench::report::{ReportError, RunInfo, Summary, SummarySource, compare, rerender, write_all};
+
+const DERIVED: [&str; 3] = ["summary.csv", "latency.csv", "report.html"];
+
+/// Figures with awkward values: nanosecond durations, ratios with long decimals, no server.
+fn metrics(transport: &str, server: bool) -> TransportMetrics {
+    let mut clients = Recorder::default();
+    for i in 1..=997u64 {
+        clients.record_latency(Duration::from_nanos(i * i * 3_331));
+    }
+    for i in 1..=37u64 {
+        clients.record_connect(Duration::from_micros(i * 113));
+    }
+    clients.delivery = DeliveryCounts {
+        delivered: 997,
+        duplicated: 2,
+        reordered: 1,
+        lost: 3,
+    };
+    clients.http_requests = 331;
+    clients.responses_with_messages = 300;
+    clients.messages_in_responses = 997;
+    clients.empty_polls = 31;
+    clients.io_errors = 1;
+    TransportMetrics {
+        transport: transport.to_owned(),
+        subscribers: 100,
+        publishers: 3,
+        payload_bytes: 77,
+        measured: Duration::new(3, 141_592_653),
+        messages_published: 10,
+        messages_scheduled: 11,
+        deliveries_expected: 1_000,
+        clients,
+        wire: WireBytes {
+            up: 12_345,
+            down: 98_765,
+        },
+        connect_wire: WireBytes { up: 777, down: 555 },
+        payload_wire: WireBytes {
+            up: 770,
+            down: 76_769,
+        },
+        client_usage: ProcessUsage {
+            cpu: Duration::from_nanos(123_456_789),
+            peak_rss_kib: 12_000,
+        },
+        server_usage: server.then_some(ProcessUsage {
+            cpu: Duration::from_nanos(98_765_432),
+            peak_rss_kib: 6_000,
+        }),
+        complete: server,
+    }
+}
+
+fn run_info(scenario: &str) -> RunInfo {
+    RunInfo {
+        started: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        cores: 2,
+        complete: false,
+        command: vec!["wsbench".into(), "run".into(), "x.toml".into()],
+        scenario_path: PathBuf::from("x.toml"),
+        scenario_toml: format!("name = \"{scenario}\"\n"),
+    }
+}
+
+fn read(dir: &Path, file: &str) -> Vec<u8> {
+    fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[test]
+fn rerender_reproduces_every_derived_file_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let all = [metrics("ws", true), metrics("longpoll", false)];
+    write_all(dir, &run_info("s"), &all).unwrap();
+    let before: Vec<Vec<u8>> = DERIVED.iter().map(|f| read(dir, f)).collect();
+    let stored = ["run.json", "metrics.json", "ws.hlog", "scenario.toml"].map(|f| read(dir, f));
+    for file in DERIVED {
+        fs::remove_file(dir.join(file)).unwrap();
+    }
+
+    let done = rerender(dir).unwrap();
+    assert_eq!(done.summary, SummarySource::Recomputed);
+    assert!(done.notes.is_empty());
+    for (file, bytes) in DERIVED.iter().zip(&before) {
+        assert!(
+            read(dir, file) == *bytes,
+            "{file} differs after re-rendering"
+        );
+    }
+    let after = ["run.json", "metrics.json", "ws.hlog", "scenario.toml"].map(|f| read(dir, f));
+    assert_eq!(stored, after, "stored inputs are never rewritten");
+    assert_eq!(done.table, wsbench::report::table::render(&all));
+
+    let loaded = load_metrics(dir).unwrap();
+    assert_eq!(loaded.len(), 2);
+    assert_eq!(loaded[1].measured, all[1].measured);
+    assert_eq!(loaded[1].clients.latency_us, all[1].clients.latency_us);
+    assert_eq!(Summary::new(&loaded[0]), Summary::new(&all[0]));
+}
+
+#[test]
+fn a_directory_without_metrics_json_renders_from_its_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_all(dir, &run_info("old"), &[metrics("ws", true)]).unwrap();
+    fs::remove_file(dir.join("metrics.json")).unwrap();
+    fs::remove_file(dir.join("report.html")).unwrap();
+    // An older wsbench wrote no `empty_polls` column.
+    let summary = String::from_utf8(read(dir, "summary.csv")).unwrap();
+    let index = summary
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "empty_polls")
+        .unwrap();
+    let old: String = summary
+        .lines()
+        .map(|line| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            cells.remove(index);
+            cells.join(",") + "\n"
+        })
+        .collect();
+    fs::write(dir.join("summary.csv"), &old).unwrap();
+
+    let done = rerender(dir).unwrap();
+    assert_eq!(done.summary, SummarySource::Stored);
+    assert!(
+        done.notes.iter().any(|n| n.contains("empty_polls")),
+        "{:?}",
+        done.notes
+    );
+    assert_eq!(read(dir, "summary.csv"), old.as_bytes(), "left as stored");
+    let html = String::from_utf8(read(dir, "report.html")).unwrap();
+    assert!(html.contains("empty_polls: shown as 0 or empty"));
+    assert!(html.contains("<polyline class=\"series\" data-transport=\"ws\""));
+}
+
+#[test]
+fn damaged_directories_are_errors_that_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let err = rerender(dir).unwrap_err();
+    assert!(matches!(&err, ReportError::Read { path, .. } if path.ends_with("run.json")));
+
+    write_all(dir, &run_info("s"), &[metrics("ws", true)]).unwrap();
+    let json = String::from_utf8(read(dir, "metrics.json")).unwrap();
+    fs::write(
+        dir.join("metrics.json"),
+        json.replace("\"format\": 1", "\"format\": 99"),
+    )
+    .unwrap();
+    let err = rerender(dir).unwrap_err();
+    assert!(
+        matches!(err, ReportError::NewerFormat { format: 99, .. }),
+        "{err}"
+    );
+
+    fs::write(
+        dir.join("metrics.json"),
+        json.replace("\"lost\"", "\"lots\""),
+    )
+    .unwrap();
+    let err = rerender(dir).unwrap_err();
+    assert!(matches!(&err, ReportError::ReadJson { path, .. } if path.ends_with("metrics.json")));
+
+    fs::write(dir.join("metrics.json"), &json).unwrap();
+    fs::write(dir.join("ws.hlog"), "Tag=latency,1.0,2.0,3.0,@@@@\n").unwrap();
+    let err = rerender(dir).unwrap_err();
+    assert!(matches!(&err, ReportError::ReadHlog { path, .. } if path.ends_with("ws.hlog")));
+}
+
+#[test]
+fn compare_shows_a_b_and_the_ratio_per_shared_transport() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    write_all(
+        &a,
+        &run_info("one"),
+        &[metrics("ws", true), metrics("longpoll", true)],
+    )
+    .unwrap();
+    let mut faster = metrics("ws", true);
+    faster.wire.down /= 2;
+    write_all(&b, &run_info("two"), &[faster, metrics("sse", true)]).unwrap();
+
+    let text = compare(&a, &b).unwrap();
+    assert!(text.contains("note: the scenarios differ"), "{text}");
+    assert!(text.contains("only in A: longpoll"), "{text}");
+    assert!(text.contains("only in B: sse"), "{text}");
+    let wire = text
+        .lines()
+        .find(|l| l.contains("wire bytes / delivery"))
+        .unwrap();
+    // (12,345 + 49,382) / 997 vs (12,345 + 98,765) / 997.
+    assert!(
+        wire.contains("111 B") && wire.contains("61.9 B") && wire.contains("0.56×"),
+        "{wire}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("lost") && l.contains("1.00×"))
+    );
+}
+
+fn wsbench(args: &[&str]) -> Output {
+    let output = Command::new(common::wsbench_bin())
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    output
+}
+
+#[test]
+fn report_and_compare_on_a_real_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny");
+    let d = dir.to_str().unwrap();
+    let run = wsbench(&[
+        "run",
+        "scenarios/tiny.toml",
+        "--quiet",
+        "--out",
+        d,
+        "--subscribers",
+        "20",
+        "--publishers",
+        "2",
+        "--duration",
+        "1s",
+        "--transports",
+        "ws,longpoll",
+    ]);
+    let before: Vec<Vec<u8>> = DERIVED.iter().map(|f| read(&dir, f)).collect();
+    for file in DERIVED {
+        fs::remove_file(dir.join(file)).unwrap();
+    }
+
+    let report = wsbench(&["report", d]);
+    for (file, bytes) in DERIVED.iter().zip(&before) {
+        assert!(
+            read(&dir, file) == *bytes,
+            "{file} differs after `wsbench report`"
+        );
+    }
+    let table = String::from_utf8(report.stdout).unwrap();
+    let run_stdout = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        run_stdout.starts_with(table.trim_end()),
+        "{table}\n{run_stdout}"
+    );
+
+    let compared = String::from_utf8(wsbench(&["compare", d, d]).stdout).unwrap();
+    for transport in ["ws", "longpoll"] {
+        assert!(compared.contains(&format!("│ {transport} ")), "{compared}");
+    }
+    let ratios: Vec<&str> = compared
+        .lines()
+        .filter(|l| l.contains('┆') && !l.contains("B/A"))
+        .map(|l| l.rsplit('┆').next().unwrap().trim_end_matches('│').trim())
+        .collect();
+    assert!(!ratios.is_empty());
+    assert!(
+        ratios.iter().all(|r| ["1.00×", "=", "–"].contains(r)),
+        "{compared}"
+    );
+}
