@@ -101,6 +101,8 @@ pub struct Summary {
     pub connect_errors: u64,
     /// Connections that broke after connecting.
     pub io_errors: u64,
+    /// Times clients reconnected and resumed (SSE with `Last-Event-ID`).
+    pub reconnects: u64,
     /// False when the run was interrupted or the server died.
     pub complete: bool,
 }
@@ -180,6 +182,7 @@ impl Summary {
             connect_bytes: m.connect_wire.total(),
             connect_errors: rec.connect_errors,
             io_errors: rec.io_errors,
+            reconnects: rec.reconnects,
             complete: m.complete,
         }
     }
