@@ -74,12 +74,14 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Exit code for an error: 2 for bad input (scenario or flags), 130 for an interrupted run
-/// (partial results were written), 1 for anything else.
+/// (partial results were written), 99 when `[thresholds]` failed (as k6 does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<scenario::ScenarioError>().is_some() {
         2
     } else if error.downcast_ref::<run::Interrupted>().is_some() {
         130
+    } else if error.downcast_ref::<run::ThresholdsFailed>().is_some() {
+        99
     } else {
         1
     }

@@ -16,7 +16,8 @@ use crate::client::{self, LoadPlan, Phase, Target};
 use crate::metrics::{ProcessUsage, TransportMetrics};
 use crate::os;
 use crate::report::{self, RunInfo};
-use crate::scenario::{self, Scenario, Transport};
+use crate::scenario::thresholds::Threshold;
+use crate::scenario::{self, Scenario, Transport, TransportKind};
 
 /// File descriptors kept free for everything that is not a client socket.
 const SPARE_FILES: u64 = 64;
@@ -72,11 +73,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("writing results to {}", dir.display()))?;
     println!("{}", report::table::render(&results));
     println!("{}", model(&scenario));
+    let failed_thresholds = check_thresholds(&scenario.thresholds, &report::summarize(&results));
     if !args.quiet {
         eprintln!("results: {}", dir.display());
     }
     if cancel.is_cancelled() {
         return Err(Interrupted { dir }.into());
+    }
+    if failed_thresholds > 0 {
+        return Err(ThresholdsFailed(failed_thresholds).into());
     }
     if !failures.is_empty() {
         anyhow::bail!(
@@ -94,6 +99,45 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
 pub struct Interrupted {
     /// The results directory.
     pub dir: PathBuf,
+}
+
+/// Some `[thresholds]` did not hold; the results were written. Exit code 99, as k6 uses.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} threshold(s) failed")]
+pub struct ThresholdsFailed(pub usize);
+
+/// Prints every threshold that applies to each transport, held or not, and returns how many failed.
+/// A transport's own limit on a column replaces the common one.
+fn check_thresholds(thresholds: &[Threshold], rows: &[report::Summary]) -> usize {
+    if thresholds.is_empty() {
+        return 0;
+    }
+    println!("thresholds:");
+    let mut failed = 0;
+    for row in rows {
+        let kind = TransportKind::ALL
+            .into_iter()
+            .find(|k| k.label() == row.transport);
+        let values = serde_json::to_value(row).unwrap_or_default();
+        let applies = |t: &&Threshold| match t.transport {
+            Some(own) => Some(own) == kind,
+            None => !thresholds
+                .iter()
+                .any(|o| o.transport.is_some() && o.transport == kind && o.metric == t.metric),
+        };
+        for t in thresholds.iter().filter(applies) {
+            let value = values.get(&t.metric).and_then(serde_json::Value::as_f64);
+            let held = t.holds(value);
+            failed += usize::from(!held);
+            let shown = value.map_or_else(|| "–".to_string(), |v| v.to_string());
+            let mark = if held { "ok  " } else { "FAIL" };
+            println!(
+                "  {mark} {:<10} {} = {shown} (limit {t})",
+                row.transport, t.metric
+            );
+        }
+    }
+    failed
 }
 
 /// One line stating the load model, so a table is never read without it.

@@ -173,3 +173,48 @@ fn an_interrupted_run_still_writes_partial_results() {
         rows[0].messages_scheduled
     );
 }
+
+#[test]
+fn thresholds_pass_and_fail_and_set_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("gate.toml");
+    let base = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tiny.toml"),
+    )
+    .unwrap();
+    let run = |thresholds: &str| {
+        std::fs::write(&scenario, format!("{base}\n{thresholds}")).unwrap();
+        wsbench(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--transports",
+            "ws",
+            "--subscribers",
+            "10",
+            "--duration",
+            "1s",
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+        ])
+    };
+    // Exact counts hold whatever the machine's speed.
+    let ok = run("[thresholds]\nlost = 0\nduplicated = 0\n");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("ok   ws         lost = 0 (limit lost <= 0)"),
+        "{stdout}"
+    );
+
+    let failed = run("[thresholds]\nlost = 0\n[thresholds.ws]\ndeliveries = \">= 1000000\"\n");
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(99), "{stdout}");
+    assert!(
+        stdout.contains("FAIL ws         deliveries = 500"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("1 threshold(s) failed"));
+    // The results were written all the same.
+    assert!(dir.path().join("out/summary.csv").is_file());
+}

@@ -79,6 +79,7 @@ fn chat_toml_loads_with_its_values() {
             Transport::Sse,
         ],
         targets: Targets::default(),
+        thresholds: Vec::new(),
     };
     assert_eq!(chat(), expected);
 }
@@ -607,6 +608,40 @@ fn external_targets() {
     let msg = err(&more("[target]\nserver_pid = 0"));
     assert!(
         msg.starts_with("scenarios/x.toml:15: [target] server_pid must be a process id"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn thresholds_parse_and_name_bad_entries() {
+    let more = |tail: &str| base_with(13, &format!("hold = \"30s\"\n{tail}"));
+    let text = more(
+        "[thresholds]\nlost = 0\nlatency_p99_us = 50000\n[thresholds.ws]\n\
+         deliveries_per_server_cpu_s = \">= 90000\"",
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(s.thresholds.len(), 3);
+    let own = s
+        .thresholds
+        .iter()
+        .find(|t| t.transport == Some(TransportKind::Ws))
+        .unwrap();
+    assert_eq!(own.to_string(), "deliveries_per_server_cpu_s >= 90000");
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+
+    assert_eq!(
+        err(&more("[thresholds]\nlatency_p98_us = 5")),
+        "scenarios/x.toml:15: [thresholds] latency_p98_us: not a numeric summary.csv column \
+         (see the README's column list)"
+    );
+    let msg = err(&more("[thresholds]\nlost = \"about none\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:15: [thresholds] lost: \"about none\" must start with"),
+        "{msg}"
+    );
+    let msg = err(&more("[thresholds.carrier_pigeon]\nlost = 0"));
+    assert!(
+        msg.contains("[thresholds.carrier_pigeon]: not a transport"),
         "{msg}"
     );
 }

@@ -8,6 +8,7 @@
 //! spans into lines, fills in defaults and parses durations; it checks no ranges: that is
 //! [`Scenario::from_file`](super::Scenario::from_file).
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::rules::{Draft, Field};
+use super::thresholds::{self, Threshold};
 use super::{DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, TransportKind};
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
@@ -39,6 +41,8 @@ pub struct ScenarioFile {
     pub transports: Spanned<TransportsTable>,
     /// `[target]`
     pub target: Option<TargetTable>,
+    /// `[thresholds]`: column = limit, or `[thresholds.<transport>]` tables of them.
+    pub thresholds: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
 }
 
 /// `[target]`: URLs of servers wsbench did not start, and a process to sample.
@@ -159,7 +163,9 @@ impl ScenarioFile {
             publish,
             transports,
             target,
+            thresholds,
         } = self;
+        let thresholds = thresholds_draft(path, thresholds.unwrap_or_default(), &at)?;
         let mut targets = Vec::new();
         let mut server_pid = Field::unwritten(None);
         if let Some(t) = target {
@@ -220,6 +226,7 @@ impl ScenarioFile {
             hold: dur("[transports.longpoll] hold", hold, DEFAULT_HOLD)?,
             targets,
             server_pid,
+            thresholds,
             interval: dur(
                 "[transports.shortpoll] interval",
                 interval,
@@ -227,6 +234,74 @@ impl ScenarioFile {
             )?,
         })
     }
+}
+
+/// `[thresholds]` entries, each checked to name a numeric `summary.csv` column and a valid limit.
+fn thresholds_draft(
+    path: &Path,
+    table: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    at: &dyn Fn(Range<usize>) -> Origin,
+) -> Result<Vec<Field<Threshold>>, ScenarioError> {
+    let columns = crate::report::Summary::columns();
+    let numeric =
+        |name: &str| columns.iter().any(|c| c == name) && !matches!(name, "transport" | "complete");
+    let invalid = |origin: Origin, message: String| ScenarioError::Invalid {
+        path: Some(path.to_path_buf()),
+        origin,
+        field: "[thresholds]",
+        message,
+    };
+    let mut out = Vec::new();
+    let mut add = |transport: Option<TransportKind>,
+                   key: &str,
+                   value: &toml::Value,
+                   origin: Origin| {
+        let table = match transport {
+            Some(t) => format!("[thresholds.{}]", t.label()),
+            None => "[thresholds]".to_string(),
+        };
+        if !numeric(key) {
+            return Err(invalid(
+                origin,
+                format!(
+                    "{table} {key}: not a numeric summary.csv column (see the README's column list)"
+                ),
+            ));
+        }
+        let (op, limit) = thresholds::parse_limit(value)
+            .map_err(|e| invalid(origin.clone(), format!("{table} {key}: {e}")))?;
+        out.push(Field::new(
+            Threshold {
+                metric: key.to_string(),
+                op,
+                limit,
+                transport,
+            },
+            origin,
+        ));
+        Ok(())
+    };
+    for (key, value) in table {
+        let origin = at(key.span());
+        match value.get_ref() {
+            toml::Value::Table(per_transport) => {
+                let kind = TransportKind::ALL
+                    .into_iter()
+                    .find(|k| k.label() == key.get_ref())
+                    .ok_or_else(|| {
+                        invalid(
+                            origin.clone(),
+                            format!("[thresholds.{}]: not a transport", key.get_ref()),
+                        )
+                    })?;
+                for (k, v) in per_transport {
+                    add(Some(kind), k, v, origin.clone())?;
+                }
+            }
+            v => add(None, key.get_ref(), v, origin)?,
+        }
+    }
+    Ok(out)
 }
 
 /// The text of a file read as `bytes`, or [`ScenarioError::NotUtf8`] naming the first bad byte.

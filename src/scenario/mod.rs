@@ -13,6 +13,7 @@
 pub mod file;
 mod rules;
 pub mod target;
+pub mod thresholds;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -84,6 +85,8 @@ pub struct Scenario {
     pub transports: Vec<Transport>,
     /// `[target]`: servers wsbench did not start. A transport with a target starts no built-in server.
     pub targets: Targets,
+    /// `[thresholds]`: limits the results must keep, or the run exits non-zero.
+    pub thresholds: Vec<thresholds::Threshold>,
 }
 
 /// `[target]`
@@ -326,6 +329,25 @@ impl Scenario {
                     );
                 }
                 Transport::Sse => s += "\n[transports.sse]\n",
+            }
+        }
+        if !self.thresholds.is_empty() {
+            s += "\n[thresholds]\n";
+            for t in self.thresholds.iter().filter(|t| t.transport.is_none()) {
+                s += &format!("{} = {}\n", t.metric, t.toml_value());
+            }
+            for kind in TransportKind::ALL {
+                let own: Vec<_> = self
+                    .thresholds
+                    .iter()
+                    .filter(|t| t.transport == Some(kind))
+                    .collect();
+                if !own.is_empty() {
+                    s += &format!("[thresholds.{}]\n", kind.label());
+                    for t in own {
+                        s += &format!("{} = {}\n", t.metric, t.toml_value());
+                    }
+                }
             }
         }
         if !self.targets.endpoints.is_empty() || self.targets.server_pid.is_some() {

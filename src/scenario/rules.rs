@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::target::Endpoint;
+use super::thresholds::Threshold;
 use super::{
     Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, MAX_MESSAGES, Origin, Publish, Scenario,
     ScenarioError, Targets, Transport, TransportKind,
@@ -67,6 +68,8 @@ pub(super) struct Draft {
     pub(super) targets: Vec<Field<(TransportKind, Endpoint)>>,
     /// `[target] server_pid` or `--server-pid`.
     pub(super) server_pid: Field<Option<i128>>,
+    /// `[thresholds]`, already parsed and known to name numeric columns.
+    pub(super) thresholds: Vec<Field<Threshold>>,
 }
 
 const WARMUP_WHY: &str =
@@ -106,6 +109,7 @@ impl Draft {
                 .map(Field::unwritten)
                 .collect(),
             server_pid: Field::unwritten(s.targets.server_pid.map(i128::from)),
+            thresholds: s.thresholds.iter().cloned().map(Field::unwritten).collect(),
         }
     }
 
@@ -331,6 +335,7 @@ impl Draft {
                 })
                 .collect(),
             targets,
+            thresholds: self.thresholds.into_iter().map(|t| t.value).collect(),
         }
     }
 }

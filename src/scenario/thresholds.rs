@@ -1,0 +1,150 @@
+//! `[thresholds]`: pass/fail limits on result columns, so a run can gate a CI pipeline (as k6's
+//! thresholds do).
+//!
+//! ```toml
+//! [thresholds]
+//! latency_p99_us = 50000                  # a number: the column must be at most this
+//! lost = 0
+//! deliveries_per_server_cpu_s = ">= 90000" # or a comparison: <, <=, >, >=, ==
+//! [thresholds.ws]                          # limits for one transport, replacing the common ones
+//! latency_p99_us = 20000
+//! ```
+//!
+//! A threshold names a numeric `summary.csv` column. Owns parsing and checking; the run decides
+//! what a failure means (a non-zero exit).
+
+use std::fmt;
+
+use super::TransportKind;
+
+/// How a column is compared with its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=` (also a bare number)
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+}
+
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+        }
+    }
+}
+
+/// One limit on one column, for every transport or for one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The `summary.csv` column.
+    pub metric: String,
+    /// The comparison.
+    pub op: Op,
+    /// The limit.
+    pub limit: f64,
+    /// `None`: every transport without its own limit on this column.
+    pub transport: Option<TransportKind>,
+}
+
+impl Threshold {
+    /// Whether `value` holds; a figure that does not exist (an empty cell) never does.
+    pub fn holds(&self, value: Option<f64>) -> bool {
+        let Some(v) = value else { return false };
+        match self.op {
+            Op::Lt => v < self.limit,
+            Op::Le => v <= self.limit,
+            Op::Gt => v > self.limit,
+            Op::Ge => v >= self.limit,
+            Op::Eq => v == self.limit,
+        }
+    }
+
+    /// The value as it would be written in a scenario file.
+    pub fn toml_value(&self) -> String {
+        match self.op {
+            Op::Le => format!("{}", self.limit),
+            op => format!("\"{} {}\"", op.symbol(), self.limit),
+        }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.metric, self.op.symbol(), self.limit)
+    }
+}
+
+/// Parses a threshold value: a number (at most), or a string such as `">= 90000"`.
+pub fn parse_limit(value: &toml::Value) -> Result<(Op, f64), String> {
+    let (op, number) = match value {
+        toml::Value::Integer(i) => (Op::Le, *i as f64),
+        toml::Value::Float(x) => (Op::Le, *x),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let ops = [
+                ("<=", Op::Le),
+                (">=", Op::Ge),
+                ("==", Op::Eq),
+                ("<", Op::Lt),
+                (">", Op::Gt),
+            ];
+            let (op, rest) = ops
+                .iter()
+                .find_map(|(sym, op)| s.strip_prefix(sym).map(|rest| (*op, rest)))
+                .ok_or_else(|| format!("{s:?} must start with <, <=, >, >= or =="))?;
+            let n = rest
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{s:?}: {:?} is not a number", rest.trim()))?;
+            (op, n)
+        }
+        other => {
+            return Err(format!(
+                "expected a number or a comparison string, got a {}",
+                other.type_str()
+            ));
+        }
+    };
+    if !number.is_finite() {
+        return Err("the limit must be a finite number".into());
+    }
+    Ok((op, number))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_and_hold() {
+        let t = |v: toml::Value| {
+            let (op, limit) = parse_limit(&v).unwrap();
+            Threshold {
+                metric: "m".into(),
+                op,
+                limit,
+                transport: None,
+            }
+        };
+        let at_most = t(toml::Value::Integer(5));
+        assert!(at_most.holds(Some(5.0)) && !at_most.holds(Some(5.1)) && !at_most.holds(None));
+        let at_least = t(toml::Value::String(">= 90000".into()));
+        assert!(at_least.holds(Some(90000.0)) && !at_least.holds(Some(1.0)));
+        assert_eq!(at_least.toml_value(), "\">= 90000\"");
+        assert_eq!(t(toml::Value::String("<1.5".into())).op, Op::Lt);
+        assert!(parse_limit(&toml::Value::String("about 3".into())).is_err());
+        assert!(parse_limit(&toml::Value::String(">= x".into())).is_err());
+        assert!(parse_limit(&toml::Value::Boolean(true)).is_err());
+    }
+}
