@@ -52,22 +52,28 @@ pub struct ServerChild {
     _stdin: Option<ChildStdin>,
     /// Held open so a late write by the child never meets a closed pipe.
     _stdout: BufReader<ChildStdout>,
+    /// CPU time and peak RSS of the processes this one replaced (after a deliberate restart),
+    /// as last sampled before they stopped.
+    earlier: ProcessUsage,
 }
 
 impl ServerChild {
-    /// Starts `bin serve --transport <kind> --addr 127.0.0.1:0 <extra>` and waits for its address.
+    /// Starts `bin serve --transport <kind> --addr <addr> <extra>` (a free loopback port when
+    /// `addr` is `None`) and waits for its address.
     pub async fn spawn(
         bin: &Path,
         transport: TransportKind,
         extra: &[String],
+        addr: Option<SocketAddr>,
     ) -> Result<Self, ChildError> {
+        let addr = addr.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
         let mut child = Command::new(bin)
             .args([
                 "serve",
                 "--transport",
                 transport.label(),
                 "--addr",
-                "127.0.0.1:0",
+                &addr,
                 "--exit-on-stdin-eof",
             ])
             .args(extra)
@@ -108,12 +114,18 @@ impl ServerChild {
             addr,
             _stdin: stdin,
             _stdout: stdout,
+            earlier: ProcessUsage::default(),
         })
     }
 
-    /// CPU time used so far and peak RSS; `None` once the process is gone.
+    /// CPU time used so far (including processes this one replaced) and peak RSS; `None` once
+    /// the process is gone.
     pub fn usage(&self) -> Option<ProcessUsage> {
-        os::process_usage(self.pid)
+        let now = os::process_usage(self.pid)?;
+        Some(ProcessUsage {
+            cpu: self.earlier.cpu + now.cpu,
+            peak_rss_kib: self.earlier.peak_rss_kib.max(now.peak_rss_kib),
+        })
     }
 
     /// Whether the server is still running.
@@ -134,4 +146,84 @@ impl ServerChild {
         }
         let _ = self.child.kill().await;
     }
+}
+
+/// The server a transport runs against: our own child process, or an external one (sampled from
+/// `/proc` only if its pid was given).
+pub enum Server {
+    /// Ours, started by `wsbench run`.
+    Child(Box<ServerChild>),
+    /// Not ours; sampled from `/proc` if its pid is known.
+    External(Option<u32>),
+}
+
+impl Server {
+    /// How the progress line names it.
+    pub fn describe(&self) -> String {
+        match self {
+            Server::Child(_) => "built-in server, child process".into(),
+            Server::External(Some(pid)) => format!("external server, pid {pid}"),
+            Server::External(None) => "external server, not sampled".into(),
+        }
+    }
+
+    /// CPU time and peak RSS so far.
+    pub fn usage(&self) -> Option<ProcessUsage> {
+        match self {
+            Server::Child(child) => child.usage(),
+            Server::External(pid) => os::process_usage((*pid)?),
+        }
+    }
+
+    /// Whether it is still there; an external server without a pid is taken on trust.
+    pub fn alive(&mut self) -> bool {
+        match self {
+            Server::Child(child) => child.alive(),
+            Server::External(pid) => pid.is_none_or(|pid| os::process_usage(pid).is_some()),
+        }
+    }
+
+    /// Stops our own server; an external one is left running.
+    pub async fn stop(self) {
+        if let Server::Child(child) = self {
+            child.stop().await;
+        }
+    }
+}
+
+/// Stops our server (SIGTERM, as a supervisor's restart does; SIGKILL after 5 s) and starts it
+/// again on the same address. What survives is what the server keeps: the HTTP server saves its
+/// hub when given `--state` and continues the same stream; the WebSocket server keeps nothing (its
+/// clients rejoin at the current end). An external server is left alone. Returns what happened,
+/// for the progress line.
+pub async fn restart(
+    server: &std::cell::RefCell<Server>,
+    bin: &Path,
+    transport: TransportKind,
+    extra: &[String],
+) -> String {
+    let old = match server.replace(Server::External(None)) {
+        Server::Child(child) => child,
+        external => {
+            server.replace(external);
+            return "restart_server_at applies to built-in servers only; the external one was left running".into();
+        }
+    };
+    let addr = old.addr;
+    let earlier = old.usage().unwrap_or(old.earlier);
+    old.stop().await;
+    // The port is free once the old process has closed it; retry briefly (bounded) if not yet.
+    let mut last_error = String::new();
+    for _ in 0..40 {
+        match ServerChild::spawn(bin, transport, extra, Some(addr)).await {
+            Ok(mut next) => {
+                next.earlier = earlier;
+                server.replace(Server::Child(Box::new(next)));
+                return format!("stopped the server and started it again on {addr}");
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    format!("stopped the server but could not start it again: {last_error}")
 }

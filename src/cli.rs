@@ -115,6 +115,9 @@ pub struct ServeArgs {
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = crate::server::Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,
+    /// HTTP transports: keep the hub in this file across restarts (loaded at start, saved at shutdown).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<std::path::PathBuf>,
     /// Exit when stdin closes (used by `wsbench run`, so a server never outlives its parent).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,

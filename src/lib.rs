@@ -54,7 +54,11 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(serve(args))?;
+            let served = runtime.block_on(serve(args));
+            // The stdin watch sits in a blocking read that only the parent's exit would end;
+            // don't let it hold the process after the server has stopped.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { dir } => {
@@ -107,6 +111,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             ..server::Limits::default()
         },
+        state_file: args.state,
     };
     server::serve(listener, config, shutdown_signal(args.exit_on_stdin_eof))
         .await

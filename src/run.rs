@@ -4,13 +4,16 @@
 //!
 //! The only module that knows both the servers/clients and the report.
 
+use std::cell::RefCell;
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::child::ServerChild;
+use crate::child::{self, Server, ServerChild};
 use crate::cli::RunArgs;
 use crate::client::{self, LoadPlan, Phase, Target};
 use crate::metrics::{ProcessUsage, TransportMetrics};
@@ -201,45 +204,6 @@ async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
     }
 }
 
-/// The server a transport runs against: our own child process, or an external one (sampled from
-/// `/proc` only if its pid was given).
-enum Server {
-    Child(Box<ServerChild>),
-    External(Option<u32>),
-}
-
-impl Server {
-    fn describe(&self) -> String {
-        match self {
-            Server::Child(_) => "built-in server, child process".into(),
-            Server::External(Some(pid)) => format!("external server, pid {pid}"),
-            Server::External(None) => "external server, not sampled".into(),
-        }
-    }
-
-    fn usage(&self) -> Option<ProcessUsage> {
-        match self {
-            Server::Child(child) => child.usage(),
-            Server::External(pid) => os::process_usage((*pid)?),
-        }
-    }
-
-    /// Whether it is still there; an external server without a pid is taken on trust.
-    fn alive(&mut self) -> bool {
-        match self {
-            Server::Child(child) => child.alive(),
-            Server::External(pid) => pid.is_none_or(|pid| os::process_usage(pid).is_some()),
-        }
-    }
-
-    /// Stops our own server; an external one is left running.
-    async fn stop(self) {
-        if let Server::Child(child) = self {
-            child.stop().await;
-        }
-    }
-}
-
 async fn run_transport(
     scenario: &Scenario,
     transport: &Transport,
@@ -256,13 +220,20 @@ async fn run_transport(
             humantime::format_duration(*hold).to_string(),
         ]);
     }
-    let (mut server, target) = match scenario.targets.endpoint(kind) {
+    // A restart fault keeps the HTTP hub in a file, so the restarted server continues the stream.
+    let state_file = (scenario.faults.restart_server_at.is_some() && kind != TransportKind::Ws)
+        .then(|| std::env::temp_dir().join(format!("wsbench-{}-{label}.hub", std::process::id())));
+    if let Some(path) = &state_file {
+        let _ = std::fs::remove_file(path);
+        extra.extend(["--state".to_string(), path.display().to_string()]);
+    }
+    let (server, target) = match scenario.targets.endpoint(kind) {
         Some(endpoint) => (
             Server::External(scenario.targets.server_pid),
             Target::external(transport.clone(), endpoint)?,
         ),
         None => {
-            let child = ServerChild::spawn(server_bin, kind, &extra).await?;
+            let child = ServerChild::spawn(server_bin, kind, &extra, None).await?;
             let target = Target::new(transport.clone(), child.addr)?;
             (Server::Child(Box::new(child)), target)
         }
@@ -272,18 +243,42 @@ async fn run_transport(
     }
     let plan = LoadPlan::from_scenario(scenario);
 
+    let server = RefCell::new(server);
+    let measuring = Notify::new();
     let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>)> = Vec::new();
     let mut on_phase = |phase: Phase| {
         if matches!(phase, Phase::Measuring | Phase::Measured) {
-            marks.push((server.usage(), os::cpu_time(None).ok()));
+            marks.push((server.borrow().usage(), os::cpu_time(None).ok()));
+        }
+        if phase == Phase::Measuring {
+            measuring.notify_one();
         }
         if !quiet {
             progress(label, phase, &plan);
         }
     };
-    let outcome = client::drive(&plan, &target, cancel, &mut on_phase).await;
+    // `[faults] restart_server_at`, counted from the start of the measured phase.
+    let fault = async {
+        if let Some(at) = scenario.faults.restart_server_at {
+            measuring.notified().await;
+            tokio::time::sleep(at).await;
+            let what = child::restart(&server, server_bin, kind, &extra).await;
+            if !quiet {
+                eprintln!("[{label}] fault: {what}");
+            }
+        }
+        std::future::pending::<Infallible>().await
+    };
+    let outcome = tokio::select! {
+        outcome = client::drive(&plan, &target, cancel, &mut on_phase) => outcome,
+        never = fault => match never {},
+    };
+    let mut server = server.into_inner();
     let server_alive = server.alive();
     server.stop().await;
+    if let Some(path) = &state_file {
+        let _ = std::fs::remove_file(path);
+    }
     let outcome = outcome?;
     if !server_alive && !quiet {
         eprintln!("[{label}] the server exited during the run: results are partial");

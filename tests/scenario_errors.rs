@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use wsbench::cli::Overrides;
 use wsbench::scenario::{
-    Clients, DEFAULT_HOLD, Origin, Publish, Scenario, ScenarioError, Targets, Transport,
-    TransportKind, load, parse,
+    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Origin, Publish, Scenario, ScenarioError,
+    Targets, Transport, TransportKind, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -62,6 +62,7 @@ fn chat_toml_loads_with_its_values() {
         clients: Clients {
             subscribers: 1000,
             connect_rate: 500,
+            reconnect: DEFAULT_BACKOFF,
         },
         publish: Publish {
             publishers: 10,
@@ -80,6 +81,7 @@ fn chat_toml_loads_with_its_values() {
         ],
         targets: Targets::default(),
         thresholds: Vec::new(),
+        faults: Faults::default(),
     };
     assert_eq!(chat(), expected);
 }
@@ -128,7 +130,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected `subscribers` or `connect_rate`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`"
     );
 }
 
@@ -642,6 +644,34 @@ fn thresholds_parse_and_name_bad_entries() {
     let msg = err(&more("[thresholds.carrier_pigeon]\nlost = 0"));
     assert!(
         msg.contains("[thresholds.carrier_pigeon]: not a transport"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn reconnect_backoff_and_server_restart() {
+    let text = base_with(
+        6,
+        "connect_rate = 500\nreconnect = { initial = \"50ms\", max = \"2s\" }",
+    ) + "[faults]\nrestart_server_at = \"5s\"\n";
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(s.clients.reconnect.initial, Duration::from_millis(50));
+    assert_eq!(s.faults.restart_server_at, Some(Duration::from_secs(5)));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+
+    let msg = err(&base_with(
+        6,
+        "connect_rate = 500\nreconnect = { initial = \"2s\", max = \"1s\" }",
+    ));
+    assert!(
+        msg.contains("reconnect.max must be at least reconnect.initial"),
+        "{msg}"
+    );
+    let msg = err(&(BASE.to_string() + "[faults]\nrestart_server_at = \"25s\"\n"));
+    assert!(
+        msg.starts_with(
+            "scenarios/x.toml:15: [faults] restart_server_at must fall inside the measured phase"
+        ),
         "{msg}"
     );
 }

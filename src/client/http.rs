@@ -11,6 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
+use super::backoff::{Backoff, retry};
 use super::publishing::Publishing;
 use super::{Ctx, Event, wait_until};
 use crate::metrics::Recorder;
@@ -85,6 +86,7 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
         },
     };
     publishing.start(&timeline);
+    let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     while let Some(due) = publishing.next_due() {
         if !wait_until(due, &ctx.stop).await {
             break;
@@ -95,15 +97,34 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
         let path = &ctx.target.paths.publish;
         let sent = sender.send_request(request(&ctx, Method::POST, path, message.into()));
         recorder.http_requests += 1;
-        let ok = tokio::select! {
+        let response = tokio::select! {
             _ = ctx.stop.cancelled() => break,
-            response = sent => matches!(response, Ok(r) if r.status().is_success()),
+            response = sent => response,
         };
-        if !ok {
-            recorder.io_errors += 1;
-            break;
+        match response {
+            Ok(r) if r.status().is_success() => publishing.sent(),
+            // The server refused this message: not published, and retrying would not help.
+            Ok(_) => {
+                recorder.io_errors += 1;
+                break;
+            }
+            // The connection is gone: reconnect and send the same message again (it keeps its
+            // intended time, so the outage shows as latency).
+            Err(_) => {
+                let lost_at = Instant::now();
+                match retry(&ctx, &mut backoff, || connect(&ctx)).await {
+                    Some(fresh) => {
+                        sender = fresh;
+                        recorder.reconnects += 1;
+                        recorder.disconnected += lost_at.elapsed();
+                    }
+                    None => {
+                        recorder.io_errors += 1;
+                        break;
+                    }
+                }
+            }
         }
-        publishing.sent();
     }
     publishing.finish();
     ctx.close.cancelled().await;

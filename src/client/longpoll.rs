@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
 use tokio::time::{Instant, sleep_until, timeout};
 
+use super::backoff::{Backoff, retry};
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
 use super::{Ctx, Event, wait_until};
@@ -82,7 +83,7 @@ enum Next {
 
 /// Subscriber connecting at `slot`: joins (the join's round trip is its connect time), then polls
 /// with its cursor until it has every expected message or the run stops.
-pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant, pacing: Pacing) -> Inbox {
+pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, pacing: Pacing) -> Inbox {
     let mut inbox = Inbox::default();
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
@@ -128,6 +129,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant, pacing: Pacing) -> 
             Next::Due(slot)
         }
     };
+    let mut backoff = Backoff::new(ctx.plan.reconnect, seed);
     let stopped = ctx.stop.cancelled();
     tokio::pin!(stopped);
     while !inbox.complete() {
@@ -157,10 +159,25 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant, pacing: Pacing) -> 
             } => {
                 inbox.recorder.http_requests += 1;
                 let Ok(answer) = answer else {
-                    if !ctx.stop.is_cancelled() {
-                        inbox.recorder.io_errors += 1;
+                    if ctx.stop.is_cancelled() {
+                        break;
                     }
-                    break;
+                    // Lost the connection: reconnect and poll on from the cursor, so nothing
+                    // still in the server's ring is missed.
+                    let lost_at = Instant::now();
+                    match retry(&ctx, &mut backoff, || connect(&ctx)).await {
+                        Some(fresh) => {
+                            sender = fresh;
+                            inbox.recorder.reconnects += 1;
+                            inbox.recorder.disconnected += lost_at.elapsed();
+                            next = Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing));
+                            continue;
+                        }
+                        None => {
+                            inbox.recorder.io_errors += 1;
+                            break;
+                        }
+                    }
                 };
                 inbox.recorder.missed_reported += answer.missed;
                 if answer.messages.is_empty() {

@@ -6,6 +6,7 @@
 //! not write is measured exactly like ours. Each client task owns its [`Inbox`]; they are merged
 //! once at the end. Never prints or writes files: progress is reported through a callback.
 
+mod backoff;
 mod http;
 mod inbox;
 pub mod longpoll;
@@ -54,6 +55,8 @@ pub struct LoadPlan {
     pub drain: Duration,
     /// Longest time one connection attempt (TCP + handshake or join) may take.
     pub connect_timeout: Duration,
+    /// Waits between reconnection attempts after a connection is lost.
+    pub reconnect: crate::scenario::Backoff,
 }
 
 impl LoadPlan {
@@ -69,6 +72,7 @@ impl LoadPlan {
             duration: s.duration,
             drain: s.drain,
             connect_timeout: Duration::from_secs(10),
+            reconnect: s.clients.reconnect,
         }
     }
 }
@@ -282,12 +286,15 @@ pub async fn drive(
         match target.transport {
             Transport::Ws => subscribers.spawn(ws::subscriber(ctx, i, slot)),
             Transport::LongPoll { .. } => {
-                subscribers.spawn(longpoll::subscriber(ctx, slot, Pacing::Held))
+                subscribers.spawn(longpoll::subscriber(ctx, i.into(), slot, Pacing::Held))
             }
-            Transport::ShortPoll { interval } => {
-                subscribers.spawn(longpoll::subscriber(ctx, slot, Pacing::Every(interval)))
-            }
-            Transport::Sse => subscribers.spawn(sse::subscriber(ctx, slot)),
+            Transport::ShortPoll { interval } => subscribers.spawn(longpoll::subscriber(
+                ctx,
+                i.into(),
+                slot,
+                Pacing::Every(interval),
+            )),
+            Transport::Sse => subscribers.spawn(sse::subscriber(ctx, i.into(), slot)),
         };
     }
     let mut connections = plan.subscribers;

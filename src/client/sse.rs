@@ -3,22 +3,19 @@
 //! server's ring is missed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, StatusCode};
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, timeout};
 
+use super::backoff::{Backoff, retry};
 use super::http::{connect, request};
 use super::inbox::Inbox;
 use super::{Ctx, Event, wait_until};
 use crate::codec::sse::{Item, Parser};
 use crate::server::sse::LAST_EVENT_ID;
-
-/// Reconnects one subscriber may make in a run before it gives up: bounded, like every loop here.
-const MAX_RECONNECTS: u32 = 1000;
 
 /// Opens the stream (resuming after `last_id` if given) and returns its body once the response
 /// head has arrived.
@@ -40,7 +37,7 @@ async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<Incoming, String> {
 }
 
 /// Subscriber connecting at `slot`; its connect time is TCP connect + the response head.
-pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant) -> Inbox {
+pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant) -> Inbox {
     let mut inbox = Inbox::default();
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
@@ -75,7 +72,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant) -> Inbox {
     inbox.set_expected(*finals.borrow_and_update());
     let mut parser = Parser::default();
     let mut items = Vec::new();
-    let mut reconnects = 0u32;
+    let mut backoff = Backoff::new(ctx.plan.reconnect, seed);
     let stopped = ctx.stop.cancelled();
     tokio::pin!(stopped);
     while !inbox.complete() {
@@ -96,22 +93,24 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant) -> Inbox {
                         Ok(data) => data,
                         Err(_) => continue, // trailers carry no events
                     },
-                    // The stream ended or broke: resume where it stopped.
+                    // The stream ended or broke: resume after the last complete event. A partial
+                    // event from the broken stream is dropped: the server sends it again.
                     _ => {
-                        if reconnects == MAX_RECONNECTS {
-                            inbox.recorder.io_errors += 1;
-                            break;
-                        }
-                        reconnects += 1;
-                        match resume(&ctx, &mut parser, reconnects).await {
+                        let lost_at = Instant::now();
+                        let last_id = parser.last_id();
+                        parser = Parser::with_last_id(last_id);
+                        match retry(&ctx, &mut backoff, || open(&ctx, last_id)).await {
                             Some(resumed) => {
                                 body = resumed;
                                 inbox.recorder.http_requests += 1;
                                 inbox.recorder.reconnects += 1;
+                                inbox.recorder.disconnected += lost_at.elapsed();
                                 continue;
                             }
                             None => {
-                                inbox.recorder.io_errors += 1;
+                                if !ctx.stop.is_cancelled() {
+                                    inbox.recorder.io_errors += 1;
+                                }
                                 break;
                             }
                         }
@@ -135,23 +134,4 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, slot: Instant) -> Inbox {
     ctx.send(Event::Finished);
     ctx.close.cancelled().await;
     inbox
-}
-
-/// Reopens the stream after the last event received, with a short backoff that doubles with
-/// each consecutive attempt (capped at 1 s); `None` if the run stops or the server stays away.
-async fn resume(ctx: &Ctx, parser: &mut Parser, attempt: u32) -> Option<Incoming> {
-    let backoff = Duration::from_millis(10 << attempt.min(7)).min(Duration::from_secs(1));
-    for _ in 0..5 {
-        if ctx.stop.is_cancelled() {
-            return None;
-        }
-        let last_id = parser.last_id();
-        // A partial event from the broken stream is discarded: the server resends it.
-        *parser = Parser::with_last_id(last_id);
-        if let Ok(Ok(body)) = timeout(ctx.plan.connect_timeout, open(ctx, last_id)).await {
-            return Some(body);
-        }
-        sleep(backoff).await;
-    }
-    None
 }

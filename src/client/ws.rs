@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
+use super::backoff::{Backoff, retry};
 use super::inbox::Inbox;
 use super::publishing::Publishing;
 use super::{Ctx, Event, wait_until};
@@ -71,12 +72,26 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Inbo
         result: Ok(()),
     });
 
-    if receive(&ctx, &mut ws, &mut inbox, publishing.as_mut())
+    // A lost connection is a fresh join, as a browser's reconnect is: what was broadcast while
+    // it was away is not sent again, and counts as lost.
+    let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
+    while receive(&ctx, &mut ws, &mut inbox, publishing.as_mut())
         .await
         .is_err()
         && !ctx.stop.is_cancelled()
     {
-        inbox.recorder.io_errors += 1;
+        let lost_at = Instant::now();
+        match retry(&ctx, &mut backoff, || connect(&ctx)).await {
+            Some(fresh) => {
+                ws = fresh;
+                inbox.recorder.reconnects += 1;
+                inbox.recorder.disconnected += lost_at.elapsed();
+            }
+            None => {
+                inbox.recorder.io_errors += 1;
+                break;
+            }
+        }
     }
     drop(publishing);
     ctx.send(Event::Finished);

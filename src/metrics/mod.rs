@@ -58,8 +58,10 @@ pub struct Recorder {
     pub connect_errors: u64,
     /// Connections that broke after connecting (before the run asked them to stop).
     pub io_errors: u64,
-    /// Times a client reconnected and resumed (SSE with `Last-Event-ID`).
+    /// Times a client reconnected after losing its connection.
     pub reconnects: u64,
+    /// Time clients spent disconnected (lost connection → reconnected), summed.
+    pub disconnected: Duration,
 }
 
 impl Default for Recorder {
@@ -77,6 +79,7 @@ impl Default for Recorder {
             connect_errors: 0,
             io_errors: 0,
             reconnects: 0,
+            disconnected: Duration::ZERO,
         }
     }
 }
@@ -111,6 +114,7 @@ impl Recorder {
         self.connect_errors += other.connect_errors;
         self.io_errors += other.io_errors;
         self.reconnects += other.reconnects;
+        self.disconnected += other.disconnected;
     }
 }
 

@@ -67,6 +67,9 @@ struct StoredRecorder {
     connect_errors: u64,
     io_errors: u64,
     reconnects: u64,
+    /// Absent in files written before clients reconnected.
+    #[serde(default)]
+    disconnected_ns: u64,
 }
 
 /// [`WireBytes`].
@@ -182,6 +185,7 @@ impl From<&Recorder> for StoredRecorder {
             connect_errors,
             io_errors,
             reconnects,
+            disconnected,
         } = *r;
         StoredRecorder {
             delivered,
@@ -197,6 +201,7 @@ impl From<&Recorder> for StoredRecorder {
             connect_errors,
             io_errors,
             reconnects,
+            disconnected_ns: nanos(disconnected),
         }
     }
 }
@@ -267,6 +272,7 @@ impl StoredTransport {
                 connect_errors: c.connect_errors,
                 io_errors: c.io_errors,
                 reconnects: c.reconnects,
+                disconnected: Duration::from_nanos(c.disconnected_ns),
             },
             wire: self.wire.into(),
             connect_wire: self.connect_wire.into(),

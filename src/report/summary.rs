@@ -101,8 +101,10 @@ pub struct Summary {
     pub connect_errors: u64,
     /// Connections that broke after connecting.
     pub io_errors: u64,
-    /// Times clients reconnected and resumed (SSE with `Last-Event-ID`).
+    /// Times clients reconnected after losing their connection.
     pub reconnects: u64,
+    /// Time clients spent disconnected, summed over clients, in seconds.
+    pub disconnected_s: f64,
     /// False when the run was interrupted or the server died.
     pub complete: bool,
 }
@@ -183,6 +185,7 @@ impl Summary {
             connect_errors: rec.connect_errors,
             io_errors: rec.io_errors,
             reconnects: rec.reconnects,
+            disconnected_s: round_figure(rec.disconnected.as_secs_f64()),
             complete: m.complete,
         }
     }

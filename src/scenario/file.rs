@@ -18,7 +18,9 @@ use toml::Spanned;
 
 use super::rules::{Draft, Field};
 use super::thresholds::{self, Threshold};
-use super::{DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, TransportKind};
+use super::{
+    DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, TransportKind,
+};
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
 /// count reaches validation and gets a range message rather than a serde type error.
@@ -41,6 +43,8 @@ pub struct ScenarioFile {
     pub transports: Spanned<TransportsTable>,
     /// `[target]`
     pub target: Option<TargetTable>,
+    /// `[faults]`
+    pub faults: Option<FaultsTable>,
     /// `[thresholds]`: column = limit, or `[thresholds.<transport>]` tables of them.
     pub thresholds: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
 }
@@ -69,6 +73,26 @@ pub struct ClientsTable {
     pub subscribers: Spanned<i64>,
     /// `connect_rate`, connections per second.
     pub connect_rate: Option<Spanned<i64>>,
+    /// `reconnect = { initial = "100ms", max = "5s" }`
+    pub reconnect: Option<ReconnectTable>,
+}
+
+/// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a reconnect table")]
+pub struct ReconnectTable {
+    /// `initial`, the first wait, a humantime string.
+    pub initial: Option<Spanned<String>>,
+    /// `max`, the longest wait, a humantime string.
+    pub max: Option<Spanned<String>>,
+}
+
+/// `[faults]`: trouble wsbench causes on purpose, to see how each transport copes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [faults] table")]
+pub struct FaultsTable {
+    /// `restart_server_at`: how far into the measured phase the built-in server is killed and restarted.
+    pub restart_server_at: Option<Spanned<String>>,
 }
 
 /// `[publish]`
@@ -164,6 +188,7 @@ impl ScenarioFile {
             transports,
             target,
             thresholds,
+            faults,
         } = self;
         let thresholds = thresholds_draft(path, thresholds.unwrap_or_default(), &at)?;
         let mut targets = Vec::new();
@@ -219,6 +244,21 @@ impl ScenarioFile {
             drain: dur("drain", drain, Duration::from_secs(5))?,
             subscribers: int(Some(clients.subscribers), 0),
             connect_rate: int(clients.connect_rate, 1000),
+            reconnect_initial: dur(
+                "[clients] reconnect.initial",
+                clients.reconnect.as_ref().and_then(|r| r.initial.clone()),
+                DEFAULT_BACKOFF.initial,
+            )?,
+            reconnect_max: dur(
+                "[clients] reconnect.max",
+                clients.reconnect.as_ref().and_then(|r| r.max.clone()),
+                DEFAULT_BACKOFF.max,
+            )?,
+            restart_server_at: dur(
+                "[faults] restart_server_at",
+                faults.and_then(|f| f.restart_server_at),
+                Duration::ZERO,
+            )?,
             publishers: int(publish.publishers, 1),
             rate: Field::new(*publish.rate.get_ref(), at(publish.rate.span())),
             payload_bytes: int(publish.payload_bytes, 64),
@@ -452,7 +492,7 @@ mod tests {
         let base = "duration = \"1s\"\n[clients]\nsubscribers = 1\n";
         assert_eq!(
             err(&format!("{base}bogus = 2\n")),
-            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected `subscribers` or `connect_rate`"
+            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected one of `subscribers`, `connect_rate`, `reconnect`"
         );
         assert_eq!(
             err("duration = \"1s\"\n[clients]\nsubscribers = \"many\"\n"),

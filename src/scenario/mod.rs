@@ -87,6 +87,8 @@ pub struct Scenario {
     pub targets: Targets,
     /// `[thresholds]`: limits the results must keep, or the run exits non-zero.
     pub thresholds: Vec<thresholds::Threshold>,
+    /// `[faults]`: trouble caused on purpose.
+    pub faults: Faults,
 }
 
 /// `[target]`
@@ -115,6 +117,31 @@ pub struct Clients {
     pub subscribers: u32,
     /// New connections per second during ramp-up.
     pub connect_rate: u32,
+    /// How long clients wait between reconnection attempts.
+    pub reconnect: Backoff,
+}
+
+/// Exponential backoff with jitter: the first wait is about `initial`, each next one twice the
+/// last, never more than `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first wait.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+/// Default `[clients] reconnect`.
+pub const DEFAULT_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(100),
+    max: Duration::from_secs(5),
+};
+
+/// `[faults]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Kill the built-in server this far into the measured phase and start it again on the same port.
+    pub restart_server_at: Option<Duration>,
 }
 
 /// `[publish]`
@@ -303,7 +330,8 @@ impl Scenario {
             "# The scenario as run: defaults filled in, command-line overrides applied.\n\
              # Transports run in this order: {}.\n\
              name = {}\nduration = \"{}\"\nwarmup = \"{}\"\ndrain = \"{}\"\n\n\
-             [clients]\nsubscribers = {}\nconnect_rate = {}\n\n\
+             [clients]\nsubscribers = {}\nconnect_rate = {}\n\
+             reconnect = {{ initial = \"{}\", max = \"{}\" }}\n\n\
              [publish]\npublishers = {}\nrate = {}\npayload_bytes = {}\n",
             order.join(", "),
             toml::Value::String(self.name.clone()),
@@ -312,6 +340,8 @@ impl Scenario {
             d(self.drain),
             self.clients.subscribers,
             self.clients.connect_rate,
+            d(self.clients.reconnect.initial),
+            d(self.clients.reconnect.max),
             self.publish.publishers,
             self.publish.rate,
             self.publish.payload_bytes,
@@ -330,6 +360,9 @@ impl Scenario {
                 }
                 Transport::Sse => s += "\n[transports.sse]\n",
             }
+        }
+        if let Some(at) = self.faults.restart_server_at {
+            s += &format!("\n[faults]\nrestart_server_at = \"{}\"\n", d(at));
         }
         if !self.thresholds.is_empty() {
             s += "\n[thresholds]\n";

@@ -15,8 +15,8 @@ use std::time::Duration;
 use super::target::Endpoint;
 use super::thresholds::Threshold;
 use super::{
-    Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, MAX_MESSAGES, Origin, Publish, Scenario,
-    ScenarioError, Targets, Transport, TransportKind,
+    Backoff, Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES, Origin, Publish,
+    Scenario, ScenarioError, Targets, Transport, TransportKind,
 };
 use crate::cli::Overrides;
 use crate::codec::envelope::MAX_HEADER_LEN;
@@ -56,6 +56,10 @@ pub(super) struct Draft {
     pub(super) drain: Field<Duration>,
     pub(super) subscribers: Field<i128>,
     pub(super) connect_rate: Field<i128>,
+    pub(super) reconnect_initial: Field<Duration>,
+    pub(super) reconnect_max: Field<Duration>,
+    /// Zero when not written: no restart.
+    pub(super) restart_server_at: Field<Duration>,
     pub(super) publishers: Field<i128>,
     pub(super) rate: Field<f64>,
     pub(super) payload_bytes: Field<i128>,
@@ -95,6 +99,9 @@ impl Draft {
             drain: Field::unwritten(s.drain),
             subscribers: Field::unwritten(s.clients.subscribers.into()),
             connect_rate: Field::unwritten(s.clients.connect_rate.into()),
+            reconnect_initial: Field::unwritten(s.clients.reconnect.initial),
+            reconnect_max: Field::unwritten(s.clients.reconnect.max),
+            restart_server_at: Field::unwritten(s.faults.restart_server_at.unwrap_or_default()),
             publishers: Field::unwritten(s.publish.publishers.into()),
             rate: Field::unwritten(s.publish.rate),
             payload_bytes: Field::unwritten(payload_bytes),
@@ -211,6 +218,39 @@ impl Draft {
         self.duration_in(&self.drain, "drain", s(0)..=s(60), "")?;
         self.int_in(&self.subscribers, "[clients] subscribers", 1..=1_000_000)?;
         self.int_in(&self.connect_rate, "[clients] connect_rate", 1..=100_000)?;
+        self.duration_in(
+            &self.reconnect_initial,
+            "[clients] reconnect.initial",
+            ms(1)..=s(60),
+            "",
+        )?;
+        self.duration_in(
+            &self.reconnect_max,
+            "[clients] reconnect.max",
+            ms(1)..=s(300),
+            "",
+        )?;
+        let (initial, max) = (&self.reconnect_initial, &self.reconnect_max);
+        self.check(
+            max.value >= initial.value,
+            blame(&[&max.origin, &initial.origin]),
+            "[clients] reconnect",
+            || "[clients] reconnect.max must be at least reconnect.initial".into(),
+        )?;
+        let restart = &self.restart_server_at;
+        if !matches!(restart.origin, Origin::Default) {
+            self.check(
+                !restart.value.is_zero() && restart.value < self.duration.value,
+                blame(&[&restart.origin, &self.duration.origin]),
+                "[faults] restart_server_at",
+                || {
+                    format!(
+                        "[faults] restart_server_at must fall inside the measured phase (0s < at < {})",
+                        humantime::format_duration(self.duration.value)
+                    )
+                },
+            )?;
+        }
         let (p, sub) = (&self.publishers, &self.subscribers);
         self.int_in(p, "[publish] publishers", 1..=i128::MAX)?;
         let origin = blame(&[&p.origin, &sub.origin]);
@@ -317,6 +357,10 @@ impl Draft {
             clients: Clients {
                 subscribers: u32::try_from(self.subscribers.value).expect(fits),
                 connect_rate: u32::try_from(self.connect_rate.value).expect(fits),
+                reconnect: Backoff {
+                    initial: self.reconnect_initial.value,
+                    max: self.reconnect_max.value,
+                },
             },
             publish: Publish {
                 publishers: u32::try_from(self.publishers.value).expect(fits),
@@ -336,6 +380,10 @@ impl Draft {
                 .collect(),
             targets,
             thresholds: self.thresholds.into_iter().map(|t| t.value).collect(),
+            faults: Faults {
+                restart_server_at: (!self.restart_server_at.value.is_zero())
+                    .then_some(self.restart_server_at.value),
+            },
         }
     }
 }

@@ -3,10 +3,12 @@
 //! One server answers all three HTTP transports over one hub, so long-poll, short-poll and SSE
 //! differ only in how a client reads: `POST /publish` publishes; `GET /poll` is long-poll (held)
 //! or short-poll (`wait=0`, answered at once) — see [`super::longpoll`]; `GET /events` is an SSE
-//! stream — see [`super::sse`]. Anything else is 404, a wrong method 405.
+//! stream — see [`super::sse`]. Anything else is 404, a wrong method 405. With a state file the
+//! hub survives a restart ([`super::persist`]).
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::hub::Hub;
-use super::{Limits, ServerError, longpoll, sse};
+use super::{Limits, ServerError, longpoll, persist, sse};
 
 /// Every response body: whole (poll, publish) or streamed (SSE).
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -47,10 +49,18 @@ pub async fn serve(
     listener: TcpListener,
     hold: Duration,
     limits: Limits,
+    state_file: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let hub = match state_file.as_deref().map(persist::load).transpose() {
+        Ok(Some(Some((first_seq, messages)))) => {
+            Hub::restore(limits.ring_capacity, first_seq, messages)
+        }
+        Ok(_) => Hub::new(limits.ring_capacity),
+        Err(e) => return Err(ServerError::State(e)),
+    };
     let state = Arc::new(State {
-        hub: Hub::new(limits.ring_capacity),
+        hub,
         hold,
         limits,
         stop: CancellationToken::new(),
@@ -71,6 +81,10 @@ pub async fn serve(
     state.stop.cancel();
     tasks.close();
     tasks.wait().await;
+    if let Some(path) = state_file {
+        let (first_seq, messages) = state.hub.snapshot();
+        persist::save(&path, first_seq, &messages).map_err(ServerError::State)?;
+    }
     result
 }
 

@@ -10,7 +10,8 @@
 //!   its wire can (long-poll `x-missed`); a WebSocket client sees the gap in its own sequence
 //!   numbers. Memory is bounded by the ring, never by a slow reader.
 //! - A cursor from the future (a client that outlived a server restart) is answered with
-//!   `reset = true` and the current cursor, so the client rejoins instead of waiting forever.
+//!   `reset = true` and read as if it were 0: everything the restarted hub holds is new to that
+//!   client, so it rejoins without waiting forever and without missing what came since.
 //! - New readers join at the current end (WebSocket) or say where they are (long-poll cursor).
 //!
 //! The hub is generic over how a message is stored (`M`), so each transport keeps messages in
@@ -49,7 +50,7 @@ pub struct Batch<M> {
     pub missed: u64,
     /// The cursor to ask with next time: the last sequence number covered by this batch.
     pub next_cursor: u64,
-    /// The cursor was ahead of the hub (e.g. the server restarted); `next_cursor` is the current end.
+    /// The cursor was ahead of the hub (e.g. the server restarted); the batch reads from the start.
     pub reset: bool,
 }
 
@@ -86,6 +87,27 @@ impl<M: Clone> Hub<M> {
         *self.latest.borrow()
     }
 
+    /// The kept messages and the sequence number of the first, to carry the hub across a restart.
+    pub fn snapshot(&self) -> (u64, Vec<M>) {
+        let ring = self.lock();
+        (ring.first_seq, ring.messages.iter().cloned().collect())
+    }
+
+    /// A hub that continues a [`Hub::snapshot`]: same sequence numbers, same kept messages.
+    pub fn restore(capacity: usize, first_seq: u64, messages: Vec<M>) -> Self {
+        let hub = Hub::new(capacity);
+        let latest = {
+            let mut ring = hub.lock();
+            let keep = messages.len().min(ring.capacity);
+            let skip = messages.len() - keep;
+            ring.first_seq = first_seq.max(1) + skip as u64;
+            ring.messages.extend(messages.into_iter().skip(skip));
+            ring.first_seq + ring.messages.len() as u64 - 1
+        };
+        hub.latest.send_replace(latest);
+        hub
+    }
+
     /// A receiver that changes whenever a message is published.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.latest.subscribe()
@@ -95,15 +117,8 @@ impl<M: Clone> Hub<M> {
     pub fn read_after(&self, cursor: u64, max: usize) -> Batch<M> {
         let ring = self.lock();
         let latest = ring.first_seq + ring.messages.len() as u64 - 1;
-        if cursor > latest {
-            return Batch {
-                messages: Vec::new(),
-                first_seq: latest + 1,
-                missed: 0,
-                next_cursor: latest,
-                reset: true,
-            };
-        }
+        let reset = cursor > latest;
+        let cursor = if reset { 0 } else { cursor };
         let start = (cursor + 1).max(ring.first_seq);
         let missed = start - (cursor + 1);
         let skip = (start - ring.first_seq) as usize;
@@ -114,7 +129,7 @@ impl<M: Clone> Hub<M> {
             first_seq: start,
             missed,
             next_cursor,
-            reset: false,
+            reset,
         }
     }
 
@@ -175,15 +190,32 @@ mod tests {
     }
 
     #[test]
-    fn a_cursor_from_the_future_is_reset_to_the_end() {
+    fn a_cursor_from_the_future_reads_from_the_start() {
         let hub = Hub::new(3);
         hub.publish(1);
+        hub.publish(2);
         let b = hub.read_after(500, 100);
-        assert!(b.reset && b.messages.is_empty());
-        assert_eq!(b.next_cursor, 1);
+        assert!(b.reset);
+        assert_eq!((b.messages, b.first_seq, b.next_cursor), (vec![1, 2], 1, 2));
         let empty: Hub<u8> = Hub::new(3);
         let b = empty.read_after(0, 10);
         assert_eq!((b.next_cursor, b.reset, b.missed), (0, false, 0));
+    }
+
+    #[test]
+    fn a_restored_hub_continues_the_sequence() {
+        let hub = Hub::new(3);
+        for m in 1..=5 {
+            hub.publish(m);
+        }
+        let (first, kept) = hub.snapshot();
+        assert_eq!((first, kept.clone()), (3, vec![3, 4, 5]));
+        let again = Hub::restore(3, first, kept);
+        assert_eq!(again.latest(), 5);
+        assert_eq!(again.read_after(3, 10).messages, vec![4, 5]);
+        assert_eq!(again.publish(6), 6);
+        let empty: Hub<u8> = Hub::restore(3, 1, Vec::new());
+        assert_eq!((empty.latest(), empty.publish(9)), (0, 1));
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@
 //!   `hold` passes, then answered (possibly empty). With `&wait=0` (short-poll) it is answered at
 //!   once. Headers: `x-next-cursor` (ask with it next time), `x-missed: K` when K messages after
 //!   `N` were already overwritten in the ring, and `x-reset: 1` when `N` is ahead of the server
-//!   (it restarted): the client rejoins at the cursor given. No message falls between two polls:
+//!   (it restarted without its state): the answer reads the restarted stream from its start, so
+//!   the client misses nothing published since. No message falls between two polls:
 //!   that is what the cursor is for.
 //!
 //! Responses carry only what the protocol needs (`content-length`, hyper's `date`, the `x-`
@@ -26,7 +27,7 @@ use crate::server::hub::Batch;
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 /// Response header: messages after the cursor that the ring had already overwritten.
 pub const MISSED: &str = "x-missed";
-/// Response header: the cursor was ahead of the server; rejoin at `x-next-cursor`.
+/// Response header: the cursor was ahead of the server (a restart); the batch reads from the start.
 pub const RESET: &str = "x-reset";
 
 /// What a `GET /poll` query asks for.

@@ -8,6 +8,7 @@
 pub mod http;
 pub mod hub;
 pub mod longpoll;
+pub mod persist;
 pub mod sse;
 pub mod ws;
 
@@ -58,6 +59,9 @@ pub struct ServerConfig {
     pub hold: Duration,
     /// Resource bounds.
     pub limits: Limits,
+    /// HTTP transports: load the hub from this file at start and save it at shutdown, so a
+    /// restart continues the same stream. `None`: start empty, keep nothing.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 /// Why a server stopped before it was asked to.
@@ -66,6 +70,9 @@ pub enum ServerError {
     /// Accepting connections failed (e.g. out of file descriptors); the server cannot go on.
     #[error("accepting connections failed: {0}")]
     Accept(#[source] std::io::Error),
+    /// The hub's state file could not be read or written; fix or remove the file.
+    #[error("hub state file: {0}")]
+    State(#[source] std::io::Error),
 }
 
 /// Serves `config.transport` on `listener` until `shutdown` completes.
@@ -77,7 +84,14 @@ pub async fn serve(
     match config.transport {
         TransportKind::Ws => ws::serve(listener, config.limits, shutdown).await,
         TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse => {
-            http::serve(listener, config.hold, config.limits, shutdown).await
+            http::serve(
+                listener,
+                config.hold,
+                config.limits,
+                config.state_file,
+                shutdown,
+            )
+            .await
         }
     }
 }

@@ -192,19 +192,26 @@ async fn connection(mut ws: Socket, state: &State) {
     let mut news = hub.subscribe();
     news.borrow_and_update();
     let mut cursor = hub.latest();
-    let mut idle_deadline = Instant::now() + limits.idle_timeout;
-    // Created once: a fresh `cancelled()` per message would register and drop a waiter each time.
+    // Created once and reset, not re-created per message: a fresh `cancelled()` or `sleep` per
+    // wake-up would register and drop a waiter or a timer entry each time.
     let stopped = stop.cancelled();
-    tokio::pin!(stopped);
+    let idle = sleep_until(Instant::now() + limits.idle_timeout);
+    tokio::pin!(stopped, idle);
     loop {
+        // News first: a wake-up for a broadcast then sends without also attempting a read.
         tokio::select! {
             biased;
             _ = &mut stopped => {
                 close(&mut ws, CloseCode::Away, "server shutting down").await;
                 return;
             }
+            changed = news.changed() => {
+                if changed.is_err() || send_news(&mut ws, hub, &mut cursor, limits.max_batch).await.is_err() {
+                    return;
+                }
+            }
             incoming = ws.next() => {
-                idle_deadline = Instant::now() + limits.idle_timeout;
+                idle.as_mut().reset(Instant::now() + limits.idle_timeout);
                 match incoming {
                     Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
                         hub.publish(m);
@@ -225,12 +232,7 @@ async fn connection(mut ws: Socket, state: &State) {
                     None => return,
                 }
             }
-            changed = news.changed() => {
-                if changed.is_err() || send_news(&mut ws, hub, &mut cursor, limits.max_batch).await.is_err() {
-                    return;
-                }
-            }
-            _ = sleep_until(idle_deadline) => {
+            _ = &mut idle => {
                 close(&mut ws, CloseCode::Policy, "idle timeout").await;
                 return;
             }

@@ -28,6 +28,7 @@ pub async fn start_server_with(
         transport,
         hold: Duration::from_secs(30),
         limits,
+        state_file: None,
     };
     let token = stop.clone();
     tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });
@@ -47,6 +48,7 @@ pub fn small_plan() -> LoadPlan {
         // Generous: a slow CI machine must not turn into losses.
         drain: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(30),
+        reconnect: wsbench::scenario::DEFAULT_BACKOFF,
     }
 }
 

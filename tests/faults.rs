@@ -1,0 +1,82 @@
+//! Faults on purpose: `[faults] restart_server_at` stops each built-in server mid-run and starts it
+//! again on the same port. Every transport's clients reconnect; long-poll, short-poll and SSE
+//! resume from where they were (the HTTP hub is kept across the restart) and lose nothing.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::process::Command;
+
+use wsbench::report::Summary;
+
+#[test]
+fn a_server_restart_mid_run_is_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("restart.toml");
+    std::fs::write(
+        &scenario,
+        r#"duration = "2s"
+drain = "5s"
+[clients]
+subscribers = 20
+connect_rate = 1000
+reconnect = { initial = "20ms", max = "200ms" }
+[publish]
+publishers = 2
+rate = 40
+[transports.ws]
+[transports.longpoll]
+[transports.shortpoll]
+interval = "200ms"
+[transports.sse]
+[faults]
+restart_server_at = "1s"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(common::wsbench_bin())
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("fault: stopped the server and started it again")
+            .count(),
+        4,
+        "{stderr}"
+    );
+
+    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    let rows: Vec<Summary> = summary.deserialize().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        // Every connection was cut once; every client came back.
+        assert!(
+            row.reconnects >= 20,
+            "{}: {} reconnects",
+            row.transport,
+            row.reconnects
+        );
+        assert_eq!((row.io_errors, row.duplicated), (0, 0), "{}", row.transport);
+        assert_eq!(
+            row.messages_published, row.messages_scheduled,
+            "{}",
+            row.transport
+        );
+        assert!(row.complete);
+        if row.transport != "ws" {
+            // Cursors and Last-Event-ID stay valid: the restarted hub continues the stream.
+            assert_eq!(row.lost, 0, "{}", row.transport);
+            assert_eq!(row.deliveries, row.deliveries_expected, "{}", row.transport);
+        }
+    }
+}
