@@ -9,11 +9,11 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 use super::backoff::{Backoff, retry};
 use super::publishing::Publishing;
-use super::{Ctx, Event, wait_until};
+use super::{Ctx, Joiner, first_connect, wait_until};
 use crate::metrics::Recorder;
 use crate::wire::CountingStream;
 
@@ -58,25 +58,11 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
     if !wait_until(slot, &ctx.stop).await {
         return recorder;
     }
-    let mut sender = match timeout(ctx.plan.connect_timeout, connect(&ctx)).await {
-        Ok(Ok(sender)) => sender,
-        failure => {
-            let reason = match failure {
-                Ok(Err(e)) => e,
-                _ => "connect timed out".to_string(),
-            };
-            recorder.connect_errors += 1;
-            ctx.send(Event::Connected {
-                subscriber: false,
-                result: Err(reason),
-            });
-            return recorder;
-        }
+    let Some(mut sender) =
+        first_connect(&ctx, Joiner::Publisher(&mut recorder), connect(&ctx)).await
+    else {
+        return recorder;
     };
-    ctx.send(Event::Connected {
-        subscriber: false,
-        result: Ok(()),
-    });
     let mut timeline_rx = ctx.timeline.subscribe();
     let timeline = tokio::select! {
         _ = ctx.stop.cancelled() => return recorder,

@@ -9,12 +9,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until};
 
 use super::backoff::{Backoff, retry};
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
-use super::{Ctx, Event, wait_until};
+use super::{Ctx, Event, Joiner, first_connect, wait_until};
 use crate::codec::batch;
 use crate::server::longpoll::{MISSED, NEXT_CURSOR};
 
@@ -88,32 +88,17 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, pacing: 
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let started = Instant::now();
-    let joined = timeout(ctx.plan.connect_timeout, async {
+    let join = async {
         let mut sender = connect(&ctx).await?;
         let answer = poll(&mut sender, &ctx, None, pacing).await?;
         Ok::<_, String>((sender, answer.next_cursor))
-    })
-    .await
-    .unwrap_or_else(|_| Err("connect timed out".to_string()));
-    let (mut sender, mut cursor) = match joined {
-        Ok(joined) => joined,
-        Err(reason) => {
-            inbox.recorder.connect_errors += 1;
-            ctx.send(Event::Connected {
-                subscriber: true,
-                result: Err(reason),
-            });
-            return inbox;
-        }
+    };
+    let Some((mut sender, mut cursor)) =
+        first_connect(&ctx, Joiner::Subscriber(&mut inbox), join).await
+    else {
+        return inbox;
     };
     inbox.recorder.http_requests += 1;
-    inbox.recorder.record_connect(started.elapsed());
-    inbox.connected = true;
-    ctx.send(Event::Connected {
-        subscriber: true,
-        result: Ok(()),
-    });
 
     let mut timeline_rx = ctx.timeline.subscribe();
     let mut timeline = *timeline_rx.borrow_and_update();

@@ -250,6 +250,48 @@ impl Ctx {
     }
 }
 
+/// Who is connecting: a subscriber (its connect time is recorded) or a publisher's own connection.
+enum Joiner<'a> {
+    Subscriber(&'a mut Inbox),
+    Publisher(&'a mut Recorder),
+}
+
+/// A client's first connection: `attempt`, bounded by the connect timeout and reported to the
+/// conductor. A subscriber's success records its connect time; a failure is counted and gives `None`.
+async fn first_connect<T>(
+    ctx: &Ctx,
+    who: Joiner<'_>,
+    attempt: impl std::future::Future<Output = Result<T, String>>,
+) -> Option<T> {
+    let started = Instant::now();
+    let result = timeout(ctx.plan.connect_timeout, attempt)
+        .await
+        .unwrap_or_else(|_| Err("connect timed out".to_string()));
+    let subscriber = matches!(who, Joiner::Subscriber(_));
+    let recorder = match who {
+        Joiner::Subscriber(inbox) => {
+            if result.is_ok() {
+                inbox.recorder.record_connect(started.elapsed());
+                inbox.connected = true;
+            }
+            &mut inbox.recorder
+        }
+        Joiner::Publisher(recorder) => recorder,
+    };
+    let (value, reported) = match result {
+        Ok(value) => (Some(value), Ok(())),
+        Err(reason) => {
+            recorder.connect_errors += 1;
+            (None, Err(reason))
+        }
+    };
+    ctx.send(Event::Connected {
+        subscriber,
+        result: reported,
+    });
+    value
+}
+
 /// Sleeps until `deadline`; false if cancelled first.
 async fn wait_until(deadline: Instant, cancel: &CancellationToken) -> bool {
     tokio::select! {

@@ -8,12 +8,12 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, StatusCode};
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 use super::backoff::{Backoff, retry};
 use super::http::{connect, request};
 use super::inbox::Inbox;
-use super::{Ctx, Event, wait_until};
+use super::{Ctx, Event, Joiner, first_connect, wait_until};
 use crate::codec::sse::{Item, Parser};
 use crate::server::sse::LAST_EVENT_ID;
 
@@ -42,29 +42,12 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant) -> Inbox
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let started = Instant::now();
-    let mut body = match timeout(ctx.plan.connect_timeout, open(&ctx, None)).await {
-        Ok(Ok(body)) => body,
-        failure => {
-            let reason = match failure {
-                Ok(Err(e)) => e,
-                _ => "connect timed out".to_string(),
-            };
-            inbox.recorder.connect_errors += 1;
-            ctx.send(Event::Connected {
-                subscriber: true,
-                result: Err(reason),
-            });
-            return inbox;
-        }
+    let Some(mut body) =
+        first_connect(&ctx, Joiner::Subscriber(&mut inbox), open(&ctx, None)).await
+    else {
+        return inbox;
     };
     inbox.recorder.http_requests += 1;
-    inbox.recorder.record_connect(started.elapsed());
-    inbox.connected = true;
-    ctx.send(Event::Connected {
-        subscriber: true,
-        result: Ok(()),
-    });
 
     let mut timeline_rx = ctx.timeline.subscribe();
     let mut timeline = *timeline_rx.borrow_and_update();

@@ -15,7 +15,7 @@ use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 use super::backoff::{Backoff, retry};
 use super::inbox::Inbox;
 use super::publishing::Publishing;
-use super::{Ctx, Event, wait_until};
+use super::{Ctx, Event, Joiner, first_connect, wait_until};
 use crate::wire::CountingStream;
 
 type Socket = WebSocketStream<CountingStream<TcpStream>>;
@@ -49,28 +49,10 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Inbo
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let started = Instant::now();
-    let mut ws = match timeout(ctx.plan.connect_timeout, connect(&ctx)).await {
-        Ok(Ok(ws)) => ws,
-        failure => {
-            let reason = match failure {
-                Ok(Err(e)) => e,
-                _ => "connect timed out".to_string(),
-            };
-            inbox.recorder.connect_errors += 1;
-            ctx.send(Event::Connected {
-                subscriber: true,
-                result: Err(reason),
-            });
-            return inbox;
-        }
+    let Some(mut ws) = first_connect(&ctx, Joiner::Subscriber(&mut inbox), connect(&ctx)).await
+    else {
+        return inbox;
     };
-    inbox.recorder.record_connect(started.elapsed());
-    inbox.connected = true;
-    ctx.send(Event::Connected {
-        subscriber: true,
-        result: Ok(()),
-    });
 
     // A lost connection is a fresh join, as a browser's reconnect is: what was broadcast while
     // it was away is not sent again, and counts as lost.
