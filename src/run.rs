@@ -152,7 +152,7 @@ fn model(s: &Scenario) -> String {
     );
     for transport in &s.transports {
         match transport {
-            Transport::Ws => {
+            Transport::Ws { .. } => {
                 line.push_str("; ws: publishers send on their own subscriber connection")
             }
             Transport::LongPoll { hold } => line.push_str(&format!(

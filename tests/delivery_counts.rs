@@ -12,6 +12,10 @@ use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
 use wsbench::scenario::Transport;
 use wsbench::server::Limits;
 
+const WS: Transport = Transport::Ws {
+    ping_interval: None,
+};
+
 async fn run(transport: Transport, plan: &LoadPlan) -> (ClientOutcome, std::net::SocketAddr) {
     run_with(transport, plan, Limits::default()).await
 }
@@ -48,7 +52,7 @@ fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_delivers_everything_and_counts_bytes_exactly() {
     let plan = common::small_plan();
-    let (o, addr) = run(Transport::Ws, &plan).await;
+    let (o, addr) = run(WS, &plan).await;
     assert_every_message_delivered_once(&o, &plan);
 
     // RFC 6455 §5.2: a server frame of ≤ 125 bytes has a 2-byte header; a client frame is masked,
@@ -101,7 +105,7 @@ async fn warmup_messages_are_delivered_but_not_counted() {
     plan.subscribers = 10;
     plan.publishers = 2;
     plan.warmup = Duration::from_secs(1);
-    let (o, _) = run(Transport::Ws, &plan).await;
+    let (o, _) = run(WS, &plan).await;
     assert_eq!(o.messages_published, 100);
     assert_eq!(o.recorder.delivery.delivered, 1000);
     assert_eq!(o.recorder.delivery.lost, 0);
@@ -109,7 +113,7 @@ async fn warmup_messages_are_delivered_but_not_counted() {
 
 #[tokio::test]
 async fn refuses_targets_off_loopback() {
-    let err = Target::new(Transport::Ws, "192.0.2.1:80".parse().unwrap()).unwrap_err();
+    let err = Target::new(WS, "192.0.2.1:80".parse().unwrap()).unwrap_err();
     assert!(err.to_string().contains("only loopback"), "{err}");
 }
 
@@ -123,7 +127,7 @@ async fn a_dead_target_gives_one_clear_error() {
     let mut plan = common::small_plan();
     plan.subscribers = 5;
     plan.publishers = 1;
-    let target = Target::new(Transport::Ws, addr).unwrap();
+    let target = Target::new(WS, addr).unwrap();
     let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
         .await
         .unwrap_err();
@@ -181,4 +185,50 @@ async fn sse_resumes_with_last_event_id_and_loses_nothing() {
         "{}",
         o.recorder.reconnects
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_heartbeat_keeps_a_live_connection() {
+    let mut plan = common::small_plan();
+    plan.subscribers = 10;
+    let ws = Transport::Ws {
+        ping_interval: Some(Duration::from_millis(300)),
+    };
+    let (o, _) = run(ws, &plan).await;
+    assert_every_message_delivered_once(&o, &plan);
+    assert_eq!(o.recorder.reconnects, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_heartbeat_declares_a_silent_server_dead_and_reconnects() {
+    // A server that completes the handshake and then never reads or writes again.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                held.push(ws);
+            }
+        }
+    });
+    let mut plan = common::small_plan();
+    plan.subscribers = 2;
+    plan.publishers = 1;
+    plan.duration = Duration::from_secs(1);
+    plan.drain = Duration::from_secs(1);
+    plan.reconnect = wsbench::scenario::Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    };
+    let ws = Transport::Ws {
+        ping_interval: Some(Duration::from_millis(100)),
+    };
+    let target = Target::new(ws, addr).unwrap();
+    let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    // Two missed pongs in 2 s: each client gave up on the silent connection and came back.
+    assert!(o.recorder.reconnects >= 2, "{}", o.recorder.reconnects);
+    assert_eq!(o.recorder.delivery.delivered, 0);
 }

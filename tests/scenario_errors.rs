@@ -70,7 +70,9 @@ fn chat_toml_loads_with_its_values() {
             payload_bytes: 64,
         },
         transports: vec![
-            Transport::Ws,
+            Transport::Ws {
+                ping_interval: None,
+            },
             Transport::LongPoll {
                 hold: Duration::from_secs(30),
             },
@@ -378,7 +380,12 @@ fn transports_flag_picks_orders_and_defaults() {
     let s = ws_only.with_overrides(&o).unwrap();
     assert_eq!(
         s.transports,
-        vec![Transport::LongPoll { hold: DEFAULT_HOLD }, Transport::Ws]
+        vec![
+            Transport::LongPoll { hold: DEFAULT_HOLD },
+            Transport::Ws {
+                ping_interval: None
+            }
+        ]
     );
 }
 
@@ -672,6 +679,24 @@ fn reconnect_backoff_and_server_restart() {
         msg.starts_with(
             "scenarios/x.toml:15: [faults] restart_server_at must fall inside the measured phase"
         ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn websocket_heartbeat() {
+    let text = base_with(11, "[transports.ws]\nping_interval = \"15s\"");
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(
+        s.transports[0],
+        Transport::Ws {
+            ping_interval: Some(Duration::from_secs(15))
+        }
+    );
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(11, "[transports.ws]\nping_interval = \"10ms\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:12: [transports.ws] ping_interval must be between"),
         "{msg}"
     );
 }

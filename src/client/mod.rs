@@ -326,7 +326,9 @@ pub async fn drive(
         let slot = ramp_start + per_connection * i;
         let ctx = ctx.clone();
         match target.transport {
-            Transport::Ws => subscribers.spawn(ws::subscriber(ctx, i, slot)),
+            Transport::Ws { ping_interval } => {
+                subscribers.spawn(ws::subscriber(ctx, i, slot, ping_interval))
+            }
             Transport::LongPoll { .. } => {
                 subscribers.spawn(longpoll::subscriber(ctx, i.into(), slot, Pacing::Held))
             }

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
@@ -43,7 +44,12 @@ async fn connect(ctx: &Ctx) -> Result<Socket, String> {
 }
 
 /// Subscriber `index`, connecting at `slot`; publishes too if `index < publishers`.
-pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Inbox {
+pub(super) async fn subscriber(
+    ctx: Arc<Ctx>,
+    index: u32,
+    slot: Instant,
+    ping_interval: Option<Duration>,
+) -> Inbox {
     let mut inbox = Inbox::default();
     let mut publishing = (index < ctx.plan.publishers).then(|| Publishing::new(ctx.clone(), index));
     if !wait_until(slot, &ctx.stop).await {
@@ -57,9 +63,15 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Inbo
     // A lost connection is a fresh join, as a browser's reconnect is: what was broadcast while
     // it was away is not sent again, and counts as lost.
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
-    while receive(&ctx, &mut ws, &mut inbox, publishing.as_mut())
-        .await
-        .is_err()
+    while receive(
+        &ctx,
+        &mut ws,
+        &mut inbox,
+        publishing.as_mut(),
+        ping_interval,
+    )
+    .await
+    .is_err()
         && !ctx.stop.is_cancelled()
     {
         let lost_at = Instant::now();
@@ -88,7 +100,12 @@ async fn receive(
     ws: &mut Socket,
     inbox: &mut Inbox,
     mut publishing: Option<&mut Publishing>,
+    ping_interval: Option<Duration>,
 ) -> Result<(), tungstenite::Error> {
+    // Heartbeat: a ping every interval; a server that sent nothing at all since the previous
+    // ping (not even the pong) is taken for dead, and the caller reconnects.
+    let mut heartbeat = ping_interval.map(|every| interval_at(Instant::now() + every, every));
+    let mut heard = true;
     let mut timeline_rx = ctx.timeline.subscribe();
     let mut timeline = *timeline_rx.borrow_and_update();
     let mut finals = ctx.tally.finals();
@@ -130,17 +147,37 @@ async fn receive(
                     p.sent();
                 }
             }
-            incoming = ws.next() => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    inbox.receive(text.as_bytes(), Instant::now(), timeline.as_ref());
+            _ = async {
+                match heartbeat.as_mut() {
+                    Some(h) => { h.tick().await; }
+                    None => std::future::pending().await,
                 }
-                Some(Ok(Message::Binary(bytes))) => {
-                    inbox.receive(&bytes, Instant::now(), timeline.as_ref());
+            } => {
+                if !heard {
+                    return Err(tungstenite::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer to the last ping",
+                    )));
                 }
-                Some(Ok(Message::Close(_))) | None => return Err(tungstenite::Error::ConnectionClosed),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-            },
+                heard = false;
+                ws.send(Message::Ping(Bytes::new())).await?;
+            }
+            incoming = ws.next() => {
+                heard = true;
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        inbox.receive(text.as_bytes(), Instant::now(), timeline.as_ref());
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        inbox.receive(&bytes, Instant::now(), timeline.as_ref());
+                    }
+                    Some(Ok(Message::Close(_))) | None => {
+                        return Err(tungstenite::Error::ConnectionClosed);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                }
+            }
         }
     }
 }

@@ -121,10 +121,13 @@ pub struct TransportsTable {
     pub sse: Option<SseTable>,
 }
 
-/// `[transports.ws]`: no keys yet, but unknown ones are still refused.
+/// `[transports.ws]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a [transports.ws] table")]
-pub struct WsTable {}
+pub struct WsTable {
+    /// `ping_interval`, a humantime string.
+    pub ping_interval: Option<Spanned<String>>,
+}
 
 /// `[transports.longpoll]`
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +239,7 @@ impl ScenarioFile {
         let kinds = TransportKind::ALL.into_iter().filter(configured).collect();
         let hold = t.longpoll.as_ref().and_then(|l| l.hold.clone());
         let interval = t.shortpoll.as_ref().and_then(|s| s.interval.clone());
+        let ping_interval = t.ws.as_ref().and_then(|w| w.ping_interval.clone());
         Ok(Draft {
             path: Some(path.to_path_buf()),
             name,
@@ -267,6 +271,11 @@ impl ScenarioFile {
             targets,
             server_pid,
             thresholds,
+            ping_interval: dur(
+                "[transports.ws] ping_interval",
+                ping_interval,
+                Duration::ZERO,
+            )?,
             interval: dur(
                 "[transports.shortpoll] interval",
                 interval,

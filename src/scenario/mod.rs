@@ -159,7 +159,11 @@ pub struct Publish {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transport {
     /// `[transports.ws]`
-    Ws,
+    Ws {
+        /// Clients ping this often and treat a server that has sent nothing since the last ping
+        /// as dead (and reconnect). `None`: no heartbeat.
+        ping_interval: Option<Duration>,
+    },
     /// `[transports.longpoll]`
     LongPoll {
         /// How long the server holds a poll that has nothing to answer with.
@@ -178,7 +182,7 @@ impl Transport {
     /// Which transport this table configures.
     pub fn kind(&self) -> TransportKind {
         match self {
-            Transport::Ws => TransportKind::Ws,
+            Transport::Ws { .. } => TransportKind::Ws,
             Transport::LongPoll { .. } => TransportKind::LongPoll,
             Transport::ShortPoll { .. } => TransportKind::ShortPoll,
             Transport::Sse => TransportKind::Sse,
@@ -188,7 +192,9 @@ impl Transport {
     /// The table a scenario gets when a transport is asked for (e.g. by `--transports`) but not configured.
     pub fn default_for(kind: TransportKind) -> Transport {
         match kind {
-            TransportKind::Ws => Transport::Ws,
+            TransportKind::Ws => Transport::Ws {
+                ping_interval: None,
+            },
             TransportKind::LongPoll => Transport::LongPoll { hold: DEFAULT_HOLD },
             TransportKind::ShortPoll => Transport::ShortPoll {
                 interval: DEFAULT_INTERVAL,
@@ -348,7 +354,12 @@ impl Scenario {
         );
         for t in &self.transports {
             match t {
-                Transport::Ws => s += "\n[transports.ws]\n",
+                Transport::Ws { ping_interval } => {
+                    s += "\n[transports.ws]\n";
+                    if let Some(every) = ping_interval {
+                        s += &format!("ping_interval = \"{}\"\n", d(*every));
+                    }
+                }
                 Transport::LongPoll { hold } => {
                     s += &format!("\n[transports.longpoll]\nhold = \"{}\"\n", d(*hold));
                 }

@@ -72,6 +72,8 @@ pub(super) struct Draft {
     pub(super) targets: Vec<Field<(TransportKind, Endpoint)>>,
     /// `[target] server_pid` or `--server-pid`.
     pub(super) server_pid: Field<Option<i128>>,
+    /// `[transports.ws] ping_interval`; zero when not written (no heartbeat).
+    pub(super) ping_interval: Field<Duration>,
     /// `[thresholds]`, already parsed and known to name numeric columns.
     pub(super) thresholds: Vec<Field<Threshold>>,
 }
@@ -117,6 +119,15 @@ impl Draft {
                 .collect(),
             server_pid: Field::unwritten(s.targets.server_pid.map(i128::from)),
             thresholds: s.thresholds.iter().cloned().map(Field::unwritten).collect(),
+            ping_interval: Field::unwritten(
+                s.transports
+                    .iter()
+                    .find_map(|t| match t {
+                        Transport::Ws { ping_interval } => *ping_interval,
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+            ),
         }
     }
 
@@ -237,6 +248,14 @@ impl Draft {
             "[clients] reconnect",
             || "[clients] reconnect.max must be at least reconnect.initial".into(),
         )?;
+        if !matches!(self.ping_interval.origin, Origin::Default) {
+            self.duration_in(
+                &self.ping_interval,
+                "[transports.ws] ping_interval",
+                ms(100)..=s(3600),
+                "",
+            )?;
+        }
         let restart = &self.restart_server_at;
         if !matches!(restart.origin, Origin::Default) {
             self.check(
@@ -345,6 +364,7 @@ impl Draft {
         let fits = "validated to be in range";
         let hold = self.hold.value;
         let interval = self.interval.value;
+        let ping_interval = self.ping_interval.value;
         let targets = Targets {
             endpoints: self.targets.into_iter().map(|t| t.value).collect(),
             server_pid: self.server_pid.value.map(|p| u32::try_from(p).expect(fits)),
@@ -372,7 +392,9 @@ impl Draft {
                 .value
                 .into_iter()
                 .map(|k| match k {
-                    TransportKind::Ws => Transport::Ws,
+                    TransportKind::Ws => Transport::Ws {
+                        ping_interval: (!ping_interval.is_zero()).then_some(ping_interval),
+                    },
                     TransportKind::LongPoll => Transport::LongPoll { hold },
                     TransportKind::ShortPoll => Transport::ShortPoll { interval },
                     TransportKind::Sse => Transport::Sse,
