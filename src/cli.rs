@@ -115,6 +115,9 @@ pub struct ServeArgs {
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = crate::server::Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,
+    /// Require `Authorization: Bearer <TOKEN>` on every publish and subscribe request (else 401).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
     /// HTTP transports: keep the hub in this file across restarts (loaded at start, saved at shutdown).
     #[arg(long, value_name = "FILE")]
     pub state: Option<std::path::PathBuf>,

@@ -109,6 +109,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: server::Limits {
             ring_capacity: args.ring,
             max_message_bytes: args.max_message_bytes,
+            token: args.token,
             ..server::Limits::default()
         },
         state_file: args.state,

@@ -230,7 +230,10 @@ async fn run_transport(
     let (server, target) = match scenario.targets.endpoint(kind) {
         Some(endpoint) => (
             Server::External(scenario.targets.server_pid),
-            Target::external(transport.clone(), endpoint)?,
+            Target {
+                token: scenario.targets.token.clone(),
+                ..Target::external(transport.clone(), endpoint)?
+            },
         ),
         None => {
             let child = ServerChild::spawn(server_bin, kind, &extra, None).await?;

@@ -24,7 +24,7 @@ impl Drop for Served {
 
 fn serve(transport: &str) -> Served {
     let mut child = Command::new(common::wsbench_bin())
-        .args(["serve", "--transport", transport])
+        .args(["serve", "--transport", transport, "--token", "t0ken"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -64,6 +64,7 @@ rate = 40
 payload_bytes = 64
 "#;
 
+/// Our servers run by hand, guarded by a bearer token the scenario's `[target] token` supplies.
 #[test]
 fn our_own_servers_started_by_hand() {
     let ws = serve("ws");
@@ -72,7 +73,7 @@ fn our_own_servers_started_by_hand() {
     let scenario = format!(
         "{LOAD}[transports.ws]\n[transports.longpoll]\nhold = \"30s\"\n[transports.sse]\n\
          [target]\nws = \"ws://{}/ws\"\nlongpoll = \"http://{}\"\nsse = \"http://{}/events\"\n\
-         server_pid = {pid}\n",
+         server_pid = {pid}\ntoken = \"t0ken\"\n",
         ws.1, http.1, http.1
     );
     let dir = tempfile::tempdir().unwrap();

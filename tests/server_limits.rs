@@ -233,3 +233,47 @@ async fn http_abuse_gets_the_right_status() {
         .starts_with("HTTP/1.1 200")
     );
 }
+
+#[tokio::test]
+async fn a_server_with_a_token_refuses_requests_without_it() {
+    let limits = Limits {
+        token: Some("s3cret".into()),
+        ..Limits::default()
+    };
+    let (ws, _stop_ws) = common::start_server_with(TransportKind::Ws, limits.clone()).await;
+    let mut tcp = TcpStream::connect(ws).await.unwrap();
+    tcp.write_all(HANDSHAKE.as_bytes()).await.unwrap();
+    let refused = read_all(&mut tcp).await;
+    assert!(
+        refused.starts_with(b"HTTP/1.1 401"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+    let with = HANDSHAKE.replace("Host: x\r\n", "Host: x\r\nAuthorization: Bearer s3cret\r\n");
+    let mut tcp = TcpStream::connect(ws).await.unwrap();
+    tcp.write_all(with.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+
+    let (http_addr, _stop_http) = common::start_server_with(TransportKind::LongPoll, limits).await;
+    for request in [
+        "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+        "GET /poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /poll HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n",
+    ] {
+        assert!(
+            http(http_addr, request.as_bytes())
+                .await
+                .starts_with("HTTP/1.1 401"),
+            "{request}"
+        );
+    }
+    let ok = "GET /poll HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n";
+    assert!(
+        http(http_addr, ok.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+}

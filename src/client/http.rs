@@ -42,12 +42,16 @@ pub(super) fn request(
     path_and_query: &str,
     body: Bytes,
 ) -> Request<Full<Bytes>> {
-    Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(path_and_query)
-        .header(hyper::header::HOST, ctx.target.addr.to_string())
+        .header(hyper::header::HOST, ctx.target.addr.to_string());
+    if let Some(token) = &ctx.target.token {
+        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request
         .body(Full::new(body))
-        .expect("method, path and host are always valid")
+        .expect("method, path, host and a printable token are always valid")
 }
 
 /// Publisher `index` on its own keep-alive connection, connecting at `slot`. Sends on the fixed

@@ -86,6 +86,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// Where on the server each request goes.
     pub paths: Paths,
+    /// Sent as `Authorization: Bearer <token>` on every request and upgrade, if the server wants one.
+    pub token: Option<String>,
 }
 
 /// Request paths on the target server.
@@ -123,6 +125,7 @@ impl Target {
             transport,
             addr,
             paths: Paths::default(),
+            token: None,
         })
     }
 

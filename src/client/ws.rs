@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, interval_at, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
@@ -36,8 +37,17 @@ async fn connect(ctx: &Ctx) -> Result<Socket, String> {
     tcp.set_nodelay(true)
         .map_err(|e| format!("set_nodelay: {e}"))?;
     let url = format!("ws://{}{}", ctx.target.addr, ctx.target.paths.ws);
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| format!("request: {e}"))?;
+    if let Some(token) = &ctx.target.token {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "the token is not a valid header value".to_string())?;
+        request.headers_mut().insert("authorization", value);
+    }
     let stream = CountingStream::new(tcp, ctx.meter.clone());
-    let (ws, _) = client_async_with_config(url, stream, Some(config()))
+    let (ws, _) = client_async_with_config(request, stream, Some(config()))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     Ok(ws)

@@ -63,6 +63,8 @@ pub struct TargetTable {
     pub sse: Option<Spanned<String>>,
     /// `server_pid`, the external server's process id.
     pub server_pid: Option<Spanned<i64>>,
+    /// `token`, sent as a bearer token.
+    pub token: Option<Spanned<String>>,
 }
 
 /// `[clients]`
@@ -196,6 +198,7 @@ impl ScenarioFile {
         let thresholds = thresholds_draft(path, thresholds.unwrap_or_default(), &at)?;
         let mut targets = Vec::new();
         let mut server_pid = Field::unwritten(None);
+        let mut token = Field::unwritten(None);
         if let Some(t) = target {
             let urls = [
                 (TransportKind::Ws, t.ws),
@@ -220,6 +223,9 @@ impl ScenarioFile {
             }
             if let Some(pid) = t.server_pid {
                 server_pid = Field::new(Some(i128::from(*pid.get_ref())), at(pid.span()));
+            }
+            if let Some(t) = t.token {
+                token = Field::new(Some(t.get_ref().clone()), at(t.span()));
             }
         }
         let name = match name {
@@ -270,6 +276,7 @@ impl ScenarioFile {
             hold: dur("[transports.longpoll] hold", hold, DEFAULT_HOLD)?,
             targets,
             server_pid,
+            token,
             thresholds,
             ping_interval: dur(
                 "[transports.ws] ping_interval",

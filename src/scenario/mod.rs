@@ -98,6 +98,8 @@ pub struct Targets {
     pub endpoints: Vec<(TransportKind, target::Endpoint)>,
     /// A process to sample for CPU time and memory, as wsbench samples its own servers.
     pub server_pid: Option<u32>,
+    /// Sent as `Authorization: Bearer <token>` to the external servers.
+    pub token: Option<String>,
 }
 
 impl Targets {
@@ -394,7 +396,10 @@ impl Scenario {
                 }
             }
         }
-        if !self.targets.endpoints.is_empty() || self.targets.server_pid.is_some() {
+        if !self.targets.endpoints.is_empty()
+            || self.targets.server_pid.is_some()
+            || self.targets.token.is_some()
+        {
             s += "\n[target]\n";
             for (kind, endpoint) in &self.targets.endpoints {
                 s += &format!(
@@ -405,6 +410,9 @@ impl Scenario {
             }
             if let Some(pid) = self.targets.server_pid {
                 s += &format!("server_pid = {pid}\n");
+            }
+            if let Some(token) = &self.targets.token {
+                s += &format!("token = {}\n", toml::Value::String(token.clone()));
             }
         }
         s

@@ -72,6 +72,8 @@ pub(super) struct Draft {
     pub(super) targets: Vec<Field<(TransportKind, Endpoint)>>,
     /// `[target] server_pid` or `--server-pid`.
     pub(super) server_pid: Field<Option<i128>>,
+    /// `[target] token`.
+    pub(super) token: Field<Option<String>>,
     /// `[transports.ws] ping_interval`; zero when not written (no heartbeat).
     pub(super) ping_interval: Field<Duration>,
     /// `[thresholds]`, already parsed and known to name numeric columns.
@@ -118,6 +120,7 @@ impl Draft {
                 .map(Field::unwritten)
                 .collect(),
             server_pid: Field::unwritten(s.targets.server_pid.map(i128::from)),
+            token: Field::unwritten(s.targets.token.clone()),
             thresholds: s.thresholds.iter().cloned().map(Field::unwritten).collect(),
             ping_interval: Field::unwritten(
                 s.transports
@@ -342,6 +345,12 @@ impl Draft {
                 )
             })?;
         }
+        if let Some(token) = &self.token.value {
+            let printable = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
+            self.check(printable, &self.token.origin, "[target] token", || {
+                "[target] token must be non-empty printable ASCII without spaces".into()
+            })?;
+        }
         if let Some(pid) = self.server_pid.value {
             self.check(
                 (1..=i128::from(u32::MAX)).contains(&pid),
@@ -368,6 +377,7 @@ impl Draft {
         let targets = Targets {
             endpoints: self.targets.into_iter().map(|t| t.value).collect(),
             server_pid: self.server_pid.value.map(|p| u32::try_from(p).expect(fits)),
+            token: self.token.value,
         };
         Scenario {
             name: self.name.value,

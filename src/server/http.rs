@@ -112,6 +112,9 @@ async fn connection(io: TokioIo<tokio::net::TcpStream>, state: Arc<State>) {
 }
 
 async fn route(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
+    if !super::authorized(req.headers(), state.limits.token.as_deref()) {
+        return status(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
+    }
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/publish") => publish(req, &state).await,
         (&Method::GET, "/poll") => longpoll::poll(req.uri().query(), &state).await,

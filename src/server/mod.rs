@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::scenario::TransportKind;
 
-/// Bounds that keep a server alive whatever its clients do.
+/// Bounds and guards that keep a server alive, and not an open relay, whatever its clients do.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Messages the hub keeps for readers that fall behind. A reader further behind loses the oldest.
@@ -35,6 +35,9 @@ pub struct Limits {
     /// SSE: end each stream after this many events, so clients must resume with
     /// `Last-Event-ID` (as behind a proxy that cuts long responses). `None`: never.
     pub sse_max_events: Option<u64>,
+    /// Every publish and subscribe request must carry `Authorization: Bearer <token>`, else 401,
+    /// so a server left running is not an open relay. `None`: no check (loopback by default).
+    pub token: Option<String>,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             header_timeout: Duration::from_secs(30),
             sse_max_events: None,
+            token: None,
         }
     }
 }
@@ -94,6 +98,16 @@ pub async fn serve(
             .await
         }
     }
+}
+
+/// Whether a request may go on: no token configured, or `Authorization: Bearer <token>`.
+pub(crate) fn authorized(headers: &hyper::HeaderMap, token: Option<&str>) -> bool {
+    let Some(token) = token else { return true };
+    headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| given.trim() == token)
 }
 
 /// Accepts one connection, retrying after errors that concern only that connection (a client

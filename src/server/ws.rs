@@ -129,6 +129,9 @@ fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Byte
     if req.uri().path() != PATH {
         return status(StatusCode::NOT_FOUND);
     }
+    if !super::authorized(req.headers(), state.limits.token.as_deref()) {
+        return status(StatusCode::UNAUTHORIZED);
+    }
     let headers = req.headers();
     let has = |name, token: &str| {
         headers.get_all(name).iter().any(|v| {
