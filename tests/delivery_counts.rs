@@ -232,3 +232,30 @@ async fn websocket_heartbeat_declares_a_silent_server_dead_and_reconnects() {
     assert!(o.recorder.reconnects >= 2, "{}", o.recorder.reconnects);
     assert_eq!(o.recorder.delivery.delivered, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_readers_meet_the_ring_policy_and_their_losses_are_announced() {
+    // A ring of 8: a long-poll reader that pauses 500 ms between polls falls ~25 messages behind
+    // at 50 msg/s, and the server tells it what the ring overwrote (`x-missed`).
+    let mut plan = common::small_plan();
+    plan.subscribers = 10;
+    plan.slow_readers = 2;
+    plan.slow_read_pause = Duration::from_millis(500);
+    plan.drain = Duration::from_secs(3);
+    let limits = Limits {
+        ring_capacity: 8,
+        ..Limits::default()
+    };
+    let hold = Duration::from_secs(30);
+    let (o, _) = run_with(Transport::LongPoll { hold }, &plan, limits).await;
+    let d = o.recorder.delivery;
+    assert!(
+        d.lost > 0,
+        "the slow readers must have fallen behind the ring"
+    );
+    // Every loss was announced by the server; the eight fast readers got everything.
+    assert_eq!(d.lost, o.recorder.missed_reported);
+    assert!(d.delivered >= 8 * 100, "{}", d.delivered);
+    assert_eq!(d.delivered + d.lost, 10 * 100);
+    assert_eq!(d.duplicated, 0);
+}

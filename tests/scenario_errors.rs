@@ -63,6 +63,8 @@ fn chat_toml_loads_with_its_values() {
             subscribers: 1000,
             connect_rate: 500,
             reconnect: DEFAULT_BACKOFF,
+            slow_readers: 0,
+            slow_read_pause: Duration::from_millis(100),
         },
         publish: Publish {
             publishers: 10,
@@ -132,7 +134,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`"
     );
 }
 

@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep_until};
 use super::backoff::{Backoff, retry};
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
-use super::{Ctx, Event, Joiner, first_connect, wait_until};
+use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::batch;
 use crate::server::longpoll::{MISSED, NEXT_CURSOR};
 
@@ -83,7 +83,13 @@ enum Next {
 
 /// Subscriber connecting at `slot`: joins (the join's round trip is its connect time), then polls
 /// with its cursor until it has every expected message or the run stops.
-pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, pacing: Pacing) -> Inbox {
+pub(super) async fn subscriber(
+    ctx: Arc<Ctx>,
+    seed: u64,
+    slot: Instant,
+    pacing: Pacing,
+    slow: bool,
+) -> Inbox {
     let mut inbox = Inbox::default();
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
@@ -175,6 +181,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, pacing: 
                     inbox.receive(message, answer.received_at, timeline.as_ref());
                 }
                 cursor = answer.next_cursor;
+                pause_if(slow, &ctx).await;
                 next = match pacing {
                     Pacing::Held => Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing)),
                     Pacing::Every(interval) => {

@@ -57,6 +57,10 @@ pub struct LoadPlan {
     pub connect_timeout: Duration,
     /// Waits between reconnection attempts after a connection is lost.
     pub reconnect: crate::scenario::Backoff,
+    /// The last this-many subscribers pause after every read (slow consumers).
+    pub slow_readers: u32,
+    /// How long a slow reader pauses after each read.
+    pub slow_read_pause: Duration,
 }
 
 impl LoadPlan {
@@ -73,6 +77,8 @@ impl LoadPlan {
             drain: s.drain,
             connect_timeout: Duration::from_secs(10),
             reconnect: s.clients.reconnect,
+            slow_readers: s.clients.slow_readers,
+            slow_read_pause: s.clients.slow_read_pause,
         }
     }
 }
@@ -295,6 +301,14 @@ async fn first_connect<T>(
     value
 }
 
+/// A slow reader's pause after each read: the socket is left unread meanwhile, so the server's
+/// slow-consumer policy meets it.
+async fn pause_if(slow: bool, ctx: &Ctx) {
+    if slow {
+        tokio::time::sleep(ctx.plan.slow_read_pause).await;
+    }
+}
+
 /// Sleeps until `deadline`; false if cancelled first.
 async fn wait_until(deadline: Instant, cancel: &CancellationToken) -> bool {
     tokio::select! {
@@ -328,20 +342,26 @@ pub async fn drive(
     for i in 0..plan.subscribers {
         let slot = ramp_start + per_connection * i;
         let ctx = ctx.clone();
+        let slow = i >= plan.subscribers - plan.slow_readers;
         match target.transport {
             Transport::Ws { ping_interval } => {
-                subscribers.spawn(ws::subscriber(ctx, i, slot, ping_interval))
+                subscribers.spawn(ws::subscriber(ctx, i, slot, ping_interval, slow))
             }
-            Transport::LongPoll { .. } => {
-                subscribers.spawn(longpoll::subscriber(ctx, i.into(), slot, Pacing::Held))
-            }
+            Transport::LongPoll { .. } => subscribers.spawn(longpoll::subscriber(
+                ctx,
+                i.into(),
+                slot,
+                Pacing::Held,
+                slow,
+            )),
             Transport::ShortPoll { interval } => subscribers.spawn(longpoll::subscriber(
                 ctx,
                 i.into(),
                 slot,
                 Pacing::Every(interval),
+                slow,
             )),
-            Transport::Sse => subscribers.spawn(sse::subscriber(ctx, i.into(), slot)),
+            Transport::Sse => subscribers.spawn(sse::subscriber(ctx, i.into(), slot, slow)),
         };
     }
     let mut connections = plan.subscribers;

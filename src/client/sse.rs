@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::backoff::{Backoff, retry};
 use super::http::{connect, request};
 use super::inbox::Inbox;
-use super::{Ctx, Event, Joiner, first_connect, wait_until};
+use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::sse::{Item, Parser};
 use crate::server::sse::LAST_EVENT_ID;
 
@@ -37,7 +37,7 @@ async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<Incoming, String> {
 }
 
 /// Subscriber connecting at `slot`; its connect time is TCP connect + the response head.
-pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant) -> Inbox {
+pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bool) -> Inbox {
     let mut inbox = Inbox::default();
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
@@ -110,6 +110,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant) -> Inbox
                         Item::Missed(k) => inbox.recorder.missed_reported += k,
                     }
                 }
+                pause_if(slow, &ctx).await;
             }
         }
     }

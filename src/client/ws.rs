@@ -17,7 +17,7 @@ use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 use super::backoff::{Backoff, retry};
 use super::inbox::Inbox;
 use super::publishing::Publishing;
-use super::{Ctx, Event, Joiner, first_connect, wait_until};
+use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::wire::CountingStream;
 
 type Socket = WebSocketStream<CountingStream<TcpStream>>;
@@ -59,6 +59,7 @@ pub(super) async fn subscriber(
     index: u32,
     slot: Instant,
     ping_interval: Option<Duration>,
+    slow: bool,
 ) -> Inbox {
     let mut inbox = Inbox::default();
     let mut publishing = (index < ctx.plan.publishers).then(|| Publishing::new(ctx.clone(), index));
@@ -79,6 +80,7 @@ pub(super) async fn subscriber(
         &mut inbox,
         publishing.as_mut(),
         ping_interval,
+        slow,
     )
     .await
     .is_err()
@@ -111,6 +113,7 @@ async fn receive(
     inbox: &mut Inbox,
     mut publishing: Option<&mut Publishing>,
     ping_interval: Option<Duration>,
+    slow: bool,
 ) -> Result<(), tungstenite::Error> {
     // Heartbeat: a ping every interval; a server that sent nothing at all since the previous
     // ping (not even the pong) is taken for dead, and the caller reconnects.
@@ -177,9 +180,11 @@ async fn receive(
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
                         inbox.receive(text.as_bytes(), Instant::now(), timeline.as_ref());
+                        pause_if(slow, ctx).await;
                     }
                     Some(Ok(Message::Binary(bytes))) => {
                         inbox.receive(&bytes, Instant::now(), timeline.as_ref());
+                        pause_if(slow, ctx).await;
                     }
                     Some(Ok(Message::Close(_))) | None => {
                         return Err(tungstenite::Error::ConnectionClosed);

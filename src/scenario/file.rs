@@ -77,6 +77,10 @@ pub struct ClientsTable {
     pub connect_rate: Option<Spanned<i64>>,
     /// `reconnect = { initial = "100ms", max = "5s" }`
     pub reconnect: Option<ReconnectTable>,
+    /// `slow_readers`: how many subscribers read slowly.
+    pub slow_readers: Option<Spanned<i64>>,
+    /// `slow_read_pause`: how long a slow reader pauses after each read, a humantime string.
+    pub slow_read_pause: Option<Spanned<String>>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -254,6 +258,12 @@ impl ScenarioFile {
             drain: dur("drain", drain, Duration::from_secs(5))?,
             subscribers: int(Some(clients.subscribers), 0),
             connect_rate: int(clients.connect_rate, 1000),
+            slow_readers: int(clients.slow_readers.clone(), 0),
+            slow_read_pause: dur(
+                "[clients] slow_read_pause",
+                clients.slow_read_pause.clone(),
+                Duration::from_millis(100),
+            )?,
             reconnect_initial: dur(
                 "[clients] reconnect.initial",
                 clients.reconnect.as_ref().and_then(|r| r.initial.clone()),
@@ -508,7 +518,7 @@ mod tests {
         let base = "duration = \"1s\"\n[clients]\nsubscribers = 1\n";
         assert_eq!(
             err(&format!("{base}bogus = 2\n")),
-            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected one of `subscribers`, `connect_rate`, `reconnect`"
+            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`"
         );
         assert_eq!(
             err("duration = \"1s\"\n[clients]\nsubscribers = \"many\"\n"),

@@ -121,6 +121,11 @@ pub struct Clients {
     pub connect_rate: u32,
     /// How long clients wait between reconnection attempts.
     pub reconnect: Backoff,
+    /// Subscribers (the last ones) that pause after every read, to exercise the servers'
+    /// slow-consumer policy.
+    pub slow_readers: u32,
+    /// How long a slow reader pauses after each read.
+    pub slow_read_pause: Duration,
 }
 
 /// Exponential backoff with jitter: the first wait is about `initial`, each next one twice the
@@ -339,7 +344,8 @@ impl Scenario {
              # Transports run in this order: {}.\n\
              name = {}\nduration = \"{}\"\nwarmup = \"{}\"\ndrain = \"{}\"\n\n\
              [clients]\nsubscribers = {}\nconnect_rate = {}\n\
-             reconnect = {{ initial = \"{}\", max = \"{}\" }}\n\n\
+             reconnect = {{ initial = \"{}\", max = \"{}\" }}\n\
+             slow_readers = {}\nslow_read_pause = \"{}\"\n\n\
              [publish]\npublishers = {}\nrate = {}\npayload_bytes = {}\n",
             order.join(", "),
             toml::Value::String(self.name.clone()),
@@ -350,6 +356,8 @@ impl Scenario {
             self.clients.connect_rate,
             d(self.clients.reconnect.initial),
             d(self.clients.reconnect.max),
+            self.clients.slow_readers,
+            d(self.clients.slow_read_pause),
             self.publish.publishers,
             self.publish.rate,
             self.publish.payload_bytes,

@@ -58,6 +58,8 @@ pub(super) struct Draft {
     pub(super) connect_rate: Field<i128>,
     pub(super) reconnect_initial: Field<Duration>,
     pub(super) reconnect_max: Field<Duration>,
+    pub(super) slow_readers: Field<i128>,
+    pub(super) slow_read_pause: Field<Duration>,
     /// Zero when not written: no restart.
     pub(super) restart_server_at: Field<Duration>,
     pub(super) publishers: Field<i128>,
@@ -105,6 +107,8 @@ impl Draft {
             connect_rate: Field::unwritten(s.clients.connect_rate.into()),
             reconnect_initial: Field::unwritten(s.clients.reconnect.initial),
             reconnect_max: Field::unwritten(s.clients.reconnect.max),
+            slow_readers: Field::unwritten(s.clients.slow_readers.into()),
+            slow_read_pause: Field::unwritten(s.clients.slow_read_pause),
             restart_server_at: Field::unwritten(s.faults.restart_server_at.unwrap_or_default()),
             publishers: Field::unwritten(s.publish.publishers.into()),
             rate: Field::unwritten(s.publish.rate),
@@ -243,6 +247,24 @@ impl Draft {
             "[clients] reconnect.max",
             ms(1)..=s(300),
             "",
+        )?;
+        self.duration_in(
+            &self.slow_read_pause,
+            "[clients] slow_read_pause",
+            ms(1)..=s(60),
+            "",
+        )?;
+        let (slow, subs) = (&self.slow_readers, &self.subscribers);
+        self.check(
+            (0..=subs.value).contains(&slow.value),
+            blame(&[&slow.origin, &subs.origin]),
+            "[clients] slow_readers",
+            || {
+                format!(
+                    "[clients] slow_readers must be between 0 and subscribers (got {})",
+                    slow.value
+                )
+            },
         )?;
         let (initial, max) = (&self.reconnect_initial, &self.reconnect_max);
         self.check(
@@ -387,6 +409,8 @@ impl Draft {
             clients: Clients {
                 subscribers: u32::try_from(self.subscribers.value).expect(fits),
                 connect_rate: u32::try_from(self.connect_rate.value).expect(fits),
+                slow_readers: u32::try_from(self.slow_readers.value).expect(fits),
+                slow_read_pause: self.slow_read_pause.value,
                 reconnect: Backoff {
                     initial: self.reconnect_initial.value,
                     max: self.reconnect_max.value,

@@ -49,6 +49,8 @@ pub fn small_plan() -> LoadPlan {
         drain: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(30),
         reconnect: wsbench::scenario::DEFAULT_BACKOFF,
+        slow_readers: 0,
+        slow_read_pause: Duration::from_millis(100),
     }
 }
 
