@@ -77,10 +77,15 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Exit code for an error: 2 for bad input (scenario or flags), 130 for an interrupted run
+/// Exit code for an error: 2 for bad input (scenario or flags, or more connections than the
+/// machine's file or port limits allow), 130 for an interrupted run
 /// (partial results were written), 99 when `[thresholds]` failed (as k6 does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<scenario::ScenarioError>().is_some() {
+    let beyond_the_machine = matches!(
+        error.downcast_ref::<os::OsError>(),
+        Some(os::OsError::TooFewFiles { .. } | os::OsError::TooFewPorts { .. })
+    );
+    if error.downcast_ref::<scenario::ScenarioError>().is_some() || beyond_the_machine {
         2
     } else if error.downcast_ref::<run::Interrupted>().is_some() {
         130

@@ -20,6 +20,16 @@ pub enum OsError {
         /// The hard limit.
         hard: u64,
     },
+    /// More client connections were asked for than there are ephemeral ports on loopback.
+    #[error(
+        "{needed} client connections are needed but only {available} local ports are available; widen net.ipv4.ip_local_port_range (e.g. `sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"` as root) or ask for fewer subscribers"
+    )]
+    TooFewPorts {
+        /// Connections the run opens.
+        needed: u64,
+        /// Ports in the range.
+        available: u64,
+    },
     /// A system call failed.
     #[error("{what}: {source}")]
     Sys {
@@ -56,6 +66,28 @@ pub fn raise_nofile(needed: u64) -> Result<u64, OsError> {
         source,
     })?;
     Ok(hard)
+}
+
+/// How many local ports the kernel hands out to outgoing connections
+/// (`net.ipv4.ip_local_port_range`): every client connection to one server address needs its own.
+pub fn ephemeral_ports() -> Result<u64, OsError> {
+    let path = "/proc/sys/net/ipv4/ip_local_port_range";
+    let text = read(path)?;
+    let mut bounds = text.split_whitespace().map(str::parse::<u64>);
+    match (bounds.next(), bounds.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if high >= low => Ok(high - low + 1),
+        _ => Err(malformed(path)),
+    }
+}
+
+/// Refuses a run that needs more client connections than there are local ports, with how to
+/// allow more.
+pub fn check_ports(needed: u64) -> Result<(), OsError> {
+    let available = ephemeral_ports()?;
+    if needed > available {
+        return Err(OsError::TooFewPorts { needed, available });
+    }
+    Ok(())
 }
 
 /// Raises the soft open-file limit to the hard limit, for a server that cannot know its client count.
@@ -152,6 +184,15 @@ mod tests {
         }
         assert!(peak_rss_kib(None).unwrap() > 0);
         assert!(peak_rss_kib(Some(u32::MAX)).is_err());
+    }
+
+    #[test]
+    fn knows_the_ephemeral_port_range() {
+        let ports = ephemeral_ports().unwrap();
+        assert!(ports > 0);
+        assert!(check_ports(ports).is_ok());
+        let err = check_ports(ports + 1).unwrap_err();
+        assert!(err.to_string().contains("ip_local_port_range"), "{err}");
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let needed =
         u64::from(scenario.clients.subscribers + scenario.publish.publishers) + SPARE_FILES;
     os::raise_nofile(needed).context("raising the open-file limit for the clients")?;
+    let connections = u64::from(scenario.clients.subscribers + scenario.publish.publishers);
+    os::check_ports(connections).context("checking the loopback port range")?;
     let server_bin = match &args.server_bin {
         Some(bin) => bin.clone(),
         None => std::env::current_exe().context("finding the wsbench executable to serve with")?,

@@ -218,3 +218,15 @@ fn thresholds_pass_and_fail_and_set_the_exit_code() {
     // The results were written all the same.
     assert!(dir.path().join("out/summary.csv").is_file());
 }
+
+#[test]
+fn more_clients_than_the_machine_allows_are_refused_with_how_to_raise_the_limit() {
+    let output = wsbench(&["run", "scenarios/tiny.toml", "--subscribers", "1000000"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Whichever limit is lower on this machine, the message names it and how to raise it.
+    assert!(
+        stderr.contains("ulimit -Hn") || stderr.contains("ip_local_port_range"),
+        "{stderr}"
+    );
+}
