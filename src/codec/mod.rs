@@ -1,6 +1,9 @@
-//! Pure encoding and decoding, no tokio and no I/O: the message envelope every transport carries
-//! and the long-poll batch body. A leaf module: benches and tests use it directly.
+//! Pure encoding and decoding, no tokio and no I/O: the message envelope every transport carries,
+//! the long-poll batch body, SSE framing, our RFC 6455 frame codec ([`ws`]) and the byte models of
+//! HTTP/1.1 and SSE framing ([`http`]). A leaf module: benches and tests use it directly.
 
 pub mod batch;
 pub mod envelope;
+pub mod http;
 pub mod sse;
+pub mod ws;
