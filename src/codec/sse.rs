@@ -26,11 +26,6 @@ pub fn push_missed(out: &mut Vec<u8>, missed: u64) {
     out.extend_from_slice(format!(": missed {missed}\n\n").as_bytes());
 }
 
-/// Bytes of SSE framing one event costs beyond its data (single-line data).
-pub fn framing_len(id: u64) -> usize {
-    "id: \n".len() + id.to_string().len() + "data: \n".len() + 1
-}
-
 /// One parsed event or notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
@@ -151,7 +146,10 @@ mod tests {
             out,
             b"id: 7\ndata: hello\n\nid: 8\ndata: a\ndata: b\n\n: missed 3\n\n".to_vec()
         );
-        assert_eq!(framing_len(7), "id: 7\ndata: \n\n".len());
+        assert_eq!(
+            crate::codec::http::sse_event_overhead(7),
+            "id: 7\ndata: \n\n".len()
+        );
     }
 
     #[test]
