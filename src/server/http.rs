@@ -66,18 +66,10 @@ pub async fn serve(
         stop: CancellationToken::new(),
     });
     let tasks = TaskTracker::new();
-    tokio::pin!(shutdown);
-    let result = loop {
-        tokio::select! {
-            _ = &mut shutdown => break Ok(()),
-            accepted = super::accept(&listener) => match accepted {
-                Ok(tcp) => {
-                    tasks.spawn(connection(TokioIo::new(tcp), state.clone()));
-                }
-                Err(e) => break Err(e),
-            },
-        }
-    };
+    let result = super::accept_until(&listener, shutdown, |tcp| {
+        tasks.spawn(connection(TokioIo::new(tcp), state.clone()));
+    })
+    .await;
     state.stop.cancel();
     tasks.close();
     tasks.wait().await;

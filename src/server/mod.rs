@@ -110,6 +110,22 @@ pub(crate) fn authorized(headers: &hyper::HeaderMap, token: Option<&str>) -> boo
         .is_some_and(|given| given.trim() == token)
 }
 
+/// Hands every accepted connection to `on_accept` until `shutdown` completes (`Ok`) or accepting
+/// fails for good: the accept loop every server shares.
+pub(crate) async fn accept_until(
+    listener: &TcpListener,
+    shutdown: impl Future<Output = ()>,
+    mut on_accept: impl FnMut(tokio::net::TcpStream),
+) -> Result<(), ServerError> {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            accepted = accept(listener) => on_accept(accepted?),
+        }
+    }
+}
+
 /// Accepts one connection, retrying after errors that concern only that connection (a client
 /// that reset before accept, or a momentary fd shortage) so one bad client cannot stop the server.
 pub(crate) async fn accept(listener: &TcpListener) -> Result<tokio::net::TcpStream, ServerError> {

@@ -66,18 +66,10 @@ pub async fn serve(
         stop: CancellationToken::new(),
         tasks: TaskTracker::new(),
     });
-    tokio::pin!(shutdown);
-    let result = loop {
-        tokio::select! {
-            _ = &mut shutdown => break Ok(()),
-            accepted = super::accept(&listener) => match accepted {
-                Ok(tcp) => {
-                    state.tasks.spawn(handshake(tcp, state.clone()));
-                }
-                Err(e) => break Err(e),
-            },
-        }
-    };
+    let result = super::accept_until(&listener, shutdown, |tcp| {
+        state.tasks.spawn(handshake(tcp, state.clone()));
+    })
+    .await;
     state.stop.cancel();
     state.tasks.close();
     state.tasks.wait().await;
