@@ -80,3 +80,56 @@ restart_server_at = "1s"
         }
     }
 }
+
+/// Heartbeat of long-poll: an empty poll is answered after `hold` and the client polls again on
+/// the same keep-alive connection, so a quiet stream costs requests, not connections or messages.
+#[test]
+fn idle_long_polls_are_answered_after_hold_and_polled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("idle.toml");
+    // One message every 500 ms against a 50 ms hold: most polls find nothing and expire.
+    std::fs::write(
+        &scenario,
+        r#"duration = "2s"
+drain = "5s"
+[clients]
+subscribers = 10
+connect_rate = 1000
+[publish]
+publishers = 1
+rate = 2
+[transports.longpoll]
+hold = "50ms"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(common::wsbench_bin())
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    let rows: Vec<Summary> = summary.deserialize().map(Result::unwrap).collect();
+    let row = &rows[0];
+    assert_eq!(row.transport, "longpoll");
+    assert_eq!(row.messages_published, 4);
+    assert_eq!(row.deliveries, 40);
+    assert_eq!((row.lost, row.duplicated), (0, 0));
+    // Each subscriber's polls between two messages expired empty at least once...
+    assert!(row.empty_polls >= 10, "{} empty polls", row.empty_polls);
+    // ...and were polled again on the same connection: none broke, none reconnected.
+    assert_eq!(
+        (row.io_errors, row.reconnects, row.connect_errors),
+        (0, 0, 0)
+    );
+}
