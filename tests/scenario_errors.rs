@@ -7,7 +7,7 @@ use std::time::Duration;
 use wsbench::cli::Overrides;
 use wsbench::scenario::{
     Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Origin, Publish, Scenario, ScenarioError,
-    Targets, Transport, TransportKind, load, parse,
+    Targets, Transport, TransportKind, WsClient, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -74,6 +74,7 @@ fn chat_toml_loads_with_its_values() {
         transports: vec![
             Transport::Ws {
                 ping_interval: None,
+                client: WsClient::Wsbench,
             },
             Transport::LongPoll {
                 hold: Duration::from_secs(30),
@@ -385,7 +386,8 @@ fn transports_flag_picks_orders_and_defaults() {
         vec![
             Transport::LongPoll { hold: DEFAULT_HOLD },
             Transport::Ws {
-                ping_interval: None
+                ping_interval: None,
+                client: WsClient::Wsbench,
             }
         ]
     );
@@ -692,7 +694,8 @@ fn websocket_heartbeat() {
     assert_eq!(
         s.transports[0],
         Transport::Ws {
-            ping_interval: Some(Duration::from_secs(15))
+            ping_interval: Some(Duration::from_secs(15)),
+            client: WsClient::Wsbench,
         }
     );
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
@@ -700,5 +703,26 @@ fn websocket_heartbeat() {
     assert!(
         msg.starts_with("scenarios/x.toml:12: [transports.ws] ping_interval must be between"),
         "{msg}"
+    );
+}
+
+#[test]
+fn websocket_client_choice() {
+    let text = base_with(11, "[transports.ws]\nclient = \"tungstenite\"");
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(
+        s.transports[0],
+        Transport::Ws {
+            ping_interval: None,
+            client: WsClient::Tungstenite,
+        }
+    );
+    assert!(s.to_toml().contains("client = \"tungstenite\""));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(11, "[transports.ws]\nclient = \"tokio\""));
+    assert_eq!(
+        msg,
+        "scenarios/x.toml:12: [transports.ws] client must be \"wsbench\" or \"tungstenite\" \
+         (got \"tokio\")"
     );
 }
