@@ -103,6 +103,34 @@ fn tiny_toml_loads() {
     assert_eq!(tiny.transports.len(), 4);
 }
 
+/// The A/B pair for comparing the two WebSocket clients: chat.toml's load, WebSocket only, and
+/// nothing but the client (and the name) differs.
+#[test]
+fn ws_client_scenarios_differ_only_in_the_client() {
+    let ours = load(&shipped("ws-wsbench.toml")).unwrap();
+    let theirs = load(&shipped("ws-tungstenite.toml")).unwrap();
+    let chat = load(&shipped("chat.toml")).unwrap();
+    assert_eq!(
+        (ours.clients.clone(), ours.publish.clone()),
+        (chat.clients, chat.publish)
+    );
+    assert_eq!((ours.duration, ours.warmup), (chat.duration, chat.warmup));
+    let ws = |client| Transport::Ws {
+        ping_interval: None,
+        client,
+    };
+    assert_eq!(ours.transports, [ws(WsClient::Wsbench)]);
+    assert_eq!(theirs.transports, [ws(WsClient::Tungstenite)]);
+    assert_eq!(
+        Scenario {
+            name: ours.name.clone(),
+            transports: ours.transports.clone(),
+            ..theirs
+        },
+        ours
+    );
+}
+
 #[test]
 fn defaults_fill_in_and_name_comes_from_the_file_stem() {
     let text = "duration = \"1s\"\n[clients]\nsubscribers = 3\n[publish]\nrate = 2.5\n[transports.longpoll]\n";

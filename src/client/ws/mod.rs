@@ -68,7 +68,7 @@ pub enum WsError {
 /// What [`Connection::next`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
-    /// A text or binary message, already given to the caller's callback.
+    /// One or more text or binary messages, already given to the caller's callback.
     Data,
     /// A control frame (a pong, or a ping already answered): the server is alive.
     Control,
@@ -85,10 +85,11 @@ pub trait Connection {
     /// Sends an empty ping.
     fn ping(&mut self) -> impl std::future::Future<Output = Result<(), WsError>> + Send;
     /// Waits for the next message or control frame, answering pings and a close on the way.
-    /// A text or binary message's bytes go to `on_data` before this returns.
+    /// Each text or binary message's bytes go to `on_data` before this returns: at least one
+    /// message, or every message one read completed (ours, when frames arrive back to back).
     fn next(
         &mut self,
-        on_data: impl FnOnce(&[u8]) + Send,
+        on_data: impl FnMut(&[u8]) + Send,
     ) -> impl std::future::Future<Output = Result<Received, WsError>> + Send;
     /// Sends a close frame (the run is over); errors are ignored.
     fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
@@ -272,6 +273,7 @@ async fn receive<C: Connection>(
             }
             incoming = ws.next(|bytes| inbox.receive(bytes, Instant::now(), timeline.as_ref())) => {
                 heard = true;
+                // A slow reader pauses after every read that brought messages.
                 if incoming? == Received::Data {
                     pause_if(slow, ctx).await;
                 }

@@ -51,7 +51,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for WebSocketStream<S>
         Ok(self.send(Message::Ping(Bytes::new())).await?)
     }
 
-    async fn next(&mut self, on_data: impl FnOnce(&[u8]) + Send) -> Result<Received, WsError> {
+    async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
         match StreamExt::next(self).await {
             Some(Ok(Message::Text(text))) => {
                 on_data(text.as_bytes());
