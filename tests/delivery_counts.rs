@@ -280,3 +280,28 @@ async fn slow_readers_meet_the_ring_policy_and_their_losses_are_announced() {
     assert_eq!(d.delivered + d.lost, 10 * 100);
     assert_eq!(d.duplicated, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_slow_readers_fall_behind_alone() {
+    // 64 KiB messages fill the socket buffers of a reader that pauses 500 ms after each read,
+    // so the server's writer for it stalls and the ring of 8 moves on without it: it loses
+    // messages (a gap in its sequence numbers), and the eight fast readers lose none.
+    let mut plan = common::small_plan();
+    plan.subscribers = 10;
+    plan.slow_readers = 2;
+    plan.slow_read_pause = Duration::from_millis(500);
+    plan.payload_bytes = 65536;
+    plan.drain = Duration::from_secs(3);
+    let limits = Limits {
+        ring_capacity: 8,
+        ..Limits::default()
+    };
+    for client in WsClient::ALL {
+        let (o, _) = run_with(ws(client), &plan, limits.clone()).await;
+        let d = o.recorder.delivery;
+        assert!(d.lost > 0, "{client:?}: the slow readers kept up");
+        assert!(d.delivered >= 8 * 100, "{client:?}: {}", d.delivered);
+        assert_eq!(d.delivered + d.lost, 10 * 100, "{client:?}");
+        assert_eq!(d.duplicated, 0, "{client:?}");
+    }
+}
