@@ -122,36 +122,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     }
 
     async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
-        let mut delivered = false;
+        let mut got = None;
         loop {
             // Pongs (and a close) queued below, or left by a call that was cancelled.
             self.flush().await?;
             if self.close_sent {
-                return Err(WsError::Closed);
+                // What came before the close first; the next call reports the end.
+                return got.ok_or(WsError::Closed);
             }
             // Every message the buffer already holds goes out in this one call: back-to-back
             // frames cost one trip through the subscriber's `select!`, not one each.
             match self.decoder.next_message()? {
                 Some(Message::Text(text)) => {
                     on_data(text.as_bytes());
-                    delivered = true;
+                    got = Some(Received::Data);
                 }
                 Some(Message::Binary(bytes)) => {
                     on_data(bytes);
-                    delivered = true;
+                    got = Some(Received::Data);
                 }
                 Some(Message::Ping(payload)) => {
                     queue_frame(&mut self.out, OpCode::Control(ControlOp::Pong), payload);
+                    got.get_or_insert(Received::Control);
                 }
-                Some(Message::Pong(_)) if !delivered => return Ok(Received::Control),
-                Some(Message::Pong(_)) => {}
+                Some(Message::Pong(_)) => {
+                    got.get_or_insert(Received::Control);
+                }
                 Some(Message::Close(frame)) => {
-                    // Echo the server's code (RFC 6455 §5.5.1); the next call reports the end.
+                    // Echo the server's code (RFC 6455 §5.5.1).
                     let code = frame.map_or(NORMAL, |f| f.code).to_be_bytes();
                     self.queue(OpCode::Control(ControlOp::Close), &code);
                 }
-                None if delivered => return Ok(Received::Data),
                 None => {
+                    if let Some(got) = got {
+                        return Ok(got);
+                    }
                     let n = self.stream.read(self.decoder.read_buf()).await?;
                     if n == 0 {
                         return Err(WsError::Closed);
@@ -269,7 +274,14 @@ mod tests {
             ("ping".into(), Vec::new())
         );
 
-        // A pong counts as a sign of life; a close is echoed and ends the connection.
+        // A ping or a pong alone counts as a sign of life (the ping answered before it returns).
+        server.write_all(&[0x89, 0x01, b'q']).await.unwrap();
+        assert_eq!(ws.next(|_| panic!()).await.unwrap(), Received::Control);
+        assert_eq!(
+            read_frame(&mut server, &mut from_client).await,
+            ("pong".into(), b"q".to_vec())
+        );
+        // A close is echoed and ends the connection.
         let mut close = vec![0x8a, 0x00];
         encode_close(&mut close, 1001, "bye", None).unwrap();
         server.write_all(&close).await.unwrap();
