@@ -45,7 +45,7 @@ pub enum HandshakeError {
     /// The response head is not HTTP/1.1 (or has more than 32 headers).
     #[error("malformed response head: {0}")]
     Malformed(#[from] httparse::Error),
-    /// The response head did not end within [`MAX_HEAD_BYTES`].
+    /// The response head did not end within 16 KiB.
     #[error("response head longer than {MAX_HEAD_BYTES} bytes")]
     HeadTooLarge,
     /// The server did not switch protocols: a wrong path, a missing token, or not a WebSocket server.

@@ -104,8 +104,9 @@ fn upgrade(ctx: &Ctx) -> Upgrade {
     }
 }
 
-/// The connect step's first half, shared by both clients: TCP connect, counted.
-async fn open(ctx: &Ctx) -> Result<Stream, WsError> {
+/// The connect step's first half, shared by both clients: TCP connect, counted. Both clients
+/// are generic over the stream, so a layer above the count (TLS) goes here and in [`Stream`].
+async fn open(ctx: &Ctx) -> std::io::Result<Stream> {
     let tcp = TcpStream::connect(ctx.target.addr).await?;
     tcp.set_nodelay(true)?;
     Ok(CountingStream::new(tcp, ctx.meter.clone()))
@@ -113,6 +114,7 @@ async fn open(ctx: &Ctx) -> Result<Stream, WsError> {
 
 /// A client that can connect itself: TCP connect, then its own handshake.
 trait Dial: Connection + Sized + Send {
+    /// A fresh connection to the target, or why not (for the conductor's first-error report).
     fn dial(ctx: &Ctx) -> impl std::future::Future<Output = Result<Self, String>> + Send;
 }
 

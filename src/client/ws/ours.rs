@@ -1,4 +1,4 @@
-//! Our WebSocket client: the handshake from [`handshake`](super::handshake), then frames read
+//! Our WebSocket client: the handshake from [`handshake`], then frames read
 //! straight from the socket into [`Decoder`]'s buffer and written with [`encode_frame`].
 //!
 //! Owns one connection's reading and writing: answering pings, answering a close, masking what
@@ -10,7 +10,7 @@
 //! header from a slice, unmasks nothing (a server does not mask) and validates text with
 //! simdutf8, handing each message out where it lies in the buffer.
 //!
-//! Every `.await` here is cancel-safe (the subscriber loop `select!`s on [`Client::next`]): a read
+//! Every `.await` here is cancel-safe (the subscriber loop `select!`s on [`Connection::next`]): a read
 //! loses nothing when dropped, and frames to send wait in `out` with a count of what was written,
 //! so a write cut short resumes where it stopped.
 
@@ -20,9 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::handshake::{self, HandshakeError, Upgrade};
 use super::{Connection, Received, WsError};
-use crate::codec::ws::{
-    Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_close, encode_frame,
-};
+use crate::codec::ws::{Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_frame};
 
 /// Close code sent when we end the connection ourselves: 1000, normal closure.
 const NORMAL: u16 = 1000;
@@ -96,18 +94,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 /// Appends a masked frame to `out`. A free function so that `payload` may borrow the decoder
 /// while `out` is written.
 fn queue_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let encoded = match opcode {
-        OpCode::Control(ControlOp::Close) => {
-            let code = payload
-                .get(..2)
-                .map_or(NORMAL, |c| u16::from_be_bytes([c[0], c[1]]));
-            encode_close(out, code, "", Some(mask()))
-        }
-        _ => encode_frame(out, opcode, payload, Some(mask())),
-    };
-    // Only a control frame can fail to encode (payload > 125 B); pings come from the decoder,
-    // which enforces that bound, and ours are empty.
-    encoded.expect("control frames here carry at most 125 bytes");
+    // Only a control frame can fail to encode (payload > 125 B): pings come from the decoder,
+    // which enforces that bound, ours are empty and a close carries just its code.
+    encode_frame(out, opcode, payload, Some(mask()))
+        .expect("control frames here carry at most 125 bytes");
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
@@ -178,7 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::ws::DecodeError;
+    use crate::codec::ws::{DecodeError, encode_close};
     use tokio::io::{DuplexStream, duplex};
     use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
