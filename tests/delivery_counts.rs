@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
-use wsbench::scenario::Transport;
+use wsbench::scenario::{Transport, WsClient};
 use wsbench::server::Limits;
 
-const WS: Transport = Transport::Ws {
-    ping_interval: None,
-};
+/// WebSocket without a heartbeat, on `client`.
+fn ws(client: WsClient) -> Transport {
+    Transport::Ws {
+        ping_interval: None,
+        client,
+    }
+}
 
 async fn run(transport: Transport, plan: &LoadPlan) -> (ClientOutcome, std::net::SocketAddr) {
     run_with(transport, plan, Limits::default()).await
@@ -51,8 +55,18 @@ fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_delivers_everything_and_counts_bytes_exactly() {
+    delivers_everything_and_counts_bytes_exactly(WsClient::Wsbench).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_on_tungstenite_delivers_everything_and_counts_bytes_exactly() {
+    delivers_everything_and_counts_bytes_exactly(WsClient::Tungstenite).await;
+}
+
+/// Both clients put the same bytes on the wire: the same upgrade request, the same frames.
+async fn delivers_everything_and_counts_bytes_exactly(client: WsClient) {
     let plan = common::small_plan();
-    let (o, addr) = run(WS, &plan).await;
+    let (o, addr) = run(ws(client), &plan).await;
     assert_every_message_delivered_once(&o, &plan);
 
     // RFC 6455 §5.2: a server frame of ≤ 125 bytes has a 2-byte header; a client frame is masked,
@@ -63,7 +77,7 @@ async fn websocket_delivers_everything_and_counts_bytes_exactly() {
     assert_eq!(o.payload_wire.up, o.messages_published * payload);
     assert_eq!(o.payload_wire.down, o.recorder.delivery.delivered * payload);
 
-    // The opening handshake (RFC 6455 §4.1/§4.2) as tungstenite writes it: the key is 16 random
+    // The opening handshake (RFC 6455 §4.1/§4.2) as tungstenite writes it, and ours too: the key is 16 random
     // bytes in base64 (24 characters), the accept value a base64 SHA-1 (28 characters).
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
@@ -105,7 +119,7 @@ async fn warmup_messages_are_delivered_but_not_counted() {
     plan.subscribers = 10;
     plan.publishers = 2;
     plan.warmup = Duration::from_secs(1);
-    let (o, _) = run(WS, &plan).await;
+    let (o, _) = run(ws(WsClient::Wsbench), &plan).await;
     assert_eq!(o.messages_published, 100);
     assert_eq!(o.recorder.delivery.delivered, 1000);
     assert_eq!(o.recorder.delivery.lost, 0);
@@ -113,7 +127,7 @@ async fn warmup_messages_are_delivered_but_not_counted() {
 
 #[tokio::test]
 async fn refuses_targets_off_loopback() {
-    let err = Target::new(WS, "192.0.2.1:80".parse().unwrap()).unwrap_err();
+    let err = Target::new(ws(WsClient::Wsbench), "192.0.2.1:80".parse().unwrap()).unwrap_err();
     assert!(err.to_string().contains("only loopback"), "{err}");
 }
 
@@ -127,7 +141,7 @@ async fn a_dead_target_gives_one_clear_error() {
     let mut plan = common::small_plan();
     plan.subscribers = 5;
     plan.publishers = 1;
-    let target = Target::new(WS, addr).unwrap();
+    let target = Target::new(ws(WsClient::Wsbench), addr).unwrap();
     let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
         .await
         .unwrap_err();
@@ -191,12 +205,15 @@ async fn sse_resumes_with_last_event_id_and_loses_nothing() {
 async fn websocket_heartbeat_keeps_a_live_connection() {
     let mut plan = common::small_plan();
     plan.subscribers = 10;
-    let ws = Transport::Ws {
-        ping_interval: Some(Duration::from_millis(300)),
-    };
-    let (o, _) = run(ws, &plan).await;
-    assert_every_message_delivered_once(&o, &plan);
-    assert_eq!(o.recorder.reconnects, 0);
+    for client in WsClient::ALL {
+        let ws = Transport::Ws {
+            ping_interval: Some(Duration::from_millis(300)),
+            client,
+        };
+        let (o, _) = run(ws, &plan).await;
+        assert_every_message_delivered_once(&o, &plan);
+        assert_eq!(o.recorder.reconnects, 0, "{client:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,16 +238,20 @@ async fn websocket_heartbeat_declares_a_silent_server_dead_and_reconnects() {
         initial: Duration::from_millis(10),
         max: Duration::from_millis(50),
     };
-    let ws = Transport::Ws {
-        ping_interval: Some(Duration::from_millis(100)),
-    };
-    let target = Target::new(ws, addr).unwrap();
-    let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
-        .await
-        .unwrap();
-    // Two missed pongs in 2 s: each client gave up on the silent connection and came back.
-    assert!(o.recorder.reconnects >= 2, "{}", o.recorder.reconnects);
-    assert_eq!(o.recorder.delivery.delivered, 0);
+    for client in WsClient::ALL {
+        let ws = Transport::Ws {
+            ping_interval: Some(Duration::from_millis(100)),
+            client,
+        };
+        let target = Target::new(ws, addr).unwrap();
+        let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+            .await
+            .unwrap();
+        // Two missed pongs in 2 s: each client gave up on the silent connection and came back.
+        let reconnects = o.recorder.reconnects;
+        assert!(reconnects >= 2, "{client:?}: {reconnects}");
+        assert_eq!(o.recorder.delivery.delivered, 0);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,4 +279,29 @@ async fn slow_readers_meet_the_ring_policy_and_their_losses_are_announced() {
     assert!(d.delivered >= 8 * 100, "{}", d.delivered);
     assert_eq!(d.delivered + d.lost, 10 * 100);
     assert_eq!(d.duplicated, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_slow_readers_fall_behind_alone() {
+    // 64 KiB messages fill the socket buffers of a reader that pauses 500 ms after each read,
+    // so the server's writer for it stalls and the ring of 8 moves on without it: it loses
+    // messages (a gap in its sequence numbers), and the eight fast readers lose none.
+    let mut plan = common::small_plan();
+    plan.subscribers = 10;
+    plan.slow_readers = 2;
+    plan.slow_read_pause = Duration::from_millis(500);
+    plan.payload_bytes = 65536;
+    plan.drain = Duration::from_secs(3);
+    let limits = Limits {
+        ring_capacity: 8,
+        ..Limits::default()
+    };
+    for client in WsClient::ALL {
+        let (o, _) = run_with(ws(client), &plan, limits.clone()).await;
+        let d = o.recorder.delivery;
+        assert!(d.lost > 0, "{client:?}: the slow readers kept up");
+        assert!(d.delivered >= 8 * 100, "{client:?}: {}", d.delivered);
+        assert_eq!(d.delivered + d.lost, 10 * 100, "{client:?}");
+        assert_eq!(d.duplicated, 0, "{client:?}");
+    }
 }

@@ -115,21 +115,25 @@ fn the_classic_node_chat_server() {
         .unwrap();
     let _node = KillOnDrop(pid);
 
-    let scenario = format!(
-        "{LOAD}[transports.ws]\n[target]\nws = \"ws://127.0.0.1:{port}/\"\nserver_pid = {pid}\n"
-    );
-    let rows = run(&scenario, &dir.path().join("node"));
-    let ws = &rows[0];
-    assert_eq!(ws.messages_published, 40);
-    assert_eq!(ws.deliveries, ws.deliveries_expected);
-    assert_eq!(ws.deliveries, 800);
-    assert_eq!(ws.lost, 0);
-    // Each subscriber got the welcome text, which carries no envelope.
-    assert_eq!(ws.foreign, 20);
-    // Every delivery carries the server's 21-byte prefix ("服务器收到了：") on top of the
-    // 2-byte frame header: the counted bytes show it.
-    assert!(ws.overhead_bytes_per_delivery.unwrap() > 23.0);
-    assert!(ws.server_cpu_s.is_some());
+    // Both WebSocket clients, the same counts.
+    for client in ["wsbench", "tungstenite"] {
+        let scenario = format!(
+            "{LOAD}[transports.ws]\nclient = \"{client}\"\n\
+             [target]\nws = \"ws://127.0.0.1:{port}/\"\nserver_pid = {pid}\n"
+        );
+        let rows = run(&scenario, &dir.path().join(format!("node-{client}")));
+        let ws = &rows[0];
+        assert_eq!(ws.messages_published, 40, "{client}");
+        assert_eq!(ws.deliveries, ws.deliveries_expected, "{client}");
+        assert_eq!(ws.deliveries, 800, "{client}");
+        assert_eq!(ws.lost, 0, "{client}");
+        // Each subscriber got the welcome text, which carries no envelope.
+        assert_eq!(ws.foreign, 20, "{client}");
+        // Every delivery carries the server's 21-byte prefix ("服务器收到了：") on top of the
+        // 2-byte frame header: the counted bytes show it.
+        assert!(ws.overhead_bytes_per_delivery.unwrap() > 23.0, "{client}");
+        assert!(ws.server_cpu_s.is_some(), "{client}");
+    }
 }
 
 struct KillOnDrop(u32);

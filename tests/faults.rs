@@ -12,6 +12,34 @@ use wsbench::report::Summary;
 
 #[test]
 fn a_server_restart_mid_run_is_survived() {
+    let (stderr, rows) = restart_mid_run(
+        r#"[transports.ws]
+[transports.longpoll]
+[transports.shortpoll]
+interval = "200ms"
+[transports.sse]
+"#,
+    );
+    assert_eq!(
+        stderr
+            .matches("fault: stopped the server and started it again")
+            .count(),
+        4,
+        "{stderr}"
+    );
+    assert_eq!(rows.len(), 4);
+}
+
+/// The same fault met by the tokio-tungstenite client (the test above runs ours, the default).
+#[test]
+fn the_tungstenite_client_survives_a_server_restart_too() {
+    let (_, rows) = restart_mid_run("[transports.ws]\nclient = \"tungstenite\"\n");
+    assert_eq!(rows.len(), 1);
+}
+
+/// Runs `transports` with the server restarted 1 s into the measured phase; checks what every
+/// transport must show and returns stderr and the summary rows.
+fn restart_mid_run(transports: &str) -> (String, Vec<Summary>) {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("restart.toml");
     std::fs::write(
@@ -25,14 +53,11 @@ reconnect = { initial = "20ms", max = "200ms" }
 [publish]
 publishers = 2
 rate = 40
-[transports.ws]
-[transports.longpoll]
-[transports.shortpoll]
-interval = "200ms"
-[transports.sse]
 [faults]
 restart_server_at = "1s"
-"#,
+"#
+        .to_string()
+            + transports,
     )
     .unwrap();
     let out = dir.path().join("out");
@@ -45,19 +70,11 @@ restart_server_at = "1s"
         ])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stderr}");
-    assert_eq!(
-        stderr
-            .matches("fault: stopped the server and started it again")
-            .count(),
-        4,
-        "{stderr}"
-    );
 
     let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
     let rows: Vec<Summary> = summary.deserialize().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 4);
     for row in &rows {
         // Every connection was cut once; every client came back.
         assert!(
@@ -79,6 +96,7 @@ restart_server_at = "1s"
             assert_eq!(row.deliveries, row.deliveries_expected, "{}", row.transport);
         }
     }
+    (stderr, rows)
 }
 
 /// Heartbeat of long-poll: an empty poll is answered after `hold` and the client polls again on

@@ -7,7 +7,7 @@ use std::time::Duration;
 use wsbench::cli::Overrides;
 use wsbench::scenario::{
     Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Origin, Publish, Scenario, ScenarioError,
-    Targets, Transport, TransportKind, load, parse,
+    Targets, Transport, TransportKind, WsClient, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -74,6 +74,7 @@ fn chat_toml_loads_with_its_values() {
         transports: vec![
             Transport::Ws {
                 ping_interval: None,
+                client: WsClient::Wsbench,
             },
             Transport::LongPoll {
                 hold: Duration::from_secs(30),
@@ -100,6 +101,34 @@ fn tiny_toml_loads() {
     assert_eq!(tiny.publish.publishers, 5);
     assert_eq!(tiny.publish.rate, 50.0);
     assert_eq!(tiny.transports.len(), 4);
+}
+
+/// The A/B pair for comparing the two WebSocket clients: chat.toml's load, WebSocket only, and
+/// nothing but the client (and the name) differs.
+#[test]
+fn ws_client_scenarios_differ_only_in_the_client() {
+    let ours = load(&shipped("ws-wsbench.toml")).unwrap();
+    let theirs = load(&shipped("ws-tungstenite.toml")).unwrap();
+    let chat = load(&shipped("chat.toml")).unwrap();
+    assert_eq!(
+        (ours.clients.clone(), ours.publish.clone()),
+        (chat.clients, chat.publish)
+    );
+    assert_eq!((ours.duration, ours.warmup), (chat.duration, chat.warmup));
+    let ws = |client| Transport::Ws {
+        ping_interval: None,
+        client,
+    };
+    assert_eq!(ours.transports, [ws(WsClient::Wsbench)]);
+    assert_eq!(theirs.transports, [ws(WsClient::Tungstenite)]);
+    assert_eq!(
+        Scenario {
+            name: ours.name.clone(),
+            transports: ours.transports.clone(),
+            ..theirs
+        },
+        ours
+    );
 }
 
 #[test]
@@ -385,7 +414,8 @@ fn transports_flag_picks_orders_and_defaults() {
         vec![
             Transport::LongPoll { hold: DEFAULT_HOLD },
             Transport::Ws {
-                ping_interval: None
+                ping_interval: None,
+                client: WsClient::Wsbench,
             }
         ]
     );
@@ -692,7 +722,8 @@ fn websocket_heartbeat() {
     assert_eq!(
         s.transports[0],
         Transport::Ws {
-            ping_interval: Some(Duration::from_secs(15))
+            ping_interval: Some(Duration::from_secs(15)),
+            client: WsClient::Wsbench,
         }
     );
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
@@ -700,5 +731,26 @@ fn websocket_heartbeat() {
     assert!(
         msg.starts_with("scenarios/x.toml:12: [transports.ws] ping_interval must be between"),
         "{msg}"
+    );
+}
+
+#[test]
+fn websocket_client_choice() {
+    let text = base_with(11, "[transports.ws]\nclient = \"tungstenite\"");
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(
+        s.transports[0],
+        Transport::Ws {
+            ping_interval: None,
+            client: WsClient::Tungstenite,
+        }
+    );
+    assert!(s.to_toml().contains("client = \"tungstenite\""));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(11, "[transports.ws]\nclient = \"tokio\""));
+    assert_eq!(
+        msg,
+        "scenarios/x.toml:12: [transports.ws] client must be \"wsbench\" or \"tungstenite\" \
+         (got \"tokio\")"
     );
 }

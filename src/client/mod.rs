@@ -344,9 +344,10 @@ pub async fn drive(
         let ctx = ctx.clone();
         let slow = i >= plan.subscribers - plan.slow_readers;
         match target.transport {
-            Transport::Ws { ping_interval } => {
-                subscribers.spawn(ws::subscriber(ctx, i, slot, ping_interval, slow))
-            }
+            Transport::Ws {
+                ping_interval,
+                client,
+            } => subscribers.spawn(ws::subscriber(ctx, i, slot, ping_interval, client, slow)),
             Transport::LongPoll { .. } => subscribers.spawn(longpoll::subscriber(
                 ctx,
                 i.into(),

@@ -19,7 +19,7 @@ use toml::Spanned;
 use super::rules::{Draft, Field};
 use super::thresholds::{self, Threshold};
 use super::{
-    DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, TransportKind,
+    DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, TransportKind, WsClient,
 };
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
@@ -133,6 +133,8 @@ pub struct TransportsTable {
 pub struct WsTable {
     /// `ping_interval`, a humantime string.
     pub ping_interval: Option<Spanned<String>>,
+    /// `client`: `"wsbench"` or `"tungstenite"`.
+    pub client: Option<Spanned<String>>,
 }
 
 /// `[transports.longpoll]`
@@ -250,6 +252,30 @@ impl ScenarioFile {
         let hold = t.longpoll.as_ref().and_then(|l| l.hold.clone());
         let interval = t.shortpoll.as_ref().and_then(|s| s.interval.clone());
         let ping_interval = t.ws.as_ref().and_then(|w| w.ping_interval.clone());
+        let ws_client = match t.ws.as_ref().and_then(|w| w.client.clone()) {
+            None => Field::unwritten(WsClient::default()),
+            Some(s) => {
+                let origin = at(s.span());
+                let Some(client) = WsClient::from_label(s.get_ref()) else {
+                    let field = "[transports.ws] client";
+                    let names: Vec<String> = WsClient::ALL
+                        .iter()
+                        .map(|c| format!("{:?}", c.label()))
+                        .collect();
+                    return Err(ScenarioError::Invalid {
+                        path: Some(path.to_path_buf()),
+                        origin,
+                        field,
+                        message: format!(
+                            "{field} must be {} (got {:?})",
+                            names.join(" or "),
+                            s.get_ref()
+                        ),
+                    });
+                };
+                Field::new(client, origin)
+            }
+        };
         Ok(Draft {
             path: Some(path.to_path_buf()),
             name,
@@ -293,6 +319,7 @@ impl ScenarioFile {
                 ping_interval,
                 Duration::ZERO,
             )?,
+            ws_client,
             interval: dur(
                 "[transports.shortpoll] interval",
                 interval,

@@ -170,6 +170,8 @@ pub enum Transport {
         /// Clients ping this often and treat a server that has sent nothing since the last ping
         /// as dead (and reconnect). `None`: no heartbeat.
         ping_interval: Option<Duration>,
+        /// Which WebSocket client implementation the load generator runs.
+        client: WsClient,
     },
     /// `[transports.longpoll]`
     LongPoll {
@@ -201,6 +203,7 @@ impl Transport {
         match kind {
             TransportKind::Ws => Transport::Ws {
                 ping_interval: None,
+                client: WsClient::default(),
             },
             TransportKind::LongPoll => Transport::LongPoll { hold: DEFAULT_HOLD },
             TransportKind::ShortPoll => Transport::ShortPoll {
@@ -208,6 +211,38 @@ impl Transport {
             },
             TransportKind::Sse => Transport::Sse,
         }
+    }
+}
+
+/// `[transports.ws] client`: which WebSocket client the load generator runs. Both speak the same
+/// bytes on the wire (the same upgrade request, 2-byte server and 6-byte masked client headers
+/// for small messages); they differ in the CPU the generator spends per delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WsClient {
+    /// Ours: the handshake parsed with httparse, frames read straight from the socket into
+    /// [`codec::ws::Decoder`](crate::codec::ws::Decoder) and written with `encode_frame`.
+    #[default]
+    Wsbench,
+    /// tokio-tungstenite, kept as a cross-check of ours against a widely used implementation.
+    Tungstenite,
+}
+
+impl WsClient {
+    /// Every client, as written in a scenario.
+    pub const ALL: [WsClient; 2] = [WsClient::Wsbench, WsClient::Tungstenite];
+
+    /// The name written in a scenario file.
+    pub fn label(self) -> &'static str {
+        match self {
+            WsClient::Wsbench => "wsbench",
+            WsClient::Tungstenite => "tungstenite",
+        }
+    }
+
+    /// The client a scenario names, if any.
+    pub fn from_label(label: &str) -> Option<WsClient> {
+        WsClient::ALL.into_iter().find(|c| c.label() == label)
     }
 }
 
@@ -364,8 +399,11 @@ impl Scenario {
         );
         for t in &self.transports {
             match t {
-                Transport::Ws { ping_interval } => {
-                    s += "\n[transports.ws]\n";
+                Transport::Ws {
+                    ping_interval,
+                    client,
+                } => {
+                    s += &format!("\n[transports.ws]\nclient = \"{}\"\n", client.label());
                     if let Some(every) = ping_interval {
                         s += &format!("ping_interval = \"{}\"\n", d(*every));
                     }

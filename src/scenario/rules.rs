@@ -16,7 +16,7 @@ use super::target::Endpoint;
 use super::thresholds::Threshold;
 use super::{
     Backoff, Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES, Origin, Publish,
-    Scenario, ScenarioError, Targets, Transport, TransportKind,
+    Scenario, ScenarioError, Targets, Transport, TransportKind, WsClient,
 };
 use crate::cli::Overrides;
 use crate::codec::envelope::MAX_HEADER_LEN;
@@ -78,6 +78,8 @@ pub(super) struct Draft {
     pub(super) token: Field<Option<String>>,
     /// `[transports.ws] ping_interval`; zero when not written (no heartbeat).
     pub(super) ping_interval: Field<Duration>,
+    /// `[transports.ws] client`, already known to name a client.
+    pub(super) ws_client: Field<WsClient>,
     /// `[thresholds]`, already parsed and known to name numeric columns.
     pub(super) thresholds: Vec<Field<Threshold>>,
 }
@@ -130,7 +132,16 @@ impl Draft {
                 s.transports
                     .iter()
                     .find_map(|t| match t {
-                        Transport::Ws { ping_interval } => *ping_interval,
+                        Transport::Ws { ping_interval, .. } => *ping_interval,
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+            ),
+            ws_client: Field::unwritten(
+                s.transports
+                    .iter()
+                    .find_map(|t| match t {
+                        Transport::Ws { client, .. } => Some(*client),
                         _ => None,
                     })
                     .unwrap_or_default(),
@@ -396,6 +407,7 @@ impl Draft {
         let hold = self.hold.value;
         let interval = self.interval.value;
         let ping_interval = self.ping_interval.value;
+        let ws_client = self.ws_client.value;
         let targets = Targets {
             endpoints: self.targets.into_iter().map(|t| t.value).collect(),
             server_pid: self.server_pid.value.map(|p| u32::try_from(p).expect(fits)),
@@ -428,6 +440,7 @@ impl Draft {
                 .map(|k| match k {
                     TransportKind::Ws => Transport::Ws {
                         ping_interval: (!ping_interval.is_zero()).then_some(ping_interval),
+                        client: ws_client,
                     },
                     TransportKind::LongPoll => Transport::LongPoll { hold },
                     TransportKind::ShortPoll => Transport::ShortPoll { interval },

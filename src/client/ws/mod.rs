@@ -1,0 +1,285 @@
+//! WebSocket subscribers: each reads every broadcast and, for the first `publishers` clients, also
+//! publishes on the same connection, as a browser chat page does.
+//!
+//! Owns the subscriber loop (publishing on schedule, the heartbeat, reconnecting as a fresh join,
+//! slow reading, closing when the run is over) and the connect step. The loop runs over either
+//! WebSocket client through the [`Connection`] trait: ours ([`ours`], on [`crate::codec::ws`]) or
+//! tokio-tungstenite ([`tungstenite`]), picked by `[transports.ws] client`. Both sit on the same
+//! counted socket, so their bytes are measured alike.
+//!
+//! # Layout
+//! - [`handshake`]: our opening handshake (request bytes, response head checked with httparse).
+//! - [`ours`]: our client over any `AsyncRead + AsyncWrite` stream.
+//! - [`tungstenite`]: the tokio-tungstenite client behind the same trait.
+
+pub mod handshake;
+pub mod ours;
+pub mod tungstenite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::{Instant, interval_at, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+
+use super::backoff::{Backoff, retry};
+use super::inbox::Inbox;
+use super::publishing::Publishing;
+use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
+use crate::codec::ws::DecodeError;
+use crate::scenario::WsClient;
+use crate::wire::CountingStream;
+use handshake::{HandshakeError, Upgrade};
+
+/// The byte stream under either client: a TCP connection, counted.
+type Stream = CountingStream<TcpStream>;
+
+/// Why a WebSocket connection ended or could not start. Every case ends the connection; the
+/// subscriber reconnects (a fresh join) unless the run is stopping.
+#[derive(Debug, thiserror::Error)]
+pub enum WsError {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// Our handshake failed.
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The server broke RFC 6455 (our decoder's verdict).
+    #[error("protocol: {0}")]
+    Protocol(#[from] DecodeError),
+    /// tungstenite reported an error (its handshake, protocol or socket).
+    #[error("tungstenite: {0}")]
+    Tungstenite(Box<tokio_tungstenite::tungstenite::Error>),
+    /// The server closed the connection (a close frame or end of stream).
+    #[error("the server closed the connection")]
+    Closed,
+    /// A whole ping interval passed without a byte from the server.
+    #[error("no answer to the last ping")]
+    Silent,
+    /// `[target] token` cannot be sent as a header value.
+    #[error("the token is not a valid header value")]
+    Token,
+    /// A message to publish is not UTF-8 (envelopes are ASCII, so this is a bug).
+    #[error("a message to publish is not UTF-8")]
+    NotText,
+}
+
+/// What [`Connection::next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// One or more text or binary messages, already given to the caller's callback.
+    Data,
+    /// A control frame (a pong, or a ping already answered): the server is alive.
+    Control,
+}
+
+/// What the subscriber loop needs of a WebSocket client. Every method must be cancel-safe where
+/// the loop `select!`s on it ([`Connection::next`]).
+pub trait Connection {
+    /// Sends one text message (an envelope, ASCII).
+    fn send_text(
+        &mut self,
+        text: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<(), WsError>> + Send;
+    /// Sends an empty ping.
+    fn ping(&mut self) -> impl std::future::Future<Output = Result<(), WsError>> + Send;
+    /// Waits for the next message or control frame, answering pings and a close on the way.
+    /// Each text or binary message's bytes go to `on_data` before this returns: at least one
+    /// message, or every message one read completed (ours, when frames arrive back to back).
+    fn next(
+        &mut self,
+        on_data: impl FnMut(&[u8]) + Send,
+    ) -> impl std::future::Future<Output = Result<Received, WsError>> + Send;
+    /// Sends a close frame (the run is over); errors are ignored.
+    fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Where and how to upgrade, from the target.
+fn upgrade(ctx: &Ctx) -> Upgrade {
+    Upgrade {
+        host: ctx.target.addr.to_string(),
+        path: ctx.target.paths.ws.clone(),
+        token: ctx.target.token.clone(),
+    }
+}
+
+/// The connect step's first half, shared by both clients: TCP connect, counted. Both clients
+/// are generic over the stream, so a layer above the count (TLS) goes here and in [`Stream`].
+async fn open(ctx: &Ctx) -> std::io::Result<Stream> {
+    let tcp = TcpStream::connect(ctx.target.addr).await?;
+    tcp.set_nodelay(true)?;
+    Ok(CountingStream::new(tcp, ctx.meter.clone()))
+}
+
+/// A client that can connect itself: TCP connect, then its own handshake.
+trait Dial: Connection + Sized + Send {
+    /// A fresh connection to the target, or why not (for the conductor's first-error report).
+    fn dial(ctx: &Ctx) -> impl std::future::Future<Output = Result<Self, String>> + Send;
+}
+
+impl Dial for ours::Client<Stream> {
+    async fn dial(ctx: &Ctx) -> Result<Self, String> {
+        let stream = open(ctx).await.map_err(|e| format!("connect: {e}"))?;
+        ours::Client::handshake(stream, &upgrade(ctx))
+            .await
+            .map_err(|e| format!("handshake: {e}"))
+    }
+}
+
+impl Dial for WebSocketStream<Stream> {
+    async fn dial(ctx: &Ctx) -> Result<Self, String> {
+        let stream = open(ctx).await.map_err(|e| format!("connect: {e}"))?;
+        tungstenite::handshake(stream, &upgrade(ctx))
+            .await
+            .map_err(|e| format!("handshake: {e}"))
+    }
+}
+
+/// Subscriber `index`, connecting at `slot` with `client`; publishes too if `index < publishers`.
+pub(super) async fn subscriber(
+    ctx: Arc<Ctx>,
+    index: u32,
+    slot: Instant,
+    ping_interval: Option<Duration>,
+    client: WsClient,
+    slow: bool,
+) -> Inbox {
+    match client {
+        WsClient::Wsbench => {
+            session::<ours::Client<Stream>>(ctx, index, slot, ping_interval, slow).await
+        }
+        WsClient::Tungstenite => {
+            session::<WebSocketStream<Stream>>(ctx, index, slot, ping_interval, slow).await
+        }
+    }
+}
+
+/// One subscriber's whole life on client `C`: connect, receive (and publish), reconnect, close.
+async fn session<C: Dial>(
+    ctx: Arc<Ctx>,
+    index: u32,
+    slot: Instant,
+    ping_interval: Option<Duration>,
+    slow: bool,
+) -> Inbox {
+    let mut inbox = Inbox::default();
+    let mut publishing = (index < ctx.plan.publishers).then(|| Publishing::new(ctx.clone(), index));
+    if !wait_until(slot, &ctx.stop).await {
+        return inbox;
+    }
+    let Some(mut ws) = first_connect(&ctx, Joiner::Subscriber(&mut inbox), C::dial(&ctx)).await
+    else {
+        return inbox;
+    };
+
+    // A lost connection is a fresh join, as a browser's reconnect is: what was broadcast while
+    // it was away is not sent again, and counts as lost.
+    let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
+    while receive(
+        &ctx,
+        &mut ws,
+        &mut inbox,
+        publishing.as_mut(),
+        ping_interval,
+        slow,
+    )
+    .await
+    .is_err()
+        && !ctx.stop.is_cancelled()
+    {
+        let lost_at = Instant::now();
+        match retry(&ctx, &mut backoff, || C::dial(&ctx)).await {
+            Some(fresh) => {
+                ws = fresh;
+                inbox.recorder.reconnects += 1;
+                inbox.recorder.disconnected += lost_at.elapsed();
+            }
+            None => {
+                inbox.recorder.io_errors += 1;
+                break;
+            }
+        }
+    }
+    drop(publishing);
+    ctx.send(Event::Finished);
+    ctx.close.cancelled().await;
+    let _ = timeout(Duration::from_secs(1), ws.close()).await;
+    inbox
+}
+
+/// Reads (and publishes) until every expected message arrived, the run stops, or the connection breaks.
+async fn receive<C: Connection>(
+    ctx: &Ctx,
+    ws: &mut C,
+    inbox: &mut Inbox,
+    mut publishing: Option<&mut Publishing>,
+    ping_interval: Option<Duration>,
+    slow: bool,
+) -> Result<(), WsError> {
+    // Heartbeat: a ping every interval; a server that sent nothing at all since the previous
+    // ping (not even the pong) is taken for dead, and the caller reconnects.
+    let mut heartbeat = ping_interval.map(|every| interval_at(Instant::now() + every, every));
+    let mut heard = true;
+    let mut timeline_rx = ctx.timeline.subscribe();
+    let mut timeline = *timeline_rx.borrow_and_update();
+    let mut finals = ctx.tally.finals();
+    inbox.set_expected(*finals.borrow_and_update());
+    if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
+        p.start(t);
+    }
+    // Created once: a fresh `cancelled()` per message would register and drop a waiter each time.
+    let stopped = ctx.stop.cancelled();
+    tokio::pin!(stopped);
+    loop {
+        if inbox.complete() {
+            return Ok(());
+        }
+        let due = publishing.as_deref().and_then(Publishing::next_due);
+        tokio::select! {
+            biased;
+            _ = &mut stopped => return Ok(()),
+            changed = timeline_rx.changed(), if timeline.is_none() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                timeline = *timeline_rx.borrow_and_update();
+                if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
+                    p.start(t);
+                }
+            }
+            changed = finals.changed(), if !inbox.knows_expected() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                inbox.set_expected(*finals.borrow_and_update());
+            }
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                let p = publishing.as_deref_mut().expect("a due time comes from a publisher");
+                if let Some(bytes) = p.next_message(ctx.plan.payload_bytes) {
+                    ws.send_text(bytes).await?;
+                    p.sent();
+                }
+            }
+            _ = async {
+                match heartbeat.as_mut() {
+                    Some(h) => { h.tick().await; }
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !heard {
+                    return Err(WsError::Silent);
+                }
+                heard = false;
+                ws.ping().await?;
+            }
+            incoming = ws.next(|bytes| inbox.receive(bytes, Instant::now(), timeline.as_ref())) => {
+                heard = true;
+                // A slow reader pauses after every read that brought messages.
+                if incoming? == Received::Data {
+                    pause_if(slow, ctx).await;
+                }
+            }
+        }
+    }
+}
