@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -16,8 +18,11 @@ use wsbench::report::{RunInfo, Summary, write_all};
 /// A transport with `n` latency samples spread over 1–50 ms and `n / 10` connect samples.
 fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
     let mut clients = Recorder::default();
-    for i in 0..n {
-        clients.record_latency(Duration::from_micros(1_000 + i * 49_000 / n.max(1)));
+    let latencies: Vec<Duration> = (0..n)
+        .map(|i| Duration::from_micros(1_000 + i * 49_000 / n.max(1)))
+        .collect();
+    for &d in &latencies {
+        clients.record_latency(d);
     }
     for i in 0..n / 10 {
         clients.record_connect(Duration::from_micros(200 + i * 7));
@@ -54,6 +59,16 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
             peak_rss_kib: 5_000,
         }),
         complete,
+        timeseries: common::series(
+            &latencies,
+            (n as usize / 3).max(1),
+            n / 10,
+            WireBytes {
+                up: 1_000 + n * 3,
+                down: n * 90,
+            },
+            11,
+        ),
     }
 }
 
