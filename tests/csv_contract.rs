@@ -163,7 +163,7 @@ fn results_directory_keeps_its_contract() {
         for (i, second) in m.timeseries.seconds.iter().enumerate() {
             let (tag, h, start) = &read[2 + i];
             assert_eq!(*tag, None);
-            assert_eq!(*h, second.latency_us);
+            assert_eq!(*h, second.latency_us.unpack());
             assert_eq!(
                 *start,
                 m.timeseries.start_unix + Duration::from_secs(i as u64)

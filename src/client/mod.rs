@@ -35,7 +35,7 @@ use publishing::PublishTally;
 pub use schedule::{Schedule, Timeline};
 
 use crate::metrics::timeseries::Sample;
-use crate::metrics::{IntervalRecorder, Recorder, TimeSeries, WireBytes};
+use crate::metrics::{IntervalRecorder, PackedHistogram, Recorder, TimeSeries, WireBytes};
 use crate::scenario::target::Endpoint;
 use crate::scenario::{Scenario, Transport, TransportKind};
 use crate::wire::WireMeter;
@@ -540,9 +540,14 @@ pub async fn drive(
     // Deliveries recorded after the last tick (a batch being handled at the stop) join the last second.
     let mut samples = sampler.samples;
     if let Some(last) = samples.last_mut() {
-        last.latency_us
-            .add(ctx.intervals.take_latency())
-            .expect("auto-resizing histograms of equal precision always merge");
+        let late = ctx.intervals.take_latency();
+        if !late.is_empty() {
+            let mut merged = last.latency_us.unpack();
+            merged
+                .add(late)
+                .expect("auto-resizing histograms of equal precision always merge");
+            last.latency_us = PackedHistogram::pack(&merged);
+        }
     }
     let messages_published = ctx.tally.in_window();
     // The slots of the window as measured: an interrupted run asked for fewer.
@@ -651,7 +656,7 @@ impl Sampler {
         };
         self.samples.push(Sample {
             duration,
-            latency_us,
+            latency_us: PackedHistogram::pack(&latency_us),
             wire: wire.since(self.last_wire),
             connections,
         });

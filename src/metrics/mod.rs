@@ -13,7 +13,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 pub use delivery::{DeliveryCounts, DeliveryTracker};
-pub use timeseries::{IntervalRecorder, Second, TimeSeries};
+pub use timeseries::{IntervalRecorder, PackedHistogram, Second, TimeSeries};
 
 /// Significant digits kept by every histogram: 0.1 % resolution at any magnitude.
 pub const SIGFIGS: u8 = 3;

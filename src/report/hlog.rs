@@ -19,7 +19,7 @@ use hdrhistogram::serialization::{DeserializeError, Deserializer, V2DeflateSeria
 
 use super::ReportError;
 use super::files::write_file;
-use crate::metrics::TransportMetrics;
+use crate::metrics::{PackedHistogram, TransportMetrics};
 
 /// Tag of the push-latency interval in a `.hlog` file.
 pub const HLOG_TAG_LATENCY: &str = "latency";
@@ -46,9 +46,10 @@ pub struct StoredHistograms {
     pub latency_us: Histogram<u64>,
     /// Connect time, µs.
     pub connect_us: Histogram<u64>,
-    /// Push latency per second (the untagged intervals, in file order); empty in files written
+    /// Push latency per second (the untagged intervals, in file order), packed as they are read
+    /// so a long run's file never needs all its seconds decoded at once; empty in files written
     /// before wsbench kept a time series.
-    pub seconds: Vec<Histogram<u64>>,
+    pub seconds: Vec<PackedHistogram>,
 }
 
 /// Why an interval log could not be read. Wrapped in [`ReportError::ReadHlog`] with the file.
@@ -122,7 +123,7 @@ pub(crate) fn write_hlog(
     }
     let mut at = m.timeseries.start_unix;
     for second in &m.timeseries.seconds {
-        log.write_histogram(&second.latency_us, at, second.duration, None)
+        log.write_histogram(&second.latency_us.unpack(), at, second.duration, None)
             .map_err(hlog_error)?;
         at += second.duration;
     }
@@ -134,8 +135,14 @@ pub(crate) fn write_hlog(
 ///
 /// `StartTime`/`BaseTime` headers are skipped: wsbench writes absolute interval timestamps.
 pub fn read_hlog(log: &[u8]) -> Result<Vec<HlogInterval>, HlogError> {
-    let mut deserializer = Deserializer::new();
     let mut intervals = Vec::new();
+    decode_intervals(log, |i| intervals.push(i))?;
+    Ok(intervals)
+}
+
+/// Decodes the intervals of an interval log one at a time, in file order, handing each to `each`.
+fn decode_intervals(log: &[u8], mut each: impl FnMut(HlogInterval)) -> Result<(), HlogError> {
+    let mut deserializer = Deserializer::new();
     for entry in IntervalLogIterator::new(log) {
         let interval = match entry {
             Ok(LogEntry::Interval(i)) => i,
@@ -148,14 +155,14 @@ pub fn read_hlog(log: &[u8]) -> Result<Vec<HlogInterval>, HlogError> {
         let histogram = deserializer
             .deserialize(&mut bytes.as_slice())
             .map_err(HlogError::Decode)?;
-        intervals.push(HlogInterval {
+        each(HlogInterval {
             tag: interval.tag().map(|t| t.as_str().to_owned()),
             start: interval.start_timestamp(),
             duration: interval.duration(),
             histogram,
         });
     }
-    Ok(intervals)
+    Ok(())
 }
 
 /// Reads a transport's `.hlog` file: the sum of its `latency` intervals and of its `connect`
@@ -169,15 +176,16 @@ pub fn read_histograms(path: &Path) -> Result<StoredHistograms, ReportError> {
         path: path.to_owned(),
         source,
     };
-    let intervals = read_hlog(&bytes).map_err(read_error)?;
+    let (mut tagged, mut seconds) = (Vec::new(), Vec::new());
+    decode_intervals(&bytes, |i| match i.tag {
+        Some(_) => tagged.push(i),
+        None => seconds.push(PackedHistogram::pack(&i.histogram)),
+    })
+    .map_err(read_error)?;
     Ok(StoredHistograms {
-        latency_us: sum_tagged(&intervals, HLOG_TAG_LATENCY).map_err(read_error)?,
-        connect_us: sum_tagged(&intervals, HLOG_TAG_CONNECT).map_err(read_error)?,
-        seconds: intervals
-            .into_iter()
-            .filter(|i| i.tag.is_none())
-            .map(|i| i.histogram)
-            .collect(),
+        latency_us: sum_tagged(&tagged, HLOG_TAG_LATENCY).map_err(read_error)?,
+        connect_us: sum_tagged(&tagged, HLOG_TAG_CONNECT).map_err(read_error)?,
+        seconds,
     })
 }
 
@@ -263,6 +271,7 @@ mod tests {
         assert_eq!(read.connect_us, m.clients.connect_us);
         let seconds: Vec<_> = m.timeseries.seconds.iter().map(|s| &s.latency_us).collect();
         assert_eq!(read.seconds.iter().collect::<Vec<_>>(), seconds);
+        assert_eq!(intervals[2].histogram, seconds[0].unpack());
         assert!(!seconds.is_empty());
         assert_eq!(
             intervals[3].start,

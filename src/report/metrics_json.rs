@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use crate::metrics::{
-    DeliveryCounts, ProcessUsage, Recorder, Second, TimeSeries, TransportMetrics, WireBytes,
+    DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TransportMetrics,
+    WireBytes,
 };
 
 /// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
@@ -222,7 +223,7 @@ impl From<&Second> for StoredSecond {
 }
 
 impl StoredSecond {
-    fn into_second(self, latency_us: hdrhistogram::Histogram<u64>) -> Second {
+    fn into_second(self, latency_us: PackedHistogram) -> Second {
         Second {
             duration: Duration::from_nanos(self.duration_ns),
             latency_us,

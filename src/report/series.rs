@@ -47,15 +47,16 @@ pub fn rows(metrics: &[TransportMetrics]) -> Vec<SecondRow> {
                 .seconds
                 .iter()
                 .enumerate()
-                .map(|(t, s)| SecondRow {
+                .map(|(t, s)| (t, s, s.latency_us.unpack()))
+                .map(|(t, s, latency_us)| SecondRow {
                     transport: m.transport.clone(),
                     t_s: t as u64,
                     published: s.published,
                     deliveries: s.deliveries(),
                     lost: s.lost,
-                    latency_p50_us: quantile(&s.latency_us, P50),
-                    latency_p99_us: quantile(&s.latency_us, P99),
-                    latency_max_us: quantile(&s.latency_us, 1.0),
+                    latency_p50_us: quantile(&latency_us, P50),
+                    latency_p99_us: quantile(&latency_us, P99),
+                    latency_max_us: quantile(&latency_us, 1.0),
                     bytes_up: s.wire.up,
                     bytes_down: s.wire.down,
                     connections: s.connections,

@@ -232,8 +232,8 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::metrics::{
-        DeliveryCounts, ProcessUsage, Recorder, Second, TimeSeries, TransportMetrics, WireBytes,
-        new_histogram,
+        DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries,
+        TransportMetrics, WireBytes, new_histogram,
     };
 
     /// 10 messages of 64 B published by one publisher to 5 subscribers over 2 s: 50 deliveries,
@@ -304,7 +304,7 @@ pub(crate) mod tests {
                     } else {
                         Duration::from_millis(500)
                     },
-                    latency_us,
+                    latency_us: PackedHistogram::pack(&latency_us),
                     published,
                     lost: 0,
                     wire: WireBytes {

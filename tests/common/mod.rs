@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wsbench::client::LoadPlan;
-use wsbench::metrics::{Recorder, Second, TimeSeries, WireBytes};
+use wsbench::metrics::{PackedHistogram, Recorder, Second, TimeSeries, WireBytes};
 use wsbench::scenario::TransportKind;
 use wsbench::server::{self, Limits, ServerConfig};
 
@@ -88,7 +88,7 @@ pub fn series(
                 } else {
                     Duration::from_secs(1)
                 },
-                latency_us: r.latency_us,
+                latency_us: PackedHistogram::pack(&r.latency_us),
                 published: if i == 0 { published } else { 0 },
                 lost: 0,
                 wire: WireBytes {

@@ -330,7 +330,7 @@ fn time_section(page: &mut String, d: &Derived<'_>) {
         let d = s.duration.as_secs_f64();
         (d > 0.0).then(|| s.deliveries() as f64 / d)
     };
-    let p99 = |s: &crate::metrics::Second| quantile(&s.latency_us, P99).map(|v| v as f64);
+    let p99 = |s: &crate::metrics::Second| quantile(&s.latency_us.unpack(), P99).map(|v| v as f64);
     let rates: Vec<TimeLine> = metrics
         .iter()
         .enumerate()
