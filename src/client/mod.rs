@@ -530,8 +530,10 @@ pub async fn drive(
             _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(&ctx))),
         }
     }
-    let wire = ctx.meter.read().since(wire_start);
-    sampler.tick(&ctx);
+    let wire_end = ctx.meter.read();
+    let wire = wire_end.since(wire_start);
+    // The last second ends at the same reading, so the seconds' bytes add up to `wire` exactly.
+    sampler.tick_at(&ctx, wire_end);
     on_phase(Phase::Measured);
     complete = complete && !cancel.is_cancelled();
 
@@ -637,8 +639,12 @@ impl Sampler {
 
     /// Ends the current second now: swaps out its latency, reads the meter and the connections.
     fn tick(&mut self, ctx: &Ctx) -> LiveStats {
+        self.tick_at(ctx, ctx.meter.read())
+    }
+
+    /// [`Sampler::tick`] with the meter's reading taken by the caller.
+    fn tick_at(&mut self, ctx: &Ctx, wire: WireBytes) -> LiveStats {
         let now = Instant::now();
-        let wire = ctx.meter.read();
         let latency_us = ctx.intervals.take_latency();
         let duration = now.saturating_duration_since(self.last_at);
         let elapsed = now.saturating_duration_since(self.start);
