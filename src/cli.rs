@@ -50,7 +50,8 @@ pub struct RunArgs {
     /// Results directory (default `results/<name>-<UTC timestamp>/`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Print only the summary table; no progress lines on stderr.
+    /// Print only the summary table: no progress on stderr (neither the live line shown on a
+    /// terminal nor the phase lines printed otherwise).
     #[arg(long)]
     pub quiet: bool,
     /// The `wsbench` executable that serves each transport as a child process (default: this one).

@@ -15,6 +15,7 @@
 //! - [`codec`]: the message envelope and the long-poll batch body; pure.
 //! - [`metrics`]: histograms, delivery counts, wire totals; pure.
 //! - [`report`]: table, CSV, histogram logs, run metadata, `report.html`; `wsbench report`/`compare`.
+//! - [`progress`]: the live progress line on stderr during a run.
 //! - [`os`]: open-file limit, CPU time and memory from `/proc`.
 
 pub mod child;
@@ -23,6 +24,7 @@ pub mod client;
 pub mod codec;
 pub mod metrics;
 pub mod os;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -18,6 +18,7 @@ use crate::cli::RunArgs;
 use crate::client::{self, LoadPlan, Phase, Target};
 use crate::metrics::{ProcessUsage, TransportMetrics};
 use crate::os;
+use crate::progress::{self, Progress};
 use crate::report::{self, RunInfo};
 use crate::scenario::thresholds::Threshold;
 use crate::scenario::{self, Scenario, Transport, TransportKind};
@@ -54,7 +55,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         if cancel.is_cancelled() {
             break;
         }
-        let label = transport.kind().label();
+        let label = label(transport);
         match run_transport(&scenario, transport, &server_bin, &cancel, args.quiet).await {
             Ok(metrics) => results.push(metrics),
             Err(e) => {
@@ -120,9 +121,7 @@ fn check_thresholds(thresholds: &[Threshold], rows: &[report::Summary]) -> usize
     println!("thresholds:");
     let mut failed = 0;
     for row in rows {
-        let kind = TransportKind::ALL
-            .into_iter()
-            .find(|k| k.label() == row.transport);
+        let kind = report::transport_kind(&row.transport);
         let values = serde_json::to_value(row).unwrap_or_default();
         let applies = |t: &&Threshold| match t.transport {
             Some(own) => Some(own) == kind,
@@ -206,6 +205,11 @@ async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
     }
 }
 
+/// A transport's name everywhere it appears: results, files, progress and thresholds.
+fn label(transport: &Transport) -> &'static str {
+    transport.kind().label()
+}
+
 async fn run_transport(
     scenario: &Scenario,
     transport: &Transport,
@@ -214,7 +218,7 @@ async fn run_transport(
     quiet: bool,
 ) -> anyhow::Result<TransportMetrics> {
     let kind = transport.kind();
-    let label = kind.label();
+    let label = label(transport);
     let mut extra = Vec::new();
     if let Transport::LongPoll { hold } = transport {
         extra.extend([
@@ -243,10 +247,9 @@ async fn run_transport(
             (Server::Child(Box::new(child)), target)
         }
     };
-    if !quiet {
-        eprintln!("[{label}] target {} ({})", target.addr, server.describe());
-    }
     let plan = LoadPlan::from_scenario(scenario);
+    let progress = Progress::new(progress::Mode::detect(quiet), label, &plan);
+    progress.note(&format!("target {} ({})", target.addr, server.describe()));
 
     let server = RefCell::new(server);
     let measuring = Notify::new();
@@ -258,9 +261,7 @@ async fn run_transport(
         if phase == Phase::Measuring {
             measuring.notify_one();
         }
-        if !quiet {
-            progress(label, phase, &plan);
-        }
+        progress.phase(phase);
     };
     // `[faults] restart_server_at`, counted from the start of the measured phase.
     let fault = async {
@@ -268,9 +269,7 @@ async fn run_transport(
             measuring.notified().await;
             tokio::time::sleep(at).await;
             let what = child::restart(&server, server_bin, kind, &extra).await;
-            if !quiet {
-                eprintln!("[{label}] fault: {what}");
-            }
+            progress.note(&format!("fault: {what}"));
         }
         std::future::pending::<Infallible>().await
     };
@@ -285,8 +284,8 @@ async fn run_transport(
         let _ = std::fs::remove_file(path);
     }
     let outcome = outcome?;
-    if !server_alive && !quiet {
-        eprintln!("[{label}] the server exited during the run: results are partial");
+    if !server_alive {
+        progress.note("the server exited during the run: results are partial");
     }
 
     let (server_usage, client_cpu) = match marks.as_slice() {
@@ -320,29 +319,6 @@ async fn run_transport(
         },
         server_usage,
         complete: outcome.complete && server_alive,
+        timeseries: outcome.timeseries,
     })
-}
-
-fn progress(label: &str, phase: Phase, plan: &LoadPlan) {
-    match phase {
-        Phase::Connecting { clients } => eprintln!(
-            "[{label}] connecting {clients} clients at {}/s",
-            plan.connect_rate
-        ),
-        Phase::Connected { ok, failed } => eprintln!("[{label}] connected {ok}, failed {failed}"),
-        Phase::Warmup => eprintln!(
-            "[{label}] warmup {}",
-            humantime::format_duration(plan.warmup)
-        ),
-        Phase::Measuring => eprintln!(
-            "[{label}] measuring {} at {} msg/s",
-            humantime::format_duration(plan.duration),
-            plan.rate
-        ),
-        Phase::Draining => eprintln!(
-            "[{label}] draining (up to {})",
-            humantime::format_duration(plan.drain)
-        ),
-        Phase::Measured => eprintln!("[{label}] done"),
-    }
 }

@@ -1,6 +1,8 @@
 //! Golden test of the results directory: the exact CSV headers (a contract with every script and
 //! chart that reads them), `run.json`'s keys and `.hlog` files that HdrHistogram reads back.
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -22,6 +24,14 @@ server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_r
 deliveries_per_server_cpu_s,connect_bytes,connect_errors,io_errors,reconnects,disconnected_s,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
+
+const TIMESERIES_HEADER: &str = "transport,t_s,published,deliveries,lost,latency_p50_us,\
+latency_p99_us,latency_max_us,bytes_up,bytes_down,connections";
+
+const BYTES_HEADER: &str = "transport,deliveries,wire_bytes,payload_bytes,ws_framing_bytes,\
+http_request_bytes,http_response_bytes,tls_bytes,wire_per_delivery,payload_per_delivery,\
+ws_framing_per_delivery,http_request_per_delivery,http_response_per_delivery,tls_per_delivery,\
+model_overhead_per_delivery,model_covers";
 
 fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
     let mut clients = Recorder::default();
@@ -60,6 +70,13 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
         },
         server_usage: server,
         complete: true,
+        timeseries: common::series(
+            &[150, 300, 450, 2_000, 40_000].map(Duration::from_micros),
+            3,
+            3,
+            WireBytes { up: 10, down: 900 },
+            3,
+        ),
     }
 }
 
@@ -135,14 +152,46 @@ fn results_directory_keeps_its_contract() {
         let log = fs::read(dir.join(format!("{}.hlog", m.transport))).unwrap();
         assert!(String::from_utf8_lossy(&log).contains("microseconds (µs)"));
         let read = read_hlog(&log);
-        assert_eq!(read.len(), 2);
-        assert_eq!(read[0].0, "latency");
+        assert_eq!(read.len(), 2 + m.timeseries.seconds.len());
+        assert_eq!(read[0].0.as_deref(), Some("latency"));
         assert_eq!(read[0].1, m.clients.latency_us);
         assert_eq!(read[0].1.len(), 5);
         assert_eq!(read[0].2, Duration::from_secs(1_700_000_000));
-        assert_eq!(read[1].0, "connect");
+        assert_eq!(read[1].0.as_deref(), Some("connect"));
         assert_eq!(read[1].1, m.clients.connect_us);
+        // One untagged interval per second, in order, each at its own start time.
+        for (i, second) in m.timeseries.seconds.iter().enumerate() {
+            let (tag, h, start) = &read[2 + i];
+            assert_eq!(*tag, None);
+            assert_eq!(*h, second.latency_us.unpack());
+            assert_eq!(
+                *start,
+                m.timeseries.start_unix + Duration::from_secs(i as u64)
+            );
+        }
     }
+
+    let series = fs::read_to_string(dir.join("timeseries.csv")).unwrap();
+    assert_eq!(header(&series), TIMESERIES_HEADER);
+    let rows: Vec<&str> = series.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "two seconds per transport: {series}");
+    assert_eq!(rows[0], "ws,0,3,3,0,300,450,450,5,450,3");
+    assert_eq!(rows[1], "ws,1,0,2,0,2000,40031,40031,5,450,3");
+    assert!(rows[2].starts_with("longpoll,0,"));
+
+    let bytes = fs::read_to_string(dir.join("bytes.csv")).unwrap();
+    assert_eq!(header(&bytes), BYTES_HEADER);
+    // 910 wire bytes, 320 of them payload; 590 of WebSocket framing over 5 deliveries.
+    let ws = bytes.lines().nth(1).unwrap();
+    assert!(
+        ws.starts_with("ws,5,910,320,590,0,0,0,182.0,64.0,118.0,0.0,0.0,0.0,"),
+        "{ws}"
+    );
+    let longpoll = bytes.lines().nth(2).unwrap();
+    assert!(
+        longpoll.starts_with("longpoll,5,910,320,0,10,580,0,182.0,64.0,0.0,2.0,116.0,0.0,"),
+        "{longpoll}"
+    );
 }
 
 #[test]
@@ -153,6 +202,10 @@ fn no_transports_still_gives_headers() {
     assert_eq!(summary, format!("{SUMMARY_HEADER}\n"));
     let latency = fs::read_to_string(tmp.path().join("latency.csv")).unwrap();
     assert_eq!(latency, format!("{LATENCY_HEADER}\n"));
+    let series = fs::read_to_string(tmp.path().join("timeseries.csv")).unwrap();
+    assert_eq!(series, format!("{TIMESERIES_HEADER}\n"));
+    let bytes = fs::read_to_string(tmp.path().join("bytes.csv")).unwrap();
+    assert_eq!(bytes, format!("{BYTES_HEADER}\n"));
 }
 
 #[test]
@@ -164,7 +217,7 @@ fn table_and_csv_show_the_same_row() {
 }
 
 /// `(tag, histogram, start timestamp)` of each interval in an interval log.
-fn read_hlog(log: &[u8]) -> Vec<(String, Histogram<u64>, Duration)> {
+fn read_hlog(log: &[u8]) -> Vec<(Option<String>, Histogram<u64>, Duration)> {
     IntervalLogIterator::new(log)
         .filter_map(
             |entry| match entry.expect("a well-formed interval log line") {
@@ -178,10 +231,7 @@ fn read_hlog(log: &[u8]) -> Vec<(String, Histogram<u64>, Duration)> {
                 .deserialize(&mut bytes.as_slice())
                 .expect("a V2 deflate histogram");
             (
-                i.tag()
-                    .expect("every interval is tagged")
-                    .as_str()
-                    .to_owned(),
+                i.tag().map(|t| t.as_str().to_owned()),
                 h,
                 i.start_timestamp(),
             )

@@ -8,7 +8,8 @@ mod common;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::client::{ClientOutcome, LoadPlan, Phase, Target, drive};
+use wsbench::metrics::{Second, WireBytes};
 use wsbench::scenario::{Transport, WsClient};
 use wsbench::server::Limits;
 
@@ -51,6 +52,22 @@ fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
     assert_eq!(o.recorder.connect_us.len(), u64::from(plan.subscribers));
     assert_eq!((o.recorder.connect_errors, o.recorder.io_errors), (0, 0));
     assert!(o.complete);
+
+    // Second by second (2 s measured, then the drain), the seconds add up to the whole run.
+    let seconds = &o.timeseries.seconds;
+    assert!(seconds.len() >= 2, "{} seconds", seconds.len());
+    let sum = |f: &dyn Fn(&Second) -> u64| seconds.iter().map(f).sum::<u64>();
+    assert_eq!(sum(&Second::deliveries), d.delivered);
+    // 50 msg/s on a fixed schedule: 50 messages intended in each measured second, none after.
+    let published: Vec<u64> = seconds.iter().map(|s| s.published).collect();
+    assert_eq!(published[..2], [50, 50]);
+    assert_eq!(sum(&|s| s.published), 100);
+    assert_eq!(sum(&|s| s.lost), 0);
+    let wire = WireBytes {
+        up: sum(&|s| s.wire.up),
+        down: sum(&|s| s.wire.down),
+    };
+    assert_eq!(wire, o.wire);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,6 +296,47 @@ async fn slow_readers_meet_the_ring_policy_and_their_losses_are_announced() {
     assert!(d.delivered >= 8 * 100, "{}", d.delivered);
     assert_eq!(d.delivered + d.lost, 10 * 100);
     assert_eq!(d.duplicated, 0);
+    // Counted by the second each message was intended in, the losses add up to the same.
+    let lost: Vec<u64> = o.timeseries.seconds.iter().map(|s| s.lost).collect();
+    assert_eq!(lost.iter().sum::<u64>(), d.lost, "{lost:?}");
+    assert!(
+        lost[2..].iter().all(|&l| l == 0),
+        "only measured seconds lose: {lost:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_second_is_reported_live_and_kept() {
+    let plan = common::small_plan();
+    let transport = ws(WsClient::default());
+    let (addr, stop) = common::start_server_with(transport.kind(), Limits::default()).await;
+    let target = Target::new(transport, addr).unwrap();
+    let mut ticks = Vec::new();
+    let mut progress = 0;
+    let o = drive(
+        &plan,
+        &target,
+        &CancellationToken::new(),
+        &mut |phase| match phase {
+            Phase::Tick(stats) => ticks.push(stats),
+            Phase::ConnectProgress { .. } => progress += 1,
+            _ => {}
+        },
+    )
+    .await
+    .unwrap();
+    stop.cancel();
+    // One report per connection attempt, one tick per whole second (the last, partial second
+    // of the drain is kept but not reported live).
+    assert_eq!(progress, plan.subscribers);
+    assert!(ticks.len() >= 2, "{ticks:?}");
+    assert_eq!(o.timeseries.seconds.len(), ticks.len() + 1);
+    assert!(ticks.windows(2).all(|w| w[0].elapsed < w[1].elapsed));
+    assert_eq!(ticks[0].connections, u64::from(plan.subscribers));
+    assert!(ticks[0].deliveries_per_s > 0.0 && ticks[0].latency_p99_us.is_some());
+    for (tick, second) in ticks.iter().zip(&o.timeseries.seconds) {
+        assert_eq!(tick.connections, second.connections);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -16,8 +18,11 @@ use wsbench::report::{RunInfo, Summary, write_all};
 /// A transport with `n` latency samples spread over 1–50 ms and `n / 10` connect samples.
 fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
     let mut clients = Recorder::default();
-    for i in 0..n {
-        clients.record_latency(Duration::from_micros(1_000 + i * 49_000 / n.max(1)));
+    let latencies: Vec<Duration> = (0..n)
+        .map(|i| Duration::from_micros(1_000 + i * 49_000 / n.max(1)))
+        .collect();
+    for &d in &latencies {
+        clients.record_latency(d);
     }
     for i in 0..n / 10 {
         clients.record_connect(Duration::from_micros(200 + i * 7));
@@ -37,7 +42,7 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
         deliveries_expected: n,
         clients,
         wire: WireBytes {
-            up: 1_000 + n * 3,
+            up: 1_000 + n * 7,
             down: n * 90,
         },
         connect_wire: WireBytes { up: 500, down: 400 },
@@ -54,6 +59,16 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
             peak_rss_kib: 5_000,
         }),
         complete,
+        timeseries: common::series(
+            &latencies,
+            (n as usize).div_ceil(3),
+            n / 10,
+            WireBytes {
+                up: 1_000 + n * 7,
+                down: n * 90,
+            },
+            11,
+        ),
     }
 }
 
@@ -98,19 +113,47 @@ fn chart<'a>(html: &'a str, id: &str) -> &'a str {
 #[test]
 fn every_chart_is_drawn_with_one_line_or_bar_per_transport() {
     let (_tmp, html, _) = written();
-    assert_eq!(html.matches("<svg ").count(), 3, "three charts");
+    assert_eq!(html.matches("<svg ").count(), 5, "five charts");
     let latency = chart(&html, "chart-latency");
     let connect = chart(&html, "chart-connect");
     let bytes = chart(&html, "chart-bytes");
+    let rate = chart(&html, "chart-rate");
+    let p99 = chart(&html, "chart-p99");
     for (transport, samples) in [("ws", true), ("longpoll (partial)", true), ("sse", false)] {
         let line = format!("<polyline class=\"series\" data-transport=\"{transport}\"");
         let expected = usize::from(samples);
         assert_eq!(latency.matches(&line).count(), expected, "{transport}");
         assert_eq!(connect.matches(&line).count(), expected, "{transport}");
-        // Payload and overhead segments, or none when nothing was delivered.
+        // Payload, WebSocket framing, HTTP requests and HTTP responses (TLS is 0 everywhere and
+        // left out), or none when nothing was delivered.
         let segment = format!("<rect class=\"segment\" data-transport=\"{transport}\"");
-        assert_eq!(bytes.matches(&segment).count(), 2 * expected, "{transport}");
+        assert_eq!(bytes.matches(&segment).count(), 4 * expected, "{transport}");
+        // Three seconds, each with deliveries: one unbroken line over time per chart.
+        assert_eq!(rate.matches(&line).count(), expected, "{transport}");
+        assert_eq!(p99.matches(&line).count(), expected, "{transport}");
     }
+    for label in [
+        "deliveries per second (1/s)",
+        "p99 push latency (log scale)",
+        "2 s<",
+    ] {
+        assert!(
+            rate.contains(label) || p99.contains(label),
+            "time axes lack {label}"
+        );
+    }
+    assert!(rate.contains("class=\"phase-end\""), "the drain is marked");
+    for part in [
+        "WebSocket framing",
+        "HTTP request heads",
+        "HTTP response heads",
+    ] {
+        assert!(bytes.contains(part), "bytes legend lacks {part}");
+    }
+    assert!(
+        !bytes.contains(">TLS<"),
+        "an all-zero kind stays out of the legend"
+    );
     assert!(
         latency.contains("no samples"),
         "the empty transport says so"
@@ -119,7 +162,11 @@ fn every_chart_is_drawn_with_one_line_or_bar_per_transport() {
     for label in ["99 %", "99.9 %", "push latency (log scale)", " ms<"] {
         assert!(latency.contains(label), "latency axis lacks {label}");
     }
-    assert!(html.contains("over time"), "the missing chart is named");
+    assert!(html.contains("over time"));
+    assert!(
+        html.contains("the model covers"),
+        "the model is shown beside the measured bytes"
+    );
     assert!(html.contains("Partial run."));
 }
 
@@ -215,4 +262,16 @@ fn figures_are_the_ones_in_summary_csv() {
     let p99 = ws.latency_p99_us.unwrap() as f64 / 1000.0;
     let shown = format!("p99 {p99:.1} ms");
     assert!(html.contains(&shown), "{shown}");
+
+    // timeseries.csv adds up to the summary; the legend's peak is the highest rate of any second.
+    let series = fs::read_to_string(tmp.path().join("timeseries.csv")).unwrap();
+    let ws_seconds: Vec<u64> = series
+        .lines()
+        .filter(|l| l.starts_with("ws,"))
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ws_seconds.iter().sum::<u64>(), ws.deliveries);
+    assert_eq!(ws_seconds, [1667, 1667, 1666]);
+    // The last second lasted 0.4 s: 1666 deliveries in it is 4165 per second.
+    assert!(html.contains("peak 4,165/s"), "peak rate");
 }

@@ -15,13 +15,22 @@ use wsbench::metrics::{DeliveryCounts, ProcessUsage, Recorder, TransportMetrics,
 use wsbench::report::stored::load_metrics;
 use wsbench::report::{ReportError, RunInfo, Summary, SummarySource, compare, rerender, write_all};
 
-const DERIVED: [&str; 3] = ["summary.csv", "latency.csv", "report.html"];
+const DERIVED: [&str; 5] = [
+    "summary.csv",
+    "latency.csv",
+    "timeseries.csv",
+    "bytes.csv",
+    "report.html",
+];
 
 /// Figures with awkward values: nanosecond durations, ratios with long decimals, no server.
 fn metrics(transport: &str, server: bool) -> TransportMetrics {
     let mut clients = Recorder::default();
-    for i in 1..=997u64 {
-        clients.record_latency(Duration::from_nanos(i * i * 3_331));
+    let latencies: Vec<Duration> = (1..=997u64)
+        .map(|i| Duration::from_nanos(i * i * 3_331))
+        .collect();
+    for &d in &latencies {
+        clients.record_latency(d);
     }
     for i in 1..=37u64 {
         clients.record_connect(Duration::from_micros(i * 113));
@@ -37,7 +46,12 @@ fn metrics(transport: &str, server: bool) -> TransportMetrics {
     clients.messages_in_responses = 997;
     clients.empty_polls = 31;
     clients.io_errors = 1;
+    let wire = WireBytes {
+        up: 12_345,
+        down: 98_765,
+    };
     TransportMetrics {
+        timeseries: common::series(&latencies, 300, 10, wire, 103),
         transport: transport.to_owned(),
         subscribers: 100,
         publishers: 3,
@@ -221,6 +235,83 @@ fn compare_shows_a_b_and_the_ratio_per_shared_transport() {
     );
 }
 
+/// The rows of a CSV file as maps from column to cell.
+fn csv_rows(dir: &Path, file: &str) -> Vec<std::collections::HashMap<String, String>> {
+    csv::Reader::from_reader(read(dir, file).as_slice())
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn num(row: &std::collections::HashMap<String, String>, column: &str) -> u64 {
+    row[column]
+        .parse()
+        .unwrap_or_else(|e| panic!("{column}: {e}"))
+}
+
+/// A real run's `timeseries.csv` adds up to its `summary.csv`, second by second, and `bytes.csv`'s
+/// parts add up to the wire bytes.
+fn series_and_bytes_add_up(dir: &Path) {
+    let series = String::from_utf8(read(dir, "timeseries.csv")).unwrap();
+    assert_eq!(
+        series.lines().next().unwrap(),
+        "transport,t_s,published,deliveries,lost,latency_p50_us,latency_p99_us,latency_max_us,\
+         bytes_up,bytes_down,connections"
+    );
+    let seconds = csv_rows(dir, "timeseries.csv");
+    let bytes = csv_rows(dir, "bytes.csv");
+    let summary = csv_rows(dir, "summary.csv");
+    assert_eq!(summary.len(), 2);
+    for (row, split) in summary.iter().zip(&bytes) {
+        let transport = &row["transport"];
+        let mine: Vec<_> = seconds
+            .iter()
+            .filter(|s| &s["transport"] == transport)
+            .collect();
+        // 1 s measured plus the drain: at least one row, numbered from 0.
+        assert!(!mine.is_empty(), "{transport}");
+        for (t, s) in mine.iter().enumerate() {
+            assert_eq!(num(s, "t_s"), t as u64);
+        }
+        for (column, total) in [
+            ("deliveries", "deliveries"),
+            ("published", "messages_published"),
+            ("lost", "lost"),
+            ("bytes_up", "bytes_up"),
+            ("bytes_down", "bytes_down"),
+        ] {
+            let sum: u64 = mine.iter().map(|s| num(s, column)).sum();
+            assert_eq!(sum, num(row, total), "{transport} {column}");
+        }
+        assert!(num(row, "deliveries") > 0);
+        // At most 20 subscribers and, over HTTP, the 2 publishers' own connections (a poll
+        // subscriber that has every message closes its connection before the drain ends).
+        let most = if transport == "ws" { 20 } else { 22 };
+        assert!(
+            mine.iter().all(|s| num(s, "connections") <= most),
+            "{transport}"
+        );
+        assert!(num(mine[0], "connections") > 0, "{transport}");
+
+        assert_eq!(&split["transport"], transport);
+        assert_eq!(num(split, "deliveries"), num(row, "deliveries"));
+        let wire = num(split, "wire_bytes");
+        assert_eq!(wire, num(row, "bytes_up") + num(row, "bytes_down"));
+        let parts: u64 = [
+            "payload_bytes",
+            "ws_framing_bytes",
+            "http_request_bytes",
+            "http_response_bytes",
+            "tls_bytes",
+        ]
+        .iter()
+        .map(|c| num(split, c))
+        .sum();
+        assert_eq!(parts, wire, "{transport}");
+        assert_eq!(num(split, "payload_bytes"), num(row, "payload_bytes"));
+    }
+}
+
 fn wsbench(args: &[&str]) -> Output {
     let output = Command::new(common::wsbench_bin())
         .args(args)
@@ -252,6 +343,7 @@ fn report_and_compare_on_a_real_run() {
         "--transports",
         "ws,longpoll",
     ]);
+    series_and_bytes_add_up(&dir);
     let before: Vec<Vec<u8>> = DERIVED.iter().map(|f| read(&dir, f)).collect();
     for file in DERIVED {
         fs::remove_file(dir.join(file)).unwrap();

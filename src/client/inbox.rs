@@ -1,12 +1,18 @@
 //! What one subscriber does with each message it receives: identify it, place it in or out of the
 //! measured window, record its latency and its delivery. Shared by every transport's client.
+//!
+//! Each delivery goes to the subscriber's own [`Recorder`] (the whole run, merged at the end) and,
+//! once the subscriber has connected, to the run's shared [`IntervalRecorder`] (the current second,
+//! swapped out by the sampler), so the receive loops of the transports need no hook of their own.
+
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use super::schedule::Timeline;
 use crate::codec::envelope::Envelope;
-use crate::metrics::Recorder;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
+use crate::metrics::{IntervalRecorder, Recorder};
 
 /// One subscriber's receive-side state; owned by its task, merged at the end.
 #[derive(Debug, Default)]
@@ -18,6 +24,8 @@ pub struct Inbox {
     tracker: DeliveryTracker,
     /// How many in-window messages were published in all, once the publishers are done.
     expected: Option<u64>,
+    /// The run's per-second recorder and this subscriber's shard of it, once connected.
+    intervals: Option<(Arc<IntervalRecorder>, usize)>,
 }
 
 impl Inbox {
@@ -32,9 +40,25 @@ impl Inbox {
             .tracker
             .observe(envelope.publisher, envelope.seq, in_window);
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
-            self.recorder
-                .record_latency(now.saturating_duration_since(t.at(envelope.intended_ns)));
+            let intended = t.at(envelope.intended_ns);
+            let latency = now.saturating_duration_since(intended);
+            self.recorder.record_latency(latency);
+            if let Some((intervals, shard)) = &self.intervals {
+                let second = intended
+                    .saturating_duration_since(t.measure_start)
+                    .as_secs();
+                intervals.record_delivery(
+                    *shard,
+                    latency,
+                    usize::try_from(second).unwrap_or(usize::MAX),
+                );
+            }
         }
+    }
+
+    /// Records from now on also into the run's per-second recorder, in shard `shard`.
+    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>, shard: usize) {
+        self.intervals = Some((intervals, shard));
     }
 
     /// Tells the inbox how many in-window messages to expect, once known.

@@ -5,6 +5,11 @@
 //! sockets, each wrapped in a [`CountingStream`](crate::wire::CountingStream), so a server we did
 //! not write is measured exactly like ours. Each client task owns its [`Inbox`]; they are merged
 //! once at the end. Never prints or writes files: progress is reported through a callback.
+//!
+//! From the start of the measured phase to the end of the drain a 1 Hz sampler in the conductor
+//! cuts the run into seconds: it swaps out the shared [`IntervalRecorder`]'s latency, reads the
+//! [`WireMeter`], and reports each second as [`Phase::Tick`]; the seconds come back as the
+//! outcome's [`TimeSeries`].
 
 mod backoff;
 mod http;
@@ -17,7 +22,8 @@ pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -28,7 +34,8 @@ pub use inbox::Inbox;
 use publishing::PublishTally;
 pub use schedule::{Schedule, Timeline};
 
-use crate::metrics::{Recorder, WireBytes};
+use crate::metrics::timeseries::Sample;
+use crate::metrics::{IntervalRecorder, PackedHistogram, Recorder, TimeSeries, WireBytes};
 use crate::scenario::target::Endpoint;
 use crate::scenario::{Scenario, Transport, TransportKind};
 use crate::wire::WireMeter;
@@ -162,6 +169,13 @@ pub enum Phase {
         /// Connections to open (subscribers plus separate publisher connections).
         clients: u32,
     },
+    /// A connection attempt of the ramp-up ended (sent after each one).
+    ConnectProgress {
+        /// Connections that succeeded so far.
+        ok: u32,
+        /// Connections that failed or timed out so far.
+        failed: u32,
+    },
     /// Ramp-up ended.
     Connected {
         /// Connections that succeeded.
@@ -173,10 +187,29 @@ pub enum Phase {
     Warmup,
     /// The measured phase started (sample resource usage now).
     Measuring,
+    /// One more second of the measured phase or the drain (sent once a second).
+    Tick(LiveStats),
     /// Publishing stopped; waiting for messages in flight.
     Draining,
     /// The measured window closed (sample resource usage now).
     Measured,
+}
+
+/// What the last second of the measured phase or drain looked like, for a live display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveStats {
+    /// Time since the measured phase started.
+    pub elapsed: Duration,
+    /// In-window deliveries in the last second, per second.
+    pub deliveries_per_s: f64,
+    /// 99th percentile push latency of those deliveries, µs (`None` when there were none).
+    pub latency_p99_us: Option<u64>,
+    /// Deliveries still missing of the messages intended in the seconds that ended at least a
+    /// second ago: published × subscribers − delivered. Late or lost; what is still missing after
+    /// the drain is lost.
+    pub missing: u64,
+    /// Client connections open now.
+    pub connections: u64,
 }
 
 /// Why a load run could not go on.
@@ -221,6 +254,8 @@ pub struct ClientOutcome {
     pub payload_wire: WireBytes,
     /// False when the run was cancelled before the drain ended.
     pub complete: bool,
+    /// The measured phase and the drain, second by second.
+    pub timeseries: TimeSeries,
 }
 
 /// What client tasks tell the conductor.
@@ -243,6 +278,10 @@ struct Ctx {
     plan: LoadPlan,
     target: Target,
     meter: Arc<WireMeter>,
+    /// What every subscriber records per second; the sampler swaps it out.
+    intervals: Arc<IntervalRecorder>,
+    /// Round robin over the recorder's shards, one per connected subscriber.
+    next_shard: AtomicUsize,
     timeline: watch::Sender<Option<Timeline>>,
     tally: PublishTally,
     events: mpsc::UnboundedSender<Event>,
@@ -282,6 +321,8 @@ async fn first_connect<T>(
             if result.is_ok() {
                 inbox.recorder.record_connect(started.elapsed());
                 inbox.connected = true;
+                let shard = ctx.next_shard.fetch_add(1, Ordering::Relaxed);
+                inbox.attach(ctx.intervals.clone(), shard);
             }
             &mut inbox.recorder
         }
@@ -329,6 +370,10 @@ pub async fn drive(
         plan: plan.clone(),
         target: target.clone(),
         meter: Arc::new(WireMeter::default()),
+        intervals: Arc::new(IntervalRecorder::new(
+            usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0),
+        )),
+        next_shard: AtomicUsize::new(0),
         timeline: watch::Sender::new(None),
         tally: PublishTally::new(plan.publishers),
         events: events_tx,
@@ -388,16 +433,19 @@ pub async fn drive(
             e = events.recv() => e,
         };
         match event {
-            Some(Event::Connected { subscriber, result }) => match result {
-                Ok(()) => {
-                    ok += 1;
-                    subscribers_ok += u32::from(subscriber);
+            Some(Event::Connected { subscriber, result }) => {
+                match result {
+                    Ok(()) => {
+                        ok += 1;
+                        subscribers_ok += u32::from(subscriber);
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        first_error.get_or_insert(e);
+                    }
                 }
-                Err(e) => {
-                    failed += 1;
-                    first_error.get_or_insert(e);
-                }
-            },
+                on_phase(Phase::ConnectProgress { ok, failed });
+            }
             Some(Event::Finished) => finished += 1,
             None => break,
         }
@@ -436,8 +484,19 @@ pub async fn drive(
     } else {
         ctx.meter.read()
     };
+    let mut sampler = Sampler::new(measure_start, wire_start, u64::from(subscribers_ok));
     on_phase(Phase::Measuring);
-    complete = complete && wait_until(timeline.measure_end, cancel).await;
+    complete = complete && {
+        let end = timeline.measure_end;
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break false,
+                _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(&ctx))),
+                _ = sleep_until(end) => break true,
+            }
+        }
+    };
     let measured = Instant::now().min(timeline.measure_end) - measure_start.min(Instant::now());
     on_phase(Phase::Draining);
 
@@ -455,24 +514,44 @@ pub async fn drive(
             _ = sleep_until(deadline) => {
                 ctx.stop.cancel();
             }
+            _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(&ctx))),
         }
     }
     ctx.stop.cancel();
     // Let the remaining subscribers notice the stop before the bytes are read.
     let settle = Instant::now() + Duration::from_secs(1);
     while finished < subscribers_ok {
-        match timeout(settle - Instant::now().min(settle), events.recv()).await {
-            Ok(Some(Event::Finished)) => finished += 1,
-            Ok(Some(_)) => {}
-            _ => break,
+        tokio::select! {
+            e = events.recv() => match e {
+                Some(Event::Finished) => finished += 1,
+                Some(_) => {}
+                None => break,
+            },
+            _ = sleep_until(settle) => break,
+            _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(&ctx))),
         }
     }
-    let wire = ctx.meter.read().since(wire_start);
+    let wire_end = ctx.meter.read();
+    let wire = wire_end.since(wire_start);
+    // The last second ends at the same reading, so the seconds' bytes add up to `wire` exactly.
+    sampler.tick_at(&ctx, wire_end);
     on_phase(Phase::Measured);
     complete = complete && !cancel.is_cancelled();
 
     ctx.close.cancel();
     let (inboxes, recorders) = collect(subscribers, publishers).await;
+    // Deliveries recorded after the last tick (a batch being handled at the stop) join the last second.
+    let mut samples = sampler.samples;
+    if let Some(last) = samples.last_mut() {
+        let late = ctx.intervals.take_latency();
+        if !late.is_empty() {
+            let mut merged = last.latency_us.unpack();
+            merged
+                .add(late)
+                .expect("auto-resizing histograms of equal precision always merge");
+            last.latency_us = PackedHistogram::pack(&merged);
+        }
+    }
     let messages_published = ctx.tally.in_window();
     // The slots of the window as measured: an interrupted run asked for fewer.
     let measured_window = Timeline {
@@ -501,7 +580,14 @@ pub async fn drive(
         recorder.merge(r);
     }
     let payload = plan.payload_bytes as u64;
+    let timeseries = TimeSeries::new(
+        sampler.start_unix,
+        samples,
+        &ctx.intervals.by_intended(),
+        u64::from(subscribers_connected),
+    );
     Ok(ClientOutcome {
+        timeseries,
         payload_wire: WireBytes {
             up: messages_published * payload,
             down: recorder.delivery.delivered * payload,
@@ -515,6 +601,79 @@ pub async fn drive(
         connect_wire,
         complete,
     })
+}
+
+/// The 1 Hz sampler of the measured phase and the drain, run by the conductor between its waits.
+#[derive(Debug)]
+struct Sampler {
+    /// Start of the measured phase.
+    start: Instant,
+    /// Wall-clock time of `start`, since the Unix epoch.
+    start_unix: Duration,
+    /// When the next second ends.
+    next: Instant,
+    /// When the last second ended, and the meter then.
+    last_at: Instant,
+    last_wire: WireBytes,
+    /// Subscribers expected to receive every message.
+    subscribers: u64,
+    samples: Vec<Sample>,
+}
+
+impl Sampler {
+    fn new(start: Instant, wire_start: WireBytes, subscribers: u64) -> Self {
+        let since_start = Instant::now().saturating_duration_since(start);
+        let start_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(since_start);
+        Sampler {
+            start,
+            start_unix,
+            next: start + Duration::from_secs(1),
+            last_at: start,
+            last_wire: wire_start,
+            subscribers,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Ends the current second now: swaps out its latency, reads the meter and the connections.
+    fn tick(&mut self, ctx: &Ctx) -> LiveStats {
+        self.tick_at(ctx, ctx.meter.read())
+    }
+
+    /// [`Sampler::tick`] with the meter's reading taken by the caller.
+    fn tick_at(&mut self, ctx: &Ctx, wire: WireBytes) -> LiveStats {
+        let now = Instant::now();
+        let latency_us = ctx.intervals.take_latency();
+        let duration = now.saturating_duration_since(self.last_at);
+        let elapsed = now.saturating_duration_since(self.start);
+        let connections = ctx.meter.open_streams();
+        let stats = LiveStats {
+            elapsed,
+            deliveries_per_s: latency_us.len() as f64 / duration.as_secs_f64().max(1e-3),
+            latency_p99_us: (!latency_us.is_empty()).then(|| latency_us.value_at_quantile(0.99)),
+            // Seconds that ended at least a second ago.
+            missing: ctx.intervals.missing(
+                usize::try_from(elapsed.as_secs().saturating_sub(1)).unwrap_or(usize::MAX),
+                self.subscribers,
+            ),
+            connections,
+        };
+        self.samples.push(Sample {
+            duration,
+            latency_us: PackedHistogram::pack(&latency_us),
+            wire: wire.since(self.last_wire),
+            connections,
+        });
+        self.last_at = now;
+        self.last_wire = wire;
+        while self.next <= now {
+            self.next += Duration::from_secs(1);
+        }
+        stats
+    }
 }
 
 /// Waits for every client task after `close`; a task still running after a grace period is

@@ -115,6 +115,11 @@ impl Publishing {
         if let Some((_, at)) = schedule.peek() {
             if at >= timeline.measure_start {
                 self.in_window += 1;
+                if let Some(ctx) = &self.tally {
+                    let second = (at - timeline.measure_start).as_secs();
+                    ctx.intervals
+                        .record_published(usize::try_from(second).unwrap_or(usize::MAX));
+                }
             }
             schedule.advance();
         }

@@ -6,12 +6,14 @@
 //! no locks.
 
 pub mod delivery;
+pub mod timeseries;
 
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
 pub use delivery::{DeliveryCounts, DeliveryTracker};
+pub use timeseries::{IntervalRecorder, PackedHistogram, Second, TimeSeries};
 
 /// Significant digits kept by every histogram: 0.1 % resolution at any magnitude.
 pub const SIGFIGS: u8 = 3;
@@ -184,6 +186,8 @@ pub struct TransportMetrics {
     pub server_usage: Option<ProcessUsage>,
     /// False when the run was interrupted or the server died: figures cover what was measured.
     pub complete: bool,
+    /// The measured phase and drain second by second (empty for results stored before it existed).
+    pub timeseries: TimeSeries,
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The files of one results directory and the order they are written in: the stored inputs
 //! (`run.json`, `scenario.toml`, `metrics.json`, `<transport>.hlog`) and the outputs derived from
-//! them (`summary.csv`, `latency.csv`, `report.html`). See `results/README.md` for what each holds.
+//! them (`summary.csv`, `latency.csv`, `timeseries.csv`, `bytes.csv`, `report.html`). See `results/README.md` for what each holds.
 //!
 //! Reading a directory back is [`super::stored`]'s job; the `.hlog` format is [`super::hlog`]'s and
 //! the page is [`super::html`]'s.
@@ -14,13 +14,17 @@ use serde::{Deserialize, Serialize};
 
 use super::ReportError;
 use super::summary::{P50, P90, P99, P999, Summary, summarize};
-use super::{hlog, html, metrics_json};
+use super::{bytes, hlog, html, metrics_json, series};
 use crate::metrics::TransportMetrics;
 
 /// One row per transport: the [`Summary`] columns.
 pub const SUMMARY_CSV: &str = "summary.csv";
 /// The latency percentile distribution of every transport, for charts.
 pub const LATENCY_CSV: &str = "latency.csv";
+/// Each transport second by second: the [`super::series::SecondRow`] columns.
+pub const TIMESERIES_CSV: &str = "timeseries.csv";
+/// Each transport's wire bytes split by kind, with the model: the [`super::bytes::BytesRow`] columns.
+pub const BYTES_CSV: &str = "bytes.csv";
 /// Facts about the run itself: version, start time, command line.
 pub const RUN_JSON: &str = "run.json";
 /// The resolved scenario, verbatim.
@@ -133,6 +137,9 @@ pub struct Derived<'a> {
     pub histograms: &'a [TransportHistograms<'a>],
     /// Caveats shown at the top of the page (e.g. re-rendered from an older directory).
     pub notes: &'a [String],
+    /// The full metrics, when known (not when re-rendering a directory without `metrics.json`):
+    /// the source of `timeseries.csv`, `bytes.csv` and the page's charts over time.
+    pub metrics: Option<&'a [TransportMetrics]>,
 }
 
 /// Writes every result file for `metrics` into `dir`, creating it if needed.
@@ -166,6 +173,7 @@ pub fn write_all(
         rows: &rows,
         histograms: &histograms,
         notes: &[],
+        metrics: Some(metrics),
     };
     write_derived(dir, &derived, WriteSummary::Yes)
 }
@@ -178,7 +186,7 @@ pub(crate) enum WriteSummary {
 }
 
 /// Writes the files made from the stored inputs: `summary.csv` (unless told not to),
-/// `latency.csv` and `report.html`.
+/// `latency.csv`, `timeseries.csv` and `bytes.csv` (when the metrics are known) and `report.html`.
 pub(crate) fn write_derived(
     dir: &Path,
     derived: &Derived<'_>,
@@ -188,6 +196,10 @@ pub(crate) fn write_derived(
         write_csv(&dir.join(SUMMARY_CSV), derived.rows)?;
     }
     write_latency_csv(&dir.join(LATENCY_CSV), derived.histograms)?;
+    if let Some(metrics) = derived.metrics {
+        write_csv(&dir.join(TIMESERIES_CSV), &series::rows(metrics))?;
+        write_csv(&dir.join(BYTES_CSV), &bytes::rows(metrics))?;
+    }
     write_file(&dir.join(REPORT_HTML), html::render(derived).as_bytes())
 }
 

@@ -1,9 +1,12 @@
 //! `<transport>.hlog`: one transport's histograms in HdrHistogram's interval-log format, written
 //! after a run and read back by `wsbench report`.
 //!
-//! Owns the file's layout (one interval tagged [`HLOG_TAG_LATENCY`], one tagged
-//! [`HLOG_TAG_CONNECT`], values in µs, V2 + deflate, base64) and its reading. Knows nothing of
-//! the other files of a results directory.
+//! Owns the file's layout (one interval tagged [`HLOG_TAG_LATENCY`] with the whole run's push
+//! latency, one tagged [`HLOG_TAG_CONNECT`], then one untagged interval per second of the measured
+//! phase and drain with the push latency of the deliveries that arrived in it; values in µs,
+//! V2 + deflate, base64) and its reading. HDR plotters read untagged intervals by default, so they
+//! plot latency over time; the whole-run histogram is stored apart, so reading it back never
+//! depends on adding the seconds up. Knows nothing of the other files of a results directory.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,7 +19,7 @@ use hdrhistogram::serialization::{DeserializeError, Deserializer, V2DeflateSeria
 
 use super::ReportError;
 use super::files::write_file;
-use crate::metrics::TransportMetrics;
+use crate::metrics::{PackedHistogram, TransportMetrics};
 
 /// Tag of the push-latency interval in a `.hlog` file.
 pub const HLOG_TAG_LATENCY: &str = "latency";
@@ -36,13 +39,17 @@ pub struct HlogInterval {
     pub histogram: Histogram<u64>,
 }
 
-/// A transport's two histograms as read from its `.hlog` file.
+/// A transport's histograms as read from its `.hlog` file.
 #[derive(Debug, Clone)]
 pub struct StoredHistograms {
     /// Push latency, µs.
     pub latency_us: Histogram<u64>,
     /// Connect time, µs.
     pub connect_us: Histogram<u64>,
+    /// Push latency per second (the untagged intervals, in file order), packed as they are read
+    /// so a long run's file never needs all its seconds decoded at once; empty in files written
+    /// before wsbench kept a time series.
+    pub seconds: Vec<PackedHistogram>,
 }
 
 /// Why an interval log could not be read. Wrapped in [`ReportError::ReadHlog`] with the file.
@@ -68,10 +75,12 @@ pub enum HlogError {
     MissingTag(&'static str),
 }
 
-/// Writes HdrHistogram's interval log: one interval tagged `latency`, one tagged `connect`.
+/// Writes HdrHistogram's interval log: one interval tagged `latency`, one tagged `connect`, then
+/// one untagged interval per second of [`TransportMetrics::timeseries`].
 ///
-/// Both intervals start at the run's start (absolute seconds since the epoch, with a matching
-/// `StartTime` header) and last the measured phase; connect samples come from the ramp-up before it.
+/// The two tagged intervals start at the run's start (absolute seconds since the epoch, with a
+/// matching `StartTime` header) and last the measured phase; connect samples come from the
+/// ramp-up before it. Each second starts at its own wall-clock time and lasts as long as it did.
 pub(crate) fn write_hlog(
     path: &Path,
     started: SystemTime,
@@ -112,6 +121,12 @@ pub(crate) fn write_hlog(
         log.write_histogram(h, start, m.measured, Some(tag))
             .map_err(hlog_error)?;
     }
+    let mut at = m.timeseries.start_unix;
+    for second in &m.timeseries.seconds {
+        log.write_histogram(&second.latency_us.unpack(), at, second.duration, None)
+            .map_err(hlog_error)?;
+        at += second.duration;
+    }
     drop(log);
     write_file(path, &buf)
 }
@@ -120,8 +135,14 @@ pub(crate) fn write_hlog(
 ///
 /// `StartTime`/`BaseTime` headers are skipped: wsbench writes absolute interval timestamps.
 pub fn read_hlog(log: &[u8]) -> Result<Vec<HlogInterval>, HlogError> {
-    let mut deserializer = Deserializer::new();
     let mut intervals = Vec::new();
+    decode_intervals(log, |i| intervals.push(i))?;
+    Ok(intervals)
+}
+
+/// Decodes the intervals of an interval log one at a time, in file order, handing each to `each`.
+fn decode_intervals(log: &[u8], mut each: impl FnMut(HlogInterval)) -> Result<(), HlogError> {
+    let mut deserializer = Deserializer::new();
     for entry in IntervalLogIterator::new(log) {
         let interval = match entry {
             Ok(LogEntry::Interval(i)) => i,
@@ -134,14 +155,14 @@ pub fn read_hlog(log: &[u8]) -> Result<Vec<HlogInterval>, HlogError> {
         let histogram = deserializer
             .deserialize(&mut bytes.as_slice())
             .map_err(HlogError::Decode)?;
-        intervals.push(HlogInterval {
+        each(HlogInterval {
             tag: interval.tag().map(|t| t.as_str().to_owned()),
             start: interval.start_timestamp(),
             duration: interval.duration(),
             histogram,
         });
     }
-    Ok(intervals)
+    Ok(())
 }
 
 /// Reads a transport's `.hlog` file: the sum of its `latency` intervals and of its `connect`
@@ -155,10 +176,16 @@ pub fn read_histograms(path: &Path) -> Result<StoredHistograms, ReportError> {
         path: path.to_owned(),
         source,
     };
-    let intervals = read_hlog(&bytes).map_err(read_error)?;
+    let (mut tagged, mut seconds) = (Vec::new(), Vec::new());
+    decode_intervals(&bytes, |i| match i.tag {
+        Some(_) => tagged.push(i),
+        None => seconds.push(PackedHistogram::pack(&i.histogram)),
+    })
+    .map_err(read_error)?;
     Ok(StoredHistograms {
-        latency_us: sum_tagged(&intervals, HLOG_TAG_LATENCY).map_err(read_error)?,
-        connect_us: sum_tagged(&intervals, HLOG_TAG_CONNECT).map_err(read_error)?,
+        latency_us: sum_tagged(&tagged, HLOG_TAG_LATENCY).map_err(read_error)?,
+        connect_us: sum_tagged(&tagged, HLOG_TAG_CONNECT).map_err(read_error)?,
+        seconds,
     })
 }
 
@@ -233,7 +260,7 @@ mod tests {
         write_hlog(&path, started, &m).unwrap();
 
         let intervals = read_hlog(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(intervals.len(), 2);
+        assert_eq!(intervals.len(), 2 + m.timeseries.seconds.len());
         assert_eq!(intervals[0].tag.as_deref(), Some(HLOG_TAG_LATENCY));
         assert_eq!(intervals[0].start, Duration::from_millis(1_700_000_000_250));
         assert_eq!(intervals[0].duration, m.measured);
@@ -242,6 +269,15 @@ mod tests {
         let read = read_histograms(&path).unwrap();
         assert_eq!(read.latency_us, m.clients.latency_us);
         assert_eq!(read.connect_us, m.clients.connect_us);
+        let seconds: Vec<_> = m.timeseries.seconds.iter().map(|s| &s.latency_us).collect();
+        assert_eq!(read.seconds.iter().collect::<Vec<_>>(), seconds);
+        assert_eq!(intervals[2].histogram, seconds[0].unpack());
+        assert!(!seconds.is_empty());
+        assert_eq!(
+            intervals[3].start,
+            m.timeseries.start_unix + m.timeseries.seconds[0].duration
+        );
+        assert_eq!(intervals[3].tag, None);
     }
 
     #[test]

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ReportError;
 use super::hlog::StoredHistograms;
-use crate::metrics::{DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes};
+use crate::metrics::{
+    DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TransportMetrics,
+    WireBytes,
+};
 
 /// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
 /// files still load; a change that cannot be read that way bumps this number.
@@ -48,6 +51,25 @@ struct StoredTransport {
     client_usage: StoredUsage,
     server_usage: Option<StoredUsage>,
     complete: bool,
+    /// Wall-clock start of the measured phase, ns since the Unix epoch; absent in older files.
+    #[serde(default)]
+    timeseries_start_unix_ns: u64,
+    /// The seconds of the time series without their latency (the `.hlog`'s untagged intervals);
+    /// absent in older files.
+    #[serde(default)]
+    seconds: Vec<StoredSecond>,
+}
+
+/// [`Second`] without its histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredSecond {
+    duration_ns: u64,
+    published: u64,
+    lost: u64,
+    bytes_up: u64,
+    bytes_down: u64,
+    connections: u64,
 }
 
 /// [`Recorder`] without its histograms; the delivery counts inline.
@@ -115,6 +137,18 @@ impl MetricsFile {
             .into_iter()
             .map(|t| {
                 let h = histograms(&t.transport)?;
+                if h.seconds.len() != t.seconds.len() {
+                    return Err(ReportError::Inconsistent {
+                        path: path.to_owned(),
+                        reason: format!(
+                            "{} lists {} seconds for {}, its .hlog file has {}",
+                            path.display(),
+                            t.seconds.len(),
+                            t.transport,
+                            h.seconds.len()
+                        ),
+                    });
+                }
                 Ok(t.into_metrics(h))
             })
             .collect()
@@ -143,6 +177,7 @@ impl From<&TransportMetrics> for StoredTransport {
             client_usage,
             server_usage,
             complete,
+            timeseries,
         } = m;
         StoredTransport {
             transport: transport.clone(),
@@ -160,6 +195,45 @@ impl From<&TransportMetrics> for StoredTransport {
             client_usage: (*client_usage).into(),
             server_usage: server_usage.map(Into::into),
             complete: *complete,
+            timeseries_start_unix_ns: nanos(timeseries.start_unix),
+            seconds: timeseries.seconds.iter().map(StoredSecond::from).collect(),
+        }
+    }
+}
+
+impl From<&Second> for StoredSecond {
+    fn from(s: &Second) -> Self {
+        let Second {
+            duration,
+            latency_us: _,
+            published,
+            lost,
+            wire,
+            connections,
+        } = s;
+        StoredSecond {
+            duration_ns: nanos(*duration),
+            published: *published,
+            lost: *lost,
+            bytes_up: wire.up,
+            bytes_down: wire.down,
+            connections: *connections,
+        }
+    }
+}
+
+impl StoredSecond {
+    fn into_second(self, latency_us: PackedHistogram) -> Second {
+        Second {
+            duration: Duration::from_nanos(self.duration_ns),
+            latency_us,
+            published: self.published,
+            lost: self.lost,
+            wire: WireBytes {
+                up: self.bytes_up,
+                down: self.bytes_down,
+            },
+            connections: self.connections,
         }
     }
 }
@@ -280,6 +354,15 @@ impl StoredTransport {
             client_usage: self.client_usage.into(),
             server_usage: self.server_usage.map(Into::into),
             complete: self.complete,
+            timeseries: TimeSeries {
+                start_unix: Duration::from_nanos(self.timeseries_start_unix_ns),
+                seconds: self
+                    .seconds
+                    .into_iter()
+                    .zip(histograms.seconds)
+                    .map(|(s, h)| s.into_second(h))
+                    .collect(),
+            },
         }
     }
 }
@@ -303,7 +386,14 @@ mod tests {
         let back = stored.into_metrics(StoredHistograms {
             latency_us: m.clients.latency_us.clone(),
             connect_us: m.clients.connect_us.clone(),
+            seconds: m
+                .timeseries
+                .seconds
+                .iter()
+                .map(|s| s.latency_us.clone())
+                .collect(),
         });
+        assert_eq!(back.timeseries, m.timeseries);
         assert_eq!(StoredTransport::from(&back), StoredTransport::from(&m));
         assert_eq!(back.measured, m.measured);
         assert_eq!(Summary::new(&back), Summary::new(&m));

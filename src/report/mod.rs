@@ -10,6 +10,8 @@
 //! - [`summary`]: the [`Summary`] row and how each figure is derived.
 //! - [`files`]: [`write_all`], the file names and the order they are written in.
 //! - [`hlog`]: the `.hlog` interval logs, written and read back.
+//! - [`series`]: `timeseries.csv`, each transport second by second.
+//! - [`bytes`]: `bytes.csv`, wire bytes split by kind, with the codec's model beside them.
 //! - `metrics_json`: `metrics.json`, the non-histogram figures of each transport (serde mirror).
 //! - [`stored`]: reading a directory back; [`rerender`] rebuilds its derived files.
 //! - [`table`]: the side-by-side table printed at the end of a run.
@@ -17,12 +19,14 @@
 //! - [`mod@compare`]: two results directories side by side, with ratios.
 //! - `format`: how a figure is written for people (`12.3 ms`), shared by table, page and comparison.
 
+pub mod bytes;
 pub mod compare;
 pub mod files;
 mod format;
 pub mod hlog;
 pub mod html;
 mod metrics_json;
+pub mod series;
 pub mod stored;
 pub mod summary;
 mod svg;
@@ -33,11 +37,19 @@ use std::path::PathBuf;
 
 use hdrhistogram::serialization::V2DeflateSerializeError;
 
+use crate::scenario::TransportKind;
+
 pub use compare::compare;
 pub use files::{RunFacts, RunInfo, write_all};
 pub use hlog::{HlogError, read_hlog};
 pub use stored::{Rerendered, SummarySource, rerender};
 pub use summary::{Summary, summarize};
+
+/// The transport a label names (`ws` → WebSocket): the one place a stored or printed label is
+/// read back into a transport.
+pub fn transport_kind(label: &str) -> Option<TransportKind> {
+    TransportKind::ALL.into_iter().find(|k| k.label() == label)
+}
 
 /// Why writing or reading results failed. Each variant names the file; when writing, the files
 /// written before it stay.
@@ -111,6 +123,15 @@ pub enum ReportError {
         path: PathBuf,
         /// What is wrong with it.
         source: HlogError,
+    },
+    /// Two stored files disagree (e.g. `metrics.json` and a `.hlog` file from different runs):
+    /// the directory was edited or mixed up. Re-run, or restore the files of one run.
+    #[error("{reason}")]
+    Inconsistent {
+        /// The file that was being read.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
     },
     /// `metrics.json` was written by a newer wsbench in a layout this one cannot read; re-render
     /// with that version.

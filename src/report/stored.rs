@@ -1,6 +1,7 @@
 //! A results directory read back: `metrics.json` (`metrics_json`) plus the `.hlog`
 //! histograms rebuild each [`TransportMetrics`] exactly, so `wsbench report DIR` re-derives
-//! `summary.csv`, `latency.csv`, `report.html` and the table with the current code.
+//! `summary.csv`, `latency.csv`, `timeseries.csv`, `bytes.csv`, `report.html` and the table with
+//! the current code.
 //!
 //! Owns reading a directory's stored files and the rebuild. Writes only derived files: the
 //! stored inputs of a directory are never changed.
@@ -52,13 +53,21 @@ pub fn rerender(dir: &Path) -> Result<Rerendered, ReportError> {
     let scenario_toml = read_text(&dir.join(SCENARIO_TOML))?;
     let metrics_path = dir.join(METRICS_JSON);
     let mut notes = Vec::new();
+    let mut metrics = None;
     let (rows, histograms, source) = if metrics_path.exists() {
-        let metrics = read_metrics(dir, &metrics_path)?;
-        let rows = summarize(&metrics);
-        let histograms = metrics
-            .into_iter()
-            .map(|m| (m.transport, m.clients.latency_us, m.clients.connect_us))
+        let read = read_metrics(dir, &metrics_path)?;
+        let rows = summarize(&read);
+        let histograms = read
+            .iter()
+            .map(|m| {
+                (
+                    m.transport.clone(),
+                    m.clients.latency_us.clone(),
+                    m.clients.connect_us.clone(),
+                )
+            })
             .collect();
+        metrics = Some(read);
         (rows, histograms, SummarySource::Recomputed)
     } else {
         let StoredSummary {
@@ -98,6 +107,7 @@ pub fn rerender(dir: &Path) -> Result<Rerendered, ReportError> {
         rows: &rows,
         histograms: &borrowed,
         notes: &notes,
+        metrics: metrics.as_deref(),
     };
     let write_summary = match source {
         SummarySource::Recomputed => WriteSummary::Yes,

@@ -232,7 +232,8 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::metrics::{
-        DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes, new_histogram,
+        DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries,
+        TransportMetrics, WireBytes, new_histogram,
     };
 
     /// 10 messages of 64 B published by one publisher to 5 subscribers over 2 s: 50 deliveries,
@@ -282,6 +283,41 @@ pub(crate) mod tests {
                 peak_rss_kib: 10_240,
             }),
             complete: true,
+            timeseries: sample_series(),
+        }
+    }
+
+    /// The same run second by second: 40, 50 and 10 of the deliveries (in latency order), the
+    /// wire bytes split alike, 5 + 5 messages published, the last second a half second of drain.
+    fn sample_series() -> TimeSeries {
+        let seconds = [(1..=40, 5, 6), (41..=90, 5, 6), (91..=100, 0, 0)]
+            .into_iter()
+            .map(|(ms, published, connections)| {
+                let mut latency_us = new_histogram();
+                let n = ms.clone().count() as u64;
+                for ms in ms {
+                    latency_us.record(ms * 1_000).unwrap();
+                }
+                Second {
+                    duration: if published > 0 {
+                        Duration::from_secs(1)
+                    } else {
+                        Duration::from_millis(500)
+                    },
+                    latency_us: PackedHistogram::pack(&latency_us),
+                    published,
+                    lost: 0,
+                    wire: WireBytes {
+                        up: 20 * n,
+                        down: 50 * n,
+                    },
+                    connections,
+                }
+            })
+            .collect();
+        TimeSeries {
+            start_unix: Duration::from_secs(1_700_000_001),
+            seconds,
         }
     }
 

@@ -22,6 +22,8 @@ use crate::metrics::WireBytes;
 pub struct WireMeter {
     up: AtomicU64,
     down: AtomicU64,
+    /// Streams alive now: made by [`CountingStream::new`], gone when dropped.
+    open: AtomicU64,
 }
 
 impl WireMeter {
@@ -31,6 +33,12 @@ impl WireMeter {
             up: self.up.load(Ordering::Relaxed),
             down: self.down.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counted streams alive now: the client connections open (a stream is dropped when its
+    /// connection closes or breaks).
+    pub fn open_streams(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
     }
 }
 
@@ -44,12 +52,19 @@ pub struct CountingStream<S> {
 impl<S> CountingStream<S> {
     /// Wraps `inner`, adding its traffic to `meter`.
     pub fn new(inner: S, meter: Arc<WireMeter>) -> Self {
+        meter.open.fetch_add(1, Ordering::Relaxed);
         CountingStream { inner, meter }
     }
 
     /// The wrapped stream.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+}
+
+impl<S> Drop for CountingStream<S> {
+    fn drop(&mut self) {
+        self.meter.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -124,5 +139,8 @@ mod tests {
         let mut back = [0u8; 3];
         counted.read_exact(&mut back).await.unwrap();
         assert_eq!(meter.read(), WireBytes { up: 11, down: 3 });
+        assert_eq!(meter.open_streams(), 1);
+        drop(counted);
+        assert_eq!(meter.open_streams(), 0);
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wsbench::client::LoadPlan;
+use wsbench::metrics::{PackedHistogram, Recorder, Second, TimeSeries, WireBytes};
 use wsbench::scenario::TransportKind;
 use wsbench::server::{self, Limits, ServerConfig};
 
@@ -57,4 +58,49 @@ pub fn small_plan() -> LoadPlan {
 /// The path of the `wsbench` binary Cargo built for these tests.
 pub fn wsbench_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsbench")
+}
+
+/// A time series for hand-made metrics: the `latencies` in seconds of `per_second` deliveries
+/// each (the last one shorter), all `published` messages in the first second, `wire` split evenly
+/// with the remainder in the last second, `connections` open in each.
+pub fn series(
+    latencies: &[Duration],
+    per_second: usize,
+    published: u64,
+    wire: WireBytes,
+    connections: u64,
+) -> TimeSeries {
+    let chunks: Vec<&[Duration]> = latencies.chunks(per_second.max(1)).collect();
+    let n = chunks.len().max(1) as u64;
+    let seconds = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut r = Recorder::default();
+            for &d in *chunk {
+                r.record_latency(d);
+            }
+            let last = i as u64 == n - 1;
+            let share = |total: u64| total / n + if last { total % n } else { 0 };
+            Second {
+                duration: if last {
+                    Duration::from_millis(400)
+                } else {
+                    Duration::from_secs(1)
+                },
+                latency_us: PackedHistogram::pack(&r.latency_us),
+                published: if i == 0 { published } else { 0 },
+                lost: 0,
+                wire: WireBytes {
+                    up: share(wire.up),
+                    down: share(wire.down),
+                },
+                connections,
+            }
+        })
+        .collect();
+    TimeSeries {
+        start_unix: Duration::from_secs(1_700_000_002),
+        seconds,
+    }
 }

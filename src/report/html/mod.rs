@@ -11,11 +11,13 @@ mod tables;
 
 use std::fmt::Write;
 
+use super::bytes::{self, BytesRow};
 use super::files::Derived;
 use super::format::{NONE, duration_us, sig3};
-use super::summary::{P50, P90, P99, P999, Summary};
-use super::svg::{self, Bar, Series};
+use super::summary::{P50, P90, P99, P999, Summary, quantile};
+use super::svg::{self, Bar, Series, TimeLine, YAxis};
 use super::table::column_label;
+use crate::metrics::TransportMetrics;
 
 /// Escapes text for HTML and SVG content and attribute values (`&`, `<`, `>`, `"`, `'`).
 pub fn escape(text: &str) -> String {
@@ -35,24 +37,45 @@ pub fn escape(text: &str) -> String {
 
 /// The kinds of wire bytes the bytes chart splits a delivery into, bottom of the stack first.
 ///
-/// Today the metrics tell payload from everything else. Issue 5's `bytes.csv` will split the
-/// overhead further — WebSocket framing, HTTP request heads, HTTP response heads (chunking, SSE
-/// framing), TLS — each becoming a variant here and a segment in every bar; the chart draws any
-/// number of categories.
+/// With the full metrics the overhead is split by kind as `bytes.csv` splits it; a directory
+/// re-rendered from its `summary.csv` alone only tells payload from the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ByteCategory {
     /// Message bytes: published up, delivered down.
     Payload,
-    /// Everything else on the wire.
+    /// WebSocket frame headers and control frames.
+    WsFraming,
+    /// HTTP request heads.
+    HttpRequest,
+    /// HTTP response heads, netstrings, chunk and SSE framing.
+    HttpResponse,
+    /// TLS records beyond the plain bytes.
+    Tls,
+    /// All overhead together (only when the split is not known).
     ProtocolOverhead,
 }
 
 impl ByteCategory {
-    const ALL: [ByteCategory; 2] = [ByteCategory::Payload, ByteCategory::ProtocolOverhead];
+    /// The split `bytes.csv` has.
+    const SPLIT: [ByteCategory; 5] = [
+        ByteCategory::Payload,
+        ByteCategory::WsFraming,
+        ByteCategory::HttpRequest,
+        ByteCategory::HttpResponse,
+        ByteCategory::Tls,
+    ];
+    /// Payload and the rest, from the summary alone.
+    const COARSE: [ByteCategory; 2] = [ByteCategory::Payload, ByteCategory::ProtocolOverhead];
 
     fn label(self) -> &'static str {
         match self {
             ByteCategory::Payload => "payload (message bytes published and delivered)",
+            ByteCategory::WsFraming => "WebSocket framing",
+            ByteCategory::HttpRequest => "HTTP request heads",
+            ByteCategory::HttpResponse => {
+                "HTTP response heads and body framing (netstrings, chunks, SSE)"
+            }
+            ByteCategory::Tls => "TLS",
             ByteCategory::ProtocolOverhead => "protocol overhead (headers, framing, poll requests)",
         }
     }
@@ -61,18 +84,36 @@ impl ByteCategory {
     fn short(self) -> &'static str {
         match self {
             ByteCategory::Payload => "payload",
+            ByteCategory::WsFraming => "ws framing",
+            ByteCategory::HttpRequest => "requests",
+            ByteCategory::HttpResponse => "responses",
+            ByteCategory::Tls => "tls",
             ByteCategory::ProtocolOverhead => "overhead",
         }
     }
 
-    /// Bytes per delivery in this category, from the summary's own figures.
+    /// Bytes per delivery in this category, from the summary's own figures (coarse split only).
     fn per_delivery(self, s: &Summary) -> Option<f64> {
         let wire = s.wire_bytes_per_delivery?;
         let overhead = s.overhead_bytes_per_delivery?;
-        Some(match self {
-            ByteCategory::Payload => wire - overhead,
-            ByteCategory::ProtocolOverhead => overhead,
-        })
+        match self {
+            ByteCategory::Payload => Some(wire - overhead),
+            ByteCategory::ProtocolOverhead => Some(overhead),
+            _ => None,
+        }
+    }
+
+    /// Bytes per delivery in this category, from `bytes.csv`'s exact byte counts.
+    fn per_delivery_split(self, b: &BytesRow) -> Option<f64> {
+        let bytes = match self {
+            ByteCategory::Payload => b.payload_bytes,
+            ByteCategory::WsFraming => b.ws_framing_bytes,
+            ByteCategory::HttpRequest => b.http_request_bytes,
+            ByteCategory::HttpResponse => b.http_response_bytes,
+            ByteCategory::Tls => b.tls_bytes,
+            ByteCategory::ProtocolOverhead => b.wire_bytes - b.payload_bytes,
+        };
+        (b.deliveries > 0).then(|| bytes as f64 / b.deliveries as f64)
     }
 }
 /// The page's style sheet: system fonts, no downloads.
@@ -117,12 +158,8 @@ pub fn render(d: &Derived<'_>) -> String {
 
     latency_section(&mut page, d);
     bytes_section(&mut page, d);
+    time_section(&mut page, d);
     connect_section(&mut page, d);
-    page.push_str(
-        "<h2>Deliveries per second and p99 latency over time</h2>\n<p class=\"note\">Not in \
-         this report yet: it needs per-second measurements (<code>timeseries.csv</code>, \
-         issue 5), which wsbench does not record yet.</p>\n",
-    );
     tables::summary_section(&mut page, d.rows);
     let _ = write!(
         page,
@@ -184,27 +221,45 @@ fn latency_section(page: &mut String, d: &Derived<'_>) {
 }
 
 fn bytes_section(page: &mut String, d: &Derived<'_>) {
-    let categories: Vec<&str> = ByteCategory::ALL.iter().map(|c| c.label()).collect();
+    let split = d.metrics.map(bytes::rows);
+    // Kinds that are zero for every transport (TLS today) stay out of the legend.
+    let categories: Vec<ByteCategory> = match &split {
+        Some(rows) => ByteCategory::SPLIT
+            .into_iter()
+            .filter(|c| {
+                *c == ByteCategory::Payload
+                    || rows
+                        .iter()
+                        .any(|b| c.per_delivery_split(b).is_some_and(|v| v > 0.0))
+            })
+            .collect(),
+        None => ByteCategory::COARSE.to_vec(),
+    };
     let bars: Vec<Bar> = d
         .rows
         .iter()
         .enumerate()
         .map(|(index, s)| {
-            let segments: Option<Vec<f64>> = ByteCategory::ALL
+            let b = split.as_ref().and_then(|rows| rows.get(index));
+            let segments: Option<Vec<f64>> = categories
                 .iter()
-                .map(|c| c.per_delivery(s))
+                .map(|c| match b {
+                    Some(b) => c.per_delivery_split(b),
+                    None => c.per_delivery(s),
+                })
                 .collect();
             let note = match &segments {
                 Some(parts) => {
-                    let split: Vec<String> = ByteCategory::ALL
+                    let shown: Vec<String> = categories
                         .iter()
                         .zip(parts)
+                        .filter(|(c, v)| **c == ByteCategory::Payload || **v > 0.0)
                         .map(|(c, v)| format!("{} {}", sig3(*v), c.short()))
                         .collect();
                     format!(
                         "{} B = {}",
                         sig3(s.wire_bytes_per_delivery.unwrap_or_default()),
-                        split.join(" + ")
+                        shown.join(" + ")
                     )
                 }
                 None => NONE.to_owned(),
@@ -221,14 +276,122 @@ fn bytes_section(page: &mut String, d: &Derived<'_>) {
         "<h2>Wire bytes per delivery</h2>\n<p class=\"note\">TCP payload bytes the clients \
          sent and received in the measured phase and drain, both directions, divided by \
          deliveries. Payload is the messages themselves; the rest is what the protocol \
-         costs.</p>\n",
+         costs, split by kind (<code>bytes.csv</code>). The table under the chart puts the \
+         codec's byte model beside the measured overhead: <em>model</em> is what it predicts \
+         for the part it covers.</p>\n",
     );
+    let labels: Vec<&str> = categories.iter().map(|c| c.label()).collect();
     page.push_str(&svg::stacked_bars(
         "chart-bytes",
-        "Wire bytes per delivery, payload and protocol overhead, one bar per transport",
+        "Wire bytes per delivery, payload and each kind of protocol overhead, one bar per transport",
         "bytes per delivery (B, both directions)",
-        &categories,
+        &labels,
         &bars,
+    ));
+    page.push('\n');
+    if let Some(rows) = &split {
+        tables::model_table(page, d.rows, rows);
+    }
+}
+
+fn time_section(page: &mut String, d: &Derived<'_>) {
+    page.push_str("<h2>Deliveries per second and p99 latency over time</h2>\n");
+    let known = d
+        .metrics
+        .filter(|m| m.iter().any(|m| !m.timeseries.seconds.is_empty()));
+    let Some(metrics) = known else {
+        page.push_str(
+            "<p class=\"note\">Not available: this directory was written before wsbench \
+             recorded each second (<code>timeseries.csv</code>).</p>\n",
+        );
+        return;
+    };
+    page.push_str(
+        "<p class=\"note\">Second by second from the start of the measured phase through the \
+         drain (<code>timeseries.csv</code>): in-window deliveries that arrived in each second, \
+         and the 99th percentile push latency of those deliveries. Each point sits in the \
+         middle of its second.</p>\n",
+    );
+    let points = |m: &TransportMetrics, value: &dyn Fn(&crate::metrics::Second) -> Option<f64>| {
+        let mut start = 0.0;
+        m.timeseries
+            .seconds
+            .iter()
+            .map(|s| {
+                let d = s.duration.as_secs_f64();
+                let point = (start + d / 2.0, value(s));
+                start += d;
+                point
+            })
+            .collect::<Vec<_>>()
+    };
+    let label = |i: usize| d.rows.get(i).map_or_else(String::new, column_label);
+    let rate = |s: &crate::metrics::Second| {
+        let d = s.duration.as_secs_f64();
+        (d > 0.0).then(|| s.deliveries() as f64 / d)
+    };
+    let p99 = |s: &crate::metrics::Second| quantile(&s.latency_us.unpack(), P99).map(|v| v as f64);
+    let rates: Vec<TimeLine> = metrics
+        .iter()
+        .enumerate()
+        .map(|(index, m)| {
+            let points = points(m, &rate);
+            let peak = points.iter().filter_map(|p| p.1).fold(0.0, f64::max);
+            TimeLine {
+                label: label(index),
+                index,
+                legend: format!("peak {}/s", sig3(peak)),
+                points,
+            }
+        })
+        .collect();
+    let latencies: Vec<TimeLine> = metrics
+        .iter()
+        .enumerate()
+        .map(|(index, m)| {
+            let points = points(m, &p99);
+            let values = || points.iter().filter_map(|p| p.1);
+            let (lo, hi) = (
+                values().fold(f64::INFINITY, f64::min),
+                values().fold(0.0, f64::max),
+            );
+            TimeLine {
+                label: label(index),
+                index,
+                legend: if lo.is_finite() {
+                    format!(
+                        "p99 of each second from {} to {}",
+                        duration_us(lo),
+                        duration_us(hi)
+                    )
+                } else {
+                    String::new()
+                },
+                points,
+            }
+        })
+        .collect();
+    let measured_s = d
+        .rows
+        .iter()
+        .map(|s| s.duration_s)
+        .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+    page.push_str(&svg::time_chart(
+        "chart-rate",
+        "In-window deliveries per second over time, one line per transport",
+        "deliveries per second (1/s)",
+        YAxis::Rate,
+        measured_s,
+        &rates,
+    ));
+    page.push('\n');
+    page.push_str(&svg::time_chart(
+        "chart-p99",
+        "99th percentile push latency of each second over time, one line per transport",
+        "p99 push latency",
+        YAxis::LatencyUs,
+        measured_s,
+        &latencies,
     ));
     page.push('\n');
 }
@@ -302,7 +465,7 @@ mod tests {
             overhead_bytes_per_delivery: Some(63.2),
             ..Summary::default()
         };
-        let parts: Vec<f64> = ByteCategory::ALL
+        let parts: Vec<f64> = ByteCategory::COARSE
             .iter()
             .filter_map(|c| c.per_delivery(&s))
             .collect();

@@ -4,7 +4,9 @@
 use std::fmt::Write;
 
 use super::escape;
+use crate::report::bytes::BytesRow;
 use crate::report::files::RunFacts;
+use crate::report::format::{NONE, sig3};
 use crate::report::summary::Summary;
 use crate::report::table::{column_label, figure_rows};
 
@@ -60,6 +62,31 @@ pub(super) fn summary_section(page: &mut String, rows: &[Summary]) {
         page.push_str("</tr>\n");
     }
     page.push_str("</table></div>\n</details>\n");
+}
+
+/// Measured overhead per delivery by kind beside the codec model's figure (`bytes.csv`).
+pub(super) fn model_table(page: &mut String, rows: &[Summary], split: &[BytesRow]) {
+    page.push_str(
+        "<div class=\"scroll\"><table class=\"model\">\n<tr><th>bytes per delivery</th>\
+         <th class=\"num\">WebSocket framing</th><th class=\"num\">HTTP requests</th>\
+         <th class=\"num\">HTTP responses</th><th class=\"num\">model</th>\
+         <th>the model covers</th></tr>\n",
+    );
+    let b = |v: Option<f64>| v.map_or_else(|| NONE.to_owned(), |v| format!("{}&nbsp;B", sig3(v)));
+    for (s, r) in rows.iter().zip(split) {
+        let _ = writeln!(
+            page,
+            "<tr><th>{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            escape(&column_label(s)),
+            b(r.ws_framing_per_delivery),
+            b(r.http_request_per_delivery),
+            b(r.http_response_per_delivery),
+            b(r.model_overhead_per_delivery),
+            escape(&r.model_covers),
+        );
+    }
+    page.push_str("</table></div>\n");
 }
 
 pub(super) fn run_section(page: &mut String, f: &RunFacts) {

@@ -1,5 +1,6 @@
 //! The charts of `report.html`, drawn as inline SVG text: percentile curves on HdrHistogram's
-//! log percentile axis ([`percentile`]), and horizontal stacked bars ([`bars`]).
+//! log percentile axis ([`percentile`]), horizontal stacked bars ([`bars`]) and lines over time
+//! ([`timeline`]).
 //!
 //! Owns geometry, scales, axes, legends and the transport palette. Takes figures already
 //! computed (histogram distributions, [`Summary`](super::Summary) values) and computes none of
@@ -9,6 +10,7 @@
 
 mod bars;
 mod percentile;
+mod timeline;
 
 use std::fmt::Write;
 
@@ -16,6 +18,7 @@ use super::html::escape;
 
 pub(crate) use bars::{Bar, stacked_bars};
 pub(crate) use percentile::{Series, percentile_chart};
+pub(crate) use timeline::{TimeLine, YAxis, time_chart};
 
 /// One colour per transport, by run order: the Okabe–Ito palette, readable with colour blindness.
 const PALETTE: [&str; 7] = [
