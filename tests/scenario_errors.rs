@@ -83,6 +83,7 @@ fn chat_toml_loads_with_its_values() {
             },
             Transport::Sse,
         ],
+        variants: Vec::new(),
         targets: Targets::default(),
         thresholds: Vec::new(),
         faults: Faults::default(),
@@ -635,7 +636,7 @@ fn thresholds_parse_and_name_bad_entries() {
     let own = s
         .thresholds
         .iter()
-        .find(|t| t.transport == Some(TransportKind::Ws))
+        .find(|t| t.transport.as_deref() == Some("ws"))
         .unwrap();
     assert_eq!(own.to_string(), "deliveries_per_server_cpu_s >= 90000");
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);

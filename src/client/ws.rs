@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -15,12 +14,12 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
 use super::backoff::{Backoff, retry};
+use super::conn::Stream;
 use super::inbox::Inbox;
 use super::publishing::Publishing;
 use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
-use crate::wire::CountingStream;
 
-type Socket = WebSocketStream<CountingStream<TcpStream>>;
+type Socket = WebSocketStream<Stream>;
 
 /// Client settings for thousands of sockets in one process: a small read buffer (tungstenite
 /// zero-fills the whole buffer on every read attempt; the default is 128 KiB).
@@ -31,12 +30,12 @@ fn config() -> WebSocketConfig {
 }
 
 async fn connect(ctx: &Ctx) -> Result<Socket, String> {
-    let tcp = TcpStream::connect(ctx.target.addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    tcp.set_nodelay(true)
-        .map_err(|e| format!("set_nodelay: {e}"))?;
-    let url = format!("ws://{}{}", ctx.target.addr, ctx.target.paths.ws);
+    let scheme = if ctx.target.tls.is_some() {
+        "wss"
+    } else {
+        "ws"
+    };
+    let url = format!("{scheme}://{}{}", ctx.target.addr, ctx.target.paths.ws);
     let mut request = url
         .into_client_request()
         .map_err(|e| format!("request: {e}"))?;
@@ -46,7 +45,7 @@ async fn connect(ctx: &Ctx) -> Result<Socket, String> {
             .map_err(|_| "the token is not a valid header value".to_string())?;
         request.headers_mut().insert("authorization", value);
     }
-    let stream = CountingStream::new(tcp, ctx.meter.clone());
+    let stream = super::conn::connect(ctx).await?;
     let (ws, _) = client_async_with_config(request, stream, Some(config()))
         .await
         .map_err(|e| format!("handshake: {e}"))?;

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ReportError;
 use super::hlog::StoredHistograms;
-use crate::metrics::{DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes};
+use crate::metrics::{
+    DeliveryCounts, ProcessUsage, Recorder, TlsFigures, TransportMetrics, WireBytes,
+};
 
 /// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
 /// files still load; a change that cannot be read that way bumps this number.
@@ -45,9 +47,21 @@ struct StoredTransport {
     wire: StoredBytes,
     connect_wire: StoredBytes,
     payload_wire: StoredBytes,
+    /// Absent in files written before TLS runs, and for runs without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls: Option<StoredTls>,
     client_usage: StoredUsage,
     server_usage: Option<StoredUsage>,
     complete: bool,
+}
+
+/// [`TlsFigures`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredTls {
+    plaintext: StoredBytes,
+    handshakes: u64,
+    handshake_total_ns: u64,
 }
 
 /// [`Recorder`] without its histograms; the delivery counts inline.
@@ -140,6 +154,7 @@ impl From<&TransportMetrics> for StoredTransport {
             wire,
             connect_wire,
             payload_wire,
+            tls,
             client_usage,
             server_usage,
             complete,
@@ -157,6 +172,17 @@ impl From<&TransportMetrics> for StoredTransport {
             wire: (*wire).into(),
             connect_wire: (*connect_wire).into(),
             payload_wire: (*payload_wire).into(),
+            tls: tls.map(
+                |TlsFigures {
+                     plaintext,
+                     handshakes,
+                     handshake_total,
+                 }| StoredTls {
+                    plaintext: plaintext.into(),
+                    handshakes,
+                    handshake_total_ns: nanos(handshake_total),
+                },
+            ),
             client_usage: (*client_usage).into(),
             server_usage: server_usage.map(Into::into),
             complete: *complete,
@@ -277,6 +303,11 @@ impl StoredTransport {
             wire: self.wire.into(),
             connect_wire: self.connect_wire.into(),
             payload_wire: self.payload_wire.into(),
+            tls: self.tls.map(|t| TlsFigures {
+                plaintext: t.plaintext.into(),
+                handshakes: t.handshakes,
+                handshake_total: Duration::from_nanos(t.handshake_total_ns),
+            }),
             client_usage: self.client_usage.into(),
             server_usage: self.server_usage.map(Into::into),
             complete: self.complete,

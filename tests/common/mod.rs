@@ -29,6 +29,7 @@ pub async fn start_server_with(
         hold: Duration::from_secs(30),
         limits,
         state_file: None,
+        tls: None,
     };
     let token = stop.clone();
     tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });
