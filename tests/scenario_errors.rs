@@ -703,3 +703,92 @@ fn websocket_heartbeat() {
         "{msg}"
     );
 }
+
+#[test]
+fn http2_and_tls_variants_expand_in_a_fixed_order_with_labels() {
+    let text = base_with(
+        11,
+        "[transports.ws]\ntls = [true, false]\n[transports.sse]\nhttp2 = [true, false, true]\ntls = true",
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    let labels: Vec<String> = s.runs().iter().map(|(t, v)| v.label(t.kind())).collect();
+    assert_eq!(
+        labels,
+        ["ws", "ws-tls", "longpoll", "sse-tls", "sse-h2-tls"]
+    );
+    // The resolved scenario writes the lists back and parses to the same runs.
+    let again = parse(Path::new(PATH), &s.to_toml()).unwrap();
+    assert_eq!(again, s);
+    // `--transports` keeps the variants of the transports it keeps.
+    let only_sse = Overrides {
+        transports: Some(vec![TransportKind::Sse]),
+        ..Overrides::default()
+    };
+    let s = only_sse.apply(s).unwrap();
+    let labels: Vec<String> = s.runs().iter().map(|(t, v)| v.label(t.kind())).collect();
+    assert_eq!(labels, ["sse-tls", "sse-h2-tls"]);
+}
+
+#[test]
+fn bad_http2_and_tls_values_name_line_and_field() {
+    assert_eq!(
+        err(&base_with(11, "[transports.ws]\nhttp2 = true")),
+        "scenarios/x.toml:12: [transports.ws] http2: HTTP/2 applies to the HTTP transports only \
+         (longpoll, shortpoll, sse); WebSocket runs over HTTP/1.1"
+    );
+    assert_eq!(
+        err(&base_with(13, "tls = \"yes\"")),
+        "scenarios/x.toml:13: [transports.longpoll] tls: expected true, false or a list of them \
+         such as [false, true], got a string"
+    );
+    assert_eq!(
+        err(&base_with(13, "http2 = []")),
+        "scenarios/x.toml:13: [transports.longpoll] http2: the list must not be empty"
+    );
+    assert_eq!(
+        err(&base_with(13, "http2 = [true, 1]")),
+        "scenarios/x.toml:13: [transports.longpoll] http2: every item of the list must be true or false"
+    );
+    let msg = err(&base_with(
+        13,
+        "tls = true\n[target]\nlongpoll = \"http://127.0.0.1:9000\"",
+    ));
+    assert!(
+        msg.starts_with(
+            "scenarios/x.toml:13: [transports.longpoll] tls = true needs the built-in server"
+        ),
+        "{msg}"
+    );
+    // A TLS URL cannot be trusted, so it is refused with the reason.
+    let msg = err(&base_with(
+        13,
+        "[target]\nlongpoll = \"https://127.0.0.1:9000\"",
+    ));
+    assert!(msg.contains("TLS targets are not supported"), "{msg}");
+    // Still no unknown keys.
+    let msg = err(&base_with(13, "http3 = true"));
+    assert!(msg.contains("unknown field `http3`"), "{msg}");
+}
+
+#[test]
+fn thresholds_are_keyed_by_variant_label() {
+    let text = base_with(
+        13,
+        "http2 = [false, true]\n[thresholds]\nlost = 0\n[thresholds.longpoll-h2]\nlost = 5\n\
+         [thresholds.ws-tls]\nlost = 1",
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    let labels: Vec<Option<&str>> = s
+        .thresholds
+        .iter()
+        .map(|t| t.transport.as_deref())
+        .collect();
+    // In key order, as TOML tables are read.
+    assert_eq!(labels, [Some("longpoll-h2"), None, Some("ws-tls")]);
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(13, "[thresholds.ws-h2]\nlost = 0"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:13: [thresholds.ws-h2]: not a transport label"),
+        "{msg}"
+    );
+}
