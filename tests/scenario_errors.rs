@@ -104,6 +104,31 @@ fn tiny_toml_loads() {
 }
 
 #[test]
+fn variants_toml_runs_every_transport_in_every_variant() {
+    let s = load(&shipped("variants.toml")).unwrap();
+    let labels: Vec<String> = s.runs().iter().map(|(t, v)| v.label(t.kind())).collect();
+    assert_eq!(
+        labels,
+        [
+            "ws",
+            "ws-tls",
+            "longpoll",
+            "longpoll-h2",
+            "longpoll-tls",
+            "longpoll-h2-tls",
+            "shortpoll",
+            "shortpoll-h2",
+            "shortpoll-tls",
+            "shortpoll-h2-tls",
+            "sse",
+            "sse-h2",
+            "sse-tls",
+            "sse-h2-tls",
+        ]
+    );
+}
+
+#[test]
 fn defaults_fill_in_and_name_comes_from_the_file_stem() {
     let text = "duration = \"1s\"\n[clients]\nsubscribers = 3\n[publish]\nrate = 2.5\n[transports.longpoll]\n";
     let s = parse(Path::new("dir/my-run.toml"), text).unwrap();
