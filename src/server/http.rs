@@ -14,7 +14,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,7 +62,6 @@ pub async fn serve(
         tls,
         ..
     } = config;
-    let state_file: Option<PathBuf> = state_file;
     let hub = match state_file.as_deref().map(persist::load).transpose() {
         Ok(Some(Some((first_seq, messages)))) => {
             Hub::restore(limits.ring_capacity, first_seq, messages)

@@ -66,6 +66,14 @@ pub fn wsbench_bin() -> &'static str {
 pub async fn start_tls_server(
     transport: TransportKind,
 ) -> (SocketAddr, CancellationToken, wsbench::tls::SelfSigned) {
+    start_tls_server_with(transport, Limits::default()).await
+}
+
+/// [`start_tls_server`] with chosen limits.
+pub async fn start_tls_server_with(
+    transport: TransportKind,
+    limits: Limits,
+) -> (SocketAddr, CancellationToken, wsbench::tls::SelfSigned) {
     use wsbench::tls;
     let cert = tls::SelfSigned::generate().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +88,7 @@ pub async fn start_tls_server(
     let config = ServerConfig {
         transport,
         hold: Duration::from_secs(30),
-        limits: Limits::default(),
+        limits,
         state_file: None,
         tls: Some(tls::server_config(&files, alpn).unwrap()),
     };
