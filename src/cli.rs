@@ -122,6 +122,13 @@ pub struct ServeArgs {
     /// HTTP transports: keep the hub in this file across restarts (loaded at start, saved at shutdown).
     #[arg(long, value_name = "FILE")]
     pub state: Option<std::path::PathBuf>,
+    /// Serve TLS (wss/https) with this certificate chain (PEM); needs `--tls-key`. `wsbench run`
+    /// passes the self-signed certificate it made for the run.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Exit when stdin closes (used by `wsbench run`, so a server never outlives its parent).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,

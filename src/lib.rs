@@ -11,7 +11,8 @@
 //! - [`server`]: the hub and one adapter per transport ([`server::ws`], [`server::longpoll`]).
 //! - [`child`]: a built-in server as a child process, measured from `/proc`.
 //! - [`client`]: ramp-up, client tasks, publishers, stop rules.
-//! - [`wire`]: byte counting below HTTP and WebSocket.
+//! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).
+//! - [`tls`]: the self-signed certificate a run makes, server and client rustls configurations.
 //! - [`codec`]: the message envelope and the long-poll batch body; pure.
 //! - [`metrics`]: histograms, delivery counts, wire totals; pure.
 //! - [`report`]: table, CSV, histogram logs, run metadata, `report.html`; `wsbench report`/`compare`.
@@ -29,6 +30,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod server;
+pub mod tls;
 pub mod wire;
 
 use std::process::ExitCode;
@@ -98,10 +100,29 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     }
 }
 
+/// The TLS configuration `--tls-cert`/`--tls-key` ask for: HTTP offers `h2` and `http/1.1` by
+/// ALPN, WebSocket only `http/1.1` (its upgrade is an HTTP/1.1 request).
+fn serve_tls(args: &ServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let files = tls::CertFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let alpn: &[&[u8]] = match args.transport {
+        scenario::TransportKind::Ws => &[tls::ALPN_HTTP1],
+        _ => &[tls::ALPN_H2, tls::ALPN_HTTP1],
+    };
+    Ok(Some(tls::server_config(&files, alpn)?))
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write;
     // Each connection is a file descriptor; take what the hard limit allows.
     os::raise_nofile_to_hard().context("raising the open-file limit")?;
+    // Before binding: a bad certificate fails the server before it reports an address.
+    let tls = serve_tls(&args)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
@@ -120,6 +141,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..server::Limits::default()
         },
         state_file: args.state,
+        tls,
     };
     server::serve(listener, config, shutdown_signal(args.exit_on_stdin_eof))
         .await

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -16,12 +17,14 @@ use tokio_util::sync::CancellationToken;
 use crate::child::{self, Server, ServerChild};
 use crate::cli::RunArgs;
 use crate::client::{self, LoadPlan, Phase, Target};
-use crate::metrics::{ProcessUsage, TransportMetrics};
+use crate::metrics::{ProcessUsage, TlsFigures, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
 use crate::report::{self, RunInfo};
 use crate::scenario::thresholds::Threshold;
+use crate::scenario::variant::Variant;
 use crate::scenario::{self, Scenario, Transport, TransportKind};
+use crate::tls;
 
 /// File descriptors kept free for everything that is not a client socket.
 const SPARE_FILES: u64 = 64;
@@ -49,14 +52,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let cancel = CancellationToken::new();
     tokio::spawn(interrupt_watch(cancel.clone(), args.quiet));
 
+    let runs = scenario.runs();
+    // One self-signed certificate for every TLS run, in a private directory removed at the end.
+    let cert = if runs.iter().any(|(_, v)| v.tls) {
+        Some(RunCert::new().context("making the TLS certificate")?)
+    } else {
+        None
+    };
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for transport in &scenario.transports {
+    for (transport, variant) in &runs {
         if cancel.is_cancelled() {
             break;
         }
-        let label = label(transport);
-        match run_transport(&scenario, transport, &server_bin, &cancel, args.quiet).await {
+        let label = variant.label(transport.kind());
+        let run = TransportRun {
+            scenario: &scenario,
+            transport,
+            variant: *variant,
+            label: &label,
+            cert: cert.as_ref(),
+        };
+        match run_transport(run, &server_bin, &cancel, args.quiet).await {
             Ok(metrics) => results.push(metrics),
             Err(e) => {
                 eprintln!("[{label}] failed: {e:#}");
@@ -121,13 +138,13 @@ fn check_thresholds(thresholds: &[Threshold], rows: &[report::Summary]) -> usize
     println!("thresholds:");
     let mut failed = 0;
     for row in rows {
-        let kind = report::transport_kind(&row.transport);
+        let label = Some(row.transport.as_str());
         let values = serde_json::to_value(row).unwrap_or_default();
-        let applies = |t: &&Threshold| match t.transport {
-            Some(own) => Some(own) == kind,
+        let applies = |t: &&Threshold| match &t.transport {
+            Some(own) => Some(own.as_str()) == label,
             None => !thresholds
                 .iter()
-                .any(|o| o.transport.is_some() && o.transport == kind && o.metric == t.metric),
+                .any(|o| o.transport.as_deref() == label && o.metric == t.metric),
         };
         for t in thresholds.iter().filter(applies) {
             let value = values.get(&t.metric).and_then(serde_json::Value::as_f64);
@@ -205,21 +222,74 @@ async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
     }
 }
 
-/// A transport's name everywhere it appears: results, files, progress and thresholds.
-fn label(transport: &Transport) -> &'static str {
-    transport.kind().label()
+/// The run's self-signed certificate: written where the server child reads it, trusted by the
+/// clients. The directory goes when this is dropped.
+struct RunCert {
+    cert: tls::SelfSigned,
+    files: tls::CertFiles,
+    _dir: tempfile::TempDir,
+}
+
+impl RunCert {
+    fn new() -> anyhow::Result<RunCert> {
+        let cert = tls::SelfSigned::generate()?;
+        let dir = tempfile::Builder::new()
+            .prefix("wsbench-tls-")
+            .tempdir()
+            .context("creating a directory for the certificate")?;
+        let files = cert.write(dir.path())?;
+        Ok(RunCert {
+            cert,
+            files,
+            _dir: dir,
+        })
+    }
+
+    /// A client configuration trusting this certificate only, offering `h2` or `http/1.1`.
+    fn client_config(&self, http2: bool) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+        let alpn = if http2 { tls::ALPN_H2 } else { tls::ALPN_HTTP1 };
+        Ok(tls::client_config(self.cert.cert_der()?, &[alpn])?)
+    }
+}
+
+/// One transport run: which transport, carried how, under which label.
+struct TransportRun<'a> {
+    scenario: &'a Scenario,
+    transport: &'a Transport,
+    variant: Variant,
+    label: &'a str,
+    /// The run's certificate, present when any run uses TLS.
+    cert: Option<&'a RunCert>,
 }
 
 async fn run_transport(
-    scenario: &Scenario,
-    transport: &Transport,
+    run: TransportRun<'_>,
     server_bin: &Path,
     cancel: &CancellationToken,
     quiet: bool,
 ) -> anyhow::Result<TransportMetrics> {
+    let TransportRun {
+        scenario,
+        transport,
+        variant,
+        label,
+        cert,
+    } = run;
     let kind = transport.kind();
-    let label = label(transport);
     let mut extra = Vec::new();
+    let tls_cert = match (variant.tls, cert) {
+        (true, Some(cert)) => Some(cert),
+        (true, None) => anyhow::bail!("a TLS run needs the run's certificate"),
+        (false, _) => None,
+    };
+    if let Some(cert) = tls_cert {
+        extra.extend([
+            "--tls-cert".to_string(),
+            cert.files.cert.display().to_string(),
+            "--tls-key".to_string(),
+            cert.files.key.display().to_string(),
+        ]);
+    }
     if let Transport::LongPoll { hold } = transport {
         extra.extend([
             "--hold".to_string(),
@@ -246,6 +316,13 @@ async fn run_transport(
             let target = Target::new(transport.clone(), child.addr)?;
             (Server::Child(Box::new(child)), target)
         }
+    };
+    let target = Target {
+        http2: variant.http2,
+        tls: tls_cert
+            .map(|c| c.client_config(variant.http2))
+            .transpose()?,
+        ..target
     };
     let plan = LoadPlan::from_scenario(scenario);
     let progress = Progress::new(progress::Mode::detect(quiet), label, &plan);
@@ -313,6 +390,11 @@ async fn run_transport(
         wire: outcome.wire,
         connect_wire: outcome.connect_wire,
         payload_wire: outcome.payload_wire,
+        tls: outcome.wire_above_tls.map(|plaintext| TlsFigures {
+            plaintext,
+            handshakes: outcome.tls_handshakes.0,
+            handshake_total: outcome.tls_handshakes.1,
+        }),
         client_usage: ProcessUsage {
             cpu: client_cpu,
             peak_rss_kib: os::peak_rss_kib(None).unwrap_or(0),

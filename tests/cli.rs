@@ -77,6 +77,69 @@ fn run_writes_every_result_file() {
 }
 
 #[test]
+fn tls_and_h2_variants_run_as_labelled_transports() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("v.toml");
+    std::fs::write(
+        &scenario,
+        "duration = \"1s\"\ndrain = \"10s\"\n[clients]\nsubscribers = 10\n[publish]\n\
+         publishers = 2\nrate = 20\n[transports.ws]\ntls = true\n[transports.sse]\n\
+         http2 = [false, true]\ntls = [false, true]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = wsbench(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    let read_rows = || {
+        let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+        summary
+            .deserialize()
+            .map(Result::unwrap)
+            .collect::<Vec<wsbench::report::Summary>>()
+    };
+    let rows = read_rows();
+    let labels: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
+    assert_eq!(labels, ["ws-tls", "sse", "sse-h2", "sse-tls", "sse-h2-tls"]);
+    for row in &rows {
+        assert_eq!((row.deliveries, row.lost), (200, 0), "{}", row.transport);
+        let tls = row.transport.ends_with("-tls");
+        let overhead = row.tls_overhead_bytes_per_delivery.unwrap();
+        assert_eq!(overhead > 0.0, tls, "{}: {overhead}", row.transport);
+        assert_eq!(overhead == 0.0, !tls, "{}: {overhead}", row.transport);
+        assert_eq!(
+            row.tls_handshake_mean_us.is_some(),
+            tls,
+            "{}",
+            row.transport
+        );
+        assert!(
+            out.join(format!("{}.hlog", row.transport)).is_file(),
+            "{}",
+            row.transport
+        );
+    }
+    // The stored metrics keep the TLS figures: a re-rendered summary is the same.
+    let before = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let output = wsbench(&["report", out.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("summary.csv")).unwrap(),
+        before
+    );
+}
+
+#[test]
 fn a_bad_scenario_exits_2_naming_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");

@@ -21,7 +21,7 @@ latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,con
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
-deliveries_per_server_cpu_s,connect_bytes,connect_errors,io_errors,reconnects,disconnected_s,complete";
+deliveries_per_server_cpu_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,io_errors,reconnects,disconnected_s,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
 
@@ -64,6 +64,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
         wire: WireBytes { up: 10, down: 900 },
         connect_wire: WireBytes { up: 200, down: 150 },
         payload_wire: WireBytes { up: 0, down: 320 },
+        tls: None,
         client_usage: ProcessUsage {
             cpu: Duration::from_millis(3),
             peak_rss_kib: 8_000,

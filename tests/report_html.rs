@@ -50,6 +50,7 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
             up: n / 10 * 64,
             down: n * 64,
         },
+        tls: None,
         client_usage: ProcessUsage {
             cpu: Duration::from_millis(30),
             peak_rss_kib: 9_000,

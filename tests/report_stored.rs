@@ -70,6 +70,7 @@ fn metrics(transport: &str, server: bool) -> TransportMetrics {
             up: 770,
             down: 76_769,
         },
+        tls: None,
         client_usage: ProcessUsage {
             cpu: Duration::from_nanos(123_456_789),
             peak_rss_kib: 12_000,

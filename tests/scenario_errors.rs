@@ -84,6 +84,7 @@ fn chat_toml_loads_with_its_values() {
             },
             Transport::Sse,
         ],
+        variants: Vec::new(),
         targets: Targets::default(),
         thresholds: Vec::new(),
         faults: Faults::default(),
@@ -128,6 +129,31 @@ fn ws_client_scenarios_differ_only_in_the_client() {
             ..theirs
         },
         ours
+    );
+}
+
+#[test]
+fn variants_toml_runs_every_transport_in_every_variant() {
+    let s = load(&shipped("variants.toml")).unwrap();
+    let labels: Vec<String> = s.runs().iter().map(|(t, v)| v.label(t.kind())).collect();
+    assert_eq!(
+        labels,
+        [
+            "ws",
+            "ws-tls",
+            "longpoll",
+            "longpoll-h2",
+            "longpoll-tls",
+            "longpoll-h2-tls",
+            "shortpoll",
+            "shortpoll-h2",
+            "shortpoll-tls",
+            "shortpoll-h2-tls",
+            "sse",
+            "sse-h2",
+            "sse-tls",
+            "sse-h2-tls",
+        ]
     );
 }
 
@@ -665,7 +691,7 @@ fn thresholds_parse_and_name_bad_entries() {
     let own = s
         .thresholds
         .iter()
-        .find(|t| t.transport == Some(TransportKind::Ws))
+        .find(|t| t.transport.as_deref() == Some("ws"))
         .unwrap();
     assert_eq!(own.to_string(), "deliveries_per_server_cpu_s >= 90000");
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
@@ -752,5 +778,94 @@ fn websocket_client_choice() {
         msg,
         "scenarios/x.toml:12: [transports.ws] client must be \"wsbench\" or \"tungstenite\" \
          (got \"tokio\")"
+    );
+}
+
+#[test]
+fn http2_and_tls_variants_expand_in_a_fixed_order_with_labels() {
+    let text = base_with(
+        11,
+        "[transports.ws]\ntls = [true, false]\n[transports.sse]\nhttp2 = [true, false, true]\ntls = true",
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    let labels: Vec<String> = s.runs().iter().map(|(t, v)| v.label(t.kind())).collect();
+    assert_eq!(
+        labels,
+        ["ws", "ws-tls", "longpoll", "sse-tls", "sse-h2-tls"]
+    );
+    // The resolved scenario writes the lists back and parses to the same runs.
+    let again = parse(Path::new(PATH), &s.to_toml()).unwrap();
+    assert_eq!(again, s);
+    // `--transports` keeps the variants of the transports it keeps.
+    let only_sse = Overrides {
+        transports: Some(vec![TransportKind::Sse]),
+        ..Overrides::default()
+    };
+    let s = only_sse.apply(s).unwrap();
+    let labels: Vec<String> = s.runs().iter().map(|(t, v)| v.label(t.kind())).collect();
+    assert_eq!(labels, ["sse-tls", "sse-h2-tls"]);
+}
+
+#[test]
+fn bad_http2_and_tls_values_name_line_and_field() {
+    assert_eq!(
+        err(&base_with(11, "[transports.ws]\nhttp2 = true")),
+        "scenarios/x.toml:12: [transports.ws] http2: HTTP/2 applies to the HTTP transports only \
+         (longpoll, shortpoll, sse); WebSocket runs over HTTP/1.1"
+    );
+    assert_eq!(
+        err(&base_with(13, "tls = \"yes\"")),
+        "scenarios/x.toml:13: [transports.longpoll] tls: expected true, false or a list of them \
+         such as [false, true], got a string"
+    );
+    assert_eq!(
+        err(&base_with(13, "http2 = []")),
+        "scenarios/x.toml:13: [transports.longpoll] http2: the list must not be empty"
+    );
+    assert_eq!(
+        err(&base_with(13, "http2 = [true, 1]")),
+        "scenarios/x.toml:13: [transports.longpoll] http2: every item of the list must be true or false"
+    );
+    let msg = err(&base_with(
+        13,
+        "tls = true\n[target]\nlongpoll = \"http://127.0.0.1:9000\"",
+    ));
+    assert!(
+        msg.starts_with(
+            "scenarios/x.toml:13: [transports.longpoll] tls = true needs the built-in server"
+        ),
+        "{msg}"
+    );
+    // A TLS URL cannot be trusted, so it is refused with the reason.
+    let msg = err(&base_with(
+        13,
+        "[target]\nlongpoll = \"https://127.0.0.1:9000\"",
+    ));
+    assert!(msg.contains("TLS targets are not supported"), "{msg}");
+    // Still no unknown keys.
+    let msg = err(&base_with(13, "http3 = true"));
+    assert!(msg.contains("unknown field `http3`"), "{msg}");
+}
+
+#[test]
+fn thresholds_are_keyed_by_variant_label() {
+    let text = base_with(
+        13,
+        "http2 = [false, true]\n[thresholds]\nlost = 0\n[thresholds.longpoll-h2]\nlost = 5\n\
+         [thresholds.ws-tls]\nlost = 1",
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    let labels: Vec<Option<&str>> = s
+        .thresholds
+        .iter()
+        .map(|t| t.transport.as_deref())
+        .collect();
+    // In key order, as TOML tables are read.
+    assert_eq!(labels, [Some("longpoll-h2"), None, Some("ws-tls")]);
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(13, "[thresholds.ws-h2]\nlost = 0"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:13: [thresholds.ws-h2]: not a transport label"),
+        "{msg}"
     );
 }

@@ -277,3 +277,98 @@ async fn a_server_with_a_token_refuses_requests_without_it() {
             .starts_with("HTTP/1.1 200")
     );
 }
+
+#[tokio::test]
+async fn http2_requests_meet_the_same_limits() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::{Method, Request, StatusCode};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let limits = Limits {
+        max_message_bytes: 100,
+        h2_max_header_list_bytes: 1024,
+        ..Limits::default()
+    };
+    let (addr, _stop) = common::start_server_with(TransportKind::LongPoll, limits).await;
+    // h2c with prior knowledge on the same listener that speaks HTTP/1.1.
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let request = |method: Method, path: &str, body: usize| {
+        Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"))
+            .body(Full::new(Bytes::from(vec![b'x'; body])))
+            .unwrap()
+    };
+    let status = |r: Result<hyper::Response<_>, hyper::Error>| r.map(|r| r.status()).ok();
+    let sent = sender.send_request(request(Method::POST, "/publish", 101));
+    assert_eq!(status(sent.await), Some(StatusCode::PAYLOAD_TOO_LARGE));
+    let sent = sender.send_request(request(Method::POST, "/publish", 100));
+    assert_eq!(status(sent.await), Some(StatusCode::NO_CONTENT));
+    let sent = sender.send_request(request(Method::GET, "/nope", 0));
+    assert_eq!(status(sent.await), Some(StatusCode::NOT_FOUND));
+    let sent = sender.send_request(request(Method::DELETE, "/poll", 0));
+    assert_eq!(status(sent.await), Some(StatusCode::METHOD_NOT_ALLOWED));
+    // A header list over the limit is refused (431, or the stream is reset).
+    let mut big = request(Method::GET, "/poll", 0);
+    big.headers_mut()
+        .insert("x-big", "y".repeat(4096).parse().unwrap());
+    let refused = status(sender.send_request(big).await);
+    assert!(
+        refused.is_none() || refused == Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        "{refused:?}"
+    );
+    // The server still serves, over HTTP/2 (on a new connection: h2 may end the one that sent
+    // the oversized header block) and HTTP/1.1.
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut fresh, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let sent = fresh.send_request(request(Method::GET, "/poll", 0));
+    assert_eq!(status(sent.await), Some(StatusCode::OK));
+    let http1 = http(
+        addr,
+        b"GET /poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(http1.starts_with("HTTP/1.1 200"), "{http1}");
+}
+
+#[tokio::test]
+async fn a_tls_client_that_stalls_in_the_handshake_is_cut_off() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (addr, _stop, _cert) = common::start_tls_server_with(TransportKind::Sse, limits).await;
+    // Connects and never sends a ClientHello: the server closes the connection (an EOF with
+    // nothing received); without the timeout it would wait for ever.
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut received = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut received)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
+}
+
+#[tokio::test]
+async fn a_silent_http_client_is_cut_off() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (addr, _stop) = common::start_server_with(TransportKind::LongPoll, limits).await;
+    // Connects and sends nothing: no request starts, so the server closes the connection,
+    // even though it cannot yet tell HTTP/1.1 from HTTP/2.
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut received = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut received)).await;
+    assert!(matches!(closed, Ok(Ok(_))), "{closed:?}");
+}

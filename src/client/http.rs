@@ -3,49 +3,84 @@
 
 use std::sync::Arc;
 
+use std::future::Future;
+
 use bytes::Bytes;
+use futures_util::future::Either;
 use http_body_util::Full;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, retry};
 use super::publishing::Publishing;
 use super::{Ctx, Joiner, first_connect, wait_until};
 use crate::metrics::Recorder;
-use crate::wire::CountingStream;
 
-/// One keep-alive HTTP/1.1 connection.
-pub(super) type Sender = SendRequest<Full<Bytes>>;
-
-/// Opens a connection to the target; its driver task ends when the sender is dropped.
-pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, String> {
-    let tcp = TcpStream::connect(ctx.target.addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    tcp.set_nodelay(true)
-        .map_err(|e| format!("set_nodelay: {e}"))?;
-    let io = TokioIo::new(CountingStream::new(tcp, ctx.meter.clone()));
-    let (sender, conn) = http1::handshake(io)
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
-    Ok(sender)
+/// One connection: a keep-alive HTTP/1.1 connection, or an HTTP/2 connection (one per client,
+/// as a browser tab has; requests are its streams).
+pub(super) enum Sender {
+    /// HTTP/1.1: one request at a time.
+    Http1(http1::SendRequest<Full<Bytes>>),
+    /// HTTP/2.
+    Http2(http2::SendRequest<Full<Bytes>>),
 }
 
-/// A request with the `Host` header every HTTP/1.1 request needs and nothing else.
+impl Sender {
+    /// Sends `request`; the returned future owns all it needs, so it can stay in flight.
+    pub(super) fn send_request(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static {
+        match self {
+            Sender::Http1(s) => Either::Left(s.send_request(request)),
+            Sender::Http2(s) => Either::Right(s.send_request(request)),
+        }
+    }
+}
+
+/// Opens a connection to the target (TLS if it wants TLS; HTTP/2 if the scenario asks for it);
+/// its driver task ends when the sender and every response body are dropped.
+pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, String> {
+    let io = TokioIo::new(super::conn::connect(ctx).await?);
+    let handshake = |e: hyper::Error| format!("handshake: {e}");
+    if ctx.target.http2 {
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(handshake)?;
+        tokio::spawn(conn);
+        Ok(Sender::Http2(sender))
+    } else {
+        let (sender, conn) = http1::handshake(io).await.map_err(handshake)?;
+        tokio::spawn(conn);
+        Ok(Sender::Http1(sender))
+    }
+}
+
+/// A request with what it needs and nothing else: over HTTP/1.1 a path and the `Host` header;
+/// over HTTP/2 the absolute URI, which becomes the `:scheme` and `:authority` pseudo-headers.
 pub(super) fn request(
     ctx: &Ctx,
     method: Method,
     path_and_query: &str,
     body: Bytes,
 ) -> Request<Full<Bytes>> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path_and_query)
-        .header(hyper::header::HOST, ctx.target.addr.to_string());
+    let authority = ctx.target.addr.to_string();
+    let mut request = Request::builder().method(method);
+    request = if ctx.target.http2 {
+        let scheme = if ctx.target.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        request.uri(format!("{scheme}://{authority}{path_and_query}"))
+    } else {
+        request
+            .uri(path_and_query)
+            .header(hyper::header::HOST, authority)
+    };
     if let Some(token) = &ctx.target.token {
         request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
     }

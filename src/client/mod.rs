@@ -12,6 +12,7 @@
 //! outcome's [`TimeSeries`].
 
 mod backoff;
+pub mod conn;
 mod http;
 mod inbox;
 pub mod longpoll;
@@ -101,6 +102,11 @@ pub struct Target {
     pub paths: Paths,
     /// Sent as `Authorization: Bearer <token>` on every request and upgrade, if the server wants one.
     pub token: Option<String>,
+    /// HTTP transports: speak HTTP/2 (h2c with prior knowledge, or h2 by ALPN over TLS).
+    pub http2: bool,
+    /// Connect over TLS with this configuration (it trusts the server's certificate and offers
+    /// the right ALPN protocol); `None`: plain TCP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Request paths on the target server.
@@ -139,6 +145,8 @@ impl Target {
             addr,
             paths: Paths::default(),
             token: None,
+            http2: false,
+            tls: None,
         })
     }
 
@@ -250,6 +258,12 @@ pub struct ClientOutcome {
     pub wire: WireBytes,
     /// Socket bytes during ramp-up.
     pub connect_wire: WireBytes,
+    /// With TLS: the plaintext bytes above TLS over the same span as `wire`, so that
+    /// `wire − wire_above_tls` is exactly what TLS added. `None` without TLS.
+    pub wire_above_tls: Option<WireBytes>,
+    /// TLS handshakes the clients made (ramp-up and reconnects, subscribers and publishers) and
+    /// their summed duration; `(0, 0)` without TLS.
+    pub tls_handshakes: (u64, Duration),
     /// Payload within `wire`: in-window messages published (up) and delivered (down).
     pub payload_wire: WireBytes,
     /// False when the run was cancelled before the drain ended.
@@ -282,6 +296,9 @@ struct Ctx {
     intervals: Arc<IntervalRecorder>,
     /// Round robin over the recorder's shards, one per connected subscriber.
     next_shard: AtomicUsize,
+    /// With TLS: the plaintext bytes, counted above TLS.
+    above_tls: Arc<WireMeter>,
+    handshakes: conn::HandshakeMeter,
     timeline: watch::Sender<Option<Timeline>>,
     tally: PublishTally,
     events: mpsc::UnboundedSender<Event>,
@@ -374,6 +391,8 @@ pub async fn drive(
             usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0),
         )),
         next_shard: AtomicUsize::new(0),
+        above_tls: Arc::new(WireMeter::default()),
+        handshakes: conn::HandshakeMeter::default(),
         timeline: watch::Sender::new(None),
         tally: PublishTally::new(plan.publishers),
         events: events_tx,
@@ -452,6 +471,7 @@ pub async fn drive(
     }
     on_phase(Phase::Connected { ok, failed });
     let connect_wire = ctx.meter.read();
+    let connect_above = ctx.above_tls.read();
     if subscribers_ok == 0 && !cancel.is_cancelled() {
         ctx.stop.cancel();
         ctx.close.cancel();
@@ -479,10 +499,10 @@ pub async fn drive(
     let mut complete = wait_until(measure_start, cancel).await;
     // With no warmup the first publish slot is the window's first instant and would race this
     // reading; nothing is in flight before the timeline is fixed, so the ramp's end is exact.
-    let wire_start = if plan.warmup.is_zero() {
-        connect_wire
+    let (wire_start, above_start) = if plan.warmup.is_zero() {
+        (connect_wire, connect_above)
     } else {
-        ctx.meter.read()
+        (ctx.meter.read(), ctx.above_tls.read())
     };
     let mut sampler = Sampler::new(measure_start, wire_start, u64::from(subscribers_ok));
     on_phase(Phase::Measuring);
@@ -533,6 +553,7 @@ pub async fn drive(
     }
     let wire_end = ctx.meter.read();
     let wire = wire_end.since(wire_start);
+    let above = ctx.above_tls.read().since(above_start);
     // The last second ends at the same reading, so the seconds' bytes add up to `wire` exactly.
     sampler.tick_at(&ctx, wire_end);
     on_phase(Phase::Measured);
@@ -599,6 +620,8 @@ pub async fn drive(
         measured,
         wire,
         connect_wire,
+        wire_above_tls: target.tls.is_some().then_some(above),
+        tls_handshakes: ctx.handshakes.read(),
         complete,
     })
 }

@@ -11,15 +11,16 @@ use hyper::{Method, StatusCode};
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, retry};
-use super::http::{connect, request};
+use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
 use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::sse::{Item, Parser};
 use crate::server::sse::LAST_EVENT_ID;
 
 /// Opens the stream (resuming after `last_id` if given) and returns its body once the response
-/// head has arrived.
-async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<Incoming, String> {
+/// head has arrived, with the connection's sender, kept as long as the body is read (an HTTP/2
+/// connection starts closing once every sender is dropped).
+async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<(Sender, Incoming), String> {
     let mut sender = connect(ctx).await?;
     let mut req = request(ctx, Method::GET, &ctx.target.paths.events, Bytes::new());
     if let Some(id) = last_id {
@@ -32,8 +33,7 @@ async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<Incoming, String> {
     if response.status() != StatusCode::OK {
         return Err(format!("events: HTTP {}", response.status()));
     }
-    // The connection lives as long as the body is read; the sender is not needed again.
-    Ok(response.into_body())
+    Ok((sender, response.into_body()))
 }
 
 /// Subscriber connecting at `slot`; its connect time is TCP connect + the response head.
@@ -42,7 +42,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let Some(mut body) =
+    let Some((mut sender, mut body)) =
         first_connect(&ctx, Joiner::Subscriber(&mut inbox), open(&ctx, None)).await
     else {
         return inbox;
@@ -84,7 +84,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
                         parser = Parser::with_last_id(last_id);
                         match retry(&ctx, &mut backoff, || open(&ctx, last_id)).await {
                             Some(resumed) => {
-                                body = resumed;
+                                (sender, body) = resumed;
                                 inbox.recorder.http_requests += 1;
                                 inbox.recorder.reconnects += 1;
                                 inbox.recorder.disconnected += lost_at.elapsed();
@@ -114,7 +114,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
             }
         }
     }
-    drop(body);
+    drop((sender, body));
     ctx.send(Event::Finished);
     ctx.close.cancelled().await;
     inbox

@@ -144,6 +144,18 @@ impl WireBytes {
     }
 }
 
+/// What TLS cost one transport run: with it, the plaintext above TLS is counted too, so the TLS
+/// bytes are exactly `wire − plaintext`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlsFigures {
+    /// Plaintext bytes above TLS over the same span as [`TransportMetrics::wire`].
+    pub plaintext: WireBytes,
+    /// TLS handshakes the clients made (connects and reconnects, subscribers and publishers).
+    pub handshakes: u64,
+    /// Their summed duration (each is also inside that client's connect time).
+    pub handshake_total: Duration,
+}
+
 /// CPU time and memory of one process over the measured phase.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ProcessUsage {
@@ -180,6 +192,8 @@ pub struct TransportMetrics {
     pub connect_wire: WireBytes,
     /// Payload bytes in `wire`: messages published in the window (up) and delivered (down).
     pub payload_wire: WireBytes,
+    /// TLS figures; `None` for a run without TLS.
+    pub tls: Option<TlsFigures>,
     /// The load generator's own CPU over the measured phase (peak RSS of the generator process).
     pub client_usage: ProcessUsage,
     /// The server process's CPU over the measured phase; `None` for a server we did not start.

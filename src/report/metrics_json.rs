@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use crate::metrics::{
-    DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TransportMetrics,
-    WireBytes,
+    DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures,
+    TransportMetrics, WireBytes,
 };
 
 /// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
@@ -48,6 +48,9 @@ struct StoredTransport {
     wire: StoredBytes,
     connect_wire: StoredBytes,
     payload_wire: StoredBytes,
+    /// Absent in files written before TLS runs, and for runs without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls: Option<StoredTls>,
     client_usage: StoredUsage,
     server_usage: Option<StoredUsage>,
     complete: bool,
@@ -70,6 +73,15 @@ struct StoredSecond {
     bytes_up: u64,
     bytes_down: u64,
     connections: u64,
+}
+
+/// [`TlsFigures`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredTls {
+    plaintext: StoredBytes,
+    handshakes: u64,
+    handshake_total_ns: u64,
 }
 
 /// [`Recorder`] without its histograms; the delivery counts inline.
@@ -174,6 +186,7 @@ impl From<&TransportMetrics> for StoredTransport {
             wire,
             connect_wire,
             payload_wire,
+            tls,
             client_usage,
             server_usage,
             complete,
@@ -192,6 +205,17 @@ impl From<&TransportMetrics> for StoredTransport {
             wire: (*wire).into(),
             connect_wire: (*connect_wire).into(),
             payload_wire: (*payload_wire).into(),
+            tls: tls.map(
+                |TlsFigures {
+                     plaintext,
+                     handshakes,
+                     handshake_total,
+                 }| StoredTls {
+                    plaintext: plaintext.into(),
+                    handshakes,
+                    handshake_total_ns: nanos(handshake_total),
+                },
+            ),
             client_usage: (*client_usage).into(),
             server_usage: server_usage.map(Into::into),
             complete: *complete,
@@ -351,6 +375,11 @@ impl StoredTransport {
             wire: self.wire.into(),
             connect_wire: self.connect_wire.into(),
             payload_wire: self.payload_wire.into(),
+            tls: self.tls.map(|t| TlsFigures {
+                plaintext: t.plaintext.into(),
+                handshakes: t.handshakes,
+                handshake_total: Duration::from_nanos(t.handshake_total_ns),
+            }),
             client_usage: self.client_usage.into(),
             server_usage: self.server_usage.map(Into::into),
             complete: self.complete,

@@ -97,6 +97,11 @@ pub struct Summary {
     pub deliveries_per_server_cpu_s: Option<f64>,
     /// Client socket bytes (both directions) during ramp-up: handshakes and joins.
     pub connect_bytes: u64,
+    /// Bytes TLS added (records and any handshakes in the window: wire − plaintext above TLS)
+    /// per delivery; 0 without TLS.
+    pub tls_overhead_bytes_per_delivery: Option<f64>,
+    /// Mean TLS handshake time, in µs; empty without TLS.
+    pub tls_handshake_mean_us: Option<f64>,
     /// Clients that failed to connect.
     pub connect_errors: u64,
     /// Connections that broke after connecting.
@@ -182,6 +187,13 @@ impl Summary {
             server_peak_rss_kib: m.server_usage.map(|u| u.peak_rss_kib),
             deliveries_per_server_cpu_s: server_cpu.and_then(|s| ratio(deliveries as f64, s)),
             connect_bytes: m.connect_wire.total(),
+            tls_overhead_bytes_per_delivery: match m.tls {
+                Some(t) => per_delivery(wire - t.plaintext.total() as f64),
+                None => per_delivery(0.0),
+            },
+            tls_handshake_mean_us: m
+                .tls
+                .and_then(|t| ratio(t.handshake_total.as_secs_f64() * 1e6, t.handshakes as f64)),
             connect_errors: rec.connect_errors,
             io_errors: rec.io_errors,
             reconnects: rec.reconnects,
@@ -232,7 +244,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::metrics::{
-        DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries,
+        DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures,
         TransportMetrics, WireBytes, new_histogram,
     };
 
@@ -274,6 +286,14 @@ pub(crate) mod tests {
                 up: 640,
                 down: 3200,
             },
+            tls: Some(TlsFigures {
+                plaintext: WireBytes {
+                    up: 1800,
+                    down: 4700,
+                },
+                handshakes: 6,
+                handshake_total: Duration::from_micros(9000),
+            }),
             client_usage: ProcessUsage {
                 cpu: Duration::from_millis(10),
                 peak_rss_kib: 20_000,
@@ -359,6 +379,8 @@ pub(crate) mod tests {
         assert_eq!(s.server_peak_rss_kib, Some(10_240));
         assert_eq!(s.deliveries_per_server_cpu_s, Some(10_000.0));
         assert_eq!(s.connect_bytes, 500);
+        assert_eq!(s.tls_overhead_bytes_per_delivery, Some(10.0)); // (7000 - 6500) / 50
+        assert_eq!(s.tls_handshake_mean_us, Some(1500.0));
         assert_eq!((s.connect_errors, s.io_errors, s.complete), (0, 0, true));
     }
 

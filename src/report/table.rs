@@ -41,11 +41,19 @@ const FIGURES: &[Figure] = &[
     ("latency max", |s| opt(s.latency_max_us, us_int)),
     ("connect p50", |s| opt(s.connect_p50_us, us_int)),
     ("connect p99", |s| opt(s.connect_p99_us, us_int)),
+    ("TLS handshake (mean)", |s| {
+        opt(s.tls_handshake_mean_us, duration_us)
+    }),
     ("wire bytes / delivery", |s| {
         opt(s.wire_bytes_per_delivery, |b| format!("{} B", sig3(b)))
     }),
     ("overhead bytes / delivery", |s| {
         opt(s.overhead_bytes_per_delivery, |b| format!("{} B", sig3(b)))
+    }),
+    ("TLS bytes / delivery", |s| {
+        opt(s.tls_overhead_bytes_per_delivery, |b| {
+            format!("{} B", sig3(b))
+        })
     }),
     ("HTTP requests / delivery", |s| {
         opt(s.http_requests_per_delivery, sig3)

@@ -18,6 +18,7 @@ use toml::Spanned;
 
 use super::rules::{Draft, Field};
 use super::thresholds::{self, Threshold};
+use super::variant::{Variants, parse_bools};
 use super::{
     DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, TransportKind, WsClient,
 };
@@ -135,6 +136,10 @@ pub struct WsTable {
     pub ping_interval: Option<Spanned<String>>,
     /// `client`: `"wsbench"` or `"tungstenite"`.
     pub client: Option<Spanned<String>>,
+    /// `http2`: read only to refuse it with a clear message (WebSocket has no HTTP/2 variant).
+    pub http2: Option<Spanned<toml::Value>>,
+    /// `tls`: true, false or a list of both (one run per value).
+    pub tls: Option<Spanned<toml::Value>>,
 }
 
 /// `[transports.longpoll]`
@@ -143,6 +148,10 @@ pub struct WsTable {
 pub struct LongPollTable {
     /// `hold`, a humantime string.
     pub hold: Option<Spanned<String>>,
+    /// `http2`: true, false or a list of both (one run per value).
+    pub http2: Option<Spanned<toml::Value>>,
+    /// `tls`: true, false or a list of both (one run per value).
+    pub tls: Option<Spanned<toml::Value>>,
 }
 
 /// `[transports.shortpoll]`
@@ -151,12 +160,21 @@ pub struct LongPollTable {
 pub struct ShortPollTable {
     /// `interval`, a humantime string.
     pub interval: Option<Spanned<String>>,
+    /// `http2`: true, false or a list of both (one run per value).
+    pub http2: Option<Spanned<toml::Value>>,
+    /// `tls`: true, false or a list of both (one run per value).
+    pub tls: Option<Spanned<toml::Value>>,
 }
 
-/// `[transports.sse]`: no keys yet, but unknown ones are still refused.
+/// `[transports.sse]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a [transports.sse] table")]
-pub struct SseTable {}
+pub struct SseTable {
+    /// `http2`: true, false or a list of both (one run per value).
+    pub http2: Option<Spanned<toml::Value>>,
+    /// `tls`: true, false or a list of both (one run per value).
+    pub tls: Option<Spanned<toml::Value>>,
+}
 
 impl ScenarioFile {
     /// Parses `text` (the contents of `path`; the path is used only in messages).
@@ -249,6 +267,63 @@ impl ScenarioFile {
             TransportKind::Sse => t.sse.is_some(),
         };
         let kinds = TransportKind::ALL.into_iter().filter(configured).collect();
+        let keys = [
+            (
+                TransportKind::Ws,
+                t.ws.as_ref().map(|w| (w.http2.clone(), w.tls.clone())),
+            ),
+            (
+                TransportKind::LongPoll,
+                t.longpoll
+                    .as_ref()
+                    .map(|l| (l.http2.clone(), l.tls.clone())),
+            ),
+            (
+                TransportKind::ShortPoll,
+                t.shortpoll
+                    .as_ref()
+                    .map(|s| (s.http2.clone(), s.tls.clone())),
+            ),
+            (
+                TransportKind::Sse,
+                t.sse.as_ref().map(|s| (s.http2.clone(), s.tls.clone())),
+            ),
+        ];
+        let mut variants = Vec::new();
+        for (kind, written) in keys {
+            let Some((http2, tls)) = written else {
+                continue;
+            };
+            if http2.is_none() && tls.is_none() {
+                continue;
+            }
+            let table = format!("[transports.{}]", kind.label());
+            let read = |key: &str, v: Option<Spanned<toml::Value>>| {
+                let Some(v) = v else {
+                    return Ok((vec![false], None));
+                };
+                let origin = at(v.span());
+                let invalid = |message: String| ScenarioError::Invalid {
+                    path: Some(path.to_path_buf()),
+                    origin: origin.clone(),
+                    field: if key == "tls" { "tls" } else { "http2" },
+                    message,
+                };
+                if key == "http2" && kind == TransportKind::Ws {
+                    return Err(invalid(format!(
+                        "{table} http2: HTTP/2 applies to the HTTP transports only \
+                         (longpoll, shortpoll, sse); WebSocket runs over HTTP/1.1"
+                    )));
+                }
+                let values =
+                    parse_bools(v.get_ref()).map_err(|e| invalid(format!("{table} {key}: {e}")))?;
+                Ok((values, Some(origin)))
+            };
+            let (http2, http2_at) = read("http2", http2)?;
+            let (tls, tls_at) = read("tls", tls)?;
+            let origin = tls_at.or(http2_at).unwrap_or(Origin::Default);
+            variants.push(Field::new((kind, Variants { http2, tls }), origin));
+        }
         let hold = t.longpoll.as_ref().and_then(|l| l.hold.clone());
         let interval = t.shortpoll.as_ref().and_then(|s| s.interval.clone());
         let ping_interval = t.ws.as_ref().and_then(|w| w.ping_interval.clone());
@@ -309,6 +384,7 @@ impl ScenarioFile {
             rate: Field::new(*publish.rate.get_ref(), at(publish.rate.span())),
             payload_bytes: int(publish.payload_bytes, 64),
             transports: Field::new(kinds, at(transports.span())),
+            variants,
             hold: dur("[transports.longpoll] hold", hold, DEFAULT_HOLD)?,
             targets,
             server_pid,
@@ -345,12 +421,9 @@ fn thresholds_draft(
         message,
     };
     let mut out = Vec::new();
-    let mut add = |transport: Option<TransportKind>,
-                   key: &str,
-                   value: &toml::Value,
-                   origin: Origin| {
-        let table = match transport {
-            Some(t) => format!("[thresholds.{}]", t.label()),
+    let mut add = |transport: Option<String>, key: &str, value: &toml::Value, origin: Origin| {
+        let table = match &transport {
+            Some(label) => format!("[thresholds.{label}]"),
             None => "[thresholds]".to_string(),
         };
         if !numeric(key) {
@@ -378,17 +451,18 @@ fn thresholds_draft(
         let origin = at(key.span());
         match value.get_ref() {
             toml::Value::Table(per_transport) => {
-                let kind = TransportKind::ALL
-                    .into_iter()
-                    .find(|k| k.label() == key.get_ref())
-                    .ok_or_else(|| {
-                        invalid(
-                            origin.clone(),
-                            format!("[thresholds.{}]: not a transport", key.get_ref()),
-                        )
-                    })?;
+                let label = key.get_ref();
+                if super::variant::parse_label(label).is_none() {
+                    return Err(invalid(
+                        origin,
+                        format!(
+                            "[thresholds.{label}]: not a transport label \
+                             (ws, longpoll, shortpoll, sse, with -h2 and/or -tls, e.g. longpoll-h2-tls)"
+                        ),
+                    ));
+                }
                 for (k, v) in per_transport {
-                    add(Some(kind), k, v, origin.clone())?;
+                    add(Some(label.clone()), k, v, origin.clone())?;
                 }
             }
             v => add(None, key.get_ref(), v, origin)?,

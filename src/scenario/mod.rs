@@ -14,6 +14,7 @@ pub mod file;
 mod rules;
 pub mod target;
 pub mod thresholds;
+pub mod variant;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use crate::cli::Overrides;
 use file::ScenarioFile;
 use rules::Draft;
+use variant::{Variant, Variants};
 
 /// A transport that wsbench can serve and drive, in the order a run visits them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -83,6 +85,9 @@ pub struct Scenario {
     pub publish: Publish,
     /// The transports to run, in run order, each at most once.
     pub transports: Vec<Transport>,
+    /// The `http2`/`tls` variants a transport table asks for; a transport not listed runs once,
+    /// plain. See [`Scenario::runs`].
+    pub variants: Vec<(TransportKind, Variants)>,
     /// `[target]`: servers wsbench did not start. A transport with a target starts no built-in server.
     pub targets: Targets,
     /// `[thresholds]`: limits the results must keep, or the run exits non-zero.
@@ -368,6 +373,27 @@ impl Scenario {
         Draft::from_scenario(&self).with_overrides(o).validate()
     }
 
+    /// The variants `kind` runs in (plain only, unless its table says otherwise).
+    pub fn variants_of(&self, kind: TransportKind) -> Variants {
+        self.variants
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every transport run, in run order: each transport in turn, and within it each variant
+    /// (plain, `-h2`, `-tls`, `-h2-tls`). Each is a separate run with its own label.
+    pub fn runs(&self) -> Vec<(Transport, Variant)> {
+        self.transports
+            .iter()
+            .flat_map(|t| {
+                let variants = self.variants_of(t.kind()).expand();
+                variants.into_iter().map(move |v| (t.clone(), v))
+            })
+            .collect()
+    }
+
     /// The scenario as run, in the file's schema, every default written out: parses back to an
     /// equal `Scenario`, except that a file always runs its transports in [`TransportKind::ALL`]
     /// order (the order run is noted in a comment).
@@ -419,6 +445,13 @@ impl Scenario {
                 }
                 Transport::Sse => s += "\n[transports.sse]\n",
             }
+            let v = self.variants_of(t.kind());
+            if v.http2 != [false] {
+                s += &format!("http2 = {}\n", Variants::toml_value(&v.http2));
+            }
+            if v.tls != [false] {
+                s += &format!("tls = {}\n", Variants::toml_value(&v.tls));
+            }
         }
         if let Some(at) = self.faults.restart_server_at {
             s += &format!("\n[faults]\nrestart_server_at = \"{}\"\n", d(at));
@@ -428,14 +461,21 @@ impl Scenario {
             for t in self.thresholds.iter().filter(|t| t.transport.is_none()) {
                 s += &format!("{} = {}\n", t.metric, t.toml_value());
             }
-            for kind in TransportKind::ALL {
+            let mut labels: Vec<&str> = self
+                .thresholds
+                .iter()
+                .filter_map(|t| t.transport.as_deref())
+                .collect();
+            labels.sort_unstable();
+            labels.dedup();
+            for label in labels {
                 let own: Vec<_> = self
                     .thresholds
                     .iter()
-                    .filter(|t| t.transport == Some(kind))
+                    .filter(|t| t.transport.as_deref() == Some(label))
                     .collect();
                 if !own.is_empty() {
-                    s += &format!("[thresholds.{}]\n", kind.label());
+                    s += &format!("[thresholds.{label}]\n");
                     for t in own {
                         s += &format!("{} = {}\n", t.metric, t.toml_value());
                     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::target::Endpoint;
 use super::thresholds::Threshold;
+use super::variant::Variants;
 use super::{
     Backoff, Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES, Origin, Publish,
     Scenario, ScenarioError, Targets, Transport, TransportKind, WsClient,
@@ -66,6 +67,8 @@ pub(super) struct Draft {
     pub(super) rate: Field<f64>,
     pub(super) payload_bytes: Field<i128>,
     pub(super) transports: Field<Vec<TransportKind>>,
+    /// `http2`/`tls` of each transport table that has either, already parsed.
+    pub(super) variants: Vec<Field<(TransportKind, Variants)>>,
     /// `[transports.longpoll] hold`, whether or not long-poll runs.
     pub(super) hold: Field<Duration>,
     /// `[transports.shortpoll] interval`, whether or not short-poll runs.
@@ -116,6 +119,7 @@ impl Draft {
             rate: Field::unwritten(s.publish.rate),
             payload_bytes: Field::unwritten(payload_bytes),
             transports: Field::unwritten(s.transports.iter().map(Transport::kind).collect()),
+            variants: s.variants.iter().cloned().map(Field::unwritten).collect(),
             hold: Field::unwritten(hold.unwrap_or(DEFAULT_HOLD)),
             interval: Field::unwritten(interval.unwrap_or(DEFAULT_INTERVAL)),
             targets: s
@@ -378,6 +382,23 @@ impl Draft {
                 )
             })?;
         }
+        for v in &self.variants {
+            let (kind, variants) = &v.value;
+            let external = self.targets.iter().any(|t| t.value.0 == *kind);
+            self.check(
+                !(external && variants.tls.contains(&true)),
+                &v.origin,
+                "tls",
+                || {
+                    format!(
+                        "[transports.{0}] tls = true needs the built-in server, but [target] {0} \
+                         points at an external one (wsbench cannot trust its certificate); \
+                         remove one of them",
+                        kind.label()
+                    )
+                },
+            )?;
+        }
         if let Some(token) = &self.token.value {
             let printable = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
             self.check(printable, &self.token.origin, "[target] token", || {
@@ -408,6 +429,7 @@ impl Draft {
         let interval = self.interval.value;
         let ping_interval = self.ping_interval.value;
         let ws_client = self.ws_client.value;
+        let kinds = self.transports.value.clone();
         let targets = Targets {
             endpoints: self.targets.into_iter().map(|t| t.value).collect(),
             server_pid: self.server_pid.value.map(|p| u32::try_from(p).expect(fits)),
@@ -446,6 +468,12 @@ impl Draft {
                     TransportKind::ShortPoll => Transport::ShortPoll { interval },
                     TransportKind::Sse => Transport::Sse,
                 })
+                .collect(),
+            variants: self
+                .variants
+                .into_iter()
+                .map(|v| v.value)
+                .filter(|(kind, _)| kinds.contains(kind))
                 .collect(),
             targets,
             thresholds: self.thresholds.into_iter().map(|t| t.value).collect(),

@@ -8,14 +8,14 @@
 //! deliveries_per_server_cpu_s = ">= 90000" # or a comparison: <, <=, >, >=, ==
 //! [thresholds.ws]                          # limits for one transport, replacing the common ones
 //! latency_p99_us = 20000
+//! [thresholds.longpoll-h2-tls]             # keyed by label: one variant of a transport
+//! latency_p99_us = 30000
 //! ```
 //!
 //! A threshold names a numeric `summary.csv` column. Owns parsing and checking; the run decides
 //! what a failure means (a non-zero exit).
 
 use std::fmt;
-
-use super::TransportKind;
 
 /// How a column is compared with its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +53,9 @@ pub struct Threshold {
     pub op: Op,
     /// The limit.
     pub limit: f64,
-    /// `None`: every transport without its own limit on this column.
-    pub transport: Option<TransportKind>,
+    /// The transport label (`longpoll-h2`) this limit is for; `None`: every transport run
+    /// without its own limit on this column.
+    pub transport: Option<String>,
 }
 
 impl Threshold {

@@ -1,4 +1,10 @@
-//! The HTTP/1.1 server (hyper) behind every HTTP transport: connections, limits and routing.
+//! The HTTP server (hyper) behind every HTTP transport: connections, limits and routing.
+//!
+//! Every connection is served by hyper-util's `auto` builder, so one listener speaks HTTP/1.1 and
+//! HTTP/2: h2c with prior knowledge on plain TCP (the connection preface tells them apart), and
+//! h2 over TLS when the client chose it by ALPN. The limits hold for both: header size and header
+//! timeout (HTTP/1.1), header list size, concurrent streams and keep-alive pings (HTTP/2), the
+//! body limit on `POST /publish` (both).
 //!
 //! One server answers all three HTTP transports over one hub, so long-poll, short-poll and SSE
 //! differ only in how a client reads: `POST /publish` publishes; `GET /poll` is long-poll (held)
@@ -8,7 +14,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,16 +21,16 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::hub::Hub;
-use super::{Limits, ServerError, longpoll, persist, sse};
+use super::{Conn, Limits, ServerConfig, ServerError, longpoll, persist, sse};
 
 /// Every response body: whole (poll, publish) or streamed (SSE).
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -47,11 +52,16 @@ pub struct State {
 /// answered at once, streams ended, and connections closed gracefully.
 pub async fn serve(
     listener: TcpListener,
-    hold: Duration,
-    limits: Limits,
-    state_file: Option<PathBuf>,
+    config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let ServerConfig {
+        hold,
+        limits,
+        state_file,
+        tls,
+        ..
+    } = config;
     let hub = match state_file.as_deref().map(persist::load).transpose() {
         Ok(Some(Some((first_seq, messages)))) => {
             Hub::restore(limits.ring_capacity, first_seq, messages)
@@ -67,7 +77,13 @@ pub async fn serve(
     });
     let tasks = TaskTracker::new();
     let result = super::accept_until(&listener, shutdown, |tcp| {
-        tasks.spawn(connection(TokioIo::new(tcp), state.clone()));
+        let (state, tls) = (state.clone(), tls.clone());
+        tasks.spawn(async move {
+            if let Some(conn) = super::secure(tcp, tls.as_ref(), state.limits.header_timeout).await
+            {
+                connection(conn, state).await;
+            }
+        });
     })
     .await;
     state.stop.cancel();
@@ -80,7 +96,25 @@ pub async fn serve(
     result
 }
 
-async fn connection(io: TokioIo<tokio::net::TcpStream>, state: Arc<State>) {
+/// hyper's HTTP/1.1 + HTTP/2 connection builder with our limits.
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(16 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(limits.h2_max_header_list_bytes)
+        .keep_alive_interval(limits.h2_keep_alive)
+        .keep_alive_timeout(limits.h2_keep_alive);
+    builder
+}
+
+async fn connection(io: Conn, state: Arc<State>) {
     let service = {
         let state = state.clone();
         service_fn(move |req| {
@@ -88,11 +122,8 @@ async fn connection(io: TokioIo<tokio::net::TcpStream>, state: Arc<State>) {
             async move { Ok::<_, Infallible>(route(req, state).await) }
         })
     };
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.limits.header_timeout)
-        .max_buf_size(16 * 1024)
-        .serve_connection(io, service);
+    let builder = builder(&state.limits);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

@@ -13,9 +13,13 @@ pub mod sse;
 pub mod ws;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::either::Either;
 
 use crate::scenario::TransportKind;
 
@@ -38,6 +42,15 @@ pub struct Limits {
     /// Every publish and subscribe request must carry `Authorization: Bearer <token>`, else 401,
     /// so a server left running is not an open relay. `None`: no check (loopback by default).
     pub token: Option<String>,
+    /// HTTP/2: most streams (requests) one connection may have open at once. A browser tab has a
+    /// handful; more from one client is a flood.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2: largest decoded header list a client may send, in bytes (HTTP/1.1 heads are
+    /// bounded by the 16 KiB read buffer).
+    pub h2_max_header_list_bytes: u32,
+    /// HTTP/2: the server pings a connection that has been quiet this long, and closes it if the
+    /// ping is not answered within the same time, so a dead client's streams do not linger.
+    pub h2_keep_alive: Duration,
 }
 
 impl Default for Limits {
@@ -50,6 +63,9 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(30),
             sse_max_events: None,
             token: None,
+            h2_max_concurrent_streams: 32,
+            h2_max_header_list_bytes: 16 * 1024,
+            h2_keep_alive: Duration::from_secs(30),
         }
     }
 }
@@ -66,6 +82,8 @@ pub struct ServerConfig {
     /// HTTP transports: load the hub from this file at start and save it at shutdown, so a
     /// restart continues the same stream. `None`: start empty, keep nothing.
     pub state_file: Option<std::path::PathBuf>,
+    /// Serve TLS (wss/https) with this configuration; `None`: plain TCP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Why a server stopped before it was asked to.
@@ -86,16 +104,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     match config.transport {
-        TransportKind::Ws => ws::serve(listener, config.limits, shutdown).await,
+        TransportKind::Ws => ws::serve(listener, config.limits, config.tls, shutdown).await,
         TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse => {
-            http::serve(
-                listener,
-                config.hold,
-                config.limits,
-                config.state_file,
-                shutdown,
-            )
-            .await
+            http::serve(listener, config, shutdown).await
         }
     }
 }
@@ -124,6 +135,111 @@ pub(crate) async fn accept_until(
             accepted = accept(listener) => on_accept(accepted?),
         }
     }
+}
+
+/// An accepted connection: plain TCP, or TLS over it, that must start its first request in time.
+pub(crate) type Conn = FirstByteDeadline<Either<TcpStream, TlsStream<TcpStream>>>;
+
+/// A stream whose reads fail with `TimedOut` if nothing at all has been read by a deadline.
+///
+/// hyper's HTTP/1.1 header timeout covers a request once its bytes come in, but the `auto`
+/// builder first waits, with no limit, for the bytes that tell HTTP/1.1 from an HTTP/2 preface:
+/// without this a client that connects and stays silent would hold its connection for ever.
+#[derive(Debug)]
+pub(crate) struct FirstByteDeadline<S> {
+    inner: S,
+    /// Until the first byte arrives; `None` after.
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> FirstByteDeadline<S> {
+    fn new(inner: S, within: Duration) -> Self {
+        FirstByteDeadline {
+            inner,
+            deadline: Some(Box::pin(tokio::time::sleep(within))),
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstByteDeadline<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let Some(deadline) = self.deadline.as_mut() else {
+            return poll;
+        };
+        match poll {
+            Poll::Ready(_) if buf.filled().len() > before => self.deadline = None,
+            Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
+            }
+            _ => {}
+        }
+        poll
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstByteDeadline<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The connection as the server speaks it: `tcp` itself, or after a TLS handshake that must end
+/// within `within` (the header timeout, so a client that stalls in the handshake is dropped like
+/// one that stalls in its request head); either way its first request must begin within `within`
+/// too. `None`: the handshake failed or timed out.
+pub(crate) async fn secure(
+    tcp: TcpStream,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    within: Duration,
+) -> Option<Conn> {
+    let stream = match tls {
+        None => Either::Left(tcp),
+        Some(config) => {
+            let accept = TlsAcceptor::from(config.clone()).accept(tcp);
+            match tokio::time::timeout(within, accept).await {
+                Ok(Ok(stream)) => Either::Right(stream),
+                _ => return None,
+            }
+        }
+    };
+    Some(FirstByteDeadline::new(stream, within))
 }
 
 /// Accepts one connection, retrying after errors that concern only that connection (a client

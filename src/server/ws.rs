@@ -27,7 +27,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -58,6 +58,7 @@ struct State {
 pub async fn serve(
     listener: TcpListener,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let state = Arc::new(State {
@@ -67,7 +68,13 @@ pub async fn serve(
         tasks: TaskTracker::new(),
     });
     let result = super::accept_until(&listener, shutdown, |tcp| {
-        state.tasks.spawn(handshake(tcp, state.clone()));
+        let (task_state, tls) = (state.clone(), tls.clone());
+        state.tasks.spawn(async move {
+            let within = task_state.limits.header_timeout;
+            if let Some(conn) = super::secure(tcp, tls.as_ref(), within).await {
+                handshake(conn, task_state).await;
+            }
+        });
     })
     .await;
     state.stop.cancel();
@@ -89,7 +96,7 @@ pub fn config(limits: &Limits) -> WebSocketConfig {
 }
 
 /// Serves the HTTP side of one connection: the upgrade request, answered by [`upgrade`].
-async fn handshake(tcp: TcpStream, state: Arc<State>) {
+async fn handshake(conn: super::Conn, state: Arc<State>) {
     let service = {
         let state = state.clone();
         service_fn(move |req| {
@@ -103,7 +110,7 @@ async fn handshake(tcp: TcpStream, state: Arc<State>) {
         .max_buf_size(16 * 1024)
         // The 101 carries only what RFC 6455 asks for, as tungstenite's own handshake does.
         .auto_date_header(false)
-        .serve_connection(TokioIo::new(tcp), service)
+        .serve_connection(TokioIo::new(conn), service)
         .with_upgrades();
     tokio::select! {
         _ = conn => {}

@@ -30,6 +30,7 @@ pub async fn start_server_with(
         hold: Duration::from_secs(30),
         limits,
         state_file: None,
+        tls: None,
     };
     let token = stop.clone();
     tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });
@@ -103,4 +104,41 @@ pub fn series(
         start_unix: Duration::from_secs(1_700_000_002),
         seconds,
     }
+}
+
+/// Starts a built-in server serving TLS with a fresh self-signed certificate (offering `h2` and
+/// `http/1.1` by ALPN over HTTP, `http/1.1` over WebSocket, as `wsbench serve` does); returns the
+/// certificate for the clients to trust.
+pub async fn start_tls_server(
+    transport: TransportKind,
+) -> (SocketAddr, CancellationToken, wsbench::tls::SelfSigned) {
+    start_tls_server_with(transport, Limits::default()).await
+}
+
+/// [`start_tls_server`] with chosen limits.
+pub async fn start_tls_server_with(
+    transport: TransportKind,
+    limits: Limits,
+) -> (SocketAddr, CancellationToken, wsbench::tls::SelfSigned) {
+    use wsbench::tls;
+    let cert = tls::SelfSigned::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = cert.write(dir.path()).unwrap();
+    let alpn: &[&[u8]] = match transport {
+        TransportKind::Ws => &[tls::ALPN_HTTP1],
+        _ => &[tls::ALPN_H2, tls::ALPN_HTTP1],
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = ServerConfig {
+        transport,
+        hold: Duration::from_secs(30),
+        limits,
+        state_file: None,
+        tls: Some(tls::server_config(&files, alpn).unwrap()),
+    };
+    let token = stop.clone();
+    tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });
+    (addr, stop, cert)
 }

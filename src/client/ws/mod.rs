@@ -19,7 +19,6 @@ pub mod tungstenite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::time::{Instant, interval_at, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 
@@ -29,11 +28,10 @@ use super::publishing::Publishing;
 use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::ws::DecodeError;
 use crate::scenario::WsClient;
-use crate::wire::CountingStream;
 use handshake::{HandshakeError, Upgrade};
 
-/// The byte stream under either client: a TCP connection, counted.
-type Stream = CountingStream<TcpStream>;
+/// The byte stream under either client: TCP or TLS, counted (see [`super::conn`]).
+type Stream = super::conn::Stream;
 
 /// Why a WebSocket connection ended or could not start. Every case ends the connection; the
 /// subscriber reconnects (a fresh join) unless the run is stopping.
@@ -104,14 +102,6 @@ fn upgrade(ctx: &Ctx) -> Upgrade {
     }
 }
 
-/// The connect step's first half, shared by both clients: TCP connect, counted. Both clients
-/// are generic over the stream, so a layer above the count (TLS) goes here and in [`Stream`].
-async fn open(ctx: &Ctx) -> std::io::Result<Stream> {
-    let tcp = TcpStream::connect(ctx.target.addr).await?;
-    tcp.set_nodelay(true)?;
-    Ok(CountingStream::new(tcp, ctx.meter.clone()))
-}
-
 /// A client that can connect itself: TCP connect, then its own handshake.
 trait Dial: Connection + Sized + Send {
     /// A fresh connection to the target, or why not (for the conductor's first-error report).
@@ -120,7 +110,7 @@ trait Dial: Connection + Sized + Send {
 
 impl Dial for ours::Client<Stream> {
     async fn dial(ctx: &Ctx) -> Result<Self, String> {
-        let stream = open(ctx).await.map_err(|e| format!("connect: {e}"))?;
+        let stream = super::conn::connect(ctx).await?;
         ours::Client::handshake(stream, &upgrade(ctx))
             .await
             .map_err(|e| format!("handshake: {e}"))
@@ -129,7 +119,7 @@ impl Dial for ours::Client<Stream> {
 
 impl Dial for WebSocketStream<Stream> {
     async fn dial(ctx: &Ctx) -> Result<Self, String> {
-        let stream = open(ctx).await.map_err(|e| format!("connect: {e}"))?;
+        let stream = super::conn::connect(ctx).await?;
         tungstenite::handshake(stream, &upgrade(ctx))
             .await
             .map_err(|e| format!("handshake: {e}"))

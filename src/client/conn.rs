@@ -1,0 +1,76 @@
+//! A client's byte stream: TCP, or TLS over TCP, counted below TLS and above it.
+//!
+//! Every client (WebSocket, poll, SSE, publisher) connects through [`connect`], which returns a
+//! [`Stream`] that any protocol library can use (`AsyncRead + AsyncWrite`). The wire meter always
+//! sits right on the TCP socket, so the wire figures include TLS records and handshakes; with TLS
+//! a second meter sits on the plaintext side, so TLS's own cost is `below − above`, exactly. The
+//! TLS handshake's duration is added to a [`HandshakeMeter`] (it is also inside the connect time,
+//! which the caller measures around the whole connection attempt).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
+
+use super::Ctx;
+use crate::wire::CountingStream;
+
+/// A connected client socket: counted TCP, or counted plaintext over TLS over counted TCP.
+pub type Stream =
+    Either<CountingStream<TcpStream>, CountingStream<TlsStream<CountingStream<TcpStream>>>>;
+
+/// TLS handshakes made and their summed duration, over every client of one transport run.
+#[derive(Debug, Default)]
+pub struct HandshakeMeter {
+    count: AtomicU64,
+    total_ns: AtomicU64,
+}
+
+impl HandshakeMeter {
+    fn add(&self, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.total_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Handshakes so far, and their summed duration.
+    pub fn read(&self) -> (u64, Duration) {
+        (
+            self.count.load(Ordering::Relaxed),
+            Duration::from_nanos(self.total_ns.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// Connects to the target: TCP (no Nagle), then a TLS handshake if the target wants TLS, which
+/// must agree on `h2` by ALPN when the client speaks HTTP/2 over TLS.
+pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, String> {
+    let tcp = TcpStream::connect(ctx.target.addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| format!("set_nodelay: {e}"))?;
+    let counted = CountingStream::new(tcp, ctx.meter.clone());
+    let Some(config) = &ctx.target.tls else {
+        return Ok(Either::Left(counted));
+    };
+    let name = ServerName::IpAddress(ctx.target.addr.ip().into());
+    let started = Instant::now();
+    let tls = TlsConnector::from(config.clone())
+        .connect(name, counted)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    ctx.handshakes.add(started.elapsed());
+    if ctx.target.http2 && tls.get_ref().1.alpn_protocol() != Some(crate::tls::ALPN_H2) {
+        return Err("TLS: the server did not agree to h2 by ALPN".into());
+    }
+    Ok(Either::Right(CountingStream::new(
+        tls,
+        ctx.above_tls.clone(),
+    )))
+}

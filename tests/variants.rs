@@ -1,0 +1,190 @@
+//! Every transport in every variant (HTTP/2, TLS, both) end to end on loopback: every message
+//! reaches every subscriber exactly once, and the bytes are reported below and above TLS.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::scenario::variant::Variant;
+use wsbench::scenario::{Transport, WsClient};
+use wsbench::tls;
+
+/// 20 subscribers, 2 publishers, 50 msg/s for 1 s: 50 messages, 1000 deliveries.
+fn plan() -> LoadPlan {
+    LoadPlan {
+        subscribers: 20,
+        publishers: 2,
+        duration: Duration::from_secs(1),
+        ..common::small_plan()
+    }
+}
+
+async fn run(transport: Transport, variant: Variant, plan: &LoadPlan) -> ClientOutcome {
+    let kind = transport.kind();
+    let (addr, stop, cert) = if variant.tls {
+        let (addr, stop, cert) = common::start_tls_server(kind).await;
+        (addr, stop, Some(cert))
+    } else {
+        let (addr, stop) = common::start_server(kind).await;
+        (addr, stop, None)
+    };
+    let alpn = if variant.http2 {
+        tls::ALPN_H2
+    } else {
+        tls::ALPN_HTTP1
+    };
+    let target = Target {
+        http2: variant.http2,
+        tls: cert.map(|c| tls::client_config(c.cert_der().unwrap(), &[alpn]).unwrap()),
+        ..Target::new(transport, addr).unwrap()
+    };
+    let o = drive(plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    stop.cancel();
+    o
+}
+
+/// Runs `transport` in each of `variants`, checks delivery and bytes, and returns the overhead
+/// bytes per HTTP request of each (for comparisons between variants).
+async fn check_all(transport: Transport, variants: &[Variant]) -> Vec<f64> {
+    let plan = plan();
+    let mut per_request = Vec::new();
+    for &variant in variants {
+        let label = variant.label(transport.kind());
+        let o = run(transport.clone(), variant, &plan).await;
+        let d = o.recorder.delivery;
+        assert_eq!(o.messages_published, 50, "{label}");
+        assert_eq!(o.subscribers_connected, plan.subscribers, "{label}");
+        assert_eq!(d.delivered, 50 * u64::from(plan.subscribers), "{label}");
+        assert_eq!((d.lost, d.duplicated, d.reordered), (0, 0, 0), "{label}");
+        assert_eq!(
+            (o.recorder.connect_errors, o.recorder.io_errors),
+            (0, 0),
+            "{label}"
+        );
+        assert!(o.complete, "{label}");
+        assert!(o.wire.total() > o.payload_wire.total(), "{label}");
+        let connections = match transport {
+            Transport::Ws { .. } => plan.subscribers,
+            _ => plan.subscribers + plan.publishers,
+        };
+        match o.wire_above_tls {
+            Some(plain) => {
+                assert!(variant.tls, "{label}");
+                // TLS adds record headers and tags on every record: strictly more below.
+                assert!(o.wire.up > plain.up && o.wire.down > plain.down, "{label}");
+                assert!(plain.total() > o.payload_wire.total(), "{label}");
+                assert_eq!(o.tls_handshakes.0, u64::from(connections), "{label}");
+                assert!(o.tls_handshakes.1 > Duration::ZERO, "{label}");
+            }
+            None => {
+                assert!(!variant.tls, "{label}");
+                assert_eq!(o.tls_handshakes, (0, Duration::ZERO), "{label}");
+            }
+        }
+        let overhead = (o.wire.total() - o.payload_wire.total()) as f64;
+        per_request.push(overhead / o.recorder.http_requests.max(1) as f64);
+    }
+    per_request
+}
+
+const PLAIN: Variant = Variant {
+    http2: false,
+    tls: false,
+};
+const H2: Variant = Variant {
+    http2: true,
+    tls: false,
+};
+const TLS: Variant = Variant {
+    http2: false,
+    tls: true,
+};
+const H2_TLS: Variant = Variant {
+    http2: true,
+    tls: true,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_over_tls() {
+    // Both generator clients: each runs its handshake over the TLS stream.
+    for client in WsClient::ALL {
+        check_all(
+            Transport::Ws {
+                ping_interval: None,
+                client,
+            },
+            &[PLAIN, TLS],
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_in_every_variant_and_hpack_shrinks_its_heads() {
+    let hold = Duration::from_secs(30);
+    let per_request = check_all(Transport::LongPoll { hold }, &[PLAIN, H2, TLS, H2_TLS]).await;
+    // HTTP/1.1 repeats ~150 bytes of heads per poll; HTTP/2 sends them HPACK-indexed.
+    assert!(
+        per_request[1] < per_request[0] / 2.0,
+        "h2 {} vs HTTP/1.1 {} overhead bytes per request",
+        per_request[1],
+        per_request[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_poll_in_every_variant() {
+    let interval = Duration::from_millis(100);
+    check_all(Transport::ShortPoll { interval }, &[PLAIN, H2, TLS, H2_TLS]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_in_every_variant() {
+    check_all(Transport::Sse, &[PLAIN, H2, TLS, H2_TLS]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_client_over_tls_needs_the_server_to_agree_by_alpn() {
+    // A WebSocket server offers only http/1.1: an h2-only TLS client must fail clearly.
+    let (addr, stop, cert) = common::start_tls_server(wsbench::scenario::TransportKind::Ws).await;
+    let mut plan = plan();
+    plan.subscribers = 2;
+    plan.publishers = 1;
+    let target = Target {
+        http2: true,
+        tls: Some(tls::client_config(cert.cert_der().unwrap(), &[tls::ALPN_H2]).unwrap()),
+        ..Target::new(Transport::Sse, addr).unwrap()
+    };
+    let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    stop.cancel();
+    assert!(err.contains("TLS"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trusts_only_the_run_certificate() {
+    let (addr, stop, _served) =
+        common::start_tls_server(wsbench::scenario::TransportKind::Sse).await;
+    let other = tls::SelfSigned::generate().unwrap();
+    let mut plan = plan();
+    plan.subscribers = 2;
+    plan.publishers = 1;
+    let target = Target {
+        tls: Some(tls::client_config(other.cert_der().unwrap(), &[tls::ALPN_HTTP1]).unwrap()),
+        ..Target::new(Transport::Sse, addr).unwrap()
+    };
+    let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    stop.cancel();
+    assert!(err.contains("certificate"), "{err}");
+}
