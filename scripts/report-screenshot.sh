@@ -3,6 +3,7 @@
 # without a browser (or to attach to a review). Installs Debian's `chromium` package if missing.
 #
 #   scripts/report-screenshot.sh DIR [OUT.png]     (default OUT: DIR/report.png)
+#   REPORT_HEIGHT=6000 scripts/report-screenshot.sh DIR   (taller window, px; default 4400: the whole page)
 #
 # The page is self-contained; Chromium is also told not to reach the network on its own.
 set -euo pipefail
@@ -45,7 +46,7 @@ chromium \
     --disable-sync \
     --hide-scrollbars \
     --user-data-dir="$profile" \
-    --window-size=1400,2400 \
+    --window-size=1400,"${REPORT_HEIGHT:-4400}" \
     --screenshot="$abs_out" \
     "file://$abs_html" 2> "$profile/chromium.log" || {
     cat "$profile/chromium.log" >&2

@@ -167,7 +167,7 @@ impl Progress {
                         bar.set_position(millis(stats.elapsed));
                         format!("{}s left · ", left.as_secs_f64().ceil())
                     } else {
-                        String::new()
+                        "· ".to_owned()
                     };
                     bar.set_message(format!("{left}{}", live_figures(&stats)));
                 }
@@ -204,7 +204,11 @@ fn live_figures(s: &LiveStats) -> String {
     };
     let p99 = s.latency_p99_us.map_or_else(
         || "–".to_owned(),
-        |us| format!("{:.1} ms", us as f64 / 1000.0),
+        |us| match us {
+            0..1_000 => format!("{us} µs"),
+            1_000..1_000_000 => format!("{:.1} ms", us as f64 / 1e3),
+            _ => format!("{:.2} s", us as f64 / 1e6),
+        },
     );
     format!(
         "{rate} deliveries/s · p99 {p99} · missing {} · {} connections",
@@ -257,5 +261,15 @@ mod tests {
             ..s
         };
         assert!(live_figures(&idle).starts_with("0 deliveries/s · p99 –"));
+        let slow = LiveStats {
+            latency_p99_us: Some(2_834_400),
+            ..s
+        };
+        assert!(live_figures(&slow).contains("p99 2.83 s"));
+        let fast = LiveStats {
+            latency_p99_us: Some(870),
+            ..s
+        };
+        assert!(live_figures(&fast).contains("p99 870 µs"));
     }
 }

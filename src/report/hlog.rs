@@ -99,7 +99,8 @@ pub(crate) fn write_hlog(
     let start = started.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let comment = format!(
         "wsbench {} transport={}: values in microseconds (µs); \
-         Tag={HLOG_TAG_LATENCY} is push latency, Tag={HLOG_TAG_CONNECT} is connect time",
+         Tag={HLOG_TAG_LATENCY} is push latency of the whole run, Tag={HLOG_TAG_CONNECT} is \
+         connect time; untagged intervals are push latency second by second",
         env!("CARGO_PKG_VERSION"),
         m.transport,
     );
