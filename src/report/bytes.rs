@@ -13,7 +13,8 @@
 //!   `POST /publish`, whose bodies are the payload), so all upward overhead is request heads;
 //!   server → client is responses (status line and headers, netstrings or chunk and SSE event
 //!   framing, the `204` answers to publishes), so all downward overhead is response framing.
-//! - TLS: 0 until wsbench speaks TLS.
+//! - TLS: measured exactly, as the bytes below TLS minus the plaintext above it (records, MACs,
+//!   handshakes); the other parts are then split from the plaintext.
 //!
 //! ## The model
 //! `model_overhead_per_delivery` is what the codec's byte model predicts for the parts it covers
@@ -22,11 +23,11 @@
 use serde::Serialize;
 
 use super::summary::round_figure;
-use super::transport_kind;
 use crate::codec::ws::overhead::{client_frame_overhead, server_frame_overhead};
 use crate::codec::{batch, http};
 use crate::metrics::TransportMetrics;
 use crate::scenario::TransportKind;
+use crate::scenario::variant::parse_label;
 
 /// One row of `bytes.csv`. Byte counts cover the measured phase and the drain (as `summary.csv`'s
 /// `bytes_up`/`bytes_down`); the `_bytes` parts add up to `wire_bytes` exactly, and the
@@ -47,7 +48,7 @@ pub struct BytesRow {
     pub http_request_bytes: u64,
     /// HTTP response heads, netstrings, chunk framing, SSE event framing.
     pub http_response_bytes: u64,
-    /// TLS records and handshakes beyond the plain bytes (0: wsbench does not speak TLS yet).
+    /// TLS records and handshakes beyond the plaintext (0 without TLS).
     pub tls_bytes: u64,
     /// `wire_bytes` / `deliveries`.
     pub wire_per_delivery: Option<f64>,
@@ -71,19 +72,28 @@ impl BytesRow {
     /// The split of one transport's bytes.
     pub fn new(m: &TransportMetrics) -> BytesRow {
         let deliveries = m.clients.delivery.delivered;
-        let over_up = m.wire.up.saturating_sub(m.payload_wire.up);
-        let over_down = m.wire.down.saturating_sub(m.payload_wire.down);
-        let kind = transport_kind(&m.transport);
+        // With TLS the kinds of overhead are split from the plaintext; TLS is the rest.
+        let plain = m.tls.map_or(m.wire, |t| t.plaintext);
+        let tls = m.wire.total().saturating_sub(plain.total());
+        let over_up = plain.up.saturating_sub(m.payload_wire.up);
+        let over_down = plain.down.saturating_sub(m.payload_wire.down);
+        let label = parse_label(&m.transport);
+        let kind = label.map(|(kind, _)| kind);
         let (ws, request, response) = match kind {
             Some(TransportKind::Ws) => (over_up + over_down, 0, 0),
             _ => (0, over_up, over_down),
         };
         // What saturation cut off (never in a sound run) stays out of every part and the total.
         let payload = m.payload_wire.total();
-        let wire = payload + ws + request + response;
+        let wire = payload + ws + request + response + tls;
         let per =
             |bytes: u64| (deliveries > 0).then(|| round_figure(bytes as f64 / deliveries as f64));
-        let (model, covers) = kind.map_or((None, ""), |k| model(k, m));
+        let (model, covers) = match label {
+            // The model is of HTTP/1.1; HPACK's compression depends on the connection's history.
+            Some((_, variant)) if variant.http2 => (None, "nothing: the model is of HTTP/1.1"),
+            Some((kind, _)) => model(kind, m),
+            None => (None, ""),
+        };
         BytesRow {
             transport: m.transport.clone(),
             deliveries,
@@ -92,13 +102,13 @@ impl BytesRow {
             ws_framing_bytes: ws,
             http_request_bytes: request,
             http_response_bytes: response,
-            tls_bytes: 0,
+            tls_bytes: tls,
             wire_per_delivery: per(wire),
             payload_per_delivery: per(payload),
             ws_framing_per_delivery: per(ws),
             http_request_per_delivery: per(request),
             http_response_per_delivery: per(response),
-            tls_per_delivery: per(0),
+            tls_per_delivery: per(tls),
             model_overhead_per_delivery: model.and_then(|bytes| per_f(bytes, deliveries)),
             model_covers: covers.to_owned(),
         }
@@ -198,5 +208,30 @@ mod tests {
         let sse = BytesRow::new(&sample("sse"));
         // `id: 10\ndata: ` + `\n\n` per event.
         assert_eq!(sse.model_overhead_per_delivery, Some(15.0));
+    }
+
+    #[test]
+    fn tls_is_what_lies_below_the_plaintext_and_h2_has_no_model() {
+        let mut m = sample("longpoll-h2-tls");
+        m.tls = Some(crate::metrics::TlsFigures {
+            plaintext: crate::metrics::WireBytes {
+                up: 1500,
+                down: 4000,
+            },
+            handshakes: 50,
+            handshake_total: std::time::Duration::from_millis(100),
+        });
+        let row = BytesRow::new(&m);
+        assert_eq!(row.wire_bytes, m.wire.total());
+        assert_eq!(row.tls_bytes, m.wire.total() - 5500);
+        assert_eq!(
+            (row.http_request_bytes, row.http_response_bytes),
+            (1500 - 640, 4000 - 3200)
+        );
+        assert_eq!(row.model_overhead_per_delivery, None);
+        assert_eq!(row.model_covers, "nothing: the model is of HTTP/1.1");
+        // TLS alone keeps the HTTP/1.1 model of the plaintext.
+        m.transport = "longpoll-tls".into();
+        assert!(BytesRow::new(&m).model_overhead_per_delivery.is_some());
     }
 }

@@ -37,19 +37,12 @@ use std::path::PathBuf;
 
 use hdrhistogram::serialization::V2DeflateSerializeError;
 
-use crate::scenario::TransportKind;
 
 pub use compare::compare;
 pub use files::{RunFacts, RunInfo, write_all};
 pub use hlog::{HlogError, read_hlog};
 pub use stored::{Rerendered, SummarySource, rerender};
 pub use summary::{Summary, summarize};
-
-/// The transport a label names (`ws` → WebSocket): the one place a stored or printed label is
-/// read back into a transport.
-pub fn transport_kind(label: &str) -> Option<TransportKind> {
-    TransportKind::ALL.into_iter().find(|k| k.label() == label)
-}
 
 /// Why writing or reading results failed. Each variant names the file; when writing, the files
 /// written before it stay.
