@@ -186,6 +186,15 @@ fn model(s: &Scenario) -> String {
             }
         }
     }
+    let runs = s.runs();
+    if runs.iter().any(|(_, v)| v.http2) {
+        line.push_str("; -h2: HTTP/2, one connection per client, requests as streams");
+    }
+    if runs.iter().any(|(_, v)| v.tls) {
+        line.push_str(
+            "; -tls: TLS (rustls) with a self-signed certificate made for the run, bytes counted below TLS",
+        );
+    }
     line
 }
 

@@ -188,3 +188,28 @@ async fn a_client_trusts_only_the_run_certificate() {
     stop.cancel();
     assert!(err.contains("certificate"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_server_speaks_tls_1_3_and_chooses_h2_by_alpn() {
+    let (addr, stop, cert) =
+        common::start_tls_server(wsbench::scenario::TransportKind::LongPoll).await;
+    for (offered, chosen) in [
+        (tls::ALPN_H2, b"h2".as_slice()),
+        (tls::ALPN_HTTP1, b"http/1.1"),
+    ] {
+        let config = tls::client_config(cert.cert_der().unwrap(), &[offered]).unwrap();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let session = stream.get_ref().1;
+        assert_eq!(
+            session.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        assert_eq!(session.alpn_protocol(), Some(chosen));
+    }
+    stop.cancel();
+}
