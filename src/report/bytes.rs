@@ -176,7 +176,15 @@ fn model(kind: TransportKind, m: &TransportMetrics) -> (Option<f64>, &'static st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::summary::tests::sample;
+    use crate::report::summary::tests;
+
+    /// The summary's sample without TLS, as a plain transport's metrics are.
+    fn sample(label: &str) -> TransportMetrics {
+        TransportMetrics {
+            tls: None,
+            ..tests::sample(label)
+        }
+    }
 
     #[test]
     fn parts_add_up_to_the_wire_bytes() {

@@ -37,7 +37,6 @@ use std::path::PathBuf;
 
 use hdrhistogram::serialization::V2DeflateSerializeError;
 
-
 pub use compare::compare;
 pub use files::{RunFacts, RunInfo, write_all};
 pub use hlog::{HlogError, read_hlog};
