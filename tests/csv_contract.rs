@@ -21,7 +21,7 @@ latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,con
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
-deliveries_per_server_cpu_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,io_errors,reconnects,disconnected_s,complete";
+deliveries_per_server_cpu_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
 

@@ -50,7 +50,10 @@ fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
     assert_eq!(o.recorder.foreign, 0);
     assert_eq!(o.recorder.latency_us.len(), d.delivered);
     assert_eq!(o.recorder.connect_us.len(), u64::from(plan.subscribers));
-    assert_eq!((o.recorder.connect_errors, o.recorder.io_errors), (0, 0));
+    assert_eq!(
+        (o.recorder.connect_errors.total(), o.recorder.io_errors),
+        (0, 0)
+    );
     assert!(o.complete);
 
     // Second by second (2 s measured, then the drain), the seconds add up to the whole run.
@@ -164,9 +167,79 @@ async fn a_dead_target_gives_one_clear_error() {
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("no client could connect") && text.contains("5 attempts"),
+        text.contains("no client could connect") && text.contains("(5 attempts: refused 5)"),
         "{text}"
     );
+}
+
+/// A fake server on loopback that treats every connection with `serve`.
+async fn fake_server<F, Fut>(serve: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(serve(tcp));
+        }
+    });
+    addr
+}
+
+/// Failed connections are counted by kind, and the error says which kinds occurred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_failures_are_counted_by_kind() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut plan = common::small_plan();
+    plan.subscribers = 4;
+    plan.publishers = 1;
+    plan.connect_timeout = Duration::from_millis(300);
+    // Both generator clients must tell the kinds apart alike.
+    let attempt = |addr, plan: LoadPlan| async move {
+        let mut texts = Vec::new();
+        for client in WsClient::ALL {
+            let target = Target::new(ws(client), addr).unwrap();
+            let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+                .await
+                .unwrap_err();
+            texts.push(err.to_string());
+        }
+        texts
+    };
+    // A server that wants a token: the upgrade is answered 401.
+    let limits = Limits {
+        token: Some("secret".into()),
+        ..Limits::default()
+    };
+    let (addr, stop) = common::start_server_with(ws(WsClient::Wsbench).kind(), limits).await;
+    let texts = attempt(addr, plan.clone()).await;
+    for text in texts {
+        assert!(text.contains("(4 attempts: rejected 4)"), "{text}");
+    }
+    stop.cancel();
+    // Not an HTTP server at all.
+    let addr = fake_server(|mut tcp| async move {
+        let mut buf = [0u8; 1024];
+        let _ = tcp.read(&mut buf).await;
+        let _ = tcp.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await;
+    })
+    .await;
+    let texts = attempt(addr, plan.clone()).await;
+    for text in texts {
+        assert!(text.contains("(4 attempts: protocol 4)"), "{text}");
+    }
+    // A server that accepts and never answers.
+    let addr = fake_server(|tcp| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(tcp);
+    })
+    .await;
+    let texts = attempt(addr, plan).await;
+    for text in texts {
+        assert!(text.contains("(4 attempts: timed_out 4)"), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,7 +57,7 @@ impl Backoff {
 pub(super) async fn retry<T, F, Fut>(ctx: &Ctx, backoff: &mut Backoff, mut attempt: F) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
+    Fut: Future<Output = Result<T, super::failure::ConnectError>>,
 {
     loop {
         let wait = backoff.next_delay();

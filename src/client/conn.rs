@@ -18,6 +18,8 @@ use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
 use super::Ctx;
+use super::failure::ConnectError;
+use crate::metrics::FailureKind;
 use crate::wire::CountingStream;
 
 /// A connected client socket: counted TCP, or counted plaintext over TLS over counted TCP.
@@ -49,12 +51,12 @@ impl HandshakeMeter {
 
 /// Connects to the target: TCP (no Nagle), then a TLS handshake if the target wants TLS, which
 /// must agree on `h2` by ALPN when the client speaks HTTP/2 over TLS.
-pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, String> {
+pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
     let tcp = TcpStream::connect(ctx.target.addr)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|e| ConnectError::io("connect", &e))?;
     tcp.set_nodelay(true)
-        .map_err(|e| format!("set_nodelay: {e}"))?;
+        .map_err(|e| ConnectError::io("set_nodelay", &e))?;
     let counted = CountingStream::new(tcp, ctx.meter.clone());
     let Some(config) = &ctx.target.tls else {
         return Ok(Either::Left(counted));
@@ -64,13 +66,26 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, String> {
     let tls = TlsConnector::from(config.clone())
         .connect(name, counted)
         .await
-        .map_err(|e| format!("TLS handshake: {e}"))?;
+        .map_err(|e| tls_failure(&e))?;
     ctx.handshakes.add(started.elapsed());
     if ctx.target.http2 && tls.get_ref().1.alpn_protocol() != Some(crate::tls::ALPN_H2) {
-        return Err("TLS: the server did not agree to h2 by ALPN".into());
+        return Err(ConnectError::new(
+            FailureKind::Tls,
+            "TLS: the server did not agree to h2 by ALPN",
+        ));
     }
     Ok(Either::Right(CountingStream::new(
         tls,
         ctx.above_tls.clone(),
     )))
+}
+
+/// A failed TLS handshake: rustls reports its own failures (certificate, protocol, ALPN) as
+/// `InvalidData`; anything else is the socket's.
+fn tls_failure(e: &std::io::Error) -> ConnectError {
+    let mut failure = ConnectError::io("TLS handshake", e);
+    if matches!(failure.kind, FailureKind::Other) {
+        failure.kind = FailureKind::Tls;
+    }
+    failure
 }

@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, retry};
+use super::failure::ConnectError;
 use super::publishing::Publishing;
 use super::{Ctx, Joiner, first_connect, wait_until};
 use crate::metrics::Recorder;
@@ -43,9 +44,9 @@ impl Sender {
 
 /// Opens a connection to the target (TLS if it wants TLS; HTTP/2 if the scenario asks for it);
 /// its driver task ends when the sender and every response body are dropped.
-pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, String> {
+pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, ConnectError> {
     let io = TokioIo::new(super::conn::connect(ctx).await?);
-    let handshake = |e: hyper::Error| format!("handshake: {e}");
+    let handshake = |e: hyper::Error| ConnectError::hyper("handshake", &e);
     if ctx.target.http2 {
         let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
             .await

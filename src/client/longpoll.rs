@@ -12,10 +12,12 @@ use hyper::{Method, StatusCode};
 use tokio::time::{Instant, sleep_until};
 
 use super::backoff::{Backoff, retry};
+use super::failure::ConnectError;
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
 use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::batch;
+use crate::metrics::FailureKind;
 use crate::server::longpoll::{MISSED, NEXT_CURSOR};
 
 /// How a subscriber paces its polls.
@@ -36,7 +38,7 @@ struct Answer {
     received_at: Instant,
 }
 
-type Pending = Pin<Box<dyn Future<Output = Result<Answer, String>> + Send>>;
+type Pending = Pin<Box<dyn Future<Output = Result<Answer, ConnectError>> + Send>>;
 
 /// Sends one poll; the returned future owns everything it needs, so it can stay in flight while
 /// the caller waits on other events.
@@ -49,23 +51,28 @@ fn poll(sender: &mut Sender, ctx: &Ctx, cursor: Option<u64>, pacing: Pacing) -> 
     };
     let response = sender.send_request(request(ctx, Method::GET, &path, Bytes::new()));
     Box::pin(async move {
-        let response = response.await.map_err(|e| format!("poll: {e}"))?;
+        let response = response
+            .await
+            .map_err(|e| ConnectError::hyper("poll", &e))?;
         if response.status() != StatusCode::OK {
-            return Err(format!("poll: HTTP {}", response.status()));
+            return Err(ConnectError::status("poll", response.status()));
         }
         let header = |name: &str| -> Option<u64> {
             response.headers().get(name)?.to_str().ok()?.parse().ok()
         };
-        let next_cursor = header(NEXT_CURSOR).ok_or("poll: no valid x-next-cursor header")?;
+        let next_cursor = header(NEXT_CURSOR).ok_or_else(|| {
+            ConnectError::new(FailureKind::Protocol, "poll: no valid x-next-cursor header")
+        })?;
         let missed = header(MISSED).unwrap_or(0);
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("poll body: {e}"))?
+            .map_err(|e| ConnectError::hyper("poll body", &e))?
             .to_bytes();
         let received_at = Instant::now();
-        let messages = batch::split(&body).map_err(|e| format!("poll body: {e}"))?;
+        let messages = batch::split(&body)
+            .map_err(|e| ConnectError::new(FailureKind::Protocol, format!("poll body: {e}")))?;
         Ok(Answer {
             messages,
             next_cursor,
@@ -97,7 +104,7 @@ pub(super) async fn subscriber(
     let join = async {
         let mut sender = connect(&ctx).await?;
         let answer = poll(&mut sender, &ctx, None, pacing).await?;
-        Ok::<_, String>((sender, answer.next_cursor))
+        Ok::<_, ConnectError>((sender, answer.next_cursor))
     };
     let Some((mut sender, mut cursor)) =
         first_connect(&ctx, Joiner::Subscriber(&mut inbox), join).await

@@ -13,6 +13,7 @@
 
 mod backoff;
 pub mod conn;
+mod failure;
 mod http;
 mod inbox;
 pub mod longpoll;
@@ -31,12 +32,15 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+pub use failure::ConnectError;
 pub use inbox::Inbox;
 use publishing::PublishTally;
 pub use schedule::{Schedule, Timeline};
 
 use crate::metrics::timeseries::Sample;
-use crate::metrics::{IntervalRecorder, PackedHistogram, Recorder, TimeSeries, WireBytes};
+use crate::metrics::{
+    FailureCounts, IntervalRecorder, PackedHistogram, Recorder, TimeSeries, WireBytes,
+};
 use crate::scenario::target::Endpoint;
 use crate::scenario::{Scenario, Transport, TransportKind};
 use crate::wire::WireMeter;
@@ -229,12 +233,16 @@ pub enum ClientError {
     )]
     NotLoopback(SocketAddr),
     /// No subscriber could connect: the server is down, refuses, or is not speaking this protocol.
-    #[error("no client could connect to {addr} ({failed} attempts); first error: {first_error}")]
+    #[error(
+        "no client could connect to {addr} ({failed} attempts: {kinds}); first error: {first_error}"
+    )]
     NoneConnected {
         /// The target.
         addr: SocketAddr,
         /// Attempts made.
         failed: u32,
+        /// The attempts by kind of failure.
+        kinds: FailureCounts,
         /// What the first failure said.
         first_error: String,
     },
@@ -280,7 +288,7 @@ enum Event {
         /// A subscriber (true) or a publisher's own connection (false).
         subscriber: bool,
         /// What came of it.
-        result: Result<(), String>,
+        result: Result<(), ConnectError>,
     },
     /// A subscriber stopped receiving (complete, drain deadline, error or cancel).
     Finished,
@@ -326,12 +334,12 @@ enum Joiner<'a> {
 async fn first_connect<T>(
     ctx: &Ctx,
     who: Joiner<'_>,
-    attempt: impl std::future::Future<Output = Result<T, String>>,
+    attempt: impl std::future::Future<Output = Result<T, ConnectError>>,
 ) -> Option<T> {
     let started = Instant::now();
     let result = timeout(ctx.plan.connect_timeout, attempt)
         .await
-        .unwrap_or_else(|_| Err("connect timed out".to_string()));
+        .unwrap_or_else(|_| Err(ConnectError::timed_out()));
     let subscriber = matches!(who, Joiner::Subscriber(_));
     let recorder = match who {
         Joiner::Subscriber(inbox) => {
@@ -348,7 +356,7 @@ async fn first_connect<T>(
     let (value, reported) = match result {
         Ok(value) => (Some(value), Ok(())),
         Err(reason) => {
-            recorder.connect_errors += 1;
+            recorder.connect_errors.add(reason.kind);
             (None, Err(reason))
         }
     };
@@ -444,6 +452,7 @@ pub async fn drive(
     });
 
     let (mut ok, mut failed, mut first_error) = (0u32, 0u32, None);
+    let mut kinds = FailureCounts::default();
     let mut subscribers_ok = 0u32;
     let mut finished = 0u32;
     while ok + failed < connections {
@@ -460,7 +469,8 @@ pub async fn drive(
                     }
                     Err(e) => {
                         failed += 1;
-                        first_error.get_or_insert(e);
+                        kinds.add(e.kind);
+                        first_error.get_or_insert(e.message);
                     }
                 }
                 on_phase(Phase::ConnectProgress { ok, failed });
@@ -480,6 +490,7 @@ pub async fn drive(
         return Err(ClientError::NoneConnected {
             addr: target.addr,
             failed,
+            kinds,
             first_error: first_error.unwrap_or_else(|| "no attempt finished".into()),
         });
     }

@@ -11,6 +11,7 @@ use hyper::{Method, StatusCode};
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, retry};
+use super::failure::ConnectError;
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
 use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
@@ -20,7 +21,7 @@ use crate::server::sse::LAST_EVENT_ID;
 /// Opens the stream (resuming after `last_id` if given) and returns its body once the response
 /// head has arrived, with the connection's sender, kept as long as the body is read (an HTTP/2
 /// connection starts closing once every sender is dropped).
-async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<(Sender, Incoming), String> {
+async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<(Sender, Incoming), ConnectError> {
     let mut sender = connect(ctx).await?;
     let mut req = request(ctx, Method::GET, &ctx.target.paths.events, Bytes::new());
     if let Some(id) = last_id {
@@ -29,9 +30,9 @@ async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<(Sender, Incoming), Str
     let response = sender
         .send_request(req)
         .await
-        .map_err(|e| format!("events: {e}"))?;
+        .map_err(|e| ConnectError::hyper("events", &e))?;
     if response.status() != StatusCode::OK {
-        return Err(format!("events: HTTP {}", response.status()));
+        return Err(ConnectError::status("events", response.status()));
     }
     Ok((sender, response.into_body()))
 }

@@ -6,6 +6,7 @@
 //! no locks.
 
 pub mod delivery;
+pub mod failures;
 pub mod timeseries;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 pub use delivery::{DeliveryCounts, DeliveryTracker};
+pub use failures::{FailureCounts, FailureKind};
 pub use timeseries::{IntervalRecorder, PackedHistogram, Second, TimeSeries};
 
 /// Significant digits kept by every histogram: 0.1 % resolution at any magnitude.
@@ -56,8 +58,8 @@ pub struct Recorder {
     pub missed_reported: u64,
     /// Received messages that carried no wsbench envelope (e.g. a server's welcome text).
     pub foreign: u64,
-    /// Clients that failed to connect.
-    pub connect_errors: u64,
+    /// Clients that failed to connect, by why.
+    pub connect_errors: FailureCounts,
     /// Connections that broke after connecting (before the run asked them to stop).
     pub io_errors: u64,
     /// Times a client reconnected after losing its connection.
@@ -78,7 +80,7 @@ impl Default for Recorder {
             empty_polls: 0,
             missed_reported: 0,
             foreign: 0,
-            connect_errors: 0,
+            connect_errors: FailureCounts::default(),
             io_errors: 0,
             reconnects: 0,
             disconnected: Duration::ZERO,
@@ -113,7 +115,7 @@ impl Recorder {
         self.empty_polls += other.empty_polls;
         self.missed_reported += other.missed_reported;
         self.foreign += other.foreign;
-        self.connect_errors += other.connect_errors;
+        self.connect_errors.merge(&other.connect_errors);
         self.io_errors += other.io_errors;
         self.reconnects += other.reconnects;
         self.disconnected += other.disconnected;

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use crate::metrics::{
-    DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures,
-    TransportMetrics, WireBytes,
+    DeliveryCounts, FailureCounts, FailureKind, PackedHistogram, ProcessUsage, Recorder, Second,
+    TimeSeries, TlsFigures, TransportMetrics, WireBytes,
 };
 
 /// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
@@ -99,6 +99,10 @@ struct StoredRecorder {
     missed_reported: u64,
     foreign: u64,
     connect_errors: u64,
+    /// `connect_errors` by kind (`refused:3 timed_out:1`); absent in files written before
+    /// failures were told apart, which load as kind `other`.
+    #[serde(default)]
+    connect_error_kinds: String,
     io_errors: u64,
     reconnects: u64,
     /// Absent in files written before clients reconnected.
@@ -296,12 +300,21 @@ impl From<&Recorder> for StoredRecorder {
             empty_polls,
             missed_reported,
             foreign,
-            connect_errors,
+            connect_errors: connect_errors.total(),
+            connect_error_kinds: connect_errors.to_field(),
             io_errors,
             reconnects,
             disconnected_ns: nanos(disconnected),
         }
     }
+}
+
+/// The counts by kind as stored; failures the file does not tell apart (older files, or a
+/// field this version cannot read) count as `other`, so the total is always the stored one.
+fn stored_failures(total: u64, kinds: &str) -> FailureCounts {
+    let mut counts = FailureCounts::parse(kinds).unwrap_or_default();
+    counts.add_n(FailureKind::Other, total.saturating_sub(counts.total()));
+    counts
 }
 
 impl From<WireBytes> for StoredBytes {
@@ -367,7 +380,7 @@ impl StoredTransport {
                 empty_polls: c.empty_polls,
                 missed_reported: c.missed_reported,
                 foreign: c.foreign,
-                connect_errors: c.connect_errors,
+                connect_errors: stored_failures(c.connect_errors, &c.connect_error_kinds),
                 io_errors: c.io_errors,
                 reconnects: c.reconnects,
                 disconnected: Duration::from_nanos(c.disconnected_ns),

@@ -104,6 +104,9 @@ pub struct Summary {
     pub tls_handshake_mean_us: Option<f64>,
     /// Clients that failed to connect.
     pub connect_errors: u64,
+    /// `connect_errors` by kind: `refused:950 timed_out:50` (kinds: refused, reset, timed_out,
+    /// local_limit, tls, rejected, protocol, other); empty when none failed.
+    pub connect_error_kinds: String,
     /// Connections that broke after connecting.
     pub io_errors: u64,
     /// Times clients reconnected after losing their connection.
@@ -194,7 +197,8 @@ impl Summary {
             tls_handshake_mean_us: m
                 .tls
                 .and_then(|t| ratio(t.handshake_total.as_secs_f64() * 1e6, t.handshakes as f64)),
-            connect_errors: rec.connect_errors,
+            connect_errors: rec.connect_errors.total(),
+            connect_error_kinds: rec.connect_errors.to_field(),
             io_errors: rec.io_errors,
             reconnects: rec.reconnects,
             disconnected_s: round_figure(rec.disconnected.as_secs_f64()),

@@ -81,7 +81,14 @@ const FIGURES: &[Figure] = &[
         opt(s.deliveries_per_server_cpu_s, sig3)
     }),
     ("connect / io errors", |s| {
-        format!("{} / {}", group(s.connect_errors), group(s.io_errors))
+        let kinds = crate::metrics::FailureCounts::parse(&s.connect_error_kinds)
+            .filter(|k| k.total() > 0)
+            .map_or_else(String::new, |k| format!(" ({k})"));
+        format!(
+            "{}{kinds} / {}",
+            group(s.connect_errors),
+            group(s.io_errors)
+        )
     }),
 ];
 

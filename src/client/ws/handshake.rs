@@ -9,6 +9,7 @@
 //! The request carries the same headers, in the same order and with the same lengths, as
 //! tungstenite's, so the two clients put the same connect bytes on the wire.
 
+use crate::metrics::FailureKind;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -63,6 +64,21 @@ pub enum HandshakeError {
         /// What the server sent.
         got: String,
     },
+}
+
+impl HandshakeError {
+    /// The kind of failure, for the run's counts.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            HandshakeError::Io(e) => FailureKind::of_io(e),
+            HandshakeError::Eof => FailureKind::Reset,
+            HandshakeError::Status(_) => FailureKind::Rejected,
+            HandshakeError::Malformed(_)
+            | HandshakeError::HeadTooLarge
+            | HandshakeError::MissingHeader(_)
+            | HandshakeError::Accept { .. } => FailureKind::Protocol,
+        }
+    }
 }
 
 /// The upgrade request for `upgrade` with the (base64) `key`.

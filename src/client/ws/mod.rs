@@ -23,10 +23,12 @@ use tokio::time::{Instant, interval_at, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 
 use super::backoff::{Backoff, retry};
+use super::failure::ConnectError;
 use super::inbox::Inbox;
 use super::publishing::Publishing;
 use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::ws::DecodeError;
+use crate::metrics::FailureKind;
 use crate::scenario::WsClient;
 use handshake::{HandshakeError, Upgrade};
 
@@ -61,6 +63,28 @@ pub enum WsError {
     /// A message to publish is not UTF-8 (envelopes are ASCII, so this is a bug).
     #[error("a message to publish is not UTF-8")]
     NotText,
+}
+
+impl WsError {
+    /// The kind of failure, for the run's connect-error counts.
+    pub fn kind(&self) -> FailureKind {
+        use tokio_tungstenite::tungstenite::Error as T;
+        match self {
+            WsError::Io(e) => FailureKind::of_io(e),
+            WsError::Handshake(h) => h.kind(),
+            WsError::Protocol(_) => FailureKind::Protocol,
+            WsError::Tungstenite(e) => match e.as_ref() {
+                T::Io(e) => FailureKind::of_io(e),
+                T::Http(_) => FailureKind::Rejected,
+                T::ConnectionClosed | T::AlreadyClosed => FailureKind::Reset,
+                T::Tls(_) => FailureKind::Tls,
+                _ => FailureKind::Protocol,
+            },
+            WsError::Closed => FailureKind::Reset,
+            WsError::Silent => FailureKind::TimedOut,
+            WsError::Token | WsError::NotText => FailureKind::Other,
+        }
+    }
 }
 
 /// What [`Connection::next`] found.
@@ -105,24 +129,24 @@ fn upgrade(ctx: &Ctx) -> Upgrade {
 /// A client that can connect itself: TCP connect, then its own handshake.
 trait Dial: Connection + Sized + Send {
     /// A fresh connection to the target, or why not (for the conductor's first-error report).
-    fn dial(ctx: &Ctx) -> impl std::future::Future<Output = Result<Self, String>> + Send;
+    fn dial(ctx: &Ctx) -> impl std::future::Future<Output = Result<Self, ConnectError>> + Send;
 }
 
 impl Dial for ours::Client<Stream> {
-    async fn dial(ctx: &Ctx) -> Result<Self, String> {
+    async fn dial(ctx: &Ctx) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
         ours::Client::handshake(stream, &upgrade(ctx))
             .await
-            .map_err(|e| format!("handshake: {e}"))
+            .map_err(|e| ConnectError::new(e.kind(), format!("handshake: {e}")))
     }
 }
 
 impl Dial for WebSocketStream<Stream> {
-    async fn dial(ctx: &Ctx) -> Result<Self, String> {
+    async fn dial(ctx: &Ctx) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
         tungstenite::handshake(stream, &upgrade(ctx))
             .await
-            .map_err(|e| format!("handshake: {e}"))
+            .map_err(|e| ConnectError::new(e.kind(), format!("handshake: {e}")))
     }
 }
 
