@@ -1,6 +1,7 @@
 //! Faults on purpose: `[faults] restart_server_at` stops each built-in server mid-run and starts it
 //! again on the same port. Every transport's clients reconnect; long-poll, short-poll and SSE
-//! resume from where they were (the HTTP hub is kept across the restart) and lose nothing.
+//! resume from where they were (the HTTP hub is kept across the restart) and lose nothing. And
+//! the quiet case: idle long-polls expire after `hold` and are polled again.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
@@ -40,11 +41,8 @@ fn the_tungstenite_client_survives_a_server_restart_too() {
 /// Runs `transports` with the server restarted 1 s into the measured phase; checks what every
 /// transport must show and returns stderr and the summary rows.
 fn restart_mid_run(transports: &str) -> (String, Vec<Summary>) {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("restart.toml");
-    std::fs::write(
-        &scenario,
-        r#"duration = "2s"
+    let (stderr, rows) = run_scenario(
+        &(r#"duration = "2s"
 drain = "5s"
 [clients]
 subscribers = 20
@@ -57,24 +55,8 @@ rate = 40
 restart_server_at = "1s"
 "#
         .to_string()
-            + transports,
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let output = Command::new(common::wsbench_bin())
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{stderr}");
-
-    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
-    let rows: Vec<Summary> = summary.deserialize().map(Result::unwrap).collect();
+            + transports),
+    );
     for row in &rows {
         // Every connection was cut once; every client came back.
         assert!(
@@ -103,11 +85,8 @@ restart_server_at = "1s"
 /// the same keep-alive connection, so a quiet stream costs requests, not connections or messages.
 #[test]
 fn idle_long_polls_are_answered_after_hold_and_polled_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("idle.toml");
     // One message every 500 ms against a 50 ms hold: most polls find nothing and expire.
-    std::fs::write(
-        &scenario,
+    let (_, rows) = run_scenario(
         r#"duration = "2s"
 drain = "5s"
 [clients]
@@ -119,25 +98,7 @@ rate = 2
 [transports.longpoll]
 hold = "50ms"
 "#,
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let output = Command::new(common::wsbench_bin())
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
-    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
-    let rows: Vec<Summary> = summary.deserialize().map(Result::unwrap).collect();
     let row = &rows[0];
     assert_eq!(row.transport, "longpoll");
     assert_eq!(row.messages_published, 4);
@@ -150,4 +111,27 @@ hold = "50ms"
         (row.io_errors, row.reconnects, row.connect_errors),
         (0, 0, 0)
     );
+}
+
+/// Runs the scenario `toml` with `wsbench run`, which must succeed; returns its stderr and the
+/// rows of its summary.csv.
+fn run_scenario(toml: &str) -> (String, Vec<Summary>) {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(&scenario, toml).unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(common::wsbench_bin())
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    let rows = summary.deserialize().map(Result::unwrap).collect();
+    (stderr, rows)
 }

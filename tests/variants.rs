@@ -161,12 +161,12 @@ async fn an_h2_client_over_tls_needs_the_server_to_agree_by_alpn() {
         tls: Some(tls::client_config(cert.cert_der().unwrap(), &[tls::ALPN_H2]).unwrap()),
         ..Target::new(Transport::Sse, addr).unwrap()
     };
-    let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = refusal(&plan, &target).await;
     stop.cancel();
-    assert!(err.contains("TLS"), "{err}");
+    assert!(
+        err.contains("TLS") && err.contains("attempts: tls 3)"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,12 +181,12 @@ async fn a_client_trusts_only_the_run_certificate() {
         tls: Some(tls::client_config(other.cert_der().unwrap(), &[tls::ALPN_HTTP1]).unwrap()),
         ..Target::new(Transport::Sse, addr).unwrap()
     };
-    let err = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = refusal(&plan, &target).await;
     stop.cancel();
-    assert!(err.contains("certificate"), "{err}");
+    assert!(
+        err.contains("certificate") && err.contains("attempts: tls 3)"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,4 +212,12 @@ async fn the_http_server_speaks_tls_1_3_and_chooses_h2_by_alpn() {
         assert_eq!(session.alpn_protocol(), Some(chosen));
     }
     stop.cancel();
+}
+
+/// Why no client of `plan` could connect to `target` (the run must fail).
+async fn refusal(plan: &LoadPlan, target: &Target) -> String {
+    drive(plan, target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap_err()
+        .to_string()
 }

@@ -22,6 +22,15 @@ pub async fn start_server_with(
     transport: TransportKind,
     limits: Limits,
 ) -> (SocketAddr, CancellationToken) {
+    spawn_server(transport, limits, None).await
+}
+
+/// Serves `transport` on a fresh loopback port, with TLS if `tls` is given.
+async fn spawn_server(
+    transport: TransportKind,
+    limits: Limits,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> (SocketAddr, CancellationToken) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -30,7 +39,7 @@ pub async fn start_server_with(
         hold: Duration::from_secs(30),
         limits,
         state_file: None,
-        tls: None,
+        tls,
     };
     let token = stop.clone();
     tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });
@@ -128,17 +137,7 @@ pub async fn start_tls_server_with(
         TransportKind::Ws => &[tls::ALPN_HTTP1],
         _ => &[tls::ALPN_H2, tls::ALPN_HTTP1],
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let config = ServerConfig {
-        transport,
-        hold: Duration::from_secs(30),
-        limits,
-        state_file: None,
-        tls: Some(tls::server_config(&files, alpn).unwrap()),
-    };
-    let token = stop.clone();
-    tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });
+    let config = tls::server_config(&files, alpn).unwrap();
+    let (addr, stop) = spawn_server(transport, limits, Some(config)).await;
     (addr, stop, cert)
 }
