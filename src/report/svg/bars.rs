@@ -1,5 +1,5 @@
 //! Horizontal stacked bars: one bar per transport in its colour, split into categories told
-//! apart by fill pattern (solid, hatched, dotted, cross-hatched).
+//! apart by fill pattern (solid, hatched, dotted, cross-hatched, banded).
 
 use std::fmt::Write;
 
@@ -8,7 +8,13 @@ use crate::report::format::sig3;
 use crate::report::html::escape;
 
 /// How a bar segment is filled; one per category of a [`stacked_bars`] chart, in order.
-const FILLS: [Fill; 4] = [Fill::Solid, Fill::Hatch, Fill::Dots, Fill::Cross];
+const FILLS: [Fill; 5] = [
+    Fill::Solid,
+    Fill::Hatch,
+    Fill::Dots,
+    Fill::Cross,
+    Fill::Bands,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fill {
@@ -16,6 +22,7 @@ enum Fill {
     Hatch,
     Dots,
     Cross,
+    Bands,
 }
 
 /// One transport's bar in a [`stacked_bars`] chart.
@@ -41,12 +48,15 @@ pub(crate) fn stacked_bars(
 ) -> String {
     const BAR: f64 = 34.0;
     const GAP: f64 = 20.0;
-    const NOTE_ROOM: f64 = 330.0;
+    // Room right of the longest possible bar for the longest note (13 px text: ~7 px a
+    // character), so no note runs off the chart; at most half the width goes to notes.
+    let longest_note = bars.iter().map(|b| b.note.chars().count()).max();
+    let note_room = (longest_note.unwrap_or(0) as f64 * 7.0 + 16.0).clamp(160.0, WIDTH / 2.0);
     let top = 16.0 + LEGEND_LINE * categories.len() as f64;
     let height = GAP + bars.len().max(1) as f64 * (BAR + GAP);
     let plot = Plot {
         left: 150.0,
-        width: WIDTH - 150.0 - NOTE_ROOM,
+        width: WIDTH - 150.0 - note_room,
         ..Plot::new(top, height)
     };
     let max = bars
@@ -155,8 +165,13 @@ fn pattern(pattern_id: &str, fill: Fill, colour: &str) -> String {
         Fill::Cross => format!(
             r#"<rect width="2" height="8" fill="{colour}"/><rect width="8" height="2" fill="{colour}"/>"#
         ),
+        Fill::Bands => format!(r#"<rect width="8" height="4" fill="{colour}"/>"#),
     };
-    let rotate = if fill == Fill::Dots { 0 } else { 45 };
+    let rotate = if matches!(fill, Fill::Dots | Fill::Bands) {
+        0
+    } else {
+        45
+    };
     format!(
         r#"<pattern id="{pattern_id}" width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate({rotate})"><rect width="8" height="8" fill="{colour}" fill-opacity="0.15"/>{marks}</pattern>"#
     )
