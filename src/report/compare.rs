@@ -59,6 +59,16 @@ const HEADLINES: &[Headline] = &[
         bytes,
     ),
     (
+        "TLS bytes / delivery",
+        |s| s.tls_overhead_bytes_per_delivery,
+        bytes,
+    ),
+    (
+        "TLS handshake (mean)",
+        |s| s.tls_handshake_mean_us,
+        duration_us,
+    ),
+    (
         "HTTP requests / delivery",
         |s| s.http_requests_per_delivery,
         sig3,
