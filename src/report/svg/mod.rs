@@ -20,9 +20,11 @@ pub(crate) use bars::{Bar, stacked_bars};
 pub(crate) use percentile::{Series, percentile_chart};
 pub(crate) use timeline::{TimeLine, YAxis, time_chart};
 
-/// One colour per transport, by run order: the Okabe–Ito palette, readable with colour blindness.
-const PALETTE: [&str; 7] = [
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+/// One colour per transport, by run order: the Okabe–Ito palette, readable with colour blindness,
+/// then Paul Tol's muted one, so every transport of a full variants run (14) has its own.
+const PALETTE: [&str; 14] = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#332288",
+    "#882255", "#117733", "#AA4499", "#999933", "#44AA99", "#CC6677",
 ];
 
 /// Width of every chart's coordinate system; the page scales it to the screen.
