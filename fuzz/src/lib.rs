@@ -49,6 +49,7 @@ fn start(kind: TransportKind) -> SocketAddr {
         hold: Duration::from_millis(20),
         limits: limits(),
         state_file: None,
+        tls: None,
     };
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
