@@ -138,7 +138,7 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
     };
     // Messages sent and not yet answered (with their intended times), and their responses, in
     // the same order.
-    let mut unanswered: VecDeque<(Bytes, Instant)> = VecDeque::new();
+    let mut unanswered: VecDeque<(Bytes, Instant, Instant)> = VecDeque::new();
     let mut responses = FuturesOrdered::new();
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     loop {
@@ -158,12 +158,13 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                 };
                 let message = Bytes::from(message);
                 responses.push_back(post(&mut sender, &message));
-                unanswered.push_back((message, at));
+                unanswered.push_back((message, at, Instant::now()));
                 recorder.http_requests += 1;
             }
             Some(response) = responses.next() => match response {
                 Ok(r) if r.status().is_success() => {
-                    if let Some((_, at)) = unanswered.pop_front() {
+                    if let Some((_, at, posted)) = unanswered.pop_front() {
+                        recorder.record_publish_rtt(posted.elapsed());
                         publishing.published(at);
                     }
                 }
@@ -182,7 +183,8 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                             sender = fresh;
                             recorder.reconnects += 1;
                             recorder.disconnected += lost_at.elapsed();
-                            for (message, _) in &unanswered {
+                            for (message, _, posted) in &mut unanswered {
+                                *posted = Instant::now();
                                 responses.push_back(post(&mut sender, message));
                                 recorder.http_requests += 1;
                             }
