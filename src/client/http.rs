@@ -14,10 +14,11 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::{Method, Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, sleep_until};
 
 use super::backoff::{Backoff, retry};
+use super::h2exec::ConnectionExecutor;
 use super::publishing::Publishing;
 use super::{Ctx, Joiner, first_connect, wait_until};
 use crate::metrics::Recorder;
@@ -50,10 +51,14 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, String> {
     let io = TokioIo::new(super::conn::connect(ctx).await?);
     let handshake = |e: hyper::Error| format!("handshake: {e}");
     if ctx.target.http2 {
-        let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+        let (exec, driver) = ConnectionExecutor::new();
+        let (sender, conn) = http2::handshake(exec.clone(), io)
             .await
             .map_err(handshake)?;
-        tokio::spawn(conn);
+        hyper::rt::Executor::execute(&exec, async move {
+            let _ = conn.await;
+        });
+        tokio::spawn(driver);
         Ok(Sender::Http2(sender))
     } else {
         let (sender, conn) = http1::handshake(io).await.map_err(handshake)?;

@@ -13,6 +13,7 @@
 
 mod backoff;
 pub mod conn;
+mod h2exec;
 mod http;
 mod inbox;
 pub mod longpoll;
