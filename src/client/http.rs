@@ -104,8 +104,8 @@ pub(super) fn request(
 /// whole POST round trip in the publishing budget (10 ms at 100 msg/s from one publisher), and in
 /// hyper that round trip is several task hand-offs on each side (a task per stream), each queued
 /// behind the hundreds of wake-ups every publish causes. Measured with 100 subscribers, it was
-/// 6.5–10 ms at p50 against 0.4 ms over HTTP/1.1, so h2 publishers fell behind their schedule
-/// and their backlog showed as hundreds of ms of push latency (README "Figures").
+/// 3.7–11.7 ms at p50 (8 runs) against 0.4–2.3 ms over HTTP/1.1, so h2 publishers fell behind
+/// their schedule and their backlog showed as hundreds of ms of push latency (README "Figures").
 const H2_PUBLISHES_IN_FLIGHT: usize = 16;
 
 /// Publisher `index` on its own keep-alive connection, connecting at `slot`. Sends on the fixed
