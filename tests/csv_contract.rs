@@ -18,6 +18,7 @@ use wsbench::report::{RunInfo, Summary, table, write_all};
 const SUMMARY_HEADER: &str = "transport,subscribers,publishers,duration_s,messages_published,messages_scheduled,\
 deliveries_expected,deliveries,lost,duplicated,reordered,foreign,latency_p50_us,latency_p90_us,\
 latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,connect_p99_us,\
+publish_rtt_p50_us,publish_rtt_p99_us,\
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
@@ -45,6 +46,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
         .connect_us
         .record(900)
         .expect("auto-resizing histogram");
+    clients.record_publish_rtt(Duration::from_micros(700));
     clients.delivery = DeliveryCounts {
         delivered: 5,
         duplicated: 0,
@@ -153,16 +155,19 @@ fn results_directory_keeps_its_contract() {
         let log = fs::read(dir.join(format!("{}.hlog", m.transport))).unwrap();
         assert!(String::from_utf8_lossy(&log).contains("microseconds (µs)"));
         let read = read_hlog(&log);
-        assert_eq!(read.len(), 2 + m.timeseries.seconds.len());
+        assert_eq!(read.len(), 3 + m.timeseries.seconds.len());
         assert_eq!(read[0].0.as_deref(), Some("latency"));
         assert_eq!(read[0].1, m.clients.latency_us);
         assert_eq!(read[0].1.len(), 5);
         assert_eq!(read[0].2, Duration::from_secs(1_700_000_000));
         assert_eq!(read[1].0.as_deref(), Some("connect"));
         assert_eq!(read[1].1, m.clients.connect_us);
+        assert_eq!(read[2].0.as_deref(), Some("publish_rtt"));
+        assert_eq!(read[2].1, m.clients.publish_rtt_us);
+        assert_eq!(read[2].1.len(), 1);
         // One untagged interval per second, in order, each at its own start time.
         for (i, second) in m.timeseries.seconds.iter().enumerate() {
-            let (tag, h, start) = &read[2 + i];
+            let (tag, h, start) = &read[3 + i];
             assert_eq!(*tag, None);
             assert_eq!(*h, second.latency_us.unpack());
             assert_eq!(

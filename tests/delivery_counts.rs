@@ -128,6 +128,7 @@ async fn long_poll_delivers_everything_with_the_cursor() {
     let r = &o.recorder;
     // Every subscriber joined and polled; every publisher posted each of its messages once.
     assert!(r.http_requests >= u64::from(plan.subscribers) * 2 + o.messages_published);
+    assert_eq!(r.publish_rtt_us.len(), o.messages_published);
     assert_eq!(r.missed_reported, 0);
     assert!(r.messages_in_responses >= r.delivery.delivered);
     assert!(o.wire.down > o.payload_wire.down);
@@ -265,6 +266,8 @@ async fn sse_delivers_everything() {
     let (o, _) = run(Transport::Sse, &plan).await;
     assert_every_message_delivered_once(&o, &plan);
     assert_eq!(o.recorder.reconnects, 0);
+    // Every POST was answered, and timed once.
+    assert_eq!(o.recorder.publish_rtt_us.len(), o.messages_published);
     // One GET /events per subscriber and one POST per message.
     assert_eq!(
         o.recorder.http_requests,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
 use wsbench::scenario::variant::Variant;
-use wsbench::scenario::{Transport, WsClient};
+use wsbench::scenario::{Transport, TransportKind, WsClient};
+use wsbench::server::{self, Limits, ServerConfig};
 use wsbench::tls;
 
 /// 20 subscribers, 2 publishers, 50 msg/s for 1 s: 50 messages, 1000 deliveries.
@@ -147,6 +148,58 @@ async fn short_poll_in_every_variant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_in_every_variant() {
     check_all(Transport::Sse, &[PLAIN, H2, TLS, H2_TLS]).await;
+}
+
+/// One HTTP/2 publisher at 2,000 msg/s has a message due every 0.5 ms, about a POST round trip
+/// here, so it keeps several POST streams open at once: they must still be published in order,
+/// once each, and every answer timed once. The server runs as `wsbench serve` runs it, on one
+/// thread, which takes a connection's streams in the order they arrive (a multi-threaded server
+/// may run concurrent streams in any order); the client's futures must then not race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_publisher_with_posts_in_flight_publishes_in_order() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let hold = Duration::from_secs(30);
+    let config = ServerConfig {
+        transport: TransportKind::LongPoll,
+        hold,
+        limits: Limits::default(),
+        state_file: None,
+        tls: None,
+    };
+    let server = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            server::serve(listener, config, token.cancelled_owned()).await
+        })
+    });
+    let plan = LoadPlan {
+        subscribers: 5,
+        publishers: 1,
+        rate: 2_000.0,
+        ..plan()
+    };
+    let target = Target {
+        http2: true,
+        ..Target::new(Transport::LongPoll { hold }, addr).unwrap()
+    };
+    let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    stop.cancel();
+    server.join().unwrap().unwrap();
+    let d = o.recorder.delivery;
+    assert!(o.messages_published > 0);
+    assert_eq!(d.delivered, 5 * o.messages_published);
+    assert_eq!((d.lost, d.duplicated, d.reordered), (0, 0, 0));
+    assert_eq!(o.recorder.publish_rtt_us.len(), o.messages_published);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

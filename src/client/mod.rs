@@ -14,6 +14,7 @@
 mod backoff;
 pub mod conn;
 mod failure;
+mod h2exec;
 mod http;
 mod inbox;
 pub mod longpoll;

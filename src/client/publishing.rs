@@ -108,23 +108,45 @@ impl Publishing {
 
     /// The message from [`Publishing::next_message`] was handed to the socket.
     pub fn sent(&mut self) {
-        let (Some(schedule), Some(timeline)) = (self.schedule.as_mut(), self.timeline.as_ref())
-        else {
+        if let Some((_, at)) = self.schedule.as_ref().and_then(Schedule::peek) {
+            self.count(at);
+            if let Some(schedule) = self.schedule.as_mut() {
+                schedule.advance();
+            }
+        }
+        if self.next_due().is_none() {
+            self.finish();
+        }
+    }
+
+    /// The next message, padded to `payload_bytes`, with its intended send time, and moves the
+    /// schedule past it without counting it: for a publisher that keeps several messages in
+    /// flight and counts each by [`Publishing::published`] once the server took it.
+    pub fn take(&mut self, payload_bytes: usize) -> Option<(Vec<u8>, Instant)> {
+        let message = self.next_message(payload_bytes)?;
+        let schedule = self.schedule.as_mut()?;
+        let (_, at) = schedule.peek()?;
+        schedule.advance();
+        Some((message, at))
+    }
+
+    /// The server took a message from [`Publishing::take`] that was meant for `at`. The caller
+    /// reports with [`Publishing::finish`] once nothing is left in flight.
+    pub fn published(&mut self, at: Instant) {
+        self.count(at);
+    }
+
+    fn count(&mut self, at: Instant) {
+        let Some(timeline) = self.timeline.as_ref() else {
             return;
         };
-        if let Some((_, at)) = schedule.peek() {
-            if at >= timeline.measure_start {
-                self.in_window += 1;
-                if let Some(ctx) = &self.tally {
-                    let second = (at - timeline.measure_start).as_secs();
-                    ctx.intervals
-                        .record_published(usize::try_from(second).unwrap_or(usize::MAX));
-                }
+        if at >= timeline.measure_start {
+            self.in_window += 1;
+            if let Some(ctx) = &self.tally {
+                let second = (at - timeline.measure_start).as_secs();
+                ctx.intervals
+                    .record_published(usize::try_from(second).unwrap_or(usize::MAX));
             }
-            schedule.advance();
-        }
-        if schedule.peek().is_none() {
-            self.finish();
         }
     }
 

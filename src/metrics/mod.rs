@@ -44,6 +44,10 @@ pub struct Recorder {
     pub latency_us: Histogram<u64>,
     /// Time to connect (TCP + handshake or join round trip), in µs; at most one sample per client.
     pub connect_us: Histogram<u64>,
+    /// HTTP publishers: each `POST /publish` from its send to its answer, in µs. The publishing
+    /// budget is `publishers / rate`; a round trip longer than that makes an HTTP/1.1 publisher
+    /// (one request in flight) fall behind its schedule. Empty for WebSocket (nothing answers).
+    pub publish_rtt_us: Histogram<u64>,
     /// Delivery counts (in-window messages only).
     pub delivery: DeliveryCounts,
     /// HTTP requests this client made (0 for WebSocket).
@@ -73,6 +77,7 @@ impl Default for Recorder {
         Recorder {
             latency_us: new_histogram(),
             connect_us: new_histogram(),
+            publish_rtt_us: new_histogram(),
             delivery: DeliveryCounts::default(),
             http_requests: 0,
             responses_with_messages: 0,
@@ -99,6 +104,11 @@ impl Recorder {
         record(&mut self.connect_us, elapsed);
     }
 
+    /// Records one publish round trip.
+    pub fn record_publish_rtt(&mut self, elapsed: Duration) {
+        record(&mut self.publish_rtt_us, elapsed);
+    }
+
     /// Adds another client's figures into this one.
     pub fn merge(&mut self, other: &Recorder) {
         // Auto-resizing histograms with equal precision always accept each other's values.
@@ -107,6 +117,9 @@ impl Recorder {
             .expect("auto-resizing histograms of equal precision always merge");
         self.connect_us
             .add(&other.connect_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+        self.publish_rtt_us
+            .add(&other.publish_rtt_us)
             .expect("auto-resizing histograms of equal precision always merge");
         self.delivery.merge(&other.delivery);
         self.http_requests += other.http_requests;

@@ -49,6 +49,16 @@ const HEADLINES: &[Headline] = &[
     ("connect p50", |s| lat(s.connect_p50_us), duration_us),
     ("connect p99", |s| lat(s.connect_p99_us), duration_us),
     (
+        "publish round trip p50",
+        |s| lat(s.publish_rtt_p50_us),
+        duration_us,
+    ),
+    (
+        "publish round trip p99",
+        |s| lat(s.publish_rtt_p99_us),
+        duration_us,
+    ),
+    (
         "wire bytes / delivery",
         |s| s.wire_bytes_per_delivery,
         bytes,

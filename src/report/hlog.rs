@@ -25,6 +25,8 @@ use crate::metrics::{PackedHistogram, TransportMetrics};
 pub const HLOG_TAG_LATENCY: &str = "latency";
 /// Tag of the connect-time interval in a `.hlog` file.
 pub const HLOG_TAG_CONNECT: &str = "connect";
+/// Tag of the publish round-trip interval in a `.hlog` file (absent in older files).
+pub const HLOG_TAG_PUBLISH_RTT: &str = "publish_rtt";
 
 /// One interval of an interval log, decoded.
 #[derive(Debug, Clone)]
@@ -46,6 +48,8 @@ pub struct StoredHistograms {
     pub latency_us: Histogram<u64>,
     /// Connect time, µs.
     pub connect_us: Histogram<u64>,
+    /// Publish round trip, µs; empty in files written before wsbench recorded it.
+    pub publish_rtt_us: Histogram<u64>,
     /// Push latency per second (the untagged intervals, in file order), packed as they are read
     /// so a long run's file never needs all its seconds decoded at once; empty in files written
     /// before wsbench kept a time series.
@@ -100,7 +104,7 @@ pub(crate) fn write_hlog(
     let comment = format!(
         "wsbench {} transport={}: values in microseconds (µs); \
          Tag={HLOG_TAG_LATENCY} is push latency of the whole run, Tag={HLOG_TAG_CONNECT} is \
-         connect time; untagged intervals are push latency second by second",
+         connect time, Tag={HLOG_TAG_PUBLISH_RTT} is the publishers' POST round trip; untagged intervals are push latency second by second",
         env!("CARGO_PKG_VERSION"),
         m.transport,
     );
@@ -117,6 +121,7 @@ pub(crate) fn write_hlog(
     for (tag, h) in [
         (HLOG_TAG_LATENCY, &m.clients.latency_us),
         (HLOG_TAG_CONNECT, &m.clients.connect_us),
+        (HLOG_TAG_PUBLISH_RTT, &m.clients.publish_rtt_us),
     ] {
         let tag = Tag::new(tag).expect("the tag constants hold no ',', ' ' or newline");
         log.write_histogram(h, start, m.measured, Some(tag))
@@ -186,6 +191,10 @@ pub fn read_histograms(path: &Path) -> Result<StoredHistograms, ReportError> {
     Ok(StoredHistograms {
         latency_us: sum_tagged(&tagged, HLOG_TAG_LATENCY).map_err(read_error)?,
         connect_us: sum_tagged(&tagged, HLOG_TAG_CONNECT).map_err(read_error)?,
+        publish_rtt_us: match sum_tagged(&tagged, HLOG_TAG_PUBLISH_RTT) {
+            Err(HlogError::MissingTag(_)) => crate::metrics::new_histogram(),
+            other => other.map_err(read_error)?,
+        },
         seconds,
     })
 }
@@ -261,24 +270,47 @@ mod tests {
         write_hlog(&path, started, &m).unwrap();
 
         let intervals = read_hlog(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(intervals.len(), 2 + m.timeseries.seconds.len());
+        assert_eq!(intervals.len(), 3 + m.timeseries.seconds.len());
         assert_eq!(intervals[0].tag.as_deref(), Some(HLOG_TAG_LATENCY));
         assert_eq!(intervals[0].start, Duration::from_millis(1_700_000_000_250));
         assert_eq!(intervals[0].duration, m.measured);
         assert_eq!(intervals[1].tag.as_deref(), Some(HLOG_TAG_CONNECT));
+        assert_eq!(intervals[2].tag.as_deref(), Some(HLOG_TAG_PUBLISH_RTT));
 
         let read = read_histograms(&path).unwrap();
         assert_eq!(read.latency_us, m.clients.latency_us);
         assert_eq!(read.connect_us, m.clients.connect_us);
+        assert_eq!(read.publish_rtt_us, m.clients.publish_rtt_us);
         let seconds: Vec<_> = m.timeseries.seconds.iter().map(|s| &s.latency_us).collect();
         assert_eq!(read.seconds.iter().collect::<Vec<_>>(), seconds);
-        assert_eq!(intervals[2].histogram, seconds[0].unpack());
+        assert_eq!(intervals[3].histogram, seconds[0].unpack());
         assert!(!seconds.is_empty());
         assert_eq!(
-            intervals[3].start,
+            intervals[4].start,
             m.timeseries.start_unix + m.timeseries.seconds[0].duration
         );
-        assert_eq!(intervals[3].tag, None);
+        assert_eq!(intervals[4].tag, None);
+    }
+
+    #[test]
+    fn a_log_from_before_publish_round_trips_reads_them_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("longpoll.hlog");
+        let mut m = sample("longpoll");
+        m.clients.record_publish_rtt(Duration::from_micros(800));
+        write_hlog(&path, UNIX_EPOCH, &m).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let tag = format!("Tag={HLOG_TAG_PUBLISH_RTT},");
+        assert!(text.contains(&tag));
+        let older: String = text
+            .lines()
+            .filter(|l| !l.starts_with(&tag))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&path, older).unwrap();
+        let read = read_histograms(&path).unwrap();
+        assert!(read.publish_rtt_us.is_empty());
+        assert_eq!(read.latency_us, m.clients.latency_us);
     }
 
     #[test]

@@ -271,6 +271,7 @@ impl From<&Recorder> for StoredRecorder {
         let Recorder {
             latency_us: _,
             connect_us: _,
+            publish_rtt_us: _,
             delivery:
                 DeliveryCounts {
                     delivered,
@@ -368,6 +369,7 @@ impl StoredTransport {
             clients: Recorder {
                 latency_us: histograms.latency_us,
                 connect_us: histograms.connect_us,
+                publish_rtt_us: histograms.publish_rtt_us,
                 delivery: DeliveryCounts {
                     delivered: c.delivered,
                     duplicated: c.duplicated,
@@ -428,6 +430,7 @@ mod tests {
         let back = stored.into_metrics(StoredHistograms {
             latency_us: m.clients.latency_us.clone(),
             connect_us: m.clients.connect_us.clone(),
+            publish_rtt_us: m.clients.publish_rtt_us.clone(),
             seconds: m
                 .timeseries
                 .seconds

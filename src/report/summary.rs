@@ -63,6 +63,10 @@ pub struct Summary {
     pub connect_p50_us: Option<u64>,
     /// 99th percentile connect time, in µs.
     pub connect_p99_us: Option<u64>,
+    /// Median round trip of an HTTP publisher's `POST /publish`, in µs; empty for WebSocket.
+    pub publish_rtt_p50_us: Option<u64>,
+    /// 99th percentile publish round trip, in µs.
+    pub publish_rtt_p99_us: Option<u64>,
     /// Client → server TCP payload bytes in the measured phase and drain.
     pub bytes_up: u64,
     /// Server → client TCP payload bytes in the measured phase and drain.
@@ -169,6 +173,8 @@ impl Summary {
                 .then(|| (rec.latency_us.mean() * 10.0).round() / 10.0),
             connect_p50_us: quantile(&rec.connect_us, P50),
             connect_p99_us: quantile(&rec.connect_us, P99),
+            publish_rtt_p50_us: quantile(&rec.publish_rtt_us, P50),
+            publish_rtt_p99_us: quantile(&rec.publish_rtt_us, P99),
             bytes_up: m.wire.up,
             bytes_down: m.wire.down,
             payload_bytes: payload,

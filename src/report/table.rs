@@ -41,6 +41,13 @@ const FIGURES: &[Figure] = &[
     ("latency max", |s| opt(s.latency_max_us, us_int)),
     ("connect p50", |s| opt(s.connect_p50_us, us_int)),
     ("connect p99", |s| opt(s.connect_p99_us, us_int)),
+    ("publish round trip p50 / p99", |s| {
+        format!(
+            "{} / {}",
+            opt(s.publish_rtt_p50_us, us_int),
+            opt(s.publish_rtt_p99_us, us_int)
+        )
+    }),
     ("TLS handshake (mean)", |s| {
         opt(s.tls_handshake_mean_us, duration_us)
     }),
