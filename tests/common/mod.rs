@@ -25,13 +25,16 @@ pub async fn start_server_with(
     spawn_server(transport, limits, None).await
 }
 
-/// Serves `transport` on a fresh loopback port, with TLS if `tls` is given.
+/// Serves `transport` on a fresh loopback port, with TLS if `tls` is given, on a thread and
+/// current-thread runtime of its own, as `wsbench serve` runs: requests on one connection are
+/// then handled in order, as in a real run, whatever runtime the test itself uses.
 async fn spawn_server(
     transport: TransportKind,
     limits: Limits,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> (SocketAddr, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = ServerConfig {
@@ -42,7 +45,16 @@ async fn spawn_server(
         tls,
     };
     let token = stop.clone();
-    tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            server::serve(listener, config, token.cancelled_owned()).await
+        })
+    });
     (addr, stop)
 }
 
