@@ -57,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         use std::io::Write;
         if tcp.write_all(UPGRADE).is_ok() {
+            // A busy machine may take more than the drain's 100 ms to answer the upgrade.
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
             let head = read_head(&mut tcp);
+            let _ = tcp.set_read_timeout(Some(Duration::from_millis(100)));
             assert!(
                 head.starts_with(b"HTTP/1.1 101 "),
                 "a valid upgrade was refused: {}",
