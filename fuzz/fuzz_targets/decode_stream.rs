@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&control, stream)) = data.split_first() else {
         return;
     };
-    let role = if control & 1 == 0 { Role::Client } else { Role::Server };
+    let role = if control & 1 == 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let read_size = usize::from(control >> 1) + 1;
 
     let mut whole = Decoder::new(config(role));

@@ -33,14 +33,20 @@ pub fn limits() -> Limits {
 pub fn server(kind: TransportKind) -> SocketAddr {
     static WS: OnceLock<SocketAddr> = OnceLock::new();
     static HTTP: OnceLock<SocketAddr> = OnceLock::new();
-    let cell = if kind == TransportKind::Ws { &WS } else { &HTTP };
+    let cell = if kind == TransportKind::Ws {
+        &WS
+    } else {
+        &HTTP
+    };
     *cell.get_or_init(|| start(kind))
 }
 
 fn start(kind: TransportKind) -> SocketAddr {
     ignore_sigpipe();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    let addr = listener.local_addr().expect("a bound listener has an address");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     listener
         .set_nonblocking(true)
         .expect("a listener can be made non-blocking");
@@ -57,8 +63,7 @@ fn start(kind: TransportKind) -> SocketAddr {
             .build()
             .expect("a tokio runtime");
         runtime.block_on(async move {
-            let listener =
-                tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
             wsbench::server::serve(listener, config, std::future::pending())
                 .await
                 .expect("the fuzzed server stopped accepting");
@@ -85,8 +90,12 @@ pub fn connect(addr: SocketAddr, read_timeout: Duration) -> TcpStream {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let source = SocketAddr::from(([127, 0, 1 + (n % 250) as u8, 1 + (n / 250 % 250) as u8], 0));
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
-    socket.set_linger(Some(Duration::ZERO)).expect("set SO_LINGER");
-    socket.bind(&source.into()).expect("bind a loopback source address");
+    socket
+        .set_linger(Some(Duration::ZERO))
+        .expect("set SO_LINGER");
+    socket
+        .bind(&source.into())
+        .expect("bind a loopback source address");
     // libFuzzer's timeout alarm (SIGALRM) can interrupt a blocking connect.
     loop {
         match socket.connect(&addr.into()) {
