@@ -59,9 +59,8 @@ impl FailureKind {
 
     /// The kind of a socket error.
     pub fn of_io(e: &std::io::Error) -> FailureKind {
+        use nix::libc::{EMFILE, ENFILE};
         use std::io::ErrorKind as K;
-        const EMFILE: i32 = 24;
-        const ENFILE: i32 = 23;
         if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) {
             return FailureKind::LocalLimit;
         }
