@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::{sleep, timeout};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::scenario::Backoff as Config;
 
 /// One client's backoff state.

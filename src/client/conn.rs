@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::failure::ConnectError;
 use crate::metrics::FailureKind;
 use crate::wire::CountingStream;

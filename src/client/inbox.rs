@@ -1,9 +1,11 @@
 //! What one subscriber does with each message it receives: identify it, place it in or out of the
 //! measured window, record its latency and its delivery. Shared by every transport's client.
 //!
-//! Each delivery goes to the subscriber's own [`Recorder`] (the whole run, merged at the end) and,
-//! once the subscriber has connected, to the run's shared [`IntervalRecorder`] (the current second,
-//! swapped out by the sampler), so the receive loops of the transports need no hook of their own.
+//! A subscriber keeps only counters and its [`DeliveryTracker`] (a few words per publisher): each
+//! in-window delivery's latency goes to the run's shared [`IntervalRecorder`] (the current second,
+//! swapped out by the sampler; the whole run's histogram is the sum of the seconds), so memory per
+//! subscriber does not grow with the latencies it sees, and the receive loops of the transports
+//! need no hook of their own.
 
 use std::sync::Arc;
 
@@ -12,13 +14,13 @@ use tokio::time::Instant;
 use super::schedule::Timeline;
 use crate::codec::envelope::Envelope;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
-use crate::metrics::{IntervalRecorder, Recorder};
+use crate::metrics::{Counts, IntervalRecorder};
 
 /// One subscriber's receive-side state; owned by its task, merged at the end.
 #[derive(Debug, Default)]
 pub struct Inbox {
-    /// Latency, connect time and counters.
-    pub recorder: Recorder,
+    /// Counters (deliveries are filled in by [`Inbox::finish`]).
+    pub counts: Counts,
     /// Whether the subscriber connected (only then is it expected to receive).
     pub connected: bool,
     tracker: DeliveryTracker,
@@ -32,17 +34,20 @@ impl Inbox {
     /// Handles one received message at `now`. Before the timeline is fixed nothing is in the window.
     pub fn receive(&mut self, message: &[u8], now: Instant, timeline: Option<&Timeline>) {
         let Some(envelope) = Envelope::find(message) else {
-            self.recorder.foreign += 1;
+            self.counts.foreign += 1;
             return;
         };
         let in_window = timeline.is_some_and(|t| t.in_window(envelope.intended_ns));
         let arrival = self
             .tracker
             .observe(envelope.publisher, envelope.seq, in_window);
+        if arrival == Arrival::Foreign {
+            self.counts.foreign += 1;
+            return;
+        }
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
             let intended = t.at(envelope.intended_ns);
             let latency = now.saturating_duration_since(intended);
-            self.recorder.record_latency(latency);
             if let Some((intervals, shard)) = &self.intervals {
                 let second = intended
                     .saturating_duration_since(t.measure_start)
@@ -79,10 +84,10 @@ impl Inbox {
             .is_some_and(|expected| self.tracker.delivered() >= expected)
     }
 
-    /// The final recorder, with losses counted against `expected`: the in-window messages the
+    /// The final counts, with losses counted against `expected`: the in-window messages the
     /// publishers sent in all (known to the caller even when the run was cut short).
-    pub fn finish(mut self, expected: u64) -> Recorder {
-        self.recorder.delivery = self.tracker.finish(expected);
-        self.recorder
+    pub fn finish(mut self, expected: u64) -> Counts {
+        self.counts.delivery = self.tracker.finish(expected);
+        self.counts
     }
 }

@@ -57,12 +57,12 @@ pub struct Publishing {
     schedule: Option<Schedule>,
     timeline: Option<Timeline>,
     in_window: u64,
-    tally: Option<Arc<super::Ctx>>,
+    tally: Option<Arc<super::ctx::Ctx>>,
 }
 
 impl Publishing {
     /// Publisher `publisher`, reporting to `ctx`'s tally.
-    pub(super) fn new(ctx: Arc<super::Ctx>, publisher: u32) -> Self {
+    pub(super) fn new(ctx: Arc<super::ctx::Ctx>, publisher: u32) -> Self {
         Publishing {
             publisher,
             publishers: ctx.plan.publishers,

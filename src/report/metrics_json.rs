@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use crate::metrics::{
-    DeliveryCounts, FailureCounts, FailureKind, PackedHistogram, ProcessUsage, Recorder, Second,
+    Counts, DeliveryCounts, FailureCounts, FailureKind, PackedHistogram, ProcessUsage, Recorder, Second,
     TimeSeries, TlsFigures, TransportMetrics, WireBytes,
 };
 
@@ -268,10 +268,7 @@ impl StoredSecond {
 
 impl From<&Recorder> for StoredRecorder {
     fn from(r: &Recorder) -> Self {
-        let Recorder {
-            latency_us: _,
-            connect_us: _,
-            publish_rtt_us: _,
+        let Counts {
             delivery:
                 DeliveryCounts {
                     delivered,
@@ -289,7 +286,7 @@ impl From<&Recorder> for StoredRecorder {
             io_errors,
             reconnects,
             disconnected,
-        } = *r;
+        } = r.counts;
         StoredRecorder {
             delivered,
             duplicated,
@@ -370,7 +367,8 @@ impl StoredTransport {
                 latency_us: histograms.latency_us,
                 connect_us: histograms.connect_us,
                 publish_rtt_us: histograms.publish_rtt_us,
-                delivery: DeliveryCounts {
+                counts: Counts {
+                    delivery: DeliveryCounts {
                     delivered: c.delivered,
                     duplicated: c.duplicated,
                     reordered: c.reordered,
@@ -385,7 +383,8 @@ impl StoredTransport {
                 connect_errors: stored_failures(c.connect_errors, &c.connect_error_kinds),
                 io_errors: c.io_errors,
                 reconnects: c.reconnects,
-                disconnected: Duration::from_nanos(c.disconnected_ns),
+                    disconnected: Duration::from_nanos(c.disconnected_ns),
+                },
             },
             wire: self.wire.into(),
             connect_wire: self.connect_wire.into(),
@@ -422,8 +421,8 @@ mod tests {
         let mut m = sample("ws");
         m.measured = Duration::new(2, 123_456_789);
         m.server_usage = None;
-        m.clients.missed_reported = 3;
-        m.clients.empty_polls = 4;
+        m.clients.counts.missed_reported = 3;
+        m.clients.counts.empty_polls = 4;
         let json = serde_json::to_string(&MetricsFile::new(std::slice::from_ref(&m))).unwrap();
         let file: MetricsFile = serde_json::from_str(&json).unwrap();
         let [stored] = <[StoredTransport; 1]>::try_from(file.transports).unwrap();

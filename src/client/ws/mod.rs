@@ -26,7 +26,7 @@ use super::backoff::{Backoff, retry};
 use super::failure::ConnectError;
 use super::inbox::Inbox;
 use super::publishing::Publishing;
-use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
+use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::ws::DecodeError;
 use crate::metrics::FailureKind;
 use crate::scenario::WsClient;
@@ -206,11 +206,11 @@ async fn session<C: Dial>(
         match retry(&ctx, &mut backoff, || C::dial(&ctx)).await {
             Some(fresh) => {
                 ws = fresh;
-                inbox.recorder.reconnects += 1;
-                inbox.recorder.disconnected += lost_at.elapsed();
+                inbox.counts.reconnects += 1;
+                inbox.counts.disconnected += lost_at.elapsed();
             }
             None => {
-                inbox.recorder.io_errors += 1;
+                inbox.counts.io_errors += 1;
                 break;
             }
         }
