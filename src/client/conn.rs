@@ -23,8 +23,10 @@ use crate::metrics::FailureKind;
 use crate::wire::CountingStream;
 
 /// A connected client socket: counted TCP, or counted plaintext over TLS over counted TCP.
+/// The TLS side is boxed: rustls's connection state is about a kilobyte, and a plain connection
+/// should not carry that much unused room in every client's task.
 pub type Stream =
-    Either<CountingStream<TcpStream>, CountingStream<TlsStream<CountingStream<TcpStream>>>>;
+    Either<CountingStream<TcpStream>, Box<CountingStream<TlsStream<CountingStream<TcpStream>>>>>;
 
 /// TLS handshakes made and their summed duration, over every client of one transport run.
 #[derive(Debug, Default)]
@@ -74,10 +76,10 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
             "TLS: the server did not agree to h2 by ALPN",
         ));
     }
-    Ok(Either::Right(CountingStream::new(
+    Ok(Either::Right(Box::new(CountingStream::new(
         tls,
         ctx.above_tls.clone(),
-    )))
+    ))))
 }
 
 /// A failed TLS handshake: rustls reports its own failures (certificate, protocol, ALPN) as

@@ -2,6 +2,8 @@
 //! connection (timed, counted, reported), waiting for a slot, a slow reader's pause. The transport
 //! modules depend on this and on [`super::plan`], never on the conductor.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -72,12 +74,18 @@ pub(super) enum Joiner<'a> {
     Publisher(&'a mut Counts),
 }
 
+/// A connection attempt on the heap. A client's task keeps its future for the whole run, and an
+/// async fn's state is as large as its largest await: a TCP + TLS + handshake future held inline
+/// would make every idle connection pay for it (tens of KiB each, measured). Boxed, it costs
+/// memory only while it runs.
+pub(super) type Attempt<'a, T> = Pin<Box<dyn Future<Output = Result<T, ConnectError>> + Send + 'a>>;
+
 /// A client's first connection: `attempt`, bounded by the connect timeout and reported to the
 /// conductor. A subscriber's success records its connect time; a failure is counted and gives `None`.
 pub(super) async fn first_connect<T>(
     ctx: &Ctx,
     who: Joiner<'_>,
-    attempt: impl std::future::Future<Output = Result<T, ConnectError>>,
+    attempt: Attempt<'_, T>,
 ) -> Option<T> {
     let started = Instant::now();
     let result = timeout(ctx.plan.connect_timeout, attempt)

@@ -120,7 +120,12 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
         return recorder;
     }
     let Some(mut sender) =
-        first_connect(&ctx, Joiner::Publisher(&mut recorder.counts), connect(&ctx)).await
+        first_connect(
+            &ctx,
+            Joiner::Publisher(&mut recorder.counts),
+            Box::pin(connect(&ctx)),
+        )
+        .await
     else {
         return recorder;
     };

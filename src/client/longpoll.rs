@@ -107,7 +107,7 @@ pub(super) async fn subscriber(
         Ok::<_, ConnectError>((sender, answer.next_cursor))
     };
     let Some((mut sender, mut cursor)) =
-        first_connect(&ctx, Joiner::Subscriber(&mut inbox), join).await
+        first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(join)).await
     else {
         return inbox;
     };

@@ -44,7 +44,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
         return inbox;
     }
     let Some((mut sender, mut body)) =
-        first_connect(&ctx, Joiner::Subscriber(&mut inbox), open(&ctx, None)).await
+        first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(open(&ctx, None))).await
     else {
         return inbox;
     };

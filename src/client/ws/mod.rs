@@ -10,10 +10,12 @@
 //! # Layout
 //! - [`handshake`]: our opening handshake (request bytes, response head checked with httparse).
 //! - [`ours`]: our client over any `AsyncRead + AsyncWrite` stream.
+//! - `scratch`: the per-thread read buffer our client reads into, so idle connections hold none.
 //! - [`tungstenite`]: the tokio-tungstenite client behind the same trait.
 
 pub mod handshake;
 pub mod ours;
+mod scratch;
 pub mod tungstenite;
 
 use std::sync::Arc;
@@ -182,7 +184,7 @@ async fn session<C: Dial>(
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let Some(mut ws) = first_connect(&ctx, Joiner::Subscriber(&mut inbox), C::dial(&ctx)).await
+    let Some(mut ws) = first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(C::dial(&ctx))).await
     else {
         return inbox;
     };
