@@ -68,20 +68,14 @@ pub async fn drive(
             Transport::Ws {
                 ping_interval,
                 client,
-            } => {
-                let f = ws::subscriber(ctx, i, slot, ping_interval, client, slow);
-                if i == 0 {
-                    eprintln!("SIZE ws future {} stream {} inbox {}", std::mem::size_of_val(&f), std::mem::size_of::<super::conn::Stream>(), std::mem::size_of::<Inbox>());
-                }
-                subscribers.spawn(f)
-            }
-            Transport::LongPoll { .. } => {
-                let f = longpoll::subscriber(ctx, i.into(), slot, Pacing::Held, slow);
-                if i == 0 {
-                    eprintln!("SIZE lp future {}", std::mem::size_of_val(&f));
-                }
-                subscribers.spawn(f)
-            }
+            } => subscribers.spawn(ws::subscriber(ctx, i, slot, ping_interval, client, slow)),
+            Transport::LongPoll { .. } => subscribers.spawn(longpoll::subscriber(
+                ctx,
+                i.into(),
+                slot,
+                Pacing::Held,
+                slow,
+            )),
             Transport::ShortPoll { interval } => subscribers.spawn(longpoll::subscriber(
                 ctx,
                 i.into(),
@@ -89,13 +83,7 @@ pub async fn drive(
                 Pacing::Every(interval),
                 slow,
             )),
-            Transport::Sse => {
-                let f = sse::subscriber(ctx, i.into(), slot, slow);
-                if i == 0 {
-                    eprintln!("SIZE sse future {}", std::mem::size_of_val(&f));
-                }
-                subscribers.spawn(f)
-            }
+            Transport::Sse => subscribers.spawn(sse::subscriber(ctx, i.into(), slot, slow)),
         };
     }
     let mut connections = plan.subscribers;

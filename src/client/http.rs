@@ -46,6 +46,11 @@ impl Sender {
     }
 }
 
+/// Bytes an HTTP/1.1 connection reads at a time. hyper's adaptive default never goes below
+/// 8 KiB and keeps that much per connection; a poll answer or a few SSE events are hundreds of
+/// bytes, so 4 KiB halves what an idle connection holds and costs a burst only more reads.
+const READ_BUF_BYTES: usize = 4096;
+
 /// Opens a connection to the target (TLS if it wants TLS; HTTP/2 if the scenario asks for it);
 /// its driver task ends when the sender and every response body are dropped.
 pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, ConnectError> {
@@ -62,7 +67,11 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, ConnectError> {
         tokio::spawn(driver);
         Ok(Sender::Http2(sender))
     } else {
-        let (sender, conn) = http1::handshake(io).await.map_err(handshake)?;
+        let (sender, conn) = http1::Builder::new()
+            .read_buf_exact_size(Some(READ_BUF_BYTES))
+            .handshake(io)
+            .await
+            .map_err(handshake)?;
         tokio::spawn(conn);
         Ok(Sender::Http1(sender))
     }
