@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wsbench::cli::Overrides;
+use wsbench::scenario::sources::SourceAddresses;
 use wsbench::scenario::{
     Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Origin, Publish, Scenario, ScenarioError,
     Targets, Transport, TransportKind, WsClient, load, parse,
@@ -65,6 +66,7 @@ fn chat_toml_loads_with_its_values() {
             reconnect: DEFAULT_BACKOFF,
             slow_readers: 0,
             slow_read_pause: Duration::from_millis(100),
+            source_addresses: SourceAddresses::Auto,
         },
         publish: Publish {
             publishers: 10,
@@ -189,7 +191,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`"
     );
 }
 

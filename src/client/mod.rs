@@ -20,6 +20,7 @@ mod inbox;
 pub mod longpoll;
 mod publishing;
 pub mod schedule;
+pub mod source;
 pub mod sse;
 pub mod ws;
 
@@ -112,6 +113,8 @@ pub struct Target {
     /// Connect over TLS with this configuration (it trusts the server's certificate and offers
     /// the right ALPN protocol); `None`: plain TCP.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The local addresses connections come from, in turn (shared: it counts what each made).
+    pub sources: Arc<source::Sources>,
 }
 
 /// Request paths on the target server.
@@ -152,6 +155,7 @@ impl Target {
             token: None,
             http2: false,
             tls: None,
+            sources: Arc::default(),
         })
     }
 
