@@ -81,9 +81,10 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Exit code for an error: 2 for bad input (scenario or flags, or more connections than the
-/// machine's file or port limits allow, or source addresses that cannot reach the target), 130 for an interrupted run
-/// (partial results were written), 99 when `[thresholds]` failed (as k6 does), 1 for anything else.
+/// Exit code for an error: 2 for bad input (scenario or flags, more connections than the
+/// machine's file or port limits allow, or source addresses that cannot reach the target), 130
+/// for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
+/// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     let beyond_the_machine = matches!(
         error.downcast_ref::<os::OsError>(),

@@ -11,7 +11,7 @@
 //!
 //! Owns [`plan`] (how many addresses a run gets, from the scenario's setting, the target and the
 //! port range) and the connect itself. Does not own reading the key (that is
-//! [`scenario::sources`]), nor the port range or the port check ([`crate::os`]).
+//! [`scenario::sources`](crate::scenario::sources)), nor the port range or the port check ([`crate::os`]).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
