@@ -5,7 +5,8 @@
 //! sits right on the TCP socket, so the wire figures include TLS records and handshakes; with TLS
 //! a second meter sits on the plaintext side, so TLS's own cost is `below − above`, exactly. The
 //! TLS handshake's duration is added to a [`HandshakeMeter`] (it is also inside the connect time,
-//! which the caller measures around the whole connection attempt).
+//! which the caller measures around the whole connection attempt). The TCP connection comes from
+//! the target's [`Sources`](super::source::Sources), which pick the local address.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -54,7 +55,10 @@ impl HandshakeMeter {
 /// Connects to the target: TCP (no Nagle), then a TLS handshake if the target wants TLS, which
 /// must agree on `h2` by ALPN when the client speaks HTTP/2 over TLS.
 pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
-    let tcp = TcpStream::connect(ctx.target.addr)
+    let tcp = ctx
+        .target
+        .sources
+        .connect(ctx.target.addr)
         .await
         .map_err(|e| ConnectError::io("connect", &e))?;
     tcp.set_nodelay(true)

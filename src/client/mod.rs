@@ -17,6 +17,7 @@
 //! # Layout (each depends only on those above it)
 //! - [`plan`]: what the load looks like and where it goes ([`LoadPlan`], [`Target`]).
 //! - [`outcome`]: what a run tells its caller ([`Phase`], [`ClientOutcome`], [`ClientError`]).
+//! - [`source`]: the loopback source addresses connections come from (past the port range).
 //! - `ctx`, [`conn`], `inbox`, `publishing`, `backoff`: what every client shares — the context,
 //!   the counted socket, the receive-side bookkeeping, the publishing schedule, reconnecting.
 //! - [`ws`], [`longpoll`], [`sse`], `http`: one module per transport's clients.
@@ -36,6 +37,7 @@ pub mod plan;
 mod publishing;
 mod sampler;
 pub mod schedule;
+pub mod source;
 pub mod sse;
 pub mod ws;
 

@@ -75,6 +75,8 @@ pub struct Target {
     /// Connect over TLS with this configuration (it trusts the server's certificate and offers
     /// the right ALPN protocol); `None`: plain TCP.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The local addresses connections come from, in turn (shared: it counts what each made).
+    pub sources: Arc<super::source::Sources>,
 }
 
 /// Request paths on the target server.
@@ -115,6 +117,7 @@ impl Target {
             token: None,
             http2: false,
             tls: None,
+            sources: Arc::default(),
         })
     }
 
