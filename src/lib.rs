@@ -43,9 +43,9 @@ use cli::{Cli, Command, ServeArgs};
 pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
-            // Both cores for the clients: a single-threaded generator puts its own floor under
-            // every latency figure (the last of 1000 sockets is read milliseconds after the first).
-            let runtime = tokio::runtime::Builder::new_multi_thread()
+            // One thread for the conductor (phases, the 1 Hz sampler, the server child); the
+            // clients run on threads of their own, one per core (`client::workers`).
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;

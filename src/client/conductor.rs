@@ -4,7 +4,6 @@
 //! phase and the drain, then stops and collects every task and adds up what they measured.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -22,6 +21,8 @@ use super::plan::{LoadPlan, Target};
 use super::publishing::PublishTally;
 use super::sampler::Sampler;
 use super::schedule::{Schedule, Timeline};
+use super::signals::Signals;
+use super::workers::Workers;
 use super::{http, sse, ws};
 use crate::metrics::timeseries::Sample;
 use crate::metrics::{
@@ -38,6 +39,7 @@ pub async fn drive(
     cancel: &CancellationToken,
     on_phase: &mut dyn FnMut(Phase),
 ) -> Result<ClientOutcome, ClientError> {
+    let workers = Workers::per_core().map_err(ClientError::Workers)?;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let ctx = Arc::new(Ctx {
         plan: plan.clone(),
@@ -46,16 +48,17 @@ pub async fn drive(
         intervals: Arc::new(IntervalRecorder::new(
             usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0),
         )),
-        next_shard: AtomicUsize::new(0),
         connect_us: SharedHistogram::default(),
         above_tls: Arc::new(WireMeter::default()),
         handshakes: HandshakeMeter::default(),
         timeline: watch::Sender::new(None),
+        signals: Signals::new(plan.subscribers as usize),
         tally: PublishTally::new(plan.publishers),
         events: events_tx,
         stop: cancel.child_token(),
         close: CancellationToken::new(),
     });
+    tokio::spawn(ctx.clone().relay());
     let mut subscribers: JoinSet<Inbox> = JoinSet::new();
     let mut publishers: JoinSet<Recorder> = JoinSet::new();
     let ramp_start = Instant::now();
@@ -68,22 +71,22 @@ pub async fn drive(
             Transport::Ws {
                 ping_interval,
                 client,
-            } => subscribers.spawn(ws::subscriber(ctx, i, slot, ping_interval, client, slow)),
-            Transport::LongPoll { .. } => subscribers.spawn(longpoll::subscriber(
-                ctx,
-                i.into(),
-                slot,
-                Pacing::Held,
-                slow,
-            )),
-            Transport::ShortPoll { interval } => subscribers.spawn(longpoll::subscriber(
-                ctx,
-                i.into(),
-                slot,
-                Pacing::Every(interval),
-                slow,
-            )),
-            Transport::Sse => subscribers.spawn(sse::subscriber(ctx, i.into(), slot, slow)),
+            } => subscribers.spawn_on(
+                ws::subscriber(ctx, i, slot, ping_interval, client, slow),
+                workers.handle(i as usize),
+            ),
+            Transport::LongPoll { .. } => subscribers.spawn_on(
+                longpoll::subscriber(ctx, i.into(), slot, Pacing::Held, slow),
+                workers.handle(i as usize),
+            ),
+            Transport::ShortPoll { interval } => subscribers.spawn_on(
+                longpoll::subscriber(ctx, i.into(), slot, Pacing::Every(interval), slow),
+                workers.handle(i as usize),
+            ),
+            Transport::Sse => subscribers.spawn_on(
+                sse::subscriber(ctx, i.into(), slot, slow),
+                workers.handle(i as usize),
+            ),
         };
     }
     let mut connections = plan.subscribers;
@@ -92,7 +95,10 @@ pub async fn drive(
     if target.kind() != TransportKind::Ws {
         for p in 0..plan.publishers {
             let slot = ramp_start + per_connection * p;
-            publishers.spawn(http::publisher(ctx.clone(), p, slot));
+            publishers.spawn_on(
+                http::publisher(ctx.clone(), p, slot),
+                workers.handle(p as usize),
+            );
         }
         connections += plan.publishers;
     }

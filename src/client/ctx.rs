@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -17,6 +16,7 @@ use super::inbox::Inbox;
 use super::plan::{LoadPlan, Target};
 use super::publishing::PublishTally;
 use super::schedule::Timeline;
+use super::signals::Signals;
 use crate::metrics::{Counts, IntervalRecorder, SharedHistogram};
 use crate::wire::WireMeter;
 
@@ -42,14 +42,14 @@ pub(super) struct Ctx {
     pub(super) meter: Arc<WireMeter>,
     /// What every subscriber records per second; the sampler swaps it out.
     pub(super) intervals: Arc<IntervalRecorder>,
-    /// Round robin over the recorder's shards, one per connected subscriber.
-    pub(super) next_shard: AtomicUsize,
     /// Subscribers' connect times (at most one per subscriber, so one lock is plenty).
     pub(super) connect_us: SharedHistogram,
     /// With TLS: the plaintext bytes, counted above TLS.
     pub(super) above_tls: Arc<WireMeter>,
     pub(super) handshakes: HandshakeMeter,
     pub(super) timeline: watch::Sender<Option<Timeline>>,
+    /// Wakes subscribers when the timeline, the tally's total or the stop changes.
+    pub(super) signals: Signals,
     pub(super) tally: PublishTally,
     pub(super) events: mpsc::UnboundedSender<Event>,
     /// Stop receiving and publishing (drain over, or cancelled).
@@ -59,6 +59,21 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
+    /// Raises [`Signals`] whenever the timeline is fixed, the in-window total becomes known or the
+    /// run stops, until it stops: one task waits on the shared channels so that no subscriber has to.
+    pub(super) async fn relay(self: Arc<Self>) {
+        let mut timeline = self.timeline.subscribe();
+        let mut finals = self.tally.finals();
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => break,
+                Ok(()) = timeline.changed() => self.signals.raise(),
+                Ok(()) = finals.changed() => self.signals.raise(),
+            }
+        }
+        self.signals.raise();
+    }
+
     /// Tells the conductor.
     pub(super) fn send(&self, event: Event) {
         // The conductor outlives every task; if it is gone, nobody is left to tell.
@@ -97,8 +112,7 @@ pub(super) async fn first_connect<T>(
             if result.is_ok() {
                 ctx.connect_us.record(started.elapsed());
                 inbox.connected = true;
-                let shard = ctx.next_shard.fetch_add(1, Ordering::Relaxed);
-                inbox.attach(ctx.intervals.clone(), shard);
+                inbox.attach(ctx.intervals.clone());
             }
             &mut inbox.counts
         }

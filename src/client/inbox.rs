@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::schedule::Timeline;
 use crate::codec::envelope::Envelope;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
-use crate::metrics::{Counts, IntervalRecorder};
+use crate::metrics::{Counts, IntervalRecorder, thread_lane};
 
 /// One subscriber's receive-side state; owned by its task, merged at the end.
 #[derive(Debug, Default)]
@@ -26,8 +26,8 @@ pub struct Inbox {
     tracker: DeliveryTracker,
     /// How many in-window messages were published in all, once the publishers are done.
     expected: Option<u64>,
-    /// The run's per-second recorder and this subscriber's shard of it, once connected.
-    intervals: Option<(Arc<IntervalRecorder>, usize)>,
+    /// The run's per-second recorder, once connected.
+    intervals: Option<Arc<IntervalRecorder>>,
 }
 
 impl Inbox {
@@ -48,12 +48,13 @@ impl Inbox {
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
             let intended = t.at(envelope.intended_ns);
             let latency = now.saturating_duration_since(intended);
-            if let Some((intervals, shard)) = &self.intervals {
+            if let Some(intervals) = &self.intervals {
                 let second = intended
                     .saturating_duration_since(t.measure_start)
                     .as_secs();
                 intervals.record_delivery(
-                    *shard,
+                    // The worker thread's own shard: the lock's line stays on this core.
+                    thread_lane(),
                     latency,
                     usize::try_from(second).unwrap_or(usize::MAX),
                 );
@@ -61,9 +62,9 @@ impl Inbox {
         }
     }
 
-    /// Records from now on also into the run's per-second recorder, in shard `shard`.
-    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>, shard: usize) {
-        self.intervals = Some((intervals, shard));
+    /// Records from now on into the run's per-second recorder.
+    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>) {
+        self.intervals = Some(intervals);
     }
 
     /// Tells the inbox how many in-window messages to expect, once known.

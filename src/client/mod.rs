@@ -18,9 +18,11 @@
 //! - [`plan`]: what the load looks like and where it goes ([`LoadPlan`], [`Target`]).
 //! - [`outcome`]: what a run tells its caller ([`Phase`], [`ClientOutcome`], [`ClientError`]).
 //! - [`source`]: the loopback source addresses connections come from (past the port range).
-//! - `ctx`, [`conn`], `inbox`, `publishing`, `backoff`: what every client shares — the context,
-//!   the counted socket, the receive-side bookkeeping, the publishing schedule, reconnecting.
+//! - `ctx`, `signals`, [`conn`], `inbox`, `publishing`, `backoff`: what every client shares —
+//!   the context, news of the run's state, the counted socket, the receive-side bookkeeping, the
+//!   publishing schedule, reconnecting.
 //! - [`ws`], [`longpoll`], [`sse`], `http`: one module per transport's clients.
+//! - [`workers`]: the generator's threads, one single-threaded runtime per core.
 //! - `sampler` and `conductor`: the 1 Hz sampler and [`drive`], which runs it all.
 
 mod backoff;
@@ -36,6 +38,8 @@ pub mod outcome;
 pub mod plan;
 mod publishing;
 mod sampler;
+mod signals;
+pub mod workers;
 pub mod schedule;
 pub mod source;
 pub mod sse;

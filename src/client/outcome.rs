@@ -60,6 +60,9 @@ pub struct LiveStats {
 /// Why a load run could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The generator's worker threads could not be started.
+    #[error("starting the load generator's threads: {0}")]
+    Workers(#[source] std::io::Error),
     /// The target is not on a loopback address; wsbench only loads 127.0.0.0/8 and ::1.
     #[error(
         "refusing to send load to {0}: only loopback addresses (127.0.0.0/8, [::1]) are allowed"

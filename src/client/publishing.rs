@@ -34,6 +34,11 @@ impl PublishTally {
         self.in_window.load(Ordering::SeqCst)
     }
 
+    /// The in-window total, once every publisher is done.
+    pub fn total(&self) -> Option<u64> {
+        *self.finals.borrow()
+    }
+
     /// A receiver that holds the in-window total once every publisher is done.
     pub fn finals(&self) -> watch::Receiver<Option<u64>> {
         self.finals.subscribe()

@@ -54,7 +54,11 @@ pub enum Arrival {
 /// Per-subscriber record of seen messages, exact, in a few words per publisher.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryTracker {
-    publishers: Vec<PublisherSeen>,
+    /// Publisher 0, inline: with one publisher (the usual fan-out test) a delivery touches no
+    /// memory outside the subscriber's own task, which at 10,000 subscribers is a cache miss saved.
+    first: PublisherSeen,
+    /// Publishers 1, 2, …
+    others: Vec<PublisherSeen>,
     counts: DeliveryCounts,
 }
 
@@ -156,11 +160,15 @@ impl DeliveryTracker {
         if publisher >= MAX_PUBLISHERS {
             return Arrival::Foreign;
         }
-        let p = publisher as usize;
-        if self.publishers.len() <= p {
-            self.publishers.resize_with(p + 1, PublisherSeen::default);
-        }
-        let seen = &mut self.publishers[p];
+        let seen = match (publisher as usize).checked_sub(1) {
+            None => &mut self.first,
+            Some(i) => {
+                if self.others.len() <= i {
+                    self.others.resize_with(i + 1, PublisherSeen::default);
+                }
+                &mut self.others[i]
+            }
+        };
         let arrival = if !seen.insert(seq) {
             Arrival::Duplicate
         } else if seen.top > seq + 1 {
@@ -265,7 +273,7 @@ mod tests {
         for seq in 0..100_000 {
             assert_eq!(t.observe(0, seq, true), Arrival::New);
         }
-        let seen = &t.publishers[0];
+        let seen = &t.first;
         assert_eq!((seen.base, seen.window, seen.gaps.capacity()), (100_000, 0, 0));
     }
 
@@ -274,7 +282,7 @@ mod tests {
         let mut t = DeliveryTracker::default();
         assert_eq!(t.observe(MAX_PUBLISHERS, 0, true), Arrival::Foreign);
         assert_eq!(t.observe(u32::MAX, 0, true), Arrival::Foreign);
-        assert!(t.publishers.is_empty());
+        assert!(t.others.is_empty());
         assert_eq!(t.finish(0), DeliveryCounts::default());
     }
 
@@ -311,7 +319,11 @@ mod tests {
                     Arrival::New
                 };
                 highest = highest.max(Some(seq));
-                assert_eq!(t.observe(2, seq, true), expected, "round {round}, seq {seq}");
+                assert_eq!(
+                    t.observe(round % 3, seq, true),
+                    expected,
+                    "round {round}, seq {seq}"
+                );
             }
             assert_eq!(t.delivered(), seen.len() as u64);
         }
