@@ -38,11 +38,11 @@ pub mod outcome;
 pub mod plan;
 mod publishing;
 mod sampler;
-mod signals;
-pub mod workers;
 pub mod schedule;
+mod signals;
 pub mod source;
 pub mod sse;
+pub mod workers;
 pub mod ws;
 
 pub use conductor::drive;
