@@ -18,6 +18,7 @@
 //! - [`report`]: table, CSV, histogram logs, run metadata, `report.html`; `wsbench report`/`compare`.
 //! - [`progress`]: the live progress line on stderr during a run.
 //! - [`os`]: open-file limit, CPU time and memory from `/proc`.
+//! - [`watch`]: the generator's own event-loop lag, ticked over the measured phase.
 
 pub mod child;
 pub mod cli;
@@ -31,6 +32,7 @@ pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod tls;
+pub mod watch;
 pub mod wire;
 
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use tokio::sync::Notify;
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::child::{self, Server, ServerChild};
 use crate::cli::RunArgs;
 use crate::client::{self, LoadPlan, Phase, Target};
-use crate::metrics::{ProcessUsage, TlsFigures, TransportMetrics};
+use crate::metrics::{GeneratorHealth, ProcessUsage, TlsFigures, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
 use crate::report::{self, RunInfo};
@@ -25,6 +25,7 @@ use crate::scenario::thresholds::Threshold;
 use crate::scenario::variant::Variant;
 use crate::scenario::{self, Scenario, Transport, TransportKind};
 use crate::tls;
+use crate::watch::LagWatch;
 
 /// File descriptors kept free for everything that is not a client socket.
 const SPARE_FILES: u64 = 64;
@@ -94,9 +95,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     };
     report::write_all(&dir, &run, &results)
         .with_context(|| format!("writing results to {}", dir.display()))?;
-    println!("{}", report::table::render(&results));
+    let rows = report::summarize(&results);
+    println!("{}", report::table::render_summaries(&rows));
+    for warning in report::saturation::warnings(&rows, run.cores) {
+        println!("{warning}");
+    }
     println!("{}", model(&scenario));
-    let failed_thresholds = check_thresholds(&scenario.thresholds, &report::summarize(&results));
+    let failed_thresholds = check_thresholds(&scenario.thresholds, &rows);
     if !args.quiet {
         eprintln!("results: {}", dir.display());
     }
@@ -337,12 +342,39 @@ async fn run_transport(
     let progress = Progress::new(progress::Mode::detect(quiet), label, &plan);
     progress.note(&format!("target {} ({})", target.addr, server.describe()));
 
+    // Each transport's client peak RSS starts from here, not from the process's start.
+    if let Err(e) = os::reset_peak_rss() {
+        progress.note(&format!(
+            "cannot reset the peak RSS ({e}): the client's peak includes the transports run before"
+        ));
+    }
+
     let server = RefCell::new(server);
     let measuring = Notify::new();
-    let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>)> = Vec::new();
+    let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>, Instant)> = Vec::new();
+    let mut connections = 0;
+    let mut lag_watch = None;
     let mut on_phase = |phase: Phase| {
+        match phase {
+            Phase::Connected { ok, .. } => connections = ok,
+            // The generator's lag is watched over the same span as its CPU time.
+            Phase::Measuring => match LagWatch::start() {
+                Ok(w) => lag_watch = Some(w),
+                Err(e) => progress.note(&format!("cannot watch the generator's lag: {e}")),
+            },
+            Phase::Measured => {
+                if let Some(w) = &lag_watch {
+                    w.stop();
+                }
+            }
+            _ => {}
+        }
         if matches!(phase, Phase::Measuring | Phase::Measured) {
-            marks.push((server.borrow().usage(), os::cpu_time(None).ok()));
+            marks.push((
+                server.borrow().usage(),
+                os::cpu_time(None).ok(),
+                Instant::now(),
+            ));
         }
         if phase == Phase::Measuring {
             measuring.notify_one();
@@ -369,13 +401,17 @@ async fn run_transport(
     if let Some(path) = &state_file {
         let _ = std::fs::remove_file(path);
     }
+    let lag = match lag_watch {
+        Some(w) => w.finish().await,
+        None => None,
+    };
     let outcome = outcome?;
     if !server_alive {
         progress.note("the server exited during the run: results are partial");
     }
 
-    let (server_usage, client_cpu) = match marks.as_slice() {
-        [(s0, c0), (s1, c1)] => (
+    let (server_usage, client_cpu, client_watch) = match marks.as_slice() {
+        [(s0, c0, t0), (s1, c1, t1)] => (
             s0.zip(*s1).map(|(a, b)| ProcessUsage {
                 cpu: b.cpu.saturating_sub(a.cpu),
                 peak_rss_kib: b.peak_rss_kib,
@@ -383,8 +419,13 @@ async fn run_transport(
             c0.zip(*c1)
                 .map(|(a, b)| b.saturating_sub(a))
                 .unwrap_or_default(),
+            Some(GeneratorHealth {
+                span: t1.saturating_duration_since(*t0),
+                cores: u32::try_from(os::cores()).unwrap_or(u32::MAX),
+                lag,
+            }),
         ),
-        _ => (None, Duration::ZERO),
+        _ => (None, Duration::ZERO, None),
     };
     Ok(TransportMetrics {
         transport: label.to_string(),
@@ -409,6 +450,8 @@ async fn run_transport(
             peak_rss_kib: os::peak_rss_kib(None).unwrap_or(0),
         },
         server_usage,
+        connections,
+        client_watch,
         complete: outcome.complete && server_alive,
         timeseries: outcome.timeseries,
     })

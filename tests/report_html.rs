@@ -59,6 +59,8 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
             cpu: Duration::from_millis(12),
             peak_rss_kib: 5_000,
         }),
+        connections: 11,
+        client_watch: None,
         complete,
         timeseries: common::series(
             &latencies,
