@@ -48,10 +48,11 @@ pub struct LagFigures {
 /// Records how late each tick of a fixed-interval ticker was served.
 ///
 /// A tick served `late` after it was due, when `late` is several intervals, stood in for the
-/// ticks that could not be posted meanwhile (the ticker posts one tick at a time). Those are
-/// recorded too, each one interval less late (HdrHistogram's `record_correct`): a 50 ms stall
-/// counts as the 50 wake-ups it held up, as a subscriber woken at a random moment of it would
-/// have waited, not as one sample among a thousand. Without this the p99 would hide stalls.
+/// ticks that could not come meanwhile (the ticker has one tick pending at a time). Those are
+/// recorded too, each one interval less late (HdrHistogram's `record_correct`): with 10 ms ticks
+/// a 100 ms stall counts as the 10 ticks it held up, 100, 90, … 10 ms late, as tasks woken at
+/// moments of it would have waited, not as one sample among thousands. Without this the p99
+/// would hide stalls.
 #[derive(Debug, Clone)]
 pub struct LagRecorder {
     lag_us: Histogram<u64>,

@@ -65,25 +65,39 @@ pub fn saturation(s: &Summary) -> Saturation {
     }
 }
 
-/// The warning for one row, or `None` when the generator had headroom: `warning: [ws] the load
-/// generator was saturated: CPU 97 % of 2 cores, lag p99 180 ms — latency includes its own delay`.
-/// `cores` is the machine's count as `run.json` records it (the share's denominator).
+/// The warning for one row, or `None` when the generator had headroom. Over its CPU limit:
+/// `warning: [ws] the load generator was saturated: CPU 97 % of 2 cores, lag p99 180 ms — latency
+/// includes its own delay`. Over the lag limit only, the generator was not busy but still late,
+/// and the warning says so: `… fell behind: lag p99 9.82 ms with CPU 23 % of 2 cores (the cores
+/// were busy with other work, or one worker was) — …`. `cores` is the count `run.json` records
+/// (the share's denominator).
 pub fn warning(s: &Summary, cores: usize) -> Option<String> {
-    if !saturation(s).any() {
+    let saturation = saturation(s);
+    if !saturation.any() {
         return None;
     }
-    let mut figures = Vec::new();
-    if let Some(util) = s.client_cpu_util {
-        let plural = if cores == 1 { "" } else { "s" };
-        figures.push(format!("CPU {:.0} % of {cores} core{plural}", util * 100.0));
-    }
-    if let Some(lag) = s.client_lag_p99_us {
-        figures.push(format!("lag p99 {}", us_int(lag)));
-    }
+    let plural = if cores == 1 { "" } else { "s" };
+    let cpu = s
+        .client_cpu_util
+        .map(|util| format!("CPU {:.0} % of {cores} core{plural}", util * 100.0));
+    let lag = s
+        .client_lag_p99_us
+        .map(|lag| format!("lag p99 {}", us_int(lag)));
+    let what = if saturation.cpu {
+        let figures: Vec<String> = cpu.into_iter().chain(lag).collect();
+        format!("was saturated: {}", figures.join(", "))
+    } else {
+        let mut text = format!("fell behind: {}", lag.unwrap_or_default());
+        if let Some(cpu) = cpu {
+            text.push_str(&format!(
+                " with {cpu} (the cores were busy with other work, or one worker was)"
+            ));
+        }
+        text
+    };
     Some(format!(
-        "warning: [{}] the load generator was saturated: {} — latency includes its own delay",
-        s.transport,
-        figures.join(", ")
+        "warning: [{}] the load generator {what} — latency includes its own delay",
+        s.transport
     ))
 }
 
@@ -164,5 +178,18 @@ mod tests {
         let calm = row(Some(0.3), Some(200), Some(900));
         assert_eq!(warnings(&[calm, s.clone()], 1).len(), 1);
         assert!(warning(&s, 1).unwrap().contains("of 1 core,"));
+    }
+
+    #[test]
+    fn a_late_generator_with_idle_cores_is_told_apart() {
+        let s = row(Some(0.23), Some(9_820), Some(16_200));
+        assert_eq!(
+            warning(&s, 2).as_deref(),
+            Some(
+                "warning: [ws] the load generator fell behind: lag p99 9.82 ms with CPU 23 % of \
+                 2 cores (the cores were busy with other work, or one worker was) — latency \
+                 includes its own delay"
+            )
+        );
     }
 }
