@@ -17,7 +17,7 @@
 //! - [`metrics`]: histograms, delivery counts, wire totals; pure.
 //! - [`report`]: table, CSV, histogram logs, run metadata, `report.html`; `wsbench report`/`compare`.
 //! - [`progress`]: the live progress line on stderr during a run.
-//! - [`os`]: open-file limit, CPU time and memory from `/proc`.
+//! - [`os`]: open-file limit, port range, listen backlog cap, CPU time and memory from `/proc`.
 //! - [`watch`]: the generator's own event-loop lag, ticked over the measured phase.
 
 pub mod child;
@@ -45,9 +45,9 @@ use cli::{Cli, Command, ServeArgs};
 pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
-            // Both cores for the clients: a single-threaded generator puts its own floor under
-            // every latency figure (the last of 1000 sockets is read milliseconds after the first).
-            let runtime = tokio::runtime::Builder::new_multi_thread()
+            // One thread for the conductor (phases, the 1 Hz sampler, the server child); the
+            // clients run on threads of their own, one per core (`client::workers`).
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
@@ -83,14 +83,21 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Exit code for an error: 2 for bad input (scenario or flags, or more connections than the
-/// machine's file or port limits allow), 130 for an interrupted run
-/// (partial results were written), 99 when `[thresholds]` failed (as k6 does), 1 for anything else.
+/// Exit code for an error: 2 for bad input (scenario or flags, more connections than the
+/// machine's file or port limits allow, or source addresses that cannot reach the target), 130
+/// for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
+/// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     let beyond_the_machine = matches!(
         error.downcast_ref::<os::OsError>(),
-        Some(os::OsError::TooFewFiles { .. } | os::OsError::TooFewPorts { .. })
-    );
+        Some(
+            os::OsError::TooFewFiles { .. }
+                | os::OsError::AboveNrOpen { .. }
+                | os::OsError::TooFewPorts { .. }
+        )
+    ) || error
+        .downcast_ref::<client::source::SourceError>()
+        .is_some();
     if error.downcast_ref::<scenario::ScenarioError>().is_some() || beyond_the_machine {
         2
     } else if error.downcast_ref::<run::Interrupted>().is_some() {
@@ -125,8 +132,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     os::raise_nofile_to_hard().context("raising the open-file limit")?;
     // Before binding: a bad certificate fails the server before it reports an address.
     let tls = serve_tls(&args)?;
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
+    let listener = server::listen(args.addr)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(l)
+        })
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let mut stdout = std::io::stdout();

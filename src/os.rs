@@ -1,4 +1,5 @@
-//! What the operating system tells us and lets us change: the open-file limit, and a process's CPU
+//! What the operating system tells us and lets us change: the open-file limit (raised as far as
+//! this process may), the ephemeral port range and the listen backlog cap, and a process's CPU
 //! time and peak memory from `/proc` (Linux). The rest of the crate never reads `/proc` itself.
 
 use std::time::Duration;
@@ -10,9 +11,14 @@ use crate::metrics::ProcessUsage;
 /// Why an OS query or change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OsError {
-    /// More connections were asked for than the hard open-file limit allows.
+    /// More descriptors are needed than the hard open-file limit allows, and this process may
+    /// not raise it (no CAP_SYS_RESOURCE). Raise it before the run, or ask for fewer connections.
     #[error(
-        "{needed} open files are needed but the hard limit is {hard}; raise it (e.g. `ulimit -Hn {needed}` as root, or LimitNOFILE= in a systemd unit) or ask for fewer subscribers"
+        "{needed} open files are needed (one per connection, plus spare, here and again in the \
+         built-in server, which inherits this limit) but the hard limit is {hard}, and only root \
+         with CAP_SYS_RESOURCE may raise it; raise it before the run (e.g. `ulimit -Hn {needed}` \
+         as root, or LimitNOFILE={needed} in a systemd unit) or ask for fewer subscribers; where \
+         it cannot be raised, the load must come from several processes (sharded runs, issue 14)"
     )]
     TooFewFiles {
         /// File descriptors the run needs.
@@ -20,14 +26,34 @@ pub enum OsError {
         /// The hard limit.
         hard: u64,
     },
-    /// More client connections were asked for than there are ephemeral ports on loopback.
+    /// More descriptors are needed than the kernel lets any process have (`fs.nr_open`).
     #[error(
-        "{needed} client connections are needed but only {available} local ports are available; widen net.ipv4.ip_local_port_range (e.g. `sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"` as root) or ask for fewer subscribers"
+        "{needed} open files are needed but the kernel allows a process at most {nr_open} \
+         (fs.nr_open); raise it as root (`sysctl -w fs.nr_open={needed}`), or let several \
+         processes share the load (sharded runs, issue 14), or ask for fewer subscribers"
+    )]
+    AboveNrOpen {
+        /// File descriptors the run needs.
+        needed: u64,
+        /// `/proc/sys/fs/nr_open`.
+        nr_open: u64,
+    },
+    /// More client connections were asked for than the source addresses have ephemeral ports.
+    #[error(
+        "{needed} client connections are needed but {addresses} source address(es) × {ports} \
+         local ports allow only {available}; connect from more loopback addresses \
+         ([clients] source_addresses, or leave it out to choose automatically), widen \
+         net.ipv4.ip_local_port_range (e.g. `sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"` \
+         as root) or ask for fewer subscribers"
     )]
     TooFewPorts {
         /// Connections the run opens.
         needed: u64,
-        /// Ports in the range.
+        /// Ports in the range, per source address.
+        ports: u64,
+        /// Source addresses the clients connect from.
+        addresses: u64,
+        /// `ports × addresses`.
         available: u64,
     },
     /// A system call failed.
@@ -49,27 +75,101 @@ pub enum OsError {
     },
 }
 
-/// Raises the soft open-file limit to at least `needed` (up to the hard limit). Returns the new soft limit.
+/// What to do about the open-file limit, decided by [`nofile_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NofileStep {
+    /// The soft limit already allows enough.
+    Unchanged,
+    /// Raise the soft limit to the hard one (this value): any process may.
+    RaiseSoft(u64),
+    /// Raise both limits to this value (`fs.nr_open`): a process with CAP_SYS_RESOURCE may.
+    RaiseHard(u64),
+}
+
+/// Bit of CAP_SYS_RESOURCE in the capability sets (`linux/capability.h`).
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// The rule for `needed` descriptors under limits `soft`/`hard`, the kernel's ceiling `nr_open`,
+/// and whether this process `may_raise_hard` (holds CAP_SYS_RESOURCE).
+///
+/// Past the hard limit, a permitted process raises the hard limit all the way to `nr_open`, not
+/// just to `needed`: the built-in server children inherit it and raise their soft limit to it
+/// (they cannot know the client count), and there is no cost in a higher ceiling.
+pub fn nofile_step(
+    needed: u64,
+    soft: u64,
+    hard: u64,
+    nr_open: u64,
+    may_raise_hard: bool,
+) -> Result<NofileStep, OsError> {
+    if needed <= soft {
+        Ok(NofileStep::Unchanged)
+    } else if needed <= hard {
+        Ok(NofileStep::RaiseSoft(hard))
+    } else if !may_raise_hard {
+        Err(OsError::TooFewFiles { needed, hard })
+    } else if needed > nr_open {
+        Err(OsError::AboveNrOpen { needed, nr_open })
+    } else {
+        Ok(NofileStep::RaiseHard(nr_open))
+    }
+}
+
+/// Raises the open-file limit to allow `needed` descriptors, by [`nofile_step`]'s rule. Returns
+/// the new soft limit. Child processes started afterwards (the built-in servers) inherit it.
 pub fn raise_nofile(needed: u64) -> Result<u64, OsError> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|source| OsError::Sys {
         what: "getrlimit(RLIMIT_NOFILE)",
         source,
     })?;
-    if needed > hard {
-        return Err(OsError::TooFewFiles { needed, hard });
+    // Unknown ceilings leave the hard limit where it is.
+    let nr_open = nr_open().unwrap_or(hard);
+    let step = nofile_step(needed, soft, hard, nr_open, may_raise_hard_limit())?;
+    let to = match step {
+        NofileStep::Unchanged => return Ok(soft),
+        NofileStep::RaiseSoft(to) | NofileStep::RaiseHard(to) => to,
+    };
+    match setrlimit(Resource::RLIMIT_NOFILE, to, to) {
+        Ok(()) => Ok(to),
+        // The capability said yes but something above us (a user namespace, a seccomp policy)
+        // says no: that is the same refusal.
+        Err(nix::Error::EPERM) => Err(OsError::TooFewFiles { needed, hard }),
+        Err(source) => Err(OsError::Sys {
+            what: "setrlimit(RLIMIT_NOFILE)",
+            source,
+        }),
     }
-    if soft >= needed {
-        return Ok(soft);
-    }
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(|source| OsError::Sys {
-        what: "setrlimit(RLIMIT_NOFILE)",
-        source,
-    })?;
-    Ok(hard)
+}
+
+/// Whether this process may raise its hard open-file limit: CAP_SYS_RESOURCE is in its effective
+/// set (`CapEff` in `/proc/self/status`). Unreadable means no.
+pub fn may_raise_hard_limit() -> bool {
+    read("/proc/self/status")
+        .ok()
+        .and_then(|status| has_capability(&status, CAP_SYS_RESOURCE))
+        .unwrap_or(false)
+}
+
+/// Whether capability `bit` is in the `CapEff` mask of a `/proc/<pid>/status` text.
+fn has_capability(status: &str, bit: u32) -> Option<bool> {
+    let mask = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    let mask = u64::from_str_radix(mask.trim(), 16).ok()?;
+    Some(mask >> bit & 1 == 1)
+}
+
+/// The most descriptors the kernel lets one process have (`/proc/sys/fs/nr_open`).
+pub fn nr_open() -> Result<u64, OsError> {
+    read_number("/proc/sys/fs/nr_open")
+}
+
+/// The kernel's cap on a listen backlog (`net.core.somaxconn`): a listener asking for more gets this.
+pub fn somaxconn() -> Result<u64, OsError> {
+    read_number("/proc/sys/net/core/somaxconn")
 }
 
 /// How many local ports the kernel hands out to outgoing connections
-/// (`net.ipv4.ip_local_port_range`): every client connection to one server address needs its own.
+/// (`net.ipv4.ip_local_port_range`): every client connection from one source address to one
+/// server address needs its own.
 pub fn ephemeral_ports() -> Result<u64, OsError> {
     let path = "/proc/sys/net/ipv4/ip_local_port_range";
     let text = read(path)?;
@@ -80,12 +180,17 @@ pub fn ephemeral_ports() -> Result<u64, OsError> {
     }
 }
 
-/// Refuses a run that needs more client connections than there are local ports, with how to
-/// allow more.
-pub fn check_ports(needed: u64) -> Result<(), OsError> {
-    let available = ephemeral_ports()?;
+/// Refuses a run that needs more client connections than `addresses` source addresses with
+/// `ports` local ports each can make, with how to allow more.
+pub fn check_ports(needed: u64, ports: u64, addresses: u64) -> Result<(), OsError> {
+    let available = ports.saturating_mul(addresses);
     if needed > available {
-        return Err(OsError::TooFewPorts { needed, available });
+        return Err(OsError::TooFewPorts {
+            needed,
+            ports,
+            addresses,
+            available,
+        });
     }
     Ok(())
 }
@@ -188,6 +293,10 @@ fn read(path: &str) -> Result<String, OsError> {
     })
 }
 
+fn read_number(path: &str) -> Result<u64, OsError> {
+    read(path)?.trim().parse().map_err(|_| malformed(path))
+}
+
 fn malformed(path: &str) -> OsError {
     OsError::Proc {
         path: path.to_string(),
@@ -242,14 +351,108 @@ mod tests {
     fn knows_the_ephemeral_port_range() {
         let ports = ephemeral_ports().unwrap();
         assert!(ports > 0);
-        assert!(check_ports(ports).is_ok());
-        let err = check_ports(ports + 1).unwrap_err();
+        assert!(check_ports(ports, ports, 1).is_ok());
+        let err = check_ports(ports + 1, ports, 1).unwrap_err();
         assert!(err.to_string().contains("ip_local_port_range"), "{err}");
+        assert!(err.to_string().contains("source_addresses"), "{err}");
+    }
+
+    #[test]
+    fn the_port_check_counts_every_source_address() {
+        assert!(check_ports(84_696, 28_232, 3).is_ok());
+        let err = check_ports(84_697, 28_232, 3).unwrap_err();
+        assert_eq!(
+            err.to_string().split(';').next().unwrap(),
+            "84697 client connections are needed but 3 source address(es) × 28232 local ports allow only 84696"
+        );
     }
 
     #[test]
     fn refuses_more_files_than_the_hard_limit() {
         let err = raise_nofile(u64::MAX).unwrap_err();
-        assert!(err.to_string().contains("hard limit"), "{err}");
+        assert!(err.to_string().contains("open files are needed"), "{err}");
+    }
+
+    #[test]
+    fn reads_the_kernel_ceilings() {
+        assert!(nr_open().unwrap() >= 1024);
+        assert!(somaxconn().unwrap() >= 128);
+    }
+
+    #[test]
+    fn the_file_limit_rule() {
+        use NofileStep::*;
+        let (soft, hard, nr_open) = (1024, 20_000, 1_048_576);
+        // Enough already, capability or not.
+        assert_eq!(
+            nofile_step(1024, soft, hard, nr_open, false).unwrap(),
+            Unchanged
+        );
+        assert_eq!(
+            nofile_step(10, soft, hard, nr_open, true).unwrap(),
+            Unchanged
+        );
+        // Up to the hard limit any process may go, and goes all the way.
+        assert_eq!(
+            nofile_step(1025, soft, hard, nr_open, false).unwrap(),
+            RaiseSoft(hard)
+        );
+        assert_eq!(
+            nofile_step(20_000, soft, hard, nr_open, true).unwrap(),
+            RaiseSoft(hard)
+        );
+        // Past it: raised to the kernel's ceiling when permitted ...
+        assert_eq!(
+            nofile_step(20_001, soft, hard, nr_open, true).unwrap(),
+            RaiseHard(nr_open)
+        );
+        assert_eq!(
+            nofile_step(nr_open, soft, hard, nr_open, true).unwrap(),
+            RaiseHard(nr_open)
+        );
+        // ... refused when not, saying how to raise it and what to do where it cannot be.
+        let err = nofile_step(25_064, soft, hard, nr_open, false).unwrap_err();
+        assert!(matches!(
+            err,
+            OsError::TooFewFiles {
+                needed: 25_064,
+                hard: 20_000
+            }
+        ));
+        let text = err.to_string();
+        for hint in [
+            "hard limit is 20000",
+            "CAP_SYS_RESOURCE",
+            "ulimit -Hn 25064",
+            "LimitNOFILE=25064",
+            "several processes",
+        ] {
+            assert!(text.contains(hint), "{hint}: {text}");
+        }
+        // ... and refused past the ceiling even when permitted.
+        let err = nofile_step(nr_open + 1, soft, hard, nr_open, true).unwrap_err();
+        assert!(matches!(
+            err,
+            OsError::AboveNrOpen {
+                nr_open: 1_048_576,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("fs.nr_open"), "{err}");
+    }
+
+    #[test]
+    fn reads_the_effective_capabilities() {
+        // This machine's mask: everything but CAP_SYS_RESOURCE (bit 24).
+        let status = "Name:\tx\nCapPrm:\t000001ffffffffff\nCapEff:\t000001fffeffffff\n";
+        assert_eq!(has_capability(status, CAP_SYS_RESOURCE), Some(false));
+        assert_eq!(has_capability(status, 23), Some(true));
+        let root = "CapEff:\t000001ffffffffff\n";
+        assert_eq!(has_capability(root, CAP_SYS_RESOURCE), Some(true));
+        assert_eq!(
+            has_capability("CapEff:\t0000000000000000\n", CAP_SYS_RESOURCE),
+            Some(false)
+        );
+        assert_eq!(has_capability("Name:\tx\n", CAP_SYS_RESOURCE), None);
     }
 }

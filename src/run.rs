@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::child::{self, Server, ServerChild};
 use crate::cli::RunArgs;
+use crate::client::source::{self, Sources};
 use crate::client::{self, LoadPlan, Phase, Target};
 use crate::metrics::{GeneratorHealth, ProcessUsage, TlsFigures, TransportMetrics};
 use crate::os;
@@ -27,18 +29,23 @@ use crate::scenario::{self, Scenario, Transport, TransportKind};
 use crate::tls;
 use crate::watch::LagWatch;
 
-/// File descriptors kept free for everything that is not a client socket.
+/// File descriptors kept free for everything that is not a client socket. The built-in server
+/// needs fewer besides its connections (listener, stdio, epoll, a state file), so the same count
+/// covers it.
 const SPARE_FILES: u64 = 64;
 
 /// Runs a scenario end to end; returns the results directory.
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let loaded = scenario::load(&args.scenario)?;
     let scenario = args.overrides.apply(loaded)?;
-    let needed =
-        u64::from(scenario.clients.subscribers + scenario.publish.publishers) + SPARE_FILES;
-    os::raise_nofile(needed).context("raising the open-file limit for the clients")?;
     let connections = u64::from(scenario.clients.subscribers + scenario.publish.publishers);
-    os::check_ports(connections).context("checking the loopback port range")?;
+    // The built-in server holds as many connections as the clients do. It is our child: it
+    // inherits the limit set here and raises its soft limit to this hard one, so one check
+    // refuses early for both, before any server starts.
+    os::raise_nofile(connections + SPARE_FILES)
+        .context("raising the open-file limit for the clients and the built-in server")?;
+    let ports = os::ephemeral_ports().context("reading the loopback port range")?;
+    let sources = source_plans(&scenario, connections, ports)?;
     let server_bin = match &args.server_bin {
         Some(bin) => bin.clone(),
         None => std::env::current_exe().context("finding the wsbench executable to serve with")?,
@@ -73,6 +80,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
             variant: *variant,
             label: &label,
             cert: cert.as_ref(),
+            sources: sources
+                .iter()
+                .find(|(kind, _)| *kind == transport.kind())
+                .map_or(&[], |(_, a)| a.as_slice()),
         };
         match run_transport(run, &server_bin, &cancel, args.quiet).await {
             Ok(metrics) => results.push(metrics),
@@ -119,6 +130,36 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(dir)
+}
+
+/// The source addresses each transport's clients connect from, checked against the port range
+/// (`ports` per address) for `connections` connections. A built-in server listens on 127.0.0.1
+/// ([`ServerChild::spawn`]); an external one where its `[target]` says.
+fn source_plans(
+    scenario: &Scenario,
+    connections: u64,
+    ports: u64,
+) -> anyhow::Result<Vec<(TransportKind, Vec<IpAddr>)>> {
+    let mut plans = Vec::new();
+    for transport in &scenario.transports {
+        let kind = transport.kind();
+        let target = scenario
+            .targets
+            .endpoint(kind)
+            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |e| e.addr.ip());
+        let addresses = source::plan(
+            &scenario.clients.source_addresses,
+            target,
+            connections,
+            ports,
+        )
+        .with_context(|| format!("[{kind}] choosing the clients' source addresses"))?;
+        let count = addresses.len().max(1) as u64;
+        os::check_ports(connections, ports, count)
+            .with_context(|| format!("[{kind}] checking the loopback port range"))?;
+        plans.push((kind, addresses));
+    }
+    Ok(plans)
 }
 
 /// The run was stopped by Ctrl-C or SIGTERM; what was measured is in `dir`, marked partial.
@@ -274,6 +315,8 @@ struct TransportRun<'a> {
     label: &'a str,
     /// The run's certificate, present when any run uses TLS.
     cert: Option<&'a RunCert>,
+    /// The clients' source addresses; empty: the kernel chooses.
+    sources: &'a [IpAddr],
 }
 
 async fn run_transport(
@@ -288,6 +331,7 @@ async fn run_transport(
         variant,
         label,
         cert,
+        sources,
     } = run;
     let kind = transport.kind();
     let mut extra = Vec::new();
@@ -336,11 +380,23 @@ async fn run_transport(
         tls: tls_cert
             .map(|c| c.client_config(variant.http2))
             .transpose()?,
+        sources: Arc::new(Sources::new(sources.to_vec())?),
         ..target
     };
     let plan = LoadPlan::from_scenario(scenario);
     let progress = Progress::new(progress::Mode::detect(quiet), label, &plan);
-    progress.note(&format!("target {} ({})", target.addr, server.describe()));
+    let mut note = format!("target {} ({}", target.addr, server.describe());
+    if matches!(server, Server::Child(_)) {
+        // The server asks for the most; the kernel gives it net.core.somaxconn.
+        if let Ok(backlog) = os::somaxconn() {
+            note += &format!(", listen backlog {backlog} = net.core.somaxconn");
+        }
+    }
+    note.push(')');
+    if let Some(from) = target.sources.describe() {
+        note += &format!("; clients connect from {from}");
+    }
+    progress.note(&note);
 
     // Each transport's client peak RSS starts from here, not from the process's start.
     if let Err(e) = os::reset_peak_rss() {

@@ -49,7 +49,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
         .record(900)
         .expect("auto-resizing histogram");
     clients.record_publish_rtt(Duration::from_micros(700));
-    clients.delivery = DeliveryCounts {
+    clients.counts.delivery = DeliveryCounts {
         delivered: 5,
         duplicated: 0,
         reordered: 0,

@@ -44,14 +44,14 @@ fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
     assert_eq!(o.messages_published, 100);
     assert_eq!(o.messages_scheduled, 100);
     assert_eq!(o.subscribers_connected, plan.subscribers);
-    let d = o.recorder.delivery;
+    let d = o.recorder.counts.delivery;
     assert_eq!(d.delivered, 100 * u64::from(plan.subscribers));
     assert_eq!((d.lost, d.duplicated, d.reordered), (0, 0, 0));
-    assert_eq!(o.recorder.foreign, 0);
+    assert_eq!(o.recorder.counts.foreign, 0);
     assert_eq!(o.recorder.latency_us.len(), d.delivered);
     assert_eq!(o.recorder.connect_us.len(), u64::from(plan.subscribers));
     assert_eq!(
-        (o.recorder.connect_errors.total(), o.recorder.io_errors),
+        (o.recorder.counts.connect_errors.total(), o.recorder.counts.io_errors),
         (0, 0)
     );
     assert!(o.complete);
@@ -93,9 +93,9 @@ async fn delivers_everything_and_counts_bytes_exactly(client: WsClient) {
     // adding a 4-byte key. Nothing else crosses the wire in the window (no pings, no close yet).
     let payload = plan.payload_bytes as u64;
     assert_eq!(o.wire.up, o.messages_published * (payload + 6));
-    assert_eq!(o.wire.down, o.recorder.delivery.delivered * (payload + 2));
+    assert_eq!(o.wire.down, o.recorder.counts.delivery.delivered * (payload + 2));
     assert_eq!(o.payload_wire.up, o.messages_published * payload);
-    assert_eq!(o.payload_wire.down, o.recorder.delivery.delivered * payload);
+    assert_eq!(o.payload_wire.down, o.recorder.counts.delivery.delivered * payload);
 
     // The opening handshake (RFC 6455 §4.1/§4.2) as tungstenite writes it, and ours too: the key is 16 random
     // bytes in base64 (24 characters), the accept value a base64 SHA-1 (28 characters).
@@ -127,10 +127,10 @@ async fn long_poll_delivers_everything_with_the_cursor() {
     assert_every_message_delivered_once(&o, &plan);
     let r = &o.recorder;
     // Every subscriber joined and polled; every publisher posted each of its messages once.
-    assert!(r.http_requests >= u64::from(plan.subscribers) * 2 + o.messages_published);
+    assert!(r.counts.http_requests >= u64::from(plan.subscribers) * 2 + o.messages_published);
     assert_eq!(r.publish_rtt_us.len(), o.messages_published);
-    assert_eq!(r.missed_reported, 0);
-    assert!(r.messages_in_responses >= r.delivery.delivered);
+    assert_eq!(r.counts.missed_reported, 0);
+    assert!(r.counts.messages_in_responses >= r.counts.delivery.delivered);
     assert!(o.wire.down > o.payload_wire.down);
 }
 
@@ -142,8 +142,8 @@ async fn warmup_messages_are_delivered_but_not_counted() {
     plan.warmup = Duration::from_secs(1);
     let (o, _) = run(ws(WsClient::Wsbench), &plan).await;
     assert_eq!(o.messages_published, 100);
-    assert_eq!(o.recorder.delivery.delivered, 1000);
-    assert_eq!(o.recorder.delivery.lost, 0);
+    assert_eq!(o.recorder.counts.delivery.delivered, 1000);
+    assert_eq!(o.recorder.counts.delivery.lost, 0);
 }
 
 #[tokio::test]
@@ -253,11 +253,11 @@ async fn short_poll_delivers_everything_and_counts_empty_polls() {
     let r = &o.recorder;
     // Every answered poll carried messages or was empty: nothing else comes back.
     assert_eq!(
-        r.responses_with_messages + r.empty_polls + u64::from(plan.subscribers),
-        r.http_requests - o.messages_published
+        r.counts.responses_with_messages + r.counts.empty_polls + u64::from(plan.subscribers),
+        r.counts.http_requests - o.messages_published
     );
     // At 50 msg/s and 5 polls/s a poll carries about 10 messages.
-    assert!(r.messages_in_responses > r.responses_with_messages * 2);
+    assert!(r.counts.messages_in_responses > r.counts.responses_with_messages * 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,12 +265,12 @@ async fn sse_delivers_everything() {
     let plan = common::small_plan();
     let (o, _) = run(Transport::Sse, &plan).await;
     assert_every_message_delivered_once(&o, &plan);
-    assert_eq!(o.recorder.reconnects, 0);
+    assert_eq!(o.recorder.counts.reconnects, 0);
     // Every POST was answered, and timed once.
     assert_eq!(o.recorder.publish_rtt_us.len(), o.messages_published);
     // One GET /events per subscriber and one POST per message.
     assert_eq!(
-        o.recorder.http_requests,
+        o.recorder.counts.http_requests,
         u64::from(plan.subscribers) + o.messages_published
     );
 }
@@ -288,9 +288,9 @@ async fn sse_resumes_with_last_event_id_and_loses_nothing() {
     assert_every_message_delivered_once(&o, &plan);
     // 100 events per client, 7 per stream: at least 14 resumes each.
     assert!(
-        o.recorder.reconnects >= 14 * u64::from(plan.subscribers),
+        o.recorder.counts.reconnects >= 14 * u64::from(plan.subscribers),
         "{}",
-        o.recorder.reconnects
+        o.recorder.counts.reconnects
     );
 }
 
@@ -305,7 +305,7 @@ async fn websocket_heartbeat_keeps_a_live_connection() {
         };
         let (o, _) = run(ws, &plan).await;
         assert_every_message_delivered_once(&o, &plan);
-        assert_eq!(o.recorder.reconnects, 0, "{client:?}");
+        assert_eq!(o.recorder.counts.reconnects, 0, "{client:?}");
     }
 }
 
@@ -341,9 +341,9 @@ async fn websocket_heartbeat_declares_a_silent_server_dead_and_reconnects() {
             .await
             .unwrap();
         // Two missed pongs in 2 s: each client gave up on the silent connection and came back.
-        let reconnects = o.recorder.reconnects;
+        let reconnects = o.recorder.counts.reconnects;
         assert!(reconnects >= 2, "{client:?}: {reconnects}");
-        assert_eq!(o.recorder.delivery.delivered, 0);
+        assert_eq!(o.recorder.counts.delivery.delivered, 0);
     }
 }
 
@@ -362,13 +362,13 @@ async fn slow_readers_meet_the_ring_policy_and_their_losses_are_announced() {
     };
     let hold = Duration::from_secs(30);
     let (o, _) = run_with(Transport::LongPoll { hold }, &plan, limits).await;
-    let d = o.recorder.delivery;
+    let d = o.recorder.counts.delivery;
     assert!(
         d.lost > 0,
         "the slow readers must have fallen behind the ring"
     );
     // Every loss was announced by the server; the eight fast readers got everything.
-    assert_eq!(d.lost, o.recorder.missed_reported);
+    assert_eq!(d.lost, o.recorder.counts.missed_reported);
     assert!(d.delivered >= 8 * 100, "{}", d.delivered);
     assert_eq!(d.delivered + d.lost, 10 * 100);
     assert_eq!(d.duplicated, 0);
@@ -432,7 +432,7 @@ async fn websocket_slow_readers_fall_behind_alone() {
     };
     for client in WsClient::ALL {
         let (o, _) = run_with(ws(client), &plan, limits.clone()).await;
-        let d = o.recorder.delivery;
+        let d = o.recorder.counts.delivery;
         assert!(d.lost > 0, "{client:?}: the slow readers kept up");
         assert!(d.delivered >= 8 * 100, "{client:?}: {}", d.delivered);
         assert_eq!(d.delivered + d.lost, 10 * 100, "{client:?}");

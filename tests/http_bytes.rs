@@ -117,9 +117,9 @@ async fn run(transport: Transport, addr: SocketAddr, plan: &LoadPlan) -> ClientO
         .await
         .unwrap();
     assert_eq!(o.messages_published, 20);
-    assert_eq!(o.recorder.delivery.delivered, 200);
-    assert_eq!(o.recorder.delivery.lost, 0);
-    assert_eq!(o.recorder.reconnects, 0);
+    assert_eq!(o.recorder.counts.delivery.delivered, 200);
+    assert_eq!(o.recorder.counts.delivery.lost, 0);
+    assert_eq!(o.recorder.counts.reconnects, 0);
     o
 }
 
@@ -169,13 +169,13 @@ async fn long_poll_bytes_are_the_real_heads_plus_payload() {
     let subscribers = u64::from(plan.subscribers);
     let posts = o.messages_published;
     // Every answer the subscribers read: joins, then polls; the publisher counted its POSTs.
-    let answered_polls = r.http_requests - subscribers - posts;
+    let answered_polls = r.counts.http_requests - subscribers - posts;
     assert_eq!(
-        r.empty_polls, 0,
+        r.counts.empty_polls, 0,
         "a held poll is only answered with news here"
     );
-    assert_eq!(r.responses_with_messages, answered_polls);
-    assert_eq!(r.messages_in_responses, r.delivery.delivered);
+    assert_eq!(r.counts.responses_with_messages, answered_polls);
+    assert_eq!(r.counts.messages_in_responses, r.counts.delivery.delivered);
     let payload = PAYLOAD as u64;
 
     // Everything from the first connect to the end of the drain.
@@ -183,7 +183,7 @@ async fn long_poll_bytes_are_the_real_heads_plus_payload() {
     let down = o.connect_wire.down + o.wire.down;
     let expected_down = subscribers * join_head.len() as u64
         + answered_polls * poll_head.len() as u64
-        + r.messages_in_responses * one_message_body as u64
+        + r.counts.messages_in_responses * one_message_body as u64
         + posts * publish_head.len() as u64;
     assert_eq!(down, expected_down, "bytes down, to the byte");
     let answered_up = subscribers * join_request
@@ -245,7 +245,7 @@ async fn sse_bytes_are_the_real_heads_plus_events_and_chunk_framing() {
     // Every event has the same length (seven-digit ids); events that queued up while the
     // stream was busy share a chunk, so the number of chunks is what the bytes leave over, and
     // it must be a whole number of chunk framings (`3FC\r\n` … `\r\n`; 1 to 4 events keep three hex digits).
-    let deliveries = o.recorder.delivery.delivered;
+    let deliveries = o.recorder.counts.delivery.delivered;
     let framing = (chunk.len() + 2) as u64;
     let known = subscribers * stream_head.len() as u64
         + posts * publish_head.len() as u64

@@ -28,7 +28,7 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
     for i in 0..n / 10 {
         clients.record_connect(Duration::from_micros(200 + i * 7));
     }
-    clients.delivery = DeliveryCounts {
+    clients.counts.delivery = DeliveryCounts {
         delivered: n,
         ..DeliveryCounts::default()
     };

@@ -38,17 +38,17 @@ fn metrics(transport: &str, server: bool) -> TransportMetrics {
     for i in 1..=37u64 {
         clients.record_connect(Duration::from_micros(i * 113));
     }
-    clients.delivery = DeliveryCounts {
+    clients.counts.delivery = DeliveryCounts {
         delivered: 997,
         duplicated: 2,
         reordered: 1,
         lost: 3,
     };
-    clients.http_requests = 331;
-    clients.responses_with_messages = 300;
-    clients.messages_in_responses = 997;
-    clients.empty_polls = 31;
-    clients.io_errors = 1;
+    clients.counts.http_requests = 331;
+    clients.counts.responses_with_messages = 300;
+    clients.counts.messages_in_responses = 997;
+    clients.counts.empty_polls = 31;
+    clients.counts.io_errors = 1;
     let wire = WireBytes {
         up: 12_345,
         down: 98_765,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wsbench::cli::Overrides;
+use wsbench::scenario::sources::SourceAddresses;
 use wsbench::scenario::{
     Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Origin, Publish, Scenario, ScenarioError,
     Targets, Transport, TransportKind, WsClient, load, parse,
@@ -65,6 +66,7 @@ fn chat_toml_loads_with_its_values() {
             reconnect: DEFAULT_BACKOFF,
             slow_readers: 0,
             slow_read_pause: Duration::from_millis(100),
+            source_addresses: SourceAddresses::Auto,
         },
         publish: Publish {
             publishers: 10,
@@ -189,7 +191,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`"
     );
 }
 
@@ -867,5 +869,75 @@ fn thresholds_are_keyed_by_variant_label() {
     assert!(
         msg.starts_with("scenarios/x.toml:13: [thresholds.ws-h2]: not a transport label"),
         "{msg}"
+    );
+}
+
+#[test]
+fn source_addresses_take_a_count_or_a_list_of_loopback_addresses() {
+    // `source_addresses` lands on line 7.
+    let with = |v: &str| base_with(6, &format!("connect_rate = 500\nsource_addresses = {v}"));
+    let ok = |text: &str| parse(Path::new(PATH), text).unwrap();
+    assert_eq!(ok(BASE).clients.source_addresses, SourceAddresses::Auto);
+    assert_eq!(
+        ok(&with("\"auto\"")).clients.source_addresses,
+        SourceAddresses::Auto
+    );
+    let three = ok(&with("3"));
+    assert_eq!(three.clients.source_addresses, SourceAddresses::Count(3));
+    let listed = ok(&with("[\"127.0.0.2\", \"127.0.0.9\"]"));
+    assert_eq!(
+        listed.clients.source_addresses,
+        SourceAddresses::List(vec![
+            "127.0.0.2".parse().unwrap(),
+            "127.0.0.9".parse().unwrap()
+        ])
+    );
+    for s in [three, listed] {
+        assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    }
+
+    assert_eq!(
+        err(&with("0")),
+        "scenarios/x.toml:7: [clients] source_addresses must be between 1 and 254 (got 0): \
+         N means 127.0.0.1 to 127.0.0.N"
+    );
+    assert_eq!(
+        err(&with("[\"127.0.0.2\", \"192.0.2.1\"]")),
+        "scenarios/x.toml:7: [clients] source_addresses: 192.0.2.1 is not a loopback address; \
+         wsbench only connects from 127.0.0.0/8 or ::1"
+    );
+    assert_eq!(
+        err(&with("[\"127.0.0.2\", \"127.0.0.2\"]")),
+        "scenarios/x.toml:7: [clients] source_addresses: 127.0.0.2 is listed twice"
+    );
+    assert_eq!(
+        err(&with("\"many\"")),
+        "scenarios/x.toml:7: [clients] source_addresses: \"many\" is not an IP address"
+    );
+    let msg = err(&with("true"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:7: [clients] source_addresses must be a count"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn source_addresses_must_fit_each_target_address_family() {
+    let with = |v: &str| base_with(6, &format!("connect_rate = 500\nsource_addresses = {v}"));
+    let v6 = |v: &str| with(v) + "[target]\nws = \"ws://[::1]:8080/\"\n";
+    // IPv6 has one loopback address: 1 is fine, more is not.
+    let one = parse(Path::new(PATH), &v6("1")).unwrap();
+    assert_eq!(one.clients.source_addresses, SourceAddresses::Count(1));
+    assert_eq!(
+        err(&v6("3")),
+        "scenarios/x.toml:7: [clients] source_addresses = 3 needs an IPv4 target, but ::1 is \
+         IPv6, which has one loopback address (::1); use 1, or leave the key out ([target] ws)"
+    );
+    // The built-in servers listen on 127.0.0.1.
+    assert_eq!(
+        err(&with("[\"::1\"]")),
+        "scenarios/x.toml:7: [clients] source_addresses: ::1 cannot connect to 127.0.0.1, which \
+         is of the other address family; list 127.0.0.x addresses only (the built-in ws server \
+         listens on 127.0.0.1)"
     );
 }

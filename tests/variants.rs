@@ -58,13 +58,13 @@ async fn check_all(transport: Transport, variants: &[Variant]) -> Vec<f64> {
     for &variant in variants {
         let label = variant.label(transport.kind());
         let o = run(transport.clone(), variant, &plan).await;
-        let d = o.recorder.delivery;
+        let d = o.recorder.counts.delivery;
         assert_eq!(o.messages_published, 50, "{label}");
         assert_eq!(o.subscribers_connected, plan.subscribers, "{label}");
         assert_eq!(d.delivered, 50 * u64::from(plan.subscribers), "{label}");
         assert_eq!((d.lost, d.duplicated, d.reordered), (0, 0, 0), "{label}");
         assert_eq!(
-            (o.recorder.connect_errors.total(), o.recorder.io_errors),
+            (o.recorder.counts.connect_errors.total(), o.recorder.counts.io_errors),
             (0, 0),
             "{label}"
         );
@@ -89,7 +89,7 @@ async fn check_all(transport: Transport, variants: &[Variant]) -> Vec<f64> {
             }
         }
         let overhead = (o.wire.total() - o.payload_wire.total()) as f64;
-        per_request.push(overhead / o.recorder.http_requests.max(1) as f64);
+        per_request.push(overhead / o.recorder.counts.http_requests.max(1) as f64);
     }
     per_request
 }
@@ -195,7 +195,7 @@ async fn an_h2_publisher_with_posts_in_flight_publishes_in_order() {
         .unwrap();
     stop.cancel();
     server.join().unwrap().unwrap();
-    let d = o.recorder.delivery;
+    let d = o.recorder.counts.delivery;
     assert!(o.messages_published > 0);
     assert_eq!(d.delivered, 5 * o.messages_published);
     assert_eq!((d.lost, d.duplicated, d.reordered), (0, 0, 0));

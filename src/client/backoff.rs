@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::{sleep, timeout};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::scenario::Backoff as Config;
 
 /// One client's backoff state.
@@ -67,7 +67,8 @@ where
         }
         let tried = tokio::select! {
             _ = ctx.stop.cancelled() => return None,
-            tried = timeout(ctx.plan.connect_timeout, attempt()) => tried,
+            // Boxed for the reason given at [`super::ctx::Attempt`].
+            tried = timeout(ctx.plan.connect_timeout, Box::pin(attempt())) => tried,
         };
         if let Ok(Ok(value)) = tried {
             backoff.reset();

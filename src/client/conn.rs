@@ -5,7 +5,8 @@
 //! sits right on the TCP socket, so the wire figures include TLS records and handshakes; with TLS
 //! a second meter sits on the plaintext side, so TLS's own cost is `below − above`, exactly. The
 //! TLS handshake's duration is added to a [`HandshakeMeter`] (it is also inside the connect time,
-//! which the caller measures around the whole connection attempt).
+//! which the caller measures around the whole connection attempt). The TCP connection comes from
+//! the target's [`Sources`](super::source::Sources), which pick the local address.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,14 +18,16 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::failure::ConnectError;
 use crate::metrics::FailureKind;
 use crate::wire::CountingStream;
 
 /// A connected client socket: counted TCP, or counted plaintext over TLS over counted TCP.
+/// The TLS side is boxed: rustls's connection state is about a kilobyte, and a plain connection
+/// should not carry that much unused room in every client's task.
 pub type Stream =
-    Either<CountingStream<TcpStream>, CountingStream<TlsStream<CountingStream<TcpStream>>>>;
+    Either<CountingStream<TcpStream>, Box<CountingStream<TlsStream<CountingStream<TcpStream>>>>>;
 
 /// TLS handshakes made and their summed duration, over every client of one transport run.
 #[derive(Debug, Default)]
@@ -52,7 +55,10 @@ impl HandshakeMeter {
 /// Connects to the target: TCP (no Nagle), then a TLS handshake if the target wants TLS, which
 /// must agree on `h2` by ALPN when the client speaks HTTP/2 over TLS.
 pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
-    let tcp = TcpStream::connect(ctx.target.addr)
+    let tcp = ctx
+        .target
+        .sources
+        .connect(ctx.target.addr)
         .await
         .map_err(|e| ConnectError::io("connect", &e))?;
     tcp.set_nodelay(true)
@@ -74,10 +80,10 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
             "TLS: the server did not agree to h2 by ALPN",
         ));
     }
-    Ok(Either::Right(CountingStream::new(
+    Ok(Either::Right(Box::new(CountingStream::new(
         tls,
         ctx.above_tls.clone(),
-    )))
+    ))))
 }
 
 /// A failed TLS handshake: rustls reports its own failures (certificate, protocol, ALPN) as

@@ -21,7 +21,7 @@ use super::backoff::{Backoff, retry};
 use super::failure::ConnectError;
 use super::h2exec::ConnectionExecutor;
 use super::publishing::Publishing;
-use super::{Ctx, Joiner, first_connect, wait_until};
+use super::ctx::{Ctx, Joiner, first_connect, wait_until};
 use crate::metrics::Recorder;
 
 /// One connection: a keep-alive HTTP/1.1 connection, or an HTTP/2 connection (one per client,
@@ -46,6 +46,11 @@ impl Sender {
     }
 }
 
+/// Bytes an HTTP/1.1 connection reads at a time. hyper's adaptive default never goes below
+/// 8 KiB and keeps that much per connection; a poll answer or a few SSE events are hundreds of
+/// bytes, so 4 KiB halves what an idle connection holds and costs a burst only more reads.
+const READ_BUF_BYTES: usize = 4096;
+
 /// Opens a connection to the target (TLS if it wants TLS; HTTP/2 if the scenario asks for it);
 /// its driver task ends when the sender and every response body are dropped.
 pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, ConnectError> {
@@ -62,7 +67,11 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, ConnectError> {
         tokio::spawn(driver);
         Ok(Sender::Http2(sender))
     } else {
-        let (sender, conn) = http1::handshake(io).await.map_err(handshake)?;
+        let (sender, conn) = http1::Builder::new()
+            .read_buf_exact_size(Some(READ_BUF_BYTES))
+            .handshake(io)
+            .await
+            .map_err(handshake)?;
         tokio::spawn(conn);
         Ok(Sender::Http1(sender))
     }
@@ -120,7 +129,12 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
         return recorder;
     }
     let Some(mut sender) =
-        first_connect(&ctx, Joiner::Publisher(&mut recorder), connect(&ctx)).await
+        first_connect(
+            &ctx,
+            Joiner::Publisher(&mut recorder.counts),
+            Box::pin(connect(&ctx)),
+        )
+        .await
     else {
         return recorder;
     };
@@ -165,7 +179,7 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                 let message = Bytes::from(message);
                 responses.push_back(post(&mut sender, &message));
                 unanswered.push_back((message, at, Instant::now()));
-                recorder.http_requests += 1;
+                recorder.counts.http_requests += 1;
             }
             Some(response) = responses.next() => match response {
                 Ok(r) if r.status().is_success() => {
@@ -176,7 +190,7 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                 }
                 // The server refused this message: not published, and retrying would not help.
                 Ok(_) => {
-                    recorder.io_errors += 1;
+                    recorder.counts.io_errors += 1;
                     break;
                 }
                 // The connection is gone: reconnect and send every unanswered message again
@@ -187,16 +201,16 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                     match retry(&ctx, &mut backoff, || connect(&ctx)).await {
                         Some(fresh) => {
                             sender = fresh;
-                            recorder.reconnects += 1;
-                            recorder.disconnected += lost_at.elapsed();
+                            recorder.counts.reconnects += 1;
+                            recorder.counts.disconnected += lost_at.elapsed();
                             for (message, _, posted) in &mut unanswered {
                                 *posted = Instant::now();
                                 responses.push_back(post(&mut sender, message));
-                                recorder.http_requests += 1;
+                                recorder.counts.http_requests += 1;
                             }
                         }
                         None => {
-                            recorder.io_errors += 1;
+                            recorder.counts.io_errors += 1;
                             break;
                         }
                     }

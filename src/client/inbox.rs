@@ -1,9 +1,11 @@
 //! What one subscriber does with each message it receives: identify it, place it in or out of the
 //! measured window, record its latency and its delivery. Shared by every transport's client.
 //!
-//! Each delivery goes to the subscriber's own [`Recorder`] (the whole run, merged at the end) and,
-//! once the subscriber has connected, to the run's shared [`IntervalRecorder`] (the current second,
-//! swapped out by the sampler), so the receive loops of the transports need no hook of their own.
+//! A subscriber keeps only counters and its [`DeliveryTracker`] (a few words per publisher): each
+//! in-window delivery's latency goes to the run's shared [`IntervalRecorder`] (the current second,
+//! swapped out by the sampler; the whole run's histogram is the sum of the seconds), so memory per
+//! subscriber does not grow with the latencies it sees, and the receive loops of the transports
+//! need no hook of their own.
 
 use std::sync::Arc;
 
@@ -12,43 +14,47 @@ use tokio::time::Instant;
 use super::schedule::Timeline;
 use crate::codec::envelope::Envelope;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
-use crate::metrics::{IntervalRecorder, Recorder};
+use crate::metrics::{Counts, IntervalRecorder, thread_lane};
 
 /// One subscriber's receive-side state; owned by its task, merged at the end.
 #[derive(Debug, Default)]
 pub struct Inbox {
-    /// Latency, connect time and counters.
-    pub recorder: Recorder,
+    /// Counters (deliveries are filled in by [`Inbox::finish`]).
+    pub counts: Counts,
     /// Whether the subscriber connected (only then is it expected to receive).
     pub connected: bool,
     tracker: DeliveryTracker,
     /// How many in-window messages were published in all, once the publishers are done.
     expected: Option<u64>,
-    /// The run's per-second recorder and this subscriber's shard of it, once connected.
-    intervals: Option<(Arc<IntervalRecorder>, usize)>,
+    /// The run's per-second recorder, once connected.
+    intervals: Option<Arc<IntervalRecorder>>,
 }
 
 impl Inbox {
     /// Handles one received message at `now`. Before the timeline is fixed nothing is in the window.
     pub fn receive(&mut self, message: &[u8], now: Instant, timeline: Option<&Timeline>) {
         let Some(envelope) = Envelope::find(message) else {
-            self.recorder.foreign += 1;
+            self.counts.foreign += 1;
             return;
         };
         let in_window = timeline.is_some_and(|t| t.in_window(envelope.intended_ns));
         let arrival = self
             .tracker
             .observe(envelope.publisher, envelope.seq, in_window);
+        if arrival == Arrival::Foreign {
+            self.counts.foreign += 1;
+            return;
+        }
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
             let intended = t.at(envelope.intended_ns);
             let latency = now.saturating_duration_since(intended);
-            self.recorder.record_latency(latency);
-            if let Some((intervals, shard)) = &self.intervals {
+            if let Some(intervals) = &self.intervals {
                 let second = intended
                     .saturating_duration_since(t.measure_start)
                     .as_secs();
                 intervals.record_delivery(
-                    *shard,
+                    // The worker thread's own shard: the lock's line stays on this core.
+                    thread_lane(),
                     latency,
                     usize::try_from(second).unwrap_or(usize::MAX),
                 );
@@ -56,9 +62,9 @@ impl Inbox {
         }
     }
 
-    /// Records from now on also into the run's per-second recorder, in shard `shard`.
-    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>, shard: usize) {
-        self.intervals = Some((intervals, shard));
+    /// Records from now on into the run's per-second recorder.
+    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>) {
+        self.intervals = Some(intervals);
     }
 
     /// Tells the inbox how many in-window messages to expect, once known.
@@ -79,10 +85,10 @@ impl Inbox {
             .is_some_and(|expected| self.tracker.delivered() >= expected)
     }
 
-    /// The final recorder, with losses counted against `expected`: the in-window messages the
+    /// The final counts, with losses counted against `expected`: the in-window messages the
     /// publishers sent in all (known to the caller even when the run was cut short).
-    pub fn finish(mut self, expected: u64) -> Recorder {
-        self.recorder.delivery = self.tracker.finish(expected);
-        self.recorder
+    pub fn finish(mut self, expected: u64) -> Counts {
+        self.counts.delivery = self.tracker.finish(expected);
+        self.counts
     }
 }

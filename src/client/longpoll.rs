@@ -15,7 +15,7 @@ use super::backoff::{Backoff, retry};
 use super::failure::ConnectError;
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
-use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
+use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::batch;
 use crate::metrics::FailureKind;
 use crate::server::longpoll::{MISSED, NEXT_CURSOR};
@@ -107,11 +107,11 @@ pub(super) async fn subscriber(
         Ok::<_, ConnectError>((sender, answer.next_cursor))
     };
     let Some((mut sender, mut cursor)) =
-        first_connect(&ctx, Joiner::Subscriber(&mut inbox), join).await
+        first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(join)).await
     else {
         return inbox;
     };
-    inbox.recorder.http_requests += 1;
+    inbox.counts.http_requests += 1;
 
     let mut timeline_rx = ctx.timeline.subscribe();
     let mut timeline = *timeline_rx.borrow_and_update();
@@ -155,7 +155,7 @@ pub(super) async fn subscriber(
                     Next::Due(_) => std::future::pending().await,
                 }
             } => {
-                inbox.recorder.http_requests += 1;
+                inbox.counts.http_requests += 1;
                 let Ok(answer) = answer else {
                     if ctx.stop.is_cancelled() {
                         break;
@@ -166,23 +166,23 @@ pub(super) async fn subscriber(
                     match retry(&ctx, &mut backoff, || connect(&ctx)).await {
                         Some(fresh) => {
                             sender = fresh;
-                            inbox.recorder.reconnects += 1;
-                            inbox.recorder.disconnected += lost_at.elapsed();
+                            inbox.counts.reconnects += 1;
+                            inbox.counts.disconnected += lost_at.elapsed();
                             next = Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing));
                             continue;
                         }
                         None => {
-                            inbox.recorder.io_errors += 1;
+                            inbox.counts.io_errors += 1;
                             break;
                         }
                     }
                 };
-                inbox.recorder.missed_reported += answer.missed;
+                inbox.counts.missed_reported += answer.missed;
                 if answer.messages.is_empty() {
-                    inbox.recorder.empty_polls += 1;
+                    inbox.counts.empty_polls += 1;
                 } else {
-                    inbox.recorder.responses_with_messages += 1;
-                    inbox.recorder.messages_in_responses += answer.messages.len() as u64;
+                    inbox.counts.responses_with_messages += 1;
+                    inbox.counts.messages_in_responses += answer.messages.len() as u64;
                 }
                 for message in &answer.messages {
                     inbox.receive(message, answer.received_at, timeline.as_ref());

@@ -34,6 +34,11 @@ impl PublishTally {
         self.in_window.load(Ordering::SeqCst)
     }
 
+    /// The in-window total, once every publisher is done.
+    pub fn total(&self) -> Option<u64> {
+        *self.finals.borrow()
+    }
+
     /// A receiver that holds the in-window total once every publisher is done.
     pub fn finals(&self) -> watch::Receiver<Option<u64>> {
         self.finals.subscribe()
@@ -57,12 +62,12 @@ pub struct Publishing {
     schedule: Option<Schedule>,
     timeline: Option<Timeline>,
     in_window: u64,
-    tally: Option<Arc<super::Ctx>>,
+    tally: Option<Arc<super::ctx::Ctx>>,
 }
 
 impl Publishing {
     /// Publisher `publisher`, reporting to `ctx`'s tally.
-    pub(super) fn new(ctx: Arc<super::Ctx>, publisher: u32) -> Self {
+    pub(super) fn new(ctx: Arc<super::ctx::Ctx>, publisher: u32) -> Self {
         Publishing {
             publisher,
             publishers: ctx.plan.publishers,

@@ -14,7 +14,7 @@ use super::backoff::{Backoff, retry};
 use super::failure::ConnectError;
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
-use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
+use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::sse::{Item, Parser};
 use crate::server::sse::LAST_EVENT_ID;
 
@@ -44,11 +44,11 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
         return inbox;
     }
     let Some((mut sender, mut body)) =
-        first_connect(&ctx, Joiner::Subscriber(&mut inbox), open(&ctx, None)).await
+        first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(open(&ctx, None))).await
     else {
         return inbox;
     };
-    inbox.recorder.http_requests += 1;
+    inbox.counts.http_requests += 1;
 
     let mut timeline_rx = ctx.timeline.subscribe();
     let mut timeline = *timeline_rx.borrow_and_update();
@@ -86,14 +86,14 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
                         match retry(&ctx, &mut backoff, || open(&ctx, last_id)).await {
                             Some(resumed) => {
                                 (sender, body) = resumed;
-                                inbox.recorder.http_requests += 1;
-                                inbox.recorder.reconnects += 1;
-                                inbox.recorder.disconnected += lost_at.elapsed();
+                                inbox.counts.http_requests += 1;
+                                inbox.counts.reconnects += 1;
+                                inbox.counts.disconnected += lost_at.elapsed();
                                 continue;
                             }
                             None => {
                                 if !ctx.stop.is_cancelled() {
-                                    inbox.recorder.io_errors += 1;
+                                    inbox.counts.io_errors += 1;
                                 }
                                 break;
                             }
@@ -102,13 +102,13 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
                 };
                 let now = Instant::now();
                 if parser.feed(&chunk, &mut items).is_err() {
-                    inbox.recorder.io_errors += 1;
+                    inbox.counts.io_errors += 1;
                     break;
                 }
                 for item in items.drain(..) {
                     match item {
                         Item::Event { data, .. } => inbox.receive(&data, now, timeline.as_ref()),
-                        Item::Missed(k) => inbox.recorder.missed_reported += k,
+                        Item::Missed(k) => inbox.counts.missed_reported += k,
                     }
                 }
                 pause_if(slow, &ctx).await;

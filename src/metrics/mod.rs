@@ -10,6 +10,8 @@ pub mod failures;
 pub mod health;
 pub mod timeseries;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -18,6 +20,18 @@ pub use delivery::{DeliveryCounts, DeliveryTracker};
 pub use failures::{FailureCounts, FailureKind};
 pub use health::{GeneratorHealth, LagFigures, LagRecorder};
 pub use timeseries::{IntervalRecorder, PackedHistogram, Second, TimeSeries};
+
+/// A small number fixed for the calling thread, handed out in turn: which lane of a sharded
+/// counter or recorder the thread uses. Client tasks stay on their worker thread, so with one lane
+/// per thread no two threads write the same cache line on the hot path (an atomic add on a line
+/// the other core wrote last costs a cache miss every time).
+pub fn thread_lane() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static LANE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    LANE.with(|lane| *lane)
+}
 
 /// Significant digits kept by every histogram: 0.1 % resolution at any magnitude.
 pub const SIGFIGS: u8 = 3;
@@ -39,17 +53,11 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
     }
 }
 
-/// One client's measurements. Owned by its task; nothing in it is shared.
-#[derive(Debug, Clone)]
-pub struct Recorder {
-    /// Push latency of each in-window delivery: receive time − intended send time, in µs.
-    pub latency_us: Histogram<u64>,
-    /// Time to connect (TCP + handshake or join round trip), in µs; at most one sample per client.
-    pub connect_us: Histogram<u64>,
-    /// HTTP publishers: each `POST /publish` from its send to its answer, in µs. The publishing
-    /// budget is `publishers / rate`; a round trip longer than that makes an HTTP/1.1 publisher
-    /// (one request in flight) fall behind its schedule. Empty for WebSocket (nothing answers).
-    pub publish_rtt_us: Histogram<u64>,
+/// A client's counters: what each subscriber task keeps for itself while the run goes (a few
+/// hundred bytes; its latency and connect time go straight into shared histograms, see
+/// [`IntervalRecorder`]), merged once at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
     /// Delivery counts (in-window messages only).
     pub delivery: DeliveryCounts,
     /// HTTP requests this client made (0 for WebSocket).
@@ -74,23 +82,48 @@ pub struct Recorder {
     pub disconnected: Duration,
 }
 
+impl Counts {
+    /// Adds another client's counters.
+    pub fn merge(&mut self, other: &Counts) {
+        self.delivery.merge(&other.delivery);
+        self.http_requests += other.http_requests;
+        self.responses_with_messages += other.responses_with_messages;
+        self.messages_in_responses += other.messages_in_responses;
+        self.empty_polls += other.empty_polls;
+        self.missed_reported += other.missed_reported;
+        self.foreign += other.foreign;
+        self.connect_errors.merge(&other.connect_errors);
+        self.io_errors += other.io_errors;
+        self.reconnects += other.reconnects;
+        self.disconnected += other.disconnected;
+    }
+}
+
+/// The clients' measurements for one transport run: histograms and counters. Subscribers do not
+/// own one (three histograms are ~48 KiB even before they grow, ruinous at tens of thousands of
+/// connections); they keep [`Counts`] and record into shared histograms. The few HTTP publishers
+/// each own one for their publish round trips.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// Push latency of each in-window delivery: receive time − intended send time, in µs.
+    pub latency_us: Histogram<u64>,
+    /// Time to connect (TCP + handshake or join round trip), in µs; at most one sample per client.
+    pub connect_us: Histogram<u64>,
+    /// HTTP publishers: each `POST /publish` from its send to its answer, in µs. The publishing
+    /// budget is `publishers / rate`; a round trip longer than that makes an HTTP/1.1 publisher
+    /// (one request in flight) fall behind its schedule. Empty for WebSocket (nothing answers).
+    pub publish_rtt_us: Histogram<u64>,
+    /// Counters, summed over clients.
+    pub counts: Counts,
+}
+
 impl Default for Recorder {
     fn default() -> Self {
         Recorder {
             latency_us: new_histogram(),
             connect_us: new_histogram(),
             publish_rtt_us: new_histogram(),
-            delivery: DeliveryCounts::default(),
-            http_requests: 0,
-            responses_with_messages: 0,
-            messages_in_responses: 0,
-            empty_polls: 0,
-            missed_reported: 0,
-            foreign: 0,
-            connect_errors: FailureCounts::default(),
-            io_errors: 0,
-            reconnects: 0,
-            disconnected: Duration::ZERO,
+            counts: Counts::default(),
         }
     }
 }
@@ -123,17 +156,33 @@ impl Recorder {
         self.publish_rtt_us
             .add(&other.publish_rtt_us)
             .expect("auto-resizing histograms of equal precision always merge");
-        self.delivery.merge(&other.delivery);
-        self.http_requests += other.http_requests;
-        self.responses_with_messages += other.responses_with_messages;
-        self.messages_in_responses += other.messages_in_responses;
-        self.empty_polls += other.empty_polls;
-        self.missed_reported += other.missed_reported;
-        self.foreign += other.foreign;
-        self.connect_errors.merge(&other.connect_errors);
-        self.io_errors += other.io_errors;
-        self.reconnects += other.reconnects;
-        self.disconnected += other.disconnected;
+        self.counts.merge(&other.counts);
+    }
+}
+
+/// A histogram that many tasks record into, behind one lock. For connect times: at most one
+/// sample per connection, so the lock is never contended enough to matter.
+#[derive(Debug)]
+pub struct SharedHistogram(Mutex<Histogram<u64>>);
+
+impl Default for SharedHistogram {
+    fn default() -> Self {
+        SharedHistogram(Mutex::new(new_histogram()))
+    }
+}
+
+impl SharedHistogram {
+    /// Records `d` in µs.
+    pub fn record(&self, d: Duration) {
+        record(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner), d);
+    }
+
+    /// What was recorded; the histogram starts afresh.
+    pub fn take(&self) -> Histogram<u64> {
+        std::mem::replace(
+            &mut self.0.lock().unwrap_or_else(PoisonError::into_inner),
+            new_histogram(),
+        )
     }
 }
 

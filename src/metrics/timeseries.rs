@@ -33,6 +33,7 @@ pub const SHARDS: usize = 32;
 /// One shard: the latency of the deliveries since the last swap, and distinct deliveries by the
 /// second their message was intended in (never swapped: the lost count needs the whole run).
 #[derive(Debug)]
+#[repr(align(64))]
 struct Shard {
     latency_us: Histogram<u64>,
     by_intended: Vec<u64>,

@@ -71,7 +71,7 @@ pub struct BytesRow {
 impl BytesRow {
     /// The split of one transport's bytes.
     pub fn new(m: &TransportMetrics) -> BytesRow {
-        let deliveries = m.clients.delivery.delivered;
+        let deliveries = m.clients.counts.delivery.delivered;
         // With TLS the kinds of overhead are split from the plaintext; TLS is the rest.
         let plain = m.tls.map_or(m.wire, |t| t.plaintext);
         let tls = m.wire.total().saturating_sub(plain.total());
@@ -127,7 +127,7 @@ fn per_f(bytes: f64, deliveries: u64) -> Option<f64> {
 /// The model's overhead bytes of the whole run for `kind`, and what it covers.
 fn model(kind: TransportKind, m: &TransportMetrics) -> (Option<f64>, &'static str) {
     let size = m.payload_bytes;
-    let delivered = m.clients.delivery.delivered as f64;
+    let delivered = m.clients.counts.delivery.delivered as f64;
     // Sequence numbers and cursors count every message of the run; the in-window count gives
     // their number of digits closely enough.
     let seq = m.messages_published;
@@ -141,8 +141,8 @@ fn model(kind: TransportKind, m: &TransportMetrics) -> (Option<f64>, &'static st
         ),
         TransportKind::LongPoll | TransportKind::ShortPoll => {
             let r = &m.clients;
-            let carried = r.messages_in_responses.max(1);
-            let body = r.messages_in_responses as f64 * (size + batch::framing_len(size)) as f64;
+            let carried = r.counts.messages_in_responses.max(1);
+            let body = r.counts.messages_in_responses as f64 * (size + batch::framing_len(size)) as f64;
             let full_head = |content_length: usize| {
                 http::PollHead {
                     next_cursor: seq,
@@ -152,15 +152,15 @@ fn model(kind: TransportKind, m: &TransportMetrics) -> (Option<f64>, &'static st
                 }
                 .encoded_len() as f64
             };
-            let per_full = if r.responses_with_messages > 0 {
-                body as usize / r.responses_with_messages as usize
+            let per_full = if r.counts.responses_with_messages > 0 {
+                body as usize / r.counts.responses_with_messages as usize
             } else {
                 0
             };
             // Heads and netstrings of every response, shared out over the messages they carried.
-            let all = r.responses_with_messages as f64 * full_head(per_full)
-                + r.empty_polls as f64 * full_head(0)
-                + r.messages_in_responses as f64 * batch::framing_len(size) as f64;
+            let all = r.counts.responses_with_messages as f64 * full_head(per_full)
+                + r.counts.empty_polls as f64 * full_head(0)
+                + r.counts.messages_in_responses as f64 * batch::framing_len(size) as f64;
             (
                 Some(all * delivered / carried as f64),
                 "http_response: poll response heads and netstrings (requests and publish answers not modelled)",

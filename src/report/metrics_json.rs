@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use crate::metrics::{
-    DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, LagFigures, PackedHistogram,
-    ProcessUsage, Recorder, Second, TimeSeries, TlsFigures, TransportMetrics, WireBytes,
+    Counts, DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, LagFigures,
+    PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures, TransportMetrics,
+    WireBytes,
 };
 
 /// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
@@ -298,10 +299,7 @@ impl StoredSecond {
 
 impl From<&Recorder> for StoredRecorder {
     fn from(r: &Recorder) -> Self {
-        let Recorder {
-            latency_us: _,
-            connect_us: _,
-            publish_rtt_us: _,
+        let Counts {
             delivery:
                 DeliveryCounts {
                     delivered,
@@ -319,7 +317,7 @@ impl From<&Recorder> for StoredRecorder {
             io_errors,
             reconnects,
             disconnected,
-        } = *r;
+        } = r.counts;
         StoredRecorder {
             delivered,
             duplicated,
@@ -440,7 +438,8 @@ impl StoredTransport {
                 latency_us: histograms.latency_us,
                 connect_us: histograms.connect_us,
                 publish_rtt_us: histograms.publish_rtt_us,
-                delivery: DeliveryCounts {
+                counts: Counts {
+                    delivery: DeliveryCounts {
                     delivered: c.delivered,
                     duplicated: c.duplicated,
                     reordered: c.reordered,
@@ -455,7 +454,8 @@ impl StoredTransport {
                 connect_errors: stored_failures(c.connect_errors, &c.connect_error_kinds),
                 io_errors: c.io_errors,
                 reconnects: c.reconnects,
-                disconnected: Duration::from_nanos(c.disconnected_ns),
+                    disconnected: Duration::from_nanos(c.disconnected_ns),
+                },
             },
             wire: self.wire.into(),
             connect_wire: self.connect_wire.into(),
@@ -494,8 +494,8 @@ mod tests {
         let mut m = sample("ws");
         m.measured = Duration::new(2, 123_456_789);
         m.server_usage = None;
-        m.clients.missed_reported = 3;
-        m.clients.empty_polls = 4;
+        m.clients.counts.missed_reported = 3;
+        m.clients.counts.empty_polls = 4;
         let json = serde_json::to_string(&MetricsFile::new(std::slice::from_ref(&m))).unwrap();
         let file: MetricsFile = serde_json::from_str(&json).unwrap();
         let [stored] = <[StoredTransport; 1]>::try_from(file.transports).unwrap();

@@ -160,7 +160,7 @@ impl Summary {
     /// Derives the row for one transport. Reads `m`, changes nothing.
     pub fn new(m: &TransportMetrics) -> Summary {
         let rec = &m.clients;
-        let deliveries = rec.delivery.delivered;
+        let deliveries = rec.counts.delivery.delivered;
         let per_delivery = |x: f64| ratio(x, deliveries as f64);
         let seconds = m.measured.as_secs_f64();
         let client_cpu = m.client_usage.cpu.as_secs_f64();
@@ -178,10 +178,10 @@ impl Summary {
             messages_scheduled: m.messages_scheduled,
             deliveries_expected: m.deliveries_expected,
             deliveries,
-            lost: rec.delivery.lost,
-            duplicated: rec.delivery.duplicated,
-            reordered: rec.delivery.reordered,
-            foreign: rec.foreign,
+            lost: rec.counts.delivery.lost,
+            duplicated: rec.counts.delivery.duplicated,
+            reordered: rec.counts.delivery.reordered,
+            foreign: rec.counts.foreign,
             latency_p50_us: quantile(&rec.latency_us, P50),
             latency_p90_us: quantile(&rec.latency_us, P90),
             latency_p99_us: quantile(&rec.latency_us, P99),
@@ -199,13 +199,13 @@ impl Summary {
             // A signed difference: should payload ever exceed the wire total, the bug shows.
             overhead_bytes_per_delivery: per_delivery(wire - payload as f64),
             wire_bytes_per_delivery: per_delivery(wire),
-            http_requests: rec.http_requests,
-            http_requests_per_delivery: per_delivery(rec.http_requests as f64),
+            http_requests: rec.counts.http_requests,
+            http_requests_per_delivery: per_delivery(rec.counts.http_requests as f64),
             messages_per_response: ratio(
-                rec.messages_in_responses as f64,
-                rec.responses_with_messages as f64,
+                rec.counts.messages_in_responses as f64,
+                rec.counts.responses_with_messages as f64,
             ),
-            empty_polls: rec.empty_polls,
+            empty_polls: rec.counts.empty_polls,
             deliveries_per_s: ratio(deliveries as f64, seconds),
             client_cpu_s: round_figure(client_cpu),
             server_cpu_s: server_cpu.map(round_figure),
@@ -232,11 +232,11 @@ impl Summary {
             tls_handshake_mean_us: m
                 .tls
                 .and_then(|t| ratio(t.handshake_total.as_secs_f64() * 1e6, t.handshakes as f64)),
-            connect_errors: rec.connect_errors.total(),
-            connect_error_kinds: rec.connect_errors.to_field(),
-            io_errors: rec.io_errors,
-            reconnects: rec.reconnects,
-            disconnected_s: round_figure(rec.disconnected.as_secs_f64()),
+            connect_errors: rec.counts.connect_errors.total(),
+            connect_error_kinds: rec.counts.connect_errors.to_field(),
+            io_errors: rec.counts.io_errors,
+            reconnects: rec.counts.reconnects,
+            disconnected_s: round_figure(rec.counts.disconnected.as_secs_f64()),
             complete: m.complete,
         }
     }
@@ -298,15 +298,15 @@ pub(crate) mod tests {
         }
         clients.connect_us.record(100).unwrap();
         clients.connect_us.record(200).unwrap();
-        clients.delivery = DeliveryCounts {
+        clients.counts.delivery = DeliveryCounts {
             delivered: 50,
             duplicated: 1,
             reordered: 2,
             lost: 0,
         };
-        clients.http_requests = 25;
-        clients.responses_with_messages = 20;
-        clients.messages_in_responses = 50;
+        clients.counts.http_requests = 25;
+        clients.counts.responses_with_messages = 20;
+        clients.counts.messages_in_responses = 50;
         TransportMetrics {
             transport: transport.to_owned(),
             subscribers: 5,
@@ -447,9 +447,9 @@ pub(crate) mod tests {
         let mut m = sample("ws");
         m.clients.latency_us = new_histogram();
         m.clients.connect_us = new_histogram();
-        m.clients.delivery = DeliveryCounts::default();
-        m.clients.http_requests = 0;
-        m.clients.responses_with_messages = 0;
+        m.clients.counts.delivery = DeliveryCounts::default();
+        m.clients.counts.http_requests = 0;
+        m.clients.counts.responses_with_messages = 0;
         m.measured = Duration::ZERO;
         m.server_usage = Some(ProcessUsage::default());
         let s = Summary::new(&m);
@@ -471,9 +471,9 @@ pub(crate) mod tests {
     #[test]
     fn websocket_without_requests_has_zero_requests_and_no_messages_per_response() {
         let mut m = sample("ws");
-        m.clients.http_requests = 0;
-        m.clients.responses_with_messages = 0;
-        m.clients.messages_in_responses = 0;
+        m.clients.counts.http_requests = 0;
+        m.clients.counts.responses_with_messages = 0;
+        m.clients.counts.messages_in_responses = 0;
         let s = Summary::new(&m);
         assert_eq!(s.http_requests_per_delivery, Some(0.0));
         assert_eq!(s.messages_per_response, None);

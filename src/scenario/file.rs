@@ -17,6 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::rules::{Draft, Field};
+use super::sources::{self, SourceAddresses};
 use super::thresholds::{self, Threshold};
 use super::variant::{Variants, parse_bools};
 use super::{
@@ -82,6 +83,8 @@ pub struct ClientsTable {
     pub slow_readers: Option<Spanned<i64>>,
     /// `slow_read_pause`: how long a slow reader pauses after each read, a humantime string.
     pub slow_read_pause: Option<Spanned<String>>,
+    /// `source_addresses`: a count, `"auto"`, or loopback addresses to connect from.
+    pub source_addresses: Option<Spanned<toml::Value>>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -351,6 +354,23 @@ impl ScenarioFile {
                 Field::new(client, origin)
             }
         };
+        let source_addresses = match &clients.source_addresses {
+            None => Field::unwritten(SourceAddresses::Auto),
+            Some(v) => {
+                let origin = at(v.span());
+                match sources::parse(v.get_ref()) {
+                    Ok(setting) => Field::new(setting, origin),
+                    Err(message) => {
+                        return Err(ScenarioError::Invalid {
+                            path: Some(path.to_path_buf()),
+                            origin,
+                            field: "[clients] source_addresses",
+                            message,
+                        });
+                    }
+                }
+            }
+        };
         Ok(Draft {
             path: Some(path.to_path_buf()),
             name,
@@ -365,6 +385,7 @@ impl ScenarioFile {
                 clients.slow_read_pause.clone(),
                 Duration::from_millis(100),
             )?,
+            source_addresses,
             reconnect_initial: dur(
                 "[clients] reconnect.initial",
                 clients.reconnect.as_ref().and_then(|r| r.initial.clone()),
@@ -619,7 +640,7 @@ mod tests {
         let base = "duration = \"1s\"\n[clients]\nsubscribers = 1\n";
         assert_eq!(
             err(&format!("{base}bogus = 2\n")),
-            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`"
+            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`"
         );
         assert_eq!(
             err("duration = \"1s\"\n[clients]\nsubscribers = \"many\"\n"),

@@ -12,6 +12,7 @@
 
 pub mod file;
 mod rules;
+pub mod sources;
 pub mod target;
 pub mod thresholds;
 pub mod variant;
@@ -24,6 +25,7 @@ use serde::Serialize;
 use crate::cli::Overrides;
 use file::ScenarioFile;
 use rules::Draft;
+use sources::SourceAddresses;
 use variant::{Variant, Variants};
 
 /// A transport that wsbench can serve and drive, in the order a run visits them.
@@ -131,6 +133,9 @@ pub struct Clients {
     pub slow_readers: u32,
     /// How long a slow reader pauses after each read.
     pub slow_read_pause: Duration,
+    /// Which loopback addresses the clients connect from: past one address's ephemeral ports,
+    /// more of 127.0.0.0/8 (see [`sources`]).
+    pub source_addresses: SourceAddresses,
 }
 
 /// Exponential backoff with jitter: the first wait is about `initial`, each next one twice the
@@ -406,7 +411,7 @@ impl Scenario {
              name = {}\nduration = \"{}\"\nwarmup = \"{}\"\ndrain = \"{}\"\n\n\
              [clients]\nsubscribers = {}\nconnect_rate = {}\n\
              reconnect = {{ initial = \"{}\", max = \"{}\" }}\n\
-             slow_readers = {}\nslow_read_pause = \"{}\"\n\n\
+             slow_readers = {}\nslow_read_pause = \"{}\"\nsource_addresses = {}\n\n\
              [publish]\npublishers = {}\nrate = {}\npayload_bytes = {}\n",
             order.join(", "),
             toml::Value::String(self.name.clone()),
@@ -419,6 +424,7 @@ impl Scenario {
             d(self.clients.reconnect.max),
             self.clients.slow_readers,
             d(self.clients.slow_read_pause),
+            self.clients.source_addresses.toml_value(),
             self.publish.publishers,
             self.publish.rate,
             self.publish.payload_bytes,

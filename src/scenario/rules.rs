@@ -12,6 +12,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::sources::SourceAddresses;
 use super::target::Endpoint;
 use super::thresholds::Threshold;
 use super::variant::Variants;
@@ -61,6 +62,8 @@ pub(super) struct Draft {
     pub(super) reconnect_max: Field<Duration>,
     pub(super) slow_readers: Field<i128>,
     pub(super) slow_read_pause: Field<Duration>,
+    /// `[clients] source_addresses`, already parsed: each address known to be on loopback.
+    pub(super) source_addresses: Field<SourceAddresses>,
     /// Zero when not written: no restart.
     pub(super) restart_server_at: Field<Duration>,
     pub(super) publishers: Field<i128>,
@@ -114,6 +117,7 @@ impl Draft {
             reconnect_max: Field::unwritten(s.clients.reconnect.max),
             slow_readers: Field::unwritten(s.clients.slow_readers.into()),
             slow_read_pause: Field::unwritten(s.clients.slow_read_pause),
+            source_addresses: Field::unwritten(s.clients.source_addresses.clone()),
             restart_server_at: Field::unwritten(s.faults.restart_server_at.unwrap_or_default()),
             publishers: Field::unwritten(s.publish.publishers.into()),
             rate: Field::unwritten(s.publish.rate),
@@ -399,6 +403,30 @@ impl Draft {
                 },
             )?;
         }
+        // Every transport's clients connect from these addresses, to its [target] or to a
+        // built-in server, which always listens on 127.0.0.1.
+        let sources = &self.source_addresses;
+        for kind in &self.transports.value {
+            let target = self.targets.iter().find(|t| t.value.0 == *kind);
+            let ip = target.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |t| {
+                t.value.1.addr.ip()
+            });
+            let origin = match target {
+                Some(t) => blame(&[&sources.origin, &t.origin]),
+                None => &sources.origin,
+            };
+            if let Err(why) = sources.value.fits(ip) {
+                return Err(ScenarioError::Invalid {
+                    path: self.path.clone(),
+                    origin: origin.clone(),
+                    field: "[clients] source_addresses",
+                    message: match target {
+                        Some(_) => format!("{why} ([target] {})", kind.label()),
+                        None => format!("{why} (the built-in {kind} server listens on 127.0.0.1)"),
+                    },
+                });
+            }
+        }
         if let Some(token) = &self.token.value {
             let printable = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
             self.check(printable, &self.token.origin, "[target] token", || {
@@ -445,6 +473,7 @@ impl Draft {
                 connect_rate: u32::try_from(self.connect_rate.value).expect(fits),
                 slow_readers: u32::try_from(self.slow_readers.value).expect(fits),
                 slow_read_pause: self.slow_read_pause.value,
+                source_addresses: self.source_addresses.value,
                 reconnect: Backoff {
                     initial: self.reconnect_initial.value,
                     max: self.reconnect_max.value,

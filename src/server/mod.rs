@@ -13,6 +13,8 @@ pub mod sse;
 pub mod ws;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +97,33 @@ pub enum ServerError {
     /// The hub's state file could not be read or written; fix or remove the file.
     #[error("hub state file: {0}")]
     State(#[source] std::io::Error),
+}
+
+/// Opens a listening socket on `addr` with the longest accept queue the kernel allows.
+///
+/// `TcpListener::bind` in std, and so in mio and tokio, asks for a backlog of 128: at a ramp of
+/// 10,000 connections per second that queue holds 13 ms of arrivals, and when the server's one
+/// thread is busy a moment longer the kernel drops SYNs, which a client sees as a 1 s
+/// retransmission (a refusal with `tcp_abort_on_overflow`). We ask for -1, which Linux reads as
+/// "the most allowed": `net.core.somaxconn` (see [`crate::os::somaxconn`]; 4096 by default since
+/// Linux 5.4, 128 before). Raise that sysctl for a deeper queue. Sets `SO_REUSEADDR` as std does,
+/// so a restarted server can bind its port again while old connections wait in TIME_WAIT. The
+/// socket is blocking; make it non-blocking before handing it to tokio.
+pub fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt,
+        socket, sockopt::ReuseAddr,
+    };
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    setsockopt(&fd, ReuseAddr, &true)?;
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    listen(&fd, Backlog::MAXALLOWABLE)?;
+    Ok(std::net::TcpListener::from(fd))
 }
 
 /// Serves `config.transport` on `listener` until `shutdown` completes.

@@ -8,37 +8,68 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::metrics::WireBytes;
+use crate::metrics::{WireBytes, thread_lane};
 
 /// Running byte totals shared by every client socket of one transport run. Relaxed atomics: the
-/// counts are read at phase boundaries only, and a few hundred thousand uncontended adds per
-/// second cost nothing measurable.
-#[derive(Debug, Default)]
+/// counts are read at phase boundaries and once a second only. Each thread adds into its own lane
+/// (a cache line of its own, see [`thread_lane`]): one shared counter written by every read of
+/// every socket would move between the cores on every add.
+#[derive(Debug)]
 pub struct WireMeter {
+    lanes: Box<[Lane]>,
+}
+
+/// Lanes per meter; threads beyond this share lanes (still exact, only slower).
+const LANES: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Lane {
     up: AtomicU64,
     down: AtomicU64,
-    /// Streams alive now: made by [`CountingStream::new`], gone when dropped.
-    open: AtomicU64,
+    /// Streams made by [`CountingStream::new`] minus those dropped, on this lane (a stream may be
+    /// dropped on another thread than it was made on, so a lane alone may go "negative").
+    open: AtomicI64,
+}
+
+impl Default for WireMeter {
+    fn default() -> Self {
+        WireMeter {
+            lanes: (0..LANES).map(|_| Lane::default()).collect(),
+        }
+    }
 }
 
 impl WireMeter {
     /// The totals so far.
     pub fn read(&self) -> WireBytes {
-        WireBytes {
-            up: self.up.load(Ordering::Relaxed),
-            down: self.down.load(Ordering::Relaxed),
+        let mut total = WireBytes::default();
+        for lane in self.lanes.iter() {
+            total.up += lane.up.load(Ordering::Relaxed);
+            total.down += lane.down.load(Ordering::Relaxed);
         }
+        total
     }
 
     /// Counted streams alive now: the client connections open (a stream is dropped when its
     /// connection closes or breaks).
     pub fn open_streams(&self) -> u64 {
-        self.open.load(Ordering::Relaxed)
+        let open: i64 = self
+            .lanes
+            .iter()
+            .map(|lane| lane.open.load(Ordering::Relaxed))
+            .sum();
+        u64::try_from(open).unwrap_or(0)
+    }
+
+    /// The calling thread's lane.
+    fn lane(&self) -> &Lane {
+        &self.lanes[thread_lane() % LANES]
     }
 }
 
@@ -52,7 +83,7 @@ pub struct CountingStream<S> {
 impl<S> CountingStream<S> {
     /// Wraps `inner`, adding its traffic to `meter`.
     pub fn new(inner: S, meter: Arc<WireMeter>) -> Self {
-        meter.open.fetch_add(1, Ordering::Relaxed);
+        meter.lane().open.fetch_add(1, Ordering::Relaxed);
         CountingStream { inner, meter }
     }
 
@@ -64,7 +95,7 @@ impl<S> CountingStream<S> {
 
 impl<S> Drop for CountingStream<S> {
     fn drop(&mut self) {
-        self.meter.open.fetch_sub(1, Ordering::Relaxed);
+        self.meter.lane().open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -78,7 +109,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for CountingStream<S> {
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = poll {
             let n = (buf.filled().len() - before) as u64;
-            self.meter.down.fetch_add(n, Ordering::Relaxed);
+            self.meter.lane().down.fetch_add(n, Ordering::Relaxed);
         }
         poll
     }
@@ -92,7 +123,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
-            self.meter.up.fetch_add(n as u64, Ordering::Relaxed);
+            self.meter.lane().up.fetch_add(n as u64, Ordering::Relaxed);
         }
         poll
     }
@@ -104,7 +135,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = poll {
-            self.meter.up.fetch_add(n as u64, Ordering::Relaxed);
+            self.meter.lane().up.fetch_add(n as u64, Ordering::Relaxed);
         }
         poll
     }

@@ -33,7 +33,8 @@ async fn spawn_server(
     limits: Limits,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> (SocketAddr, CancellationToken) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // As `wsbench serve` binds: with the deepest accept queue the kernel allows.
+    let listener = server::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();

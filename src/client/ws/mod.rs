@@ -10,10 +10,12 @@
 //! # Layout
 //! - [`handshake`]: our opening handshake (request bytes, response head checked with httparse).
 //! - [`ours`]: our client over any `AsyncRead + AsyncWrite` stream.
+//! - `scratch`: the per-thread read buffer our client reads into, so idle connections hold none.
 //! - [`tungstenite`]: the tokio-tungstenite client behind the same trait.
 
 pub mod handshake;
 pub mod ours;
+mod scratch;
 pub mod tungstenite;
 
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use super::backoff::{Backoff, retry};
 use super::failure::ConnectError;
 use super::inbox::Inbox;
 use super::publishing::Publishing;
-use super::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
+use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::ws::DecodeError;
 use crate::metrics::FailureKind;
 use crate::scenario::WsClient;
@@ -182,7 +184,7 @@ async fn session<C: Dial>(
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let Some(mut ws) = first_connect(&ctx, Joiner::Subscriber(&mut inbox), C::dial(&ctx)).await
+    let Some(mut ws) = first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(C::dial(&ctx))).await
     else {
         return inbox;
     };
@@ -192,6 +194,7 @@ async fn session<C: Dial>(
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     while receive(
         &ctx,
+        index,
         &mut ws,
         &mut inbox,
         publishing.as_mut(),
@@ -206,11 +209,11 @@ async fn session<C: Dial>(
         match retry(&ctx, &mut backoff, || C::dial(&ctx)).await {
             Some(fresh) => {
                 ws = fresh;
-                inbox.recorder.reconnects += 1;
-                inbox.recorder.disconnected += lost_at.elapsed();
+                inbox.counts.reconnects += 1;
+                inbox.counts.disconnected += lost_at.elapsed();
             }
             None => {
-                inbox.recorder.io_errors += 1;
+                inbox.counts.io_errors += 1;
                 break;
             }
         }
@@ -225,6 +228,7 @@ async fn session<C: Dial>(
 /// Reads (and publishes) until every expected message arrived, the run stops, or the connection breaks.
 async fn receive<C: Connection>(
     ctx: &Ctx,
+    index: u32,
     ws: &mut C,
     inbox: &mut Inbox,
     mut publishing: Option<&mut Publishing>,
@@ -235,38 +239,39 @@ async fn receive<C: Connection>(
     // ping (not even the pong) is taken for dead, and the caller reconnects.
     let mut heartbeat = ping_interval.map(|every| interval_at(Instant::now() + every, every));
     let mut heard = true;
-    let mut timeline_rx = ctx.timeline.subscribe();
-    let mut timeline = *timeline_rx.borrow_and_update();
-    let mut finals = ctx.tally.finals();
-    inbox.set_expected(*finals.borrow_and_update());
-    if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
-        p.start(t);
-    }
-    // Created once: a fresh `cancelled()` per message would register and drop a waiter each time.
-    let stopped = ctx.stop.cancelled();
-    tokio::pin!(stopped);
+    let mut news = ctx.signals.listener(index as usize);
+    let mut timeline = None;
     loop {
+        // The run's state, read after news and once at the start (the listener saw nothing yet).
+        if ctx.stop.is_cancelled() {
+            return Ok(());
+        }
+        if timeline.is_none() {
+            timeline = *ctx.timeline.borrow();
+            if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
+                p.start(t);
+            }
+        }
+        inbox.set_expected(ctx.tally.total());
         if inbox.complete() {
             return Ok(());
         }
         let due = publishing.as_deref().and_then(Publishing::next_due);
+        // Data first: a wake-up for a message polls nothing else (see `super::signals`).
         tokio::select! {
             biased;
-            _ = &mut stopped => return Ok(()),
-            changed = timeline_rx.changed(), if timeline.is_none() => {
-                if changed.is_err() {
-                    return Ok(());
+            incoming = ws.next(|bytes| {
+                // A message can come before the news of the timeline that its publisher read.
+                if timeline.is_none() {
+                    timeline = *ctx.timeline.borrow();
                 }
-                timeline = *timeline_rx.borrow_and_update();
-                if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
-                    p.start(t);
+                inbox.receive(bytes, Instant::now(), timeline.as_ref());
+            }) => {
+                heard = true;
+                // A slow reader pauses after every read that brought messages.
+                if incoming? == Received::Data {
+                    pause_if(slow, ctx).await;
                 }
-            }
-            changed = finals.changed(), if !inbox.knows_expected() => {
-                if changed.is_err() {
-                    return Ok(());
-                }
-                inbox.set_expected(*finals.borrow_and_update());
             }
             _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 let p = publishing.as_deref_mut().expect("a due time comes from a publisher");
@@ -287,13 +292,7 @@ async fn receive<C: Connection>(
                 heard = false;
                 ws.ping().await?;
             }
-            incoming = ws.next(|bytes| inbox.receive(bytes, Instant::now(), timeline.as_ref())) => {
-                heard = true;
-                // A slow reader pauses after every read that brought messages.
-                if incoming? == Received::Data {
-                    pause_if(slow, ctx).await;
-                }
-            }
+            () = news.news() => {}
         }
     }
 }

@@ -6,9 +6,11 @@
 //! nothing of envelopes, publishing schedules or reconnecting: that is the subscriber loop's.
 //!
 //! Why not tungstenite here: a subscriber of small messages spends most of its CPU per frame,
-//! and this path reads many frames per `read` into a buffer that is never zero-filled, parses each
-//! header from a slice, unmasks nothing (a server does not mask) and validates text with
-//! simdutf8, handing each message out where it lies in the buffer.
+//! and this path reads many frames per `read` (into the worker thread's scratch buffer, see
+//! [`scratch`]), parses each header from a slice, unmasks nothing (a server does not mask) and
+//! validates text with simdutf8, handing each message out where it lies in the buffer. Between
+//! reads an idle connection holds no read buffer at all: at tens of thousands of connections a
+//! 4 KiB buffer each would be most of the generator's memory.
 //!
 //! Every `.await` here is cancel-safe (the subscriber loop `select!`s on [`Connection::next`]): a read
 //! loses nothing when dropped, and frames to send wait in `out` with a count of what was written,
@@ -16,9 +18,10 @@
 
 use std::io;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::handshake::{self, HandshakeError, Upgrade};
+use super::scratch;
 use super::{Connection, Received, WsError};
 use crate::codec::ws::{Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_frame};
 
@@ -147,11 +150,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
                     if let Some(got) = got {
                         return Ok(got);
                     }
-                    let n = self.stream.read(self.decoder.read_buf()).await?;
-                    if n == 0 {
+                    // Everything decoded: an idle connection keeps no buffer.
+                    self.decoder.release_if_empty();
+                    if scratch::read_into(&mut self.stream, &mut self.decoder).await? == 0 {
                         return Err(WsError::Closed);
                     }
-                    self.decoder.commit(n);
                 }
             }
         }
@@ -169,7 +172,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
 mod tests {
     use super::*;
     use crate::codec::ws::{DecodeError, encode_close};
-    use tokio::io::{DuplexStream, duplex};
+    use tokio::io::{AsyncReadExt, DuplexStream, duplex};
     use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
     /// The server's end after answering the client's upgrade: reads the request, accepts its

@@ -231,6 +231,17 @@ impl Decoder {
         self.end += n;
     }
 
+    /// Frees the read buffer if it holds nothing undecoded, so that a connection waiting for its
+    /// next read keeps no buffer (callers that read through [`Decoder::feed`] from a buffer of
+    /// their own). The next [`Decoder::feed`] or [`Decoder::read_buf`] allocates again.
+    pub fn release_if_empty(&mut self) {
+        if self.start == self.end {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Copies `bytes` in, as if read from the socket.
     pub fn feed(&mut self, bytes: &[u8]) {
         self.make_room(bytes.len());

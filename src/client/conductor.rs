@@ -1,0 +1,332 @@
+//! The conductor: one transport's load from ramp-up to drain. It spawns one task per simulated
+//! client (subscribers, and the HTTP publishers' own connections) at its connect slot, counts the
+//! connections as they report, fixes the timeline, runs the 1 Hz [`Sampler`] through the measured
+//! phase and the drain, then stops and collects every task and adds up what they measured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::conn::HandshakeMeter;
+use super::ctx::{Ctx, Event, wait_until};
+use super::inbox::Inbox;
+use super::longpoll::{self, Pacing};
+use super::outcome::{ClientError, ClientOutcome, Phase};
+use super::plan::{LoadPlan, Target};
+use super::publishing::PublishTally;
+use super::sampler::Sampler;
+use super::schedule::{Schedule, Timeline};
+use super::signals::Signals;
+use super::workers::Workers;
+use super::{http, sse, ws};
+use crate::metrics::timeseries::Sample;
+use crate::metrics::{
+    FailureCounts, IntervalRecorder, PackedHistogram, Recorder, SharedHistogram, TimeSeries,
+    WireBytes, new_histogram,
+};
+use crate::scenario::{Transport, TransportKind};
+use crate::wire::WireMeter;
+
+/// Runs one transport's load from ramp-up to drain. `cancel` cuts it short (results are partial).
+pub async fn drive(
+    plan: &LoadPlan,
+    target: &Target,
+    cancel: &CancellationToken,
+    on_phase: &mut dyn FnMut(Phase),
+) -> Result<ClientOutcome, ClientError> {
+    let workers = Workers::per_core().map_err(ClientError::Workers)?;
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let ctx = Arc::new(Ctx {
+        plan: plan.clone(),
+        target: target.clone(),
+        meter: Arc::new(WireMeter::default()),
+        intervals: Arc::new(IntervalRecorder::new(
+            usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0),
+        )),
+        connect_us: SharedHistogram::default(),
+        above_tls: Arc::new(WireMeter::default()),
+        handshakes: HandshakeMeter::default(),
+        timeline: watch::Sender::new(None),
+        signals: Signals::new(plan.subscribers as usize),
+        tally: PublishTally::new(plan.publishers),
+        events: events_tx,
+        stop: cancel.child_token(),
+        close: CancellationToken::new(),
+    });
+    tokio::spawn(ctx.clone().relay());
+    let mut subscribers: JoinSet<Inbox> = JoinSet::new();
+    let mut publishers: JoinSet<Recorder> = JoinSet::new();
+    let ramp_start = Instant::now();
+    let per_connection = Duration::from_secs_f64(1.0 / f64::from(plan.connect_rate));
+    for i in 0..plan.subscribers {
+        let slot = ramp_start + per_connection * i;
+        let ctx = ctx.clone();
+        let slow = i >= plan.subscribers - plan.slow_readers;
+        match target.transport {
+            Transport::Ws {
+                ping_interval,
+                client,
+            } => subscribers.spawn_on(
+                ws::subscriber(ctx, i, slot, ping_interval, client, slow),
+                workers.handle(i as usize),
+            ),
+            Transport::LongPoll { .. } => subscribers.spawn_on(
+                longpoll::subscriber(ctx, i.into(), slot, Pacing::Held, slow),
+                workers.handle(i as usize),
+            ),
+            Transport::ShortPoll { interval } => subscribers.spawn_on(
+                longpoll::subscriber(ctx, i.into(), slot, Pacing::Every(interval), slow),
+                workers.handle(i as usize),
+            ),
+            Transport::Sse => subscribers.spawn_on(
+                sse::subscriber(ctx, i.into(), slot, slow),
+                workers.handle(i as usize),
+            ),
+        };
+    }
+    let mut connections = plan.subscribers;
+    // Over HTTP every publisher has its own keep-alive connection for `POST /publish`; on
+    // WebSocket a publisher sends on its subscriber connection.
+    if target.kind() != TransportKind::Ws {
+        for p in 0..plan.publishers {
+            let slot = ramp_start + per_connection * p;
+            publishers.spawn_on(
+                http::publisher(ctx.clone(), p, slot),
+                workers.handle(p as usize),
+            );
+        }
+        connections += plan.publishers;
+    }
+    on_phase(Phase::Connecting {
+        clients: connections,
+    });
+
+    let (mut ok, mut failed, mut first_error) = (0u32, 0u32, None);
+    let mut kinds = FailureCounts::default();
+    let mut subscribers_ok = 0u32;
+    let mut finished = 0u32;
+    while ok + failed < connections {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => break,
+            e = events.recv() => e,
+        };
+        match event {
+            Some(Event::Connected { subscriber, result }) => {
+                match result {
+                    Ok(()) => {
+                        ok += 1;
+                        subscribers_ok += u32::from(subscriber);
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        kinds.add(e.kind);
+                        first_error.get_or_insert(e.message);
+                    }
+                }
+                on_phase(Phase::ConnectProgress { ok, failed });
+            }
+            Some(Event::Finished) => finished += 1,
+            None => break,
+        }
+    }
+    on_phase(Phase::Connected { ok, failed });
+    let connect_wire = ctx.meter.read();
+    let connect_above = ctx.above_tls.read();
+    if subscribers_ok == 0 && !cancel.is_cancelled() {
+        ctx.stop.cancel();
+        ctx.close.cancel();
+        subscribers.shutdown().await;
+        publishers.shutdown().await;
+        return Err(ClientError::NoneConnected {
+            addr: target.addr,
+            failed,
+            kinds,
+            first_error: first_error.unwrap_or_else(|| "no attempt finished".into()),
+        });
+    }
+
+    let publish_start = Instant::now() + Duration::from_millis(10);
+    let measure_start = publish_start + plan.warmup;
+    let timeline = Timeline {
+        epoch: ramp_start,
+        publish_start,
+        measure_start,
+        measure_end: measure_start + plan.duration,
+    };
+    ctx.timeline.send_replace(Some(timeline));
+    if !plan.warmup.is_zero() {
+        on_phase(Phase::Warmup);
+    }
+    let mut complete = wait_until(measure_start, cancel).await;
+    // With no warmup the first publish slot is the window's first instant and would race this
+    // reading; nothing is in flight before the timeline is fixed, so the ramp's end is exact.
+    let (wire_start, above_start) = if plan.warmup.is_zero() {
+        (connect_wire, connect_above)
+    } else {
+        (ctx.meter.read(), ctx.above_tls.read())
+    };
+    let mut sampler = Sampler::new(measure_start, wire_start, u64::from(subscribers_ok));
+    on_phase(Phase::Measuring);
+    complete = complete && {
+        let end = timeline.measure_end;
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break false,
+                _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(&ctx))),
+                _ = sleep_until(end) => break true,
+            }
+        }
+    };
+    let measured = Instant::now().min(timeline.measure_end) - measure_start.min(Instant::now());
+    on_phase(Phase::Draining);
+
+    // Drain: every connected subscriber reports Finished when it has all it expects, at the
+    // deadline, or on error. Stop receiving everywhere at the deadline.
+    let deadline = timeline.measure_end + plan.drain;
+    while finished < subscribers_ok {
+        tokio::select! {
+            e = events.recv() => match e {
+                Some(Event::Finished) => finished += 1,
+                Some(Event::Connected { .. }) => {}
+                None => break,
+            },
+            _ = ctx.stop.cancelled() => break,
+            _ = sleep_until(deadline) => {
+                ctx.stop.cancel();
+            }
+            _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(&ctx))),
+        }
+    }
+    ctx.stop.cancel();
+    // Let the remaining subscribers notice the stop before the bytes are read.
+    let settle = Instant::now() + Duration::from_secs(1);
+    while finished < subscribers_ok {
+        tokio::select! {
+            e = events.recv() => match e {
+                Some(Event::Finished) => finished += 1,
+                Some(_) => {}
+                None => break,
+            },
+            _ = sleep_until(settle) => break,
+            _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(&ctx))),
+        }
+    }
+    let wire_end = ctx.meter.read();
+    let wire = wire_end.since(wire_start);
+    let above = ctx.above_tls.read().since(above_start);
+    // The last second ends at the same reading, so the seconds' bytes add up to `wire` exactly.
+    sampler.tick_at(&ctx, wire_end);
+    on_phase(Phase::Measured);
+    complete = complete && !cancel.is_cancelled();
+
+    ctx.close.cancel();
+    let (inboxes, recorders) = collect(subscribers, publishers).await;
+    // Deliveries recorded after the last tick (a batch being handled at the stop) join the last second.
+    let mut samples = sampler.samples;
+    if let Some(last) = samples.last_mut() {
+        let late = ctx.intervals.take_latency();
+        if !late.is_empty() {
+            let mut merged = last.latency_us.unpack();
+            merged
+                .add(late)
+                .expect("auto-resizing histograms of equal precision always merge");
+            last.latency_us = PackedHistogram::pack(&merged);
+        }
+    }
+    let messages_published = ctx.tally.in_window();
+    // The slots of the window as measured: an interrupted run asked for fewer.
+    let measured_window = Timeline {
+        measure_end: measure_start + measured,
+        ..timeline
+    };
+    let messages_scheduled = (0..plan.publishers)
+        .map(|p| {
+            Schedule::new(p, plan.publishers, plan.rate, &measured_window)
+                .in_window_slots(&measured_window)
+        })
+        .sum();
+    // The whole run's latency is the sum of its seconds: no subscriber keeps a histogram.
+    let mut recorder = Recorder {
+        latency_us: sum_seconds(&samples),
+        connect_us: ctx.connect_us.take(),
+        ..Recorder::default()
+    };
+    let mut subscribers_connected = 0;
+    for inbox in inboxes {
+        // Only a connected subscriber was expected to receive anything.
+        let expected = if inbox.connected {
+            subscribers_connected += 1;
+            messages_published
+        } else {
+            0
+        };
+        recorder.counts.merge(&inbox.finish(expected));
+    }
+    for r in &recorders {
+        recorder.merge(r);
+    }
+    let payload = plan.payload_bytes as u64;
+    let timeseries = TimeSeries::new(
+        sampler.start_unix,
+        samples,
+        &ctx.intervals.by_intended(),
+        u64::from(subscribers_connected),
+    );
+    Ok(ClientOutcome {
+        timeseries,
+        payload_wire: WireBytes {
+            up: messages_published * payload,
+            down: recorder.counts.delivery.delivered * payload,
+        },
+        recorder,
+        subscribers_connected,
+        messages_published,
+        messages_scheduled,
+        measured,
+        wire,
+        connect_wire,
+        wire_above_tls: target.tls.is_some().then_some(above),
+        tls_handshakes: ctx.handshakes.read(),
+        complete,
+    })
+}
+
+/// The whole run's latency: every second's deliveries added up.
+fn sum_seconds(samples: &[Sample]) -> Histogram<u64> {
+    let mut sum = new_histogram();
+    for sample in samples {
+        sum.add(sample.latency_us.unpack())
+            .expect("auto-resizing histograms of equal precision always merge");
+    }
+    sum
+}
+
+/// Waits for every client task after `close`; a task still running after a grace period is
+/// aborted (its figures are lost, which the caller sees as fewer subscribers).
+async fn collect(
+    mut subscribers: JoinSet<Inbox>,
+    mut publishers: JoinSet<Recorder>,
+) -> (Vec<Inbox>, Vec<Recorder>) {
+    let grace = Instant::now() + Duration::from_secs(5);
+    let mut inboxes = Vec::with_capacity(subscribers.len());
+    while let Ok(Some(joined)) = tokio::time::timeout_at(grace, subscribers.join_next()).await {
+        if let Ok(inbox) = joined {
+            inboxes.push(inbox);
+        }
+    }
+    subscribers.shutdown().await;
+    let mut recorders = Vec::with_capacity(publishers.len());
+    while let Ok(Some(joined)) = tokio::time::timeout_at(grace, publishers.join_next()).await {
+        if let Ok(recorder) = joined {
+            recorders.push(recorder);
+        }
+    }
+    publishers.shutdown().await;
+    (inboxes, recorders)
+}

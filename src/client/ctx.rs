@@ -1,0 +1,149 @@
+//! What every client task shares with the conductor, and the steps they all take: the first
+//! connection (timed, counted, reported), waiting for a slot, a slow reader's pause. The transport
+//! modules depend on this and on [`super::plan`], never on the conductor.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use super::conn::HandshakeMeter;
+use super::failure::ConnectError;
+use super::inbox::Inbox;
+use super::plan::{LoadPlan, Target};
+use super::publishing::PublishTally;
+use super::schedule::Timeline;
+use super::signals::Signals;
+use crate::metrics::{Counts, IntervalRecorder, SharedHistogram};
+use crate::wire::WireMeter;
+
+/// What client tasks tell the conductor.
+#[derive(Debug)]
+pub(super) enum Event {
+    /// A connection attempt ended; `Err` carries the reason.
+    Connected {
+        /// A subscriber (true) or a publisher's own connection (false).
+        subscriber: bool,
+        /// What came of it.
+        result: Result<(), ConnectError>,
+    },
+    /// A subscriber stopped receiving (complete, drain deadline, error or cancel).
+    Finished,
+}
+
+/// Everything a client task shares with the conductor. Receivers are made per task from the senders.
+#[derive(Debug)]
+pub(super) struct Ctx {
+    pub(super) plan: LoadPlan,
+    pub(super) target: Target,
+    pub(super) meter: Arc<WireMeter>,
+    /// What every subscriber records per second; the sampler swaps it out.
+    pub(super) intervals: Arc<IntervalRecorder>,
+    /// Subscribers' connect times (at most one per subscriber, so one lock is plenty).
+    pub(super) connect_us: SharedHistogram,
+    /// With TLS: the plaintext bytes, counted above TLS.
+    pub(super) above_tls: Arc<WireMeter>,
+    pub(super) handshakes: HandshakeMeter,
+    pub(super) timeline: watch::Sender<Option<Timeline>>,
+    /// Wakes subscribers when the timeline, the tally's total or the stop changes.
+    pub(super) signals: Signals,
+    pub(super) tally: PublishTally,
+    pub(super) events: mpsc::UnboundedSender<Event>,
+    /// Stop receiving and publishing (drain over, or cancelled).
+    pub(super) stop: CancellationToken,
+    /// Close connections: the measurement is over.
+    pub(super) close: CancellationToken,
+}
+
+impl Ctx {
+    /// Raises [`Signals`] whenever the timeline is fixed, the in-window total becomes known or the
+    /// run stops, until it stops: one task waits on the shared channels so that no subscriber has to.
+    pub(super) async fn relay(self: Arc<Self>) {
+        let mut timeline = self.timeline.subscribe();
+        let mut finals = self.tally.finals();
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => break,
+                Ok(()) = timeline.changed() => self.signals.raise(),
+                Ok(()) = finals.changed() => self.signals.raise(),
+            }
+        }
+        self.signals.raise();
+    }
+
+    /// Tells the conductor.
+    pub(super) fn send(&self, event: Event) {
+        // The conductor outlives every task; if it is gone, nobody is left to tell.
+        let _ = self.events.send(event);
+    }
+}
+
+/// Who is connecting: a subscriber (its connect time is recorded) or a publisher's own connection.
+pub(super) enum Joiner<'a> {
+    /// A subscriber, whose inbox learns it connected.
+    Subscriber(&'a mut Inbox),
+    /// A publisher's own connection, with the publisher's counters.
+    Publisher(&'a mut Counts),
+}
+
+/// A connection attempt on the heap. A client's task keeps its future for the whole run, and an
+/// async fn's state is as large as its largest await: a TCP + TLS + handshake future held inline
+/// would make every idle connection pay for it (tens of KiB each, measured). Boxed, it costs
+/// memory only while it runs.
+pub(super) type Attempt<'a, T> = Pin<Box<dyn Future<Output = Result<T, ConnectError>> + Send + 'a>>;
+
+/// A client's first connection: `attempt`, bounded by the connect timeout and reported to the
+/// conductor. A subscriber's success records its connect time; a failure is counted and gives `None`.
+pub(super) async fn first_connect<T>(
+    ctx: &Ctx,
+    who: Joiner<'_>,
+    attempt: Attempt<'_, T>,
+) -> Option<T> {
+    let started = Instant::now();
+    let result = timeout(ctx.plan.connect_timeout, attempt)
+        .await
+        .unwrap_or_else(|_| Err(ConnectError::timed_out()));
+    let subscriber = matches!(who, Joiner::Subscriber(_));
+    let counts = match who {
+        Joiner::Subscriber(inbox) => {
+            if result.is_ok() {
+                ctx.connect_us.record(started.elapsed());
+                inbox.connected = true;
+                inbox.attach(ctx.intervals.clone());
+            }
+            &mut inbox.counts
+        }
+        Joiner::Publisher(counts) => counts,
+    };
+    let (value, reported) = match result {
+        Ok(value) => (Some(value), Ok(())),
+        Err(reason) => {
+            counts.connect_errors.add(reason.kind);
+            (None, Err(reason))
+        }
+    };
+    ctx.send(Event::Connected {
+        subscriber,
+        result: reported,
+    });
+    value
+}
+
+/// A slow reader's pause after each read: the socket is left unread meanwhile, so the server's
+/// slow-consumer policy meets it.
+pub(super) async fn pause_if(slow: bool, ctx: &Ctx) {
+    if slow {
+        tokio::time::sleep(ctx.plan.slow_read_pause).await;
+    }
+}
+
+/// Sleeps until `deadline`; false if cancelled first.
+pub(super) async fn wait_until(deadline: Instant, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = sleep_until(deadline) => true,
+    }
+}

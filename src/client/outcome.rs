@@ -1,0 +1,117 @@
+//! What a load run tells its caller: the phases as they pass (with live figures once a second),
+//! the outcome at the end, or why it could not go on.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::metrics::{FailureCounts, Recorder, TimeSeries, WireBytes};
+
+/// Where a run stands; reported to the caller's callback at each change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Ramp-up started: `clients` connections will be opened.
+    Connecting {
+        /// Connections to open (subscribers plus separate publisher connections).
+        clients: u32,
+    },
+    /// A connection attempt of the ramp-up ended (sent after each one).
+    ConnectProgress {
+        /// Connections that succeeded so far.
+        ok: u32,
+        /// Connections that failed or timed out so far.
+        failed: u32,
+    },
+    /// Ramp-up ended.
+    Connected {
+        /// Connections that succeeded.
+        ok: u32,
+        /// Connections that failed or timed out.
+        failed: u32,
+    },
+    /// Publishing, not recorded.
+    Warmup,
+    /// The measured phase started (sample resource usage now).
+    Measuring,
+    /// One more second of the measured phase or the drain (sent once a second).
+    Tick(LiveStats),
+    /// Publishing stopped; waiting for messages in flight.
+    Draining,
+    /// The measured window closed (sample resource usage now).
+    Measured,
+}
+
+/// What the last second of the measured phase or drain looked like, for a live display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveStats {
+    /// Time since the measured phase started.
+    pub elapsed: Duration,
+    /// In-window deliveries in the last second, per second.
+    pub deliveries_per_s: f64,
+    /// 99th percentile push latency of those deliveries, µs (`None` when there were none).
+    pub latency_p99_us: Option<u64>,
+    /// Deliveries still missing of the messages intended in the seconds that ended at least a
+    /// second ago: published × subscribers − delivered. Late or lost; what is still missing after
+    /// the drain is lost.
+    pub missing: u64,
+    /// Client connections open now.
+    pub connections: u64,
+}
+
+/// Why a load run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The generator's worker threads could not be started.
+    #[error("starting the load generator's threads: {0}")]
+    Workers(#[source] std::io::Error),
+    /// The target is not on a loopback address; wsbench only loads 127.0.0.0/8 and ::1.
+    #[error(
+        "refusing to send load to {0}: only loopback addresses (127.0.0.0/8, [::1]) are allowed"
+    )]
+    NotLoopback(SocketAddr),
+    /// No subscriber could connect: the server is down, refuses, or is not speaking this protocol.
+    #[error(
+        "no client could connect to {addr} ({failed} attempts: {kinds}); first error: {first_error}"
+    )]
+    NoneConnected {
+        /// The target.
+        addr: SocketAddr,
+        /// Attempts made.
+        failed: u32,
+        /// The attempts by kind of failure.
+        kinds: FailureCounts,
+        /// What the first failure said.
+        first_error: String,
+    },
+}
+
+/// What the clients measured for one transport.
+#[derive(Debug, Clone)]
+pub struct ClientOutcome {
+    /// All client recorders merged (subscribers and publishers).
+    pub recorder: Recorder,
+    /// Subscribers that connected (each was expected to receive every in-window message).
+    pub subscribers_connected: u32,
+    /// Messages published with an intended time inside the measured window.
+    pub messages_published: u64,
+    /// Publish slots inside the measured window: what the schedule asked for. More than
+    /// `messages_published` when publishers could not keep up (the server stopped accepting).
+    pub messages_scheduled: u64,
+    /// How long the measured phase lasted.
+    pub measured: Duration,
+    /// Socket bytes from the start of the measured phase to the end of the drain.
+    pub wire: WireBytes,
+    /// Socket bytes during ramp-up.
+    pub connect_wire: WireBytes,
+    /// With TLS: the plaintext bytes above TLS over the same span as `wire`, so that
+    /// `wire − wire_above_tls` is exactly what TLS added. `None` without TLS.
+    pub wire_above_tls: Option<WireBytes>,
+    /// TLS handshakes the clients made (ramp-up and reconnects, subscribers and publishers) and
+    /// their summed duration; `(0, 0)` without TLS.
+    pub tls_handshakes: (u64, Duration),
+    /// Payload within `wire`: in-window messages published (up) and delivered (down).
+    pub payload_wire: WireBytes,
+    /// False when the run was cancelled before the drain ended.
+    pub complete: bool,
+    /// The measured phase and the drain, second by second.
+    pub timeseries: TimeSeries,
+}

@@ -1,0 +1,141 @@
+//! What one transport's load looks like and where it goes: the [`LoadPlan`] (from the scenario)
+//! and the [`Target`] (a loopback address, the request paths, TLS and HTTP/2). Plain data that
+//! the conductor and every client read; no I/O.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ClientError;
+use crate::scenario::target::Endpoint;
+use crate::scenario::{Scenario, Transport, TransportKind};
+
+/// What the load looks like for one transport (the scenario's common fields).
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    /// Receiving clients; publishers are among them.
+    pub subscribers: u32,
+    /// New connections per second during ramp-up.
+    pub connect_rate: u32,
+    /// Publishing clients.
+    pub publishers: u32,
+    /// Messages per second, all publishers together.
+    pub rate: f64,
+    /// Message size, envelope included.
+    pub payload_bytes: usize,
+    /// Publishing, not recorded.
+    pub warmup: Duration,
+    /// Publishing and recorded.
+    pub duration: Duration,
+    /// Longest wait for in-flight messages after the last publish.
+    pub drain: Duration,
+    /// Longest time one connection attempt (TCP + handshake or join) may take.
+    pub connect_timeout: Duration,
+    /// Waits between reconnection attempts after a connection is lost.
+    pub reconnect: crate::scenario::Backoff,
+    /// The last this-many subscribers pause after every read (slow consumers).
+    pub slow_readers: u32,
+    /// How long a slow reader pauses after each read.
+    pub slow_read_pause: Duration,
+}
+
+impl LoadPlan {
+    /// The plan a scenario describes.
+    pub fn from_scenario(s: &Scenario) -> Self {
+        LoadPlan {
+            subscribers: s.clients.subscribers,
+            connect_rate: s.clients.connect_rate,
+            publishers: s.publish.publishers,
+            rate: s.publish.rate,
+            payload_bytes: s.publish.payload_bytes,
+            warmup: s.warmup,
+            duration: s.duration,
+            drain: s.drain,
+            connect_timeout: Duration::from_secs(10),
+            reconnect: s.clients.reconnect,
+            slow_readers: s.clients.slow_readers,
+            slow_read_pause: s.clients.slow_read_pause,
+        }
+    }
+}
+
+/// Where the clients connect. Only loopback addresses are accepted: wsbench never aims load elsewhere.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Which protocol the clients speak, with its client-side options (e.g. short-poll interval).
+    pub transport: Transport,
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// Where on the server each request goes.
+    pub paths: Paths,
+    /// Sent as `Authorization: Bearer <token>` on every request and upgrade, if the server wants one.
+    pub token: Option<String>,
+    /// HTTP transports: speak HTTP/2 (h2c with prior knowledge, or h2 by ALPN over TLS).
+    pub http2: bool,
+    /// Connect over TLS with this configuration (it trusts the server's certificate and offers
+    /// the right ALPN protocol); `None`: plain TCP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The local addresses connections come from, in turn (shared: it counts what each made).
+    pub sources: Arc<super::source::Sources>,
+}
+
+/// Request paths on the target server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// WebSocket upgrade.
+    pub ws: String,
+    /// Long- and short-poll reads.
+    pub poll: String,
+    /// HTTP publishing.
+    pub publish: String,
+    /// The SSE stream.
+    pub events: String,
+}
+
+impl Default for Paths {
+    /// The built-in servers' paths.
+    fn default() -> Self {
+        Paths {
+            ws: crate::server::ws::PATH.into(),
+            poll: "/poll".into(),
+            publish: "/publish".into(),
+            events: crate::server::sse::PATH.into(),
+        }
+    }
+}
+
+impl Target {
+    /// A built-in server on a loopback address.
+    pub fn new(transport: Transport, addr: SocketAddr) -> Result<Self, ClientError> {
+        if !addr.ip().is_loopback() {
+            return Err(ClientError::NotLoopback(addr));
+        }
+        Ok(Target {
+            transport,
+            addr,
+            paths: Paths::default(),
+            token: None,
+            http2: false,
+            tls: None,
+            sources: Arc::default(),
+        })
+    }
+
+    /// A server wsbench did not start, at a `[target]` endpoint (already known to be loopback).
+    pub fn external(transport: Transport, endpoint: &Endpoint) -> Result<Self, ClientError> {
+        let kind = transport.kind();
+        let mut target = Target::new(transport, endpoint.addr)?;
+        target.paths = Paths {
+            ws: endpoint.path.clone(),
+            poll: endpoint.http_path(kind, "poll"),
+            publish: endpoint.http_path(kind, "publish"),
+            events: endpoint.path.clone(),
+        };
+        Ok(target)
+    }
+
+    /// Which protocol the clients speak.
+    pub fn kind(&self) -> TransportKind {
+        self.transport.kind()
+    }
+}

@@ -1,0 +1,80 @@
+//! One read buffer per worker thread, shared by every connection that thread polls.
+//!
+//! A subscriber waits far more than it reads. If each kept its own read buffer, tens of thousands
+//! of idle connections would hold tens of thousands of buffers (4 KiB each is ~80 MB at 20k).
+//! Instead a read lands in this thread's scratch buffer and is copied into the connection's
+//! [`Decoder`] — a few hundred bytes for the usual handful of small frames, and the copy is the
+//! only cost — which frees its buffer again once every frame in it is decoded.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::codec::ws::Decoder;
+
+/// Bytes one read may take: enough for hundreds of small frames at once when a subscriber falls
+/// behind, so a burst costs few system calls.
+const SCRATCH_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
+}
+
+/// Reads once from `stream` into the thread's scratch buffer and feeds what came into
+/// `decoder`. Returns the bytes read (0: end of stream). Cancel-safe: bytes are handed to the
+/// decoder in the same poll that reads them, so dropping the future loses nothing.
+pub(super) async fn read_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    decoder: &mut Decoder,
+) -> io::Result<usize> {
+    poll_fn(|cx| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut buf = ReadBuf::new(scratch);
+            match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => {
+                    let filled = buf.filled();
+                    decoder.feed(filled);
+                    Poll::Ready(Ok(filled.len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncWriteExt, duplex};
+
+    use super::*;
+    use crate::codec::ws::{Config, Message};
+
+    #[tokio::test]
+    async fn frames_split_across_reads_are_joined_and_the_buffer_freed() {
+        let (mut client, mut server) = duplex(64);
+        let mut decoder = Decoder::new(Config::client());
+        // One text frame "hello", written in two halves.
+        server.write_all(&[0x81, 0x05, b'h', b'e']).await.unwrap();
+        assert_eq!(read_into(&mut client, &mut decoder).await.unwrap(), 4);
+        assert!(decoder.next_message().unwrap().is_none());
+        decoder.release_if_empty();
+        assert_eq!(decoder.buffered(), 4, "a partial frame is kept");
+        server.write_all(b"llo").await.unwrap();
+        assert_eq!(read_into(&mut client, &mut decoder).await.unwrap(), 3);
+        match decoder.next_message().unwrap() {
+            Some(Message::Text(t)) => assert_eq!(t, "hello"),
+            other => panic!("{other:?}"),
+        }
+        assert!(decoder.next_message().unwrap().is_none());
+        decoder.release_if_empty();
+        assert_eq!(decoder.buffered(), 0);
+        drop(server);
+        assert_eq!(read_into(&mut client, &mut decoder).await.unwrap(), 0);
+    }
+}
