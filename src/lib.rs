@@ -18,7 +18,6 @@
 //! - [`report`]: table, CSV, histogram logs, run metadata, `report.html`; `wsbench report`/`compare`.
 //! - [`progress`]: the live progress line on stderr during a run.
 //! - [`os`]: open-file limit, port range, listen backlog cap, CPU time and memory from `/proc`.
-//! - [`watch`]: the generator's own event-loop lag, ticked over the measured phase.
 
 pub mod child;
 pub mod cli;
@@ -32,7 +31,6 @@ pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod tls;
-pub mod watch;
 pub mod wire;
 
 use std::process::ExitCode;

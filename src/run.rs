@@ -27,7 +27,6 @@ use crate::scenario::thresholds::Threshold;
 use crate::scenario::variant::Variant;
 use crate::scenario::{self, Scenario, Transport, TransportKind};
 use crate::tls;
-use crate::watch::LagWatch;
 
 /// File descriptors kept free for everything that is not a client socket. The built-in server
 /// needs fewer besides its connections (listener, stdio, epoll, a state file), so the same count
@@ -409,21 +408,9 @@ async fn run_transport(
     let measuring = Notify::new();
     let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>, Instant)> = Vec::new();
     let mut connections = 0;
-    let mut lag_watch = None;
     let mut on_phase = |phase: Phase| {
-        match phase {
-            Phase::Connected { ok, .. } => connections = ok,
-            // The generator's lag is watched over the same span as its CPU time.
-            Phase::Measuring => match LagWatch::start() {
-                Ok(w) => lag_watch = Some(w),
-                Err(e) => progress.note(&format!("cannot watch the generator's lag: {e}")),
-            },
-            Phase::Measured => {
-                if let Some(w) = &lag_watch {
-                    w.stop();
-                }
-            }
-            _ => {}
+        if let Phase::Connected { ok, .. } = phase {
+            connections = ok;
         }
         if matches!(phase, Phase::Measuring | Phase::Measured) {
             marks.push((
@@ -457,10 +444,6 @@ async fn run_transport(
     if let Some(path) = &state_file {
         let _ = std::fs::remove_file(path);
     }
-    let lag = match lag_watch {
-        Some(w) => w.finish().await,
-        None => None,
-    };
     let outcome = outcome?;
     if !server_alive {
         progress.note("the server exited during the run: results are partial");
@@ -478,7 +461,7 @@ async fn run_transport(
             Some(GeneratorHealth {
                 span: t1.saturating_duration_since(*t0),
                 cores: u32::try_from(os::cores()).unwrap_or(u32::MAX),
-                lag,
+                lag: outcome.lag,
             }),
         ),
         _ => (None, Duration::ZERO, None),

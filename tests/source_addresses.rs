@@ -94,12 +94,22 @@ async fn spread_over_three_addresses(transport: Transport) {
     let r = &outcome.recorder;
     assert_eq!(outcome.messages_published, 10);
     assert_eq!(outcome.subscribers_connected, plan.subscribers);
-    assert_eq!(r.counts.delivery.delivered, 10 * u64::from(plan.subscribers));
     assert_eq!(
-        (r.counts.delivery.lost, r.counts.delivery.duplicated, r.counts.delivery.reordered),
+        r.counts.delivery.delivered,
+        10 * u64::from(plan.subscribers)
+    );
+    assert_eq!(
+        (
+            r.counts.delivery.lost,
+            r.counts.delivery.duplicated,
+            r.counts.delivery.reordered
+        ),
         (0, 0, 0)
     );
-    assert_eq!((r.counts.connect_errors.total(), r.counts.io_errors), (0, 0));
+    assert_eq!(
+        (r.counts.connect_errors.total(), r.counts.io_errors),
+        (0, 0)
+    );
     assert!(outcome.complete);
 }
 

@@ -274,7 +274,10 @@ mod tests {
             assert_eq!(t.observe(0, seq, true), Arrival::New);
         }
         let seen = &t.first;
-        assert_eq!((seen.base, seen.window, seen.gaps.capacity()), (100_000, 0, 0));
+        assert_eq!(
+            (seen.base, seen.window, seen.gaps.capacity()),
+            (100_000, 0, 0)
+        );
     }
 
     #[test]

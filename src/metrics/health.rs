@@ -3,7 +3,7 @@
 //! whether the latency measured is the server's or partly the generator's own delay.
 //!
 //! Owns the figures and the lag histogram's recording rule. Reads no clock and starts nothing:
-//! the ticker that feeds [`LagRecorder`] lives in [`crate::watch`].
+//! the tickers that feed [`LagRecorder`]s live in `client::watch`.
 
 use std::time::Duration;
 
@@ -78,6 +78,13 @@ impl LagRecorder {
         }
     }
 
+    /// Adds another recorder's ticks (another thread's) into this one.
+    pub fn merge(&mut self, other: &LagRecorder) {
+        self.lag_us
+            .add(&other.lag_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+    }
+
     /// The figures so far; `None` before the first tick.
     pub fn figures(&self) -> Option<LagFigures> {
         let h = &self.lag_us;
@@ -122,6 +129,18 @@ mod tests {
         }
         let f = r.figures().unwrap();
         assert_eq!((f.samples, f.max_us), (3, 999));
+    }
+
+    #[test]
+    fn threads_merge_into_one_distribution() {
+        let mut a = LagRecorder::new(Duration::from_millis(10));
+        let mut b = LagRecorder::new(Duration::from_millis(10));
+        a.record(Duration::from_micros(100));
+        b.record(Duration::from_micros(300));
+        b.record(Duration::from_millis(25)); // stood for the ticks 25 and 15 ms late
+        a.merge(&b);
+        let f = a.figures().unwrap();
+        assert_eq!((f.samples, f.max_us), (4, 25_007));
     }
 
     #[test]

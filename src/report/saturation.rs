@@ -9,10 +9,10 @@
 //!
 //! - **CPU share ≥ [`CPU_UTIL_LIMIT`] (90 %) of its cores.** The share is an average over the
 //!   measured phase and drain: at 90 % on average its busier seconds had no headroom at all, and
-//!   a task woken on a worker that is busy 9 times in 10 usually waits behind others (in a
+//!   a task woken on a thread that is busy 9 times in 10 usually waits behind others (in a
 //!   queue, waits grow as ρ / (1 − ρ): 9 service times at 90 %).
 //! - **Event-loop lag p99 ≥ [`LAG_SHARE`] (10 %) of the push-latency p99, and ≥ [`LAG_FLOOR_US`]
-//!   (1 ms).** Each delivery is timed by a subscriber task after it got a worker, so the lag is
+//!   (1 ms).** Each delivery is timed by a subscriber task when its thread runs it, so the lag is
 //!   added to the latencies measured; its p99 is about what the generator adds to the slowest
 //!   deliveries. When that is a tenth of the latency p99 the figure is in good part the
 //!   generator's own delay. Lag counts also when the cores are taken by another process (on a
@@ -69,7 +69,7 @@ pub fn saturation(s: &Summary) -> Saturation {
 /// `warning: [ws] the load generator was saturated: CPU 97 % of 2 cores, lag p99 180 ms — latency
 /// includes its own delay`. Over the lag limit only, the generator was not busy but still late,
 /// and the warning says so: `… fell behind: lag p99 9.82 ms with CPU 23 % of 2 cores (the cores
-/// were busy with other work, or one worker was) — …`. `cores` is the count `run.json` records
+/// were busy with other work, or one thread was) — …`. `cores` is the count `run.json` records
 /// (the share's denominator).
 pub fn warning(s: &Summary, cores: usize) -> Option<String> {
     let saturation = saturation(s);
@@ -90,7 +90,7 @@ pub fn warning(s: &Summary, cores: usize) -> Option<String> {
         let mut text = format!("fell behind: {}", lag.unwrap_or_default());
         if let Some(cpu) = cpu {
             text.push_str(&format!(
-                " with {cpu} (the cores were busy with other work, or one worker was)"
+                " with {cpu} (the cores were busy with other work, or one thread was)"
             ));
         }
         text
@@ -187,7 +187,7 @@ mod tests {
             warning(&s, 2).as_deref(),
             Some(
                 "warning: [ws] the load generator fell behind: lag p99 9.82 ms with CPU 23 % of \
-                 2 cores (the cores were busy with other work, or one worker was) — latency \
+                 2 cores (the cores were busy with other work, or one thread was) — latency \
                  includes its own delay"
             )
         );

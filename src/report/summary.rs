@@ -103,7 +103,7 @@ pub struct Summary {
     /// `client_cpu_s` / (that wall time × cores available to the process).
     pub client_cpu_util: Option<f64>,
     /// 99th percentile event-loop lag of the load generator, in µs: how long a task woken over
-    /// the measured phase and drain waited for a worker (see `crate::watch`).
+    /// the measured phase and drain waited before its client thread ran it (`client::watch`).
     pub client_lag_p99_us: Option<u64>,
     /// Largest event-loop lag of the load generator, in µs.
     pub client_lag_max_us: Option<u64>,
