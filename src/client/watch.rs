@@ -22,11 +22,12 @@
 //! - **Not tokio's own timer**: it fires on a 1 ms wheel, so a ticker on it reads up to 1 ms late
 //!   on an idle loop, as large as the push latencies measured on loopback.
 //! - **Every 10 ms on average, not every 1 ms**: each tick that finds a thread idle costs a timer
-//!   interrupt and the thread's wake-up, ~15–30 µs on this project's KVM guest. Measured
-//!   (release, a light fan-out load of ~12 % of a core, medians of 5): a 1 ms ticker added ~27 %
-//!   to the generator's CPU, which would show in `client_cpu_us_per_delivery`; a 10 ms one added
-//!   ~3 %, and less under load, when the threads are awake anyway. Fewer samples estimate the same
-//!   distribution: each tick samples the wait at a moment, 100 a second per thread.
+//!   interrupt and the thread's wake-up, tens of µs on this project's KVM guest. Measured
+//!   (release, two single-threaded runtimes under a light fan-out load of ~11 % of a core,
+//!   medians of 5 runs): 1 ms tickers added 36 % to the process's CPU (41 ms a second), which
+//!   would show in `client_cpu_us_per_delivery`; 10 ms ones 7 % (8 ms a second), less under
+//!   load, when the threads are awake anyway. Fewer samples estimate the same distribution: each
+//!   tick samples the wait at a moment, 100 a second per thread.
 //! - **Jittered (5–15 ms)**: loads are periodic (100 msg/s fans out every 10 ms); a fixed period
 //!   would sample the same phase of that cycle every time, always in a burst or always between.
 //!
