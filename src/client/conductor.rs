@@ -16,7 +16,7 @@ use super::conn::HandshakeMeter;
 use super::ctx::{Ctx, Event, wait_until};
 use super::inbox::Inbox;
 use super::longpoll::{self, Pacing};
-use super::outcome::{ClientError, ClientOutcome, Phase};
+use super::outcome::{ClientError, ClientOutcome, Phase, Ramp};
 use super::plan::{LoadPlan, Target};
 use super::publishing::PublishTally;
 use super::sampler::Sampler;
@@ -136,6 +136,10 @@ pub async fn drive(
         }
     }
     on_phase(Phase::Connected { ok, failed });
+    let ramp = Ramp {
+        connected: ok,
+        took: ramp_start.elapsed(),
+    };
     let connect_wire = ctx.meter.read();
     let connect_above = ctx.above_tls.read();
     if subscribers_ok == 0 && !cancel.is_cancelled() {
@@ -298,6 +302,7 @@ pub async fn drive(
         messages_published,
         messages_scheduled,
         measured,
+        ramp,
         wire,
         connect_wire,
         wire_above_tls: target.tls.is_some().then_some(above),

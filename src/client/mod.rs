@@ -50,6 +50,6 @@ pub mod ws;
 pub use conductor::drive;
 pub use failure::ConnectError;
 pub use inbox::Inbox;
-pub use outcome::{ClientError, ClientOutcome, LiveStats, Phase};
+pub use outcome::{ClientError, ClientOutcome, LiveStats, Phase, Ramp};
 pub use plan::{LoadPlan, Paths, Target};
 pub use schedule::{Schedule, Timeline};

@@ -98,6 +98,8 @@ pub struct ClientOutcome {
     pub messages_scheduled: u64,
     /// How long the measured phase lasted.
     pub measured: Duration,
+    /// How the ramp-up went.
+    pub ramp: Ramp,
     /// Socket bytes from the start of the measured phase to the end of the drain.
     pub wire: WireBytes,
     /// Socket bytes during ramp-up.
@@ -117,4 +119,22 @@ pub struct ClientOutcome {
     pub complete: bool,
     /// The measured phase and the drain, second by second.
     pub timeseries: TimeSeries,
+}
+
+/// The ramp-up: connections made (subscribers and publishers' own) and how long it took from the
+/// first connection slot to the last attempt's end. Its rate is what the clients and the server
+/// achieved together, at most the scenario's `connect_rate`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Ramp {
+    /// Connections that succeeded.
+    pub connected: u32,
+    /// From the first slot to the last attempt's end.
+    pub took: Duration,
+}
+
+impl Ramp {
+    /// Connections per second achieved; `None` if nothing connected.
+    pub fn rate(&self) -> Option<f64> {
+        (self.connected > 0).then(|| f64::from(self.connected) / self.took.as_secs_f64().max(1e-6))
+    }
 }

@@ -257,7 +257,9 @@ async fn receive<C: Connection>(
                 p.start(t);
             }
         }
-        inbox.set_expected(ctx.tally.total());
+        if !inbox.knows_expected() {
+            inbox.set_expected(ctx.tally.total());
+        }
         if inbox.complete() {
             return Ok(());
         }
