@@ -407,11 +407,7 @@ async fn run_transport(
     let server = RefCell::new(server);
     let measuring = Notify::new();
     let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>, Instant)> = Vec::new();
-    let mut connections = 0;
     let mut on_phase = |phase: Phase| {
-        if let Phase::Connected { ok, .. } = phase {
-            connections = ok;
-        }
         if matches!(phase, Phase::Measuring | Phase::Measured) {
             marks.push((
                 server.borrow().usage(),
@@ -489,7 +485,7 @@ async fn run_transport(
             peak_rss_kib: os::peak_rss_kib(None).unwrap_or(0),
         },
         server_usage,
-        connections,
+        connections: outcome.ramp.connected,
         client_watch,
         complete: outcome.complete && server_alive,
         timeseries: outcome.timeseries,
