@@ -205,8 +205,21 @@ pub fn raise_nofile_to_hard() -> Result<u64, OsError> {
 }
 
 /// CPU time (user + system, all threads) a process has used so far. `None` means this process.
+///
+/// This process's own time comes from `CLOCK_PROCESS_CPUTIME_ID`, exact to the nanosecond;
+/// `/proc/<pid>/stat` (another process) counts in clock ticks (10 ms), too coarse to tell a
+/// light generator's share of its cores over a short measured phase.
 pub fn cpu_time(pid: Option<u32>) -> Result<Duration, OsError> {
-    let path = proc_path(pid, "stat");
+    let Some(pid) = pid else {
+        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).map_err(
+            |source| OsError::Sys {
+                what: "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)",
+                source,
+            },
+        )?;
+        return Ok(Duration::from(t));
+    };
+    let path = proc_path(Some(pid), "stat");
     let text = read(&path)?;
     // Fields after the command name, which is in parentheses and may itself contain spaces.
     let after = text
@@ -238,6 +251,19 @@ pub fn peak_rss_kib(pid: Option<u32>) -> Result<u64, OsError> {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| malformed(&path))
+}
+
+/// Resets this process's peak RSS (`VmHWM`) to its current RSS, by writing `5` to
+/// `/proc/self/clear_refs` (Linux 4.0+; needs no capability for the process itself).
+///
+/// `wsbench run` runs its transports one after another in one process, and `VmHWM` only grows:
+/// without a reset, each transport's client peak would include every transport before it.
+pub fn reset_peak_rss() -> Result<(), OsError> {
+    let path = "/proc/self/clear_refs";
+    std::fs::write(path, "5").map_err(|e| OsError::Proc {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// CPU time used so far and peak RSS of process `pid`; `None` if it is gone (or not readable).
@@ -293,6 +319,32 @@ mod tests {
         }
         assert!(peak_rss_kib(None).unwrap() > 0);
         assert!(peak_rss_kib(Some(u32::MAX)).is_err());
+    }
+
+    #[test]
+    fn own_cpu_time_is_finer_than_a_clock_tick() {
+        let before = cpu_time(None).unwrap();
+        let mut x = 0u64;
+        // About a millisecond of work: well under one 10 ms tick, yet it must show.
+        for i in 0..1_000_000 {
+            x = std::hint::black_box(x.wrapping_add(i));
+        }
+        assert!(cpu_time(None).unwrap() > before);
+    }
+
+    #[test]
+    fn the_peak_rss_resets_to_the_current_rss() {
+        // Touch 64 MiB, free it, reset: the peak falls back below the touched size.
+        let touched = vec![1u8; 64 << 20];
+        std::hint::black_box(&touched);
+        let peak = peak_rss_kib(None).unwrap();
+        drop(touched);
+        reset_peak_rss().unwrap();
+        let after = peak_rss_kib(None).unwrap();
+        assert!(
+            after + 32 * 1024 < peak,
+            "peak {peak} KiB, after reset {after} KiB"
+        );
     }
 
     #[test]

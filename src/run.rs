@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use tokio::sync::Notify;
@@ -19,7 +19,7 @@ use crate::child::{self, Server, ServerChild};
 use crate::cli::RunArgs;
 use crate::client::source::{self, Sources};
 use crate::client::{self, LoadPlan, Phase, Target};
-use crate::metrics::{ProcessUsage, TlsFigures, TransportMetrics};
+use crate::metrics::{GeneratorHealth, ProcessUsage, TlsFigures, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
 use crate::report::{self, RunInfo};
@@ -105,9 +105,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     };
     report::write_all(&dir, &run, &results)
         .with_context(|| format!("writing results to {}", dir.display()))?;
-    println!("{}", report::table::render(&results));
+    let rows = report::summarize(&results);
+    println!("{}", report::table::render_summaries(&rows));
+    for warning in report::saturation::warnings(&rows, run.cores) {
+        println!("{warning}");
+    }
     println!("{}", model(&scenario));
-    let failed_thresholds = check_thresholds(&scenario.thresholds, &report::summarize(&results));
+    let failed_thresholds = check_thresholds(&scenario.thresholds, &rows);
     if !args.quiet {
         eprintln!("results: {}", dir.display());
     }
@@ -393,12 +397,23 @@ async fn run_transport(
     }
     progress.note(&note);
 
+    // Each transport's client peak RSS starts from here, not from the process's start.
+    if let Err(e) = os::reset_peak_rss() {
+        progress.note(&format!(
+            "cannot reset the peak RSS ({e}): the client's peak includes the transports run before"
+        ));
+    }
+
     let server = RefCell::new(server);
     let measuring = Notify::new();
-    let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>)> = Vec::new();
+    let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>, Instant)> = Vec::new();
     let mut on_phase = |phase: Phase| {
         if matches!(phase, Phase::Measuring | Phase::Measured) {
-            marks.push((server.borrow().usage(), os::cpu_time(None).ok()));
+            marks.push((
+                server.borrow().usage(),
+                os::cpu_time(None).ok(),
+                Instant::now(),
+            ));
         }
         if phase == Phase::Measuring {
             measuring.notify_one();
@@ -430,8 +445,8 @@ async fn run_transport(
         progress.note("the server exited during the run: results are partial");
     }
 
-    let (server_usage, client_cpu) = match marks.as_slice() {
-        [(s0, c0), (s1, c1)] => (
+    let (server_usage, client_cpu, client_watch) = match marks.as_slice() {
+        [(s0, c0, t0), (s1, c1, t1)] => (
             s0.zip(*s1).map(|(a, b)| ProcessUsage {
                 cpu: b.cpu.saturating_sub(a.cpu),
                 peak_rss_kib: b.peak_rss_kib,
@@ -439,8 +454,13 @@ async fn run_transport(
             c0.zip(*c1)
                 .map(|(a, b)| b.saturating_sub(a))
                 .unwrap_or_default(),
+            Some(GeneratorHealth {
+                span: t1.saturating_duration_since(*t0),
+                cores: u32::try_from(os::cores()).unwrap_or(u32::MAX),
+                lag: outcome.lag,
+            }),
         ),
-        _ => (None, Duration::ZERO),
+        _ => (None, Duration::ZERO, None),
     };
     Ok(TransportMetrics {
         transport: label.to_string(),
@@ -465,6 +485,8 @@ async fn run_transport(
             peak_rss_kib: os::peak_rss_kib(None).unwrap_or(0),
         },
         server_usage,
+        connections: outcome.ramp.connected,
+        client_watch,
         complete: outcome.complete && server_alive,
         timeseries: outcome.timeseries,
     })

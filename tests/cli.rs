@@ -65,6 +65,13 @@ fn run_writes_every_result_file() {
         assert_eq!(row.deliveries, 1000, "{}", row.transport);
         assert_eq!(row.lost, 0);
         assert!(row.complete);
+        // The generator watched itself: present and in range, whatever the machine's speed.
+        let util = row.client_cpu_util.unwrap();
+        assert!(util > 0.0 && util <= 1.0, "{}: {util}", row.transport);
+        assert!(row.client_lag_p99_us.unwrap() > 0, "{}", row.transport);
+        assert!(row.client_lag_max_us >= row.client_lag_p99_us);
+        assert!(row.client_rss_per_connection_kib.unwrap() > 0.0);
+        assert!(row.server_rss_per_connection_kib.unwrap() > 0.0);
     }
 
     let resolved = std::fs::read_to_string(out.join("scenario.toml")).unwrap();

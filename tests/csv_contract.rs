@@ -11,7 +11,8 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use wsbench::metrics::{
-    DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes, new_histogram,
+    DeliveryCounts, GeneratorHealth, LagFigures, ProcessUsage, Recorder, TransportMetrics,
+    WireBytes, new_histogram,
 };
 use wsbench::report::{RunInfo, Summary, table, write_all};
 
@@ -22,7 +23,8 @@ publish_rtt_p50_us,publish_rtt_p99_us,\
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
-deliveries_per_server_cpu_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,complete";
+deliveries_per_server_cpu_s,client_cpu_util,client_lag_p99_us,client_lag_max_us,client_peak_rss_kib,\
+client_rss_per_connection_kib,server_rss_per_connection_kib,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
 
@@ -72,6 +74,16 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
             peak_rss_kib: 8_000,
         },
         server_usage: server,
+        connections: 2,
+        client_watch: Some(GeneratorHealth {
+            span: Duration::from_secs(2),
+            cores: 2,
+            lag: Some(LagFigures {
+                p99_us: 250,
+                max_us: 900,
+                samples: 2_000,
+            }),
+        }),
         complete: true,
         timeseries: common::series(
             &[150, 300, 450, 2_000, 40_000].map(Duration::from_micros),
@@ -124,6 +136,10 @@ fn results_directory_keeps_its_contract() {
     assert_eq!(rows[0].server_cpu_s, None, "no server measured: empty cell");
     assert_eq!(rows[1].connect_p50_us, None, "empty histogram: empty cell");
     assert_eq!(rows[1].server_peak_rss_kib, Some(4_096));
+    assert_eq!(rows[1].server_rss_per_connection_kib, Some(2_048.0));
+    assert_eq!(rows[0].server_rss_per_connection_kib, None);
+    assert_eq!(rows[0].client_rss_per_connection_kib, Some(4_000.0));
+    assert_eq!(rows[0].client_cpu_util, Some(0.00075)); // 3 ms / (2 s × 2 cores)
     assert!(!summary.contains("NaN") && !summary.contains("inf"));
 
     let latency = fs::read_to_string(dir.join("latency.csv")).unwrap();

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use wsbench::metrics::{
-    DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes, new_histogram,
+    DeliveryCounts, GeneratorHealth, LagFigures, ProcessUsage, Recorder, TransportMetrics,
+    WireBytes, new_histogram,
 };
 use wsbench::report::{RunInfo, Summary, write_all};
 
@@ -59,6 +60,8 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
             cpu: Duration::from_millis(12),
             peak_rss_kib: 5_000,
         }),
+        connections: 11,
+        client_watch: None,
         complete,
         timeseries: common::series(
             &latencies,
@@ -275,4 +278,32 @@ fn figures_are_the_ones_in_summary_csv() {
     assert_eq!(ws_seconds, [1667, 1667, 1666]);
     // The last second lasted 0.4 s: 1666 deliveries in it is 4165 per second.
     assert!(html.contains("peak 4,165/s"), "peak rate");
+}
+
+#[test]
+fn a_saturated_generator_is_flagged_at_the_top() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ws = metrics("ws", 100, true);
+    // 4.5 s of CPU over 2.5 s on 2 cores: 90 % of them.
+    ws.client_usage.cpu = Duration::from_millis(4_500);
+    ws.client_watch = Some(GeneratorHealth {
+        span: Duration::from_millis(2_500),
+        cores: 2,
+        lag: Some(LagFigures {
+            p99_us: 180_000,
+            max_us: 300_000,
+            samples: 2_500,
+        }),
+    });
+    write_all(
+        tmp.path(),
+        &run_info("", true),
+        &[ws, metrics("sse", 100, true)],
+    )
+    .unwrap();
+    let html = fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    let warning = "<p class=\"partial\"><strong>Warning:</strong> [ws] the load generator was \
+                   saturated: CPU 90 % of 2 cores, lag p99 180 ms — latency includes its own delay.</p>";
+    assert!(html.contains(warning), "{html}");
+    assert_eq!(html.matches("<strong>Warning:</strong>").count(), 1);
 }

@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, UNIX_EPOCH};
 
-use wsbench::metrics::{DeliveryCounts, ProcessUsage, Recorder, TransportMetrics, WireBytes};
-use wsbench::report::stored::load_metrics;
+use wsbench::metrics::{
+    DeliveryCounts, GeneratorHealth, LagFigures, ProcessUsage, Recorder, TransportMetrics,
+    WireBytes,
+};
+use wsbench::report::stored::{load_metrics, read_summary};
 use wsbench::report::{ReportError, RunInfo, Summary, SummarySource, compare, rerender, write_all};
 
 const DERIVED: [&str; 5] = [
@@ -78,6 +81,16 @@ fn metrics(transport: &str, server: bool) -> TransportMetrics {
         server_usage: server.then_some(ProcessUsage {
             cpu: Duration::from_nanos(98_765_432),
             peak_rss_kib: 6_000,
+        }),
+        connections: 12,
+        client_watch: server.then_some(GeneratorHealth {
+            span: Duration::from_nanos(2_345_678_901),
+            cores: 2,
+            lag: Some(LagFigures {
+                p99_us: 321,
+                max_us: 4_321,
+                samples: 2_345,
+            }),
         }),
         complete: server,
     }
@@ -167,6 +180,37 @@ fn a_directory_without_metrics_json_renders_from_its_summary() {
     let html = String::from_utf8(read(dir, "report.html")).unwrap();
     assert!(html.contains("empty_polls: shown as 0 or empty"));
     assert!(html.contains("<polyline class=\"series\" data-transport=\"ws\""));
+}
+
+#[test]
+fn metrics_json_without_connections_or_generator_health_still_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_all(dir, &run_info("old"), &[metrics("ws", true)]).unwrap();
+    // As an older wsbench wrote it: neither key.
+    let mut json: serde_json::Value = serde_json::from_slice(&read(dir, "metrics.json")).unwrap();
+    for t in json["transports"].as_array_mut().unwrap() {
+        let t = t.as_object_mut().unwrap();
+        assert!(t.remove("connections").is_some() && t.remove("client_watch").is_some());
+    }
+    fs::write(dir.join("metrics.json"), json.to_string()).unwrap();
+
+    let done = rerender(dir).unwrap();
+    assert_eq!(done.summary, SummarySource::Recomputed);
+    let row = read_summary(dir).unwrap().rows.remove(0);
+    assert_eq!(row.client_peak_rss_kib, 12_000);
+    assert_eq!(row.client_cpu_util, None);
+    assert_eq!(row.client_lag_p99_us, None);
+    assert_eq!(row.client_rss_per_connection_kib, None);
+    assert_eq!(row.server_rss_per_connection_kib, None);
+    // The stored figures, when present, come back as the same columns.
+    write_all(dir, &run_info("new"), &[metrics("ws", true)]).unwrap();
+    rerender(dir).unwrap();
+    let row = read_summary(dir).unwrap().rows.remove(0);
+    assert_eq!(row.client_cpu_util, Some(0.02632)); // 0.123 s / (2.346 s × 2)
+    assert_eq!(row.client_lag_p99_us, Some(321));
+    assert_eq!(row.client_rss_per_connection_kib, Some(1_000.0));
+    assert_eq!(row.server_rss_per_connection_kib, Some(500.0));
 }
 
 #[test]

@@ -22,6 +22,7 @@ use super::publishing::PublishTally;
 use super::sampler::Sampler;
 use super::schedule::{Schedule, Timeline};
 use super::signals::Signals;
+use super::watch::LagWatch;
 use super::workers::Workers;
 use super::{http, sse, ws};
 use crate::metrics::timeseries::Sample;
@@ -176,6 +177,9 @@ pub async fn drive(
     };
     let mut sampler = Sampler::new(measure_start, wire_start, u64::from(subscribers_ok));
     on_phase(Phase::Measuring);
+    // How late the client threads run their tasks, from here to `Phase::Measured`: the span the
+    // caller samples the generator's CPU over. Without a timer (the OS refused one), no figures.
+    let lag_watch = LagWatch::start(workers.handles()).ok();
     complete = complete && {
         let end = timeline.measure_end;
         loop {
@@ -227,6 +231,11 @@ pub async fn drive(
     // The last second ends at the same reading, so the seconds' bytes add up to `wire` exactly.
     sampler.tick_at(&ctx, wire_end);
     on_phase(Phase::Measured);
+    // Before the workers stop: their tickers' samples go with them.
+    let lag = match lag_watch {
+        Some(watch) => watch.finish().await,
+        None => None,
+    };
     complete = complete && !cancel.is_cancelled();
 
     ctx.close.cancel();
@@ -298,6 +307,7 @@ pub async fn drive(
         connect_wire,
         wire_above_tls: target.tls.is_some().then_some(above),
         tls_handshakes: ctx.handshakes.read(),
+        lag,
         complete,
     })
 }

@@ -23,6 +23,7 @@
 //!   publishing schedule, reconnecting.
 //! - [`ws`], [`longpoll`], [`sse`], `http`: one module per transport's clients.
 //! - [`workers`]: the generator's threads, one single-threaded runtime per core.
+//! - [`watch`]: how late those threads run their tasks (event-loop lag), over the measured phase.
 //! - `sampler` and `conductor`: the 1 Hz sampler and [`drive`], which runs it all.
 
 mod backoff;
@@ -42,6 +43,7 @@ pub mod schedule;
 mod signals;
 pub mod source;
 pub mod sse;
+pub mod watch;
 pub mod workers;
 pub mod ws;
 

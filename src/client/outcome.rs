@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::metrics::{FailureCounts, Recorder, TimeSeries, WireBytes};
+use crate::metrics::{FailureCounts, LagFigures, Recorder, TimeSeries, WireBytes};
 
 /// Where a run stands; reported to the caller's callback at each change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,6 +112,9 @@ pub struct ClientOutcome {
     pub tls_handshakes: (u64, Duration),
     /// Payload within `wire`: in-window messages published (up) and delivered (down).
     pub payload_wire: WireBytes,
+    /// How late the client threads ran their tasks from [`Phase::Measuring`] to
+    /// [`Phase::Measured`] (see `watch`); `None` if no tick was served or no timer could be made.
+    pub lag: Option<LagFigures>,
     /// False when the run was cancelled before the drain ended.
     pub complete: bool,
     /// The measured phase and the drain, second by second.

@@ -7,6 +7,7 @@
 
 pub mod delivery;
 pub mod failures;
+pub mod health;
 pub mod timeseries;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use hdrhistogram::Histogram;
 
 pub use delivery::{DeliveryCounts, DeliveryTracker};
 pub use failures::{FailureCounts, FailureKind};
+pub use health::{GeneratorHealth, LagFigures, LagRecorder};
 pub use timeseries::{IntervalRecorder, PackedHistogram, Second, TimeSeries};
 
 /// A small number fixed for the calling thread, handed out in turn: which lane of a sharded
@@ -261,8 +263,17 @@ pub struct TransportMetrics {
     pub payload_wire: WireBytes,
     /// TLS figures; `None` for a run without TLS.
     pub tls: Option<TlsFigures>,
-    /// The load generator's own CPU over the measured phase (peak RSS of the generator process).
+    /// The load generator's own CPU over the measured phase; its peak RSS since this transport's
+    /// run started (the peak is reset before each transport where Linux allows, see
+    /// [`crate::os::reset_peak_rss`]), so it includes the process's baseline.
     pub client_usage: ProcessUsage,
+    /// Client connections open after ramp-up: subscribers that connected plus the HTTP
+    /// publishers' own connections (a WebSocket publisher sends on its subscriber connection).
+    /// The divisor of memory per connection; 0 in results stored before it was recorded.
+    pub connections: u32,
+    /// How busy and how late the generator was over the span of `client_usage.cpu`; `None` in
+    /// results stored before it was measured.
+    pub client_watch: Option<GeneratorHealth>,
     /// The server process's CPU over the measured phase; `None` for a server we did not start.
     pub server_usage: Option<ProcessUsage>,
     /// False when the run was interrupted or the server died: figures cover what was measured.

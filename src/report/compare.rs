@@ -32,6 +32,14 @@ fn mib(kib: f64) -> String {
     format!("{} MiB", sig3(kib / 1024.0))
 }
 
+fn kib(x: f64) -> String {
+    format!("{} KiB", sig3(x))
+}
+
+fn share(x: f64) -> String {
+    format!("{} %", sig3(x * 100.0))
+}
+
 /// Latencies as µs in f64 (exact: the values are far below 2^53).
 fn lat(v: Option<u64>) -> Option<f64> {
     v.map(|v| v as f64)
@@ -103,6 +111,26 @@ const HEADLINES: &[Headline] = &[
         "deliveries / server CPU-s",
         |s| s.deliveries_per_server_cpu_s,
         sig3,
+    ),
+    (
+        "client CPU share of its cores",
+        |s| s.client_cpu_util,
+        share,
+    ),
+    (
+        "client event-loop lag p99",
+        |s| lat(s.client_lag_p99_us),
+        duration_us,
+    ),
+    (
+        "client RSS / connection",
+        |s| s.client_rss_per_connection_kib,
+        kib,
+    ),
+    (
+        "server RSS / connection",
+        |s| s.server_rss_per_connection_kib,
+        kib,
     ),
 ];
 

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use crate::metrics::{
-    Counts, DeliveryCounts, FailureCounts, FailureKind, PackedHistogram, ProcessUsage, Recorder,
-    Second, TimeSeries, TlsFigures, TransportMetrics, WireBytes,
+    Counts, DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, LagFigures,
+    PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures, TransportMetrics,
+    WireBytes,
 };
 
 /// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
@@ -53,6 +54,12 @@ struct StoredTransport {
     tls: Option<StoredTls>,
     client_usage: StoredUsage,
     server_usage: Option<StoredUsage>,
+    /// Client connections after ramp-up; absent (0) in files written before it was recorded.
+    #[serde(default)]
+    connections: u32,
+    /// The generator's health; absent in files written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_watch: Option<StoredWatch>,
     complete: bool,
     /// Wall-clock start of the measured phase, ns since the Unix epoch; absent in older files.
     #[serde(default)]
@@ -116,6 +123,26 @@ struct StoredRecorder {
 struct StoredBytes {
     up: u64,
     down: u64,
+}
+
+/// [`GeneratorHealth`], its lag figures inline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredWatch {
+    span_ns: u64,
+    cores: u32,
+    /// Absent when the ticker recorded nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lag: Option<StoredLag>,
+}
+
+/// [`LagFigures`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredLag {
+    p99_us: u64,
+    max_us: u64,
+    samples: u64,
 }
 
 /// [`ProcessUsage`].
@@ -193,6 +220,8 @@ impl From<&TransportMetrics> for StoredTransport {
             tls,
             client_usage,
             server_usage,
+            connections,
+            client_watch,
             complete,
             timeseries,
         } = m;
@@ -222,6 +251,8 @@ impl From<&TransportMetrics> for StoredTransport {
             ),
             client_usage: (*client_usage).into(),
             server_usage: server_usage.map(Into::into),
+            connections: *connections,
+            client_watch: client_watch.map(Into::into),
             complete: *complete,
             timeseries_start_unix_ns: nanos(timeseries.start_unix),
             seconds: timeseries.seconds.iter().map(StoredSecond::from).collect(),
@@ -327,6 +358,46 @@ impl From<StoredBytes> for WireBytes {
     }
 }
 
+impl From<GeneratorHealth> for StoredWatch {
+    fn from(GeneratorHealth { span, cores, lag }: GeneratorHealth) -> Self {
+        StoredWatch {
+            span_ns: nanos(span),
+            cores,
+            lag: lag.map(
+                |LagFigures {
+                     p99_us,
+                     max_us,
+                     samples,
+                 }| StoredLag {
+                    p99_us,
+                    max_us,
+                    samples,
+                },
+            ),
+        }
+    }
+}
+
+impl From<StoredWatch> for GeneratorHealth {
+    fn from(
+        StoredWatch {
+            span_ns,
+            cores,
+            lag,
+        }: StoredWatch,
+    ) -> Self {
+        GeneratorHealth {
+            span: Duration::from_nanos(span_ns),
+            cores,
+            lag: lag.map(|l| LagFigures {
+                p99_us: l.p99_us,
+                max_us: l.max_us,
+                samples: l.samples,
+            }),
+        }
+    }
+}
+
 impl From<ProcessUsage> for StoredUsage {
     fn from(ProcessUsage { cpu, peak_rss_kib }: ProcessUsage) -> Self {
         StoredUsage {
@@ -396,6 +467,8 @@ impl StoredTransport {
             }),
             client_usage: self.client_usage.into(),
             server_usage: self.server_usage.map(Into::into),
+            connections: self.connections,
+            client_watch: self.client_watch.map(Into::into),
             complete: self.complete,
             timeseries: TimeSeries {
                 start_unix: Duration::from_nanos(self.timeseries_start_unix_ns),

@@ -15,6 +15,7 @@
 //! - `metrics_json`: `metrics.json`, the non-histogram figures of each transport (serde mirror).
 //! - [`stored`]: reading a directory back; [`rerender`] rebuilds its derived files.
 //! - [`table`]: the side-by-side table printed at the end of a run.
+//! - [`saturation`]: whether the load generator was the bottleneck, and the warning under the table.
 //! - [`html`]: `report.html`, one self-contained page; its charts are drawn by `svg`.
 //! - [`mod@compare`]: two results directories side by side, with ratios.
 //! - `format`: how a figure is written for people (`12.3 ms`), shared by table, page and comparison.
@@ -26,6 +27,7 @@ mod format;
 pub mod hlog;
 pub mod html;
 mod metrics_json;
+pub mod saturation;
 pub mod series;
 pub mod stored;
 pub mod summary;

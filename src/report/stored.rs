@@ -18,6 +18,7 @@ use super::files::{
 };
 use super::hlog::read_histograms;
 use super::metrics_json::MetricsFile;
+use super::saturation::warnings;
 use super::summary::{Summary, summarize};
 use super::table::render_summaries;
 use crate::metrics::TransportMetrics;
@@ -34,7 +35,7 @@ pub enum SummarySource {
 /// What [`rerender`] did.
 #[derive(Debug, Clone)]
 pub struct Rerendered {
-    /// The side-by-side table, as `wsbench run` prints it.
+    /// The side-by-side table with the saturation warnings under it, as `wsbench run` prints them.
     pub table: String,
     /// Whether the summary was recomputed or taken as stored.
     pub summary: SummarySource,
@@ -114,8 +115,13 @@ pub fn rerender(dir: &Path) -> Result<Rerendered, ReportError> {
         SummarySource::Stored => WriteSummary::No,
     };
     write_derived(dir, &derived, write_summary)?;
+    let mut table = render_summaries(&rows);
+    for warning in warnings(&rows, facts.cores) {
+        table.push('\n');
+        table.push_str(&warning);
+    }
     Ok(Rerendered {
-        table: render_summaries(&rows),
+        table,
         summary: source,
         notes,
     })

@@ -99,6 +99,22 @@ pub struct Summary {
     pub server_peak_rss_kib: Option<u64>,
     /// Deliveries per second of server CPU time.
     pub deliveries_per_server_cpu_s: Option<f64>,
+    /// Share of its cores the load generator used over the measured phase and drain, 0..1:
+    /// `client_cpu_s` / (that wall time × cores available to the process).
+    pub client_cpu_util: Option<f64>,
+    /// 99th percentile event-loop lag of the load generator, in µs: how long a task woken over
+    /// the measured phase and drain waited before its client thread ran it (`client::watch`).
+    pub client_lag_p99_us: Option<u64>,
+    /// Largest event-loop lag of the load generator, in µs.
+    pub client_lag_max_us: Option<u64>,
+    /// Load generator peak resident set size during this transport's run, in KiB (baseline
+    /// included).
+    pub client_peak_rss_kib: u64,
+    /// `client_peak_rss_kib` per client connection: an upper bound, the process's baseline
+    /// included.
+    pub client_rss_per_connection_kib: Option<f64>,
+    /// `server_peak_rss_kib` per client connection: an upper bound, the server's baseline included.
+    pub server_rss_per_connection_kib: Option<f64>,
     /// Client socket bytes (both directions) during ramp-up: handshakes and joins.
     pub connect_bytes: u64,
     /// Bytes TLS added (records and any handshakes in the window: wire − plaintext above TLS)
@@ -151,6 +167,8 @@ impl Summary {
         let server_cpu = m.server_usage.map(|u| u.cpu.as_secs_f64());
         let wire = m.wire.total() as f64;
         let payload = m.payload_wire.total();
+        let lag = m.client_watch.and_then(|w| w.lag);
+        let per_connection = |kib: u64| ratio(kib as f64, f64::from(m.connections));
         Summary {
             transport: m.transport.clone(),
             subscribers: m.subscribers,
@@ -195,6 +213,17 @@ impl Summary {
             server_cpu_us_per_delivery: server_cpu.and_then(|s| per_delivery(s * 1e6)),
             server_peak_rss_kib: m.server_usage.map(|u| u.peak_rss_kib),
             deliveries_per_server_cpu_s: server_cpu.and_then(|s| ratio(deliveries as f64, s)),
+            client_cpu_util: m
+                .client_watch
+                .and_then(|w| w.cpu_util(m.client_usage.cpu))
+                .map(round_figure),
+            client_lag_p99_us: lag.map(|l| l.p99_us),
+            client_lag_max_us: lag.map(|l| l.max_us),
+            client_peak_rss_kib: m.client_usage.peak_rss_kib,
+            client_rss_per_connection_kib: per_connection(m.client_usage.peak_rss_kib),
+            server_rss_per_connection_kib: m
+                .server_usage
+                .and_then(|u| per_connection(u.peak_rss_kib)),
             connect_bytes: m.connect_wire.total(),
             tls_overhead_bytes_per_delivery: match m.tls {
                 Some(t) => per_delivery(wire - t.plaintext.total() as f64),
@@ -254,12 +283,13 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::metrics::{
-        DeliveryCounts, PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures,
-        TransportMetrics, WireBytes, new_histogram,
+        DeliveryCounts, GeneratorHealth, LagFigures, PackedHistogram, ProcessUsage, Recorder,
+        Second, TimeSeries, TlsFigures, TransportMetrics, WireBytes, new_histogram,
     };
 
     /// 10 messages of 64 B published by one publisher to 5 subscribers over 2 s: 50 deliveries,
     /// 7000 wire bytes. Latencies 1..=100 ms (one sample per ms), connect times 100 and 200 µs.
+    /// 5 connections; the generator used 10 ms of CPU in 2.5 s on 2 cores, lag p99 1.5 ms.
     pub(crate) fn sample(transport: &str) -> TransportMetrics {
         let mut clients = Recorder::default();
         // `record`, not `Recorder::record_latency`: these tests check the report, not recording.
@@ -311,6 +341,16 @@ pub(crate) mod tests {
             server_usage: Some(ProcessUsage {
                 cpu: Duration::from_millis(5),
                 peak_rss_kib: 10_240,
+            }),
+            connections: 5,
+            client_watch: Some(GeneratorHealth {
+                span: Duration::from_millis(2_500),
+                cores: 2,
+                lag: Some(LagFigures {
+                    p99_us: 1_500,
+                    max_us: 4_000,
+                    samples: 2_500,
+                }),
             }),
             complete: true,
             timeseries: sample_series(),
@@ -388,6 +428,14 @@ pub(crate) mod tests {
         assert_eq!(s.server_cpu_us_per_delivery, Some(100.0));
         assert_eq!(s.server_peak_rss_kib, Some(10_240));
         assert_eq!(s.deliveries_per_server_cpu_s, Some(10_000.0));
+        assert_eq!(s.client_cpu_util, Some(0.002)); // 0.01 s / (2.5 s × 2 cores)
+        assert_eq!(
+            (s.client_lag_p99_us, s.client_lag_max_us),
+            (Some(1_500), Some(4_000))
+        );
+        assert_eq!(s.client_peak_rss_kib, 20_000);
+        assert_eq!(s.client_rss_per_connection_kib, Some(4_000.0));
+        assert_eq!(s.server_rss_per_connection_kib, Some(2_048.0));
         assert_eq!(s.connect_bytes, 500);
         assert_eq!(s.tls_overhead_bytes_per_delivery, Some(10.0)); // (7000 - 6500) / 50
         assert_eq!(s.tls_handshake_mean_us, Some(1500.0));
@@ -444,6 +492,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn generator_columns_are_empty_without_the_figures() {
+        // Results stored before connections and the generator's health were recorded.
+        let mut m = sample("ws");
+        m.connections = 0;
+        m.client_watch = None;
+        let s = Summary::new(&m);
+        assert_eq!(s.client_cpu_util, None);
+        assert_eq!((s.client_lag_p99_us, s.client_lag_max_us), (None, None));
+        assert_eq!(s.client_peak_rss_kib, 20_000);
+        assert_eq!(s.client_rss_per_connection_kib, None);
+        assert_eq!(s.server_rss_per_connection_kib, None);
+        // A watch whose ticker recorded nothing still gives the CPU share.
+        m.client_watch = Some(GeneratorHealth {
+            span: Duration::from_secs(1),
+            cores: 1,
+            lag: None,
+        });
+        let s = Summary::new(&m);
+        assert_eq!((s.client_cpu_util, s.client_lag_p99_us), (Some(0.01), None));
+    }
+
+    #[test]
     fn columns_are_the_field_names_in_order() {
         let columns = Summary::columns();
         assert_eq!(columns.first().map(String::as_str), Some("transport"));
@@ -463,6 +533,9 @@ pub(crate) mod tests {
         assert_eq!(row.latency_p99_us, Some(900));
         assert_eq!(row.messages_scheduled, 0);
         assert_eq!(row.latency_p50_us, None);
+        assert_eq!(row.client_peak_rss_kib, 0);
+        assert_eq!(row.client_cpu_util, None);
+        assert_eq!(row.client_rss_per_connection_kib, None);
     }
 
     #[test]

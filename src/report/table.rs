@@ -79,10 +79,31 @@ const FIGURES: &[Figure] = &[
     ("client CPU / delivery", |s| {
         opt(s.client_cpu_us_per_delivery, duration_us)
     }),
+    ("client CPU share of its cores", |s| {
+        opt(s.client_cpu_util, |u| format!("{} %", sig3(u * 100.0)))
+    }),
+    ("client event-loop lag p99 / max", |s| {
+        format!(
+            "{} / {}",
+            opt(s.client_lag_p99_us, us_int),
+            opt(s.client_lag_max_us, us_int)
+        )
+    }),
     ("server peak RSS", |s| {
         opt(s.server_peak_rss_kib, |k| {
             format!("{} MiB", sig3(k as f64 / 1024.0))
         })
+    }),
+    ("client peak RSS", |s| {
+        format!("{} MiB", sig3(s.client_peak_rss_kib as f64 / 1024.0))
+    }),
+    ("RSS / connection client / server", |s| {
+        let kib = |k: f64| format!("{} KiB", sig3(k));
+        format!(
+            "{} / {}",
+            opt(s.client_rss_per_connection_kib, kib),
+            opt(s.server_rss_per_connection_kib, kib)
+        )
     }),
     ("deliveries / server CPU-s", |s| {
         opt(s.deliveries_per_server_cpu_s, sig3)
@@ -196,6 +217,11 @@ mod tests {
         assert!(row("server CPU / delivery").contains("100 µs"));
         assert!(row("server CPU / delivery").contains(NONE));
         assert!(row("server peak RSS").contains("10 MiB"));
+        assert!(row("client peak RSS").contains("19.5 MiB"));
+        assert!(row("client CPU share").contains("0.200 %"));
+        assert!(row("lag p99 / max").contains("1.50 ms / 4 ms"));
+        assert!(row("RSS / connection").contains("4,000 KiB / 2,048 KiB"));
+        assert!(row("RSS / connection").contains("4,000 KiB / –"));
         assert!(row("deliveries / server CPU-s").contains("10,000"));
         assert_eq!(text.lines().count(), FIGURES.len() + 4, "{text}");
     }

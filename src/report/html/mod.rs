@@ -14,6 +14,7 @@ use std::fmt::Write;
 use super::bytes::{self, BytesRow};
 use super::files::Derived;
 use super::format::{NONE, duration_us, sig3};
+use super::saturation;
 use super::summary::{P50, P90, P99, P999, Summary, quantile};
 use super::svg::{self, Bar, Series, TimeLine, YAxis};
 use super::table::column_label;
@@ -144,6 +145,14 @@ pub fn render(d: &Derived<'_>) -> String {
     }
     for note in d.notes {
         let _ = writeln!(page, "<p class=\"partial\">Note: {}.</p>", escape(note));
+    }
+    for warning in saturation::warnings(d.rows, d.facts.cores) {
+        let text = warning.strip_prefix("warning: ").unwrap_or(&warning);
+        let _ = writeln!(
+            page,
+            "<p class=\"partial\"><strong>Warning:</strong> {}.</p>",
+            escape(text)
+        );
     }
     page.push_str("<p class=\"chips\">");
     for (i, s) in d.rows.iter().enumerate() {
