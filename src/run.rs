@@ -486,6 +486,7 @@ async fn run_transport(
         },
         server_usage,
         connections: outcome.ramp.connected,
+        connect_ramp: outcome.ramp.took,
         client_watch,
         complete: outcome.complete && server_alive,
         timeseries: outcome.timeseries,

@@ -24,7 +24,7 @@ bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_del
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
 deliveries_per_server_cpu_s,client_cpu_util,client_lag_p99_us,client_lag_max_us,client_peak_rss_kib,\
-client_rss_per_connection_kib,server_rss_per_connection_kib,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,complete";
+client_rss_per_connection_kib,server_rss_per_connection_kib,connects_per_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
 
@@ -75,6 +75,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
         },
         server_usage: server,
         connections: 2,
+        connect_ramp: Duration::from_millis(250),
         client_watch: Some(GeneratorHealth {
             span: Duration::from_secs(2),
             cores: 2,

@@ -61,6 +61,7 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
             peak_rss_kib: 5_000,
         }),
         connections: 11,
+        connect_ramp: Duration::from_millis(250),
         client_watch: None,
         complete,
         timeseries: common::series(

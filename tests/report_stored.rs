@@ -83,6 +83,7 @@ fn metrics(transport: &str, server: bool) -> TransportMetrics {
             peak_rss_kib: 6_000,
         }),
         connections: 12,
+        connect_ramp: Duration::from_millis(250),
         client_watch: server.then_some(GeneratorHealth {
             span: Duration::from_nanos(2_345_678_901),
             cores: 2,

@@ -271,6 +271,9 @@ pub struct TransportMetrics {
     /// publishers' own connections (a WebSocket publisher sends on its subscriber connection).
     /// The divisor of memory per connection; 0 in results stored before it was recorded.
     pub connections: u32,
+    /// From the ramp-up's first connection slot to its last attempt's end: `connections` over
+    /// this is the connect rate achieved. Zero in results stored before it was recorded.
+    pub connect_ramp: Duration,
     /// How busy and how late the generator was over the span of `client_usage.cpu`; `None` in
     /// results stored before it was measured.
     pub client_watch: Option<GeneratorHealth>,

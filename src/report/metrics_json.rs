@@ -57,6 +57,9 @@ struct StoredTransport {
     /// Client connections after ramp-up; absent (0) in files written before it was recorded.
     #[serde(default)]
     connections: u32,
+    /// Nanoseconds the ramp-up took; absent (0) in files written before it was recorded.
+    #[serde(default)]
+    connect_ramp_ns: u64,
     /// The generator's health; absent in files written before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_watch: Option<StoredWatch>,
@@ -221,6 +224,7 @@ impl From<&TransportMetrics> for StoredTransport {
             client_usage,
             server_usage,
             connections,
+            connect_ramp,
             client_watch,
             complete,
             timeseries,
@@ -252,6 +256,7 @@ impl From<&TransportMetrics> for StoredTransport {
             client_usage: (*client_usage).into(),
             server_usage: server_usage.map(Into::into),
             connections: *connections,
+            connect_ramp_ns: nanos(*connect_ramp),
             client_watch: client_watch.map(Into::into),
             complete: *complete,
             timeseries_start_unix_ns: nanos(timeseries.start_unix),
@@ -468,6 +473,7 @@ impl StoredTransport {
             client_usage: self.client_usage.into(),
             server_usage: self.server_usage.map(Into::into),
             connections: self.connections,
+            connect_ramp: Duration::from_nanos(self.connect_ramp_ns),
             client_watch: self.client_watch.map(Into::into),
             complete: self.complete,
             timeseries: TimeSeries {

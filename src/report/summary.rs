@@ -115,6 +115,9 @@ pub struct Summary {
     pub client_rss_per_connection_kib: Option<f64>,
     /// `server_peak_rss_kib` per client connection: an upper bound, the server's baseline included.
     pub server_rss_per_connection_kib: Option<f64>,
+    /// Connections per second the ramp-up achieved: client connections made / the time from its
+    /// first slot to its last attempt's end (at most `connect_rate`).
+    pub connects_per_s: Option<f64>,
     /// Client socket bytes (both directions) during ramp-up: handshakes and joins.
     pub connect_bytes: u64,
     /// Bytes TLS added (records and any handshakes in the window: wire − plaintext above TLS)
@@ -221,6 +224,10 @@ impl Summary {
             client_lag_max_us: lag.map(|l| l.max_us),
             client_peak_rss_kib: m.client_usage.peak_rss_kib,
             client_rss_per_connection_kib: per_connection(m.client_usage.peak_rss_kib),
+            connects_per_s: (!m.connect_ramp.is_zero())
+                .then(|| ratio(f64::from(m.connections), m.connect_ramp.as_secs_f64()))
+                .flatten()
+                .map(round_figure),
             server_rss_per_connection_kib: m
                 .server_usage
                 .and_then(|u| per_connection(u.peak_rss_kib)),
@@ -343,6 +350,7 @@ pub(crate) mod tests {
                 peak_rss_kib: 10_240,
             }),
             connections: 5,
+            connect_ramp: Duration::from_millis(250),
             client_watch: Some(GeneratorHealth {
                 span: Duration::from_millis(2_500),
                 cores: 2,

@@ -41,6 +41,7 @@ const FIGURES: &[Figure] = &[
     ("latency max", |s| opt(s.latency_max_us, us_int)),
     ("connect p50", |s| opt(s.connect_p50_us, us_int)),
     ("connect p99", |s| opt(s.connect_p99_us, us_int)),
+    ("connects / s (ramp-up)", |s| opt(s.connects_per_s, sig3)),
     ("publish round trip p50 / p99", |s| {
         format!(
             "{} / {}",
