@@ -35,6 +35,7 @@ pub mod outcome;
 pub mod plan;
 mod publishing;
 mod sampler;
+mod scratch;
 pub mod schedule;
 pub mod sse;
 pub mod ws;
