@@ -51,7 +51,10 @@ fn assert_every_message_delivered_once(o: &ClientOutcome, plan: &LoadPlan) {
     assert_eq!(o.recorder.latency_us.len(), d.delivered);
     assert_eq!(o.recorder.connect_us.len(), u64::from(plan.subscribers));
     assert_eq!(
-        (o.recorder.counts.connect_errors.total(), o.recorder.counts.io_errors),
+        (
+            o.recorder.counts.connect_errors.total(),
+            o.recorder.counts.io_errors
+        ),
         (0, 0)
     );
     assert!(o.complete);
@@ -93,9 +96,15 @@ async fn delivers_everything_and_counts_bytes_exactly(client: WsClient) {
     // adding a 4-byte key. Nothing else crosses the wire in the window (no pings, no close yet).
     let payload = plan.payload_bytes as u64;
     assert_eq!(o.wire.up, o.messages_published * (payload + 6));
-    assert_eq!(o.wire.down, o.recorder.counts.delivery.delivered * (payload + 2));
+    assert_eq!(
+        o.wire.down,
+        o.recorder.counts.delivery.delivered * (payload + 2)
+    );
     assert_eq!(o.payload_wire.up, o.messages_published * payload);
-    assert_eq!(o.payload_wire.down, o.recorder.counts.delivery.delivered * payload);
+    assert_eq!(
+        o.payload_wire.down,
+        o.recorder.counts.delivery.delivered * payload
+    );
 
     // The opening handshake (RFC 6455 §4.1/§4.2) as tungstenite writes it, and ours too: the key is 16 random
     // bytes in base64 (24 characters), the accept value a base64 SHA-1 (28 characters).

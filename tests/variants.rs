@@ -64,7 +64,10 @@ async fn check_all(transport: Transport, variants: &[Variant]) -> Vec<f64> {
         assert_eq!(d.delivered, 50 * u64::from(plan.subscribers), "{label}");
         assert_eq!((d.lost, d.duplicated, d.reordered), (0, 0, 0), "{label}");
         assert_eq!(
-            (o.recorder.counts.connect_errors.total(), o.recorder.counts.io_errors),
+            (
+                o.recorder.counts.connect_errors.total(),
+                o.recorder.counts.io_errors
+            ),
             (0, 0),
             "{label}"
         );

@@ -18,10 +18,10 @@ use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, sleep_until};
 
 use super::backoff::{Backoff, retry};
+use super::ctx::{Ctx, Joiner, first_connect, wait_until};
 use super::failure::ConnectError;
 use super::h2exec::ConnectionExecutor;
 use super::publishing::Publishing;
-use super::ctx::{Ctx, Joiner, first_connect, wait_until};
 use crate::metrics::Recorder;
 
 /// One connection: a keep-alive HTTP/1.1 connection, or an HTTP/2 connection (one per client,
@@ -128,13 +128,12 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
     if !wait_until(slot, &ctx.stop).await {
         return recorder;
     }
-    let Some(mut sender) =
-        first_connect(
-            &ctx,
-            Joiner::Publisher(&mut recorder.counts),
-            Box::pin(connect(&ctx)),
-        )
-        .await
+    let Some(mut sender) = first_connect(
+        &ctx,
+        Joiner::Publisher(&mut recorder.counts),
+        Box::pin(connect(&ctx)),
+    )
+    .await
     else {
         return recorder;
     };

@@ -12,10 +12,10 @@ use hyper::{Method, StatusCode};
 use tokio::time::{Instant, sleep_until};
 
 use super::backoff::{Backoff, retry};
+use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use super::failure::ConnectError;
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
-use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::batch;
 use crate::metrics::FailureKind;
 use crate::server::longpoll::{MISSED, NEXT_CURSOR};

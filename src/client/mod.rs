@@ -27,6 +27,7 @@ mod conductor;
 pub mod conn;
 mod ctx;
 mod failure;
+mod h1;
 mod h2exec;
 mod http;
 mod inbox;
@@ -35,8 +36,8 @@ pub mod outcome;
 pub mod plan;
 mod publishing;
 mod sampler;
-mod scratch;
 pub mod schedule;
+mod scratch;
 pub mod sse;
 pub mod ws;
 

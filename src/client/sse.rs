@@ -11,10 +11,10 @@ use hyper::{Method, StatusCode};
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, retry};
+use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use super::failure::ConnectError;
 use super::http::{Sender, connect, request};
 use super::inbox::Inbox;
-use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::sse::{Item, Parser};
 use crate::server::sse::LAST_EVENT_ID;
 
@@ -43,8 +43,12 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let Some((mut sender, mut body)) =
-        first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(open(&ctx, None))).await
+    let Some((mut sender, mut body)) = first_connect(
+        &ctx,
+        Joiner::Subscriber(&mut inbox),
+        Box::pin(open(&ctx, None)),
+    )
+    .await
     else {
         return inbox;
     };

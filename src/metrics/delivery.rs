@@ -266,7 +266,10 @@ mod tests {
             assert_eq!(t.observe(0, seq, true), Arrival::New);
         }
         let seen = &t.publishers[0];
-        assert_eq!((seen.base, seen.window, seen.gaps.capacity()), (100_000, 0, 0));
+        assert_eq!(
+            (seen.base, seen.window, seen.gaps.capacity()),
+            (100_000, 0, 0)
+        );
     }
 
     #[test]
@@ -311,7 +314,11 @@ mod tests {
                     Arrival::New
                 };
                 highest = highest.max(Some(seq));
-                assert_eq!(t.observe(2, seq, true), expected, "round {round}, seq {seq}");
+                assert_eq!(
+                    t.observe(2, seq, true),
+                    expected,
+                    "round {round}, seq {seq}"
+                );
             }
             assert_eq!(t.delivered(), seen.len() as u64);
         }

@@ -159,7 +159,10 @@ impl Default for SharedHistogram {
 impl SharedHistogram {
     /// Records `d` in µs.
     pub fn record(&self, d: Duration) {
-        record(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner), d);
+        record(
+            &mut self.0.lock().unwrap_or_else(PoisonError::into_inner),
+            d,
+        );
     }
 
     /// What was recorded; the histogram starts afresh.

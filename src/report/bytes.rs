@@ -142,7 +142,8 @@ fn model(kind: TransportKind, m: &TransportMetrics) -> (Option<f64>, &'static st
         TransportKind::LongPoll | TransportKind::ShortPoll => {
             let r = &m.clients;
             let carried = r.counts.messages_in_responses.max(1);
-            let body = r.counts.messages_in_responses as f64 * (size + batch::framing_len(size)) as f64;
+            let body =
+                r.counts.messages_in_responses as f64 * (size + batch::framing_len(size)) as f64;
             let full_head = |content_length: usize| {
                 http::PollHead {
                     next_cursor: seq,

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use crate::metrics::{
-    Counts, DeliveryCounts, FailureCounts, FailureKind, PackedHistogram, ProcessUsage, Recorder, Second,
-    TimeSeries, TlsFigures, TransportMetrics, WireBytes,
+    Counts, DeliveryCounts, FailureCounts, FailureKind, PackedHistogram, ProcessUsage, Recorder,
+    Second, TimeSeries, TlsFigures, TransportMetrics, WireBytes,
 };
 
 /// Version of `metrics.json`'s layout. Fields added later get `#[serde(default)]`, so older
@@ -369,20 +369,20 @@ impl StoredTransport {
                 publish_rtt_us: histograms.publish_rtt_us,
                 counts: Counts {
                     delivery: DeliveryCounts {
-                    delivered: c.delivered,
-                    duplicated: c.duplicated,
-                    reordered: c.reordered,
-                    lost: c.lost,
-                },
-                http_requests: c.http_requests,
-                responses_with_messages: c.responses_with_messages,
-                messages_in_responses: c.messages_in_responses,
-                empty_polls: c.empty_polls,
-                missed_reported: c.missed_reported,
-                foreign: c.foreign,
-                connect_errors: stored_failures(c.connect_errors, &c.connect_error_kinds),
-                io_errors: c.io_errors,
-                reconnects: c.reconnects,
+                        delivered: c.delivered,
+                        duplicated: c.duplicated,
+                        reordered: c.reordered,
+                        lost: c.lost,
+                    },
+                    http_requests: c.http_requests,
+                    responses_with_messages: c.responses_with_messages,
+                    messages_in_responses: c.messages_in_responses,
+                    empty_polls: c.empty_polls,
+                    missed_reported: c.missed_reported,
+                    foreign: c.foreign,
+                    connect_errors: stored_failures(c.connect_errors, &c.connect_error_kinds),
+                    io_errors: c.io_errors,
+                    reconnects: c.reconnects,
                     disconnected: Duration::from_nanos(c.disconnected_ns),
                 },
             },

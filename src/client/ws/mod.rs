@@ -23,10 +23,10 @@ use tokio::time::{Instant, interval_at, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 
 use super::backoff::{Backoff, retry};
+use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use super::failure::ConnectError;
 use super::inbox::Inbox;
 use super::publishing::Publishing;
-use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use crate::codec::ws::DecodeError;
 use crate::metrics::FailureKind;
 use crate::scenario::WsClient;
@@ -182,7 +182,12 @@ async fn session<C: Dial>(
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let Some(mut ws) = first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(C::dial(&ctx))).await
+    let Some(mut ws) = first_connect(
+        &ctx,
+        Joiner::Subscriber(&mut inbox),
+        Box::pin(C::dial(&ctx)),
+    )
+    .await
     else {
         return inbox;
     };

@@ -21,8 +21,8 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::handshake::{self, HandshakeError, Upgrade};
-use crate::client::scratch;
 use super::{Connection, Received, WsError};
+use crate::client::scratch;
 use crate::codec::ws::{Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_frame};
 
 /// Close code sent when we end the connection ourselves: 1000, normal closure.

@@ -291,8 +291,7 @@ fn parse_head(
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
                     close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && response.version == Some(0)
-                {
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && response.version == Some(0) {
                     close = false;
                 }
             }

@@ -82,7 +82,10 @@ mod tests {
         };
         let mut out = Vec::new();
         get.write(&mut out);
-        assert_eq!(out, b"GET /poll?cursor=7 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n\r\n");
+        assert_eq!(
+            out,
+            b"GET /poll?cursor=7 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n\r\n"
+        );
         let mut out = Vec::new();
         Request {
             target: "/events",

@@ -101,8 +101,14 @@ fn a_chunked_stream_hands_out_data_as_it_comes_and_keeps_only_framing() {
     // The size line is incomplete: nothing consumed, the caller keeps `3`.
     assert_eq!(decoder.decode(b"3").unwrap(), (0, None));
     // Part of a chunk is handed out at once; the CRLF after it may come later, byte by byte.
-    assert_eq!(decoder.decode(b"3\r\nab").unwrap(), (5, Some(Event::Data(b"ab"))));
-    assert_eq!(decoder.decode(b"c\r").unwrap(), (1, Some(Event::Data(b"c"))));
+    assert_eq!(
+        decoder.decode(b"3\r\nab").unwrap(),
+        (5, Some(Event::Data(b"ab")))
+    );
+    assert_eq!(
+        decoder.decode(b"c\r").unwrap(),
+        (1, Some(Event::Data(b"c")))
+    );
     assert_eq!(decoder.decode(b"\r").unwrap(), (0, None));
     assert_eq!(decoder.decode(b"\r\n").unwrap(), (2, None));
     assert!(!decoder.is_idle());
@@ -150,13 +156,24 @@ fn informational_responses_are_skipped() {
 #[test]
 fn connection_close_and_http_1_0_end_the_connection() {
     let close = |head: &[u8]| decode_pieces(&[head], &[]).unwrap().heads[0].close;
-    assert!(close(b"HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 0\r\n\r\n"));
-    assert!(close(b"HTTP/1.1 200 OK\r\nconnection: te, close\r\ncontent-length: 0\r\n\r\n"));
-    assert!(!close(b"HTTP/1.1 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n"));
+    assert!(close(
+        b"HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 0\r\n\r\n"
+    ));
+    assert!(close(
+        b"HTTP/1.1 200 OK\r\nconnection: te, close\r\ncontent-length: 0\r\n\r\n"
+    ));
+    assert!(!close(
+        b"HTTP/1.1 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n"
+    ));
     assert!(close(b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n"));
-    assert!(!close(b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n"));
+    assert!(!close(
+        b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n"
+    ));
     // A body after 204 or 304 does not exist, whatever the head says.
-    let d = decode_pieces(&[b"HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n"], &[]);
+    let d = decode_pieces(
+        &[b"HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n"],
+        &[],
+    );
     assert_eq!(d.unwrap().ends, 1);
 }
 
@@ -168,7 +185,11 @@ fn a_head_too_large_is_refused_before_it_is_complete() {
     assert_eq!(decoder.decode(&head), Err(DecodeError::HeadTooLarge));
     // One that fits is fine, however it arrives.
     let d = decode_pieces(
-        &[b"HTTP/1.1 200 OK\r\n", &[b'x'; 100], b": y\r\ncontent-length: 0\r\n\r\n"],
+        &[
+            b"HTTP/1.1 200 OK\r\n",
+            &[b'x'; 100],
+            b": y\r\ncontent-length: 0\r\n\r\n",
+        ],
         &[],
     );
     assert_eq!(d.unwrap().ends, 1);
@@ -178,7 +199,13 @@ fn a_head_too_large_is_refused_before_it_is_complete() {
 fn malformed_framing_is_an_error() {
     let decode = |stream: &[u8]| decode_pieces(&[stream], &[]).map(|_| ());
     let chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
-    for bad in ["zz\r\n", "\r\n", "5x\r\nhello\r\n", "11111111111111111\r\n", "3\r\nabcX"] {
+    for bad in [
+        "zz\r\n",
+        "\r\n",
+        "5x\r\nhello\r\n",
+        "11111111111111111\r\n",
+        "3\r\nabcX",
+    ] {
         assert_eq!(
             decode(format!("{chunked}{bad}").as_bytes()),
             Err(DecodeError::BadChunk),
