@@ -83,17 +83,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Writes `request` with `body` in one write. Not cancel-safe: a write cut short leaves the
-    /// connection unusable, so whoever may drop this future drops the connection with it (the
-    /// callers' futures own their connection).
-    pub(super) async fn send(&mut self, request: &Request<'_>, body: &[u8]) -> Result<(), H1Error> {
+    /// Writes a request made by [`encode`] in one write. Not cancel-safe: a write cut short
+    /// leaves the connection unusable, so whoever may drop this future drops the connection
+    /// with it (the callers' futures own their connection).
+    pub(super) async fn send(&mut self, request: &[u8]) -> Result<(), H1Error> {
         if self.spent || !self.decoder.is_idle() {
             return Err(H1Error::Spent);
         }
-        let mut out = Vec::with_capacity(128 + request.target.len() + body.len());
-        request.write(&mut out);
-        out.extend_from_slice(body);
-        self.stream.write_all(&out).await?;
+        self.stream.write_all(request).await?;
         self.stream.flush().await?;
         Ok(())
     }
@@ -214,6 +211,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         })
         .await?
     }
+}
+
+/// A request's bytes, head and body, ready to be written at once (a request is a few hundred
+/// bytes plus a published message; it lives only until written).
+pub(super) fn encode(request: &Request<'_>, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + request.target.len() + body.len());
+    request.write(&mut out);
+    out.extend_from_slice(body);
+    out
 }
 
 /// Decodes `input` event by event until `on` stops or more bytes are needed: bytes consumed.

@@ -43,7 +43,7 @@ async fn exchange(
     conn: &mut Connection<DuplexStream>,
     target: &str,
 ) -> Result<(Head, Vec<u8>), H1Error> {
-    conn.send(&get(target), b"").await?;
+    conn.send(&encode(&get(target), b"")).await?;
     let head = conn.head().await?;
     let body = conn.body(1 << 20).await?;
     Ok((head, body))
@@ -141,7 +141,7 @@ async fn connection_close_spends_the_connection_after_its_response() {
     assert!(head.close);
     assert_eq!(body, b"ok");
     assert!(matches!(
-        conn.send(&get("/"), b"").await,
+        conn.send(&encode(&get("/"), b"")).await,
         Err(H1Error::Spent)
     ));
     drop(script.await.unwrap());
@@ -205,7 +205,7 @@ async fn a_streamed_body_loses_nothing_when_a_wait_is_cancelled() {
         write_apart(&mut server, &[b"cd\r\n", b"2\r\nef\r\n0\r", b"\n\r\n"]).await;
     });
     let mut conn = Connection::new(client, &[]);
-    conn.send(&get("/events"), b"").await.unwrap();
+    conn.send(&encode(&get("/events"), b"")).await.unwrap();
     assert_eq!(conn.head().await.unwrap().status, 200);
     let mut got = Vec::new();
     let mut ended = false;
@@ -219,7 +219,7 @@ async fn a_streamed_body_loses_nothing_when_a_wait_is_cancelled() {
     assert_eq!(got, b"abcdef");
     assert!(cancelled >= 5, "waits were cancelled ({cancelled})");
     assert!(
-        conn.send(&get("/events"), b"").await.is_err(),
+        conn.send(&encode(&get("/events"), b"")).await.is_err(),
         "a stream's end is its connection's"
     );
     script.await.unwrap();
