@@ -173,7 +173,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(!ended)
     }
 
-    /// Decodes what is pending; unless `on` stopped there, reads once and decodes that too.
+    /// Decodes what is pending; if that gave no event, reads once and decodes what came.
     /// Bytes `on` did not reach stay pending. Cancel-safe (see [`scratch::read_with`]).
     async fn pump(&mut self, mut on: impl FnMut(Event<'_>) -> Flow) -> Result<(), H1Error> {
         let Connection {
@@ -182,13 +182,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             pending,
             spent,
         } = self;
-        if !pending.is_empty() {
-            let (used, flow) = run(decoder, pending, &mut on)?;
+        // What is pending first. Even with nothing pending the decoder may have an event to give
+        // (the end of an empty body); if there was any, the caller sees it before we wait.
+        let mut events = 0;
+        let (used, _) = run(decoder, pending, &mut |event| {
+            events += 1;
+            on(event)
+        })?;
+        if used > 0 {
             pending.drain(..used);
             release_if_empty(pending);
-            if flow == Flow::Stop {
-                return Ok(());
-            }
+        }
+        if events > 0 {
+            return Ok(());
         }
         scratch::read_with(stream, |fresh| {
             if fresh.is_empty() {

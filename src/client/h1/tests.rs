@@ -54,6 +54,13 @@ async fn keep_alive_over_several_responses_of_each_framing() {
     let (client, mut server) = duplex(1 << 16);
     let script = tokio::spawn(async move {
         expect_get(&mut server, "/poll").await;
+        // A join's answer: an empty body, complete with its head.
+        write_apart(
+            &mut server,
+            &[b"HTTP/1.1 200 OK\r\nx-next-cursor: 6\r\ncontent-length: 0\r\n\r\n"],
+        )
+        .await;
+        expect_get(&mut server, "/poll").await;
         write_apart(
             &mut server,
             &[
@@ -79,6 +86,11 @@ async fn keep_alive_over_several_responses_of_each_framing() {
         .await;
     });
     let mut conn = Connection::new(client, KEEP);
+    let (head, body) = exchange(&mut conn, "/poll").await.unwrap();
+    assert_eq!(
+        (head.get("x-next-cursor"), body.as_slice()),
+        (Some("6"), &b""[..])
+    );
     let (head, body) = exchange(&mut conn, "/poll").await.unwrap();
     assert_eq!(
         (head.get("x-next-cursor"), body.as_slice()),
@@ -207,7 +219,12 @@ async fn a_streamed_body_loses_nothing_when_a_wait_is_cancelled() {
     let mut conn = Connection::new(client, &[]);
     conn.send(&encode(&get("/events"), b"")).await.unwrap();
     assert_eq!(conn.head().await.unwrap().status, 200);
+    // The data that came with the head is handed out at once, without waiting for more.
     let mut got = Vec::new();
+    let first = conn.body_part(|d| got.extend_from_slice(d));
+    let first = tokio::time::timeout(Duration::from_secs(1), first).await;
+    assert!(matches!(first, Ok(Ok(true))), "{first:?}");
+    assert_eq!(got, b"ab");
     let mut ended = false;
     let mut cancelled = 0;
     while !ended {
