@@ -36,9 +36,9 @@ const MAX_BODY_BYTES: usize = 128 << 20;
 pub(super) enum Sender {
     /// HTTP/1.1: one request at a time, in the caller's task.
     Http1(Connection<Stream>),
-    /// HTTP/2, with the response fields to keep (set per connection over HTTP/1.1 too).
+    /// HTTP/2 on hyper (its driver in a task of its own, see [`super::h2exec`]).
     Http2 {
-        /// hyper's handle on the connection, whose driver runs in its own task.
+        /// hyper's handle on the connection.
         sender: http2::SendRequest<Full<Bytes>>,
         /// Response fields to keep in each [`Head`].
         keep: &'static [&'static str],

@@ -19,6 +19,8 @@
 //! - [`outcome`]: what a run tells its caller ([`Phase`], [`ClientOutcome`], [`ClientError`]).
 //! - `ctx`, [`conn`], `inbox`, `publishing`, `backoff`: what every client shares — the context,
 //!   the counted socket, the receive-side bookkeeping, the publishing schedule, reconnecting.
+//! - `scratch`, `h1`: the per-thread read buffer, and our HTTP/1.1 connection that reads into it
+//!   (one task per connection, no buffer while idle; HTTP/2 stays on hyper).
 //! - [`ws`], [`longpoll`], [`sse`], `http`: one module per transport's clients.
 //! - `sampler` and `conductor`: the 1 Hz sampler and [`drive`], which runs it all.
 
