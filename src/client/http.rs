@@ -1,110 +1,291 @@
-//! What every HTTP client shares: a keep-alive connection over a counting socket, requests, and
-//! the publisher (`POST /publish` on its own connection, for long-poll, short-poll and SSE alike).
+//! What every HTTP client shares: a keep-alive connection over a counting socket (ours for
+//! HTTP/1.1, see [`super::h1`]; hyper's for HTTP/2), requests, answers read whole or streamed,
+//! and the publisher (`POST /publish` on its own connection, for long-poll, short-poll and SSE
+//! alike).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::Either;
 use futures_util::stream::FuturesOrdered;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
-use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::http2;
+use hyper::{Request, StatusCode};
 use tokio::time::{Instant, sleep_until};
 
 use super::backoff::{Backoff, retry};
+use super::conn::Stream;
 use super::ctx::{Ctx, Joiner, first_connect, wait_until};
 use super::failure::ConnectError;
+use super::h1::{self, Connection};
 use super::h2exec::ConnectionExecutor;
 use super::publishing::Publishing;
-use crate::metrics::Recorder;
+use crate::codec::h1::{Head, Method};
+use crate::metrics::{FailureKind, Recorder};
+
+/// Largest answer body read whole (a poll's batch): twice the most the built-in server sends
+/// (1024 messages of up to 64 KiB), so only a runaway answer is refused.
+const MAX_BODY_BYTES: usize = 128 << 20;
 
 /// One connection: a keep-alive HTTP/1.1 connection, or an HTTP/2 connection (one per client,
 /// as a browser tab has; requests are its streams).
 pub(super) enum Sender {
-    /// HTTP/1.1: one request at a time.
-    Http1(http1::SendRequest<Full<Bytes>>),
-    /// HTTP/2.
-    Http2(http2::SendRequest<Full<Bytes>>),
+    /// HTTP/1.1: one request at a time, in the caller's task.
+    Http1(Connection<Stream>),
+    /// HTTP/2 on hyper (its driver in a task of its own, see [`super::h2exec`]).
+    Http2 {
+        /// hyper's handle on the connection.
+        sender: http2::SendRequest<Full<Bytes>>,
+        /// Response fields to keep in each [`Head`].
+        keep: &'static [&'static str],
+    },
 }
 
-impl Sender {
-    /// Sends `request`; the returned future owns all it needs, so it can stay in flight.
-    pub(super) fn send_request(
-        &mut self,
-        request: Request<Full<Bytes>>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static + use<> {
-        match self {
-            Sender::Http1(s) => Either::Left(s.send_request(request)),
-            Sender::Http2(s) => Either::Right(s.send_request(request)),
+/// A request as either protocol sends it.
+pub(super) struct Outgoing {
+    /// The method.
+    pub(super) method: Method,
+    /// Path and query.
+    pub(super) target: String,
+    /// Resuming an event stream after this id.
+    pub(super) last_event_id: Option<u64>,
+    /// The body (`POST`); empty for `GET`.
+    pub(super) body: Bytes,
+}
+
+impl Outgoing {
+    /// `GET target`.
+    pub(super) fn get(target: String) -> Self {
+        Outgoing {
+            method: Method::Get,
+            target,
+            last_event_id: None,
+            body: Bytes::new(),
         }
     }
 }
 
-/// Bytes an HTTP/1.1 connection reads at a time. hyper's adaptive default never goes below
-/// 8 KiB and keeps that much per connection; a poll answer or a few SSE events are hundreds of
-/// bytes, so 4 KiB halves what an idle connection holds and costs a burst only more reads.
-const READ_BUF_BYTES: usize = 4096;
+/// A streamed response body (an event stream), with what keeps its connection open.
+pub(super) enum BodyStream {
+    /// The HTTP/1.1 connection the body arrives on.
+    Http1(Connection<Stream>),
+    /// An HTTP/2 body and its connection's sender (the connection starts closing once every
+    /// sender is dropped).
+    Http2 {
+        /// Kept for the connection's sake, never used.
+        _sender: http2::SendRequest<Full<Bytes>>,
+        /// The body.
+        body: Incoming,
+    },
+}
 
-/// Opens a connection to the target (TLS if it wants TLS; HTTP/2 if the scenario asks for it);
-/// its driver task ends when the sender and every response body are dropped.
-pub(super) async fn connect(ctx: &Ctx) -> Result<Sender, ConnectError> {
-    let io = TokioIo::new(super::conn::connect(ctx).await?);
-    let handshake = |e: hyper::Error| ConnectError::hyper("handshake", &e);
-    if ctx.target.http2 {
-        let (exec, driver) = ConnectionExecutor::new();
-        let (sender, conn) = http2::handshake(exec.clone(), io)
-            .await
-            .map_err(handshake)?;
-        hyper::rt::Executor::execute(&exec, async move {
-            let _ = conn.await;
-        });
-        tokio::spawn(driver);
-        Ok(Sender::Http2(sender))
-    } else {
-        let (sender, conn) = http1::Builder::new()
-            .read_buf_exact_size(Some(READ_BUF_BYTES))
-            .handshake(io)
-            .await
-            .map_err(handshake)?;
-        tokio::spawn(conn);
-        Ok(Sender::Http1(sender))
+impl BodyStream {
+    /// Waits for more of the body and hands it to `on_data`; `false` once the body ended.
+    /// Cancel-safe: nothing read is lost if the wait is dropped.
+    pub(super) async fn part(
+        &mut self,
+        step: &str,
+        mut on_data: impl FnMut(&[u8]),
+    ) -> Result<bool, ConnectError> {
+        match self {
+            BodyStream::Http1(conn) => conn.body_part(on_data).await.map_err(|e| e.during(step)),
+            BodyStream::Http2 { body, .. } => match body.frame().await {
+                Some(Ok(frame)) => {
+                    // Trailers carry no events.
+                    if let Some(data) = frame.data_ref() {
+                        on_data(data);
+                    }
+                    Ok(true)
+                }
+                Some(Err(e)) => Err(ConnectError::hyper(step, &e)),
+                None => Ok(false),
+            },
+        }
     }
 }
 
-/// A request with what it needs and nothing else: over HTTP/1.1 a path and the `Host` header;
-/// over HTTP/2 the absolute URI, which becomes the `:scheme` and `:authority` pseudo-headers.
-pub(super) fn request(
-    ctx: &Ctx,
-    method: Method,
-    path_and_query: &str,
-    body: Bytes,
-) -> Request<Full<Bytes>> {
-    let authority = ctx.target.addr.to_string();
-    let mut request = Request::builder().method(method);
-    request = if ctx.target.http2 {
-        let scheme = if ctx.target.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        request.uri(format!("{scheme}://{authority}{path_and_query}"))
-    } else {
-        request
-            .uri(path_and_query)
-            .header(hyper::header::HOST, authority)
-    };
-    if let Some(token) = &ctx.target.token {
-        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+/// An error unless the answer to `step` is `200 OK` (anything else is answered as today's
+/// clients were: the status names the failure).
+pub(super) fn expect_ok(head: &Head, step: &str) -> Result<(), ConnectError> {
+    match StatusCode::from_u16(head.status) {
+        Ok(StatusCode::OK) => Ok(()),
+        Ok(status) => Err(ConnectError::status(step, status)),
+        Err(_) => Err(ConnectError::new(
+            FailureKind::Protocol,
+            format!("{step}: HTTP {}", head.status),
+        )),
     }
-    request
-        .body(Full::new(body))
-        .expect("method, path, host and a printable token are always valid")
+}
+
+impl Sender {
+    /// Sends `request` and reads its whole answer (a body of at most [`MAX_BODY_BYTES`]). The
+    /// future owns the connection and gives it back with the answer, so it can stay in flight
+    /// while the caller waits on other events; dropping it drops the connection, so no answer
+    /// can be half read.
+    pub(super) fn exchange(
+        self,
+        ctx: &Ctx,
+        request: Outgoing,
+        step: &'static str,
+    ) -> impl Future<Output = Result<(Sender, Head, Bytes), ConnectError>> + Send + 'static + use<>
+    {
+        match self {
+            Sender::Http1(mut conn) => {
+                let bytes = encode(ctx, &request);
+                Either::Left(async move {
+                    let during = |e: h1::H1Error| e.during(step);
+                    conn.send(&bytes).await.map_err(during)?;
+                    drop(bytes);
+                    let head = conn.head().await.map_err(during)?;
+                    let body = conn.body(MAX_BODY_BYTES).await.map_err(during)?;
+                    Ok((Sender::Http1(conn), head, Bytes::from(body)))
+                })
+            }
+            Sender::Http2 { mut sender, keep } => {
+                let response = sender.send_request(h2_request(ctx, request));
+                Either::Right(async move {
+                    let response = response.await.map_err(|e| ConnectError::hyper(step, &e))?;
+                    let head = h2_head(&response, keep);
+                    let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+                        .collect()
+                        .await
+                        .map_err(|e| match e.downcast::<hyper::Error>() {
+                            Ok(e) => ConnectError::hyper(step, &e),
+                            Err(e) => {
+                                ConnectError::new(FailureKind::Protocol, format!("{step}: {e}"))
+                            }
+                        })?
+                        .to_bytes();
+                    Ok((Sender::Http2 { sender, keep }, head, body))
+                })
+            }
+        }
+    }
+
+    /// Sends `request` and returns once the response head has arrived, with its body to read
+    /// as it comes.
+    pub(super) async fn open_stream(
+        self,
+        ctx: &Ctx,
+        request: Outgoing,
+        step: &'static str,
+    ) -> Result<(Head, BodyStream), ConnectError> {
+        match self {
+            Sender::Http1(mut conn) => {
+                let during = |e: h1::H1Error| e.during(step);
+                conn.send(&encode(ctx, &request)).await.map_err(during)?;
+                let head = conn.head().await.map_err(during)?;
+                Ok((head, BodyStream::Http1(conn)))
+            }
+            Sender::Http2 { mut sender, keep } => {
+                let response = sender
+                    .send_request(h2_request(ctx, request))
+                    .await
+                    .map_err(|e| ConnectError::hyper(step, &e))?;
+                let head = h2_head(&response, keep);
+                let body = BodyStream::Http2 {
+                    _sender: sender,
+                    body: response.into_body(),
+                };
+                Ok((head, body))
+            }
+        }
+    }
+
+    /// Another handle on the same HTTP/2 connection, for a request in parallel; `None` over
+    /// HTTP/1.1, which carries one request at a time.
+    pub(super) fn h2_handle(&self) -> Option<Sender> {
+        match self {
+            Sender::Http1(_) => None,
+            Sender::Http2 { sender, keep } => Some(Sender::Http2 {
+                sender: sender.clone(),
+                keep,
+            }),
+        }
+    }
+}
+
+/// Opens a connection to the target (TLS if it wants TLS; HTTP/2 if the scenario asks for it),
+/// whose answers keep the response fields named in `keep`. Over HTTP/2 hyper's driver task
+/// ends when every sender and response body is dropped; over HTTP/1.1 there is no other task.
+pub(super) async fn connect(
+    ctx: &Ctx,
+    keep: &'static [&'static str],
+) -> Result<Sender, ConnectError> {
+    let stream = super::conn::connect(ctx).await?;
+    if !ctx.target.http2 {
+        return Ok(Sender::Http1(Connection::new(stream, keep)));
+    }
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (exec, driver) = ConnectionExecutor::new();
+    let (sender, conn) = http2::handshake(exec.clone(), io)
+        .await
+        .map_err(|e| ConnectError::hyper("handshake", &e))?;
+    hyper::rt::Executor::execute(&exec, async move {
+        let _ = conn.await;
+    });
+    tokio::spawn(driver);
+    Ok(Sender::Http2 { sender, keep })
+}
+
+/// The HTTP/1.1 bytes of `request`: what hyper's client sent, so byte figures stay comparable
+/// (see [`crate::codec::h1::request`]).
+fn encode(ctx: &Ctx, request: &Outgoing) -> Vec<u8> {
+    let head = crate::codec::h1::Request {
+        method: request.method,
+        target: &request.target,
+        host: ctx.target.addr,
+        token: ctx.target.token.as_deref(),
+        last_event_id: request.last_event_id,
+        body_bytes: request.body.len(),
+    };
+    h1::encode(&head, &request.body)
+}
+
+/// An HTTP/2 request: the absolute URI, which becomes the `:scheme` and `:authority`
+/// pseudo-headers, and the token.
+fn h2_request(ctx: &Ctx, request: Outgoing) -> Request<Full<Bytes>> {
+    let scheme = if ctx.target.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let method = match request.method {
+        Method::Get => hyper::Method::GET,
+        Method::Post => hyper::Method::POST,
+    };
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(format!("{scheme}://{}{}", ctx.target.addr, request.target));
+    if let Some(token) = &ctx.target.token {
+        builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if let Some(id) = request.last_event_id {
+        builder = builder.header(crate::server::sse::LAST_EVENT_ID, id);
+    }
+    builder
+        .body(Full::new(request.body))
+        .expect("method, path, authority and a printable token are always valid")
+}
+
+/// An HTTP/2 response's head, keeping the fields named in `keep`.
+fn h2_head<B>(response: &hyper::Response<B>, keep: &'static [&'static str]) -> Head {
+    let mut fields = Vec::new();
+    for name in keep {
+        for value in response.headers().get_all(*name) {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            fields.push((*name, value.into_owned().into_boxed_str()));
+        }
+    }
+    Head {
+        status: response.status().as_u16(),
+        fields,
+        close: false,
+    }
 }
 
 /// Most `POST /publish` streams one HTTP/2 publisher keeps open at once (the server allows 32).
@@ -128,15 +309,18 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
     if !wait_until(slot, &ctx.stop).await {
         return recorder;
     }
-    let Some(mut sender) = first_connect(
+    let Some(first) = first_connect(
         &ctx,
         Joiner::Publisher(&mut recorder.counts),
-        Box::pin(connect(&ctx)),
+        Box::pin(connect(&ctx, &[])),
     )
     .await
     else {
         return recorder;
     };
+    // The connection while no request holds it all (HTTP/1.1: none in flight; over HTTP/2 it
+    // stays here, and each request takes a handle on it).
+    let mut sender = Some(first);
     let mut timeline_rx = ctx.timeline.subscribe();
     let timeline = tokio::select! {
         _ = ctx.stop.cancelled() => return recorder,
@@ -152,8 +336,19 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
         1
     };
     let path = &ctx.target.paths.publish;
-    let post = |sender: &mut Sender, message: &Bytes| {
-        sender.send_request(request(&ctx, Method::POST, path, message.clone()))
+    let post = |sender: &mut Option<Sender>, message: &Bytes| {
+        let conn = match sender {
+            Some(s @ Sender::Http2 { .. }) => s.h2_handle(),
+            _ => sender.take(),
+        }
+        .expect("HTTP/1.1 sends only once its one request in flight is answered");
+        let request = Outgoing {
+            method: Method::Post,
+            target: path.clone(),
+            last_event_id: None,
+            body: message.clone(),
+        };
+        conn.exchange(&ctx, request, "publish")
     };
     // Messages sent and not yet answered (with their intended times), and their responses, in
     // the same order.
@@ -181,7 +376,8 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                 recorder.counts.http_requests += 1;
             }
             Some(response) = responses.next() => match response {
-                Ok(r) if r.status().is_success() => {
+                Ok((back, head, _)) if (200..300).contains(&head.status) => {
+                    sender.get_or_insert(back);
                     if let Some((_, at, posted)) = unanswered.pop_front() {
                         recorder.record_publish_rtt(posted.elapsed());
                         publishing.published(at);
@@ -197,9 +393,9 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                 Err(_) => {
                     let lost_at = Instant::now();
                     responses = FuturesOrdered::new();
-                    match retry(&ctx, &mut backoff, || connect(&ctx)).await {
+                    match retry(&ctx, &mut backoff, || connect(&ctx, &[])).await {
                         Some(fresh) => {
-                            sender = fresh;
+                            sender = Some(fresh);
                             recorder.counts.reconnects += 1;
                             recorder.counts.disconnected += lost_at.elapsed();
                             for (message, _, posted) in &mut unanswered {

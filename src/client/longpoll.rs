@@ -1,4 +1,4 @@
-//! Poll subscribers (hyper over a counting socket): join, then poll with the cursor — held by the
+//! Poll subscribers (our HTTP/1.1 client, or hyper's HTTP/2, over a counting socket): join, then poll with the cursor — held by the
 //! server (long-poll) or answered at once every `interval` (short-poll), as a polling page does.
 
 use std::future::Future;
@@ -7,14 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::{Method, StatusCode};
 use tokio::time::{Instant, sleep_until};
 
 use super::backoff::{Backoff, retry};
 use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use super::failure::ConnectError;
-use super::http::{Sender, connect, request};
+use super::http::{Outgoing, Sender, connect, expect_ok};
 use super::inbox::Inbox;
 use crate::codec::batch;
 use crate::metrics::FailureKind;
@@ -38,54 +36,48 @@ struct Answer {
     received_at: Instant,
 }
 
-type Pending = Pin<Box<dyn Future<Output = Result<Answer, ConnectError>> + Send>>;
+/// The answer's fields a poll reads.
+const FIELDS: &[&str] = &[NEXT_CURSOR, MISSED];
 
-/// Sends one poll; the returned future owns everything it needs, so it can stay in flight while
-/// the caller waits on other events.
-fn poll(sender: &mut Sender, ctx: &Ctx, cursor: Option<u64>, pacing: Pacing) -> Pending {
+/// A poll in flight: it owns the connection and gives it back with the answer.
+type Pending = Pin<Box<dyn Future<Output = Result<(Sender, Answer), ConnectError>> + Send>>;
+
+/// Sends one poll on `sender`; the returned future owns the connection, so it can stay in
+/// flight while the caller waits on other events (dropping it loses the connection, never part
+/// of an answer).
+fn poll(sender: Sender, ctx: &Ctx, cursor: Option<u64>, pacing: Pacing) -> Pending {
     let poll = &ctx.target.paths.poll;
     let path = match (cursor, pacing) {
         (None, _) => poll.clone(),
         (Some(c), Pacing::Held) => format!("{poll}?cursor={c}"),
         (Some(c), Pacing::Every(_)) => format!("{poll}?cursor={c}&wait=0"),
     };
-    let response = sender.send_request(request(ctx, Method::GET, &path, Bytes::new()));
+    let exchange = sender.exchange(ctx, Outgoing::get(path), "poll");
     Box::pin(async move {
-        let response = response
-            .await
-            .map_err(|e| ConnectError::hyper("poll", &e))?;
-        if response.status() != StatusCode::OK {
-            return Err(ConnectError::status("poll", response.status()));
-        }
-        let header = |name: &str| -> Option<u64> {
-            response.headers().get(name)?.to_str().ok()?.parse().ok()
-        };
+        let (sender, head, body) = exchange.await?;
+        let received_at = Instant::now();
+        expect_ok(&head, "poll")?;
+        let header = |name: &str| -> Option<u64> { head.get(name)?.trim().parse().ok() };
         let next_cursor = header(NEXT_CURSOR).ok_or_else(|| {
             ConnectError::new(FailureKind::Protocol, "poll: no valid x-next-cursor header")
         })?;
         let missed = header(MISSED).unwrap_or(0);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ConnectError::hyper("poll body", &e))?
-            .to_bytes();
-        let received_at = Instant::now();
         let messages = batch::split(&body)
             .map_err(|e| ConnectError::new(FailureKind::Protocol, format!("poll body: {e}")))?;
-        Ok(Answer {
+        let answer = Answer {
             messages,
             next_cursor,
             missed,
             received_at,
-        })
+        };
+        Ok((sender, answer))
     })
 }
 
-/// A poll in flight, or the time the next one is due (short-poll).
+/// A poll in flight, or the time the next one is due (short-poll) and the idle connection.
 enum Next {
     InFlight(Pending),
-    Due(Instant),
+    Due(Instant, Sender),
 }
 
 /// Subscriber connecting at `slot`: joins (the join's round trip is its connect time), then polls
@@ -102,11 +94,11 @@ pub(super) async fn subscriber(
         return inbox;
     }
     let join = async {
-        let mut sender = connect(&ctx).await?;
-        let answer = poll(&mut sender, &ctx, None, pacing).await?;
+        let sender = connect(&ctx, FIELDS).await?;
+        let (sender, answer) = poll(sender, &ctx, None, pacing).await?;
         Ok::<_, ConnectError>((sender, answer.next_cursor))
     };
-    let Some((mut sender, mut cursor)) =
+    let Some((sender, mut cursor)) =
         first_connect(&ctx, Joiner::Subscriber(&mut inbox), Box::pin(join)).await
     else {
         return inbox;
@@ -121,10 +113,10 @@ pub(super) async fn subscriber(
     // at its next slot makes the client skip that slot (one request at a time per connection).
     let mut slot = Instant::now();
     let mut next = match pacing {
-        Pacing::Held => Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing)),
+        Pacing::Held => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
         Pacing::Every(interval) => {
             slot += interval;
-            Next::Due(slot)
+            Next::Due(slot, sender)
         }
     };
     let mut backoff = Backoff::new(ctx.plan.reconnect, seed);
@@ -132,7 +124,7 @@ pub(super) async fn subscriber(
     tokio::pin!(stopped);
     while !inbox.complete() {
         let due = match &next {
-            Next::Due(at) => Some(*at),
+            Next::Due(at, _) => Some(*at),
             Next::InFlight(_) => None,
         };
         tokio::select! {
@@ -147,28 +139,30 @@ pub(super) async fn subscriber(
                 inbox.set_expected(*finals.borrow_and_update());
             }
             _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                next = Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing));
+                next = match next {
+                    Next::Due(_, sender) => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
+                    in_flight => in_flight,
+                };
             }
             answer = async {
                 match &mut next {
                     Next::InFlight(pending) => pending.await,
-                    Next::Due(_) => std::future::pending().await,
+                    Next::Due(..) => std::future::pending().await,
                 }
             } => {
                 inbox.counts.http_requests += 1;
-                let Ok(answer) = answer else {
+                let Ok((sender, answer)) = answer else {
                     if ctx.stop.is_cancelled() {
                         break;
                     }
                     // Lost the connection: reconnect and poll on from the cursor, so nothing
                     // still in the server's ring is missed.
                     let lost_at = Instant::now();
-                    match retry(&ctx, &mut backoff, || connect(&ctx)).await {
+                    match retry(&ctx, &mut backoff, || connect(&ctx, FIELDS)).await {
                         Some(fresh) => {
-                            sender = fresh;
                             inbox.counts.reconnects += 1;
                             inbox.counts.disconnected += lost_at.elapsed();
-                            next = Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing));
+                            next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing));
                             continue;
                         }
                         None => {
@@ -190,13 +184,13 @@ pub(super) async fn subscriber(
                 cursor = answer.next_cursor;
                 pause_if(slow, &ctx).await;
                 next = match pacing {
-                    Pacing::Held => Next::InFlight(poll(&mut sender, &ctx, Some(cursor), pacing)),
+                    Pacing::Held => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
                     Pacing::Every(interval) => {
                         let now = Instant::now();
                         while slot <= now {
                             slot += interval;
                         }
-                        Next::Due(slot)
+                        Next::Due(slot, sender)
                     }
                 };
             }

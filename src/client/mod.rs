@@ -21,6 +21,8 @@
 //! - `ctx`, `signals`, [`conn`], `inbox`, `publishing`, `backoff`: what every client shares —
 //!   the context, news of the run's state, the counted socket, the receive-side bookkeeping, the
 //!   publishing schedule, reconnecting.
+//! - `scratch`, `h1`: the per-thread read buffer, and our HTTP/1.1 connection that reads into it
+//!   (one task per connection, no buffer while idle; HTTP/2 stays on hyper).
 //! - [`ws`], [`longpoll`], [`sse`], `http`: one module per transport's clients.
 //! - [`workers`]: the generator's threads, one single-threaded runtime per core.
 //! - [`watch`]: how late those threads run their tasks (event-loop lag), over the measured phase.
@@ -31,6 +33,7 @@ mod conductor;
 pub mod conn;
 mod ctx;
 mod failure;
+mod h1;
 mod h2exec;
 mod http;
 mod inbox;
@@ -40,6 +43,7 @@ pub mod plan;
 mod publishing;
 mod sampler;
 pub mod schedule;
+mod scratch;
 mod signals;
 pub mod source;
 pub mod sse;

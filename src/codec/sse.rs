@@ -85,6 +85,11 @@ impl Parser {
         if self.buffer.len() > MAX_LINE {
             return Err(LineTooLong);
         }
+        // Every line was complete: give the memory back, so that an idle stream (tens of
+        // thousands of them in a large run) keeps no buffer between events.
+        if self.buffer.is_empty() {
+            self.buffer = BytesMut::new();
+        }
         Ok(())
     }
 

@@ -10,12 +10,10 @@
 //! # Layout
 //! - [`handshake`]: our opening handshake (request bytes, response head checked with httparse).
 //! - [`ours`]: our client over any `AsyncRead + AsyncWrite` stream.
-//! - `scratch`: the per-thread read buffer our client reads into, so idle connections hold none.
 //! - [`tungstenite`]: the tokio-tungstenite client behind the same trait.
 
 pub mod handshake;
 pub mod ours;
-mod scratch;
 pub mod tungstenite;
 
 use std::sync::Arc;

@@ -21,8 +21,8 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::handshake::{self, HandshakeError, Upgrade};
-use super::scratch;
 use super::{Connection, Received, WsError};
+use crate::client::scratch;
 use crate::codec::ws::{Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_frame};
 
 /// Close code sent when we end the connection ourselves: 1000, normal closure.
@@ -152,7 +152,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
                     }
                     // Everything decoded: an idle connection keeps no buffer.
                     self.decoder.release_if_empty();
-                    if scratch::read_into(&mut self.stream, &mut self.decoder).await? == 0 {
+                    let decoder = &mut self.decoder;
+                    let read = scratch::read_with(&mut self.stream, |bytes| {
+                        decoder.feed(bytes);
+                        bytes.len()
+                    });
+                    if read.await? == 0 {
                         return Err(WsError::Closed);
                     }
                 }

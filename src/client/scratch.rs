@@ -2,9 +2,10 @@
 //!
 //! A subscriber waits far more than it reads. If each kept its own read buffer, tens of thousands
 //! of idle connections would hold tens of thousands of buffers (4 KiB each is ~80 MB at 20k).
-//! Instead a read lands in this thread's scratch buffer and is copied into the connection's
-//! [`Decoder`] — a few hundred bytes for the usual handful of small frames, and the copy is the
-//! only cost — which frees its buffer again once every frame in it is decoded.
+//! Instead a read lands in this thread's scratch buffer and the connection decodes it there (our
+//! WebSocket client copies it into its frame decoder, our HTTP/1.1 client decodes it in place),
+//! keeping only an incomplete frame, head or chunk line. Owns the buffer and the read; knows no
+//! protocol.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -14,8 +15,6 @@ use std::task::Poll;
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::codec::ws::Decoder;
-
 /// Bytes one read may take: enough for hundreds of small frames at once when a subscriber falls
 /// behind, so a burst costs few system calls.
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -24,21 +23,24 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
 }
 
-/// Reads once from `stream` into the thread's scratch buffer and feeds what came into
-/// `decoder`. Returns the bytes read (0: end of stream). Cancel-safe: bytes are handed to the
-/// decoder in the same poll that reads them, so dropping the future loses nothing.
-pub(super) async fn read_into<S: AsyncRead + Unpin>(
+/// Reads once from `stream` into the thread's scratch buffer and hands what came to `take`
+/// (an empty slice: end of stream), returning what `take` returns.
+///
+/// Cancel-safe: the bytes are handed over in the same poll that reads them, so dropping the
+/// future loses nothing. `take` must not read through another scratch call (the buffer is
+/// borrowed meanwhile); it is synchronous, so it cannot.
+pub(super) async fn read_with<S: AsyncRead + Unpin, T>(
     stream: &mut S,
-    decoder: &mut Decoder,
-) -> io::Result<usize> {
+    take: impl FnOnce(&[u8]) -> T,
+) -> io::Result<T> {
+    let mut take = Some(take);
     poll_fn(|cx| {
         SCRATCH.with_borrow_mut(|scratch| {
             let mut buf = ReadBuf::new(scratch);
             match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) => {
-                    let filled = buf.filled();
-                    decoder.feed(filled);
-                    Poll::Ready(Ok(filled.len()))
+                    let take = take.take().expect("a finished read is not polled again");
+                    Poll::Ready(Ok(take(buf.filled())))
                 }
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Pending => Poll::Pending,
@@ -53,7 +55,19 @@ mod tests {
     use tokio::io::{AsyncWriteExt, duplex};
 
     use super::*;
-    use crate::codec::ws::{Config, Message};
+    use crate::codec::ws::{Config, Decoder, Message};
+
+    /// Reads once into `decoder`, as our WebSocket client does.
+    async fn read_into(
+        stream: &mut tokio::io::DuplexStream,
+        decoder: &mut Decoder,
+    ) -> io::Result<usize> {
+        read_with(stream, |bytes| {
+            decoder.feed(bytes);
+            bytes.len()
+        })
+        .await
+    }
 
     #[tokio::test]
     async fn frames_split_across_reads_are_joined_and_the_buffer_freed() {

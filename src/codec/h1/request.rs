@@ -1,0 +1,115 @@
+//! The request head our HTTP/1.1 client writes: the bytes hyper's client wrote before it, so
+//! byte figures stay comparable across versions: lower-case field names, `host` first, then
+//! `authorization`, `last-event-id`, and `content-length` on a request with a body.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// The methods wsbench sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Poll and stream reads.
+    Get,
+    /// Publishing.
+    Post,
+}
+
+impl Method {
+    /// The method's token on the request line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// One request's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The method.
+    pub method: Method,
+    /// The request target: path and query (`/poll?cursor=7`).
+    pub target: &'a str,
+    /// The server's address, sent as `host`.
+    pub host: SocketAddr,
+    /// Sent as `authorization: Bearer <token>`.
+    pub token: Option<&'a str>,
+    /// Sent as `last-event-id` (resuming an event stream).
+    pub last_event_id: Option<u64>,
+    /// The body's length, sent as `content-length` when the method carries a body (`POST`).
+    pub body_bytes: usize,
+}
+
+impl Request<'_> {
+    /// Appends the head, blank line included.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        // Writing into a `Vec` cannot fail.
+        let _ = write!(
+            out,
+            "{} {} HTTP/1.1\r\nhost: {}\r\n",
+            self.method.as_str(),
+            self.target,
+            self.host
+        );
+        if let Some(token) = self.token {
+            let _ = write!(out, "authorization: Bearer {token}\r\n");
+        }
+        if let Some(id) = self.last_event_id {
+            let _ = write!(out, "last-event-id: {id}\r\n");
+        }
+        if self.method == Method::Post {
+            let _ = write!(out, "content-length: {}\r\n", self.body_bytes);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_are_what_hyper_wrote_byte_for_byte() {
+        let host: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let get = Request {
+            method: Method::Get,
+            target: "/poll?cursor=7",
+            host,
+            token: None,
+            last_event_id: None,
+            body_bytes: 0,
+        };
+        let mut out = Vec::new();
+        get.write(&mut out);
+        assert_eq!(
+            out,
+            b"GET /poll?cursor=7 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        Request {
+            target: "/events",
+            token: Some("s3cret"),
+            last_event_id: Some(41),
+            ..get
+        }
+        .write(&mut out);
+        assert_eq!(
+            out,
+            b"GET /events HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nauthorization: Bearer s3cret\r\nlast-event-id: 41\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        Request {
+            method: Method::Post,
+            target: "/publish",
+            token: Some("t"),
+            body_bytes: 1000,
+            ..get
+        }
+        .write(&mut out);
+        assert_eq!(
+            out,
+            b"POST /publish HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nauthorization: Bearer t\r\ncontent-length: 1000\r\n\r\n"
+        );
+    }
+}
