@@ -77,15 +77,15 @@ pub async fn drive(
                 workers.handle(i as usize),
             ),
             Transport::LongPoll { .. } => subscribers.spawn_on(
-                longpoll::subscriber(ctx, i.into(), slot, Pacing::Held, slow),
+                longpoll::subscriber(ctx, i, slot, Pacing::Held, slow),
                 workers.handle(i as usize),
             ),
             Transport::ShortPoll { interval } => subscribers.spawn_on(
-                longpoll::subscriber(ctx, i.into(), slot, Pacing::Every(interval), slow),
+                longpoll::subscriber(ctx, i, slot, Pacing::Every(interval), slow),
                 workers.handle(i as usize),
             ),
             Transport::Sse => subscribers.spawn_on(
-                sse::subscriber(ctx, i.into(), slot, slow),
+                sse::subscriber(ctx, i, slot, slow),
                 workers.handle(i as usize),
             ),
         };

@@ -84,7 +84,7 @@ enum Next {
 /// with its cursor until it has every expected message or the run stops.
 pub(super) async fn subscriber(
     ctx: Arc<Ctx>,
-    seed: u64,
+    index: u32,
     slot: Instant,
     pacing: Pacing,
     slow: bool,
@@ -105,10 +105,8 @@ pub(super) async fn subscriber(
     };
     inbox.counts.http_requests += 1;
 
-    let mut timeline_rx = ctx.timeline.subscribe();
-    let mut timeline = *timeline_rx.borrow_and_update();
-    let mut finals = ctx.tally.finals();
-    inbox.set_expected(*finals.borrow_and_update());
+    let mut news = ctx.signals.listener(index as usize);
+    let mut timeline = None;
     // Short-poll slots: every interval from the join, like a page's timer. A poll still in flight
     // at its next slot makes the client skip that slot (one request at a time per connection).
     let mut slot = Instant::now();
@@ -119,25 +117,27 @@ pub(super) async fn subscriber(
             Next::Due(slot, sender)
         }
     };
-    let mut backoff = Backoff::new(ctx.plan.reconnect, seed);
-    let stopped = ctx.stop.cancelled();
-    tokio::pin!(stopped);
-    while !inbox.complete() {
+    let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
+    loop {
+        // The run's state, read after news and once at the start (see `super::signals`).
+        if ctx.stop.is_cancelled() {
+            break;
+        }
+        if timeline.is_none() {
+            timeline = *ctx.timeline.borrow();
+        }
+        if !inbox.knows_expected() {
+            inbox.set_expected(ctx.tally.total());
+        }
+        if inbox.complete() {
+            break;
+        }
         let due = match &next {
             Next::Due(at, _) => Some(*at),
             Next::InFlight(_) => None,
         };
         tokio::select! {
             biased;
-            _ = &mut stopped => break,
-            changed = timeline_rx.changed(), if timeline.is_none() => {
-                if changed.is_err() { break; }
-                timeline = *timeline_rx.borrow_and_update();
-            }
-            changed = finals.changed(), if !inbox.knows_expected() => {
-                if changed.is_err() { break; }
-                inbox.set_expected(*finals.borrow_and_update());
-            }
             _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 next = match next {
                     Next::Due(_, sender) => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
@@ -178,6 +178,10 @@ pub(super) async fn subscriber(
                     inbox.counts.responses_with_messages += 1;
                     inbox.counts.messages_in_responses += answer.messages.len() as u64;
                 }
+                // An answer can come before the news of the timeline its publisher read.
+                if timeline.is_none() {
+                    timeline = *ctx.timeline.borrow();
+                }
                 for message in &answer.messages {
                     inbox.receive(message, answer.received_at, timeline.as_ref());
                 }
@@ -194,6 +198,7 @@ pub(super) async fn subscriber(
                     }
                 };
             }
+            () = news.news() => {}
         }
     }
     drop(next);

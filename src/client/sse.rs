@@ -27,7 +27,7 @@ async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<BodyStream, ConnectErro
 }
 
 /// Subscriber connecting at `slot`; its connect time is TCP connect + the response head.
-pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bool) -> Inbox {
+pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: bool) -> Inbox {
     let mut inbox = Inbox::default();
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
@@ -43,28 +43,28 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
     };
     inbox.counts.http_requests += 1;
 
-    let mut timeline_rx = ctx.timeline.subscribe();
-    let mut timeline = *timeline_rx.borrow_and_update();
-    let mut finals = ctx.tally.finals();
-    inbox.set_expected(*finals.borrow_and_update());
+    let mut news = ctx.signals.listener(index as usize);
+    let mut timeline = None;
     let mut parser = Parser::default();
     let mut items = Vec::new();
     let mut malformed = false;
-    let mut backoff = Backoff::new(ctx.plan.reconnect, seed);
-    let stopped = ctx.stop.cancelled();
-    tokio::pin!(stopped);
-    while !inbox.complete() {
+    let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
+    loop {
+        // The run's state, read after news and once at the start (see `super::signals`).
+        if ctx.stop.is_cancelled() {
+            break;
+        }
+        if timeline.is_none() {
+            timeline = *ctx.timeline.borrow();
+        }
+        if !inbox.knows_expected() {
+            inbox.set_expected(ctx.tally.total());
+        }
+        if inbox.complete() {
+            break;
+        }
         tokio::select! {
             biased;
-            _ = &mut stopped => break,
-            changed = timeline_rx.changed(), if timeline.is_none() => {
-                if changed.is_err() { break; }
-                timeline = *timeline_rx.borrow_and_update();
-            }
-            changed = finals.changed(), if !inbox.knows_expected() => {
-                if changed.is_err() { break; }
-                inbox.set_expected(*finals.borrow_and_update());
-            }
             part = body.part("events", |data| {
                 if parser.feed(data, &mut items).is_err() {
                     malformed = true;
@@ -73,6 +73,10 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
                 // What this read completed counts even if the stream broke right after it: the
                 // resume point is past it, so the server will not send it again.
                 let now = Instant::now();
+                // An event can come before the news of the timeline its publisher read.
+                if timeline.is_none() {
+                    timeline = *ctx.timeline.borrow();
+                }
                 for item in items.drain(..) {
                     match item {
                         Item::Event { data, .. } => inbox.receive(&data, now, timeline.as_ref()),
@@ -107,6 +111,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, seed: u64, slot: Instant, slow: bo
                 }
                 pause_if(slow, &ctx).await;
             }
+            () = news.news() => {}
         }
     }
     drop(body);
