@@ -40,7 +40,9 @@ pub async fn drive(
     cancel: &CancellationToken,
     on_phase: &mut dyn FnMut(Phase),
 ) -> Result<ClientOutcome, ClientError> {
-    let workers = Workers::per_core().map_err(ClientError::Workers)?;
+    // Every subscriber receives every message (and publishers send theirs).
+    let deliveries_per_s = plan.rate * f64::from(plan.subscribers + plan.publishers);
+    let workers = Workers::for_load(deliveries_per_s).map_err(ClientError::Workers)?;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let ctx = Arc::new(Ctx {
         plan: plan.clone(),
