@@ -59,6 +59,28 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
+    /// A subscriber catching up with the run's state, at the top of its loop (after news, and
+    /// once at the start: see [`Signals`]): learns the timeline and the in-window total if they
+    /// are known now. `false`: stop receiving (the run stops, or every expected message came).
+    pub(super) fn catch_up(&self, inbox: &mut Inbox, timeline: &mut Option<Timeline>) -> bool {
+        if self.stop.is_cancelled() {
+            return false;
+        }
+        self.learn_timeline(timeline);
+        if !inbox.knows_expected() {
+            inbox.set_expected(self.tally.total());
+        }
+        !inbox.complete()
+    }
+
+    /// Fills in the timeline once it is fixed. Also called when a message arrives: it can come
+    /// before the news of the timeline that its publisher read.
+    pub(super) fn learn_timeline(&self, timeline: &mut Option<Timeline>) {
+        if timeline.is_none() {
+            *timeline = *self.timeline.borrow();
+        }
+    }
+
     /// Raises [`Signals`] whenever the timeline is fixed, the in-window total becomes known or the
     /// run stops, until it stops: one task waits on the shared channels so that no subscriber has to.
     pub(super) async fn relay(self: Arc<Self>) {

@@ -119,17 +119,7 @@ pub(super) async fn subscriber(
     };
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     loop {
-        // The run's state, read after news and once at the start (see `super::signals`).
-        if ctx.stop.is_cancelled() {
-            break;
-        }
-        if timeline.is_none() {
-            timeline = *ctx.timeline.borrow();
-        }
-        if !inbox.knows_expected() {
-            inbox.set_expected(ctx.tally.total());
-        }
-        if inbox.complete() {
+        if !ctx.catch_up(&mut inbox, &mut timeline) {
             break;
         }
         let due = match &next {
@@ -178,10 +168,7 @@ pub(super) async fn subscriber(
                     inbox.counts.responses_with_messages += 1;
                     inbox.counts.messages_in_responses += answer.messages.len() as u64;
                 }
-                // An answer can come before the news of the timeline its publisher read.
-                if timeline.is_none() {
-                    timeline = *ctx.timeline.borrow();
-                }
+                ctx.learn_timeline(&mut timeline);
                 for message in &answer.messages {
                     inbox.receive(message, answer.received_at, timeline.as_ref());
                 }

@@ -50,17 +50,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
     let mut malformed = false;
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     loop {
-        // The run's state, read after news and once at the start (see `super::signals`).
-        if ctx.stop.is_cancelled() {
-            break;
-        }
-        if timeline.is_none() {
-            timeline = *ctx.timeline.borrow();
-        }
-        if !inbox.knows_expected() {
-            inbox.set_expected(ctx.tally.total());
-        }
-        if inbox.complete() {
+        if !ctx.catch_up(&mut inbox, &mut timeline) {
             break;
         }
         tokio::select! {
@@ -73,10 +63,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
                 // What this read completed counts even if the stream broke right after it: the
                 // resume point is past it, so the server will not send it again.
                 let now = Instant::now();
-                // An event can come before the news of the timeline its publisher read.
-                if timeline.is_none() {
-                    timeline = *ctx.timeline.borrow();
-                }
+                ctx.learn_timeline(&mut timeline);
                 for item in items.drain(..) {
                     match item {
                         Item::Event { data, .. } => inbox.receive(&data, now, timeline.as_ref()),

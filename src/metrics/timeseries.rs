@@ -2,14 +2,14 @@
 //! the `.hlog` file.
 //!
 //! Owns the [`IntervalRecorder`] that every subscriber shares while the run goes, and the
-//! [`Second`]s it is cut into. A whole-run latency histogram per client stays in each task's own
-//! [`Recorder`](super::Recorder); the per-second ones cannot (1000–15,000 clients × every second
-//! is too much memory), so deliveries also go to one of [`SHARDS`] shared histograms, picked by the
-//! client, each behind its own mutex. Once a second the sampler swaps them all out and merges them
-//! into that second's histogram: memory is `SHARDS` small histograms plus one [`PackedHistogram`]
-//! per second of the run (a few KiB: a 1 h run of four transports keeps tens of MiB, where plain
-//! histograms of 3 significant digits would take ~90 KiB a second), and a delivery costs one
-//! uncontended lock. Like the rest of `metrics`: no async, no I/O,
+//! [`Second`]s it is cut into. No client keeps a histogram of its own (tens of thousands of
+//! them would be most of the generator's memory): deliveries go to one of [`SHARDS`] shared
+//! histograms, picked by the caller (the client thread's lane), each behind its own mutex. Once a
+//! second the sampler swaps them all out and merges them into that second's histogram, and the
+//! whole run's histogram is the sum of the seconds: memory is `SHARDS` small histograms plus one
+//! [`PackedHistogram`] per second of the run (a few KiB: a 1 h run of four transports keeps tens
+//! of MiB, where plain histograms of 3 significant digits would take ~90 KiB a second), and a
+//! delivery costs one uncontended lock. Like the rest of `metrics`: no async, no I/O,
 //! no clock reading — callers say which second a message was intended in.
 //!
 //! ## What "lost" means per second

@@ -245,31 +245,19 @@ async fn receive<C: Connection>(
     let mut news = ctx.signals.listener(index as usize);
     let mut timeline = None;
     loop {
-        // The run's state, read after news and once at the start (the listener saw nothing yet).
-        if ctx.stop.is_cancelled() {
+        let had_timeline = timeline.is_some();
+        if !ctx.catch_up(inbox, &mut timeline) {
             return Ok(());
         }
-        if timeline.is_none() {
-            timeline = *ctx.timeline.borrow();
-            if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
-                p.start(t);
-            }
-        }
-        if !inbox.knows_expected() {
-            inbox.set_expected(ctx.tally.total());
-        }
-        if inbox.complete() {
-            return Ok(());
+        if let (false, Some(t), Some(p)) = (had_timeline, &timeline, publishing.as_deref_mut()) {
+            p.start(t);
         }
         let due = publishing.as_deref().and_then(Publishing::next_due);
         // Data first: a wake-up for a message polls nothing else (see `super::signals`).
         tokio::select! {
             biased;
             incoming = ws.next(|bytes| {
-                // A message can come before the news of the timeline that its publisher read.
-                if timeline.is_none() {
-                    timeline = *ctx.timeline.borrow();
-                }
+                ctx.learn_timeline(&mut timeline);
                 inbox.receive(bytes, Instant::now(), timeline.as_ref());
             }) => {
                 heard = true;
