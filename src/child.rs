@@ -17,7 +17,7 @@ use tokio::time::timeout;
 
 use crate::metrics::ProcessUsage;
 use crate::os;
-use crate::scenario::TransportKind;
+use crate::protocol::TransportKind;
 
 /// Why the server child could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::scenario::{Scenario, ScenarioError, TransportKind};
+use crate::protocol::TransportKind;
+use crate::scenario::{Scenario, ScenarioError};
 
 /// wsbench: how much better is WebSocket than HTTP polling for server push, on your workload?
 #[derive(Debug, Parser)]

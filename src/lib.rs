@@ -26,6 +26,7 @@ pub mod codec;
 pub mod metrics;
 pub mod os;
 pub mod progress;
+pub mod protocol;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -118,7 +119,7 @@ fn serve_tls(args: &ServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::S
         key: key.clone(),
     };
     let alpn: &[&[u8]] = match args.transport {
-        scenario::TransportKind::Ws => &[tls::ALPN_HTTP1],
+        protocol::TransportKind::Ws => &[tls::ALPN_HTTP1],
         _ => &[tls::ALPN_H2, tls::ALPN_HTTP1],
     };
     Ok(Some(tls::server_config(&files, alpn)?))

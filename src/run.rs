@@ -22,10 +22,11 @@ use crate::client::{self, LoadPlan, Phase, Target};
 use crate::metrics::{GeneratorHealth, ProcessUsage, TlsFigures, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
+use crate::protocol::TransportKind;
 use crate::report::{self, RunInfo};
 use crate::scenario::thresholds::Threshold;
 use crate::scenario::variant::Variant;
-use crate::scenario::{self, Scenario, Transport, TransportKind};
+use crate::scenario::{self, Scenario, Transport};
 use crate::tls;
 
 /// File descriptors kept free for everything that is not a client socket. The built-in server

@@ -23,7 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
 use wsbench::codec::envelope::Envelope;
-use wsbench::scenario::{Transport, TransportKind};
+use wsbench::protocol::TransportKind;
+use wsbench::scenario::Transport;
 use wsbench::server::{self, Limits, ServerConfig, persist};
 
 const PAYLOAD: usize = 1000;

@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wsbench::client::source::Sources;
 use wsbench::client::{LoadPlan, Phase, Target, drive};
+use wsbench::protocol::TransportKind;
 use wsbench::scenario::sources::first_v4;
-use wsbench::scenario::{Transport, TransportKind, WsClient};
+use wsbench::scenario::{Transport, WsClient};
 
 /// One transport at a time: each run holds ~6,000 descriptors (3,000 client sockets and as many
 /// server ones, in this process), and four at once would pass the 20,000 the machine allows.

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::protocol::TransportKind;
 use wsbench::scenario::variant::Variant;
-use wsbench::scenario::{Transport, TransportKind, WsClient};
+use wsbench::scenario::{Transport, WsClient};
 use wsbench::server::{self, Limits, ServerConfig};
 use wsbench::tls;
 
@@ -208,7 +209,7 @@ async fn an_h2_publisher_with_posts_in_flight_publishes_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h2_client_over_tls_needs_the_server_to_agree_by_alpn() {
     // A WebSocket server offers only http/1.1: an h2-only TLS client must fail clearly.
-    let (addr, stop, cert) = common::start_tls_server(wsbench::scenario::TransportKind::Ws).await;
+    let (addr, stop, cert) = common::start_tls_server(wsbench::protocol::TransportKind::Ws).await;
     let mut plan = plan();
     plan.subscribers = 2;
     plan.publishers = 1;
@@ -228,7 +229,7 @@ async fn an_h2_client_over_tls_needs_the_server_to_agree_by_alpn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_trusts_only_the_run_certificate() {
     let (addr, stop, _served) =
-        common::start_tls_server(wsbench::scenario::TransportKind::Sse).await;
+        common::start_tls_server(wsbench::protocol::TransportKind::Sse).await;
     let other = tls::SelfSigned::generate().unwrap();
     let mut plan = plan();
     plan.subscribers = 2;
@@ -248,7 +249,7 @@ async fn a_client_trusts_only_the_run_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_server_speaks_tls_1_3_and_chooses_h2_by_alpn() {
     let (addr, stop, cert) =
-        common::start_tls_server(wsbench::scenario::TransportKind::LongPoll).await;
+        common::start_tls_server(wsbench::protocol::TransportKind::LongPoll).await;
     for (offered, chosen) in [
         (tls::ALPN_H2, b"h2".as_slice()),
         (tls::ALPN_HTTP1, b"http/1.1"),

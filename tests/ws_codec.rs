@@ -19,7 +19,7 @@ use wsbench::codec::ws::overhead::{client_frame_overhead, server_frame_overhead}
 use wsbench::codec::ws::{
     Config, DataOp, Decoder, FrameHeader, MAX_HEADER_LEN, Message, OpCode, encode_frame,
 };
-use wsbench::scenario::TransportKind;
+use wsbench::protocol::TransportKind;
 
 /// A data message as the tests describe it: text or binary, and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use wsbench::scenario::TransportKind;
+use wsbench::protocol::TransportKind;
 use wsbench_fuzz::{POLL, alive, connect, send_and_drain, server};
 
 fuzz_target!(|input: &[u8]| {

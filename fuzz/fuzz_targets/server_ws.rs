@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use wsbench::scenario::TransportKind;
+use wsbench::protocol::TransportKind;
 use wsbench_fuzz::{UPGRADE, alive, connect, read_head, send_and_drain, server};
 
 /// Turns `data` into client frames: per frame, one byte of FIN/RSV/opcode bits (sent as given),

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use wsbench::scenario::TransportKind;
+use wsbench::protocol::TransportKind;
 use wsbench::server::{Limits, ServerConfig};
 
 /// Small limits, so the size and time bounds are within a fuzzer's reach.

@@ -30,7 +30,8 @@ use crate::metrics::{
     FailureCounts, IntervalRecorder, PackedHistogram, Recorder, SharedHistogram, TimeSeries,
     WireBytes, new_histogram,
 };
-use crate::scenario::{Transport, TransportKind};
+use crate::protocol::TransportKind;
+use crate::scenario::Transport;
 use crate::wire::WireMeter;
 
 /// Runs one transport's load from ramp-up to drain. `cancel` cuts it short (results are partial).

@@ -265,7 +265,7 @@ fn h2_request(ctx: &Ctx, request: Outgoing) -> Request<Full<Bytes>> {
         builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
     }
     if let Some(id) = request.last_event_id {
-        builder = builder.header(crate::server::sse::LAST_EVENT_ID, id);
+        builder = builder.header(crate::protocol::LAST_EVENT_ID, id);
     }
     builder
         .body(Full::new(request.body))

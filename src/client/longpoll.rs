@@ -16,7 +16,7 @@ use super::http::{Outgoing, Sender, connect, expect_ok};
 use super::inbox::Inbox;
 use crate::codec::batch;
 use crate::metrics::FailureKind;
-use crate::server::longpoll::{MISSED, NEXT_CURSOR};
+use crate::protocol::{MISSED, NEXT_CURSOR};
 
 /// How a subscriber paces its polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ClientError;
+use crate::protocol::{self, TransportKind};
 use crate::scenario::target::Endpoint;
-use crate::scenario::{Scenario, Transport, TransportKind};
+use crate::scenario::{Scenario, Transport};
 
 /// What the load looks like for one transport (the scenario's common fields).
 #[derive(Debug, Clone)]
@@ -96,10 +97,10 @@ impl Default for Paths {
     /// The built-in servers' paths.
     fn default() -> Self {
         Paths {
-            ws: crate::server::ws::PATH.into(),
-            poll: "/poll".into(),
-            publish: "/publish".into(),
-            events: crate::server::sse::PATH.into(),
+            ws: protocol::WS_PATH.into(),
+            poll: protocol::POLL_PATH.into(),
+            publish: protocol::PUBLISH_PATH.into(),
+            events: protocol::EVENTS_PATH.into(),
         }
     }
 }

@@ -26,7 +26,7 @@ use super::summary::round_figure;
 use crate::codec::ws::overhead::{client_frame_overhead, server_frame_overhead};
 use crate::codec::{batch, http};
 use crate::metrics::TransportMetrics;
-use crate::scenario::TransportKind;
+use crate::protocol::TransportKind;
 use crate::scenario::variant::parse_label;
 
 /// One row of `bytes.csv`. Byte counts cover the measured phase and the drain (as `summary.csv`'s

@@ -20,9 +20,8 @@ use super::rules::{Draft, Field};
 use super::sources::{self, SourceAddresses};
 use super::thresholds::{self, Threshold};
 use super::variant::{Variants, parse_bools};
-use super::{
-    DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, TransportKind, WsClient,
-};
+use super::{DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Origin, ScenarioError, WsClient};
+use crate::protocol::TransportKind;
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
 /// count reaches validation and gets a range message rather than a serde type error.

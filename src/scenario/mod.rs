@@ -23,52 +23,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::Overrides;
+use crate::protocol::TransportKind;
 use file::ScenarioFile;
 use rules::Draft;
 use sources::SourceAddresses;
 use variant::{Variant, Variants};
-
-/// A transport that wsbench can serve and drive, in the order a run visits them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum TransportKind {
-    /// WebSocket (RFC 6455): `GET /ws` upgrades; every message sent is broadcast to all.
-    Ws,
-    /// HTTP/1.1 long-poll: `POST /publish`, `GET /poll?cursor=N` held until news or `hold`.
-    #[value(name = "longpoll")]
-    LongPoll,
-    /// HTTP/1.1 short-poll: `GET /poll?cursor=N&wait=0` every `interval`, answered at once.
-    #[value(name = "shortpoll")]
-    ShortPoll,
-    /// Server-sent events: `GET /events` as `text/event-stream`, resumed with `Last-Event-ID`.
-    Sse,
-}
-
-impl TransportKind {
-    /// Every transport, in run order.
-    pub const ALL: [TransportKind; 4] = [
-        TransportKind::Ws,
-        TransportKind::LongPoll,
-        TransportKind::ShortPoll,
-        TransportKind::Sse,
-    ];
-
-    /// The label used in tables, CSV rows and file names.
-    pub fn label(self) -> &'static str {
-        match self {
-            TransportKind::Ws => "ws",
-            TransportKind::LongPoll => "longpoll",
-            TransportKind::ShortPoll => "shortpoll",
-            TransportKind::Sse => "sse",
-        }
-    }
-}
-
-impl std::fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
-    }
-}
 
 /// A validated scenario. Every field is in range; see the README's scenario reference.
 #[derive(Debug, Clone, PartialEq)]

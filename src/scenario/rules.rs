@@ -18,10 +18,11 @@ use super::thresholds::Threshold;
 use super::variant::Variants;
 use super::{
     Backoff, Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES, Origin, Publish,
-    Scenario, ScenarioError, Targets, Transport, TransportKind, WsClient,
+    Scenario, ScenarioError, Targets, Transport, WsClient,
 };
 use crate::cli::Overrides;
 use crate::codec::envelope::MAX_HEADER_LEN;
+use crate::protocol::TransportKind;
 
 /// A value on its way to validation, and where it came from.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use hyper::Uri;
 
-use super::TransportKind;
+use crate::protocol::TransportKind;
 
 /// Where a transport's clients connect when the server is external.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! threshold. Owns the variant type, its label and reading the two keys; knows nothing of files
 //! or lines (the caller places errors).
 
-use super::TransportKind;
+use crate::protocol::TransportKind;
 
 /// How one transport run is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

@@ -31,6 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use super::hub::Hub;
 use super::{Conn, Limits, ServerConfig, ServerError, longpoll, persist, sse};
+use crate::protocol::{EVENTS_PATH, POLL_PATH, PUBLISH_PATH};
 
 /// Every response body: whole (poll, publish) or streamed (SSE).
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -139,10 +140,10 @@ async fn route(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
         return status(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
     }
     match (req.method(), req.uri().path()) {
-        (&Method::POST, "/publish") => publish(req, &state).await,
-        (&Method::GET, "/poll") => longpoll::poll(req.uri().query(), &state).await,
-        (&Method::GET, sse::PATH) => sse::events(&req, state),
-        (_, "/publish" | "/poll" | sse::PATH) => status(StatusCode::METHOD_NOT_ALLOWED, ""),
+        (&Method::POST, PUBLISH_PATH) => publish(req, &state).await,
+        (&Method::GET, POLL_PATH) => longpoll::poll(req.uri().query(), &state).await,
+        (&Method::GET, EVENTS_PATH) => sse::events(&req, state),
+        (_, PUBLISH_PATH | POLL_PATH | EVENTS_PATH) => status(StatusCode::METHOD_NOT_ALLOWED, ""),
         _ => status(StatusCode::NOT_FOUND, ""),
     }
 }

@@ -21,14 +21,8 @@ use tokio::time::{Instant, timeout_at};
 
 use super::http::{Body, State, full, status};
 use crate::codec::batch;
+use crate::protocol::{MISSED, NEXT_CURSOR, RESET};
 use crate::server::hub::Batch;
-
-/// Response header: the cursor to poll with next.
-pub const NEXT_CURSOR: &str = "x-next-cursor";
-/// Response header: messages after the cursor that the ring had already overwritten.
-pub const MISSED: &str = "x-missed";
-/// Response header: the cursor was ahead of the server (a restart); the batch reads from the start.
-pub const RESET: &str = "x-reset";
 
 /// What a `GET /poll` query asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

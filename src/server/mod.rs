@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
 
-use crate::scenario::TransportKind;
+use crate::protocol::TransportKind;
 
 /// Bounds and guards that keep a server alive, and not an open relay, whatever its clients do.
 #[derive(Debug, Clone)]

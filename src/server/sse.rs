@@ -17,11 +17,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::http::{Body, State};
 use crate::codec::sse;
-
-/// The path of the event stream.
-pub const PATH: &str = "/events";
-/// Request header a resuming client sends: the id of the last event it received.
-pub const LAST_EVENT_ID: &str = "last-event-id";
+use crate::protocol::LAST_EVENT_ID;
 
 /// Answers `GET /events`: response headers at once, then events as they are published.
 pub fn events<B>(req: &Request<B>, state: Arc<State>) -> Response<Body> {

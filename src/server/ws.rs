@@ -39,9 +39,7 @@ use tokio_util::task::TaskTracker;
 
 use super::hub::Hub;
 use super::{Limits, ServerError};
-
-/// The path that upgrades.
-pub const PATH: &str = "/ws";
+use crate::protocol::WS_PATH;
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
@@ -118,14 +116,14 @@ async fn handshake(conn: super::Conn, state: Arc<State>) {
     }
 }
 
-/// Answers one request: 101 and a connection task for a valid upgrade on [`PATH`], else an error status.
+/// Answers one request: 101 and a connection task for a valid upgrade on [`WS_PATH`], else an error status.
 fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Bytes>> {
     let status = |code: StatusCode| {
         let mut response = Response::new(Empty::new());
         *response.status_mut() = code;
         response
     };
-    if req.uri().path() != PATH {
+    if req.uri().path() != WS_PATH {
         return status(StatusCode::NOT_FOUND);
     }
     if !super::authorized(req.headers(), state.limits.token.as_deref()) {

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wsbench::client::LoadPlan;
 use wsbench::metrics::{PackedHistogram, Recorder, Second, TimeSeries, WireBytes};
-use wsbench::scenario::TransportKind;
+use wsbench::protocol::TransportKind;
 use wsbench::server::{self, Limits, ServerConfig};
 
 /// Starts a built-in server in this process; it stops when the returned token is cancelled.
