@@ -1,0 +1,89 @@
+//! `wsbench serve`: one built-in server as its own process, until Ctrl-C, SIGTERM or (for the
+//! children `wsbench run` starts) its parent's exit.
+//!
+//! Prints the bound address on the first line of stdout, so a parent that asked for port 0 learns
+//! the port; everything else the server does lives in [`crate::server`].
+
+use anyhow::Context;
+
+use crate::cli::ServeArgs;
+use crate::{os, protocol, server, tls};
+
+/// The TLS configuration `--tls-cert`/`--tls-key` ask for: HTTP offers `h2` and `http/1.1` by
+/// ALPN, WebSocket only `http/1.1` (its upgrade is an HTTP/1.1 request).
+fn serve_tls(args: &ServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let files = tls::CertFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let alpn: &[&[u8]] = match args.transport {
+        protocol::TransportKind::Ws => &[tls::ALPN_HTTP1],
+        _ => &[tls::ALPN_H2, tls::ALPN_HTTP1],
+    };
+    Ok(Some(tls::server_config(&files, alpn)?))
+}
+
+/// Serves `args.transport` until a shutdown signal.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    // Each connection is a file descriptor; take what the hard limit allows.
+    os::raise_nofile_to_hard().context("raising the open-file limit")?;
+    // Before binding: a bad certificate fails the server before it reports an address.
+    let tls = serve_tls(&args)?;
+    let listener = server::listen(args.addr)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(l)
+        })
+        .with_context(|| format!("binding {}", args.addr))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{addr}")
+        .and_then(|()| stdout.flush())
+        .context("printing the address")?;
+    let config = server::ServerConfig {
+        transport: args.transport,
+        hold: args.hold,
+        limits: server::Limits {
+            ring_capacity: args.ring,
+            max_message_bytes: args.max_message_bytes,
+            token: args.token,
+            ..server::Limits::default()
+        },
+        state_file: args.state,
+        tls,
+    };
+    server::serve(listener, config, shutdown_signal(args.exit_on_stdin_eof))
+        .await
+        .with_context(|| format!("{} server on {addr}", args.transport))
+}
+
+/// Completes on Ctrl-C, SIGTERM, or (when asked) when stdin closes because the parent is gone.
+async fn shutdown_signal(watch_stdin: bool) {
+    use tokio::io::AsyncReadExt;
+    use tokio::signal::unix::{SignalKind, signal};
+    let stdin_closed = async {
+        if !watch_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    };
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+        _ = stdin_closed => {}
+    }
+}
