@@ -1,6 +1,7 @@
 //! The files of one results directory and the order they are written in: the stored inputs
 //! (`run.json`, `scenario.toml`, `metrics.json`, `<transport>.hlog`) and the outputs derived from
-//! them (`summary.csv`, `latency.csv`, `timeseries.csv`, `bytes.csv`, `report.html`). See `results/README.md` for what each holds.
+//! them (`summary.csv`, `latency.csv`, `timeseries.csv`, `bytes.csv`, `report.html`). See
+//! `results/README.md` for what each holds.
 //!
 //! Reading a directory back is [`super::stored`]'s job; the `.hlog` format is [`super::hlog`]'s and
 //! the page is [`super::html`]'s.
