@@ -52,7 +52,7 @@ impl Rules<'_> {
             faults,
             thresholds,
         } = file;
-        // First every value that needs reading, each failing on its own line.
+        // First every value read; one that cannot be read fails here, naming its line.
         let thresholds = thresholds::from_table(&thresholds.unwrap_or_default())
             .map_err(|(at, message)| self.invalid(self.origin(&at), "[thresholds]", message))?;
         let mut target = target.unwrap_or_default();
