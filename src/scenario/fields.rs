@@ -38,6 +38,7 @@ impl Rules<'_> {
         }
     }
 
+    /// A written value, and where.
     pub(super) fn field<T>(&self, v: Sourced<T>) -> Field<T> {
         Field {
             origin: self.origin(&v.source),

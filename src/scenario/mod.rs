@@ -29,6 +29,9 @@ pub mod target;
 pub mod thresholds;
 pub mod variant;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
