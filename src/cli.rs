@@ -63,8 +63,8 @@ pub struct RunArgs {
     pub overrides: OverrideFlags,
 }
 
-/// Flags that override the scenario file; each names the field it replaces. The flag names are
-/// the ones a refused value is blamed on ([`scenario::Overrides`] writes them into its errors).
+/// Flags that override the scenario file; each names the field it replaces. The names are spelled
+/// again in [`scenario::Overrides`], which blames a refused value on its flag: rename both.
 #[derive(Debug, Default, Clone, Args)]
 pub struct OverrideFlags {
     /// `[clients] subscribers`
