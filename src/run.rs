@@ -35,8 +35,7 @@ const SPARE_FILES: u64 = 64;
 
 /// Runs a scenario end to end; returns the results directory.
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
-    let loaded = scenario::load(&args.scenario)?;
-    let scenario = args.overrides.apply(loaded)?;
+    let scenario = scenario::load_with(&args.scenario, &args.overrides.clone().into())?;
     let connections = u64::from(scenario.clients.subscribers + scenario.publish.publishers);
     // The built-in server holds as many connections as the clients do. It is our child: it
     // inherits the limit set here and raises its soft limit to this hard one, so one check
