@@ -1,16 +1,24 @@
-//! A network's round trip, emulated in the client's socket layer.
+//! A network's round trip, emulated in the client's socket layer (`[network]`).
 //!
 //! On loopback every request/response, re-poll, publish and handshake costs nothing, which hides
 //! exactly what separates polling from a pushed stream on a real network. The kernel's netem
 //! would add the delay, but it needs root and a kernel module these machines lack, so
 //! [`Delayed`] adds it here, above the byte counter (bytes are unchanged) and below every
-//! protocol: bytes written leave `one_way` later, bytes that arrive become readable `one_way`
-//! later (a round trip is twice that), end of stream included. Order is kept.
+//! protocol: bytes written leave half the round trip later, bytes that arrive become readable
+//! half the round trip later, end of stream included. Order is kept.
 //!
-//! What it does not emulate: TCP's own congestion window, slow start and loss recovery, and the
-//! server's view (the server sees the delayed bytes, not a delayed connection: its accept and its
-//! ACKs are immediate). A queue holds at most [`QUEUE_LIMIT`] bytes each way; past that, writes
-//! wait and reads stop pulling from the socket, so TCP's flow control still applies.
+//! A [`Network`] may add jitter (a random extra per chunk, never reordering bytes: a chunk is
+//! never due before the one ahead of it) and a bandwidth per connection and direction (a chunk
+//! waits for the link to finish the chunks ahead of it, then takes its size ÷ bandwidth to cross;
+//! with a bandwidth, writes and reads are cut into [`SEGMENT`]-byte pieces, so a large message
+//! arrives piece by piece, as it would).
+//!
+//! What it does not emulate: TCP's own congestion window, slow start and loss recovery (nothing
+//! is lost), and the server's view (the server sees the delayed bytes, not a delayed connection:
+//! its accept and its ACKs are immediate; the clients pay the TCP handshake's round trip
+//! themselves, see [`Network::round_trip`]). A queue holds at most [`QUEUE_LIMIT`] bytes each way;
+//! past that, writes wait and reads stop pulling from the socket, so TCP's flow control still
+//! applies.
 //!
 //! Bytes due to leave are sent whenever the connection is polled (read, write or flush) and a
 //! timer wakes the task when they are due, so a task that always has a read pending — as every
@@ -33,19 +41,101 @@ pub const QUEUE_LIMIT: usize = 256 * 1024;
 /// Bytes read from the socket in one go.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// A stream whose bytes take `one_way` to cross, each way. See the module doc.
+/// With a bandwidth, chunks cross in pieces of at most this many bytes (a typical TCP segment's
+/// payload), each arriving once it is through.
+pub const SEGMENT: usize = 1448;
+
+/// The path between every client and the server: `[network]` in a scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Network {
+    /// The round-trip time: half of it each way.
+    pub delay: Duration,
+    /// A random extra per round trip, up to this much (each way, each chunk draws up to half
+    /// of it), so a round trip takes `delay` to `delay + jitter`.
+    pub jitter: Duration,
+    /// Bytes per second each way, per connection; `None`: as fast as loopback.
+    pub bandwidth: Option<u64>,
+}
+
+impl Network {
+    /// Whether this path adds anything at all (if not, the clients' sockets are not wrapped).
+    pub fn is_loopback(&self) -> bool {
+        self.delay.is_zero() && self.jitter.is_zero() && self.bandwidth.is_none()
+    }
+
+    /// One round trip with its jitter: what a TCP handshake (SYN, SYN-ACK) costs before the
+    /// client may send.
+    pub fn round_trip(&self, seed: u64) -> Duration {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        self.delay + extra(&mut rng, self.jitter) + extra(&mut rng, self.jitter)
+    }
+}
+
+/// A random extra of up to half of `jitter`: one way's share.
+fn extra(rng: &mut fastrand::Rng, jitter: Duration) -> Duration {
+    let half = u64::try_from(jitter.as_nanos() / 2).unwrap_or(u64::MAX);
+    if half == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(rng.u64(0..half))
+}
+
+/// The pieces `bytes` crosses the link in: [`SEGMENT`]s when `segmented` (with a bandwidth),
+/// else whole.
+fn pieces(mut bytes: Bytes, segmented: bool) -> impl Iterator<Item = Bytes> {
+    let size = if segmented { SEGMENT } else { usize::MAX };
+    std::iter::from_fn(move || (!bytes.is_empty()).then(|| bytes.split_to(size.min(bytes.len()))))
+}
+
+/// One direction's emulated link: when its last chunk is due and when it is free again.
+#[derive(Debug)]
+struct Lane {
+    /// When the last queued chunk is due: no later chunk is due before it (order is kept).
+    last_due: Instant,
+    /// When the link has finished sending every chunk given to it (with a bandwidth).
+    free_at: Instant,
+}
+
+impl Lane {
+    fn new(now: Instant) -> Self {
+        Lane {
+            last_due: now,
+            free_at: now,
+        }
+    }
+
+    /// When `len` bytes handed to the link at `now` are through it, at the far end.
+    fn due(&mut self, net: &Network, rng: &mut fastrand::Rng, now: Instant, len: usize) -> Instant {
+        let mut sent = now;
+        if let Some(bytes_per_s) = net.bandwidth.filter(|&b| b > 0) {
+            let ns = (len as u128 * 1_000_000_000).div_ceil(u128::from(bytes_per_s));
+            sent =
+                self.free_at.max(now) + Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
+            self.free_at = sent;
+        }
+        let at = sent + net.delay / 2 + extra(rng, net.jitter);
+        self.last_due = self.last_due.max(at);
+        self.last_due
+    }
+}
+
+/// A stream whose bytes take half a round trip to cross, each way. See the module doc.
 #[derive(Debug)]
 pub struct Delayed<S> {
     inner: S,
-    one_way: Duration,
+    net: Network,
+    /// The jitter's draws (a load generator needs spread, not cryptography).
+    rng: fastrand::Rng,
     /// Bytes that arrived, each readable from its instant on; `None` is the end of the stream.
     incoming: VecDeque<(Instant, Option<Bytes>)>,
     incoming_bytes: usize,
+    down: Lane,
     /// An error the socket returned on read, given to the reader once what came before is read.
     read_error: Option<io::Error>,
     /// Bytes written, each leaving at its instant.
     outgoing: VecDeque<(Instant, Bytes)>,
     outgoing_bytes: usize,
+    up: Lane,
     /// An error the socket returned on a delayed write, given to the next write or flush.
     write_error: Option<io::Error>,
     /// Wakes the task when the next queued bytes are due, either way.
@@ -53,16 +143,20 @@ pub struct Delayed<S> {
 }
 
 impl<S> Delayed<S> {
-    /// `inner` with `rtt` of round-trip time (half each way).
-    pub fn new(inner: S, rtt: Duration) -> Self {
+    /// `inner` behind `net`; `seed` seeds this connection's jitter.
+    pub fn new(inner: S, net: Network, seed: u64) -> Self {
+        let now = Instant::now();
         Delayed {
             inner,
-            one_way: rtt / 2,
+            net,
+            rng: fastrand::Rng::with_seed(seed),
             incoming: VecDeque::new(),
             incoming_bytes: 0,
+            down: Lane::new(now),
             read_error: None,
             outgoing: VecDeque::new(),
             outgoing_bytes: 0,
+            up: Lane::new(now),
             write_error: None,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
@@ -139,13 +233,17 @@ impl<S: AsyncRead + Unpin> Delayed<S> {
             let mut buf = ReadBuf::uninit(&mut chunk);
             match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) => {
-                    let at = Instant::now() + self.one_way;
+                    let now = Instant::now();
                     if buf.filled().is_empty() {
+                        let at = self.down.due(&self.net, &mut self.rng, now, 0);
                         self.incoming.push_back((at, None));
                     } else {
                         self.incoming_bytes += buf.filled().len();
                         let bytes = Bytes::copy_from_slice(buf.filled());
-                        self.incoming.push_back((at, Some(bytes)));
+                        for piece in pieces(bytes, self.net.bandwidth.is_some()) {
+                            let at = self.down.due(&self.net, &mut self.rng, now, piece.len());
+                            self.incoming.push_back((at, Some(piece)));
+                        }
                     }
                 }
                 Poll::Ready(Err(e)) => self.read_error = Some(e),
@@ -222,9 +320,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Delayed<S> {
             ready!(this.send_due(cx));
         }
         let n = data.len().min(QUEUE_LIMIT - this.outgoing_bytes);
-        let at = Instant::now() + this.one_way;
-        this.outgoing
-            .push_back((at, Bytes::copy_from_slice(&data[..n])));
+        let now = Instant::now();
+        let segmented = this.net.bandwidth.is_some();
+        for piece in pieces(Bytes::copy_from_slice(&data[..n]), segmented) {
+            let at = this.up.due(&this.net, &mut this.rng, now, piece.len());
+            this.outgoing.push_back((at, piece));
+        }
         this.outgoing_bytes += n;
         // Make sure the task is woken when these bytes are due, whatever it awaits next.
         let next = this.next_outgoing(Instant::now());
@@ -260,10 +361,23 @@ mod tests {
 
     const RTT: Duration = Duration::from_millis(100);
 
+    /// `RTT` of round trip, nothing else.
+    fn delayed<S>(inner: S) -> Delayed<S> {
+        let net = Network {
+            delay: RTT,
+            ..Network::default()
+        };
+        Delayed::new(inner, net, 1)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn bytes_written_leave_half_a_round_trip_later() {
         let (near, mut far) = duplex(1 << 20);
-        let mut delayed = Delayed::new(near, RTT);
+        let mut delayed = delayed(near);
         let start = Instant::now();
         delayed.write_all(b"hello").await.unwrap();
         delayed.flush().await.unwrap();
@@ -276,7 +390,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bytes_that_arrive_are_readable_half_a_round_trip_later() {
         let (near, mut far) = duplex(1 << 20);
-        let mut delayed = Delayed::new(near, RTT);
+        let mut delayed = delayed(near);
         let start = Instant::now();
         far.write_all(b"news").await.unwrap();
         let mut got = [0u8; 4];
@@ -294,7 +408,7 @@ mod tests {
             far.write_all(&buf).await.unwrap();
             far.shutdown().await.unwrap();
         });
-        let mut delayed = Delayed::new(near, RTT);
+        let mut delayed = delayed(near);
         let request: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
         let start = Instant::now();
         delayed.write_all(&request).await.unwrap();
@@ -309,7 +423,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn later_writes_keep_their_order_and_their_own_delay() {
         let (near, mut far) = duplex(1 << 20);
-        let mut delayed = Delayed::new(near, RTT);
+        let mut delayed = delayed(near);
         let start = Instant::now();
         delayed.write_all(b"a").await.unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -324,7 +438,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_reader_alone_sends_what_was_written_without_a_flush() {
         let (near, mut far) = duplex(1 << 20);
-        let mut delayed = Delayed::new(near, RTT);
+        let mut delayed = delayed(near);
         delayed.write_all(b"ping").await.unwrap();
         let server = tokio::spawn(async move {
             let mut got = [0u8; 4];
@@ -343,7 +457,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_full_queue_makes_the_writer_wait() {
         let (near, _far) = duplex(QUEUE_LIMIT * 4);
-        let mut delayed = Delayed::new(near, RTT);
+        let mut delayed = delayed(near);
         let big = vec![7u8; QUEUE_LIMIT];
         let start = Instant::now();
         delayed.write_all(&big).await.unwrap();
@@ -351,5 +465,128 @@ mod tests {
         // The queue is full until the first bytes leave, half a round trip later.
         delayed.write_all(b"x").await.unwrap();
         assert_eq!(start.elapsed(), RTT / 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jitter_spreads_arrivals_but_never_reorders_them() {
+        let (near, mut far) = duplex(1 << 20);
+        let net = Network {
+            delay: RTT,
+            jitter: ms(40),
+            bandwidth: None,
+        };
+        let mut delayed = Delayed::new(near, net, 7);
+        let start = Instant::now();
+        let sender = tokio::spawn(async move {
+            for i in 0..100u8 {
+                tokio::time::sleep_until(start + ms(u64::from(i))).await;
+                far.write_all(&[i]).await.unwrap();
+            }
+            far
+        });
+        let mut arrivals = Vec::new();
+        for _ in 0..100 {
+            let mut byte = [0u8; 1];
+            delayed.read_exact(&mut byte).await.unwrap();
+            arrivals.push((byte[0], start.elapsed()));
+        }
+        drop(sender.await.unwrap());
+        let sent = |i: u8| ms(u64::from(i));
+        for (k, &(i, at)) in arrivals.iter().enumerate() {
+            // In order, and each one way is half the round trip plus up to half the jitter (and
+            // up to a millisecond more: tokio's timers have millisecond granularity).
+            assert_eq!(usize::from(i), k);
+            assert!(
+                at >= sent(i) + RTT / 2 && at <= sent(i) + RTT / 2 + ms(21),
+                "{i}: {at:?}"
+            );
+        }
+        let extras: std::collections::BTreeSet<Duration> = arrivals
+            .iter()
+            .map(|&(i, at)| at - sent(i) - RTT / 2)
+            .collect();
+        assert!(extras.len() > 10, "jitter drew {extras:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bandwidth_spreads_a_write_over_its_size_divided_by_the_rate() {
+        let (near, mut far) = duplex(1 << 20);
+        let net = Network {
+            delay: RTT,
+            jitter: Duration::ZERO,
+            // A segment in 10 ms (whole milliseconds: tokio's timers have that granularity).
+            bandwidth: Some(144_800),
+        };
+        let mut delayed = Delayed::new(near, net, 1);
+        let start = Instant::now();
+        let len = 10 * SEGMENT;
+        let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        // Two writes at once: the second waits for the link to finish the first.
+        delayed.write_all(&data[..len / 2]).await.unwrap();
+        delayed.write_all(&data[len / 2..]).await.unwrap();
+        let reader = tokio::spawn(async move {
+            let mut first = vec![0u8; SEGMENT];
+            far.read_exact(&mut first).await.unwrap();
+            let first_at = start.elapsed();
+            let mut rest = vec![0u8; 9 * SEGMENT];
+            far.read_exact(&mut rest).await.unwrap();
+            first.extend(rest);
+            (first, first_at, start.elapsed())
+        });
+        delayed.flush().await.unwrap();
+        let (got, first_at, last_at) = reader.await.unwrap();
+        assert_eq!(got, data);
+        // The first segment is through the link after 10 ms, then takes half the round trip...
+        assert_eq!(first_at, ms(10) + RTT / 2);
+        // ...and ten take 100 ms.
+        assert_eq!(last_at, ms(100) + RTT / 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_on_the_socket_are_the_bytes_written_and_read() {
+        use crate::wire::{CountingStream, WireMeter};
+        use std::sync::Arc;
+        let (near, mut far) = duplex(1 << 20);
+        let meter = Arc::new(WireMeter::default());
+        let net = Network {
+            delay: RTT,
+            jitter: ms(30),
+            bandwidth: Some(1_000_000),
+        };
+        let mut delayed = Delayed::new(CountingStream::new(near, meter.clone()), net, 3);
+        let echo = tokio::spawn(async move {
+            let mut buf = vec![0u8; 50_000];
+            far.read_exact(&mut buf).await.unwrap();
+            far.write_all(&buf).await.unwrap();
+            far.shutdown().await.unwrap();
+        });
+        let request: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+        delayed.write_all(&request).await.unwrap();
+        let mut answer = Vec::new();
+        delayed.read_to_end(&mut answer).await.unwrap();
+        echo.await.unwrap();
+        assert_eq!(answer, request);
+        let counted = meter.read();
+        assert_eq!((counted.up, counted.down), (50_000, 50_000));
+    }
+
+    #[test]
+    fn a_tcp_handshake_costs_one_round_trip_and_its_jitter() {
+        let plain = Network {
+            delay: RTT,
+            ..Network::default()
+        };
+        assert_eq!(plain.round_trip(1), RTT);
+        let jittery = Network {
+            jitter: ms(20),
+            ..plain
+        };
+        let took: Vec<Duration> = (0..50).map(|seed| jittery.round_trip(seed)).collect();
+        assert!(
+            took.iter().all(|t| *t >= RTT && *t < RTT + ms(20)),
+            "{took:?}"
+        );
+        assert_eq!(jittery.round_trip(5), jittery.round_trip(5));
+        assert!(Network::default().is_loopback() && !plain.is_loopback());
     }
 }
