@@ -7,8 +7,8 @@ use std::time::Duration;
 use wsbench::protocol::TransportKind;
 use wsbench::scenario::sources::SourceAddresses;
 use wsbench::scenario::{
-    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Origin, Overrides, Publish, Scenario,
-    ScenarioError, Targets, Transport, WsClient, load, parse,
+    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Network, Origin, Overrides, Pattern, Publish,
+    Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -67,11 +67,13 @@ fn chat_toml_loads_with_its_values() {
             slow_readers: 0,
             slow_read_pause: Duration::from_millis(100),
             source_addresses: SourceAddresses::Auto,
+            churn: 0,
         },
         publish: Publish {
             publishers: 10,
             rate: 100.0,
             payload_bytes: 64,
+            pattern: Pattern::Steady,
         },
         transports: vec![
             Transport::Ws {
@@ -90,6 +92,8 @@ fn chat_toml_loads_with_its_values() {
         targets: Targets::default(),
         thresholds: Vec::new(),
         faults: Faults::default(),
+        seed: 1,
+        network: Network::default(),
     };
     assert_eq!(chat(), expected);
 }
@@ -191,7 +195,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`"
     );
 }
 
@@ -939,5 +943,141 @@ fn source_addresses_must_fit_each_target_address_family() {
         "scenarios/x.toml:7: [clients] source_addresses: ::1 cannot connect to 127.0.0.1, which \
          is of the other address family; list 127.0.0.x addresses only (the built-in ws server \
          listens on 127.0.0.1)"
+    );
+}
+
+#[test]
+fn churn_pattern_seed_and_network_load_and_write_back() {
+    let text = format!(
+        "seed = 7\n{}[network]\ndelay = \"50ms\"\njitter = \"10ms\"\nbandwidth = \"10Mbit/s\"\n",
+        base_with(6, "connect_rate = 500\nchurn = 50").replace(
+            "payload_bytes = 64\n",
+            "payload_bytes = 64\npattern = { burst = 20, every = \"5s\" }\n"
+        )
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!((s.seed, s.clients.churn), (7, 50));
+    assert_eq!(
+        s.publish.pattern,
+        Pattern::Bursts {
+            burst: 20,
+            every: Duration::from_secs(5)
+        }
+    );
+    assert_eq!(
+        s.network,
+        Network {
+            delay: Duration::from_millis(50),
+            jitter: Duration::from_millis(10),
+            bandwidth: Some(1_250_000),
+        }
+    );
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let poisson = parse(
+        Path::new(PATH),
+        &base_with(10, "payload_bytes = 64\npattern = \"poisson\""),
+    )
+    .unwrap();
+    assert_eq!(poisson.publish.pattern, Pattern::Poisson);
+    assert_eq!(parse(Path::new(PATH), &poisson.to_toml()).unwrap(), poisson);
+    // Absent: no churn, steady, seed 1, loopback as it is (and no [network] written back).
+    let plain = parse(Path::new(PATH), BASE).unwrap();
+    assert_eq!(
+        (plain.clients.churn, plain.publish.pattern, plain.seed),
+        (0, Pattern::Steady, 1)
+    );
+    assert!(plain.network.is_loopback() && !plain.to_toml().contains("[network]"));
+}
+
+#[test]
+fn bad_churn_and_seed_name_line_and_field() {
+    assert_eq!(
+        err(&base_with(6, "churn = -1")),
+        "scenarios/x.toml:6: [clients] churn must be at least 0 (got -1)"
+    );
+    assert_eq!(
+        err(&base_with(6, "churn = 200_000")),
+        "scenarios/x.toml:6: [clients] churn must be at most 100000 (got 200000)"
+    );
+    assert_eq!(
+        err(&base_with(6, "churn = \"lots\"")),
+        "scenarios/x.toml:6:9: [clients] churn: invalid type: string \"lots\", expected an integer"
+    );
+    assert_eq!(
+        err(&base_with(3, "seed = -1")),
+        "scenarios/x.toml:3: seed must be at least 0 (got -1)"
+    );
+    let msg = err(&base_with(3, "seed = \"x\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:3:8: seed: invalid type: string \"x\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_patterns_name_line_and_field() {
+    let pattern = |value: &str| err(&base_with(10, &format!("pattern = {value}")));
+    assert_eq!(
+        pattern("\"bursty\""),
+        "scenarios/x.toml:10: [publish] pattern: expected \"steady\", \"poisson\" or \
+         { burst = 20, every = \"5s\" } (got \"bursty\")"
+    );
+    assert_eq!(
+        pattern("{ burst = 0, every = \"5s\" }"),
+        "scenarios/x.toml:10: [publish] pattern: burst must be between 1 and 1000000 (got 0)"
+    );
+    assert_eq!(
+        pattern("{ burst = 5, every = \"0s\" }"),
+        "scenarios/x.toml:10: [publish] pattern: every must be between 1ms and 1h (got 0s)"
+    );
+    assert!(
+        pattern("{ burst = 5 }")
+            .starts_with("scenarios/x.toml:10: [publish] pattern: a burst needs both keys"),
+    );
+    assert!(
+        pattern("{ burst = 5, every = \"1s\", jitter = 1 }")
+            .starts_with("scenarios/x.toml:10: [publish] pattern: unknown key `jitter`"),
+    );
+    // At 100 msg/s a burst of 500 takes 5 s: it cannot start again every second.
+    assert_eq!(
+        pattern("{ burst = 500, every = \"1s\" }"),
+        "scenarios/x.toml:10: [publish] pattern: a burst of 500 at 100 msg/s takes 5s, longer \
+         than every (1s); raise the rate, shrink the burst or lengthen every"
+    );
+}
+
+#[test]
+fn bad_network_values_name_line_and_field() {
+    let network = |line: &str| err(&format!("{BASE}[network]\n{line}\n"));
+    assert_eq!(
+        network("delay = \"20s\""),
+        "scenarios/x.toml:15: [network] delay must be at most 10s (got 20s)"
+    );
+    assert!(
+        network("jitter = \"abc\"")
+            .starts_with("scenarios/x.toml:15: [network] jitter: invalid duration \"abc\": "),
+    );
+    assert_eq!(
+        network("jitter = \"1m\""),
+        "scenarios/x.toml:15: [network] jitter must be at most 10s (got 1m)"
+    );
+    assert_eq!(
+        network("bandwidth = \"fast\""),
+        "scenarios/x.toml:15: [network] bandwidth must be bytes per second (an integer) or a \
+         rate such as \"10Mbit/s\" or \"1MB/s\" (got \"fast\")"
+    );
+    assert_eq!(
+        network("bandwidth = 10"),
+        "scenarios/x.toml:15: [network] bandwidth must be between 1000 and 10000000000 bytes \
+         per second (got 10)"
+    );
+    assert_eq!(
+        network("latency = \"5ms\""),
+        "scenarios/x.toml:15:1: [network] latency: unknown field `latency`, \
+         expected one of `delay`, `jitter`, `bandwidth`"
+    );
+    assert_eq!(
+        network("delay = 50"),
+        "scenarios/x.toml:15:9: [network] delay: invalid type: integer `50`, expected a string"
     );
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::file::{Source, Sourced, TargetTable, TransportsTable};
 use super::rules::Rules;
+use super::shape::{self, Pattern};
 use super::target::{self, Endpoint};
 use super::variant::{Variants, parse_bools};
 use super::{Origin, ScenarioError, WsClient, locate};
@@ -160,6 +161,40 @@ impl Rules<'_> {
             let message = format!("{field} must be {} (got {:?})", names.join(" or "), v.value);
             self.invalid(self.origin(&v.source), field, message)
         })
+    }
+
+    /// `[publish] pattern`, steady when absent.
+    pub(super) fn pattern(
+        &self,
+        v: Option<Sourced<toml::Value>>,
+    ) -> Result<Field<Pattern>, ScenarioError> {
+        let Some(v) = v else {
+            return Ok(unwritten(Pattern::Steady));
+        };
+        let origin = self.origin(&v.source);
+        match shape::parse_pattern(&v.value) {
+            Ok(value) => Ok(Field { value, origin }),
+            Err(e) => {
+                let field = "[publish] pattern";
+                Err(self.invalid(origin, field, format!("{field}: {e}")))
+            }
+        }
+    }
+
+    /// `[network] bandwidth` in bytes per second, if written.
+    pub(super) fn bandwidth(
+        &self,
+        v: Option<Sourced<toml::Value>>,
+    ) -> Result<Option<Field<u64>>, ScenarioError> {
+        let Some(v) = v else { return Ok(None) };
+        let origin = self.origin(&v.source);
+        match shape::parse_bandwidth(&v.value) {
+            Ok(value) => Ok(Some(Field { value, origin })),
+            Err(e) => {
+                let field = "[network] bandwidth";
+                Err(self.invalid(origin, field, format!("{field} {e}")))
+            }
+        }
     }
 
     pub(super) fn invalid(

@@ -112,6 +112,9 @@ pub struct ScenarioFile {
     pub warmup: Opt<String>,
     /// `drain`, a humantime string.
     pub drain: Opt<String>,
+    /// `seed`: seeds every random choice of the load (Poisson send times, which connections
+    /// churn, network jitter).
+    pub seed: Opt<i64>,
     /// `[clients]`
     pub clients: ClientsTable,
     /// `[publish]`
@@ -123,6 +126,8 @@ pub struct ScenarioFile {
     pub target: Option<TargetTable>,
     /// `[faults]`
     pub faults: Option<FaultsTable>,
+    /// `[network]`
+    pub network: Option<NetworkTable>,
     /// `[thresholds]`: column = limit, or `[thresholds.<transport>]` tables of them.
     pub thresholds: Option<BTreeMap<Sourced<String>, Sourced<toml::Value>>>,
 }
@@ -173,6 +178,8 @@ pub struct ClientsTable {
     pub slow_read_pause: Opt<String>,
     /// `source_addresses`: a count, `"auto"`, or loopback addresses to connect from.
     pub source_addresses: Opt<toml::Value>,
+    /// `churn`: connections per second that close and rejoin during the measured phase.
+    pub churn: Opt<i64>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -193,6 +200,18 @@ pub struct FaultsTable {
     pub restart_server_at: Opt<String>,
 }
 
+/// `[network]`: the path between every client and the server, emulated in the clients' sockets.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, expecting = "a [network] table")]
+pub struct NetworkTable {
+    /// `delay`: the round-trip time, a humantime string.
+    pub delay: Opt<String>,
+    /// `jitter`: a random extra per round trip, up to this much, a humantime string.
+    pub jitter: Opt<String>,
+    /// `bandwidth`: bytes per second (an integer) or a rate string such as `"10Mbit/s"`.
+    pub bandwidth: Opt<toml::Value>,
+}
+
 /// `[publish]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, expecting = "a [publish] table")]
@@ -203,6 +222,8 @@ pub struct PublishTable {
     pub rate: Sourced<f64>,
     /// `payload_bytes`
     pub payload_bytes: Opt<i64>,
+    /// `pattern`: `"steady"`, `"poisson"` or `{ burst = 20, every = "5s" }`.
+    pub pattern: Opt<toml::Value>,
 }
 
 /// `[transports]`: one optional sub-table per transport.
@@ -379,6 +400,7 @@ impl From<&Scenario> for ScenarioFile {
             duration: v(humantime::format_duration(s.duration).to_string()),
             warmup: d(s.warmup),
             drain: d(s.drain),
+            seed: Some(v(i64::try_from(s.seed).unwrap_or(i64::MAX))),
             clients: ClientsTable {
                 subscribers: v(i64::from(s.clients.subscribers)),
                 connect_rate: int(s.clients.connect_rate),
@@ -389,11 +411,13 @@ impl From<&Scenario> for ScenarioFile {
                 slow_readers: int(s.clients.slow_readers),
                 slow_read_pause: d(s.clients.slow_read_pause),
                 source_addresses: Some(v(s.clients.source_addresses.toml_value())),
+                churn: int(s.clients.churn),
             },
             publish: PublishTable {
                 publishers: int(s.publish.publishers),
                 rate: v(s.publish.rate),
                 payload_bytes: Some(v(i64::try_from(s.publish.payload_bytes).unwrap_or(i64::MAX))),
+                pattern: Some(v(s.publish.pattern.toml_value())),
             },
             transports: v(transports),
             target: has_target.then_some(target),
@@ -401,6 +425,14 @@ impl From<&Scenario> for ScenarioFile {
                 restart_server_at: d(at),
             }),
             thresholds: (!thresholds.is_empty()).then_some(thresholds),
+            network: (!s.network.is_loopback()).then(|| NetworkTable {
+                delay: d(s.network.delay),
+                jitter: d(s.network.jitter),
+                bandwidth: s
+                    .network
+                    .bandwidth
+                    .map(|b| v(toml::Value::Integer(i64::try_from(b).unwrap_or(i64::MAX)))),
+            }),
         }
     }
 }

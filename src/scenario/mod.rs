@@ -24,6 +24,7 @@ pub mod file;
 mod locate;
 mod overrides;
 mod rules;
+pub mod shape;
 pub mod sources;
 pub mod target;
 pub mod thresholds;
@@ -38,9 +39,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::protocol::TransportKind;
+pub use crate::wire::delay::Network;
 use file::ScenarioFile;
 pub use overrides::Overrides;
 use rules::Rules;
+pub use shape::Pattern;
 use sources::SourceAddresses;
 use variant::{Variant, Variants};
 
@@ -70,6 +73,12 @@ pub struct Scenario {
     pub thresholds: Vec<thresholds::Threshold>,
     /// `[faults]`: trouble caused on purpose.
     pub faults: Faults,
+    /// Seeds every random choice of the load (Poisson send times, which connections churn,
+    /// network jitter), so a rerun makes the same choices.
+    pub seed: u64,
+    /// `[network]`: the path between every client and the server, emulated in the clients'
+    /// sockets ([`crate::wire::delay`]); loopback as it is when the table is absent.
+    pub network: Network,
 }
 
 /// `[target]`
@@ -110,6 +119,9 @@ pub struct Clients {
     /// Which loopback addresses the clients connect from: past one address's ephemeral ports,
     /// more of 127.0.0.0/8 (see [`sources`]).
     pub source_addresses: SourceAddresses,
+    /// Connections per second, chosen at random, that close and rejoin during the measured
+    /// phase, each the way its transport rejoins; 0: none.
+    pub churn: u32,
 }
 
 /// Exponential backoff with jitter: the first wait is about `initial`, each next one twice the
@@ -140,10 +152,13 @@ pub struct Faults {
 pub struct Publish {
     /// Publishing clients; each is also one of the subscribers.
     pub publishers: u32,
-    /// Messages per second, all publishers together, on a fixed schedule.
+    /// Messages per second, all publishers together, on a fixed schedule (within a burst, with
+    /// a [`Pattern::Bursts`] pattern).
     pub rate: f64,
     /// Size of each application message, envelope included.
     pub payload_bytes: usize,
+    /// How the intended send times are spaced.
+    pub pattern: Pattern,
 }
 
 /// One `[transports.<kind>]` table.

@@ -18,7 +18,7 @@ use super::sources::{self, SourceAddresses};
 use super::thresholds;
 use super::{
     Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES,
-    Origin, Publish, Scenario, ScenarioError, Targets, Transport,
+    Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets, Transport,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
 use crate::protocol::TransportKind;
@@ -51,6 +51,8 @@ impl Rules<'_> {
             target,
             faults,
             thresholds,
+            seed,
+            network,
         } = file;
         // First every value read; one that cannot be read fails here, naming its line.
         let thresholds = thresholds::from_table(&thresholds.unwrap_or_default())
@@ -116,6 +118,13 @@ impl Rules<'_> {
         let subscribers = self.field(clients.subscribers);
         let connect_rate = self.or(clients.connect_rate, 1000);
         let slow_readers = self.or(clients.slow_readers, 0);
+        let churn = self.or(clients.churn, 0);
+        let seed = self.or(seed, 1);
+        let pattern = self.pattern(publish.pattern)?;
+        let network = network.unwrap_or_default();
+        let delay = self.duration("[network] delay", network.delay, Duration::ZERO)?;
+        let jitter = self.duration("[network] jitter", network.jitter, Duration::ZERO)?;
+        let bandwidth = self.bandwidth(network.bandwidth)?;
         let publishers = self.or(publish.publishers, 1);
         let rate = self.field(publish.rate);
         let payload = self.or(publish.payload_bytes, 64);
@@ -141,6 +150,10 @@ impl Rules<'_> {
         self.duration_in(&drain, "drain", s(0)..=s(60), "")?;
         self.int_in(&subscribers, "[clients] subscribers", 1..=1_000_000)?;
         self.int_in(&connect_rate, "[clients] connect_rate", 1..=100_000)?;
+        self.int_in(&churn, "[clients] churn", 0..=100_000)?;
+        self.int_in(&seed, "seed", 0..=i64::MAX)?;
+        self.duration_in(&delay, "[network] delay", s(0)..=s(10), "")?;
+        self.duration_in(&jitter, "[network] jitter", s(0)..=s(10), "")?;
         self.duration_in(&initial, "[clients] reconnect.initial", ms(1)..=s(60), "")?;
         self.duration_in(&max, "[clients] reconnect.max", ms(1)..=s(300), "")?;
         let field = "[clients] slow_read_pause";
@@ -209,15 +222,37 @@ impl Rules<'_> {
             )
         })?;
         self.int_in(&payload, field, header..=65536)?;
+        if let Pattern::Bursts { burst, every } = pattern.value {
+            let takes = f64::from(burst) / rate.value;
+            let origin = blame(&[&pattern.origin, &rate.origin]);
+            self.check(
+                takes <= every.as_secs_f64(),
+                origin,
+                "[publish] pattern",
+                || {
+                    format!(
+                        "[publish] pattern: a burst of {burst} at {} msg/s takes {takes}s, longer \
+                     than every ({}); raise the rate, shrink the burst or lengthen every",
+                        rate.value,
+                        humantime::format_duration(every)
+                    )
+                },
+            )?;
+        }
         let run = warmup.value + duration.value;
-        let messages = rate.value * run.as_secs_f64();
+        // Bursts send `burst / every` on average: the rate is only their speed.
+        let average = pattern.value.average_rate(rate.value);
+        let messages = average * run.as_secs_f64();
         let origin = blame(&[&rate.origin, &duration.origin, &warmup.origin]);
         self.check(messages <= MAX_MESSAGES, origin, "[publish] rate", || {
+            let what = match pattern.value {
+                Pattern::Bursts { .. } => "burst ÷ every",
+                _ => "[publish] rate",
+            };
             format!(
-                "[publish] rate × (warmup + duration) = {} × {} = {messages:.0} messages, \
+                "{what} × (warmup + duration) = {average} × {} = {messages:.0} messages, \
                  more than the {MAX_MESSAGES} a run may send per transport; \
                  lower the rate or shorten the run",
-                rate.value,
                 humantime::format_duration(run)
             )
         })?;
@@ -334,11 +369,13 @@ impl Rules<'_> {
                 slow_readers: count(slow_readers),
                 slow_read_pause: slow_read_pause.value,
                 source_addresses: source_addresses.value,
+                churn: count(churn),
             },
             publish: Publish {
                 publishers: count(publishers),
                 rate: rate.value,
                 payload_bytes: usize::try_from(payload.value).expect(fits),
+                pattern: pattern.value,
             },
             transports: transports.collect(),
             variants: variants
@@ -359,6 +396,12 @@ impl Rules<'_> {
             thresholds,
             faults: Faults {
                 restart_server_at: restart.map(|r| r.value),
+            },
+            seed: u64::try_from(seed.value).expect(fits),
+            network: Network {
+                delay: delay.value,
+                jitter: jitter.value,
+                bandwidth: bandwidth.map(|b| b.value),
             },
         })
     }
