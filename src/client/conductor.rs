@@ -261,11 +261,9 @@ pub async fn drive(
         measure_end: measure_start + measured,
         ..timeline
     };
+    let cadence = plan.cadence();
     let messages_scheduled = (0..plan.publishers)
-        .map(|p| {
-            Schedule::new(p, plan.publishers, plan.rate, &measured_window)
-                .in_window_slots(&measured_window)
-        })
+        .map(|p| Schedule::new(p, &cadence, &measured_window).in_window_slots(&measured_window))
         .sum();
     // The whole run's latency is the sum of its seconds: no subscriber keeps a histogram.
     let mut recorder = Recorder {

@@ -55,5 +55,5 @@ pub use conductor::drive;
 pub use failure::ConnectError;
 pub use inbox::Inbox;
 pub use outcome::{ClientError, ClientOutcome, LiveStats, Phase, Ramp};
-pub use plan::{LoadPlan, Paths, Target};
-pub use schedule::{Schedule, Timeline};
+pub use plan::{LoadPlan, Paths, Shape, Target};
+pub use schedule::{Cadence, Schedule, Timeline};

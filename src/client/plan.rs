@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ClientError;
+use super::schedule::Cadence;
 use crate::protocol::{self, TransportKind};
 use crate::scenario::target::Endpoint;
-use crate::scenario::{Scenario, Transport};
+use crate::scenario::{Network, Pattern, Scenario, Transport};
 
 /// What the load looks like for one transport (the scenario's common fields).
 #[derive(Debug, Clone)]
@@ -38,6 +39,34 @@ pub struct LoadPlan {
     pub slow_readers: u32,
     /// How long a slow reader pauses after each read.
     pub slow_read_pause: Duration,
+    /// The send pattern, churn and network: what makes the load look like a real one.
+    pub shape: Shape,
+}
+
+/// The workload's shape beyond its size (issue 13): how the sends are spaced, how many
+/// connections churn, and the network between the clients and the server. The default is
+/// today's plain load: steady sends, no churn, loopback as it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shape {
+    /// How the intended send times are spaced.
+    pub pattern: Pattern,
+    /// Seeds every random choice (Poisson send times, which connections churn, jitter).
+    pub seed: u64,
+    /// Connections per second, chosen at random, that close and rejoin during the measured phase.
+    pub churn: u32,
+    /// The path every client's bytes take to the server ([`crate::wire::delay`]).
+    pub network: Network,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            pattern: Pattern::Steady,
+            seed: 1,
+            churn: 0,
+            network: Network::default(),
+        }
+    }
 }
 
 impl LoadPlan {
@@ -56,6 +85,22 @@ impl LoadPlan {
             reconnect: s.clients.reconnect,
             slow_readers: s.clients.slow_readers,
             slow_read_pause: s.clients.slow_read_pause,
+            shape: Shape {
+                pattern: s.publish.pattern,
+                seed: s.seed,
+                churn: s.clients.churn,
+                network: s.network,
+            },
+        }
+    }
+
+    /// What every publisher's schedule is made from.
+    pub fn cadence(&self) -> Cadence {
+        Cadence {
+            publishers: self.publishers,
+            rate: self.rate,
+            pattern: self.shape.pattern,
+            seed: self.shape.seed,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::schedule::{Schedule, Timeline};
+use super::schedule::{Cadence, Schedule, Timeline};
 use crate::codec::envelope::Envelope;
 
 /// Totals over all publishers of one transport run.
@@ -65,8 +65,7 @@ impl PublishTally {
 #[derive(Debug)]
 pub struct Publishing {
     publisher: u32,
-    publishers: u32,
-    rate: f64,
+    cadence: Cadence,
     schedule: Option<Schedule>,
     timeline: Option<Timeline>,
     in_window: u64,
@@ -78,8 +77,7 @@ impl Publishing {
     pub(super) fn new(ctx: Arc<super::ctx::Ctx>, publisher: u32) -> Self {
         Publishing {
             publisher,
-            publishers: ctx.plan.publishers,
-            rate: ctx.plan.rate,
+            cadence: ctx.plan.cadence(),
             schedule: None,
             timeline: None,
             in_window: 0,
@@ -90,7 +88,7 @@ impl Publishing {
     /// Starts the schedule once the timeline is fixed.
     pub fn start(&mut self, timeline: &Timeline) {
         if self.schedule.is_none() {
-            let schedule = Schedule::new(self.publisher, self.publishers, self.rate, timeline);
+            let schedule = Schedule::new(self.publisher, &self.cadence, timeline);
             let empty = schedule.peek().is_none();
             self.schedule = Some(schedule);
             self.timeline = Some(*timeline);

@@ -101,6 +101,7 @@ pub fn small_plan() -> LoadPlan {
         reconnect: wsbench::scenario::DEFAULT_BACKOFF,
         slow_readers: 0,
         slow_read_pause: Duration::from_millis(100),
+        shape: wsbench::client::Shape::default(),
     }
 }
 
