@@ -4,6 +4,7 @@
 //! phase and the drain, then stops and collects every task and adds up what they measured.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -55,6 +56,7 @@ pub async fn drive(
         connect_us: SharedHistogram::default(),
         above_tls: Arc::new(WireMeter::default()),
         handshakes: HandshakeMeter::default(),
+        dialed: AtomicU64::new(0),
         timeline: watch::Sender::new(None),
         signals: Signals::new(plan.subscribers as usize),
         tally: PublishTally::new(plan.publishers),

@@ -1,4 +1,5 @@
-//! A client's byte stream: TCP, or TLS over TCP, counted below TLS and above it.
+//! A client's byte stream: TCP, or TLS over TCP, counted below TLS and above it, behind the
+//! scenario's emulated network if it has one.
 //!
 //! Every client (WebSocket, poll, SSE, publisher) connects through [`connect`], which returns a
 //! [`Stream`] that any protocol library can use (`AsyncRead + AsyncWrite`). The wire meter always
@@ -7,6 +8,11 @@
 //! TLS handshake's duration is added to a [`HandshakeMeter`] (it is also inside the connect time,
 //! which the caller measures around the whole connection attempt). The TCP connection comes from
 //! the target's [`Sources`](super::source::Sources), which pick the local address.
+//!
+//! With a `[network]`, a [`Delayed`] sits between the meter and everything that speaks a
+//! protocol (TLS included, so its handshake pays the round trips too), and the TCP handshake's
+//! own round trip is waited out before the first byte may leave. Without one, the socket is not
+//! wrapped at all: a plain connection costs what it did.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,12 +28,16 @@ use super::ctx::Ctx;
 use super::failure::ConnectError;
 use crate::metrics::FailureKind;
 use crate::wire::CountingStream;
+use crate::wire::delay::Delayed;
 
-/// A connected client socket: counted TCP, or counted plaintext over TLS over counted TCP.
-/// The TLS side is boxed: rustls's connection state is about a kilobyte, and a plain connection
-/// should not carry that much unused room in every client's task.
-pub type Stream =
-    Either<CountingStream<TcpStream>, Box<CountingStream<TlsStream<CountingStream<TcpStream>>>>>;
+/// A connected client socket: a counted [`Link`], or counted plaintext over TLS over it. The TLS
+/// side is boxed: rustls's connection state is about a kilobyte, and a plain connection should
+/// not carry that much unused room in every client's task.
+pub type Stream = Either<Link, Box<CountingStream<TlsStream<Link>>>>;
+
+/// Counted TCP, as it is on loopback or behind the emulated network. The delayed side is boxed
+/// (its queues and timer), so a connection without a `[network]` is no larger than before.
+pub type Link = Either<CountingStream<TcpStream>, Box<Delayed<CountingStream<TcpStream>>>>;
 
 /// TLS handshakes made and their summed duration, over every client of one transport run.
 #[derive(Debug, Default)]
@@ -64,13 +74,25 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
     tcp.set_nodelay(true)
         .map_err(|e| ConnectError::io("set_nodelay", &e))?;
     let counted = CountingStream::new(tcp, ctx.meter.clone());
+    let network = ctx.plan.shape.network;
+    let link = if network.is_loopback() {
+        Either::Left(counted)
+    } else {
+        // Each connection its own jitter draws, from the run's seed and the connection's number.
+        let n = ctx.dialed.fetch_add(1, Ordering::Relaxed);
+        let seed = ctx.plan.shape.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // SYN, SYN-ACK: on a real network the first byte may leave a round trip after the
+        // connect began (the loopback handshake took next to nothing).
+        tokio::time::sleep(network.round_trip(seed)).await;
+        Either::Right(Box::new(Delayed::new(counted, network, seed)))
+    };
     let Some(config) = &ctx.target.tls else {
-        return Ok(Either::Left(counted));
+        return Ok(Either::Left(link));
     };
     let name = ServerName::IpAddress(ctx.target.addr.ip().into());
     let started = Instant::now();
     let tls = TlsConnector::from(config.clone())
-        .connect(name, counted)
+        .connect(name, link)
         .await
         .map_err(|e| tls_failure(&e))?;
     ctx.handshakes.add(started.elapsed());
@@ -94,4 +116,19 @@ fn tls_failure(e: &std::io::Error) -> ConnectError {
         failure.kind = FailureKind::Tls;
     }
     failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle client keeps its stream for the whole run: the TLS and the delayed variants are
+    /// boxed so that a plain connection pays nothing for them, not even a wider enum.
+    #[test]
+    fn a_plain_stream_is_no_larger_than_its_counted_socket() {
+        assert_eq!(
+            std::mem::size_of::<Stream>(),
+            std::mem::size_of::<CountingStream<TcpStream>>()
+        );
+    }
 }

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -47,6 +48,8 @@ pub(super) struct Ctx {
     /// With TLS: the plaintext bytes, counted above TLS.
     pub(super) above_tls: Arc<WireMeter>,
     pub(super) handshakes: HandshakeMeter,
+    /// Connections made so far behind an emulated network: each one's number seeds its jitter.
+    pub(super) dialed: AtomicU64,
     pub(super) timeline: watch::Sender<Option<Timeline>>,
     /// Wakes subscribers when the timeline, the tally's total or the stop changes.
     pub(super) signals: Signals,
