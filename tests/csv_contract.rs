@@ -24,7 +24,7 @@ bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_del
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
 deliveries_per_server_cpu_s,client_cpu_util,client_lag_p99_us,client_lag_max_us,client_peak_rss_kib,\
-client_rss_per_connection_kib,server_rss_per_connection_kib,connects_per_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,complete";
+client_rss_per_connection_kib,server_rss_per_connection_kib,connects_per_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,churned,reconnect_p50_us,reconnect_p99_us,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
 
@@ -172,7 +172,7 @@ fn results_directory_keeps_its_contract() {
         let log = fs::read(dir.join(format!("{}.hlog", m.transport))).unwrap();
         assert!(String::from_utf8_lossy(&log).contains("microseconds (µs)"));
         let read = read_hlog(&log);
-        assert_eq!(read.len(), 3 + m.timeseries.seconds.len());
+        assert_eq!(read.len(), 4 + m.timeseries.seconds.len());
         assert_eq!(read[0].0.as_deref(), Some("latency"));
         assert_eq!(read[0].1, m.clients.latency_us);
         assert_eq!(read[0].1.len(), 5);
@@ -182,9 +182,11 @@ fn results_directory_keeps_its_contract() {
         assert_eq!(read[2].0.as_deref(), Some("publish_rtt"));
         assert_eq!(read[2].1, m.clients.publish_rtt_us);
         assert_eq!(read[2].1.len(), 1);
+        assert_eq!(read[3].0.as_deref(), Some("reconnect"));
+        assert_eq!(read[3].1, m.clients.reconnect_us);
         // One untagged interval per second, in order, each at its own start time.
         for (i, second) in m.timeseries.seconds.iter().enumerate() {
-            let (tag, h, start) = &read[3 + i];
+            let (tag, h, start) = &read[4 + i];
             assert_eq!(*tag, None);
             assert_eq!(*h, second.latency_us.unpack());
             assert_eq!(

@@ -1,4 +1,5 @@
-//! Reconnecting: exponential backoff with jitter, bounded by the run's stop signal.
+//! Reconnecting: exponential backoff with jitter, bounded by the run's stop signal, and the
+//! counting every reconnection shares (reconnects, time disconnected, reconnect time).
 //!
 //! The n-th wait is `initial · 2ⁿ`, capped at `max`, scaled by a random factor in [½, 1) so that
 //! a thousand clients dropped at once do not come back at once. Attempts go on until one succeeds
@@ -7,9 +8,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::time::{sleep, timeout};
+use tokio::time::{Instant, sleep, timeout};
 
 use super::ctx::Ctx;
+use crate::metrics::Counts;
 use crate::scenario::Backoff as Config;
 
 /// One client's backoff state.
@@ -52,19 +54,43 @@ impl Backoff {
     }
 }
 
-/// Tries `attempt` (each try bounded by the connect timeout) until it succeeds, waiting between
-/// tries; `None` once the run stops.
-pub(super) async fn retry<T, F, Fut>(ctx: &Ctx, backoff: &mut Backoff, mut attempt: F) -> Option<T>
+/// When a reconnection makes its first attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Start {
+    /// After a backoff wait: the connection was lost, and the server may be down.
+    AfterBackoff,
+    /// At once: the client closed the connection itself (churn) and rejoins as a page would;
+    /// only a failed attempt waits before the next.
+    Now,
+}
+
+/// Reconnects: tries `attempt` (each try bounded by the connect timeout) until it succeeds,
+/// waiting between tries, and counts the reconnection in `counts` (with the time from this
+/// call to the success as time disconnected) and the successful attempt's duration in the run's
+/// reconnect times. `None` once the run stops.
+pub(super) async fn reconnect<T, F, Fut>(
+    ctx: &Ctx,
+    backoff: &mut Backoff,
+    start: Start,
+    counts: &mut Counts,
+    mut attempt: F,
+) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, super::failure::ConnectError>>,
 {
+    let closed_at = Instant::now();
+    let mut wait = start == Start::AfterBackoff;
     loop {
-        let wait = backoff.next_delay();
-        tokio::select! {
-            _ = ctx.stop.cancelled() => return None,
-            _ = sleep(wait) => {}
+        if wait {
+            let wait = backoff.next_delay();
+            tokio::select! {
+                _ = ctx.stop.cancelled() => return None,
+                _ = sleep(wait) => {}
+            }
         }
+        wait = true;
+        let tried_at = Instant::now();
         let tried = tokio::select! {
             _ = ctx.stop.cancelled() => return None,
             // Boxed for the reason given at [`super::ctx::Attempt`].
@@ -72,6 +98,9 @@ where
         };
         if let Ok(Ok(value)) = tried {
             backoff.reset();
+            ctx.reconnect_us.record(tried_at.elapsed());
+            counts.reconnects += 1;
+            counts.disconnected += closed_at.elapsed();
             return Some(value);
         }
     }

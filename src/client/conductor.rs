@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use super::churn::Churn;
 use super::conn::HandshakeMeter;
 use super::ctx::{Ctx, Event, wait_until};
 use super::inbox::Inbox;
@@ -54,6 +55,7 @@ pub async fn drive(
             usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0),
         )),
         connect_us: SharedHistogram::default(),
+        reconnect_us: SharedHistogram::default(),
         above_tls: Arc::new(WireMeter::default()),
         handshakes: HandshakeMeter::default(),
         dialed: AtomicU64::new(0),
@@ -185,13 +187,27 @@ pub async fn drive(
     // How late the client threads run their tasks, from here to `Phase::Measured`: the span the
     // caller samples the generator's CPU over. Without a timer (the OS refused one), no figures.
     let lag_watch = LagWatch::start(workers.handles()).ok();
+    // Churn: connections closed on purpose through the measured phase, each seeded apart from
+    // the publishers' draws.
+    let mut churn = Churn::new(
+        plan.shape.churn,
+        plan.subscribers,
+        &timeline,
+        plan.shape.seed ^ u64::from_be_bytes(*b"churn\0\0\0"),
+    );
     complete = complete && {
         let end = timeline.measure_end;
         loop {
+            let close_at = churn.as_ref().and_then(Churn::next);
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break false,
                 _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(&ctx))),
+                _ = sleep_until(close_at.unwrap_or(end)), if close_at.is_some() => {
+                    if let Some(churn) = churn.as_mut() {
+                        churn.close_one(&ctx.signals);
+                    }
+                }
                 _ = sleep_until(end) => break true,
             }
         }
@@ -271,6 +287,7 @@ pub async fn drive(
     let mut recorder = Recorder {
         latency_us: sum_seconds(&samples),
         connect_us: ctx.connect_us.take(),
+        reconnect_us: ctx.reconnect_us.take(),
         ..Recorder::default()
     };
     let mut subscribers_connected = 0;

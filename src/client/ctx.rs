@@ -45,6 +45,9 @@ pub(super) struct Ctx {
     pub(super) intervals: Arc<IntervalRecorder>,
     /// Subscribers' connect times (at most one per subscriber, so one lock is plenty).
     pub(super) connect_us: SharedHistogram,
+    /// Every reconnection's successful attempt (churn's rejoins and lost connections'), timed
+    /// like a connect: the connect time under load.
+    pub(super) reconnect_us: SharedHistogram,
     /// With TLS: the plaintext bytes, counted above TLS.
     pub(super) above_tls: Arc<WireMeter>,
     pub(super) handshakes: HandshakeMeter,

@@ -17,7 +17,7 @@ use hyper::client::conn::http2;
 use hyper::{Request, StatusCode};
 use tokio::time::{Instant, sleep_until};
 
-use super::backoff::{Backoff, retry};
+use super::backoff::{Backoff, Start, reconnect};
 use super::conn::Stream;
 use super::ctx::{Ctx, Joiner, first_connect, wait_until};
 use super::failure::ConnectError;
@@ -391,13 +391,15 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                 // The connection is gone: reconnect and send every unanswered message again
                 // (each keeps its intended time, so the outage shows as latency).
                 Err(_) => {
-                    let lost_at = Instant::now();
                     responses = FuturesOrdered::new();
-                    match retry(&ctx, &mut backoff, || connect(&ctx, &[])).await {
+                    let counts = &mut recorder.counts;
+                    match reconnect(&ctx, &mut backoff, Start::AfterBackoff, counts, || {
+                        connect(&ctx, &[])
+                    })
+                    .await
+                    {
                         Some(fresh) => {
                             sender = Some(fresh);
-                            recorder.counts.reconnects += 1;
-                            recorder.counts.disconnected += lost_at.elapsed();
                             for (message, _, posted) in &mut unanswered {
                                 *posted = Instant::now();
                                 responses.push_back(post(&mut sender, message));

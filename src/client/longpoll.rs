@@ -9,11 +9,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
-use super::backoff::{Backoff, retry};
+use super::backoff::{Backoff, Start, reconnect};
 use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use super::failure::ConnectError;
 use super::http::{Outgoing, Sender, connect, expect_ok};
 use super::inbox::Inbox;
+use super::signals::News;
 use crate::codec::batch;
 use crate::metrics::FailureKind;
 use crate::protocol::{MISSED, NEXT_CURSOR};
@@ -78,6 +79,8 @@ fn poll(sender: Sender, ctx: &Ctx, cursor: Option<u64>, pacing: Pacing) -> Pendi
 enum Next {
     InFlight(Pending),
     Due(Instant, Sender),
+    /// No connection: churn closed it and the subscriber is rejoining.
+    Closed,
 }
 
 /// Subscriber connecting at `slot`: joins (the join's round trip is its connect time), then polls
@@ -124,7 +127,7 @@ pub(super) async fn subscriber(
         }
         let due = match &next {
             Next::Due(at, _) => Some(*at),
-            Next::InFlight(_) => None,
+            Next::InFlight(_) | Next::Closed => None,
         };
         tokio::select! {
             biased;
@@ -137,7 +140,7 @@ pub(super) async fn subscriber(
             answer = async {
                 match &mut next {
                     Next::InFlight(pending) => pending.await,
-                    Next::Due(..) => std::future::pending().await,
+                    Next::Due(..) | Next::Closed => std::future::pending().await,
                 }
             } => {
                 inbox.counts.http_requests += 1;
@@ -147,11 +150,10 @@ pub(super) async fn subscriber(
                     }
                     // Lost the connection: reconnect and poll on from the cursor, so nothing
                     // still in the server's ring is missed.
-                    let lost_at = Instant::now();
-                    match retry(&ctx, &mut backoff, || connect(&ctx, FIELDS)).await {
+                    let counts = &mut inbox.counts;
+                    let start = Start::AfterBackoff;
+                    match reconnect(&ctx, &mut backoff, start, counts, || connect(&ctx, FIELDS)).await {
                         Some(fresh) => {
-                            inbox.counts.reconnects += 1;
-                            inbox.counts.disconnected += lost_at.elapsed();
                             next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing));
                             continue;
                         }
@@ -185,9 +187,21 @@ pub(super) async fn subscriber(
                     }
                 };
             }
-            () = news.news() => {}
+            heard = news.news() => if heard == News::Churn {
+                // Churn: close the connection (with any poll in flight, which was sent) and
+                // rejoin at once, polling on from the cursor as after a loss.
+                inbox.counts.churned += 1;
+                inbox.counts.http_requests += u64::from(matches!(next, Next::InFlight(_)));
+                next = Next::Closed;
+                let counts = &mut inbox.counts;
+                match reconnect(&ctx, &mut backoff, Start::Now, counts, || connect(&ctx, FIELDS)).await {
+                    Some(fresh) => next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing)),
+                    None => break,
+                }
+            }
         }
     }
+    drop(news);
     drop(next);
     ctx.send(Event::Finished);
     ctx.close.cancelled().await;

@@ -26,9 +26,11 @@
 //! - [`ws`], [`longpoll`], [`sse`], `http`: one module per transport's clients.
 //! - [`workers`]: the generator's threads, one single-threaded runtime per core.
 //! - [`watch`]: how late those threads run their tasks (event-loop lag), over the measured phase.
+//! - `churn`: the connections closed on purpose during the measured phase (`[clients] churn`).
 //! - `sampler` and `conductor`: the 1 Hz sampler and [`drive`], which runs it all.
 
 mod backoff;
+mod churn;
 mod conductor;
 pub mod conn;
 mod ctx;

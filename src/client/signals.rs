@@ -9,6 +9,10 @@
 //! fighting over one cache line. Here each subscriber has its own waker slot, written only when
 //! it registers after news, and reads a version number; a change wakes every slot once. A subscriber that hears news reads the state
 //! itself (`ctx.stop.is_cancelled()`, the timeline, the tally).
+//!
+//! The same slots carry churn (`[clients] churn`): [`Signals::kick`] asks one subscriber to close
+//! its connection and rejoin, and its listener hears [`News::Churn`]. A kick bumps a second
+//! counter, so a listener looks at its own slot only after some subscriber was kicked.
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +23,18 @@ use std::task::{Poll, Waker};
 #[derive(Debug)]
 pub(super) struct Signals {
     version: AtomicU64,
+    /// Kicks so far, over every slot.
+    kicks: AtomicU64,
     slots: Box<[Slot]>,
+}
+
+/// What a listener heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum News {
+    /// The run's state changed: read it.
+    Changed,
+    /// Close the connection and rejoin (churn).
+    Churn,
 }
 
 /// One subscriber's waker and the version it was left at, alone on its cache line (neighbouring
@@ -34,6 +49,10 @@ struct Registered {
     /// The version the subscriber had seen when it registered: a raise takes only wakers left
     /// before it, so a subscriber that already heard the news keeps its registration.
     at: u64,
+    /// A listener exists: the subscriber is connected (or rejoining) and will hear a kick.
+    open: bool,
+    /// A kick the subscriber has not heard yet.
+    kicked: bool,
 }
 
 impl Signals {
@@ -41,8 +60,31 @@ impl Signals {
     pub(super) fn new(subscribers: usize) -> Self {
         Signals {
             version: AtomicU64::new(0),
+            kicks: AtomicU64::new(0),
             slots: (0..subscribers).map(|_| Slot::default()).collect(),
         }
+    }
+
+    /// Asks subscriber `slot` to close its connection and rejoin. `false` (nothing asked) when it
+    /// has no listener (not connected, or finished) or has a kick it has not heard yet.
+    pub(super) fn kick(&self, slot: usize) -> bool {
+        let Some(slot) = self.slots.get(slot) else {
+            return false;
+        };
+        let waker = {
+            let mut registered = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if !registered.open || registered.kicked {
+                return false;
+            }
+            registered.kicked = true;
+            registered.waker.take()
+        };
+        // Before the wake: the woken listener must see the count changed.
+        self.kicks.fetch_add(1, Ordering::SeqCst);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
     }
 
     /// Something changed (the caller changed it first): wake every subscriber once.
@@ -63,12 +105,17 @@ impl Signals {
         }
     }
 
-    /// Subscriber `slot`'s view, having seen nothing yet.
+    /// Subscriber `slot`'s view, having seen nothing yet. From now until it is dropped the
+    /// subscriber can be kicked.
     pub(super) fn listener(&self, slot: usize) -> Listener<'_> {
+        if let Some(s) = self.slots.get(slot) {
+            s.0.lock().unwrap_or_else(PoisonError::into_inner).open = true;
+        }
         Listener {
             signals: self,
             slot,
             seen: 0,
+            kicks_seen: 0,
             registered: None,
         }
     }
@@ -84,21 +131,44 @@ pub(super) struct Listener<'a> {
     /// one wake-up to the next, and only a raise (which changes the version) takes it out, so
     /// while both hold the slot — another cache line, cold at 10,000 subscribers — is not touched.
     registered: Option<Waker>,
+    /// [`Signals::kicks`] when this listener last looked at its slot for a kick.
+    kicks_seen: u64,
+}
+
+impl Drop for Listener<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.signals.slots.get(self.slot) {
+            let mut registered = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+            registered.open = false;
+            registered.kicked = false;
+        }
+    }
 }
 
 impl Listener<'_> {
-    /// Waits until something changed since the last time this returned. Cancel-safe, and cheap
-    /// to create and drop: nothing is registered anywhere but the subscriber's own slot.
-    pub(super) async fn news(&mut self) {
+    /// Waits until something changed since the last time this returned, or this subscriber was
+    /// kicked. Cancel-safe, and cheap to create and drop: nothing is registered anywhere but the
+    /// subscriber's own slot.
+    pub(super) async fn news(&mut self) -> News {
         let Some(slot) = self.signals.slots.get(self.slot) else {
             return std::future::pending().await;
         };
         poll_fn(|cx| {
+            let kicks = self.signals.kicks.load(Ordering::SeqCst);
+            if kicks != self.kicks_seen {
+                self.kicks_seen = kicks;
+                let mut registered = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if std::mem::take(&mut registered.kicked) {
+                    // The kick took the waker: register again next time.
+                    self.registered = None;
+                    return Poll::Ready(News::Churn);
+                }
+            }
             let now = self.signals.version.load(Ordering::SeqCst);
             if now != self.seen {
                 self.seen = now;
                 self.registered = None;
-                return Poll::Ready(());
+                return Poll::Ready(News::Changed);
             }
             if self
                 .registered
@@ -107,22 +177,28 @@ impl Listener<'_> {
             {
                 return Poll::Pending;
             }
-            *slot.0.lock().unwrap_or_else(PoisonError::into_inner) = Registered {
-                waker: Some(cx.waker().clone()),
-                at: now,
-            };
+            {
+                let mut registered = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if std::mem::take(&mut registered.kicked) {
+                    // Kicked after the count was read above (the kick took any waker).
+                    self.registered = None;
+                    return Poll::Ready(News::Churn);
+                }
+                registered.waker = Some(cx.waker().clone());
+                registered.at = now;
+            }
             self.registered = Some(cx.waker().clone());
             // A raise that bumped the version before the registration may have passed the slot.
             let now = self.signals.version.load(Ordering::SeqCst);
             if now != self.seen {
                 self.seen = now;
                 self.registered = None;
-                Poll::Ready(())
+                Poll::Ready(News::Changed)
             } else {
                 Poll::Pending
             }
         })
-        .await;
+        .await
     }
 }
 
@@ -157,6 +233,31 @@ mod tests {
         assert_eq!(listener.seen, 2);
         let again = tokio::time::timeout(std::time::Duration::from_millis(20), listener.news());
         assert!(again.await.is_err());
+    }
+
+    /// A kick reaches only its subscriber, once, and only while it listens.
+    #[tokio::test]
+    async fn a_kick_is_heard_by_its_subscriber_alone() {
+        let signals = Signals::new(2);
+        assert!(!signals.kick(0), "nobody listens yet");
+        let mut zero = signals.listener(0);
+        let mut one = signals.listener(1);
+        assert!(signals.kick(1));
+        assert!(!signals.kick(1), "the first kick is not heard yet");
+        assert_eq!(one.news().await, News::Churn);
+        async fn quiet(l: &mut Listener<'_>) -> bool {
+            let wait = tokio::time::timeout(std::time::Duration::from_millis(20), l.news());
+            wait.await.is_err()
+        }
+        assert!(quiet(&mut zero).await);
+        assert!(quiet(&mut one).await);
+        assert!(signals.kick(1));
+        signals.raise();
+        // Both are heard, the kick first.
+        assert_eq!(one.news().await, News::Churn);
+        assert_eq!(one.news().await, News::Changed);
+        drop(one);
+        assert!(!signals.kick(1), "a subscriber that finished is not kicked");
     }
 
     /// One task hears raise after raise: after each piece of news it registers again, and a

@@ -1,16 +1,17 @@
 //! SSE subscriber (our HTTP/1.1 client, or hyper's HTTP/2, over a counting socket): `GET /events`, parse the event stream, and
-//! when the stream ends or breaks, reconnect with `Last-Event-ID` so nothing still in the
-//! server's ring is missed.
+//! when the stream ends or breaks (or churn closes it), reconnect with `Last-Event-ID` so nothing
+//! still in the server's ring is missed.
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::backoff::{Backoff, retry};
+use super::backoff::{Backoff, Start, reconnect};
 use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use super::failure::ConnectError;
 use super::http::{BodyStream, Outgoing, connect, expect_ok};
 use super::inbox::Inbox;
+use super::signals::News;
 use crate::codec::sse::{Item, Parser};
 
 /// Opens the stream (resuming after `last_id` if given) and returns its body once the response
@@ -32,7 +33,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let Some(mut body) = first_connect(
+    let Some(first) = first_connect(
         &ctx,
         Joiner::Subscriber(&mut inbox),
         Box::pin(open(&ctx, None)),
@@ -49,13 +50,16 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
     let mut items = Vec::new();
     let mut malformed = false;
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
-    loop {
+    // The stream; `None` only between a close and the resumed stream.
+    let mut body = Some(first);
+    while let Some(stream) = body.as_mut() {
         if !ctx.catch_up(&mut inbox, &mut timeline) {
             break;
         }
-        tokio::select! {
+        // How the stream is to be resumed, if it ended, broke or churn closed it.
+        let resume = tokio::select! {
             biased;
-            part = body.part("events", |data| {
+            part = stream.part("events", |data| {
                 if parser.feed(data, &mut items).is_err() {
                     malformed = true;
                 }
@@ -74,33 +78,33 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
                     inbox.counts.io_errors += 1;
                     break;
                 }
-                if !matches!(part, Ok(true)) {
-                    // The stream ended or broke: resume after the last complete event. A partial
-                    // event from the broken stream is dropped: the server sends it again.
-                    let lost_at = Instant::now();
-                    let last_id = parser.last_id();
-                    parser = Parser::with_last_id(last_id);
-                    match retry(&ctx, &mut backoff, || open(&ctx, last_id)).await {
-                        Some(resumed) => {
-                            body = resumed;
-                            inbox.counts.http_requests += 1;
-                            inbox.counts.reconnects += 1;
-                            inbox.counts.disconnected += lost_at.elapsed();
-                            continue;
-                        }
-                        None => {
-                            if !ctx.stop.is_cancelled() {
-                                inbox.counts.io_errors += 1;
-                            }
-                            break;
-                        }
-                    }
+                if matches!(part, Ok(true)) {
+                    pause_if(slow, &ctx).await;
+                    None
+                } else {
+                    Some(Start::AfterBackoff)
                 }
-                pause_if(slow, &ctx).await;
             }
-            () = news.news() => {}
+            heard = news.news() => (heard == News::Churn).then_some(Start::Now),
+        };
+        let Some(start) = resume else { continue };
+        // Resume after the last complete event: a partial one is dropped (the server sends it
+        // again). Churn closes the stream first, as a page's `EventSource.close()` would.
+        inbox.counts.churned += u64::from(start == Start::Now);
+        drop(body.take());
+        let last_id = parser.last_id();
+        parser = Parser::with_last_id(last_id);
+        let counts = &mut inbox.counts;
+        body = reconnect(&ctx, &mut backoff, start, counts, || open(&ctx, last_id)).await;
+        match body {
+            Some(_) => inbox.counts.http_requests += 1,
+            None if start == Start::AfterBackoff && !ctx.stop.is_cancelled() => {
+                inbox.counts.io_errors += 1;
+            }
+            None => {}
         }
     }
+    drop(news);
     drop(body);
     ctx.send(Event::Finished);
     ctx.close.cancelled().await;

@@ -78,8 +78,11 @@ pub struct Counts {
     pub io_errors: u64,
     /// Times a client reconnected after losing its connection.
     pub reconnects: u64,
-    /// Time clients spent disconnected (lost connection → reconnected), summed.
+    /// Time clients spent disconnected (lost or closed connection → reconnected), summed.
     pub disconnected: Duration,
+    /// Connections the generator closed on purpose (`[clients] churn`); each rejoin is also
+    /// among `reconnects`, and none is an `io_error`.
+    pub churned: u64,
 }
 
 impl Counts {
@@ -96,6 +99,7 @@ impl Counts {
         self.io_errors += other.io_errors;
         self.reconnects += other.reconnects;
         self.disconnected += other.disconnected;
+        self.churned += other.churned;
     }
 }
 
@@ -113,6 +117,9 @@ pub struct Recorder {
     /// budget is `publishers / rate`; a round trip longer than that makes an HTTP/1.1 publisher
     /// (one request in flight) fall behind its schedule. Empty for WebSocket (nothing answers).
     pub publish_rtt_us: Histogram<u64>,
+    /// Each reconnection's successful attempt (TCP + handshake, TLS, any emulated round trips),
+    /// in µs: the connect time under load, churn's rejoins included.
+    pub reconnect_us: Histogram<u64>,
     /// Counters, summed over clients.
     pub counts: Counts,
 }
@@ -123,6 +130,7 @@ impl Default for Recorder {
             latency_us: new_histogram(),
             connect_us: new_histogram(),
             publish_rtt_us: new_histogram(),
+            reconnect_us: new_histogram(),
             counts: Counts::default(),
         }
     }
@@ -155,6 +163,9 @@ impl Recorder {
             .expect("auto-resizing histograms of equal precision always merge");
         self.publish_rtt_us
             .add(&other.publish_rtt_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+        self.reconnect_us
+            .add(&other.reconnect_us)
             .expect("auto-resizing histograms of equal precision always merge");
         self.counts.merge(&other.counts);
     }

@@ -27,6 +27,8 @@ pub const HLOG_TAG_LATENCY: &str = "latency";
 pub const HLOG_TAG_CONNECT: &str = "connect";
 /// Tag of the publish round-trip interval in a `.hlog` file (absent in older files).
 pub const HLOG_TAG_PUBLISH_RTT: &str = "publish_rtt";
+/// Tag of the reconnect-time interval in a `.hlog` file (absent in older files).
+pub const HLOG_TAG_RECONNECT: &str = "reconnect";
 
 /// One interval of an interval log, decoded.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct StoredHistograms {
     pub connect_us: Histogram<u64>,
     /// Publish round trip, µs; empty in files written before wsbench recorded it.
     pub publish_rtt_us: Histogram<u64>,
+    /// Reconnect time, µs; empty in files written before wsbench recorded it.
+    pub reconnect_us: Histogram<u64>,
     /// Push latency per second (the untagged intervals, in file order), packed as they are read
     /// so a long run's file never needs all its seconds decoded at once; empty in files written
     /// before wsbench kept a time series.
@@ -104,7 +108,8 @@ pub(crate) fn write_hlog(
     let comment = format!(
         "wsbench {} transport={}: values in microseconds (µs); \
          Tag={HLOG_TAG_LATENCY} is push latency of the whole run, Tag={HLOG_TAG_CONNECT} is \
-         connect time, Tag={HLOG_TAG_PUBLISH_RTT} is the publishers' POST round trip; untagged intervals are push latency second by second",
+         connect time, Tag={HLOG_TAG_PUBLISH_RTT} is the publishers' POST round trip, \
+         Tag={HLOG_TAG_RECONNECT} is reconnect time; untagged intervals are push latency second by second",
         env!("CARGO_PKG_VERSION"),
         m.transport,
     );
@@ -122,6 +127,7 @@ pub(crate) fn write_hlog(
         (HLOG_TAG_LATENCY, &m.clients.latency_us),
         (HLOG_TAG_CONNECT, &m.clients.connect_us),
         (HLOG_TAG_PUBLISH_RTT, &m.clients.publish_rtt_us),
+        (HLOG_TAG_RECONNECT, &m.clients.reconnect_us),
     ] {
         let tag = Tag::new(tag).expect("the tag constants hold no ',', ' ' or newline");
         log.write_histogram(h, start, m.measured, Some(tag))
@@ -192,6 +198,10 @@ pub fn read_histograms(path: &Path) -> Result<StoredHistograms, ReportError> {
         latency_us: sum_tagged(&tagged, HLOG_TAG_LATENCY).map_err(read_error)?,
         connect_us: sum_tagged(&tagged, HLOG_TAG_CONNECT).map_err(read_error)?,
         publish_rtt_us: match sum_tagged(&tagged, HLOG_TAG_PUBLISH_RTT) {
+            Err(HlogError::MissingTag(_)) => crate::metrics::new_histogram(),
+            other => other.map_err(read_error)?,
+        },
+        reconnect_us: match sum_tagged(&tagged, HLOG_TAG_RECONNECT) {
             Err(HlogError::MissingTag(_)) => crate::metrics::new_histogram(),
             other => other.map_err(read_error)?,
         },
@@ -270,26 +280,28 @@ mod tests {
         write_hlog(&path, started, &m).unwrap();
 
         let intervals = read_hlog(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(intervals.len(), 3 + m.timeseries.seconds.len());
+        assert_eq!(intervals.len(), 4 + m.timeseries.seconds.len());
         assert_eq!(intervals[0].tag.as_deref(), Some(HLOG_TAG_LATENCY));
         assert_eq!(intervals[0].start, Duration::from_millis(1_700_000_000_250));
         assert_eq!(intervals[0].duration, m.measured);
         assert_eq!(intervals[1].tag.as_deref(), Some(HLOG_TAG_CONNECT));
         assert_eq!(intervals[2].tag.as_deref(), Some(HLOG_TAG_PUBLISH_RTT));
+        assert_eq!(intervals[3].tag.as_deref(), Some(HLOG_TAG_RECONNECT));
 
         let read = read_histograms(&path).unwrap();
         assert_eq!(read.latency_us, m.clients.latency_us);
         assert_eq!(read.connect_us, m.clients.connect_us);
         assert_eq!(read.publish_rtt_us, m.clients.publish_rtt_us);
+        assert_eq!(read.reconnect_us, m.clients.reconnect_us);
         let seconds: Vec<_> = m.timeseries.seconds.iter().map(|s| &s.latency_us).collect();
         assert_eq!(read.seconds.iter().collect::<Vec<_>>(), seconds);
-        assert_eq!(intervals[3].histogram, seconds[0].unpack());
+        assert_eq!(intervals[4].histogram, seconds[0].unpack());
         assert!(!seconds.is_empty());
         assert_eq!(
-            intervals[4].start,
+            intervals[5].start,
             m.timeseries.start_unix + m.timeseries.seconds[0].duration
         );
-        assert_eq!(intervals[4].tag, None);
+        assert_eq!(intervals[5].tag, None);
     }
 
     #[test]
@@ -311,6 +323,15 @@ mod tests {
         let read = read_histograms(&path).unwrap();
         assert!(read.publish_rtt_us.is_empty());
         assert_eq!(read.latency_us, m.clients.latency_us);
+        // Reconnect times came later still: a log without them reads them as empty too.
+        let older: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with(&format!("Tag={HLOG_TAG_RECONNECT},")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&path, older).unwrap();
+        assert!(read_histograms(&path).unwrap().reconnect_us.is_empty());
     }
 
     #[test]

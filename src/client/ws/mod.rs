@@ -22,11 +22,12 @@ use std::time::Duration;
 use tokio::time::{Instant, interval_at, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 
-use super::backoff::{Backoff, retry};
+use super::backoff::{Backoff, Start, reconnect};
 use super::ctx::{Ctx, Event, Joiner, first_connect, pause_if, wait_until};
 use super::failure::ConnectError;
 use super::inbox::Inbox;
 use super::publishing::Publishing;
+use super::signals::{Listener, News};
 use crate::codec::ws::DecodeError;
 use crate::metrics::FailureKind;
 use crate::scenario::WsClient;
@@ -182,7 +183,7 @@ async fn session<C: Dial>(
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let Some(mut ws) = first_connect(
+    let Some(first) = first_connect(
         &ctx,
         Joiner::Subscriber(&mut inbox),
         Box::pin(C::dial(&ctx)),
@@ -192,62 +193,81 @@ async fn session<C: Dial>(
         return inbox;
     };
 
-    // A lost connection is a fresh join, as a browser's reconnect is: what was broadcast while
-    // it was away is not sent again, and counts as lost.
+    // A closed connection (lost, or closed on purpose by churn) is a fresh join, as a browser's
+    // reconnect is: what was broadcast while it was away is not sent again, and counts as lost.
+    let mut news = ctx.signals.listener(index as usize);
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
-    while receive(
-        &ctx,
-        index,
-        &mut ws,
-        &mut inbox,
-        publishing.as_mut(),
-        ping_interval,
-        slow,
-    )
-    .await
-    .is_err()
-        && !ctx.stop.is_cancelled()
-    {
-        let lost_at = Instant::now();
-        match retry(&ctx, &mut backoff, || C::dial(&ctx)).await {
-            Some(fresh) => {
-                ws = fresh;
-                inbox.counts.reconnects += 1;
-                inbox.counts.disconnected += lost_at.elapsed();
+    let mut ws = Some(first);
+    while let Some(conn) = ws.as_mut() {
+        let start = match receive(
+            &ctx,
+            &mut news,
+            conn,
+            &mut inbox,
+            publishing.as_mut(),
+            ping_interval,
+            slow,
+        )
+        .await
+        {
+            Ok(Exit::Done) => break,
+            Ok(Exit::Churn) => {
+                inbox.counts.churned += 1;
+                Start::Now
             }
-            None => {
-                inbox.counts.io_errors += 1;
-                break;
-            }
+            Err(_) if ctx.stop.is_cancelled() => break,
+            Err(_) => Start::AfterBackoff,
+        };
+        // The old connection closes before the new one is dialed.
+        drop(ws.take());
+        ws = reconnect(&ctx, &mut backoff, start, &mut inbox.counts, || {
+            C::dial(&ctx)
+        })
+        .await;
+        if ws.is_none() && start == Start::AfterBackoff {
+            // Lost, and not back before the run stopped.
+            inbox.counts.io_errors += 1;
         }
     }
+    drop(news);
     drop(publishing);
     ctx.send(Event::Finished);
     ctx.close.cancelled().await;
-    let _ = timeout(Duration::from_secs(1), ws.close()).await;
+    if let Some(mut ws) = ws {
+        let _ = timeout(Duration::from_secs(1), ws.close()).await;
+    }
     inbox
 }
 
-/// Reads (and publishes) until every expected message arrived, the run stops, or the connection breaks.
+/// Why [`receive`] returned without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// Every expected message arrived, or the run stopped.
+    Done,
+    /// Churn: close this connection and rejoin.
+    Churn,
+}
+
+/// Reads (and publishes) until every expected message arrived, the run stops, churn closes the
+/// connection, or it breaks.
 async fn receive<C: Connection>(
     ctx: &Ctx,
-    index: u32,
+    news: &mut Listener<'_>,
     ws: &mut C,
     inbox: &mut Inbox,
     mut publishing: Option<&mut Publishing>,
     ping_interval: Option<Duration>,
     slow: bool,
-) -> Result<(), WsError> {
+) -> Result<Exit, WsError> {
     // Heartbeat: a ping every interval; a server that sent nothing at all since the previous
     // ping (not even the pong) is taken for dead, and the caller reconnects.
     let mut heartbeat = ping_interval.map(|every| interval_at(Instant::now() + every, every));
     let mut heard = true;
-    let mut news = ctx.signals.listener(index as usize);
     let mut timeline = None;
     loop {
         let had_timeline = timeline.is_some();
         if !ctx.catch_up(inbox, &mut timeline) {
-            return Ok(());
+            return Ok(Exit::Done);
         }
         if let (false, Some(t), Some(p)) = (had_timeline, &timeline, publishing.as_deref_mut()) {
             p.start(t);
@@ -285,7 +305,9 @@ async fn receive<C: Connection>(
                 heard = false;
                 ws.ping().await?;
             }
-            () = news.news() => {}
+            heard_news = news.news() => if heard_news == News::Churn {
+                return Ok(Exit::Churn);
+            }
         }
     }
 }

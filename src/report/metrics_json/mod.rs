@@ -118,6 +118,9 @@ struct StoredRecorder {
     /// Absent in files written before clients reconnected.
     #[serde(default)]
     disconnected_ns: u64,
+    /// Connections closed on purpose (churn); absent in files written before churn.
+    #[serde(default)]
+    churned: u64,
 }
 
 /// [`WireBytes`].
@@ -322,6 +325,7 @@ impl From<&Recorder> for StoredRecorder {
             io_errors,
             reconnects,
             disconnected,
+            churned,
         } = r.counts;
         StoredRecorder {
             delivered,
@@ -339,6 +343,7 @@ impl From<&Recorder> for StoredRecorder {
             io_errors,
             reconnects,
             disconnected_ns: nanos(disconnected),
+            churned,
         }
     }
 }
@@ -443,6 +448,7 @@ impl StoredTransport {
                 latency_us: histograms.latency_us,
                 connect_us: histograms.connect_us,
                 publish_rtt_us: histograms.publish_rtt_us,
+                reconnect_us: histograms.reconnect_us,
                 counts: Counts {
                     delivery: DeliveryCounts {
                         delivered: c.delivered,
@@ -460,6 +466,7 @@ impl StoredTransport {
                     io_errors: c.io_errors,
                     reconnects: c.reconnects,
                     disconnected: Duration::from_nanos(c.disconnected_ns),
+                    churned: c.churned,
                 },
             },
             wire: self.wire.into(),

@@ -9,6 +9,8 @@ fn metrics_survive_json_and_hlog_exactly() {
     m.server_usage = None;
     m.clients.counts.missed_reported = 3;
     m.clients.counts.empty_polls = 4;
+    m.clients.counts.churned = 5;
+    m.clients.reconnect_us.record(1_234).unwrap();
     let json = serde_json::to_string(&MetricsFile::new(std::slice::from_ref(&m))).unwrap();
     let file: MetricsFile = serde_json::from_str(&json).unwrap();
     let [stored] = <[StoredTransport; 1]>::try_from(file.transports).unwrap();
@@ -16,6 +18,7 @@ fn metrics_survive_json_and_hlog_exactly() {
         latency_us: m.clients.latency_us.clone(),
         connect_us: m.clients.connect_us.clone(),
         publish_rtt_us: m.clients.publish_rtt_us.clone(),
+        reconnect_us: m.clients.reconnect_us.clone(),
         seconds: m
             .timeseries
             .seconds

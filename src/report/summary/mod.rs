@@ -136,6 +136,14 @@ pub struct Summary {
     pub reconnects: u64,
     /// Time clients spent disconnected, summed over clients, in seconds.
     pub disconnected_s: f64,
+    /// Connections the generator closed on purpose (`[clients] churn`); each rejoined and is
+    /// among `reconnects`.
+    pub churned: u64,
+    /// Median reconnect time (the successful attempt: TCP + handshake, or + the stream's head),
+    /// in µs: connect time under load.
+    pub reconnect_p50_us: Option<u64>,
+    /// 99th percentile reconnect time, in µs.
+    pub reconnect_p99_us: Option<u64>,
     /// False when the run was interrupted or the server died.
     pub complete: bool,
 }
@@ -244,6 +252,9 @@ impl Summary {
             io_errors: rec.counts.io_errors,
             reconnects: rec.counts.reconnects,
             disconnected_s: round_figure(rec.counts.disconnected.as_secs_f64()),
+            churned: rec.counts.churned,
+            reconnect_p50_us: quantile(&rec.reconnect_us, P50),
+            reconnect_p99_us: quantile(&rec.reconnect_us, P99),
             complete: m.complete,
         }
     }

@@ -1,0 +1,92 @@
+//! `[clients] churn`: connections closed on purpose during the measured phase rejoin the way
+//! their transport does. Long-poll, short-poll and SSE resume where they were and lose nothing;
+//! WebSocket rejoins fresh. Every close asked for is made and rejoined, none counts as an error,
+//! and each rejoin's connect time is recorded.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::scenario::{Transport, WsClient};
+
+/// Closes per second asked for, over the 2 s measured phase: 20 closes.
+const CHURN: u32 = 10;
+
+/// 20 subscribers (2 publishing) at 20 msg/s for 2 s: 40 messages, 800 deliveries.
+fn plan() -> LoadPlan {
+    let mut plan = LoadPlan {
+        subscribers: 20,
+        publishers: 2,
+        rate: 20.0,
+        duration: Duration::from_secs(2),
+        ..common::small_plan()
+    };
+    plan.shape.churn = CHURN;
+    plan
+}
+
+/// Runs `transport` under churn and checks what every transport must show.
+async fn run(transport: Transport, plan: &LoadPlan) -> ClientOutcome {
+    let label = transport.kind().label();
+    let (addr, stop) = common::start_server(transport.kind()).await;
+    let target = Target::new(transport, addr).unwrap();
+    let o = drive(plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    stop.cancel();
+    let c = &o.recorder.counts;
+    let asked = u64::from(CHURN) * 2;
+    assert_eq!((c.churned, c.reconnects), (asked, asked), "{label}");
+    assert_eq!((c.io_errors, c.connect_errors.total()), (0, 0), "{label}");
+    assert_eq!(o.recorder.reconnect_us.len(), asked, "{label}");
+    assert_eq!(o.messages_published, 40, "{label}");
+    assert_eq!(c.delivery.duplicated, 0, "{label}");
+    assert!(o.complete, "{label}");
+    o
+}
+
+/// Resuming from a cursor or an event id, nothing is lost.
+fn assert_nothing_lost(o: &ClientOutcome) {
+    let d = o.recorder.counts.delivery;
+    assert_eq!((d.delivered, d.lost), (800, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_loses_nothing_under_churn() {
+    let hold = Duration::from_secs(30);
+    assert_nothing_lost(&run(Transport::LongPoll { hold }, &plan()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_poll_loses_nothing_under_churn() {
+    let interval = Duration::from_millis(100);
+    assert_nothing_lost(&run(Transport::ShortPoll { interval }, &plan()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_loses_nothing_under_churn() {
+    assert_nothing_lost(&run(Transport::Sse, &plan()).await);
+}
+
+/// A WebSocket client rejoins fresh: what was broadcast while it was away is lost, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_rejoins_fresh_under_churn() {
+    // What was lost never comes: a short drain.
+    let plan = LoadPlan {
+        drain: Duration::from_secs(1),
+        ..plan()
+    };
+    for client in [WsClient::Wsbench, WsClient::Tungstenite] {
+        let ws = Transport::Ws {
+            ping_interval: None,
+            client,
+        };
+        let o = run(ws, &plan).await;
+        let d = o.recorder.counts.delivery;
+        assert_eq!(d.delivered + d.lost, 800);
+    }
+}
