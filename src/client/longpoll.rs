@@ -122,82 +122,92 @@ pub(super) async fn subscriber(
     };
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     loop {
-        if !ctx.catch_up(&mut inbox, &mut timeline) {
+        // A kick first: data ready on every wake-up would otherwise starve it.
+        let mut kicked = news.take_kick();
+        if !kicked && !ctx.catch_up(&mut inbox, &mut timeline) {
             break;
         }
         let due = match &next {
             Next::Due(at, _) => Some(*at),
             Next::InFlight(_) | Next::Closed => None,
         };
-        tokio::select! {
-            biased;
-            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                next = match next {
-                    Next::Due(_, sender) => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
-                    in_flight => in_flight,
-                };
-            }
-            answer = async {
-                match &mut next {
-                    Next::InFlight(pending) => pending.await,
-                    Next::Due(..) | Next::Closed => std::future::pending().await,
+        // Kicked already: no need to wait for anything.
+        if !kicked {
+            tokio::select! {
+                biased;
+                _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    next = match next {
+                        Next::Due(_, sender) => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
+                        in_flight => in_flight,
+                    };
                 }
-            } => {
-                inbox.counts.http_requests += 1;
-                let Ok((sender, answer)) = answer else {
-                    if ctx.stop.is_cancelled() {
-                        break;
+                answer = async {
+                    match &mut next {
+                        Next::InFlight(pending) => pending.await,
+                        Next::Due(..) | Next::Closed => std::future::pending().await,
                     }
-                    // Lost the connection: reconnect and poll on from the cursor, so nothing
-                    // still in the server's ring is missed.
-                    let counts = &mut inbox.counts;
-                    let start = Start::AfterBackoff;
-                    match reconnect(&ctx, &mut backoff, start, counts, || connect(&ctx, FIELDS)).await {
-                        Some(fresh) => {
-                            next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing));
-                            continue;
-                        }
-                        None => {
-                            inbox.counts.io_errors += 1;
+                } => {
+                    inbox.counts.http_requests += 1;
+                    let Ok((sender, answer)) = answer else {
+                        if ctx.stop.is_cancelled() {
                             break;
                         }
-                    }
-                };
-                inbox.counts.missed_reported += answer.missed;
-                if answer.messages.is_empty() {
-                    inbox.counts.empty_polls += 1;
-                } else {
-                    inbox.counts.responses_with_messages += 1;
-                    inbox.counts.messages_in_responses += answer.messages.len() as u64;
-                }
-                ctx.learn_timeline(&mut timeline);
-                for message in &answer.messages {
-                    inbox.receive(message, answer.received_at, timeline.as_ref());
-                }
-                cursor = answer.next_cursor;
-                pause_if(slow, &ctx).await;
-                next = match pacing {
-                    Pacing::Held => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
-                    Pacing::Every(interval) => {
-                        let now = Instant::now();
-                        while slot <= now {
-                            slot += interval;
+                        // Lost the connection: reconnect and poll on from the cursor, so nothing
+                        // still in the server's ring is missed.
+                        let counts = &mut inbox.counts;
+                        let start = Start::AfterBackoff;
+                        match reconnect(&ctx, &mut backoff, start, counts, || connect(&ctx, FIELDS)).await {
+                            Some(fresh) => {
+                                next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing));
+                                continue;
+                            }
+                            None => {
+                                inbox.counts.io_errors += 1;
+                                break;
+                            }
                         }
-                        Next::Due(slot, sender)
+                    };
+                    inbox.counts.missed_reported += answer.missed;
+                    if answer.messages.is_empty() {
+                        inbox.counts.empty_polls += 1;
+                    } else {
+                        inbox.counts.responses_with_messages += 1;
+                        inbox.counts.messages_in_responses += answer.messages.len() as u64;
                     }
-                };
-            }
-            heard = news.news() => if heard == News::Churn {
-                // Churn: close the connection (with any poll in flight, which was sent) and
-                // rejoin at once, polling on from the cursor as after a loss.
-                inbox.counts.churned += 1;
-                inbox.counts.http_requests += u64::from(matches!(next, Next::InFlight(_)));
-                next = Next::Closed;
-                let counts = &mut inbox.counts;
-                match reconnect(&ctx, &mut backoff, Start::Now, counts, || connect(&ctx, FIELDS)).await {
-                    Some(fresh) => next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing)),
-                    None => break,
+                    ctx.learn_timeline(&mut timeline);
+                    for message in &answer.messages {
+                        inbox.receive(message, answer.received_at, timeline.as_ref());
+                    }
+                    cursor = answer.next_cursor;
+                    pause_if(slow, &ctx).await;
+                    next = match pacing {
+                        Pacing::Held => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
+                        Pacing::Every(interval) => {
+                            let now = Instant::now();
+                            while slot <= now {
+                                slot += interval;
+                            }
+                            Next::Due(slot, sender)
+                        }
+                    };
                 }
+                heard = news.news() => kicked = heard == News::Churn,
+            }
+        }
+        if kicked {
+            // Churn: close the connection (with any poll in flight, which was sent) and rejoin
+            // at once, polling on from the cursor as after a loss.
+            inbox.counts.churned += 1;
+            inbox.counts.http_requests += u64::from(matches!(next, Next::InFlight(_)));
+            next = Next::Closed;
+            let counts = &mut inbox.counts;
+            match reconnect(&ctx, &mut backoff, Start::Now, counts, || {
+                connect(&ctx, FIELDS)
+            })
+            .await
+            {
+                Some(fresh) => next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing)),
+                None => break,
             }
         }
     }

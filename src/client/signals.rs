@@ -146,6 +146,27 @@ impl Drop for Listener<'_> {
 }
 
 impl Listener<'_> {
+    /// Whether this subscriber was kicked since it last heard a kick (and hears it now). Cheap
+    /// unless some subscriber was kicked since the last look: a loop that finds data ready on
+    /// every wake-up calls this first, so that a kick is not starved by its data.
+    pub(super) fn take_kick(&mut self) -> bool {
+        let kicks = self.signals.kicks.load(Ordering::SeqCst);
+        if kicks == self.kicks_seen {
+            return false;
+        }
+        self.kicks_seen = kicks;
+        let Some(slot) = self.signals.slots.get(self.slot) else {
+            return false;
+        };
+        let mut registered = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let kicked = std::mem::take(&mut registered.kicked);
+        if kicked {
+            // The kick took the waker: register again next time.
+            self.registered = None;
+        }
+        kicked
+    }
+
     /// Waits until something changed since the last time this returned, or this subscriber was
     /// kicked. Cancel-safe, and cheap to create and drop: nothing is registered anywhere but the
     /// subscriber's own slot.
@@ -154,15 +175,8 @@ impl Listener<'_> {
             return std::future::pending().await;
         };
         poll_fn(|cx| {
-            let kicks = self.signals.kicks.load(Ordering::SeqCst);
-            if kicks != self.kicks_seen {
-                self.kicks_seen = kicks;
-                let mut registered = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
-                if std::mem::take(&mut registered.kicked) {
-                    // The kick took the waker: register again next time.
-                    self.registered = None;
-                    return Poll::Ready(News::Churn);
-                }
+            if self.take_kick() {
+                return Poll::Ready(News::Churn);
             }
             let now = self.signals.version.load(Ordering::SeqCst);
             if now != self.seen {

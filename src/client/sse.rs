@@ -53,11 +53,14 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
     // The stream; `None` only between a close and the resumed stream.
     let mut body = Some(first);
     while let Some(stream) = body.as_mut() {
-        if !ctx.catch_up(&mut inbox, &mut timeline) {
+        // How the stream is to be resumed, if churn closes it (a kick is looked for first: data
+        // ready on every wake-up would otherwise starve it), or it ended or broke.
+        let resume = if news.take_kick() {
+            Some(Start::Now)
+        } else if !ctx.catch_up(&mut inbox, &mut timeline) {
             break;
-        }
-        // How the stream is to be resumed, if it ended, broke or churn closed it.
-        let resume = tokio::select! {
+        } else {
+            tokio::select! {
             biased;
             part = stream.part("events", |data| {
                 if parser.feed(data, &mut items).is_err() {
@@ -86,6 +89,7 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
                 }
             }
             heard = news.news() => (heard == News::Churn).then_some(Start::Now),
+            }
         };
         let Some(start) = resume else { continue };
         // Resume after the last complete event: a partial one is dropped (the server sends it

@@ -266,6 +266,10 @@ async fn receive<C: Connection>(
     let mut timeline = None;
     loop {
         let had_timeline = timeline.is_some();
+        // A kick first: data ready on every wake-up would otherwise starve it.
+        if news.take_kick() {
+            return Ok(Exit::Churn);
+        }
         if !ctx.catch_up(inbox, &mut timeline) {
             return Ok(Exit::Done);
         }
