@@ -1,7 +1,7 @@
 //! The one line under every table that states the load model, so a table is never read without
 //! it: who publishes, how latency is counted, and how each transport's clients behave.
 
-use crate::scenario::{Scenario, Transport};
+use crate::scenario::{Network, Pattern, Scenario, Transport};
 
 /// One line stating the load model, so a table is never read without it.
 pub fn model(s: &Scenario) -> String {
@@ -28,6 +28,18 @@ pub fn model(s: &Scenario) -> String {
             }
         }
     }
+    if s.publish.pattern != Pattern::Steady {
+        line.push_str(&format!("; sends: {}", s.publish.pattern.describe()));
+    }
+    if s.clients.churn > 0 {
+        line.push_str(&format!(
+            "; churn: {} connections/s close and rejoin during the measured phase",
+            s.clients.churn
+        ));
+    }
+    if !s.network.is_loopback() {
+        line.push_str(&format!("; network: {}", describe_network(&s.network)));
+    }
     let runs = s.runs();
     if runs.iter().any(|(_, v)| v.http2) {
         line.push_str("; -h2: HTTP/2, one connection per client, requests as streams");
@@ -38,4 +50,18 @@ pub fn model(s: &Scenario) -> String {
         );
     }
     line
+}
+
+/// `100ms round trip ± 10ms jitter, 1250000 B/s per connection each way`, as far as it applies.
+fn describe_network(n: &Network) -> String {
+    let d = |d| humantime::format_duration(d).to_string();
+    let mut text = format!("{} round trip", d(n.delay));
+    if !n.jitter.is_zero() {
+        text.push_str(&format!(" + up to {} jitter", d(n.jitter)));
+    }
+    if let Some(b) = n.bandwidth {
+        text.push_str(&format!(", {b} B/s per connection each way"));
+    }
+    text.push_str(" (emulated in the clients' sockets)");
+    text
 }
