@@ -90,3 +90,69 @@ async fn websocket_rejoins_fresh_under_churn() {
         assert_eq!(d.delivered + d.lost, 800);
     }
 }
+
+/// The three new shapes through `wsbench run`, from the scenario file to `summary.csv`: churn,
+/// a Poisson pattern and a network delay together.
+#[test]
+fn a_scenario_with_churn_poisson_and_delay_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("shapes.toml");
+    std::fs::write(
+        &scenario,
+        r#"duration = "2s"
+drain = "5s"
+seed = 3
+[clients]
+subscribers = 20
+churn = 10
+[publish]
+publishers = 2
+rate = 20
+pattern = "poisson"
+[transports.longpoll]
+[transports.sse]
+[network]
+delay = "20ms"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = std::process::Command::new(common::wsbench_bin())
+        .args(["run", scenario.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let rows: Vec<wsbench::report::Summary> = csv::Reader::from_path(out.join("summary.csv"))
+        .unwrap()
+        .deserialize()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        let t = &row.transport;
+        assert_eq!(
+            (row.churned, row.reconnects, row.io_errors),
+            (20, 20, 0),
+            "{t}"
+        );
+        assert!(row.reconnect_p50_us.is_some(), "{t}");
+        assert_eq!((row.lost, row.duplicated), (0, 0), "{t}");
+        assert_eq!(row.deliveries, row.deliveries_expected, "{t}");
+        assert_eq!(row.messages_published, row.messages_scheduled, "{t}");
+        // A Poisson count: 40 on average.
+        assert!(
+            (15..=70).contains(&row.messages_published),
+            "{t}: {}",
+            row.messages_published
+        );
+        assert!(row.latency_p50_us.unwrap() >= 20_000, "{t}");
+        assert!(row.connect_p50_us.unwrap() >= 40_000, "{t}");
+    }
+    let as_run = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    assert!(
+        as_run.contains("pattern = \"poisson\"") && as_run.contains("churn = 10"),
+        "{as_run}"
+    );
+}
