@@ -22,7 +22,9 @@
 //!
 //! Bytes due to leave are sent whenever the connection is polled (read, write or flush) and a
 //! timer wakes the task when they are due, so a task that always has a read pending — as every
-//! wsbench client has — sends them on time.
+//! wsbench client has — sends them on time. A flush returns once what is due is on the socket
+//! (what is still on the path is in flight, as after a real socket's flush); a shutdown waits
+//! until everything has crossed.
 
 use std::collections::VecDeque;
 use std::io;
@@ -333,7 +335,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Delayed<S> {
         Poll::Ready(Ok(n))
     }
 
+    /// Hands what is due to the socket, and no more: bytes still queued are on the emulated
+    /// path, and a real socket's flush does not wait for its bytes to cross the network either
+    /// (a client that flushed each publish and waited here would stop reading for half a round
+    /// trip). The timer wakes the task when they are due.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(e) = this.write_error.take() {
+            return Poll::Ready(Err(e));
+        }
+        ready!(this.send_due(cx));
+        let next = this.next_outgoing(Instant::now());
+        let _ = this.sleep_until(cx, next);
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    /// Waits until every queued byte has crossed, then shuts the socket's write side: the end of
+    /// the stream arrives after the bytes before it.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
             if let Some(e) = this.write_error.take() {
@@ -341,16 +360,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Delayed<S> {
             }
             ready!(this.send_due(cx));
             if this.outgoing.is_empty() {
-                return Pin::new(&mut this.inner).poll_flush(cx);
+                ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
+                return Pin::new(&mut this.inner).poll_shutdown(cx);
             }
             let next = this.next_outgoing(Instant::now());
             ready!(this.sleep_until(cx, next));
         }
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.as_mut().poll_flush(cx))?;
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -380,7 +395,11 @@ mod tests {
         let mut delayed = delayed(near);
         let start = Instant::now();
         delayed.write_all(b"hello").await.unwrap();
+        // A flush hands the bytes to the path and returns: they are in flight.
         delayed.flush().await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // A shutdown waits until they have crossed.
+        delayed.shutdown().await.unwrap();
         let mut got = [0u8; 5];
         far.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"hello");
@@ -428,7 +447,7 @@ mod tests {
         delayed.write_all(b"a").await.unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         delayed.write_all(b"b").await.unwrap();
-        delayed.flush().await.unwrap();
+        delayed.shutdown().await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_millis(60));
         let mut got = [0u8; 2];
         far.read_exact(&mut got).await.unwrap();
@@ -533,7 +552,7 @@ mod tests {
             first.extend(rest);
             (first, first_at, start.elapsed())
         });
-        delayed.flush().await.unwrap();
+        delayed.shutdown().await.unwrap();
         let (got, first_at, last_at) = reader.await.unwrap();
         assert_eq!(got, data);
         // The first segment is through the link after 10 ms, then takes half the round trip...
