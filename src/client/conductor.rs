@@ -4,7 +4,7 @@
 //! phase and the drain, then stops and collects every task and adds up what they measured.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -63,6 +63,7 @@ pub async fn drive(
         signals: Signals::new(plan.subscribers as usize),
         tally: PublishTally::new(plan.publishers),
         events: events_tx,
+        measure_over: AtomicBool::new(false),
         stop: cancel.child_token(),
         close: CancellationToken::new(),
     });
@@ -213,6 +214,12 @@ pub async fn drive(
         }
     };
     let measured = Instant::now().min(timeline.measure_end) - measure_start.min(Instant::now());
+    // Every close churn asked for is made by now: subscribers that have every message may go
+    // (without churn they went as soon as they had it, see `Ctx::catch_up`).
+    ctx.measure_over.store(true, Ordering::Release);
+    if plan.shape.churn > 0 {
+        ctx.signals.raise();
+    }
     on_phase(Phase::Draining);
 
     // Drain: every connected subscriber reports Finished when it has all it expects, at the

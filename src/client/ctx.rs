@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -58,6 +58,8 @@ pub(super) struct Ctx {
     pub(super) signals: Signals,
     pub(super) tally: PublishTally,
     pub(super) events: mpsc::UnboundedSender<Event>,
+    /// The measured phase is over (set once, with a raise of the [`Signals`]).
+    pub(super) measure_over: AtomicBool,
     /// Stop receiving and publishing (drain over, or cancelled).
     pub(super) stop: CancellationToken,
     /// Close connections: the measurement is over.
@@ -76,7 +78,12 @@ impl Ctx {
         if !inbox.knows_expected() {
             inbox.set_expected(self.tally.total());
         }
-        !inbox.complete()
+        if inbox.complete() {
+            // Under churn a subscriber with every message stays connected, and can be churned,
+            // until the measured phase is over: every close asked for is made.
+            return self.plan.shape.churn > 0 && !self.measure_over.load(Ordering::Acquire);
+        }
+        true
     }
 
     /// Fills in the timeline once it is fixed. Also called when a message arrives: it can come

@@ -125,7 +125,11 @@ pub(super) async fn subscriber(
         // A kick first: data ready on every wake-up would otherwise starve it.
         let mut kicked = news.take_kick();
         if !kicked && !ctx.catch_up(&mut inbox, &mut timeline) {
-            break;
+            // Done; a kick that came meanwhile is still served.
+            kicked = news.close();
+            if !kicked {
+                break;
+            }
         }
         let due = match &next {
             Next::Due(at, _) => Some(*at),

@@ -167,6 +167,18 @@ impl Listener<'_> {
         kicked
     }
 
+    /// The subscriber is done: no kick is accepted from now on. `true` if one came before this
+    /// (it must still be served, or a close the run asked for would go unmade); a kick after
+    /// this is refused, and the conductor picks another subscriber.
+    pub(super) fn close(&mut self) -> bool {
+        let Some(slot) = self.signals.slots.get(self.slot) else {
+            return false;
+        };
+        let mut registered = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+        registered.open = false;
+        std::mem::take(&mut registered.kicked)
+    }
+
     /// Waits until something changed since the last time this returned, or this subscriber was
     /// kicked. Cancel-safe, and cheap to create and drop: nothing is registered anywhere but the
     /// subscriber's own slot.
@@ -270,8 +282,13 @@ mod tests {
         // Both are heard, the kick first.
         assert_eq!(one.news().await, News::Churn);
         assert_eq!(one.news().await, News::Changed);
-        drop(one);
+        // A kick that comes just as the subscriber finishes is handed to it; none after.
+        assert!(signals.kick(1));
+        assert!(one.close());
         assert!(!signals.kick(1), "a subscriber that finished is not kicked");
+        assert!(!one.close());
+        drop(one);
+        assert!(!signals.kick(1));
     }
 
     /// One task hears raise after raise: after each piece of news it registers again, and a

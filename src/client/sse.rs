@@ -58,7 +58,11 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
         let resume = if news.take_kick() {
             Some(Start::Now)
         } else if !ctx.catch_up(&mut inbox, &mut timeline) {
-            break;
+            // Done; a kick that came meanwhile is still served.
+            if !news.close() {
+                break;
+            }
+            Some(Start::Now)
         } else {
             tokio::select! {
             biased;

@@ -271,7 +271,12 @@ async fn receive<C: Connection>(
             return Ok(Exit::Churn);
         }
         if !ctx.catch_up(inbox, &mut timeline) {
-            return Ok(Exit::Done);
+            // Done; a kick that came meanwhile is still served.
+            return Ok(if news.close() {
+                Exit::Churn
+            } else {
+                Exit::Done
+            });
         }
         if let (false, Some(t), Some(p)) = (had_timeline, &timeline, publishing.as_deref_mut()) {
             p.start(t);
