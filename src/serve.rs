@@ -31,6 +31,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write;
     // Each connection is a file descriptor; take what the hard limit allows.
     os::raise_nofile_to_hard().context("raising the open-file limit")?;
+    if args.transport == protocol::TransportKind::Raw {
+        // Bare TCP has no header to carry a token and no TLS: it is the floor, not a service.
+        anyhow::ensure!(
+            args.token.is_none() && args.tls_cert.is_none(),
+            "--transport raw takes neither --token nor --tls-cert: it is bare TCP"
+        );
+    }
     // Before binding: a bad certificate fails the server before it reports an address.
     let tls = serve_tls(&args)?;
     let listener = server::listen(args.addr)

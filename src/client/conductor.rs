@@ -24,7 +24,7 @@ use super::schedule::{Schedule, Timeline};
 use super::signals::Signals;
 use super::watch::LagWatch;
 use super::workers::Workers;
-use super::{http, sse, ws};
+use super::{http, raw, sse, ws};
 use crate::metrics::timeseries::Sample;
 use crate::metrics::{
     FailureCounts, IntervalRecorder, PackedHistogram, Recorder, SharedHistogram, TimeSeries,
@@ -91,12 +91,16 @@ pub async fn drive(
                 sse::subscriber(ctx, i, slot, slow),
                 workers.handle(i as usize),
             ),
+            Transport::Raw => subscribers.spawn_on(
+                raw::subscriber(ctx, i, slot, slow),
+                workers.handle(i as usize),
+            ),
         };
     }
     let mut connections = plan.subscribers;
     // Over HTTP every publisher has its own keep-alive connection for `POST /publish`; on
-    // WebSocket a publisher sends on its subscriber connection.
-    if target.kind() != TransportKind::Ws {
+    // WebSocket and raw a publisher sends on its subscriber connection.
+    if !matches!(target.kind(), TransportKind::Ws | TransportKind::Raw) {
         for p in 0..plan.publishers {
             let slot = ramp_start + per_connection * p;
             publishers.spawn_on(

@@ -41,6 +41,7 @@ pub mod longpoll;
 pub mod outcome;
 pub mod plan;
 mod publishing;
+pub mod raw;
 mod sampler;
 pub mod schedule;
 mod scratch;

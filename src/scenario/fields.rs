@@ -131,6 +131,13 @@ impl Rules<'_> {
                     );
                     return Err(self.invalid(origin, key, message));
                 }
+                if kind == TransportKind::Raw && parse_bools(&v.value).is_ok_and(|b| b != [false]) {
+                    let message = format!(
+                        "{table} {key}: raw is bare TCP, the floor under every protocol; \
+                         it has no HTTP/2 or TLS variant"
+                    );
+                    return Err(self.invalid(origin, key, message));
+                }
                 match parse_bools(&v.value) {
                     Ok(values) => Ok((values, Some(origin))),
                     Err(e) => Err(self.invalid(origin, key, format!("{table} {key}: {e}"))),

@@ -139,6 +139,8 @@ pub struct TargetTable {
     pub shortpoll: Opt<String>,
     /// `sse`, the `http://` URL of the event stream.
     pub sse: Opt<String>,
+    /// `raw`, a `tcp://` address.
+    pub raw: Opt<String>,
     /// `server_pid`, the external server's process id.
     pub server_pid: Opt<i64>,
     /// `token`, sent as a bearer token.
@@ -153,6 +155,7 @@ impl TargetTable {
             TransportKind::LongPoll => &mut self.longpoll,
             TransportKind::ShortPoll => &mut self.shortpoll,
             TransportKind::Sse => &mut self.sse,
+            TransportKind::Raw => &mut self.raw,
         }
     }
 }
@@ -217,6 +220,8 @@ pub struct TransportsTable {
     pub shortpoll: Option<ShortPollTable>,
     /// `[transports.sse]`
     pub sse: Option<SseTable>,
+    /// `[transports.raw]`
+    pub raw: Option<RawTable>,
     /// The transports to run, in run order, when `--transports` (or a validated scenario) says
     /// so. A file cannot: it runs the tables it has, in [`TransportKind::ALL`] order. Kept as
     /// given, duplicates and all, for validation to refuse.
@@ -243,6 +248,7 @@ impl TransportsTable {
             TransportKind::LongPoll => self.longpoll.as_ref().map(|t| (&t.http2, &t.tls)),
             TransportKind::ShortPoll => self.shortpoll.as_ref().map(|t| (&t.http2, &t.tls)),
             TransportKind::Sse => self.sse.as_ref().map(|t| (&t.http2, &t.tls)),
+            TransportKind::Raw => self.raw.as_ref().map(|t| (&t.http2, &t.tls)),
         }
     }
 }
@@ -292,6 +298,16 @@ pub struct SseTable {
     /// `http2`: true, false or a list of both (one run per value).
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
+    pub tls: Opt<toml::Value>,
+}
+
+/// `[transports.raw]`: bare TCP has nothing to configure.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, expecting = "a [transports.raw] table")]
+pub struct RawTable {
+    /// `http2`: read only to refuse it with a clear message.
+    pub http2: Opt<toml::Value>,
+    /// `tls`: read only to refuse it with a clear message (raw is the floor: bare TCP).
     pub tls: Opt<toml::Value>,
 }
 
@@ -346,6 +362,7 @@ impl From<&Scenario> for ScenarioFile {
                     });
                 }
                 Transport::Sse => transports.sse = Some(SseTable { http2, tls }),
+                Transport::Raw => transports.raw = Some(RawTable { http2, tls }),
             }
         }
         let mut target = TargetTable {

@@ -169,6 +169,8 @@ pub enum Transport {
     },
     /// `[transports.sse]`
     Sse,
+    /// `[transports.raw]`
+    Raw,
 }
 
 impl Transport {
@@ -179,6 +181,7 @@ impl Transport {
             Transport::LongPoll { .. } => TransportKind::LongPoll,
             Transport::ShortPoll { .. } => TransportKind::ShortPoll,
             Transport::Sse => TransportKind::Sse,
+            Transport::Raw => TransportKind::Raw,
         }
     }
 
@@ -194,6 +197,7 @@ impl Transport {
                 interval: DEFAULT_INTERVAL,
             },
             TransportKind::Sse => Transport::Sse,
+            TransportKind::Raw => Transport::Raw,
         }
     }
 }

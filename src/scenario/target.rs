@@ -41,6 +41,7 @@ pub fn parse(kind: TransportKind, url: &str) -> Result<Endpoint, String> {
     let scheme = uri.scheme_str().unwrap_or_default();
     let (want, default_port) = match kind {
         TransportKind::Ws => ("ws", 80),
+        TransportKind::Raw => ("tcp", 0),
         _ => ("http", 80),
     };
     if scheme != want {
@@ -62,6 +63,9 @@ pub fn parse(kind: TransportKind, url: &str) -> Result<Endpoint, String> {
         return Err(format!(
             "{url:?}: only loopback targets are allowed (127.0.0.0/8, [::1], localhost)"
         ));
+    }
+    if default_port == 0 && uri.port_u16().is_none() {
+        return Err(format!("{url:?}: a {} target needs a port", kind.label()));
     }
     let path = match uri.path() {
         "" => "/".to_string(),

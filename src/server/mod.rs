@@ -5,10 +5,12 @@
 //! in message size, queue and idle time by [`Limits`]. Servers do no measuring and know nothing of
 //! clients, metrics or reports: `wsbench run` measures them from outside, as a child process.
 
+mod fanout;
 pub mod http;
 pub mod hub;
 pub mod longpoll;
 pub mod persist;
+pub mod raw;
 pub mod sse;
 pub mod ws;
 
@@ -134,6 +136,7 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     match config.transport {
         TransportKind::Ws => ws::serve(listener, config.limits, config.tls, shutdown).await,
+        TransportKind::Raw => raw::serve(listener, config.limits, shutdown).await,
         TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse => {
             http::serve(listener, config, shutdown).await
         }

@@ -30,6 +30,8 @@ enum ByteCategory {
     Payload,
     /// WebSocket frame headers and control frames.
     WsFraming,
+    /// The `raw` transport's length prefixes.
+    LengthPrefix,
     /// HTTP request heads.
     HttpRequest,
     /// HTTP response heads, netstrings, chunk and SSE framing.
@@ -42,9 +44,10 @@ enum ByteCategory {
 
 impl ByteCategory {
     /// The split `bytes.csv` has.
-    const SPLIT: [ByteCategory; 5] = [
+    const SPLIT: [ByteCategory; 6] = [
         ByteCategory::Payload,
         ByteCategory::WsFraming,
+        ByteCategory::LengthPrefix,
         ByteCategory::HttpRequest,
         ByteCategory::HttpResponse,
         ByteCategory::Tls,
@@ -56,6 +59,7 @@ impl ByteCategory {
         match self {
             ByteCategory::Payload => "payload (message bytes published and delivered)",
             ByteCategory::WsFraming => "WebSocket framing",
+            ByteCategory::LengthPrefix => "length prefixes (raw TCP)",
             ByteCategory::HttpRequest => "HTTP request heads",
             ByteCategory::HttpResponse => {
                 "HTTP response heads and body framing (netstrings, chunks, SSE)"
@@ -70,6 +74,7 @@ impl ByteCategory {
         match self {
             ByteCategory::Payload => "payload",
             ByteCategory::WsFraming => "ws framing",
+            ByteCategory::LengthPrefix => "prefixes",
             ByteCategory::HttpRequest => "requests",
             ByteCategory::HttpResponse => "responses",
             ByteCategory::Tls => "tls",
@@ -93,6 +98,7 @@ impl ByteCategory {
         let bytes = match self {
             ByteCategory::Payload => b.payload_bytes,
             ByteCategory::WsFraming => b.ws_framing_bytes,
+            ByteCategory::LengthPrefix => b.length_prefix_bytes,
             ByteCategory::HttpRequest => b.http_request_bytes,
             ByteCategory::HttpResponse => b.http_response_bytes,
             ByteCategory::Tls => b.tls_bytes,
