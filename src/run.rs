@@ -18,12 +18,15 @@ use tokio_util::sync::CancellationToken;
 use crate::child::{self, Server, ServerChild};
 use crate::cli::RunArgs;
 use crate::client::source::{self, Sources};
-use crate::client::{self, LoadPlan, Phase, Target};
-use crate::metrics::{GeneratorHealth, ProcessUsage, TlsFigures, TransportMetrics};
+use crate::client::{self, LoadPlan, Phase, Target, shard};
+use crate::metrics::{
+    GeneratorHealth, ProcessUsage, Sharding, Slice, TlsFigures, TransportMetrics,
+};
 use crate::os;
 use crate::progress::{self, Progress};
 use crate::protocol::TransportKind;
 use crate::report::{self, RunInfo};
+use crate::scenario::target::Reach;
 use crate::scenario::thresholds::Threshold;
 use crate::scenario::variant::Variant;
 use crate::scenario::{self, Scenario, Transport};
@@ -36,16 +39,30 @@ const SPARE_FILES: u64 = 64;
 
 /// Runs a scenario end to end; returns the results directory.
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
-    let loaded = scenario::load(&args.scenario)?;
+    let reach = if args.allow_remote {
+        Reach::Remote
+    } else {
+        Reach::Loopback
+    };
+    let loaded = scenario::load_with(&args.scenario, reach)?;
     let scenario = args.overrides.apply(loaded)?;
-    let connections = u64::from(scenario.clients.subscribers + scenario.publish.publishers);
+    let slice = args
+        .shard
+        .map(|spec| shard::plan(spec, args.start_at.as_ref(), &scenario))
+        .transpose()?;
+    let mut plan = LoadPlan::from_scenario(&scenario);
+    if let Some(slice) = &slice {
+        plan = plan.sliced(slice.clone());
+    }
+    plan.start_at = args.start_at.clone();
+    let connections = u64::from(plan.subscribers + plan.publishers);
     // The built-in server holds as many connections as the clients do. It is our child: it
     // inherits the limit set here and raises its soft limit to this hard one, so one check
     // refuses early for both, before any server starts.
     os::raise_nofile(connections + SPARE_FILES)
         .context("raising the open-file limit for the clients and the built-in server")?;
     let ports = os::ephemeral_ports().context("reading the loopback port range")?;
-    let sources = source_plans(&scenario, connections, ports)?;
+    let sources = source_plans(&scenario, connections, ports, slice.as_ref())?;
     let server_bin = match &args.server_bin {
         Some(bin) => bin.clone(),
         None => std::env::current_exe().context("finding the wsbench executable to serve with")?,
@@ -54,7 +71,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let dir = args
         .out
         .clone()
-        .unwrap_or_else(|| default_dir(&scenario, started));
+        .unwrap_or_else(|| default_dir(&scenario, started, slice.as_ref()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let cancel = CancellationToken::new();
@@ -76,6 +93,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         let label = variant.label(transport.kind());
         let run = TransportRun {
             scenario: &scenario,
+            plan: &plan,
             transport,
             variant: *variant,
             label: &label,
@@ -108,6 +126,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("writing results to {}", dir.display()))?;
     let rows = report::summarize(&results);
     println!("{}", report::table::render_summaries(&rows));
+    for note in report::sharded::notes(&results) {
+        println!("{note}");
+    }
     for warning in report::saturation::warnings(&rows, run.cores) {
         println!("{warning}");
     }
@@ -139,6 +160,7 @@ fn source_plans(
     scenario: &Scenario,
     connections: u64,
     ports: u64,
+    slice: Option<&Slice>,
 ) -> anyhow::Result<Vec<(TransportKind, Vec<IpAddr>)>> {
     let mut plans = Vec::new();
     for transport in &scenario.transports {
@@ -154,6 +176,16 @@ fn source_plans(
             ports,
         )
         .with_context(|| format!("[{kind}] choosing the clients' source addresses"))?;
+        // Shards on one machine each connect from their own addresses (and ports).
+        let addresses = match slice {
+            Some(s) => shard::sources(
+                s.index,
+                &scenario.clients.source_addresses,
+                target,
+                addresses,
+            ),
+            None => addresses,
+        };
         let count = addresses.len().max(1) as u64;
         os::check_ports(connections, ports, count)
             .with_context(|| format!("[{kind}] checking the loopback port range"))?;
@@ -244,13 +276,15 @@ fn model(s: &Scenario) -> String {
     line
 }
 
-fn default_dir(scenario: &Scenario, started: SystemTime) -> PathBuf {
+fn default_dir(scenario: &Scenario, started: SystemTime, slice: Option<&Slice>) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(started)
         .to_string()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    Path::new("results").join(format!("{}-{stamp}", scenario.name))
+    // Shards started together on one machine must not share a directory.
+    let shard = slice.map_or(String::new(), |s| format!("-shard{}of{}", s.index, s.count));
+    Path::new("results").join(format!("{}{shard}-{stamp}", scenario.name))
 }
 
 /// First Ctrl-C or SIGTERM: stop measuring, write what was measured. Second: exit at once.
@@ -310,6 +344,8 @@ impl RunCert {
 /// One transport run: which transport, carried how, under which label.
 struct TransportRun<'a> {
     scenario: &'a Scenario,
+    /// The load: the scenario's, or a shard's slice of it.
+    plan: &'a LoadPlan,
     transport: &'a Transport,
     variant: Variant,
     label: &'a str,
@@ -327,6 +363,7 @@ async fn run_transport(
 ) -> anyhow::Result<TransportMetrics> {
     let TransportRun {
         scenario,
+        plan,
         transport,
         variant,
         label,
@@ -383,8 +420,7 @@ async fn run_transport(
         sources: Arc::new(Sources::new(sources.to_vec())?),
         ..target
     };
-    let plan = LoadPlan::from_scenario(scenario);
-    let progress = Progress::new(progress::Mode::detect(quiet), label, &plan);
+    let progress = Progress::new(progress::Mode::detect(quiet), label, plan);
     let mut note = format!("target {} ({}", target.addr, server.describe());
     if matches!(server, Server::Child(_)) {
         // The server asks for the most; the kernel gives it net.core.somaxconn.
@@ -432,7 +468,7 @@ async fn run_transport(
         std::future::pending::<Infallible>().await
     };
     let outcome = tokio::select! {
-        outcome = client::drive(&plan, &target, cancel, &mut on_phase) => outcome,
+        outcome = client::drive(plan, &target, cancel, &mut on_phase) => outcome,
         never = fault => match never {},
     };
     let mut server = server.into_inner();
@@ -463,15 +499,16 @@ async fn run_transport(
         ),
         _ => (None, Duration::ZERO, None),
     };
+    let deliveries_expected = outcome.deliveries_expected();
     Ok(TransportMetrics {
         transport: label.to_string(),
-        subscribers: scenario.clients.subscribers,
-        publishers: scenario.publish.publishers,
+        subscribers: plan.subscribers,
+        publishers: plan.publishers,
         payload_bytes: scenario.publish.payload_bytes,
         measured: outcome.measured,
         messages_published: outcome.messages_published,
         messages_scheduled: outcome.messages_scheduled,
-        deliveries_expected: outcome.messages_published * u64::from(outcome.subscribers_connected),
+        deliveries_expected,
         clients: outcome.recorder,
         wire: outcome.wire,
         connect_wire: outcome.connect_wire,
@@ -491,5 +528,6 @@ async fn run_transport(
         client_watch,
         complete: outcome.complete && server_alive,
         timeseries: outcome.timeseries,
+        sharding: outcome.shard.map(Sharding::Part),
     })
 }

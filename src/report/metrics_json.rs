@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ReportError;
 use super::hlog::StoredHistograms;
+use super::shard_json::StoredSharding;
 use crate::metrics::{
     Counts, DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, LagFigures,
     PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures, TransportMetrics,
@@ -71,6 +72,9 @@ struct StoredTransport {
     /// absent in older files.
     #[serde(default)]
     seconds: Vec<StoredSecond>,
+    /// A shard's part of a sharded run, or a merged run's shards; absent for a run in one process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sharding: Option<StoredSharding>,
 }
 
 /// [`Second`] without its histogram.
@@ -78,6 +82,9 @@ struct StoredTransport {
 #[serde(deny_unknown_fields)]
 struct StoredSecond {
     duration_ns: u64,
+    /// Deliveries without a latency sample (another shard's publisher); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    unclocked: u64,
     published: u64,
     lost: u64,
     bytes_up: u64,
@@ -205,6 +212,10 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl From<&TransportMetrics> for StoredTransport {
     fn from(m: &TransportMetrics) -> Self {
         let TransportMetrics {
@@ -228,6 +239,7 @@ impl From<&TransportMetrics> for StoredTransport {
             client_watch,
             complete,
             timeseries,
+            sharding,
         } = m;
         StoredTransport {
             transport: transport.clone(),
@@ -261,6 +273,7 @@ impl From<&TransportMetrics> for StoredTransport {
             complete: *complete,
             timeseries_start_unix_ns: nanos(timeseries.start_unix),
             seconds: timeseries.seconds.iter().map(StoredSecond::from).collect(),
+            sharding: sharding.as_ref().map(Into::into),
         }
     }
 }
@@ -270,6 +283,7 @@ impl From<&Second> for StoredSecond {
         let Second {
             duration,
             latency_us: _,
+            unclocked,
             published,
             lost,
             wire,
@@ -277,6 +291,7 @@ impl From<&Second> for StoredSecond {
         } = s;
         StoredSecond {
             duration_ns: nanos(*duration),
+            unclocked: *unclocked,
             published: *published,
             lost: *lost,
             bytes_up: wire.up,
@@ -291,6 +306,7 @@ impl StoredSecond {
         Second {
             duration: Duration::from_nanos(self.duration_ns),
             latency_us,
+            unclocked: self.unclocked,
             published: self.published,
             lost: self.lost,
             wire: WireBytes {
@@ -485,6 +501,7 @@ impl StoredTransport {
                     .map(|(s, h)| s.into_second(h))
                     .collect(),
             },
+            sharding: self.sharding.map(Into::into),
         }
     }
 }

@@ -16,6 +16,8 @@
 //! - [`stored`]: reading a directory back; [`rerender`] rebuilds its derived files.
 //! - [`table`]: the side-by-side table printed at the end of a run.
 //! - [`saturation`]: whether the load generator was the bottleneck, and the warning under the table.
+//! - [`sharded`]: the notes under a sharded or merged run's table (whose latency it shows);
+//!   `shard_json`, the `sharding` entry of `metrics.json`.
 //! - [`html`]: `report.html`, one self-contained page; its charts are drawn by `svg`.
 //! - [`mod@compare`]: two results directories side by side, with ratios.
 //! - `format`: how a figure is written for people (`12.3 ms`), shared by table, page and comparison.
@@ -29,6 +31,8 @@ pub mod html;
 mod metrics_json;
 pub mod saturation;
 pub mod series;
+mod shard_json;
+pub mod sharded;
 pub mod stored;
 pub mod summary;
 mod svg;

@@ -362,6 +362,7 @@ pub(crate) mod tests {
             }),
             complete: true,
             timeseries: sample_series(),
+            sharding: None,
         }
     }
 
@@ -383,6 +384,7 @@ pub(crate) mod tests {
                         Duration::from_millis(500)
                     },
                     latency_us: PackedHistogram::pack(&latency_us),
+                    unclocked: 0,
                     published,
                     lost: 0,
                     wire: WireBytes {

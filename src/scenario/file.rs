@@ -185,7 +185,12 @@ impl ScenarioFile {
     }
 
     /// Every field with where it was written (or its default), durations parsed: stage 2's input.
-    pub(super) fn into_draft(self, path: &Path, text: &str) -> Result<Draft, ScenarioError> {
+    pub(super) fn into_draft(
+        self,
+        path: &Path,
+        text: &str,
+        reach: super::target::Reach,
+    ) -> Result<Draft, ScenarioError> {
         let at = |span: Range<usize>| {
             let (line, col) = line_col(text, span.start);
             Origin::File { line, col }
@@ -235,7 +240,7 @@ impl ScenarioFile {
             for (kind, url) in urls {
                 let Some(url) = url else { continue };
                 let origin = at(url.span());
-                match super::target::parse(kind, url.get_ref()) {
+                match super::target::parse_with(kind, url.get_ref(), reach) {
                     Ok(endpoint) => targets.push(Field::new((kind, endpoint), origin)),
                     Err(message) => {
                         return Err(ScenarioError::Invalid {

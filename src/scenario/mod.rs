@@ -227,17 +227,33 @@ pub const MAX_MESSAGES: f64 = 100_000_000.0;
 
 /// Reads and validates the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_with(path, target::Reach::Loopback)
+}
+
+/// [`load`], with `[target]` addresses allowed as far as `reach` says (`--allow-remote`).
+pub fn load_with(path: &Path, reach: target::Reach) -> Result<Scenario, ScenarioError> {
     let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &file::decode(path, bytes)?)
+    parse_with(path, &file::decode(path, bytes)?, reach)
 }
 
 /// Parses and validates scenario `text`; `path` is used only in messages and for the default name.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    parse_with(path, text, target::Reach::Loopback)
+}
+
+/// [`parse`], with `[target]` addresses allowed as far as `reach` says.
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    reach: target::Reach,
+) -> Result<Scenario, ScenarioError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Scenario::from_file(ScenarioFile::from_toml(path, text)?, path, text)
+    ScenarioFile::from_toml(path, text)?
+        .into_draft(path, text, reach)?
+        .validate()
 }
 
 /// Why a scenario could not be loaded or overridden. Every message is one line that names the file
@@ -327,7 +343,8 @@ impl Scenario {
         path: &Path,
         text: &str,
     ) -> Result<Scenario, ScenarioError> {
-        file.into_draft(path, text)?.validate()
+        file.into_draft(path, text, target::Reach::Loopback)?
+            .validate()
     }
 
     /// This scenario with the flags in `o` applied, validated by the same rules as the file; an
