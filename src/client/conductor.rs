@@ -295,10 +295,11 @@ pub async fn drive(
     };
     let mut subscribers_connected = 0;
     for inbox in inboxes {
-        // Only a connected subscriber was expected to receive anything.
+        // Only a connected subscriber was expected to receive anything: every message this
+        // process published, and (sharded) the other shards' as scheduled.
         let expected = if inbox.connected {
             subscribers_connected += 1;
-            messages_published
+            messages_published + others_total
         } else {
             0
         };
