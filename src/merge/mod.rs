@@ -56,56 +56,31 @@ pub enum MergeError {
     },
     /// Two shards' slices share subscribers or publishers: the same shard given twice, or
     /// shards of differently split runs.
-    #[error(
-        "{} (shard {a_shard}: subscribers {a_range}) and {} (shard {b_shard}: subscribers {b_range}) overlap: give each shard of one run once",
-        .a.display(), .b.display()
-    )]
+    #[error("{a} and {b} overlap: give each shard of one run once")]
     Overlap {
-        /// One directory.
-        a: PathBuf,
-        /// Its shard, `I/N`.
-        a_shard: String,
-        /// Its subscriber ids.
-        a_range: String,
-        /// The other.
-        b: PathBuf,
-        /// Its shard.
-        b_shard: String,
-        /// Its subscriber ids.
-        b_range: String,
+        /// One directory, its shard and subscriber ids: `DIR (shard I/N: subscribers A..B)`.
+        a: String,
+        /// The other, alike.
+        b: String,
     },
     /// Shards of runs split into different counts.
-    #[error(
-        "{} is shard {a_shard} but {} is shard {b_shard}: shards of one run share one count",
-        .a.display(), .b.display()
-    )]
+    #[error("{a} but {b}: shards of one run share one count")]
     CountDiffers {
-        /// One directory.
-        a: PathBuf,
-        /// Its shard, `I/N`.
-        a_shard: String,
-        /// The other.
-        b: PathBuf,
-        /// Its shard.
-        b_shard: String,
+        /// One directory and its shard: `DIR is shard I/N`.
+        a: String,
+        /// The other, alike.
+        b: String,
     },
     /// Not every shard was given: the run's expected and lost need all of them.
     #[error("shards missing: {}; give every shard of the run", .0.join(", "))]
     Missing(Vec<String>),
     /// The shards were given different common starts, so their windows did not coincide.
-    #[error(
-        "{} and {} started at different times ({a_start} vs {b_start}): shards of one run share one --start-at",
-        .a.display(), .b.display()
-    )]
+    #[error("{a} and {b} started at different times: shards of one run share one --start-at")]
     StartDiffers {
-        /// One directory.
-        a: PathBuf,
-        /// Its start.
-        a_start: String,
-        /// The other.
-        b: PathBuf,
-        /// Its start.
-        b_start: String,
+        /// One directory and its start: `DIR (start TIME)`.
+        a: String,
+        /// The other, alike.
+        b: String,
     },
     /// OUT is one of the shards' directories: the merge would overwrite a shard.
     #[error("{}: the merged directory must not be one of the shards'", .0.display())]
@@ -289,41 +264,46 @@ fn parts_of<'a>(shards: &'a [Shard], transport: &str) -> Result<Vec<Part<'a>>, M
         ));
     }
     parts.sort_by_key(|(_, p)| (p.figures.slice.subscribers.start, p.figures.slice.index));
-    let label = |p: &Part<'_>| p.figures.slice.label();
-    let range = |p: &Part<'_>| {
-        let r = &p.figures.slice.subscribers;
-        format!("{}..{}", r.start, r.end)
+    let slice = |dir: &Path, p: &Part<'_>| {
+        let s = &p.figures.slice;
+        format!(
+            "{} (shard {}: subscribers {}..{})",
+            dir.display(),
+            s.label(),
+            s.subscribers.start,
+            s.subscribers.end
+        )
+    };
+    let shard = |dir: &Path, p: &Part<'_>| {
+        format!("{} is shard {}", dir.display(), p.figures.slice.label())
+    };
+    let start = |dir: &Path, p: &Part<'_>| {
+        let at = SystemTime::UNIX_EPOCH + p.figures.start_unix;
+        format!(
+            "{} (start {})",
+            dir.display(),
+            humantime::format_rfc3339_nanos(at)
+        )
     };
     for w in parts.windows(2) {
         let ((da, a), (db, b)) = (&w[0], &w[1]);
         let (sa, sb) = (&a.figures.slice, &b.figures.slice);
         if sa.subscribers.end > sb.subscribers.start || sa.publishers.end > sb.publishers.start {
             return Err(MergeError::Overlap {
-                a: da.to_path_buf(),
-                a_shard: label(a),
-                a_range: range(a),
-                b: db.to_path_buf(),
-                b_shard: label(b),
-                b_range: range(b),
+                a: slice(da, a),
+                b: slice(db, b),
             });
         }
         if sa.count != sb.count {
             return Err(MergeError::CountDiffers {
-                a: da.to_path_buf(),
-                a_shard: label(a),
-                b: db.to_path_buf(),
-                b_shard: label(b),
+                a: shard(da, a),
+                b: shard(db, b),
             });
         }
         if a.figures.start_unix != b.figures.start_unix {
-            let at = |f: &ShardFigures| {
-                humantime::format_rfc3339_nanos(SystemTime::UNIX_EPOCH + f.start_unix).to_string()
-            };
             return Err(MergeError::StartDiffers {
-                a: da.to_path_buf(),
-                a_start: at(a.figures),
-                b: db.to_path_buf(),
-                b_start: at(b.figures),
+                a: start(da, a),
+                b: start(db, b),
             });
         }
     }

@@ -235,8 +235,8 @@ mod tests {
             assert_eq!((last.subscribers.end, last.publishers.end), (s, p));
         }
         let s = Slice::new(1, 3, 3000, 3).unwrap();
-        assert_eq!((s.subscribers, s.publishers), (1000..2000, 1..2));
         assert_eq!(s.label(), "1/3");
+        assert_eq!((s.subscribers, s.publishers), (1000..2000, 1..2));
     }
 
     #[test]
