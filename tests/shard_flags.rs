@@ -147,3 +147,57 @@ fn allow_remote_is_parsed_and_explained() {
         "{text}"
     );
 }
+
+/// `--start-at` alone (no shards) holds publishing until that time; a start already past, by
+/// more than the warmup can absorb, is refused after the ramp-up.
+#[test]
+fn start_at_holds_publishing_until_the_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("held");
+    let lead = std::time::Duration::from_secs(3);
+    let at = std::time::SystemTime::now() + lead;
+    let start = humantime::format_rfc3339_millis(at).to_string();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tiny.toml");
+    let common = [
+        "run",
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--transports",
+        "ws",
+        "--subscribers",
+        "5",
+        "--publishers",
+        "1",
+        "--duration",
+        "1s",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--out", out.to_str().unwrap(), "--start-at", &start]);
+    let output = wsbench(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let m = wsbench::report::stored::load_metrics(&out)
+        .unwrap()
+        .remove(0);
+    // No warmup: the measured phase began at the start, on this machine's clock.
+    let began = std::time::UNIX_EPOCH + m.timeseries.start_unix;
+    let off = began.duration_since(at).unwrap_or_else(|e| e.duration());
+    assert!(off < std::time::Duration::from_millis(200), "{off:?}");
+    assert_eq!(m.clients.counts.delivery.delivered, 50 * 5);
+
+    let mut late = common.to_vec();
+    let past = tmp.path().join("past");
+    late.extend([
+        "--out",
+        past.to_str().unwrap(),
+        "--start-at",
+        "2020-01-01T00:00:00Z",
+    ]);
+    let output = wsbench(&late);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("after the common start"), "{stderr}");
+}
