@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::escape;
 use crate::metrics::{ShardSummary, Sharding, TransportMetrics};
-use crate::report::format::{NONE, group, opt, sig3, us_int};
+use crate::report::format::{group, opt, sig3, us_int};
 
 /// The section, or nothing when no transport was merged from shards.
 pub(super) fn section(page: &mut String, metrics: Option<&[TransportMetrics]>) {
@@ -51,7 +51,11 @@ pub(super) fn section(page: &mut String, metrics: Option<&[TransportMetrics]>) {
             .unwrap_or_default();
         for s in shards {
             let f = &s.figures;
-            let offset_ms = (s.measure_start_unix.as_secs_f64() - first_start.as_secs_f64()) * 1e3;
+            let offset_ms = s
+                .measure_start_unix
+                .saturating_sub(first_start)
+                .as_secs_f64()
+                * 1e3;
             let sources = if f.sources.is_empty() {
                 "chosen by the kernel".to_owned()
             } else {
@@ -82,11 +86,7 @@ pub(super) fn section(page: &mut String, metrics: Option<&[TransportMetrics]>) {
                 opt(s.latency_p99_us, us_int),
                 opt(s.latency_max_us, us_int),
                 sig3(s.client_cpu.as_secs_f64()),
-                if offset_ms.is_finite() {
-                    sig3(offset_ms)
-                } else {
-                    NONE.to_owned()
-                },
+                sig3(offset_ms),
                 escape(&sources),
                 escape(&s.dir),
             );
