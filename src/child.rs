@@ -4,8 +4,10 @@
 //! The child runs in its own process group (a Ctrl-C reaches only us; we stop it), exits when its
 //! stdin closes (so it cannot outlive us even if we are killed), and is always reaped.
 
+use std::cell::RefCell;
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use tokio::time::timeout;
 use crate::metrics::ProcessUsage;
 use crate::os;
 use crate::protocol::TransportKind;
+use crate::tls::CertFiles;
 
 /// Why the server child could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +44,56 @@ pub enum ChildError {
     },
 }
 
+/// How a built-in server is started: the options of `wsbench serve` as a value, which renders its
+/// own flags, so a restart starts the same server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Which transport to serve.
+    pub transport: TransportKind,
+    /// Long-poll: `--hold`.
+    pub hold: Option<Duration>,
+    /// HTTP transports: `--state`, the file the hub is kept in across a restart.
+    pub state_file: Option<PathBuf>,
+    /// `--tls-cert`/`--tls-key`: the run's certificate.
+    pub tls: Option<CertFiles>,
+}
+
+impl ServeOptions {
+    /// The arguments of `wsbench serve` for these options, listening on `addr` (a free loopback
+    /// port when `None`).
+    fn args(&self, addr: Option<SocketAddr>) -> Vec<OsString> {
+        let addr = addr.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
+        let mut args: Vec<OsString> = ["serve", "--transport", self.transport.label()]
+            .into_iter()
+            .chain(["--addr", &addr, "--exit-on-stdin-eof"])
+            .map(OsString::from)
+            .collect();
+        if let Some(hold) = self.hold {
+            args.push("--hold".into());
+            args.push(humantime::format_duration(hold).to_string().into());
+        }
+        if let Some(path) = &self.state_file {
+            args.push("--state".into());
+            args.push(path.into());
+        }
+        if let Some(files) = &self.tls {
+            args.push("--tls-cert".into());
+            args.push((&files.cert).into());
+            args.push("--tls-key".into());
+            args.push((&files.key).into());
+        }
+        args
+    }
+}
+
 /// A running `wsbench serve` child.
 #[derive(Debug)]
 pub struct ServerChild {
     child: Child,
     pid: u32,
+    /// The executable and the options it was started with, to start it again the same way.
+    bin: PathBuf,
+    options: ServeOptions,
     /// Where it listens.
     pub addr: SocketAddr,
     /// Held open: the child exits when it closes.
@@ -58,25 +106,16 @@ pub struct ServerChild {
 }
 
 impl ServerChild {
-    /// Starts `bin serve --transport <kind> --addr <addr> <extra>` (a free loopback port when
-    /// `addr` is `None`) and waits for its address.
+    /// Starts `bin serve` with `options` on `addr` (a free loopback port when `None`) and waits
+    /// for its address.
     pub async fn spawn(
         bin: &Path,
-        transport: TransportKind,
-        extra: &[String],
+        options: &ServeOptions,
         addr: Option<SocketAddr>,
     ) -> Result<Self, ChildError> {
-        let addr = addr.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
+        let transport = options.transport;
         let mut child = Command::new(bin)
-            .args([
-                "serve",
-                "--transport",
-                transport.label(),
-                "--addr",
-                &addr,
-                "--exit-on-stdin-eof",
-            ])
-            .args(extra)
+            .args(options.args(addr))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -111,6 +150,8 @@ impl ServerChild {
         Ok(ServerChild {
             child,
             pid,
+            bin: bin.to_owned(),
+            options: options.clone(),
             addr,
             _stdin: stdin,
             _stdout: stdout,
@@ -150,80 +191,95 @@ impl ServerChild {
 
 /// The server a transport runs against: our own child process, or an external one (sampled from
 /// `/proc` only if its pid was given).
-pub enum Server {
+#[derive(Debug)]
+pub enum ServerProcess {
     /// Ours, started by `wsbench run`.
     Child(Box<ServerChild>),
+    /// Ours, stopped on purpose by a restart fault and not (yet) running again; what the stopped
+    /// processes used.
+    Restarting(ProcessUsage),
     /// Not ours; sampled from `/proc` if its pid is known.
     External(Option<u32>),
 }
 
-impl Server {
+impl ServerProcess {
+    /// Starts our own server with `options` on a free loopback port.
+    pub async fn start(bin: &Path, options: &ServeOptions) -> Result<Self, ChildError> {
+        let child = ServerChild::spawn(bin, options, None).await?;
+        Ok(ServerProcess::Child(Box::new(child)))
+    }
+
     /// How the progress line names it.
     pub fn describe(&self) -> String {
         match self {
-            Server::Child(_) => "built-in server, child process".into(),
-            Server::External(Some(pid)) => format!("external server, pid {pid}"),
-            Server::External(None) => "external server, not sampled".into(),
+            ServerProcess::Child(_) => "built-in server, child process".into(),
+            ServerProcess::Restarting(_) => "built-in server, restarting".into(),
+            ServerProcess::External(Some(pid)) => format!("external server, pid {pid}"),
+            ServerProcess::External(None) => "external server, not sampled".into(),
         }
     }
 
     /// CPU time and peak RSS so far.
     pub fn usage(&self) -> Option<ProcessUsage> {
         match self {
-            Server::Child(child) => child.usage(),
-            Server::External(pid) => os::process_usage((*pid)?),
+            ServerProcess::Child(child) => child.usage(),
+            ServerProcess::Restarting(earlier) => Some(*earlier),
+            ServerProcess::External(pid) => os::process_usage((*pid)?),
         }
     }
 
     /// Whether it is still there; an external server without a pid is taken on trust.
     pub fn alive(&mut self) -> bool {
         match self {
-            Server::Child(child) => child.alive(),
-            Server::External(pid) => pid.is_none_or(|pid| os::process_usage(pid).is_some()),
+            ServerProcess::Child(child) => child.alive(),
+            ServerProcess::Restarting(_) => false,
+            ServerProcess::External(pid) => pid.is_none_or(|pid| os::process_usage(pid).is_some()),
         }
     }
 
     /// Stops our own server; an external one is left running.
     pub async fn stop(self) {
-        if let Server::Child(child) = self {
+        if let ServerProcess::Child(child) = self {
             child.stop().await;
         }
     }
-}
 
-/// Stops our server (SIGTERM, as a supervisor's restart does; SIGKILL after 5 s) and starts it
-/// again on the same address. What survives is what the server keeps: the HTTP server saves its
-/// hub when given `--state` and continues the same stream; the WebSocket server keeps nothing (its
-/// clients rejoin at the current end). An external server is left alone. Returns what happened,
-/// for the progress line.
-pub async fn restart(
-    server: &std::cell::RefCell<Server>,
-    bin: &Path,
-    transport: TransportKind,
-    extra: &[String],
-) -> String {
-    let old = match server.replace(Server::External(None)) {
-        Server::Child(child) => child,
-        external => {
-            server.replace(external);
-            return "restart_server_at applies to built-in servers only; the external one was left running".into();
-        }
-    };
-    let addr = old.addr;
-    let earlier = old.usage().unwrap_or(old.earlier);
-    old.stop().await;
-    // The port is free once the old process has closed it; retry briefly (bounded) if not yet.
-    let mut last_error = String::new();
-    for _ in 0..40 {
-        match ServerChild::spawn(bin, transport, extra, Some(addr)).await {
-            Ok(mut next) => {
-                next.earlier = earlier;
-                server.replace(Server::Child(Box::new(next)));
-                return format!("stopped the server and started it again on {addr}");
+    /// Stops our server (SIGTERM, as a supervisor's restart does; SIGKILL after 5 s) and starts
+    /// it again with the same options on the same address. What survives is what the server
+    /// keeps: the HTTP server saves its hub when given `--state` and continues the same stream;
+    /// the WebSocket server keeps nothing (its clients rejoin at the current end). An external
+    /// server is left alone. Returns what happened, for the progress line.
+    ///
+    /// Shared through a `RefCell` because the phase callback samples the server while this runs;
+    /// no borrow is held across an await, and while the old process is gone and the new one not
+    /// yet started the server is [`ServerProcess::Restarting`].
+    pub async fn restart(server: &RefCell<ServerProcess>) -> String {
+        let old = match server.replace(ServerProcess::Restarting(ProcessUsage::default())) {
+            ServerProcess::Child(child) => child,
+            other => {
+                server.replace(other);
+                return "restart_server_at applies to built-in servers only; the external one was left running".into();
             }
-            Err(e) => last_error = e.to_string(),
+        };
+        // Sampled before any await: the phase callback never sees the default above.
+        let earlier = old.usage().unwrap_or(old.earlier);
+        server.replace(ServerProcess::Restarting(earlier));
+        let (addr, bin, options) = (old.addr, old.bin.clone(), old.options.clone());
+        old.stop().await;
+        // The port is free once the old process has closed it; retry briefly (bounded) if not yet.
+        let mut last_error = String::new();
+        for _ in 0..40 {
+            match ServerChild::spawn(&bin, &options, Some(addr)).await {
+                Ok(mut next) => {
+                    next.earlier = earlier;
+                    server.replace(ServerProcess::Child(Box::new(next)));
+                    return format!("stopped the server and started it again on {addr}");
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        server.replace(ServerProcess::Restarting(earlier));
+        format!("stopped the server but could not start it again: {last_error}")
     }
-    format!("stopped the server but could not start it again: {last_error}")
 }

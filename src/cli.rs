@@ -1,7 +1,7 @@
-//! Command-line flags, and how they override a loaded scenario.
+//! Command-line flags, and which scenario fields they override.
 //!
-//! Opens no files or sockets: [`Overrides::apply`] receives a loaded [`Scenario`] and returns the
-//! scenario as it will run, re-checked by the same rules as the file.
+//! Opens no files or sockets: the override flags become a plain [`scenario::Overrides`], which
+//! `run` hands to [`scenario::load_with`] to be written over the file before its one validation.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::client::shard::{ShardSpec, StartAt};
 use crate::protocol::TransportKind;
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario;
 
 /// wsbench: how much better is WebSocket than HTTP polling for server push, on your workload?
 #[derive(Debug, Parser)]
@@ -86,12 +86,13 @@ pub struct RunArgs {
     pub allow_remote: bool,
     /// Overrides of the scenario's common fields.
     #[command(flatten)]
-    pub overrides: Overrides,
+    pub overrides: OverrideFlags,
 }
 
-/// Flags that override the scenario file; each names the field it replaces.
+/// Flags that override the scenario file; each names the field it replaces. The names are spelled
+/// again in [`scenario::Overrides`], which blames a refused value on its flag: rename both.
 #[derive(Debug, Default, Clone, Args)]
-pub struct Overrides {
+pub struct OverrideFlags {
     /// `[clients] subscribers`
     #[arg(long)]
     pub subscribers: Option<u32>,
@@ -118,10 +119,30 @@ pub struct Overrides {
     pub server_pid: Option<u32>,
 }
 
-impl Overrides {
-    /// The scenario with these flags applied, re-validated: an error names the flag.
-    pub fn apply(&self, scenario: Scenario) -> Result<Scenario, ScenarioError> {
-        scenario.with_overrides(self)
+impl From<OverrideFlags> for scenario::Overrides {
+    fn from(flags: OverrideFlags) -> scenario::Overrides {
+        let OverrideFlags {
+            subscribers,
+            publishers,
+            rate,
+            payload_bytes,
+            duration,
+            warmup,
+            transports,
+            server_pid,
+        } = flags;
+        scenario::Overrides {
+            subscribers,
+            publishers,
+            rate,
+            payload_bytes,
+            duration,
+            warmup,
+            transports,
+            server_pid,
+            // A flag of `wsbench run` itself (`RunArgs::allow_remote`), set by the caller.
+            allow_remote: false,
+        }
     }
 }
 

@@ -5,20 +5,29 @@
 //! delivery, connect time and exact bytes on the wire.
 //!
 //! # Layout
-//! - [`cli`]: flags, and how they override a scenario.
-//! - [`run`]: the orchestrator — phases, Ctrl-C, per-transport loop, partial results.
+//! Each module owns one thing and imports only modules listed below it (the README's "Layout"
+//! section says the same in files):
+//! - [`run`]: `wsbench run` — per transport, start the server, drive the clients, sample both
+//!   processes, write every result file (also after Ctrl-C, marked partial).
+//! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
+//! - [`serve`]: `wsbench serve` — one built-in server as its own process.
+//! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
+//! - [`child`]: the server a run measures: ours as a child process, or an external one.
+//! - [`progress`]: the live progress line on stderr during a run.
+//! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
+//!   line; `wsbench report`/`compare`.
+//! - [`client`]: the load generator — ramp-up, client tasks per transport, publishers, phases.
+//! - [`server`]: the hub and one adapter per transport.
 //! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`], errors with file:line and field.
-//! - [`server`]: the hub and one adapter per transport ([`server::ws`], [`server::longpoll`]).
-//! - [`child`]: a built-in server as a child process, measured from `/proc`.
-//! - [`client`]: ramp-up, client tasks, publishers, stop rules.
+//!   (It checks `[thresholds]` names against [`report::Summary`]'s columns: the one edge upward.)
 //! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).
 //! - [`tls`]: the self-signed certificate a run makes, server and client rustls configurations.
-//! - [`codec`]: the message envelope and the long-poll batch body; pure.
-//! - [`metrics`]: histograms, delivery counts, wire totals; pure.
-//! - [`report`]: table, CSV, histogram logs, run metadata, `report.html`; `wsbench report`/`compare`.
-//! - [`merge`]: `wsbench merge`, a sharded run's results directories added up into one.
-//! - [`progress`]: the live progress line on stderr during a run.
 //! - [`os`]: open-file limit, port range, listen backlog cap, CPU time and memory from `/proc`.
+//! - [`metrics`]: histograms, exact delivery tracking, per-second recording, wire totals; pure.
+//! - [`codec`]: the bytes of every protocol, pure: the message envelope, the poll batch body, SSE
+//!   framing, our RFC 6455 codec (`codec::ws`), HTTP/1.1 request heads and response decoding
+//!   (`codec::h1`), byte models.
+//! - [`protocol`]: the shared vocabulary — transports, paths, header names.
 
 pub mod child;
 pub mod cli;

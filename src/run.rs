@@ -15,10 +15,10 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::child::{self, Server, ServerChild};
+use crate::child::{ServeOptions, ServerProcess};
 use crate::cli::RunArgs;
 use crate::client::source::{self, Sources};
-use crate::client::{self, LoadPlan, Phase, Target, shard};
+use crate::client::{self, ClientOutcome, LoadPlan, Phase, Target, shard};
 use crate::metrics::{
     GeneratorHealth, ProcessUsage, Sharding, Slice, TlsFigures, TransportMetrics,
 };
@@ -26,8 +26,6 @@ use crate::os;
 use crate::progress::{self, Progress};
 use crate::protocol::TransportKind;
 use crate::report::{self, RunInfo};
-use crate::scenario::target::Reach;
-use crate::scenario::thresholds::Threshold;
 use crate::scenario::variant::Variant;
 use crate::scenario::{self, Scenario, Transport};
 use crate::tls;
@@ -39,13 +37,11 @@ const SPARE_FILES: u64 = 64;
 
 /// Runs a scenario end to end; returns the results directory.
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
-    let reach = if args.allow_remote {
-        Reach::Remote
-    } else {
-        Reach::Loopback
+    let overrides = scenario::Overrides {
+        allow_remote: args.allow_remote,
+        ..args.overrides.clone().into()
     };
-    let loaded = scenario::load_with(&args.scenario, reach)?;
-    let scenario = args.overrides.apply(loaded)?;
+    let scenario = scenario::load_with(&args.scenario, &overrides)?;
     let slice = args
         .shard
         .map(|spec| shard::plan(spec, args.start_at.as_ref(), &scenario))
@@ -122,9 +118,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         scenario_path: args.scenario.clone(),
         scenario_toml: scenario.to_toml(),
     };
-    report::write_all(&dir, &run, &results)
+    let rows = report::write_all(&dir, &run, &results)
         .with_context(|| format!("writing results to {}", dir.display()))?;
-    let rows = report::summarize(&results);
     println!("{}", report::table::render_summaries(&rows));
     for note in report::sharded::notes(&results) {
         println!("{note}");
@@ -132,16 +127,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     for warning in report::saturation::warnings(&rows, run.cores) {
         println!("{warning}");
     }
-    println!("{}", model(&scenario));
-    let failed_thresholds = check_thresholds(&scenario.thresholds, &rows);
+    println!("{}", report::model::model(&scenario));
+    let thresholds = report::thresholds::check(&scenario.thresholds, &rows);
+    for line in &thresholds.lines {
+        println!("{line}");
+    }
     if !args.quiet {
         eprintln!("results: {}", dir.display());
     }
     if cancel.is_cancelled() {
         return Err(Interrupted { dir }.into());
     }
-    if failed_thresholds > 0 {
-        return Err(ThresholdsFailed(failed_thresholds).into());
+    if thresholds.failed > 0 {
+        return Err(ThresholdsFailed(thresholds.failed).into());
     }
     if !failures.is_empty() {
         anyhow::bail!(
@@ -155,7 +153,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
 
 /// The source addresses each transport's clients connect from, checked against the port range
 /// (`ports` per address) for `connections` connections. A built-in server listens on 127.0.0.1
-/// ([`ServerChild::spawn`]); an external one where its `[target]` says.
+/// ([`ServerProcess::start`]); an external one where its `[target]` says.
 fn source_plans(
     scenario: &Scenario,
     connections: u64,
@@ -206,75 +204,6 @@ pub struct Interrupted {
 #[derive(Debug, thiserror::Error)]
 #[error("{0} threshold(s) failed")]
 pub struct ThresholdsFailed(pub usize);
-
-/// Prints every threshold that applies to each transport, held or not, and returns how many failed.
-/// A transport's own limit on a column replaces the common one.
-fn check_thresholds(thresholds: &[Threshold], rows: &[report::Summary]) -> usize {
-    if thresholds.is_empty() {
-        return 0;
-    }
-    println!("thresholds:");
-    let mut failed = 0;
-    for row in rows {
-        let label = Some(row.transport.as_str());
-        let values = serde_json::to_value(row).unwrap_or_default();
-        let applies = |t: &&Threshold| match &t.transport {
-            Some(own) => Some(own.as_str()) == label,
-            None => !thresholds
-                .iter()
-                .any(|o| o.transport.as_deref() == label && o.metric == t.metric),
-        };
-        for t in thresholds.iter().filter(applies) {
-            let value = values.get(&t.metric).and_then(serde_json::Value::as_f64);
-            let held = t.holds(value);
-            failed += usize::from(!held);
-            let shown = value.map_or_else(|| "–".to_string(), |v| v.to_string());
-            let mark = if held { "ok  " } else { "FAIL" };
-            println!(
-                "  {mark} {:<10} {} = {shown} (limit {t})",
-                row.transport, t.metric
-            );
-        }
-    }
-    failed
-}
-
-/// One line stating the load model, so a table is never read without it.
-fn model(s: &Scenario) -> String {
-    let mut line = format!(
-        "model: {} subscribers ({} of them publishing, {} msg/s in all, {} B messages); \
-         latency from the intended send time; HTTP publishers POST on their own keep-alive connections",
-        s.clients.subscribers, s.publish.publishers, s.publish.rate, s.publish.payload_bytes
-    );
-    for transport in &s.transports {
-        match transport {
-            Transport::Ws { .. } => {
-                line.push_str("; ws: publishers send on their own subscriber connection")
-            }
-            Transport::LongPoll { hold } => line.push_str(&format!(
-                "; longpoll: subscribers poll with a cursor, held up to {}",
-                humantime::format_duration(*hold)
-            )),
-            Transport::ShortPoll { interval } => line.push_str(&format!(
-                "; shortpoll: subscribers poll every {}, answered at once",
-                humantime::format_duration(*interval)
-            )),
-            Transport::Sse => {
-                line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID")
-            }
-        }
-    }
-    let runs = s.runs();
-    if runs.iter().any(|(_, v)| v.http2) {
-        line.push_str("; -h2: HTTP/2, one connection per client, requests as streams");
-    }
-    if runs.iter().any(|(_, v)| v.tls) {
-        line.push_str(
-            "; -tls: TLS (rustls) with a self-signed certificate made for the run, bytes counted below TLS",
-        );
-    }
-    line
-}
 
 fn default_dir(scenario: &Scenario, started: SystemTime, slice: Option<&Slice>) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(started)
@@ -361,79 +290,12 @@ async fn run_transport(
     cancel: &CancellationToken,
     quiet: bool,
 ) -> anyhow::Result<TransportMetrics> {
-    let TransportRun {
-        scenario,
-        plan,
-        transport,
-        variant,
-        label,
-        cert,
-        sources,
-    } = run;
-    let kind = transport.kind();
-    let mut extra = Vec::new();
-    let tls_cert = match (variant.tls, cert) {
-        (true, Some(cert)) => Some(cert),
-        (true, None) => anyhow::bail!("a TLS run needs the run's certificate"),
-        (false, _) => None,
-    };
-    if let Some(cert) = tls_cert {
-        extra.extend([
-            "--tls-cert".to_string(),
-            cert.files.cert.display().to_string(),
-            "--tls-key".to_string(),
-            cert.files.key.display().to_string(),
-        ]);
-    }
-    if let Transport::LongPoll { hold } = transport {
-        extra.extend([
-            "--hold".to_string(),
-            humantime::format_duration(*hold).to_string(),
-        ]);
-    }
-    // A restart fault keeps the HTTP hub in a file, so the restarted server continues the stream.
-    let state_file = (scenario.faults.restart_server_at.is_some() && kind != TransportKind::Ws)
-        .then(|| std::env::temp_dir().join(format!("wsbench-{}-{label}.hub", std::process::id())));
-    if let Some(path) = &state_file {
-        let _ = std::fs::remove_file(path);
-        extra.extend(["--state".to_string(), path.display().to_string()]);
-    }
-    let (server, target) = match scenario.targets.endpoint(kind) {
-        Some(endpoint) => (
-            Server::External(scenario.targets.server_pid),
-            Target {
-                token: scenario.targets.token.clone(),
-                ..Target::external(transport.clone(), endpoint)?
-            },
-        ),
-        None => {
-            let child = ServerChild::spawn(server_bin, kind, &extra, None).await?;
-            let target = Target::new(transport.clone(), child.addr)?;
-            (Server::Child(Box::new(child)), target)
-        }
-    };
-    let target = Target {
-        http2: variant.http2,
-        tls: tls_cert
-            .map(|c| c.client_config(variant.http2))
-            .transpose()?,
-        sources: Arc::new(Sources::new(sources.to_vec())?),
-        ..target
-    };
-    let progress = Progress::new(progress::Mode::detect(quiet), label, plan);
-    let mut note = format!("target {} ({}", target.addr, server.describe());
-    if matches!(server, Server::Child(_)) {
-        // The server asks for the most; the kernel gives it net.core.somaxconn.
-        if let Ok(backlog) = os::somaxconn() {
-            note += &format!(", listen backlog {backlog} = net.core.somaxconn");
-        }
-    }
-    note.push(')');
-    if let Some(from) = target.sources.describe() {
-        note += &format!("; clients connect from {from}");
-    }
-    progress.note(&note);
-
+    let scenario = run.scenario;
+    let options = serve_options(&run)?;
+    let (server, target) = start_server(&run, &options, server_bin).await?;
+    let plan = run.plan;
+    let progress = Progress::new(progress::Mode::detect(quiet), run.label, plan);
+    progress.note(&describe(&server, &target));
     // Each transport's client peak RSS starts from here, not from the process's start.
     if let Err(e) = os::reset_peak_rss() {
         progress.note(&format!(
@@ -442,15 +304,11 @@ async fn run_transport(
     }
 
     let server = RefCell::new(server);
+    let mut marks = Vec::new();
     let measuring = Notify::new();
-    let mut marks: Vec<(Option<ProcessUsage>, Option<Duration>, Instant)> = Vec::new();
     let mut on_phase = |phase: Phase| {
         if matches!(phase, Phase::Measuring | Phase::Measured) {
-            marks.push((
-                server.borrow().usage(),
-                os::cpu_time(None).ok(),
-                Instant::now(),
-            ));
+            marks.push(Mark::now(&server.borrow()));
         }
         if phase == Phase::Measuring {
             measuring.notify_one();
@@ -462,8 +320,7 @@ async fn run_transport(
         if let Some(at) = scenario.faults.restart_server_at {
             measuring.notified().await;
             tokio::time::sleep(at).await;
-            let what = child::restart(&server, server_bin, kind, &extra).await;
-            progress.note(&format!("fault: {what}"));
+            progress.note(&format!("fault: {}", ServerProcess::restart(&server).await));
         }
         std::future::pending::<Infallible>().await
     };
@@ -474,25 +331,136 @@ async fn run_transport(
     let mut server = server.into_inner();
     let server_alive = server.alive();
     server.stop().await;
-    if let Some(path) = &state_file {
+    if let Some(path) = &options.state_file {
         let _ = std::fs::remove_file(path);
     }
     let outcome = outcome?;
     if !server_alive {
         progress.note("the server exited during the run: results are partial");
     }
+    Ok(transport_metrics(&run, outcome, &marks, server_alive))
+}
 
-    let (server_usage, client_cpu, client_watch) = match marks.as_slice() {
-        [(s0, c0, t0), (s1, c1, t1)] => (
-            s0.zip(*s1).map(|(a, b)| ProcessUsage {
+/// How the built-in server for `run` is started (an external target ignores this, except for the
+/// TLS certificate the clients trust).
+fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptions> {
+    let kind = run.transport.kind();
+    let tls = match (run.variant.tls, run.cert) {
+        (true, Some(cert)) => Some(cert.files.clone()),
+        (true, None) => anyhow::bail!("a TLS run needs the run's certificate"),
+        (false, _) => None,
+    };
+    let hold = match run.transport {
+        Transport::LongPoll { hold } => Some(*hold),
+        _ => None,
+    };
+    // A restart fault keeps the HTTP hub in a file, so the restarted server continues the stream.
+    let state_file = (run.scenario.faults.restart_server_at.is_some() && kind != TransportKind::Ws)
+        .then(|| {
+            std::env::temp_dir().join(format!("wsbench-{}-{}.hub", std::process::id(), run.label))
+        });
+    if let Some(path) = &state_file {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(ServeOptions {
+        transport: kind,
+        hold,
+        state_file,
+        tls,
+    })
+}
+
+/// Starts the built-in server (unless `[target]` names an external one) and says how the clients
+/// reach it.
+async fn start_server(
+    run: &TransportRun<'_>,
+    options: &ServeOptions,
+    server_bin: &Path,
+) -> anyhow::Result<(ServerProcess, Target)> {
+    let (scenario, variant) = (run.scenario, run.variant);
+    let (server, target) = match scenario.targets.endpoint(run.transport.kind()) {
+        Some(endpoint) => (
+            ServerProcess::External(scenario.targets.server_pid),
+            Target {
+                token: scenario.targets.token.clone(),
+                ..Target::external(run.transport.clone(), endpoint)?
+            },
+        ),
+        None => {
+            let server = ServerProcess::start(server_bin, options).await?;
+            let ServerProcess::Child(child) = &server else {
+                anyhow::bail!("the built-in server did not start as a child process");
+            };
+            let target = Target::new(run.transport.clone(), child.addr)?;
+            (server, target)
+        }
+    };
+    let tls = match (variant.tls, run.cert) {
+        (true, Some(cert)) => Some(cert.client_config(variant.http2)?),
+        _ => None,
+    };
+    let target = Target {
+        http2: variant.http2,
+        tls,
+        sources: Arc::new(Sources::new(run.sources.to_vec())?),
+        ..target
+    };
+    Ok((server, target))
+}
+
+/// The progress note that says what the clients load and from where.
+fn describe(server: &ServerProcess, target: &Target) -> String {
+    let mut note = format!("target {} ({}", target.addr, server.describe());
+    if matches!(server, ServerProcess::Child(_)) {
+        // The server asks for the most; the kernel gives it net.core.somaxconn.
+        if let Ok(backlog) = os::somaxconn() {
+            note += &format!(", listen backlog {backlog} = net.core.somaxconn");
+        }
+    }
+    note.push(')');
+    if let Some(from) = target.sources.describe() {
+        note += &format!("; clients connect from {from}");
+    }
+    note
+}
+
+/// Both processes' resource use at a phase boundary (the start and the end of the measured phase).
+struct Mark {
+    server: Option<ProcessUsage>,
+    client_cpu: Option<Duration>,
+    at: Instant,
+}
+
+impl Mark {
+    fn now(server: &ServerProcess) -> Mark {
+        Mark {
+            server: server.usage(),
+            client_cpu: os::cpu_time(None).ok(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// The clients' outcome and the two processes' use over the measured phase, as the report takes them.
+fn transport_metrics(
+    run: &TransportRun<'_>,
+    outcome: ClientOutcome,
+    marks: &[Mark],
+    server_alive: bool,
+) -> TransportMetrics {
+    let (server_usage, client_cpu, client_watch) = match marks {
+        [start, end] => (
+            start.server.zip(end.server).map(|(a, b)| ProcessUsage {
                 cpu: b.cpu.saturating_sub(a.cpu),
                 peak_rss_kib: b.peak_rss_kib,
             }),
-            c0.zip(*c1)
+            start
+                .client_cpu
+                .zip(end.client_cpu)
                 .map(|(a, b)| b.saturating_sub(a))
                 .unwrap_or_default(),
             Some(GeneratorHealth {
-                span: t1.saturating_duration_since(*t0),
+                span: end.at.saturating_duration_since(start.at),
                 cores: u32::try_from(os::cores()).unwrap_or(u32::MAX),
                 lag: outcome.lag,
             }),
@@ -500,11 +468,11 @@ async fn run_transport(
         _ => (None, Duration::ZERO, None),
     };
     let deliveries_expected = outcome.deliveries_expected();
-    Ok(TransportMetrics {
-        transport: label.to_string(),
-        subscribers: plan.subscribers,
-        publishers: plan.publishers,
-        payload_bytes: scenario.publish.payload_bytes,
+    TransportMetrics {
+        transport: run.label.to_string(),
+        subscribers: run.plan.subscribers,
+        publishers: run.plan.publishers,
+        payload_bytes: run.scenario.publish.payload_bytes,
         measured: outcome.measured,
         messages_published: outcome.messages_published,
         messages_scheduled: outcome.messages_scheduled,
@@ -529,5 +497,5 @@ async fn run_transport(
         complete: outcome.complete && server_alive,
         timeseries: outcome.timeseries,
         sharding: outcome.shard.map(Sharding::Part),
-    })
+    }
 }

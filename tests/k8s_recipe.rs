@@ -9,7 +9,6 @@ use std::path::Path;
 
 use clap::Parser;
 use wsbench::cli::{Cli, Command};
-use wsbench::scenario::target::Reach;
 
 fn manifest(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -135,7 +134,7 @@ fn the_server_and_the_scenario_fit_the_job() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scenario.toml");
     std::fs::write(&path, &toml).unwrap();
-    let scenario = wsbench::scenario::load_with(&path, Reach::Remote).unwrap();
+    let scenario = wsbench::scenario::load_with(&path, &remote()).unwrap();
     assert!(
         wsbench::scenario::load(&path).is_err(),
         "needs --allow-remote"
@@ -150,4 +149,12 @@ fn the_server_and_the_scenario_fit_the_job() {
     let job = manifest("shards-job.yaml");
     let n = number(&job, "completions");
     assert!(scenario.clients.subscribers >= n);
+}
+
+/// The overrides `--allow-remote` gives.
+fn remote() -> wsbench::scenario::Overrides {
+    wsbench::scenario::Overrides {
+        allow_remote: true,
+        ..Default::default()
+    }
 }

@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wsbench::cli::Overrides;
 use wsbench::protocol::TransportKind;
 use wsbench::scenario::sources::SourceAddresses;
 use wsbench::scenario::{
-    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Origin, Publish, Scenario, ScenarioError,
-    Targets, Transport, WsClient, load, parse,
+    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Origin, Overrides, Publish, Scenario,
+    ScenarioError, Targets, Transport, WsClient, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -408,6 +407,7 @@ fn overrides_change_values() {
         warmup: Some(Duration::ZERO),
         transports: Some(vec![TransportKind::LongPoll]),
         server_pid: None,
+        allow_remote: false,
     };
     let s = chat().with_overrides(&o).unwrap();
     assert_eq!(s.clients.subscribers, 20);
@@ -804,7 +804,7 @@ fn http2_and_tls_variants_expand_in_a_fixed_order_with_labels() {
         transports: Some(vec![TransportKind::Sse]),
         ..Overrides::default()
     };
-    let s = only_sse.apply(s).unwrap();
+    let s = s.with_overrides(&only_sse).unwrap();
     let labels: Vec<String> = s.runs().iter().map(|(t, v)| v.label(t.kind())).collect();
     assert_eq!(labels, ["sse-tls", "sse-h2-tls"]);
 }

@@ -16,7 +16,9 @@ use wsbench::server::Limits;
 const HANDSHAKE: &str = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 
-/// Reads until the peer closes (or 2 s pass: a kept-alive connection stays open), returning everything received.
+/// Reads until the peer closes (or 2 s pass on the test's clock: a kept-alive connection stays
+/// open), returning everything received. In a test on paused time the 2 s pass as soon as
+/// nothing else can happen.
 async fn read_all(tcp: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read_to_end(&mut out)).await;
@@ -96,13 +98,13 @@ async fn still_serving(addr: SocketAddr) {
     assert_eq!(&got, b"\x81\x0astill here");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn websocket_abuse_gets_the_right_close_code() {
     let limits = Limits {
         max_message_bytes: 1024,
         ..Limits::default()
     };
-    let (addr, _stop) = common::start_server_with(TransportKind::Ws, limits).await;
+    let (addr, _stop) = common::start_server_here(TransportKind::Ws, limits).await;
     let cases: [(&str, Vec<u8>, u16); 4] = [
         (
             "message over the limit",
@@ -126,9 +128,9 @@ async fn websocket_abuse_gets_the_right_close_code() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_upgrade_without_the_right_headers_is_a_400() {
-    let (addr, _stop) = common::start_server(TransportKind::Ws).await;
+    let (addr, _stop) = common::start_server_here(TransportKind::Ws, Limits::default()).await;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -158,14 +160,14 @@ async fn http(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&read_all(&mut tcp).await).into_owned()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn http_abuse_gets_the_right_status() {
     let limits = Limits {
         max_message_bytes: 100,
         header_timeout: Duration::from_millis(500),
         ..Limits::default()
     };
-    let (addr, _stop) = common::start_server_with(TransportKind::LongPoll, limits).await;
+    let (addr, _stop) = common::start_server_here(TransportKind::LongPoll, limits).await;
     let big = format!(
         "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\nConnection: close\r\n\r\n{}",
         "x".repeat(101)
@@ -234,13 +236,13 @@ async fn http_abuse_gets_the_right_status() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_server_with_a_token_refuses_requests_without_it() {
     let limits = Limits {
         token: Some("s3cret".into()),
         ..Limits::default()
     };
-    let (ws, _stop_ws) = common::start_server_with(TransportKind::Ws, limits.clone()).await;
+    let (ws, _stop_ws) = common::start_server_here(TransportKind::Ws, limits.clone()).await;
     let mut tcp = TcpStream::connect(ws).await.unwrap();
     tcp.write_all(HANDSHAKE.as_bytes()).await.unwrap();
     let refused = read_all(&mut tcp).await;
@@ -256,7 +258,7 @@ async fn a_server_with_a_token_refuses_requests_without_it() {
     tcp.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 101");
 
-    let (http_addr, _stop_http) = common::start_server_with(TransportKind::LongPoll, limits).await;
+    let (http_addr, _stop_http) = common::start_server_here(TransportKind::LongPoll, limits).await;
     for request in [
         "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
         "GET /poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -357,13 +359,13 @@ async fn a_tls_client_that_stalls_in_the_handshake_is_cut_off() {
     assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_silent_http_client_is_cut_off() {
     let limits = Limits {
         header_timeout: Duration::from_millis(300),
         ..Limits::default()
     };
-    let (addr, _stop) = common::start_server_with(TransportKind::LongPoll, limits).await;
+    let (addr, _stop) = common::start_server_here(TransportKind::LongPoll, limits).await;
     // Connects and sends nothing: no request starts, so the server closes the connection,
     // even though it cannot yet tell HTTP/1.1 from HTTP/2.
     let mut tcp = TcpStream::connect(addr).await.unwrap();

@@ -15,7 +15,6 @@ use std::process::{Command, Output};
 use clap::Parser;
 use wsbench::cli::{Cli, Command as Sub};
 use wsbench::protocol::TransportKind;
-use wsbench::scenario::target::Reach;
 
 const LOAD: &str =
     "duration = \"1s\"\n[clients]\nsubscribers = 6\n[publish]\npublishers = 3\nrate = 30\n";
@@ -134,11 +133,25 @@ fn allow_remote_is_parsed_and_explained() {
         format!("{LOAD}[transports.ws]\n[target]\nws = \"ws://192.0.2.7:8080/ws\"\n"),
     )
     .unwrap();
-    let s = wsbench::scenario::load_with(&path, Reach::Remote).unwrap();
+    let s = wsbench::scenario::load_with(&path, &remote()).unwrap();
     let e = s.targets.endpoint(TransportKind::Ws).unwrap();
     assert_eq!(e.addr, "192.0.2.7:8080".parse().unwrap());
     assert!(e.remote_allowed);
     assert!(wsbench::scenario::load(&path).is_err());
+    // The way back keeps the permission: the scenario as run validates again with other flags.
+    let again = s
+        .with_overrides(&wsbench::scenario::Overrides {
+            rate: Some(7.0),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        again
+            .targets
+            .endpoint(TransportKind::Ws)
+            .unwrap()
+            .remote_allowed
+    );
 
     let help = wsbench(&["run", "--help"]);
     let text = String::from_utf8_lossy(&help.stdout);
@@ -200,4 +213,12 @@ fn start_at_holds_publishing_until_the_time() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("after the common start"), "{stderr}");
+}
+
+/// The overrides `--allow-remote` gives.
+fn remote() -> wsbench::scenario::Overrides {
+    wsbench::scenario::Overrides {
+        allow_remote: true,
+        ..Default::default()
+    }
 }

@@ -296,7 +296,7 @@ fn h2_head<B>(response: &hyper::Response<B>, keep: &'static [&'static str]) -> H
 /// hyper that round trip is several task hand-offs on each side (a task per stream), each queued
 /// behind the hundreds of wake-ups every publish causes. Measured with 100 subscribers, it was
 /// 3.7–11.7 ms at p50 (8 runs) against 0.4–2.3 ms over HTTP/1.1, so h2 publishers fell behind
-/// their schedule and their backlog showed as hundreds of ms of push latency (README "Figures").
+/// their schedule and their backlog showed as hundreds of ms of push latency (docs/findings.md, "Long-poll over HTTP/2").
 const H2_PUBLISHES_IN_FLIGHT: usize = 16;
 
 /// Publisher `index` on its own keep-alive connection, connecting at `slot`. Sends on the fixed

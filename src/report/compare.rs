@@ -12,7 +12,8 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
 use super::ReportError;
-use super::files::{RUN_JSON, RunFacts, SCENARIO_TOML};
+use super::common::RunFacts;
+use super::files::{RUN_JSON, SCENARIO_TOML};
 use super::format::{NONE, duration_us, group_f64, sig3};
 use super::stored::{read_json, read_summary, read_text};
 use super::summary::Summary;

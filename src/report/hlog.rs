@@ -18,7 +18,7 @@ use hdrhistogram::serialization::interval_log::{
 use hdrhistogram::serialization::{DeserializeError, Deserializer, V2DeflateSerializer};
 
 use super::ReportError;
-use super::files::write_file;
+use super::common::write_file;
 use crate::metrics::{PackedHistogram, TransportMetrics};
 
 /// Tag of the push-latency interval in a `.hlog` file.

@@ -8,6 +8,8 @@
 //! and picks no directory names (the caller passes the directory and prints what it returns).
 //!
 //! - [`summary`]: the [`Summary`] row and how each figure is derived.
+//! - `common`: what every output shares — the run's facts, the inputs of the derived files, the
+//!   latency distribution, HTML escaping, writing a file. A leaf: it imports only `summary`.
 //! - [`files`]: [`write_all`], the file names and the order they are written in.
 //! - [`hlog`]: the `.hlog` interval logs, written and read back.
 //! - [`series`]: `timeseries.csv`, each transport second by second.
@@ -19,16 +21,20 @@
 //! - [`sharded`]: the notes under a sharded or merged run's table (whose latency it shows);
 //!   `shard_json`, the `sharding` entry of `metrics.json`.
 //! - [`html`]: `report.html`, one self-contained page; its charts are drawn by `svg`.
+//! - [`model`]: the line under the table that states the load model.
+//! - [`thresholds`]: `[thresholds]` checked against the rows.
 //! - [`mod@compare`]: two results directories side by side, with ratios.
 //! - `format`: how a figure is written for people (`12.3 ms`), shared by table, page and comparison.
 
 pub mod bytes;
+mod common;
 pub mod compare;
 pub mod files;
 mod format;
 pub mod hlog;
 pub mod html;
 mod metrics_json;
+pub mod model;
 pub mod saturation;
 pub mod series;
 mod shard_json;
@@ -37,14 +43,16 @@ pub mod stored;
 pub mod summary;
 mod svg;
 pub mod table;
+pub mod thresholds;
 
 use std::io;
 use std::path::PathBuf;
 
 use hdrhistogram::serialization::V2DeflateSerializeError;
 
+pub use common::{RunFacts, RunInfo};
 pub use compare::compare;
-pub use files::{RunFacts, RunInfo, write_all};
+pub use files::write_all;
 pub use hlog::{HlogError, read_hlog};
 pub use stored::{Rerendered, SummarySource, rerender};
 pub use summary::{Summary, summarize};

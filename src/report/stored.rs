@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::ReportError;
+use super::common::{Derived, RunFacts, TransportHistograms};
 use super::files::{
-    Derived, METRICS_JSON, RUN_JSON, RunFacts, SCENARIO_TOML, SUMMARY_CSV, TransportHistograms,
-    WriteSummary, hlog_file_name, write_derived,
+    METRICS_JSON, RUN_JSON, SCENARIO_TOML, SUMMARY_CSV, WriteSummary, hlog_file_name, write_derived,
 };
 use super::hlog::read_histograms;
 use super::metrics_json::MetricsFile;

@@ -1,31 +1,46 @@
 //! The validated scenario: what one `wsbench run` does, per transport.
 //!
 //! Owns reading one TOML file into a [`Scenario`] whose values are known to be sensible, with errors
-//! that name the file, the line and the field. Parsing happens in two stages (ripgrep's Low/Hi split):
-//! [`file::ScenarioFile`] mirrors the TOML 1:1 and rejects unknown keys; [`Scenario::from_file`]
-//! then checks ranges and rules that span fields. [`Scenario::with_overrides`] applies command-line
-//! flags and re-runs the same checks, so an error names the flag instead of a line. Opens no
-//! sockets and writes no files; [`Scenario::to_toml`] gives the text of the scenario as run.
+//! that name the file, the line and the field. A scenario has two shapes, as ripgrep's flags have
+//! (low-level args, then a validated high-level config):
 //!
-//! This file holds the validated types, [`ScenarioError`] and the entry points; the checks
-//! themselves, and how overrides are applied, live in the private `rules` module.
+//! 1. [`file::ScenarioFile`], the serde mirror of the TOML. It rejects unknown keys and keeps where
+//!    each value was written. Command-line [`Overrides`] are written over it, each value then
+//!    naming its flag instead of a line.
+//! 2. [`Scenario`], made from the mirror by the one validation ([`Scenario::from_file`], in the
+//!    private `rules` module): defaults, durations, ranges and the rules that span fields.
+//!
+//! The way back is the mirror too: [`Scenario::to_toml`] turns a scenario into a mirror and writes
+//! it with serde, and [`Scenario::with_overrides`] validates that mirror again with flags written
+//! over it. So adding a key touches the mirror (and its way back from a `Scenario`), its rule, and
+//! `Scenario`. Opens no sockets and writes no files, and knows nothing of clap: the `cli` module
+//! fills [`Overrides`].
+//!
+//! This file holds the validated types, [`ScenarioError`] and the entry points; TOML's own errors
+//! are placed by the private `locate` module.
 
+mod fields;
 pub mod file;
+mod locate;
+mod overrides;
 mod rules;
 pub mod sources;
 pub mod target;
 pub mod thresholds;
 pub mod variant;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::Overrides;
 use crate::protocol::TransportKind;
 use file::ScenarioFile;
-use rules::Draft;
+pub use overrides::Overrides;
+use rules::Rules;
 use sources::SourceAddresses;
 use variant::{Variant, Variants};
 
@@ -227,33 +242,29 @@ pub const MAX_MESSAGES: f64 = 100_000_000.0;
 
 /// Reads and validates the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    load_with(path, target::Reach::Loopback)
+    load_with(path, &Overrides::default())
 }
 
-/// [`load`], with `[target]` addresses allowed as far as `reach` says (`--allow-remote`).
-pub fn load_with(path: &Path, reach: target::Reach) -> Result<Scenario, ScenarioError> {
+/// Reads the scenario file at `path`, writes `overrides` over it and validates the result once:
+/// an error names the flag of a value it gave, or else the file's line.
+pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
     let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_with(path, &file::decode(path, bytes)?, reach)
+    parse_with(path, &locate::decode(path, bytes)?, overrides)
 }
 
 /// Parses and validates scenario `text`; `path` is used only in messages and for the default name.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    parse_with(path, text, target::Reach::Loopback)
+    parse_with(path, text, &Overrides::default())
 }
 
-/// [`parse`], with `[target]` addresses allowed as far as `reach` says.
-pub fn parse_with(
-    path: &Path,
-    text: &str,
-    reach: target::Reach,
-) -> Result<Scenario, ScenarioError> {
+fn parse_with(path: &Path, text: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    ScenarioFile::from_toml(path, text)?
-        .into_draft(path, text, reach)?
-        .validate()
+    let mut file = ScenarioFile::from_toml(path, text)?;
+    file.override_with(overrides);
+    Scenario::from_file(file, Some(path), text)
 }
 
 /// Why a scenario could not be loaded or overridden. Every message is one line that names the file
@@ -281,7 +292,7 @@ pub enum ScenarioError {
     /// The file is not valid TOML, or does not match the schema: an unknown key or table, a value
     /// of the wrong type, a missing required key or table. Fix the key named; `scenarios/chat.toml`
     /// shows every key.
-    #[error("{}", file::toml_message(.path, *.at, .table.as_deref(), .key.as_deref(), .message))]
+    #[error("{}", locate::toml_message(.path, *.at, .table.as_deref(), .key.as_deref(), .message))]
     Toml {
         /// The scenario file.
         path: PathBuf,
@@ -336,22 +347,25 @@ fn location(path: Option<&Path>, origin: &Origin) -> String {
 }
 
 impl Scenario {
-    /// Validates a parsed file (stage 2): fills in defaults, parses durations, checks every range
-    /// and every rule between fields. `text` is the file's text, used to turn spans into lines.
+    /// The one validation: the scenario `file` describes, with defaults filled in and durations
+    /// parsed, if every range and every rule between fields holds. `path` names the file in errors
+    /// (its stem is the default name) and `text` is its text, to turn spans into lines; both are
+    /// absent for a mirror of a validated scenario.
     pub fn from_file(
         file: ScenarioFile,
-        path: &Path,
+        path: Option<&Path>,
         text: &str,
     ) -> Result<Scenario, ScenarioError> {
-        file.into_draft(path, text, target::Reach::Loopback)?
-            .validate()
+        Rules { path, text }.validate(file)
     }
 
-    /// This scenario with the flags in `o` applied, validated by the same rules as the file; an
-    /// error names the flag. `--transports` picks and orders the transports; one the file does not
-    /// configure gets [`Transport::default_for`].
-    pub fn with_overrides(self, o: &Overrides) -> Result<Scenario, ScenarioError> {
-        Draft::from_scenario(&self).with_overrides(o).validate()
+    /// This scenario with the values `o` gives, validated by the same rules as the file; an error
+    /// names the flag. `--transports` picks and orders the transports; one the scenario does not
+    /// run gets [`Transport::default_for`].
+    pub fn with_overrides(&self, o: &Overrides) -> Result<Scenario, ScenarioError> {
+        let mut file = ScenarioFile::from(self);
+        file.override_with(o);
+        Scenario::from_file(file, None, "")
     }
 
     /// The variants `kind` runs in (plain only, unless its table says otherwise).
@@ -379,110 +393,13 @@ impl Scenario {
     /// equal `Scenario`, except that a file always runs its transports in [`TransportKind::ALL`]
     /// order (the order run is noted in a comment).
     pub fn to_toml(&self) -> String {
-        let d = |d: Duration| humantime::format_duration(d).to_string();
         let order: Vec<&str> = self.transports.iter().map(|t| t.kind().label()).collect();
-        let mut s = format!(
+        let body = toml::to_string(&ScenarioFile::from(self))
+            .expect("the mirror holds only TOML values: strings, integers, finite floats, tables");
+        format!(
             "# The scenario as run: defaults filled in, command-line overrides applied.\n\
-             # Transports run in this order: {}.\n\
-             name = {}\nduration = \"{}\"\nwarmup = \"{}\"\ndrain = \"{}\"\n\n\
-             [clients]\nsubscribers = {}\nconnect_rate = {}\n\
-             reconnect = {{ initial = \"{}\", max = \"{}\" }}\n\
-             slow_readers = {}\nslow_read_pause = \"{}\"\nsource_addresses = {}\n\n\
-             [publish]\npublishers = {}\nrate = {}\npayload_bytes = {}\n",
-            order.join(", "),
-            toml::Value::String(self.name.clone()),
-            d(self.duration),
-            d(self.warmup),
-            d(self.drain),
-            self.clients.subscribers,
-            self.clients.connect_rate,
-            d(self.clients.reconnect.initial),
-            d(self.clients.reconnect.max),
-            self.clients.slow_readers,
-            d(self.clients.slow_read_pause),
-            self.clients.source_addresses.toml_value(),
-            self.publish.publishers,
-            self.publish.rate,
-            self.publish.payload_bytes,
-        );
-        for t in &self.transports {
-            match t {
-                Transport::Ws {
-                    ping_interval,
-                    client,
-                } => {
-                    s += &format!("\n[transports.ws]\nclient = \"{}\"\n", client.label());
-                    if let Some(every) = ping_interval {
-                        s += &format!("ping_interval = \"{}\"\n", d(*every));
-                    }
-                }
-                Transport::LongPoll { hold } => {
-                    s += &format!("\n[transports.longpoll]\nhold = \"{}\"\n", d(*hold));
-                }
-                Transport::ShortPoll { interval } => {
-                    s += &format!(
-                        "\n[transports.shortpoll]\ninterval = \"{}\"\n",
-                        d(*interval)
-                    );
-                }
-                Transport::Sse => s += "\n[transports.sse]\n",
-            }
-            let v = self.variants_of(t.kind());
-            if v.http2 != [false] {
-                s += &format!("http2 = {}\n", Variants::toml_value(&v.http2));
-            }
-            if v.tls != [false] {
-                s += &format!("tls = {}\n", Variants::toml_value(&v.tls));
-            }
-        }
-        if let Some(at) = self.faults.restart_server_at {
-            s += &format!("\n[faults]\nrestart_server_at = \"{}\"\n", d(at));
-        }
-        if !self.thresholds.is_empty() {
-            s += "\n[thresholds]\n";
-            for t in self.thresholds.iter().filter(|t| t.transport.is_none()) {
-                s += &format!("{} = {}\n", t.metric, t.toml_value());
-            }
-            let mut labels: Vec<&str> = self
-                .thresholds
-                .iter()
-                .filter_map(|t| t.transport.as_deref())
-                .collect();
-            labels.sort_unstable();
-            labels.dedup();
-            for label in labels {
-                let own: Vec<_> = self
-                    .thresholds
-                    .iter()
-                    .filter(|t| t.transport.as_deref() == Some(label))
-                    .collect();
-                if !own.is_empty() {
-                    s += &format!("[thresholds.{label}]\n");
-                    for t in own {
-                        s += &format!("{} = {}\n", t.metric, t.toml_value());
-                    }
-                }
-            }
-        }
-        if !self.targets.endpoints.is_empty()
-            || self.targets.server_pid.is_some()
-            || self.targets.token.is_some()
-        {
-            s += "\n[target]\n";
-            for (kind, endpoint) in &self.targets.endpoints {
-                s += &format!(
-                    "{} = {}\n",
-                    kind.label(),
-                    toml::Value::String(endpoint.url.clone())
-                );
-            }
-            if let Some(pid) = self.targets.server_pid {
-                s += &format!("server_pid = {pid}\n");
-            }
-            if let Some(token) = &self.targets.token {
-                s += &format!("token = {}\n", toml::Value::String(token.clone()));
-            }
-        }
-        s
+             # Transports run in this order: {}.\n{body}",
+            order.join(", ")
+        )
     }
 }

@@ -1,243 +1,128 @@
-//! Stage 2 of reading a scenario: the rules a [`Scenario`] must satisfy.
+//! The scenario's one validation: from the mirror ([`ScenarioFile`]) to a [`Scenario`].
 //!
-//! Owns [`Draft`], every field of a scenario before validation with the [`Origin`] it came from;
-//! applying command-line [`Overrides`] to a validated scenario; the range checks and the rules
-//! between fields, each failing as a [`ScenarioError::Invalid`] that names the file line or flag;
-//! and building the [`Scenario`] once they all hold. Does not own parsing TOML, turning spans into
-//! lines, defaults for absent keys or parsing durations (that is [`file`](super::file)), nor the
-//! validated types, the error type or how an error's location is written (that is
-//! [`scenario`](super)). Reads no files, and knows neither TOML syntax nor how flags are parsed.
+//! Owns every rule a scenario must satisfy, in the order they are checked: each value of the mirror
+//! read (or its default taken when the key is absent), then the range checks and the rules between
+//! fields, each failing as a [`ScenarioError::Invalid`] that names the file line or the flag its
+//! value came from; and building the [`Scenario`] once they all hold. The helpers that read a
+//! value and refuse one are [`fields`](super::fields)'. Does not own the schema, TOML's own errors
+//! or the overrides ([`file`](super::file), [`locate`](super::locate),
+//! [`overrides`](super::overrides)), nor the validated types or how an error's location is written
+//! ([`scenario`](super)). Reads no files, and knows neither TOML syntax nor how flags are parsed.
 
-use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
-use super::sources::SourceAddresses;
-use super::target::Endpoint;
-use super::thresholds::Threshold;
-use super::variant::Variants;
+use super::fields::{Field, blame, unwritten};
+use super::file::ScenarioFile;
+use super::sources::{self, SourceAddresses};
+use super::thresholds;
 use super::{
-    Backoff, Clients, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES, Origin, Publish,
-    Scenario, ScenarioError, Targets, Transport, WsClient,
+    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES,
+    Origin, Publish, Scenario, ScenarioError, Targets, Transport,
 };
-use crate::cli::Overrides;
 use crate::codec::envelope::MAX_HEADER_LEN;
 use crate::protocol::TransportKind;
 
-/// A value on its way to validation, and where it came from.
-#[derive(Debug, Clone)]
-pub(super) struct Field<T> {
-    value: T,
-    origin: Origin,
-}
-
-impl<T> Field<T> {
-    pub(super) fn new(value: T, origin: Origin) -> Field<T> {
-        Field { value, origin }
-    }
-
-    /// A value written nowhere: a default, or one of an already validated [`Scenario`].
-    pub(super) fn unwritten(value: T) -> Field<T> {
-        Field::new(value, Origin::Default)
-    }
-
-    /// Replaces the value with a flag's, if the flag was given.
-    fn set(&mut self, value: Option<T>, flag: &'static str) {
-        if let Some(value) = value {
-            *self = Field::new(value, Origin::Flag(flag));
-        }
-    }
-}
-
-/// Every field of a scenario before validation, from a file or a [`Scenario`], flags applied.
-/// Integers are `i128` so that any TOML integer or flag value reaches a range message intact.
-pub(super) struct Draft {
-    pub(super) path: Option<PathBuf>,
-    pub(super) name: Field<String>,
-    pub(super) duration: Field<Duration>,
-    pub(super) warmup: Field<Duration>,
-    pub(super) drain: Field<Duration>,
-    pub(super) subscribers: Field<i128>,
-    pub(super) connect_rate: Field<i128>,
-    pub(super) reconnect_initial: Field<Duration>,
-    pub(super) reconnect_max: Field<Duration>,
-    pub(super) slow_readers: Field<i128>,
-    pub(super) slow_read_pause: Field<Duration>,
-    /// `[clients] source_addresses`, already parsed: each address known to be on loopback.
-    pub(super) source_addresses: Field<SourceAddresses>,
-    /// Zero when not written: no restart.
-    pub(super) restart_server_at: Field<Duration>,
-    pub(super) publishers: Field<i128>,
-    pub(super) rate: Field<f64>,
-    pub(super) payload_bytes: Field<i128>,
-    pub(super) transports: Field<Vec<TransportKind>>,
-    /// `http2`/`tls` of each transport table that has either, already parsed.
-    pub(super) variants: Vec<Field<(TransportKind, Variants)>>,
-    /// `[transports.longpoll] hold`, whether or not long-poll runs.
-    pub(super) hold: Field<Duration>,
-    /// `[transports.shortpoll] interval`, whether or not short-poll runs.
-    pub(super) interval: Field<Duration>,
-    /// `[target]` endpoints, already parsed and known to be on loopback.
-    pub(super) targets: Vec<Field<(TransportKind, Endpoint)>>,
-    /// `[target] server_pid` or `--server-pid`.
-    pub(super) server_pid: Field<Option<i128>>,
-    /// `[target] token`.
-    pub(super) token: Field<Option<String>>,
-    /// `[transports.ws] ping_interval`; zero when not written (no heartbeat).
-    pub(super) ping_interval: Field<Duration>,
-    /// `[transports.ws] client`, already known to name a client.
-    pub(super) ws_client: Field<WsClient>,
-    /// `[thresholds]`, already parsed and known to name numeric columns.
-    pub(super) thresholds: Vec<Field<Threshold>>,
+/// Where a mirror came from: the path names it in errors, the text turns spans into lines. A
+/// mirror of a validated [`Scenario`] has neither (its values are written nowhere).
+pub(super) struct Rules<'a> {
+    /// The scenario file; also the default `name` (its stem).
+    pub(super) path: Option<&'a Path>,
+    /// The file's text, as parsed.
+    pub(super) text: &'a str,
 }
 
 const WARMUP_WHY: &str =
     ": a longer warmup is not sensible, since connections, caches and queues settle in seconds";
 
-impl Draft {
-    /// The fields of an already validated scenario, each written nowhere: the start for overrides.
-    pub(super) fn from_scenario(s: &Scenario) -> Draft {
-        let hold = s.transports.iter().find_map(|t| match t {
-            Transport::LongPoll { hold } => Some(*hold),
-            _ => None,
-        });
-        let interval = s.transports.iter().find_map(|t| match t {
-            Transport::ShortPoll { interval } => Some(*interval),
-            _ => None,
-        });
-        let payload_bytes = i128::try_from(s.publish.payload_bytes).unwrap_or(i128::MAX);
-        Draft {
-            path: None,
-            name: Field::unwritten(s.name.clone()),
-            duration: Field::unwritten(s.duration),
-            warmup: Field::unwritten(s.warmup),
-            drain: Field::unwritten(s.drain),
-            subscribers: Field::unwritten(s.clients.subscribers.into()),
-            connect_rate: Field::unwritten(s.clients.connect_rate.into()),
-            reconnect_initial: Field::unwritten(s.clients.reconnect.initial),
-            reconnect_max: Field::unwritten(s.clients.reconnect.max),
-            slow_readers: Field::unwritten(s.clients.slow_readers.into()),
-            slow_read_pause: Field::unwritten(s.clients.slow_read_pause),
-            source_addresses: Field::unwritten(s.clients.source_addresses.clone()),
-            restart_server_at: Field::unwritten(s.faults.restart_server_at.unwrap_or_default()),
-            publishers: Field::unwritten(s.publish.publishers.into()),
-            rate: Field::unwritten(s.publish.rate),
-            payload_bytes: Field::unwritten(payload_bytes),
-            transports: Field::unwritten(s.transports.iter().map(Transport::kind).collect()),
-            variants: s.variants.iter().cloned().map(Field::unwritten).collect(),
-            hold: Field::unwritten(hold.unwrap_or(DEFAULT_HOLD)),
-            interval: Field::unwritten(interval.unwrap_or(DEFAULT_INTERVAL)),
-            targets: s
-                .targets
-                .endpoints
-                .iter()
-                .cloned()
-                .map(Field::unwritten)
-                .collect(),
-            server_pid: Field::unwritten(s.targets.server_pid.map(i128::from)),
-            token: Field::unwritten(s.targets.token.clone()),
-            thresholds: s.thresholds.iter().cloned().map(Field::unwritten).collect(),
-            ping_interval: Field::unwritten(
-                s.transports
-                    .iter()
-                    .find_map(|t| match t {
-                        Transport::Ws { ping_interval, .. } => *ping_interval,
-                        _ => None,
-                    })
-                    .unwrap_or_default(),
-            ),
-            ws_client: Field::unwritten(
-                s.transports
-                    .iter()
-                    .find_map(|t| match t {
-                        Transport::Ws { client, .. } => Some(*client),
-                        _ => None,
-                    })
-                    .unwrap_or_default(),
-            ),
-        }
-    }
-
-    /// These fields with the flags in `o` applied, each then naming its flag. `--transports`
-    /// replaces the list; long-poll, kept or added, runs with the scenario's `hold`, or
-    /// [`DEFAULT_HOLD`] if it had none.
-    pub(super) fn with_overrides(mut self, o: &Overrides) -> Draft {
-        self.subscribers
-            .set(o.subscribers.map(i128::from), "--subscribers");
-        self.publishers
-            .set(o.publishers.map(i128::from), "--publishers");
-        let payload = o
-            .payload_bytes
-            .map(|p| i128::try_from(p).unwrap_or(i128::MAX));
-        self.payload_bytes.set(payload, "--payload-bytes");
-        self.rate.set(o.rate, "--rate");
-        self.duration.set(o.duration, "--duration");
-        self.warmup.set(o.warmup, "--warmup");
-        self.transports.set(o.transports.clone(), "--transports");
-        self.server_pid
-            .set(o.server_pid.map(|p| Some(i128::from(p))), "--server-pid");
-        self
-    }
-
-    /// `Err` naming `origin` and `field` with `message()` unless `ok`.
-    fn check(
-        &self,
-        ok: bool,
-        origin: &Origin,
-        field: &'static str,
-        message: impl FnOnce() -> String,
-    ) -> Result<(), ScenarioError> {
-        if ok {
-            return Ok(());
-        }
-        Err(ScenarioError::Invalid {
-            path: self.path.clone(),
-            origin: origin.clone(),
-            field,
-            message: message(),
-        })
-    }
-
-    fn int_in(
-        &self,
-        f: &Field<i128>,
-        field: &'static str,
-        range: RangeInclusive<i128>,
-    ) -> Result<(), ScenarioError> {
-        let (v, min, max) = (f.value, *range.start(), *range.end());
-        let bound = if v < min {
-            format!("at least {min}")
-        } else {
-            format!("at most {max}")
-        };
-        self.check(range.contains(&v), &f.origin, field, || {
-            format!("{field} must be {bound} (got {v})")
-        })
-    }
-
-    fn duration_in(
-        &self,
-        f: &Field<Duration>,
-        field: &'static str,
-        range: RangeInclusive<Duration>,
-        why: &str,
-    ) -> Result<(), ScenarioError> {
-        let d = |d: &Duration| humantime::format_duration(*d).to_string();
-        let (min, max) = (range.start(), range.end());
-        let allowed = if min.is_zero() {
-            format!("at most {}", d(max))
-        } else {
-            format!("between {} and {}", d(min), d(max))
-        };
-        let message = || format!("{field} must be {allowed} (got {}){why}", d(&f.value));
-        self.check(range.contains(&f.value), &f.origin, field, message)
-    }
-
-    /// The scenario, if every range and every rule between fields holds; else the first broken
-    /// one, naming where its value came from.
-    pub(super) fn validate(self) -> Result<Scenario, ScenarioError> {
+impl Rules<'_> {
+    /// The scenario `file` describes, if every value reads and every range and every rule between
+    /// fields holds; else the first broken one, naming where its value came from.
+    pub(super) fn validate(&self, file: ScenarioFile) -> Result<Scenario, ScenarioError> {
         let (ms, s) = (Duration::from_millis, Duration::from_secs);
-        let name = &self.name;
+        let ScenarioFile {
+            name,
+            duration,
+            warmup,
+            drain,
+            clients,
+            publish,
+            transports,
+            target,
+            faults,
+            thresholds,
+        } = file;
+        // First every value read; one that cannot be read fails here, naming its line.
+        let thresholds = thresholds::from_table(&thresholds.unwrap_or_default())
+            .map_err(|(at, message)| self.invalid(self.origin(&at), "[thresholds]", message))?;
+        let mut target = target.unwrap_or_default();
+        let endpoints = self.endpoints(&mut target)?;
+        let name = match name {
+            Some(name) => self.field(name),
+            None => {
+                let stem = self.path.and_then(Path::file_stem).unwrap_or_default();
+                unwritten(stem.to_string_lossy().into_owned())
+            }
+        };
+        let t = transports.value;
+        let kinds = Field {
+            value: t.run_order.clone().unwrap_or_else(|| t.configured()),
+            origin: self.origin(&transports.source),
+        };
+        let variants = self.variants(&t)?;
+        let ws = t.ws.unwrap_or_default();
+        let ws_client = self.ws_client(ws.client)?;
+        let source_addresses = match clients.source_addresses {
+            None => unwritten(SourceAddresses::Auto),
+            Some(v) => {
+                let origin = self.origin(&v.source);
+                let field = "[clients] source_addresses";
+                match sources::parse(&v.value) {
+                    Ok(value) => Field { value, origin },
+                    Err(message) => return Err(self.invalid(origin, field, message)),
+                }
+            }
+        };
+        let duration = self.duration("duration", Some(duration), Duration::ZERO)?;
+        let warmup = self.duration("warmup", warmup, Duration::ZERO)?;
+        let drain = self.duration("drain", drain, s(5))?;
+        let slow_read_pause = self.duration(
+            "[clients] slow_read_pause",
+            clients.slow_read_pause,
+            ms(100),
+        )?;
+        let reconnect = clients.reconnect.unwrap_or_default();
+        let initial = self.duration(
+            "[clients] reconnect.initial",
+            reconnect.initial,
+            DEFAULT_BACKOFF.initial,
+        )?;
+        let max = self.duration(
+            "[clients] reconnect.max",
+            reconnect.max,
+            DEFAULT_BACKOFF.max,
+        )?;
+        let restart = faults.and_then(|f| f.restart_server_at);
+        let restart = self.written_duration("[faults] restart_server_at", restart)?;
+        let hold = t.longpoll.and_then(|l| l.hold);
+        let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
+        let ping = self.written_duration("[transports.ws] ping_interval", ws.ping_interval)?;
+        let interval = t.shortpoll.and_then(|s| s.interval);
+        let interval = self.duration(
+            "[transports.shortpoll] interval",
+            interval,
+            DEFAULT_INTERVAL,
+        )?;
+        let subscribers = self.field(clients.subscribers);
+        let connect_rate = self.or(clients.connect_rate, 1000);
+        let slow_readers = self.or(clients.slow_readers, 0);
+        let publishers = self.or(publish.publishers, 1);
+        let rate = self.field(publish.rate);
+        let payload = self.or(publish.payload_bytes, 64);
+        let server_pid = target.server_pid.map(|p| self.field(p));
+        let token = target.token.map(|t| self.field(t));
+
+        // Then the ranges, and the rules between fields.
         let name_ok = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
         let hint = match name.origin {
             Origin::Default => " (it defaults to the file name; set `name` in the file)",
@@ -251,30 +136,16 @@ impl Draft {
                  since it names the results directory (got {got:?}){hint}"
             )
         })?;
-        self.duration_in(&self.duration, "duration", ms(100)..=s(3600), "")?;
-        self.duration_in(&self.warmup, "warmup", s(0)..=s(600), WARMUP_WHY)?;
-        self.duration_in(&self.drain, "drain", s(0)..=s(60), "")?;
-        self.int_in(&self.subscribers, "[clients] subscribers", 1..=1_000_000)?;
-        self.int_in(&self.connect_rate, "[clients] connect_rate", 1..=100_000)?;
-        self.duration_in(
-            &self.reconnect_initial,
-            "[clients] reconnect.initial",
-            ms(1)..=s(60),
-            "",
-        )?;
-        self.duration_in(
-            &self.reconnect_max,
-            "[clients] reconnect.max",
-            ms(1)..=s(300),
-            "",
-        )?;
-        self.duration_in(
-            &self.slow_read_pause,
-            "[clients] slow_read_pause",
-            ms(1)..=s(60),
-            "",
-        )?;
-        let (slow, subs) = (&self.slow_readers, &self.subscribers);
+        self.duration_in(&duration, "duration", ms(100)..=s(3600), "")?;
+        self.duration_in(&warmup, "warmup", s(0)..=s(600), WARMUP_WHY)?;
+        self.duration_in(&drain, "drain", s(0)..=s(60), "")?;
+        self.int_in(&subscribers, "[clients] subscribers", 1..=1_000_000)?;
+        self.int_in(&connect_rate, "[clients] connect_rate", 1..=100_000)?;
+        self.duration_in(&initial, "[clients] reconnect.initial", ms(1)..=s(60), "")?;
+        self.duration_in(&max, "[clients] reconnect.max", ms(1)..=s(300), "")?;
+        let field = "[clients] slow_read_pause";
+        self.duration_in(&slow_read_pause, field, ms(1)..=s(60), "")?;
+        let (slow, subs) = (&slow_readers, &subscribers);
         self.check(
             (0..=subs.value).contains(&slow.value),
             blame(&[&slow.origin, &subs.origin]),
@@ -286,37 +157,31 @@ impl Draft {
                 )
             },
         )?;
-        let (initial, max) = (&self.reconnect_initial, &self.reconnect_max);
         self.check(
             max.value >= initial.value,
             blame(&[&max.origin, &initial.origin]),
             "[clients] reconnect",
             || "[clients] reconnect.max must be at least reconnect.initial".into(),
         )?;
-        if !matches!(self.ping_interval.origin, Origin::Default) {
-            self.duration_in(
-                &self.ping_interval,
-                "[transports.ws] ping_interval",
-                ms(100)..=s(3600),
-                "",
-            )?;
+        if let Some(ping) = &ping {
+            let field = "[transports.ws] ping_interval";
+            self.duration_in(ping, field, ms(100)..=s(3600), "")?;
         }
-        let restart = &self.restart_server_at;
-        if !matches!(restart.origin, Origin::Default) {
+        if let Some(restart) = &restart {
             self.check(
-                !restart.value.is_zero() && restart.value < self.duration.value,
-                blame(&[&restart.origin, &self.duration.origin]),
+                !restart.value.is_zero() && restart.value < duration.value,
+                blame(&[&restart.origin, &duration.origin]),
                 "[faults] restart_server_at",
                 || {
                     format!(
                         "[faults] restart_server_at must fall inside the measured phase (0s < at < {})",
-                        humantime::format_duration(self.duration.value)
+                        humantime::format_duration(duration.value)
                     )
                 },
             )?;
         }
-        let (p, sub) = (&self.publishers, &self.subscribers);
-        self.int_in(p, "[publish] publishers", 1..=i128::MAX)?;
+        let (p, sub) = (&publishers, &subscribers);
+        self.int_in(p, "[publish] publishers", 1..=i64::MAX)?;
         let origin = blame(&[&p.origin, &sub.origin]);
         self.check(p.value <= sub.value, origin, "[publish] publishers", || {
             format!(
@@ -325,7 +190,6 @@ impl Draft {
                 p.value, sub.value
             )
         })?;
-        let rate = &self.rate;
         self.check(rate.value > 0.0, &rate.origin, "[publish] rate", || {
             format!("[publish] rate must be > 0 (got {})", rate.value)
         })?;
@@ -335,8 +199,7 @@ impl Draft {
                 rate.value
             )
         })?;
-        let payload = &self.payload_bytes;
-        let header = i128::try_from(MAX_HEADER_LEN).unwrap_or(0);
+        let header = i64::try_from(MAX_HEADER_LEN).unwrap_or(0);
         let field = "[publish] payload_bytes";
         self.check(payload.value >= header, &payload.origin, field, || {
             format!(
@@ -345,10 +208,10 @@ impl Draft {
                 payload.value
             )
         })?;
-        self.int_in(payload, field, header..=65536)?;
-        let run = self.warmup.value + self.duration.value;
+        self.int_in(&payload, field, header..=65536)?;
+        let run = warmup.value + duration.value;
         let messages = rate.value * run.as_secs_f64();
-        let origin = blame(&[&rate.origin, &self.duration.origin, &self.warmup.origin]);
+        let origin = blame(&[&rate.origin, &duration.origin, &warmup.origin]);
         self.check(messages <= MAX_MESSAGES, origin, "[publish] rate", || {
             format!(
                 "[publish] rate × (warmup + duration) = {} × {} = {messages:.0} messages, \
@@ -358,14 +221,13 @@ impl Draft {
                 humantime::format_duration(run)
             )
         })?;
-        let kinds = &self.transports;
         self.check(
             !kinds.value.is_empty(),
             &kinds.origin,
             "[transports]",
             || {
                 "[transports] needs at least one of [transports.ws], [transports.longpoll], \
-                 [transports.shortpoll] or [transports.sse]"
+             [transports.shortpoll] or [transports.sse]"
                     .into()
             },
         )?;
@@ -374,22 +236,22 @@ impl Draft {
             let kind = dup.map(|i| kinds.value[i].label()).unwrap_or_default();
             format!("[transports] lists {kind} twice; each transport runs at most once")
         })?;
-        self.duration_in(&self.hold, "[transports.longpoll] hold", ms(1)..=s(600), "")?;
-        for t in &self.targets {
-            let (kind, _) = &t.value;
-            let runs = self.transports.value.contains(kind);
+        self.duration_in(&hold, "[transports.longpoll] hold", ms(1)..=s(600), "")?;
+        for e in &endpoints {
+            let (kind, _) = &e.value;
+            let runs = kinds.value.contains(kind);
             // A flag may run fewer transports than the file targets; the file itself must agree.
-            let flagged = matches!(self.transports.origin, Origin::Flag(_));
-            self.check(runs || flagged, &t.origin, "[target]", || {
+            let flagged = matches!(kinds.origin, Origin::Flag(_));
+            self.check(runs || flagged, &e.origin, "[target]", || {
                 format!(
                     "[target] {0} is set but [transports.{0}] is not: add the table to run it",
                     kind.label()
                 )
             })?;
         }
-        for v in &self.variants {
+        for v in &variants {
             let (kind, variants) = &v.value;
-            let external = self.targets.iter().any(|t| t.value.0 == *kind);
+            let external = endpoints.iter().any(|e| e.value.0 == *kind);
             self.check(
                 !(external && variants.tls.contains(&true)),
                 &v.origin,
@@ -406,120 +268,98 @@ impl Draft {
         }
         // Every transport's clients connect from these addresses, to its [target] or to a
         // built-in server, which always listens on 127.0.0.1.
-        let sources = &self.source_addresses;
-        for kind in &self.transports.value {
-            let target = self.targets.iter().find(|t| t.value.0 == *kind);
-            let ip = target.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |t| {
-                t.value.1.addr.ip()
+        let sources = &source_addresses;
+        for kind in &kinds.value {
+            let target = endpoints.iter().find(|e| e.value.0 == *kind);
+            let ip = target.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |e| {
+                e.value.1.addr.ip()
             });
             let origin = match target {
-                Some(t) => blame(&[&sources.origin, &t.origin]),
+                Some(e) => blame(&[&sources.origin, &e.origin]),
                 None => &sources.origin,
             };
             if let Err(why) = sources.value.fits(ip) {
-                return Err(ScenarioError::Invalid {
-                    path: self.path.clone(),
-                    origin: origin.clone(),
-                    field: "[clients] source_addresses",
-                    message: match target {
-                        Some(_) => format!("{why} ([target] {})", kind.label()),
-                        None => format!("{why} (the built-in {kind} server listens on 127.0.0.1)"),
-                    },
-                });
+                let message = match target {
+                    Some(_) => format!("{why} ([target] {})", kind.label()),
+                    None => format!("{why} (the built-in {kind} server listens on 127.0.0.1)"),
+                };
+                return Err(self.invalid(origin.clone(), "[clients] source_addresses", message));
             }
         }
-        if let Some(token) = &self.token.value {
-            let printable = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
-            self.check(printable, &self.token.origin, "[target] token", || {
+        if let Some(token) = &token {
+            let t = &token.value;
+            let printable = !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic());
+            self.check(printable, &token.origin, "[target] token", || {
                 "[target] token must be non-empty printable ASCII without spaces".into()
             })?;
         }
-        if let Some(pid) = self.server_pid.value {
+        if let Some(pid) = &server_pid {
+            let v = pid.value;
             self.check(
-                (1..=i128::from(u32::MAX)).contains(&pid),
-                &self.server_pid.origin,
+                (1..=i64::from(u32::MAX)).contains(&v),
+                &pid.origin,
                 "server_pid",
-                || format!("[target] server_pid must be a process id (got {pid})"),
+                || format!("[target] server_pid must be a process id (got {v})"),
             )?;
         }
-        self.duration_in(
-            &self.interval,
-            "[transports.shortpoll] interval",
-            ms(10)..=s(3600),
-            "",
-        )?;
-        Ok(self.into_scenario())
-    }
+        let field = "[transports.shortpoll] interval";
+        self.duration_in(&interval, field, ms(10)..=s(3600), "")?;
 
-    /// The scenario, once [`Draft::validate`] has checked every value fits its type.
-    fn into_scenario(self) -> Scenario {
+        // Every value fits its type now.
         let fits = "validated to be in range";
-        let hold = self.hold.value;
-        let interval = self.interval.value;
-        let ping_interval = self.ping_interval.value;
-        let ws_client = self.ws_client.value;
-        let kinds = self.transports.value.clone();
-        let targets = Targets {
-            endpoints: self.targets.into_iter().map(|t| t.value).collect(),
-            server_pid: self.server_pid.value.map(|p| u32::try_from(p).expect(fits)),
-            token: self.token.value,
-        };
-        Scenario {
-            name: self.name.value,
-            duration: self.duration.value,
-            warmup: self.warmup.value,
-            drain: self.drain.value,
+        let count = |f: Field<i64>| u32::try_from(f.value).expect(fits);
+        let transports = kinds.value.iter().map(|kind| match kind {
+            TransportKind::Ws => Transport::Ws {
+                ping_interval: ping.as_ref().map(|p| p.value),
+                client: ws_client,
+            },
+            TransportKind::LongPoll => Transport::LongPoll { hold: hold.value },
+            TransportKind::ShortPoll => Transport::ShortPoll {
+                interval: interval.value,
+            },
+            TransportKind::Sse => Transport::Sse,
+        });
+        Ok(Scenario {
+            name: name.value,
+            duration: duration.value,
+            warmup: warmup.value,
+            drain: drain.value,
             clients: Clients {
-                subscribers: u32::try_from(self.subscribers.value).expect(fits),
-                connect_rate: u32::try_from(self.connect_rate.value).expect(fits),
-                slow_readers: u32::try_from(self.slow_readers.value).expect(fits),
-                slow_read_pause: self.slow_read_pause.value,
-                source_addresses: self.source_addresses.value,
+                subscribers: count(subscribers),
+                connect_rate: count(connect_rate),
                 reconnect: Backoff {
-                    initial: self.reconnect_initial.value,
-                    max: self.reconnect_max.value,
+                    initial: initial.value,
+                    max: max.value,
                 },
+                slow_readers: count(slow_readers),
+                slow_read_pause: slow_read_pause.value,
+                source_addresses: source_addresses.value,
             },
             publish: Publish {
-                publishers: u32::try_from(self.publishers.value).expect(fits),
-                rate: self.rate.value,
-                payload_bytes: usize::try_from(self.payload_bytes.value).expect(fits),
+                publishers: count(publishers),
+                rate: rate.value,
+                payload_bytes: usize::try_from(payload.value).expect(fits),
             },
-            transports: self
-                .transports
-                .value
-                .into_iter()
-                .map(|k| match k {
-                    TransportKind::Ws => Transport::Ws {
-                        ping_interval: (!ping_interval.is_zero()).then_some(ping_interval),
-                        client: ws_client,
-                    },
-                    TransportKind::LongPoll => Transport::LongPoll { hold },
-                    TransportKind::ShortPoll => Transport::ShortPoll { interval },
-                    TransportKind::Sse => Transport::Sse,
-                })
-                .collect(),
-            variants: self
-                .variants
+            transports: transports.collect(),
+            variants: variants
                 .into_iter()
                 .map(|v| v.value)
-                .filter(|(kind, _)| kinds.contains(kind))
+                .filter(|(kind, _)| kinds.value.contains(kind))
                 .collect(),
-            targets,
-            thresholds: self.thresholds.into_iter().map(|t| t.value).collect(),
-            faults: Faults {
-                restart_server_at: (!self.restart_server_at.value.is_zero())
-                    .then_some(self.restart_server_at.value),
+            targets: Targets {
+                // Only those of transports that run: the rest would not load back.
+                endpoints: endpoints
+                    .into_iter()
+                    .map(|e| e.value)
+                    .filter(|(kind, _)| kinds.value.contains(kind))
+                    .collect(),
+                server_pid: server_pid.map(|p| u32::try_from(p.value).expect(fits)),
+                token: token.map(|t| t.value),
             },
-        }
+            thresholds,
+            faults: Faults {
+                restart_server_at: restart.map(|r| r.value),
+            },
+        })
     }
-}
-
-/// The origin to name when a rule between fields breaks: the first flag among them (the user's
-/// latest word), else the first field's.
-fn blame<'a>(origins: &[&'a Origin]) -> &'a Origin {
-    let flag = origins.iter().find(|o| matches!(o, Origin::Flag(_)));
-    flag.or(origins.first())
-        .copied()
-        .unwrap_or(&Origin::Default)
 }

@@ -33,13 +33,13 @@ pub enum SourceAddresses {
 
 impl SourceAddresses {
     /// The key's value as written back in a scenario file.
-    pub fn toml_value(&self) -> String {
+    pub fn toml_value(&self) -> toml::Value {
         match self {
-            SourceAddresses::Auto => "\"auto\"".into(),
-            SourceAddresses::Count(n) => n.to_string(),
+            SourceAddresses::Auto => toml::Value::String("auto".into()),
+            SourceAddresses::Count(n) => toml::Value::Integer(i64::from(*n)),
             SourceAddresses::List(list) => {
-                let quoted: Vec<String> = list.iter().map(|a| format!("\"{a}\"")).collect();
-                format!("[{}]", quoted.join(", "))
+                let quoted = list.iter().map(|a| toml::Value::String(a.to_string()));
+                toml::Value::Array(quoted.collect())
             }
         }
     }
@@ -278,7 +278,7 @@ mod tests {
             SourceAddresses::Count(7),
             SourceAddresses::List(vec![ip("127.0.0.5"), ip("127.0.0.9")]),
         ] {
-            assert_eq!(parse(&value(&s.toml_value())), Ok(s));
+            assert_eq!(parse(&s.toml_value()), Ok(s));
         }
     }
 }

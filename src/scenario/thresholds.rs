@@ -12,10 +12,14 @@
 //! latency_p99_us = 30000
 //! ```
 //!
-//! A threshold names a numeric `summary.csv` column. Owns parsing and checking; the run decides
+//! A threshold names a numeric `summary.csv` column. Owns reading the table and checking a
+//! result against a limit; knows nothing of lines (the caller places errors), and the run decides
 //! what a failure means (a non-zero exit).
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use super::file::{Source, Sourced};
 
 /// How a column is compared with its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +75,14 @@ impl Threshold {
         }
     }
 
-    /// The value as it would be written in a scenario file.
-    pub fn toml_value(&self) -> String {
+    /// The value as it would be written in a scenario file (a whole number as an integer).
+    pub fn toml_value(&self) -> toml::Value {
+        // Within ±2^53 every whole f64 is exactly an i64, and back.
+        let whole = self.limit.fract() == 0.0 && self.limit.abs() < 9_007_199_254_740_992.0;
         match self.op {
-            Op::Le => format!("{}", self.limit),
-            op => format!("\"{} {}\"", op.symbol(), self.limit),
+            Op::Le if whole => toml::Value::Integer(self.limit as i64),
+            Op::Le => toml::Value::Float(self.limit),
+            op => toml::Value::String(format!("{} {}", op.symbol(), self.limit)),
         }
     }
 }
@@ -123,6 +130,57 @@ pub fn parse_limit(value: &toml::Value) -> Result<(Op, f64), String> {
     Ok((op, number))
 }
 
+/// Reads `[thresholds]`, in key order: each entry must name a numeric `summary.csv` column and
+/// hold a valid limit, and each sub-table must be named by a transport label. The error says what
+/// is wrong, with the source of the key it is about, for the caller to place.
+pub fn from_table(
+    table: &BTreeMap<Sourced<String>, Sourced<toml::Value>>,
+) -> Result<Vec<Threshold>, (Source, String)> {
+    let columns = crate::report::Summary::columns();
+    let numeric =
+        |name: &str| columns.iter().any(|c| c == name) && !matches!(name, "transport" | "complete");
+    let mut out = Vec::new();
+    let mut add = |transport: Option<&String>, key: &str, value: &toml::Value| {
+        let table = match transport {
+            Some(label) => format!("[thresholds.{label}]"),
+            None => "[thresholds]".to_string(),
+        };
+        if !numeric(key) {
+            return Err(format!(
+                "{table} {key}: not a numeric summary.csv column (see the README's column list)"
+            ));
+        }
+        let (op, limit) = parse_limit(value).map_err(|e| format!("{table} {key}: {e}"))?;
+        let (metric, transport) = (key.to_string(), transport.cloned());
+        out.push(Threshold {
+            metric,
+            op,
+            limit,
+            transport,
+        });
+        Ok(())
+    };
+    for (key, value) in table {
+        let at = |message| (key.source.clone(), message);
+        match &value.value {
+            toml::Value::Table(per_transport) => {
+                let label = &key.value;
+                if super::variant::parse_label(label).is_none() {
+                    return Err(at(format!(
+                        "[thresholds.{label}]: not a transport label \
+                         (ws, longpoll, shortpoll, sse, with -h2 and/or -tls, e.g. longpoll-h2-tls)"
+                    )));
+                }
+                for (k, v) in per_transport {
+                    add(Some(label), k, v).map_err(at)?;
+                }
+            }
+            v => add(None, &key.value, v).map_err(at)?,
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +200,12 @@ mod tests {
         assert!(at_most.holds(Some(5.0)) && !at_most.holds(Some(5.1)) && !at_most.holds(None));
         let at_least = t(toml::Value::String(">= 90000".into()));
         assert!(at_least.holds(Some(90000.0)) && !at_least.holds(Some(1.0)));
-        assert_eq!(at_least.toml_value(), "\">= 90000\"");
+        assert_eq!(at_least.toml_value().to_string(), "\">= 90000\"");
+        assert_eq!(at_most.toml_value(), toml::Value::Integer(5));
+        assert_eq!(
+            t(toml::Value::Float(0.5)).toml_value(),
+            toml::Value::Float(0.5)
+        );
         assert_eq!(t(toml::Value::String("<1.5".into())).op, Op::Lt);
         assert!(parse_limit(&toml::Value::String("about 3".into())).is_err());
         assert!(parse_limit(&toml::Value::String(">= x".into())).is_err());

@@ -63,16 +63,10 @@ impl Variants {
     }
 
     /// The key's value as written back to a scenario file: `true`, or `[false, true]`.
-    pub fn toml_value(values: &[bool]) -> String {
+    pub fn toml_value(values: &[bool]) -> toml::Value {
         match values {
-            [one] => one.to_string(),
-            many => format!(
-                "[{}]",
-                many.iter()
-                    .map(bool::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            [one] => toml::Value::Boolean(*one),
+            many => toml::Value::Array(many.iter().copied().map(toml::Value::Boolean).collect()),
         }
     }
 }
@@ -158,7 +152,10 @@ mod tests {
         assert!(parse_bools(&toml::Value::Integer(1)).is_err());
         let mixed = toml::Value::Array(vec![b(true), toml::Value::Integer(0)]);
         assert!(parse_bools(&mixed).is_err());
-        assert_eq!(Variants::toml_value(&[false, true]), "[false, true]");
-        assert_eq!(Variants::toml_value(&[true]), "true");
+        assert_eq!(
+            Variants::toml_value(&[false, true]).to_string(),
+            "[false, true]"
+        );
+        assert_eq!(Variants::toml_value(&[true]).to_string(), "true");
     }
 }

@@ -5,6 +5,8 @@
 //! and WebSocket libraries, the counts include request and response heads, chunking and frame
 //! headers: everything the protocol puts on the socket. Knows bytes, not protocols.
 
+pub mod delay;
+
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -59,6 +59,32 @@ async fn spawn_server(
     (addr, stop)
 }
 
+/// Serves `transport` on a fresh loopback port as a task of the calling (current-thread) runtime,
+/// so the server's timers run on the test's clock: a test started with `start_paused = true`
+/// meets header and idle timeouts as soon as everything is idle, without waiting for them.
+pub async fn start_server_here(
+    transport: TransportKind,
+    limits: Limits,
+) -> (SocketAddr, CancellationToken) {
+    let listener = server::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = ServerConfig {
+        transport,
+        hold: Duration::from_secs(30),
+        limits,
+        state_file: None,
+        tls: None,
+    };
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let listener = TcpListener::from_std(listener).unwrap();
+        server::serve(listener, config, token.cancelled_owned()).await
+    });
+    (addr, stop)
+}
+
 /// A small plan: 50 subscribers, 5 publishers, 50 msg/s for 2 s, no warmup, 64-byte messages.
 pub fn small_plan() -> LoadPlan {
     LoadPlan {

@@ -13,29 +13,13 @@ mod tables;
 use std::fmt::Write;
 
 use super::bytes::{self, BytesRow};
-use super::files::Derived;
+use super::common::{Derived, escape};
 use super::format::{NONE, duration_us, sig3};
 use super::saturation;
 use super::summary::{P50, P90, P99, P999, Summary, quantile};
 use super::svg::{self, Bar, Series, TimeLine, YAxis};
 use super::table::column_label;
 use crate::metrics::TransportMetrics;
-
-/// Escapes text for HTML and SVG content and attribute values (`&`, `<`, `>`, `"`, `'`).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(ch),
-        }
-    }
-    out
-}
 
 /// The kinds of wire bytes the bytes chart splits a delivery into, bottom of the stack first.
 ///
@@ -460,14 +444,6 @@ fn scenario_name(toml_text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn bytes_split_adds_up_to_the_wire_figure() {

@@ -3,9 +3,8 @@
 
 use std::fmt::Write;
 
-use super::escape;
 use crate::report::bytes::BytesRow;
-use crate::report::files::RunFacts;
+use crate::report::common::{RunFacts, escape};
 use crate::report::format::{NONE, sig3};
 use crate::report::summary::Summary;
 use crate::report::table::{column_label, figure_rows};

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use super::{LEGEND_LINE, Plot, Swatch, WIDTH, c, colour, linear_ticks};
+use crate::report::common::escape;
 use crate::report::format::sig3;
-use crate::report::html::escape;
 
 /// How a bar segment is filled; one per category of a [`stacked_bars`] chart, in order.
 const FILLS: [Fill; 5] = [

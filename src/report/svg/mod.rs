@@ -14,7 +14,7 @@ mod timeline;
 
 use std::fmt::Write;
 
-use super::html::escape;
+use super::common::escape;
 
 pub(crate) use bars::{Bar, stacked_bars};
 pub(crate) use percentile::{Series, percentile_chart};

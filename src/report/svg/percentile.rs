@@ -6,9 +6,9 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 
 use super::{LEFT, LEGEND_LINE, LogScale, PLOT_HEIGHT, Plot, Swatch, c, colour};
-use crate::report::files::percentile_distribution;
+use crate::report::common::escape;
+use crate::report::common::percentile_distribution;
 use crate::report::format::duration_us;
-use crate::report::html::escape;
 
 /// One transport's curve in a [`percentile_chart`].
 pub(crate) struct Series<'a> {

@@ -6,8 +6,8 @@
 use std::fmt::Write;
 
 use super::{LEFT, LEGEND_LINE, LogScale, PLOT_HEIGHT, Plot, Swatch, c, colour, linear_ticks};
+use crate::report::common::escape;
 use crate::report::format::{duration_us, sig3};
-use crate::report::html::escape;
 
 /// One transport's line in a [`time_chart`].
 pub(crate) struct TimeLine {

@@ -507,41 +507,4 @@ impl StoredTransport {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::summary::Summary;
-    use crate::report::summary::tests::sample;
-
-    #[test]
-    fn metrics_survive_json_and_hlog_exactly() {
-        let mut m = sample("ws");
-        m.measured = Duration::new(2, 123_456_789);
-        m.server_usage = None;
-        m.clients.counts.missed_reported = 3;
-        m.clients.counts.empty_polls = 4;
-        let json = serde_json::to_string(&MetricsFile::new(std::slice::from_ref(&m))).unwrap();
-        let file: MetricsFile = serde_json::from_str(&json).unwrap();
-        let [stored] = <[StoredTransport; 1]>::try_from(file.transports).unwrap();
-        let back = stored.into_metrics(StoredHistograms {
-            latency_us: m.clients.latency_us.clone(),
-            connect_us: m.clients.connect_us.clone(),
-            publish_rtt_us: m.clients.publish_rtt_us.clone(),
-            seconds: m
-                .timeseries
-                .seconds
-                .iter()
-                .map(|s| s.latency_us.clone())
-                .collect(),
-        });
-        assert_eq!(back.timeseries, m.timeseries);
-        assert_eq!(StoredTransport::from(&back), StoredTransport::from(&m));
-        assert_eq!(back.measured, m.measured);
-        assert_eq!(Summary::new(&back), Summary::new(&m));
-    }
-
-    #[test]
-    fn unknown_fields_are_refused() {
-        let json = r#"{"format":1,"transports":[],"extra":1}"#;
-        assert!(serde_json::from_str::<MetricsFile>(json).is_err());
-    }
-}
+mod tests;

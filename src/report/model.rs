@@ -1,0 +1,41 @@
+//! The one line under every table that states the load model, so a table is never read without
+//! it: who publishes, how latency is counted, and how each transport's clients behave.
+
+use crate::scenario::{Scenario, Transport};
+
+/// One line stating the load model, so a table is never read without it.
+pub fn model(s: &Scenario) -> String {
+    let mut line = format!(
+        "model: {} subscribers ({} of them publishing, {} msg/s in all, {} B messages); \
+         latency from the intended send time; HTTP publishers POST on their own keep-alive connections",
+        s.clients.subscribers, s.publish.publishers, s.publish.rate, s.publish.payload_bytes
+    );
+    for transport in &s.transports {
+        match transport {
+            Transport::Ws { .. } => {
+                line.push_str("; ws: publishers send on their own subscriber connection")
+            }
+            Transport::LongPoll { hold } => line.push_str(&format!(
+                "; longpoll: subscribers poll with a cursor, held up to {}",
+                humantime::format_duration(*hold)
+            )),
+            Transport::ShortPoll { interval } => line.push_str(&format!(
+                "; shortpoll: subscribers poll every {}, answered at once",
+                humantime::format_duration(*interval)
+            )),
+            Transport::Sse => {
+                line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID")
+            }
+        }
+    }
+    let runs = s.runs();
+    if runs.iter().any(|(_, v)| v.http2) {
+        line.push_str("; -h2: HTTP/2, one connection per client, requests as streams");
+    }
+    if runs.iter().any(|(_, v)| v.tls) {
+        line.push_str(
+            "; -tls: TLS (rustls) with a self-signed certificate made for the run, bytes counted below TLS",
+        );
+    }
+    line
+}

@@ -1,0 +1,250 @@
+//! The mirror's values on their way into a [`Scenario`](super::Scenario), for the
+//! [`rules`](super::rules).
+//!
+//! Owns [`Field`], a value with the [`Origin`] it came from (a file line, a flag, or nowhere),
+//! reading a mirror value into one (spans into lines, a default for an absent key, durations,
+//! `[target]` URLs, `http2`/`tls` lists, the WebSocket client), and the checks that refuse a field
+//! with a [`ScenarioError::Invalid`] naming its origin. Holds no rule of its own: which range or
+//! rule applies to which field is [`rules`](super::rules)'.
+
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::time::Duration;
+
+use super::file::{Source, Sourced, TargetTable, TransportsTable};
+use super::rules::Rules;
+use super::target::{self, Endpoint, Reach};
+use super::variant::{Variants, parse_bools};
+use super::{Origin, ScenarioError, WsClient, locate};
+use crate::protocol::TransportKind;
+
+/// A value on its way into a [`Scenario`](super::Scenario), and where it came from.
+#[derive(Debug, Clone)]
+pub(super) struct Field<T> {
+    pub(super) value: T,
+    pub(super) origin: Origin,
+}
+
+impl Rules<'_> {
+    /// Where `source` points: a file line, a flag, or nowhere.
+    pub(super) fn origin(&self, source: &Source) -> Origin {
+        match source {
+            Source::Span(span) => {
+                let (line, col) = locate::line_col(self.text, span.start);
+                Origin::File { line, col }
+            }
+            Source::Flag(flag) => Origin::Flag(flag),
+            Source::Scenario => Origin::Default,
+        }
+    }
+
+    /// A written value, and where.
+    pub(super) fn field<T>(&self, v: Sourced<T>) -> Field<T> {
+        Field {
+            origin: self.origin(&v.source),
+            value: v.value,
+        }
+    }
+
+    /// The value of a key, or `default` if it is absent.
+    pub(super) fn or<T>(&self, v: Option<Sourced<T>>, default: T) -> Field<T> {
+        v.map_or_else(|| unwritten(default), |v| self.field(v))
+    }
+
+    /// A duration key's value, or `default` if it is absent.
+    pub(super) fn duration(
+        &self,
+        field: &'static str,
+        v: Option<Sourced<String>>,
+        default: Duration,
+    ) -> Result<Field<Duration>, ScenarioError> {
+        Ok(self
+            .written_duration(field, v)?
+            .unwrap_or_else(|| unwritten(default)))
+    }
+
+    /// A duration key's value, if it is written.
+    pub(super) fn written_duration(
+        &self,
+        field: &'static str,
+        v: Option<Sourced<String>>,
+    ) -> Result<Option<Field<Duration>>, ScenarioError> {
+        let Some(v) = v else { return Ok(None) };
+        let origin = self.origin(&v.source);
+        match humantime::parse_duration(&v.value) {
+            Ok(value) => Ok(Some(Field { value, origin })),
+            Err(e) => {
+                let message = format!("{field}: invalid duration {:?}: {e}", v.value);
+                Err(self.invalid(origin, field, message))
+            }
+        }
+    }
+
+    /// `[target]` URLs, in [`TransportKind::ALL`] order, each known to be on loopback (or
+    /// allowed off it, by `--allow-remote`).
+    pub(super) fn endpoints(
+        &self,
+        target: &mut TargetTable,
+    ) -> Result<Vec<Field<(TransportKind, Endpoint)>>, ScenarioError> {
+        let mut out = Vec::new();
+        for kind in TransportKind::ALL {
+            let Some(url) = target.url_mut(kind).take() else {
+                continue;
+            };
+            let origin = self.origin(&url.source);
+            let reach = if target.allow_remote {
+                Reach::Remote
+            } else {
+                Reach::Loopback
+            };
+            match target::parse_with(kind, &url.value, reach) {
+                Ok(endpoint) => out.push(Field {
+                    value: (kind, endpoint),
+                    origin,
+                }),
+                Err(message) => {
+                    let message = format!("[target] {}: {message}", kind.label());
+                    return Err(self.invalid(origin, "[target]", message));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `http2`/`tls` lists of each transport table that has either.
+    pub(super) fn variants(
+        &self,
+        t: &TransportsTable,
+    ) -> Result<Vec<Field<(TransportKind, Variants)>>, ScenarioError> {
+        let mut out = Vec::new();
+        for kind in TransportKind::ALL {
+            let Some((http2, tls)) = t.variant_keys(kind) else {
+                continue;
+            };
+            if http2.is_none() && tls.is_none() {
+                continue;
+            }
+            let table = format!("[transports.{}]", kind.label());
+            let read = |key: &'static str, v: &Option<Sourced<toml::Value>>| {
+                let Some(v) = v else {
+                    return Ok((vec![false], None));
+                };
+                let origin = self.origin(&v.source);
+                if key == "http2" && kind == TransportKind::Ws {
+                    let message = format!(
+                        "{table} http2: HTTP/2 applies to the HTTP transports only \
+                         (longpoll, shortpoll, sse); WebSocket runs over HTTP/1.1"
+                    );
+                    return Err(self.invalid(origin, key, message));
+                }
+                match parse_bools(&v.value) {
+                    Ok(values) => Ok((values, Some(origin))),
+                    Err(e) => Err(self.invalid(origin, key, format!("{table} {key}: {e}"))),
+                }
+            };
+            let (http2, http2_at) = read("http2", http2)?;
+            let (tls, tls_at) = read("tls", tls)?;
+            out.push(Field {
+                value: (kind, Variants { http2, tls }),
+                origin: tls_at.or(http2_at).unwrap_or(Origin::Default),
+            });
+        }
+        Ok(out)
+    }
+
+    /// `[transports.ws] client`, known to name a client.
+    pub(super) fn ws_client(&self, v: Option<Sourced<String>>) -> Result<WsClient, ScenarioError> {
+        let Some(v) = v else {
+            return Ok(WsClient::default());
+        };
+        WsClient::from_label(&v.value).ok_or_else(|| {
+            let field = "[transports.ws] client";
+            let names: Vec<String> = WsClient::ALL
+                .iter()
+                .map(|c| format!("{:?}", c.label()))
+                .collect();
+            let message = format!("{field} must be {} (got {:?})", names.join(" or "), v.value);
+            self.invalid(self.origin(&v.source), field, message)
+        })
+    }
+
+    pub(super) fn invalid(
+        &self,
+        origin: Origin,
+        field: &'static str,
+        message: String,
+    ) -> ScenarioError {
+        ScenarioError::Invalid {
+            path: self.path.map(Path::to_path_buf),
+            origin,
+            field,
+            message,
+        }
+    }
+
+    /// `Err` naming `origin` and `field` with `message()` unless `ok`.
+    pub(super) fn check(
+        &self,
+        ok: bool,
+        origin: &Origin,
+        field: &'static str,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), ScenarioError> {
+        if ok {
+            return Ok(());
+        }
+        Err(self.invalid(origin.clone(), field, message()))
+    }
+
+    pub(super) fn int_in(
+        &self,
+        f: &Field<i64>,
+        field: &'static str,
+        range: RangeInclusive<i64>,
+    ) -> Result<(), ScenarioError> {
+        let (v, min, max) = (f.value, *range.start(), *range.end());
+        let bound = if v < min {
+            format!("at least {min}")
+        } else {
+            format!("at most {max}")
+        };
+        self.check(range.contains(&v), &f.origin, field, || {
+            format!("{field} must be {bound} (got {v})")
+        })
+    }
+
+    pub(super) fn duration_in(
+        &self,
+        f: &Field<Duration>,
+        field: &'static str,
+        range: RangeInclusive<Duration>,
+        why: &str,
+    ) -> Result<(), ScenarioError> {
+        let d = |d: &Duration| humantime::format_duration(*d).to_string();
+        let (min, max) = (range.start(), range.end());
+        let allowed = if min.is_zero() {
+            format!("at most {}", d(max))
+        } else {
+            format!("between {} and {}", d(min), d(max))
+        };
+        let message = || format!("{field} must be {allowed} (got {}){why}", d(&f.value));
+        self.check(range.contains(&f.value), &f.origin, field, message)
+    }
+}
+
+/// A value written nowhere: a default.
+pub(super) fn unwritten<T>(value: T) -> Field<T> {
+    Field {
+        value,
+        origin: Origin::Default,
+    }
+}
+
+/// The origin to name when a rule between fields breaks: the first flag among them (the user's
+/// latest word), else the first field's.
+pub(super) fn blame<'a>(origins: &[&'a Origin]) -> &'a Origin {
+    let flag = origins.iter().find(|o| matches!(o, Origin::Flag(_)));
+    flag.or(origins.first())
+        .copied()
+        .unwrap_or(&Origin::Default)
+}

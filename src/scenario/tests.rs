@@ -1,0 +1,99 @@
+//! What the two-shape pipeline adds to the behaviour `tests/scenario_errors.rs` pins: flags are
+//! written over the file's mirror before its one validation, and the scenario as run loads back.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::file::{ScenarioFile, Source};
+use super::*;
+
+const BASE: &str = "name = \"x\"\nduration = \"20s\"\n[clients]\nsubscribers = 10\n\
+                    [publish]\nrate = 100\n[transports.ws]\n[transports.sse]\n";
+
+fn with(o: Overrides, text: &str) -> Result<Scenario, ScenarioError> {
+    parse_with(Path::new("x.toml"), text, &o)
+}
+
+#[test]
+fn the_mirror_keeps_spans_and_flags() {
+    let mut file = ScenarioFile::from_toml(Path::new("x.toml"), BASE).unwrap();
+    let at = BASE.find("10\n").unwrap();
+    assert_eq!(file.clients.subscribers.source, Source::Span(at..at + 2));
+    file.override_with(&Overrides {
+        subscribers: Some(3),
+        transports: Some(vec![TransportKind::Sse]),
+        ..Overrides::default()
+    });
+    assert_eq!(file.clients.subscribers.value, 3);
+    assert_eq!(
+        file.clients.subscribers.source,
+        Source::Flag("--subscribers")
+    );
+    assert_eq!(file.transports.source, Source::Flag("--transports"));
+    // Untouched values keep their spans.
+    assert!(matches!(file.publish.rate.source, Source::Span(_)));
+}
+
+#[test]
+fn a_flag_replaces_a_file_value_before_it_is_checked() {
+    let broken = BASE.replace("subscribers = 10", "subscribers = 0");
+    let s = with(
+        Overrides {
+            subscribers: Some(5),
+            ..Overrides::default()
+        },
+        &broken,
+    )
+    .unwrap();
+    assert_eq!(s.clients.subscribers, 5);
+}
+
+#[test]
+fn a_shorter_duration_flag_must_still_hold_the_restart() {
+    let text = format!("{BASE}[faults]\nrestart_server_at = \"10s\"\n");
+    let e = with(
+        Overrides {
+            duration: Some(Duration::from_secs(5)),
+            ..Overrides::default()
+        },
+        &text,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("--duration: [faults] restart_server_at must fall inside"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_scenario_as_run_loads_back_when_a_flag_drops_a_targeted_transport() {
+    let text = format!("{BASE}[target]\nsse = \"http://127.0.0.1:9000/events\"\n");
+    let s = with(
+        Overrides {
+            transports: Some(vec![TransportKind::Ws]),
+            ..Overrides::default()
+        },
+        &text,
+    )
+    .unwrap();
+    assert_eq!(s.targets.endpoints, []);
+    assert_eq!(parse(Path::new("as-run.toml"), &s.to_toml()).unwrap(), s);
+}
+
+#[test]
+fn overriding_a_validated_scenario_keeps_its_run_order() {
+    let o = Overrides {
+        transports: Some(vec![TransportKind::Sse, TransportKind::Ws]),
+        ..Overrides::default()
+    };
+    let s = with(o, BASE).unwrap();
+    let again = s
+        .with_overrides(&Overrides {
+            rate: Some(7.0),
+            ..Overrides::default()
+        })
+        .unwrap();
+    assert_eq!(again.transports, s.transports);
+    assert_eq!(again.publish.rate, 7.0);
+}
