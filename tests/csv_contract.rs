@@ -93,6 +93,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
             WireBytes { up: 10, down: 900 },
             3,
         ),
+        sharding: None,
     }
 }
 

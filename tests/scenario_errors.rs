@@ -407,6 +407,7 @@ fn overrides_change_values() {
         warmup: Some(Duration::ZERO),
         transports: Some(vec![TransportKind::LongPoll]),
         server_pid: None,
+        allow_remote: false,
     };
     let s = chat().with_overrides(&o).unwrap();
     assert_eq!(s.clients.subscribers, 20);

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ClientError;
+use super::schedule::PublisherIds;
+use super::shard::StartAt;
+use crate::metrics::Slice;
 use crate::protocol::{self, TransportKind};
 use crate::scenario::target::Endpoint;
 use crate::scenario::{Scenario, Transport};
@@ -38,6 +41,11 @@ pub struct LoadPlan {
     pub slow_readers: u32,
     /// How long a slow reader pauses after each read.
     pub slow_read_pause: Duration,
+    /// This process's slice of a sharded run (`--shard`): the counts above are then the
+    /// slice's. `None`: the whole run.
+    pub shard: Option<Slice>,
+    /// When publishing starts (`--start-at`); `None`: as soon as every client has connected.
+    pub start_at: Option<StartAt>,
 }
 
 impl LoadPlan {
@@ -56,11 +64,45 @@ impl LoadPlan {
             reconnect: s.clients.reconnect,
             slow_readers: s.clients.slow_readers,
             slow_read_pause: s.clients.slow_read_pause,
+            shard: None,
+            start_at: None,
         }
+    }
+
+    /// This plan cut to `slice`: its subscribers and publishers (the slow readers among them),
+    /// connecting at the slice's share of the connect rate, so the shards together ramp up about
+    /// as fast as one process would.
+    pub fn sliced(self, slice: Slice) -> Self {
+        let share = self.connect_rate.div_ceil(slice.count).max(1);
+        LoadPlan {
+            subscribers: slice.subscribers_here(),
+            publishers: slice.publishers_here(),
+            slow_readers: slice.slow_here(self.slow_readers),
+            connect_rate: share,
+            shard: Some(slice),
+            ..self
+        }
+    }
+
+    /// The ids this process's publishers send as: `0..publishers`, or the slice's.
+    pub fn own_publishers(&self) -> PublisherIds {
+        match &self.shard {
+            Some(slice) => slice.publishers.clone().into(),
+            None => (0..self.publishers).into(),
+        }
+    }
+
+    /// Publishers of the whole run: the schedule's `P`.
+    pub fn publishers_total(&self) -> u32 {
+        self.shard
+            .as_ref()
+            .map_or(self.publishers, |s| s.publishers_total)
     }
 }
 
-/// Where the clients connect. Only loopback addresses are accepted: wsbench never aims load elsewhere.
+/// Where the clients connect. Only loopback addresses are accepted, unless the user allowed a
+/// remote `[target]` on purpose (`--allow-remote`, for shards in pods that reach the server
+/// through a Service address).
 #[derive(Debug, Clone)]
 pub struct Target {
     /// Which protocol the clients speak, with its client-side options (e.g. short-poll interval).
@@ -111,7 +153,12 @@ impl Target {
         if !addr.ip().is_loopback() {
             return Err(ClientError::NotLoopback(addr));
         }
-        Ok(Target {
+        Ok(Target::at(transport, addr))
+    }
+
+    /// A target at `addr`, wherever it is: only for addresses already checked.
+    fn at(transport: Transport, addr: SocketAddr) -> Self {
+        Target {
             transport,
             addr,
             paths: Paths::default(),
@@ -119,13 +166,18 @@ impl Target {
             http2: false,
             tls: None,
             sources: Arc::default(),
-        })
+        }
     }
 
-    /// A server wsbench did not start, at a `[target]` endpoint (already known to be loopback).
+    /// A server wsbench did not start, at a `[target]` endpoint: on loopback, or elsewhere when
+    /// the scenario was loaded with `--allow-remote` (the endpoint says so).
     pub fn external(transport: Transport, endpoint: &Endpoint) -> Result<Self, ClientError> {
         let kind = transport.kind();
-        let mut target = Target::new(transport, endpoint.addr)?;
+        let mut target = if endpoint.remote_allowed {
+            Target::at(transport, endpoint.addr)
+        } else {
+            Target::new(transport, endpoint.addr)?
+        };
         target.paths = Paths {
             ws: endpoint.path.clone(),
             poll: endpoint.http_path(kind, "poll"),

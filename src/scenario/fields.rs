@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::file::{Source, Sourced, TargetTable, TransportsTable};
 use super::rules::Rules;
-use super::target::{self, Endpoint};
+use super::target::{self, Endpoint, Reach};
 use super::variant::{Variants, parse_bools};
 use super::{Origin, ScenarioError, WsClient, locate};
 use crate::protocol::TransportKind;
@@ -80,7 +80,8 @@ impl Rules<'_> {
         }
     }
 
-    /// `[target]` URLs, in [`TransportKind::ALL`] order, each known to be on loopback.
+    /// `[target]` URLs, in [`TransportKind::ALL`] order, each known to be on loopback (or
+    /// allowed off it, by `--allow-remote`).
     pub(super) fn endpoints(
         &self,
         target: &mut TargetTable,
@@ -91,7 +92,12 @@ impl Rules<'_> {
                 continue;
             };
             let origin = self.origin(&url.source);
-            match target::parse(kind, &url.value) {
+            let reach = if target.allow_remote {
+                Reach::Remote
+            } else {
+                Reach::Loopback
+            };
+            match target::parse_with(kind, &url.value, reach) {
                 Ok(endpoint) => out.push(Field {
                     value: (kind, endpoint),
                     origin,

@@ -145,6 +145,10 @@ pub struct TargetTable {
     pub server_pid: Opt<i64>,
     /// `token`, sent as a bearer token.
     pub token: Opt<String>,
+    /// Whether the URLs may name addresses off loopback: never written in a file, only given by
+    /// `--allow-remote` ([`Overrides::allow_remote`](super::Overrides::allow_remote)).
+    #[serde(skip)]
+    pub allow_remote: bool,
 }
 
 impl TargetTable {
@@ -368,6 +372,8 @@ impl From<&Scenario> for ScenarioFile {
         let mut target = TargetTable {
             server_pid: s.targets.server_pid.map(|p| v(i64::from(p))),
             token: s.targets.token.clone().map(v),
+            // A remote target was allowed once: the way back allows it again.
+            allow_remote: s.targets.endpoints.iter().any(|(_, e)| e.remote_allowed),
             ..TargetTable::default()
         };
         for (kind, endpoint) in &s.targets.endpoints {

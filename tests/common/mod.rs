@@ -101,6 +101,8 @@ pub fn small_plan() -> LoadPlan {
         reconnect: wsbench::scenario::DEFAULT_BACKOFF,
         slow_readers: 0,
         slow_read_pause: Duration::from_millis(100),
+        shard: None,
+        start_at: None,
     }
 }
 
@@ -138,6 +140,7 @@ pub fn series(
                     Duration::from_secs(1)
                 },
                 latency_us: PackedHistogram::pack(&r.latency_us),
+                unclocked: 0,
                 published: if i == 0 { published } else { 0 },
                 lost: 0,
                 wire: WireBytes {

@@ -7,6 +7,7 @@
 //! formats them; the curves come from the histograms `latency.csv` is made from. The charts
 //! themselves are drawn by `svg`; the tables are in `tables`, the style sheet in `report.css`.
 
+mod shards;
 mod tables;
 
 use std::fmt::Write;
@@ -160,6 +161,7 @@ pub fn render(d: &Derived<'_>) -> String {
     time_section(&mut page, d);
     connect_section(&mut page, d);
     tables::summary_section(&mut page, d.rows);
+    shards::section(&mut page, d.metrics);
     let _ = write!(
         page,
         "<h2>Scenario</h2>\n<p class=\"note\">As the run used it: <code>{}</code> with \
