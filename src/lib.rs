@@ -8,7 +8,8 @@
 //! - [`cli`]: flags, and how they override a scenario.
 //! - [`run`]: the orchestrator — phases, Ctrl-C, per-transport loop, partial results.
 //! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`], errors with file:line and field.
-//! - [`server`]: the hub and one adapter per transport ([`server::ws`], [`server::longpoll`]).
+//! - [`server`]: the hub and one adapter per transport ([`server::ws`], [`server::longpoll`]);
+//!   [`server::all`] serves them all on one port with the chat page ([`server::page`]).
 //! - [`child`]: a built-in server as a child process, measured from `/proc`.
 //! - [`client`]: ramp-up, client tasks, publishers, stop rules.
 //! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).

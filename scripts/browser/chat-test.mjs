@@ -56,7 +56,7 @@ const people = [
 ];
 
 try {
-  for (const p of people) {
+  await Promise.all(people.map(async (p) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     p.page = await context.newPage();
     p.errors = [];
@@ -66,8 +66,10 @@ try {
     p.page.on('websocket', (ws) => { if (!loopback(ws.url())) p.errors.push(`off-machine WebSocket: ${ws.url()}`); });
     const url = new URL(pageUrl);
     url.searchParams.set('name', p.name);
+    // The first transport comes from the URL; the switch is clicked for the second.
+    url.searchParams.set('transport', p.first);
     await p.page.goto(url.href);
-  }
+  }));
   lap('pages loaded');
 
   const transportOf = (p) => p.page.evaluate(() => document.body.dataset.transport);
@@ -76,7 +78,7 @@ try {
       await p.page.locator('.switch label', { has: p.page.locator(`input[value="${transport}"]`) }).click();
     }
     await p.page.waitForFunction((t) => document.body.dataset.transport === t
-      && document.body.dataset.status === 'connected', transport, { timeout: STEP_MS });
+      && document.body.dataset.status === 'connected', transport, { timeout: STEP_MS, polling: 50 });
   }
 
   const sent = [];
@@ -116,7 +118,7 @@ try {
     lap(`sent ${sent.length - before}`);
     for (const p of people) {
       await p.page.waitForFunction((n) => document.querySelectorAll('#messages li.msg').length >= n,
-        sent.length, { timeout: STEP_MS }).catch(() => {});
+        sent.length, { timeout: STEP_MS, polling: 50 }).catch(() => {});
       const got = await rows(p);
       check(got.length === sent.length, `${p.name}: ${got.length} messages shown, ${sent.length} sent`);
       for (const r of got.slice(before)) {
@@ -150,8 +152,10 @@ try {
       [tr.dataset.k, [...tr.querySelectorAll('td')].map((td) => td.textContent)])));
     const col = { ws: 0, longpoll: 1, sse: 2 };
     for (const t of [p.first, p.then]) {
-      check(/^[1-9]/.test(table.down[col[t]]), `${p.name}: bytes received over ${t}: "${table.down[col[t]]}"`);
-      check(/^[1-9]/.test(table.up[col[t]]), `${p.name}: bytes sent over ${t}: "${table.up[col[t]]}"`);
+      const [push, up, answers] = [table.push[col[t]], table.sent[col[t]], table.answers[col[t]]];
+      check(/^[1-9]/.test(push), `${p.name}: bytes pushed over ${t}: "${push}"`);
+      check(/^[1-9]/.test(up), `${p.name}: bytes sent over ${t}: "${up}"`);
+      check(t === 'ws' ? answers === '–' : /^[1-9]/.test(answers), `${p.name}: answers over ${t}: "${answers}"`);
       check(table.messages[col[t]] === String(sent.length / 2), `${p.name}: messages over ${t}: "${table.messages[col[t]]}"`);
     }
     summary.push(`${p.name} (${p.first} → ${p.then}): ${JSON.stringify(table)}`);
@@ -163,7 +167,9 @@ try {
 } catch (error) {
   failures.push(`${error.stack || error}`);
 } finally {
+  lap('checked');
   await browser.close();
+  lap('browser closed');
 }
 
 if (failures.length > 0) {

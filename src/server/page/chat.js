@@ -46,9 +46,13 @@ let transport = TRANSPORTS[params.get('transport')] ? params.get('transport') : 
 let sent = 0;
 let loadMessages = 0;
 
-/** Per transport: what this page received and sent over it. */
+/**
+ * Per transport: messages received; bytes pushed (WebSocket frames in, poll responses, the event
+ * stream); bytes sent (frames out, POST bodies); bytes of the answers to POST /publish; own
+ * round trips (ms).
+ */
 const stats = Object.fromEntries(Object.keys(TRANSPORTS).map((t) =>
-  [t, { messages: 0, down: 0, up: 0, rtt: [] }]));
+  [t, { messages: 0, push: 0, sent: 0, answers: 0, rtt: [] }]));
 
 // ---- connection management: one connection at a time, reconnecting with bounded backoff ----
 
@@ -158,7 +162,7 @@ const OPEN = {
     socket.onopen = () => events.opened();
     socket.onmessage = (e) => {
       const n = typeof e.data === 'string' ? encoder.encode(e.data).length : e.data.byteLength;
-      stats.ws.down += frameBytes(n, false);
+      stats.ws.push += frameBytes(n, false);
       events.message(typeof e.data === 'string' ? e.data : new Uint8Array(e.data));
     };
     // `error` is always followed by `close`, which carries the reason.
@@ -170,7 +174,7 @@ const OPEN = {
       send(text) {
         if (socket.readyState !== WebSocket.OPEN) return false;
         socket.send(text);
-        stats.ws.up += frameBytes(encoder.encode(text).length, true);
+        stats.ws.sent += frameBytes(encoder.encode(text).length, true);
         render();
         return true;
       },
@@ -238,7 +242,7 @@ const OPEN = {
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
-          stats.sse.down += value.byteLength;
+          stats.sse.push += value.byteLength;
           parser.feed(value);
         }
         if (!abort.signal.aborted) events.lost('the server ended the event stream');
@@ -329,7 +333,7 @@ async function drain() {
         cache: 'no-store',
       });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      stats[via].up += encoder.encode(text).length;
+      stats[via].sent += encoder.encode(text).length;
       render();
     } catch (error) {
       addNotice(`not sent (${reason(error)}): ${JSON.parse(text).text}`);
@@ -345,12 +349,12 @@ function account(entry) {
   const url = new URL(entry.name);
   if (url.origin !== location.origin || entry.transferSize === 0) return;
   if (url.pathname === '/poll') {
-    stats.longpoll.down += entry.transferSize;
+    stats.longpoll.push += entry.transferSize;
   } else if (url.pathname === '/events') {
     // The body was counted as it arrived; the entry, written when the stream ends, adds its head.
-    stats.sse.down += entry.transferSize - entry.encodedBodySize;
+    stats.sse.push += entry.transferSize - entry.encodedBodySize;
   } else if (url.pathname === '/publish' && stats[url.searchParams.get('via')]) {
-    stats[url.searchParams.get('via')].down += entry.transferSize;
+    stats[url.searchParams.get('via')].answers += entry.transferSize;
   } else {
     return;
   }
@@ -485,12 +489,14 @@ function render() {
   const cells = (k) => document.querySelectorAll(`#stats tr[data-k="${k}"] td`);
   Object.keys(TRANSPORTS).forEach((t, i) => {
     const s = stats[t];
-    const used = s.messages > 0 || s.down > 0 || s.up > 0;
+    const used = s.messages > 0 || s.push > 0 || s.sent > 0;
     const rtt = median(s.rtt);
+    const http = t !== 'ws';
     cells('messages')[i].textContent = used ? s.messages.toLocaleString('en') : '–';
-    cells('down')[i].textContent = used ? formatBytes(s.down) : '–';
-    cells('per')[i].textContent = s.messages > 0 ? Math.round(s.down / s.messages).toLocaleString('en') : '–';
-    cells('up')[i].textContent = used ? formatBytes(s.up) : '–';
+    cells('push')[i].textContent = used ? formatBytes(s.push) : '–';
+    cells('per')[i].textContent = s.messages > 0 ? `${Math.round(s.push / s.messages).toLocaleString('en')} B` : '–';
+    cells('sent')[i].textContent = used ? formatBytes(s.sent) : '–';
+    cells('answers')[i].textContent = used && http ? formatBytes(s.answers) : '–';
     cells('rtt')[i].textContent = rtt === null ? '–' : formatMs(rtt);
   });
   document.querySelectorAll('#stats [data-t]').forEach((th) => {
