@@ -97,9 +97,9 @@ async fn ws(
 
 async fn next_data(ws: &mut Ws) -> Message {
     loop {
-        match timeout(STEP, ws.next()).await.unwrap().unwrap().unwrap() {
-            m @ (Message::Text(_) | Message::Binary(_)) => return m,
-            _ => {}
+        let m = timeout(STEP, ws.next()).await.unwrap().unwrap().unwrap();
+        if m.is_text() || m.is_binary() {
+            return m;
         }
     }
 }

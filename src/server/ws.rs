@@ -226,7 +226,7 @@ fn bearer_protocol(headers: &hyper::HeaderMap) -> Option<(HeaderValue, String)> 
 
 /// The UTF-8 text that `hex` (two lowercase or uppercase digits per byte) spells, if it does.
 fn decode_hex(hex: &str) -> Option<String> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let bytes = (0..hex.len())
@@ -338,4 +338,30 @@ async fn close(ws: &mut Socket, code: CloseCode, reason: &'static str) {
         reason: reason.into(),
     };
     let _ = timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_subprotocol_carries_the_token_as_hex() {
+        assert_eq!(decode_hex("74306b2f656e").as_deref(), Some("t0k/en"));
+        assert_eq!(decode_hex("E5AF86").as_deref(), Some("密"));
+        for bad in ["7", "zz", "ff", "é1"] {
+            assert_eq!(decode_hex(bad), None, "{bad}");
+        }
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("chat, wsbench.bearer.6869"),
+        );
+        let (echo, token) = bearer_protocol(&headers).unwrap();
+        assert_eq!(
+            (echo.to_str().unwrap(), token.as_str()),
+            ("wsbench.bearer.6869", "hi")
+        );
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("chat"));
+        assert!(bearer_protocol(&headers).is_none());
+    }
 }
