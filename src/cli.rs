@@ -27,7 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario against matched built-in servers, one transport at a time.
     Run(RunArgs),
-    /// Run one built-in server by hand; prints its bound address on the first line of stdout.
+    /// Run one built-in server by hand; prints its bound address on the first line of stdout
+    /// (and, with `--transport all`, the chat page's URL on the second).
     Serve(ServeArgs),
     /// Re-render a results directory (summary.csv, latency.csv, report.html and the table) from
     /// its stored metrics.json and .hlog files, with this version's code.
@@ -149,9 +150,9 @@ impl From<OverrideFlags> for scenario::Overrides {
 /// `wsbench serve`
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Which transport to serve.
+    /// Which transport to serve, or `all` of them on one port with the chat page at `/`.
     #[arg(long, value_enum)]
-    pub transport: TransportKind,
+    pub transport: crate::server::Serving,
     /// Address to bind; loopback by default. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub addr: SocketAddr,

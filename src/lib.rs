@@ -17,7 +17,8 @@
 //! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
 //!   line; `wsbench report`/`compare`.
 //! - [`client`]: the load generator — ramp-up, client tasks per transport, publishers, phases.
-//! - [`server`]: the hub and one adapter per transport.
+//! - [`server`]: the hub and one adapter per transport; [`server::all`] serves them all on one port
+//!   with the chat page ([`server::page`]).
 //! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`], errors with file:line and field.
 //!   (It checks `[thresholds]` names against [`report::Summary`]'s columns: the one edge upward.)
 //! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).

@@ -142,7 +142,7 @@ fn the_server_and_the_scenario_fit_the_job() {
     // One transport, the one the server serves, on the Service's port.
     assert_eq!(scenario.transports.len(), 1);
     let kind = scenario.transports[0].kind();
-    assert_eq!(kind, serve.transport);
+    assert_eq!(wsbench::server::Serving::One(kind), serve.transport);
     let endpoint = scenario.targets.endpoint(kind).unwrap();
     assert!(endpoint.remote_allowed);
     assert_eq!(endpoint.addr.port(), serve.addr.port());

@@ -21,7 +21,29 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use tokio::sync::watch;
+
+/// A stored message that the HTTP transports can read as bytes and publish from a request body,
+/// so one hub can serve HTTP readers next to WebSocket ones (`wsbench serve --transport all`).
+///
+/// Both conversions must be cheap (no copy of the payload): they run once per delivery.
+pub trait Payload: Clone + Send + Sync + 'static {
+    /// The message a `POST /publish` body becomes.
+    fn from_body(body: Bytes) -> Self;
+    /// The message's bytes, as a poll batch or an SSE event carries them.
+    fn payload(&self) -> &[u8];
+}
+
+impl Payload for Bytes {
+    fn from_body(body: Bytes) -> Self {
+        body
+    }
+
+    fn payload(&self) -> &[u8] {
+        self
+    }
+}
 
 /// Shared state: the ring of recent messages and a signal that news arrived.
 #[derive(Debug)]

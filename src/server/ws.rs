@@ -8,6 +8,10 @@
 //! violations close the connection with the RFC 6455 code (1002 protocol error, 1007 invalid
 //! UTF-8, 1009 message too big); everyone else keeps being served.
 //!
+//! A browser cannot set `Authorization` on a WebSocket, so when a token is configured the upgrade
+//! also accepts it as the subprotocol `wsbench.bearer.<token as hex>` (the way Kubernetes takes a
+//! bearer token from browsers), and echoes that subprotocol in the 101 as RFC 6455 requires.
+//!
 //! One task per connection reads the client and, when the hub has news, feeds every new message
 //! into tungstenite's write buffer and flushes once: whatever queued up for a connection leaves in
 //! one write. Messages are kept in the hub as tungstenite `Message`s, so the payload is shared,
@@ -22,7 +26,10 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::header::{
+    CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
+    UPGRADE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -34,21 +41,35 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::hub::Hub;
-use super::{Limits, ServerError};
+use super::hub::{Hub, Payload};
+use super::{Limits, ServerError, State};
 use crate::protocol::WS_PATH;
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-#[derive(Debug)]
-struct State {
-    hub: Hub<Message>,
-    limits: Limits,
-    stop: CancellationToken,
-    tasks: TaskTracker,
+/// The prefix of the subprotocol that carries a bearer token from a browser (see the module doc).
+pub const BEARER_PROTOCOL: &str = "wsbench.bearer.";
+
+/// Messages are kept as they arrived, text or binary, and broadcast with the same opcode. A
+/// `POST /publish` body (on a server with every transport) becomes text when it is UTF-8, so a
+/// browser gets a string whichever transport its sender used; anything else stays binary.
+impl Payload for Message {
+    fn from_body(body: Bytes) -> Self {
+        match tungstenite::Utf8Bytes::try_from(body.clone()) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::Binary(body),
+        }
+    }
+
+    fn payload(&self) -> &[u8] {
+        match self {
+            Message::Text(text) => text.as_ref(),
+            Message::Binary(bytes) => bytes,
+            // The hub holds only the data messages a client sent or a body became.
+            _ => &[],
+        }
+    }
 }
 
 /// Serves WebSocket clients on `listener` until `shutdown` completes, then closes every connection
@@ -59,12 +80,9 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let state = Arc::new(State {
-        hub: Hub::new(limits.ring_capacity),
-        limits,
-        stop: CancellationToken::new(),
-        tasks: TaskTracker::new(),
-    });
+    // WebSocket clients join at the current end and never hold a poll.
+    let hub = Hub::new(limits.ring_capacity);
+    let state = Arc::new(State::new(hub, std::time::Duration::ZERO, limits));
     let result = super::accept_until(&listener, shutdown, |tcp| {
         let (task_state, tls) = (state.clone(), tls.clone());
         state.tasks.spawn(async move {
@@ -94,7 +112,7 @@ pub fn config(limits: &Limits) -> WebSocketConfig {
 }
 
 /// Serves the HTTP side of one connection: the upgrade request, answered by [`upgrade`].
-async fn handshake(conn: super::Conn, state: Arc<State>) {
+async fn handshake(conn: super::Conn, state: Arc<State<Message>>) {
     let service = {
         let state = state.clone();
         service_fn(move |req| {
@@ -117,7 +135,13 @@ async fn handshake(conn: super::Conn, state: Arc<State>) {
 }
 
 /// Answers one request: 101 and a connection task for a valid upgrade on [`WS_PATH`], else an error status.
-fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Bytes>> {
+///
+/// The client joins the stream at the hub's end as of this answer: whatever is published after
+/// the 101 (which a client may take as its cue to publish) reaches it.
+pub(crate) fn upgrade(
+    mut req: Request<Incoming>,
+    state: Arc<State<Message>>,
+) -> Response<Empty<Bytes>> {
     let status = |code: StatusCode| {
         let mut response = Response::new(Empty::new());
         *response.status_mut() = code;
@@ -126,10 +150,15 @@ fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Byte
     if req.uri().path() != WS_PATH {
         return status(StatusCode::NOT_FOUND);
     }
-    if !super::authorized(req.headers(), state.limits.token.as_deref()) {
+    let headers = req.headers();
+    let bearer = bearer_protocol(headers);
+    let token = state.limits.token.as_deref();
+    let by_protocol = bearer
+        .as_ref()
+        .is_some_and(|(_, given)| Some(given.as_str()) == token);
+    if !by_protocol && !super::authorized(headers, token) {
         return status(StatusCode::UNAUTHORIZED);
     }
-    let headers = req.headers();
     let has = |name, token: &str| {
         headers.get_all(name).iter().any(|v| {
             v.to_str()
@@ -151,6 +180,7 @@ fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Byte
         return status(StatusCode::BAD_REQUEST);
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let cursor = state.hub.latest();
     let task_state = state.clone();
     state.tasks.spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
@@ -161,7 +191,7 @@ fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Byte
                 Some(config),
             )
             .await;
-            connection(ws, &task_state).await;
+            connection(ws, &task_state, cursor).await;
         }
     });
     let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
@@ -172,7 +202,38 @@ fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Byte
         SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
     );
+    if let Some((protocol, _)) = bearer {
+        h.insert(SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
     response
+}
+
+/// The `wsbench.bearer.<hex>` subprotocol a client offered, if any: the value to echo and the
+/// token it carries. A client that offers it gets it back whether or not the server checks a
+/// token, since a browser fails a connection whose offered subprotocol is not answered.
+fn bearer_protocol(headers: &hyper::HeaderMap) -> Option<(HeaderValue, String)> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find_map(|offered| {
+            let token = decode_hex(offered.strip_prefix(BEARER_PROTOCOL)?)?;
+            Some((HeaderValue::from_str(offered).ok()?, token))
+        })
+}
+
+/// The UTF-8 text that `hex` (two lowercase or uppercase digits per byte) spells, if it does.
+fn decode_hex(hex: &str) -> Option<String> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// The close code RFC 6455 §7.4.1 gives for an error reading from the client.
@@ -186,12 +247,20 @@ fn close_code(error: &tungstenite::Error) -> Option<CloseCode> {
     }
 }
 
-/// Runs one upgraded connection until it closes, errs, idles out or the server stops.
-async fn connection(mut ws: Socket, state: &State) {
+/// Runs one upgraded connection, which joined the stream after `cursor`, until it closes, errs,
+/// idles out or the server stops.
+async fn connection(mut ws: Socket, state: &State<Message>, mut cursor: u64) {
     let (hub, limits, stop) = (&state.hub, &state.limits, &state.stop);
     let mut news = hub.subscribe();
     news.borrow_and_update();
-    let mut cursor = hub.latest();
+    // What was published between the 101 and this subscription would otherwise wait for the next.
+    if hub.latest() > cursor
+        && send_news(&mut ws, hub, &mut cursor, limits.max_batch)
+            .await
+            .is_err()
+    {
+        return;
+    }
     // Created once and reset, not re-created per message: a fresh `cancelled()` or `sleep` per
     // wake-up would register and drop a waiter or a timer entry each time.
     let stopped = stop.cancelled();
@@ -269,4 +338,30 @@ async fn close(ws: &mut Socket, code: CloseCode, reason: &'static str) {
         reason: reason.into(),
     };
     let _ = timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_subprotocol_carries_the_token_as_hex() {
+        assert_eq!(decode_hex("74306b2f656e").as_deref(), Some("t0k/en"));
+        assert_eq!(decode_hex("E5AF86").as_deref(), Some("密"));
+        for bad in ["7", "zz", "ff", "é1"] {
+            assert_eq!(decode_hex(bad), None, "{bad}");
+        }
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("chat, wsbench.bearer.6869"),
+        );
+        let (echo, token) = bearer_protocol(&headers).unwrap();
+        assert_eq!(
+            (echo.to_str().unwrap(), token.as_str()),
+            ("wsbench.bearer.6869", "hi")
+        );
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("chat"));
+        assert!(bearer_protocol(&headers).is_none());
+    }
 }

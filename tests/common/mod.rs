@@ -39,7 +39,7 @@ async fn spawn_server(
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = ServerConfig {
-        transport,
+        transport: transport.into(),
         hold: Duration::from_secs(30),
         limits,
         state_file: None,
@@ -71,7 +71,7 @@ pub async fn start_server_here(
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = ServerConfig {
-        transport,
+        transport: transport.into(),
         hold: Duration::from_secs(30),
         limits,
         state_file: None,
