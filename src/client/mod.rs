@@ -46,7 +46,6 @@ mod publishing;
 pub mod raw;
 mod sampler;
 pub mod schedule;
-mod scratch;
 pub mod shard;
 mod signals;
 pub mod source;

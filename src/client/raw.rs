@@ -11,10 +11,10 @@ use tokio::time::Instant;
 
 use super::failure::ConnectError;
 use super::inbox::Inbox;
-use super::scratch;
 use super::ws::{Connection, Dial, Received, WsError, session};
 use crate::codec::raw::{self, Decoder};
 use crate::codec::ws::Config;
+use crate::wire::scratch;
 
 /// The byte stream under the client: TCP, counted (see [`super::conn`]).
 type Stream = super::conn::Stream;

@@ -6,9 +6,9 @@
 //! hold no data), `GET /ws` (the upgrade of [`super::ws`]), and everything else to the HTTP
 //! transports ([`super::http`]: `POST /publish`, `GET /poll`, `GET /events`).
 //!
-//! The hub keeps tungstenite `Message`s, so WebSocket clients get what the single WebSocket
-//! server would send them (text stays text, binary stays binary) and HTTP readers get the same
-//! bytes. Limits, token, TLS and state file apply as on the single servers. `wsbench run` never
+//! The hub keeps each message as the WebSocket frame that carries it ([`super::framed`]), so
+//! WebSocket clients get what the single WebSocket server would send them (text stays text,
+//! binary stays binary) and HTTP readers get the same payload bytes. Limits, token, TLS and state file apply as on the single servers. `wsbench run` never
 //! starts this server: each transport is measured on its own.
 
 use std::future::Future;
@@ -18,8 +18,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message;
 
+use super::framed::Framed;
 use super::http::{self, Body};
 use super::{ServerConfig, ServerError, State, page, ws};
 use crate::protocol::WS_PATH;
@@ -31,10 +31,10 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    http::serve_hub::<Message, _, _>(listener, config, shutdown, route).await
+    http::serve_hub::<Framed, _, _>(listener, config, shutdown, route).await
 }
 
-async fn route(req: Request<Incoming>, state: Arc<State<Message>>) -> Response<Body> {
+async fn route(req: Request<Incoming>, state: Arc<State<Framed>>) -> Response<Body> {
     if req.method() == Method::GET {
         if let Some(asset) = page::asset(req.uri().path()) {
             return page::response(asset);

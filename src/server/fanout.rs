@@ -10,15 +10,28 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::hub::Hub;
 
+/// A hub message that knows the bytes it is sent as: shared, not copied, per connection.
+pub(crate) trait OnWire: Clone {
+    /// The message's bytes on the wire (a cheap clone of a shared buffer).
+    fn on_wire(&self) -> Bytes;
+}
+
+/// The raw transport keeps each message as its length-prefixed frame.
+impl OnWire for Bytes {
+    fn on_wire(&self) -> Bytes {
+        self.clone()
+    }
+}
+
 /// Slices handed to one `writev`; Linux takes up to 1024, and a batch rarely has more than this.
 const SLICES_PER_WRITE: usize = 64;
 
 /// Writes every frame after `cursor` (at most `max_batch` read from the hub at a time), moves the
 /// cursor past them and flushes. Frames the ring overwrote before this connection read them are
 /// skipped: a slow reader loses the oldest, never the server's memory.
-pub(crate) async fn send_news<W: AsyncWrite + Unpin>(
+pub(crate) async fn send_news<W: AsyncWrite + Unpin, M: OnWire>(
     out: &mut W,
-    hub: &Hub<Bytes>,
+    hub: &Hub<M>,
     cursor: &mut u64,
     max_batch: usize,
 ) -> io::Result<()> {
@@ -28,7 +41,7 @@ pub(crate) async fn send_news<W: AsyncWrite + Unpin>(
         if batch.messages.is_empty() {
             break;
         }
-        write_frames(out, batch.messages).await?;
+        write_frames(out, batch.messages.iter().map(OnWire::on_wire).collect()).await?;
         if *cursor >= hub.latest() {
             break;
         }

@@ -27,7 +27,8 @@ use tokio::sync::watch;
 /// A stored message that the HTTP transports can read as bytes and publish from a request body,
 /// so one hub can serve HTTP readers next to WebSocket ones (`wsbench serve --transport all`).
 ///
-/// Both conversions must be cheap (no copy of the payload): they run once per delivery.
+/// `from_body` runs once per publish and copies the body (see the `Bytes` impl); `payload` runs
+/// once per delivery and must not copy.
 pub trait Payload: Clone + Send + Sync + 'static {
     /// The message a `POST /publish` body becomes.
     fn from_body(body: Bytes) -> Self;
@@ -35,9 +36,11 @@ pub trait Payload: Clone + Send + Sync + 'static {
     fn payload(&self) -> &[u8];
 }
 
+/// Copied out of the request body: a slice of it would keep hyper's whole read buffer alive (a
+/// few KiB per 64-byte message) for as long as the ring keeps the message.
 impl Payload for Bytes {
     fn from_body(body: Bytes) -> Self {
-        body
+        Bytes::copy_from_slice(&body)
     }
 
     fn payload(&self) -> &[u8] {

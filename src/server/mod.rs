@@ -9,6 +9,7 @@
 
 pub mod all;
 mod fanout;
+pub mod framed;
 pub mod http;
 pub mod hub;
 pub mod longpoll;

@@ -1,29 +1,30 @@
-//! WebSocket server (tokio-tungstenite): `GET /ws` upgrades; every text or binary message a client
-//! sends is broadcast to every connected client, sender included, as the classic Node `ws` chat
-//! server does. Pings are answered.
+//! WebSocket server: `GET /ws` upgrades; every text or binary message a client sends is broadcast
+//! to every connected client, sender included, as the classic Node `ws` chat server does. Pings are
+//! answered.
 //!
 //! The opening handshake goes through hyper, so a bad request gets a real HTTP answer (400 for an
 //! upgrade without the right headers, 404 elsewhere, 431 for oversized headers) and slow headers
-//! hit the header timeout; the upgraded connection is then handed to tungstenite. Protocol
-//! violations close the connection with the RFC 6455 code (1002 protocol error, 1007 invalid
-//! UTF-8, 1009 message too big); everyone else keeps being served.
+//! hit the header timeout. The upgraded connection then runs on our RFC 6455 codec
+//! ([`crate::codec::ws`]): frames are read into the thread's scratch buffer and decoded there
+//! (unmasked in place, UTF-8 checked, size-limited); protocol violations close the connection
+//! with the RFC 6455 code (1002 protocol error, 1007 invalid UTF-8, 1009 message too big);
+//! everyone else keeps being served.
 //!
 //! A browser cannot set `Authorization` on a WebSocket, so when a token is configured the upgrade
 //! also accepts it as the subprotocol `wsbench.bearer.<token as hex>` (the way Kubernetes takes a
 //! bearer token from browsers), and echoes that subprotocol in the 101 as RFC 6455 requires.
 //!
-//! One task per connection reads the client and, when the hub has news, feeds every new message
-//! into tungstenite's write buffer and flushes once: whatever queued up for a connection leaves in
-//! one write. Messages are kept in the hub as tungstenite `Message`s, so the payload is shared,
-//! not copied, across connections. A client that falls more than the ring behind skips what was
-//! overwritten and sees the gap in the sequence numbers.
+//! A published message is framed once ([`Framed`]: header and payload in one shared buffer). One
+//! task per connection reads the client and, when the hub has news, sends every frame after its
+//! cursor with vectored writes ([`super::fanout`]): whatever queued up for a connection leaves in
+//! one system call. A client that falls more than the ring behind skips what was overwritten and
+//! sees the gap in the sequence numbers.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::header::{
@@ -34,43 +35,28 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, sleep_until, timeout};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::hub::{Hub, Payload};
+use super::fanout::send_news;
+use super::framed::Framed;
+use super::hub::Hub;
 use super::{Limits, ServerError, State};
+use crate::codec::ws::{
+    Config, ControlOp, Decoder, Message, OpCode, Role, encode_close, encode_frame,
+};
 use crate::protocol::WS_PATH;
+use crate::wire::scratch;
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// Close codes the server sends (RFC 6455 §7.4.1).
+const NORMAL: u16 = 1000;
+const GOING_AWAY: u16 = 1001;
+const POLICY: u16 = 1008;
 
 /// The prefix of the subprotocol that carries a bearer token from a browser (see the module doc).
 pub const BEARER_PROTOCOL: &str = "wsbench.bearer.";
-
-/// Messages are kept as they arrived, text or binary, and broadcast with the same opcode. A
-/// `POST /publish` body (on a server with every transport) becomes text when it is UTF-8, so a
-/// browser gets a string whichever transport its sender used; anything else stays binary.
-impl Payload for Message {
-    fn from_body(body: Bytes) -> Self {
-        match tungstenite::Utf8Bytes::try_from(body.clone()) {
-            Ok(text) => Message::Text(text),
-            Err(_) => Message::Binary(body),
-        }
-    }
-
-    fn payload(&self) -> &[u8] {
-        match self {
-            Message::Text(text) => text.as_ref(),
-            Message::Binary(bytes) => bytes,
-            // The hub holds only the data messages a client sent or a body became.
-            _ => &[],
-        }
-    }
-}
 
 /// Serves WebSocket clients on `listener` until `shutdown` completes, then closes every connection
 /// with 1001 (going away) and waits for them.
@@ -99,20 +85,18 @@ pub async fn serve(
     result
 }
 
-/// tungstenite settings for a server with thousands of mostly idle connections: a small read
-/// buffer (tungstenite zero-fills the whole buffer on every read attempt, and the connection task
-/// attempts a read each time it wakes to send) and bounded messages and writes.
-pub fn config(limits: &Limits) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(64 * 1024)
-        .max_write_buffer_size(64 * 1024 + 2 * limits.max_message_bytes)
-        .max_message_size(Some(limits.max_message_bytes))
-        .max_frame_size(Some(limits.max_message_bytes))
+/// The decoder for one client: masked frames only, messages bounded by the server's limit.
+fn decoder(limits: &Limits) -> Decoder {
+    Decoder::new(Config {
+        role: Role::Server,
+        max_frame_bytes: limits.max_message_bytes,
+        max_message_bytes: limits.max_message_bytes,
+        read_chunk_bytes: 4096,
+    })
 }
 
 /// Serves the HTTP side of one connection: the upgrade request, answered by [`upgrade`].
-async fn handshake(conn: super::Conn, state: Arc<State<Message>>) {
+async fn handshake(conn: super::Conn, state: Arc<State<Framed>>) {
     let service = {
         let state = state.clone();
         service_fn(move |req| {
@@ -140,7 +124,7 @@ async fn handshake(conn: super::Conn, state: Arc<State<Message>>) {
 /// the 101 (which a client may take as its cue to publish) reaches it.
 pub(crate) fn upgrade(
     mut req: Request<Incoming>,
-    state: Arc<State<Message>>,
+    state: Arc<State<Framed>>,
 ) -> Response<Empty<Bytes>> {
     let status = |code: StatusCode| {
         let mut response = Response::new(Empty::new());
@@ -184,14 +168,7 @@ pub(crate) fn upgrade(
     let task_state = state.clone();
     state.tasks.spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let config = config(&task_state.limits);
-            let ws = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            connection(ws, &task_state, cursor).await;
+            connection(TokioIo::new(upgraded), &task_state, cursor).await;
         }
     });
     let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
@@ -236,31 +213,34 @@ fn decode_hex(hex: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// The close code RFC 6455 §7.4.1 gives for an error reading from the client.
-fn close_code(error: &tungstenite::Error) -> Option<CloseCode> {
-    use tungstenite::Error;
-    match error {
-        Error::Capacity(_) => Some(CloseCode::Size),
-        Error::Protocol(_) => Some(CloseCode::Protocol),
-        Error::Utf8(_) => Some(CloseCode::Invalid),
-        _ => None,
-    }
+/// How a connection's read ended.
+enum Read {
+    /// Bytes were read and every whole message in them handled; the connection goes on.
+    More,
+    /// The client closed (a close frame, answered, or the end of the stream), or broke the
+    /// protocol and was sent the close code for it: the connection is over.
+    Done,
 }
 
 /// Runs one upgraded connection, which joined the stream after `cursor`, until it closes, errs,
 /// idles out or the server stops.
-async fn connection(mut ws: Socket, state: &State<Message>, mut cursor: u64) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    state: &State<Framed>,
+    mut cursor: u64,
+) {
     let (hub, limits, stop) = (&state.hub, &state.limits, &state.stop);
     let mut news = hub.subscribe();
     news.borrow_and_update();
     // What was published between the 101 and this subscription would otherwise wait for the next.
     if hub.latest() > cursor
-        && send_news(&mut ws, hub, &mut cursor, limits.max_batch)
+        && send_news(&mut io, hub, &mut cursor, limits.max_batch)
             .await
             .is_err()
     {
         return;
     }
+    let mut decoder = decoder(limits);
     // Created once and reset, not re-created per message: a fresh `cancelled()` or `sleep` per
     // wake-up would register and drop a waiter or a timer entry each time.
     let stopped = stop.cancelled();
@@ -271,73 +251,102 @@ async fn connection(mut ws: Socket, state: &State<Message>, mut cursor: u64) {
         tokio::select! {
             biased;
             _ = &mut stopped => {
-                close(&mut ws, CloseCode::Away, "server shutting down").await;
+                close(&mut io, GOING_AWAY, "server shutting down").await;
                 return;
             }
             changed = news.changed() => {
-                if changed.is_err() || send_news(&mut ws, hub, &mut cursor, limits.max_batch).await.is_err() {
+                if changed.is_err() || send_news(&mut io, hub, &mut cursor, limits.max_batch).await.is_err() {
                     return;
                 }
             }
-            incoming = ws.next() => {
+            read = scratch::read_with(&mut io, |bytes| {
+                decoder.feed(bytes);
+                bytes.len()
+            }) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    return;
+                }
                 idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                match incoming {
-                    Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
-                        hub.publish(m);
-                    }
-                    // tungstenite queued the pong; send it now rather than with the next message.
-                    Some(Ok(Message::Ping(_))) => {
-                        if ws.flush().await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        if let Some(code) = close_code(&e) {
-                            close(&mut ws, code, "").await;
-                        }
-                        return;
-                    }
-                    None => return,
+                if matches!(handle(&mut io, &mut decoder, hub).await, Read::Done) {
+                    return;
                 }
             }
             _ = &mut idle => {
-                close(&mut ws, CloseCode::Policy, "idle timeout").await;
+                close(&mut io, POLICY, "idle timeout").await;
                 return;
             }
         }
     }
 }
 
-/// Feeds everything after `cursor` into the write buffer and flushes once.
-async fn send_news(
-    ws: &mut Socket,
-    hub: &Hub<Message>,
-    cursor: &mut u64,
-    max_batch: usize,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+/// Publishes every whole message the decoder holds and answers pings and a close; an error gets
+/// its close code.
+async fn handle<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    decoder: &mut Decoder,
+    hub: &Hub<Framed>,
+) -> Read {
+    let mut replies = Vec::new();
+    let mut end = None;
     loop {
-        let batch = hub.read_after(*cursor, max_batch);
-        *cursor = batch.next_cursor;
-        if batch.messages.is_empty() {
-            break;
-        }
-        for message in batch.messages {
-            ws.feed(message).await?;
-        }
-        if *cursor >= hub.latest() {
-            break;
+        match decoder.next_message() {
+            Ok(Some(Message::Text(text))) => {
+                hub.publish(Framed::new(text.as_bytes(), true));
+            }
+            Ok(Some(Message::Binary(bytes))) => {
+                hub.publish(Framed::new(bytes, false));
+            }
+            Ok(Some(Message::Ping(payload))) => {
+                // A ping's payload is at most 125 bytes (the decoder enforces it), so its pong encodes.
+                let _ = encode_frame(
+                    &mut replies,
+                    OpCode::Control(ControlOp::Pong),
+                    payload,
+                    None,
+                );
+            }
+            Ok(Some(Message::Pong(_))) => {}
+            Ok(Some(Message::Close(frame))) => {
+                // Echo the client's code (RFC 6455 §5.5.1), then the connection is over.
+                let code = frame.map_or(NORMAL, |f| f.code);
+                let _ = encode_close(&mut replies, code, "", None);
+                end = Some(Read::Done);
+                break;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = encode_close(&mut replies, e.close_code(), "", None);
+                // The close code tells the client what it did; nothing is logged (a hostile
+                // client or a fuzzer would flood the log).
+                end = Some(Read::Done);
+                break;
+            }
         }
     }
-    ws.flush().await
+    decoder.release_if_empty();
+    if !replies.is_empty() {
+        let sent = timeout(std::time::Duration::from_secs(1), async {
+            io.write_all(&replies).await?;
+            io.flush().await
+        })
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return Read::Done;
+        }
+    }
+    end.unwrap_or(Read::More)
 }
 
-async fn close(ws: &mut Socket, code: CloseCode, reason: &'static str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
+/// Sends a close frame with `code` and `reason` (the server ends the connection), within a second.
+async fn close<S: AsyncWrite + Unpin>(io: &mut S, code: u16, reason: &'static str) {
+    let mut frame = Vec::new();
+    let _ = encode_close(&mut frame, code, reason, None);
+    let _ = timeout(std::time::Duration::from_secs(1), async {
+        io.write_all(&frame).await?;
+        io.flush().await?;
+        io.shutdown().await
+    })
+    .await;
 }
 
 #[cfg(test)]
