@@ -5,21 +5,22 @@
 
 use std::io::{self, IoSlice};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::hub::Hub;
 
-/// A hub message that knows the bytes it is sent as: shared, not copied, per connection.
+/// A hub message that knows the bytes it is sent as, borrowed from the buffer every connection
+/// shares (no copy, no reference count touched per write).
 pub(crate) trait OnWire: Clone {
-    /// The message's bytes on the wire (a cheap clone of a shared buffer).
-    fn on_wire(&self) -> Bytes;
+    /// The message's bytes on the wire.
+    fn on_wire(&self) -> &[u8];
 }
 
 /// The raw transport keeps each message as its length-prefixed frame.
 impl OnWire for Bytes {
-    fn on_wire(&self) -> Bytes {
-        self.clone()
+    fn on_wire(&self) -> &[u8] {
+        self
     }
 }
 
@@ -41,7 +42,7 @@ pub(crate) async fn send_news<W: AsyncWrite + Unpin, M: OnWire>(
         if batch.messages.is_empty() {
             break;
         }
-        write_frames(out, batch.messages.iter().map(OnWire::on_wire).collect()).await?;
+        write_frames(out, &batch.messages).await?;
         if *cursor >= hub.latest() {
             break;
         }
@@ -51,32 +52,36 @@ pub(crate) async fn send_news<W: AsyncWrite + Unpin, M: OnWire>(
 
 /// Writes `frames` whole, in order: vectored where the stream supports it, else copied into one
 /// buffer (TLS encrypts a record per write call, so one call is what matters there too).
-pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_frames<W: AsyncWrite + Unpin, M: OnWire>(
     out: &mut W,
-    mut frames: Vec<Bytes>,
+    frames: &[M],
 ) -> io::Result<()> {
     if !out.is_write_vectored() {
-        let joined: Vec<u8> = frames.concat();
+        let joined: Vec<u8> = frames.iter().flat_map(|f| f.on_wire()).copied().collect();
         return out.write_all(&joined).await;
     }
-    let mut first = 0;
+    // The next byte to write: frame `first`, from `offset`.
+    let (mut first, mut offset) = (0, 0);
     while first < frames.len() {
-        let slices: Vec<IoSlice<'_>> = frames[first..]
-            .iter()
-            .take(SLICES_PER_WRITE)
-            .map(|f| IoSlice::new(f))
-            .collect();
-        let mut written = out.write_vectored(&slices).await?;
+        let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
+        let mut count = 0;
+        for (i, frame) in frames[first..].iter().take(SLICES_PER_WRITE).enumerate() {
+            let skip = if i == 0 { offset } else { 0 };
+            slices[i] = IoSlice::new(&frame.on_wire()[skip..]);
+            count = i + 1;
+        }
+        let mut written = out.write_vectored(&slices[..count]).await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
         while written > 0 {
-            let frame = &mut frames[first];
-            if written >= frame.len() {
-                written -= frame.len();
+            let left = frames[first].on_wire().len() - offset;
+            if written >= left {
+                written -= left;
                 first += 1;
+                offset = 0;
             } else {
-                frame.advance(written);
+                offset += written;
                 written = 0;
             }
         }
@@ -155,7 +160,7 @@ mod tests {
                 limit,
                 vectored,
             };
-            write_frames(&mut sink, frames(100)).await.unwrap();
+            write_frames(&mut sink, &frames(100)).await.unwrap();
             assert_eq!(sink.got, expected, "limit {limit}, vectored {vectored}");
             if limit == 1 << 20 {
                 // 100 frames: two `writev`s of up to 64 slices, or one copied buffer.

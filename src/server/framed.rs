@@ -53,8 +53,8 @@ impl Payload for Framed {
 }
 
 impl OnWire for Framed {
-    fn on_wire(&self) -> Bytes {
-        self.frame.clone()
+    fn on_wire(&self) -> &[u8] {
+        &self.frame
     }
 }
 
