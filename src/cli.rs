@@ -162,6 +162,9 @@ pub struct ServeArgs {
     /// Messages the hub keeps for clients that fall behind (the ring size).
     #[arg(long, default_value_t = crate::server::Limits::default().ring_capacity)]
     pub ring: usize,
+    /// Bytes of messages the hub keeps at most (the ring's memory bound, whatever the sizes).
+    #[arg(long, default_value_t = crate::server::Limits::default().ring_bytes)]
+    pub ring_bytes: usize,
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = crate::server::Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,

@@ -65,6 +65,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hold: args.hold,
         limits: server::Limits {
             ring_capacity: args.ring,
+            ring_bytes: args.ring_bytes,
             max_message_bytes: args.max_message_bytes,
             token: args.token,
             ..server::Limits::default()

@@ -67,10 +67,12 @@ where
     let hub = match state_file.as_deref().map(persist::load).transpose() {
         Ok(Some(Some((first_seq, messages)))) => Hub::restore(
             limits.ring_capacity,
+            limits.ring_bytes,
+            |m: &M| m.payload().len(),
             first_seq,
             messages.into_iter().map(M::from_body).collect(),
         ),
-        Ok(_) => Hub::new(limits.ring_capacity),
+        Ok(_) => limits.hub(|m: &M| m.payload().len()),
         Err(e) => return Err(ServerError::State(e)),
     };
     let state = Arc::new(State::new(hub, hold, limits));

@@ -39,6 +39,9 @@ use crate::protocol::TransportKind;
 pub struct Limits {
     /// Messages the hub keeps for readers that fall behind. A reader further behind loses the oldest.
     pub ring_capacity: usize,
+    /// Bytes of messages the hub keeps, at most: the ring's memory bound whatever the message
+    /// size (the newest message is always kept).
+    pub ring_bytes: usize,
     /// Largest message a client may publish (WebSocket message or `POST /publish` body), in bytes.
     pub max_message_bytes: usize,
     /// Most messages sent in one poll response or one coalesced WebSocket write.
@@ -68,6 +71,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             ring_capacity: 16_384,
+            ring_bytes: 64 << 20,
             max_message_bytes: 64 * 1024,
             max_batch: 1024,
             idle_timeout: Duration::from_secs(300),
@@ -128,6 +132,13 @@ impl clap::ValueEnum for Serving {
                  (its URL is printed on the second line of stdout)",
             )),
         }
+    }
+}
+
+impl Limits {
+    /// A hub bounded by these limits, weighing each message with `weigh`.
+    pub fn hub<M: Clone>(&self, weigh: fn(&M) -> usize) -> hub::Hub<M> {
+        hub::Hub::bounded(self.ring_capacity, self.ring_bytes, weigh)
     }
 }
 

@@ -48,7 +48,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let state = Arc::new(State {
-        hub: Hub::new(limits.ring_capacity),
+        hub: limits.hub(Bytes::len),
         limits,
         stop: CancellationToken::new(),
     });

@@ -67,7 +67,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     // WebSocket clients join at the current end and never hold a poll.
-    let hub = Hub::new(limits.ring_capacity);
+    let hub = limits.hub(|m: &Framed| m.frame().len());
     let state = Arc::new(State::new(hub, std::time::Duration::ZERO, limits));
     let result = super::accept_until(&listener, shutdown, |tcp| {
         let (task_state, tls) = (state.clone(), tls.clone());
