@@ -292,7 +292,10 @@ mod tests {
         assert_eq!((b.first_seq, b.messages.len()), (4, 1));
         let (first, kept) = hub.snapshot();
         let again = Hub::restore(100, 10, Vec::len, first, kept);
-        assert_eq!((again.latest(), again.read_after(0, 9).messages.len()), (4, 1));
+        assert_eq!(
+            (again.latest(), again.read_after(0, 9).messages.len()),
+            (4, 1)
+        );
     }
 
     #[tokio::test]
