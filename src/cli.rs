@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::client::shard::{ShardSpec, StartAt};
 use crate::protocol::TransportKind;
 use crate::scenario;
 
@@ -26,7 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario against matched built-in servers, one transport at a time.
     Run(RunArgs),
-    /// Run one built-in server by hand; prints its bound address on the first line of stdout.
+    /// Run one built-in server by hand; prints its bound address on the first line of stdout
+    /// (and, with `--transport all`, the chat page's URL on the second).
     Serve(ServeArgs),
     /// Re-render a results directory (summary.csv, latency.csv, report.html and the table) from
     /// its stored metrics.json and .hlog files, with this version's code.
@@ -40,6 +42,16 @@ pub enum Command {
         a: PathBuf,
         /// The "after" results directory.
         b: PathBuf,
+    },
+    /// Merge the results directories of a sharded run (`wsbench run --shard I/N`) into one
+    /// results directory, exactly: counts and histograms added, expected and lost recomputed from
+    /// every shard's published messages and connected subscribers.
+    Merge {
+        /// The merged results directory to write.
+        out: PathBuf,
+        /// Every shard's results directory (one per shard, any order).
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
     },
 }
 
@@ -58,6 +70,21 @@ pub struct RunArgs {
     /// The `wsbench` executable that serves each transport as a child process (default: this one).
     #[arg(long, value_name = "PATH", hide = true)]
     pub server_bin: Option<PathBuf>,
+    /// Run only slice I of N (0-based, e.g. `1/3`) of the subscribers and publishers, against the
+    /// scenario's `[target]`, one transport per run; merge the shards' results directories with
+    /// `wsbench merge`. Needs `--start-at`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<ShardSpec>,
+    /// Start publishing at this wall-clock time (RFC 3339, e.g. `2026-12-01T10:00:00Z`) instead
+    /// of right after the ramp-up, or at the time the file FILE holds once it appears (`@FILE`):
+    /// how the shards of a run line up their measured windows.
+    #[arg(long, value_name = "TIME|@FILE")]
+    pub start_at: Option<StartAt>,
+    /// Accept `[target]` addresses off loopback. For sharded runs in a cluster, where each pod
+    /// reaches the server through a Service address; wsbench never sends load off loopback
+    /// without it. The address must be an IP (no name lookups).
+    #[arg(long)]
+    pub allow_remote: bool,
     /// Overrides of the scenario's common fields.
     #[command(flatten)]
     pub overrides: OverrideFlags,
@@ -114,6 +141,8 @@ impl From<OverrideFlags> for scenario::Overrides {
             warmup,
             transports,
             server_pid,
+            // A flag of `wsbench run` itself (`RunArgs::allow_remote`), set by the caller.
+            allow_remote: false,
         }
     }
 }
@@ -121,9 +150,9 @@ impl From<OverrideFlags> for scenario::Overrides {
 /// `wsbench serve`
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Which transport to serve.
+    /// Which transport to serve, or `all` of them on one port with the chat page at `/`.
     #[arg(long, value_enum)]
-    pub transport: TransportKind,
+    pub transport: crate::server::Serving,
     /// Address to bind; loopback by default. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub addr: SocketAddr,
@@ -133,6 +162,9 @@ pub struct ServeArgs {
     /// Messages the hub keeps for clients that fall behind (the ring size).
     #[arg(long, default_value_t = crate::server::Limits::default().ring_capacity)]
     pub ring: usize,
+    /// Bytes of messages the hub keeps at most (the ring's memory bound, whatever the sizes).
+    #[arg(long, default_value_t = crate::server::Limits::default().ring_bytes)]
+    pub ring_bytes: usize,
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = crate::server::Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,

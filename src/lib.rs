@@ -9,6 +9,7 @@
 //! section says the same in files):
 //! - [`run`]: `wsbench run` — per transport, start the server, drive the clients, sample both
 //!   processes, write every result file (also after Ctrl-C, marked partial).
+//! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
 //! - [`child`]: the server a run measures: ours as a child process, or an external one.
@@ -16,7 +17,8 @@
 //! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
 //!   line; `wsbench report`/`compare`.
 //! - [`client`]: the load generator — ramp-up, client tasks per transport, publishers, phases.
-//! - [`server`]: the hub and one adapter per transport.
+//! - [`server`]: the hub and one adapter per transport; [`server::all`] serves them all on one port
+//!   with the chat page ([`server::page`]).
 //! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`], errors with file:line and field.
 //!   (It checks `[thresholds]` names against [`report::Summary`]'s columns: the one edge upward.)
 //! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).
@@ -32,6 +34,7 @@ pub mod child;
 pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod merge;
 pub mod metrics;
 pub mod os;
 pub mod progress;
@@ -89,11 +92,18 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", report::compare(&a, &b)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Merge { out, dirs } => {
+            let merged = merge::merge(&out, &dirs)?;
+            println!("{}", merged.table);
+            eprintln!("merged: {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// Exit code for an error: 2 for bad input (scenario or flags, more connections than the
-/// machine's file or port limits allow, or source addresses that cannot reach the target), 130
+/// machine's file or port limits allow, source addresses that cannot reach the target, a
+/// sharded run's rules, shards that cannot be merged), 130
 /// for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
 /// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
@@ -107,6 +117,13 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     ) || error
         .downcast_ref::<client::source::SourceError>()
         .is_some();
+    let bad_shards = error.downcast_ref::<client::shard::ShardError>().is_some()
+        || error
+            .downcast_ref::<merge::MergeError>()
+            .is_some_and(merge::MergeError::is_bad_input);
+    if bad_shards {
+        return 2;
+    }
     if error.downcast_ref::<scenario::ScenarioError>().is_some() || beyond_the_machine {
         2
     } else if error.downcast_ref::<run::Interrupted>().is_some() {

@@ -21,15 +21,19 @@ pub enum TransportKind {
     ShortPoll,
     /// Server-sent events: `GET /events` as `text/event-stream`, resumed with `Last-Event-ID`.
     Sse,
+    /// Bare TCP, each message behind a 4-byte length: the floor that shows what each protocol
+    /// costs over TCP.
+    Raw,
 }
 
 impl TransportKind {
     /// Every transport, in run order.
-    pub const ALL: [TransportKind; 4] = [
+    pub const ALL: [TransportKind; 5] = [
         TransportKind::Ws,
         TransportKind::LongPoll,
         TransportKind::ShortPoll,
         TransportKind::Sse,
+        TransportKind::Raw,
     ];
 
     /// The label used in tables, CSV rows and file names.
@@ -39,6 +43,7 @@ impl TransportKind {
             TransportKind::LongPoll => "longpoll",
             TransportKind::ShortPoll => "shortpoll",
             TransportKind::Sse => "sse",
+            TransportKind::Raw => "raw",
         }
     }
 }

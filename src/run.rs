@@ -18,8 +18,10 @@ use tokio_util::sync::CancellationToken;
 use crate::child::{ServeOptions, ServerProcess};
 use crate::cli::RunArgs;
 use crate::client::source::{self, Sources};
-use crate::client::{self, ClientOutcome, LoadPlan, Phase, Target};
-use crate::metrics::{GeneratorHealth, ProcessUsage, TlsFigures, TransportMetrics};
+use crate::client::{self, ClientOutcome, LoadPlan, Phase, Target, shard};
+use crate::metrics::{
+    GeneratorHealth, ProcessUsage, Sharding, Slice, TlsFigures, TransportMetrics,
+};
 use crate::os;
 use crate::progress::{self, Progress};
 use crate::protocol::TransportKind;
@@ -35,15 +37,28 @@ const SPARE_FILES: u64 = 64;
 
 /// Runs a scenario end to end; returns the results directory.
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
-    let scenario = scenario::load_with(&args.scenario, &args.overrides.clone().into())?;
-    let connections = u64::from(scenario.clients.subscribers + scenario.publish.publishers);
+    let overrides = scenario::Overrides {
+        allow_remote: args.allow_remote,
+        ..args.overrides.clone().into()
+    };
+    let scenario = scenario::load_with(&args.scenario, &overrides)?;
+    let slice = args
+        .shard
+        .map(|spec| shard::plan(spec, args.start_at.as_ref(), &scenario))
+        .transpose()?;
+    let mut plan = LoadPlan::from_scenario(&scenario);
+    if let Some(slice) = &slice {
+        plan = plan.sliced(slice.clone());
+    }
+    plan.start_at = args.start_at.clone();
+    let connections = u64::from(plan.subscribers + plan.publishers);
     // The built-in server holds as many connections as the clients do. It is our child: it
     // inherits the limit set here and raises its soft limit to this hard one, so one check
     // refuses early for both, before any server starts.
     os::raise_nofile(connections + SPARE_FILES)
         .context("raising the open-file limit for the clients and the built-in server")?;
     let ports = os::ephemeral_ports().context("reading the loopback port range")?;
-    let sources = source_plans(&scenario, connections, ports)?;
+    let sources = source_plans(&scenario, connections, ports, slice.as_ref())?;
     let server_bin = match &args.server_bin {
         Some(bin) => bin.clone(),
         None => std::env::current_exe().context("finding the wsbench executable to serve with")?,
@@ -52,7 +67,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let dir = args
         .out
         .clone()
-        .unwrap_or_else(|| default_dir(&scenario, started));
+        .unwrap_or_else(|| default_dir(&scenario, started, slice.as_ref()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let cancel = CancellationToken::new();
@@ -61,7 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let runs = scenario.runs();
     // One self-signed certificate for every TLS run, in a private directory removed at the end.
     let cert = if runs.iter().any(|(_, v)| v.tls) {
-        Some(RunCert::new().context("making the TLS certificate")?)
+        Some(tls::RunCert::new().context("making the TLS certificate")?)
     } else {
         None
     };
@@ -74,6 +89,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         let label = variant.label(transport.kind());
         let run = TransportRun {
             scenario: &scenario,
+            plan: &plan,
             transport,
             variant: *variant,
             label: &label,
@@ -105,6 +121,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let rows = report::write_all(&dir, &run, &results)
         .with_context(|| format!("writing results to {}", dir.display()))?;
     println!("{}", report::table::render_summaries(&rows));
+    for note in report::sharded::notes(&results) {
+        println!("{note}");
+    }
     for warning in report::saturation::warnings(&rows, run.cores) {
         println!("{warning}");
     }
@@ -139,6 +158,7 @@ fn source_plans(
     scenario: &Scenario,
     connections: u64,
     ports: u64,
+    slice: Option<&Slice>,
 ) -> anyhow::Result<Vec<(TransportKind, Vec<IpAddr>)>> {
     let mut plans = Vec::new();
     for transport in &scenario.transports {
@@ -154,6 +174,16 @@ fn source_plans(
             ports,
         )
         .with_context(|| format!("[{kind}] choosing the clients' source addresses"))?;
+        // Shards on one machine each connect from their own addresses (and ports).
+        let addresses = match slice {
+            Some(s) => shard::sources(
+                s.index,
+                &scenario.clients.source_addresses,
+                target,
+                addresses,
+            ),
+            None => addresses,
+        };
         let count = addresses.len().max(1) as u64;
         os::check_ports(connections, ports, count)
             .with_context(|| format!("[{kind}] checking the loopback port range"))?;
@@ -175,13 +205,15 @@ pub struct Interrupted {
 #[error("{0} threshold(s) failed")]
 pub struct ThresholdsFailed(pub usize);
 
-fn default_dir(scenario: &Scenario, started: SystemTime) -> PathBuf {
+fn default_dir(scenario: &Scenario, started: SystemTime, slice: Option<&Slice>) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(started)
         .to_string()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    Path::new("results").join(format!("{}-{stamp}", scenario.name))
+    // Shards started together on one machine must not share a directory.
+    let shard = slice.map_or(String::new(), |s| format!("-shard{}of{}", s.index, s.count));
+    Path::new("results").join(format!("{}{shard}-{stamp}", scenario.name))
 }
 
 /// First Ctrl-C or SIGTERM: stop measuring, write what was measured. Second: exit at once.
@@ -208,44 +240,16 @@ async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
     }
 }
 
-/// The run's self-signed certificate: written where the server child reads it, trusted by the
-/// clients. The directory goes when this is dropped.
-struct RunCert {
-    cert: tls::SelfSigned,
-    files: tls::CertFiles,
-    _dir: tempfile::TempDir,
-}
-
-impl RunCert {
-    fn new() -> anyhow::Result<RunCert> {
-        let cert = tls::SelfSigned::generate()?;
-        let dir = tempfile::Builder::new()
-            .prefix("wsbench-tls-")
-            .tempdir()
-            .context("creating a directory for the certificate")?;
-        let files = cert.write(dir.path())?;
-        Ok(RunCert {
-            cert,
-            files,
-            _dir: dir,
-        })
-    }
-
-    /// A client configuration trusting this certificate only, offering `h2` or `http/1.1`.
-    fn client_config(&self, http2: bool) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-        let alpn = if http2 { tls::ALPN_H2 } else { tls::ALPN_HTTP1 };
-        Ok(tls::client_config(self.cert.cert_der()?, &[alpn])?)
-    }
-}
-
 /// One transport run: which transport, carried how, under which label.
 struct TransportRun<'a> {
     scenario: &'a Scenario,
+    /// The load: the scenario's, or a shard's slice of it.
+    plan: &'a LoadPlan,
     transport: &'a Transport,
     variant: Variant,
     label: &'a str,
     /// The run's certificate, present when any run uses TLS.
-    cert: Option<&'a RunCert>,
+    cert: Option<&'a tls::RunCert>,
     /// The clients' source addresses; empty: the kernel chooses.
     sources: &'a [IpAddr],
 }
@@ -259,8 +263,8 @@ async fn run_transport(
     let scenario = run.scenario;
     let options = serve_options(&run)?;
     let (server, target) = start_server(&run, &options, server_bin).await?;
-    let plan = LoadPlan::from_scenario(scenario);
-    let progress = Progress::new(progress::Mode::detect(quiet), run.label, &plan);
+    let plan = run.plan;
+    let progress = Progress::new(progress::Mode::detect(quiet), run.label, plan);
     progress.note(&describe(&server, &target));
     // Each transport's client peak RSS starts from here, not from the process's start.
     if let Err(e) = os::reset_peak_rss() {
@@ -291,7 +295,7 @@ async fn run_transport(
         std::future::pending::<Infallible>().await
     };
     let outcome = tokio::select! {
-        outcome = client::drive(&plan, &target, cancel, &mut on_phase) => outcome,
+        outcome = client::drive(plan, &target, cancel, &mut on_phase) => outcome,
         never = fault => match never {},
     };
     let mut server = server.into_inner();
@@ -321,10 +325,11 @@ fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptions> {
         _ => None,
     };
     // A restart fault keeps the HTTP hub in a file, so the restarted server continues the stream.
-    let state_file = (run.scenario.faults.restart_server_at.is_some() && kind != TransportKind::Ws)
-        .then(|| {
-            std::env::temp_dir().join(format!("wsbench-{}-{}.hub", std::process::id(), run.label))
-        });
+    let state_file = (run.scenario.faults.restart_server_at.is_some()
+        && !matches!(kind, TransportKind::Ws | TransportKind::Raw))
+    .then(|| {
+        std::env::temp_dir().join(format!("wsbench-{}-{}.hub", std::process::id(), run.label))
+    });
     if let Some(path) = &state_file {
         let _ = std::fs::remove_file(path);
     }
@@ -433,16 +438,16 @@ fn transport_metrics(
         ),
         _ => (None, Duration::ZERO, None),
     };
-    let scenario = run.scenario;
+    let deliveries_expected = outcome.deliveries_expected();
     TransportMetrics {
         transport: run.label.to_string(),
-        subscribers: scenario.clients.subscribers,
-        publishers: scenario.publish.publishers,
-        payload_bytes: scenario.publish.payload_bytes,
+        subscribers: run.plan.subscribers,
+        publishers: run.plan.publishers,
+        payload_bytes: run.scenario.publish.payload_bytes,
         measured: outcome.measured,
         messages_published: outcome.messages_published,
         messages_scheduled: outcome.messages_scheduled,
-        deliveries_expected: outcome.messages_published * u64::from(outcome.subscribers_connected),
+        deliveries_expected,
         clients: outcome.recorder,
         wire: outcome.wire,
         connect_wire: outcome.connect_wire,
@@ -462,5 +467,6 @@ fn transport_metrics(
         client_watch,
         complete: outcome.complete && server_alive,
         timeseries: outcome.timeseries,
+        sharding: outcome.shard.map(Sharding::Part),
     }
 }

@@ -2,7 +2,8 @@
 //! children `wsbench run` starts) its parent's exit.
 //!
 //! Prints the bound address on the first line of stdout, so a parent that asked for port 0 learns
-//! the port; everything else the server does lives in [`crate::server`].
+//! the port, and with `--transport all` the chat page's URL on the second, for a person to open
+//! (parents read only the first line); everything else the server does lives in [`crate::server`].
 
 use anyhow::Context;
 
@@ -19,8 +20,9 @@ fn serve_tls(args: &ServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::S
         cert: cert.clone(),
         key: key.clone(),
     };
+    // `all` offers h2 too: a browser opens its WebSockets on HTTP/1.1 connections of their own.
     let alpn: &[&[u8]] = match args.transport {
-        protocol::TransportKind::Ws => &[tls::ALPN_HTTP1],
+        server::Serving::One(protocol::TransportKind::Ws) => &[tls::ALPN_HTTP1],
         _ => &[tls::ALPN_H2, tls::ALPN_HTTP1],
     };
     Ok(Some(tls::server_config(&files, alpn)?))
@@ -31,6 +33,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write;
     // Each connection is a file descriptor; take what the hard limit allows.
     os::raise_nofile_to_hard().context("raising the open-file limit")?;
+    if args.transport == server::Serving::One(protocol::TransportKind::Raw) {
+        // Bare TCP has no header to carry a token and no TLS: it is the floor, not a service.
+        anyhow::ensure!(
+            args.token.is_none() && args.tls_cert.is_none(),
+            "--transport raw takes neither --token nor --tls-cert: it is bare TCP"
+        );
+    }
     // Before binding: a bad certificate fails the server before it reports an address.
     let tls = serve_tls(&args)?;
     let listener = server::listen(args.addr)
@@ -42,6 +51,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("reading the bound address")?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{addr}")
+        .and_then(|()| match args.transport {
+            server::Serving::All => {
+                let url = server::page::url(addr, tls.is_some(), args.token.as_deref());
+                writeln!(stdout, "{url}")
+            }
+            server::Serving::One(_) => Ok(()),
+        })
         .and_then(|()| stdout.flush())
         .context("printing the address")?;
     let config = server::ServerConfig {
@@ -49,6 +65,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hold: args.hold,
         limits: server::Limits {
             ring_capacity: args.ring,
+            ring_bytes: args.ring_bytes,
             max_message_bytes: args.max_message_bytes,
             token: args.token,
             ..server::Limits::default()

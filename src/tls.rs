@@ -50,6 +50,42 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
+/// The run's self-signed certificate: written into a private temporary directory where the
+/// server children read it, trusted by the clients. The directory goes when this is dropped.
+#[derive(Debug)]
+pub struct RunCert {
+    cert: SelfSigned,
+    /// Where the certificate and key are, for `wsbench serve --tls-cert/--tls-key`.
+    pub files: CertFiles,
+    _dir: tempfile::TempDir,
+}
+
+impl RunCert {
+    /// A fresh certificate in a fresh directory.
+    pub fn new() -> Result<RunCert, TlsError> {
+        let cert = SelfSigned::generate()?;
+        let dir = tempfile::Builder::new()
+            .prefix("wsbench-tls-")
+            .tempdir()
+            .map_err(|source| TlsError::Write {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let files = cert.write(dir.path())?;
+        Ok(RunCert {
+            cert,
+            files,
+            _dir: dir,
+        })
+    }
+
+    /// A client configuration trusting this certificate only, offering `h2` or `http/1.1`.
+    pub fn client_config(&self, http2: bool) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        let alpn = if http2 { ALPN_H2 } else { ALPN_HTTP1 };
+        client_config(self.cert.cert_der()?, &[alpn])
+    }
+}
+
 /// A freshly made self-signed certificate and its private key, both PEM.
 #[derive(Debug, Clone)]
 pub struct SelfSigned {

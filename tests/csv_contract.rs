@@ -23,7 +23,7 @@ publish_rtt_p50_us,publish_rtt_p99_us,\
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
-deliveries_per_server_cpu_s,client_cpu_util,client_lag_p99_us,client_lag_max_us,client_peak_rss_kib,\
+deliveries_per_server_cpu_s,server_cpu_vs_raw,wire_bytes_vs_raw,client_cpu_util,client_lag_p99_us,client_lag_max_us,client_peak_rss_kib,\
 client_rss_per_connection_kib,server_rss_per_connection_kib,connects_per_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,churned,reconnect_p50_us,reconnect_p99_us,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
@@ -31,9 +31,9 @@ const LATENCY_HEADER: &str = "transport,percentile,latency_us";
 const TIMESERIES_HEADER: &str = "transport,t_s,published,deliveries,lost,latency_p50_us,\
 latency_p99_us,latency_max_us,bytes_up,bytes_down,connections";
 
-const BYTES_HEADER: &str = "transport,deliveries,wire_bytes,payload_bytes,ws_framing_bytes,\
+const BYTES_HEADER: &str = "transport,deliveries,wire_bytes,payload_bytes,ws_framing_bytes,length_prefix_bytes,\
 http_request_bytes,http_response_bytes,tls_bytes,wire_per_delivery,payload_per_delivery,\
-ws_framing_per_delivery,http_request_per_delivery,http_response_per_delivery,tls_per_delivery,\
+ws_framing_per_delivery,length_prefix_per_delivery,http_request_per_delivery,http_response_per_delivery,tls_per_delivery,\
 model_overhead_per_delivery,model_covers";
 
 fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
@@ -93,6 +93,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
             WireBytes { up: 10, down: 900 },
             3,
         ),
+        sharding: None,
     }
 }
 
@@ -209,12 +210,12 @@ fn results_directory_keeps_its_contract() {
     // 910 wire bytes, 320 of them payload; 590 of WebSocket framing over 5 deliveries.
     let ws = bytes.lines().nth(1).unwrap();
     assert!(
-        ws.starts_with("ws,5,910,320,590,0,0,0,182.0,64.0,118.0,0.0,0.0,0.0,"),
+        ws.starts_with("ws,5,910,320,590,0,0,0,0,182.0,64.0,118.0,0.0,0.0,0.0,0.0,"),
         "{ws}"
     );
     let longpoll = bytes.lines().nth(2).unwrap();
     assert!(
-        longpoll.starts_with("longpoll,5,910,320,0,10,580,0,182.0,64.0,0.0,2.0,116.0,0.0,"),
+        longpoll.starts_with("longpoll,5,910,320,0,0,10,580,0,182.0,64.0,0.0,0.0,2.0,116.0,0.0,"),
         "{longpoll}"
     );
 }

@@ -124,6 +124,23 @@ async fn delivers_everything_and_counts_bytes_exactly(client: WsClient) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_tcp_delivers_everything_and_counts_bytes_exactly() {
+    let plan = common::small_plan();
+    let (o, _) = run(Transport::Raw, &plan).await;
+    assert_every_message_delivered_once(&o, &plan);
+    // Bare TCP: a 4-byte length before each message, each way, and nothing else at all.
+    let payload = plan.payload_bytes as u64;
+    let delivered = o.recorder.counts.delivery.delivered;
+    assert_eq!(o.wire.up, o.messages_published * (4 + payload));
+    assert_eq!(o.wire.down, delivered * (4 + payload));
+    assert_eq!(o.payload_wire.up, o.messages_published * payload);
+    assert_eq!(o.payload_wire.down, delivered * payload);
+    // Connecting is the TCP handshake alone: no bytes.
+    assert_eq!(o.connect_wire.total(), 0);
+    assert_eq!(o.recorder.counts.http_requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_delivers_everything_with_the_cursor() {
     let plan = common::small_plan();
     let (o, _) = run(

@@ -45,7 +45,7 @@ async fn seeded_server(
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = ServerConfig {
-        transport: kind,
+        transport: kind.into(),
         hold: Duration::from_secs(30),
         limits: Limits::default(),
         state_file: Some(state),

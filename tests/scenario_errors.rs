@@ -204,7 +204,7 @@ fn unknown_transport() {
     assert_eq!(
         err(&base_with(11, "[transports.carrier_pigeon]")),
         "scenarios/x.toml:11:13: [transports] carrier_pigeon: unknown field `carrier_pigeon`, \
-         expected one of `ws`, `longpoll`, `shortpoll`, `sse`"
+         expected one of `ws`, `longpoll`, `shortpoll`, `sse`, `raw`"
     );
 }
 
@@ -411,6 +411,7 @@ fn overrides_change_values() {
         warmup: Some(Duration::ZERO),
         transports: Some(vec![TransportKind::LongPoll]),
         server_pid: None,
+        allow_remote: false,
     };
     let s = chat().with_overrides(&o).unwrap();
     assert_eq!(s.clients.subscribers, 20);
@@ -814,6 +815,11 @@ fn http2_and_tls_variants_expand_in_a_fixed_order_with_labels() {
 
 #[test]
 fn bad_http2_and_tls_values_name_line_and_field() {
+    assert_eq!(
+        err(&base_with(11, "[transports.raw]\ntls = [false, true]")),
+        "scenarios/x.toml:12: [transports.raw] tls: raw is bare TCP, the floor under every \
+         protocol; it has no HTTP/2 or TLS variant"
+    );
     assert_eq!(
         err(&base_with(11, "[transports.ws]\nhttp2 = true")),
         "scenarios/x.toml:12: [transports.ws] http2: HTTP/2 applies to the HTTP transports only \

@@ -168,7 +168,7 @@ async fn an_h2_publisher_with_posts_in_flight_publishes_in_order() {
     let token = stop.clone();
     let hold = Duration::from_secs(30);
     let config = ServerConfig {
-        transport: TransportKind::LongPoll,
+        transport: TransportKind::LongPoll.into(),
         hold,
         limits: Limits::default(),
         state_file: None,

@@ -51,7 +51,7 @@ fn start(kind: TransportKind) -> SocketAddr {
         .set_nonblocking(true)
         .expect("a listener can be made non-blocking");
     let config = ServerConfig {
-        transport: kind,
+        transport: kind.into(),
         hold: Duration::from_millis(20),
         limits: limits(),
         state_file: None,

@@ -83,6 +83,7 @@ mod tests {
             publish_start: start,
             measure_start: start + Duration::from_secs(1),
             measure_end: start + Duration::from_secs(3),
+            own: (0..1).into(),
         };
         let signals = Signals::new(4);
         let mut listeners: Vec<_> = (0..4).map(|i| signals.listener(i)).collect();

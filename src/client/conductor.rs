@@ -2,10 +2,14 @@
 //! client (subscribers, and the HTTP publishers' own connections) at its connect slot, counts the
 //! connections as they report, fixes the timeline, runs the 1 Hz [`Sampler`] through the measured
 //! phase and the drain, then stops and collects every task and adds up what they measured.
+//!
+//! In a sharded run (the plan holds a slice) the timeline starts at the common start instead of
+//! right after the ramp-up, its epoch is that start (so every shard's envelope times count from
+//! the same first slot), and subscribers also expect the other shards' scheduled messages.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
@@ -22,15 +26,16 @@ use super::outcome::{ClientError, ClientOutcome, Phase, Ramp};
 use super::plan::{LoadPlan, Target};
 use super::publishing::PublishTally;
 use super::sampler::Sampler;
-use super::schedule::{Schedule, Timeline};
+use super::schedule::{Schedule, Timeline, window_slots_by_second};
+use super::shard::START_FILE_WAIT;
 use super::signals::Signals;
 use super::watch::LagWatch;
 use super::workers::Workers;
-use super::{http, sse, ws};
+use super::{http, raw, sse, ws};
 use crate::metrics::timeseries::Sample;
 use crate::metrics::{
-    FailureCounts, IntervalRecorder, PackedHistogram, Recorder, SharedHistogram, TimeSeries,
-    WireBytes, new_histogram,
+    FailureCounts, IntervalRecorder, PackedHistogram, Recorder, ShardFigures, SharedHistogram,
+    TimeSeries, WireBytes, new_histogram,
 };
 use crate::protocol::TransportKind;
 use crate::scenario::Transport;
@@ -47,13 +52,14 @@ pub async fn drive(
     let deliveries_per_s = plan.rate * f64::from(plan.subscribers + plan.publishers);
     let workers = Workers::for_load(deliveries_per_s).map_err(ClientError::Workers)?;
     let (events_tx, mut events) = mpsc::unbounded_channel();
+    let seconds = usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0);
+    let others = others_scheduled(plan, seconds);
+    let others_total = others.iter().sum();
     let ctx = Arc::new(Ctx {
         plan: plan.clone(),
         target: target.clone(),
         meter: Arc::new(WireMeter::default()),
-        intervals: Arc::new(IntervalRecorder::new(
-            usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0),
-        )),
+        intervals: Arc::new(IntervalRecorder::new(seconds).expect_others(others)),
         connect_us: SharedHistogram::default(),
         reconnect_us: SharedHistogram::default(),
         above_tls: Arc::new(WireMeter::default()),
@@ -61,7 +67,7 @@ pub async fn drive(
         dialed: AtomicU64::new(0),
         timeline: watch::Sender::new(None),
         signals: Signals::new(plan.subscribers as usize),
-        tally: PublishTally::new(plan.publishers),
+        tally: PublishTally::new(plan.publishers, others_total),
         events: events_tx,
         measure_over: AtomicBool::new(false),
         stop: cancel.child_token(),
@@ -96,12 +102,16 @@ pub async fn drive(
                 sse::subscriber(ctx, i, slot, slow),
                 workers.handle(i as usize),
             ),
+            Transport::Raw => subscribers.spawn_on(
+                raw::subscriber(ctx, i, slot, slow),
+                workers.handle(i as usize),
+            ),
         };
     }
     let mut connections = plan.subscribers;
     // Over HTTP every publisher has its own keep-alive connection for `POST /publish`; on
-    // WebSocket a publisher sends on its subscriber connection.
-    if target.kind() != TransportKind::Ws {
+    // WebSocket and raw a publisher sends on its subscriber connection.
+    if !matches!(target.kind(), TransportKind::Ws | TransportKind::Raw) {
         for p in 0..plan.publishers {
             let slot = ramp_start + per_connection * p;
             publishers.spawn_on(
@@ -151,10 +161,7 @@ pub async fn drive(
     let connect_wire = ctx.meter.read();
     let connect_above = ctx.above_tls.read();
     if subscribers_ok == 0 && !cancel.is_cancelled() {
-        ctx.stop.cancel();
-        ctx.close.cancel();
-        subscribers.shutdown().await;
-        publishers.shutdown().await;
+        abandon(&ctx, subscribers, publishers).await;
         return Err(ClientError::NoneConnected {
             addr: target.addr,
             failed,
@@ -163,13 +170,28 @@ pub async fn drive(
         });
     }
 
-    let publish_start = Instant::now() + Duration::from_millis(10);
+    let (epoch, publish_start, start_wall) = match start(plan, cancel).await {
+        Ok(Some((at, wall))) => (at, at, wall),
+        Ok(None) => {
+            let at = Instant::now() + Duration::from_millis(10);
+            (
+                ramp_start,
+                at,
+                SystemTime::now() + Duration::from_millis(10),
+            )
+        }
+        Err(e) => {
+            abandon(&ctx, subscribers, publishers).await;
+            return Err(e);
+        }
+    };
     let measure_start = publish_start + plan.warmup;
     let timeline = Timeline {
-        epoch: ramp_start,
+        epoch,
         publish_start,
         measure_start,
         measure_end: measure_start + plan.duration,
+        own: plan.own_publishers(),
     };
     ctx.timeline.send_replace(Some(timeline));
     if !plan.warmup.is_zero() {
@@ -194,7 +216,9 @@ pub async fn drive(
         plan.shape.churn,
         plan.subscribers,
         &timeline,
-        plan.shape.seed ^ u64::from_be_bytes(*b"churn\0\0\0"),
+        plan.shape.seed
+            ^ u64::from_be_bytes(*b"churn\0\0\0")
+            ^ u64::from(plan.shard.as_ref().map_or(0, |s| s.index)),
     );
     complete = complete && {
         let end = timeline.measure_end;
@@ -271,7 +295,8 @@ pub async fn drive(
     // Deliveries recorded after the last tick (a batch being handled at the stop) join the last second.
     let mut samples = sampler.samples;
     if let Some(last) = samples.last_mut() {
-        let late = ctx.intervals.take_latency();
+        let (late, late_unclocked) = ctx.intervals.take_latency();
+        last.unclocked += late_unclocked;
         if !late.is_empty() {
             let mut merged = last.latency_us.unpack();
             merged
@@ -286,8 +311,9 @@ pub async fn drive(
         measure_end: measure_start + measured,
         ..timeline
     };
+    let own = plan.own_publishers();
     let cadence = plan.cadence();
-    let messages_scheduled = (0..plan.publishers)
+    let messages_scheduled = (own.first..own.end)
         .map(|p| Schedule::new(p, &cadence, &measured_window).in_window_slots(&measured_window))
         .sum();
     // The whole run's latency is the sum of its seconds: no subscriber keeps a histogram.
@@ -299,10 +325,11 @@ pub async fn drive(
     };
     let mut subscribers_connected = 0;
     for inbox in inboxes {
-        // Only a connected subscriber was expected to receive anything.
+        // Only a connected subscriber was expected to receive anything: every message this
+        // process published, and (sharded) the other shards' as scheduled.
         let expected = if inbox.connected {
             subscribers_connected += 1;
-            messages_published
+            messages_published + others_total
         } else {
             0
         };
@@ -312,13 +339,23 @@ pub async fn drive(
         recorder.merge(r);
     }
     let payload = plan.payload_bytes as u64;
+    let intended = ctx.intervals.by_intended();
     let timeseries = TimeSeries::new(
         sampler.start_unix,
         samples,
-        &ctx.intervals.by_intended(),
+        &intended,
         u64::from(subscribers_connected),
     );
+    let shard = plan.shard.clone().map(|slice| ShardFigures {
+        slice,
+        start_unix: start_wall.duration_since(UNIX_EPOCH).unwrap_or_default(),
+        subscribers_connected,
+        others_scheduled: others_total,
+        delivered_by_intended: intended.iter().map(|s| s.delivered).collect(),
+        sources: target.sources.used(),
+    });
     Ok(ClientOutcome {
+        shard,
         timeseries,
         payload_wire: WireBytes {
             up: messages_published * payload,
@@ -337,6 +374,61 @@ pub async fn drive(
         lag,
         complete,
     })
+}
+
+/// In a sharded run, the other shards' publishers' in-window slots by second of the measured
+/// phase (empty otherwise): every subscriber here expects them. Slots are offsets from the first
+/// one, so a timeline made up now counts them as the real one will.
+fn others_scheduled(plan: &LoadPlan, seconds: usize) -> Vec<u64> {
+    let Some(slice) = &plan.shard else {
+        return Vec::new();
+    };
+    let now = Instant::now();
+    let timeline = Timeline {
+        epoch: now,
+        publish_start: now,
+        measure_start: now + plan.warmup,
+        measure_end: now + plan.warmup + plan.duration,
+        own: plan.own_publishers(),
+    };
+    let others = (0..slice.publishers_total).filter(|p| !slice.publishers.contains(p));
+    window_slots_by_second(others, &plan.cadence(), &timeline, seconds)
+}
+
+/// The common start (`--start-at`) as an instant on this process's clock, with its wall-clock
+/// time; `None` without one. A start already past is taken if the warmup absorbs the delay (the
+/// overdue warmup slots go out at once, as late messages); beyond that the run is refused.
+async fn start(
+    plan: &LoadPlan,
+    cancel: &CancellationToken,
+) -> Result<Option<(Instant, SystemTime)>, ClientError> {
+    let Some(start_at) = &plan.start_at else {
+        return Ok(None);
+    };
+    let wall = start_at.resolve(START_FILE_WAIT, cancel).await?;
+    let (now, now_wall) = (Instant::now(), SystemTime::now());
+    let at = match wall.duration_since(now_wall) {
+        Ok(ahead) => now + ahead,
+        Err(past) => {
+            let late = past.duration();
+            if late > plan.warmup {
+                return Err(ClientError::LateForStart {
+                    late,
+                    warmup: plan.warmup,
+                });
+            }
+            now.checked_sub(late).unwrap_or(now)
+        }
+    };
+    Ok(Some((at, wall)))
+}
+
+/// Stops every client task before any message was published (the run cannot go on).
+async fn abandon(ctx: &Ctx, mut subscribers: JoinSet<Inbox>, mut publishers: JoinSet<Recorder>) {
+    ctx.stop.cancel();
+    ctx.close.cancel();
+    subscribers.shutdown().await;
+    publishers.shutdown().await;
 }
 
 /// The whole run's latency: every second's deliveries added up.

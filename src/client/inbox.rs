@@ -6,6 +6,10 @@
 //! swapped out by the sampler; the whole run's histogram is the sum of the seconds), so memory per
 //! subscriber does not grow with the latencies it sees, and the receive loops of the transports
 //! need no hook of their own.
+//!
+//! In a sharded run a message from another shard's publisher carries a send time on that
+//! shard's clock: it counts for delivery, loss, duplicates and order like any other, but gives
+//! no latency ([`Timeline::own`]).
 
 use std::sync::Arc;
 
@@ -47,17 +51,18 @@ impl Inbox {
         }
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
             let intended = t.at(envelope.intended_ns);
-            let latency = now.saturating_duration_since(intended);
             if let Some(intervals) = &self.intervals {
                 let second = intended
                     .saturating_duration_since(t.measure_start)
                     .as_secs();
-                intervals.record_delivery(
-                    // The worker thread's own shard: the lock's line stays on this core.
-                    thread_lane(),
-                    latency,
-                    usize::try_from(second).unwrap_or(usize::MAX),
-                );
+                let second = usize::try_from(second).unwrap_or(usize::MAX);
+                // The worker thread's own lane: the lock's line stays on this core.
+                if t.own.contains(envelope.publisher) {
+                    let latency = now.saturating_duration_since(intended);
+                    intervals.record_delivery(thread_lane(), latency, second);
+                } else {
+                    intervals.record_unclocked_delivery(thread_lane(), second);
+                }
             }
         }
     }

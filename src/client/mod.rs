@@ -18,6 +18,8 @@
 //! - [`plan`]: what the load looks like and where it goes ([`LoadPlan`], [`Target`]).
 //! - [`outcome`]: what a run tells its caller ([`Phase`], [`ClientOutcome`], [`ClientError`]).
 //! - [`source`]: the loopback source addresses connections come from (past the port range).
+//! - [`shard`]: a sharded run's flags and rules — the slice, the common start, each shard's
+//!   own source addresses.
 //! - `ctx`, `signals`, [`conn`], `inbox`, `publishing`, `backoff`: what every client shares —
 //!   the context, news of the run's state, the counted socket, the receive-side bookkeeping, the
 //!   publishing schedule, reconnecting.
@@ -43,9 +45,10 @@ pub mod longpoll;
 pub mod outcome;
 pub mod plan;
 mod publishing;
+pub mod raw;
 mod sampler;
 pub mod schedule;
-mod scratch;
+pub mod shard;
 mod signals;
 pub mod source;
 pub mod sse;

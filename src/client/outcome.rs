@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::metrics::{FailureCounts, LagFigures, Recorder, TimeSeries, WireBytes};
+use super::shard::StartError;
+use crate::metrics::{FailureCounts, LagFigures, Recorder, ShardFigures, TimeSeries, WireBytes};
 
 /// Where a run stands; reported to the caller's callback at each change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,6 +83,22 @@ pub enum ClientError {
         /// What the first failure said.
         first_error: String,
     },
+    /// The common start (`--start-at`) could not be had: its file never held a time.
+    #[error("waiting for the common start: {0}")]
+    Start(#[from] StartError),
+    /// The ramp-up ended after the common start, later than the warmup can absorb: messages of
+    /// the measured window would have been sent late. Give the shards a later start.
+    #[error(
+        "the ramp-up ended {} after the common start (--start-at), more than the warmup ({}) can absorb: choose a later start",
+        humantime::format_duration(*late),
+        humantime::format_duration(*warmup)
+    )]
+    LateForStart {
+        /// How late.
+        late: Duration,
+        /// The warmup.
+        warmup: Duration,
+    },
 }
 
 /// What the clients measured for one transport.
@@ -119,6 +136,17 @@ pub struct ClientOutcome {
     pub complete: bool,
     /// The measured phase and the drain, second by second.
     pub timeseries: TimeSeries,
+    /// In a sharded run: what the merge needs beyond the figures above.
+    pub shard: Option<ShardFigures>,
+}
+
+impl ClientOutcome {
+    /// Deliveries expected: every in-window message × subscribers that connected. In a sharded
+    /// run "every message" counts the other shards' messages as scheduled (see [`ShardFigures`]).
+    pub fn deliveries_expected(&self) -> u64 {
+        let others = self.shard.as_ref().map_or(0, |s| s.others_scheduled);
+        (self.messages_published + others) * u64::from(self.subscribers_connected)
+    }
 }
 
 /// The ramp-up: connections made (subscribers and publishers' own) and how long it took from the

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ClientError;
-use super::schedule::Cadence;
+use super::schedule::{Cadence, PublisherIds};
+use super::shard::StartAt;
+use crate::metrics::Slice;
 use crate::protocol::{self, TransportKind};
 use crate::scenario::target::Endpoint;
 use crate::scenario::{Network, Pattern, Scenario, Transport};
@@ -39,6 +41,11 @@ pub struct LoadPlan {
     pub slow_readers: u32,
     /// How long a slow reader pauses after each read.
     pub slow_read_pause: Duration,
+    /// This process's slice of a sharded run (`--shard`): the counts above are then the
+    /// slice's. `None`: the whole run.
+    pub shard: Option<Slice>,
+    /// When publishing starts (`--start-at`); `None`: as soon as every client has connected.
+    pub start_at: Option<StartAt>,
     /// The send pattern, churn and network: what makes the load look like a real one.
     pub shape: Shape,
 }
@@ -85,6 +92,8 @@ impl LoadPlan {
             reconnect: s.clients.reconnect,
             slow_readers: s.clients.slow_readers,
             slow_read_pause: s.clients.slow_read_pause,
+            shard: None,
+            start_at: None,
             shape: Shape {
                 pattern: s.publish.pattern,
                 seed: s.seed,
@@ -94,18 +103,58 @@ impl LoadPlan {
         }
     }
 
-    /// What every publisher's schedule is made from.
+    /// What every publisher's schedule is made from (the whole run's publishers: a shard's
+    /// keep the one-process schedule).
     pub fn cadence(&self) -> Cadence {
         Cadence {
-            publishers: self.publishers,
+            publishers: self.publishers_total(),
             rate: self.rate,
             pattern: self.shape.pattern,
             seed: self.shape.seed,
         }
     }
+
+    /// This plan cut to `slice`: its subscribers and publishers (the slow readers among them),
+    /// connecting at the slice's share of the connect rate, so the shards together ramp up about
+    /// as fast as one process would, and closing its share of the churn.
+    pub fn sliced(self, slice: Slice) -> Self {
+        let share = self.connect_rate.div_ceil(slice.count).max(1);
+        // The closes a second cut like the subscribers, so the shards' add up to the run's.
+        let cut = |i: u32| u64::from(self.shape.churn) * u64::from(i) / u64::from(slice.count);
+        let churn = cut(slice.index + 1) - cut(slice.index);
+        LoadPlan {
+            subscribers: slice.subscribers_here(),
+            publishers: slice.publishers_here(),
+            slow_readers: slice.slow_here(self.slow_readers),
+            connect_rate: share,
+            shape: Shape {
+                churn: u32::try_from(churn).unwrap_or(u32::MAX),
+                ..self.shape
+            },
+            shard: Some(slice),
+            ..self
+        }
+    }
+
+    /// The ids this process's publishers send as: `0..publishers`, or the slice's.
+    pub fn own_publishers(&self) -> PublisherIds {
+        match &self.shard {
+            Some(slice) => slice.publishers.clone().into(),
+            None => (0..self.publishers).into(),
+        }
+    }
+
+    /// Publishers of the whole run: the schedule's `P`.
+    pub fn publishers_total(&self) -> u32 {
+        self.shard
+            .as_ref()
+            .map_or(self.publishers, |s| s.publishers_total)
+    }
 }
 
-/// Where the clients connect. Only loopback addresses are accepted: wsbench never aims load elsewhere.
+/// Where the clients connect. Only loopback addresses are accepted, unless the user allowed a
+/// remote `[target]` on purpose (`--allow-remote`, for shards in pods that reach the server
+/// through a Service address).
 #[derive(Debug, Clone)]
 pub struct Target {
     /// Which protocol the clients speak, with its client-side options (e.g. short-poll interval).
@@ -156,7 +205,12 @@ impl Target {
         if !addr.ip().is_loopback() {
             return Err(ClientError::NotLoopback(addr));
         }
-        Ok(Target {
+        Ok(Target::at(transport, addr))
+    }
+
+    /// A target at `addr`, wherever it is: only for addresses already checked.
+    fn at(transport: Transport, addr: SocketAddr) -> Self {
+        Target {
             transport,
             addr,
             paths: Paths::default(),
@@ -164,13 +218,18 @@ impl Target {
             http2: false,
             tls: None,
             sources: Arc::default(),
-        })
+        }
     }
 
-    /// A server wsbench did not start, at a `[target]` endpoint (already known to be loopback).
+    /// A server wsbench did not start, at a `[target]` endpoint: on loopback, or elsewhere when
+    /// the scenario was loaded with `--allow-remote` (the endpoint says so).
     pub fn external(transport: Transport, endpoint: &Endpoint) -> Result<Self, ClientError> {
         let kind = transport.kind();
-        let mut target = Target::new(transport, endpoint.addr)?;
+        let mut target = if endpoint.remote_allowed {
+            Target::at(transport, endpoint.addr)
+        } else {
+            Target::new(transport, endpoint.addr)?
+        };
         target.paths = Paths {
             ws: endpoint.path.clone(),
             poll: endpoint.http_path(kind, "poll"),

@@ -14,6 +14,9 @@ use crate::codec::envelope::Envelope;
 #[derive(Debug)]
 pub struct PublishTally {
     in_window: AtomicU64,
+    /// In-window messages the other shards of a sharded run are scheduled to publish: every
+    /// subscriber expects them too (0 when not sharded).
+    others: u64,
     remaining: AtomicU32,
     /// Set to the in-window total when the last publisher reports.
     finals: watch::Sender<Option<u64>>,
@@ -26,22 +29,25 @@ pub struct PublishTally {
 const UNKNOWN: u64 = u64::MAX;
 
 impl PublishTally {
-    /// A tally waiting for `publishers` reports.
-    pub fn new(publishers: u32) -> Self {
+    /// A tally waiting for `publishers` reports; subscribers also expect `others` messages
+    /// from other shards' publishers.
+    pub fn new(publishers: u32, others: u64) -> Self {
         PublishTally {
             in_window: AtomicU64::new(0),
+            others,
             remaining: AtomicU32::new(publishers),
-            finals: watch::Sender::new((publishers == 0).then_some(0)),
-            total: AtomicU64::new(if publishers == 0 { 0 } else { UNKNOWN }),
+            finals: watch::Sender::new((publishers == 0).then_some(others)),
+            total: AtomicU64::new(if publishers == 0 { others } else { UNKNOWN }),
         }
     }
 
-    /// In-window messages published so far (final once every publisher reported).
+    /// In-window messages this process published so far (final once every publisher reported).
     pub fn in_window(&self) -> u64 {
         self.in_window.load(Ordering::SeqCst)
     }
 
-    /// The in-window total, once every publisher is done.
+    /// The in-window total each subscriber expects, once every publisher is done: this
+    /// process's and the other shards' scheduled ones.
     pub fn total(&self) -> Option<u64> {
         Some(self.total.load(Ordering::Acquire)).filter(|&t| t != UNKNOWN)
     }
@@ -52,7 +58,7 @@ impl PublishTally {
     }
 
     fn report(&self, in_window: u64) {
-        let total = self.in_window.fetch_add(in_window, Ordering::SeqCst) + in_window;
+        let total = self.in_window.fetch_add(in_window, Ordering::SeqCst) + in_window + self.others;
         if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.total.store(total, Ordering::Release);
             self.finals.send_replace(Some(total));
@@ -73,10 +79,11 @@ pub struct Publishing {
 }
 
 impl Publishing {
-    /// Publisher `publisher`, reporting to `ctx`'s tally.
-    pub(super) fn new(ctx: Arc<super::ctx::Ctx>, publisher: u32) -> Self {
+    /// This process's publisher `index`, reporting to `ctx`'s tally. It sends as the run's
+    /// publisher `first + index` of all (see [`LoadPlan::own_publishers`](super::LoadPlan::own_publishers)).
+    pub(super) fn new(ctx: Arc<super::ctx::Ctx>, index: u32) -> Self {
         Publishing {
-            publisher,
+            publisher: ctx.plan.own_publishers().first + index,
             cadence: ctx.plan.cadence(),
             schedule: None,
             timeline: None,

@@ -55,13 +55,14 @@ impl Sampler {
     /// [`Sampler::tick`] with the meter's reading taken by the caller.
     pub(super) fn tick_at(&mut self, ctx: &Ctx, wire: WireBytes) -> LiveStats {
         let now = Instant::now();
-        let latency_us = ctx.intervals.take_latency();
+        let (latency_us, unclocked) = ctx.intervals.take_latency();
         let duration = now.saturating_duration_since(self.last_at);
         let elapsed = now.saturating_duration_since(self.start);
         let connections = ctx.meter.open_streams();
         let stats = LiveStats {
             elapsed,
-            deliveries_per_s: latency_us.len() as f64 / duration.as_secs_f64().max(1e-3),
+            deliveries_per_s: (latency_us.len() + unclocked) as f64
+                / duration.as_secs_f64().max(1e-3),
             latency_p99_us: (!latency_us.is_empty()).then(|| latency_us.value_at_quantile(0.99)),
             // Seconds that ended at least a second ago.
             missing: ctx.intervals.missing(
@@ -73,6 +74,7 @@ impl Sampler {
         self.samples.push(Sample {
             duration,
             latency_us: PackedHistogram::pack(&latency_us),
+            unclocked,
             wire: wire.since(self.last_wire),
             connections,
         });

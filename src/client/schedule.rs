@@ -12,7 +12,13 @@
 //! A schedule never slips: a message sent late keeps its slot time as its intended time (open
 //! model, as wrk2 does), so a stall or a burst that outruns a transport shows up as latency
 //! instead of being hidden by fewer sends.
+//!
+//! Slots are offsets from the first one, so whether a message is in the measured window depends
+//! on its publisher, its sequence number and the scenario only: the shards of a run, on machines
+//! whose clocks differ, agree on it exactly (a Poisson publisher's draws depend on its global
+//! id, so they agree on those too).
 
+use std::ops::Range;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -43,6 +49,34 @@ pub struct Timeline {
     pub measure_start: Instant,
     /// End of the measured phase: no message is intended at or after it.
     pub measure_end: Instant,
+    /// The publishers whose envelope times count from `epoch`: this process's. A message of
+    /// another shard's publisher carries a time on that shard's clock, so it gives no latency.
+    pub own: PublisherIds,
+}
+
+/// A range of publisher ids, `first..end` (a `Range` that is `Copy`, as [`Timeline`] is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublisherIds {
+    /// The first id.
+    pub first: u32,
+    /// One past the last id.
+    pub end: u32,
+}
+
+impl PublisherIds {
+    /// Whether publisher `id` is one of these.
+    pub fn contains(&self, id: u32) -> bool {
+        (self.first..self.end).contains(&id)
+    }
+}
+
+impl From<Range<u32>> for PublisherIds {
+    fn from(r: Range<u32>) -> Self {
+        PublisherIds {
+            first: r.start,
+            end: r.end,
+        }
+    }
 }
 
 impl Timeline {
@@ -148,6 +182,35 @@ fn mix(seed: u64, publisher: u32) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The in-window slots of publishers `ids` on `cadence`, by second of the measured
+/// phase (`seconds` of them): what the other shards of a run are scheduled to publish. Depends
+/// on the timeline's offsets only, so any timeline with the run's warmup and duration gives the
+/// same counts. Iterates every slot (bounded by the scenario's message cap).
+pub fn window_slots_by_second(
+    ids: impl Iterator<Item = u32>,
+    cadence: &Cadence,
+    timeline: &Timeline,
+    seconds: usize,
+) -> Vec<u64> {
+    let mut by_second = vec![0u64; seconds];
+    for id in ids {
+        let mut s = Schedule::new(id, cadence, timeline);
+        while let Some((_, at)) = s.peek() {
+            if at >= timeline.measure_start {
+                let second = (at - timeline.measure_start).as_secs();
+                if let Some(n) = usize::try_from(second)
+                    .ok()
+                    .and_then(|i| by_second.get_mut(i))
+                {
+                    *n += 1;
+                }
+            }
+            s.advance();
+        }
+    }
+    by_second
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +224,7 @@ mod tests {
             publish_start,
             measure_start,
             measure_end: measure_start + Duration::from_millis(duration_ms),
+            own: (0..u32::MAX).into(),
         }
     }
 
@@ -277,5 +341,18 @@ mod tests {
             .map(|i| Schedule::new(i, &c, &t).in_window_slots(&t))
             .sum();
         assert_eq!(n, total as u64);
+    }
+
+    #[test]
+    fn other_publishers_slots_by_second() {
+        // 4 publishers at 40/s, 500 ms warmup, 2.5 s window: 10 slots per publisher per second.
+        let t = timeline(500, 2_500);
+        let c = steady(4, 40.0);
+        let by_second = window_slots_by_second(1..3, &c, &t, 3);
+        assert_eq!(by_second, [20, 20, 10]);
+        let total: u64 = (1..3)
+            .map(|p| Schedule::new(p, &c, &t).in_window_slots(&t))
+            .sum();
+        assert_eq!(by_second.iter().sum::<u64>(), total);
     }
 }

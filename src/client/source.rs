@@ -71,13 +71,23 @@ pub fn auto_count(connections: u64, ports: u64) -> u64 {
 /// connections with `ports` local ports per address. Empty: the kernel chooses, as for any
 /// unbound socket (automatic planning when one address suffices, so small runs connect exactly
 /// as they always did). More than [`MAX_SOURCE_ADDRESSES`] are never planned; the port check
-/// then refuses a run that would need them.
+/// then refuses a run that would need them. A target off loopback (`--allow-remote`) gets none.
 pub fn plan(
     setting: &SourceAddresses,
     target: IpAddr,
     connections: u64,
     ports: u64,
 ) -> Result<Vec<IpAddr>, SourceError> {
+    if !target.is_loopback() {
+        // A remote target (`--allow-remote`) is reached from this host's own address.
+        return match setting {
+            SourceAddresses::Auto => Ok(Vec::new()),
+            _ => Err(SourceError::Mismatch(format!(
+                "[clients] source_addresses are loopback addresses, which cannot reach the remote \
+                 target {target}; leave the key out and the kernel picks this host's address"
+            ))),
+        };
+    }
     setting.fits(target).map_err(SourceError::Mismatch)?;
     if let Some(explicit) = setting.explicit(target) {
         return Ok(explicit);
@@ -267,6 +277,19 @@ mod tests {
         let v4_list = SourceAddresses::List(vec![ip("127.0.0.2")]);
         assert!(matches!(
             plan(&v4_list, v6, 10, PORTS),
+            Err(SourceError::Mismatch(_))
+        ));
+    }
+
+    #[test]
+    fn a_remote_target_is_reached_from_the_hosts_own_address() {
+        let remote = ip("192.0.2.1");
+        assert_eq!(
+            plan(&SourceAddresses::Auto, remote, 40_000, PORTS),
+            Ok(vec![])
+        );
+        assert!(matches!(
+            plan(&SourceAddresses::Count(2), remote, 10, PORTS),
             Err(SourceError::Mismatch(_))
         ));
     }

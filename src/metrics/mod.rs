@@ -8,6 +8,7 @@
 pub mod delivery;
 pub mod failures;
 pub mod health;
+pub mod shard;
 pub mod timeseries;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +20,8 @@ use hdrhistogram::Histogram;
 pub use delivery::{DeliveryCounts, DeliveryTracker};
 pub use failures::{FailureCounts, FailureKind};
 pub use health::{GeneratorHealth, LagFigures, LagRecorder};
-pub use timeseries::{IntervalRecorder, PackedHistogram, Second, TimeSeries};
+pub use shard::{ShardFigures, ShardSummary, Sharding, Slice};
+pub use timeseries::{IntendedSecond, IntervalRecorder, PackedHistogram, Second, TimeSeries};
 
 /// A small number fixed for the calling thread, handed out in turn: which lane of a sharded
 /// counter or recorder the thread uses. Client tasks stay on their worker thread, so with one lane
@@ -294,6 +296,9 @@ pub struct TransportMetrics {
     pub complete: bool,
     /// The measured phase and drain second by second (empty for results stored before it existed).
     pub timeseries: TimeSeries,
+    /// One shard's part of a sharded run, or the shards a merged run was added up from; `None`
+    /// for a run in one process.
+    pub sharding: Option<Sharding>,
 }
 
 #[cfg(test)]

@@ -17,6 +17,14 @@
 //! be sent in, once the run is over: `published × subscribers − distinct deliveries` of the
 //! messages intended in that second. Summed over the seconds it is the summary's `lost`.
 //! Deliveries and latency are counted by the second they *arrived* in.
+//!
+//! ## Deliveries without a latency
+//! In a sharded run (`wsbench run --shard`) a subscriber receives messages from publishers in
+//! other processes, perhaps on other machines, whose send times are on another clock. Those
+//! deliveries count ([`Second::unclocked`]) but give no latency sample: latency is only ever one
+//! clock read twice. And a shard cannot know how many messages the other shards published, so
+//! it expects their scheduled slots ([`IntervalRecorder::expect_others`]); `wsbench merge` replaces
+//! them by what was published.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -30,12 +38,14 @@ use super::{WireBytes, new_histogram, record};
 /// Shared histograms per transport run: enough that 2–16 worker threads rarely meet on one lock.
 pub const SHARDS: usize = 32;
 
-/// One shard: the latency of the deliveries since the last swap, and distinct deliveries by the
-/// second their message was intended in (never swapped: the lost count needs the whole run).
+/// One shard: the latency of the deliveries since the last swap, the deliveries without a
+/// latency since then, and distinct deliveries by the second their message was intended in (never
+/// swapped: the lost count needs the whole run).
 #[derive(Debug)]
 #[repr(align(64))]
 struct Shard {
     latency_us: Histogram<u64>,
+    unclocked: u64,
     by_intended: Vec<u64>,
 }
 
@@ -46,6 +56,27 @@ pub struct IntervalRecorder {
     shards: Box<[Mutex<Shard>]>,
     /// Messages published, by the second of their intended send time.
     published: Box<[AtomicU64]>,
+    /// Messages other processes of a sharded run were scheduled to publish, by intended second:
+    /// expected too, though not published here. Empty when not sharded.
+    others: Box<[u64]>,
+}
+
+/// One second of the measured phase, by the intended send time of its messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntendedSecond {
+    /// Messages published by this process.
+    pub published: u64,
+    /// Messages other shards were scheduled to publish (0 when not sharded).
+    pub others: u64,
+    /// Distinct deliveries of the second's messages, from any publisher, over all subscribers.
+    pub delivered: u64,
+}
+
+impl IntendedSecond {
+    /// Deliveries still missing: every expected message × `subscribers` − delivered.
+    pub fn missing(&self, subscribers: u64) -> u64 {
+        ((self.published + self.others) * subscribers).saturating_sub(self.delivered)
+    }
 }
 
 impl IntervalRecorder {
@@ -56,12 +87,21 @@ impl IntervalRecorder {
                 .map(|_| {
                     Mutex::new(Shard {
                         latency_us: new_histogram(),
+                        unclocked: 0,
                         by_intended: vec![0; seconds],
                     })
                 })
                 .collect(),
             published: (0..seconds).map(|_| AtomicU64::new(0)).collect(),
+            others: Box::default(),
         }
+    }
+
+    /// This recorder, also expecting `others[i]` messages intended in second `i` from publishers
+    /// of other shards (their schedule's slots; see the module doc).
+    pub fn expect_others(mut self, others: Vec<u64>) -> Self {
+        self.others = others.into_boxed_slice();
+        self
     }
 
     /// Seconds of the measured phase this recorder counts.
@@ -82,6 +122,18 @@ impl IntervalRecorder {
         }
     }
 
+    /// One in-window delivery whose latency cannot be measured: its publisher is in another
+    /// shard, on another clock. Counted like [`IntervalRecorder::record_delivery`], without a sample.
+    pub fn record_unclocked_delivery(&self, shard: usize, intended_second: usize) {
+        let mut s = self.shards[shard % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        s.unclocked += 1;
+        if let Some(n) = s.by_intended.get_mut(intended_second) {
+            *n += 1;
+        }
+    }
+
     /// One in-window message published (handed to the socket), intended in `intended_second`.
     pub fn record_published(&self, intended_second: usize) {
         if let Some(n) = self.published.get(intended_second) {
@@ -89,27 +141,26 @@ impl IntervalRecorder {
         }
     }
 
-    /// The latency of every delivery since the last call, merged; the shards start afresh.
-    pub fn take_latency(&self) -> Histogram<u64> {
+    /// The latency of every delivery since the last call, merged, and the deliveries without a
+    /// latency since then; the shards start afresh.
+    pub fn take_latency(&self) -> (Histogram<u64>, u64) {
         let mut merged = new_histogram();
+        let mut unclocked = 0;
         for shard in self.shards.iter() {
-            let taken = std::mem::replace(
-                &mut shard
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .latency_us,
-                new_histogram(),
-            );
+            let mut s = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let taken = std::mem::replace(&mut s.latency_us, new_histogram());
+            unclocked += std::mem::take(&mut s.unclocked);
+            drop(s);
             merged
                 .add(&taken)
                 .expect("auto-resizing histograms of equal precision always merge");
         }
-        merged
+        (merged, unclocked)
     }
 
-    /// Per second of the measured phase: `(published, distinct deliveries)` of the messages
-    /// intended in it, so far.
-    pub fn by_intended(&self) -> Vec<(u64, u64)> {
+    /// Per second of the measured phase: what was published, expected from other shards, and
+    /// delivered of the messages intended in it, so far.
+    pub fn by_intended(&self) -> Vec<IntendedSecond> {
         let mut delivered = vec![0u64; self.seconds()];
         for shard in self.shards.iter() {
             let s = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -119,18 +170,23 @@ impl IntervalRecorder {
         }
         self.published
             .iter()
-            .map(|p| p.load(Ordering::Relaxed))
             .zip(delivered)
+            .enumerate()
+            .map(|(i, (p, delivered))| IntendedSecond {
+                published: p.load(Ordering::Relaxed),
+                others: self.others.get(i).copied().unwrap_or(0),
+                delivered,
+            })
             .collect()
     }
 
     /// Deliveries still missing, so far, of the messages intended in the first `seconds`
-    /// seconds: published × `subscribers` − delivered. In flight or lost; lost once the run is over.
+    /// seconds: expected × `subscribers` − delivered. In flight or lost; lost once the run is over.
     pub fn missing(&self, seconds: usize, subscribers: u64) -> u64 {
         self.by_intended()
             .into_iter()
             .take(seconds)
-            .map(|(published, delivered)| (published * subscribers).saturating_sub(delivered))
+            .map(|s| s.missing(subscribers))
             .sum()
     }
 }
@@ -189,6 +245,8 @@ pub struct Sample {
     pub duration: Duration,
     /// Latency of the deliveries that arrived in the interval.
     pub latency_us: PackedHistogram,
+    /// Deliveries that arrived in the interval without a latency (another shard's publisher).
+    pub unclocked: u64,
     /// Client socket bytes in the interval.
     pub wire: WireBytes,
     /// Client connections open at the end of the interval.
@@ -200,9 +258,12 @@ pub struct Sample {
 pub struct Second {
     /// How long this interval lasted: 1 s, except the last one of the drain.
     pub duration: Duration,
-    /// Latency of the in-window deliveries that arrived in this second; its count is the
-    /// second's deliveries.
+    /// Latency of the in-window deliveries that arrived in this second whose publisher ran on
+    /// this process's clock: all of them, except in a sharded run.
     pub latency_us: PackedHistogram,
+    /// In-window deliveries that arrived in this second with no latency measured: their
+    /// publisher was in another shard, on another clock (0 when not sharded).
+    pub unclocked: u64,
     /// In-window messages whose intended send time falls in this second.
     pub published: u64,
     /// Deliveries of the messages intended in this second that never arrived (see the module doc).
@@ -216,7 +277,7 @@ pub struct Second {
 impl Second {
     /// Distinct in-window messages received in this second, over all subscribers.
     pub fn deliveries(&self) -> u64 {
-        self.latency_us.len()
+        self.latency_us.len() + self.unclocked
     }
 }
 
@@ -231,24 +292,25 @@ pub struct TimeSeries {
 }
 
 impl TimeSeries {
-    /// The series from the sampler's `samples` and the per-intended-second `(published,
-    /// delivered)` counts of the whole run, with `subscribers` expected to receive each message.
+    /// The series from the sampler's `samples` and the per-intended-second counts of the whole
+    /// run, with `subscribers` expected to receive each message.
     pub fn new(
         start_unix: Duration,
         samples: Vec<Sample>,
-        by_intended: &[(u64, u64)],
+        by_intended: &[IntendedSecond],
         subscribers: u64,
     ) -> Self {
         let seconds = samples
             .into_iter()
             .enumerate()
             .map(|(i, s)| {
-                let (published, delivered) = by_intended.get(i).copied().unwrap_or((0, 0));
+                let intended = by_intended.get(i).copied().unwrap_or_default();
                 Second {
                     duration: s.duration,
                     latency_us: s.latency_us,
-                    published,
-                    lost: (published * subscribers).saturating_sub(delivered),
+                    unclocked: s.unclocked,
+                    published: intended.published,
+                    lost: intended.missing(subscribers),
                     wire: s.wire,
                     connections: s.connections,
                 }
@@ -271,17 +333,52 @@ mod tests {
         r.record_delivery(0, Duration::from_millis(5), 0);
         r.record_delivery(33, Duration::from_millis(7), 1);
         r.record_delivery(5, Duration::from_millis(9), 7);
-        let first = r.take_latency();
-        assert_eq!(first.len(), 3);
+        let (first, unclocked) = r.take_latency();
+        assert_eq!((first.len(), unclocked), (3, 0));
         assert!(first.equivalent(first.max(), 9_000));
-        assert_eq!(r.take_latency().len(), 0);
+        assert_eq!(r.take_latency().0.len(), 0);
         r.record_published(0);
         r.record_published(0);
         r.record_published(1);
         r.record_published(2);
-        assert_eq!(r.by_intended(), vec![(2, 1), (1, 1)]);
+        let counts: Vec<(u64, u64)> = r
+            .by_intended()
+            .iter()
+            .map(|s| (s.published, s.delivered))
+            .collect();
+        assert_eq!(counts, vec![(2, 1), (1, 1)]);
         assert_eq!(r.missing(1, 3), 5);
         assert_eq!(r.missing(2, 3), 7);
+    }
+
+    #[test]
+    fn other_shards_deliveries_count_without_latency() {
+        let r = IntervalRecorder::new(2).expect_others(vec![3, 1]);
+        r.record_published(0);
+        r.record_delivery(1, Duration::from_millis(5), 0);
+        r.record_unclocked_delivery(2, 0);
+        r.record_unclocked_delivery(3, 1);
+        r.record_unclocked_delivery(4, 9);
+        let (latency, unclocked) = r.take_latency();
+        assert_eq!((latency.len(), unclocked), (1, 3));
+        assert_eq!(r.take_latency().1, 0);
+        assert_eq!(
+            r.by_intended(),
+            vec![
+                IntendedSecond {
+                    published: 1,
+                    others: 3,
+                    delivered: 2
+                },
+                IntendedSecond {
+                    published: 0,
+                    others: 1,
+                    delivered: 1
+                }
+            ]
+        );
+        // Two subscribers: (1 + 3) × 2 − 2 and (0 + 1) × 2 − 1.
+        assert_eq!(r.missing(2, 2), 6 + 1);
     }
 
     #[test]
@@ -312,6 +409,7 @@ mod tests {
             Sample {
                 duration: Duration::from_secs(1),
                 latency_us: PackedHistogram::pack(&latency_us),
+                unclocked: 0,
                 wire: WireBytes { up: n, down: 2 * n },
                 connections: 4,
             }
@@ -319,7 +417,18 @@ mod tests {
         let series = TimeSeries::new(
             Duration::from_secs(100),
             vec![sample(3), sample(5), sample(1)],
-            &[(2, 3), (1, 2)],
+            &[
+                IntendedSecond {
+                    published: 2,
+                    others: 0,
+                    delivered: 3,
+                },
+                IntendedSecond {
+                    published: 1,
+                    others: 0,
+                    delivered: 2,
+                },
+            ],
             4,
         );
         let lost: Vec<u64> = series.seconds.iter().map(|s| s.lost).collect();

@@ -9,6 +9,7 @@
 //! direction:
 //! - WebSocket: both directions are frames, so all overhead is WebSocket framing (frame headers
 //!   and masks; also pings and the close handshake, which are rare).
+//! - raw: both directions are length-prefixed messages, so all overhead is the 4-byte prefixes.
 //! - Long-poll, short-poll, SSE: client → server is HTTP requests (poll requests, and the heads of
 //!   `POST /publish`, whose bodies are the payload), so all upward overhead is request heads;
 //!   server → client is responses (status line and headers, netstrings or chunk and SSE event
@@ -24,7 +25,7 @@ use serde::Serialize;
 
 use super::summary::round_figure;
 use crate::codec::ws::overhead::{client_frame_overhead, server_frame_overhead};
-use crate::codec::{batch, http};
+use crate::codec::{batch, http, raw};
 use crate::metrics::TransportMetrics;
 use crate::protocol::TransportKind;
 use crate::scenario::variant::parse_label;
@@ -44,6 +45,8 @@ pub struct BytesRow {
     pub payload_bytes: u64,
     /// WebSocket frame headers and control frames.
     pub ws_framing_bytes: u64,
+    /// The `raw` transport's 4-byte length prefixes.
+    pub length_prefix_bytes: u64,
     /// HTTP request heads (poll requests, publish heads).
     pub http_request_bytes: u64,
     /// HTTP response heads, netstrings, chunk framing, SSE event framing.
@@ -56,6 +59,8 @@ pub struct BytesRow {
     pub payload_per_delivery: Option<f64>,
     /// `ws_framing_bytes` / `deliveries`.
     pub ws_framing_per_delivery: Option<f64>,
+    /// `length_prefix_bytes` / `deliveries`.
+    pub length_prefix_per_delivery: Option<f64>,
     /// `http_request_bytes` / `deliveries`.
     pub http_request_per_delivery: Option<f64>,
     /// `http_response_bytes` / `deliveries`.
@@ -79,13 +84,14 @@ impl BytesRow {
         let over_down = plain.down.saturating_sub(m.payload_wire.down);
         let label = parse_label(&m.transport);
         let kind = label.map(|(kind, _)| kind);
-        let (ws, request, response) = match kind {
-            Some(TransportKind::Ws) => (over_up + over_down, 0, 0),
-            _ => (0, over_up, over_down),
+        let (ws, prefix, request, response) = match kind {
+            Some(TransportKind::Ws) => (over_up + over_down, 0, 0, 0),
+            Some(TransportKind::Raw) => (0, over_up + over_down, 0, 0),
+            _ => (0, 0, over_up, over_down),
         };
         // What saturation cut off (never in a sound run) stays out of every part and the total.
         let payload = m.payload_wire.total();
-        let wire = payload + ws + request + response + tls;
+        let wire = payload + ws + prefix + request + response + tls;
         let per =
             |bytes: u64| (deliveries > 0).then(|| round_figure(bytes as f64 / deliveries as f64));
         let (model, covers) = match label {
@@ -100,12 +106,14 @@ impl BytesRow {
             wire_bytes: wire,
             payload_bytes: payload,
             ws_framing_bytes: ws,
+            length_prefix_bytes: prefix,
             http_request_bytes: request,
             http_response_bytes: response,
             tls_bytes: tls,
             wire_per_delivery: per(wire),
             payload_per_delivery: per(payload),
             ws_framing_per_delivery: per(ws),
+            length_prefix_per_delivery: per(prefix),
             http_request_per_delivery: per(request),
             http_response_per_delivery: per(response),
             tls_per_delivery: per(tls),
@@ -167,6 +175,10 @@ fn model(kind: TransportKind, m: &TransportMetrics) -> (Option<f64>, &'static st
                 "http_response: poll response heads and netstrings (requests and publish answers not modelled)",
             )
         }
+        TransportKind::Raw => (
+            Some((m.messages_published as f64 + delivered) * raw::PREFIX as f64),
+            "length_prefix: 4 bytes per publish and per delivery",
+        ),
         TransportKind::Sse => (
             Some(delivered * http::sse_event_overhead(seq) as f64),
             "http_response: SSE event framing per delivery (chunk framing per batch not modelled)",

@@ -18,6 +18,8 @@
 //! - [`stored`]: reading a directory back; [`rerender`] rebuilds its derived files.
 //! - [`table`]: the side-by-side table printed at the end of a run.
 //! - [`saturation`]: whether the load generator was the bottleneck, and the warning under the table.
+//! - [`sharded`]: the notes under a sharded or merged run's table (whose latency it shows);
+//!   `shard_json`, the `sharding` entry of `metrics.json`.
 //! - [`html`]: `report.html`, one self-contained page; its charts are drawn by `svg`.
 //! - [`model`]: the line under the table that states the load model.
 //! - [`thresholds`]: `[thresholds]` checked against the rows.
@@ -35,6 +37,8 @@ mod metrics_json;
 pub mod model;
 pub mod saturation;
 pub mod series;
+mod shard_json;
+pub mod sharded;
 pub mod stored;
 pub mod summary;
 mod svg;

@@ -23,6 +23,9 @@ pub fn model(s: &Scenario) -> String {
                 "; shortpoll: subscribers poll every {}, answered at once",
                 humantime::format_duration(*interval)
             )),
+            Transport::Raw => line.push_str(
+                "; raw: bare TCP, a 4-byte length before each message, publishers send on their own subscriber connection",
+            ),
             Transport::Sse => {
                 line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID")
             }

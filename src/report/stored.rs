@@ -116,6 +116,10 @@ pub fn rerender(dir: &Path) -> Result<Rerendered, ReportError> {
     };
     write_derived(dir, &derived, write_summary)?;
     let mut table = render_summaries(&rows);
+    for note in super::sharded::notes(metrics.as_deref().unwrap_or_default()) {
+        table.push('\n');
+        table.push_str(&note);
+    }
     for warning in warnings(&rows, facts.cores) {
         table.push('\n');
         table.push_str(&warning);

@@ -109,6 +109,13 @@ const FIGURES: &[Figure] = &[
     ("deliveries / server CPU-s", |s| {
         opt(s.deliveries_per_server_cpu_s, sig3)
     }),
+    ("vs raw TCP: server CPU / bytes", |s| {
+        let times = |x: f64| format!("{}×", sig3(x));
+        match (s.server_cpu_vs_raw, s.wire_bytes_vs_raw) {
+            (None, None) => opt(None::<f64>, times),
+            (cpu, wire) => format!("{} / {}", opt(cpu, times), opt(wire, times)),
+        }
+    }),
     ("connect / io errors", |s| {
         let kinds = crate::metrics::FailureCounts::parse(&s.connect_error_kinds)
             .filter(|k| k.total() > 0)

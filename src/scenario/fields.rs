@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::file::{Source, Sourced, TargetTable, TransportsTable};
 use super::rules::Rules;
 use super::shape::{self, Pattern};
-use super::target::{self, Endpoint};
+use super::target::{self, Endpoint, Reach};
 use super::variant::{Variants, parse_bools};
 use super::{Origin, ScenarioError, WsClient, locate};
 use crate::protocol::TransportKind;
@@ -81,7 +81,8 @@ impl Rules<'_> {
         }
     }
 
-    /// `[target]` URLs, in [`TransportKind::ALL`] order, each known to be on loopback.
+    /// `[target]` URLs, in [`TransportKind::ALL`] order, each known to be on loopback (or
+    /// allowed off it, by `--allow-remote`).
     pub(super) fn endpoints(
         &self,
         target: &mut TargetTable,
@@ -92,7 +93,12 @@ impl Rules<'_> {
                 continue;
             };
             let origin = self.origin(&url.source);
-            match target::parse(kind, &url.value) {
+            let reach = if target.allow_remote {
+                Reach::Remote
+            } else {
+                Reach::Loopback
+            };
+            match target::parse_with(kind, &url.value, reach) {
                 Ok(endpoint) => out.push(Field {
                     value: (kind, endpoint),
                     origin,
@@ -129,6 +135,13 @@ impl Rules<'_> {
                     let message = format!(
                         "{table} http2: HTTP/2 applies to the HTTP transports only \
                          (longpoll, shortpoll, sse); WebSocket runs over HTTP/1.1"
+                    );
+                    return Err(self.invalid(origin, key, message));
+                }
+                if kind == TransportKind::Raw && parse_bools(&v.value).is_ok_and(|b| b != [false]) {
+                    let message = format!(
+                        "{table} {key}: raw is bare TCP, the floor under every protocol; \
+                         it has no HTTP/2 or TLS variant"
                     );
                     return Err(self.invalid(origin, key, message));
                 }

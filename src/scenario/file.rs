@@ -144,10 +144,16 @@ pub struct TargetTable {
     pub shortpoll: Opt<String>,
     /// `sse`, the `http://` URL of the event stream.
     pub sse: Opt<String>,
+    /// `raw`, a `tcp://` address.
+    pub raw: Opt<String>,
     /// `server_pid`, the external server's process id.
     pub server_pid: Opt<i64>,
     /// `token`, sent as a bearer token.
     pub token: Opt<String>,
+    /// Whether the URLs may name addresses off loopback: never written in a file, only given by
+    /// `--allow-remote` ([`Overrides::allow_remote`](super::Overrides::allow_remote)).
+    #[serde(skip)]
+    pub allow_remote: bool,
 }
 
 impl TargetTable {
@@ -158,6 +164,7 @@ impl TargetTable {
             TransportKind::LongPoll => &mut self.longpoll,
             TransportKind::ShortPoll => &mut self.shortpoll,
             TransportKind::Sse => &mut self.sse,
+            TransportKind::Raw => &mut self.raw,
         }
     }
 }
@@ -238,6 +245,8 @@ pub struct TransportsTable {
     pub shortpoll: Option<ShortPollTable>,
     /// `[transports.sse]`
     pub sse: Option<SseTable>,
+    /// `[transports.raw]`
+    pub raw: Option<RawTable>,
     /// The transports to run, in run order, when `--transports` (or a validated scenario) says
     /// so. A file cannot: it runs the tables it has, in [`TransportKind::ALL`] order. Kept as
     /// given, duplicates and all, for validation to refuse.
@@ -264,6 +273,7 @@ impl TransportsTable {
             TransportKind::LongPoll => self.longpoll.as_ref().map(|t| (&t.http2, &t.tls)),
             TransportKind::ShortPoll => self.shortpoll.as_ref().map(|t| (&t.http2, &t.tls)),
             TransportKind::Sse => self.sse.as_ref().map(|t| (&t.http2, &t.tls)),
+            TransportKind::Raw => self.raw.as_ref().map(|t| (&t.http2, &t.tls)),
         }
     }
 }
@@ -313,6 +323,16 @@ pub struct SseTable {
     /// `http2`: true, false or a list of both (one run per value).
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
+    pub tls: Opt<toml::Value>,
+}
+
+/// `[transports.raw]`: bare TCP has nothing to configure.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, expecting = "a [transports.raw] table")]
+pub struct RawTable {
+    /// `http2`: read only to refuse it with a clear message.
+    pub http2: Opt<toml::Value>,
+    /// `tls`: read only to refuse it with a clear message (raw is the floor: bare TCP).
     pub tls: Opt<toml::Value>,
 }
 
@@ -367,11 +387,14 @@ impl From<&Scenario> for ScenarioFile {
                     });
                 }
                 Transport::Sse => transports.sse = Some(SseTable { http2, tls }),
+                Transport::Raw => transports.raw = Some(RawTable { http2, tls }),
             }
         }
         let mut target = TargetTable {
             server_pid: s.targets.server_pid.map(|p| v(i64::from(p))),
             token: s.targets.token.clone().map(v),
+            // A remote target was allowed once: the way back allows it again.
+            allow_remote: s.targets.endpoints.iter().any(|(_, e)| e.remote_allowed),
             ..TargetTable::default()
         };
         for (kind, endpoint) in &s.targets.endpoints {

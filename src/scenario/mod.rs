@@ -184,6 +184,8 @@ pub enum Transport {
     },
     /// `[transports.sse]`
     Sse,
+    /// `[transports.raw]`
+    Raw,
 }
 
 impl Transport {
@@ -194,6 +196,7 @@ impl Transport {
             Transport::LongPoll { .. } => TransportKind::LongPoll,
             Transport::ShortPoll { .. } => TransportKind::ShortPoll,
             Transport::Sse => TransportKind::Sse,
+            Transport::Raw => TransportKind::Raw,
         }
     }
 
@@ -209,6 +212,7 @@ impl Transport {
                 interval: DEFAULT_INTERVAL,
             },
             TransportKind::Sse => Transport::Sse,
+            TransportKind::Raw => Transport::Raw,
         }
     }
 }

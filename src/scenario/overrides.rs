@@ -31,6 +31,9 @@ pub struct Overrides {
     pub transports: Option<Vec<TransportKind>>,
     /// `[target] server_pid`: an external server process to sample (`--server-pid`)
     pub server_pid: Option<u32>,
+    /// `[target]` URLs may name addresses off loopback (`--allow-remote`): for shards in a
+    /// cluster, which reach the server through a Service address. False: loopback only.
+    pub allow_remote: bool,
 }
 
 impl ScenarioFile {
@@ -45,6 +48,7 @@ impl ScenarioFile {
             warmup,
             transports,
             server_pid,
+            allow_remote,
         } = o;
         let text = |d: &Duration| humantime::format_duration(*d).to_string();
         if let Some(n) = subscribers {
@@ -74,6 +78,11 @@ impl ScenarioFile {
         if let Some(pid) = server_pid {
             let target = self.target.get_or_insert_default();
             target.server_pid = Some(Sourced::flag(i64::from(*pid), "--server-pid"));
+        }
+        if *allow_remote {
+            if let Some(target) = self.target.as_mut() {
+                target.allow_remote = true;
+            }
         }
     }
 }

@@ -353,6 +353,7 @@ impl Rules<'_> {
                 interval: interval.value,
             },
             TransportKind::Sse => Transport::Sse,
+            TransportKind::Raw => Transport::Raw,
         });
         Ok(Scenario {
             name: name.value,

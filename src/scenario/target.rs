@@ -1,7 +1,10 @@
 //! External targets: `[target]` URLs that point a transport at a server wsbench did not start.
 //!
 //! Owns turning a URL into a loopback [`Endpoint`]; refuses every address that is not on
-//! loopback (127.0.0.0/8, `[::1]`, `localhost`), since wsbench never aims load anywhere else.
+//! loopback (127.0.0.0/8, `[::1]`, `localhost`), since wsbench never aims load anywhere else —
+//! unless the user says so with `--allow-remote` ([`Reach::Remote`]): shards running in
+//! Kubernetes pods reach the server through a Service's address. Even then a host must be an
+//! IP address: wsbench looks up no names, so it only ever sends to an address written down.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -20,6 +23,18 @@ pub struct Endpoint {
     /// (requests go to `<base>/poll` and `<base>/publish`), or the SSE stream (messages are
     /// published to `publish` beside it: `/events` → `/publish`).
     pub path: String,
+    /// The address is off loopback and the user allowed it (`--allow-remote`).
+    pub remote_allowed: bool,
+}
+
+/// Which targets a scenario may name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reach {
+    /// Loopback only: the default, and the only choice without `--allow-remote`.
+    #[default]
+    Loopback,
+    /// Any IP address, on purpose (`--allow-remote`).
+    Remote,
 }
 
 impl Endpoint {
@@ -33,14 +48,21 @@ impl Endpoint {
     }
 }
 
-/// Parses a `[target]` URL for `kind`; the error says what is wrong, for the caller to locate.
+/// Parses a `[target]` URL for `kind`, on loopback only; the error says what is wrong, for the
+/// caller to locate.
 pub fn parse(kind: TransportKind, url: &str) -> Result<Endpoint, String> {
+    parse_with(kind, url, Reach::Loopback)
+}
+
+/// [`parse`], allowing an address off loopback when `reach` is [`Reach::Remote`].
+pub fn parse_with(kind: TransportKind, url: &str, reach: Reach) -> Result<Endpoint, String> {
     let uri: Uri = url
         .parse()
         .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
     let scheme = uri.scheme_str().unwrap_or_default();
     let (want, default_port) = match kind {
         TransportKind::Ws => ("ws", 80),
+        TransportKind::Raw => ("tcp", 0),
         _ => ("http", 80),
     };
     if scheme != want {
@@ -54,14 +76,28 @@ pub fn parse(kind: TransportKind, url: &str) -> Result<Endpoint, String> {
     let host = uri.host().ok_or_else(|| format!("{url:?} has no host"))?;
     let ip: IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
         "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        literal => literal.parse().map_err(|_| {
-            format!("{url:?}: the host must be a loopback address or localhost (no name lookups)")
+        literal => literal.parse().map_err(|_| match reach {
+            Reach::Loopback => format!(
+                "{url:?}: the host must be a loopback address or localhost (no name lookups)"
+            ),
+            Reach::Remote => format!(
+                "{url:?}: the host must be an IP address (no name lookups; in Kubernetes, the \
+                 Service's cluster IP, e.g. from $<SERVICE>_SERVICE_HOST)"
+            ),
         })?,
     };
-    if !ip.is_loopback() {
+    let remote_allowed = !ip.is_loopback();
+    if remote_allowed && reach == Reach::Loopback {
+        // Worded as before `--allow-remote` existed; `--help` tells of the flag.
         return Err(format!(
             "{url:?}: only loopback targets are allowed (127.0.0.0/8, [::1], localhost)"
         ));
+    }
+    if default_port == 0 && uri.port_u16().is_none() {
+        return Err(format!("{url:?}: a {} target needs a port", kind.label()));
+    }
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!("{url:?}: {ip} cannot be connected to"));
     }
     let path = match uri.path() {
         "" => "/".to_string(),
@@ -71,6 +107,7 @@ pub fn parse(kind: TransportKind, url: &str) -> Result<Endpoint, String> {
         url: url.to_string(),
         addr: SocketAddr::new(ip, uri.port_u16().unwrap_or(default_port)),
         path,
+        remote_allowed,
     })
 }
 
@@ -106,5 +143,32 @@ mod tests {
         assert!(refused(TransportKind::Ws, "http://127.0.0.1/").contains("ws://"));
         assert!(refused(TransportKind::Sse, "https://127.0.0.1/").contains("TLS"));
         assert!(refused(TransportKind::LongPoll, "not a url").contains("not a URL"));
+    }
+
+    /// Parsing only: nothing here, nor in any test, connects to these addresses.
+    #[test]
+    fn remote_targets_only_when_allowed() {
+        let url = "ws://192.0.2.10:8080/ws";
+        let refused = parse(TransportKind::Ws, url).unwrap_err();
+        assert!(refused.contains("only loopback"), "{refused}");
+        let e = parse_with(TransportKind::Ws, url, Reach::Remote).unwrap();
+        assert_eq!(
+            (e.addr, e.path.as_str(), e.remote_allowed),
+            ("192.0.2.10:8080".parse().unwrap(), "/ws", true)
+        );
+        let e = parse_with(
+            TransportKind::Sse,
+            "http://[2001:db8::1]/events",
+            Reach::Remote,
+        )
+        .unwrap();
+        assert_eq!(e.addr, "[2001:db8::1]:80".parse().unwrap());
+        // Loopback stays loopback, allowed or not.
+        let e = parse_with(TransportKind::Ws, "ws://127.0.0.1:1/", Reach::Remote).unwrap();
+        assert!(!e.remote_allowed);
+        let named =
+            parse_with(TransportKind::Ws, "ws://wsbench-ws:8080/", Reach::Remote).unwrap_err();
+        assert!(named.contains("no name lookups"), "{named}");
+        assert!(parse_with(TransportKind::Ws, "ws://0.0.0.0:80/", Reach::Remote).is_err());
     }
 }

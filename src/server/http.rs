@@ -26,28 +26,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::hub::Hub;
-use super::{Conn, Limits, ServerConfig, ServerError, longpoll, persist, sse};
+use super::hub::{Hub, Payload};
+use super::{Conn, Limits, ServerConfig, ServerError, State, longpoll, persist, sse};
 use crate::protocol::{EVENTS_PATH, POLL_PATH, PUBLISH_PATH};
 
 /// Every response body: whole (poll, publish) or streamed (SSE).
 pub type Body = BoxBody<Bytes, Infallible>;
-
-/// What every request handler shares.
-#[derive(Debug)]
-pub struct State {
-    /// The one hub; messages are kept as their raw bytes.
-    pub hub: Hub<Bytes>,
-    /// How long a long-poll with nothing to answer is held.
-    pub hold: Duration,
-    /// Resource bounds.
-    pub limits: Limits,
-    /// Cancelled at shutdown: held polls are answered and streams end.
-    pub stop: CancellationToken,
-}
 
 /// Serves every HTTP transport on `listener` until `shutdown` completes; held polls are then
 /// answered at once, streams ended, and connections closed gracefully.
@@ -56,6 +41,22 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    serve_hub::<Bytes, _, _>(listener, config, shutdown, route).await
+}
+
+/// Serves `route` over a hub of `M` on `listener` until `shutdown` completes: the connection
+/// handling, limits, state file and shutdown that the HTTP server and [`super::all`] share.
+pub(crate) async fn serve_hub<M, R, F>(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+    route: R,
+) -> Result<(), ServerError>
+where
+    M: Payload,
+    R: Fn(Request<Incoming>, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let ServerConfig {
         hold,
         limits,
@@ -64,32 +65,30 @@ pub async fn serve(
         ..
     } = config;
     let hub = match state_file.as_deref().map(persist::load).transpose() {
-        Ok(Some(Some((first_seq, messages)))) => {
-            Hub::restore(limits.ring_capacity, first_seq, messages)
-        }
-        Ok(_) => Hub::new(limits.ring_capacity),
+        Ok(Some(Some((first_seq, messages)))) => Hub::restore(
+            limits.ring_capacity,
+            limits.ring_bytes,
+            |m: &M| m.payload().len(),
+            first_seq,
+            messages.into_iter().map(M::from_body).collect(),
+        ),
+        Ok(_) => limits.hub(|m: &M| m.payload().len()),
         Err(e) => return Err(ServerError::State(e)),
     };
-    let state = Arc::new(State {
-        hub,
-        hold,
-        limits,
-        stop: CancellationToken::new(),
-    });
-    let tasks = TaskTracker::new();
+    let state = Arc::new(State::new(hub, hold, limits));
     let result = super::accept_until(&listener, shutdown, |tcp| {
-        let (state, tls) = (state.clone(), tls.clone());
-        tasks.spawn(async move {
-            if let Some(conn) = super::secure(tcp, tls.as_ref(), state.limits.header_timeout).await
-            {
-                connection(conn, state).await;
+        let (task_state, tls) = (state.clone(), tls.clone());
+        state.tasks.spawn(async move {
+            let within = task_state.limits.header_timeout;
+            if let Some(conn) = super::secure(tcp, tls.as_ref(), within).await {
+                connection(conn, task_state, route).await;
             }
         });
     })
     .await;
     state.stop.cancel();
-    tasks.close();
-    tasks.wait().await;
+    state.tasks.close();
+    state.tasks.wait().await;
     if let Some(path) = state_file {
         let (first_seq, messages) = state.hub.snapshot();
         persist::save(&path, first_seq, &messages).map_err(ServerError::State)?;
@@ -115,16 +114,23 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-async fn connection(io: Conn, state: Arc<State>) {
+/// Serves one connection. Upgrades are allowed (only [`super::all`] answers one, for `/ws`);
+/// an upgraded connection leaves hyper and this task at once.
+async fn connection<M, R, F>(io: Conn, state: Arc<State<M>>, route: R)
+where
+    M: Payload,
+    R: Fn(Request<Incoming>, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let service = {
         let state = state.clone();
         service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(route(req, state).await) }
+            let response = route(req, state.clone());
+            async move { Ok::<_, Infallible>(response.await) }
         })
     };
     let builder = builder(&state.limits);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -135,7 +141,11 @@ async fn connection(io: Conn, state: Arc<State>) {
     }
 }
 
-async fn route(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
+/// Routes a request to publish, long-/short-poll or SSE, after the token check.
+pub(crate) async fn route<M: Payload>(
+    req: Request<Incoming>,
+    state: Arc<State<M>>,
+) -> Response<Body> {
     if !super::authorized(req.headers(), state.limits.token.as_deref()) {
         return status(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
     }
@@ -148,11 +158,11 @@ async fn route(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
     }
 }
 
-async fn publish(req: Request<Incoming>, state: &State) -> Response<Body> {
+async fn publish<M: Payload>(req: Request<Incoming>, state: &State<M>) -> Response<Body> {
     let body = Limited::new(req.into_body(), state.limits.max_message_bytes);
     match body.collect().await {
         Ok(collected) => {
-            state.hub.publish(collected.to_bytes());
+            state.hub.publish(M::from_body(collected.to_bytes()));
             status(StatusCode::NO_CONTENT, "")
         }
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {

@@ -21,7 +21,32 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use tokio::sync::watch;
+
+/// A stored message that the HTTP transports can read as bytes and publish from a request body,
+/// so one hub can serve HTTP readers next to WebSocket ones (`wsbench serve --transport all`).
+///
+/// `from_body` runs once per publish and copies the body (see the `Bytes` impl); `payload` runs
+/// once per delivery and must not copy.
+pub trait Payload: Clone + Send + Sync + 'static {
+    /// The message a `POST /publish` body becomes.
+    fn from_body(body: Bytes) -> Self;
+    /// The message's bytes, as a poll batch or an SSE event carries them.
+    fn payload(&self) -> &[u8];
+}
+
+/// Copied out of the request body: a slice of it would keep hyper's whole read buffer alive (a
+/// few KiB per 64-byte message) for as long as the ring keeps the message.
+impl Payload for Bytes {
+    fn from_body(body: Bytes) -> Self {
+        Bytes::copy_from_slice(&body)
+    }
+
+    fn payload(&self) -> &[u8] {
+        self
+    }
+}
 
 /// Shared state: the ring of recent messages and a signal that news arrived.
 #[derive(Debug)]
@@ -29,6 +54,8 @@ pub struct Hub<M> {
     ring: Mutex<Ring<M>>,
     /// Carries the latest sequence number; readers wait on it instead of polling.
     latest: watch::Sender<u64>,
+    /// A message's size, for the ring's bound in bytes.
+    weigh: fn(&M) -> usize,
 }
 
 #[derive(Debug)]
@@ -37,6 +64,23 @@ struct Ring<M> {
     /// Sequence number of `messages[0]` (or of the next message when empty).
     first_seq: u64,
     capacity: usize,
+    /// Bytes the kept messages hold, and the most they may: the oldest go first past either bound.
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl<M> Ring<M> {
+    /// Drops the oldest messages until both bounds hold; the newest message always stays.
+    fn trim(&mut self, weigh: fn(&M) -> usize) {
+        while self.messages.len() > 1
+            && (self.messages.len() > self.capacity || self.bytes > self.max_bytes)
+        {
+            if let Some(old) = self.messages.pop_front() {
+                self.bytes -= weigh(&old);
+                self.first_seq += 1;
+            }
+        }
+    }
 }
 
 /// What a reader gets from [`Hub::read_after`].
@@ -55,15 +99,25 @@ pub struct Batch<M> {
 }
 
 impl<M: Clone> Hub<M> {
-    /// A hub keeping at most `capacity` (≥ 1) recent messages.
+    /// A hub keeping at most `capacity` (≥ 1) recent messages, however large.
     pub fn new(capacity: usize) -> Self {
+        Hub::bounded(capacity, usize::MAX, |_| 0)
+    }
+
+    /// A hub keeping at most `capacity` (≥ 1) recent messages and at most `max_bytes` of them as
+    /// `weigh` counts (the newest message is kept whatever its size): the memory bound holds for
+    /// large messages too, not only for many.
+    pub fn bounded(capacity: usize, max_bytes: usize, weigh: fn(&M) -> usize) -> Self {
         Hub {
             ring: Mutex::new(Ring {
                 messages: VecDeque::with_capacity(capacity.clamp(1, 1 << 16)),
                 first_seq: 1,
                 capacity: capacity.max(1),
+                bytes: 0,
+                max_bytes,
             }),
             latest: watch::Sender::new(0),
+            weigh,
         }
     }
 
@@ -71,11 +125,9 @@ impl<M: Clone> Hub<M> {
     pub fn publish(&self, message: M) -> u64 {
         let seq = {
             let mut ring = self.lock();
-            if ring.messages.len() == ring.capacity {
-                ring.messages.pop_front();
-                ring.first_seq += 1;
-            }
+            ring.bytes += (self.weigh)(&message);
             ring.messages.push_back(message);
+            ring.trim(self.weigh);
             ring.first_seq + ring.messages.len() as u64 - 1
         };
         self.latest.send_replace(seq);
@@ -93,15 +145,22 @@ impl<M: Clone> Hub<M> {
         (ring.first_seq, ring.messages.iter().cloned().collect())
     }
 
-    /// A hub that continues a [`Hub::snapshot`]: same sequence numbers, same kept messages.
-    pub fn restore(capacity: usize, first_seq: u64, messages: Vec<M>) -> Self {
-        let hub = Hub::new(capacity);
+    /// A hub that continues a [`Hub::snapshot`]: same sequence numbers, same kept messages (as
+    /// many of the newest as `capacity` and `max_bytes` allow).
+    pub fn restore(
+        capacity: usize,
+        max_bytes: usize,
+        weigh: fn(&M) -> usize,
+        first_seq: u64,
+        messages: Vec<M>,
+    ) -> Self {
+        let hub = Hub::bounded(capacity, max_bytes, weigh);
         let latest = {
             let mut ring = hub.lock();
-            let keep = messages.len().min(ring.capacity);
-            let skip = messages.len() - keep;
-            ring.first_seq = first_seq.max(1) + skip as u64;
-            ring.messages.extend(messages.into_iter().skip(skip));
+            ring.first_seq = first_seq.max(1);
+            ring.bytes = messages.iter().map(weigh).sum();
+            ring.messages.extend(messages);
+            ring.trim(weigh);
             ring.first_seq + ring.messages.len() as u64 - 1
         };
         hub.latest.send_replace(latest);
@@ -210,12 +269,33 @@ mod tests {
         }
         let (first, kept) = hub.snapshot();
         assert_eq!((first, kept.clone()), (3, vec![3, 4, 5]));
-        let again = Hub::restore(3, first, kept);
+        let again = Hub::restore(3, usize::MAX, |_| 0, first, kept);
         assert_eq!(again.latest(), 5);
         assert_eq!(again.read_after(3, 10).messages, vec![4, 5]);
         assert_eq!(again.publish(6), 6);
-        let empty: Hub<u8> = Hub::restore(3, 1, Vec::new());
+        let empty: Hub<u8> = Hub::restore(3, usize::MAX, |_| 0, 1, Vec::new());
         assert_eq!((empty.latest(), empty.publish(9)), (0, 1));
+    }
+
+    #[test]
+    fn the_ring_is_bounded_in_bytes_too_and_keeps_the_newest() {
+        let hub: Hub<Vec<u8>> = Hub::bounded(100, 10, Vec::len);
+        for size in [4, 4, 4] {
+            hub.publish(vec![0; size]);
+        }
+        // 12 bytes > 10: the oldest went.
+        let b = hub.read_after(0, 100);
+        assert_eq!((b.first_seq, b.missed, b.messages.len()), (2, 1, 2));
+        // A message over the bound alone is still kept (the newest always is).
+        hub.publish(vec![0; 30]);
+        let b = hub.read_after(0, 100);
+        assert_eq!((b.first_seq, b.messages.len()), (4, 1));
+        let (first, kept) = hub.snapshot();
+        let again = Hub::restore(100, 10, Vec::len, first, kept);
+        assert_eq!(
+            (again.latest(), again.read_after(0, 9).messages.len()),
+            (4, 1)
+        );
     }
 
     #[tokio::test]

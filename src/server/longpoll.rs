@@ -15,11 +15,12 @@
 //! Responses carry only what the protocol needs (`content-length`, hyper's `date`, the `x-`
 //! headers), so the byte counts are HTTP's best case, not an inflated one.
 
-use bytes::Bytes;
 use hyper::{Response, StatusCode};
 use tokio::time::{Instant, timeout_at};
 
-use super::http::{Body, State, full, status};
+use super::State;
+use super::http::{Body, full, status};
+use super::hub::Payload;
 use crate::codec::batch;
 use crate::protocol::{MISSED, NEXT_CURSOR, RESET};
 use crate::server::hub::Batch;
@@ -34,7 +35,7 @@ struct Query {
 }
 
 /// Answers `GET /poll?<query>`.
-pub async fn poll(query: Option<&str>, state: &State) -> Response<Body> {
+pub async fn poll<M: Payload>(query: Option<&str>, state: &State<M>) -> Response<Body> {
     match parse_query(query) {
         Ok(Query { cursor: None, .. }) => respond(state.hub.read_after(state.hub.latest(), 0)),
         Ok(Query {
@@ -50,7 +51,7 @@ pub async fn poll(query: Option<&str>, state: &State) -> Response<Body> {
 
 /// Answers at once if there is anything after `cursor` (or if not holding), else holds until
 /// news, `hold` or shutdown.
-async fn read(cursor: u64, hold: bool, state: &State) -> Response<Body> {
+async fn read<M: Payload>(cursor: u64, hold: bool, state: &State<M>) -> Response<Body> {
     let deadline = Instant::now() + state.hold;
     let mut news = state.hub.subscribe();
     loop {
@@ -70,10 +71,10 @@ async fn read(cursor: u64, hold: bool, state: &State) -> Response<Body> {
     }
 }
 
-fn respond(b: Batch<Bytes>) -> Response<Body> {
-    let mut body = Vec::with_capacity(b.messages.iter().map(|m| m.len() + 8).sum());
+fn respond<M: Payload>(b: Batch<M>) -> Response<Body> {
+    let mut body = Vec::with_capacity(b.messages.iter().map(|m| m.payload().len() + 8).sum());
     for m in &b.messages {
-        batch::push(&mut body, m);
+        batch::push(&mut body, m.payload());
     }
     let mut response = Response::builder()
         .status(StatusCode::OK)

@@ -4,11 +4,18 @@
 //! Each adapter serves one transport on a listener until its shutdown future completes, bounded
 //! in message size, queue and idle time by [`Limits`]. Servers do no measuring and know nothing of
 //! clients, metrics or reports: `wsbench run` measures them from outside, as a child process.
+//! [`all`] serves every transport on one port over one hub, with the chat page ([`page`]), for a
+//! person to watch in a browser; `wsbench run` never starts it.
 
+pub mod all;
+mod fanout;
+pub mod framed;
 pub mod http;
 pub mod hub;
 pub mod longpoll;
+pub mod page;
 pub mod persist;
+pub mod raw;
 pub mod sse;
 pub mod ws;
 
@@ -22,6 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::protocol::TransportKind;
 
@@ -30,6 +39,9 @@ use crate::protocol::TransportKind;
 pub struct Limits {
     /// Messages the hub keeps for readers that fall behind. A reader further behind loses the oldest.
     pub ring_capacity: usize,
+    /// Bytes of messages the hub keeps, at most: the ring's memory bound whatever the message
+    /// size (the newest message is always kept).
+    pub ring_bytes: usize,
     /// Largest message a client may publish (WebSocket message or `POST /publish` body), in bytes.
     pub max_message_bytes: usize,
     /// Most messages sent in one poll response or one coalesced WebSocket write.
@@ -59,6 +71,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             ring_capacity: 16_384,
+            ring_bytes: 64 << 20,
             max_message_bytes: 64 * 1024,
             max_batch: 1024,
             idle_timeout: Duration::from_secs(300),
@@ -72,11 +85,68 @@ impl Default for Limits {
     }
 }
 
+/// What one server serves on its port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// One transport, as `wsbench run` starts them: each measured alone.
+    One(TransportKind),
+    /// Every transport over one hub, and the chat page at `/` ([`all`]): what a browser needs to
+    /// switch transports on one origin. For people, not for measuring.
+    All,
+}
+
+impl From<TransportKind> for Serving {
+    fn from(transport: TransportKind) -> Self {
+        Serving::One(transport)
+    }
+}
+
+impl std::fmt::Display for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Serving::One(transport) => transport.fmt(f),
+            Serving::All => f.write_str("all"),
+        }
+    }
+}
+
+/// `--transport` of `wsbench serve`: every [`TransportKind`] by its own name, and `all`. Only
+/// `serve` takes this type, so `wsbench run --transports` cannot be given `all`.
+impl clap::ValueEnum for Serving {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Serving::One(TransportKind::Ws),
+            Serving::One(TransportKind::LongPoll),
+            Serving::One(TransportKind::ShortPoll),
+            Serving::One(TransportKind::Sse),
+            Serving::One(TransportKind::Raw),
+            Serving::All,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            Serving::One(transport) => transport.to_possible_value(),
+            Serving::All => Some(clap::builder::PossibleValue::new("all").help(
+                "Every transport on one port over one hub, and the chat page at `/` \
+                 (its URL is printed on the second line of stdout)",
+            )),
+        }
+    }
+}
+
+impl Limits {
+    /// A hub bounded by these limits, weighing each message with `weigh`.
+    pub fn hub<M: Clone>(&self, weigh: fn(&M) -> usize) -> hub::Hub<M> {
+        hub::Hub::bounded(self.ring_capacity, self.ring_bytes, weigh)
+    }
+}
+
 /// What a server needs beyond its listener.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Which transport to serve.
-    pub transport: TransportKind,
+    /// Which transport (or all of them) to serve.
+    pub transport: Serving,
     /// Long-poll: how long an empty poll is held before it is answered empty.
     pub hold: Duration,
     /// Resource bounds.
@@ -86,6 +156,34 @@ pub struct ServerConfig {
     pub state_file: Option<std::path::PathBuf>,
     /// Serve TLS (wss/https) with this configuration; `None`: plain TCP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// What every request handler and connection task of one server shares.
+#[derive(Debug)]
+pub struct State<M> {
+    /// The one hub every transport of this server reads and publishes to.
+    pub hub: hub::Hub<M>,
+    /// Long-poll: how long a poll with nothing to answer is held.
+    pub hold: Duration,
+    /// Resource bounds.
+    pub limits: Limits,
+    /// Cancelled at shutdown: held polls are answered, streams end, WebSockets close with 1001.
+    pub stop: CancellationToken,
+    /// Every connection task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+impl<M> State<M> {
+    /// The state of a server that starts with `hub`.
+    pub fn new(hub: hub::Hub<M>, hold: Duration, limits: Limits) -> Self {
+        State {
+            hub,
+            hold,
+            limits,
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
 }
 
 /// Why a server stopped before it was asked to.
@@ -126,17 +224,21 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(std::net::TcpListener::from(fd))
 }
 
-/// Serves `config.transport` on `listener` until `shutdown` completes.
+/// Serves `config.transport` (one, or all) on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     match config.transport {
-        TransportKind::Ws => ws::serve(listener, config.limits, config.tls, shutdown).await,
-        TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse => {
+        Serving::One(TransportKind::Ws) => {
+            ws::serve(listener, config.limits, config.tls, shutdown).await
+        }
+        Serving::One(TransportKind::Raw) => raw::serve(listener, config.limits, shutdown).await,
+        Serving::One(TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse) => {
             http::serve(listener, config, shutdown).await
         }
+        Serving::All => all::serve(listener, config, shutdown).await,
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use super::hub::Payload;
 use crate::codec::batch;
 
 const MAGIC: &str = "wsbench-hub 1 ";
@@ -38,10 +39,10 @@ pub fn load(path: &Path) -> io::Result<Option<(u64, Vec<Bytes>)>> {
 }
 
 /// Writes the hub atomically (a temporary file renamed over the old one).
-pub fn save(path: &Path, first_seq: u64, messages: &[Bytes]) -> io::Result<()> {
+pub fn save<M: Payload>(path: &Path, first_seq: u64, messages: &[M]) -> io::Result<()> {
     let mut out = format!("{MAGIC}{first_seq}\n").into_bytes();
     for m in messages {
-        batch::push(&mut out, m);
+        batch::push(&mut out, m.payload());
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, out)?;

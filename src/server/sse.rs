@@ -15,12 +15,14 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::{Request, Response, StatusCode};
 
-use super::http::{Body, State};
+use super::State;
+use super::http::Body;
+use super::hub::Payload;
 use crate::codec::sse;
 use crate::protocol::LAST_EVENT_ID;
 
 /// Answers `GET /events`: response headers at once, then events as they are published.
-pub fn events<B>(req: &Request<B>, state: Arc<State>) -> Response<Body> {
+pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>) -> Response<Body> {
     let resume = req
         .headers()
         .get(LAST_EVENT_ID)
@@ -48,7 +50,7 @@ pub fn events<B>(req: &Request<B>, state: Arc<State>) -> Response<Body> {
                         sse::push_missed(&mut body, batch.missed);
                     }
                     for (seq, message) in (batch.first_seq..).zip(&batch.messages) {
-                        sse::push_event(&mut body, seq, message);
+                        sse::push_event(&mut body, seq, message.payload());
                     }
                     events_left -= batch.messages.len() as u64;
                     let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(body)));

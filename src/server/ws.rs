@@ -1,55 +1,62 @@
-//! WebSocket server (tokio-tungstenite): `GET /ws` upgrades; every text or binary message a client
-//! sends is broadcast to every connected client, sender included, as the classic Node `ws` chat
-//! server does. Pings are answered.
+//! WebSocket server: `GET /ws` upgrades; every text or binary message a client sends is broadcast
+//! to every connected client, sender included, as the classic Node `ws` chat server does. Pings are
+//! answered.
 //!
 //! The opening handshake goes through hyper, so a bad request gets a real HTTP answer (400 for an
 //! upgrade without the right headers, 404 elsewhere, 431 for oversized headers) and slow headers
-//! hit the header timeout; the upgraded connection is then handed to tungstenite. Protocol
-//! violations close the connection with the RFC 6455 code (1002 protocol error, 1007 invalid
-//! UTF-8, 1009 message too big); everyone else keeps being served.
+//! hit the header timeout. The upgraded connection then runs on our RFC 6455 codec
+//! ([`crate::codec::ws`]): frames are read into the thread's scratch buffer and decoded there
+//! (unmasked in place, UTF-8 checked, size-limited); protocol violations close the connection
+//! with the RFC 6455 code (1002 protocol error, 1007 invalid UTF-8, 1009 message too big);
+//! everyone else keeps being served.
 //!
-//! One task per connection reads the client and, when the hub has news, feeds every new message
-//! into tungstenite's write buffer and flushes once: whatever queued up for a connection leaves in
-//! one write. Messages are kept in the hub as tungstenite `Message`s, so the payload is shared,
-//! not copied, across connections. A client that falls more than the ring behind skips what was
-//! overwritten and sees the gap in the sequence numbers.
+//! A browser cannot set `Authorization` on a WebSocket, so when a token is configured the upgrade
+//! also accepts it as the subprotocol `wsbench.bearer.<token as hex>` (the way Kubernetes takes a
+//! bearer token from browsers), and echoes that subprotocol in the 101 as RFC 6455 requires.
+//!
+//! A published message is framed once ([`Framed`]: header and payload in one shared buffer). One
+//! task per connection reads the client and, when the hub has news, sends every frame after its
+//! cursor with vectored writes ([`super::fanout`]): whatever queued up for a connection leaves in
+//! one system call. A client that falls more than the ring behind skips what was overwritten and
+//! sees the gap in the sequence numbers.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::header::{
+    CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
+    UPGRADE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, sleep_until, timeout};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
+use super::fanout::send_news;
+use super::framed::Framed;
 use super::hub::Hub;
-use super::{Limits, ServerError};
+use super::{Limits, ServerError, State};
+use crate::codec::ws::{
+    Config, ControlOp, Decoder, Message, OpCode, Role, encode_close, encode_frame,
+};
 use crate::protocol::WS_PATH;
+use crate::wire::scratch;
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// Close codes the server sends (RFC 6455 §7.4.1).
+const NORMAL: u16 = 1000;
+const GOING_AWAY: u16 = 1001;
+const POLICY: u16 = 1008;
 
-#[derive(Debug)]
-struct State {
-    hub: Hub<Message>,
-    limits: Limits,
-    stop: CancellationToken,
-    tasks: TaskTracker,
-}
+/// The prefix of the subprotocol that carries a bearer token from a browser (see the module doc).
+pub const BEARER_PROTOCOL: &str = "wsbench.bearer.";
 
 /// Serves WebSocket clients on `listener` until `shutdown` completes, then closes every connection
 /// with 1001 (going away) and waits for them.
@@ -59,12 +66,9 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let state = Arc::new(State {
-        hub: Hub::new(limits.ring_capacity),
-        limits,
-        stop: CancellationToken::new(),
-        tasks: TaskTracker::new(),
-    });
+    // WebSocket clients join at the current end and never hold a poll.
+    let hub = limits.hub(|m: &Framed| m.frame().len());
+    let state = Arc::new(State::new(hub, std::time::Duration::ZERO, limits));
     let result = super::accept_until(&listener, shutdown, |tcp| {
         let (task_state, tls) = (state.clone(), tls.clone());
         state.tasks.spawn(async move {
@@ -81,20 +85,18 @@ pub async fn serve(
     result
 }
 
-/// tungstenite settings for a server with thousands of mostly idle connections: a small read
-/// buffer (tungstenite zero-fills the whole buffer on every read attempt, and the connection task
-/// attempts a read each time it wakes to send) and bounded messages and writes.
-pub fn config(limits: &Limits) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(64 * 1024)
-        .max_write_buffer_size(64 * 1024 + 2 * limits.max_message_bytes)
-        .max_message_size(Some(limits.max_message_bytes))
-        .max_frame_size(Some(limits.max_message_bytes))
+/// The decoder for one client: masked frames only, messages bounded by the server's limit.
+fn decoder(limits: &Limits) -> Decoder {
+    Decoder::new(Config {
+        role: Role::Server,
+        max_frame_bytes: limits.max_message_bytes,
+        max_message_bytes: limits.max_message_bytes,
+        read_chunk_bytes: 4096,
+    })
 }
 
 /// Serves the HTTP side of one connection: the upgrade request, answered by [`upgrade`].
-async fn handshake(conn: super::Conn, state: Arc<State>) {
+async fn handshake(conn: super::Conn, state: Arc<State<Framed>>) {
     let service = {
         let state = state.clone();
         service_fn(move |req| {
@@ -117,7 +119,13 @@ async fn handshake(conn: super::Conn, state: Arc<State>) {
 }
 
 /// Answers one request: 101 and a connection task for a valid upgrade on [`WS_PATH`], else an error status.
-fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Bytes>> {
+///
+/// The client joins the stream at the hub's end as of this answer: whatever is published after
+/// the 101 (which a client may take as its cue to publish) reaches it.
+pub(crate) fn upgrade(
+    mut req: Request<Incoming>,
+    state: Arc<State<Framed>>,
+) -> Response<Empty<Bytes>> {
     let status = |code: StatusCode| {
         let mut response = Response::new(Empty::new());
         *response.status_mut() = code;
@@ -126,10 +134,15 @@ fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Byte
     if req.uri().path() != WS_PATH {
         return status(StatusCode::NOT_FOUND);
     }
-    if !super::authorized(req.headers(), state.limits.token.as_deref()) {
+    let headers = req.headers();
+    let bearer = bearer_protocol(headers);
+    let token = state.limits.token.as_deref();
+    let by_protocol = bearer
+        .as_ref()
+        .is_some_and(|(_, given)| Some(given.as_str()) == token);
+    if !by_protocol && !super::authorized(headers, token) {
         return status(StatusCode::UNAUTHORIZED);
     }
-    let headers = req.headers();
     let has = |name, token: &str| {
         headers.get_all(name).iter().any(|v| {
             v.to_str()
@@ -151,17 +164,11 @@ fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Byte
         return status(StatusCode::BAD_REQUEST);
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let cursor = state.hub.latest();
     let task_state = state.clone();
     state.tasks.spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let config = config(&task_state.limits);
-            let ws = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            connection(ws, &task_state).await;
+            connection(TokioIo::new(upgraded), &task_state, cursor).await;
         }
     });
     let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
@@ -172,26 +179,68 @@ fn upgrade(mut req: Request<Incoming>, state: Arc<State>) -> Response<Empty<Byte
         SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
     );
+    if let Some((protocol, _)) = bearer {
+        h.insert(SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
     response
 }
 
-/// The close code RFC 6455 §7.4.1 gives for an error reading from the client.
-fn close_code(error: &tungstenite::Error) -> Option<CloseCode> {
-    use tungstenite::Error;
-    match error {
-        Error::Capacity(_) => Some(CloseCode::Size),
-        Error::Protocol(_) => Some(CloseCode::Protocol),
-        Error::Utf8(_) => Some(CloseCode::Invalid),
-        _ => None,
-    }
+/// The `wsbench.bearer.<hex>` subprotocol a client offered, if any: the value to echo and the
+/// token it carries. A client that offers it gets it back whether or not the server checks a
+/// token, since a browser fails a connection whose offered subprotocol is not answered.
+fn bearer_protocol(headers: &hyper::HeaderMap) -> Option<(HeaderValue, String)> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find_map(|offered| {
+            let token = decode_hex(offered.strip_prefix(BEARER_PROTOCOL)?)?;
+            Some((HeaderValue::from_str(offered).ok()?, token))
+        })
 }
 
-/// Runs one upgraded connection until it closes, errs, idles out or the server stops.
-async fn connection(mut ws: Socket, state: &State) {
+/// The UTF-8 text that `hex` (two lowercase or uppercase digits per byte) spells, if it does.
+fn decode_hex(hex: &str) -> Option<String> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// How a connection's read ended.
+enum Read {
+    /// Bytes were read and every whole message in them handled; the connection goes on.
+    More,
+    /// The client closed (a close frame, answered, or the end of the stream), or broke the
+    /// protocol and was sent the close code for it: the connection is over.
+    Done,
+}
+
+/// Runs one upgraded connection, which joined the stream after `cursor`, until it closes, errs,
+/// idles out or the server stops.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    state: &State<Framed>,
+    mut cursor: u64,
+) {
     let (hub, limits, stop) = (&state.hub, &state.limits, &state.stop);
     let mut news = hub.subscribe();
     news.borrow_and_update();
-    let mut cursor = hub.latest();
+    // What was published between the 101 and this subscription would otherwise wait for the next.
+    if hub.latest() > cursor
+        && send_news(&mut io, hub, &mut cursor, limits.max_batch)
+            .await
+            .is_err()
+    {
+        return;
+    }
+    let mut decoder = decoder(limits);
     // Created once and reset, not re-created per message: a fresh `cancelled()` or `sleep` per
     // wake-up would register and drop a waiter or a timer entry each time.
     let stopped = stop.cancelled();
@@ -202,71 +251,126 @@ async fn connection(mut ws: Socket, state: &State) {
         tokio::select! {
             biased;
             _ = &mut stopped => {
-                close(&mut ws, CloseCode::Away, "server shutting down").await;
+                close(&mut io, GOING_AWAY, "server shutting down").await;
                 return;
             }
             changed = news.changed() => {
-                if changed.is_err() || send_news(&mut ws, hub, &mut cursor, limits.max_batch).await.is_err() {
+                if changed.is_err() || send_news(&mut io, hub, &mut cursor, limits.max_batch).await.is_err() {
                     return;
                 }
             }
-            incoming = ws.next() => {
+            read = scratch::read_with(&mut io, |bytes| {
+                decoder.feed(bytes);
+                bytes.len()
+            }) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    return;
+                }
                 idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                match incoming {
-                    Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
-                        hub.publish(m);
-                    }
-                    // tungstenite queued the pong; send it now rather than with the next message.
-                    Some(Ok(Message::Ping(_))) => {
-                        if ws.flush().await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        if let Some(code) = close_code(&e) {
-                            close(&mut ws, code, "").await;
-                        }
-                        return;
-                    }
-                    None => return,
+                if matches!(handle(&mut io, &mut decoder, hub).await, Read::Done) {
+                    return;
                 }
             }
             _ = &mut idle => {
-                close(&mut ws, CloseCode::Policy, "idle timeout").await;
+                close(&mut io, POLICY, "idle timeout").await;
                 return;
             }
         }
     }
 }
 
-/// Feeds everything after `cursor` into the write buffer and flushes once.
-async fn send_news(
-    ws: &mut Socket,
-    hub: &Hub<Message>,
-    cursor: &mut u64,
-    max_batch: usize,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+/// Publishes every whole message the decoder holds and answers pings and a close; an error gets
+/// its close code.
+async fn handle<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    decoder: &mut Decoder,
+    hub: &Hub<Framed>,
+) -> Read {
+    let mut replies = Vec::new();
+    let mut end = None;
     loop {
-        let batch = hub.read_after(*cursor, max_batch);
-        *cursor = batch.next_cursor;
-        if batch.messages.is_empty() {
-            break;
-        }
-        for message in batch.messages {
-            ws.feed(message).await?;
-        }
-        if *cursor >= hub.latest() {
-            break;
+        match decoder.next_message() {
+            Ok(Some(Message::Text(text))) => {
+                hub.publish(Framed::new(text.as_bytes(), true));
+            }
+            Ok(Some(Message::Binary(bytes))) => {
+                hub.publish(Framed::new(bytes, false));
+            }
+            Ok(Some(Message::Ping(payload))) => {
+                // A ping's payload is at most 125 bytes (the decoder enforces it), so its pong encodes.
+                let _ = encode_frame(
+                    &mut replies,
+                    OpCode::Control(ControlOp::Pong),
+                    payload,
+                    None,
+                );
+            }
+            Ok(Some(Message::Pong(_))) => {}
+            Ok(Some(Message::Close(frame))) => {
+                // Echo the client's code (RFC 6455 §5.5.1), then the connection is over.
+                let code = frame.map_or(NORMAL, |f| f.code);
+                let _ = encode_close(&mut replies, code, "", None);
+                end = Some(Read::Done);
+                break;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = encode_close(&mut replies, e.close_code(), "", None);
+                // The close code tells the client what it did; nothing is logged (a hostile
+                // client or a fuzzer would flood the log).
+                end = Some(Read::Done);
+                break;
+            }
         }
     }
-    ws.flush().await
+    decoder.release_if_empty();
+    if !replies.is_empty() {
+        let sent = timeout(std::time::Duration::from_secs(1), async {
+            io.write_all(&replies).await?;
+            io.flush().await
+        })
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return Read::Done;
+        }
+    }
+    end.unwrap_or(Read::More)
 }
 
-async fn close(ws: &mut Socket, code: CloseCode, reason: &'static str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
+/// Sends a close frame with `code` and `reason` (the server ends the connection), within a second.
+async fn close<S: AsyncWrite + Unpin>(io: &mut S, code: u16, reason: &'static str) {
+    let mut frame = Vec::new();
+    let _ = encode_close(&mut frame, code, reason, None);
+    let _ = timeout(std::time::Duration::from_secs(1), async {
+        io.write_all(&frame).await?;
+        io.flush().await?;
+        io.shutdown().await
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_subprotocol_carries_the_token_as_hex() {
+        assert_eq!(decode_hex("74306b2f656e").as_deref(), Some("t0k/en"));
+        assert_eq!(decode_hex("E5AF86").as_deref(), Some("密"));
+        for bad in ["7", "zz", "ff", "é1"] {
+            assert_eq!(decode_hex(bad), None, "{bad}");
+        }
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("chat, wsbench.bearer.6869"),
+        );
+        let (echo, token) = bearer_protocol(&headers).unwrap();
+        assert_eq!(
+            (echo.to_str().unwrap(), token.as_str()),
+            ("wsbench.bearer.6869", "hi")
+        );
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("chat"));
+        assert!(bearer_protocol(&headers).is_none());
+    }
 }

@@ -6,6 +6,7 @@
 //! headers: everything the protocol puts on the socket. Knows bytes, not protocols.
 
 pub mod delay;
+pub(crate) mod scratch;
 
 use std::io;
 use std::pin::Pin;

@@ -39,7 +39,7 @@ async fn spawn_server(
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = ServerConfig {
-        transport,
+        transport: transport.into(),
         hold: Duration::from_secs(30),
         limits,
         state_file: None,
@@ -71,7 +71,7 @@ pub async fn start_server_here(
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = ServerConfig {
-        transport,
+        transport: transport.into(),
         hold: Duration::from_secs(30),
         limits,
         state_file: None,
@@ -101,6 +101,8 @@ pub fn small_plan() -> LoadPlan {
         reconnect: wsbench::scenario::DEFAULT_BACKOFF,
         slow_readers: 0,
         slow_read_pause: Duration::from_millis(100),
+        shard: None,
+        start_at: None,
         shape: wsbench::client::Shape::default(),
     }
 }
@@ -139,6 +141,7 @@ pub fn series(
                     Duration::from_secs(1)
                 },
                 latency_us: PackedHistogram::pack(&r.latency_us),
+                unclocked: 0,
                 published: if i == 0 { published } else { 0 },
                 lost: 0,
                 wire: WireBytes {

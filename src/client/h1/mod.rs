@@ -18,9 +18,9 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::failure::ConnectError;
-use super::scratch;
 use crate::codec::h1::{DecodeError, Event, Head, Request, ResponseDecoder};
 use crate::metrics::FailureKind;
+use crate::wire::scratch;
 
 /// Why an exchange failed. Every case ends the connection.
 #[derive(Debug, thiserror::Error)]

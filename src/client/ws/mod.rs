@@ -11,6 +11,8 @@
 //! - [`handshake`]: our opening handshake (request bytes, response head checked with httparse).
 //! - [`ours`]: our client over any `AsyncRead + AsyncWrite` stream.
 //! - [`tungstenite`]: the tokio-tungstenite client behind the same trait.
+//!
+//! The `raw` transport's client ([`super::raw`]) runs the same loop over the same trait.
 
 pub mod handshake;
 pub mod ours;
@@ -64,6 +66,9 @@ pub enum WsError {
     /// A message to publish is not UTF-8 (envelopes are ASCII, so this is a bug).
     #[error("a message to publish is not UTF-8")]
     NotText,
+    /// A raw server announced a message over the size limit.
+    #[error("raw framing: {0}")]
+    RawTooLarge(#[from] crate::codec::raw::TooLarge),
 }
 
 impl WsError {
@@ -73,7 +78,7 @@ impl WsError {
         match self {
             WsError::Io(e) => FailureKind::of_io(e),
             WsError::Handshake(h) => h.kind(),
-            WsError::Protocol(_) => FailureKind::Protocol,
+            WsError::Protocol(_) | WsError::RawTooLarge(_) => FailureKind::Protocol,
             WsError::Tungstenite(e) => match e.as_ref() {
                 T::Io(e) => FailureKind::of_io(e),
                 T::Http(_) => FailureKind::Rejected,
@@ -127,8 +132,8 @@ fn upgrade(ctx: &Ctx) -> Upgrade {
     }
 }
 
-/// A client that can connect itself: TCP connect, then its own handshake.
-trait Dial: Connection + Sized + Send {
+/// A client that can connect itself: TCP connect, then its own handshake (none for raw).
+pub(in crate::client) trait Dial: Connection + Sized + Send {
     /// A fresh connection to the target, or why not (for the conductor's first-error report).
     fn dial(ctx: &Ctx) -> impl std::future::Future<Output = Result<Self, ConnectError>> + Send;
 }
@@ -171,7 +176,7 @@ pub(super) async fn subscriber(
 }
 
 /// One subscriber's whole life on client `C`: connect, receive (and publish), reconnect, close.
-async fn session<C: Dial>(
+pub(in crate::client) async fn session<C: Dial>(
     ctx: Arc<Ctx>,
     index: u32,
     slot: Instant,

@@ -22,8 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::handshake::{self, HandshakeError, Upgrade};
 use super::{Connection, Received, WsError};
-use crate::client::scratch;
 use crate::codec::ws::{Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_frame};
+use crate::wire::scratch;
 
 /// Close code sent when we end the connection ourselves: 1000, normal closure.
 const NORMAL: u16 = 1000;

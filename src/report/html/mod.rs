@@ -7,6 +7,7 @@
 //! formats them; the curves come from the histograms `latency.csv` is made from. The charts
 //! themselves are drawn by `svg`; the tables are in `tables`, the style sheet in `report.css`.
 
+mod shards;
 mod tables;
 
 use std::fmt::Write;
@@ -30,6 +31,8 @@ enum ByteCategory {
     Payload,
     /// WebSocket frame headers and control frames.
     WsFraming,
+    /// The `raw` transport's length prefixes.
+    LengthPrefix,
     /// HTTP request heads.
     HttpRequest,
     /// HTTP response heads, netstrings, chunk and SSE framing.
@@ -42,9 +45,10 @@ enum ByteCategory {
 
 impl ByteCategory {
     /// The split `bytes.csv` has.
-    const SPLIT: [ByteCategory; 5] = [
+    const SPLIT: [ByteCategory; 6] = [
         ByteCategory::Payload,
         ByteCategory::WsFraming,
+        ByteCategory::LengthPrefix,
         ByteCategory::HttpRequest,
         ByteCategory::HttpResponse,
         ByteCategory::Tls,
@@ -56,6 +60,7 @@ impl ByteCategory {
         match self {
             ByteCategory::Payload => "payload (message bytes published and delivered)",
             ByteCategory::WsFraming => "WebSocket framing",
+            ByteCategory::LengthPrefix => "length prefixes (raw TCP)",
             ByteCategory::HttpRequest => "HTTP request heads",
             ByteCategory::HttpResponse => {
                 "HTTP response heads and body framing (netstrings, chunks, SSE)"
@@ -70,6 +75,7 @@ impl ByteCategory {
         match self {
             ByteCategory::Payload => "payload",
             ByteCategory::WsFraming => "ws framing",
+            ByteCategory::LengthPrefix => "prefixes",
             ByteCategory::HttpRequest => "requests",
             ByteCategory::HttpResponse => "responses",
             ByteCategory::Tls => "tls",
@@ -93,6 +99,7 @@ impl ByteCategory {
         let bytes = match self {
             ByteCategory::Payload => b.payload_bytes,
             ByteCategory::WsFraming => b.ws_framing_bytes,
+            ByteCategory::LengthPrefix => b.length_prefix_bytes,
             ByteCategory::HttpRequest => b.http_request_bytes,
             ByteCategory::HttpResponse => b.http_response_bytes,
             ByteCategory::Tls => b.tls_bytes,
@@ -154,6 +161,7 @@ pub fn render(d: &Derived<'_>) -> String {
     time_section(&mut page, d);
     connect_section(&mut page, d);
     tables::summary_section(&mut page, d.rows);
+    shards::section(&mut page, d.metrics);
     let _ = write!(
         page,
         "<h2>Scenario</h2>\n<p class=\"note\">As the run used it: <code>{}</code> with \

@@ -67,7 +67,8 @@ pub(super) fn summary_section(page: &mut String, rows: &[Summary]) {
 pub(super) fn model_table(page: &mut String, rows: &[Summary], split: &[BytesRow]) {
     page.push_str(
         "<div class=\"scroll\"><table class=\"model\">\n<tr><th>bytes per delivery</th>\
-         <th class=\"num\">WebSocket framing</th><th class=\"num\">HTTP requests</th>\
+         <th class=\"num\">WebSocket framing</th><th class=\"num\">length prefixes</th>\
+         <th class=\"num\">HTTP requests</th>\
          <th class=\"num\">HTTP responses</th><th class=\"num\">model</th>\
          <th>the model covers</th></tr>\n",
     );
@@ -76,9 +77,11 @@ pub(super) fn model_table(page: &mut String, rows: &[Summary], split: &[BytesRow
         let _ = writeln!(
             page,
             "<tr><th>{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td>{}</td></tr>",
             escape(&column_label(s)),
             b(r.ws_framing_per_delivery),
+            b(r.length_prefix_per_delivery),
             b(r.http_request_per_delivery),
             b(r.http_response_per_delivery),
             b(r.model_overhead_per_delivery),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ReportError;
 use super::hlog::StoredHistograms;
+use super::shard_json::StoredSharding;
 use crate::metrics::{
     Counts, DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, LagFigures,
     PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures, TransportMetrics,
@@ -71,6 +72,9 @@ struct StoredTransport {
     /// absent in older files.
     #[serde(default)]
     seconds: Vec<StoredSecond>,
+    /// A shard's part of a sharded run, or a merged run's shards; absent for a run in one process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sharding: Option<StoredSharding>,
 }
 
 /// [`Second`] without its histogram.
@@ -78,6 +82,9 @@ struct StoredTransport {
 #[serde(deny_unknown_fields)]
 struct StoredSecond {
     duration_ns: u64,
+    /// Deliveries without a latency sample (another shard's publisher); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    unclocked: u64,
     published: u64,
     lost: u64,
     bytes_up: u64,
@@ -204,296 +211,10 @@ impl MetricsFile {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
+mod convert;
 
-impl From<&TransportMetrics> for StoredTransport {
-    fn from(m: &TransportMetrics) -> Self {
-        let TransportMetrics {
-            transport,
-            subscribers,
-            publishers,
-            payload_bytes,
-            measured,
-            messages_published,
-            messages_scheduled,
-            deliveries_expected,
-            clients,
-            wire,
-            connect_wire,
-            payload_wire,
-            tls,
-            client_usage,
-            server_usage,
-            connections,
-            connect_ramp,
-            client_watch,
-            complete,
-            timeseries,
-        } = m;
-        StoredTransport {
-            transport: transport.clone(),
-            subscribers: *subscribers,
-            publishers: *publishers,
-            payload_bytes: *payload_bytes,
-            measured_ns: nanos(*measured),
-            messages_published: *messages_published,
-            messages_scheduled: *messages_scheduled,
-            deliveries_expected: *deliveries_expected,
-            clients: StoredRecorder::from(clients),
-            wire: (*wire).into(),
-            connect_wire: (*connect_wire).into(),
-            payload_wire: (*payload_wire).into(),
-            tls: tls.map(
-                |TlsFigures {
-                     plaintext,
-                     handshakes,
-                     handshake_total,
-                 }| StoredTls {
-                    plaintext: plaintext.into(),
-                    handshakes,
-                    handshake_total_ns: nanos(handshake_total),
-                },
-            ),
-            client_usage: (*client_usage).into(),
-            server_usage: server_usage.map(Into::into),
-            connections: *connections,
-            connect_ramp_ns: nanos(*connect_ramp),
-            client_watch: client_watch.map(Into::into),
-            complete: *complete,
-            timeseries_start_unix_ns: nanos(timeseries.start_unix),
-            seconds: timeseries.seconds.iter().map(StoredSecond::from).collect(),
-        }
-    }
-}
-
-impl From<&Second> for StoredSecond {
-    fn from(s: &Second) -> Self {
-        let Second {
-            duration,
-            latency_us: _,
-            published,
-            lost,
-            wire,
-            connections,
-        } = s;
-        StoredSecond {
-            duration_ns: nanos(*duration),
-            published: *published,
-            lost: *lost,
-            bytes_up: wire.up,
-            bytes_down: wire.down,
-            connections: *connections,
-        }
-    }
-}
-
-impl StoredSecond {
-    fn into_second(self, latency_us: PackedHistogram) -> Second {
-        Second {
-            duration: Duration::from_nanos(self.duration_ns),
-            latency_us,
-            published: self.published,
-            lost: self.lost,
-            wire: WireBytes {
-                up: self.bytes_up,
-                down: self.bytes_down,
-            },
-            connections: self.connections,
-        }
-    }
-}
-
-impl From<&Recorder> for StoredRecorder {
-    fn from(r: &Recorder) -> Self {
-        let Counts {
-            delivery:
-                DeliveryCounts {
-                    delivered,
-                    duplicated,
-                    reordered,
-                    lost,
-                },
-            http_requests,
-            responses_with_messages,
-            messages_in_responses,
-            empty_polls,
-            missed_reported,
-            foreign,
-            connect_errors,
-            io_errors,
-            reconnects,
-            disconnected,
-            churned,
-        } = r.counts;
-        StoredRecorder {
-            delivered,
-            duplicated,
-            reordered,
-            lost,
-            http_requests,
-            responses_with_messages,
-            messages_in_responses,
-            empty_polls,
-            missed_reported,
-            foreign,
-            connect_errors: connect_errors.total(),
-            connect_error_kinds: connect_errors.to_field(),
-            io_errors,
-            reconnects,
-            disconnected_ns: nanos(disconnected),
-            churned,
-        }
-    }
-}
-
-/// The counts by kind as stored; failures the file does not tell apart (older files, or a
-/// field this version cannot read) count as `other`, so the total is always the stored one.
-fn stored_failures(total: u64, kinds: &str) -> FailureCounts {
-    let mut counts = FailureCounts::parse(kinds).unwrap_or_default();
-    counts.add_n(FailureKind::Other, total.saturating_sub(counts.total()));
-    counts
-}
-
-impl From<WireBytes> for StoredBytes {
-    fn from(WireBytes { up, down }: WireBytes) -> Self {
-        StoredBytes { up, down }
-    }
-}
-
-impl From<StoredBytes> for WireBytes {
-    fn from(StoredBytes { up, down }: StoredBytes) -> Self {
-        WireBytes { up, down }
-    }
-}
-
-impl From<GeneratorHealth> for StoredWatch {
-    fn from(GeneratorHealth { span, cores, lag }: GeneratorHealth) -> Self {
-        StoredWatch {
-            span_ns: nanos(span),
-            cores,
-            lag: lag.map(
-                |LagFigures {
-                     p99_us,
-                     max_us,
-                     samples,
-                 }| StoredLag {
-                    p99_us,
-                    max_us,
-                    samples,
-                },
-            ),
-        }
-    }
-}
-
-impl From<StoredWatch> for GeneratorHealth {
-    fn from(
-        StoredWatch {
-            span_ns,
-            cores,
-            lag,
-        }: StoredWatch,
-    ) -> Self {
-        GeneratorHealth {
-            span: Duration::from_nanos(span_ns),
-            cores,
-            lag: lag.map(|l| LagFigures {
-                p99_us: l.p99_us,
-                max_us: l.max_us,
-                samples: l.samples,
-            }),
-        }
-    }
-}
-
-impl From<ProcessUsage> for StoredUsage {
-    fn from(ProcessUsage { cpu, peak_rss_kib }: ProcessUsage) -> Self {
-        StoredUsage {
-            cpu_ns: nanos(cpu),
-            peak_rss_kib,
-        }
-    }
-}
-
-impl From<StoredUsage> for ProcessUsage {
-    fn from(
-        StoredUsage {
-            cpu_ns,
-            peak_rss_kib,
-        }: StoredUsage,
-    ) -> Self {
-        ProcessUsage {
-            cpu: Duration::from_nanos(cpu_ns),
-            peak_rss_kib,
-        }
-    }
-}
-
-impl StoredTransport {
-    /// The metrics again, with the histograms read from the `.hlog` file.
-    fn into_metrics(self, histograms: StoredHistograms) -> TransportMetrics {
-        let c = self.clients;
-        TransportMetrics {
-            transport: self.transport,
-            subscribers: self.subscribers,
-            publishers: self.publishers,
-            payload_bytes: self.payload_bytes,
-            measured: Duration::from_nanos(self.measured_ns),
-            messages_published: self.messages_published,
-            messages_scheduled: self.messages_scheduled,
-            deliveries_expected: self.deliveries_expected,
-            clients: Recorder {
-                latency_us: histograms.latency_us,
-                connect_us: histograms.connect_us,
-                publish_rtt_us: histograms.publish_rtt_us,
-                reconnect_us: histograms.reconnect_us,
-                counts: Counts {
-                    delivery: DeliveryCounts {
-                        delivered: c.delivered,
-                        duplicated: c.duplicated,
-                        reordered: c.reordered,
-                        lost: c.lost,
-                    },
-                    http_requests: c.http_requests,
-                    responses_with_messages: c.responses_with_messages,
-                    messages_in_responses: c.messages_in_responses,
-                    empty_polls: c.empty_polls,
-                    missed_reported: c.missed_reported,
-                    foreign: c.foreign,
-                    connect_errors: stored_failures(c.connect_errors, &c.connect_error_kinds),
-                    io_errors: c.io_errors,
-                    reconnects: c.reconnects,
-                    disconnected: Duration::from_nanos(c.disconnected_ns),
-                    churned: c.churned,
-                },
-            },
-            wire: self.wire.into(),
-            connect_wire: self.connect_wire.into(),
-            payload_wire: self.payload_wire.into(),
-            tls: self.tls.map(|t| TlsFigures {
-                plaintext: t.plaintext.into(),
-                handshakes: t.handshakes,
-                handshake_total: Duration::from_nanos(t.handshake_total_ns),
-            }),
-            client_usage: self.client_usage.into(),
-            server_usage: self.server_usage.map(Into::into),
-            connections: self.connections,
-            connect_ramp: Duration::from_nanos(self.connect_ramp_ns),
-            client_watch: self.client_watch.map(Into::into),
-            complete: self.complete,
-            timeseries: TimeSeries {
-                start_unix: Duration::from_nanos(self.timeseries_start_unix_ns),
-                seconds: self
-                    .seconds
-                    .into_iter()
-                    .zip(histograms.seconds)
-                    .map(|(s, h)| s.into_second(h))
-                    .collect(),
-            },
-        }
-    }
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

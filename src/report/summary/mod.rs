@@ -99,6 +99,11 @@ pub struct Summary {
     pub server_peak_rss_kib: Option<u64>,
     /// Deliveries per second of server CPU time.
     pub deliveries_per_server_cpu_s: Option<f64>,
+    /// The protocol tax on CPU: `server_cpu_us_per_delivery` ÷ the `raw` run's, when the same
+    /// results hold a plain `raw` run (bare TCP, the floor); else empty.
+    pub server_cpu_vs_raw: Option<f64>,
+    /// The protocol tax on bytes: `wire_bytes_per_delivery` ÷ the `raw` run's, as above.
+    pub wire_bytes_vs_raw: Option<f64>,
     /// Share of its cores the load generator used over the measured phase and drain, 0..1:
     /// `client_cpu_s` / (that wall time × cores available to the process).
     pub client_cpu_util: Option<f64>,
@@ -224,6 +229,9 @@ impl Summary {
             server_cpu_us_per_delivery: server_cpu.and_then(|s| per_delivery(s * 1e6)),
             server_peak_rss_kib: m.server_usage.map(|u| u.peak_rss_kib),
             deliveries_per_server_cpu_s: server_cpu.and_then(|s| ratio(deliveries as f64, s)),
+            // Set across rows by `summarize`, which sees the raw run.
+            server_cpu_vs_raw: None,
+            wire_bytes_vs_raw: None,
             client_cpu_util: m
                 .client_watch
                 .and_then(|w| w.cpu_util(m.client_usage.cpu))
@@ -266,9 +274,27 @@ impl From<&TransportMetrics> for Summary {
     }
 }
 
-/// One [`Summary`] per transport, in run order.
+/// One [`Summary`] per transport, in run order, with each one's protocol tax over the plain
+/// `raw` run when there is one.
 pub fn summarize(metrics: &[TransportMetrics]) -> Vec<Summary> {
-    metrics.iter().map(Summary::new).collect()
+    let mut rows: Vec<Summary> = metrics.iter().map(Summary::new).collect();
+    let floor = rows
+        .iter()
+        .find(|r| r.transport == crate::protocol::TransportKind::Raw.label())
+        .map(|r| (r.server_cpu_us_per_delivery, r.wire_bytes_per_delivery));
+    if let Some((cpu, wire)) = floor {
+        for row in &mut rows {
+            row.server_cpu_vs_raw = row
+                .server_cpu_us_per_delivery
+                .zip(cpu)
+                .and_then(|(a, b)| ratio(a, b));
+            row.wire_bytes_vs_raw = row
+                .wire_bytes_per_delivery
+                .zip(wire)
+                .and_then(|(a, b)| ratio(a, b));
+        }
+    }
+    rows
 }
 
 /// The value at `q` (0.0–1.0), or `None` for an empty histogram.

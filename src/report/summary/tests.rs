@@ -74,6 +74,7 @@ pub(crate) fn sample(transport: &str) -> TransportMetrics {
         }),
         complete: true,
         timeseries: sample_series(),
+        sharding: None,
     }
 }
 
@@ -95,6 +96,7 @@ fn sample_series() -> TimeSeries {
                     Duration::from_millis(500)
                 },
                 latency_us: PackedHistogram::pack(&latency_us),
+                unclocked: 0,
                 published,
                 lost: 0,
                 wire: WireBytes {

@@ -1,11 +1,11 @@
-//! One read buffer per worker thread, shared by every connection that thread polls.
+//! One read buffer per thread, shared by every connection that thread polls.
 //!
-//! A subscriber waits far more than it reads. If each kept its own read buffer, tens of thousands
+//! A connection waits far more than it reads. If each kept its own read buffer, tens of thousands
 //! of idle connections would hold tens of thousands of buffers (4 KiB each is ~80 MB at 20k).
-//! Instead a read lands in this thread's scratch buffer and the connection decodes it there (our
-//! WebSocket client copies it into its frame decoder, our HTTP/1.1 client decodes it in place),
-//! keeping only an incomplete frame, head or chunk line. Owns the buffer and the read; knows no
-//! protocol.
+//! Instead a read lands in this thread's scratch buffer and the connection decodes it there (the
+//! generator's WebSocket and raw clients and our servers copy it into their frame decoders, our
+//! HTTP/1.1 client decodes it in place), keeping only an incomplete frame, head or chunk line.
+//! Owns the buffer and the read; knows no protocol.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -29,7 +29,7 @@ thread_local! {
 /// Cancel-safe: the bytes are handed over in the same poll that reads them, so dropping the
 /// future loses nothing. `take` must not read through another scratch call (the buffer is
 /// borrowed meanwhile); it is synchronous, so it cannot.
-pub(super) async fn read_with<S: AsyncRead + Unpin, T>(
+pub(crate) async fn read_with<S: AsyncRead + Unpin, T>(
     stream: &mut S,
     take: impl FnOnce(&[u8]) -> T,
 ) -> io::Result<T> {

@@ -1,0 +1,140 @@
+//! `raw` subscribers: bare TCP, each message behind a 4-byte length ([`crate::codec::raw`]). A
+//! publisher writes on its own subscriber connection, as on WebSocket, and the same subscriber
+//! loop runs both ([`super::ws`]'s, over the [`Connection`] trait): only the bytes differ, which
+//! is the point of the floor.
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::failure::ConnectError;
+use super::inbox::Inbox;
+use super::ws::{Connection, Dial, Received, WsError, session};
+use crate::codec::raw::{self, Decoder};
+use crate::codec::ws::Config;
+use crate::wire::scratch;
+
+/// The byte stream under the client: TCP, counted (see [`super::conn`]).
+type Stream = super::conn::Stream;
+
+/// One raw connection over any byte stream.
+#[derive(Debug)]
+pub struct Client<S> {
+    stream: S,
+    decoder: Decoder,
+    /// Frames queued to send; `out[written..]` is not on the socket yet (cancel-safe writes).
+    out: Vec<u8>,
+    written: usize,
+}
+
+impl<S> Client<S> {
+    /// A connection on `stream`; messages over the largest a server accepts are refused.
+    pub fn new(stream: S) -> Self {
+        Client {
+            stream,
+            decoder: Decoder::new(Config::client().max_message_bytes),
+            out: Vec::new(),
+            written: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    async fn flush(&mut self) -> io::Result<()> {
+        while self.written < self.out.len() {
+            let n = self.stream.write(&self.out[self.written..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+        }
+        self.out.clear();
+        self.written = 0;
+        self.stream.flush().await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
+    async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
+        self.out.extend_from_slice(&raw::encode(&text));
+        Ok(self.flush().await?)
+    }
+
+    /// Bare TCP has no ping; a `[transports.raw]` table has no `ping_interval` to ask for one.
+    async fn ping(&mut self) -> Result<(), WsError> {
+        Ok(())
+    }
+
+    async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
+        loop {
+            // A send cut short by a cancelled call resumes first.
+            self.flush().await?;
+            let mut got = false;
+            while let Some(message) = self.decoder.next_message()? {
+                on_data(message);
+                got = true;
+            }
+            if got {
+                return Ok(Received::Data);
+            }
+            self.decoder.release_if_empty();
+            let decoder = &mut self.decoder;
+            let read = scratch::read_with(&mut self.stream, |bytes| {
+                decoder.feed(bytes);
+                bytes.len()
+            });
+            if read.await? == 0 {
+                return Err(WsError::Closed);
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+impl Dial for Client<Stream> {
+    async fn dial(ctx: &super::ctx::Ctx) -> Result<Self, ConnectError> {
+        Ok(Client::new(super::conn::connect(ctx).await?))
+    }
+}
+
+/// Subscriber `index`, connecting at `slot`; publishes too if `index < publishers`.
+pub(super) async fn subscriber(
+    ctx: Arc<super::ctx::Ctx>,
+    index: u32,
+    slot: Instant,
+    slow: bool,
+) -> Inbox {
+    session::<Client<Stream>>(ctx, index, slot, None, slow).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, duplex};
+
+    #[tokio::test]
+    async fn messages_come_out_whole_and_go_out_with_their_length() {
+        let (near, mut far) = duplex(4096);
+        let mut client = Client::new(near);
+        let wire = [raw::encode(b"one"), raw::encode(b""), raw::encode(b"three")].concat();
+        far.write_all(&wire[..5]).await.unwrap();
+        far.write_all(&wire[5..]).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            client.next(|m| got.push(m.to_vec())).await.unwrap();
+        }
+        assert_eq!(got, [b"one".to_vec(), Vec::new(), b"three".to_vec()]);
+        client.send_text(b"up".to_vec()).await.unwrap();
+        let mut sent = [0u8; 6];
+        far.read_exact(&mut sent).await.unwrap();
+        assert_eq!(sent, [0, 0, 0, 2, b'u', b'p']);
+        drop(far);
+        assert!(matches!(client.next(|_| {}).await, Err(WsError::Closed)));
+    }
+}

@@ -1,0 +1,227 @@
+//! Adding one transport's shards up into the figures of the whole run: pure arithmetic on
+//! [`TransportMetrics`], checked by the caller to be the complete, non-overlapping shards of
+//! one run.
+//!
+//! What is exact, and how:
+//! - counts, bytes and CPU time are sums; histograms are added (HdrHistogram adds exactly);
+//! - expected is every shard's published messages × every shard's connected subscribers, and
+//!   lost is expected − delivered: each subscriber expected every message of the run, and a
+//!   subscriber cannot deliver more distinct in-window messages than were published, so the
+//!   difference equals the sum of each subscriber's own losses;
+//! - per second, latency, bytes and connections are aligned by wall-clock time (the seconds
+//!   each shard started its measured phase, rounded to whole seconds: with a common start they
+//!   coincide); published and lost are aligned by intended second, which every shard counts from
+//!   the same first slot, whatever its clock.
+//!
+//! Not sums, said where they are used: the server's figures (every shard samples the same
+//! process over the same window: the largest is kept), the ramp's length and the measured
+//! phase's (the longest), and the generator's lag (the worst shard's).
+
+use std::time::Duration;
+
+use crate::metrics::{
+    GeneratorHealth, LagFigures, PackedHistogram, ProcessUsage, Recorder, Second, ShardFigures,
+    ShardSummary, Sharding, TimeSeries, TlsFigures, TransportMetrics, WireBytes, new_histogram,
+};
+use crate::report::summary::quantile;
+
+/// One shard of one transport: where it was read from and what it measured.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Part<'a> {
+    /// The shard's results directory, as given.
+    pub(super) dir: &'a str,
+    /// Its metrics.
+    pub(super) metrics: &'a TransportMetrics,
+    /// Its shard figures (from `metrics.sharding`).
+    pub(super) figures: &'a ShardFigures,
+}
+
+/// The whole run from its shards, in index order.
+pub(super) fn add(parts: &[Part<'_>]) -> TransportMetrics {
+    let ms = || parts.iter().map(|p| p.metrics);
+    let connected: u64 = parts
+        .iter()
+        .map(|p| u64::from(p.figures.subscribers_connected))
+        .sum();
+    let published: u64 = ms().map(|m| m.messages_published).sum();
+    let expected = published * connected;
+
+    let mut clients = Recorder::default();
+    for m in ms() {
+        clients.merge(&m.clients);
+    }
+    let delivered = clients.counts.delivery.delivered;
+    clients.counts.delivery.lost = expected.saturating_sub(delivered);
+
+    let tls = ms().filter_map(|m| m.tls).reduce(|a, b| TlsFigures {
+        plaintext: sum_bytes(a.plaintext, b.plaintext),
+        handshakes: a.handshakes + b.handshakes,
+        handshake_total: a.handshake_total + b.handshake_total,
+    });
+    let server_usage = ms().filter_map(|m| m.server_usage).max_by_key(|u| u.cpu);
+    let client_watch = ms()
+        .filter_map(|m| m.client_watch)
+        .reduce(|a, b| GeneratorHealth {
+            span: a.span.max(b.span),
+            cores: a.cores + b.cores,
+            lag: match (a.lag, b.lag) {
+                (Some(x), Some(y)) => Some(LagFigures {
+                    p99_us: x.p99_us.max(y.p99_us),
+                    max_us: x.max_us.max(y.max_us),
+                    samples: x.samples + y.samples,
+                }),
+                (x, y) => x.or(y),
+            },
+        });
+    let first = parts.first().map(|p| p.metrics);
+    TransportMetrics {
+        transport: first.map(|m| m.transport.clone()).unwrap_or_default(),
+        subscribers: ms().map(|m| m.subscribers).sum(),
+        publishers: ms().map(|m| m.publishers).sum(),
+        payload_bytes: first.map_or(0, |m| m.payload_bytes),
+        measured: ms().map(|m| m.measured).max().unwrap_or_default(),
+        messages_published: published,
+        messages_scheduled: ms().map(|m| m.messages_scheduled).sum(),
+        deliveries_expected: expected,
+        clients,
+        wire: ms().map(|m| m.wire).fold(WireBytes::default(), sum_bytes),
+        connect_wire: ms()
+            .map(|m| m.connect_wire)
+            .fold(WireBytes::default(), sum_bytes),
+        payload_wire: ms()
+            .map(|m| m.payload_wire)
+            .fold(WireBytes::default(), sum_bytes),
+        tls,
+        client_usage: ProcessUsage {
+            cpu: ms().map(|m| m.client_usage.cpu).sum(),
+            peak_rss_kib: ms().map(|m| m.client_usage.peak_rss_kib).sum(),
+        },
+        server_usage,
+        connections: ms().map(|m| m.connections).sum(),
+        connect_ramp: ms().map(|m| m.connect_ramp).max().unwrap_or_default(),
+        client_watch,
+        complete: ms().all(|m| m.complete),
+        timeseries: add_series(parts, published_by_second(parts), connected),
+        sharding: Some(Sharding::Merged(parts.iter().map(summary).collect())),
+    }
+}
+
+fn sum_bytes(a: WireBytes, b: WireBytes) -> WireBytes {
+    WireBytes {
+        up: a.up + b.up,
+        down: a.down + b.down,
+    }
+}
+
+/// Messages published per intended second, over every shard.
+fn published_by_second(parts: &[Part<'_>]) -> Vec<u64> {
+    let mut published = Vec::new();
+    for p in parts {
+        for (i, s) in p.metrics.timeseries.seconds.iter().enumerate() {
+            if published.len() <= i {
+                published.resize(i + 1, 0);
+            }
+            published[i] += s.published;
+        }
+    }
+    published
+}
+
+/// The shards' seconds added up (see the module doc for the two alignments), with each
+/// second's lost recomputed against `connected` subscribers.
+fn add_series(parts: &[Part<'_>], published: Vec<u64>, connected: u64) -> TimeSeries {
+    let with_seconds = || {
+        parts
+            .iter()
+            .filter(|p| !p.metrics.timeseries.seconds.is_empty())
+    };
+    let Some(base) = with_seconds()
+        .map(|p| p.metrics.timeseries.start_unix)
+        .min()
+    else {
+        return TimeSeries::default();
+    };
+    let offset = |p: &Part<'_>| -> usize {
+        let ahead = p.metrics.timeseries.start_unix.saturating_sub(base);
+        // Whole seconds; a shard's window never starts a half second from the others' when
+        // their clocks agree to better than that.
+        ahead.as_secs_f64().round() as usize
+    };
+    let len = with_seconds()
+        .map(|p| offset(p) + p.metrics.timeseries.seconds.len())
+        .max()
+        .unwrap_or(0)
+        .max(published.len());
+    let mut delivered = vec![0u64; len];
+    for p in parts {
+        for (sum, n) in delivered.iter_mut().zip(&p.figures.delivered_by_intended) {
+            *sum += n;
+        }
+    }
+    let mut seconds: Vec<(Duration, hdrhistogram::Histogram<u64>, Second)> = (0..len)
+        .map(|i| {
+            let published = published.get(i).copied().unwrap_or(0);
+            (
+                Duration::ZERO,
+                new_histogram(),
+                Second {
+                    duration: Duration::ZERO,
+                    latency_us: PackedHistogram::pack(&new_histogram()),
+                    unclocked: 0,
+                    published,
+                    lost: (published * connected).saturating_sub(delivered[i]),
+                    wire: WireBytes::default(),
+                    connections: 0,
+                },
+            )
+        })
+        .collect();
+    for p in with_seconds() {
+        let k = offset(p);
+        for (j, s) in p.metrics.timeseries.seconds.iter().enumerate() {
+            let (duration, latency, sum) = &mut seconds[k + j];
+            *duration = (*duration).max(s.duration);
+            latency
+                .add(s.latency_us.unpack())
+                .expect("auto-resizing histograms of equal precision always merge");
+            sum.unclocked += s.unclocked;
+            sum.wire = sum_bytes(sum.wire, s.wire);
+            sum.connections += s.connections;
+        }
+    }
+    TimeSeries {
+        start_unix: base,
+        seconds: seconds
+            .into_iter()
+            .map(|(duration, latency, second)| Second {
+                duration: if duration.is_zero() {
+                    Duration::from_secs(1)
+                } else {
+                    duration
+                },
+                latency_us: PackedHistogram::pack(&latency),
+                ..second
+            })
+            .collect(),
+    }
+}
+
+/// What the merged run keeps of one shard, for its per-shard section.
+fn summary(p: &Part<'_>) -> ShardSummary {
+    let m = p.metrics;
+    let latency = &m.clients.latency_us;
+    ShardSummary {
+        figures: p.figures.clone(),
+        dir: p.dir.to_owned(),
+        messages_published: m.messages_published,
+        deliveries: m.clients.counts.delivery.delivered,
+        latency_samples: latency.len(),
+        latency_p50_us: quantile(latency, 0.5),
+        latency_p99_us: quantile(latency, 0.99),
+        latency_max_us: quantile(latency, 1.0),
+        client_cpu: m.client_usage.cpu,
+        client_peak_rss_kib: m.client_usage.peak_rss_kib,
+        measure_start_unix: m.timeseries.start_unix,
+        complete: m.complete,
+    }
+}

@@ -1,0 +1,139 @@
+//! The `raw` transport: the hub over bare TCP, the floor under every protocol. A client connects
+//! and from then on receives every message published, each as a 4-byte big-endian length and its
+//! bytes ([`crate::codec::raw`]); whatever it writes in the same framing is published to everyone,
+//! sender included. No handshake, no heads, no masking, no authentication (a server started with
+//! a token refuses to serve raw), no TLS.
+//!
+//! It runs like the other transports so that a run can say what each protocol costs over TCP:
+//! the same hub, the same fan-out ([`super::fanout`]: frames encoded once, one vectored write per
+//! wake-up), and the same bounds (message size, ring, idle time).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::fanout::send_news;
+use super::hub::Hub;
+use super::{Limits, ServerError};
+use crate::codec::raw::{Decoder, encode};
+
+/// Bytes one read takes from a socket, into the thread's scratch buffer.
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// Reads land here and only an incomplete frame is kept by the connection, so an idle
+    /// connection holds no read buffer (the server runs on one thread: one buffer in all).
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+#[derive(Debug)]
+struct State {
+    hub: Hub<Bytes>,
+    limits: Limits,
+    stop: CancellationToken,
+}
+
+/// Serves raw clients on `listener` until `shutdown` completes, then closes every connection and
+/// waits for them.
+pub async fn serve(
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let state = Arc::new(State {
+        hub: limits.hub(Bytes::len),
+        limits,
+        stop: CancellationToken::new(),
+    });
+    let tasks = TaskTracker::new();
+    let result = super::accept_until(&listener, shutdown, |tcp| {
+        tasks.spawn(connection(tcp, state.clone()));
+    })
+    .await;
+    state.stop.cancel();
+    tasks.close();
+    tasks.wait().await;
+    result
+}
+
+/// Why a connection ended, for nobody but the reader of this code: every case closes it.
+enum End {
+    Closed,
+    Broken,
+}
+
+/// One client until it hangs up, breaks a limit, idles out, or the server stops. A new client
+/// joins at the current end of the stream.
+async fn connection(mut tcp: TcpStream, state: Arc<State>) {
+    let (hub, limits) = (&state.hub, &state.limits);
+    let mut news = hub.subscribe();
+    news.borrow_and_update();
+    let mut cursor = hub.latest();
+    let mut decoder = Decoder::new(limits.max_message_bytes);
+    let stopped = state.stop.cancelled();
+    let idle = sleep_until(Instant::now() + limits.idle_timeout);
+    tokio::pin!(stopped, idle);
+    loop {
+        // News first: a wake-up for a broadcast then sends without also attempting a read.
+        let end = tokio::select! {
+            biased;
+            _ = &mut stopped => End::Closed,
+            changed = news.changed() => {
+                if changed.is_err() || send_news(&mut tcp, hub, &mut cursor, limits.max_batch).await.is_err() {
+                    End::Broken
+                } else {
+                    continue;
+                }
+            }
+            readable = tcp.readable() => {
+                if readable.is_err() {
+                    End::Broken
+                } else {
+                    idle.as_mut().reset(Instant::now() + limits.idle_timeout);
+                    match read_and_publish(&tcp, &mut decoder, hub) {
+                        Ok(()) => continue,
+                        Err(end) => end,
+                    }
+                }
+            }
+            _ = &mut idle => End::Closed,
+        };
+        if matches!(end, End::Closed) {
+            let _ = tcp.shutdown().await;
+        }
+        return;
+    }
+}
+
+/// Reads what the socket has (without waiting) and publishes every whole message in it.
+fn read_and_publish(tcp: &TcpStream, decoder: &mut Decoder, hub: &Hub<Bytes>) -> Result<(), End> {
+    let read = SCRATCH.with_borrow_mut(|scratch| match tcp.try_read(scratch) {
+        Ok(0) => Err(End::Closed),
+        Ok(n) => {
+            decoder.feed(&scratch[..n]);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        Err(_) => Err(End::Broken),
+    });
+    read?;
+    loop {
+        match decoder.next_message() {
+            Ok(Some(message)) => {
+                hub.publish(encode(message));
+            }
+            Ok(None) => break,
+            // Over the size limit: the client is cut off, as a WebSocket one gets 1009.
+            Err(_) => return Err(End::Broken),
+        }
+    }
+    decoder.release_if_empty();
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The chat page in a real browser: Debian's headless Chromium, driven by Playwright
+//! (`scripts/browser/chat-test.mjs`), opens three pages on one `wsbench serve --transport all`
+//! guarded by a token, on WebSocket, long-poll and SSE, sends from each, switches each to
+//! another transport and sends again; every page must show every message in the same order with
+//! its text intact, count bytes, and log no error.
+//!
+//! `scripts/browser/setup.sh` installs what is missing first (chromium with apt-get, the pinned
+//! playwright-core with npm ci), so a plain `cargo test` on a clean clone runs it; everything
+//! the browser loads comes from the server on 127.0.0.1.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `command` to its end, or kills it after `limit`.
+fn run_bounded(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{command:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A `wsbench serve` child, stopped when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn every_page_sees_every_message_over_every_transport() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/browser");
+    let setup = run_bounded(
+        &mut Command::new(scripts.join("setup.sh")),
+        Duration::from_secs(900),
+    );
+    assert!(
+        setup.status.success(),
+        "scripts/browser/setup.sh failed:\n{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+
+    let mut child = Command::new(common::wsbench_bin())
+        .args(["serve", "--transport", "all", "--token", "t0k/en"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let _served = Served(child);
+    let (mut addr, mut url) = (String::new(), String::new());
+    stdout.read_line(&mut addr).unwrap();
+    stdout.read_line(&mut url).unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    let start = Instant::now();
+    let test = run_bounded(
+        Command::new("node")
+            .arg(scripts.join("chat-test.mjs"))
+            .arg(url.trim()),
+        Duration::from_secs(120),
+    );
+    let (out, err) = (
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr),
+    );
+    eprintln!("chat-test.mjs ({:.1?}):\n{out}{err}", start.elapsed());
+    assert!(
+        test.status.success(),
+        "the page failed in the browser:\n{err}"
+    );
+    assert!(out.trim_end().ends_with("chat-test: ok"), "{out}");
+}
