@@ -244,3 +244,27 @@ impl Target {
         self.transport.kind()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_close_their_share_of_the_churn_and_keep_the_run_s_cadence() {
+        let scenario = crate::scenario::parse(
+            std::path::Path::new("x.toml"),
+            "duration = \"2s\"\n[clients]\nsubscribers = 30\nchurn = 10\n\
+             [publish]\npublishers = 3\nrate = 30\npattern = \"poisson\"\n[transports.ws]\n",
+        )
+        .unwrap();
+        let whole = LoadPlan::from_scenario(&scenario);
+        let shards: Vec<LoadPlan> = (0..3)
+            .map(|i| whole.clone().sliced(Slice::new(i, 3, 30, 3).unwrap()))
+            .collect();
+        let churn: Vec<u32> = shards.iter().map(|p| p.shape.churn).collect();
+        assert_eq!(churn, [3, 3, 4]);
+        for shard in &shards {
+            assert_eq!(shard.cadence(), whole.cadence());
+        }
+    }
+}
