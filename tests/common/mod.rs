@@ -25,15 +25,18 @@ pub async fn start_server_with(
     spawn_server(transport, limits, None).await
 }
 
-/// Serves `transport` on a fresh loopback port, with TLS if `tls` is given, on a thread and
-/// current-thread runtime of its own, as `wsbench serve` runs: requests on one connection are
-/// then handled in order, as in a real run, whatever runtime the test itself uses.
-async fn spawn_server(
+/// A server for `transport` bound to a fresh loopback port, as `wsbench serve` binds (with the
+/// deepest accept queue the kernel allows): its address, its stop token, and the future that
+/// serves until the token is cancelled, for the caller to run where it wants.
+fn bound_server(
     transport: TransportKind,
     limits: Limits,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-) -> (SocketAddr, CancellationToken) {
-    // As `wsbench serve` binds: with the deepest accept queue the kernel allows.
+) -> (
+    SocketAddr,
+    CancellationToken,
+    impl std::future::Future<Output = Result<(), server::ServerError>> + Send + 'static,
+) {
     let listener = server::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -46,15 +49,28 @@ async fn spawn_server(
         tls,
     };
     let token = stop.clone();
+    let serving = async move {
+        let listener = TcpListener::from_std(listener).unwrap();
+        server::serve(listener, config, token.cancelled_owned()).await
+    };
+    (addr, stop, serving)
+}
+
+/// Serves `transport` on a fresh loopback port, with TLS if `tls` is given, on a thread and
+/// current-thread runtime of its own, as `wsbench serve` runs: requests on one connection are
+/// then handled in order, as in a real run, whatever runtime the test itself uses.
+async fn spawn_server(
+    transport: TransportKind,
+    limits: Limits,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> (SocketAddr, CancellationToken) {
+    let (addr, stop, serving) = bound_server(transport, limits, tls);
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async move {
-            let listener = TcpListener::from_std(listener).unwrap();
-            server::serve(listener, config, token.cancelled_owned()).await
-        })
+        runtime.block_on(serving)
     });
     (addr, stop)
 }
@@ -66,22 +82,8 @@ pub async fn start_server_here(
     transport: TransportKind,
     limits: Limits,
 ) -> (SocketAddr, CancellationToken) {
-    let listener = server::listen("127.0.0.1:0".parse().unwrap()).unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let config = ServerConfig {
-        transport: transport.into(),
-        hold: Duration::from_secs(30),
-        limits,
-        state_file: None,
-        tls: None,
-    };
-    let token = stop.clone();
-    tokio::spawn(async move {
-        let listener = TcpListener::from_std(listener).unwrap();
-        server::serve(listener, config, token.cancelled_owned()).await
-    });
+    let (addr, stop, serving) = bound_server(transport, limits, None);
+    tokio::spawn(serving);
     (addr, stop)
 }
 
