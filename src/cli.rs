@@ -181,7 +181,19 @@ pub struct ServeArgs {
     /// The private key (PEM) of `--tls-cert`.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
+    /// Share one ordered log with other `serve` instances through this Redis
+    /// (`redis://IP:PORT[/DB]`): a message published on any instance reaches the subscribers of
+    /// all, numbered alike, so a long-poll cursor or SSE `Last-Event-ID` resumes on any of them.
+    #[arg(long, value_name = "URL")]
+    pub backplane: Option<String>,
+    /// Accept a `--backplane` Redis off loopback (wsbench sends nothing off loopback without it).
+    #[arg(long, requires = "backplane")]
+    pub allow_remote: bool,
     /// Exit when stdin closes (used by `wsbench run`, so a server never outlives its parent).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,
+    /// At exit, print one JSON line on stdout: connections accepted and what the backplane relay
+    /// did (used by `wsbench run` for each instance).
+    #[arg(long, hide = true)]
+    pub stats: bool,
 }

@@ -12,6 +12,8 @@
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
+//! - [`backplane`]: several server instances sharing one ordered log (a private Redis Stream),
+//!   and HAProxy in front of them.
 //! - [`child`]: the server a run measures: ours as a child process, or an external one.
 //! - [`progress`]: the live progress line on stderr during a run.
 //! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
@@ -30,6 +32,7 @@
 //!   (`codec::h1`), byte models.
 //! - [`protocol`]: the shared vocabulary — transports, paths, header names.
 
+pub mod backplane;
 pub mod child;
 pub mod cli;
 pub mod client;

@@ -274,6 +274,13 @@ pub fn process_usage(pid: u32) -> Option<ProcessUsage> {
     })
 }
 
+/// A loopback TCP port free right now, for a helper program (Redis, HAProxy) that must be told
+/// its port: the kernel picks it, and it is released at once for the program to bind.
+pub fn free_loopback_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
 /// Logical CPUs available to this process.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -5,10 +5,14 @@
 //! the port, and with `--transport all` the chat page's URL on the second, for a person to open
 //! (parents read only the first line); everything else the server does lives in [`crate::server`].
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use anyhow::Context;
 
 use crate::cli::ServeArgs;
-use crate::{os, protocol, server, tls};
+use crate::metrics::instances::{HopFigures, InstanceReport};
+use crate::{backplane, os, protocol, server, tls};
 
 /// The TLS configuration `--tls-cert`/`--tls-key` ask for: HTTP offers `h2` and `http/1.1` by
 /// ALPN, WebSocket only `http/1.1` (its upgrade is an HTTP/1.1 request).
@@ -60,6 +64,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .and_then(|()| stdout.flush())
         .context("printing the address")?;
+    let backplane = args
+        .backplane
+        .as_deref()
+        .map(|url| backplane::BackplaneUrl::parse(url, args.allow_remote))
+        .transpose()?
+        .map(|url| server::Instance {
+            url,
+            stats: Arc::default(),
+        });
+    let stats = backplane.as_ref().map(|b| b.stats.clone());
     let config = server::ServerConfig {
         transport: args.transport,
         hold: args.hold,
@@ -72,10 +86,32 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         state_file: args.state,
         tls,
+        backplane,
     };
-    server::serve(listener, config, shutdown_signal(args.exit_on_stdin_eof))
+    let served = server::serve(listener, config, shutdown_signal(args.exit_on_stdin_eof))
         .await
-        .with_context(|| format!("{} server on {addr}", args.transport))
+        .with_context(|| format!("{} server on {addr}", args.transport));
+    if args.stats {
+        let line = serde_json::to_string(&report(stats.as_deref()))?;
+        writeln!(stdout, "{line}")
+            .and_then(|()| stdout.flush())
+            .context("printing the stats")?;
+    }
+    served
+}
+
+/// What `--stats` prints: this process's accepted connections and its relay's counts.
+fn report(stats: Option<&backplane::RelayStats>) -> InstanceReport {
+    let mut report = InstanceReport {
+        accepted: server::accepted(),
+        ..InstanceReport::default()
+    };
+    if let Some(stats) = stats {
+        report.appended = stats.appended.load(Ordering::Relaxed);
+        report.ingested = stats.ingested.load(Ordering::Relaxed);
+        report.hop = HopFigures::of(&stats.hop_us.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    report
 }
 
 /// Completes on Ctrl-C, SIGTERM, or (when asked) when stdin closes because the parent is gone.

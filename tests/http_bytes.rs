@@ -50,6 +50,7 @@ async fn seeded_server(
         limits: Limits::default(),
         state_file: Some(state),
         tls: None,
+        backplane: None,
     };
     let token = stop.clone();
     tokio::spawn(async move { server::serve(listener, config, token.cancelled_owned()).await });

@@ -173,6 +173,7 @@ async fn an_h2_publisher_with_posts_in_flight_publishes_in_order() {
         limits: Limits::default(),
         state_file: None,
         tls: None,
+        backplane: None,
     };
     let server = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()

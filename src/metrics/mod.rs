@@ -8,6 +8,7 @@
 pub mod delivery;
 pub mod failures;
 pub mod health;
+pub mod instances;
 pub mod shard;
 pub mod timeseries;
 

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::fanout::OnWire;
 use super::hub::Payload;
+use crate::backplane::Codec;
 use crate::codec::ws::{DataOp, OpCode, encode_frame, utf8};
 
 /// A published message as the unmasked server frame that carries it.
@@ -38,6 +39,18 @@ impl Framed {
     pub fn frame(&self) -> &Bytes {
         &self.frame
     }
+
+    /// Whether it is a text message (else binary): what a backplane carries besides the payload.
+    pub fn is_text(&self) -> bool {
+        self.frame.first().is_some_and(|b| b & 0x0f == 0x1)
+    }
+
+    /// How the message crosses a backplane: payload and text flag, framed again on arrival.
+    pub const RELAYED: Codec<Framed> = Codec {
+        payload: |m| m.payload(),
+        text: Framed::is_text,
+        rebuild: |payload, text| Framed::new(&payload, text),
+    };
 }
 
 /// A `POST /publish` body (on the server with every transport) becomes a text message when it is

@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 
 use super::hub::{Hub, Payload};
 use super::{Conn, Limits, ServerConfig, ServerError, State, longpoll, persist, sse};
+use crate::backplane::Codec;
 use crate::protocol::{EVENTS_PATH, POLL_PATH, PUBLISH_PATH};
 
 /// Every response body: whole (poll, publish) or streamed (SSE).
@@ -62,6 +63,7 @@ where
         limits,
         state_file,
         tls,
+        backplane,
         ..
     } = config;
     let hub = match state_file.as_deref().map(persist::load).transpose() {
@@ -75,8 +77,16 @@ where
         Ok(_) => limits.hub(|m: &M| m.payload().len()),
         Err(e) => return Err(ServerError::State(e)),
     };
+    let ring = limits.ring_capacity;
     let state = Arc::new(State::new(hub, hold, limits));
-    let result = super::accept_until(&listener, shutdown, |tcp| {
+    let relayed = Codec {
+        payload: M::payload,
+        text: |_| false,
+        rebuild: |payload, _| M::from_body(payload),
+    };
+    let mut relay =
+        super::joined::join_log(backplane.as_ref(), ring, relayed, &state, |s| &s.hub).await?;
+    let result = super::joined::accept_while_joined(&listener, shutdown, relay.as_mut(), |tcp| {
         let (task_state, tls) = (state.clone(), tls.clone());
         state.tasks.spawn(async move {
             let within = task_state.limits.header_timeout;

@@ -14,12 +14,17 @@
 //!   client, so it rejoins without waiting forever and without missing what came since.
 //! - New readers join at the current end (WebSocket) or say where they are (long-poll cursor).
 //!
+//! - With a backplane (several instances, one shared log: [`crate::backplane`]), a publish is
+//!   handed to the hub's outlet ([`Hub::forward_to`]) instead of the ring, and the message comes
+//!   back through [`Hub::publish_at`] with the number the shared log gave it, so every instance
+//!   numbers every message alike and a cursor from one instance is valid on another.
+//!
 //! The hub is generic over how a message is stored (`M`), so each transport keeps messages in
 //! the form its wire needs and encodes them once, whatever the number of readers. It knows no
 //! hyper or tungstenite types and does no I/O.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -56,6 +61,17 @@ pub struct Hub<M> {
     latest: watch::Sender<u64>,
     /// A message's size, for the ring's bound in bytes.
     weigh: fn(&M) -> usize,
+    /// Where [`Hub::publish`] sends messages when a shared log orders them; unset: the ring.
+    outlet: OnceLock<Outlet<M>>,
+}
+
+/// The hand-off of [`Hub::forward_to`]; its own type only so the hub can still derive `Debug`.
+struct Outlet<M>(Box<dyn Fn(M) + Send + Sync>);
+
+impl<M> std::fmt::Debug for Outlet<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outlet")
+    }
 }
 
 #[derive(Debug)]
@@ -118,11 +134,52 @@ impl<M: Clone> Hub<M> {
             }),
             latest: watch::Sender::new(0),
             weigh,
+            outlet: OnceLock::new(),
         }
     }
 
-    /// Appends a message and wakes every waiting reader. Returns its sequence number.
+    /// From now on [`Hub::publish`] hands every message to `outlet` (a shared log) instead of
+    /// the ring; the log delivers it back through [`Hub::publish_at`]. Set once; later calls
+    /// are ignored.
+    pub fn forward_to(&self, outlet: impl Fn(M) + Send + Sync + 'static) {
+        let _ = self.outlet.set(Outlet(Box::new(outlet)));
+    }
+
+    /// Appends a message and wakes every waiting reader. Returns its sequence number — or, when
+    /// the hub forwards to a shared log ([`Hub::forward_to`]), hands the message on and returns
+    /// 0: its number is the one the log gives it.
     pub fn publish(&self, message: M) -> u64 {
+        if let Some(outlet) = self.outlet.get() {
+            (outlet.0)(message);
+            return 0;
+        }
+        self.append(message)
+    }
+
+    /// Stores `message` as number `seq` of a shared log, whose numbers every instance's hub
+    /// follows. A number already held is ignored (the log replayed it); a number past the next
+    /// one means the log dropped what lies between (its own bound): the ring restarts at `seq`
+    /// and readers see the gap as missed messages, as after a ring overflow. Returns whether it
+    /// was stored.
+    pub fn publish_at(&self, seq: u64, message: M) -> bool {
+        {
+            let mut ring = self.lock();
+            let next = ring.first_seq + ring.messages.len() as u64;
+            if seq < next {
+                return false;
+            }
+            if seq > next {
+                ring.messages.clear();
+                ring.bytes = 0;
+                ring.first_seq = seq;
+            }
+        }
+        self.append(message);
+        true
+    }
+
+    /// Appends to the ring and wakes readers; returns the message's number.
+    fn append(&self, message: M) -> u64 {
         let seq = {
             let mut ring = self.lock();
             ring.bytes += (self.weigh)(&message);
@@ -296,6 +353,28 @@ mod tests {
             (again.latest(), again.read_after(0, 9).messages.len()),
             (4, 1)
         );
+    }
+
+    #[test]
+    fn a_shared_log_numbers_the_ring() {
+        let hub = Hub::new(4);
+        let forwarded = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let sink = forwarded.clone();
+        hub.forward_to(move |m| sink.lock().unwrap().push(m));
+        assert_eq!(hub.publish("a"), 0);
+        assert_eq!(*forwarded.lock().unwrap(), vec!["a"]);
+        assert_eq!(hub.latest(), 0);
+        // The log's numbering: a late joiner starts where the log's retained part starts.
+        assert!(hub.publish_at(7, "a"));
+        assert!(hub.publish_at(8, "b"));
+        assert!(!hub.publish_at(8, "b"), "a replay is ignored");
+        let b = hub.read_after(6, 10);
+        assert_eq!((b.messages, b.first_seq, b.missed), (vec!["a", "b"], 7, 0));
+        // A gap in the log reads as missed messages.
+        assert!(hub.publish_at(11, "e"));
+        let b = hub.read_after(8, 10);
+        assert_eq!((b.messages, b.first_seq, b.missed), (vec!["e"], 11, 2));
+        assert_eq!(hub.latest(), 11);
     }
 
     #[tokio::test]

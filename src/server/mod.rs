@@ -12,6 +12,7 @@ mod fanout;
 pub mod framed;
 pub mod http;
 pub mod hub;
+mod joined;
 pub mod longpoll;
 pub mod page;
 pub mod persist;
@@ -32,6 +33,7 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backplane::{BackplaneError, BackplaneUrl, RelayStats};
 use crate::protocol::TransportKind;
 
 /// Bounds and guards that keep a server alive, and not an open relay, whatever its clients do.
@@ -156,6 +158,27 @@ pub struct ServerConfig {
     pub state_file: Option<std::path::PathBuf>,
     /// Serve TLS (wss/https) with this configuration; `None`: plain TCP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Share one ordered log with other instances ([`crate::backplane`]); `None`: this server's
+    /// hub is the whole stream.
+    pub backplane: Option<Instance>,
+}
+
+/// A server's place among instances that share one log.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The log's Redis.
+    pub url: BackplaneUrl,
+    /// Where the relay counts what it did (kept by the caller, e.g. for `wsbench serve --stats`).
+    pub stats: Arc<RelayStats>,
+}
+
+/// Connections accepted by every server of this process: `wsbench serve` runs one server, so for
+/// it this is that server's count (`--stats` reports it, to show how a balancer spread clients).
+static ACCEPTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Connections accepted so far by the servers of this process.
+pub fn accepted() -> u64 {
+    ACCEPTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What every request handler and connection task of one server shares.
@@ -195,6 +218,9 @@ pub enum ServerError {
     /// The hub's state file could not be read or written; fix or remove the file.
     #[error("hub state file: {0}")]
     State(#[source] std::io::Error),
+    /// The shared log could not be joined, or was lost while serving.
+    #[error("backplane: {0}")]
+    Backplane(#[from] BackplaneError),
 }
 
 /// Opens a listening socket on `addr` with the longest accept queue the kernel allows.
@@ -232,9 +258,18 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     match config.transport {
         Serving::One(TransportKind::Ws) => {
-            ws::serve(listener, config.limits, config.tls, shutdown).await
+            ws::serve(
+                listener,
+                config.limits,
+                config.tls,
+                config.backplane,
+                shutdown,
+            )
+            .await
         }
-        Serving::One(TransportKind::Raw) => raw::serve(listener, config.limits, shutdown).await,
+        Serving::One(TransportKind::Raw) => {
+            raw::serve(listener, config.limits, config.backplane, shutdown).await
+        }
         Serving::One(TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse) => {
             http::serve(listener, config, shutdown).await
         }
@@ -380,6 +415,7 @@ pub(crate) async fn accept(listener: &TcpListener) -> Result<tokio::net::TcpStre
     loop {
         match listener.accept().await {
             Ok((tcp, _)) => {
+                ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // Writes are batched in user space, so Nagle would only add latency.
                 let _ = tcp.set_nodelay(true);
                 return Ok(tcp);

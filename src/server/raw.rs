@@ -22,7 +22,8 @@ use tokio_util::task::TaskTracker;
 use super::fanout::send_news;
 use super::hub::Hub;
 use super::{Limits, ServerError};
-use crate::codec::raw::{Decoder, encode};
+use crate::backplane::Codec;
+use crate::codec::raw::{Decoder, PREFIX, encode};
 
 /// Bytes one read takes from a socket, into the thread's scratch buffer.
 const READ_CHUNK: usize = 64 * 1024;
@@ -42,18 +43,30 @@ struct State {
 
 /// Serves raw clients on `listener` until `shutdown` completes, then closes every connection and
 /// waits for them.
+///
+/// Joined to a shared log (`backplane`), the log carries each message's payload, and each
+/// instance frames it again on arrival.
 pub async fn serve(
     listener: TcpListener,
     limits: Limits,
+    backplane: Option<super::Instance>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let ring = limits.ring_capacity;
     let state = Arc::new(State {
         hub: limits.hub(Bytes::len),
         limits,
         stop: CancellationToken::new(),
     });
+    let relayed = Codec {
+        payload: |framed: &Bytes| framed.get(PREFIX..).unwrap_or_default(),
+        text: |_| false,
+        rebuild: |payload, _| encode(&payload),
+    };
+    let mut relay =
+        super::joined::join_log(backplane.as_ref(), ring, relayed, &state, |s| &s.hub).await?;
     let tasks = TaskTracker::new();
-    let result = super::accept_until(&listener, shutdown, |tcp| {
+    let result = super::joined::accept_while_joined(&listener, shutdown, relay.as_mut(), |tcp| {
         tasks.spawn(connection(tcp, state.clone()));
     })
     .await;

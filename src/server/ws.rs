@@ -58,18 +58,25 @@ const POLICY: u16 = 1008;
 /// The prefix of the subprotocol that carries a bearer token from a browser (see the module doc).
 pub const BEARER_PROTOCOL: &str = "wsbench.bearer.";
 
-/// Serves WebSocket clients on `listener` until `shutdown` completes, then closes every connection
-/// with 1001 (going away) and waits for them.
+/// Serves WebSocket clients on `listener` until `shutdown` completes (or the shared log, if
+/// joined, is lost), then closes every connection with 1001 (going away) and waits for them.
 pub async fn serve(
     listener: TcpListener,
     limits: Limits,
     tls: Option<Arc<rustls::ServerConfig>>,
+    backplane: Option<super::Instance>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     // WebSocket clients join at the current end and never hold a poll.
     let hub = limits.hub(|m: &Framed| m.frame().len());
+    let ring = limits.ring_capacity;
     let state = Arc::new(State::new(hub, std::time::Duration::ZERO, limits));
-    let result = super::accept_until(&listener, shutdown, |tcp| {
+    let mut relay =
+        super::joined::join_log(backplane.as_ref(), ring, Framed::RELAYED, &state, |s| {
+            &s.hub
+        })
+        .await?;
+    let result = super::joined::accept_while_joined(&listener, shutdown, relay.as_mut(), |tcp| {
         let (task_state, tls) = (state.clone(), tls.clone());
         state.tasks.spawn(async move {
             let within = task_state.limits.header_timeout;

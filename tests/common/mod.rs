@@ -47,6 +47,7 @@ fn bound_server(
         limits,
         state_file: None,
         tls,
+        backplane: None,
     };
     let token = stop.clone();
     let serving = async move {

@@ -1,0 +1,1 @@
+//! HAProxy in front of the instances (`balancer = "haproxy"`).

@@ -1,0 +1,198 @@
+//! The backplane: one shared, ordered log (a Redis Stream) that every server instance publishes
+//! into and reads back from, so a message published on one instance reaches the subscribers of
+//! every instance, numbered alike everywhere.
+//!
+//! # How it works
+//! - Each instance keeps its own [`Hub`](crate::server::hub::Hub). With a backplane the hub's
+//!   publishes go to its outlet ([`Hub::forward_to`](crate::server::hub::Hub::forward_to)): the
+//!   [`relay`] appends them to the room's stream with one Lua script ([`relay::APPEND`]) that
+//!   numbers them from a counter and adds each with the explicit entry id `<seq>-0`. The stream
+//!   entry id *is* the hub sequence number, the long-poll cursor and the SSE `Last-Event-ID`.
+//! - One ingest task per instance reads the stream in order (`XREAD BLOCK`) from its retained
+//!   start and stores each entry at its number ([`Hub::publish_at`](crate::server::hub::Hub::publish_at)).
+//!   So every instance's ring holds the same messages under the same numbers, and a client that
+//!   reconnects to another instance resumes with the cursor it had: nothing lost, nothing twice.
+//! - WebSocket and raw use the same stream although pub/sub would do for them (they join at the
+//!   end and keep no cursor across instances): one mechanism, one cost to measure.
+//! - The stream is trimmed (`MAXLEN ~`) to about the ring's size: Redis's memory is bounded as
+//!   the hub's is, and a reader further behind sees the gap as missed messages.
+//!
+//! Keys are per room (`wsbench:room:{K}`, its counter `wsbench:room:{K}:seq`); today every
+//! server has one room, room 0.
+//!
+//! [`redis_server`] starts a private `redis-server` for a run (loopback, no persistence);
+//! [`haproxy`] writes and starts the load balancer in front of the instances.
+
+pub mod haproxy;
+pub mod redis_server;
+pub mod relay;
+
+use std::net::{IpAddr, SocketAddr};
+
+pub use relay::{Codec, Relay, RelayStats};
+
+/// Why the backplane could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BackplaneError {
+    /// The URL is not `redis://IP:PORT[/DB]`.
+    #[error("backplane URL {url:?}: {reason}")]
+    Url {
+        /// As given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The URL names a Redis off loopback, and `--allow-remote` was not given.
+    #[error(
+        "backplane URL {0:?} is not on loopback: wsbench sends nothing off loopback without --allow-remote"
+    )]
+    NotLoopback(String),
+    /// Talking to Redis failed (connection refused, a command's error, a lost connection).
+    #[error("redis at {addr}: {source}")]
+    Redis {
+        /// Where.
+        addr: SocketAddr,
+        /// The client's error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// An entry read from the stream is not one this relay wrote.
+    #[error("stream {key}: malformed entry: {reason}")]
+    Entry {
+        /// The stream.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A program the backplane needs (`redis-server`, `haproxy`) is missing or failed to start.
+    #[error("{program}: {reason} (scripts/backplane/setup.sh installs it)")]
+    Program {
+        /// Which.
+        program: &'static str,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// Where the shared log lives: a Redis reached by IP address (no name lookups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackplaneUrl {
+    /// Redis's address.
+    pub addr: SocketAddr,
+    /// The logical database (`/DB` in the URL), 0 by default.
+    pub db: u16,
+}
+
+impl BackplaneUrl {
+    /// Parses `redis://IP:PORT[/DB]`; refuses an address off loopback unless `allow_remote`.
+    pub fn parse(url: &str, allow_remote: bool) -> Result<Self, BackplaneError> {
+        let bad = |reason: &str| BackplaneError::Url {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let rest = url.strip_prefix("redis://").ok_or_else(|| {
+            bad("must start with redis:// (TLS and Unix sockets are not supported)")
+        })?;
+        let (host, db) = match rest.split_once('/') {
+            Some((host, "")) => (host, 0),
+            Some((host, db)) => (
+                host,
+                db.parse()
+                    .map_err(|_| bad("the database must be a number"))?,
+            ),
+            None => (rest, 0),
+        };
+        if host.contains('@') {
+            return Err(bad("credentials are not supported"));
+        }
+        let addr: SocketAddr = host
+            .parse()
+            .map_err(|_| bad("the host must be IP:PORT (e.g. 127.0.0.1:6379; no names)"))?;
+        if !allow_remote && !addr.ip().is_loopback() {
+            return Err(BackplaneError::NotLoopback(url.to_string()));
+        }
+        Ok(BackplaneUrl { addr, db })
+    }
+
+    /// A Redis on this machine at `port`, database 0.
+    pub fn loopback(port: u16) -> Self {
+        BackplaneUrl {
+            addr: SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), port),
+            db: 0,
+        }
+    }
+
+    /// The client's connection info.
+    pub(crate) fn client(&self) -> Result<redis::Client, BackplaneError> {
+        use redis::IntoConnectionInfo;
+        let redis_err = |source| BackplaneError::Redis {
+            addr: self.addr,
+            source,
+        };
+        let info = redis::ConnectionAddr::Tcp(self.addr.ip().to_string(), self.addr.port())
+            .into_connection_info()
+            .map_err(redis_err)?
+            .set_redis_settings(redis::RedisConnectionInfo::default().set_db(i64::from(self.db)));
+        redis::Client::open(info).map_err(redis_err)
+    }
+}
+
+impl std::fmt::Display for BackplaneUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redis://{}", self.addr)?;
+        if self.db != 0 {
+            write!(f, "/{}", self.db)?;
+        }
+        Ok(())
+    }
+}
+
+/// The stream of room `room`.
+pub fn stream_key(room: u32) -> String {
+    format!("wsbench:room:{room}")
+}
+
+/// The counter that numbers room `room`'s messages.
+pub fn counter_key(room: u32) -> String {
+    format!("wsbench:room:{room}:seq")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_ip_and_port_on_loopback_unless_allowed() {
+        let url = BackplaneUrl::parse("redis://127.0.0.1:6379", false).unwrap();
+        assert_eq!((url.addr.port(), url.db), (6379, 0));
+        assert_eq!(url.to_string(), "redis://127.0.0.1:6379");
+        let url = BackplaneUrl::parse("redis://[::1]:7000/3", false).unwrap();
+        assert_eq!((url.addr.port(), url.db), (7000, 3));
+        assert_eq!(url.to_string(), "redis://[::1]:7000/3");
+        assert!(matches!(
+            BackplaneUrl::parse("redis://10.0.0.5:6379", false),
+            Err(BackplaneError::NotLoopback(_))
+        ));
+        assert_eq!(
+            BackplaneUrl::parse("redis://10.0.0.5:6379", true)
+                .unwrap()
+                .addr
+                .ip()
+                .to_string(),
+            "10.0.0.5"
+        );
+        for bad in [
+            "http://127.0.0.1:6379",
+            "redis://localhost:6379",
+            "redis://127.0.0.1",
+            "redis://u:p@127.0.0.1:6379",
+            "redis://127.0.0.1:6379/x",
+            "rediss://127.0.0.1:6379",
+        ] {
+            let e = BackplaneUrl::parse(bad, true).unwrap_err();
+            assert!(matches!(e, BackplaneError::Url { .. }), "{bad}: {e}");
+        }
+        assert_eq!(stream_key(0), "wsbench:room:0");
+        assert_eq!(counter_key(4), "wsbench:room:4:seq");
+    }
+}

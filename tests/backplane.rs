@@ -1,0 +1,347 @@
+//! Server instances sharing one Redis backplane: a message published on one instance reaches the
+//! subscribers of another, over WebSocket, long-poll and SSE, and a long-poll cursor or SSE
+//! `Last-Event-ID` from one instance resumes on another with nothing lost and nothing twice.
+//!
+//! `scripts/backplane/setup.sh` installs `redis-server` and `haproxy` (apt-get) when missing; a
+//! test that still cannot find them fails, naming the script. Everything runs on 127.0.0.1.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wsbench::backplane::redis_server::RedisServer;
+use wsbench::backplane::{BackplaneError, BackplaneUrl};
+
+/// Runs the install script once per test binary and checks that both programs are there.
+fn setup() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/backplane/setup.sh");
+        let out = Command::new(script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/backplane/setup.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for program in ["redis-server", "haproxy"] {
+            if let Err(e) = wsbench::backplane::redis_server::find_program(program) {
+                panic!("after scripts/backplane/setup.sh: {e}");
+            }
+        }
+    });
+}
+
+/// A private Redis for one test, on its own runtime; stopped when dropped.
+struct Redis {
+    runtime: tokio::runtime::Runtime,
+    server: Option<RedisServer>,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        setup();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(RedisServer::start()).unwrap();
+        Redis {
+            runtime,
+            server: Some(server),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.server.as_ref().unwrap().url.to_string()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.stop());
+        }
+    }
+}
+
+/// A `wsbench serve` instance on the backplane; killed when dropped.
+struct Instance {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Instance {
+    fn start(transport: &str, redis: &Redis) -> Instance {
+        let mut child = Command::new(common::wsbench_bin())
+            .args([
+                "serve",
+                "--transport",
+                transport,
+                "--backplane",
+                &redis.url(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().parse().unwrap_or_else(|_| panic!("{line:?}"));
+        Instance { child, addr }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a connection of its own (closed after): status, headers, body.
+fn request(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        tcp,
+        "{head}\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    tcp.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_lowercase(), raw[split + 4..].to_vec())
+}
+
+fn publish(addr: SocketAddr, message: &str) {
+    let (status, ..) = request(addr, "POST /publish HTTP/1.1", message.as_bytes());
+    assert_eq!(status, 204);
+}
+
+fn header(head: &str, name: &str) -> u64 {
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Netstrings `3:abc,` of a poll batch.
+fn netstrings(mut body: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let colon = body.iter().position(|&b| b == b':').unwrap();
+        let len: usize = std::str::from_utf8(&body[..colon])
+            .unwrap()
+            .parse()
+            .unwrap();
+        out.push(String::from_utf8(body[colon + 1..colon + 1 + len].to_vec()).unwrap());
+        body = &body[colon + len + 2..];
+    }
+    out
+}
+
+/// Long-polls `addr` from `cursor` until `want` messages came; returns them and the last cursor.
+fn poll_until(addr: SocketAddr, mut cursor: u64, want: usize) -> (Vec<String>, u64) {
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while got.len() < want {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "got only {got:?}"
+        );
+        let (status, head, body) =
+            request(addr, &format!("GET /poll?cursor={cursor} HTTP/1.1"), b"");
+        assert_eq!(status, 200, "{head}");
+        assert!(
+            !head.contains("x-missed") && !head.contains("x-reset"),
+            "{head}"
+        );
+        got.extend(netstrings(&body));
+        cursor = header(&head, "x-next-cursor");
+    }
+    (got, cursor)
+}
+
+#[test]
+fn a_long_poll_cursor_from_one_instance_resumes_on_another() {
+    let redis = Redis::start();
+    let (a, b) = (
+        Instance::start("longpoll", &redis),
+        Instance::start("longpoll", &redis),
+    );
+    for m in ["m1", "m2", "m3"] {
+        publish(a.addr, m);
+    }
+    // Published on A, read on B: the same messages under the same numbers.
+    let (on_b, cursor_b) = poll_until(b.addr, 0, 3);
+    assert_eq!(
+        (on_b, cursor_b),
+        (vec!["m1".into(), "m2".into(), "m3".into()], 3)
+    );
+    let (on_a, cursor_a) = poll_until(a.addr, 0, 3);
+    assert_eq!(on_a.len(), 3);
+    assert_eq!(cursor_a, 3);
+    // A's cursor on B, after two more published on B: exactly those two.
+    publish(b.addr, "m4");
+    publish(b.addr, "m5");
+    let (rest, cursor) = poll_until(b.addr, cursor_a, 2);
+    assert_eq!(
+        (rest, cursor),
+        (vec!["m4".to_string(), "m5".to_string()], 5)
+    );
+    // And back on A with B's cursor: nothing new, nothing repeated (held, then answered empty).
+    let (status, head, body) = request(a.addr, "GET /poll?cursor=5&wait=0 HTTP/1.1", b"");
+    assert_eq!(
+        (status, header(&head, "x-next-cursor"), body.len()),
+        (200, 5, 0)
+    );
+}
+
+/// Reads SSE events (`id` and `data`) from an open stream until `want` came.
+fn sse_events(reader: &mut BufReader<TcpStream>, want: usize) -> Vec<(u64, String)> {
+    let (mut events, mut id) = (Vec::new(), None);
+    let mut line = String::new();
+    while events.len() < want {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended");
+        let l = line.trim_end();
+        if let Some(v) = l.strip_prefix("id: ") {
+            id = Some(v.parse().unwrap());
+        } else if let Some(v) = l.strip_prefix("data: ") {
+            events.push((id.take().unwrap(), v.to_string()));
+        }
+    }
+    events
+}
+
+/// An SSE stream on `addr`, resuming after `last` if given, past its response head.
+fn sse_open(addr: SocketAddr, last: Option<u64>) -> BufReader<TcpStream> {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let resume = last.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
+    write!(tcp, "GET /events HTTP/1.1\r\nhost: {addr}\r\n{resume}\r\n").unwrap();
+    let mut reader = BufReader::new(tcp);
+    let mut line = String::new();
+    while line != "\r\n" {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    reader
+}
+
+#[test]
+fn sse_events_cross_instances_and_last_event_id_resumes_on_another() {
+    let redis = Redis::start();
+    let (a, b) = (
+        Instance::start("sse", &redis),
+        Instance::start("sse", &redis),
+    );
+    let mut on_b = sse_open(b.addr, None);
+    publish(a.addr, "s1");
+    publish(a.addr, "s2");
+    assert_eq!(
+        sse_events(&mut on_b, 2),
+        vec![(1, "s1".to_string()), (2, "s2".to_string())]
+    );
+    drop(on_b);
+    // B's last id, on A, after two more published on B.
+    publish(b.addr, "s3");
+    publish(b.addr, "s4");
+    let mut on_a = sse_open(a.addr, Some(2));
+    assert_eq!(
+        sse_events(&mut on_a, 2),
+        vec![(3, "s3".to_string()), (4, "s4".to_string())]
+    );
+    publish(b.addr, "s5");
+    assert_eq!(sse_events(&mut on_a, 1), vec![(5, "s5".to_string())]);
+}
+
+#[test]
+fn websocket_messages_reach_the_clients_of_every_instance() {
+    use tokio_tungstenite::tungstenite::{Message, client};
+    let redis = Redis::start();
+    let (a, b) = (Instance::start("ws", &redis), Instance::start("ws", &redis));
+    let open = |addr: SocketAddr| {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        client::client(format!("ws://{addr}/ws"), tcp).unwrap().0
+    };
+    let (mut on_a, mut on_b) = (open(a.addr), open(b.addr));
+    on_a.send(Message::text("hello from A")).unwrap();
+    on_b.send(Message::binary(vec![0u8, 1, 2])).unwrap();
+    let read = |ws: &mut tokio_tungstenite::tungstenite::WebSocket<TcpStream>| {
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            if let m @ (Message::Text(_) | Message::Binary(_)) = ws.read().unwrap() {
+                got.push(m);
+            }
+        }
+        got.sort_by_key(|m| m.is_binary());
+        got
+    };
+    let want = vec![
+        Message::text("hello from A"),
+        Message::binary(vec![0u8, 1, 2]),
+    ];
+    // Each client gets both, text kept as text and binary as binary, whichever instance it is on.
+    assert_eq!(read(&mut on_a), want);
+    assert_eq!(read(&mut on_b), want);
+}
+
+#[test]
+fn a_backplane_off_loopback_is_refused_without_allow_remote() {
+    let out = Command::new(common::wsbench_bin())
+        .args([
+            "serve",
+            "--transport",
+            "ws",
+            "--backplane",
+            "redis://192.0.2.1:6379",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not on loopback") && stderr.contains("--allow-remote"),
+        "{stderr}"
+    );
+    assert!(matches!(
+        BackplaneUrl::parse("redis://192.0.2.1:6379", false),
+        Err(BackplaneError::NotLoopback(_))
+    ));
+    // Given, the address is taken; nothing is sent to it by this test.
+    assert!(BackplaneUrl::parse("redis://192.0.2.1:6379", true).is_ok());
+}
+
+#[test]
+fn an_instance_whose_redis_is_gone_fails_with_a_clear_error() {
+    let redis = Redis::start();
+    let url = redis.url();
+    drop(redis);
+    let out = Command::new(common::wsbench_bin())
+        .args(["serve", "--transport", "sse", "--backplane", &url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("backplane") && stderr.contains(&url[8..]),
+        "{stderr}"
+    );
+}
