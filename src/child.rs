@@ -17,7 +17,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::time::timeout;
 
+use crate::backplane::BackplaneUrl;
+use crate::fleet::Fleet;
 use crate::metrics::ProcessUsage;
+use crate::metrics::instances::InstanceReport;
 use crate::os;
 use crate::protocol::TransportKind;
 use crate::tls::CertFiles;
@@ -56,6 +59,8 @@ pub struct ServeOptions {
     pub state_file: Option<PathBuf>,
     /// `--tls-cert`/`--tls-key`: the run's certificate.
     pub tls: Option<CertFiles>,
+    /// `--backplane` (and `--stats`): one of several instances sharing this Redis.
+    pub backplane: Option<BackplaneUrl>,
 }
 
 impl ServeOptions {
@@ -75,6 +80,11 @@ impl ServeOptions {
         if let Some(path) = &self.state_file {
             args.push("--state".into());
             args.push(path.into());
+        }
+        if let Some(url) = &self.backplane {
+            args.push("--backplane".into());
+            args.push(url.to_string().into());
+            args.push("--stats".into());
         }
         if let Some(files) = &self.tls {
             args.push("--tls-cert".into());
@@ -98,8 +108,9 @@ pub struct ServerChild {
     pub addr: SocketAddr,
     /// Held open: the child exits when it closes.
     _stdin: Option<ChildStdin>,
-    /// Held open so a late write by the child never meets a closed pipe.
-    _stdout: BufReader<ChildStdout>,
+    /// Held open so a late write by the child never meets a closed pipe; its last line is the
+    /// `--stats` report.
+    stdout: BufReader<ChildStdout>,
     /// CPU time and peak RSS of the processes this one replaced (after a deliberate restart),
     /// as last sampled before they stopped.
     earlier: ProcessUsage,
@@ -154,7 +165,7 @@ impl ServerChild {
             options: options.clone(),
             addr,
             _stdin: stdin,
-            _stdout: stdout,
+            stdout,
             earlier: ProcessUsage::default(),
         })
     }
@@ -175,17 +186,39 @@ impl ServerChild {
     }
 
     /// Asks the server to stop (SIGTERM), waits up to 5 s, then kills it; always reaps it.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_with_report().await;
+    }
+
+    /// [`ServerChild::stop`], then reads the report a `--stats` server prints at exit; `None` if
+    /// it printed none (killed, or started without `--stats`).
+    pub async fn stop_with_report(mut self) -> Option<InstanceReport> {
         if self.alive() {
             let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
             if timeout(Duration::from_secs(5), self.child.wait())
                 .await
-                .is_ok()
+                .is_err()
             {
-                return;
+                let _ = self.child.kill().await;
             }
+        } else {
+            let _ = self.child.kill().await;
         }
+        let mut line = String::new();
+        match timeout(Duration::from_secs(1), self.stdout.read_line(&mut line)).await {
+            Ok(Ok(n)) if n > 0 => serde_json::from_str(line.trim()).ok(),
+            _ => None,
+        }
+    }
+
+    /// Kills the server at once (SIGKILL, as a crashed machine loses it) and reaps it.
+    pub async fn kill(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 }
 
@@ -200,6 +233,8 @@ pub enum ServerProcess {
     Restarting(ProcessUsage),
     /// Not ours; sampled from `/proc` if its pid is known.
     External(Option<u32>),
+    /// Ours: several instances on a shared Redis, maybe behind HAProxy ([`crate::fleet`]).
+    Fleet(Box<Fleet>),
 }
 
 impl ServerProcess {
@@ -209,6 +244,14 @@ impl ServerProcess {
         Ok(ServerProcess::Child(Box::new(child)))
     }
 
+    /// The fleet, when it is several instances.
+    pub fn fleet(&self) -> Option<&Fleet> {
+        match self {
+            ServerProcess::Fleet(fleet) => Some(fleet),
+            _ => None,
+        }
+    }
+
     /// How the progress line names it.
     pub fn describe(&self) -> String {
         match self {
@@ -216,6 +259,7 @@ impl ServerProcess {
             ServerProcess::Restarting(_) => "built-in server, restarting".into(),
             ServerProcess::External(Some(pid)) => format!("external server, pid {pid}"),
             ServerProcess::External(None) => "external server, not sampled".into(),
+            ServerProcess::Fleet(fleet) => fleet.describe(),
         }
     }
 
@@ -225,6 +269,7 @@ impl ServerProcess {
             ServerProcess::Child(child) => child.usage(),
             ServerProcess::Restarting(earlier) => Some(*earlier),
             ServerProcess::External(pid) => os::process_usage((*pid)?),
+            ServerProcess::Fleet(fleet) => fleet.usage(),
         }
     }
 
@@ -234,13 +279,20 @@ impl ServerProcess {
             ServerProcess::Child(child) => child.alive(),
             ServerProcess::Restarting(_) => false,
             ServerProcess::External(pid) => pid.is_none_or(|pid| os::process_usage(pid).is_some()),
+            ServerProcess::Fleet(fleet) => fleet.alive(),
         }
     }
 
-    /// Stops our own server; an external one is left running.
-    pub async fn stop(self) {
-        if let ServerProcess::Child(child) = self {
-            child.stop().await;
+    /// Stops our own server; an external one is left running. Returns the instances' exit
+    /// reports when it was a fleet.
+    pub async fn stop(self) -> Option<Vec<Option<InstanceReport>>> {
+        match self {
+            ServerProcess::Child(child) => {
+                child.stop().await;
+                None
+            }
+            ServerProcess::Fleet(fleet) => Some(fleet.stop().await),
+            ServerProcess::Restarting(_) | ServerProcess::External(_) => None,
         }
     }
 
@@ -258,7 +310,7 @@ impl ServerProcess {
             ServerProcess::Child(child) => child,
             other => {
                 server.replace(other);
-                return "restart_server_at applies to built-in servers only; the external one was left running".into();
+                return "restart_server_at applies to one built-in server only; the server was left running".into();
             }
         };
         // Sampled before any await: the phase callback never sees the default above.

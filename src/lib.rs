@@ -37,6 +37,7 @@ pub mod child;
 pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod fleet;
 pub mod merge;
 pub mod metrics;
 pub mod os;

@@ -19,6 +19,8 @@ use crate::child::{ServeOptions, ServerProcess};
 use crate::cli::RunArgs;
 use crate::client::source::{self, Sources};
 use crate::client::{self, ClientOutcome, LoadPlan, Phase, Target, shard};
+use crate::fleet::{self, Fleet, FleetMark};
+use crate::metrics::instances::InstanceGroup;
 use crate::metrics::{
     GeneratorHealth, ProcessUsage, Sharding, Slice, TlsFigures, TransportMetrics,
 };
@@ -292,6 +294,11 @@ async fn run_transport(
             tokio::time::sleep(at).await;
             progress.note(&format!("fault: {}", ServerProcess::restart(&server).await));
         }
+        if let Some(at) = scenario.faults.kill_instance_at {
+            measuring.notified().await;
+            tokio::time::sleep(at).await;
+            progress.note(&format!("fault: {}", fleet::kill_one(&server).await));
+        }
         std::future::pending::<Infallible>().await
     };
     let outcome = tokio::select! {
@@ -300,7 +307,10 @@ async fn run_transport(
     };
     let mut server = server.into_inner();
     let server_alive = server.alive();
-    server.stop().await;
+    let layout = server.fleet().map(Fleet::layout);
+    let reports = server.stop().await.unwrap_or_default();
+    let fleet_marks: Vec<_> = marks.iter().filter_map(|m| m.fleet.as_ref()).collect();
+    let instances = layout.and_then(|l| fleet::measured(&l, &fleet_marks, &reports));
     if let Some(path) = &options.state_file {
         let _ = std::fs::remove_file(path);
     }
@@ -308,7 +318,13 @@ async fn run_transport(
     if !server_alive {
         progress.note("the server exited during the run: results are partial");
     }
-    Ok(transport_metrics(&run, outcome, &marks, server_alive))
+    Ok(transport_metrics(
+        &run,
+        outcome,
+        &marks,
+        server_alive,
+        instances,
+    ))
 }
 
 /// How the built-in server for `run` is started (an external target ignores this, except for the
@@ -338,6 +354,7 @@ fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptions> {
         hold,
         state_file,
         tls,
+        backplane: None,
     })
 }
 
@@ -349,6 +366,7 @@ async fn start_server(
     server_bin: &Path,
 ) -> anyhow::Result<(ServerProcess, Target)> {
     let (scenario, variant) = (run.scenario, run.variant);
+    let scaling = scenario.scaling_of(run.transport.kind());
     let (server, target) = match scenario.targets.endpoint(run.transport.kind()) {
         Some(endpoint) => (
             ServerProcess::External(scenario.targets.server_pid),
@@ -357,6 +375,11 @@ async fn start_server(
                 ..Target::external(run.transport.clone(), endpoint)?
             },
         ),
+        None if !scaling.is_default() => {
+            let fleet = Fleet::start(server_bin, options, scaling, run.plan).await?;
+            let target = fleet.target(run.transport.clone())?;
+            (ServerProcess::Fleet(Box::new(fleet)), target)
+        }
         None => {
             let server = ServerProcess::start(server_bin, options).await?;
             let ServerProcess::Child(child) = &server else {
@@ -398,6 +421,8 @@ fn describe(server: &ServerProcess, target: &Target) -> String {
 /// Both processes' resource use at a phase boundary (the start and the end of the measured phase).
 struct Mark {
     server: Option<ProcessUsage>,
+    /// Every serving process, when there are several instances.
+    fleet: Option<FleetMark>,
     client_cpu: Option<Duration>,
     at: Instant,
 }
@@ -406,6 +431,7 @@ impl Mark {
     fn now(server: &ServerProcess) -> Mark {
         Mark {
             server: server.usage(),
+            fleet: server.fleet().map(Fleet::mark),
             client_cpu: os::cpu_time(None).ok(),
             at: Instant::now(),
         }
@@ -418,6 +444,7 @@ fn transport_metrics(
     outcome: ClientOutcome,
     marks: &[Mark],
     server_alive: bool,
+    instances: Option<InstanceGroup>,
 ) -> TransportMetrics {
     let (server_usage, client_cpu, client_watch) = match marks {
         [start, end] => (
@@ -468,5 +495,6 @@ fn transport_metrics(
         complete: outcome.complete && server_alive,
         timeseries: outcome.timeseries,
         sharding: outcome.shard.map(Sharding::Part),
+        instances,
     }
 }

@@ -94,6 +94,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
             3,
         ),
         sharding: None,
+        instances: None,
     }
 }
 

@@ -90,6 +90,7 @@ fn shard(index: u32, count: u32, skew: Duration) -> TransportMetrics {
             sources: vec![(format!("127.0.{index}.1").parse().unwrap(), subs)],
             slice,
         })),
+        instances: None,
     }
 }
 

@@ -75,6 +75,7 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
             11,
         ),
         sharding: None,
+        instances: None,
     }
 }
 

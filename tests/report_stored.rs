@@ -56,6 +56,7 @@ fn metrics(transport: &str, server: bool) -> TransportMetrics {
     TransportMetrics {
         timeseries: common::series(&latencies, 300, 10, wire, 103),
         sharding: None,
+        instances: None,
         transport: transport.to_owned(),
         subscribers: 100,
         publishers: 3,

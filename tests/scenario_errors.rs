@@ -89,6 +89,7 @@ fn chat_toml_loads_with_its_values() {
             Transport::Sse,
         ],
         variants: Vec::new(),
+        scaling: Vec::new(),
         targets: Targets::default(),
         thresholds: Vec::new(),
         faults: Faults::default(),
@@ -1086,4 +1087,72 @@ fn bad_network_values_name_line_and_field() {
         network("delay = 50"),
         "scenarios/x.toml:15:9: [network] delay: invalid type: integer `50`, expected a string"
     );
+}
+
+#[test]
+fn instances_balancers_and_instance_loss() {
+    use wsbench::scenario::scaling::{Balancer, Scaling};
+    let text = base_with(11, "[transports.ws]\ninstances = 3\nbalancer = \"haproxy\"")
+        .replace("hold = \"30s\"", "hold = \"30s\"\ninstances = 2")
+        + "[faults]\nkill_instance_at = \"5s\"\n";
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(
+        s.scaling_of(TransportKind::Ws),
+        Scaling {
+            instances: 3,
+            balancer: Balancer::Haproxy
+        }
+    );
+    assert_eq!(
+        s.scaling_of(TransportKind::LongPoll),
+        Scaling {
+            instances: 2,
+            balancer: Balancer::Client
+        }
+    );
+    assert_eq!(s.scaling_of(TransportKind::Sse), Scaling::default());
+    assert_eq!(s.faults.kill_instance_at, Some(Duration::from_secs(5)));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+
+    let msg = err(&base_with(11, "[transports.ws]\ninstances = 0"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:12: [transports.ws] instances must be 1 to 16, got 0"),
+        "{msg}"
+    );
+    let msg = err(&base_with(11, "[transports.ws]\nbalancer = \"nginx\""));
+    assert!(
+        msg.starts_with(
+            "scenarios/x.toml:12: [transports.ws] balancer: unknown balancer \"nginx\""
+        ),
+        "{msg}"
+    );
+    let msg = err(&base_with(
+        11,
+        "[transports.ws]\ntls = true\ninstances = 2\nbalancer = \"haproxy\"",
+    ));
+    assert!(
+        msg.contains("balancer = \"haproxy\" runs plain HTTP/1.1 and WebSocket only"),
+        "{msg}"
+    );
+    // The loss of an instance needs another one to survive it, in every transport that runs.
+    let msg = err(&(base_with(11, "[transports.ws]\ninstances = 2")
+        + "[faults]\nkill_instance_at = \"5s\"\n"));
+    assert!(
+        msg.starts_with(
+            "scenarios/x.toml:16: [faults] kill_instance_at needs instances = 2 or more"
+        ),
+        "{msg}"
+    );
+    let two = base_with(11, "[transports.ws]\ninstances = 2")
+        .replace("hold = \"30s\"", "hold = \"30s\"\ninstances = 2");
+    let msg = err(&(two.clone() + "[faults]\nkill_instance_at = \"25s\"\n"));
+    assert!(
+        msg.contains("kill_instance_at must fall inside the measured phase"),
+        "{msg}"
+    );
+    let msg = err(&(two + "[faults]\nkill_instance_at = \"5s\"\nrestart_server_at = \"6s\"\n"));
+    assert!(msg.contains("cannot be combined"), "{msg}");
+    let msg = err(&(base_with(11, "[transports.ws]\ninstances = 2")
+        + "[target]\nws = \"ws://127.0.0.1:9000/ws\"\n"));
+    assert!(msg.contains("apply to built-in servers"), "{msg}");
 }

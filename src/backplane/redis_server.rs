@@ -171,6 +171,26 @@ pub async fn bytes(url: &BackplaneUrl) -> Result<RedisBytes, BackplaneError> {
     Ok(parse_bytes(&info))
 }
 
+/// [`bytes`], blocking for at most about `within` (for a sampler that cannot await: a quick
+/// `INFO` on loopback).
+pub fn bytes_now(url: &BackplaneUrl, within: Duration) -> Result<RedisBytes, BackplaneError> {
+    let redis_err = |source| BackplaneError::Redis {
+        addr: url.addr,
+        source,
+    };
+    let mut conn = url
+        .client()?
+        .get_connection_with_timeout(within)
+        .map_err(redis_err)?;
+    conn.set_read_timeout(Some(within)).map_err(redis_err)?;
+    conn.set_write_timeout(Some(within)).map_err(redis_err)?;
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut conn)
+        .map_err(redis_err)?;
+    Ok(parse_bytes(&info))
+}
+
 fn parse_bytes(info: &str) -> RedisBytes {
     let field = |name: &str| {
         info.lines()

@@ -68,7 +68,7 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
     let tcp = ctx
         .target
         .sources
-        .connect(ctx.target.addr)
+        .connect(ctx.target.dial_addr())
         .await
         .map_err(|e| ConnectError::io("connect", &e))?;
     tcp.set_nodelay(true)

@@ -172,6 +172,42 @@ pub struct Target {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The local addresses connections come from, in turn (shared: it counts what each made).
     pub sources: Arc<super::source::Sources>,
+    /// Where each new connection goes: `addr`, or with several server instances reached
+    /// directly (`balancer = "client"`), the next instance in turn (shared by every client).
+    pub spread: Arc<Spread>,
+}
+
+/// Server instances that clients spread themselves over, as DNS round-robin spreads them: each
+/// new connection (a reconnection too) takes the next address in turn.
+#[derive(Debug, Default)]
+pub struct Spread {
+    addrs: Vec<SocketAddr>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Spread {
+    /// Round-robin over `addrs` (empty: always the target's own address).
+    pub fn new(addrs: Vec<SocketAddr>) -> Self {
+        Spread {
+            addrs,
+            next: Default::default(),
+        }
+    }
+}
+
+impl Target {
+    /// The address the next connection dials.
+    pub fn dial_addr(&self) -> SocketAddr {
+        let addrs = &self.spread.addrs;
+        if addrs.is_empty() {
+            return self.addr;
+        }
+        let n = self
+            .spread
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        addrs[n % addrs.len()]
+    }
 }
 
 /// Request paths on the target server.
@@ -218,6 +254,7 @@ impl Target {
             http2: false,
             tls: None,
             sources: Arc::default(),
+            spread: Arc::default(),
         }
     }
 

@@ -103,6 +103,7 @@ pub(super) fn add(parts: &[Part<'_>]) -> TransportMetrics {
         complete: ms().all(|m| m.complete),
         timeseries: add_series(parts, published_by_second(parts), connected),
         sharding: Some(Sharding::Merged(parts.iter().map(summary).collect())),
+        instances: None,
     }
 }
 

@@ -300,6 +300,9 @@ pub struct TransportMetrics {
     /// One shard's part of a sharded run, or the shards a merged run was added up from; `None`
     /// for a run in one process.
     pub sharding: Option<Sharding>,
+    /// Several server instances on a shared Redis (and maybe HAProxy): each one's figures and
+    /// the backplane's; `None` for one server. `server_usage` is then the instances' sum.
+    pub instances: Option<instances::InstanceGroup>,
 }
 
 #[cfg(test)]

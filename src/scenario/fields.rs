@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::file::{Source, Sourced, TargetTable, TransportsTable};
 use super::rules::Rules;
+use super::scaling::{Balancer, MAX_INSTANCES, Scaling};
 use super::shape::{self, Pattern};
 use super::target::{self, Endpoint, Reach};
 use super::variant::{Variants, parse_bools};
@@ -155,6 +156,46 @@ impl Rules<'_> {
             out.push(Field {
                 value: (kind, Variants { http2, tls }),
                 origin: tls_at.or(http2_at).unwrap_or(Origin::Default),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The `instances`/`balancer` of each transport table that sets either.
+    pub(super) fn scaling(
+        &self,
+        t: &TransportsTable,
+    ) -> Result<Vec<Field<(TransportKind, Scaling)>>, ScenarioError> {
+        let mut out = Vec::new();
+        for kind in TransportKind::ALL {
+            let Some((instances, balancer)) = t.scaling_keys(kind) else {
+                continue;
+            };
+            if instances.is_none() && balancer.is_none() {
+                continue;
+            }
+            let table = format!("[transports.{}]", kind.label());
+            let mut scaling = Scaling::default();
+            let mut origin = Origin::Default;
+            if let Some(n) = instances {
+                origin = self.origin(&n.source);
+                let max = i64::from(MAX_INSTANCES);
+                if !(1..=max).contains(&n.value) {
+                    let message = format!("{table} instances must be 1 to {max}, got {}", n.value);
+                    return Err(self.invalid(origin, "instances", message));
+                }
+                scaling.instances = u32::try_from(n.value).unwrap_or(1);
+            }
+            if let Some(b) = balancer {
+                let at = self.origin(&b.source);
+                scaling.balancer = Balancer::parse(&b.value).map_err(|e| {
+                    self.invalid(at.clone(), "balancer", format!("{table} balancer: {e}"))
+                })?;
+                origin = at;
+            }
+            out.push(Field {
+                value: (kind, scaling),
+                origin,
             });
         }
         Ok(out)

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use super::transport_tables::*;
 use super::variant::Variants;
-use super::{Scenario, ScenarioError, Targets, Transport, locate};
+use super::{Faults, Scenario, ScenarioError, Targets, Transport, locate};
 use crate::protocol::TransportKind;
 
 /// A value of the mirror and where it came from. Reads and writes as the bare value; compares by
@@ -97,7 +98,7 @@ impl<T: Ord> Ord for Sourced<T> {
 }
 
 /// A key that may be left out.
-type Opt<T> = Option<Sourced<T>>;
+pub(super) type Opt<T> = Option<Sourced<T>>;
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
 /// count reaches validation and gets a range message rather than a serde type error.
@@ -205,6 +206,8 @@ pub struct ReconnectTable {
 pub struct FaultsTable {
     /// `restart_server_at`: how far into the measured phase the built-in server is killed and restarted.
     pub restart_server_at: Opt<String>,
+    /// `kill_instance_at`: how far into the measured phase one of several instances is killed.
+    pub kill_instance_at: Opt<String>,
 }
 
 /// `[network]`: the path between every client and the server, emulated in the clients' sockets.
@@ -233,109 +236,6 @@ pub struct PublishTable {
     pub pattern: Opt<toml::Value>,
 }
 
-/// `[transports]`: one optional sub-table per transport.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a [transports] table")]
-pub struct TransportsTable {
-    /// `[transports.ws]`
-    pub ws: Option<WsTable>,
-    /// `[transports.longpoll]`
-    pub longpoll: Option<LongPollTable>,
-    /// `[transports.shortpoll]`
-    pub shortpoll: Option<ShortPollTable>,
-    /// `[transports.sse]`
-    pub sse: Option<SseTable>,
-    /// `[transports.raw]`
-    pub raw: Option<RawTable>,
-    /// The transports to run, in run order, when `--transports` (or a validated scenario) says
-    /// so. A file cannot: it runs the tables it has, in [`TransportKind::ALL`] order. Kept as
-    /// given, duplicates and all, for validation to refuse.
-    #[serde(skip)]
-    pub run_order: Option<Vec<TransportKind>>,
-}
-
-/// The `http2` and `tls` keys of one transport table.
-pub type VariantKeys<'a> = (&'a Opt<toml::Value>, &'a Opt<toml::Value>);
-
-impl TransportsTable {
-    /// The transports the file has a table for, in [`TransportKind::ALL`] order.
-    pub fn configured(&self) -> Vec<TransportKind> {
-        TransportKind::ALL
-            .into_iter()
-            .filter(|&k| self.variant_keys(k).is_some())
-            .collect()
-    }
-
-    /// The `http2` and `tls` keys of `kind`'s table, if the file has the table.
-    pub fn variant_keys(&self, kind: TransportKind) -> Option<VariantKeys<'_>> {
-        match kind {
-            TransportKind::Ws => self.ws.as_ref().map(|t| (&t.http2, &t.tls)),
-            TransportKind::LongPoll => self.longpoll.as_ref().map(|t| (&t.http2, &t.tls)),
-            TransportKind::ShortPoll => self.shortpoll.as_ref().map(|t| (&t.http2, &t.tls)),
-            TransportKind::Sse => self.sse.as_ref().map(|t| (&t.http2, &t.tls)),
-            TransportKind::Raw => self.raw.as_ref().map(|t| (&t.http2, &t.tls)),
-        }
-    }
-}
-
-/// `[transports.ws]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a [transports.ws] table")]
-pub struct WsTable {
-    /// `ping_interval`, a humantime string.
-    pub ping_interval: Opt<String>,
-    /// `client`: `"wsbench"` or `"tungstenite"`.
-    pub client: Opt<String>,
-    /// `http2`: read only to refuse it with a clear message (WebSocket has no HTTP/2 variant).
-    pub http2: Opt<toml::Value>,
-    /// `tls`: true, false or a list of both (one run per value).
-    pub tls: Opt<toml::Value>,
-}
-
-/// `[transports.longpoll]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a [transports.longpoll] table")]
-pub struct LongPollTable {
-    /// `hold`, a humantime string.
-    pub hold: Opt<String>,
-    /// `http2`: true, false or a list of both (one run per value).
-    pub http2: Opt<toml::Value>,
-    /// `tls`: true, false or a list of both (one run per value).
-    pub tls: Opt<toml::Value>,
-}
-
-/// `[transports.shortpoll]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a [transports.shortpoll] table")]
-pub struct ShortPollTable {
-    /// `interval`, a humantime string.
-    pub interval: Opt<String>,
-    /// `http2`: true, false or a list of both (one run per value).
-    pub http2: Opt<toml::Value>,
-    /// `tls`: true, false or a list of both (one run per value).
-    pub tls: Opt<toml::Value>,
-}
-
-/// `[transports.sse]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a [transports.sse] table")]
-pub struct SseTable {
-    /// `http2`: true, false or a list of both (one run per value).
-    pub http2: Opt<toml::Value>,
-    /// `tls`: true, false or a list of both (one run per value).
-    pub tls: Opt<toml::Value>,
-}
-
-/// `[transports.raw]`: bare TCP has nothing to configure.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, expecting = "a [transports.raw] table")]
-pub struct RawTable {
-    /// `http2`: read only to refuse it with a clear message.
-    pub http2: Opt<toml::Value>,
-    /// `tls`: read only to refuse it with a clear message (raw is the floor: bare TCP).
-    pub tls: Opt<toml::Value>,
-}
-
 impl ScenarioFile {
     /// Parses `text` (the contents of `path`; the path is used only in messages).
     pub fn from_toml(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
@@ -362,6 +262,15 @@ impl From<&Scenario> for ScenarioFile {
             let write =
                 |values: &[bool]| (values != [false]).then(|| v(Variants::toml_value(values)));
             let (http2, tls) = (write(&variants.http2), write(&variants.tls));
+            let scaling = s.scaling_of(t.kind());
+            let (instances, balancer) = if scaling.is_default() {
+                (None, None)
+            } else {
+                (
+                    int(scaling.instances),
+                    Some(v(scaling.balancer.label().to_string())),
+                )
+            };
             match t {
                 Transport::Ws {
                     ping_interval,
@@ -372,11 +281,19 @@ impl From<&Scenario> for ScenarioFile {
                         client: Some(v(client.label().to_string())),
                         http2,
                         tls,
+                        instances,
+                        balancer,
                     });
                 }
                 Transport::LongPoll { hold } => {
                     let hold = d(*hold);
-                    transports.longpoll = Some(LongPollTable { hold, http2, tls });
+                    transports.longpoll = Some(LongPollTable {
+                        hold,
+                        http2,
+                        tls,
+                        instances,
+                        balancer,
+                    });
                 }
                 Transport::ShortPoll { interval } => {
                     let interval = d(*interval);
@@ -384,10 +301,26 @@ impl From<&Scenario> for ScenarioFile {
                         interval,
                         http2,
                         tls,
+                        instances,
+                        balancer,
                     });
                 }
-                Transport::Sse => transports.sse = Some(SseTable { http2, tls }),
-                Transport::Raw => transports.raw = Some(RawTable { http2, tls }),
+                Transport::Sse => {
+                    transports.sse = Some(SseTable {
+                        http2,
+                        tls,
+                        instances,
+                        balancer,
+                    });
+                }
+                Transport::Raw => {
+                    transports.raw = Some(RawTable {
+                        http2,
+                        tls,
+                        instances,
+                        balancer,
+                    });
+                }
             }
         }
         let mut target = TargetTable {
@@ -444,8 +377,9 @@ impl From<&Scenario> for ScenarioFile {
             },
             transports: v(transports),
             target: has_target.then_some(target),
-            faults: s.faults.restart_server_at.map(|at| FaultsTable {
-                restart_server_at: d(at),
+            faults: (s.faults != Faults::default()).then(|| FaultsTable {
+                restart_server_at: s.faults.restart_server_at.and_then(d),
+                kill_instance_at: s.faults.kill_instance_at.and_then(d),
             }),
             thresholds: (!thresholds.is_empty()).then_some(thresholds),
             network: (!s.network.is_loopback()).then(|| NetworkTable {

@@ -24,10 +24,12 @@ pub mod file;
 mod locate;
 mod overrides;
 mod rules;
+pub mod scaling;
 pub mod shape;
 pub mod sources;
 pub mod target;
 pub mod thresholds;
+mod transport_tables;
 pub mod variant;
 
 #[cfg(test)]
@@ -43,6 +45,7 @@ pub use crate::wire::delay::Network;
 use file::ScenarioFile;
 pub use overrides::Overrides;
 use rules::Rules;
+use scaling::Scaling;
 pub use shape::Pattern;
 use sources::SourceAddresses;
 use variant::{Variant, Variants};
@@ -67,6 +70,9 @@ pub struct Scenario {
     /// The `http2`/`tls` variants a transport table asks for; a transport not listed runs once,
     /// plain. See [`Scenario::runs`].
     pub variants: Vec<(TransportKind, Variants)>,
+    /// The `instances`/`balancer` of each transport table that sets them; a transport not
+    /// listed runs one server, reached directly.
+    pub scaling: Vec<(TransportKind, Scaling)>,
     /// `[target]`: servers wsbench did not start. A transport with a target starts no built-in server.
     pub targets: Targets,
     /// `[thresholds]`: limits the results must keep, or the run exits non-zero.
@@ -145,6 +151,9 @@ pub const DEFAULT_BACKOFF: Backoff = Backoff {
 pub struct Faults {
     /// Kill the built-in server this far into the measured phase and start it again on the same port.
     pub restart_server_at: Option<Duration>,
+    /// With several instances: SIGKILL one of them this far into the measured phase; its
+    /// clients reconnect to the others.
+    pub kill_instance_at: Option<Duration>,
 }
 
 /// `[publish]`
@@ -394,6 +403,14 @@ impl Scenario {
             .find(|(k, _)| *k == kind)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
+    }
+
+    /// How many instances serve `kind`, behind what (one, directly, unless its table says).
+    pub fn scaling_of(&self, kind: TransportKind) -> Scaling {
+        self.scaling
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or_else(Scaling::default, |(_, s)| *s)
     }
 
     /// Every transport run, in run order: each transport in turn, and within it each variant

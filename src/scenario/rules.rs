@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::fields::{Field, blame, unwritten};
 use super::file::ScenarioFile;
+use super::scaling::Balancer;
 use super::sources::{self, SourceAddresses};
 use super::thresholds;
 use super::{
@@ -72,6 +73,7 @@ impl Rules<'_> {
             origin: self.origin(&transports.source),
         };
         let variants = self.variants(&t)?;
+        let scaling = self.scaling(&t)?;
         let ws = t.ws.unwrap_or_default();
         let ws_client = self.ws_client(ws.client)?;
         let source_addresses = match clients.source_addresses {
@@ -104,8 +106,10 @@ impl Rules<'_> {
             reconnect.max,
             DEFAULT_BACKOFF.max,
         )?;
-        let restart = faults.and_then(|f| f.restart_server_at);
+        let (restart, kill) =
+            faults.map_or((None, None), |f| (f.restart_server_at, f.kill_instance_at));
         let restart = self.written_duration("[faults] restart_server_at", restart)?;
+        let kill = self.written_duration("[faults] kill_instance_at", kill)?;
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
         let ping = self.written_duration("[transports.ws] ping_interval", ws.ping_interval)?;
@@ -301,6 +305,61 @@ impl Rules<'_> {
                 },
             )?;
         }
+        for sc in &scaling {
+            let (kind, scaling) = &sc.value;
+            let table = format!("[transports.{}]", kind.label());
+            let external = endpoints.iter().any(|e| e.value.0 == *kind);
+            self.check(!external, &sc.origin, "instances", || {
+                format!(
+                    "{table} instances and balancer apply to built-in servers, but [target] {} \
+                     points at an external one; remove one of them",
+                    kind.label()
+                )
+            })?;
+            let v = variants.iter().find(|v| v.value.0 == *kind);
+            let wrapped =
+                v.is_some_and(|v| v.value.1.tls.contains(&true) || v.value.1.http2.contains(&true));
+            let haproxy = scaling.balancer == Balancer::Haproxy;
+            self.check(!(haproxy && wrapped), &sc.origin, "balancer", || {
+                format!(
+                    "{table} balancer = \"haproxy\" runs plain HTTP/1.1 and WebSocket only: \
+                     remove tls/http2 from the table or use balancer = \"client\""
+                )
+            })?;
+        }
+        if let Some(kill) = &kill {
+            self.check(
+                !kill.value.is_zero() && kill.value < duration.value,
+                blame(&[&kill.origin, &duration.origin]),
+                "[faults] kill_instance_at",
+                || {
+                    format!(
+                        "[faults] kill_instance_at must fall inside the measured phase (0s < at < {})",
+                        humantime::format_duration(duration.value)
+                    )
+                },
+            )?;
+            let several = kinds.value.iter().all(|k| {
+                scaling
+                    .iter()
+                    .any(|s| s.value.0 == *k && s.value.1.instances > 1)
+            });
+            self.check(several, &kill.origin, "[faults] kill_instance_at", || {
+                "[faults] kill_instance_at needs instances = 2 or more in every transport \
+                 table that runs (the others must survive the loss)"
+                    .into()
+            })?;
+            self.check(
+                restart.is_none(),
+                &kill.origin,
+                "[faults] kill_instance_at",
+                || {
+                    "[faults] kill_instance_at and restart_server_at cannot be combined; \
+                 run them as two scenarios"
+                        .into()
+                },
+            )?;
+        }
         // Every transport's clients connect from these addresses, to its [target] or to a
         // built-in server, which always listens on 127.0.0.1.
         let sources = &source_addresses;
@@ -397,7 +456,13 @@ impl Rules<'_> {
             thresholds,
             faults: Faults {
                 restart_server_at: restart.map(|r| r.value),
+                kill_instance_at: kill.map(|k| k.value),
             },
+            scaling: scaling
+                .into_iter()
+                .map(|s| s.value)
+                .filter(|(kind, s)| kinds.value.contains(kind) && !s.is_default())
+                .collect(),
             seed: u64::try_from(seed.value).expect(fits),
             network: Network {
                 delay: delay.value,

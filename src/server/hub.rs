@@ -11,7 +11,9 @@
 //!   numbers. Memory is bounded by the ring, never by a slow reader.
 //! - A cursor from the future (a client that outlived a server restart) is answered with
 //!   `reset = true` and read as if it were 0: everything the restarted hub holds is new to that
-//!   client, so it rejoins without waiting forever and without missing what came since.
+//!   client, so it rejoins without waiting forever and without missing what came since. On a
+//!   shared log (below) it is instead a cursor from an instance that has read further: the batch
+//!   is empty until this hub catches up.
 //! - New readers join at the current end (WebSocket) or say where they are (long-poll cursor).
 //!
 //! - With a backplane (several instances, one shared log: [`crate::backplane`]), a publish is
@@ -233,7 +235,9 @@ impl<M: Clone> Hub<M> {
     pub fn read_after(&self, cursor: u64, max: usize) -> Batch<M> {
         let ring = self.lock();
         let latest = ring.first_seq + ring.messages.len() as u64 - 1;
-        let reset = cursor > latest;
+        // On a shared log a cursor ahead of this hub comes from an instance further along: this
+        // one has not read that far yet, and the batch is empty until it has.
+        let reset = cursor > latest && self.outlet.get().is_none();
         let cursor = if reset { 0 } else { cursor };
         let start = (cursor + 1).max(ring.first_seq);
         let missed = start - (cursor + 1);
@@ -375,6 +379,13 @@ mod tests {
         let b = hub.read_after(8, 10);
         assert_eq!((b.messages, b.first_seq, b.missed), (vec!["e"], 11, 2));
         assert_eq!(hub.latest(), 11);
+        // A cursor from a faster instance waits for this one to catch up: no reset, no replay.
+        let b = hub.read_after(13, 10);
+        assert_eq!((b.messages.len(), b.next_cursor, b.reset), (0, 13, false));
+        hub.publish_at(12, "f");
+        hub.publish_at(13, "g");
+        hub.publish_at(14, "h");
+        assert_eq!(hub.read_after(13, 10).messages, vec!["h"]);
     }
 
     #[tokio::test]

@@ -31,6 +31,7 @@ impl From<&TransportMetrics> for StoredTransport {
             complete,
             timeseries,
             sharding,
+            instances,
         } = m;
         StoredTransport {
             transport: transport.clone(),
@@ -65,6 +66,7 @@ impl From<&TransportMetrics> for StoredTransport {
             timeseries_start_unix_ns: nanos(timeseries.start_unix),
             seconds: timeseries.seconds.iter().map(StoredSecond::from).collect(),
             sharding: sharding.as_ref().map(Into::into),
+            instances: instances.clone(),
         }
     }
 }
@@ -297,6 +299,7 @@ impl StoredTransport {
                     .collect(),
             },
             sharding: self.sharding.map(Into::into),
+            instances: self.instances,
         }
     }
 }

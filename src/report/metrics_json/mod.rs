@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use super::shard_json::StoredSharding;
+use crate::metrics::instances::InstanceGroup;
 use crate::metrics::{
     Counts, DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, LagFigures,
     PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures, TransportMetrics,
@@ -75,6 +76,11 @@ struct StoredTransport {
     /// A shard's part of a sharded run, or a merged run's shards; absent for a run in one process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sharding: Option<StoredSharding>,
+    /// Several server instances: each one's figures, Redis's and HAProxy's; absent for one
+    /// server (and in files written before instances existed). Stored as measured: the type
+    /// derives serde itself (see [`crate::metrics::instances`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instances: Option<InstanceGroup>,
 }
 
 /// [`Second`] without its histogram.

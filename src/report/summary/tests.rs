@@ -75,6 +75,7 @@ pub(crate) fn sample(transport: &str) -> TransportMetrics {
         complete: true,
         timeseries: sample_series(),
         sharding: None,
+        instances: None,
     }
 }
 

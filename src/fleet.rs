@@ -1,0 +1,276 @@
+//! The serving side of a transport run with several instances: N `wsbench serve` children that
+//! share one private Redis ([`crate::backplane`]), reached directly by the clients in turn
+//! (`balancer = "client"`) or through one HAProxy (`balancer = "haproxy"`).
+//!
+//! Everything here is ours and is stopped and reaped at the end: the instances first (each
+//! prints its report), then HAProxy, then Redis. Each process is sampled like the single
+//! server ([`crate::os::process_usage`]); Redis's bytes come from its own counters.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backplane::haproxy::Haproxy;
+use crate::backplane::redis_server::{self, RedisBytes, RedisServer};
+use crate::child::{ServeOptions, ServerChild, ServerProcess};
+use crate::client::plan::Spread;
+use crate::client::{ClientError, LoadPlan, Target};
+use crate::metrics::ProcessUsage;
+use crate::metrics::instances::{InstanceFigures, InstanceGroup, InstanceReport, Usage};
+use crate::scenario::Transport;
+use crate::scenario::scaling::{Balancer, Scaling};
+
+/// One instance: running, or killed on purpose (then what it had used when it died).
+#[derive(Debug)]
+struct Slot {
+    child: Option<ServerChild>,
+    addr: SocketAddr,
+    /// Sampled just before it was killed; `Some` once it has been.
+    at_death: Option<ProcessUsage>,
+}
+
+/// The instances, their Redis and their balancer.
+#[derive(Debug)]
+pub struct Fleet {
+    balancer: Balancer,
+    slots: Vec<Slot>,
+    redis: RedisServer,
+    haproxy: Option<Haproxy>,
+}
+
+/// Every serving process's use (and Redis's bytes) at one moment.
+#[derive(Debug, Clone)]
+pub struct FleetMark {
+    instances: Vec<Option<ProcessUsage>>,
+    redis: Option<ProcessUsage>,
+    haproxy: Option<ProcessUsage>,
+    redis_bytes: Option<RedisBytes>,
+}
+
+impl Fleet {
+    /// Starts Redis, then `scaling.instances` servers with `options` on it, then HAProxy if asked.
+    pub async fn start(
+        bin: &Path,
+        options: &ServeOptions,
+        scaling: Scaling,
+        plan: &LoadPlan,
+    ) -> anyhow::Result<Fleet> {
+        // HAProxy's limit: every client connection, and room for health checks.
+        let maxconn = u64::from(plan.subscribers + plan.publishers) + 64;
+        let redis = RedisServer::start().await?;
+        let options = ServeOptions {
+            backplane: Some(redis.url.clone()),
+            ..options.clone()
+        };
+        let mut slots = Vec::new();
+        for _ in 0..scaling.instances {
+            let child = ServerChild::spawn(bin, &options, None).await?;
+            slots.push(Slot {
+                addr: child.addr,
+                child: Some(child),
+                at_death: None,
+            });
+        }
+        let haproxy = match scaling.balancer {
+            Balancer::Client => None,
+            Balancer::Haproxy => {
+                let addrs: Vec<SocketAddr> = slots.iter().map(|s| s.addr).collect();
+                Some(Haproxy::start(options.transport, &addrs, maxconn).await?)
+            }
+        };
+        Ok(Fleet {
+            balancer: scaling.balancer,
+            slots,
+            redis,
+            haproxy,
+        })
+    }
+
+    /// Where the clients connect: HAProxy, or (clients spreading themselves) the first instance.
+    pub fn addr(&self) -> SocketAddr {
+        self.haproxy
+            .as_ref()
+            .map_or(self.slots[0].addr, Haproxy::addr)
+    }
+
+    /// Where the clients of `transport` connect: HAProxy, or every instance in turn.
+    pub fn target(&self, transport: Transport) -> Result<Target, ClientError> {
+        let spread = match self.balancer {
+            Balancer::Client => self.slots.iter().map(|s| s.addr).collect(),
+            Balancer::Haproxy => Vec::new(),
+        };
+        Ok(Target {
+            spread: Arc::new(Spread::new(spread)),
+            ..Target::new(transport, self.addr())?
+        })
+    }
+
+    /// How the progress line names it.
+    pub fn describe(&self) -> String {
+        let addrs: Vec<String> = self.slots.iter().map(|s| s.addr.to_string()).collect();
+        format!(
+            "{} built-in instances ({}) on redis-server {}, balancer {}",
+            self.slots.len(),
+            addrs.join(", "),
+            self.redis.url,
+            self.balancer.label()
+        )
+    }
+
+    fn instance_usage(slot: &Slot) -> Option<ProcessUsage> {
+        slot.at_death.or_else(|| slot.child.as_ref()?.usage())
+    }
+
+    /// The instances' CPU and peak RSS, summed (a killed one as it was when killed).
+    pub fn usage(&self) -> Option<ProcessUsage> {
+        self.slots
+            .iter()
+            .map(Fleet::instance_usage)
+            .try_fold(ProcessUsage::default(), |sum, u| {
+                let u = u?;
+                Some(ProcessUsage {
+                    cpu: sum.cpu + u.cpu,
+                    peak_rss_kib: sum.peak_rss_kib + u.peak_rss_kib,
+                })
+            })
+    }
+
+    /// Whether every instance not killed on purpose, Redis and HAProxy still run.
+    pub fn alive(&mut self) -> bool {
+        let instances = self
+            .slots
+            .iter_mut()
+            .all(|s| s.at_death.is_some() || s.child.as_mut().is_some_and(ServerChild::alive));
+        instances
+            && self.redis.usage().is_some()
+            && self.haproxy.as_ref().is_none_or(|h| h.usage().is_some())
+    }
+
+    /// Every process's use now, and Redis's bytes (a quick `INFO` on loopback).
+    pub fn mark(&self) -> FleetMark {
+        FleetMark {
+            instances: self.slots.iter().map(Fleet::instance_usage).collect(),
+            redis: self.redis.usage(),
+            haproxy: self.haproxy.as_ref().and_then(Haproxy::usage),
+            redis_bytes: redis_server::bytes_now(&self.redis.url, Duration::from_secs(1)).ok(),
+        }
+    }
+
+    /// Takes the last running instance out to be killed (the caller kills it, outside any
+    /// borrow); records its use first. `None` if only one is left.
+    pub fn take_victim(&mut self) -> Option<ServerChild> {
+        let running = self.slots.iter().filter(|s| s.child.is_some()).count();
+        if running < 2 {
+            return None;
+        }
+        let slot = self.slots.iter_mut().rev().find(|s| s.child.is_some())?;
+        let child = slot.child.take()?;
+        slot.at_death = Some(child.usage().unwrap_or_default());
+        Some(child)
+    }
+
+    /// Stops every instance (collecting its report), then HAProxy, then Redis.
+    pub async fn stop(self) -> Vec<Option<InstanceReport>> {
+        let mut reports = Vec::new();
+        for slot in self.slots {
+            reports.push(match slot.child {
+                Some(child) => child.stop_with_report().await,
+                None => None,
+            });
+        }
+        if let Some(haproxy) = self.haproxy {
+            haproxy.stop().await;
+        }
+        self.redis.stop().await;
+        reports
+    }
+}
+
+/// Which instances a fleet had, behind what, and which were killed: read before it stops.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    balancer: Balancer,
+    addrs: Vec<SocketAddr>,
+    killed: Vec<bool>,
+}
+
+/// The serving side over the measured phase from its two marks (none if either is missing).
+pub fn measured(
+    layout: &Layout,
+    marks: &[&FleetMark],
+    reports: &[Option<InstanceReport>],
+) -> Option<InstanceGroup> {
+    match marks {
+        [start, end] => Some(group(layout, start, end, reports)),
+        _ => None,
+    }
+}
+
+/// The serving side over the measured phase: the `start` and `end` marks of the fleet laid out
+/// as `layout`, and its instances' exit reports.
+pub fn group(
+    layout: &Layout,
+    start: &FleetMark,
+    end: &FleetMark,
+    reports: &[Option<InstanceReport>],
+) -> InstanceGroup {
+    let over = |a: Option<ProcessUsage>, b: Option<ProcessUsage>| {
+        let (a, b) = (a?, b?);
+        Some(Usage::from(ProcessUsage {
+            cpu: b.cpu.saturating_sub(a.cpu),
+            peak_rss_kib: b.peak_rss_kib,
+        }))
+    };
+    let instances = layout
+        .addrs
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| InstanceFigures {
+            addr: addr.to_string(),
+            usage: over(
+                start.instances.get(i).copied().flatten(),
+                end.instances.get(i).copied().flatten(),
+            ),
+            killed: layout.killed.get(i).copied().unwrap_or(false),
+            report: reports.get(i).copied().flatten(),
+        })
+        .collect();
+    let bytes = start.redis_bytes.zip(end.redis_bytes);
+    InstanceGroup {
+        balancer: layout.balancer.label().to_string(),
+        instances,
+        redis: over(start.redis, end.redis),
+        redis_bytes_in: bytes.map_or(0, |(a, b)| b.input.saturating_sub(a.input)),
+        redis_bytes_out: bytes.map_or(0, |(a, b)| b.output.saturating_sub(a.output)),
+        haproxy: over(start.haproxy, end.haproxy),
+    }
+}
+
+/// `[faults] kill_instance_at`: SIGKILLs the last running instance of the fleet in `server`.
+/// Returns what happened, for the progress line.
+pub async fn kill_one(server: &RefCell<ServerProcess>) -> String {
+    // The borrow ends before the await: the phase callback samples the fleet meanwhile.
+    let victim = match &mut *server.borrow_mut() {
+        ServerProcess::Fleet(fleet) => fleet.take_victim(),
+        _ => return "kill_instance_at applies to several built-in instances only".into(),
+    };
+    let Some(victim) = victim else {
+        return "only one instance left running: none killed".into();
+    };
+    let addr = victim.addr;
+    victim.kill().await;
+    format!("killed the instance on {addr} (SIGKILL)")
+}
+
+impl Fleet {
+    /// The balancer, instance addresses and which were killed, for [`group`].
+    pub fn layout(&self) -> Layout {
+        Layout {
+            balancer: self.balancer,
+            addrs: self.slots.iter().map(|s| s.addr).collect(),
+            killed: self.slots.iter().map(|s| s.at_death.is_some()).collect(),
+        }
+    }
+}

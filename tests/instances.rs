@@ -1,0 +1,132 @@
+//! Several built-in server instances per transport (`instances = 3`) on one private Redis, with
+//! clients spread over them (`balancer = "client"`) or behind HAProxy (`balancer = "haproxy"`):
+//! every transport delivers every message to every subscriber, whichever instance it was
+//! published on, and every instance holds some of the connections.
+//!
+//! `scripts/backplane/setup.sh` installs redis-server and haproxy first (apt-get) when missing;
+//! a test that still cannot find them fails, naming the script.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use wsbench::metrics::TransportMetrics;
+use wsbench::report::Summary;
+
+/// Runs the install script, which must leave both programs findable.
+fn setup() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/backplane/setup.sh");
+    let out = Command::new(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/backplane/setup.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for program in ["redis-server", "haproxy"] {
+        if let Err(e) = wsbench::backplane::redis_server::find_program(program) {
+            panic!("after scripts/backplane/setup.sh: {e}");
+        }
+    }
+}
+
+/// Runs `toml` with `wsbench run`, which must succeed: stderr, summary rows and the metrics.
+pub fn run_scenario(toml: &str) -> (String, Vec<Summary>, Vec<TransportMetrics>) {
+    setup();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(&scenario, toml).unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(common::wsbench_bin())
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    let rows = summary.deserialize().map(Result::unwrap).collect();
+    let metrics = wsbench::report::stored::load_metrics(Path::new(&out)).unwrap();
+    (stderr, rows, metrics)
+}
+
+/// Every transport, three instances behind `balancer`.
+fn every_transport(balancer: &str) -> String {
+    let mut toml = String::from(
+        r#"duration = "2s"
+drain = "10s"
+[clients]
+subscribers = 12
+connect_rate = 1000
+[publish]
+publishers = 3
+rate = 30
+"#,
+    );
+    for (table, extra) in [
+        ("ws", ""),
+        ("longpoll", ""),
+        ("shortpoll", "interval = \"100ms\"\n"),
+        ("sse", ""),
+        ("raw", ""),
+    ] {
+        toml += &format!("[transports.{table}]\n{extra}instances = 3\nbalancer = \"{balancer}\"\n");
+    }
+    toml
+}
+
+/// What every run with three healthy instances must show.
+fn check_spread(rows: &[Summary], metrics: &[TransportMetrics]) {
+    assert_eq!(rows.len(), 5);
+    for (row, m) in rows.iter().zip(metrics) {
+        let t = &row.transport;
+        assert_eq!(row.deliveries, row.deliveries_expected, "{t}");
+        assert!(row.deliveries > 0, "{t}");
+        assert_eq!((row.lost, row.duplicated), (0, 0), "{t}");
+        assert!(row.complete, "{t}");
+        let group = m
+            .instances
+            .as_ref()
+            .unwrap_or_else(|| panic!("{t}: no instances"));
+        assert_eq!(group.instances.len(), 3, "{t}");
+        let reports: Vec<_> = group.instances.iter().map(|i| i.report.unwrap()).collect();
+        // Connections went to every instance.
+        for (i, r) in reports.iter().enumerate() {
+            assert!(
+                r.accepted > 0,
+                "{t}: instance {i} accepted none: {reports:?}"
+            );
+        }
+        // Messages were published on more than one instance, and every instance read every
+        // message of the shared log: what was published on one reached the others.
+        let appended: u64 = reports.iter().map(|r| r.appended).sum();
+        assert!(
+            reports.iter().filter(|r| r.appended > 0).count() >= 2,
+            "{t}: {reports:?}"
+        );
+        assert!(appended >= m.messages_published, "{t}");
+        for r in &reports {
+            assert_eq!(r.ingested, appended, "{t}: {reports:?}");
+        }
+        // The server side is measured: each instance, summed, and Redis.
+        assert!(group.instances.iter().all(|i| i.usage.is_some()), "{t}");
+        assert!(group.redis.is_some() && group.redis_bytes_in > 0, "{t}");
+        assert!(m.server_usage.is_some(), "{t}");
+    }
+}
+
+#[test]
+fn three_instances_with_clients_spreading_themselves_deliver_everything() {
+    let (_, rows, metrics) = run_scenario(&every_transport("client"));
+    check_spread(&rows, &metrics);
+    for m in &metrics {
+        let group = m.instances.as_ref().unwrap();
+        assert_eq!((group.balancer.as_str(), group.haproxy), ("client", None));
+    }
+}
