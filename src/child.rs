@@ -18,7 +18,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::time::timeout;
 
 use crate::backplane::BackplaneUrl;
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Stopped};
 use crate::metrics::ProcessUsage;
 use crate::metrics::instances::InstanceReport;
 use crate::os;
@@ -283,9 +283,9 @@ impl ServerProcess {
         }
     }
 
-    /// Stops our own server; an external one is left running. Returns the instances' exit
-    /// reports when it was a fleet.
-    pub async fn stop(self) -> Option<Vec<Option<InstanceReport>>> {
+    /// Stops our own server; an external one is left running. Returns what the instances
+    /// reported when it was a fleet.
+    pub async fn stop(self) -> Option<Stopped> {
         match self {
             ServerProcess::Child(child) => {
                 child.stop().await;

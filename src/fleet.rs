@@ -171,8 +171,13 @@ impl Fleet {
         Some(child)
     }
 
-    /// Stops every instance (collecting its report), then HAProxy, then Redis.
-    pub async fn stop(self) -> Vec<Option<InstanceReport>> {
+    /// Stops every instance (collecting its report), then HAProxy (after reading how many
+    /// sessions it sent to each), then Redis.
+    pub async fn stop(self) -> Stopped {
+        let sessions = self
+            .haproxy
+            .as_ref()
+            .and_then(|h| h.sessions(self.slots.len()));
         let mut reports = Vec::new();
         for slot in self.slots {
             reports.push(match slot.child {
@@ -184,8 +189,18 @@ impl Fleet {
             haproxy.stop().await;
         }
         self.redis.stop().await;
-        reports
+        Stopped { reports, sessions }
     }
+}
+
+/// What a fleet says as it stops: each instance's exit report, and behind HAProxy the
+/// sessions it sent to each.
+#[derive(Debug, Clone, Default)]
+pub struct Stopped {
+    /// In instance order; `None` for a killed instance.
+    pub reports: Vec<Option<InstanceReport>>,
+    /// In instance order; `None` without HAProxy (or if its stats did not answer).
+    pub sessions: Option<Vec<u64>>,
 }
 
 /// Which instances a fleet had, behind what, and which were killed: read before it stops.
@@ -197,13 +212,9 @@ pub struct Layout {
 }
 
 /// The serving side over the measured phase from its two marks (none if either is missing).
-pub fn measured(
-    layout: &Layout,
-    marks: &[&FleetMark],
-    reports: &[Option<InstanceReport>],
-) -> Option<InstanceGroup> {
+pub fn measured(layout: &Layout, marks: &[&FleetMark], stopped: &Stopped) -> Option<InstanceGroup> {
     match marks {
-        [start, end] => Some(group(layout, start, end, reports)),
+        [start, end] => Some(group(layout, start, end, stopped)),
         _ => None,
     }
 }
@@ -214,7 +225,7 @@ pub fn group(
     layout: &Layout,
     start: &FleetMark,
     end: &FleetMark,
-    reports: &[Option<InstanceReport>],
+    stopped: &Stopped,
 ) -> InstanceGroup {
     let over = |a: Option<ProcessUsage>, b: Option<ProcessUsage>| {
         let (a, b) = (a?, b?);
@@ -234,7 +245,8 @@ pub fn group(
                 end.instances.get(i).copied().flatten(),
             ),
             killed: layout.killed.get(i).copied().unwrap_or(false),
-            report: reports.get(i).copied().flatten(),
+            report: stopped.reports.get(i).copied().flatten(),
+            balancer_sessions: stopped.sessions.as_ref().and_then(|s| s.get(i).copied()),
         })
         .collect();
     let bytes = start.redis_bytes.zip(end.redis_bytes);

@@ -308,9 +308,9 @@ async fn run_transport(
     let mut server = server.into_inner();
     let server_alive = server.alive();
     let layout = server.fleet().map(Fleet::layout);
-    let reports = server.stop().await.unwrap_or_default();
+    let stopped = server.stop().await.unwrap_or_default();
     let fleet_marks: Vec<_> = marks.iter().filter_map(|m| m.fleet.as_ref()).collect();
-    let instances = layout.and_then(|l| fleet::measured(&l, &fleet_marks, &reports));
+    let instances = layout.and_then(|l| fleet::measured(&l, &fleet_marks, &stopped));
     if let Some(path) = &options.state_file {
         let _ = std::fs::remove_file(path);
     }

@@ -130,3 +130,19 @@ fn three_instances_with_clients_spreading_themselves_deliver_everything() {
         assert_eq!((group.balancer.as_str(), group.haproxy), ("client", None));
     }
 }
+
+#[test]
+fn three_instances_behind_haproxy_deliver_everything() {
+    let (_, rows, metrics) = run_scenario(&every_transport("haproxy"));
+    check_spread(&rows, &metrics);
+    for m in &metrics {
+        let group = m.instances.as_ref().unwrap();
+        assert_eq!(group.balancer, "haproxy");
+        // HAProxy was sampled; its figures are its own, apart from the instances'.
+        assert!(
+            group.haproxy.is_some_and(|u| u.peak_rss_kib > 0),
+            "{}",
+            m.transport
+        );
+    }
+}

@@ -74,6 +74,9 @@ pub struct InstanceFigures {
     pub killed: bool,
     /// Its exit report; `None` when it was killed or printed none.
     pub report: Option<InstanceReport>,
+    /// Behind HAProxy: the client sessions HAProxy sent to it (health checks not counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer_sessions: Option<u64>,
 }
 
 /// Everything on the serving side of a run with `instances > 1` (or a backplane).
