@@ -345,3 +345,93 @@ fn an_instance_whose_redis_is_gone_fails_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// A WebSocket client of one instance, reading with a bound.
+type Ws = tokio_tungstenite::tungstenite::WebSocket<TcpStream>;
+
+fn ws_open(addr: SocketAddr) -> Ws {
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tokio_tungstenite::tungstenite::client::client(format!("ws://{addr}/ws"), tcp)
+        .unwrap()
+        .0
+}
+
+/// The next text message `ws` receives.
+fn ws_next(ws: &mut Ws) -> String {
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        if let Message::Text(text) = ws.read().unwrap() {
+            return text.to_string();
+        }
+    }
+}
+
+/// Everyone connected while messages are published on a shared log.
+struct Room {
+    publisher: Ws,
+    probe: Ws,
+    victims: Vec<Option<Ws>>,
+    received: Vec<Vec<String>>,
+}
+
+impl Room {
+    /// Publishes `m{n}` and waits until every connected client has it.
+    fn publish(&mut self, n: usize) {
+        let m = format!("m{n}");
+        self.publisher
+            .send(tokio_tungstenite::tungstenite::Message::text(m.clone()))
+            .unwrap();
+        assert_eq!(ws_next(&mut self.publisher), m);
+        assert_eq!(ws_next(&mut self.probe), m);
+        for (i, v) in self.victims.iter_mut().enumerate() {
+            if let Some(ws) = v {
+                assert_eq!(ws_next(ws), m, "victim {i}");
+                self.received[i].push(m.clone());
+            }
+        }
+    }
+}
+
+/// Instance loss, exactly: three WebSocket clients of instance C lose C (SIGKILL) and rejoin a
+/// survivor one after another while messages keep being published on A. Each loses exactly the
+/// messages published between the kill and its rejoin, and nothing else; the survivors' clients
+/// lose nothing. (Each message is published only once the previous one reached every connected
+/// client, so "published while away" has no boundary to argue about.)
+#[test]
+fn a_websocket_client_of_a_killed_instance_loses_what_was_published_while_it_was_away() {
+    let redis = Redis::start();
+    let (a, b) = (Instance::start("ws", &redis), Instance::start("ws", &redis));
+    let mut c = Instance::start("ws", &redis);
+    let mut room = Room {
+        publisher: ws_open(a.addr),
+        probe: ws_open(b.addr),
+        victims: (0..3).map(|_| Some(ws_open(c.addr))).collect(),
+        received: vec![Vec::new(); 3],
+    };
+    for n in 0..5 {
+        room.publish(n);
+    }
+    c.child.kill().unwrap();
+    c.child.wait().unwrap();
+    room.victims.iter_mut().for_each(|v| *v = None);
+    // Victim i rejoins (on B or A) right after message `rejoin_after[i]`.
+    let rejoin_after = [6, 8, 9];
+    for n in 5..14 {
+        room.publish(n);
+        for (i, &after) in rejoin_after.iter().enumerate() {
+            if n == after {
+                room.victims[i] = Some(ws_open(if i % 2 == 0 { b.addr } else { a.addr }));
+            }
+        }
+    }
+    for (i, &after) in rejoin_after.iter().enumerate() {
+        let expect: Vec<String> = (0..5)
+            .chain(after + 1..14)
+            .map(|n| format!("m{n}"))
+            .collect();
+        assert_eq!(room.received[i], expect, "victim {i}");
+        // What it lost is exactly what was published while it was away: m5..=m{after}.
+        assert_eq!(14 - room.received[i].len(), after - 4, "victim {i}");
+    }
+}

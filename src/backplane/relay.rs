@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{BackplaneError, BackplaneUrl, counter_key, stream_key};
+use crate::server::hub::Stored;
 
 /// Appends the messages of one batch with consecutive numbers from the room's counter, each as
 /// the entry `<seq>-0`, so the stream's entry ids are the hub's sequence numbers.
@@ -85,10 +86,14 @@ impl Default for RelayStats {
     }
 }
 
+/// A message waiting for the appender: the publish time (unix ns), and who waits for the log to
+/// hold it.
+type Queued<M> = (M, u64, Option<Stored>);
+
 /// A running relay: stops (its tasks aborted) when dropped.
 #[derive(Debug)]
 pub struct Relay<M> {
-    outlet: mpsc::UnboundedSender<(M, u64)>,
+    outlet: mpsc::UnboundedSender<Queued<M>>,
     failures: mpsc::Receiver<BackplaneError>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -174,10 +179,10 @@ impl<M: Send + 'static> Relay<M> {
 
     /// What the hub hands its publishes to ([`Hub::forward_to`](crate::server::hub::Hub::forward_to)):
     /// queues the message, stamped with the time of the publish, for the appender.
-    pub fn outlet(&self) -> impl Fn(M) + Send + Sync + 'static {
+    pub fn outlet(&self) -> impl Fn(M, Option<Stored>) + Send + Sync + 'static {
         let outlet = self.outlet.clone();
-        move |message| {
-            let _ = outlet.send((message, unix_ns()));
+        move |message, stored| {
+            let _ = outlet.send((message, unix_ns(), stored));
         }
     }
 
@@ -223,7 +228,8 @@ struct Appender<M> {
 
 impl<M> Appender<M> {
     /// Appends queued messages in arrival order until the queue closes (the hub is gone).
-    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<(M, u64)>) -> Result<(), TaskError> {
+    /// Each message's waiter (if any) is told once the script has returned: the log holds it.
+    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Queued<M>>) -> Result<(), TaskError> {
         let script = redis::Script::new(APPEND);
         let mut batch = Vec::with_capacity(APPEND_BATCH);
         while let Some(first) = queue.recv().await {
@@ -236,7 +242,7 @@ impl<M> Appender<M> {
             }
             let mut call = script.prepare_invoke();
             call.key(&self.stream).key(&self.counter).arg(self.bound);
-            for (message, at) in &batch {
+            for (message, at, _) in &batch {
                 call.arg(*at)
                     .arg(u8::from((self.codec.text)(message)))
                     .arg((self.codec.payload)(message));
@@ -245,7 +251,11 @@ impl<M> Appender<M> {
             self.stats
                 .appended
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            batch.clear();
+            for (_, _, stored) in batch.drain(..) {
+                if let Some(stored) = stored {
+                    let _ = stored.send(());
+                }
+            }
         }
         Ok(())
     }

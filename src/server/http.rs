@@ -172,8 +172,16 @@ async fn publish<M: Payload>(req: Request<Incoming>, state: &State<M>) -> Respon
     let body = Limited::new(req.into_body(), state.limits.max_message_bytes);
     match body.collect().await {
         Ok(collected) => {
-            state.hub.publish(M::from_body(collected.to_bytes()));
-            status(StatusCode::NO_CONTENT, "")
+            // With a shared log, answered once the log holds the message: a 204 is a promise.
+            let stored = match state.hub.publish_stored(M::from_body(collected.to_bytes())) {
+                Some(done) => done.await.is_ok(),
+                None => true,
+            };
+            if stored {
+                status(StatusCode::NO_CONTENT, "")
+            } else {
+                status(StatusCode::SERVICE_UNAVAILABLE, "the backplane is gone\n")
+            }
         }
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             status(StatusCode::PAYLOAD_TOO_LARGE, "message too large\n")

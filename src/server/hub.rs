@@ -67,8 +67,12 @@ pub struct Hub<M> {
     outlet: OnceLock<Outlet<M>>,
 }
 
-/// The hand-off of [`Hub::forward_to`]; its own type only so the hub can still derive `Debug`.
-struct Outlet<M>(Box<dyn Fn(M) + Send + Sync>);
+/// The hand-off of [`Hub::forward_to`]: the message, and where to say that the log has it (if
+/// the publisher waits for that). Its own type only so the hub can still derive `Debug`.
+struct Outlet<M>(Box<dyn Fn(M, Option<Stored>) + Send + Sync>);
+
+/// Completed by a shared log once it holds a forwarded message ([`Hub::publish_stored`]).
+pub type Stored = tokio::sync::oneshot::Sender<()>;
 
 impl<M> std::fmt::Debug for Outlet<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,7 +147,7 @@ impl<M: Clone> Hub<M> {
     /// From now on [`Hub::publish`] hands every message to `outlet` (a shared log) instead of
     /// the ring; the log delivers it back through [`Hub::publish_at`]. Set once; later calls
     /// are ignored.
-    pub fn forward_to(&self, outlet: impl Fn(M) + Send + Sync + 'static) {
+    pub fn forward_to(&self, outlet: impl Fn(M, Option<Stored>) + Send + Sync + 'static) {
         let _ = self.outlet.set(Outlet(Box::new(outlet)));
     }
 
@@ -152,10 +156,24 @@ impl<M: Clone> Hub<M> {
     /// 0: its number is the one the log gives it.
     pub fn publish(&self, message: M) -> u64 {
         if let Some(outlet) = self.outlet.get() {
-            (outlet.0)(message);
+            (outlet.0)(message, None);
             return 0;
         }
         self.append(message)
+    }
+
+    /// [`Hub::publish`], for a publisher that must not be told "done" before the message is
+    /// safe: with a shared log, the receiver completes once the log holds it (and fails if the
+    /// log could not take it), so an instance that dies right after cannot lose an acknowledged
+    /// message. Without one, the ring holds it at once: `None`.
+    pub fn publish_stored(&self, message: M) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let Some(outlet) = self.outlet.get() else {
+            self.append(message);
+            return None;
+        };
+        let (stored, done) = tokio::sync::oneshot::channel();
+        (outlet.0)(message, Some(stored));
+        Some(done)
     }
 
     /// Stores `message` as number `seq` of a shared log, whose numbers every instance's hub
@@ -364,8 +382,16 @@ mod tests {
         let hub = Hub::new(4);
         let forwarded = std::sync::Arc::new(Mutex::new(Vec::new()));
         let sink = forwarded.clone();
-        hub.forward_to(move |m| sink.lock().unwrap().push(m));
+        hub.forward_to(move |m, stored: Option<Stored>| {
+            sink.lock().unwrap().push(m);
+            if let Some(stored) = stored {
+                let _ = stored.send(());
+            }
+        });
         assert_eq!(hub.publish("a"), 0);
+        let mut done = hub.publish_stored("b").unwrap();
+        assert_eq!(done.try_recv(), Ok(()));
+        forwarded.lock().unwrap().pop();
         assert_eq!(*forwarded.lock().unwrap(), vec!["a"]);
         assert_eq!(hub.latest(), 0);
         // The log's numbering: a late joiner starts where the log's retained part starts.
