@@ -123,7 +123,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let rows = report::write_all(&dir, &run, &results)
         .with_context(|| format!("writing results to {}", dir.display()))?;
     println!("{}", report::table::render_summaries(&rows));
-    for note in report::sharded::notes(&results) {
+    for note in report::notes_under_table(&results) {
         println!("{note}");
     }
     for warning in report::saturation::warnings(&rows, run.cores) {

@@ -33,6 +33,7 @@ pub mod files;
 mod format;
 pub mod hlog;
 pub mod html;
+pub mod instances;
 mod metrics_json;
 pub mod model;
 pub mod saturation;
@@ -150,4 +151,12 @@ pub enum ReportError {
         /// The newest format this build reads.
         supported: u32,
     },
+}
+
+/// The lines printed under the table: what a sharded run's figures mean, then what the serving
+/// side of a run with several instances cost.
+pub fn notes_under_table(metrics: &[crate::metrics::TransportMetrics]) -> Vec<String> {
+    let mut notes = sharded::notes(metrics);
+    notes.extend(instances::notes(metrics));
+    notes
 }
