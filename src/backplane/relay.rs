@@ -81,7 +81,7 @@ impl Default for RelayStats {
         RelayStats {
             appended: AtomicU64::new(0),
             ingested: AtomicU64::new(0),
-            hop_us: Mutex::new(Histogram::new(3).expect("3 significant figures is valid")),
+            hop_us: Mutex::new(crate::metrics::new_histogram()),
         }
     }
 }
@@ -302,7 +302,8 @@ impl<M> Ingest<M> {
             if !hops.is_empty() {
                 let mut hist = self.stats.hop_us.lock().unwrap_or_else(|e| e.into_inner());
                 for hop in hops {
-                    hist.saturating_record(hop);
+                    // `record`, not `saturating_record`: only `record` grows the histogram.
+                    let _ = hist.record(hop.max(1));
                 }
             }
         }
@@ -398,6 +399,18 @@ mod tests {
 
     fn bulk(s: &str) -> Value {
         Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn the_hop_histogram_keeps_long_hops() {
+        let stats = RelayStats::default();
+        let mut h = stats.hop_us.lock().unwrap();
+        for hop in [1000u64, 1100, 1200, 5_000_000] {
+            h.record(hop).unwrap();
+        }
+        let f = crate::metrics::instances::HopFigures::of(&h);
+        assert_eq!((f.count, f.p50_us), (4, 1100));
+        assert!(h.equivalent(f.max_us, 5_000_000), "{f:?}");
     }
 
     #[test]
