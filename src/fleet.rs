@@ -171,22 +171,23 @@ impl Fleet {
         Some(child)
     }
 
-    /// Stops every instance (collecting its report), then HAProxy (after reading how many
-    /// sessions it sent to each), then Redis.
+    /// Stops HAProxy (after reading how many sessions it sent to each instance), then every
+    /// instance (collecting its report), then Redis.
     pub async fn stop(self) -> Stopped {
         let sessions = self
             .haproxy
             .as_ref()
             .and_then(|h| h.sessions(self.slots.len()));
+        // HAProxy first: instances going away under it would each be logged as DOWN.
+        if let Some(haproxy) = self.haproxy {
+            haproxy.stop().await;
+        }
         let mut reports = Vec::new();
         for slot in self.slots {
             reports.push(match slot.child {
                 Some(child) => child.stop_with_report().await,
                 None => None,
             });
-        }
-        if let Some(haproxy) = self.haproxy {
-            haproxy.stop().await;
         }
         self.redis.stop().await;
         Stopped { reports, sessions }
