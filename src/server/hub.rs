@@ -180,7 +180,8 @@ impl<M: Clone> Hub<M> {
     /// follows. A number already held is ignored (the log replayed it); a number past the next
     /// one means the log dropped what lies between (its own bound): the ring restarts at `seq`
     /// and readers see the gap as missed messages, as after a ring overflow. Returns whether it
-    /// was stored.
+    /// was stored. One task (the instance's ingest) calls this: the check and the append are
+    /// two critical sections, not one.
     pub fn publish_at(&self, seq: u64, message: M) -> bool {
         {
             let mut ring = self.lock();
