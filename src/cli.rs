@@ -165,6 +165,9 @@ pub struct ServeArgs {
     /// Bytes of messages the hub keeps at most (the ring's memory bound, whatever the sizes).
     #[arg(long, default_value_t = crate::server::Limits::default().ring_bytes)]
     pub ring_bytes: usize,
+    /// Rooms the hub keeps at most; a request for a new room past this is refused (HTTP 503).
+    #[arg(long, default_value_t = crate::server::Limits::default().max_rooms)]
+    pub max_rooms: usize,
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = crate::server::Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,

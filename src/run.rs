@@ -438,7 +438,7 @@ fn transport_metrics(
         ),
         _ => (None, Duration::ZERO, None),
     };
-    let deliveries_expected = outcome.deliveries_expected();
+    let deliveries_expected = outcome.deliveries_expected;
     TransportMetrics {
         transport: run.label.to_string(),
         subscribers: run.plan.subscribers,

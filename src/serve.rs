@@ -66,6 +66,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: server::Limits {
             ring_capacity: args.ring,
             ring_bytes: args.ring_bytes,
+            max_rooms: args.max_rooms,
             max_message_bytes: args.max_message_bytes,
             token: args.token,
             ..server::Limits::default()

@@ -8,7 +8,7 @@ use wsbench::protocol::TransportKind;
 use wsbench::scenario::sources::SourceAddresses;
 use wsbench::scenario::{
     Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Network, Origin, Overrides, Pattern, Publish,
-    Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
+    Rooms, Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -94,6 +94,7 @@ fn chat_toml_loads_with_its_values() {
         faults: Faults::default(),
         seed: 1,
         network: Network::default(),
+        rooms: None,
     };
     assert_eq!(chat(), expected);
 }
@@ -1085,5 +1086,80 @@ fn bad_network_values_name_line_and_field() {
     assert_eq!(
         network("delay = 50"),
         "scenarios/x.toml:15:9: [network] delay: invalid type: integer `50`, expected a string"
+    );
+}
+
+#[test]
+fn rooms_load_by_count_or_members_and_write_back_as_a_count() {
+    let rooms = |body: &str| parse(Path::new(PATH), &format!("{BASE}[rooms]\n{body}\n"));
+    let by_count = rooms("count = 100").unwrap();
+    assert_eq!(by_count.rooms, Some(Rooms { count: 100 }));
+    assert_eq!(parse(Path::new(PATH), &by_count.to_toml()).unwrap(), by_count);
+    // 1000 subscribers, 10 per room: 100 rooms; 3 per room: ⌈1000 / 3⌉ = 334 (the last of 1).
+    assert_eq!(rooms("members = 10").unwrap().rooms, Some(Rooms { count: 100 }));
+    let by_members = rooms("members = 3").unwrap();
+    assert_eq!(by_members.rooms, Some(Rooms { count: 334 }));
+    assert_eq!(parse(Path::new(PATH), &by_members.to_toml()).unwrap(), by_members);
+    // As many rooms as subscribers is allowed (a room each); no table, no rooms.
+    assert_eq!(rooms("count = 1000").unwrap().rooms, Some(Rooms { count: 1000 }));
+    let plain = parse(Path::new(PATH), BASE).unwrap();
+    assert!(plain.rooms.is_none() && !plain.to_toml().contains("[rooms]"));
+}
+
+#[test]
+fn bad_rooms_name_line_and_field() {
+    let rooms = |body: &str| err(&format!("{BASE}[rooms]\n{body}\n"));
+    assert_eq!(
+        rooms("count = 0"),
+        "scenarios/x.toml:15: [rooms] count must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        rooms("members = 0"),
+        "scenarios/x.toml:15: [rooms] members must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        rooms("members = -4"),
+        "scenarios/x.toml:15: [rooms] members must be at least 1 (got -4)"
+    );
+    assert_eq!(
+        rooms("count = 1001"),
+        "scenarios/x.toml:15: [rooms] count must be at most subscribers (1000): every room \
+         needs a member (got 1001)"
+    );
+    assert_eq!(
+        rooms("members = 1001"),
+        "scenarios/x.toml:15: [rooms] members must be at most subscribers (1000) (got 1001)"
+    );
+    assert_eq!(
+        rooms("count = 10\nmembers = 100"),
+        "scenarios/x.toml:16: [rooms] takes count or members, not both: members sets the count"
+    );
+    assert_eq!(
+        rooms(""),
+        "scenarios/x.toml:14: [rooms] needs count (how many rooms) or members (subscribers per \
+         room)"
+    );
+    assert_eq!(
+        rooms("size = 5"),
+        "scenarios/x.toml:15:1: [rooms] size: unknown field `size`, expected `count` or `members`"
+    );
+    assert_eq!(
+        rooms("count = \"ten\""),
+        "scenarios/x.toml:15:9: [rooms] count: invalid type: string \"ten\", expected an integer"
+    );
+    // A flag that lowers the subscribers below the rooms is named as the culprit.
+    let text = format!("{BASE}[rooms]\ncount = 100\n");
+    let overrides = Overrides {
+        subscribers: Some(50),
+        ..Overrides::default()
+    };
+    let e = parse(Path::new(PATH), &text)
+        .unwrap()
+        .with_overrides(&overrides)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--subscribers: [rooms] count must be at most subscribers (50): every room needs a \
+         member (got 100)"
     );
 }

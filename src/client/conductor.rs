@@ -67,7 +67,8 @@ pub async fn drive(
         dialed: AtomicU64::new(0),
         timeline: watch::Sender::new(None),
         signals: Signals::new(plan.subscribers as usize),
-        tally: PublishTally::new(plan.publishers, others_total),
+        tally: PublishTally::new(plan.publishers, others_total, plan.room_count()),
+        members: (0..plan.room_count()).map(|_| AtomicU64::new(0)).collect(),
         events: events_tx,
         measure_over: AtomicBool::new(false),
         stop: cancel.child_token(),
@@ -82,28 +83,29 @@ pub async fn drive(
         let slot = ramp_start + per_connection * i;
         let ctx = ctx.clone();
         let slow = i >= plan.subscribers - plan.slow_readers;
+        let room = plan.subscriber_room(i);
         match target.transport {
             Transport::Ws {
                 ping_interval,
                 client,
             } => subscribers.spawn_on(
-                ws::subscriber(ctx, i, slot, ping_interval, client, slow),
+                ws::subscriber(ctx, i, room, slot, ping_interval, client, slow),
                 workers.handle(i as usize),
             ),
             Transport::LongPoll { .. } => subscribers.spawn_on(
-                longpoll::subscriber(ctx, i, slot, Pacing::Held, slow),
+                longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
                 workers.handle(i as usize),
             ),
             Transport::ShortPoll { interval } => subscribers.spawn_on(
-                longpoll::subscriber(ctx, i, slot, Pacing::Every(interval), slow),
+                longpoll::subscriber(ctx, i, room, slot, Pacing::Every(interval), slow),
                 workers.handle(i as usize),
             ),
             Transport::Sse => subscribers.spawn_on(
-                sse::subscriber(ctx, i, slot, slow),
+                sse::subscriber(ctx, i, room, slot, slow),
                 workers.handle(i as usize),
             ),
             Transport::Raw => subscribers.spawn_on(
-                raw::subscriber(ctx, i, slot, slow),
+                raw::subscriber(ctx, i, room, slot, slow),
                 workers.handle(i as usize),
             ),
         };
@@ -323,16 +325,17 @@ pub async fn drive(
         reconnect_us: ctx.reconnect_us.take(),
         ..Recorder::default()
     };
-    let mut subscribers_connected = 0;
+    let (mut subscribers_connected, mut deliveries_expected) = (0, 0);
     for inbox in inboxes {
         // Only a connected subscriber was expected to receive anything: every message this
-        // process published, and (sharded) the other shards' as scheduled.
+        // process published into its room, and (sharded) the other shards' as scheduled.
         let expected = if inbox.connected {
             subscribers_connected += 1;
-            messages_published + others_total
+            ctx.tally.in_room(inbox.room()) + others_total
         } else {
             0
         };
+        deliveries_expected += expected;
         recorder.counts.merge(&inbox.finish(expected));
     }
     for r in &recorders {
@@ -363,6 +366,7 @@ pub async fn drive(
         },
         recorder,
         subscribers_connected,
+        deliveries_expected,
         messages_published,
         messages_scheduled,
         measured,

@@ -26,6 +26,7 @@ use super::h2exec::ConnectionExecutor;
 use super::publishing::Publishing;
 use crate::codec::h1::{Head, Method};
 use crate::metrics::{FailureKind, Recorder};
+use crate::protocol::in_room;
 
 /// Largest answer body read whole (a poll's batch): twice the most the built-in server sends
 /// (1024 messages of up to 64 KiB), so only a runaway answer is refused.
@@ -335,7 +336,7 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
     } else {
         1
     };
-    let path = &ctx.target.paths.publish;
+    let path = &in_room(&ctx.target.paths.publish, ctx.plan.on_wire(publishing.room()));
     let post = |sender: &mut Option<Sender>, message: &Bytes| {
         let conn = match sender {
             Some(s @ Sender::Http2 { .. }) => s.h2_handle(),

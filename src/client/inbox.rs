@@ -7,6 +7,12 @@
 //! subscriber does not grow with the latencies it sees, and the receive loops of the transports
 //! need no hook of their own.
 //!
+//! With rooms a subscriber knows its room and the run's room count, so it knows every
+//! publisher's room ([`crate::client::LoadPlan::publisher_room`]): a message from a publisher of
+//! another room is `misrouted` (the server broke the room's isolation), counted apart and never a
+//! delivery. Its tracker counts publishers by their index within the room, so it stays a few
+//! words per publisher of its own room however many rooms there are.
+//!
 //! In a sharded run a message from another shard's publisher carries a send time on that
 //! shard's clock: it counts for delivery, loss, duplicates and order like any other, but gives
 //! no latency ([`Timeline::own`]).
@@ -19,9 +25,10 @@ use super::schedule::Timeline;
 use crate::codec::envelope::Envelope;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
 use crate::metrics::{Counts, IntervalRecorder, thread_lane};
+use crate::protocol::RoomId;
 
 /// One subscriber's receive-side state; owned by its task, merged at the end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inbox {
     /// Counters (deliveries are filled in by [`Inbox::finish`]).
     pub counts: Counts,
@@ -32,19 +39,54 @@ pub struct Inbox {
     expected: Option<u64>,
     /// The run's per-second recorder, once connected.
     intervals: Option<Arc<IntervalRecorder>>,
+    /// The subscriber's room, and how many rooms the publishers publish into (publisher `p` is
+    /// in room `p % rooms`; 1 without rooms).
+    room: RoomId,
+    rooms: u32,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox::in_room(RoomId::LOBBY, 1)
+    }
 }
 
 impl Inbox {
+    /// The inbox of a subscriber in `room`, of a run whose publishers publish into `rooms` rooms.
+    pub fn in_room(room: RoomId, rooms: u32) -> Self {
+        Inbox {
+            counts: Counts::default(),
+            connected: false,
+            tracker: DeliveryTracker::default(),
+            expected: None,
+            intervals: None,
+            room,
+            rooms: rooms.max(1),
+        }
+    }
+
+    /// The subscriber's room.
+    pub fn room(&self) -> RoomId {
+        self.room
+    }
+
     /// Handles one received message at `now`. Before the timeline is fixed nothing is in the window.
     pub fn receive(&mut self, message: &[u8], now: Instant, timeline: Option<&Timeline>) {
         let Some(envelope) = Envelope::find(message) else {
             self.counts.foreign += 1;
             return;
         };
+        // Publisher `p` publishes into room `p % rooms` and is the `p / rooms`-th of its room.
+        let mut local = envelope.publisher;
+        if self.rooms > 1 {
+            if envelope.publisher % self.rooms != self.room.0 {
+                self.counts.misrouted += 1;
+                return;
+            }
+            local = envelope.publisher / self.rooms;
+        }
         let in_window = timeline.is_some_and(|t| t.in_window(envelope.intended_ns));
-        let arrival = self
-            .tracker
-            .observe(envelope.publisher, envelope.seq, in_window);
+        let arrival = self.tracker.observe(local, envelope.seq, in_window);
         if arrival == Arrival::Foreign {
             self.counts.foreign += 1;
             return;

@@ -106,8 +106,12 @@ pub enum ClientError {
 pub struct ClientOutcome {
     /// All client recorders merged (subscribers and publishers).
     pub recorder: Recorder,
-    /// Subscribers that connected (each was expected to receive every in-window message).
+    /// Subscribers that connected (each was expected to receive every in-window message of its room).
     pub subscribers_connected: u32,
+    /// Deliveries expected: per connected subscriber, the in-window messages published into its
+    /// room. In a sharded run "every message" counts the other shards' messages as scheduled
+    /// (see [`ShardFigures`]).
+    pub deliveries_expected: u64,
     /// Messages published with an intended time inside the measured window.
     pub messages_published: u64,
     /// Publish slots inside the measured window: what the schedule asked for. More than
@@ -138,15 +142,6 @@ pub struct ClientOutcome {
     pub timeseries: TimeSeries,
     /// In a sharded run: what the merge needs beyond the figures above.
     pub shard: Option<ShardFigures>,
-}
-
-impl ClientOutcome {
-    /// Deliveries expected: every in-window message × subscribers that connected. In a sharded
-    /// run "every message" counts the other shards' messages as scheduled (see [`ShardFigures`]).
-    pub fn deliveries_expected(&self) -> u64 {
-        let others = self.shard.as_ref().map_or(0, |s| s.others_scheduled);
-        (self.messages_published + others) * u64::from(self.subscribers_connected)
-    }
 }
 
 /// The ramp-up: connections made (subscribers and publishers' own) and how long it took from the

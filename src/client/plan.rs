@@ -10,9 +10,9 @@ use super::ClientError;
 use super::schedule::{Cadence, PublisherIds};
 use super::shard::StartAt;
 use crate::metrics::Slice;
-use crate::protocol::{self, TransportKind};
+use crate::protocol::{self, RoomId, TransportKind};
 use crate::scenario::target::Endpoint;
-use crate::scenario::{Network, Pattern, Scenario, Transport};
+use crate::scenario::{Network, Pattern, Rooms, Scenario, Transport};
 
 /// What the load looks like for one transport (the scenario's common fields).
 #[derive(Debug, Clone)]
@@ -48,6 +48,9 @@ pub struct LoadPlan {
     pub start_at: Option<StartAt>,
     /// The send pattern, churn and network: what makes the load look like a real one.
     pub shape: Shape,
+    /// `[rooms]`: subscribers and publishers spread over rooms ([`LoadPlan::subscriber_room`],
+    /// [`LoadPlan::publisher_room`]); `None`: one stream, and no room on the wire.
+    pub rooms: Option<Rooms>,
 }
 
 /// The workload's shape beyond its size (issue 13): how the sends are spaced, how many
@@ -100,7 +103,32 @@ impl LoadPlan {
                 churn: s.clients.churn,
                 network: s.network,
             },
+            rooms: s.rooms,
         }
+    }
+
+    /// Rooms publishers publish into: `0..room_count()` (1 without `[rooms]`). A subscriber may
+    /// be placed in a room past these: nobody publishes there, and it expects nothing.
+    pub fn room_count(&self) -> u32 {
+        self.rooms.map_or(1, |r| r.count)
+    }
+
+    /// The room of subscriber `index`: round robin, so rooms differ in size by one at most and
+    /// subscriber `p` (which carries publisher `p` on WebSocket and raw) is in publisher `p`'s room.
+    pub fn subscriber_room(&self, index: u32) -> RoomId {
+        RoomId(index % self.room_count())
+    }
+
+    /// The room publisher `p` publishes into: round robin over the rooms, the same rule as the
+    /// subscribers'. With fewer publishers than rooms the last rooms have none.
+    pub fn publisher_room(&self, publisher: u32) -> RoomId {
+        RoomId(publisher % self.room_count())
+    }
+
+    /// The room as requests name it: `None` without `[rooms]`, so a one-room run's requests
+    /// carry no room (byte for byte those of before rooms).
+    pub fn on_wire(&self, room: RoomId) -> Option<RoomId> {
+        self.rooms.map(|_| room)
     }
 
     /// What every publisher's schedule is made from (the whole run's publishers: a shard's

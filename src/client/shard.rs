@@ -176,6 +176,12 @@ pub enum ShardError {
         "--shard needs one server that every shard loads: set [target] {0} (start it with `wsbench serve --transport {0}`)"
     )]
     NoTarget(TransportKind),
+    /// `[rooms]` in a sharded run: a shard's WebSocket and raw publishers ride subscriber
+    /// connections whose rooms the one-process spread does not line up with across shards yet.
+    #[error(
+        "--shard does not run scenarios with [rooms] yet: run rooms in one process (drop --shard), or drop [rooms]"
+    )]
+    Rooms,
 }
 
 /// Checks a sharded run's rules and cuts its slice: the scenario (flags applied) runs one
@@ -193,6 +199,9 @@ pub fn plan(
     )?;
     if start_at.is_none() {
         return Err(ShardError::NoStart);
+    }
+    if scenario.rooms.is_some() {
+        return Err(ShardError::Rooms);
     }
     let runs = scenario.runs();
     if runs.len() != 1 {

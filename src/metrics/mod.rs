@@ -85,6 +85,9 @@ pub struct Counts {
     /// Connections the generator closed on purpose (`[clients] churn`); each rejoin is also
     /// among `reconnects`, and none is an `io_error`.
     pub churned: u64,
+    /// Received messages from a publisher of another room than the subscriber's: the server
+    /// delivered outside the room. Never a delivery; must be 0. 0 without rooms.
+    pub misrouted: u64,
 }
 
 impl Counts {
@@ -102,6 +105,7 @@ impl Counts {
         self.reconnects += other.reconnects;
         self.disconnected += other.disconnected;
         self.churned += other.churned;
+        self.misrouted += other.misrouted;
     }
 }
 
@@ -264,7 +268,8 @@ pub struct TransportMetrics {
     pub messages_published: u64,
     /// Publish slots inside the measured phase (more than published if publishers fell behind).
     pub messages_scheduled: u64,
-    /// `messages_published` × subscribers that connected.
+    /// Per room, the messages published into it × its subscribers that connected, summed
+    /// (without rooms: `messages_published` × subscribers that connected).
     pub deliveries_expected: u64,
     /// Merged client recorders.
     pub clients: Recorder,

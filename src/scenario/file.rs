@@ -128,6 +128,8 @@ pub struct ScenarioFile {
     pub faults: Option<FaultsTable>,
     /// `[network]`
     pub network: Option<NetworkTable>,
+    /// `[rooms]`; its source is where the table is named, for "needs count or members".
+    pub rooms: Option<Sourced<RoomsTable>>,
     /// `[thresholds]`: column = limit, or `[thresholds.<transport>]` tables of them.
     pub thresholds: Option<BTreeMap<Sourced<String>, Sourced<toml::Value>>>,
 }
@@ -217,6 +219,16 @@ pub struct NetworkTable {
     pub jitter: Opt<String>,
     /// `bandwidth`: bytes per second (an integer) or a rate string such as `"10Mbit/s"`.
     pub bandwidth: Opt<toml::Value>,
+}
+
+/// `[rooms]`: the subscribers split into rooms (topics).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, expecting = "a [rooms] table")]
+pub struct RoomsTable {
+    /// `count`: how many rooms.
+    pub count: Opt<i64>,
+    /// `members`: subscribers per room (the count follows).
+    pub members: Opt<i64>,
 }
 
 /// `[publish]`
@@ -455,6 +467,12 @@ impl From<&Scenario> for ScenarioFile {
                     .network
                     .bandwidth
                     .map(|b| v(toml::Value::Integer(i64::try_from(b).unwrap_or(i64::MAX)))),
+            }),
+            rooms: s.rooms.map(|r| {
+                v(RoomsTable {
+                    count: int(r.count),
+                    members: None,
+                })
             }),
         }
     }

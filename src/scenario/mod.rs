@@ -23,6 +23,7 @@ mod fields;
 pub mod file;
 mod locate;
 mod overrides;
+pub mod rooms;
 mod rules;
 pub mod shape;
 pub mod sources;
@@ -43,6 +44,7 @@ pub use crate::wire::delay::Network;
 use file::ScenarioFile;
 pub use overrides::Overrides;
 use rules::Rules;
+pub use rooms::Rooms;
 pub use shape::Pattern;
 use sources::SourceAddresses;
 use variant::{Variant, Variants};
@@ -79,6 +81,9 @@ pub struct Scenario {
     /// `[network]`: the path between every client and the server, emulated in the clients'
     /// sockets ([`crate::wire::delay`]); loopback as it is when the table is absent.
     pub network: Network,
+    /// `[rooms]`: the subscribers split into rooms (topics); `None` without the table: one
+    /// stream for everyone, and no room on the wire.
+    pub rooms: Option<Rooms>,
 }
 
 /// `[target]`

@@ -53,6 +53,7 @@ impl Rules<'_> {
             thresholds,
             seed,
             network,
+            rooms,
         } = file;
         // First every value read; one that cannot be read fails here, naming its line.
         let thresholds = thresholds::from_table(&thresholds.unwrap_or_default())
@@ -193,6 +194,7 @@ impl Rules<'_> {
                 },
             )?;
         }
+        let rooms = self.rooms(rooms, &subscribers)?;
         let (p, sub) = (&publishers, &subscribers);
         self.int_in(p, "[publish] publishers", 1..=i64::MAX)?;
         let origin = blame(&[&p.origin, &sub.origin]);
@@ -399,6 +401,7 @@ impl Rules<'_> {
                 restart_server_at: restart.map(|r| r.value),
             },
             seed: u64::try_from(seed.value).expect(fits),
+            rooms,
             network: Network {
                 delay: delay.value,
                 jitter: jitter.value,

@@ -42,6 +42,10 @@ pub struct Limits {
     /// Bytes of messages the hub keeps, at most: the ring's memory bound whatever the message
     /// size (the newest message is always kept).
     pub ring_bytes: usize,
+    /// Rooms the hub keeps at most ([`hub::Hub::room`]): a request for a new room past this is
+    /// refused, so clients naming rooms cannot grow the server's memory without bound. The ring
+    /// bounds above hold over all rooms together.
+    pub max_rooms: usize,
     /// Largest message a client may publish (WebSocket message or `POST /publish` body), in bytes.
     pub max_message_bytes: usize,
     /// Most messages sent in one poll response or one coalesced WebSocket write.
@@ -72,6 +76,7 @@ impl Default for Limits {
         Limits {
             ring_capacity: 16_384,
             ring_bytes: 64 << 20,
+            max_rooms: hub::DEFAULT_MAX_ROOMS,
             max_message_bytes: 64 * 1024,
             max_batch: 1024,
             idle_timeout: Duration::from_secs(300),
@@ -138,7 +143,7 @@ impl clap::ValueEnum for Serving {
 impl Limits {
     /// A hub bounded by these limits, weighing each message with `weigh`.
     pub fn hub<M: Clone>(&self, weigh: fn(&M) -> usize) -> hub::Hub<M> {
-        hub::Hub::bounded(self.ring_capacity, self.ring_bytes, weigh)
+        hub::Hub::bounded(self.ring_capacity, self.ring_bytes, weigh).with_max_rooms(self.max_rooms)
     }
 }
 

@@ -106,6 +106,7 @@ pub fn small_plan() -> LoadPlan {
         shard: None,
         start_at: None,
         shape: wsbench::client::Shape::default(),
+        rooms: None,
     }
 }
 

@@ -130,6 +130,7 @@ impl From<&Recorder> for StoredRecorder {
             reconnects,
             disconnected,
             churned,
+            misrouted,
         } = r.counts;
         StoredRecorder {
             delivered,
@@ -148,6 +149,7 @@ impl From<&Recorder> for StoredRecorder {
             reconnects,
             disconnected_ns: nanos(disconnected),
             churned,
+            misrouted,
         }
     }
 }
@@ -271,6 +273,7 @@ impl StoredTransport {
                     reconnects: c.reconnects,
                     disconnected: Duration::from_nanos(c.disconnected_ns),
                     churned: c.churned,
+                    misrouted: c.misrouted,
                 },
             },
             wire: self.wire.into(),

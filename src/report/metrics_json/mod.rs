@@ -128,6 +128,9 @@ struct StoredRecorder {
     /// Connections closed on purpose (churn); absent in files written before churn.
     #[serde(default)]
     churned: u64,
+    /// Messages delivered outside their room; absent in files written before rooms.
+    #[serde(default)]
+    misrouted: u64,
 }
 
 /// [`WireBytes`].

@@ -35,7 +35,8 @@ pub struct Summary {
     /// Publish slots inside the measured phase; more than `messages_published` when the
     /// publishers could not keep up (the server stopped accepting in time).
     pub messages_scheduled: u64,
-    /// `messages_published` × subscribers that connected.
+    /// Per room, messages published into it × its subscribers that connected, summed (one
+    /// room without `[rooms]`: `messages_published` × subscribers that connected).
     pub deliveries_expected: u64,
     /// Distinct in-window messages received, summed over subscribers.
     pub deliveries: u64,
@@ -47,6 +48,9 @@ pub struct Summary {
     pub reordered: u64,
     /// Received messages without a wsbench envelope.
     pub foreign: u64,
+    /// Received messages from a publisher of another room (`[rooms]`): delivered outside their
+    /// room. Never deliveries; must be 0.
+    pub misrouted: u64,
     /// Median push latency (receive − intended send), in µs.
     pub latency_p50_us: Option<u64>,
     /// 90th percentile push latency, in µs.
@@ -198,6 +202,7 @@ impl Summary {
             duplicated: rec.counts.delivery.duplicated,
             reordered: rec.counts.delivery.reordered,
             foreign: rec.counts.foreign,
+            misrouted: rec.counts.misrouted,
             latency_p50_us: quantile(&rec.latency_us, P50),
             latency_p90_us: quantile(&rec.latency_us, P90),
             latency_p99_us: quantile(&rec.latency_us, P99),
