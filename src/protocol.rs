@@ -90,7 +90,10 @@ impl RoomId {
     pub fn from_query(query: Option<&str>) -> Option<RoomId> {
         let prefix = ROOM_PARAM.len();
         for pair in query.unwrap_or_default().split('&') {
-            if pair.len() > prefix && pair.starts_with(ROOM_PARAM) && pair.as_bytes()[prefix] == b'=' {
+            if pair.len() > prefix
+                && pair.starts_with(ROOM_PARAM)
+                && pair.as_bytes()[prefix] == b'='
+            {
                 return pair[prefix + 1..].parse().ok().map(RoomId);
             }
         }
@@ -141,7 +144,10 @@ mod tests {
     fn rooms_in_queries_and_paths() {
         assert_eq!(RoomId::from_query(None), Some(RoomId::LOBBY));
         assert_eq!(RoomId::from_query(Some("cursor=3")), Some(RoomId::LOBBY));
-        assert_eq!(RoomId::from_query(Some("cursor=3&room=12")), Some(RoomId(12)));
+        assert_eq!(
+            RoomId::from_query(Some("cursor=3&room=12")),
+            Some(RoomId(12))
+        );
         assert_eq!(RoomId::from_query(Some("roomy=1&room=2")), Some(RoomId(2)));
         assert_eq!(RoomId::from_query(Some("room=x")), None);
         assert_eq!(RoomId::from_query(Some("room=-1")), None);

@@ -136,7 +136,11 @@ async fn http_transports_deliver_within_rooms_over_http1_and_http2() {
             let label = format!("{} http2={http2}", transport.kind());
             let (o, _) = run(transport, http2).await;
             assert_delivered_within_rooms(&o, &label);
-            assert_eq!(o.recorder.publish_rtt_us.len(), o.messages_published, "{label}");
+            assert_eq!(
+                o.recorder.publish_rtt_us.len(),
+                o.messages_published,
+                "{label}"
+            );
         }
     }
 }
@@ -196,7 +200,10 @@ async fn a_message_published_into_one_room_never_reaches_another() {
     ];
     for (path, next, body) in cases {
         let (head, got) = exchange(&mut tcp, &get(path), b"").await;
-        assert!(head.contains(&format!("x-next-cursor: {next}\r\n")), "{path}: {head}");
+        assert!(
+            head.contains(&format!("x-next-cursor: {next}\r\n")),
+            "{path}: {head}"
+        );
         assert_eq!(got, body, "{path}");
     }
     // SSE: a stream of room 1 resumes within room 1 only (ids are room 1's).
@@ -212,7 +219,10 @@ async fn a_message_published_into_one_room_never_reaches_another() {
     }
     let text = String::from_utf8_lossy(&got).into_owned();
     assert!(text.contains("id: 2\ndata: c\n\n"), "{text:?}");
-    assert!(!text.contains("data: b") && !text.contains("data: z"), "{text:?}");
+    assert!(
+        !text.contains("data: b") && !text.contains("data: z"),
+        "{text:?}"
+    );
     stop.cancel();
 }
 
@@ -220,7 +230,9 @@ async fn a_message_published_into_one_room_never_reaches_another() {
 async fn raw_client(addr: SocketAddr, room: Option<u32>) -> TcpStream {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     if let Some(room) = room {
-        tcp.write_all(&raw_room_preamble(RoomId(room))).await.unwrap();
+        tcp.write_all(&raw_room_preamble(RoomId(room)))
+            .await
+            .unwrap();
     }
     tcp
 }
@@ -324,7 +336,10 @@ async fn rooms_are_bounded_and_bad_room_ids_refused_on_every_wire() {
         // connection.
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         let (head, _) = exchange(&mut tcp, &request, body.as_bytes()).await;
-        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{request}: {head}");
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request}: {head}"
+        );
     }
     stop.cancel();
 
@@ -339,7 +354,10 @@ async fn rooms_are_bounded_and_bad_room_ids_refused_on_every_wire() {
         );
         tcp.write_all(request.as_bytes()).await.unwrap();
         let head = read_head(&mut tcp).await;
-        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{path}: {head}");
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {head}"
+        );
     }
     stop.cancel();
 
@@ -354,4 +372,197 @@ async fn rooms_are_bounded_and_bad_room_ids_refused_on_every_wire() {
     let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut rest)).await;
     assert_eq!(read.unwrap().unwrap(), 0, "closed without a byte");
     stop.cancel();
+}
+
+/// Bytes of each message in the byte-exact runs: any poll batch of 1 to 9 then has a
+/// four-digit `content-length`, so every head of a kind has one length.
+const PAYLOAD: usize = 1000;
+/// Every room of a seeded hub holds one message with this sequence number, so every cursor,
+/// `x-next-cursor` and SSE id in the run has seven digits, in every room.
+const FIRST_SEQ: u64 = 1_000_000;
+
+/// A built-in HTTP server whose rooms 0 to 3 each start at [`FIRST_SEQ`] with one message.
+async fn seeded_server(
+    kind: TransportKind,
+    dir: &std::path::Path,
+    name: &str,
+) -> (SocketAddr, CancellationToken) {
+    use wsbench::server::persist::{self, RoomState};
+    let state = dir.join(format!("{name}.hub"));
+    let rooms: Vec<RoomState<bytes::Bytes>> = (0..4)
+        .map(|room| RoomState {
+            room: RoomId(room),
+            first_seq: FIRST_SEQ,
+            messages: vec![bytes::Bytes::from(vec![b'.'; PAYLOAD])],
+        })
+        .collect();
+    persist::save_rooms(&state, &rooms).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = wsbench::server::ServerConfig {
+        transport: kind.into(),
+        hold: Duration::from_secs(30),
+        limits: Limits::default(),
+        state_file: Some(state),
+        tls: None,
+    };
+    let token = stop.clone();
+    tokio::spawn(
+        async move { wsbench::server::serve(listener, config, token.cancelled_owned()).await },
+    );
+    (addr, stop)
+}
+
+/// The rooms plan with 1000-byte messages.
+fn byte_plan() -> LoadPlan {
+    LoadPlan {
+        payload_bytes: PAYLOAD,
+        ..plan()
+    }
+}
+
+async fn run_on(transport: Transport, addr: SocketAddr) -> ClientOutcome {
+    let target = Target::new(transport, addr).unwrap();
+    let o = drive(
+        &byte_plan(),
+        &target,
+        &CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_delivered_within_rooms(&o, "bytes");
+    o
+}
+
+/// A message of the run's size, and the `POST /publish?room=1` head answering it.
+async fn publish_in_room_1(addr: SocketAddr) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let message = vec![b'.'; PAYLOAD];
+    let request = format!(
+        "POST /publish?room=1 HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {PAYLOAD}\r\n\r\n"
+    );
+    let (head, _) = exchange(&mut tcp, &request, &message).await;
+    assert!(head.starts_with("HTTP/1.1 204"), "{head}");
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_bytes_with_rooms_are_the_real_heads_plus_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1. The heads the server sends in a room, from a raw exchange in the same state (every
+    //    room's heads have the same length: the same seven-digit cursors).
+    let (raw, raw_stop) = seeded_server(TransportKind::LongPoll, dir.path(), "raw").await;
+    let mut tcp = TcpStream::connect(raw).await.unwrap();
+    let get = |path: String| format!("GET {path} HTTP/1.1\r\nhost: {raw}\r\n\r\n");
+    let (join_head, _) = exchange(&mut tcp, &get("/poll?room=1".into()), b"").await;
+    assert!(
+        join_head.contains(&format!("x-next-cursor: {FIRST_SEQ}\r\n")),
+        "{join_head}"
+    );
+    let publish_head = publish_in_room_1(raw).await;
+    let (poll_head, body) = exchange(
+        &mut tcp,
+        &get(format!("/poll?room=1&cursor={FIRST_SEQ}")),
+        b"",
+    )
+    .await;
+    assert_eq!(body.len(), PAYLOAD + 6);
+    raw_stop.cancel();
+
+    // 2. The run, on a fresh server in that state.
+    let (addr, stop) = seeded_server(TransportKind::LongPoll, dir.path(), "run").await;
+    let hold = Duration::from_secs(30);
+    let o = run_on(Transport::LongPoll { hold }, addr).await;
+    stop.cancel();
+
+    // 3. The request heads the client writes: the room first, then the cursor.
+    let len = |s: String| s.len() as u64;
+    let join_request = len(format!("GET /poll?room=0 HTTP/1.1\r\nhost: {addr}\r\n\r\n"));
+    let poll_request = len(format!(
+        "GET /poll?room=0&cursor={} HTTP/1.1\r\nhost: {addr}\r\n\r\n",
+        FIRST_SEQ + 1
+    ));
+    let publish_request = len(format!(
+        "POST /publish?room=0 HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {PAYLOAD}\r\n\r\n"
+    ));
+    let r = &o.recorder;
+    let (subscribers, posts, payload) = (10, o.messages_published, PAYLOAD as u64);
+    let answered_polls = r.counts.http_requests - subscribers - posts;
+    assert_eq!(
+        r.counts.empty_polls, 0,
+        "a held poll is only answered with news here"
+    );
+    assert_eq!(r.counts.responses_with_messages, answered_polls);
+    assert_eq!(r.counts.messages_in_responses, r.counts.delivery.delivered);
+    let up = o.connect_wire.up + o.wire.up;
+    let down = o.connect_wire.down + o.wire.down;
+    let expected_down = subscribers * join_head.len() as u64
+        + answered_polls * poll_head.len() as u64
+        + r.counts.messages_in_responses * body.len() as u64
+        + posts * publish_head.len() as u64;
+    assert_eq!(down, expected_down, "bytes down, to the byte");
+    let answered_up = subscribers * join_request
+        + answered_polls * poll_request
+        + posts * (publish_request + payload);
+    // A subscriber that has everything (room 3's expect nothing) may leave one poll held.
+    let in_flight = (up - answered_up) / poll_request;
+    assert_eq!(
+        up,
+        answered_up + in_flight * poll_request,
+        "bytes up, to the byte"
+    );
+    assert!(
+        (2..=subscribers).contains(&in_flight),
+        "{in_flight} polls in flight"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_bytes_with_rooms_are_the_real_heads_plus_events_and_chunk_framing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, raw_stop) = seeded_server(TransportKind::Sse, dir.path(), "raw").await;
+    let mut tcp = TcpStream::connect(raw).await.unwrap();
+    let request = format!("GET /events?room=1 HTTP/1.1\r\nhost: {raw}\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let stream_head = read_head(&mut tcp).await;
+    let publish_head = publish_in_room_1(raw).await;
+    let mut event = Vec::new();
+    wsbench::codec::sse::push_event(&mut event, FIRST_SEQ + 1, &vec![b'.'; PAYLOAD]);
+    let chunk = format!("{:X}\r\n", event.len());
+    let mut got = vec![0u8; chunk.len() + event.len() + 2];
+    tcp.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got[chunk.len()..chunk.len() + event.len()], &event[..]);
+    raw_stop.cancel();
+
+    let (addr, stop) = seeded_server(TransportKind::Sse, dir.path(), "run").await;
+    let o = run_on(Transport::Sse, addr).await;
+    stop.cancel();
+    let len = |s: String| s.len() as u64;
+    let events_request = len(format!(
+        "GET /events?room=0 HTTP/1.1\r\nhost: {addr}\r\n\r\n"
+    ));
+    let publish_request = len(format!(
+        "POST /publish?room=0 HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {PAYLOAD}\r\n\r\n"
+    ));
+    let (subscribers, posts, payload) = (10, o.messages_published, PAYLOAD as u64);
+    let up = o.connect_wire.up + o.wire.up;
+    let down = o.connect_wire.down + o.wire.down;
+    assert_eq!(
+        up,
+        subscribers * events_request + posts * (publish_request + payload),
+        "bytes up, to the byte"
+    );
+    let deliveries = o.recorder.counts.delivery.delivered;
+    let framing = (chunk.len() + 2) as u64;
+    let known = subscribers * stream_head.len() as u64
+        + posts * publish_head.len() as u64
+        + deliveries * event.len() as u64;
+    let chunks = (down - known) / framing;
+    assert_eq!(down, known + chunks * framing, "bytes down, to the byte");
+    assert!(
+        (deliveries / 4..=deliveries).contains(&chunks),
+        "{chunks} chunks for {deliveries} events"
+    );
 }

@@ -1094,14 +1094,26 @@ fn rooms_load_by_count_or_members_and_write_back_as_a_count() {
     let rooms = |body: &str| parse(Path::new(PATH), &format!("{BASE}[rooms]\n{body}\n"));
     let by_count = rooms("count = 100").unwrap();
     assert_eq!(by_count.rooms, Some(Rooms { count: 100 }));
-    assert_eq!(parse(Path::new(PATH), &by_count.to_toml()).unwrap(), by_count);
+    assert_eq!(
+        parse(Path::new(PATH), &by_count.to_toml()).unwrap(),
+        by_count
+    );
     // 1000 subscribers, 10 per room: 100 rooms; 3 per room: ⌈1000 / 3⌉ = 334 (the last of 1).
-    assert_eq!(rooms("members = 10").unwrap().rooms, Some(Rooms { count: 100 }));
+    assert_eq!(
+        rooms("members = 10").unwrap().rooms,
+        Some(Rooms { count: 100 })
+    );
     let by_members = rooms("members = 3").unwrap();
     assert_eq!(by_members.rooms, Some(Rooms { count: 334 }));
-    assert_eq!(parse(Path::new(PATH), &by_members.to_toml()).unwrap(), by_members);
+    assert_eq!(
+        parse(Path::new(PATH), &by_members.to_toml()).unwrap(),
+        by_members
+    );
     // As many rooms as subscribers is allowed (a room each); no table, no rooms.
-    assert_eq!(rooms("count = 1000").unwrap().rooms, Some(Rooms { count: 1000 }));
+    assert_eq!(
+        rooms("count = 1000").unwrap().rooms,
+        Some(Rooms { count: 1000 })
+    );
     let plain = parse(Path::new(PATH), BASE).unwrap();
     assert!(plain.rooms.is_none() && !plain.to_toml().contains("[rooms]"));
 }

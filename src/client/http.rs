@@ -336,7 +336,10 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
     } else {
         1
     };
-    let path = &in_room(&ctx.target.paths.publish, ctx.plan.on_wire(publishing.room()));
+    let path = &in_room(
+        &ctx.target.paths.publish,
+        ctx.plan.on_wire(publishing.room()),
+    );
     let post = |sender: &mut Option<Sender>, message: &Bytes| {
         let conn = match sender {
             Some(s @ Sender::Http2 { .. }) => s.h2_handle(),

@@ -139,3 +139,45 @@ impl Inbox {
         self.counts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(publisher: u32, seq: u64) -> Vec<u8> {
+        Envelope {
+            publisher,
+            seq,
+            intended_ns: 0,
+        }
+        .encode(64)
+    }
+
+    #[test]
+    fn a_message_from_another_room_is_misrouted_and_never_a_delivery() {
+        let now = Instant::now();
+        let timeline = Timeline {
+            epoch: now,
+            publish_start: now,
+            measure_start: now,
+            measure_end: now + std::time::Duration::from_secs(10),
+            own: (0..10).into(),
+        };
+        // Room 1 of 3: publishers 1, 4, 7, … are its own.
+        let mut inbox = Inbox::in_room(RoomId(1), 3);
+        for (publisher, seq) in [(1, 0), (4, 0), (1, 1), (2, 0), (3, 5), (4, 0)] {
+            inbox.receive(&message(publisher, seq), now, Some(&timeline));
+        }
+        assert_eq!(inbox.counts.misrouted, 2);
+        // Three of its room's messages were expected: all came, one of them twice.
+        let counts = inbox.finish(3);
+        assert_eq!(counts.misrouted, 2);
+        let d = counts.delivery;
+        assert_eq!((d.delivered, d.duplicated, d.lost), (3, 1, 0));
+        // Without rooms every publisher is the subscriber's.
+        let mut one = Inbox::default();
+        one.receive(&message(2, 0), now, Some(&timeline));
+        let counts = one.finish(1);
+        assert_eq!((counts.misrouted, counts.delivery.delivered), (0, 1));
+    }
+}

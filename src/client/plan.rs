@@ -278,6 +278,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rooms_spread_subscribers_and_publishers_round_robin_and_name_the_room_only_with_rooms() {
+        let scenario = crate::scenario::parse(
+            std::path::Path::new("x.toml"),
+            "duration = \"2s\"\n[clients]\nsubscribers = 10\n[publish]\npublishers = 3\n\
+             rate = 30\n[transports.ws]\n[rooms]\nmembers = 3\n",
+        )
+        .unwrap();
+        let plan = LoadPlan::from_scenario(&scenario);
+        assert_eq!(plan.room_count(), 4);
+        let mut members = [0; 4];
+        for i in 0..plan.subscribers {
+            members[plan.subscriber_room(i).0 as usize] += 1;
+        }
+        assert_eq!(members, [3, 3, 2, 2]);
+        // A WebSocket publisher rides subscriber p's connection: the same room.
+        for p in 0..plan.publishers {
+            assert_eq!(plan.publisher_room(p), plan.subscriber_room(p));
+        }
+        assert_eq!(plan.on_wire(RoomId(2)), Some(RoomId(2)));
+        let plain = LoadPlan {
+            rooms: None,
+            ..plan
+        };
+        assert_eq!((plain.room_count(), plain.subscriber_room(7)), (1, RoomId(0)));
+        assert_eq!(plain.on_wire(RoomId(0)), None);
+    }
+
+    #[test]
     fn shards_close_their_share_of_the_churn_and_keep_the_run_s_cadence() {
         let scenario = crate::scenario::parse(
             std::path::Path::new("x.toml"),

@@ -105,7 +105,10 @@ impl Dial for Client<Stream> {
         let mut client = Client::new(super::conn::connect(ctx).await?);
         if let Some(room) = ctx.plan.on_wire(room) {
             client.out.extend_from_slice(&raw_room_preamble(room));
-            client.flush().await.map_err(|e| ConnectError::io("room preamble", &e))?;
+            client
+                .flush()
+                .await
+                .map_err(|e| ConnectError::io("room preamble", &e))?;
         }
         Ok(client)
     }

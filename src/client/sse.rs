@@ -110,7 +110,10 @@ pub(super) async fn subscriber(
         let last_id = parser.last_id();
         parser = Parser::with_last_id(last_id);
         let counts = &mut inbox.counts;
-        body = reconnect(&ctx, &mut backoff, start, counts, || open(&ctx, room, last_id)).await;
+        body = reconnect(&ctx, &mut backoff, start, counts, || {
+            open(&ctx, room, last_id)
+        })
+        .await;
         match body {
             Some(_) => inbox.counts.http_requests += 1,
             None if start == Start::AfterBackoff && !ctx.stop.is_cancelled() => {

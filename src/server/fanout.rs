@@ -184,7 +184,9 @@ mod tests {
             vectored: true,
         };
         let mut cursor = 0;
-        send_news(&mut sink, &hub, &room, &mut cursor, 3).await.unwrap();
+        send_news(&mut sink, &hub, &room, &mut cursor, 3)
+            .await
+            .unwrap();
         // Messages 1 and 2 were overwritten; 3..=6 go out in batches of at most 3.
         assert_eq!(sink.got, [2, 3, 4, 5]);
         assert_eq!(cursor, 6);

@@ -70,7 +70,10 @@ where
             limits.ring_capacity,
             limits.ring_bytes,
             |m: &M| m.payload().len(),
-            rooms.into_iter().map(persist::RoomState::into_payload).collect(),
+            rooms
+                .into_iter()
+                .map(persist::RoomState::into_payload)
+                .collect(),
         )
         .with_max_rooms(limits.max_rooms),
         Ok(_) => limits.hub(|m: &M| m.payload().len()),
@@ -173,7 +176,10 @@ pub(crate) async fn route<M: Payload>(
 
 /// The room a request's query names (room 0 if none), or the error response: 400 for a bad
 /// room id, 503 when the room is new and the server has its most rooms.
-pub(crate) fn room<M: Payload>(query: Option<&str>, state: &State<M>) -> Result<Room, Response<Body>> {
+pub(crate) fn room<M: Payload>(
+    query: Option<&str>,
+    state: &State<M>,
+) -> Result<Room, Response<Body>> {
     let Some(id) = RoomId::from_query(query) else {
         return Err(status(
             StatusCode::BAD_REQUEST,

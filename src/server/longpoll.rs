@@ -36,7 +36,11 @@ struct Query {
 }
 
 /// Answers `GET /poll?<query>` in `room` (which the caller read from the same query).
-pub async fn poll<M: Payload>(query: Option<&str>, state: &State<M>, room: &Room) -> Response<Body> {
+pub async fn poll<M: Payload>(
+    query: Option<&str>,
+    state: &State<M>,
+    room: &Room,
+) -> Response<Body> {
     match parse_query(query) {
         Ok(Query { cursor: None, .. }) => respond(state.hub.read_after(room, room.latest(), 0)),
         Ok(Query {
@@ -52,7 +56,12 @@ pub async fn poll<M: Payload>(query: Option<&str>, state: &State<M>, room: &Room
 
 /// Answers at once if there is anything after `cursor` (or if not holding), else holds until
 /// news, `hold` or shutdown.
-async fn read<M: Payload>(cursor: u64, hold: bool, state: &State<M>, room: &Room) -> Response<Body> {
+async fn read<M: Payload>(
+    cursor: u64,
+    hold: bool,
+    state: &State<M>,
+    room: &Room,
+) -> Response<Body> {
     let deadline = Instant::now() + state.hold;
     let mut news = room.subscribe();
     loop {

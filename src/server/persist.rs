@@ -13,8 +13,8 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-pub use super::hub::RoomState;
 use super::hub::Payload;
+pub use super::hub::RoomState;
 use crate::codec::batch;
 use crate::protocol::RoomId;
 
@@ -53,7 +53,9 @@ pub fn load(path: &Path) -> io::Result<Option<Vec<RoomState<Bytes>>>> {
     };
     let (header, mut at) = line(0)?;
     if let Some(first_seq) = header.strip_prefix(MAGIC) {
-        let first_seq = first_seq.parse().map_err(|_| bad("not a wsbench hub file"))?;
+        let first_seq = first_seq
+            .parse()
+            .map_err(|_| bad("not a wsbench hub file"))?;
         let messages = batch::split(&bytes.slice(at..)).map_err(|e| bad(&e.to_string()))?;
         return Ok(Some(vec![RoomState {
             room: RoomId::LOBBY,
@@ -146,7 +148,10 @@ mod tests {
         }];
         save(&path, 41, &lobby[0].messages).unwrap();
         // One room is the format of before rooms, byte for byte.
-        assert_eq!(std::fs::read(&path).unwrap(), b"wsbench-hub 1 41\n1:a,5:b,c:\n,");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"wsbench-hub 1 41\n1:a,5:b,c:\n,"
+        );
         assert_eq!(load(&path).unwrap(), Some(lobby.clone()));
         let mut rooms = lobby;
         rooms.push(RoomState {

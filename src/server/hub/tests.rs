@@ -153,7 +153,10 @@ fn one_bound_for_all_rooms_drops_the_oldest_of_the_hub() {
     let ra = hub.read_after(&a, 0, 10);
     assert_eq!((ra.first_seq, ra.messages.len()), (3, 1));
     let rb = hub.read_after(&b, 0, 10);
-    assert_eq!((rb.first_seq, rb.missed, rb.messages), (3, 2, vec![vec![5; 2]]));
+    assert_eq!(
+        (rb.first_seq, rb.missed, rb.messages),
+        (3, 2, vec![vec![5; 2]])
+    );
     // Sequences go on per room after the drops.
     assert_eq!((hub.publish(&a, vec![7]), hub.publish(&b, vec![8])), (4, 4));
 }
@@ -182,9 +185,15 @@ fn every_room_survives_a_restart_with_its_own_sequence() {
     }
     hub.publish(&b, 40);
     let saved = hub.snapshot();
-    assert_eq!(saved.iter().map(|r| r.room).collect::<Vec<_>>(), [RoomId(3), RoomId(9)]);
+    assert_eq!(
+        saved.iter().map(|r| r.room).collect::<Vec<_>>(),
+        [RoomId(3), RoomId(9)]
+    );
     let again = Hub::restore(10, usize::MAX, |_| 0, saved).with_max_rooms(1);
-    let (a, b) = (again.room(RoomId(3)).unwrap(), again.room(RoomId(9)).unwrap());
+    let (a, b) = (
+        again.room(RoomId(3)).unwrap(),
+        again.room(RoomId(9)).unwrap(),
+    );
     assert_eq!((a.latest(), b.latest()), (3, 1));
     assert_eq!(again.read_after(&a, 1, 10).messages, vec![2, 3]);
     assert_eq!(again.publish(&b, 41), 2);
@@ -196,7 +205,7 @@ fn every_room_survives_a_restart_with_its_own_sequence() {
 async fn a_room_s_readers_are_woken_by_its_own_publishes_only() {
     let hub = std::sync::Arc::new(Hub::new(4));
     let (a, b) = (hub.room(RoomId(1)).unwrap(), hub.room(RoomId(2)).unwrap());
-    let (mut rx_a, mut rx_b) = (a.subscribe(), b.subscribe());
+    let (mut rx_a, rx_b) = (a.subscribe(), b.subscribe());
     let h = hub.clone();
     tokio::spawn(async move { h.publish(&a, 7u8) });
     rx_a.changed().await.unwrap();
