@@ -1116,6 +1116,10 @@ fn rooms_load_by_count_or_members_and_write_back_as_a_count() {
     );
     let plain = parse(Path::new(PATH), BASE).unwrap();
     assert!(plain.rooms.is_none() && !plain.to_toml().contains("[rooms]"));
+    // The misrouted column can gate a run like any other.
+    let gated = format!("{BASE}[rooms]\ncount = 10\n[thresholds]\nmisrouted = 0\n");
+    let gated = parse(Path::new(PATH), &gated).unwrap();
+    assert_eq!(gated.thresholds[0].metric, "misrouted");
 }
 
 #[test]

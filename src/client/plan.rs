@@ -301,7 +301,10 @@ mod tests {
             rooms: None,
             ..plan
         };
-        assert_eq!((plain.room_count(), plain.subscriber_room(7)), (1, RoomId(0)));
+        assert_eq!(
+            (plain.room_count(), plain.subscriber_room(7)),
+            (1, RoomId(0))
+        );
         assert_eq!(plain.on_wire(RoomId(0)), None);
     }
 

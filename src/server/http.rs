@@ -165,7 +165,7 @@ pub(crate) async fn route<M: Payload>(
     }
     let room = match room(req.uri().query(), &state) {
         Ok(room) => room,
-        Err(response) => return response,
+        Err((code, text)) => return status(code, text),
     };
     match path {
         PUBLISH_PATH => publish(req, &state, &room).await,
@@ -174,14 +174,14 @@ pub(crate) async fn route<M: Payload>(
     }
 }
 
-/// The room a request's query names (room 0 if none), or the error response: 400 for a bad
-/// room id, 503 when the room is new and the server has its most rooms.
+/// The room a request's query names (room 0 if none), or the error status and text: 400 for a
+/// bad room id, 503 when the room is new and the server has its most rooms.
 pub(crate) fn room<M: Payload>(
     query: Option<&str>,
     state: &State<M>,
-) -> Result<Room, Response<Body>> {
+) -> Result<Room, (StatusCode, &'static str)> {
     let Some(id) = RoomId::from_query(query) else {
-        return Err(status(
+        return Err((
             StatusCode::BAD_REQUEST,
             "room must be a non-negative integer below 2^32\n",
         ));
@@ -189,7 +189,7 @@ pub(crate) fn room<M: Payload>(
     state
         .hub
         .room(id)
-        .map_err(|_| status(StatusCode::SERVICE_UNAVAILABLE, "too many rooms\n"))
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "too many rooms\n"))
 }
 
 async fn publish<M: Payload>(
