@@ -78,7 +78,7 @@ impl Inbox {
         };
         // Publisher `p` publishes into room `p % rooms` and is the `p / rooms`-th of its room.
         let mut local = envelope.publisher;
-        if self.rooms > 1 {
+        if self.rooms > 1 || self.room != RoomId::LOBBY {
             if envelope.publisher % self.rooms != self.room.0 {
                 self.counts.misrouted += 1;
                 return;
@@ -174,6 +174,11 @@ mod tests {
         assert_eq!(counts.misrouted, 2);
         let d = counts.delivery;
         assert_eq!((d.delivered, d.duplicated, d.lost), (3, 1, 0));
+        // A subscriber placed in a room nobody publishes into (past the run's rooms) expects
+        // nothing, and anything it gets is misrouted.
+        let mut idle = Inbox::in_room(RoomId(5), 1);
+        idle.receive(&message(0, 0), now, Some(&timeline));
+        assert_eq!(idle.finish(0).misrouted, 1);
         // Without rooms every publisher is the subscriber's.
         let mut one = Inbox::default();
         one.receive(&message(2, 0), now, Some(&timeline));

@@ -125,10 +125,11 @@ impl LoadPlan {
         RoomId(publisher % self.room_count())
     }
 
-    /// The room as requests name it: `None` without `[rooms]`, so a one-room run's requests
-    /// carry no room (byte for byte those of before rooms).
+    /// The room as requests name it: `None` for room 0 without `[rooms]`, so a one-room run's
+    /// requests carry no room (byte for byte those of before rooms). A connection placed in a
+    /// room nobody publishes into names it either way.
     pub fn on_wire(&self, room: RoomId) -> Option<RoomId> {
-        self.rooms.map(|_| room)
+        (self.rooms.is_some() || room != RoomId::LOBBY).then_some(room)
     }
 
     /// What every publisher's schedule is made from (the whole run's publishers: a shard's
@@ -306,6 +307,8 @@ mod tests {
             (1, RoomId(0))
         );
         assert_eq!(plain.on_wire(RoomId(0)), None);
+        // A connection placed where nobody publishes (an idle one) still names its room.
+        assert_eq!(plain.on_wire(RoomId(9)), Some(RoomId(9)));
     }
 
     #[test]
