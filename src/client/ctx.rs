@@ -57,6 +57,8 @@ pub(super) struct Ctx {
     /// Wakes subscribers when the timeline, the tally's total or the stop changes.
     pub(super) signals: Signals,
     pub(super) tally: PublishTally,
+    /// Saturation mode's window, shared by the publishers and every subscriber's inbox.
+    pub(super) window: Option<Arc<super::window::Window>>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     /// The measured phase is over (set once, with a raise of the [`Signals`]).
     pub(super) measure_over: AtomicBool,
@@ -147,7 +149,7 @@ pub(super) async fn first_connect<T>(
             if result.is_ok() {
                 ctx.connect_us.record(started.elapsed());
                 inbox.connected = true;
-                inbox.attach(ctx.intervals.clone());
+                inbox.attach(ctx.intervals.clone(), ctx.window.clone());
             }
             &mut inbox.counts
         }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::schedule::Timeline;
+use super::window::Window;
 use crate::codec::envelope::Envelope;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
 use crate::metrics::{Counts, IntervalRecorder, thread_lane};
@@ -32,6 +33,8 @@ pub struct Inbox {
     expected: Option<u64>,
     /// The run's per-second recorder, once connected.
     intervals: Option<Arc<IntervalRecorder>>,
+    /// Saturation mode: told of each message's first arrival here.
+    window: Option<Arc<Window>>,
 }
 
 impl Inbox {
@@ -48,6 +51,9 @@ impl Inbox {
         if arrival == Arrival::Foreign {
             self.counts.foreign += 1;
             return;
+        }
+        if let (Some(window), false) = (&self.window, arrival == Arrival::Duplicate) {
+            window.arrived(envelope.publisher, envelope.seq);
         }
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
             let intended = t.at(envelope.intended_ns);
@@ -67,9 +73,10 @@ impl Inbox {
         }
     }
 
-    /// Records from now on into the run's per-second recorder.
-    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>) {
+    /// Records from now on into the run's per-second recorder (and tells the window, if any).
+    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>, window: Option<Arc<Window>>) {
         self.intervals = Some(intervals);
+        self.window = window;
     }
 
     /// Tells the inbox how many in-window messages to expect, once known.

@@ -176,6 +176,13 @@ pub enum ShardError {
         "--shard needs one server that every shard loads: set [target] {0} (start it with `wsbench serve --transport {0}`)"
     )]
     NoTarget(TransportKind),
+    /// Saturation mode with shards: a shard's window sees only its own subscribers, so it would
+    /// let messages go before the other shards' had them, and the merge's exact expected counts
+    /// rest on the publishers' schedules, which a window does not have.
+    #[error(
+        "--shard cannot run [publish] window = {0} (saturation mode): each shard would see only its own subscribers' deliveries, and the merge counts expected deliveries from the publishers' schedules; use [publish] rate for sharded runs"
+    )]
+    Window(u32),
 }
 
 /// Checks a sharded run's rules and cuts its slice: the scenario (flags applied) runs one
@@ -193,6 +200,9 @@ pub fn plan(
     )?;
     if start_at.is_none() {
         return Err(ShardError::NoStart);
+    }
+    if let Some(window) = scenario.publish.window {
+        return Err(ShardError::Window(window));
     }
     let runs = scenario.runs();
     if runs.len() != 1 {

@@ -21,7 +21,7 @@ pub mod tungstenite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::{Instant, interval_at, sleep_until, timeout};
+use tokio::time::{Instant, interval_at, timeout};
 use tokio_tungstenite::WebSocketStream;
 
 use super::backoff::{Backoff, Start, reconnect};
@@ -286,7 +286,7 @@ async fn receive<C: Connection>(
         if let (false, Some(t), Some(p)) = (had_timeline, &timeline, publishing.as_deref_mut()) {
             p.start(t);
         }
-        let due = publishing.as_deref().and_then(Publishing::next_due);
+        let publishes = publishing.as_deref().is_some_and(Publishing::has_next);
         // Data first: a wake-up for a message polls nothing else (see `super::signals`).
         tokio::select! {
             biased;
@@ -300,9 +300,14 @@ async fn receive<C: Connection>(
                     pause_if(slow, ctx).await;
                 }
             }
-            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                let p = publishing.as_deref_mut().expect("a due time comes from a publisher");
-                if let Some(bytes) = p.next_message(ctx.plan.payload_bytes) {
+            ready = async {
+                match publishing.as_deref_mut() {
+                    Some(p) => p.ready().await,
+                    None => std::future::pending().await,
+                }
+            }, if publishes => {
+                let p = publishing.as_deref_mut().expect("only a publisher is ready");
+                if let (true, Some(bytes)) = (ready, p.next_message(ctx.plan.payload_bytes)) {
                     ws.send_text(bytes).await?;
                     p.sent();
                 }
