@@ -92,6 +92,47 @@ async fn short_poll_keeps_the_window() {
     .await;
 }
 
+/// WebSocket connections closed by churn rejoin fresh and miss what was in flight: those messages
+/// never reach everyone, are given up on after the bound, and the window goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_connections_do_not_stall_the_window() {
+    let mut plan = LoadPlan {
+        duration: Duration::from_secs(2),
+        // The bound on a message in flight: the drain, at least 1 s.
+        drain: Duration::from_secs(1),
+        ..plan()
+    };
+    plan.shape.churn = 4;
+    let (addr, stop) = common::start_server(wsbench::protocol::TransportKind::Ws).await;
+    let transport = Transport::Ws {
+        ping_interval: None,
+        client: WsClient::Wsbench,
+    };
+    let target = Target::new(transport, addr).unwrap();
+    let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    stop.cancel();
+    let w = o.window.unwrap();
+    let c = &o.recorder.counts;
+    assert_eq!(c.churned, 8, "{w:?}");
+    assert!(w.max_in_flight <= WINDOW, "{w:?}");
+    // Every message that entered is done, given up on, or still in flight: none vanishes.
+    assert_eq!(
+        w.done + w.expired + u64::from(w.in_flight),
+        w.entered,
+        "{w:?}"
+    );
+    assert_eq!(w.entered, o.messages_published, "{w:?}");
+    // A delivery that never came belongs to a message that did not reach everyone.
+    if c.delivery.lost > 0 {
+        assert!(w.expired + u64::from(w.in_flight) > 0, "{w:?} {c:?}");
+    }
+    // The window kept going: more messages went than it holds.
+    assert!(o.messages_published > u64::from(WINDOW), "{w:?}");
+    assert!(o.complete);
+}
+
 /// A sharded run cannot keep one window: refused, naming the window.
 #[test]
 fn sharded_runs_refuse_a_window() {
