@@ -7,10 +7,10 @@
 //! # Layout
 //! Each module owns one thing and imports only modules listed below it (the README's "Layout"
 //! section says the same in files):
-//! - [`run`]: `wsbench run` — per transport, start the server, drive the clients, sample both
-//!   processes, write every result file (also after Ctrl-C, marked partial).
 //! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
 //!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
+//! - [`run`]: `wsbench run` — per transport, start the server, drive the clients, sample both
+//!   processes, write every result file (also after Ctrl-C, marked partial).
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
