@@ -92,8 +92,9 @@ async fn short_poll_keeps_the_window() {
     .await;
 }
 
-/// WebSocket connections closed by churn rejoin fresh and miss what was in flight: those messages
-/// never reach everyone, are given up on after the bound, and the window goes on.
+/// WebSocket connections closed by churn rejoin fresh and miss what was in flight and what was
+/// published while they were away: the window stops waiting for them meanwhile, so nothing is
+/// given up on, and their later arrivals of those messages are not counted twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_connections_do_not_stall_the_window() {
     let mut plan = LoadPlan {
@@ -117,17 +118,12 @@ async fn lost_connections_do_not_stall_the_window() {
     let c = &o.recorder.counts;
     assert_eq!(c.churned, 8, "{w:?}");
     assert!(w.max_in_flight <= WINDOW, "{w:?}");
-    // Every message that entered is done, given up on, or still in flight: none vanishes.
-    assert_eq!(
-        w.done + w.expired + u64::from(w.in_flight),
-        w.entered,
-        "{w:?}"
-    );
+    // Every message reached every subscriber connected while it was in flight: none waited for
+    // one that was away, so none was given up on.
+    assert_eq!((w.done, w.expired, w.in_flight), (w.entered, 0, 0), "{w:?}");
     assert_eq!(w.entered, o.messages_published, "{w:?}");
-    // A delivery that never came belongs to a message that did not reach everyone.
-    if c.delivery.lost > 0 {
-        assert!(w.expired + u64::from(w.in_flight) > 0, "{w:?} {c:?}");
-    }
+    // The rejoined connections did miss messages, counted as lost as always.
+    assert!(c.delivery.lost > 0, "{c:?}");
     // The window kept going: more messages went than it holds.
     assert!(o.messages_published > u64::from(WINDOW), "{w:?}");
     assert!(o.complete);

@@ -33,8 +33,8 @@ pub struct Inbox {
     expected: Option<u64>,
     /// The run's per-second recorder, once connected.
     intervals: Option<Arc<IntervalRecorder>>,
-    /// Saturation mode: told of each message's first arrival here.
-    window: Option<Arc<Window>>,
+    /// Saturation mode: told of each message's first arrival here, with this subscriber's seat.
+    window: Option<(Arc<Window>, u32)>,
 }
 
 impl Inbox {
@@ -52,8 +52,8 @@ impl Inbox {
             self.counts.foreign += 1;
             return;
         }
-        if let (Some(window), false) = (&self.window, arrival == Arrival::Duplicate) {
-            window.arrived(envelope.publisher, envelope.seq);
+        if let (Some((window, seat)), false) = (&self.window, arrival == Arrival::Duplicate) {
+            window.arrived(*seat, envelope.publisher, envelope.seq);
         }
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
             let intended = t.at(envelope.intended_ns);
@@ -76,7 +76,25 @@ impl Inbox {
     /// Records from now on into the run's per-second recorder (and tells the window, if any).
     pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>, window: Option<Arc<Window>>) {
         self.intervals = Some(intervals);
-        self.window = window;
+        self.window = window.map(|w| {
+            let seat = w.seat();
+            (w, seat)
+        });
+    }
+
+    /// The connection closed and the next one (if any) is a fresh join: the window stops waiting
+    /// for this subscriber until [`Inbox::rejoined`].
+    pub(super) fn left(&self) {
+        if let Some((window, seat)) = &self.window {
+            window.leave(*seat, |p, s| self.tracker.seen(p, s));
+        }
+    }
+
+    /// Connected again after [`Inbox::left`].
+    pub(super) fn rejoined(&self) {
+        if let Some((window, seat)) = &self.window {
+            window.rejoin(*seat);
+        }
     }
 
     /// Tells the inbox how many in-window messages to expect, once known.

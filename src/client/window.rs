@@ -7,13 +7,20 @@
 //! reports its first arrival of the message once (a duplicate is not an arrival). A message is
 //! *done* when all of them have it, and leaves the window.
 //!
-//! A message may never reach everyone: a subscriber lost its connection (a rejoin is a fresh join
-//! and does not get what it missed), a slow consumer skipped what the server's ring overwrote, or
-//! the server dropped it. So the window never waits forever, a message still short of its
-//! recipients after [`Window::give_up`] is given up on: it leaves the window and is counted as
-//! expired ([`WindowFigures::expired`]); its missing deliveries count as lost in the run's delivery
-//! figures as always. The bound is the scenario's drain (at least [`MIN_GIVE_UP`]): the longest a
-//! message may take to arrive anywhere in a run.
+//! A WebSocket or raw connection that closes rejoins fresh: it never gets what was in flight when
+//! it left, nor what was published while it was away. So a subscriber that leaves tells the window
+//! ([`Window::leave`]): every message in flight that it has not received stops waiting for it, and
+//! so does every message that enters while it is away, until it is back ([`Window::rejoin`]). Its
+//! arrivals of those messages (one published before it left can still reach its new connection)
+//! are not counted again.
+//!
+//! A message may still never reach everyone: a slow consumer skipped what the server's ring
+//! overwrote, the server dropped it, or it was broadcast in the moment between a raw client's
+//! connect and the server's taking it in. So the window never waits forever, a message still short
+//! of its recipients after [`Window::give_up`] is given up on: it leaves the window and is counted
+//! as expired ([`WindowFigures::expired`]); its missing deliveries count as lost in the run's
+//! delivery figures as always. The bound is the scenario's drain (at least [`MIN_GIVE_UP`]): the
+//! longest a message may take to arrive anywhere in a run.
 //!
 //! One lock over a map of at most N entries: one short critical section per delivery and per
 //! publish, cheap next to the socket reads each delivery costs.
@@ -36,6 +43,8 @@ pub struct Window {
     give_up: Duration,
     /// Recipients of each message: the subscribers connected when publishing began.
     recipients: AtomicU32,
+    /// Seats handed out so far: each subscriber's number in the window.
+    seats: AtomicU32,
     state: Mutex<State>,
     /// Raised when a message leaves the window.
     freed: Notify,
@@ -77,6 +86,11 @@ impl std::fmt::Display for WindowFigures {
 struct State {
     /// `(publisher, seq)` → recipients still to report, and when the message is given up on.
     in_flight: HashMap<(u32, u64), (u32, Instant)>,
+    /// Seats of subscribers away (left, not yet back): messages entering do not wait for them.
+    away: Vec<u32>,
+    /// `(seat, publisher, seq)`: a message in flight that stopped waiting for a seat; that
+    /// seat's arrival of it is not counted. Emptied as the messages leave.
+    excused: Vec<(u32, u32, u64)>,
     max_in_flight: usize,
     entered: u64,
     done: u64,
@@ -88,8 +102,33 @@ impl State {
     fn expire(&mut self, now: Instant) -> Option<Instant> {
         let before = self.in_flight.len();
         self.in_flight.retain(|_, (_, deadline)| *deadline > now);
-        self.expired += (before - self.in_flight.len()) as u64;
+        if self.in_flight.len() < before {
+            self.expired += (before - self.in_flight.len()) as u64;
+            self.forget_excuses();
+        }
         self.in_flight.values().map(|(_, deadline)| *deadline).min()
+    }
+
+    /// Drops the excuses of messages no longer in flight.
+    fn forget_excuses(&mut self) {
+        let in_flight = &self.in_flight;
+        self.excused
+            .retain(|(_, p, s)| in_flight.contains_key(&(*p, *s)));
+    }
+
+    /// `key` reached one more of its recipients (or stopped waiting for one); `true` if it is
+    /// done now and left the window.
+    fn one_less(&mut self, key: (u32, u64)) -> bool {
+        let Some((left, _)) = self.in_flight.get_mut(&key) else {
+            return false;
+        };
+        *left = left.saturating_sub(1);
+        if *left > 0 {
+            return false;
+        }
+        self.in_flight.remove(&key);
+        self.done += 1;
+        true
     }
 }
 
@@ -101,6 +140,7 @@ impl Window {
             size: size.max(1) as usize,
             give_up: give_up.max(MIN_GIVE_UP),
             recipients: AtomicU32::new(0),
+            seats: AtomicU32::new(0),
             state: Mutex::default(),
             freed: Notify::new(),
         }
@@ -114,6 +154,12 @@ impl Window {
     /// Sets each message's recipients: the subscribers connected when publishing begins.
     pub fn set_recipients(&self, subscribers: u32) {
         self.recipients.store(subscribers, Ordering::Release);
+    }
+
+    /// A subscriber's seat: its number in the window, for [`Window::arrived`], [`Window::leave`]
+    /// and [`Window::rejoin`].
+    pub fn seat(&self) -> u32 {
+        self.seats.fetch_add(1, Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -134,10 +180,14 @@ impl Window {
                 let now = Instant::now();
                 let next_deadline = state.expire(now);
                 if state.in_flight.len() < self.size {
-                    let recipients = self.recipients.load(Ordering::Acquire);
+                    let away = u32::try_from(state.away.len()).unwrap_or(u32::MAX);
+                    let recipients = self.recipients.load(Ordering::Acquire).saturating_sub(away);
+                    let excuses: Vec<_> = state.away.iter().map(|&s| (s, publisher, seq)).collect();
+                    state.excused.extend(excuses);
                     state.entered += 1;
                     if recipients == 0 {
                         state.done += 1;
+                        state.forget_excuses();
                     } else {
                         state
                             .in_flight
@@ -158,20 +208,53 @@ impl Window {
         }
     }
 
-    /// A recipient's first arrival of `publisher`'s message `seq`. A message no longer in the
-    /// window (done, given up on, or sent before it) is ignored.
-    pub fn arrived(&self, publisher: u32, seq: u64) {
+    /// Seat `seat`'s first arrival of `publisher`'s message `seq`. A message no longer in the
+    /// window (done, given up on, or sent before it), or one that stopped waiting for this seat,
+    /// is ignored.
+    pub fn arrived(&self, seat: u32, publisher: u32, seq: u64) {
         let mut state = self.lock();
-        let Some((left, _)) = state.in_flight.get_mut(&(publisher, seq)) else {
+        if !state.in_flight.contains_key(&(publisher, seq))
+            || state.excused.contains(&(seat, publisher, seq))
+        {
             return;
-        };
-        *left -= 1;
-        if *left == 0 {
-            state.in_flight.remove(&(publisher, seq));
-            state.done += 1;
+        }
+        if state.one_less((publisher, seq)) {
+            state.forget_excuses();
             drop(state);
             self.freed.notify_waiters();
         }
+    }
+
+    /// Seat `seat` lost its connection and will rejoin fresh (or not at all): the messages in
+    /// flight it has not received (`seen` says which it has) stop waiting for it, and so do the
+    /// ones that enter until it is back.
+    pub fn leave(&self, seat: u32, seen: impl Fn(u32, u64) -> bool) {
+        let mut state = self.lock();
+        if state.away.contains(&seat) {
+            return;
+        }
+        state.away.push(seat);
+        let missing: Vec<(u32, u64)> = state
+            .in_flight
+            .keys()
+            .copied()
+            .filter(|&(p, s)| !seen(p, s))
+            .collect();
+        let mut freed = false;
+        for (p, s) in missing {
+            state.excused.push((seat, p, s));
+            freed |= state.one_less((p, s));
+        }
+        if freed {
+            state.forget_excuses();
+            drop(state);
+            self.freed.notify_waiters();
+        }
+    }
+
+    /// Seat `seat` is connected again: messages entering from now on wait for it.
+    pub fn rejoin(&self, seat: u32) {
+        self.lock().away.retain(|&s| s != seat);
     }
 
     /// Gives back the place taken for a message that will not be sent after all (the measured
@@ -213,12 +296,12 @@ mod tests {
         // Full: a third waits.
         let third = tokio::time::timeout(Duration::from_millis(100), window.enter(0, 1));
         assert!(third.await.is_err());
-        window.arrived(0, 0);
-        window.arrived(0, 0);
+        window.arrived(0, 0, 0);
+        window.arrived(1, 0, 0);
         assert_eq!(window.figures().in_flight, 2);
-        window.arrived(0, 0);
+        window.arrived(2, 0, 0);
         // Unknown messages are ignored.
-        window.arrived(7, 7);
+        window.arrived(0, 7, 7);
         window.enter(0, 1).await;
         let f = window.figures();
         assert_eq!(
@@ -239,15 +322,59 @@ mod tests {
         let window = Window::new(1, Duration::from_secs(2));
         window.set_recipients(2);
         window.enter(0, 0).await;
-        window.arrived(0, 0);
+        window.arrived(0, 0, 0);
         let started = Instant::now();
         // The second recipient never reports: the next message waits for the bound, no longer.
         window.enter(0, 1).await;
         assert_eq!(started.elapsed(), Duration::from_secs(2));
         // A late arrival of the expired message changes nothing.
-        window.arrived(0, 0);
+        window.arrived(1, 0, 0);
         let f = window.figures();
         assert_eq!((f.entered, f.done, f.expired, f.in_flight), (2, 0, 1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_away_is_not_waited_for_nor_counted_twice() {
+        let window = Window::new(4, Duration::from_secs(5));
+        window.set_recipients(3);
+        let (a, b, c) = (window.seat(), window.seat(), window.seat());
+        window.enter(0, 0).await;
+        window.enter(0, 1).await;
+        window.arrived(a, 0, 0);
+        window.arrived(b, 0, 1);
+        // b leaves having had (0, 1) but not (0, 0): (0, 0) stops waiting for it.
+        window.leave(b, |p, s| (p, s) == (0, 1));
+        window.enter(0, 2).await;
+        window.rejoin(b);
+        window.enter(0, 3).await;
+        // (0, 0) and (0, 2) reaching b's new connection do not count; (0, 3) does.
+        for seq in [0, 2, 3] {
+            window.arrived(b, 0, seq);
+        }
+        window.arrived(c, 0, 0);
+        assert_eq!(window.figures().done, 1, "(0, 0): a, c, and b excused");
+        for seq in [1, 2, 3] {
+            window.arrived(a, 0, seq);
+            window.arrived(c, 0, seq);
+        }
+        let f = window.figures();
+        assert_eq!((f.entered, f.done, f.expired, f.in_flight), (4, 4, 0, 0));
+        assert!(window.lock().excused.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leaving_can_complete_a_message() {
+        let window = Window::new(1, Duration::from_secs(5));
+        window.set_recipients(2);
+        let (a, b) = (window.seat(), window.seat());
+        window.enter(0, 0).await;
+        window.arrived(a, 0, 0);
+        window.leave(b, |_, _| false);
+        // The place is free at once, without waiting for the bound.
+        let started = Instant::now();
+        window.enter(0, 1).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(window.figures().done, 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -225,10 +225,14 @@ pub(in crate::client) async fn session<C: Dial>(
         };
         // The old connection closes before the new one is dialed.
         drop(ws.take());
+        inbox.left();
         ws = reconnect(&ctx, &mut backoff, start, &mut inbox.counts, || {
             C::dial(&ctx)
         })
         .await;
+        if ws.is_some() {
+            inbox.rejoined();
+        }
         if ws.is_none() && start == Start::AfterBackoff {
             // Lost, and not back before the run stopped.
             inbox.counts.io_errors += 1;
