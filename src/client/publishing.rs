@@ -118,7 +118,8 @@ impl Publishing {
 
     /// Waits until the next message may go: its slot on the schedule, or (saturation mode) a
     /// place in the window, taken for it. `false`: no more messages (the window closed with the
-    /// measured phase). Cancel-safe.
+    /// measured phase); the caller reports with [`Publishing::finish`] once none of its messages
+    /// is unanswered. Cancel-safe.
     pub async fn ready(&mut self) -> bool {
         let Some(window) = self.window.clone() else {
             return match self.next_due() {
@@ -152,7 +153,6 @@ impl Publishing {
             }
         }
         self.closed = true;
-        self.finish();
         false
     }
 

@@ -311,9 +311,14 @@ async fn receive<C: Connection>(
                 }
             }, if publishes => {
                 let p = publishing.as_deref_mut().expect("only a publisher is ready");
-                if let (true, Some(bytes)) = (ready, p.next_message(ctx.plan.payload_bytes)) {
-                    ws.send_text(bytes).await?;
-                    p.sent();
+                match (ready, p.next_message(ctx.plan.payload_bytes)) {
+                    (true, Some(bytes)) => {
+                        ws.send_text(bytes).await?;
+                        p.sent();
+                    }
+                    // Nothing more to send, and nothing unanswered on WebSocket.
+                    (false, _) => p.finish(),
+                    (true, None) => {}
                 }
             }
             _ = async {
