@@ -7,6 +7,8 @@
 //! # Layout
 //! Each module owns one thing and imports only modules listed below it (the README's "Layout"
 //! section says the same in files):
+//! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
+//!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
 //! - [`run`]: `wsbench run` — per transport, start the server, drive the clients, sample both
 //!   processes, write every result file (also after Ctrl-C, marked partial).
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
@@ -30,6 +32,7 @@
 //!   (`codec::h1`), byte models.
 //! - [`protocol`]: the shared vocabulary — transports, paths, header names.
 
+pub mod capacity;
 pub mod child;
 pub mod cli;
 pub mod client;
@@ -64,6 +67,15 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(run::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Capacity(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let dir = runtime.block_on(capacity::capacity(args))?;
+            eprintln!("capacity: {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
@@ -103,7 +115,8 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Exit code for an error: 2 for bad input (scenario or flags, more connections than the
 /// machine's file or port limits allow, source addresses that cannot reach the target, a
-/// sharded run's rules, shards that cannot be merged), 130
+/// sharded run's rules, shards that cannot be merged, a capacity search's axis that does not
+/// apply), 130
 /// for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
 /// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
@@ -121,7 +134,8 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         || error
             .downcast_ref::<merge::MergeError>()
             .is_some_and(merge::MergeError::is_bad_input);
-    if bad_shards {
+    let bad_search = error.downcast_ref::<capacity::CapacityError>().is_some();
+    if bad_shards || bad_search {
         return 2;
     }
     if error.downcast_ref::<scenario::ScenarioError>().is_some() || beyond_the_machine {

@@ -91,11 +91,17 @@ impl Progress {
             }
             Phase::Connected { ok, failed } => format!("connected {ok}, failed {failed}"),
             Phase::Warmup => format!("warmup {}", humantime::format_duration(plan.warmup)),
-            Phase::Measuring => format!(
-                "measuring {} at {} msg/s",
-                humantime::format_duration(plan.duration),
-                plan.rate
-            ),
+            Phase::Measuring => match plan.shape.window {
+                None => format!(
+                    "measuring {} at {} msg/s",
+                    humantime::format_duration(plan.duration),
+                    plan.rate
+                ),
+                Some(n) => format!(
+                    "measuring {} with {n} messages in flight",
+                    humantime::format_duration(plan.duration)
+                ),
+            },
             Phase::Draining => format!(
                 "draining (up to {})",
                 humantime::format_duration(plan.drain)

@@ -305,6 +305,9 @@ async fn run_transport(
         let _ = std::fs::remove_file(path);
     }
     let outcome = outcome?;
+    if let Some(window) = &outcome.window {
+        progress.note(&window.to_string());
+    }
     if !server_alive {
         progress.note("the server exited during the run: results are partial");
     }

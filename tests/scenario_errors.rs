@@ -72,6 +72,7 @@ fn chat_toml_loads_with_its_values() {
         publish: Publish {
             publishers: 10,
             rate: 100.0,
+            window: None,
             payload_bytes: 64,
             pattern: Pattern::Steady,
         },
@@ -269,6 +270,58 @@ fn rate_zero_negative_and_not_a_number() {
     assert!(
         err(&base_with(9, "rate = inf"))
             .starts_with("scenarios/x.toml:9: [publish] rate must be at most")
+    );
+}
+
+/// Saturation mode: `window` instead of `rate`, never both, never neither.
+#[test]
+fn window_replaces_the_rate() {
+    let s = parse(Path::new(PATH), &base_with(9, "window = 8")).unwrap();
+    assert_eq!((s.publish.window, s.publish.rate), (Some(8), 0.0));
+    // It survives the round trip through the stored scenario.
+    let again = parse(Path::new(PATH), &s.to_toml()).unwrap();
+    assert_eq!(again.publish, s.publish);
+    assert_eq!(
+        err(&base_with(9, "rate = 100\nwindow = 8")),
+        "scenarios/x.toml:10: [publish] rate and window exclude each other: rate publishes on a \
+         schedule (open loop), window as fast as the messages in flight allow (closed loop); keep one"
+    );
+    assert_eq!(
+        err(&base_with(9, "")),
+        "scenarios/x.toml:7: [publish] needs rate (messages per second) or window (messages in \
+         flight, saturation mode)"
+    );
+    assert_eq!(
+        err(&base_with(9, "window = 0")),
+        "scenarios/x.toml:9: [publish] window must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        err(&base_with(9, "window = 8\npattern = \"poisson\"")),
+        "scenarios/x.toml:10: [publish] pattern spaces a rate's send times; with window the \
+         sends follow the deliveries: remove one"
+    );
+    assert_eq!(
+        err(&base_with(9, "window = 8").replace(
+            "payload_bytes = 64\n",
+            "payload_bytes = 64\n[rooms]\ncount = 4\n"
+        )),
+        "scenarios/x.toml:9: [publish] window does not run with [rooms] yet: the window waits \
+         for every subscriber, and a room's message reaches only its members; use rate"
+    );
+    // A flag's rate over a file's window is blamed on the flag.
+    let flags = Overrides {
+        rate: Some(50.0),
+        ..Overrides::default()
+    };
+    let path = std::env::temp_dir().join(format!("wsbench-window-{}.toml", std::process::id()));
+    std::fs::write(&path, base_with(9, "window = 8")).unwrap();
+    let e = wsbench::scenario::load_with(&path, &flags)
+        .unwrap_err()
+        .to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        e.contains("--rate") && e.contains("exclude each other"),
+        "{e}"
     );
 }
 

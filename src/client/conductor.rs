@@ -30,6 +30,7 @@ use super::schedule::{Schedule, Timeline, window_slots_by_second};
 use super::shard::START_FILE_WAIT;
 use super::signals::Signals;
 use super::watch::LagWatch;
+use super::window::Window;
 use super::workers::Workers;
 use super::{http, raw, sse, ws};
 use crate::metrics::timeseries::Sample;
@@ -48,8 +49,12 @@ pub async fn drive(
     cancel: &CancellationToken,
     on_phase: &mut dyn FnMut(Phase),
 ) -> Result<ClientOutcome, ClientError> {
-    // Every subscriber receives every message (and publishers send theirs).
-    let deliveries_per_s = plan.rate * f64::from(plan.subscribers + plan.publishers);
+    // Every subscriber receives every message (and publishers send theirs); saturation mode
+    // takes what the cores give.
+    let deliveries_per_s = match plan.shape.window {
+        Some(_) => f64::MAX,
+        None => plan.rate * f64::from(plan.subscribers + plan.publishers),
+    };
     let workers = Workers::for_load(deliveries_per_s).map_err(ClientError::Workers)?;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let seconds = usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0);
@@ -69,6 +74,10 @@ pub async fn drive(
         signals: Signals::new(plan.subscribers as usize),
         tally: PublishTally::new(plan.publishers, others_total, plan.room_count()),
         members: (0..plan.room_count()).map(|_| AtomicU64::new(0)).collect(),
+        window: plan
+            .shape
+            .window
+            .map(|n| Arc::new(Window::new(n, plan.drain))),
         events: events_tx,
         measure_over: AtomicBool::new(false),
         stop: cancel.child_token(),
@@ -195,6 +204,9 @@ pub async fn drive(
         measure_end: measure_start + plan.duration,
         own: plan.own_publishers(),
     };
+    if let Some(window) = &ctx.window {
+        window.set_recipients(subscribers_ok);
+    }
     ctx.timeline.send_replace(Some(timeline));
     if !plan.warmup.is_zero() {
         on_phase(Phase::Warmup);
@@ -315,9 +327,13 @@ pub async fn drive(
     };
     let own = plan.own_publishers();
     let cadence = plan.cadence();
-    let messages_scheduled = (own.first..own.end)
-        .map(|p| Schedule::new(p, &cadence, &measured_window).in_window_slots(&measured_window))
-        .sum();
+    // A window has no schedule: what it let through is what was asked for.
+    let messages_scheduled = match ctx.window {
+        Some(_) => messages_published,
+        None => (own.first..own.end)
+            .map(|p| Schedule::new(p, &cadence, &measured_window).in_window_slots(&measured_window))
+            .sum(),
+    };
     // The whole run's latency is the sum of its seconds: no subscriber keeps a histogram.
     let mut recorder = Recorder {
         latency_us: sum_seconds(&samples),
@@ -376,6 +392,7 @@ pub async fn drive(
         wire_above_tls: target.tls.is_some().then_some(above),
         tls_handshakes: ctx.handshakes.read(),
         lag,
+        window: ctx.window.as_ref().map(|w| w.figures()),
         complete,
     })
 }

@@ -60,6 +60,8 @@ pub(super) struct Ctx {
     /// Subscribers that connected, per room the publishers publish into: the deliveries each
     /// message to the room is expected to make. Final once the ramp-up is over.
     pub(super) members: Box<[AtomicU64]>,
+    /// Saturation mode's window, shared by the publishers and every subscriber's inbox.
+    pub(super) window: Option<Arc<super::window::Window>>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     /// The measured phase is over (set once, with a raise of the [`Signals`]).
     pub(super) measure_over: AtomicBool,
@@ -159,7 +161,7 @@ pub(super) async fn first_connect<T>(
                     n.fetch_add(1, Ordering::Relaxed);
                 }
                 inbox.connected = true;
-                inbox.attach(ctx.intervals.clone());
+                inbox.attach(ctx.intervals.clone(), ctx.window.clone());
             }
             &mut inbox.counts
         }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::schedule::Timeline;
+use super::window::Window;
 use crate::codec::envelope::Envelope;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
 use crate::metrics::{Counts, IntervalRecorder, thread_lane};
@@ -39,6 +40,8 @@ pub struct Inbox {
     expected: Option<u64>,
     /// The run's per-second recorder, once connected.
     intervals: Option<Arc<IntervalRecorder>>,
+    /// Saturation mode: told of each message's first arrival here, with this subscriber's seat.
+    window: Option<(Arc<Window>, u32)>,
     /// The subscriber's room, and how many rooms the publishers publish into (publisher `p` is
     /// in room `p % rooms`; 1 without rooms).
     room: RoomId,
@@ -60,6 +63,7 @@ impl Inbox {
             tracker: DeliveryTracker::default(),
             expected: None,
             intervals: None,
+            window: None,
             room,
             rooms: rooms.max(1),
         }
@@ -91,6 +95,9 @@ impl Inbox {
             self.counts.foreign += 1;
             return;
         }
+        if let (Some((window, seat)), false) = (&self.window, arrival == Arrival::Duplicate) {
+            window.arrived(*seat, envelope.publisher, envelope.seq);
+        }
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
             let intended = t.at(envelope.intended_ns);
             if let Some(intervals) = &self.intervals {
@@ -109,9 +116,28 @@ impl Inbox {
         }
     }
 
-    /// Records from now on into the run's per-second recorder.
-    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>) {
+    /// Records from now on into the run's per-second recorder (and tells the window, if any).
+    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>, window: Option<Arc<Window>>) {
         self.intervals = Some(intervals);
+        self.window = window.map(|w| {
+            let seat = w.seat();
+            (w, seat)
+        });
+    }
+
+    /// The connection closed and the next one (if any) is a fresh join: the window stops waiting
+    /// for this subscriber until [`Inbox::rejoined`].
+    pub(super) fn left(&self) {
+        if let Some((window, seat)) = &self.window {
+            window.leave(*seat, |p, s| self.tracker.seen(p, s));
+        }
+    }
+
+    /// Connected again after [`Inbox::left`].
+    pub(super) fn rejoined(&self) {
+        if let Some((window, seat)) = &self.window {
+            window.rejoin(*seat);
+        }
     }
 
     /// Tells the inbox how many in-window messages to expect, once known.

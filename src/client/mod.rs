@@ -29,6 +29,7 @@
 //! - [`workers`]: the generator's threads, one single-threaded runtime per core.
 //! - [`watch`]: how late those threads run their tasks (event-loop lag), over the measured phase.
 //! - `churn`: the connections closed on purpose during the measured phase (`[clients] churn`).
+//! - [`window`]: saturation mode's messages in flight (`[publish] window`), counted exactly.
 //! - `sampler` and `conductor`: the 1 Hz sampler and [`drive`], which runs it all.
 
 mod backoff;
@@ -53,6 +54,7 @@ mod signals;
 pub mod source;
 pub mod sse;
 pub mod watch;
+pub mod window;
 pub mod workers;
 pub mod ws;
 

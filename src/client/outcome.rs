@@ -136,6 +136,8 @@ pub struct ClientOutcome {
     /// How late the client threads ran their tasks from [`Phase::Measuring`] to
     /// [`Phase::Measured`] (see `watch`); `None` if no tick was served or no timer could be made.
     pub lag: Option<LagFigures>,
+    /// Saturation mode: the window's own count of messages in flight.
+    pub window: Option<crate::client::window::WindowFigures>,
     /// False when the run was cancelled before the drain ended.
     pub complete: bool,
     /// The measured phase and the drain, second by second.

@@ -66,6 +66,9 @@ pub struct Shape {
     pub churn: u32,
     /// The path every client's bytes take to the server ([`crate::wire::delay`]).
     pub network: Network,
+    /// Saturation mode: at most this many messages in flight instead of a rate
+    /// ([`super::window`]).
+    pub window: Option<u32>,
 }
 
 impl Default for Shape {
@@ -75,6 +78,7 @@ impl Default for Shape {
             seed: 1,
             churn: 0,
             network: Network::default(),
+            window: None,
         }
     }
 }
@@ -102,6 +106,7 @@ impl LoadPlan {
                 seed: s.seed,
                 churn: s.clients.churn,
                 network: s.network,
+                window: s.publish.window,
             },
             rooms: s.rooms,
         }

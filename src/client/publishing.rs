@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, sleep_until};
 
 use super::schedule::{Cadence, Schedule, Timeline};
+use super::window::Window;
 use crate::codec::envelope::Envelope;
 use crate::protocol::RoomId;
+use crate::scenario::MAX_MESSAGES;
 
 /// Totals over all publishers of one transport run.
 #[derive(Debug)]
@@ -95,6 +97,10 @@ impl PublishTally {
 
 /// One publisher's progress. Reports to the tally exactly once: when its schedule ends, or when
 /// it is dropped (connection lost, run cancelled), so the subscribers never wait for it in vain.
+///
+/// In saturation mode (a [`Window`]) there is no schedule: the next message goes as soon as the
+/// window has a place for it, its intended time is when it took the place, and the publisher
+/// stops at the end of the measured phase (or at its share of [`MAX_MESSAGES`]).
 #[derive(Debug)]
 pub struct Publishing {
     publisher: u32,
@@ -105,6 +111,12 @@ pub struct Publishing {
     timeline: Option<Timeline>,
     in_window: u64,
     tally: Option<Arc<super::ctx::Ctx>>,
+    window: Option<Arc<Window>>,
+    /// Saturation mode: the next message's sequence number, and the time it took its place.
+    next_seq: u64,
+    placed: Option<Instant>,
+    /// Saturation mode: no more messages (the measured phase ended, or the cap was reached).
+    closed: bool,
 }
 
 impl Publishing {
@@ -119,7 +131,77 @@ impl Publishing {
             schedule: None,
             timeline: None,
             in_window: 0,
+            window: ctx.window.clone(),
             tally: Some(ctx),
+            next_seq: 0,
+            placed: None,
+            closed: false,
+        }
+    }
+
+    /// Whether another message is to come (false before the start).
+    pub fn has_next(&self) -> bool {
+        match &self.window {
+            Some(_) => self.timeline.is_some() && !self.closed,
+            None => self.next_due().is_some(),
+        }
+    }
+
+    /// Waits until the next message may go: its slot on the schedule, or (saturation mode) a
+    /// place in the window, taken for it. `false`: no more messages (the window closed with the
+    /// measured phase); the caller reports with [`Publishing::finish`] once none of its messages
+    /// is unanswered. Cancel-safe.
+    pub async fn ready(&mut self) -> bool {
+        let Some(window) = self.window.clone() else {
+            return match self.next_due() {
+                Some(at) => {
+                    sleep_until(at).await;
+                    true
+                }
+                None => false,
+            };
+        };
+        if self.placed.is_some() {
+            return true;
+        }
+        let Some(timeline) = self.timeline.filter(|_| !self.closed) else {
+            return false;
+        };
+        let cap = MAX_MESSAGES as u64 / u64::from(self.cadence.publishers.max(1));
+        // Nothing goes before the first slot: the warmup starts there.
+        sleep_until(timeline.publish_start).await;
+        if self.next_seq < cap {
+            tokio::select! {
+                () = window.enter(self.publisher, self.next_seq) => {
+                    let now = Instant::now();
+                    if now < timeline.measure_end {
+                        self.placed = Some(now);
+                        return true;
+                    }
+                    window.withdraw(self.publisher, self.next_seq);
+                }
+                () = sleep_until(timeline.measure_end) => {}
+            }
+        }
+        self.closed = true;
+        false
+    }
+
+    /// The next message's sequence number and intended time, if it is known now.
+    fn peek(&self) -> Option<(u64, Instant)> {
+        match &self.window {
+            Some(_) => self.placed.map(|at| (self.next_seq, at)),
+            None => self.schedule.as_ref()?.peek(),
+        }
+    }
+
+    /// Moves past the message [`Publishing::peek`] gave.
+    fn advance(&mut self) {
+        if self.window.is_some() {
+            self.next_seq += 1;
+            self.placed = None;
+        } else if let Some(schedule) = self.schedule.as_mut() {
+            schedule.advance();
         }
     }
 
@@ -130,7 +212,9 @@ impl Publishing {
 
     /// Starts the schedule once the timeline is fixed.
     pub fn start(&mut self, timeline: &Timeline) {
-        if self.schedule.is_none() {
+        if self.window.is_some() {
+            self.timeline.get_or_insert(*timeline);
+        } else if self.schedule.is_none() {
             let schedule = Schedule::new(self.publisher, &self.cadence, timeline);
             let empty = schedule.peek().is_none();
             self.schedule = Some(schedule);
@@ -148,7 +232,7 @@ impl Publishing {
 
     /// The next message, padded to `payload_bytes`; call [`Publishing::sent`] once it is out.
     pub fn next_message(&self, payload_bytes: usize) -> Option<Vec<u8>> {
-        let (seq, at) = self.schedule.as_ref()?.peek()?;
+        let (seq, at) = self.peek()?;
         let timeline = self.timeline.as_ref()?;
         Some(
             Envelope {
@@ -162,13 +246,11 @@ impl Publishing {
 
     /// The message from [`Publishing::next_message`] was handed to the socket.
     pub fn sent(&mut self) {
-        if let Some((_, at)) = self.schedule.as_ref().and_then(Schedule::peek) {
+        if let Some((_, at)) = self.peek() {
             self.count(at);
-            if let Some(schedule) = self.schedule.as_mut() {
-                schedule.advance();
-            }
+            self.advance();
         }
-        if self.next_due().is_none() {
+        if !self.has_next() {
             self.finish();
         }
     }
@@ -178,9 +260,8 @@ impl Publishing {
     /// flight and counts each by [`Publishing::published`] once the server took it.
     pub fn take(&mut self, payload_bytes: usize) -> Option<(Vec<u8>, Instant)> {
         let message = self.next_message(payload_bytes)?;
-        let schedule = self.schedule.as_mut()?;
-        let (_, at) = schedule.peek()?;
-        schedule.advance();
+        let (_, at) = self.peek()?;
+        self.advance();
         Some((message, at))
     }
 

@@ -182,6 +182,13 @@ pub enum ShardError {
         "--shard does not run scenarios with [rooms] yet: run rooms in one process (drop --shard), or drop [rooms]"
     )]
     Rooms,
+    /// Saturation mode with shards: a shard's window sees only its own subscribers, so it would
+    /// let messages go before the other shards' had them, and the merge's exact expected counts
+    /// rest on the publishers' schedules, which a window does not have.
+    #[error(
+        "--shard cannot run [publish] window = {0} (saturation mode): each shard would see only its own subscribers' deliveries, and the merge counts expected deliveries from the publishers' schedules; use [publish] rate for sharded runs"
+    )]
+    Window(u32),
 }
 
 /// Checks a sharded run's rules and cuts its slice: the scenario (flags applied) runs one
@@ -202,6 +209,9 @@ pub fn plan(
     }
     if scenario.rooms.is_some() {
         return Err(ShardError::Rooms);
+    }
+    if let Some(window) = scenario.publish.window {
+        return Err(ShardError::Window(window));
     }
     let runs = scenario.runs();
     if runs.len() != 1 {

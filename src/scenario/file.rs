@@ -237,8 +237,11 @@ pub struct RoomsTable {
 pub struct PublishTable {
     /// `publishers`
     pub publishers: Opt<i64>,
-    /// `rate`, messages per second; a TOML integer is accepted too.
-    pub rate: Sourced<f64>,
+    /// `rate`, messages per second; a TOML integer is accepted too. Exactly one of `rate` and
+    /// `window` is set.
+    pub rate: Opt<f64>,
+    /// `window`: saturation mode, at most this many messages in flight (instead of `rate`).
+    pub window: Opt<i64>,
     /// `payload_bytes`
     pub payload_bytes: Opt<i64>,
     /// `pattern`: `"steady"`, `"poisson"` or `{ burst = 20, every = "5s" }`.
@@ -450,7 +453,8 @@ impl From<&Scenario> for ScenarioFile {
             },
             publish: PublishTable {
                 publishers: int(s.publish.publishers),
-                rate: v(s.publish.rate),
+                rate: s.publish.window.is_none().then(|| v(s.publish.rate)),
+                window: s.publish.window.map(|w| v(i64::from(w))),
                 payload_bytes: Some(v(i64::try_from(s.publish.payload_bytes).unwrap_or(i64::MAX))),
                 pattern: Some(v(s.publish.pattern.toml_value())),
             },

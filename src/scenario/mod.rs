@@ -158,8 +158,11 @@ pub struct Publish {
     /// Publishing clients; each is also one of the subscribers.
     pub publishers: u32,
     /// Messages per second, all publishers together, on a fixed schedule (within a burst, with
-    /// a [`Pattern::Bursts`] pattern).
+    /// a [`Pattern::Bursts`] pattern). 0 in saturation mode (`window` set).
     pub rate: f64,
+    /// Saturation mode: instead of a rate, at most this many messages published and not yet
+    /// delivered to every subscriber, sent as fast as that allows (closed loop).
+    pub window: Option<u32>,
     /// Size of each application message, envelope included.
     pub payload_bytes: usize,
     /// How the intended send times are spaced.
@@ -263,6 +266,9 @@ pub const DEFAULT_HOLD: Duration = Duration::from_secs(30);
 /// Most messages one transport may be asked to carry, `rate × (warmup + duration)`: a bound on the
 /// load generator's work and memory, and on how long a mistyped rate can keep a machine busy.
 pub const MAX_MESSAGES: f64 = 100_000_000.0;
+
+/// Largest `[publish] window`: messages in flight the load generator tracks at once.
+pub const MAX_WINDOW: i64 = 65_536;
 
 /// Reads and validates the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {

@@ -18,7 +18,7 @@ use super::sources::{self, SourceAddresses};
 use super::thresholds;
 use super::{
     Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES,
-    Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets, Transport,
+    MAX_WINDOW, Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets, Transport,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
 use crate::protocol::TransportKind;
@@ -127,7 +127,29 @@ impl Rules<'_> {
         let jitter = self.duration("[network] jitter", network.jitter, Duration::ZERO)?;
         let bandwidth = self.bandwidth(network.bandwidth)?;
         let publishers = self.or(publish.publishers, 1);
-        let rate = self.field(publish.rate);
+        let window = publish.window.map(|w| self.field(w));
+        let rate = match (publish.rate, &window) {
+            (Some(rate), None) => self.field(rate),
+            (None, Some(_)) => unwritten(0.0),
+            (Some(rate), Some(window)) => {
+                let rate = self.field(rate);
+                let origin = blame(&[&window.origin, &rate.origin]);
+                return Err(self.invalid(origin.clone(), "[publish] window", {
+                    "[publish] rate and window exclude each other: rate publishes on a schedule \
+                     (open loop), window as fast as the messages in flight allow (closed loop); \
+                     keep one"
+                        .into()
+                }));
+            }
+            (None, None) => {
+                let origin = self.table_origin("[publish]");
+                return Err(self.invalid(origin, "[publish] rate", {
+                    "[publish] needs rate (messages per second) or window (messages in flight, \
+                     saturation mode)"
+                        .into()
+                }));
+            }
+        };
         let payload = self.or(publish.payload_bytes, 64);
         let server_pid = target.server_pid.map(|p| self.field(p));
         let token = target.token.map(|t| self.field(t));
@@ -205,9 +227,31 @@ impl Rules<'_> {
                 p.value, sub.value
             )
         })?;
-        self.check(rate.value > 0.0, &rate.origin, "[publish] rate", || {
-            format!("[publish] rate must be > 0 (got {})", rate.value)
-        })?;
+        if let Some(window) = &window {
+            self.int_in(window, "[publish] window", 1..=MAX_WINDOW)?;
+            self.check(rooms.is_none(), &window.origin, "[publish] window", || {
+                "[publish] window does not run with [rooms] yet: the window waits for every \
+                 subscriber, and a room's message reaches only its members; use rate"
+                    .into()
+            })?;
+            self.check(
+                pattern.value == Pattern::Steady,
+                blame(&[&pattern.origin, &window.origin]),
+                "[publish] pattern",
+                || {
+                    "[publish] pattern spaces a rate's send times; with window the sends \
+                     follow the deliveries: remove one"
+                        .into()
+                },
+            )?;
+        }
+        let rated = window.is_none();
+        self.check(
+            !rated || rate.value > 0.0,
+            &rate.origin,
+            "[publish] rate",
+            || format!("[publish] rate must be > 0 (got {})", rate.value),
+        )?;
         self.check(rate.value <= 1e6, &rate.origin, "[publish] rate", || {
             format!(
                 "[publish] rate must be at most 1000000 (got {})",
@@ -244,7 +288,12 @@ impl Rules<'_> {
         let run = warmup.value + duration.value;
         // Bursts send `burst / every` on average: the rate is only their speed.
         let average = pattern.value.average_rate(rate.value);
-        let messages = average * run.as_secs_f64();
+        // With a window the publishers stop at the cap instead (`client::window`).
+        let messages = if rated {
+            average * run.as_secs_f64()
+        } else {
+            0.0
+        };
         let origin = blame(&[&rate.origin, &duration.origin, &warmup.origin]);
         self.check(messages <= MAX_MESSAGES, origin, "[publish] rate", || {
             let what = match pattern.value {
@@ -377,6 +426,7 @@ impl Rules<'_> {
             publish: Publish {
                 publishers: count(publishers),
                 rate: rate.value,
+                window: window.map(|w| u32::try_from(w.value).expect(fits)),
                 payload_bytes: usize::try_from(payload.value).expect(fits),
                 pattern: pattern.value,
             },

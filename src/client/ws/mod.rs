@@ -21,7 +21,7 @@ pub mod tungstenite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::{Instant, interval_at, sleep_until, timeout};
+use tokio::time::{Instant, interval_at, timeout};
 use tokio_tungstenite::WebSocketStream;
 
 use super::backoff::{Backoff, Start, reconnect};
@@ -233,10 +233,14 @@ pub(in crate::client) async fn session<C: Dial>(
         };
         // The old connection closes before the new one is dialed.
         drop(ws.take());
+        inbox.left();
         ws = reconnect(&ctx, &mut backoff, start, &mut inbox.counts, || {
             C::dial(&ctx, room)
         })
         .await;
+        if ws.is_some() {
+            inbox.rejoined();
+        }
         if ws.is_none() && start == Start::AfterBackoff {
             // Lost, and not back before the run stopped.
             inbox.counts.io_errors += 1;
@@ -294,7 +298,7 @@ async fn receive<C: Connection>(
         if let (false, Some(t), Some(p)) = (had_timeline, &timeline, publishing.as_deref_mut()) {
             p.start(t);
         }
-        let due = publishing.as_deref().and_then(Publishing::next_due);
+        let publishes = publishing.as_deref().is_some_and(Publishing::has_next);
         // Data first: a wake-up for a message polls nothing else (see `super::signals`).
         tokio::select! {
             biased;
@@ -308,11 +312,21 @@ async fn receive<C: Connection>(
                     pause_if(slow, ctx).await;
                 }
             }
-            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                let p = publishing.as_deref_mut().expect("a due time comes from a publisher");
-                if let Some(bytes) = p.next_message(ctx.plan.payload_bytes) {
-                    ws.send_text(bytes).await?;
-                    p.sent();
+            ready = async {
+                match publishing.as_deref_mut() {
+                    Some(p) => p.ready().await,
+                    None => std::future::pending().await,
+                }
+            }, if publishes => {
+                let p = publishing.as_deref_mut().expect("only a publisher is ready");
+                match (ready, p.next_message(ctx.plan.payload_bytes)) {
+                    (true, Some(bytes)) => {
+                        ws.send_text(bytes).await?;
+                        p.sent();
+                    }
+                    // Nothing more to send, and nothing unanswered on WebSocket.
+                    (false, _) => p.finish(),
+                    (true, None) => {}
                 }
             }
             _ = async {
