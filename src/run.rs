@@ -333,9 +333,16 @@ fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptions> {
     if let Some(path) = &state_file {
         let _ = std::fs::remove_file(path);
     }
+    let beats = run.scenario.heartbeats;
+    let heartbeat = match kind {
+        TransportKind::Ws => beats.ws_ping,
+        TransportKind::Sse => beats.sse_keepalive,
+        _ => None,
+    };
     Ok(ServeOptions {
         transport: kind,
         hold,
+        heartbeat,
         state_file,
         tls,
     })

@@ -7,8 +7,8 @@ use std::time::Duration;
 use wsbench::protocol::TransportKind;
 use wsbench::scenario::sources::SourceAddresses;
 use wsbench::scenario::{
-    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Network, Origin, Overrides, Pattern, Publish,
-    Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
+    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Heartbeats, Network, Origin, Overrides,
+    Pattern, Publish, Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -93,6 +93,7 @@ fn chat_toml_loads_with_its_values() {
         thresholds: Vec::new(),
         faults: Faults::default(),
         seed: 1,
+        heartbeats: Heartbeats::default(),
         network: Network::default(),
     };
     assert_eq!(chat(), expected);
@@ -763,6 +764,33 @@ fn websocket_heartbeat() {
     let msg = err(&base_with(11, "[transports.ws]\nping_interval = \"10ms\""));
     assert!(
         msg.starts_with("scenarios/x.toml:12: [transports.ws] ping_interval must be between"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn server_heartbeats() {
+    let text = base_with(
+        11,
+        "[transports.ws]\nserver_ping = \"30s\"\n[transports.sse]\nkeepalive = \"15s\"",
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(
+        s.heartbeats,
+        Heartbeats {
+            ws_ping: Some(Duration::from_secs(30)),
+            sse_keepalive: Some(Duration::from_secs(15)),
+        }
+    );
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(11, "[transports.ws]\nserver_ping = \"1ms\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:12: [transports.ws] server_ping must be between"),
+        "{msg}"
+    );
+    let msg = err(&base_with(11, "[transports.sse]\nkeepalive = \"often\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:12: [transports.sse] keepalive: invalid duration"),
         "{msg}"
     );
 }

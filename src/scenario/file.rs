@@ -284,6 +284,8 @@ impl TransportsTable {
 pub struct WsTable {
     /// `ping_interval`, a humantime string.
     pub ping_interval: Opt<String>,
+    /// `server_ping`, a humantime string: the built-in server's heartbeat.
+    pub server_ping: Opt<String>,
     /// `client`: `"wsbench"` or `"tungstenite"`.
     pub client: Opt<String>,
     /// `http2`: read only to refuse it with a clear message (WebSocket has no HTTP/2 variant).
@@ -320,6 +322,8 @@ pub struct ShortPollTable {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, expecting = "a [transports.sse] table")]
 pub struct SseTable {
+    /// `keepalive`, a humantime string: the built-in server's keep-alive comments.
+    pub keepalive: Opt<String>,
     /// `http2`: true, false or a list of both (one run per value).
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
@@ -369,6 +373,7 @@ impl From<&Scenario> for ScenarioFile {
                 } => {
                     transports.ws = Some(WsTable {
                         ping_interval: ping_interval.and_then(d),
+                        server_ping: s.heartbeats.ws_ping.and_then(d),
                         client: Some(v(client.label().to_string())),
                         http2,
                         tls,
@@ -386,7 +391,13 @@ impl From<&Scenario> for ScenarioFile {
                         tls,
                     });
                 }
-                Transport::Sse => transports.sse = Some(SseTable { http2, tls }),
+                Transport::Sse => {
+                    transports.sse = Some(SseTable {
+                        keepalive: s.heartbeats.sse_keepalive.and_then(d),
+                        http2,
+                        tls,
+                    });
+                }
                 Transport::Raw => transports.raw = Some(RawTable { http2, tls }),
             }
         }

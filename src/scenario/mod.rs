@@ -76,9 +76,23 @@ pub struct Scenario {
     /// Seeds every random choice of the load (Poisson send times, which connections churn,
     /// network jitter), so a rerun makes the same choices.
     pub seed: u64,
+    /// What the built-in servers send on quiet connections. External servers send what they send.
+    pub heartbeats: Heartbeats,
     /// `[network]`: the path between every client and the server, emulated in the clients'
     /// sockets ([`crate::wire::delay`]); loopback as it is when the table is absent.
     pub network: Network,
+}
+
+/// The built-in servers' heartbeats, as real servers send them to keep proxies and NATs from
+/// dropping a quiet connection: what idleness costs on the wire depends on them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Heartbeats {
+    /// `[transports.ws] server_ping`: the server pings every WebSocket client this often (the
+    /// client answers with a pong). `None`: never.
+    pub ws_ping: Option<Duration>,
+    /// `[transports.sse] keepalive`: the server sends a comment on an event stream quiet for this
+    /// long. `None`: never.
+    pub sse_keepalive: Option<Duration>,
 }
 
 /// `[target]`

@@ -17,8 +17,8 @@ use super::file::ScenarioFile;
 use super::sources::{self, SourceAddresses};
 use super::thresholds;
 use super::{
-    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES,
-    Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets, Transport,
+    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, Heartbeats,
+    MAX_MESSAGES, Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets, Transport,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
 use crate::protocol::TransportKind;
@@ -109,6 +109,9 @@ impl Rules<'_> {
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
         let ping = self.written_duration("[transports.ws] ping_interval", ws.ping_interval)?;
+        let server_ping = self.written_duration("[transports.ws] server_ping", ws.server_ping)?;
+        let keepalive = t.sse.as_ref().and_then(|s| s.keepalive.clone());
+        let keepalive = self.written_duration("[transports.sse] keepalive", keepalive)?;
         let interval = t.shortpoll.and_then(|s| s.interval);
         let interval = self.duration(
             "[transports.shortpoll] interval",
@@ -176,9 +179,14 @@ impl Rules<'_> {
             "[clients] reconnect",
             || "[clients] reconnect.max must be at least reconnect.initial".into(),
         )?;
-        if let Some(ping) = &ping {
-            let field = "[transports.ws] ping_interval";
-            self.duration_in(ping, field, ms(100)..=s(3600), "")?;
+        for (beat, field) in [
+            (&ping, "[transports.ws] ping_interval"),
+            (&server_ping, "[transports.ws] server_ping"),
+            (&keepalive, "[transports.sse] keepalive"),
+        ] {
+            if let Some(beat) = beat {
+                self.duration_in(beat, field, ms(100)..=s(3600), "")?;
+            }
         }
         if let Some(restart) = &restart {
             self.check(
@@ -399,6 +407,10 @@ impl Rules<'_> {
                 restart_server_at: restart.map(|r| r.value),
             },
             seed: u64::try_from(seed.value).expect(fits),
+            heartbeats: Heartbeats {
+                ws_ping: server_ping.map(|p| p.value),
+                sse_keepalive: keepalive.map(|k| k.value),
+            },
             network: Network {
                 delay: delay.value,
                 jitter: jitter.value,

@@ -4,7 +4,9 @@
 //! resumes, so a client that reconnects misses nothing still in the ring. Every message is one
 //! event whose `id` is its sequence number; whatever queued up while the connection was busy
 //! leaves in one body chunk. Messages already overwritten are announced with a `: missed K`
-//! comment. Publishing is `POST /publish`, as for long-poll.
+//! comment. Publishing is `POST /publish`, as for long-poll. With a keep-alive interval, a stream
+//! that carried nothing for that long gets an empty comment ([`sse::KEEPALIVE`]), as servers send
+//! to keep proxies from closing a quiet response.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use futures_util::stream;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::{Request, Response, StatusCode};
+
+use tokio::time::{Instant, sleep_until};
 
 use super::State;
 use super::http::Body;
@@ -31,9 +35,11 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>) -> Response
     let mut news = state.hub.subscribe();
     news.borrow_and_update();
     let events_left = state.limits.sse_max_events.unwrap_or(u64::MAX);
+    let keepalive = state.limits.sse_keepalive;
+    let quiet_until = keepalive.map(|every| Instant::now() + every);
     let chunks = stream::unfold(
-        (state, news, cursor, events_left),
-        |(state, mut news, mut cursor, mut events_left)| async move {
+        (state, news, cursor, events_left, quiet_until),
+        move |(state, mut news, mut cursor, mut events_left, mut quiet_until)| async move {
             loop {
                 if events_left == 0 || state.stop.is_cancelled() {
                     return None;
@@ -53,12 +59,24 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>) -> Response
                         sse::push_event(&mut body, seq, message.payload());
                     }
                     events_left -= batch.messages.len() as u64;
+                    quiet_until = keepalive.map(|every| Instant::now() + every);
                     let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(body)));
-                    return Some((frame, (state, news, cursor, events_left)));
+                    return Some((frame, (state, news, cursor, events_left, quiet_until)));
                 }
+                let quiet = async {
+                    match quiet_until {
+                        Some(at) => sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     changed = news.changed() => if changed.is_err() { return None },
                     _ = state.stop.cancelled() => return None,
+                    () = quiet => {
+                        quiet_until = keepalive.map(|every| Instant::now() + every);
+                        let frame = Ok::<_, Infallible>(Frame::data(Bytes::from_static(sse::KEEPALIVE)));
+                        return Some((frame, (state, news, cursor, events_left, quiet_until)));
+                    }
                 }
             }
         },
