@@ -68,6 +68,7 @@ fn chat_toml_loads_with_its_values() {
             slow_read_pause: Duration::from_millis(100),
             source_addresses: SourceAddresses::Auto,
             churn: 0,
+            idle_phase: None,
         },
         publish: Publish {
             publishers: 10,
@@ -196,7 +197,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`"
     );
 }
 
@@ -791,6 +792,19 @@ fn server_heartbeats() {
     let msg = err(&base_with(11, "[transports.sse]\nkeepalive = \"often\""));
     assert!(
         msg.starts_with("scenarios/x.toml:12: [transports.sse] keepalive: invalid duration"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn idle_phase() {
+    let text = base_with(6, "connect_rate = 500\nidle_phase = \"30s\"");
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(s.clients.idle_phase, Some(Duration::from_secs(30)));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(6, "connect_rate = 500\nidle_phase = \"500ms\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:7: [clients] idle_phase must be between"),
         "{msg}"
     );
 }

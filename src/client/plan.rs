@@ -63,6 +63,8 @@ pub struct Shape {
     pub churn: u32,
     /// The path every client's bytes take to the server ([`crate::wire::delay`]).
     pub network: Network,
+    /// `[clients] idle_phase`: every connection quiet this long before publishing starts.
+    pub idle_phase: Option<Duration>,
 }
 
 impl Default for Shape {
@@ -72,6 +74,7 @@ impl Default for Shape {
             seed: 1,
             churn: 0,
             network: Network::default(),
+            idle_phase: None,
         }
     }
 }
@@ -99,6 +102,7 @@ impl LoadPlan {
                 seed: s.seed,
                 churn: s.clients.churn,
                 network: s.network,
+                idle_phase: s.clients.idle_phase,
             },
         }
     }

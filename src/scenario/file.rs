@@ -187,6 +187,9 @@ pub struct ClientsTable {
     pub source_addresses: Opt<toml::Value>,
     /// `churn`: connections per second that close and rejoin during the measured phase.
     pub churn: Opt<i64>,
+    /// `idle_phase`: how long every connection stays quiet before publishing starts, a humantime
+    /// string.
+    pub idle_phase: Opt<String>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -446,6 +449,7 @@ impl From<&Scenario> for ScenarioFile {
                 slow_read_pause: d(s.clients.slow_read_pause),
                 source_addresses: Some(v(s.clients.source_addresses.toml_value())),
                 churn: int(s.clients.churn),
+                idle_phase: s.clients.idle_phase.and_then(d),
             },
             publish: PublishTable {
                 publishers: int(s.publish.publishers),

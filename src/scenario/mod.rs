@@ -136,6 +136,10 @@ pub struct Clients {
     /// Connections per second, chosen at random, that close and rejoin during the measured
     /// phase, each the way its transport rejoins; 0: none.
     pub churn: u32,
+    /// After every connection is up and before publishing starts, all of them stay quiet this
+    /// long (heartbeats only), and the run reports what idleness costs: wire bytes, server CPU
+    /// and server memory per connection. `None`: no idle phase.
+    pub idle_phase: Option<Duration>,
 }
 
 /// Exponential backoff with jitter: the first wait is about `initial`, each next one twice the
