@@ -219,6 +219,12 @@ pub struct ServeArgs {
     /// Rooms the hub keeps at most; a request for a new room past this is refused (HTTP 503).
     #[arg(long, default_value_t = crate::server::Limits::default().max_rooms)]
     pub max_rooms: usize,
+    /// WebSocket: ping every client this often (an empty ping; the client's pong keeps it alive).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub ws_ping: Option<Duration>,
+    /// SSE: send a keep-alive comment on a stream that has carried nothing for this long.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub sse_keepalive: Option<Duration>,
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = crate::server::Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,

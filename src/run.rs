@@ -20,7 +20,7 @@ use crate::cli::RunArgs;
 use crate::client::source::{self, Sources};
 use crate::client::{self, ClientOutcome, LoadPlan, Phase, Target, shard};
 use crate::metrics::{
-    GeneratorHealth, ProcessUsage, Sharding, Slice, TlsFigures, TransportMetrics,
+    GeneratorHealth, IdleCost, ProcessUsage, Sharding, Slice, TlsFigures, TransportMetrics,
 };
 use crate::os;
 use crate::progress::{self, Progress};
@@ -275,10 +275,17 @@ async fn run_transport(
 
     let server = RefCell::new(server);
     let mut marks = Vec::new();
+    let mut idle_marks = Vec::new();
     let measuring = Notify::new();
     let mut on_phase = |phase: Phase| {
         if matches!(phase, Phase::Measuring | Phase::Measured) {
             marks.push(Mark::now(&server.borrow()));
+        }
+        if matches!(
+            phase,
+            Phase::Connecting { .. } | Phase::Idle { .. } | Phase::IdleOver
+        ) {
+            idle_marks.push(Mark::now(&server.borrow()));
         }
         if phase == Phase::Measuring {
             measuring.notify_one();
@@ -311,7 +318,27 @@ async fn run_transport(
     if !server_alive {
         progress.note("the server exited during the run: results are partial");
     }
-    Ok(transport_metrics(&run, outcome, &marks, server_alive))
+    let mut metrics = transport_metrics(&run, outcome, &marks, server_alive);
+    metrics.idle = metrics.idle.map(|idle| with_server(idle, &idle_marks));
+    Ok(metrics)
+}
+
+/// The idle phase with the server's share: its CPU between the phase's marks, and its memory
+/// growth from before the first connection to the phase's end (marks: connecting, idle, over).
+fn with_server(idle: IdleCost, marks: &[Mark]) -> IdleCost {
+    let [before, start, end] = marks else {
+        return idle;
+    };
+    let usage = |m: &Mark| m.server;
+    IdleCost {
+        server_cpu: usage(start)
+            .zip(usage(end))
+            .map(|(a, b)| b.cpu.saturating_sub(a.cpu)),
+        server_rss_growth_kib: usage(before)
+            .zip(usage(end))
+            .map(|(a, b)| b.peak_rss_kib.saturating_sub(a.peak_rss_kib)),
+        ..idle
+    }
 }
 
 /// How the built-in server for `run` is started (an external target ignores this, except for the
@@ -336,9 +363,16 @@ fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptions> {
     if let Some(path) = &state_file {
         let _ = std::fs::remove_file(path);
     }
+    let beats = run.scenario.heartbeats;
+    let heartbeat = match kind {
+        TransportKind::Ws => beats.ws_ping,
+        TransportKind::Sse => beats.sse_keepalive,
+        _ => None,
+    };
     Ok(ServeOptions {
         transport: kind,
         hold,
+        heartbeat,
         state_file,
         tls,
     })
@@ -465,6 +499,7 @@ fn transport_metrics(
             peak_rss_kib: os::peak_rss_kib(None).unwrap_or(0),
         },
         server_usage,
+        idle: outcome.idle,
         connections: outcome.ramp.connected,
         connect_ramp: outcome.ramp.took,
         client_watch,

@@ -76,6 +76,7 @@ fn shard(index: u32, count: u32, skew: Duration) -> TransportMetrics {
             peak_rss_kib: 1_000,
         },
         server_usage: None,
+        idle: None,
         connections: slice.subscribers_here(),
         connect_ramp: Duration::from_millis(5),
         client_watch: None,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use wsbench::protocol::TransportKind;
 use wsbench::scenario::sources::SourceAddresses;
 use wsbench::scenario::{
-    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Network, Origin, Overrides, Pattern, Publish,
-    Rooms, Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
+    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Heartbeats, Network, Origin, Overrides,
+    Pattern, Publish, Rooms, Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -68,6 +68,7 @@ fn chat_toml_loads_with_its_values() {
             slow_read_pause: Duration::from_millis(100),
             source_addresses: SourceAddresses::Auto,
             churn: 0,
+            idle_phase: None,
         },
         publish: Publish {
             publishers: 10,
@@ -94,6 +95,7 @@ fn chat_toml_loads_with_its_values() {
         thresholds: Vec::new(),
         faults: Faults::default(),
         seed: 1,
+        heartbeats: Heartbeats::default(),
         network: Network::default(),
         rooms: None,
     };
@@ -197,7 +199,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`"
     );
 }
 
@@ -817,6 +819,46 @@ fn websocket_heartbeat() {
     let msg = err(&base_with(11, "[transports.ws]\nping_interval = \"10ms\""));
     assert!(
         msg.starts_with("scenarios/x.toml:12: [transports.ws] ping_interval must be between"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn server_heartbeats() {
+    let text = base_with(
+        11,
+        "[transports.ws]\nserver_ping = \"30s\"\n[transports.sse]\nkeepalive = \"15s\"",
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(
+        s.heartbeats,
+        Heartbeats {
+            ws_ping: Some(Duration::from_secs(30)),
+            sse_keepalive: Some(Duration::from_secs(15)),
+        }
+    );
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(11, "[transports.ws]\nserver_ping = \"1ms\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:12: [transports.ws] server_ping must be between"),
+        "{msg}"
+    );
+    let msg = err(&base_with(11, "[transports.sse]\nkeepalive = \"often\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:12: [transports.sse] keepalive: invalid duration"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn idle_phase() {
+    let text = base_with(6, "connect_rate = 500\nidle_phase = \"30s\"");
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(s.clients.idle_phase, Some(Duration::from_secs(30)));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(6, "connect_rate = 500\nidle_phase = \"500ms\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:7: [clients] idle_phase must be between"),
         "{msg}"
     );
 }

@@ -32,7 +32,7 @@ use super::signals::Signals;
 use super::watch::LagWatch;
 use super::window::Window;
 use super::workers::Workers;
-use super::{http, raw, sse, ws};
+use super::{http, idle, raw, sse, ws};
 use crate::metrics::timeseries::Sample;
 use crate::metrics::{
     FailureCounts, IntervalRecorder, PackedHistogram, Recorder, ShardFigures, SharedHistogram,
@@ -181,6 +181,10 @@ pub async fn drive(
         });
     }
 
+    let idle = match plan.shape.idle_phase {
+        Some(span) => Some(idle::phase(&ctx, span, ok, cancel, on_phase).await),
+        None => None,
+    };
     let (epoch, publish_start, start_wall) = match start(plan, cancel).await {
         Ok(Some((at, wall))) => (at, at, wall),
         Ok(None) => {
@@ -389,6 +393,7 @@ pub async fn drive(
         ramp,
         wire,
         connect_wire,
+        idle,
         wire_above_tls: target.tls.is_some().then_some(above),
         tls_handshakes: ctx.handshakes.read(),
         lag,

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::shard::StartError;
-use crate::metrics::{FailureCounts, LagFigures, Recorder, ShardFigures, TimeSeries, WireBytes};
+use crate::metrics::{
+    FailureCounts, IdleCost, LagFigures, Recorder, ShardFigures, TimeSeries, WireBytes,
+};
 
 /// Where a run stands; reported to the caller's callback at each change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +31,13 @@ pub enum Phase {
         /// Connections that failed or timed out.
         failed: u32,
     },
+    /// Every connection is up and quiet for the idle phase (sample resource usage now).
+    Idle {
+        /// How long it lasts.
+        span: Duration,
+    },
+    /// The idle phase ended (sample resource usage now).
+    IdleOver,
     /// Publishing, not recorded.
     Warmup,
     /// The measured phase started (sample resource usage now).
@@ -125,6 +134,8 @@ pub struct ClientOutcome {
     pub wire: WireBytes,
     /// Socket bytes during ramp-up.
     pub connect_wire: WireBytes,
+    /// The idle phase's client figures (the server's are added by the caller, who samples it).
+    pub idle: Option<IdleCost>,
     /// With TLS: the plaintext bytes above TLS over the same span as `wire`, so that
     /// `wire − wire_above_tls` is exactly what TLS added. `None` without TLS.
     pub wire_above_tls: Option<WireBytes>,

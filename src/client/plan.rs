@@ -69,6 +69,8 @@ pub struct Shape {
     /// Saturation mode: at most this many messages in flight instead of a rate
     /// ([`super::window`]).
     pub window: Option<u32>,
+    /// `[clients] idle_phase`: every connection quiet this long before publishing starts.
+    pub idle_phase: Option<Duration>,
 }
 
 impl Default for Shape {
@@ -79,6 +81,7 @@ impl Default for Shape {
             churn: 0,
             network: Network::default(),
             window: None,
+            idle_phase: None,
         }
     }
 }
@@ -107,6 +110,7 @@ impl LoadPlan {
                 churn: s.clients.churn,
                 network: s.network,
                 window: s.publish.window,
+                idle_phase: s.clients.idle_phase,
             },
             rooms: s.rooms,
         }

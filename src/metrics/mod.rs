@@ -8,6 +8,7 @@
 pub mod delivery;
 pub mod failures;
 pub mod health;
+pub mod idle;
 pub mod shard;
 pub mod timeseries;
 
@@ -20,6 +21,7 @@ use hdrhistogram::Histogram;
 pub use delivery::{DeliveryCounts, DeliveryTracker};
 pub use failures::{FailureCounts, FailureKind};
 pub use health::{GeneratorHealth, LagFigures, LagRecorder};
+pub use idle::IdleCost;
 pub use shard::{ShardFigures, ShardSummary, Sharding, Slice};
 pub use timeseries::{IntendedSecond, IntervalRecorder, PackedHistogram, Second, TimeSeries};
 
@@ -297,6 +299,8 @@ pub struct TransportMetrics {
     pub client_watch: Option<GeneratorHealth>,
     /// The server process's CPU over the measured phase; `None` for a server we did not start.
     pub server_usage: Option<ProcessUsage>,
+    /// What the idle phase cost, if the scenario has one (`[clients] idle_phase`).
+    pub idle: Option<IdleCost>,
     /// False when the run was interrupted or the server died: figures cover what was measured.
     pub complete: bool,
     /// The measured phase and drain second by second (empty for results stored before it existed).

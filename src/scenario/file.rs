@@ -189,6 +189,9 @@ pub struct ClientsTable {
     pub source_addresses: Opt<toml::Value>,
     /// `churn`: connections per second that close and rejoin during the measured phase.
     pub churn: Opt<i64>,
+    /// `idle_phase`: how long every connection stays quiet before publishing starts, a humantime
+    /// string.
+    pub idle_phase: Opt<String>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -299,6 +302,8 @@ impl TransportsTable {
 pub struct WsTable {
     /// `ping_interval`, a humantime string.
     pub ping_interval: Opt<String>,
+    /// `server_ping`, a humantime string: the built-in server's heartbeat.
+    pub server_ping: Opt<String>,
     /// `client`: `"wsbench"` or `"tungstenite"`.
     pub client: Opt<String>,
     /// `http2`: read only to refuse it with a clear message (WebSocket has no HTTP/2 variant).
@@ -335,6 +340,8 @@ pub struct ShortPollTable {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, expecting = "a [transports.sse] table")]
 pub struct SseTable {
+    /// `keepalive`, a humantime string: the built-in server's keep-alive comments.
+    pub keepalive: Opt<String>,
     /// `http2`: true, false or a list of both (one run per value).
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
@@ -384,6 +391,7 @@ impl From<&Scenario> for ScenarioFile {
                 } => {
                     transports.ws = Some(WsTable {
                         ping_interval: ping_interval.and_then(d),
+                        server_ping: s.heartbeats.ws_ping.and_then(d),
                         client: Some(v(client.label().to_string())),
                         http2,
                         tls,
@@ -401,7 +409,13 @@ impl From<&Scenario> for ScenarioFile {
                         tls,
                     });
                 }
-                Transport::Sse => transports.sse = Some(SseTable { http2, tls }),
+                Transport::Sse => {
+                    transports.sse = Some(SseTable {
+                        keepalive: s.heartbeats.sse_keepalive.and_then(d),
+                        http2,
+                        tls,
+                    });
+                }
                 Transport::Raw => transports.raw = Some(RawTable { http2, tls }),
             }
         }
@@ -450,6 +464,7 @@ impl From<&Scenario> for ScenarioFile {
                 slow_read_pause: d(s.clients.slow_read_pause),
                 source_addresses: Some(v(s.clients.source_addresses.toml_value())),
                 churn: int(s.clients.churn),
+                idle_phase: s.clients.idle_phase.and_then(d),
             },
             publish: PublishTable {
                 publishers: int(s.publish.publishers),

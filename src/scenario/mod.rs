@@ -78,12 +78,26 @@ pub struct Scenario {
     /// Seeds every random choice of the load (Poisson send times, which connections churn,
     /// network jitter), so a rerun makes the same choices.
     pub seed: u64,
+    /// What the built-in servers send on quiet connections. External servers send what they send.
+    pub heartbeats: Heartbeats,
     /// `[network]`: the path between every client and the server, emulated in the clients'
     /// sockets ([`crate::wire::delay`]); loopback as it is when the table is absent.
     pub network: Network,
     /// `[rooms]`: the subscribers split into rooms (topics); `None` without the table: one
     /// stream for everyone, and no room on the wire.
     pub rooms: Option<Rooms>,
+}
+
+/// The built-in servers' heartbeats, as real servers send them to keep proxies and NATs from
+/// dropping a quiet connection: what idleness costs on the wire depends on them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Heartbeats {
+    /// `[transports.ws] server_ping`: the server pings every WebSocket client this often (the
+    /// client answers with a pong). `None`: never.
+    pub ws_ping: Option<Duration>,
+    /// `[transports.sse] keepalive`: the server sends a comment on an event stream quiet for this
+    /// long. `None`: never.
+    pub sse_keepalive: Option<Duration>,
 }
 
 /// `[target]`
@@ -127,6 +141,10 @@ pub struct Clients {
     /// Connections per second, chosen at random, that close and rejoin during the measured
     /// phase, each the way its transport rejoins; 0: none.
     pub churn: u32,
+    /// After every connection is up and before publishing starts, all of them stay quiet this
+    /// long (heartbeats only), and the run reports what idleness costs: wire bytes, server CPU
+    /// and server memory per connection. `None`: no idle phase.
+    pub idle_phase: Option<Duration>,
 }
 
 /// Exponential backoff with jitter: the first wait is about `initial`, each next one twice the

@@ -17,8 +17,9 @@ use super::file::ScenarioFile;
 use super::sources::{self, SourceAddresses};
 use super::thresholds;
 use super::{
-    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES,
-    MAX_WINDOW, Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets, Transport,
+    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, Heartbeats,
+    MAX_MESSAGES, MAX_WINDOW, Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets,
+    Transport,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
 use crate::protocol::TransportKind;
@@ -110,6 +111,9 @@ impl Rules<'_> {
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
         let ping = self.written_duration("[transports.ws] ping_interval", ws.ping_interval)?;
+        let server_ping = self.written_duration("[transports.ws] server_ping", ws.server_ping)?;
+        let keepalive = t.sse.as_ref().and_then(|s| s.keepalive.clone());
+        let keepalive = self.written_duration("[transports.sse] keepalive", keepalive)?;
         let interval = t.shortpoll.and_then(|s| s.interval);
         let interval = self.duration(
             "[transports.shortpoll] interval",
@@ -120,6 +124,7 @@ impl Rules<'_> {
         let connect_rate = self.or(clients.connect_rate, 1000);
         let slow_readers = self.or(clients.slow_readers, 0);
         let churn = self.or(clients.churn, 0);
+        let idle_phase = self.written_duration("[clients] idle_phase", clients.idle_phase)?;
         let seed = self.or(seed, 1);
         let pattern = self.pattern(publish.pattern)?;
         let network = network.unwrap_or_default();
@@ -174,6 +179,9 @@ impl Rules<'_> {
         self.int_in(&subscribers, "[clients] subscribers", 1..=1_000_000)?;
         self.int_in(&connect_rate, "[clients] connect_rate", 1..=100_000)?;
         self.int_in(&churn, "[clients] churn", 0..=100_000)?;
+        if let Some(idle) = &idle_phase {
+            self.duration_in(idle, "[clients] idle_phase", s(1)..=s(3600), "")?;
+        }
         self.int_in(&seed, "seed", 0..=i64::MAX)?;
         self.duration_in(&delay, "[network] delay", s(0)..=s(10), "")?;
         self.duration_in(&jitter, "[network] jitter", s(0)..=s(10), "")?;
@@ -199,9 +207,14 @@ impl Rules<'_> {
             "[clients] reconnect",
             || "[clients] reconnect.max must be at least reconnect.initial".into(),
         )?;
-        if let Some(ping) = &ping {
-            let field = "[transports.ws] ping_interval";
-            self.duration_in(ping, field, ms(100)..=s(3600), "")?;
+        for (beat, field) in [
+            (&ping, "[transports.ws] ping_interval"),
+            (&server_ping, "[transports.ws] server_ping"),
+            (&keepalive, "[transports.sse] keepalive"),
+        ] {
+            if let Some(beat) = beat {
+                self.duration_in(beat, field, ms(100)..=s(3600), "")?;
+            }
         }
         if let Some(restart) = &restart {
             self.check(
@@ -422,6 +435,7 @@ impl Rules<'_> {
                 slow_read_pause: slow_read_pause.value,
                 source_addresses: source_addresses.value,
                 churn: count(churn),
+                idle_phase: idle_phase.map(|i| i.value),
             },
             publish: Publish {
                 publishers: count(publishers),
@@ -452,6 +466,10 @@ impl Rules<'_> {
             },
             seed: u64::try_from(seed.value).expect(fits),
             rooms,
+            heartbeats: Heartbeats {
+                ws_ping: server_ping.map(|p| p.value),
+                sse_keepalive: keepalive.map(|k| k.value),
+            },
             network: Network {
                 delay: delay.value,
                 jitter: jitter.value,

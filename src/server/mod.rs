@@ -50,8 +50,16 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Most messages sent in one poll response or one coalesced WebSocket write.
     pub max_batch: usize,
-    /// A WebSocket client that sends nothing (no message, no ping) for this long is closed.
+    /// A WebSocket client that sends nothing (no message, no ping, no pong) for this long is
+    /// closed.
     pub idle_timeout: Duration,
+    /// WebSocket: ping every client this often (an empty ping, 2 bytes), as real servers do to
+    /// keep proxies and NATs from dropping a quiet connection; the client's pong also keeps it
+    /// clear of `idle_timeout`. `None`: the server never pings.
+    pub ws_ping: Option<Duration>,
+    /// SSE: send a comment line (`:` and a blank line) on a stream that has carried nothing for
+    /// this long, for the same reason. `None`: never.
+    pub sse_keepalive: Option<Duration>,
     /// An HTTP client must finish sending request headers within this time.
     pub header_timeout: Duration,
     /// SSE: end each stream after this many events, so clients must resume with
@@ -80,6 +88,8 @@ impl Default for Limits {
             max_message_bytes: 64 * 1024,
             max_batch: 1024,
             idle_timeout: Duration::from_secs(300),
+            ws_ping: None,
+            sse_keepalive: None,
             header_timeout: Duration::from_secs(30),
             sse_max_events: None,
             token: None,

@@ -7,6 +7,8 @@
 //! comment. Publishing is `POST /publish`, as for long-poll. `GET /events?room=K` streams room K
 //! (room 0 without it); event ids are the room's sequence numbers, so `Last-Event-ID` resumes
 //! within the room.
+//! With a keep-alive interval, a stream that carried nothing for that long gets an empty comment
+//! ([`sse::KEEPALIVE`]), as servers send to keep proxies from closing a quiet response.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,6 +18,8 @@ use futures_util::stream;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::{Request, Response, StatusCode};
+
+use tokio::time::{Instant, sleep_until};
 
 use super::State;
 use super::http::Body;
@@ -33,9 +37,11 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>, room: Room)
     let mut news = room.subscribe();
     news.borrow_and_update();
     let events_left = state.limits.sse_max_events.unwrap_or(u64::MAX);
+    let keepalive = state.limits.sse_keepalive;
+    let quiet_until = keepalive.map(|every| Instant::now() + every);
     let chunks = stream::unfold(
-        (state, room, news, cursor, events_left),
-        |(state, room, mut news, mut cursor, mut events_left)| async move {
+        (state, room, news, cursor, events_left, quiet_until),
+        move |(state, room, mut news, mut cursor, mut events_left, mut quiet_until)| async move {
             loop {
                 if events_left == 0 || state.stop.is_cancelled() {
                     return None;
@@ -55,12 +61,24 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>, room: Room)
                         sse::push_event(&mut body, seq, message.payload());
                     }
                     events_left -= batch.messages.len() as u64;
+                    quiet_until = keepalive.map(|every| Instant::now() + every);
                     let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(body)));
-                    return Some((frame, (state, room, news, cursor, events_left)));
+                    return Some((frame, (state, room, news, cursor, events_left, quiet_until)));
                 }
+                let quiet = async {
+                    match quiet_until {
+                        Some(at) => sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     changed = news.changed() => if changed.is_err() { return None },
                     _ = state.stop.cancelled() => return None,
+                    () = quiet => {
+                        quiet_until = keepalive.map(|every| Instant::now() + every);
+                        let frame = Ok::<_, Infallible>(Frame::data(Bytes::from_static(sse::KEEPALIVE)));
+                        return Some((frame, (state, room, news, cursor, events_left, quiet_until)));
+                    }
                 }
             }
         },

@@ -39,7 +39,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::fanout::send_news;
@@ -254,6 +254,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     // wake-up would register and drop a waiter or a timer entry each time.
     let stopped = stop.cancelled();
     let idle = sleep_until(Instant::now() + limits.idle_timeout);
+    let mut heartbeat = limits.ws_ping.map(|every| {
+        let mut beat = interval_at(Instant::now() + every, every);
+        // A connection busy past a tick pings once late, not once per missed tick.
+        beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        beat
+    });
     tokio::pin!(stopped, idle);
     loop {
         // News first: a wake-up for a broadcast then sends without also attempting a read.
@@ -284,8 +290,34 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 close(&mut io, POLICY, "idle timeout").await;
                 return;
             }
+            _ = tick(heartbeat.as_mut()) => {
+                if send_ping(&mut io).await.is_err() {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// The next tick of the heartbeat, or never without one.
+async fn tick(heartbeat: Option<&mut Interval>) {
+    match heartbeat {
+        Some(h) => {
+            h.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The server's heartbeat: an empty ping (RFC 6455 §5.5.2), two bytes, within a second.
+async fn send_ping<S: AsyncWrite + Unpin>(io: &mut S) -> std::io::Result<()> {
+    const PING: [u8; 2] = [0x89, 0x00];
+    timeout(std::time::Duration::from_secs(1), async {
+        io.write_all(&PING).await?;
+        io.flush().await
+    })
+    .await
+    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 /// Publishes every whole message the decoder holds into `room` and answers pings and a close; an
