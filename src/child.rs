@@ -55,6 +55,8 @@ pub struct ServeOptions {
     pub transport: TransportKind,
     /// Long-poll: `--hold`.
     pub hold: Option<Duration>,
+    /// `--ws-ping` (WebSocket) or `--sse-keepalive` (SSE): the server's heartbeat.
+    pub heartbeat: Option<Duration>,
     /// HTTP transports: `--state`, the file the hub is kept in across a restart.
     pub state_file: Option<PathBuf>,
     /// `--tls-cert`/`--tls-key`: the run's certificate.
@@ -76,6 +78,15 @@ impl ServeOptions {
         if let Some(hold) = self.hold {
             args.push("--hold".into());
             args.push(humantime::format_duration(hold).to_string().into());
+        }
+        let heartbeat_flag = match self.transport {
+            TransportKind::Ws => Some("--ws-ping"),
+            TransportKind::Sse => Some("--sse-keepalive"),
+            _ => None,
+        };
+        if let (Some(flag), Some(every)) = (heartbeat_flag, self.heartbeat) {
+            args.push(flag.into());
+            args.push(humantime::format_duration(every).to_string().into());
         }
         if let Some(path) = &self.state_file {
             args.push("--state".into());

@@ -27,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario against matched built-in servers, one transport at a time.
     Run(RunArgs),
+    /// Find each transport's capacity: the most load it carries within a p99 limit with nothing
+    /// lost. Runs the scenario again and again with the load overridden (doubling, then
+    /// bisecting) and writes capacity.csv and report.html.
+    Capacity(CapacityArgs),
     /// Run one built-in server by hand; prints its bound address on the first line of stdout
     /// (and, with `--transport all`, the chat page's URL on the second).
     Serve(ServeArgs),
@@ -88,6 +92,53 @@ pub struct RunArgs {
     /// Overrides of the scenario's common fields.
     #[command(flatten)]
     pub overrides: OverrideFlags,
+}
+
+/// `wsbench capacity`
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The scenario file (TOML). Its load is the first step; its durations are every step's
+    /// (shorten them with --duration and --warmup).
+    pub scenario: PathBuf,
+    /// A step passes while its p99 push latency is at most this (e.g. `50ms`), nothing is lost
+    /// and no connection fails.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub p99: Duration,
+    /// Which load to step: the subscribers, or the publish rate (messages per second).
+    #[arg(long, value_enum, default_value_t = LoadAxis::Subscribers)]
+    pub by: LoadAxis,
+    /// The largest load to try; a pass there ends the search.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+    /// Results directory (default `results/<name>-capacity-<UTC timestamp>/`); each step's own
+    /// results go to `steps/<transport>-<load>/` in it.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The `wsbench` executable that serves each transport as a child process (default: this one).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub server_bin: Option<PathBuf>,
+    /// Overrides of the scenario's common fields (the stepped one is set by each step).
+    #[command(flatten)]
+    pub overrides: OverrideFlags,
+}
+
+/// What a capacity search steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadAxis {
+    /// `[clients] subscribers`
+    Subscribers,
+    /// `[publish] rate`
+    Rate,
+}
+
+impl LoadAxis {
+    /// The word for it in files and tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            LoadAxis::Subscribers => "subscribers",
+            LoadAxis::Rate => "rate",
+        }
+    }
 }
 
 /// Flags that override the scenario file; each names the field it replaces. The names are spelled
@@ -165,6 +216,15 @@ pub struct ServeArgs {
     /// Bytes of messages the hub keeps at most (the ring's memory bound, whatever the sizes).
     #[arg(long, default_value_t = crate::server::Limits::default().ring_bytes)]
     pub ring_bytes: usize,
+    /// Rooms the hub keeps at most; a request for a new room past this is refused (HTTP 503).
+    #[arg(long, default_value_t = crate::server::Limits::default().max_rooms)]
+    pub max_rooms: usize,
+    /// WebSocket: ping every client this often (an empty ping; the client's pong keeps it alive).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub ws_ping: Option<Duration>,
+    /// SSE: send a keep-alive comment on a stream that has carried nothing for this long.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub sse_keepalive: Option<Duration>,
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = crate::server::Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,

@@ -7,14 +7,17 @@
 //! # Layout
 //! Each module owns one thing and imports only modules listed below it (the README's "Layout"
 //! section says the same in files):
-//! - [`run`]: `wsbench run` — per transport, start the server, drive the clients, sample both
-//!   processes, write every result file (also after Ctrl-C, marked partial).
+//! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
+//!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
+//! - [`run`]: `wsbench run` — per transport, start the server (`run::server`), drive the clients,
+//!   sample both processes (`run::usage`), write every result file (also after Ctrl-C, partial).
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
 //! - [`backplane`]: several server instances sharing one ordered log (a private Redis Stream),
 //!   and HAProxy in front of them.
-//! - [`child`]: the server a run measures: ours as a child process, or an external one.
+//! - [`child`], [`fleet`]: the server a run measures: ours as a child process, an external one,
+//!   or several instances on a backplane.
 //! - [`progress`]: the live progress line on stderr during a run.
 //! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
 //!   line; `wsbench report`/`compare`.
@@ -33,6 +36,7 @@
 //! - [`protocol`]: the shared vocabulary — transports, paths, header names.
 
 pub mod backplane;
+pub mod capacity;
 pub mod child;
 pub mod cli;
 pub mod client;
@@ -68,6 +72,15 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(run::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Capacity(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let dir = runtime.block_on(capacity::capacity(args))?;
+            eprintln!("capacity: {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
@@ -107,7 +120,8 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Exit code for an error: 2 for bad input (scenario or flags, more connections than the
 /// machine's file or port limits allow, source addresses that cannot reach the target, a
-/// sharded run's rules, shards that cannot be merged), 130
+/// sharded run's rules, shards that cannot be merged, a capacity search's axis that does not
+/// apply), 130
 /// for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
 /// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
@@ -125,7 +139,8 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         || error
             .downcast_ref::<merge::MergeError>()
             .is_some_and(merge::MergeError::is_bad_input);
-    if bad_shards {
+    let bad_search = error.downcast_ref::<capacity::CapacityError>().is_some();
+    if bad_shards || bad_search {
         return 2;
     }
     if error.downcast_ref::<scenario::ScenarioError>().is_some() || beyond_the_machine {

@@ -90,12 +90,23 @@ impl Progress {
                 format!("connecting {clients} clients at {}/s", plan.connect_rate)
             }
             Phase::Connected { ok, failed } => format!("connected {ok}, failed {failed}"),
-            Phase::Warmup => format!("warmup {}", humantime::format_duration(plan.warmup)),
-            Phase::Measuring => format!(
-                "measuring {} at {} msg/s",
-                humantime::format_duration(plan.duration),
-                plan.rate
+            Phase::Idle { span } => format!(
+                "idle {}: every connection quiet, heartbeats only",
+                humantime::format_duration(span)
             ),
+            Phase::IdleOver => return None,
+            Phase::Warmup => format!("warmup {}", humantime::format_duration(plan.warmup)),
+            Phase::Measuring => match plan.shape.window {
+                None => format!(
+                    "measuring {} at {} msg/s",
+                    humantime::format_duration(plan.duration),
+                    plan.rate
+                ),
+                Some(n) => format!(
+                    "measuring {} with {n} messages in flight",
+                    humantime::format_duration(plan.duration)
+                ),
+            },
             Phase::Draining => format!(
                 "draining (up to {})",
                 humantime::format_duration(plan.drain)
@@ -138,7 +149,23 @@ impl Progress {
                     self.note(&line);
                 }
             }
+            Phase::Idle { span } => {
+                let bar = spinner(&prefix, "idle");
+                bar.set_message(format!(
+                    "{} (heartbeats only) ",
+                    humantime::format_duration(span)
+                ));
+                *slot = Some(bar);
+            }
+            Phase::IdleOver => {
+                if let Some(old) = slot.take() {
+                    old.finish_and_clear();
+                }
+            }
             Phase::Warmup => {
+                if let Some(old) = slot.take() {
+                    old.finish_and_clear();
+                }
                 let bar = spinner(&prefix, "warmup");
                 bar.set_message(format!("{} ", humantime::format_duration(self.plan.warmup)));
                 *slot = Some(bar);

@@ -71,3 +71,89 @@ pub const MISSED: &str = "x-missed";
 pub const RESET: &str = "x-reset";
 /// Request header a resuming event-stream client sends: the id of the last event it received.
 pub const LAST_EVENT_ID: &str = "last-event-id";
+
+/// Query parameter that names the room (topic) a request reads or publishes in: `?room=K`.
+pub const ROOM_PARAM: &str = "room";
+
+/// A room (topic): a stream of its own, with its own sequence numbers, that only its members
+/// receive. Room ids are small decimal integers on the wire (`?room=K`); a request without a room
+/// is in room 0, so a client that knows nothing of rooms gets exactly the single stream of old.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct RoomId(pub u32);
+
+impl RoomId {
+    /// The room of every request that names none.
+    pub const LOBBY: RoomId = RoomId(0);
+
+    /// The room a request's query names (`room=K`, anywhere among its pairs), the lobby if it
+    /// names none; `None` if the value is not a room id (a decimal `u32`).
+    pub fn from_query(query: Option<&str>) -> Option<RoomId> {
+        let prefix = ROOM_PARAM.len();
+        for pair in query.unwrap_or_default().split('&') {
+            if pair.len() > prefix
+                && pair.starts_with(ROOM_PARAM)
+                && pair.as_bytes()[prefix] == b'='
+            {
+                return pair[prefix + 1..].parse().ok().map(RoomId);
+            }
+        }
+        Some(RoomId::LOBBY)
+    }
+}
+
+impl std::fmt::Display for RoomId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `path` with `key=value` added to its query (`?` or `&` as the path needs).
+pub fn with_param(path: &str, key: &str, value: impl std::fmt::Display) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}{key}={value}")
+}
+
+/// `path` in `room`: `path?room=K` (or `&room=K`); `path` itself when the run has no rooms
+/// (`None`), so a single-room run's requests are byte for byte those of a server without rooms.
+pub fn in_room(path: &str, room: Option<RoomId>) -> String {
+    match room {
+        Some(room) => with_param(path, ROOM_PARAM, room),
+        None => path.to_owned(),
+    }
+}
+
+/// The raw transport's room preamble: a client that wants a room other than the lobby sends
+/// these 4 bytes and the room id as a 4-byte big-endian integer, as the first 8 bytes of the
+/// connection. Read as a message length the magic is ~1.3 GB, above any message size a server
+/// accepts, so it can never be taken for the start of a message.
+pub const RAW_ROOM_MAGIC: [u8; 4] = *b"ROOM";
+
+/// The raw room preamble for `room` (see [`RAW_ROOM_MAGIC`]).
+pub fn raw_room_preamble(room: RoomId) -> [u8; 8] {
+    let mut out = [0; 8];
+    out[..4].copy_from_slice(&RAW_ROOM_MAGIC);
+    out[4..].copy_from_slice(&room.0.to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_in_queries_and_paths() {
+        assert_eq!(RoomId::from_query(None), Some(RoomId::LOBBY));
+        assert_eq!(RoomId::from_query(Some("cursor=3")), Some(RoomId::LOBBY));
+        assert_eq!(
+            RoomId::from_query(Some("cursor=3&room=12")),
+            Some(RoomId(12))
+        );
+        assert_eq!(RoomId::from_query(Some("roomy=1&room=2")), Some(RoomId(2)));
+        assert_eq!(RoomId::from_query(Some("room=x")), None);
+        assert_eq!(RoomId::from_query(Some("room=-1")), None);
+        assert_eq!(in_room("/poll", None), "/poll");
+        assert_eq!(in_room("/poll", Some(RoomId(4))), "/poll?room=4");
+        assert_eq!(in_room("/x?a=1", Some(RoomId(0))), "/x?a=1&room=0");
+        assert_eq!(&raw_room_preamble(RoomId(258)), b"ROOM\0\0\x01\x02");
+    }
+}

@@ -80,7 +80,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: server::Limits {
             ring_capacity: args.ring,
             ring_bytes: args.ring_bytes,
+            max_rooms: args.max_rooms,
             max_message_bytes: args.max_message_bytes,
+            ws_ping: args.ws_ping,
+            sse_keepalive: args.sse_keepalive,
             token: args.token,
             ..server::Limits::default()
         },

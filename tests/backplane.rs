@@ -301,6 +301,59 @@ fn websocket_messages_reach_the_clients_of_every_instance() {
     assert_eq!(read(&mut on_b), want);
 }
 
+/// One long-poll of room `room` from `cursor`, answered at once: the messages and the next cursor.
+fn poll_room(addr: SocketAddr, room: u32, cursor: u64) -> (Vec<String>, u64) {
+    let path = format!("GET /poll?room={room}&cursor={cursor}&wait=0 HTTP/1.1");
+    let (status, head, body) = request(addr, &path, b"");
+    assert_eq!(status, 200, "{head}");
+    (netstrings(&body), header(&head, "x-next-cursor"))
+}
+
+#[test]
+fn each_room_has_its_own_log_across_instances() {
+    let redis = Redis::start();
+    let (a, b) = (
+        Instance::start("longpoll", &redis),
+        Instance::start("longpoll", &redis),
+    );
+    // Room 5 is new to both instances: B makes it (and starts its relay) when this poll names it.
+    assert_eq!(poll_room(b.addr, 5, 0), (vec![], 0));
+    for (addr, room, m) in [
+        (a.addr, 5, "r5-1"),
+        (b.addr, 7, "r7-1"),
+        (a.addr, 5, "r5-2"),
+    ] {
+        let path = format!("POST /publish?room={room} HTTP/1.1");
+        assert_eq!(request(addr, &path, m.as_bytes()).0, 204);
+    }
+    publish(a.addr, "lobby-1");
+    // Every room numbered from 1 by its own log, alike on both instances; nothing crosses rooms.
+    let want: [(u32, &[&str]); 3] = [(5, &["r5-1", "r5-2"]), (7, &["r7-1"]), (0, &["lobby-1"])];
+    for (room, messages) in want {
+        for addr in [a.addr, b.addr] {
+            let start = Instant::now();
+            let got = loop {
+                let got = poll_room(addr, room, 0);
+                if got.0.len() >= messages.len() || start.elapsed() > Duration::from_secs(20) {
+                    break got;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            assert_eq!(
+                got,
+                (
+                    messages.iter().map(|m| m.to_string()).collect(),
+                    messages.len() as u64
+                ),
+                "room {room} on {addr}"
+            );
+        }
+    }
+    // A room's cursor from one instance resumes on the other, in that room only.
+    assert_eq!(poll_room(b.addr, 5, 1), (vec!["r5-2".to_string()], 2));
+    assert_eq!(poll_room(a.addr, 7, 1), (vec![], 1));
+}
+
 #[test]
 fn a_backplane_off_loopback_is_refused_without_allow_remote() {
     let out = Command::new(common::wsbench_bin())

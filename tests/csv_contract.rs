@@ -17,14 +17,15 @@ use wsbench::metrics::{
 use wsbench::report::{RunInfo, Summary, table, write_all};
 
 const SUMMARY_HEADER: &str = "transport,subscribers,publishers,duration_s,messages_published,messages_scheduled,\
-deliveries_expected,deliveries,lost,duplicated,reordered,foreign,latency_p50_us,latency_p90_us,\
+deliveries_expected,deliveries,lost,duplicated,reordered,foreign,misrouted,latency_p50_us,latency_p90_us,\
 latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,connect_p99_us,\
 publish_rtt_p50_us,publish_rtt_p99_us,\
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
 deliveries_per_server_cpu_s,server_cpu_vs_raw,wire_bytes_vs_raw,client_cpu_util,client_lag_p99_us,client_lag_max_us,client_peak_rss_kib,\
-client_rss_per_connection_kib,server_rss_per_connection_kib,connects_per_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,churned,reconnect_p50_us,reconnect_p99_us,complete";
+client_rss_per_connection_kib,server_rss_per_connection_kib,connects_per_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,churned,reconnect_p50_us,reconnect_p99_us,idle_connections,idle_bytes_per_conn_min,\
+idle_server_cpu_us_per_conn_min,idle_server_kib_per_conn,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
 
@@ -74,6 +75,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
             peak_rss_kib: 8_000,
         },
         server_usage: server,
+        idle: None,
         connections: 2,
         connect_ramp: Duration::from_millis(250),
         client_watch: Some(GeneratorHealth {

@@ -147,6 +147,33 @@ fn three_instances_behind_haproxy_deliver_everything() {
     }
 }
 
+#[test]
+fn rooms_over_instances_reach_their_members_only() {
+    // Two instances, three rooms of four: each room's messages cross instances through the
+    // room's own stream, and reach that room's members only.
+    let toml = every_transport("client").replace("instances = 3", "instances = 2")
+        + "[rooms]\ncount = 3\n";
+    let (_, rows, metrics) = run_scenario(&toml);
+    assert_eq!(rows.len(), 5);
+    for (row, m) in rows.iter().zip(&metrics) {
+        let t = &row.transport;
+        assert!(row.deliveries > 0, "{t}: {row:?}");
+        assert_eq!(row.deliveries, row.deliveries_expected, "{t}");
+        assert_eq!((row.lost, row.duplicated, row.misrouted), (0, 0, 0), "{t}");
+        assert!(row.complete, "{t}");
+        let group = m.instances.as_ref().unwrap();
+        let reports: Vec<_> = group.instances.iter().map(|i| i.report.unwrap()).collect();
+        assert_eq!(reports.len(), 2, "{t}");
+        let appended: u64 = reports.iter().map(|r| r.appended).sum();
+        assert!(appended >= m.messages_published, "{t}: {reports:?}");
+        // An instance reads only the rooms its clients are in: never more than the log holds.
+        assert!(
+            reports.iter().all(|r| r.ingested <= appended),
+            "{t}: {reports:?}"
+        );
+    }
+}
+
 /// Three instances of every transport but raw, one killed (SIGKILL) 1 s into the measured phase.
 fn instance_loss(balancer: &str) -> String {
     let mut toml = String::from(

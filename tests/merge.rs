@@ -52,6 +52,8 @@ fn shard(index: u32, count: u32, skew: Duration) -> TransportMetrics {
         delivered: 20 * subs,
         ..DeliveryCounts::default()
     };
+    // Counts the merge only adds up: it must keep every one.
+    clients.counts.misrouted = u64::from(index) + 1;
     TransportMetrics {
         transport: "ws".into(),
         subscribers: slice.subscribers_here(),
@@ -74,6 +76,7 @@ fn shard(index: u32, count: u32, skew: Duration) -> TransportMetrics {
             peak_rss_kib: 1_000,
         },
         server_usage: None,
+        idle: None,
         connections: slice.subscribers_here(),
         connect_ramp: Duration::from_millis(5),
         client_watch: None,
@@ -136,6 +139,7 @@ fn shards_whose_clocks_differ_add_up_exactly() {
     assert_eq!(s.messages_published, 20);
     assert_eq!(s.deliveries_expected, 200);
     assert_eq!((s.deliveries, s.lost), (200, 0));
+    assert_eq!(s.misrouted, 1 + 2);
     let m = load_metrics(&out).unwrap().remove(0);
     let (ma, mb) = (
         load_metrics(&a).unwrap().remove(0),

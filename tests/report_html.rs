@@ -56,6 +56,7 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
             cpu: Duration::from_millis(30),
             peak_rss_kib: 9_000,
         },
+        idle: None,
         server_usage: Some(ProcessUsage {
             cpu: Duration::from_millis(12),
             peak_rss_kib: 5_000,

@@ -12,8 +12,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, UNIX_EPOCH};
 
 use wsbench::metrics::{
-    DeliveryCounts, GeneratorHealth, LagFigures, ProcessUsage, Recorder, TransportMetrics,
-    WireBytes,
+    DeliveryCounts, GeneratorHealth, IdleCost, LagFigures, ProcessUsage, Recorder,
+    TransportMetrics, WireBytes,
 };
 use wsbench::report::stored::{load_metrics, read_summary};
 use wsbench::report::{ReportError, RunInfo, Summary, SummarySource, compare, rerender, write_all};
@@ -83,6 +83,14 @@ fn metrics(transport: &str, server: bool) -> TransportMetrics {
         server_usage: server.then_some(ProcessUsage {
             cpu: Duration::from_nanos(98_765_432),
             peak_rss_kib: 6_000,
+        }),
+        // A stored idle phase reads back exactly, its server figures too.
+        idle: server.then_some(IdleCost {
+            connections: 12,
+            span: Duration::from_nanos(30_000_000_123),
+            wire: WireBytes { up: 480, down: 960 },
+            server_cpu: Some(Duration::from_nanos(1_234_567)),
+            server_rss_growth_kib: Some(240),
         }),
         connections: 12,
         connect_ramp: Duration::from_millis(250),

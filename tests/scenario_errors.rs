@@ -7,8 +7,8 @@ use std::time::Duration;
 use wsbench::protocol::TransportKind;
 use wsbench::scenario::sources::SourceAddresses;
 use wsbench::scenario::{
-    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Network, Origin, Overrides, Pattern, Publish,
-    Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
+    Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, Faults, Heartbeats, Network, Origin, Overrides,
+    Pattern, Publish, Rooms, Scenario, ScenarioError, Targets, Transport, WsClient, load, parse,
 };
 
 /// A valid scenario; the tests below break one line of it at a time.
@@ -68,10 +68,12 @@ fn chat_toml_loads_with_its_values() {
             slow_read_pause: Duration::from_millis(100),
             source_addresses: SourceAddresses::Auto,
             churn: 0,
+            idle_phase: None,
         },
         publish: Publish {
             publishers: 10,
             rate: 100.0,
+            window: None,
             payload_bytes: 64,
             pattern: Pattern::Steady,
         },
@@ -94,7 +96,9 @@ fn chat_toml_loads_with_its_values() {
         thresholds: Vec::new(),
         faults: Faults::default(),
         seed: 1,
+        heartbeats: Heartbeats::default(),
         network: Network::default(),
+        rooms: None,
     };
     assert_eq!(chat(), expected);
 }
@@ -196,7 +200,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`"
     );
 }
 
@@ -269,6 +273,58 @@ fn rate_zero_negative_and_not_a_number() {
     assert!(
         err(&base_with(9, "rate = inf"))
             .starts_with("scenarios/x.toml:9: [publish] rate must be at most")
+    );
+}
+
+/// Saturation mode: `window` instead of `rate`, never both, never neither.
+#[test]
+fn window_replaces_the_rate() {
+    let s = parse(Path::new(PATH), &base_with(9, "window = 8")).unwrap();
+    assert_eq!((s.publish.window, s.publish.rate), (Some(8), 0.0));
+    // It survives the round trip through the stored scenario.
+    let again = parse(Path::new(PATH), &s.to_toml()).unwrap();
+    assert_eq!(again.publish, s.publish);
+    assert_eq!(
+        err(&base_with(9, "rate = 100\nwindow = 8")),
+        "scenarios/x.toml:10: [publish] rate and window exclude each other: rate publishes on a \
+         schedule (open loop), window as fast as the messages in flight allow (closed loop); keep one"
+    );
+    assert_eq!(
+        err(&base_with(9, "")),
+        "scenarios/x.toml:7: [publish] needs rate (messages per second) or window (messages in \
+         flight, saturation mode)"
+    );
+    assert_eq!(
+        err(&base_with(9, "window = 0")),
+        "scenarios/x.toml:9: [publish] window must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        err(&base_with(9, "window = 8\npattern = \"poisson\"")),
+        "scenarios/x.toml:10: [publish] pattern spaces a rate's send times; with window the \
+         sends follow the deliveries: remove one"
+    );
+    assert_eq!(
+        err(&base_with(9, "window = 8").replace(
+            "payload_bytes = 64\n",
+            "payload_bytes = 64\n[rooms]\ncount = 4\n"
+        )),
+        "scenarios/x.toml:9: [publish] window does not run with [rooms] yet: the window waits \
+         for every subscriber, and a room's message reaches only its members; use rate"
+    );
+    // A flag's rate over a file's window is blamed on the flag.
+    let flags = Overrides {
+        rate: Some(50.0),
+        ..Overrides::default()
+    };
+    let path = std::env::temp_dir().join(format!("wsbench-window-{}.toml", std::process::id()));
+    std::fs::write(&path, base_with(9, "window = 8")).unwrap();
+    let e = wsbench::scenario::load_with(&path, &flags)
+        .unwrap_err()
+        .to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        e.contains("--rate") && e.contains("exclude each other"),
+        "{e}"
     );
 }
 
@@ -769,6 +825,46 @@ fn websocket_heartbeat() {
 }
 
 #[test]
+fn server_heartbeats() {
+    let text = base_with(
+        11,
+        "[transports.ws]\nserver_ping = \"30s\"\n[transports.sse]\nkeepalive = \"15s\"",
+    );
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(
+        s.heartbeats,
+        Heartbeats {
+            ws_ping: Some(Duration::from_secs(30)),
+            sse_keepalive: Some(Duration::from_secs(15)),
+        }
+    );
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(11, "[transports.ws]\nserver_ping = \"1ms\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:12: [transports.ws] server_ping must be between"),
+        "{msg}"
+    );
+    let msg = err(&base_with(11, "[transports.sse]\nkeepalive = \"often\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:12: [transports.sse] keepalive: invalid duration"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn idle_phase() {
+    let text = base_with(6, "connect_rate = 500\nidle_phase = \"30s\"");
+    let s = parse(Path::new(PATH), &text).unwrap();
+    assert_eq!(s.clients.idle_phase, Some(Duration::from_secs(30)));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(6, "connect_rate = 500\nidle_phase = \"500ms\""));
+    assert!(
+        msg.starts_with("scenarios/x.toml:7: [clients] idle_phase must be between"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn websocket_client_choice() {
     let text = base_with(11, "[transports.ws]\nclient = \"tungstenite\"");
     let s = parse(Path::new(PATH), &text).unwrap();
@@ -1155,4 +1251,95 @@ fn instances_balancers_and_instance_loss() {
     let msg = err(&(base_with(11, "[transports.ws]\ninstances = 2")
         + "[target]\nws = \"ws://127.0.0.1:9000/ws\"\n"));
     assert!(msg.contains("apply to built-in servers"), "{msg}");
+}
+
+#[test]
+fn rooms_load_by_count_or_members_and_write_back_as_a_count() {
+    let rooms = |body: &str| parse(Path::new(PATH), &format!("{BASE}[rooms]\n{body}\n"));
+    let by_count = rooms("count = 100").unwrap();
+    assert_eq!(by_count.rooms, Some(Rooms { count: 100 }));
+    assert_eq!(
+        parse(Path::new(PATH), &by_count.to_toml()).unwrap(),
+        by_count
+    );
+    // 1000 subscribers, 10 per room: 100 rooms; 3 per room: ⌈1000 / 3⌉ = 334 (the last of 1).
+    assert_eq!(
+        rooms("members = 10").unwrap().rooms,
+        Some(Rooms { count: 100 })
+    );
+    let by_members = rooms("members = 3").unwrap();
+    assert_eq!(by_members.rooms, Some(Rooms { count: 334 }));
+    assert_eq!(
+        parse(Path::new(PATH), &by_members.to_toml()).unwrap(),
+        by_members
+    );
+    // As many rooms as subscribers is allowed (a room each); no table, no rooms.
+    assert_eq!(
+        rooms("count = 1000").unwrap().rooms,
+        Some(Rooms { count: 1000 })
+    );
+    let plain = parse(Path::new(PATH), BASE).unwrap();
+    assert!(plain.rooms.is_none() && !plain.to_toml().contains("[rooms]"));
+    // The misrouted column can gate a run like any other.
+    let gated = format!("{BASE}[rooms]\ncount = 10\n[thresholds]\nmisrouted = 0\n");
+    let gated = parse(Path::new(PATH), &gated).unwrap();
+    assert_eq!(gated.thresholds[0].metric, "misrouted");
+}
+
+#[test]
+fn bad_rooms_name_line_and_field() {
+    let rooms = |body: &str| err(&format!("{BASE}[rooms]\n{body}\n"));
+    assert_eq!(
+        rooms("count = 0"),
+        "scenarios/x.toml:15: [rooms] count must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        rooms("members = 0"),
+        "scenarios/x.toml:15: [rooms] members must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        rooms("members = -4"),
+        "scenarios/x.toml:15: [rooms] members must be at least 1 (got -4)"
+    );
+    assert_eq!(
+        rooms("count = 1001"),
+        "scenarios/x.toml:15: [rooms] count must be at most subscribers (1000): every room \
+         needs a member (got 1001)"
+    );
+    assert_eq!(
+        rooms("members = 1001"),
+        "scenarios/x.toml:15: [rooms] members must be at most subscribers (1000) (got 1001)"
+    );
+    assert_eq!(
+        rooms("count = 10\nmembers = 100"),
+        "scenarios/x.toml:16: [rooms] takes count or members, not both: members sets the count"
+    );
+    assert_eq!(
+        rooms(""),
+        "scenarios/x.toml:14: [rooms] needs count (how many rooms) or members (subscribers per \
+         room)"
+    );
+    assert_eq!(
+        rooms("size = 5"),
+        "scenarios/x.toml:15:1: [rooms] size: unknown field `size`, expected `count` or `members`"
+    );
+    assert_eq!(
+        rooms("count = \"ten\""),
+        "scenarios/x.toml:15:9: [rooms] count: invalid type: string \"ten\", expected an integer"
+    );
+    // A flag that lowers the subscribers below the rooms is named as the culprit.
+    let text = format!("{BASE}[rooms]\ncount = 100\n");
+    let overrides = Overrides {
+        subscribers: Some(50),
+        ..Overrides::default()
+    };
+    let e = parse(Path::new(PATH), &text)
+        .unwrap()
+        .with_overrides(&overrides)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--subscribers: [rooms] count must be at most subscribers (50): every room needs a \
+         member (got 100)"
+    );
 }

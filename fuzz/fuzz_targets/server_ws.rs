@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use wsbench::protocol::TransportKind;
-use wsbench_fuzz::{UPGRADE, alive, connect, read_head, send_and_drain, server};
+use wsbench_fuzz::{UPGRADE, alive, connect, read_head_or_why, send_and_drain, server};
 
 /// Turns `data` into client frames: per frame, one byte of FIN/RSV/opcode bits (sent as given),
 /// one length byte (< 126: that length; 126: a 16-bit length from the next two bytes, so frames
@@ -59,12 +59,13 @@ fuzz_target!(|data: &[u8]| {
         if tcp.write_all(UPGRADE).is_ok() {
             // A busy machine may take more than the drain's 100 ms to answer the upgrade.
             let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
-            let head = read_head(&mut tcp);
+            let (head, why) = read_head_or_why(&mut tcp);
             let _ = tcp.set_read_timeout(Some(Duration::from_millis(100)));
             assert!(
                 head.starts_with(b"HTTP/1.1 101 "),
-                "a valid upgrade was refused: {}",
-                String::from_utf8_lossy(&head)
+                "a valid upgrade was refused: {:?} ({})",
+                String::from_utf8_lossy(&head),
+                why.unwrap_or_default()
             );
             let bytes = if control & 2 == 0 {
                 input.to_vec()

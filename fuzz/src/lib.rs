@@ -142,7 +142,7 @@ pub fn read_head(tcp: &mut TcpStream) -> Vec<u8> {
 }
 
 /// [`read_head`], and why reading stopped before the head's end (EOF or the socket's error).
-fn read_head_or_why(tcp: &mut TcpStream) -> (Vec<u8>, Option<String>) {
+pub fn read_head_or_why(tcp: &mut TcpStream) -> (Vec<u8>, Option<String>) {
     let mut out = Vec::new();
     let mut byte = [0u8; 1];
     while !out.ends_with(b"\r\n\r\n") && out.len() < 16 * 1024 {

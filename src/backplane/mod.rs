@@ -8,7 +8,7 @@
 //!   [`relay`] appends them to the room's stream with one Lua script ([`relay::APPEND`]) that
 //!   numbers them from a counter and adds each with the explicit entry id `<seq>-0`. The stream
 //!   entry id *is* the hub sequence number, the long-poll cursor and the SSE `Last-Event-ID`.
-//! - One ingest task per instance reads the stream in order (`XREAD BLOCK`) from its retained
+//! - One ingest task per room and instance reads the room's stream in order (`XREAD BLOCK`) from its retained
 //!   start and stores each entry at its number ([`Hub::publish_at`](crate::server::hub::Hub::publish_at)).
 //!   So every instance's ring holds the same messages under the same numbers, and a client that
 //!   reconnects to another instance resumes with the cursor it had: nothing lost, nothing twice.
@@ -17,19 +17,21 @@
 //! - The stream is trimmed (`MAXLEN ~`) to about the ring's size: Redis's memory is bounded as
 //!   the hub's is, and a reader further behind sees the gap as missed messages.
 //!
-//! Keys are per room (`wsbench:room:{K}`, its counter `wsbench:room:{K}:seq`); today every
-//! server has one room, room 0.
+//! Keys are per room (`wsbench:room:{K}`, its counter `wsbench:room:{K}:seq`), and so are the
+//! relays ([`Relays`]): an instance starts a room's when it first has the room
+//! (`server::joined`).
 //!
 //! [`redis_server`] starts a private `redis-server` for a run (loopback, no persistence);
 //! [`haproxy`] writes and starts the load balancer in front of the instances.
 
+mod entry;
 pub mod haproxy;
 pub mod redis_server;
 pub mod relay;
 
 use std::net::{IpAddr, SocketAddr};
 
-pub use relay::{Codec, Relay, RelayStats};
+pub use relay::{Codec, Failures, RelayStats, Relays};
 
 /// Why the backplane could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
-//! One instance's link to the shared log: an appender that writes what the instance's clients
-//! publish, and an ingest task that reads the log back, in order, into the instance's hub.
+//! One instance's link to the shared log, per room: an appender that writes what the instance's
+//! clients publish into the room, and an ingest task that reads the room's stream back, in order,
+//! into the instance's hub.
 //!
 //! The appender batches whatever queued up while the previous append was in flight into one
 //! script call (one round trip, however many messages), so under load the backplane costs a
@@ -7,8 +8,9 @@
 //! `XREAD`. Each entry carries the publishing instance's wall-clock time of the publish, so the
 //! reading instance measures the hop publish → Redis → instance (both on this machine's clock).
 
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -18,6 +20,7 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::entry::entries;
 use super::{BackplaneError, BackplaneUrl, counter_key, stream_key};
 use crate::server::hub::Stored;
 
@@ -90,109 +93,172 @@ impl Default for RelayStats {
 /// hold it.
 type Queued<M> = (M, u64, Option<Stored>);
 
-/// A running relay: stops (its tasks aborted) when dropped.
+/// One instance's relays, one per room: a room's publishes go to its stream, and its stream
+/// comes back, numbered, into the hub. A room's relay starts when the room is joined
+/// ([`Relays::join`]). All rooms append over one shared connection (a script call does not hold
+/// it); each room reads over its own (an `XREAD BLOCK` holds its connection until it answers), so
+/// an instance keeps one Redis connection per room it has, plus one. Stops every room's relay
+/// (its tasks aborted) when dropped.
 #[derive(Debug)]
-pub struct Relay<M> {
+pub struct Relays<M> {
+    client: redis::Client,
+    addr: std::net::SocketAddr,
+    writer: MultiplexedConnection,
+    /// The streams' bound, in entries.
+    bound: usize,
+    codec: Codec<M>,
+    stats: Arc<RelayStats>,
+    /// The first failure of any room's relay goes here ([`Failures`]).
+    fail: mpsc::Sender<BackplaneError>,
+    rooms: Mutex<HashMap<u32, RoomRelay<M>>>,
+}
+
+/// One room's relay: where its publishes queue, and its appender and ingest.
+#[derive(Debug)]
+struct RoomRelay<M> {
     outlet: mpsc::UnboundedSender<Queued<M>>,
-    failures: mpsc::Receiver<BackplaneError>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: [JoinHandle<()>; 2],
 }
 
-impl<M> Drop for Relay<M> {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
+/// Where the relays report failing (Redis gone, a command refused): the instance can no longer
+/// publish or deliver, and should stop.
+#[derive(Debug)]
+pub struct Failures(mpsc::Receiver<BackplaneError>);
 
-impl<M: Send + 'static> Relay<M> {
-    /// Connects to the log at `url` (room `room`, kept to about `bound` entries) and starts the
-    /// appender and the ingest, which replays what the log retains and then follows it, handing
-    /// each entry to `deliver` with its number. Fails if Redis cannot be reached.
-    pub async fn start(
-        url: &BackplaneUrl,
-        room: u32,
-        bound: usize,
-        codec: Codec<M>,
-        stats: std::sync::Arc<RelayStats>,
-        deliver: impl Fn(u64, M) + Send + 'static,
-    ) -> Result<Self, BackplaneError> {
-        let client = url.client()?;
-        let redis_err = |source| BackplaneError::Redis {
-            addr: url.addr,
-            source,
-        };
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(BLOCK * 2));
-        let writer = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(redis_err)?;
-        let reader = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(redis_err)?;
-        let (outlet, queue) = mpsc::unbounded_channel();
-        let (fail, failures) = mpsc::channel(2);
-        let (addr, key) = (url.addr, stream_key(room));
-        let append = Appender {
-            conn: writer,
-            stream: key.clone(),
-            counter: counter_key(room),
-            bound,
-            codec,
-            stats: stats.clone(),
-        };
-        let ingest = Ingest {
-            conn: reader,
-            stream: key,
-            codec,
-            stats,
-            started_ns: unix_ns(),
-        };
-        let on_fail = |fail: mpsc::Sender<BackplaneError>| {
-            move |e: BackplaneError| async move {
-                let _ = fail.send(e).await;
-            }
-        };
-        let (f1, f2) = (on_fail(fail.clone()), on_fail(fail));
-        let tasks = vec![
-            tokio::spawn(async move {
-                if let Err(e) = append.run(queue).await {
-                    f1(e.at(addr)).await;
-                }
-            }),
-            tokio::spawn(async move {
-                if let Err(e) = ingest.run(deliver).await {
-                    f2(e.at(addr)).await;
-                }
-            }),
-        ];
-        Ok(Relay {
-            outlet,
-            failures,
-            tasks,
-        })
-    }
-
-    /// What the hub hands its publishes to ([`Hub::forward_to`](crate::server::hub::Hub::forward_to)):
-    /// queues the message, stamped with the time of the publish, for the appender.
-    pub fn outlet(&self) -> impl Fn(M, Option<Stored>) + Send + Sync + 'static {
-        let outlet = self.outlet.clone();
-        move |message, stored| {
-            let _ = outlet.send((message, unix_ns(), stored));
-        }
-    }
-
-    /// Completes when the relay has failed (Redis gone, a command refused): the instance can no
-    /// longer publish or deliver, and should stop.
-    pub async fn failed(&mut self) -> BackplaneError {
-        match self.failures.recv().await {
+impl Failures {
+    /// Completes with the first relay failure.
+    pub async fn first(&mut self) -> BackplaneError {
+        match self.0.recv().await {
             Some(e) => e,
             None => std::future::pending().await,
         }
+    }
+}
+
+impl<M> Drop for Relays<M> {
+    fn drop(&mut self) {
+        let rooms = self.rooms.get_mut().unwrap_or_else(|e| e.into_inner());
+        for relay in rooms.values() {
+            relay.tasks.iter().for_each(JoinHandle::abort);
+        }
+    }
+}
+
+/// Connection and response timeouts: a read blocks [`BLOCK`] at most, so twice that is a failure.
+fn connection_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(BLOCK * 2))
+}
+
+impl<M: Send + 'static> Relays<M> {
+    /// Connects to the log at `url` (each room's stream kept to about `bound` entries), with no
+    /// room joined yet. Fails if Redis cannot be reached.
+    pub async fn connect(
+        url: &BackplaneUrl,
+        bound: usize,
+        codec: Codec<M>,
+        stats: Arc<RelayStats>,
+    ) -> Result<(Self, Failures), BackplaneError> {
+        let client = url.client()?;
+        let writer = client
+            .get_multiplexed_async_connection_with_config(&connection_config())
+            .await
+            .map_err(|source| BackplaneError::Redis {
+                addr: url.addr,
+                source,
+            })?;
+        let (fail, failures) = mpsc::channel(1);
+        let relays = Relays {
+            client,
+            addr: url.addr,
+            writer,
+            bound,
+            codec,
+            stats,
+            fail,
+            rooms: Mutex::new(HashMap::new()),
+        };
+        Ok((relays, Failures(failures)))
+    }
+
+    /// Starts room `room`'s relay unless it runs: the appender, and the ingest, which connects,
+    /// replays what the room's stream retains and then follows it, handing each entry to
+    /// `deliver` with its number. Publishes queued before the ingest connects are appended
+    /// meanwhile, and read back like the rest.
+    pub fn join(&self, room: u32, deliver: impl Fn(u64, M) + Send + 'static) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if rooms.contains_key(&room) {
+            return;
+        }
+        let (outlet, queue) = mpsc::unbounded_channel();
+        let append = Appender {
+            conn: self.writer.clone(),
+            stream: stream_key(room),
+            counter: counter_key(room),
+            bound: self.bound,
+            codec: self.codec,
+            stats: self.stats.clone(),
+        };
+        let (client, stream, codec, stats) = (
+            self.client.clone(),
+            stream_key(room),
+            self.codec,
+            self.stats.clone(),
+        );
+        let started_ns = unix_ns();
+        let ingest = async move {
+            let conn = client
+                .get_multiplexed_async_connection_with_config(&connection_config())
+                .await?;
+            let ingest = Ingest {
+                conn,
+                stream,
+                codec,
+                stats,
+                started_ns,
+            };
+            ingest.run(deliver).await
+        };
+        let on_fail = |fail: mpsc::Sender<BackplaneError>, addr| {
+            move |e: TaskError| {
+                // The first failure is enough to stop the instance; later ones are not kept.
+                let _ = fail.try_send(e.at(addr));
+            }
+        };
+        let (f1, f2) = (
+            on_fail(self.fail.clone(), self.addr),
+            on_fail(self.fail.clone(), self.addr),
+        );
+        let tasks = [
+            tokio::spawn(async move {
+                if let Err(e) = append.run(queue).await {
+                    f1(e);
+                }
+            }),
+            tokio::spawn(async move {
+                if let Err(e) = ingest.await {
+                    f2(e);
+                }
+            }),
+        ];
+        rooms.insert(room, RoomRelay { outlet, tasks });
+    }
+
+    /// Queues `message`, stamped with the time of the publish, for room `room`'s appender; what
+    /// the hub hands its publishes to ([`Hub::forward_to`](crate::server::hub::Hub::forward_to)).
+    /// A room not joined cannot happen (the hub joins every room it makes); if it did, the
+    /// message is dropped and its waiter told it was not stored.
+    pub fn send(&self, room: u32, message: M, stored: Option<Stored>) {
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(relay) = rooms.get(&room) {
+            let _ = relay.outlet.send((message, unix_ns(), stored));
+        }
+    }
+
+    /// Rooms with a running relay.
+    pub fn rooms(&self) -> usize {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -223,7 +289,7 @@ struct Appender<M> {
     counter: String,
     bound: usize,
     codec: Codec<M>,
-    stats: std::sync::Arc<RelayStats>,
+    stats: Arc<RelayStats>,
 }
 
 impl<M> Appender<M> {
@@ -265,7 +331,7 @@ struct Ingest<M> {
     conn: MultiplexedConnection,
     stream: String,
     codec: Codec<M>,
-    stats: std::sync::Arc<RelayStats>,
+    stats: Arc<RelayStats>,
     /// Entries published before this are replays: not counted in the hop latency.
     started_ns: u64,
 }
@@ -310,82 +376,6 @@ impl<M> Ingest<M> {
     }
 }
 
-/// One entry of the log, as the append script wrote it.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Entry {
-    pub seq: u64,
-    pub at_ns: u64,
-    pub text: bool,
-    pub payload: Bytes,
-}
-
-/// The entries of an `XREAD` reply on one stream (none for a timed-out read).
-pub(crate) fn entries(reply: Value) -> Result<Vec<Entry>, String> {
-    let streams = match reply {
-        Value::Nil => return Ok(Vec::new()),
-        Value::Array(streams) => streams,
-        Value::Map(pairs) => pairs
-            .into_iter()
-            .map(|(k, v)| Value::Array(vec![k, v]))
-            .collect(),
-        other => return Err(format!("XREAD answered {other:?}")),
-    };
-    let mut out = Vec::new();
-    for stream in streams {
-        let Value::Array(mut pair) = stream else {
-            return Err("a stream is not [key, entries]".into());
-        };
-        let Some(Value::Array(items)) = pair.pop() else {
-            return Err("a stream has no entry list".into());
-        };
-        for item in items {
-            out.push(entry(item)?);
-        }
-    }
-    Ok(out)
-}
-
-fn entry(item: Value) -> Result<Entry, String> {
-    let Value::Array(parts) = item else {
-        return Err("an entry is not [id, fields]".into());
-    };
-    let mut parts = parts.into_iter();
-    let (Some(Value::BulkString(id)), Some(Value::Array(fields))) = (parts.next(), parts.next())
-    else {
-        return Err("an entry is not [id, fields]".into());
-    };
-    let id = String::from_utf8_lossy(&id).into_owned();
-    let seq = id
-        .strip_suffix("-0")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("entry id {id} is not <seq>-0"))?;
-    let (mut at_ns, mut text, mut payload) = (None, false, None);
-    let mut fields = fields.into_iter();
-    while let (Some(Value::BulkString(name)), Some(Value::BulkString(value))) =
-        (fields.next(), fields.next())
-    {
-        match name.as_slice() {
-            b"t" => {
-                at_ns = std::str::from_utf8(&value)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-            }
-            b"x" => text = value == b"1",
-            b"d" => payload = Some(Bytes::from(value)),
-            _ => {}
-        }
-    }
-    match (at_ns, payload) {
-        (Some(at_ns), Some(payload)) => Ok(Entry {
-            seq,
-            at_ns,
-            text,
-            payload,
-        }),
-        _ => Err(format!("entry {id} lacks its time or its data")),
-    }
-}
-
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
 fn unix_ns() -> u64 {
     SystemTime::now()
@@ -397,10 +387,6 @@ fn unix_ns() -> u64 {
 mod tests {
     use super::*;
 
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
-
     #[test]
     fn the_hop_histogram_keeps_long_hops() {
         let stats = RelayStats::default();
@@ -411,63 +397,5 @@ mod tests {
         let f = crate::metrics::instances::HopFigures::of(&h);
         assert_eq!((f.count, f.p50_us), (4, 1100));
         assert!(h.equivalent(f.max_us, 5_000_000), "{f:?}");
-    }
-
-    #[test]
-    fn xread_replies_become_numbered_entries() {
-        let reply = Value::Array(vec![Value::Array(vec![
-            bulk("wsbench:room:0"),
-            Value::Array(vec![
-                Value::Array(vec![
-                    bulk("7-0"),
-                    Value::Array(vec![
-                        bulk("t"),
-                        bulk("123"),
-                        bulk("x"),
-                        bulk("1"),
-                        bulk("d"),
-                        bulk("hi"),
-                    ]),
-                ]),
-                Value::Array(vec![
-                    bulk("8-0"),
-                    Value::Array(vec![
-                        bulk("t"),
-                        bulk("124"),
-                        bulk("x"),
-                        bulk("0"),
-                        bulk("d"),
-                        bulk(""),
-                    ]),
-                ]),
-            ]),
-        ])]);
-        let got = entries(reply).unwrap();
-        assert_eq!(
-            got,
-            vec![
-                Entry {
-                    seq: 7,
-                    at_ns: 123,
-                    text: true,
-                    payload: Bytes::from_static(b"hi")
-                },
-                Entry {
-                    seq: 8,
-                    at_ns: 124,
-                    text: false,
-                    payload: Bytes::new()
-                },
-            ]
-        );
-        assert!(entries(Value::Nil).unwrap().is_empty());
-        let foreign = Value::Array(vec![Value::Array(vec![
-            bulk("k"),
-            Value::Array(vec![Value::Array(vec![
-                bulk("1700000000000-3"),
-                Value::Array(vec![]),
-            ])]),
-        ])]);
-        assert!(entries(foreign).unwrap_err().contains("not <seq>-0"));
     }
 }

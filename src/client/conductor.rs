@@ -30,8 +30,9 @@ use super::schedule::{Schedule, Timeline, window_slots_by_second};
 use super::shard::START_FILE_WAIT;
 use super::signals::Signals;
 use super::watch::LagWatch;
+use super::window::Window;
 use super::workers::Workers;
-use super::{http, raw, sse, ws};
+use super::{http, idle, raw, sse, ws};
 use crate::metrics::timeseries::Sample;
 use crate::metrics::{
     FailureCounts, IntervalRecorder, PackedHistogram, Recorder, ShardFigures, SharedHistogram,
@@ -48,8 +49,12 @@ pub async fn drive(
     cancel: &CancellationToken,
     on_phase: &mut dyn FnMut(Phase),
 ) -> Result<ClientOutcome, ClientError> {
-    // Every subscriber receives every message (and publishers send theirs).
-    let deliveries_per_s = plan.rate * f64::from(plan.subscribers + plan.publishers);
+    // Every subscriber receives every message (and publishers send theirs); saturation mode
+    // takes what the cores give.
+    let deliveries_per_s = match plan.shape.window {
+        Some(_) => f64::MAX,
+        None => plan.rate * f64::from(plan.subscribers + plan.publishers),
+    };
     let workers = Workers::for_load(deliveries_per_s).map_err(ClientError::Workers)?;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let seconds = usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0);
@@ -67,7 +72,12 @@ pub async fn drive(
         dialed: AtomicU64::new(0),
         timeline: watch::Sender::new(None),
         signals: Signals::new(plan.subscribers as usize),
-        tally: PublishTally::new(plan.publishers, others_total),
+        tally: PublishTally::new(plan.publishers, others_total, plan.room_count()),
+        members: (0..plan.room_count()).map(|_| AtomicU64::new(0)).collect(),
+        window: plan
+            .shape
+            .window
+            .map(|n| Arc::new(Window::new(n, plan.drain))),
         events: events_tx,
         measure_over: AtomicBool::new(false),
         stop: cancel.child_token(),
@@ -82,28 +92,29 @@ pub async fn drive(
         let slot = ramp_start + per_connection * i;
         let ctx = ctx.clone();
         let slow = i >= plan.subscribers - plan.slow_readers;
+        let room = plan.subscriber_room(i);
         match target.transport {
             Transport::Ws {
                 ping_interval,
                 client,
             } => subscribers.spawn_on(
-                ws::subscriber(ctx, i, slot, ping_interval, client, slow),
+                ws::subscriber(ctx, i, room, slot, ping_interval, client, slow),
                 workers.handle(i as usize),
             ),
             Transport::LongPoll { .. } => subscribers.spawn_on(
-                longpoll::subscriber(ctx, i, slot, Pacing::Held, slow),
+                longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
                 workers.handle(i as usize),
             ),
             Transport::ShortPoll { interval } => subscribers.spawn_on(
-                longpoll::subscriber(ctx, i, slot, Pacing::Every(interval), slow),
+                longpoll::subscriber(ctx, i, room, slot, Pacing::Every(interval), slow),
                 workers.handle(i as usize),
             ),
             Transport::Sse => subscribers.spawn_on(
-                sse::subscriber(ctx, i, slot, slow),
+                sse::subscriber(ctx, i, room, slot, slow),
                 workers.handle(i as usize),
             ),
             Transport::Raw => subscribers.spawn_on(
-                raw::subscriber(ctx, i, slot, slow),
+                raw::subscriber(ctx, i, room, slot, slow),
                 workers.handle(i as usize),
             ),
         };
@@ -170,6 +181,10 @@ pub async fn drive(
         });
     }
 
+    let idle = match plan.shape.idle_phase {
+        Some(span) => Some(idle::phase(&ctx, span, ok, cancel, on_phase).await),
+        None => None,
+    };
     let (epoch, publish_start, start_wall) = match start(plan, cancel).await {
         Ok(Some((at, wall))) => (at, at, wall),
         Ok(None) => {
@@ -193,6 +208,9 @@ pub async fn drive(
         measure_end: measure_start + plan.duration,
         own: plan.own_publishers(),
     };
+    if let Some(window) = &ctx.window {
+        window.set_recipients(subscribers_ok);
+    }
     ctx.timeline.send_replace(Some(timeline));
     if !plan.warmup.is_zero() {
         on_phase(Phase::Warmup);
@@ -313,9 +331,13 @@ pub async fn drive(
     };
     let own = plan.own_publishers();
     let cadence = plan.cadence();
-    let messages_scheduled = (own.first..own.end)
-        .map(|p| Schedule::new(p, &cadence, &measured_window).in_window_slots(&measured_window))
-        .sum();
+    // A window has no schedule: what it let through is what was asked for.
+    let messages_scheduled = match ctx.window {
+        Some(_) => messages_published,
+        None => (own.first..own.end)
+            .map(|p| Schedule::new(p, &cadence, &measured_window).in_window_slots(&measured_window))
+            .sum(),
+    };
     // The whole run's latency is the sum of its seconds: no subscriber keeps a histogram.
     let mut recorder = Recorder {
         latency_us: sum_seconds(&samples),
@@ -323,16 +345,17 @@ pub async fn drive(
         reconnect_us: ctx.reconnect_us.take(),
         ..Recorder::default()
     };
-    let mut subscribers_connected = 0;
+    let (mut subscribers_connected, mut deliveries_expected) = (0, 0);
     for inbox in inboxes {
         // Only a connected subscriber was expected to receive anything: every message this
-        // process published, and (sharded) the other shards' as scheduled.
+        // process published into its room, and (sharded) the other shards' as scheduled.
         let expected = if inbox.connected {
             subscribers_connected += 1;
-            messages_published + others_total
+            ctx.tally.in_room(inbox.room()) + others_total
         } else {
             0
         };
+        deliveries_expected += expected;
         recorder.counts.merge(&inbox.finish(expected));
     }
     for r in &recorders {
@@ -363,15 +386,18 @@ pub async fn drive(
         },
         recorder,
         subscribers_connected,
+        deliveries_expected,
         messages_published,
         messages_scheduled,
         measured,
         ramp,
         wire,
         connect_wire,
+        idle,
         wire_above_tls: target.tls.is_some().then_some(above),
         tls_handshakes: ctx.handshakes.read(),
         lag,
+        window: ctx.window.as_ref().map(|w| w.figures()),
         complete,
     })
 }

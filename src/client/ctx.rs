@@ -57,6 +57,11 @@ pub(super) struct Ctx {
     /// Wakes subscribers when the timeline, the tally's total or the stop changes.
     pub(super) signals: Signals,
     pub(super) tally: PublishTally,
+    /// Subscribers that connected, per room the publishers publish into: the deliveries each
+    /// message to the room is expected to make. Final once the ramp-up is over.
+    pub(super) members: Box<[AtomicU64]>,
+    /// Saturation mode's window, shared by the publishers and every subscriber's inbox.
+    pub(super) window: Option<Arc<super::window::Window>>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     /// The measured phase is over (set once, with a raise of the [`Signals`]).
     pub(super) measure_over: AtomicBool,
@@ -76,7 +81,7 @@ impl Ctx {
         }
         self.learn_timeline(timeline);
         if !inbox.knows_expected() {
-            inbox.set_expected(self.tally.total());
+            inbox.set_expected(self.tally.total(inbox.room()));
         }
         if inbox.complete() {
             // Under churn a subscriber with every message stays connected, and can be churned,
@@ -107,6 +112,12 @@ impl Ctx {
             }
         }
         self.signals.raise();
+    }
+
+    /// Subscribers of `room` that connected (0 for a room nobody publishes into).
+    pub(super) fn members(&self, room: crate::protocol::RoomId) -> u64 {
+        let n = self.members.get(room.0 as usize);
+        n.map_or(0, |n| n.load(Ordering::Relaxed))
     }
 
     /// Tells the conductor.
@@ -146,8 +157,11 @@ pub(super) async fn first_connect<T>(
         Joiner::Subscriber(inbox) => {
             if result.is_ok() {
                 ctx.connect_us.record(started.elapsed());
+                if let Some(n) = ctx.members.get(inbox.room().0 as usize) {
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
                 inbox.connected = true;
-                inbox.attach(ctx.intervals.clone());
+                inbox.attach(ctx.intervals.clone(), ctx.window.clone());
             }
             &mut inbox.counts
         }

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper::{Request, StatusCode};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
 use super::backoff::{Backoff, Start, reconnect};
 use super::conn::Stream;
@@ -26,6 +26,7 @@ use super::h2exec::ConnectionExecutor;
 use super::publishing::Publishing;
 use crate::codec::h1::{Head, Method};
 use crate::metrics::{FailureKind, Recorder};
+use crate::protocol::in_room;
 
 /// Largest answer body read whole (a poll's batch): twice the most the built-in server sends
 /// (1024 messages of up to 64 KiB), so only a runaway answer is refused.
@@ -335,7 +336,10 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
     } else {
         1
     };
-    let path = &ctx.target.paths.publish;
+    let path = &in_room(
+        &ctx.target.paths.publish,
+        ctx.plan.on_wire(publishing.room()),
+    );
     let post = |sender: &mut Option<Sender>, message: &Bytes| {
         let conn = match sender {
             Some(s @ Sender::Http2 { .. }) => s.h2_handle(),
@@ -356,18 +360,15 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
     let mut responses = FuturesOrdered::new();
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     loop {
-        let due = if unanswered.len() < limit {
-            publishing.next_due()
-        } else {
-            None
-        };
-        if due.is_none() && unanswered.is_empty() {
+        let more = publishing.has_next();
+        if !more && unanswered.is_empty() {
             break;
         }
+        let may_send = more && unanswered.len() < limit;
         tokio::select! {
             _ = ctx.stop.cancelled() => break,
-            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                let Some((message, at)) = publishing.take(ctx.plan.payload_bytes) else {
+            ready = publishing.ready(), if may_send => {
+                let Some((message, at)) = publishing.take(ctx.plan.payload_bytes).filter(|_| ready) else {
                     continue;
                 };
                 let message = Bytes::from(message);

@@ -7,6 +7,12 @@
 //! subscriber does not grow with the latencies it sees, and the receive loops of the transports
 //! need no hook of their own.
 //!
+//! With rooms a subscriber knows its room and the run's room count, so it knows every
+//! publisher's room ([`crate::client::LoadPlan::publisher_room`]): a message from a publisher of
+//! another room is `misrouted` (the server broke the room's isolation), counted apart and never a
+//! delivery. Its tracker counts publishers by their index within the room, so it stays a few
+//! words per publisher of its own room however many rooms there are.
+//!
 //! In a sharded run a message from another shard's publisher carries a send time on that
 //! shard's clock: it counts for delivery, loss, duplicates and order like any other, but gives
 //! no latency ([`Timeline::own`]).
@@ -16,12 +22,14 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::schedule::Timeline;
+use super::window::Window;
 use crate::codec::envelope::Envelope;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
 use crate::metrics::{Counts, IntervalRecorder, thread_lane};
+use crate::protocol::RoomId;
 
 /// One subscriber's receive-side state; owned by its task, merged at the end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inbox {
     /// Counters (deliveries are filled in by [`Inbox::finish`]).
     pub counts: Counts,
@@ -32,22 +40,63 @@ pub struct Inbox {
     expected: Option<u64>,
     /// The run's per-second recorder, once connected.
     intervals: Option<Arc<IntervalRecorder>>,
+    /// Saturation mode: told of each message's first arrival here, with this subscriber's seat.
+    window: Option<(Arc<Window>, u32)>,
+    /// The subscriber's room, and how many rooms the publishers publish into (publisher `p` is
+    /// in room `p % rooms`; 1 without rooms).
+    room: RoomId,
+    rooms: u32,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox::in_room(RoomId::LOBBY, 1)
+    }
 }
 
 impl Inbox {
+    /// The inbox of a subscriber in `room`, of a run whose publishers publish into `rooms` rooms.
+    pub fn in_room(room: RoomId, rooms: u32) -> Self {
+        Inbox {
+            counts: Counts::default(),
+            connected: false,
+            tracker: DeliveryTracker::default(),
+            expected: None,
+            intervals: None,
+            window: None,
+            room,
+            rooms: rooms.max(1),
+        }
+    }
+
+    /// The subscriber's room.
+    pub fn room(&self) -> RoomId {
+        self.room
+    }
+
     /// Handles one received message at `now`. Before the timeline is fixed nothing is in the window.
     pub fn receive(&mut self, message: &[u8], now: Instant, timeline: Option<&Timeline>) {
         let Some(envelope) = Envelope::find(message) else {
             self.counts.foreign += 1;
             return;
         };
+        // Publisher `p` publishes into room `p % rooms` and is the `p / rooms`-th of its room.
+        let mut local = envelope.publisher;
+        if self.rooms > 1 || self.room != RoomId::LOBBY {
+            if envelope.publisher % self.rooms != self.room.0 {
+                self.counts.misrouted += 1;
+                return;
+            }
+            local = envelope.publisher / self.rooms;
+        }
         let in_window = timeline.is_some_and(|t| t.in_window(envelope.intended_ns));
-        let arrival = self
-            .tracker
-            .observe(envelope.publisher, envelope.seq, in_window);
+        let arrival = self.tracker.observe(local, envelope.seq, in_window);
         if arrival == Arrival::Foreign {
             self.counts.foreign += 1;
             return;
+        }
+        if let (Some((window, seat)), false) = (&self.window, arrival == Arrival::Duplicate) {
+            window.arrived(*seat, envelope.publisher, envelope.seq);
         }
         if let (true, Some(t)) = (in_window && arrival != Arrival::Duplicate, timeline) {
             let intended = t.at(envelope.intended_ns);
@@ -67,9 +116,28 @@ impl Inbox {
         }
     }
 
-    /// Records from now on into the run's per-second recorder.
-    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>) {
+    /// Records from now on into the run's per-second recorder (and tells the window, if any).
+    pub(super) fn attach(&mut self, intervals: Arc<IntervalRecorder>, window: Option<Arc<Window>>) {
         self.intervals = Some(intervals);
+        self.window = window.map(|w| {
+            let seat = w.seat();
+            (w, seat)
+        });
+    }
+
+    /// The connection closed and the next one (if any) is a fresh join: the window stops waiting
+    /// for this subscriber until [`Inbox::rejoined`].
+    pub(super) fn left(&self) {
+        if let Some((window, seat)) = &self.window {
+            window.leave(*seat, |p, s| self.tracker.seen(p, s));
+        }
+    }
+
+    /// Connected again after [`Inbox::left`].
+    pub(super) fn rejoined(&self) {
+        if let Some((window, seat)) = &self.window {
+            window.rejoin(*seat);
+        }
     }
 
     /// Tells the inbox how many in-window messages to expect, once known.
@@ -95,5 +163,52 @@ impl Inbox {
     pub fn finish(mut self, expected: u64) -> Counts {
         self.counts.delivery = self.tracker.finish(expected);
         self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(publisher: u32, seq: u64) -> Vec<u8> {
+        Envelope {
+            publisher,
+            seq,
+            intended_ns: 0,
+        }
+        .encode(64)
+    }
+
+    #[test]
+    fn a_message_from_another_room_is_misrouted_and_never_a_delivery() {
+        let now = Instant::now();
+        let timeline = Timeline {
+            epoch: now,
+            publish_start: now,
+            measure_start: now,
+            measure_end: now + std::time::Duration::from_secs(10),
+            own: (0..10).into(),
+        };
+        // Room 1 of 3: publishers 1, 4, 7, … are its own.
+        let mut inbox = Inbox::in_room(RoomId(1), 3);
+        for (publisher, seq) in [(1, 0), (4, 0), (1, 1), (2, 0), (3, 5), (4, 0)] {
+            inbox.receive(&message(publisher, seq), now, Some(&timeline));
+        }
+        assert_eq!(inbox.counts.misrouted, 2);
+        // Three of its room's messages were expected: all came, one of them twice.
+        let counts = inbox.finish(3);
+        assert_eq!(counts.misrouted, 2);
+        let d = counts.delivery;
+        assert_eq!((d.delivered, d.duplicated, d.lost), (3, 1, 0));
+        // A subscriber placed in a room nobody publishes into (past the run's rooms) expects
+        // nothing, and anything it gets is misrouted.
+        let mut idle = Inbox::in_room(RoomId(5), 1);
+        idle.receive(&message(0, 0), now, Some(&timeline));
+        assert_eq!(idle.finish(0).misrouted, 1);
+        // Without rooms every publisher is the subscriber's.
+        let mut one = Inbox::default();
+        one.receive(&message(2, 0), now, Some(&timeline));
+        let counts = one.finish(1);
+        assert_eq!((counts.misrouted, counts.delivery.delivered), (0, 1));
     }
 }

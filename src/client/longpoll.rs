@@ -17,7 +17,7 @@ use super::inbox::Inbox;
 use super::signals::News;
 use crate::codec::batch;
 use crate::metrics::FailureKind;
-use crate::protocol::{MISSED, NEXT_CURSOR};
+use crate::protocol::{MISSED, NEXT_CURSOR, RoomId, in_room};
 
 /// How a subscriber paces its polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,15 +43,16 @@ const FIELDS: &[&str] = &[NEXT_CURSOR, MISSED];
 /// A poll in flight: it owns the connection and gives it back with the answer.
 type Pending = Pin<Box<dyn Future<Output = Result<(Sender, Answer), ConnectError>> + Send>>;
 
-/// Sends one poll on `sender`; the returned future owns the connection, so it can stay in
-/// flight while the caller waits on other events (dropping it loses the connection, never part
-/// of an answer).
-fn poll(sender: Sender, ctx: &Ctx, cursor: Option<u64>, pacing: Pacing) -> Pending {
-    let poll = &ctx.target.paths.poll;
+/// Sends one poll in `room` on `sender`; the returned future owns the connection, so it can stay
+/// in flight while the caller waits on other events (dropping it loses the connection, never
+/// part of an answer). With rooms the room comes first: `/poll?room=K&cursor=N`.
+fn poll(sender: Sender, ctx: &Ctx, room: RoomId, cursor: Option<u64>, pacing: Pacing) -> Pending {
+    let poll = in_room(&ctx.target.paths.poll, ctx.plan.on_wire(room));
+    let sep = if poll.contains('?') { '&' } else { '?' };
     let path = match (cursor, pacing) {
-        (None, _) => poll.clone(),
-        (Some(c), Pacing::Held) => format!("{poll}?cursor={c}"),
-        (Some(c), Pacing::Every(_)) => format!("{poll}?cursor={c}&wait=0"),
+        (None, _) => poll,
+        (Some(c), Pacing::Held) => format!("{poll}{sep}cursor={c}"),
+        (Some(c), Pacing::Every(_)) => format!("{poll}{sep}cursor={c}&wait=0"),
     };
     let exchange = sender.exchange(ctx, Outgoing::get(path), "poll");
     Box::pin(async move {
@@ -83,22 +84,23 @@ enum Next {
     Closed,
 }
 
-/// Subscriber connecting at `slot`: joins (the join's round trip is its connect time), then polls
-/// with its cursor until it has every expected message or the run stops.
+/// Subscriber in `room` connecting at `slot`: joins (the join's round trip is its connect time),
+/// then polls with its cursor until it has every expected message or the run stops.
 pub(super) async fn subscriber(
     ctx: Arc<Ctx>,
     index: u32,
+    room: RoomId,
     slot: Instant,
     pacing: Pacing,
     slow: bool,
 ) -> Inbox {
-    let mut inbox = Inbox::default();
+    let mut inbox = Inbox::in_room(room, ctx.plan.room_count());
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
     let join = async {
         let sender = connect(&ctx, FIELDS).await?;
-        let (sender, answer) = poll(sender, &ctx, None, pacing).await?;
+        let (sender, answer) = poll(sender, &ctx, room, None, pacing).await?;
         Ok::<_, ConnectError>((sender, answer.next_cursor))
     };
     let Some((sender, mut cursor)) =
@@ -114,7 +116,7 @@ pub(super) async fn subscriber(
     // at its next slot makes the client skip that slot (one request at a time per connection).
     let mut slot = Instant::now();
     let mut next = match pacing {
-        Pacing::Held => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
+        Pacing::Held => Next::InFlight(poll(sender, &ctx, room, Some(cursor), pacing)),
         Pacing::Every(interval) => {
             slot += interval;
             Next::Due(slot, sender)
@@ -141,7 +143,7 @@ pub(super) async fn subscriber(
                 biased;
                 _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     next = match next {
-                        Next::Due(_, sender) => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
+                        Next::Due(_, sender) => Next::InFlight(poll(sender, &ctx, room, Some(cursor), pacing)),
                         in_flight => in_flight,
                     };
                 }
@@ -162,7 +164,7 @@ pub(super) async fn subscriber(
                         let start = Start::AfterBackoff;
                         match reconnect(&ctx, &mut backoff, start, counts, || connect(&ctx, FIELDS)).await {
                             Some(fresh) => {
-                                next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing));
+                                next = Next::InFlight(poll(fresh, &ctx, room, Some(cursor), pacing));
                                 continue;
                             }
                             None => {
@@ -185,7 +187,7 @@ pub(super) async fn subscriber(
                     cursor = answer.next_cursor;
                     pause_if(slow, &ctx).await;
                     next = match pacing {
-                        Pacing::Held => Next::InFlight(poll(sender, &ctx, Some(cursor), pacing)),
+                        Pacing::Held => Next::InFlight(poll(sender, &ctx, room, Some(cursor), pacing)),
                         Pacing::Every(interval) => {
                             let now = Instant::now();
                             while slot <= now {
@@ -210,7 +212,7 @@ pub(super) async fn subscriber(
             })
             .await
             {
-                Some(fresh) => next = Next::InFlight(poll(fresh, &ctx, Some(cursor), pacing)),
+                Some(fresh) => next = Next::InFlight(poll(fresh, &ctx, room, Some(cursor), pacing)),
                 None => break,
             }
         }

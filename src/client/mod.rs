@@ -1,6 +1,6 @@
 //! The load generator: ramp-up, one task per simulated client, the publishers and the stop rules.
 //!
-//! [`drive`] runs one transport through its phases — connect (at `connect_rate`), warmup,
+//! [`drive`] runs one transport through its phases — connect (at `connect_rate`), idle, warmup,
 //! measure, drain — and returns what the clients recorded. Clients reach the server only over
 //! sockets, each wrapped in a [`CountingStream`](crate::wire::CountingStream), so a server we did
 //! not write is measured exactly like ours. Never prints or writes files: progress is reported
@@ -29,6 +29,8 @@
 //! - [`workers`]: the generator's threads, one single-threaded runtime per core.
 //! - [`watch`]: how late those threads run their tasks (event-loop lag), over the measured phase.
 //! - `churn`: the connections closed on purpose during the measured phase (`[clients] churn`).
+//! - [`window`]: saturation mode's messages in flight (`[publish] window`), counted exactly.
+//! - `idle`: the idle phase before publishing, when only heartbeats flow (`[clients] idle_phase`).
 //! - `sampler` and `conductor`: the 1 Hz sampler and [`drive`], which runs it all.
 
 mod backoff;
@@ -40,6 +42,7 @@ mod failure;
 mod h1;
 mod h2exec;
 mod http;
+mod idle;
 mod inbox;
 pub mod longpoll;
 pub mod outcome;
@@ -53,6 +56,7 @@ mod signals;
 pub mod source;
 pub mod sse;
 pub mod watch;
+pub mod window;
 pub mod workers;
 pub mod ws;
 

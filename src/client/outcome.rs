@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::shard::StartError;
-use crate::metrics::{FailureCounts, LagFigures, Recorder, ShardFigures, TimeSeries, WireBytes};
+use crate::metrics::{
+    FailureCounts, IdleCost, LagFigures, Recorder, ShardFigures, TimeSeries, WireBytes,
+};
 
 /// Where a run stands; reported to the caller's callback at each change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +31,13 @@ pub enum Phase {
         /// Connections that failed or timed out.
         failed: u32,
     },
+    /// Every connection is up and quiet for the idle phase (sample resource usage now).
+    Idle {
+        /// How long it lasts.
+        span: Duration,
+    },
+    /// The idle phase ended (sample resource usage now).
+    IdleOver,
     /// Publishing, not recorded.
     Warmup,
     /// The measured phase started (sample resource usage now).
@@ -106,8 +115,12 @@ pub enum ClientError {
 pub struct ClientOutcome {
     /// All client recorders merged (subscribers and publishers).
     pub recorder: Recorder,
-    /// Subscribers that connected (each was expected to receive every in-window message).
+    /// Subscribers that connected (each was expected to receive every in-window message of its room).
     pub subscribers_connected: u32,
+    /// Deliveries expected: per connected subscriber, the in-window messages published into its
+    /// room. In a sharded run "every message" counts the other shards' messages as scheduled
+    /// (see [`ShardFigures`]).
+    pub deliveries_expected: u64,
     /// Messages published with an intended time inside the measured window.
     pub messages_published: u64,
     /// Publish slots inside the measured window: what the schedule asked for. More than
@@ -121,6 +134,8 @@ pub struct ClientOutcome {
     pub wire: WireBytes,
     /// Socket bytes during ramp-up.
     pub connect_wire: WireBytes,
+    /// The idle phase's client figures (the server's are added by the caller, who samples it).
+    pub idle: Option<IdleCost>,
     /// With TLS: the plaintext bytes above TLS over the same span as `wire`, so that
     /// `wire − wire_above_tls` is exactly what TLS added. `None` without TLS.
     pub wire_above_tls: Option<WireBytes>,
@@ -132,21 +147,14 @@ pub struct ClientOutcome {
     /// How late the client threads ran their tasks from [`Phase::Measuring`] to
     /// [`Phase::Measured`] (see `watch`); `None` if no tick was served or no timer could be made.
     pub lag: Option<LagFigures>,
+    /// Saturation mode: the window's own count of messages in flight.
+    pub window: Option<crate::client::window::WindowFigures>,
     /// False when the run was cancelled before the drain ended.
     pub complete: bool,
     /// The measured phase and the drain, second by second.
     pub timeseries: TimeSeries,
     /// In a sharded run: what the merge needs beyond the figures above.
     pub shard: Option<ShardFigures>,
-}
-
-impl ClientOutcome {
-    /// Deliveries expected: every in-window message × subscribers that connected. In a sharded
-    /// run "every message" counts the other shards' messages as scheduled (see [`ShardFigures`]).
-    pub fn deliveries_expected(&self) -> u64 {
-        let others = self.shard.as_ref().map_or(0, |s| s.others_scheduled);
-        (self.messages_published + others) * u64::from(self.subscribers_connected)
-    }
 }
 
 /// The ramp-up: connections made (subscribers and publishers' own) and how long it took from the

@@ -10,9 +10,9 @@ use super::ClientError;
 use super::schedule::{Cadence, PublisherIds};
 use super::shard::StartAt;
 use crate::metrics::Slice;
-use crate::protocol::{self, TransportKind};
+use crate::protocol::{self, RoomId, TransportKind};
 use crate::scenario::target::Endpoint;
-use crate::scenario::{Network, Pattern, Scenario, Transport};
+use crate::scenario::{Network, Pattern, Rooms, Scenario, Transport};
 
 /// What the load looks like for one transport (the scenario's common fields).
 #[derive(Debug, Clone)]
@@ -48,6 +48,9 @@ pub struct LoadPlan {
     pub start_at: Option<StartAt>,
     /// The send pattern, churn and network: what makes the load look like a real one.
     pub shape: Shape,
+    /// `[rooms]`: subscribers and publishers spread over rooms ([`LoadPlan::subscriber_room`],
+    /// [`LoadPlan::publisher_room`]); `None`: one stream, and no room on the wire.
+    pub rooms: Option<Rooms>,
 }
 
 /// The workload's shape beyond its size (issue 13): how the sends are spaced, how many
@@ -63,6 +66,11 @@ pub struct Shape {
     pub churn: u32,
     /// The path every client's bytes take to the server ([`crate::wire::delay`]).
     pub network: Network,
+    /// Saturation mode: at most this many messages in flight instead of a rate
+    /// ([`super::window`]).
+    pub window: Option<u32>,
+    /// `[clients] idle_phase`: every connection quiet this long before publishing starts.
+    pub idle_phase: Option<Duration>,
 }
 
 impl Default for Shape {
@@ -72,6 +80,8 @@ impl Default for Shape {
             seed: 1,
             churn: 0,
             network: Network::default(),
+            window: None,
+            idle_phase: None,
         }
     }
 }
@@ -99,8 +109,36 @@ impl LoadPlan {
                 seed: s.seed,
                 churn: s.clients.churn,
                 network: s.network,
+                window: s.publish.window,
+                idle_phase: s.clients.idle_phase,
             },
+            rooms: s.rooms,
         }
+    }
+
+    /// Rooms publishers publish into: `0..room_count()` (1 without `[rooms]`). A subscriber may
+    /// be placed in a room past these: nobody publishes there, and it expects nothing.
+    pub fn room_count(&self) -> u32 {
+        self.rooms.map_or(1, |r| r.count)
+    }
+
+    /// The room of subscriber `index`: round robin, so rooms differ in size by one at most and
+    /// subscriber `p` (which carries publisher `p` on WebSocket and raw) is in publisher `p`'s room.
+    pub fn subscriber_room(&self, index: u32) -> RoomId {
+        RoomId(index % self.room_count())
+    }
+
+    /// The room publisher `p` publishes into: round robin over the rooms, the same rule as the
+    /// subscribers'. With fewer publishers than rooms the last rooms have none.
+    pub fn publisher_room(&self, publisher: u32) -> RoomId {
+        RoomId(publisher % self.room_count())
+    }
+
+    /// The room as requests name it: `None` for room 0 without `[rooms]`, so a one-room run's
+    /// requests carry no room (byte for byte those of before rooms). A connection placed in a
+    /// room nobody publishes into names it either way.
+    pub fn on_wire(&self, room: RoomId) -> Option<RoomId> {
+        (self.rooms.is_some() || room != RoomId::LOBBY).then_some(room)
     }
 
     /// What every publisher's schedule is made from (the whole run's publishers: a shard's
@@ -285,6 +323,39 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rooms_spread_subscribers_and_publishers_round_robin_and_name_the_room_only_with_rooms() {
+        let scenario = crate::scenario::parse(
+            std::path::Path::new("x.toml"),
+            "duration = \"2s\"\n[clients]\nsubscribers = 10\n[publish]\npublishers = 3\n\
+             rate = 30\n[transports.ws]\n[rooms]\nmembers = 3\n",
+        )
+        .unwrap();
+        let plan = LoadPlan::from_scenario(&scenario);
+        assert_eq!(plan.room_count(), 4);
+        let mut members = [0; 4];
+        for i in 0..plan.subscribers {
+            members[plan.subscriber_room(i).0 as usize] += 1;
+        }
+        assert_eq!(members, [3, 3, 2, 2]);
+        // A WebSocket publisher rides subscriber p's connection: the same room.
+        for p in 0..plan.publishers {
+            assert_eq!(plan.publisher_room(p), plan.subscriber_room(p));
+        }
+        assert_eq!(plan.on_wire(RoomId(2)), Some(RoomId(2)));
+        let plain = LoadPlan {
+            rooms: None,
+            ..plan
+        };
+        assert_eq!(
+            (plain.room_count(), plain.subscriber_room(7)),
+            (1, RoomId(0))
+        );
+        assert_eq!(plain.on_wire(RoomId(0)), None);
+        // A connection placed where nobody publishes (an idle one) still names its room.
+        assert_eq!(plain.on_wire(RoomId(9)), Some(RoomId(9)));
+    }
 
     #[test]
     fn shards_close_their_share_of_the_churn_and_keep_the_run_s_cadence() {

@@ -1,44 +1,59 @@
 //! Publisher bookkeeping: each publisher's schedule and counts, and the tally that tells every
-//! subscriber how many in-window messages to expect once all publishers are done.
+//! subscriber how many in-window messages to expect once all publishers are done: per room, since
+//! a subscriber expects only what was published into its own.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, sleep_until};
 
 use super::schedule::{Cadence, Schedule, Timeline};
+use super::window::Window;
 use crate::codec::envelope::Envelope;
+use crate::protocol::RoomId;
+use crate::scenario::MAX_MESSAGES;
 
 /// Totals over all publishers of one transport run.
 #[derive(Debug)]
 pub struct PublishTally {
     in_window: AtomicU64,
+    /// In-window messages published into each room (one entry without rooms).
+    by_room: Box<[AtomicU64]>,
     /// In-window messages the other shards of a sharded run are scheduled to publish: every
     /// subscriber expects them too (0 when not sharded).
     others: u64,
     remaining: AtomicU32,
     /// Set to the in-window total when the last publisher reports.
     finals: watch::Sender<Option<u64>>,
-    /// The same total for readers on the hot path ([`UNKNOWN`] until then): a `watch` borrow
-    /// takes a read lock, an atomic read-modify-write on a line every subscriber shares.
-    total: AtomicU64,
+    /// Each room's final total (with `others`), for readers on the hot path once set: a `watch`
+    /// borrow takes a read lock, an atomic read-modify-write on a line every subscriber shares.
+    totals: OnceLock<Box<[u64]>>,
 }
 
-/// [`PublishTally::total`] before every publisher has reported.
-const UNKNOWN: u64 = u64::MAX;
-
 impl PublishTally {
-    /// A tally waiting for `publishers` reports; subscribers also expect `others` messages
-    /// from other shards' publishers.
-    pub fn new(publishers: u32, others: u64) -> Self {
-        PublishTally {
+    /// A tally waiting for `publishers` reports, of publishers publishing into `rooms` rooms;
+    /// subscribers also expect `others` messages from other shards' publishers.
+    pub fn new(publishers: u32, others: u64, rooms: u32) -> Self {
+        let tally = PublishTally {
             in_window: AtomicU64::new(0),
+            by_room: (0..rooms.max(1)).map(|_| AtomicU64::new(0)).collect(),
             others,
             remaining: AtomicU32::new(publishers),
             finals: watch::Sender::new((publishers == 0).then_some(others)),
-            total: AtomicU64::new(if publishers == 0 { others } else { UNKNOWN }),
+            totals: OnceLock::new(),
+        };
+        if publishers == 0 {
+            tally.settle();
         }
+        tally
+    }
+
+    /// In-window messages published into `room` so far (final once every publisher reported);
+    /// 0 for a room nobody publishes into.
+    pub fn in_room(&self, room: RoomId) -> u64 {
+        let n = self.by_room.get(room.0 as usize);
+        n.map_or(0, |n| n.load(Ordering::SeqCst))
     }
 
     /// In-window messages this process published so far (final once every publisher reported).
@@ -46,10 +61,11 @@ impl PublishTally {
         self.in_window.load(Ordering::SeqCst)
     }
 
-    /// The in-window total each subscriber expects, once every publisher is done: this
-    /// process's and the other shards' scheduled ones.
-    pub fn total(&self) -> Option<u64> {
-        Some(self.total.load(Ordering::Acquire)).filter(|&t| t != UNKNOWN)
+    /// The in-window total a subscriber of `room` expects, once every publisher is done: this
+    /// process's published into the room and the other shards' scheduled ones.
+    pub fn total(&self, room: RoomId) -> Option<u64> {
+        let totals = self.totals.get()?;
+        Some(totals.get(room.0 as usize).copied().unwrap_or(0))
     }
 
     /// A receiver that holds the in-window total once every publisher is done.
@@ -57,44 +73,148 @@ impl PublishTally {
         self.finals.subscribe()
     }
 
-    fn report(&self, in_window: u64) {
+    fn report(&self, room: RoomId, in_window: u64) {
+        if let Some(n) = self.by_room.get(room.0 as usize) {
+            n.fetch_add(in_window, Ordering::SeqCst);
+        }
         let total = self.in_window.fetch_add(in_window, Ordering::SeqCst) + in_window + self.others;
         if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.total.store(total, Ordering::Release);
+            self.settle();
             self.finals.send_replace(Some(total));
         }
+    }
+
+    /// Fixes every room's total: every publisher has reported.
+    fn settle(&self) {
+        let totals = self
+            .by_room
+            .iter()
+            .map(|n| n.load(Ordering::SeqCst) + self.others)
+            .collect();
+        let _ = self.totals.set(totals);
     }
 }
 
 /// One publisher's progress. Reports to the tally exactly once: when its schedule ends, or when
 /// it is dropped (connection lost, run cancelled), so the subscribers never wait for it in vain.
+///
+/// In saturation mode (a [`Window`]) there is no schedule: the next message goes as soon as the
+/// window has a place for it, its intended time is when it took the place, and the publisher
+/// stops at the end of the measured phase (or at its share of [`MAX_MESSAGES`]).
 #[derive(Debug)]
 pub struct Publishing {
     publisher: u32,
+    /// The room it publishes into.
+    room: RoomId,
     cadence: Cadence,
     schedule: Option<Schedule>,
     timeline: Option<Timeline>,
     in_window: u64,
     tally: Option<Arc<super::ctx::Ctx>>,
+    window: Option<Arc<Window>>,
+    /// Saturation mode: the next message's sequence number, and the time it took its place.
+    next_seq: u64,
+    placed: Option<Instant>,
+    /// Saturation mode: no more messages (the measured phase ended, or the cap was reached).
+    closed: bool,
 }
 
 impl Publishing {
     /// This process's publisher `index`, reporting to `ctx`'s tally. It sends as the run's
     /// publisher `first + index` of all (see [`LoadPlan::own_publishers`](super::LoadPlan::own_publishers)).
     pub(super) fn new(ctx: Arc<super::ctx::Ctx>, index: u32) -> Self {
+        let publisher = ctx.plan.own_publishers().first + index;
         Publishing {
-            publisher: ctx.plan.own_publishers().first + index,
+            publisher,
+            room: ctx.plan.publisher_room(publisher),
             cadence: ctx.plan.cadence(),
             schedule: None,
             timeline: None,
             in_window: 0,
+            window: ctx.window.clone(),
             tally: Some(ctx),
+            next_seq: 0,
+            placed: None,
+            closed: false,
         }
+    }
+
+    /// Whether another message is to come (false before the start).
+    pub fn has_next(&self) -> bool {
+        match &self.window {
+            Some(_) => self.timeline.is_some() && !self.closed,
+            None => self.next_due().is_some(),
+        }
+    }
+
+    /// Waits until the next message may go: its slot on the schedule, or (saturation mode) a
+    /// place in the window, taken for it. `false`: no more messages (the window closed with the
+    /// measured phase); the caller reports with [`Publishing::finish`] once none of its messages
+    /// is unanswered. Cancel-safe.
+    pub async fn ready(&mut self) -> bool {
+        let Some(window) = self.window.clone() else {
+            return match self.next_due() {
+                Some(at) => {
+                    sleep_until(at).await;
+                    true
+                }
+                None => false,
+            };
+        };
+        if self.placed.is_some() {
+            return true;
+        }
+        let Some(timeline) = self.timeline.filter(|_| !self.closed) else {
+            return false;
+        };
+        let cap = MAX_MESSAGES as u64 / u64::from(self.cadence.publishers.max(1));
+        // Nothing goes before the first slot: the warmup starts there.
+        sleep_until(timeline.publish_start).await;
+        if self.next_seq < cap {
+            tokio::select! {
+                () = window.enter(self.publisher, self.next_seq) => {
+                    let now = Instant::now();
+                    if now < timeline.measure_end {
+                        self.placed = Some(now);
+                        return true;
+                    }
+                    window.withdraw(self.publisher, self.next_seq);
+                }
+                () = sleep_until(timeline.measure_end) => {}
+            }
+        }
+        self.closed = true;
+        false
+    }
+
+    /// The next message's sequence number and intended time, if it is known now.
+    fn peek(&self) -> Option<(u64, Instant)> {
+        match &self.window {
+            Some(_) => self.placed.map(|at| (self.next_seq, at)),
+            None => self.schedule.as_ref()?.peek(),
+        }
+    }
+
+    /// Moves past the message [`Publishing::peek`] gave.
+    fn advance(&mut self) {
+        if self.window.is_some() {
+            self.next_seq += 1;
+            self.placed = None;
+        } else if let Some(schedule) = self.schedule.as_mut() {
+            schedule.advance();
+        }
+    }
+
+    /// The room it publishes into.
+    pub fn room(&self) -> RoomId {
+        self.room
     }
 
     /// Starts the schedule once the timeline is fixed.
     pub fn start(&mut self, timeline: &Timeline) {
-        if self.schedule.is_none() {
+        if self.window.is_some() {
+            self.timeline.get_or_insert(*timeline);
+        } else if self.schedule.is_none() {
             let schedule = Schedule::new(self.publisher, &self.cadence, timeline);
             let empty = schedule.peek().is_none();
             self.schedule = Some(schedule);
@@ -112,7 +232,7 @@ impl Publishing {
 
     /// The next message, padded to `payload_bytes`; call [`Publishing::sent`] once it is out.
     pub fn next_message(&self, payload_bytes: usize) -> Option<Vec<u8>> {
-        let (seq, at) = self.schedule.as_ref()?.peek()?;
+        let (seq, at) = self.peek()?;
         let timeline = self.timeline.as_ref()?;
         Some(
             Envelope {
@@ -126,13 +246,11 @@ impl Publishing {
 
     /// The message from [`Publishing::next_message`] was handed to the socket.
     pub fn sent(&mut self) {
-        if let Some((_, at)) = self.schedule.as_ref().and_then(Schedule::peek) {
+        if let Some((_, at)) = self.peek() {
             self.count(at);
-            if let Some(schedule) = self.schedule.as_mut() {
-                schedule.advance();
-            }
+            self.advance();
         }
-        if self.next_due().is_none() {
+        if !self.has_next() {
             self.finish();
         }
     }
@@ -142,9 +260,8 @@ impl Publishing {
     /// flight and counts each by [`Publishing::published`] once the server took it.
     pub fn take(&mut self, payload_bytes: usize) -> Option<(Vec<u8>, Instant)> {
         let message = self.next_message(payload_bytes)?;
-        let schedule = self.schedule.as_mut()?;
-        let (_, at) = schedule.peek()?;
-        schedule.advance();
+        let (_, at) = self.peek()?;
+        self.advance();
         Some((message, at))
     }
 
@@ -162,8 +279,11 @@ impl Publishing {
             self.in_window += 1;
             if let Some(ctx) = &self.tally {
                 let second = (at - timeline.measure_start).as_secs();
-                ctx.intervals
-                    .record_published(usize::try_from(second).unwrap_or(usize::MAX));
+                // Every member of the room is to receive it.
+                ctx.intervals.record_published(
+                    usize::try_from(second).unwrap_or(usize::MAX),
+                    ctx.members(self.room),
+                );
             }
         }
     }
@@ -171,7 +291,7 @@ impl Publishing {
     /// Reports to the tally now (idempotent).
     pub fn finish(&mut self) {
         if let Some(ctx) = self.tally.take() {
-            ctx.tally.report(self.in_window);
+            ctx.tally.report(self.room, self.in_window);
         }
     }
 }

@@ -14,6 +14,7 @@ use super::inbox::Inbox;
 use super::ws::{Connection, Dial, Received, WsError, session};
 use crate::codec::raw::{self, Decoder};
 use crate::codec::ws::Config;
+use crate::protocol::{RoomId, raw_room_preamble};
 use crate::wire::scratch;
 
 /// The byte stream under the client: TCP, counted (see [`super::conn`]).
@@ -97,20 +98,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     }
 }
 
+/// With rooms the client's first bytes are the room preamble ([`raw_room_preamble`], 8 bytes up
+/// per connection); without rooms it sends nothing until it publishes, as before rooms.
 impl Dial for Client<Stream> {
-    async fn dial(ctx: &super::ctx::Ctx) -> Result<Self, ConnectError> {
-        Ok(Client::new(super::conn::connect(ctx).await?))
+    async fn dial(ctx: &super::ctx::Ctx, room: RoomId) -> Result<Self, ConnectError> {
+        let mut client = Client::new(super::conn::connect(ctx).await?);
+        if let Some(room) = ctx.plan.on_wire(room) {
+            client.out.extend_from_slice(&raw_room_preamble(room));
+            client
+                .flush()
+                .await
+                .map_err(|e| ConnectError::io("room preamble", &e))?;
+        }
+        Ok(client)
     }
 }
 
-/// Subscriber `index`, connecting at `slot`; publishes too if `index < publishers`.
+/// Subscriber `index` in `room`, connecting at `slot`; publishes too if `index < publishers`.
 pub(super) async fn subscriber(
     ctx: Arc<super::ctx::Ctx>,
     index: u32,
+    room: RoomId,
     slot: Instant,
     slow: bool,
 ) -> Inbox {
-    session::<Client<Stream>>(ctx, index, slot, None, slow).await
+    session::<Client<Stream>>(ctx, index, room, slot, None, slow).await
 }
 
 #[cfg(test)]

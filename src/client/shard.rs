@@ -176,6 +176,19 @@ pub enum ShardError {
         "--shard needs one server that every shard loads: set [target] {0} (start it with `wsbench serve --transport {0}`)"
     )]
     NoTarget(TransportKind),
+    /// `[rooms]` in a sharded run: a shard's WebSocket and raw publishers ride subscriber
+    /// connections whose rooms the one-process spread does not line up with across shards yet.
+    #[error(
+        "--shard does not run scenarios with [rooms] yet: run rooms in one process (drop --shard), or drop [rooms]"
+    )]
+    Rooms,
+    /// Saturation mode with shards: a shard's window sees only its own subscribers, so it would
+    /// let messages go before the other shards' had them, and the merge's exact expected counts
+    /// rest on the publishers' schedules, which a window does not have.
+    #[error(
+        "--shard cannot run [publish] window = {0} (saturation mode): each shard would see only its own subscribers' deliveries, and the merge counts expected deliveries from the publishers' schedules; use [publish] rate for sharded runs"
+    )]
+    Window(u32),
 }
 
 /// Checks a sharded run's rules and cuts its slice: the scenario (flags applied) runs one
@@ -193,6 +206,12 @@ pub fn plan(
     )?;
     if start_at.is_none() {
         return Err(ShardError::NoStart);
+    }
+    if scenario.rooms.is_some() {
+        return Err(ShardError::Rooms);
+    }
+    if let Some(window) = scenario.publish.window {
+        return Err(ShardError::Window(window));
     }
     let runs = scenario.runs();
     if runs.len() != 1 {

@@ -13,30 +13,37 @@ use super::http::{BodyStream, Outgoing, connect, expect_ok};
 use super::inbox::Inbox;
 use super::signals::News;
 use crate::codec::sse::{Item, Parser};
+use crate::protocol::{RoomId, in_room};
 
-/// Opens the stream (resuming after `last_id` if given) and returns its body once the response
-/// head has arrived; the body keeps its connection open as long as it is read.
-async fn open(ctx: &Ctx, last_id: Option<u64>) -> Result<BodyStream, ConnectError> {
+/// Opens the stream of `room` (resuming after `last_id` if given) and returns its body once the
+/// response head has arrived; the body keeps its connection open as long as it is read.
+async fn open(ctx: &Ctx, room: RoomId, last_id: Option<u64>) -> Result<BodyStream, ConnectError> {
     let sender = connect(ctx, &[]).await?;
     let request = Outgoing {
         last_event_id: last_id,
-        ..Outgoing::get(ctx.target.paths.events.clone())
+        ..Outgoing::get(in_room(&ctx.target.paths.events, ctx.plan.on_wire(room)))
     };
     let (head, body) = sender.open_stream(ctx, request, "events").await?;
     expect_ok(&head, "events")?;
     Ok(body)
 }
 
-/// Subscriber connecting at `slot`; its connect time is TCP connect + the response head.
-pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: bool) -> Inbox {
-    let mut inbox = Inbox::default();
+/// Subscriber in `room` connecting at `slot`; its connect time is TCP connect + the response head.
+pub(super) async fn subscriber(
+    ctx: Arc<Ctx>,
+    index: u32,
+    room: RoomId,
+    slot: Instant,
+    slow: bool,
+) -> Inbox {
+    let mut inbox = Inbox::in_room(room, ctx.plan.room_count());
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
     let Some(first) = first_connect(
         &ctx,
         Joiner::Subscriber(&mut inbox),
-        Box::pin(open(&ctx, None)),
+        Box::pin(open(&ctx, room, None)),
     )
     .await
     else {
@@ -103,7 +110,10 @@ pub(super) async fn subscriber(ctx: Arc<Ctx>, index: u32, slot: Instant, slow: b
         let last_id = parser.last_id();
         parser = Parser::with_last_id(last_id);
         let counts = &mut inbox.counts;
-        body = reconnect(&ctx, &mut backoff, start, counts, || open(&ctx, last_id)).await;
+        body = reconnect(&ctx, &mut backoff, start, counts, || {
+            open(&ctx, room, last_id)
+        })
+        .await;
         match body {
             Some(_) => inbox.counts.http_requests += 1,
             None if start == Start::AfterBackoff && !ctx.stop.is_cancelled() => {

@@ -27,6 +27,17 @@ pub fn encode(message: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// What the first bytes of a raw connection say about its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preamble {
+    /// Too few bytes yet to tell.
+    NotYet,
+    /// No preamble: the connection is in room 0, and its bytes are messages.
+    None,
+    /// The connection joins this room; the 8 preamble bytes are consumed.
+    Room(u32),
+}
+
 /// Splits a byte stream into messages. Keeps only an incomplete frame between reads, and no
 /// buffer at all when there is none (an idle connection holds nothing).
 #[derive(Debug)]
@@ -81,6 +92,23 @@ impl Decoder {
             self.buf = Vec::new();
             self.consumed = 0;
         }
+    }
+
+    /// Takes the room preamble ([`crate::protocol::RAW_ROOM_MAGIC`] and a 4-byte big-endian
+    /// room id) if the buffered bytes start with one: call it before the first message only.
+    pub fn room_preamble(&mut self) -> Preamble {
+        let rest = &self.buf[self.consumed..];
+        let magic = crate::protocol::RAW_ROOM_MAGIC;
+        let seen = rest.len().min(magic.len());
+        if rest[..seen] != magic[..seen] {
+            return Preamble::None;
+        }
+        let Some(whole) = rest.first_chunk::<8>() else {
+            return Preamble::NotYet;
+        };
+        let room = u32::from_be_bytes([whole[4], whole[5], whole[6], whole[7]]);
+        self.consumed += 8;
+        Preamble::Room(room)
     }
 
     /// Bytes held for a frame not yet complete.

@@ -21,6 +21,9 @@ pub fn push_event(out: &mut Vec<u8>, id: u64, data: &[u8]) {
     out.push(b'\n');
 }
 
+/// A keep-alive: an empty comment and the blank line that ends it (3 bytes). Clients ignore it.
+pub const KEEPALIVE: &[u8] = b":\n\n";
+
 /// Appends a comment line reporting `missed` overwritten messages.
 pub fn push_missed(out: &mut Vec<u8>, missed: u64) {
     out.extend_from_slice(format!(": missed {missed}\n\n").as_bytes());

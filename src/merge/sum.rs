@@ -59,6 +59,10 @@ pub(super) fn add(parts: &[Part<'_>]) -> TransportMetrics {
         handshake_total: a.handshake_total + b.handshake_total,
     });
     let server_usage = ms().filter_map(|m| m.server_usage).max_by_key(|u| u.cpu);
+    let idle = ms().filter_map(|m| m.idle).reduce(|mut a, b| {
+        a.merge(&b);
+        a
+    });
     let client_watch = ms()
         .filter_map(|m| m.client_watch)
         .reduce(|a, b| GeneratorHealth {
@@ -97,6 +101,7 @@ pub(super) fn add(parts: &[Part<'_>]) -> TransportMetrics {
             peak_rss_kib: ms().map(|m| m.client_usage.peak_rss_kib).sum(),
         },
         server_usage,
+        idle,
         connections: ms().map(|m| m.connections).sum(),
         connect_ramp: ms().map(|m| m.connect_ramp).max().unwrap_or_default(),
         client_watch,

@@ -145,6 +145,15 @@ impl PublisherSeen {
         self.base = new_base;
     }
 
+    /// Whether `seq` was seen.
+    fn contains(&self, seq: u64) -> bool {
+        if seq < self.base {
+            let i = self.gaps.partition_point(|g| g.end <= seq);
+            return self.gaps.get(i).is_none_or(|g| g.start > seq);
+        }
+        seq - self.base < WINDOW && (self.window >> (seq - self.base)) & 1 == 1
+    }
+
     /// Appends a gap; gaps only ever appear above every existing one.
     fn add_gap(&mut self, gap: Range<u64>) {
         match self.gaps.last_mut() {
@@ -189,6 +198,15 @@ impl DeliveryTracker {
             }
         }
         arrival
+    }
+
+    /// Whether `(publisher, seq)` arrived here (in the window or not).
+    pub fn seen(&self, publisher: u32, seq: u64) -> bool {
+        let seen = match (publisher as usize).checked_sub(1) {
+            None => Some(&self.first),
+            Some(i) => self.others.get(i),
+        };
+        seen.is_some_and(|s| s.contains(seq))
     }
 
     /// Distinct in-window messages seen so far.
@@ -329,6 +347,30 @@ mod tests {
                 );
             }
             assert_eq!(t.delivered(), seen.len() as u64);
+        }
+    }
+
+    #[test]
+    fn seen_agrees_with_a_set() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for round in 0..100 {
+            let n = rng.u64(1..2000);
+            let mut arrivals: Vec<u64> = (0..n).filter(|_| rng.u8(..100) >= 5).collect();
+            for _ in 0..rng.usize(0..40) {
+                let i = rng.usize(..arrivals.len().max(1));
+                let j = (i + rng.usize(0..300)).min(arrivals.len().saturating_sub(1));
+                arrivals.swap(i, j);
+            }
+            let mut t = DeliveryTracker::default();
+            let publisher = round % 3;
+            for &seq in &arrivals {
+                t.observe(publisher, seq, false);
+            }
+            let set: HashSet<u64> = arrivals.iter().copied().collect();
+            for seq in 0..n + 100 {
+                assert_eq!(t.seen(publisher, seq), set.contains(&seq), "{round}: {seq}");
+            }
+            assert!(!t.seen(publisher + 1, 0));
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod delivery;
 pub mod failures;
 pub mod health;
+pub mod idle;
 pub mod instances;
 pub mod shard;
 pub mod timeseries;
@@ -21,6 +22,7 @@ use hdrhistogram::Histogram;
 pub use delivery::{DeliveryCounts, DeliveryTracker};
 pub use failures::{FailureCounts, FailureKind};
 pub use health::{GeneratorHealth, LagFigures, LagRecorder};
+pub use idle::IdleCost;
 pub use shard::{ShardFigures, ShardSummary, Sharding, Slice};
 pub use timeseries::{IntendedSecond, IntervalRecorder, PackedHistogram, Second, TimeSeries};
 
@@ -86,6 +88,9 @@ pub struct Counts {
     /// Connections the generator closed on purpose (`[clients] churn`); each rejoin is also
     /// among `reconnects`, and none is an `io_error`.
     pub churned: u64,
+    /// Received messages from a publisher of another room than the subscriber's: the server
+    /// delivered outside the room. Never a delivery; must be 0. 0 without rooms.
+    pub misrouted: u64,
 }
 
 impl Counts {
@@ -103,6 +108,7 @@ impl Counts {
         self.reconnects += other.reconnects;
         self.disconnected += other.disconnected;
         self.churned += other.churned;
+        self.misrouted += other.misrouted;
     }
 }
 
@@ -265,7 +271,8 @@ pub struct TransportMetrics {
     pub messages_published: u64,
     /// Publish slots inside the measured phase (more than published if publishers fell behind).
     pub messages_scheduled: u64,
-    /// `messages_published` × subscribers that connected.
+    /// Per room, the messages published into it × its subscribers that connected, summed
+    /// (without rooms: `messages_published` × subscribers that connected).
     pub deliveries_expected: u64,
     /// Merged client recorders.
     pub clients: Recorder,
@@ -293,6 +300,8 @@ pub struct TransportMetrics {
     pub client_watch: Option<GeneratorHealth>,
     /// The server process's CPU over the measured phase; `None` for a server we did not start.
     pub server_usage: Option<ProcessUsage>,
+    /// What the idle phase cost, if the scenario has one (`[clients] idle_phase`).
+    pub idle: Option<IdleCost>,
     /// False when the run was interrupted or the server died: figures cover what was measured.
     pub complete: bool,
     /// The measured phase and drain second by second (empty for results stored before it existed).

@@ -14,8 +14,9 @@
 //!
 //! ## What "lost" means per second
 //! A loss cannot be seen arriving, so it is counted by the second the message was *intended* to
-//! be sent in, once the run is over: `published × subscribers − distinct deliveries` of the
-//! messages intended in that second. Summed over the seconds it is the summary's `lost`.
+//! be sent in, once the run is over: `deliveries expected − distinct deliveries` of the
+//! messages intended in that second, where each message published is expected by every
+//! subscriber of its room (all subscribers without rooms). Summed over the seconds it is the summary's `lost`.
 //! Deliveries and latency are counted by the second they *arrived* in.
 //!
 //! ## Deliveries without a latency
@@ -56,6 +57,8 @@ pub struct IntervalRecorder {
     shards: Box<[Mutex<Shard>]>,
     /// Messages published, by the second of their intended send time.
     published: Box<[AtomicU64]>,
+    /// Deliveries those messages are expected to make (each: its room's connected subscribers).
+    expected: Box<[AtomicU64]>,
     /// Messages other processes of a sharded run were scheduled to publish, by intended second:
     /// expected too, though not published here. Empty when not sharded.
     others: Box<[u64]>,
@@ -66,6 +69,8 @@ pub struct IntervalRecorder {
 pub struct IntendedSecond {
     /// Messages published by this process.
     pub published: u64,
+    /// Deliveries expected of them: for each, the subscribers of its room that connected.
+    pub expected: u64,
     /// Messages other shards were scheduled to publish (0 when not sharded).
     pub others: u64,
     /// Distinct deliveries of the second's messages, from any publisher, over all subscribers.
@@ -73,9 +78,10 @@ pub struct IntendedSecond {
 }
 
 impl IntendedSecond {
-    /// Deliveries still missing: every expected message × `subscribers` − delivered.
+    /// Deliveries still missing: this process's expected, and the other shards' messages ×
+    /// `subscribers`, − delivered.
     pub fn missing(&self, subscribers: u64) -> u64 {
-        ((self.published + self.others) * subscribers).saturating_sub(self.delivered)
+        (self.expected + self.others * subscribers).saturating_sub(self.delivered)
     }
 }
 
@@ -93,6 +99,7 @@ impl IntervalRecorder {
                 })
                 .collect(),
             published: (0..seconds).map(|_| AtomicU64::new(0)).collect(),
+            expected: (0..seconds).map(|_| AtomicU64::new(0)).collect(),
             others: Box::default(),
         }
     }
@@ -134,10 +141,14 @@ impl IntervalRecorder {
         }
     }
 
-    /// One in-window message published (handed to the socket), intended in `intended_second`.
-    pub fn record_published(&self, intended_second: usize) {
+    /// One in-window message published (handed to the socket), intended in `intended_second`,
+    /// that `deliveries` subscribers (its room's) are to receive.
+    pub fn record_published(&self, intended_second: usize, deliveries: u64) {
         if let Some(n) = self.published.get(intended_second) {
             n.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(n) = self.expected.get(intended_second) {
+            n.fetch_add(deliveries, Ordering::Relaxed);
         }
     }
 
@@ -174,6 +185,7 @@ impl IntervalRecorder {
             .enumerate()
             .map(|(i, (p, delivered))| IntendedSecond {
                 published: p.load(Ordering::Relaxed),
+                expected: self.expected[i].load(Ordering::Relaxed),
                 others: self.others.get(i).copied().unwrap_or(0),
                 delivered,
             })
@@ -337,10 +349,11 @@ mod tests {
         assert_eq!((first.len(), unclocked), (3, 0));
         assert!(first.equivalent(first.max(), 9_000));
         assert_eq!(r.take_latency().0.len(), 0);
-        r.record_published(0);
-        r.record_published(0);
-        r.record_published(1);
-        r.record_published(2);
+        // Three subscribers get each message.
+        r.record_published(0, 3);
+        r.record_published(0, 3);
+        r.record_published(1, 3);
+        r.record_published(2, 3);
         let counts: Vec<(u64, u64)> = r
             .by_intended()
             .iter()
@@ -354,7 +367,7 @@ mod tests {
     #[test]
     fn other_shards_deliveries_count_without_latency() {
         let r = IntervalRecorder::new(2).expect_others(vec![3, 1]);
-        r.record_published(0);
+        r.record_published(0, 2);
         r.record_delivery(1, Duration::from_millis(5), 0);
         r.record_unclocked_delivery(2, 0);
         r.record_unclocked_delivery(3, 1);
@@ -367,11 +380,13 @@ mod tests {
             vec![
                 IntendedSecond {
                     published: 1,
+                    expected: 2,
                     others: 3,
                     delivered: 2
                 },
                 IntendedSecond {
                     published: 0,
+                    expected: 0,
                     others: 1,
                     delivered: 1
                 }
@@ -420,11 +435,13 @@ mod tests {
             &[
                 IntendedSecond {
                     published: 2,
+                    expected: 8,
                     others: 0,
                     delivered: 3,
                 },
                 IntendedSecond {
                     published: 1,
+                    expected: 4,
                     others: 0,
                     delivered: 2,
                 },

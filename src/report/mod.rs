@@ -24,9 +24,11 @@
 //! - [`model`]: the line under the table that states the load model.
 //! - [`thresholds`]: `[thresholds]` checked against the rows.
 //! - [`mod@compare`]: two results directories side by side, with ratios.
+//! - [`capacity`]: a capacity search's `capacity.csv` and its `report.html` with the capacity chart.
 //! - `format`: how a figure is written for people (`12.3 ms`), shared by table, page and comparison.
 
 pub mod bytes;
+pub mod capacity;
 mod common;
 pub mod compare;
 pub mod files;

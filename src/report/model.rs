@@ -5,11 +5,20 @@ use crate::scenario::{Network, Pattern, Scenario, Transport};
 
 /// One line stating the load model, so a table is never read without it.
 pub fn model(s: &Scenario) -> String {
-    let mut line = format!(
-        "model: {} subscribers ({} of them publishing, {} msg/s in all, {} B messages); \
-         latency from the intended send time; HTTP publishers POST on their own keep-alive connections",
-        s.clients.subscribers, s.publish.publishers, s.publish.rate, s.publish.payload_bytes
-    );
+    let mut line = match s.publish.window {
+        None => format!(
+            "model: {} subscribers ({} of them publishing, {} msg/s in all, {} B messages); \
+             latency from the intended send time",
+            s.clients.subscribers, s.publish.publishers, s.publish.rate, s.publish.payload_bytes
+        ),
+        Some(window) => format!(
+            "model: {} subscribers ({} of them publishing, {} B messages); saturated: at most \
+             {window} messages in flight (published, not yet at every subscriber), sent as fast as \
+             that allows; latency closed-loop, from the send (not corrected for coordinated omission)",
+            s.clients.subscribers, s.publish.publishers, s.publish.payload_bytes
+        ),
+    };
+    line.push_str("; HTTP publishers POST on their own keep-alive connections");
     for transport in &s.transports {
         match transport {
             Transport::Ws { .. } => {

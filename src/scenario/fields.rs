@@ -40,6 +40,16 @@ impl Rules<'_> {
         }
     }
 
+    /// The line of a table's header (`[publish]`), for a rule about keys it lacks; nowhere if
+    /// the text has no such line.
+    pub(super) fn table_origin(&self, header: &str) -> Origin {
+        let line = self.text.lines().position(|l| l.trim() == header);
+        line.map_or(Origin::Default, |i| Origin::File {
+            line: i + 1,
+            col: 1,
+        })
+    }
+
     /// A written value, and where.
     pub(super) fn field<T>(&self, v: Sourced<T>) -> Field<T> {
         Field {

@@ -129,6 +129,8 @@ pub struct ScenarioFile {
     pub faults: Option<FaultsTable>,
     /// `[network]`
     pub network: Option<NetworkTable>,
+    /// `[rooms]`; its source is where the table is named, for "needs count or members".
+    pub rooms: Option<Sourced<RoomsTable>>,
     /// `[thresholds]`: column = limit, or `[thresholds.<transport>]` tables of them.
     pub thresholds: Option<BTreeMap<Sourced<String>, Sourced<toml::Value>>>,
 }
@@ -188,6 +190,9 @@ pub struct ClientsTable {
     pub source_addresses: Opt<toml::Value>,
     /// `churn`: connections per second that close and rejoin during the measured phase.
     pub churn: Opt<i64>,
+    /// `idle_phase`: how long every connection stays quiet before publishing starts, a humantime
+    /// string.
+    pub idle_phase: Opt<String>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -222,14 +227,27 @@ pub struct NetworkTable {
     pub bandwidth: Opt<toml::Value>,
 }
 
+/// `[rooms]`: the subscribers split into rooms (topics).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, expecting = "a [rooms] table")]
+pub struct RoomsTable {
+    /// `count`: how many rooms.
+    pub count: Opt<i64>,
+    /// `members`: subscribers per room (the count follows).
+    pub members: Opt<i64>,
+}
+
 /// `[publish]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, expecting = "a [publish] table")]
 pub struct PublishTable {
     /// `publishers`
     pub publishers: Opt<i64>,
-    /// `rate`, messages per second; a TOML integer is accepted too.
-    pub rate: Sourced<f64>,
+    /// `rate`, messages per second; a TOML integer is accepted too. Exactly one of `rate` and
+    /// `window` is set.
+    pub rate: Opt<f64>,
+    /// `window`: saturation mode, at most this many messages in flight (instead of `rate`).
+    pub window: Opt<i64>,
     /// `payload_bytes`
     pub payload_bytes: Opt<i64>,
     /// `pattern`: `"steady"`, `"poisson"` or `{ burst = 20, every = "5s" }`.
@@ -278,6 +296,7 @@ impl From<&Scenario> for ScenarioFile {
                 } => {
                     transports.ws = Some(WsTable {
                         ping_interval: ping_interval.and_then(d),
+                        server_ping: s.heartbeats.ws_ping.and_then(d),
                         client: Some(v(client.label().to_string())),
                         http2,
                         tls,
@@ -307,6 +326,7 @@ impl From<&Scenario> for ScenarioFile {
                 }
                 Transport::Sse => {
                     transports.sse = Some(SseTable {
+                        keepalive: s.heartbeats.sse_keepalive.and_then(d),
                         http2,
                         tls,
                         instances,
@@ -368,10 +388,12 @@ impl From<&Scenario> for ScenarioFile {
                 slow_read_pause: d(s.clients.slow_read_pause),
                 source_addresses: Some(v(s.clients.source_addresses.toml_value())),
                 churn: int(s.clients.churn),
+                idle_phase: s.clients.idle_phase.and_then(d),
             },
             publish: PublishTable {
                 publishers: int(s.publish.publishers),
-                rate: v(s.publish.rate),
+                rate: s.publish.window.is_none().then(|| v(s.publish.rate)),
+                window: s.publish.window.map(|w| v(i64::from(w))),
                 payload_bytes: Some(v(i64::try_from(s.publish.payload_bytes).unwrap_or(i64::MAX))),
                 pattern: Some(v(s.publish.pattern.toml_value())),
             },
@@ -389,6 +411,12 @@ impl From<&Scenario> for ScenarioFile {
                     .network
                     .bandwidth
                     .map(|b| v(toml::Value::Integer(i64::try_from(b).unwrap_or(i64::MAX)))),
+            }),
+            rooms: s.rooms.map(|r| {
+                v(RoomsTable {
+                    count: int(r.count),
+                    members: None,
+                })
             }),
         }
     }

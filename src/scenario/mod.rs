@@ -23,8 +23,10 @@ mod fields;
 pub mod file;
 mod locate;
 mod overrides;
+pub mod rooms;
 mod rules;
 pub mod scaling;
+mod scaling_rules;
 pub mod shape;
 pub mod sources;
 pub mod target;
@@ -44,6 +46,7 @@ use crate::protocol::TransportKind;
 pub use crate::wire::delay::Network;
 use file::ScenarioFile;
 pub use overrides::Overrides;
+pub use rooms::Rooms;
 use rules::Rules;
 use scaling::Scaling;
 pub use shape::Pattern;
@@ -82,9 +85,26 @@ pub struct Scenario {
     /// Seeds every random choice of the load (Poisson send times, which connections churn,
     /// network jitter), so a rerun makes the same choices.
     pub seed: u64,
+    /// What the built-in servers send on quiet connections. External servers send what they send.
+    pub heartbeats: Heartbeats,
     /// `[network]`: the path between every client and the server, emulated in the clients'
     /// sockets ([`crate::wire::delay`]); loopback as it is when the table is absent.
     pub network: Network,
+    /// `[rooms]`: the subscribers split into rooms (topics); `None` without the table: one
+    /// stream for everyone, and no room on the wire.
+    pub rooms: Option<Rooms>,
+}
+
+/// The built-in servers' heartbeats, as real servers send them to keep proxies and NATs from
+/// dropping a quiet connection: what idleness costs on the wire depends on them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Heartbeats {
+    /// `[transports.ws] server_ping`: the server pings every WebSocket client this often (the
+    /// client answers with a pong). `None`: never.
+    pub ws_ping: Option<Duration>,
+    /// `[transports.sse] keepalive`: the server sends a comment on an event stream quiet for this
+    /// long. `None`: never.
+    pub sse_keepalive: Option<Duration>,
 }
 
 /// `[target]`
@@ -128,6 +148,10 @@ pub struct Clients {
     /// Connections per second, chosen at random, that close and rejoin during the measured
     /// phase, each the way its transport rejoins; 0: none.
     pub churn: u32,
+    /// After every connection is up and before publishing starts, all of them stay quiet this
+    /// long (heartbeats only), and the run reports what idleness costs: wire bytes, server CPU
+    /// and server memory per connection. `None`: no idle phase.
+    pub idle_phase: Option<Duration>,
 }
 
 /// Exponential backoff with jitter: the first wait is about `initial`, each next one twice the
@@ -162,8 +186,11 @@ pub struct Publish {
     /// Publishing clients; each is also one of the subscribers.
     pub publishers: u32,
     /// Messages per second, all publishers together, on a fixed schedule (within a burst, with
-    /// a [`Pattern::Bursts`] pattern).
+    /// a [`Pattern::Bursts`] pattern). 0 in saturation mode (`window` set).
     pub rate: f64,
+    /// Saturation mode: instead of a rate, at most this many messages published and not yet
+    /// delivered to every subscriber, sent as fast as that allows (closed loop).
+    pub window: Option<u32>,
     /// Size of each application message, envelope included.
     pub payload_bytes: usize,
     /// How the intended send times are spaced.
@@ -267,6 +294,9 @@ pub const DEFAULT_HOLD: Duration = Duration::from_secs(30);
 /// Most messages one transport may be asked to carry, `rate × (warmup + duration)`: a bound on the
 /// load generator's work and memory, and on how long a mistyped rate can keep a machine busy.
 pub const MAX_MESSAGES: f64 = 100_000_000.0;
+
+/// Largest `[publish] window`: messages in flight the load generator tracks at once.
+pub const MAX_WINDOW: i64 = 65_536;
 
 /// Reads and validates the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {

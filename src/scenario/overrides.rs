@@ -58,7 +58,7 @@ impl ScenarioFile {
             self.publish.publishers = Some(Sourced::flag(i64::from(*n), "--publishers"));
         }
         if let Some(r) = rate {
-            self.publish.rate = Sourced::flag(*r, "--rate");
+            self.publish.rate = Some(Sourced::flag(*r, "--rate"));
         }
         if let Some(n) = payload_bytes {
             // Beyond i64 is beyond any range: the saturated value is refused all the same.

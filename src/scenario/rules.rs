@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use super::fields::{Field, blame, unwritten};
 use super::file::ScenarioFile;
-use super::scaling::Balancer;
 use super::sources::{self, SourceAddresses};
 use super::thresholds;
 use super::{
-    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, MAX_MESSAGES,
-    Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets, Transport,
+    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, Heartbeats,
+    MAX_MESSAGES, MAX_WINDOW, Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets,
+    Transport,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
 use crate::protocol::TransportKind;
@@ -54,6 +54,7 @@ impl Rules<'_> {
             thresholds,
             seed,
             network,
+            rooms,
         } = file;
         // First every value read; one that cannot be read fails here, naming its line.
         let thresholds = thresholds::from_table(&thresholds.unwrap_or_default())
@@ -113,6 +114,9 @@ impl Rules<'_> {
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
         let ping = self.written_duration("[transports.ws] ping_interval", ws.ping_interval)?;
+        let server_ping = self.written_duration("[transports.ws] server_ping", ws.server_ping)?;
+        let keepalive = t.sse.as_ref().and_then(|s| s.keepalive.clone());
+        let keepalive = self.written_duration("[transports.sse] keepalive", keepalive)?;
         let interval = t.shortpoll.and_then(|s| s.interval);
         let interval = self.duration(
             "[transports.shortpoll] interval",
@@ -123,6 +127,7 @@ impl Rules<'_> {
         let connect_rate = self.or(clients.connect_rate, 1000);
         let slow_readers = self.or(clients.slow_readers, 0);
         let churn = self.or(clients.churn, 0);
+        let idle_phase = self.written_duration("[clients] idle_phase", clients.idle_phase)?;
         let seed = self.or(seed, 1);
         let pattern = self.pattern(publish.pattern)?;
         let network = network.unwrap_or_default();
@@ -130,7 +135,29 @@ impl Rules<'_> {
         let jitter = self.duration("[network] jitter", network.jitter, Duration::ZERO)?;
         let bandwidth = self.bandwidth(network.bandwidth)?;
         let publishers = self.or(publish.publishers, 1);
-        let rate = self.field(publish.rate);
+        let window = publish.window.map(|w| self.field(w));
+        let rate = match (publish.rate, &window) {
+            (Some(rate), None) => self.field(rate),
+            (None, Some(_)) => unwritten(0.0),
+            (Some(rate), Some(window)) => {
+                let rate = self.field(rate);
+                let origin = blame(&[&window.origin, &rate.origin]);
+                return Err(self.invalid(origin.clone(), "[publish] window", {
+                    "[publish] rate and window exclude each other: rate publishes on a schedule \
+                     (open loop), window as fast as the messages in flight allow (closed loop); \
+                     keep one"
+                        .into()
+                }));
+            }
+            (None, None) => {
+                let origin = self.table_origin("[publish]");
+                return Err(self.invalid(origin, "[publish] rate", {
+                    "[publish] needs rate (messages per second) or window (messages in flight, \
+                     saturation mode)"
+                        .into()
+                }));
+            }
+        };
         let payload = self.or(publish.payload_bytes, 64);
         let server_pid = target.server_pid.map(|p| self.field(p));
         let token = target.token.map(|t| self.field(t));
@@ -155,6 +182,9 @@ impl Rules<'_> {
         self.int_in(&subscribers, "[clients] subscribers", 1..=1_000_000)?;
         self.int_in(&connect_rate, "[clients] connect_rate", 1..=100_000)?;
         self.int_in(&churn, "[clients] churn", 0..=100_000)?;
+        if let Some(idle) = &idle_phase {
+            self.duration_in(idle, "[clients] idle_phase", s(1)..=s(3600), "")?;
+        }
         self.int_in(&seed, "seed", 0..=i64::MAX)?;
         self.duration_in(&delay, "[network] delay", s(0)..=s(10), "")?;
         self.duration_in(&jitter, "[network] jitter", s(0)..=s(10), "")?;
@@ -180,9 +210,14 @@ impl Rules<'_> {
             "[clients] reconnect",
             || "[clients] reconnect.max must be at least reconnect.initial".into(),
         )?;
-        if let Some(ping) = &ping {
-            let field = "[transports.ws] ping_interval";
-            self.duration_in(ping, field, ms(100)..=s(3600), "")?;
+        for (beat, field) in [
+            (&ping, "[transports.ws] ping_interval"),
+            (&server_ping, "[transports.ws] server_ping"),
+            (&keepalive, "[transports.sse] keepalive"),
+        ] {
+            if let Some(beat) = beat {
+                self.duration_in(beat, field, ms(100)..=s(3600), "")?;
+            }
         }
         if let Some(restart) = &restart {
             self.check(
@@ -197,6 +232,7 @@ impl Rules<'_> {
                 },
             )?;
         }
+        let rooms = self.rooms(rooms, &subscribers)?;
         let (p, sub) = (&publishers, &subscribers);
         self.int_in(p, "[publish] publishers", 1..=i64::MAX)?;
         let origin = blame(&[&p.origin, &sub.origin]);
@@ -207,9 +243,31 @@ impl Rules<'_> {
                 p.value, sub.value
             )
         })?;
-        self.check(rate.value > 0.0, &rate.origin, "[publish] rate", || {
-            format!("[publish] rate must be > 0 (got {})", rate.value)
-        })?;
+        if let Some(window) = &window {
+            self.int_in(window, "[publish] window", 1..=MAX_WINDOW)?;
+            self.check(rooms.is_none(), &window.origin, "[publish] window", || {
+                "[publish] window does not run with [rooms] yet: the window waits for every \
+                 subscriber, and a room's message reaches only its members; use rate"
+                    .into()
+            })?;
+            self.check(
+                pattern.value == Pattern::Steady,
+                blame(&[&pattern.origin, &window.origin]),
+                "[publish] pattern",
+                || {
+                    "[publish] pattern spaces a rate's send times; with window the sends \
+                     follow the deliveries: remove one"
+                        .into()
+                },
+            )?;
+        }
+        let rated = window.is_none();
+        self.check(
+            !rated || rate.value > 0.0,
+            &rate.origin,
+            "[publish] rate",
+            || format!("[publish] rate must be > 0 (got {})", rate.value),
+        )?;
         self.check(rate.value <= 1e6, &rate.origin, "[publish] rate", || {
             format!(
                 "[publish] rate must be at most 1000000 (got {})",
@@ -246,7 +304,12 @@ impl Rules<'_> {
         let run = warmup.value + duration.value;
         // Bursts send `burst / every` on average: the rate is only their speed.
         let average = pattern.value.average_rate(rate.value);
-        let messages = average * run.as_secs_f64();
+        // With a window the publishers stop at the cap instead (`client::window`).
+        let messages = if rated {
+            average * run.as_secs_f64()
+        } else {
+            0.0
+        };
         let origin = blame(&[&rate.origin, &duration.origin, &warmup.origin]);
         self.check(messages <= MAX_MESSAGES, origin, "[publish] rate", || {
             let what = match pattern.value {
@@ -305,61 +368,14 @@ impl Rules<'_> {
                 },
             )?;
         }
-        for sc in &scaling {
-            let (kind, scaling) = &sc.value;
-            let table = format!("[transports.{}]", kind.label());
-            let external = endpoints.iter().any(|e| e.value.0 == *kind);
-            self.check(!external, &sc.origin, "instances", || {
-                format!(
-                    "{table} instances and balancer apply to built-in servers, but [target] {} \
-                     points at an external one; remove one of them",
-                    kind.label()
-                )
-            })?;
-            let v = variants.iter().find(|v| v.value.0 == *kind);
-            let wrapped =
-                v.is_some_and(|v| v.value.1.tls.contains(&true) || v.value.1.http2.contains(&true));
-            let haproxy = scaling.balancer == Balancer::Haproxy;
-            self.check(!(haproxy && wrapped), &sc.origin, "balancer", || {
-                format!(
-                    "{table} balancer = \"haproxy\" runs plain HTTP/1.1 and WebSocket only: \
-                     remove tls/http2 from the table or use balancer = \"client\""
-                )
-            })?;
-        }
-        if let Some(kill) = &kill {
-            self.check(
-                !kill.value.is_zero() && kill.value < duration.value,
-                blame(&[&kill.origin, &duration.origin]),
-                "[faults] kill_instance_at",
-                || {
-                    format!(
-                        "[faults] kill_instance_at must fall inside the measured phase (0s < at < {})",
-                        humantime::format_duration(duration.value)
-                    )
-                },
-            )?;
-            let several = kinds.value.iter().all(|k| {
-                scaling
-                    .iter()
-                    .any(|s| s.value.0 == *k && s.value.1.instances > 1)
-            });
-            self.check(several, &kill.origin, "[faults] kill_instance_at", || {
-                "[faults] kill_instance_at needs instances = 2 or more in every transport \
-                 table that runs (the others must survive the loss)"
-                    .into()
-            })?;
-            self.check(
-                restart.is_none(),
-                &kill.origin,
-                "[faults] kill_instance_at",
-                || {
-                    "[faults] kill_instance_at and restart_server_at cannot be combined; \
-                 run them as two scenarios"
-                        .into()
-                },
-            )?;
-        }
+        self.scaling_rules(&scaling, &variants, &endpoints)?;
+        self.kill_rules(
+            kill.as_ref(),
+            restart.is_some(),
+            &duration,
+            &kinds,
+            &scaling,
+        )?;
         // Every transport's clients connect from these addresses, to its [target] or to a
         // built-in server, which always listens on 127.0.0.1.
         let sources = &source_addresses;
@@ -430,10 +446,12 @@ impl Rules<'_> {
                 slow_read_pause: slow_read_pause.value,
                 source_addresses: source_addresses.value,
                 churn: count(churn),
+                idle_phase: idle_phase.map(|i| i.value),
             },
             publish: Publish {
                 publishers: count(publishers),
                 rate: rate.value,
+                window: window.map(|w| u32::try_from(w.value).expect(fits)),
                 payload_bytes: usize::try_from(payload.value).expect(fits),
                 pattern: pattern.value,
             },
@@ -464,6 +482,11 @@ impl Rules<'_> {
                 .filter(|(kind, s)| kinds.value.contains(kind) && !s.is_default())
                 .collect(),
             seed: u64::try_from(seed.value).expect(fits),
+            rooms,
+            heartbeats: Heartbeats {
+                ws_ping: server_ping.map(|p| p.value),
+                sse_keepalive: keepalive.map(|k| k.value),
+            },
             network: Network {
                 delay: delay.value,
                 jitter: jitter.value,

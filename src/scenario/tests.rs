@@ -31,7 +31,10 @@ fn the_mirror_keeps_spans_and_flags() {
     );
     assert_eq!(file.transports.source, Source::Flag("--transports"));
     // Untouched values keep their spans.
-    assert!(matches!(file.publish.rate.source, Source::Span(_)));
+    assert!(matches!(
+        file.publish.rate.map(|r| r.source),
+        Some(Source::Span(_))
+    ));
 }
 
 #[test]

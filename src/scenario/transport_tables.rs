@@ -73,6 +73,8 @@ impl TransportsTable {
 pub struct WsTable {
     /// `ping_interval`, a humantime string.
     pub ping_interval: Opt<String>,
+    /// `server_ping`, a humantime string: the built-in server's heartbeat.
+    pub server_ping: Opt<String>,
     /// `client`: `"wsbench"` or `"tungstenite"`.
     pub client: Opt<String>,
     /// `http2`: read only to refuse it with a clear message (WebSocket has no HTTP/2 variant).
@@ -121,6 +123,8 @@ pub struct ShortPollTable {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, expecting = "a [transports.sse] table")]
 pub struct SseTable {
+    /// `keepalive`, a humantime string: the built-in server's keep-alive comments.
+    pub keepalive: Opt<String>,
     /// `http2`: true, false or a list of both (one run per value).
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).

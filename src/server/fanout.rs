@@ -8,7 +8,7 @@ use std::io::{self, IoSlice};
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::hub::Hub;
+use super::hub::{Hub, Room};
 
 /// A hub message that knows the bytes it is sent as, borrowed from the buffer every connection
 /// shares (no copy, no reference count touched per write).
@@ -27,23 +27,24 @@ impl OnWire for Bytes {
 /// Slices handed to one `writev`; Linux takes up to 1024, and a batch rarely has more than this.
 const SLICES_PER_WRITE: usize = 64;
 
-/// Writes every frame after `cursor` (at most `max_batch` read from the hub at a time), moves the
+/// Writes every frame of `room` after `cursor` (at most `max_batch` read from the hub at a time), moves the
 /// cursor past them and flushes. Frames the ring overwrote before this connection read them are
 /// skipped: a slow reader loses the oldest, never the server's memory.
 pub(crate) async fn send_news<W: AsyncWrite + Unpin, M: OnWire>(
     out: &mut W,
     hub: &Hub<M>,
+    room: &Room,
     cursor: &mut u64,
     max_batch: usize,
 ) -> io::Result<()> {
     loop {
-        let batch = hub.read_after(*cursor, max_batch);
+        let batch = hub.read_after(room, *cursor, max_batch);
         *cursor = batch.next_cursor;
         if batch.messages.is_empty() {
             break;
         }
         write_frames(out, &batch.messages).await?;
-        if *cursor >= hub.latest() {
+        if *cursor >= room.latest() {
             break;
         }
     }
@@ -172,8 +173,9 @@ mod tests {
     #[tokio::test]
     async fn news_moves_the_cursor_past_everything_sent_and_skips_what_was_overwritten() {
         let hub = Hub::new(4);
+        let room = hub.room(crate::protocol::RoomId(3)).unwrap();
         for i in 0..6u8 {
-            hub.publish(Bytes::from(vec![i]));
+            hub.publish(&room, Bytes::from(vec![i]));
         }
         let mut sink = Trickle {
             got: Vec::new(),
@@ -182,7 +184,9 @@ mod tests {
             vectored: true,
         };
         let mut cursor = 0;
-        send_news(&mut sink, &hub, &mut cursor, 3).await.unwrap();
+        send_news(&mut sink, &hub, &room, &mut cursor, 3)
+            .await
+            .unwrap();
         // Messages 1 and 2 were overwritten; 3..=6 go out in batches of at most 3.
         assert_eq!(sink.got, [2, 3, 4, 5]);
         assert_eq!(cursor, 6);

@@ -9,8 +9,9 @@
 //! One server answers all three HTTP transports over one hub, so long-poll, short-poll and SSE
 //! differ only in how a client reads: `POST /publish` publishes; `GET /poll` is long-poll (held)
 //! or short-poll (`wait=0`, answered at once) — see [`super::longpoll`]; `GET /events` is an SSE
-//! stream — see [`super::sse`]. Anything else is 404, a wrong method 405. With a state file the
-//! hub survives a restart ([`super::persist`]).
+//! stream — see [`super::sse`]. Anything else is 404, a wrong method 405. Each takes `?room=K`
+//! (room 0 without it): a bad room id is 400, a new room past the server's limit 503. With a
+//! state file the hub, every room of it, survives a restart ([`super::persist`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,10 +28,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use super::hub::{Hub, Payload};
+use super::hub::{Hub, Payload, Room};
 use super::{Conn, Limits, ServerConfig, ServerError, State, longpoll, persist, sse};
 use crate::backplane::Codec;
-use crate::protocol::{EVENTS_PATH, POLL_PATH, PUBLISH_PATH};
+use crate::protocol::{EVENTS_PATH, POLL_PATH, PUBLISH_PATH, RoomId};
 
 /// Every response body: whole (poll, publish) or streamed (SSE).
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -67,13 +68,16 @@ where
         ..
     } = config;
     let hub = match state_file.as_deref().map(persist::load).transpose() {
-        Ok(Some(Some((first_seq, messages)))) => Hub::restore(
+        Ok(Some(Some(rooms))) => Hub::restore(
             limits.ring_capacity,
             limits.ring_bytes,
             |m: &M| m.payload().len(),
-            first_seq,
-            messages.into_iter().map(M::from_body).collect(),
-        ),
+            rooms
+                .into_iter()
+                .map(persist::RoomState::into_payload)
+                .collect(),
+        )
+        .with_max_rooms(limits.max_rooms),
         Ok(_) => limits.hub(|m: &M| m.payload().len()),
         Err(e) => return Err(ServerError::State(e)),
     };
@@ -100,8 +104,7 @@ where
     state.tasks.close();
     state.tasks.wait().await;
     if let Some(path) = state_file {
-        let (first_seq, messages) = state.hub.snapshot();
-        persist::save(&path, first_seq, &messages).map_err(ServerError::State)?;
+        persist::save_rooms(&path, &state.hub.snapshot()).map_err(ServerError::State)?;
     }
     result
 }
@@ -159,21 +162,59 @@ pub(crate) async fn route<M: Payload>(
     if !super::authorized(req.headers(), state.limits.token.as_deref()) {
         return status(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
     }
-    match (req.method(), req.uri().path()) {
-        (&Method::POST, PUBLISH_PATH) => publish(req, &state).await,
-        (&Method::GET, POLL_PATH) => longpoll::poll(req.uri().query(), &state).await,
-        (&Method::GET, EVENTS_PATH) => sse::events(&req, state),
-        (_, PUBLISH_PATH | POLL_PATH | EVENTS_PATH) => status(StatusCode::METHOD_NOT_ALLOWED, ""),
-        _ => status(StatusCode::NOT_FOUND, ""),
+    let path = req.uri().path();
+    let allowed = matches!(
+        (req.method(), path),
+        (&Method::POST, PUBLISH_PATH) | (&Method::GET, POLL_PATH | EVENTS_PATH)
+    );
+    if !allowed {
+        return match path {
+            PUBLISH_PATH | POLL_PATH | EVENTS_PATH => status(StatusCode::METHOD_NOT_ALLOWED, ""),
+            _ => status(StatusCode::NOT_FOUND, ""),
+        };
+    }
+    let room = match room(req.uri().query(), &state) {
+        Ok(room) => room,
+        Err((code, text)) => return status(code, text),
+    };
+    match path {
+        PUBLISH_PATH => publish(req, &state, &room).await,
+        POLL_PATH => longpoll::poll(req.uri().query(), &state, &room).await,
+        _ => sse::events(&req, state, room),
     }
 }
 
-async fn publish<M: Payload>(req: Request<Incoming>, state: &State<M>) -> Response<Body> {
+/// The room a request's query names (room 0 if none), or the error status and text: 400 for a
+/// bad room id, 503 when the room is new and the server has its most rooms.
+pub(crate) fn room<M: Payload>(
+    query: Option<&str>,
+    state: &State<M>,
+) -> Result<Room, (StatusCode, &'static str)> {
+    let Some(id) = RoomId::from_query(query) else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "room must be a non-negative integer below 2^32\n",
+        ));
+    };
+    state
+        .hub
+        .room(id)
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "too many rooms\n"))
+}
+
+async fn publish<M: Payload>(
+    req: Request<Incoming>,
+    state: &State<M>,
+    room: &Room,
+) -> Response<Body> {
     let body = Limited::new(req.into_body(), state.limits.max_message_bytes);
     match body.collect().await {
         Ok(collected) => {
             // With a shared log, answered once the log holds the message: a 204 is a promise.
-            let stored = match state.hub.publish_stored(M::from_body(collected.to_bytes())) {
+            let stored = match state
+                .hub
+                .publish_stored(room, M::from_body(collected.to_bytes()))
+            {
                 Some(done) => done.await.is_ok(),
                 None => true,
             };

@@ -1,23 +1,40 @@
 //! A server instance joined to the shared log ([`crate::backplane`]): the hub hands its publishes
-//! to the log and takes the log's entries back, numbered; the accept loop ends if the log is lost.
+//! to the log of their room and takes each room's entries back, numbered; the accept loop ends if
+//! the log is lost.
+//!
+//! Every room the hub has gets its own relay: the lobby (room 0) at once, any other room when a
+//! client first names it ([`Hub::on_new_room`](hub::Hub::on_new_room)), so an instance reads the
+//! streams of the rooms its clients are in, and no others.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio::net::TcpListener;
 
 use super::{Instance, ServerError, accept_until, hub};
-use crate::backplane::{Codec, Relay};
+use crate::backplane::{Codec, Failures, Relays};
+use crate::protocol::RoomId;
+
+/// An instance's link to the log: every room's relay (stopped when this is dropped), and where
+/// they report failing.
+#[derive(Debug)]
+pub(super) struct Joined<M> {
+    /// Held only to be dropped: the one strong handle (the hub's hooks hold weak ones), so the
+    /// relays stop with the server.
+    _relays: Arc<Relays<M>>,
+    failures: Failures,
+}
 
 /// Joins `holder`'s hub (reached with `hub`) to the shared log when there is one: publishes go
-/// to the log, the log's entries come back numbered into the hub. Room 0, bounded like the ring.
+/// to their room's log, each room's entries come back numbered into the hub, every stream bounded
+/// like the ring.
 pub(super) async fn join_log<M, H>(
     backplane: Option<&Instance>,
     ring_capacity: usize,
     codec: Codec<M>,
     holder: &Arc<H>,
     hub: fn(&H) -> &hub::Hub<M>,
-) -> Result<Option<Relay<M>>, ServerError>
+) -> Result<Option<Joined<M>>, ServerError>
 where
     M: Clone + Send + 'static,
     H: Send + Sync + 'static,
@@ -25,20 +42,52 @@ where
     let Some(instance) = backplane else {
         return Ok(None);
     };
-    let target = holder.clone();
-    let relay = Relay::start(
-        &instance.url,
-        0,
-        ring_capacity,
-        codec,
-        instance.stats.clone(),
-        move |seq, message| {
-            hub(&target).publish_at(seq, message);
-        },
-    )
-    .await?;
-    hub(holder).forward_to(relay.outlet());
-    Ok(Some(relay))
+    let (relays, failures) =
+        Relays::connect(&instance.url, ring_capacity, codec, instance.stats.clone()).await?;
+    let relays = Arc::new(relays);
+    let start = {
+        let (relays, holder) = (Arc::downgrade(&relays), Arc::downgrade(holder));
+        move |room: &hub::Room| {
+            if let Some(relays) = relays.upgrade() {
+                relays.join(room.id().0, deliver(holder.clone(), room.clone(), hub));
+            }
+        }
+    };
+    let rooms = hub(holder);
+    // The lobby and the rooms a restored hub already has now, then each room as it is made.
+    rooms.room(RoomId::LOBBY)?;
+    for id in rooms.room_ids() {
+        start(&rooms.room(id)?);
+    }
+    rooms.on_new_room(start);
+    let outlet = Arc::downgrade(&relays);
+    rooms.forward_to(move |room, message, stored| {
+        if let Some(relays) = outlet.upgrade() {
+            relays.send(room.0, message, stored);
+        }
+    });
+    Ok(Some(Joined {
+        _relays: relays,
+        failures,
+    }))
+}
+
+/// What a room's ingest does with an entry: store it at its number in the room, while the server
+/// is there.
+fn deliver<M, H>(
+    holder: Weak<H>,
+    room: hub::Room,
+    hub: fn(&H) -> &hub::Hub<M>,
+) -> impl Fn(u64, M) + Send + 'static
+where
+    M: Clone + Send + 'static,
+    H: Send + Sync + 'static,
+{
+    move |seq, message| {
+        if let Some(holder) = holder.upgrade() {
+            hub(&holder).publish_at(&room, seq, message);
+        }
+    }
 }
 
 /// [`accept_until`], also ending (with its error) if the shared log fails: an instance cut off
@@ -46,17 +95,17 @@ where
 pub(super) async fn accept_while_joined<M: Send + 'static>(
     listener: &TcpListener,
     shutdown: impl Future<Output = ()>,
-    relay: Option<&mut Relay<M>>,
+    joined: Option<&mut Joined<M>>,
     on_accept: impl FnMut(tokio::net::TcpStream),
 ) -> Result<(), ServerError> {
-    let Some(relay) = relay else {
+    let Some(joined) = joined else {
         return accept_until(listener, shutdown, on_accept).await;
     };
     let mut lost = None;
     let stop = async {
         tokio::select! {
             () = shutdown => {}
-            e = relay.failed() => lost = Some(e),
+            e = joined.failures.first() => lost = Some(e),
         }
     };
     accept_until(listener, stop, on_accept).await?;

@@ -11,6 +11,7 @@
 //!   (it restarted without its state): the answer reads the restarted stream from its start, so
 //!   the client misses nothing published since. No message falls between two polls:
 //!   that is what the cursor is for.
+//! - `&room=K` (anywhere in the query) reads room K instead of room 0; cursors are per room.
 //!
 //! Responses carry only what the protocol needs (`content-length`, hyper's `date`, the `x-`
 //! headers), so the byte counts are HTTP's best case, not an inflated one.
@@ -20,7 +21,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::State;
 use super::http::{Body, full, status};
-use super::hub::Payload;
+use super::hub::{Payload, Room};
 use crate::codec::batch;
 use crate::protocol::{MISSED, NEXT_CURSOR, RESET};
 use crate::server::hub::Batch;
@@ -34,14 +35,18 @@ struct Query {
     hold: bool,
 }
 
-/// Answers `GET /poll?<query>`.
-pub async fn poll<M: Payload>(query: Option<&str>, state: &State<M>) -> Response<Body> {
+/// Answers `GET /poll?<query>` in `room` (which the caller read from the same query).
+pub async fn poll<M: Payload>(
+    query: Option<&str>,
+    state: &State<M>,
+    room: &Room,
+) -> Response<Body> {
     match parse_query(query) {
-        Ok(Query { cursor: None, .. }) => respond(state.hub.read_after(state.hub.latest(), 0)),
+        Ok(Query { cursor: None, .. }) => respond(state.hub.read_after(room, room.latest(), 0)),
         Ok(Query {
             cursor: Some(cursor),
             hold,
-        }) => read(cursor, hold, state).await,
+        }) => read(cursor, hold, state, room).await,
         Err(()) => status(
             StatusCode::BAD_REQUEST,
             "cursor and wait must be non-negative integers\n",
@@ -51,12 +56,17 @@ pub async fn poll<M: Payload>(query: Option<&str>, state: &State<M>) -> Response
 
 /// Answers at once if there is anything after `cursor` (or if not holding), else holds until
 /// news, `hold` or shutdown.
-async fn read<M: Payload>(cursor: u64, hold: bool, state: &State<M>) -> Response<Body> {
+async fn read<M: Payload>(
+    cursor: u64,
+    hold: bool,
+    state: &State<M>,
+    room: &Room,
+) -> Response<Body> {
     let deadline = Instant::now() + state.hold;
-    let mut news = state.hub.subscribe();
+    let mut news = room.subscribe();
     loop {
         news.borrow_and_update();
-        let batch = state.hub.read_after(cursor, state.limits.max_batch);
+        let batch = state.hub.read_after(room, cursor, state.limits.max_batch);
         if !hold || !batch.messages.is_empty() || batch.missed > 0 || batch.reset {
             return respond(batch);
         }

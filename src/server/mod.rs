@@ -44,12 +44,24 @@ pub struct Limits {
     /// Bytes of messages the hub keeps, at most: the ring's memory bound whatever the message
     /// size (the newest message is always kept).
     pub ring_bytes: usize,
+    /// Rooms the hub keeps at most ([`hub::Hub::room`]): a request for a new room past this is
+    /// refused, so clients naming rooms cannot grow the server's memory without bound. The ring
+    /// bounds above hold over all rooms together.
+    pub max_rooms: usize,
     /// Largest message a client may publish (WebSocket message or `POST /publish` body), in bytes.
     pub max_message_bytes: usize,
     /// Most messages sent in one poll response or one coalesced WebSocket write.
     pub max_batch: usize,
-    /// A WebSocket client that sends nothing (no message, no ping) for this long is closed.
+    /// A WebSocket client that sends nothing (no message, no ping, no pong) for this long is
+    /// closed.
     pub idle_timeout: Duration,
+    /// WebSocket: ping every client this often (an empty ping, 2 bytes), as real servers do to
+    /// keep proxies and NATs from dropping a quiet connection; the client's pong also keeps it
+    /// clear of `idle_timeout`. `None`: the server never pings.
+    pub ws_ping: Option<Duration>,
+    /// SSE: send a comment line (`:` and a blank line) on a stream that has carried nothing for
+    /// this long, for the same reason. `None`: never.
+    pub sse_keepalive: Option<Duration>,
     /// An HTTP client must finish sending request headers within this time.
     pub header_timeout: Duration,
     /// SSE: end each stream after this many events, so clients must resume with
@@ -74,9 +86,12 @@ impl Default for Limits {
         Limits {
             ring_capacity: 16_384,
             ring_bytes: 64 << 20,
+            max_rooms: hub::DEFAULT_MAX_ROOMS,
             max_message_bytes: 64 * 1024,
             max_batch: 1024,
             idle_timeout: Duration::from_secs(300),
+            ws_ping: None,
+            sse_keepalive: None,
             header_timeout: Duration::from_secs(30),
             sse_max_events: None,
             token: None,
@@ -140,7 +155,7 @@ impl clap::ValueEnum for Serving {
 impl Limits {
     /// A hub bounded by these limits, weighing each message with `weigh`.
     pub fn hub<M: Clone>(&self, weigh: fn(&M) -> usize) -> hub::Hub<M> {
-        hub::Hub::bounded(self.ring_capacity, self.ring_bytes, weigh)
+        hub::Hub::bounded(self.ring_capacity, self.ring_bytes, weigh).with_max_rooms(self.max_rooms)
     }
 }
 
@@ -218,6 +233,9 @@ pub enum ServerError {
     /// The hub's state file could not be read or written; fix or remove the file.
     #[error("hub state file: {0}")]
     State(#[source] std::io::Error),
+    /// The lobby, whose log an instance joins at once, could not be had (a restored hub is full).
+    #[error("backplane: {0}")]
+    Room(#[from] hub::RoomError),
     /// The shared log could not be joined, or was lost while serving.
     #[error("backplane: {0}")]
     Backplane(#[from] BackplaneError),

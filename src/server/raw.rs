@@ -4,6 +4,11 @@
 //! sender included. No handshake, no heads, no masking, no authentication (a server started with
 //! a token refuses to serve raw), no TLS.
 //!
+//! Rooms: a client that sends the 8-byte room preamble ([`crate::protocol::raw_room_preamble`]:
+//! `ROOM` and the room id, big-endian) as the first bytes of its connection moves from room 0 to
+//! that room (joining at its current end) and publishes into it; any other first bytes are a
+//! message and the client stays in room 0. A room past the server's limit closes the connection.
+//!
 //! It runs like the other transports so that a run can say what each protocol costs over TCP:
 //! the same hub, the same fan-out ([`super::fanout`]: frames encoded once, one vectored write per
 //! wake-up), and the same bounds (message size, ring, idle time).
@@ -15,15 +20,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::fanout::send_news;
-use super::hub::Hub;
+use super::hub::{Hub, Room};
 use super::{Limits, ServerError};
 use crate::backplane::Codec;
-use crate::codec::raw::{Decoder, PREFIX, encode};
+use crate::codec::raw::{Decoder, PREFIX, Preamble, encode};
+use crate::protocol::RoomId;
 
 /// Bytes one read takes from a socket, into the thread's scratch buffer.
 const READ_CHUNK: usize = 64 * 1024;
@@ -86,9 +93,12 @@ enum End {
 /// joins at the current end of the stream.
 async fn connection(mut tcp: TcpStream, state: Arc<State>) {
     let (hub, limits) = (&state.hub, &state.limits);
-    let mut news = hub.subscribe();
-    news.borrow_and_update();
-    let mut cursor = hub.latest();
+    let Ok(room) = hub.room(RoomId::LOBBY) else {
+        return;
+    };
+    let mut member = Member::join(room);
+    // Until the first bytes tell whether they are a room preamble.
+    let mut first_bytes = true;
     let mut decoder = Decoder::new(limits.max_message_bytes);
     let stopped = state.stop.cancelled();
     let idle = sleep_until(Instant::now() + limits.idle_timeout);
@@ -98,8 +108,8 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
         let end = tokio::select! {
             biased;
             _ = &mut stopped => End::Closed,
-            changed = news.changed() => {
-                if changed.is_err() || send_news(&mut tcp, hub, &mut cursor, limits.max_batch).await.is_err() {
+            changed = member.news.changed() => {
+                if changed.is_err() || send_news(&mut tcp, hub, &member.room, &mut member.cursor, limits.max_batch).await.is_err() {
                     End::Broken
                 } else {
                     continue;
@@ -110,7 +120,7 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
                     End::Broken
                 } else {
                     idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                    match read_and_publish(&tcp, &mut decoder, hub) {
+                    match read_and_publish(&tcp, &mut decoder, hub, &mut member, &mut first_bytes) {
                         Ok(()) => continue,
                         Err(end) => end,
                     }
@@ -125,8 +135,33 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
     }
 }
 
-/// Reads what the socket has (without waiting) and publishes every whole message in it.
-fn read_and_publish(tcp: &TcpStream, decoder: &mut Decoder, hub: &Hub<Bytes>) -> Result<(), End> {
+/// A connection's place in the hub: its room, the room's news and how far it has been sent.
+struct Member {
+    room: Room,
+    news: watch::Receiver<u64>,
+    cursor: u64,
+}
+
+impl Member {
+    /// Joins `room` at its current end.
+    fn join(room: Room) -> Member {
+        let mut news = room.subscribe();
+        news.borrow_and_update();
+        let cursor = room.latest();
+        Member { room, news, cursor }
+    }
+}
+
+/// Reads what the socket has (without waiting) and publishes every whole message in it into the
+/// member's room; while `first_bytes`, a room preamble at the start moves the connection to its
+/// room (joined before the messages after it are published, so the sender gets them too).
+fn read_and_publish(
+    tcp: &TcpStream,
+    decoder: &mut Decoder,
+    hub: &Hub<Bytes>,
+    member: &mut Member,
+    first_bytes: &mut bool,
+) -> Result<(), End> {
     let read = SCRATCH.with_borrow_mut(|scratch| match tcp.try_read(scratch) {
         Ok(0) => Err(End::Closed),
         Ok(n) => {
@@ -137,10 +172,21 @@ fn read_and_publish(tcp: &TcpStream, decoder: &mut Decoder, hub: &Hub<Bytes>) ->
         Err(_) => Err(End::Broken),
     });
     read?;
+    if *first_bytes {
+        match decoder.room_preamble() {
+            Preamble::NotYet => return Ok(()),
+            Preamble::None => {}
+            // A room past the limit: nothing to tell the client on this wire but the close.
+            Preamble::Room(id) => {
+                *member = Member::join(hub.room(RoomId(id)).map_err(|_| End::Closed)?);
+            }
+        }
+        *first_bytes = false;
+    }
     loop {
         match decoder.next_message() {
             Ok(Some(message)) => {
-                hub.publish(encode(message));
+                hub.publish(&member.room, encode(message));
             }
             Ok(None) => break,
             // Over the size limit: the client is cut off, as a WebSocket one gets 1009.

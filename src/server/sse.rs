@@ -4,7 +4,11 @@
 //! resumes, so a client that reconnects misses nothing still in the ring. Every message is one
 //! event whose `id` is its sequence number; whatever queued up while the connection was busy
 //! leaves in one body chunk. Messages already overwritten are announced with a `: missed K`
-//! comment. Publishing is `POST /publish`, as for long-poll.
+//! comment. Publishing is `POST /publish`, as for long-poll. `GET /events?room=K` streams room K
+//! (room 0 without it); event ids are the room's sequence numbers, so `Last-Event-ID` resumes
+//! within the room.
+//! With a keep-alive interval, a stream that carried nothing for that long gets an empty comment
+//! ([`sse::KEEPALIVE`]), as servers send to keep proxies from closing a quiet response.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,25 +19,29 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::{Request, Response, StatusCode};
 
+use tokio::time::{Instant, sleep_until};
+
 use super::State;
 use super::http::Body;
-use super::hub::Payload;
+use super::hub::{Payload, Room};
 use crate::codec::sse;
 use crate::protocol::LAST_EVENT_ID;
 
-/// Answers `GET /events`: response headers at once, then events as they are published.
-pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>) -> Response<Body> {
+/// Answers `GET /events` in `room`: response headers at once, then events as they are published.
+pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>, room: Room) -> Response<Body> {
     let resume = req
         .headers()
         .get(LAST_EVENT_ID)
         .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-    let cursor = resume.unwrap_or_else(|| state.hub.latest());
-    let mut news = state.hub.subscribe();
+    let cursor = resume.unwrap_or_else(|| room.latest());
+    let mut news = room.subscribe();
     news.borrow_and_update();
     let events_left = state.limits.sse_max_events.unwrap_or(u64::MAX);
+    let keepalive = state.limits.sse_keepalive;
+    let quiet_until = keepalive.map(|every| Instant::now() + every);
     let chunks = stream::unfold(
-        (state, news, cursor, events_left),
-        |(state, mut news, mut cursor, mut events_left)| async move {
+        (state, room, news, cursor, events_left, quiet_until),
+        move |(state, room, mut news, mut cursor, mut events_left, mut quiet_until)| async move {
             loop {
                 if events_left == 0 || state.stop.is_cancelled() {
                     return None;
@@ -42,7 +50,7 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>) -> Response
                     .limits
                     .max_batch
                     .min(usize::try_from(events_left).unwrap_or(usize::MAX));
-                let batch = state.hub.read_after(cursor, max);
+                let batch = state.hub.read_after(&room, cursor, max);
                 cursor = batch.next_cursor;
                 if !batch.messages.is_empty() || batch.missed > 0 {
                     let mut body = Vec::new();
@@ -53,12 +61,24 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>) -> Response
                         sse::push_event(&mut body, seq, message.payload());
                     }
                     events_left -= batch.messages.len() as u64;
+                    quiet_until = keepalive.map(|every| Instant::now() + every);
                     let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(body)));
-                    return Some((frame, (state, news, cursor, events_left)));
+                    return Some((frame, (state, room, news, cursor, events_left, quiet_until)));
                 }
+                let quiet = async {
+                    match quiet_until {
+                        Some(at) => sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     changed = news.changed() => if changed.is_err() { return None },
                     _ = state.stop.cancelled() => return None,
+                    () = quiet => {
+                        quiet_until = keepalive.map(|every| Instant::now() + every);
+                        let frame = Ok::<_, Infallible>(Frame::data(Bytes::from_static(sse::KEEPALIVE)));
+                        return Some((frame, (state, room, news, cursor, events_left, quiet_until)));
+                    }
                 }
             }
         },

@@ -1,6 +1,8 @@
 //! WebSocket server: `GET /ws` upgrades; every text or binary message a client sends is broadcast
 //! to every connected client, sender included, as the classic Node `ws` chat server does. Pings are
-//! answered.
+//! answered. `GET /ws?room=K` joins room K instead: the client then receives only what is
+//! published into K and publishes into K (a bad room id gets 400, a new room past the server's
+//! limit 503, both before any upgrade).
 //!
 //! The opening handshake goes through hyper, so a bad request gets a real HTTP answer (400 for an
 //! upgrade without the right headers, 404 elsewhere, 431 for oversized headers) and slow headers
@@ -37,17 +39,17 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::fanout::send_news;
 use super::framed::Framed;
-use super::hub::Hub;
+use super::hub::{Hub, Room};
 use super::{Limits, ServerError, State};
 use crate::codec::ws::{
     Config, ControlOp, Decoder, Message, OpCode, Role, encode_close, encode_frame,
 };
-use crate::protocol::WS_PATH;
+use crate::protocol::{RoomId, WS_PATH};
 use crate::wire::scratch;
 
 /// Close codes the server sends (RFC 6455 §7.4.1).
@@ -170,12 +172,18 @@ pub(crate) fn upgrade(
     ) else {
         return status(StatusCode::BAD_REQUEST);
     };
+    let Some(room) = RoomId::from_query(req.uri().query()) else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    let Ok(room) = state.hub.room(room) else {
+        return status(StatusCode::SERVICE_UNAVAILABLE);
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let cursor = state.hub.latest();
+    let cursor = room.latest();
     let task_state = state.clone();
     state.tasks.spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            connection(TokioIo::new(upgraded), &task_state, cursor).await;
+            connection(TokioIo::new(upgraded), &task_state, room, cursor).await;
         }
     });
     let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
@@ -229,19 +237,20 @@ enum Read {
     Done,
 }
 
-/// Runs one upgraded connection, which joined the stream after `cursor`, until it closes, errs,
+/// Runs one upgraded connection, which joined `room` after `cursor`, until it closes, errs,
 /// idles out or the server stops.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     state: &State<Framed>,
+    room: Room,
     mut cursor: u64,
 ) {
     let (hub, limits, stop) = (&state.hub, &state.limits, &state.stop);
-    let mut news = hub.subscribe();
+    let mut news = room.subscribe();
     news.borrow_and_update();
     // What was published between the 101 and this subscription would otherwise wait for the next.
-    if hub.latest() > cursor
-        && send_news(&mut io, hub, &mut cursor, limits.max_batch)
+    if room.latest() > cursor
+        && send_news(&mut io, hub, &room, &mut cursor, limits.max_batch)
             .await
             .is_err()
     {
@@ -252,6 +261,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     // wake-up would register and drop a waiter or a timer entry each time.
     let stopped = stop.cancelled();
     let idle = sleep_until(Instant::now() + limits.idle_timeout);
+    let mut heartbeat = limits.ws_ping.map(|every| {
+        let mut beat = interval_at(Instant::now() + every, every);
+        // A connection busy past a tick pings once late, not once per missed tick.
+        beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        beat
+    });
     tokio::pin!(stopped, idle);
     loop {
         // News first: a wake-up for a broadcast then sends without also attempting a read.
@@ -262,7 +277,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
             changed = news.changed() => {
-                if changed.is_err() || send_news(&mut io, hub, &mut cursor, limits.max_batch).await.is_err() {
+                if changed.is_err() || send_news(&mut io, hub, &room, &mut cursor, limits.max_batch).await.is_err() {
                     return;
                 }
             }
@@ -274,7 +289,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     return;
                 }
                 idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                if matches!(handle(&mut io, &mut decoder, hub).await, Read::Done) {
+                if matches!(handle(&mut io, &mut decoder, hub, &room).await, Read::Done) {
                     return;
                 }
             }
@@ -282,26 +297,53 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 close(&mut io, POLICY, "idle timeout").await;
                 return;
             }
+            _ = tick(heartbeat.as_mut()) => {
+                if send_ping(&mut io).await.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
 
-/// Publishes every whole message the decoder holds and answers pings and a close; an error gets
-/// its close code.
+/// The next tick of the heartbeat, or never without one.
+async fn tick(heartbeat: Option<&mut Interval>) {
+    match heartbeat {
+        Some(h) => {
+            h.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The server's heartbeat: an empty ping (RFC 6455 §5.5.2), two bytes, within a second.
+async fn send_ping<S: AsyncWrite + Unpin>(io: &mut S) -> std::io::Result<()> {
+    const PING: [u8; 2] = [0x89, 0x00];
+    timeout(std::time::Duration::from_secs(1), async {
+        io.write_all(&PING).await?;
+        io.flush().await
+    })
+    .await
+    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// Publishes every whole message the decoder holds into `room` and answers pings and a close; an
+/// error gets its close code.
 async fn handle<S: AsyncWrite + Unpin>(
     io: &mut S,
     decoder: &mut Decoder,
     hub: &Hub<Framed>,
+    room: &Room,
 ) -> Read {
     let mut replies = Vec::new();
     let mut end = None;
     loop {
         match decoder.next_message() {
             Ok(Some(Message::Text(text))) => {
-                hub.publish(Framed::new(text.as_bytes(), true));
+                hub.publish(room, Framed::new(text.as_bytes(), true));
             }
             Ok(Some(Message::Binary(bytes))) => {
-                hub.publish(Framed::new(bytes, false));
+                hub.publish(room, Framed::new(bytes, false));
             }
             Ok(Some(Message::Ping(payload))) => {
                 // A ping's payload is at most 125 bytes (the decoder enforces it), so its pong encodes.

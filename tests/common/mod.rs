@@ -25,6 +25,17 @@ pub async fn start_server_with(
     spawn_server(transport, limits, None).await
 }
 
+/// How long the test servers hold a long-poll, unless a test asks for another.
+const HOLD: Duration = Duration::from_secs(30);
+
+/// A long-poll server that holds polls for `hold`, on a thread of its own as [`start_server`].
+pub async fn start_longpoll_server(hold: Duration) -> (SocketAddr, CancellationToken) {
+    let (addr, stop, serving) =
+        bound_server(TransportKind::LongPoll, Limits::default(), None, hold);
+    on_own_thread(serving);
+    (addr, stop)
+}
+
 /// A server for `transport` bound to a fresh loopback port, as `wsbench serve` binds (with the
 /// deepest accept queue the kernel allows): its address, its stop token, and the future that
 /// serves until the token is cancelled, for the caller to run where it wants.
@@ -32,6 +43,7 @@ fn bound_server(
     transport: TransportKind,
     limits: Limits,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    hold: Duration,
 ) -> (
     SocketAddr,
     CancellationToken,
@@ -43,7 +55,7 @@ fn bound_server(
     let stop = CancellationToken::new();
     let config = ServerConfig {
         transport: transport.into(),
-        hold: Duration::from_secs(30),
+        hold,
         limits,
         state_file: None,
         tls,
@@ -65,7 +77,15 @@ async fn spawn_server(
     limits: Limits,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> (SocketAddr, CancellationToken) {
-    let (addr, stop, serving) = bound_server(transport, limits, tls);
+    let (addr, stop, serving) = bound_server(transport, limits, tls, HOLD);
+    on_own_thread(serving);
+    (addr, stop)
+}
+
+/// Runs `serving` on a thread and current-thread runtime of its own.
+fn on_own_thread<T: Send + 'static>(
+    serving: impl std::future::Future<Output = T> + Send + 'static,
+) {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -73,7 +93,6 @@ async fn spawn_server(
             .unwrap();
         runtime.block_on(serving)
     });
-    (addr, stop)
 }
 
 /// Serves `transport` on a fresh loopback port as a task of the calling (current-thread) runtime,
@@ -83,7 +102,7 @@ pub async fn start_server_here(
     transport: TransportKind,
     limits: Limits,
 ) -> (SocketAddr, CancellationToken) {
-    let (addr, stop, serving) = bound_server(transport, limits, None);
+    let (addr, stop, serving) = bound_server(transport, limits, None, HOLD);
     tokio::spawn(serving);
     (addr, stop)
 }
@@ -107,6 +126,7 @@ pub fn small_plan() -> LoadPlan {
         shard: None,
         start_at: None,
         shape: wsbench::client::Shape::default(),
+        rooms: None,
     }
 }
 

@@ -21,7 +21,7 @@ pub mod tungstenite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::{Instant, interval_at, sleep_until, timeout};
+use tokio::time::{Instant, interval_at, timeout};
 use tokio_tungstenite::WebSocketStream;
 
 use super::backoff::{Backoff, Start, reconnect};
@@ -32,6 +32,7 @@ use super::publishing::Publishing;
 use super::signals::{Listener, News};
 use crate::codec::ws::DecodeError;
 use crate::metrics::FailureKind;
+use crate::protocol::{RoomId, in_room};
 use crate::scenario::WsClient;
 use handshake::{HandshakeError, Upgrade};
 
@@ -123,43 +124,49 @@ pub trait Connection {
     fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
 }
 
-/// Where and how to upgrade, from the target.
-fn upgrade(ctx: &Ctx) -> Upgrade {
+/// Where and how to upgrade into `room`, from the target.
+fn upgrade(ctx: &Ctx, room: RoomId) -> Upgrade {
     Upgrade {
         host: ctx.target.addr.to_string(),
-        path: ctx.target.paths.ws.clone(),
+        path: in_room(&ctx.target.paths.ws, ctx.plan.on_wire(room)),
         token: ctx.target.token.clone(),
     }
 }
 
 /// A client that can connect itself: TCP connect, then its own handshake (none for raw).
 pub(in crate::client) trait Dial: Connection + Sized + Send {
-    /// A fresh connection to the target, or why not (for the conductor's first-error report).
-    fn dial(ctx: &Ctx) -> impl std::future::Future<Output = Result<Self, ConnectError>> + Send;
+    /// A fresh connection to the target, in `room`, or why not (for the conductor's first-error
+    /// report).
+    fn dial(
+        ctx: &Ctx,
+        room: RoomId,
+    ) -> impl std::future::Future<Output = Result<Self, ConnectError>> + Send;
 }
 
 impl Dial for ours::Client<Stream> {
-    async fn dial(ctx: &Ctx) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Ctx, room: RoomId) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
-        ours::Client::handshake(stream, &upgrade(ctx))
+        ours::Client::handshake(stream, &upgrade(ctx, room))
             .await
             .map_err(|e| ConnectError::new(e.kind(), format!("handshake: {e}")))
     }
 }
 
 impl Dial for WebSocketStream<Stream> {
-    async fn dial(ctx: &Ctx) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Ctx, room: RoomId) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
-        tungstenite::handshake(stream, &upgrade(ctx))
+        tungstenite::handshake(stream, &upgrade(ctx, room))
             .await
             .map_err(|e| ConnectError::new(e.kind(), format!("handshake: {e}")))
     }
 }
 
-/// Subscriber `index`, connecting at `slot` with `client`; publishes too if `index < publishers`.
+/// Subscriber `index` in `room`, connecting at `slot` with `client`; publishes too (into its
+/// room) if `index < publishers`.
 pub(super) async fn subscriber(
     ctx: Arc<Ctx>,
     index: u32,
+    room: RoomId,
     slot: Instant,
     ping_interval: Option<Duration>,
     client: WsClient,
@@ -167,10 +174,10 @@ pub(super) async fn subscriber(
 ) -> Inbox {
     match client {
         WsClient::Wsbench => {
-            session::<ours::Client<Stream>>(ctx, index, slot, ping_interval, slow).await
+            session::<ours::Client<Stream>>(ctx, index, room, slot, ping_interval, slow).await
         }
         WsClient::Tungstenite => {
-            session::<WebSocketStream<Stream>>(ctx, index, slot, ping_interval, slow).await
+            session::<WebSocketStream<Stream>>(ctx, index, room, slot, ping_interval, slow).await
         }
     }
 }
@@ -179,11 +186,12 @@ pub(super) async fn subscriber(
 pub(in crate::client) async fn session<C: Dial>(
     ctx: Arc<Ctx>,
     index: u32,
+    room: RoomId,
     slot: Instant,
     ping_interval: Option<Duration>,
     slow: bool,
 ) -> Inbox {
-    let mut inbox = Inbox::default();
+    let mut inbox = Inbox::in_room(room, ctx.plan.room_count());
     let mut publishing = (index < ctx.plan.publishers).then(|| Publishing::new(ctx.clone(), index));
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
@@ -191,7 +199,7 @@ pub(in crate::client) async fn session<C: Dial>(
     let Some(first) = first_connect(
         &ctx,
         Joiner::Subscriber(&mut inbox),
-        Box::pin(C::dial(&ctx)),
+        Box::pin(C::dial(&ctx, room)),
     )
     .await
     else {
@@ -225,10 +233,14 @@ pub(in crate::client) async fn session<C: Dial>(
         };
         // The old connection closes before the new one is dialed.
         drop(ws.take());
+        inbox.left();
         ws = reconnect(&ctx, &mut backoff, start, &mut inbox.counts, || {
-            C::dial(&ctx)
+            C::dial(&ctx, room)
         })
         .await;
+        if ws.is_some() {
+            inbox.rejoined();
+        }
         if ws.is_none() && start == Start::AfterBackoff {
             // Lost, and not back before the run stopped.
             inbox.counts.io_errors += 1;
@@ -270,7 +282,6 @@ async fn receive<C: Connection>(
     let mut heard = true;
     let mut timeline = None;
     loop {
-        let had_timeline = timeline.is_some();
         // A kick first: data ready on every wake-up would otherwise starve it.
         if news.take_kick() {
             return Ok(Exit::Churn);
@@ -283,10 +294,13 @@ async fn receive<C: Connection>(
                 Exit::Done
             });
         }
-        if let (false, Some(t), Some(p)) = (had_timeline, &timeline, publishing.as_deref_mut()) {
+        // Every turn, not only the one whose `catch_up` learned the timeline: a message that
+        // arrives first teaches it too (below), and a publisher started only on the turn it was
+        // learned here would then never start. `start` does nothing once started.
+        if let (Some(t), Some(p)) = (&timeline, publishing.as_deref_mut()) {
             p.start(t);
         }
-        let due = publishing.as_deref().and_then(Publishing::next_due);
+        let publishes = publishing.as_deref().is_some_and(Publishing::has_next);
         // Data first: a wake-up for a message polls nothing else (see `super::signals`).
         tokio::select! {
             biased;
@@ -300,11 +314,21 @@ async fn receive<C: Connection>(
                     pause_if(slow, ctx).await;
                 }
             }
-            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                let p = publishing.as_deref_mut().expect("a due time comes from a publisher");
-                if let Some(bytes) = p.next_message(ctx.plan.payload_bytes) {
-                    ws.send_text(bytes).await?;
-                    p.sent();
+            ready = async {
+                match publishing.as_deref_mut() {
+                    Some(p) => p.ready().await,
+                    None => std::future::pending().await,
+                }
+            }, if publishes => {
+                let p = publishing.as_deref_mut().expect("only a publisher is ready");
+                match (ready, p.next_message(ctx.plan.payload_bytes)) {
+                    (true, Some(bytes)) => {
+                        ws.send_text(bytes).await?;
+                        p.sent();
+                    }
+                    // Nothing more to send, and nothing unanswered on WebSocket.
+                    (false, _) => p.finish(),
+                    (true, None) => {}
                 }
             }
             _ = async {

@@ -109,7 +109,7 @@ impl ByteCategory {
     }
 }
 /// The page's style sheet: system fonts, no downloads.
-const STYLE: &str = include_str!("report.css");
+pub(crate) const STYLE: &str = include_str!("report.css");
 
 /// The whole page for one results directory.
 pub fn render(d: &Derived<'_>) -> String {

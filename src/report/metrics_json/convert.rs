@@ -25,6 +25,7 @@ impl From<&TransportMetrics> for StoredTransport {
             tls,
             client_usage,
             server_usage,
+            idle,
             connections,
             connect_ramp,
             client_watch,
@@ -59,6 +60,7 @@ impl From<&TransportMetrics> for StoredTransport {
             ),
             client_usage: (*client_usage).into(),
             server_usage: server_usage.map(Into::into),
+            idle: idle.map(Into::into),
             connections: *connections,
             connect_ramp_ns: nanos(*connect_ramp),
             client_watch: client_watch.map(Into::into),
@@ -132,6 +134,7 @@ impl From<&Recorder> for StoredRecorder {
             reconnects,
             disconnected,
             churned,
+            misrouted,
         } = r.counts;
         StoredRecorder {
             delivered,
@@ -150,6 +153,7 @@ impl From<&Recorder> for StoredRecorder {
             reconnects,
             disconnected_ns: nanos(disconnected),
             churned,
+            misrouted,
         }
     }
 }
@@ -237,6 +241,37 @@ impl From<StoredUsage> for ProcessUsage {
     }
 }
 
+impl From<IdleCost> for StoredIdle {
+    fn from(i: IdleCost) -> Self {
+        let IdleCost {
+            connections,
+            span,
+            wire,
+            server_cpu,
+            server_rss_growth_kib,
+        } = i;
+        StoredIdle {
+            connections,
+            span_ns: nanos(span),
+            wire: wire.into(),
+            server_cpu_ns: server_cpu.map(nanos),
+            server_rss_growth_kib,
+        }
+    }
+}
+
+impl From<StoredIdle> for IdleCost {
+    fn from(s: StoredIdle) -> Self {
+        IdleCost {
+            connections: s.connections,
+            span: Duration::from_nanos(s.span_ns),
+            wire: s.wire.into(),
+            server_cpu: s.server_cpu_ns.map(Duration::from_nanos),
+            server_rss_growth_kib: s.server_rss_growth_kib,
+        }
+    }
+}
+
 impl StoredTransport {
     /// The metrics again, with the histograms read from the `.hlog` file.
     pub(super) fn into_metrics(self, histograms: StoredHistograms) -> TransportMetrics {
@@ -273,6 +308,7 @@ impl StoredTransport {
                     reconnects: c.reconnects,
                     disconnected: Duration::from_nanos(c.disconnected_ns),
                     churned: c.churned,
+                    misrouted: c.misrouted,
                 },
             },
             wire: self.wire.into(),
@@ -285,6 +321,7 @@ impl StoredTransport {
             }),
             client_usage: self.client_usage.into(),
             server_usage: self.server_usage.map(Into::into),
+            idle: self.idle.map(Into::into),
             connections: self.connections,
             connect_ramp: Duration::from_nanos(self.connect_ramp_ns),
             client_watch: self.client_watch.map(Into::into),

@@ -15,7 +15,7 @@ use super::hlog::StoredHistograms;
 use super::shard_json::StoredSharding;
 use crate::metrics::instances::InstanceGroup;
 use crate::metrics::{
-    Counts, DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, LagFigures,
+    Counts, DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, IdleCost, LagFigures,
     PackedHistogram, ProcessUsage, Recorder, Second, TimeSeries, TlsFigures, TransportMetrics,
     WireBytes,
 };
@@ -56,6 +56,9 @@ struct StoredTransport {
     tls: Option<StoredTls>,
     client_usage: StoredUsage,
     server_usage: Option<StoredUsage>,
+    /// The idle phase; absent for a run without one (and in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idle: Option<StoredIdle>,
     /// Client connections after ramp-up; absent (0) in files written before it was recorded.
     #[serde(default)]
     connections: u32,
@@ -98,6 +101,19 @@ struct StoredSecond {
     connections: u64,
 }
 
+/// [`IdleCost`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredIdle {
+    connections: u32,
+    span_ns: u64,
+    wire: StoredBytes,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_cpu_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_rss_growth_kib: Option<u64>,
+}
+
 /// [`TlsFigures`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +150,9 @@ struct StoredRecorder {
     /// Connections closed on purpose (churn); absent in files written before churn.
     #[serde(default)]
     churned: u64,
+    /// Messages delivered outside their room; absent in files written before rooms.
+    #[serde(default)]
+    misrouted: u64,
 }
 
 /// [`WireBytes`].

@@ -10,6 +10,7 @@ fn metrics_survive_json_and_hlog_exactly() {
     m.clients.counts.missed_reported = 3;
     m.clients.counts.empty_polls = 4;
     m.clients.counts.churned = 5;
+    m.clients.counts.misrouted = 6;
     m.clients.reconnect_us.record(1_234).unwrap();
     let json = serde_json::to_string(&MetricsFile::new(std::slice::from_ref(&m))).unwrap();
     let file: MetricsFile = serde_json::from_str(&json).unwrap();

@@ -35,7 +35,8 @@ pub struct Summary {
     /// Publish slots inside the measured phase; more than `messages_published` when the
     /// publishers could not keep up (the server stopped accepting in time).
     pub messages_scheduled: u64,
-    /// `messages_published` × subscribers that connected.
+    /// Per room, messages published into it × its subscribers that connected, summed (one
+    /// room without `[rooms]`: `messages_published` × subscribers that connected).
     pub deliveries_expected: u64,
     /// Distinct in-window messages received, summed over subscribers.
     pub deliveries: u64,
@@ -47,6 +48,9 @@ pub struct Summary {
     pub reordered: u64,
     /// Received messages without a wsbench envelope.
     pub foreign: u64,
+    /// Received messages from a publisher of another room (`[rooms]`): delivered outside their
+    /// room. Never deliveries; must be 0.
+    pub misrouted: u64,
     /// Median push latency (receive − intended send), in µs.
     pub latency_p50_us: Option<u64>,
     /// 90th percentile push latency, in µs.
@@ -149,6 +153,15 @@ pub struct Summary {
     pub reconnect_p50_us: Option<u64>,
     /// 99th percentile reconnect time, in µs.
     pub reconnect_p99_us: Option<u64>,
+    /// Connections open through the idle phase (`[clients] idle_phase`); empty without one.
+    pub idle_connections: Option<u32>,
+    /// Wire bytes (both directions) per connection per minute of the idle phase: heartbeats.
+    pub idle_bytes_per_conn_min: Option<f64>,
+    /// Server CPU per connection per minute of the idle phase, in µs.
+    pub idle_server_cpu_us_per_conn_min: Option<f64>,
+    /// Server memory per connection, in KiB: its peak RSS growth from before the first
+    /// connection to the end of the idle phase, over the connections.
+    pub idle_server_kib_per_conn: Option<f64>,
     /// False when the run was interrupted or the server died.
     pub complete: bool,
 }
@@ -198,6 +211,7 @@ impl Summary {
             duplicated: rec.counts.delivery.duplicated,
             reordered: rec.counts.delivery.reordered,
             foreign: rec.counts.foreign,
+            misrouted: rec.counts.misrouted,
             latency_p50_us: quantile(&rec.latency_us, P50),
             latency_p90_us: quantile(&rec.latency_us, P90),
             latency_p99_us: quantile(&rec.latency_us, P99),
@@ -263,6 +277,19 @@ impl Summary {
             churned: rec.counts.churned,
             reconnect_p50_us: quantile(&rec.reconnect_us, P50),
             reconnect_p99_us: quantile(&rec.reconnect_us, P99),
+            idle_connections: m.idle.map(|i| i.connections),
+            idle_bytes_per_conn_min: m
+                .idle
+                .and_then(|i| i.bytes_per_conn_min())
+                .map(round_figure),
+            idle_server_cpu_us_per_conn_min: m
+                .idle
+                .and_then(|i| i.server_cpu_us_per_conn_min())
+                .map(round_figure),
+            idle_server_kib_per_conn: m
+                .idle
+                .and_then(|i| i.server_kib_per_conn())
+                .map(round_figure),
             complete: m.complete,
         }
     }

@@ -57,6 +57,7 @@ pub(crate) fn sample(transport: &str) -> TransportMetrics {
             cpu: Duration::from_millis(10),
             peak_rss_kib: 20_000,
         },
+        idle: None,
         server_usage: Some(ProcessUsage {
             cpu: Duration::from_millis(5),
             peak_rss_kib: 10_240,

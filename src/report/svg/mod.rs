@@ -1,6 +1,6 @@
 //! The charts of `report.html`, drawn as inline SVG text: percentile curves on HdrHistogram's
-//! log percentile axis ([`percentile`]), horizontal stacked bars ([`bars`]) and lines over time
-//! ([`timeline`]).
+//! log percentile axis ([`percentile`]), horizontal stacked bars ([`bars`]), lines over time
+//! ([`timeline`]) and p99 against load for a capacity search ([`capacity`]).
 //!
 //! Owns geometry, scales, axes, legends and the transport palette. Takes figures already
 //! computed (histogram distributions, [`Summary`](super::Summary) values) and computes none of
@@ -9,6 +9,7 @@
 //! legend entries and scales.
 
 mod bars;
+mod capacity;
 mod percentile;
 mod timeline;
 
@@ -17,6 +18,7 @@ use std::fmt::Write;
 use super::common::escape;
 
 pub(crate) use bars::{Bar, stacked_bars};
+pub(crate) use capacity::{LoadLine, capacity_chart};
 pub(crate) use percentile::{Series, percentile_chart};
 pub(crate) use timeline::{TimeLine, YAxis, time_chart};
 

@@ -8,22 +8,18 @@ use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::child::{ServeOptions, ServerProcess};
+use crate::child::ServerProcess;
 use crate::cli::RunArgs;
-use crate::client::source::{self, Sources};
-use crate::client::{self, ClientOutcome, LoadPlan, Phase, Target, shard};
-use crate::fleet::{self, Fleet, FleetMark};
-use crate::metrics::instances::InstanceGroup;
-use crate::metrics::{
-    GeneratorHealth, ProcessUsage, Sharding, Slice, TlsFigures, TransportMetrics,
-};
+use crate::client::source;
+use crate::client::{self, LoadPlan, Phase, shard};
+use crate::fleet::{self, Fleet};
+use crate::metrics::{Slice, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
 use crate::protocol::TransportKind;
@@ -31,6 +27,12 @@ use crate::report::{self, RunInfo};
 use crate::scenario::variant::Variant;
 use crate::scenario::{self, Scenario, Transport};
 use crate::tls;
+
+mod server;
+mod usage;
+
+use server::{describe, serve_options, start_server};
+use usage::{Mark, transport_metrics, with_server};
 
 /// File descriptors kept free for everything that is not a client socket. The built-in server
 /// needs fewer besides its connections (listener, stdio, epoll, a state file), so the same count
@@ -277,10 +279,17 @@ async fn run_transport(
 
     let server = RefCell::new(server);
     let mut marks = Vec::new();
+    let mut idle_marks = Vec::new();
     let measuring = Notify::new();
     let mut on_phase = |phase: Phase| {
         if matches!(phase, Phase::Measuring | Phase::Measured) {
             marks.push(Mark::now(&server.borrow()));
+        }
+        if matches!(
+            phase,
+            Phase::Connecting { .. } | Phase::Idle { .. } | Phase::IdleOver
+        ) {
+            idle_marks.push(Mark::now(&server.borrow()));
         }
         if phase == Phase::Measuring {
             measuring.notify_one();
@@ -315,186 +324,13 @@ async fn run_transport(
         let _ = std::fs::remove_file(path);
     }
     let outcome = outcome?;
+    if let Some(window) = &outcome.window {
+        progress.note(&window.to_string());
+    }
     if !server_alive {
         progress.note("the server exited during the run: results are partial");
     }
-    Ok(transport_metrics(
-        &run,
-        outcome,
-        &marks,
-        server_alive,
-        instances,
-    ))
-}
-
-/// How the built-in server for `run` is started (an external target ignores this, except for the
-/// TLS certificate the clients trust).
-fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptions> {
-    let kind = run.transport.kind();
-    let tls = match (run.variant.tls, run.cert) {
-        (true, Some(cert)) => Some(cert.files.clone()),
-        (true, None) => anyhow::bail!("a TLS run needs the run's certificate"),
-        (false, _) => None,
-    };
-    let hold = match run.transport {
-        Transport::LongPoll { hold } => Some(*hold),
-        _ => None,
-    };
-    // A restart fault keeps the HTTP hub in a file, so the restarted server continues the stream.
-    let state_file = (run.scenario.faults.restart_server_at.is_some()
-        && !matches!(kind, TransportKind::Ws | TransportKind::Raw))
-    .then(|| {
-        std::env::temp_dir().join(format!("wsbench-{}-{}.hub", std::process::id(), run.label))
-    });
-    if let Some(path) = &state_file {
-        let _ = std::fs::remove_file(path);
-    }
-    Ok(ServeOptions {
-        transport: kind,
-        hold,
-        state_file,
-        tls,
-        backplane: None,
-    })
-}
-
-/// Starts the built-in server (unless `[target]` names an external one) and says how the clients
-/// reach it.
-async fn start_server(
-    run: &TransportRun<'_>,
-    options: &ServeOptions,
-    server_bin: &Path,
-) -> anyhow::Result<(ServerProcess, Target)> {
-    let (scenario, variant) = (run.scenario, run.variant);
-    let scaling = scenario.scaling_of(run.transport.kind());
-    let (server, target) = match scenario.targets.endpoint(run.transport.kind()) {
-        Some(endpoint) => (
-            ServerProcess::External(scenario.targets.server_pid),
-            Target {
-                token: scenario.targets.token.clone(),
-                ..Target::external(run.transport.clone(), endpoint)?
-            },
-        ),
-        None if !scaling.is_default() => {
-            let fleet = Fleet::start(server_bin, options, scaling, run.plan).await?;
-            let target = fleet.target(run.transport.clone())?;
-            (ServerProcess::Fleet(Box::new(fleet)), target)
-        }
-        None => {
-            let server = ServerProcess::start(server_bin, options).await?;
-            let ServerProcess::Child(child) = &server else {
-                anyhow::bail!("the built-in server did not start as a child process");
-            };
-            let target = Target::new(run.transport.clone(), child.addr)?;
-            (server, target)
-        }
-    };
-    let tls = match (variant.tls, run.cert) {
-        (true, Some(cert)) => Some(cert.client_config(variant.http2)?),
-        _ => None,
-    };
-    let target = Target {
-        http2: variant.http2,
-        tls,
-        sources: Arc::new(Sources::new(run.sources.to_vec())?),
-        ..target
-    };
-    Ok((server, target))
-}
-
-/// The progress note that says what the clients load and from where.
-fn describe(server: &ServerProcess, target: &Target) -> String {
-    let mut note = format!("target {} ({}", target.addr, server.describe());
-    if matches!(server, ServerProcess::Child(_)) {
-        // The server asks for the most; the kernel gives it net.core.somaxconn.
-        if let Ok(backlog) = os::somaxconn() {
-            note += &format!(", listen backlog {backlog} = net.core.somaxconn");
-        }
-    }
-    note.push(')');
-    if let Some(from) = target.sources.describe() {
-        note += &format!("; clients connect from {from}");
-    }
-    note
-}
-
-/// Both processes' resource use at a phase boundary (the start and the end of the measured phase).
-struct Mark {
-    server: Option<ProcessUsage>,
-    /// Every serving process, when there are several instances.
-    fleet: Option<FleetMark>,
-    client_cpu: Option<Duration>,
-    at: Instant,
-}
-
-impl Mark {
-    fn now(server: &ServerProcess) -> Mark {
-        Mark {
-            server: server.usage(),
-            fleet: server.fleet().map(Fleet::mark),
-            client_cpu: os::cpu_time(None).ok(),
-            at: Instant::now(),
-        }
-    }
-}
-
-/// The clients' outcome and the two processes' use over the measured phase, as the report takes them.
-fn transport_metrics(
-    run: &TransportRun<'_>,
-    outcome: ClientOutcome,
-    marks: &[Mark],
-    server_alive: bool,
-    instances: Option<InstanceGroup>,
-) -> TransportMetrics {
-    let (server_usage, client_cpu, client_watch) = match marks {
-        [start, end] => (
-            start.server.zip(end.server).map(|(a, b)| ProcessUsage {
-                cpu: b.cpu.saturating_sub(a.cpu),
-                peak_rss_kib: b.peak_rss_kib,
-            }),
-            start
-                .client_cpu
-                .zip(end.client_cpu)
-                .map(|(a, b)| b.saturating_sub(a))
-                .unwrap_or_default(),
-            Some(GeneratorHealth {
-                span: end.at.saturating_duration_since(start.at),
-                cores: u32::try_from(os::cores()).unwrap_or(u32::MAX),
-                lag: outcome.lag,
-            }),
-        ),
-        _ => (None, Duration::ZERO, None),
-    };
-    let deliveries_expected = outcome.deliveries_expected();
-    TransportMetrics {
-        transport: run.label.to_string(),
-        subscribers: run.plan.subscribers,
-        publishers: run.plan.publishers,
-        payload_bytes: run.scenario.publish.payload_bytes,
-        measured: outcome.measured,
-        messages_published: outcome.messages_published,
-        messages_scheduled: outcome.messages_scheduled,
-        deliveries_expected,
-        clients: outcome.recorder,
-        wire: outcome.wire,
-        connect_wire: outcome.connect_wire,
-        payload_wire: outcome.payload_wire,
-        tls: outcome.wire_above_tls.map(|plaintext| TlsFigures {
-            plaintext,
-            handshakes: outcome.tls_handshakes.0,
-            handshake_total: outcome.tls_handshakes.1,
-        }),
-        client_usage: ProcessUsage {
-            cpu: client_cpu,
-            peak_rss_kib: os::peak_rss_kib(None).unwrap_or(0),
-        },
-        server_usage,
-        connections: outcome.ramp.connected,
-        connect_ramp: outcome.ramp.took,
-        client_watch,
-        complete: outcome.complete && server_alive,
-        timeseries: outcome.timeseries,
-        sharding: outcome.shard.map(Sharding::Part),
-        instances,
-    }
+    let mut metrics = transport_metrics(&run, outcome, &marks, server_alive, instances);
+    metrics.idle = metrics.idle.map(|idle| with_server(idle, &idle_marks));
+    Ok(metrics)
 }

@@ -1,0 +1,112 @@
+//! How a transport run's server is started: the built-in one's options, one process or a fleet
+//! of instances, or an external target; and the progress note that says which.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::TransportRun;
+use crate::child::{ServeOptions, ServerProcess};
+use crate::client::Target;
+use crate::client::source::Sources;
+use crate::fleet::Fleet;
+use crate::os;
+use crate::protocol::TransportKind;
+use crate::scenario::Transport;
+
+/// How the built-in server for `run` is started (an external target ignores this, except for the
+/// TLS certificate the clients trust).
+pub(super) fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptions> {
+    let kind = run.transport.kind();
+    let tls = match (run.variant.tls, run.cert) {
+        (true, Some(cert)) => Some(cert.files.clone()),
+        (true, None) => anyhow::bail!("a TLS run needs the run's certificate"),
+        (false, _) => None,
+    };
+    let hold = match run.transport {
+        Transport::LongPoll { hold } => Some(*hold),
+        _ => None,
+    };
+    // A restart fault keeps the HTTP hub in a file, so the restarted server continues the stream.
+    let state_file = (run.scenario.faults.restart_server_at.is_some()
+        && !matches!(kind, TransportKind::Ws | TransportKind::Raw))
+    .then(|| {
+        std::env::temp_dir().join(format!("wsbench-{}-{}.hub", std::process::id(), run.label))
+    });
+    if let Some(path) = &state_file {
+        let _ = std::fs::remove_file(path);
+    }
+    let beats = run.scenario.heartbeats;
+    let heartbeat = match kind {
+        TransportKind::Ws => beats.ws_ping,
+        TransportKind::Sse => beats.sse_keepalive,
+        _ => None,
+    };
+    Ok(ServeOptions {
+        transport: kind,
+        hold,
+        heartbeat,
+        state_file,
+        tls,
+        backplane: None,
+    })
+}
+
+/// Starts the built-in server (unless `[target]` names an external one) and says how the clients
+/// reach it.
+pub(super) async fn start_server(
+    run: &TransportRun<'_>,
+    options: &ServeOptions,
+    server_bin: &Path,
+) -> anyhow::Result<(ServerProcess, Target)> {
+    let (scenario, variant) = (run.scenario, run.variant);
+    let scaling = scenario.scaling_of(run.transport.kind());
+    let (server, target) = match scenario.targets.endpoint(run.transport.kind()) {
+        Some(endpoint) => (
+            ServerProcess::External(scenario.targets.server_pid),
+            Target {
+                token: scenario.targets.token.clone(),
+                ..Target::external(run.transport.clone(), endpoint)?
+            },
+        ),
+        None if !scaling.is_default() => {
+            let fleet = Fleet::start(server_bin, options, scaling, run.plan).await?;
+            let target = fleet.target(run.transport.clone())?;
+            (ServerProcess::Fleet(Box::new(fleet)), target)
+        }
+        None => {
+            let server = ServerProcess::start(server_bin, options).await?;
+            let ServerProcess::Child(child) = &server else {
+                anyhow::bail!("the built-in server did not start as a child process");
+            };
+            let target = Target::new(run.transport.clone(), child.addr)?;
+            (server, target)
+        }
+    };
+    let tls = match (variant.tls, run.cert) {
+        (true, Some(cert)) => Some(cert.client_config(variant.http2)?),
+        _ => None,
+    };
+    let target = Target {
+        http2: variant.http2,
+        tls,
+        sources: Arc::new(Sources::new(run.sources.to_vec())?),
+        ..target
+    };
+    Ok((server, target))
+}
+
+/// The progress note that says what the clients load and from where.
+pub(super) fn describe(server: &ServerProcess, target: &Target) -> String {
+    let mut note = format!("target {} ({}", target.addr, server.describe());
+    if matches!(server, ServerProcess::Child(_)) {
+        // The server asks for the most; the kernel gives it net.core.somaxconn.
+        if let Ok(backlog) = os::somaxconn() {
+            note += &format!(", listen backlog {backlog} = net.core.somaxconn");
+        }
+    }
+    note.push(')');
+    if let Some(from) = target.sources.describe() {
+        note += &format!("; clients connect from {from}");
+    }
+    note
+}

@@ -1,0 +1,89 @@
+//! The rules of a transport table's `instances` and `balancer` keys and of `[faults]
+//! kill_instance_at`: what several instances, a balancer and losing one may be combined with.
+//! Split from [`rules`](super::rules), whose validation calls them once every value is read.
+
+use std::time::Duration;
+
+use super::ScenarioError;
+use super::fields::{Field, blame};
+use super::rules::Rules;
+use super::scaling::{Balancer, Scaling};
+use super::target::Endpoint;
+use super::variant::Variants;
+use crate::protocol::TransportKind;
+
+impl Rules<'_> {
+    /// Several instances or a balancer need a built-in server, and HAProxy a plain table (no
+    /// TLS, no HTTP/2).
+    pub(super) fn scaling_rules(
+        &self,
+        scaling: &[Field<(TransportKind, Scaling)>],
+        variants: &[Field<(TransportKind, Variants)>],
+        endpoints: &[Field<(TransportKind, Endpoint)>],
+    ) -> Result<(), ScenarioError> {
+        for sc in scaling {
+            let (kind, scaling) = &sc.value;
+            let table = format!("[transports.{}]", kind.label());
+            let external = endpoints.iter().any(|e| e.value.0 == *kind);
+            self.check(!external, &sc.origin, "instances", || {
+                format!(
+                    "{table} instances and balancer apply to built-in servers, but [target] {} \
+                     points at an external one; remove one of them",
+                    kind.label()
+                )
+            })?;
+            let v = variants.iter().find(|v| v.value.0 == *kind);
+            let wrapped =
+                v.is_some_and(|v| v.value.1.tls.contains(&true) || v.value.1.http2.contains(&true));
+            let haproxy = scaling.balancer == Balancer::Haproxy;
+            self.check(!(haproxy && wrapped), &sc.origin, "balancer", || {
+                format!(
+                    "{table} balancer = \"haproxy\" runs plain HTTP/1.1 and WebSocket only: \
+                     remove tls/http2 from the table or use balancer = \"client\""
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `kill_instance_at` falls inside the measured phase, every transport that runs has
+    /// instances to spare, and no restart fault runs with it.
+    pub(super) fn kill_rules(
+        &self,
+        kill: Option<&Field<Duration>>,
+        restart: bool,
+        duration: &Field<Duration>,
+        kinds: &Field<Vec<TransportKind>>,
+        scaling: &[Field<(TransportKind, Scaling)>],
+    ) -> Result<(), ScenarioError> {
+        if let Some(kill) = kill {
+            self.check(
+                !kill.value.is_zero() && kill.value < duration.value,
+                blame(&[&kill.origin, &duration.origin]),
+                "[faults] kill_instance_at",
+                || {
+                    format!(
+                        "[faults] kill_instance_at must fall inside the measured phase (0s < at < {})",
+                        humantime::format_duration(duration.value)
+                    )
+                },
+            )?;
+            let several = kinds.value.iter().all(|k| {
+                scaling
+                    .iter()
+                    .any(|s| s.value.0 == *k && s.value.1.instances > 1)
+            });
+            self.check(several, &kill.origin, "[faults] kill_instance_at", || {
+                "[faults] kill_instance_at needs instances = 2 or more in every transport \
+                 table that runs (the others must survive the loss)"
+                    .into()
+            })?;
+            self.check(!restart, &kill.origin, "[faults] kill_instance_at", || {
+                "[faults] kill_instance_at and restart_server_at cannot be combined; \
+                 run them as two scenarios"
+                    .into()
+            })?;
+        }
+        Ok(())
+    }
+}
