@@ -266,3 +266,18 @@ fn a_shared_log_numbers_each_room() {
         vec!["e", "f", "g", "h"]
     );
 }
+
+#[test]
+fn the_new_room_hook_hears_of_each_room_made_once() {
+    let hub = Hub::<&str>::new(4);
+    hub.room(RoomId(1)).unwrap();
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = heard.clone();
+    hub.on_new_room(move |room: &Room| sink.lock().unwrap().push(room.id()));
+    for id in [1, 2, 2, 0, 2] {
+        hub.room(RoomId(id)).unwrap();
+    }
+    // Room 1 was made before the hook; rooms 2 and 0 once each, however often named.
+    assert_eq!(*heard.lock().unwrap(), vec![RoomId(2), RoomId::LOBBY]);
+    assert_eq!(hub.room_ids(), vec![RoomId::LOBBY, RoomId(1), RoomId(2)]);
+}
