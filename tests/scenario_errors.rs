@@ -69,6 +69,7 @@ fn chat_toml_loads_with_its_values() {
             source_addresses: SourceAddresses::Auto,
             churn: 0,
             idle_phase: None,
+            idle: 0,
         },
         publish: Publish {
             publishers: 10,
@@ -199,7 +200,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`, `idle`"
     );
 }
 
@@ -856,6 +857,22 @@ fn idle_phase() {
     let s = parse(Path::new(PATH), &text).unwrap();
     assert_eq!(s.clients.idle_phase, Some(Duration::from_secs(30)));
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    // Idle connections bring an idle phase with them, so their cost is reported.
+    let s = parse(
+        Path::new(PATH),
+        &base_with(6, "connect_rate = 500\nidle = 2000"),
+    )
+    .unwrap();
+    assert_eq!(
+        (s.clients.idle, s.clients.idle_phase),
+        (2000, Some(Duration::from_secs(30)))
+    );
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(6, "connect_rate = 500\nidle = -1"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:7: [clients] idle must be at least 0 (got -1)"),
+        "{msg}"
+    );
     let msg = err(&base_with(6, "connect_rate = 500\nidle_phase = \"500ms\""));
     assert!(
         msg.starts_with("scenarios/x.toml:7: [clients] idle_phase must be between"),

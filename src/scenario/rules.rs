@@ -17,9 +17,9 @@ use super::file::ScenarioFile;
 use super::sources::{self, SourceAddresses};
 use super::thresholds;
 use super::{
-    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, Faults, Heartbeats,
-    MAX_MESSAGES, MAX_WINDOW, Network, Origin, Pattern, Publish, Scenario, ScenarioError, Targets,
-    Transport,
+    Backoff, Clients, DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_IDLE_PHASE, DEFAULT_INTERVAL, Faults,
+    Heartbeats, MAX_MESSAGES, MAX_WINDOW, Network, Origin, Pattern, Publish, Scenario,
+    ScenarioError, Targets, Transport,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
 use crate::protocol::TransportKind;
@@ -125,6 +125,7 @@ impl Rules<'_> {
         let slow_readers = self.or(clients.slow_readers, 0);
         let churn = self.or(clients.churn, 0);
         let idle_phase = self.written_duration("[clients] idle_phase", clients.idle_phase)?;
+        let idle = self.or(clients.idle, 0);
         let seed = self.or(seed, 1);
         let pattern = self.pattern(publish.pattern)?;
         let network = network.unwrap_or_default();
@@ -182,6 +183,7 @@ impl Rules<'_> {
         if let Some(idle) = &idle_phase {
             self.duration_in(idle, "[clients] idle_phase", s(1)..=s(3600), "")?;
         }
+        self.int_in(&idle, "[clients] idle", 0..=1_000_000)?;
         self.int_in(&seed, "seed", 0..=i64::MAX)?;
         self.duration_in(&delay, "[network] delay", s(0)..=s(10), "")?;
         self.duration_in(&jitter, "[network] jitter", s(0)..=s(10), "")?;
@@ -435,7 +437,10 @@ impl Rules<'_> {
                 slow_read_pause: slow_read_pause.value,
                 source_addresses: source_addresses.value,
                 churn: count(churn),
-                idle_phase: idle_phase.map(|i| i.value),
+                idle_phase: idle_phase
+                    .map(|i| i.value)
+                    .or((idle.value > 0).then_some(DEFAULT_IDLE_PHASE)),
+                idle: count(idle),
             },
             publish: Publish {
                 publishers: count(publishers),
