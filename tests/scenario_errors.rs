@@ -103,6 +103,34 @@ fn chat_toml_loads_with_its_values() {
     assert_eq!(chat(), expected);
 }
 
+/// The tutorial's six use cases ship as scenarios, each saying in its header what it models.
+#[test]
+fn the_use_case_scenarios_load_and_say_what_they_model() {
+    for name in ["chat-rooms", "collab", "game", "ticker", "scores", "iot"] {
+        let path = shipped(&format!("{name}.toml"));
+        let s = load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.name, name);
+        assert_eq!(
+            s.transports.len(),
+            5,
+            "{name}: every transport, raw included"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = text.lines().take_while(|l| l.starts_with('#')).count();
+        assert!(
+            header >= 3,
+            "{name}: a header comment says what it models and why"
+        );
+    }
+    let rooms = |name: &str| load(&shipped(name)).unwrap().rooms.map(|r| r.count);
+    assert_eq!(rooms("chat-rooms.toml"), Some(100));
+    assert_eq!(rooms("collab.toml"), Some(100));
+    assert_eq!(rooms("game.toml"), Some(100));
+    let iot = load(&shipped("iot.toml")).unwrap();
+    assert_eq!(iot.clients.idle, 18_000);
+    assert!(iot.clients.idle_phase.is_some());
+}
+
 #[test]
 fn tiny_toml_loads() {
     let tiny = load(&shipped("tiny.toml")).unwrap();
