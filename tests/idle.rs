@@ -152,3 +152,61 @@ async fn long_poll_idle_bytes_are_one_empty_exchange_per_hold() {
         }
     );
 }
+
+/// Idle connections (`[clients] idle`) sit in a room nobody publishes into through the measured
+/// phase: they receive nothing (nothing misrouted), add nothing to the expected deliveries, and
+/// pay only the heartbeats — in the idle phase as every other connection, after it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_hear_only_heartbeats() {
+    const IDLE: u32 = 6;
+    for kind in [
+        TransportKind::Ws,
+        TransportKind::LongPoll,
+        TransportKind::Sse,
+    ] {
+        let limits = Limits {
+            ws_ping: Some(BEAT),
+            sse_keepalive: Some(BEAT),
+            ..Limits::default()
+        };
+        let (addr, stop) = common::start_server_with(kind, limits).await;
+        let transport = match kind {
+            TransportKind::Ws => Transport::Ws {
+                ping_interval: None,
+                client: WsClient::Wsbench,
+            },
+            TransportKind::Sse => Transport::Sse,
+            _ => Transport::LongPoll {
+                hold: Duration::from_secs(30),
+            },
+        };
+        let mut plan = plan(Duration::from_secs(1));
+        plan.shape.idle = IDLE;
+        let (o, phases) = run(transport, addr, &plan).await;
+        stop.cancel();
+        let idle = idle_of(&o, &phases);
+        let c = &o.recorder.counts;
+        assert_eq!((c.misrouted, c.foreign, c.io_errors), (0, 0, 0), "{kind:?}");
+        assert_eq!(o.subscribers_connected, SUBSCRIBERS + IDLE, "{kind:?}");
+        let publisher_connections = u32::from(kind != TransportKind::Ws);
+        assert_eq!(
+            idle.connections,
+            SUBSCRIBERS + IDLE + publisher_connections,
+            "{kind:?}"
+        );
+        let beats = 3 * u64::from(SUBSCRIBERS + IDLE);
+        let expected = match kind {
+            TransportKind::Ws => WireBytes {
+                up: beats * 6,
+                down: beats * 2,
+            },
+            TransportKind::Sse => WireBytes {
+                up: 0,
+                down: beats * 8,
+            },
+            // Held for 30 s: nothing moves in a 1 s idle phase.
+            _ => WireBytes::default(),
+        };
+        assert_eq!(idle.wire, expected, "{kind:?}");
+    }
+}

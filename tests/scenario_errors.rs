@@ -69,6 +69,7 @@ fn chat_toml_loads_with_its_values() {
             source_addresses: SourceAddresses::Auto,
             churn: 0,
             idle_phase: None,
+            idle: 0,
         },
         publish: Publish {
             publishers: 10,
@@ -101,6 +102,34 @@ fn chat_toml_loads_with_its_values() {
         rooms: None,
     };
     assert_eq!(chat(), expected);
+}
+
+/// The tutorial's six use cases ship as scenarios, each saying in its header what it models.
+#[test]
+fn the_use_case_scenarios_load_and_say_what_they_model() {
+    for name in ["chat-rooms", "collab", "game", "ticker", "scores", "iot"] {
+        let path = shipped(&format!("{name}.toml"));
+        let s = load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.name, name);
+        assert_eq!(
+            s.transports.len(),
+            5,
+            "{name}: every transport, raw included"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = text.lines().take_while(|l| l.starts_with('#')).count();
+        assert!(
+            header >= 3,
+            "{name}: a header comment says what it models and why"
+        );
+    }
+    let rooms = |name: &str| load(&shipped(name)).unwrap().rooms.map(|r| r.count);
+    assert_eq!(rooms("chat-rooms.toml"), Some(100));
+    assert_eq!(rooms("collab.toml"), Some(100));
+    assert_eq!(rooms("game.toml"), Some(100));
+    let iot = load(&shipped("iot.toml")).unwrap();
+    assert_eq!(iot.clients.idle, 18_000);
+    assert!(iot.clients.idle_phase.is_some());
 }
 
 #[test]
@@ -200,7 +229,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`, `idle`"
     );
 }
 
@@ -857,6 +886,22 @@ fn idle_phase() {
     let s = parse(Path::new(PATH), &text).unwrap();
     assert_eq!(s.clients.idle_phase, Some(Duration::from_secs(30)));
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    // Idle connections bring an idle phase with them, so their cost is reported.
+    let s = parse(
+        Path::new(PATH),
+        &base_with(6, "connect_rate = 500\nidle = 2000"),
+    )
+    .unwrap();
+    assert_eq!(
+        (s.clients.idle, s.clients.idle_phase),
+        (2000, Some(Duration::from_secs(30)))
+    );
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let msg = err(&base_with(6, "connect_rate = 500\nidle = -1"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:7: [clients] idle must be at least 0 (got -1)"),
+        "{msg}"
+    );
     let msg = err(&base_with(6, "connect_rate = 500\nidle_phase = \"500ms\""));
     assert!(
         msg.starts_with("scenarios/x.toml:7: [clients] idle_phase must be between"),

@@ -71,7 +71,7 @@ pub async fn drive(
         handshakes: HandshakeMeter::default(),
         dialed: AtomicU64::new(0),
         timeline: watch::Sender::new(None),
-        signals: Signals::new(plan.subscribers as usize),
+        signals: Signals::new(plan.subscribing() as usize),
         tally: PublishTally::new(plan.publishers, others_total, plan.room_count()),
         members: (0..plan.room_count()).map(|_| AtomicU64::new(0)).collect(),
         window: plan
@@ -88,11 +88,12 @@ pub async fn drive(
     let mut publishers: JoinSet<Recorder> = JoinSet::new();
     let ramp_start = Instant::now();
     let per_connection = Duration::from_secs_f64(1.0 / f64::from(plan.connect_rate));
-    for i in 0..plan.subscribers {
+    // The subscribers, then the idle connections (`[clients] idle`) in their own room.
+    for i in 0..plan.subscribing() {
         let slot = ramp_start + per_connection * i;
         let ctx = ctx.clone();
-        let slow = i >= plan.subscribers - plan.slow_readers;
-        let room = plan.subscriber_room(i);
+        let slow = (plan.subscribers - plan.slow_readers..plan.subscribers).contains(&i);
+        let room = plan.connection_room(i);
         match target.transport {
             Transport::Ws {
                 ping_interval,
@@ -119,7 +120,7 @@ pub async fn drive(
             ),
         };
     }
-    let mut connections = plan.subscribers;
+    let mut connections = plan.subscribing();
     // Over HTTP every publisher has its own keep-alive connection for `POST /publish`; on
     // WebSocket and raw a publisher sends on its subscriber connection.
     if !matches!(target.kind(), TransportKind::Ws | TransportKind::Raw) {
@@ -259,7 +260,7 @@ pub async fn drive(
     // Every close churn asked for is made by now: subscribers that have every message may go
     // (without churn they went as soon as they had it, see `Ctx::catch_up`).
     ctx.measure_over.store(true, Ordering::Release);
-    if plan.shape.churn > 0 {
+    if plan.shape.churn > 0 || plan.shape.idle > 0 {
         ctx.signals.raise();
     }
     on_phase(Phase::Draining);

@@ -86,7 +86,10 @@ impl Ctx {
         if inbox.complete() {
             // Under churn a subscriber with every message stays connected, and can be churned,
             // until the measured phase is over: every close asked for is made.
-            return self.plan.shape.churn > 0 && !self.measure_over.load(Ordering::Acquire);
+            // So does an idle connection (a room nobody publishes into): it has nothing to wait
+            // for, and its heartbeats through the measured phase are what it is there for.
+            let stays = self.plan.shape.churn > 0 || inbox.room() >= self.plan.idle_room();
+            return stays && !self.measure_over.load(Ordering::Acquire);
         }
         true
     }

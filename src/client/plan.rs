@@ -71,6 +71,9 @@ pub struct Shape {
     pub window: Option<u32>,
     /// `[clients] idle_phase`: every connection quiet this long before publishing starts.
     pub idle_phase: Option<Duration>,
+    /// `[clients] idle`: connections beyond the subscribers, each in a room nobody publishes
+    /// into ([`LoadPlan::idle_room`]), open through the measured phase: heartbeats only.
+    pub idle: u32,
 }
 
 impl Default for Shape {
@@ -82,6 +85,7 @@ impl Default for Shape {
             network: Network::default(),
             window: None,
             idle_phase: None,
+            idle: 0,
         }
     }
 }
@@ -111,6 +115,7 @@ impl LoadPlan {
                 network: s.network,
                 window: s.publish.window,
                 idle_phase: s.clients.idle_phase,
+                idle: s.clients.idle,
             },
             rooms: s.rooms,
         }
@@ -120,6 +125,26 @@ impl LoadPlan {
     /// be placed in a room past these: nobody publishes there, and it expects nothing.
     pub fn room_count(&self) -> u32 {
         self.rooms.map_or(1, |r| r.count)
+    }
+
+    /// Subscriber connections: the subscribers, then the idle connections.
+    pub fn subscribing(&self) -> u32 {
+        self.subscribers + self.shape.idle
+    }
+
+    /// The room the idle connections are in: the first past the publishers' rooms.
+    pub fn idle_room(&self) -> RoomId {
+        RoomId(self.room_count())
+    }
+
+    /// The room of connection `index` of [`LoadPlan::subscribing`]: a subscriber's, or the idle
+    /// room for the idle connections after them.
+    pub fn connection_room(&self, index: u32) -> RoomId {
+        if index < self.subscribers {
+            self.subscriber_room(index)
+        } else {
+            self.idle_room()
+        }
     }
 
     /// The room of subscriber `index`: round robin, so rooms differ in size by one at most and
@@ -160,6 +185,8 @@ impl LoadPlan {
         // The closes a second cut like the subscribers, so the shards' add up to the run's.
         let cut = |i: u32| u64::from(self.shape.churn) * u64::from(i) / u64::from(slice.count);
         let churn = cut(slice.index + 1) - cut(slice.index);
+        let idle = |i: u32| u64::from(self.shape.idle) * u64::from(i) / u64::from(slice.count);
+        let idle = idle(slice.index + 1) - idle(slice.index);
         LoadPlan {
             subscribers: slice.subscribers_here(),
             publishers: slice.publishers_here(),
@@ -167,6 +194,7 @@ impl LoadPlan {
             connect_rate: share,
             shape: Shape {
                 churn: u32::try_from(churn).unwrap_or(u32::MAX),
+                idle: u32::try_from(idle).unwrap_or(u32::MAX),
                 ..self.shape
             },
             shard: Some(slice),

@@ -55,7 +55,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         plan = plan.sliced(slice.clone());
     }
     plan.start_at = args.start_at.clone();
-    let connections = u64::from(plan.subscribers + plan.publishers);
+    let connections = u64::from(plan.subscribing() + plan.publishers);
     // The built-in server holds as many connections as the clients do. It is our child: it
     // inherits the limit set here and raises its soft limit to this hard one, so one check
     // refuses early for both, before any server starts.

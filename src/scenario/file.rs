@@ -193,6 +193,8 @@ pub struct ClientsTable {
     /// `idle_phase`: how long every connection stays quiet before publishing starts, a humantime
     /// string.
     pub idle_phase: Opt<String>,
+    /// `idle`: connections beyond the subscribers, in a room nobody publishes into.
+    pub idle: Opt<i64>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -389,6 +391,7 @@ impl From<&Scenario> for ScenarioFile {
                 source_addresses: Some(v(s.clients.source_addresses.toml_value())),
                 churn: int(s.clients.churn),
                 idle_phase: s.clients.idle_phase.and_then(d),
+                idle: (s.clients.idle > 0).then(|| v(i64::from(s.clients.idle))),
             },
             publish: PublishTable {
                 publishers: int(s.publish.publishers),

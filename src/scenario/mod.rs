@@ -21,6 +21,7 @@
 
 mod fields;
 pub mod file;
+mod idle;
 mod locate;
 mod overrides;
 pub mod rooms;
@@ -152,7 +153,14 @@ pub struct Clients {
     /// long (heartbeats only), and the run reports what idleness costs: wire bytes, server CPU
     /// and server memory per connection. `None`: no idle phase.
     pub idle_phase: Option<Duration>,
+    /// Connections beyond the subscribers, each in a room nobody publishes into, open through
+    /// the measured phase: what a mobile or IoT fleet looks like. With any, the idle phase
+    /// defaults to [`DEFAULT_IDLE_PHASE`], so what they cost is reported.
+    pub idle: u32,
 }
+
+/// The idle phase when `[clients] idle` asks for idle connections and `idle_phase` is not given.
+pub const DEFAULT_IDLE_PHASE: Duration = Duration::from_secs(30);
 
 /// Exponential backoff with jitter: the first wait is about `initial`, each next one twice the
 /// last, never more than `max`.

@@ -127,7 +127,7 @@ impl Rules<'_> {
         let connect_rate = self.or(clients.connect_rate, 1000);
         let slow_readers = self.or(clients.slow_readers, 0);
         let churn = self.or(clients.churn, 0);
-        let idle_phase = self.written_duration("[clients] idle_phase", clients.idle_phase)?;
+        let (idle, idle_phase) = self.idle(clients.idle, clients.idle_phase)?;
         let seed = self.or(seed, 1);
         let pattern = self.pattern(publish.pattern)?;
         let network = network.unwrap_or_default();
@@ -182,9 +182,6 @@ impl Rules<'_> {
         self.int_in(&subscribers, "[clients] subscribers", 1..=1_000_000)?;
         self.int_in(&connect_rate, "[clients] connect_rate", 1..=100_000)?;
         self.int_in(&churn, "[clients] churn", 0..=100_000)?;
-        if let Some(idle) = &idle_phase {
-            self.duration_in(idle, "[clients] idle_phase", s(1)..=s(3600), "")?;
-        }
         self.int_in(&seed, "seed", 0..=i64::MAX)?;
         self.duration_in(&delay, "[network] delay", s(0)..=s(10), "")?;
         self.duration_in(&jitter, "[network] jitter", s(0)..=s(10), "")?;
@@ -446,7 +443,8 @@ impl Rules<'_> {
                 slow_read_pause: slow_read_pause.value,
                 source_addresses: source_addresses.value,
                 churn: count(churn),
-                idle_phase: idle_phase.map(|i| i.value),
+                idle_phase,
+                idle,
             },
             publish: Publish {
                 publishers: count(publishers),
