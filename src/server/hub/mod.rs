@@ -149,6 +149,22 @@ impl<M> Ring<M> {
     fn latest(&self) -> u64 {
         self.first_seq + self.messages.len() as u64 - 1
     }
+
+    /// The range up to `max` messages after `cursor` covers, and the gap or reset before it.
+    fn span(&self, cursor: u64, max: usize) -> Span {
+        let latest = self.latest();
+        let reset = cursor > latest;
+        let cursor = if reset { 0 } else { cursor };
+        let first_seq = (cursor + 1).max(self.first_seq);
+        let left = latest + 1 - first_seq;
+        let len = left.min(u64::try_from(max).unwrap_or(u64::MAX));
+        Span {
+            first_seq,
+            missed: first_seq - (cursor + 1),
+            next_cursor: first_seq + len - 1,
+            reset,
+        }
+    }
 }
 
 impl<M> Inner<M> {
@@ -201,6 +217,44 @@ pub struct Batch<M> {
     pub next_cursor: u64,
     /// The cursor was ahead of the room (e.g. the server restarted); the batch reads from the start.
     pub reset: bool,
+}
+
+/// A [`Batch`] without its messages. Two reads of one room with equal spans carry the same bytes
+/// (a sequence number names one message for good), so a span can key an answer encoded once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// Sequence number of the first message covered (meaningful when `len() > 0`).
+    pub first_seq: u64,
+    /// Messages before `first_seq` that the ring had already overwritten.
+    pub missed: u64,
+    /// The last sequence number covered: the reader's next cursor.
+    pub next_cursor: u64,
+    /// The cursor was ahead of the room; the span reads from the start.
+    pub reset: bool,
+}
+
+impl Span {
+    /// Messages covered.
+    pub fn len(&self) -> usize {
+        usize::try_from(self.next_cursor + 1 - self.first_seq).unwrap_or(usize::MAX)
+    }
+
+    /// No message covered (there may still be a gap or reset to tell).
+    pub fn is_empty(&self) -> bool {
+        self.next_cursor < self.first_seq
+    }
+}
+
+impl<M> Batch<M> {
+    /// The batch without its messages.
+    pub fn span(&self) -> Span {
+        Span {
+            first_seq: self.first_seq,
+            missed: self.missed,
+            next_cursor: self.next_cursor,
+            reset: self.reset,
+        }
+    }
 }
 
 /// Rooms a hub keeps unless told otherwise ([`Hub::with_max_rooms`]).
@@ -325,21 +379,22 @@ impl<M: Clone> Hub<M> {
     pub fn read_after(&self, room: &Room, cursor: u64, max: usize) -> Batch<M> {
         let inner = self.lock();
         let ring = &inner.rings[room.slot];
-        let latest = ring.latest();
-        let reset = cursor > latest;
-        let cursor = if reset { 0 } else { cursor };
-        let start = (cursor + 1).max(ring.first_seq);
-        let missed = start - (cursor + 1);
-        let skip = (start - ring.first_seq) as usize;
+        let span = ring.span(cursor, max);
+        let skip = (span.first_seq - ring.first_seq) as usize;
         let messages: Vec<M> = ring.messages.iter().skip(skip).take(max).cloned().collect();
-        let next_cursor = start + messages.len() as u64 - 1;
         Batch {
             messages,
-            first_seq: start,
-            missed,
-            next_cursor,
-            reset,
+            first_seq: span.first_seq,
+            missed: span.missed,
+            next_cursor: span.next_cursor,
+            reset: span.reset,
         }
+    }
+
+    /// What [`Hub::read_after`] would answer, without the messages: enough for a reader whose
+    /// answer for that range was already encoded (see [`super::shared`]) to skip copying them.
+    pub fn span(&self, room: &Room, cursor: u64, max: usize) -> Span {
+        self.lock().rings[room.slot].span(cursor, max)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<M>> {

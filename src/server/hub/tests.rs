@@ -212,3 +212,29 @@ async fn a_room_s_readers_are_woken_by_its_own_publishes_only() {
     assert_eq!(*rx_a.borrow(), 1);
     assert!(!rx_b.has_changed().unwrap());
 }
+
+#[test]
+fn a_span_is_the_batch_without_its_messages() {
+    let hub: Hub<Vec<u8>> = Hub::bounded(4, 12, Vec::len);
+    let (a, b) = (hub.room(RoomId(0)).unwrap(), hub.room(RoomId(1)).unwrap());
+    let check = |room: &Room, cursor, max| {
+        let batch = hub.read_after(room, cursor, max);
+        assert_eq!(hub.span(room, cursor, max), batch.span());
+        assert_eq!(batch.span().len(), batch.messages.len());
+    };
+    check(&a, 0, 10);
+    for n in 1..=6 {
+        hub.publish(&a, vec![n; 2]);
+    }
+    // Room b's big message empties room a's ring: a gap with nothing after it.
+    hub.publish(&b, vec![9; 12]);
+    for cursor in [0, 1, 3, 6, 7, 50] {
+        for max in [0, 1, 2, 10] {
+            check(&a, cursor, max);
+            check(&b, cursor, max);
+        }
+    }
+    let gap = hub.span(&a, 2, 10);
+    assert!(gap.is_empty());
+    assert_eq!((gap.missed, gap.next_cursor), (4, 6));
+}
