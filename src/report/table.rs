@@ -116,8 +116,9 @@ const FIGURES: &[Figure] = &[
             (cpu, wire) => format!("{} / {}", opt(cpu, times), opt(wire, times)),
         }
     }),
-    ("idle, per connection: bytes/min · server CPU/min · server memory", |s| {
-        match s.idle_bytes_per_conn_min {
+    (
+        "idle, per connection: bytes/min · server CPU/min · server memory",
+        |s| match s.idle_bytes_per_conn_min {
             None => opt(None::<f64>, sig3),
             Some(bytes) => format!(
                 "{} B · {} · {}",
@@ -125,8 +126,8 @@ const FIGURES: &[Figure] = &[
                 opt(s.idle_server_cpu_us_per_conn_min, duration_us),
                 opt(s.idle_server_kib_per_conn, |k| format!("{} KiB", sig3(k)))
             ),
-        }
-    }),
+        },
+    ),
     ("connect / io errors", |s| {
         let kinds = crate::metrics::FailureCounts::parse(&s.connect_error_kinds)
             .filter(|k| k.total() > 0)
