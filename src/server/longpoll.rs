@@ -13,18 +13,21 @@
 //!   that is what the cursor is for.
 //! - `&room=K` (anywhere in the query) reads room K instead of room 0; cursors are per room.
 //!
+//! The body for a range is encoded once and shared by every poller asking for it
+//! ([`super::shared`]): after a publish nearly all of them are at the same cursor.
+//!
 //! Responses carry only what the protocol needs (`content-length`, hyper's `date`, the `x-`
 //! headers), so the byte counts are HTTP's best case, not an inflated one.
 
+use bytes::Bytes;
 use hyper::{Response, StatusCode};
 use tokio::time::{Instant, timeout_at};
 
 use super::State;
 use super::http::{Body, full, status};
-use super::hub::{Payload, Room};
-use crate::codec::batch;
+use super::hub::{Payload, Room, Span};
+use super::shared::Wire;
 use crate::protocol::{MISSED, NEXT_CURSOR, RESET};
-use crate::server::hub::Batch;
 
 /// What a `GET /poll` query asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +45,9 @@ pub async fn poll<M: Payload>(
     room: &Room,
 ) -> Response<Body> {
     match parse_query(query) {
-        Ok(Query { cursor: None, .. }) => respond(state.hub.read_after(room, room.latest(), 0)),
+        Ok(Query { cursor: None, .. }) => {
+            respond(state.hub.span(room, room.latest(), 0), Bytes::new())
+        }
         Ok(Query {
             cursor: Some(cursor),
             hold,
@@ -66,33 +71,33 @@ async fn read<M: Payload>(
     let mut news = room.subscribe();
     loop {
         news.borrow_and_update();
-        let batch = state.hub.read_after(room, cursor, state.limits.max_batch);
-        if !hold || !batch.messages.is_empty() || batch.missed > 0 || batch.reset {
-            return respond(batch);
+        let max = state.limits.max_batch;
+        let (span, body) = state
+            .shared
+            .answer(&state.hub, room, Wire::Poll, cursor, max);
+        if !hold || !span.is_empty() || span.missed > 0 || span.reset {
+            return respond(span, body);
         }
         tokio::select! {
             changed = timeout_at(deadline, news.changed()) => {
                 if !matches!(changed, Ok(Ok(()))) {
-                    return respond(batch);
+                    return respond(span, body);
                 }
             }
-            _ = state.stop.cancelled() => return respond(batch),
+            _ = state.stop.cancelled() => return respond(span, body),
         }
     }
 }
 
-fn respond<M: Payload>(b: Batch<M>) -> Response<Body> {
-    let mut body = Vec::with_capacity(b.messages.iter().map(|m| m.payload().len() + 8).sum());
-    for m in &b.messages {
-        batch::push(&mut body, m.payload());
-    }
+/// The answer for `span` with its `body`: the netstring batch every poller at that cursor shares.
+fn respond(span: Span, body: Bytes) -> Response<Body> {
     let mut response = Response::builder()
         .status(StatusCode::OK)
-        .header(NEXT_CURSOR, b.next_cursor);
-    if b.missed > 0 {
-        response = response.header(MISSED, b.missed);
+        .header(NEXT_CURSOR, span.next_cursor);
+    if span.missed > 0 {
+        response = response.header(MISSED, span.missed);
     }
-    if b.reset {
+    if span.reset {
         response = response.header(RESET, 1);
     }
     response

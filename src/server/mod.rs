@@ -17,6 +17,7 @@ pub mod longpoll;
 pub mod page;
 pub mod persist;
 pub mod raw;
+pub mod shared;
 pub mod sse;
 pub mod ws;
 
@@ -201,6 +202,9 @@ pub fn accepted() -> u64 {
 pub struct State<M> {
     /// The one hub every transport of this server reads and publishes to.
     pub hub: hub::Hub<M>,
+    /// SSE and long-poll: each range's answer, encoded once for all its readers. Bounded by the
+    /// ring's own byte limit, so it at most doubles what the hub's messages hold.
+    pub shared: shared::Shared,
     /// Long-poll: how long a poll with nothing to answer is held.
     pub hold: Duration,
     /// Resource bounds.
@@ -216,6 +220,7 @@ impl<M> State<M> {
     pub fn new(hub: hub::Hub<M>, hold: Duration, limits: Limits) -> Self {
         State {
             hub,
+            shared: shared::Shared::new(limits.ring_bytes),
             hold,
             limits,
             stop: CancellationToken::new(),

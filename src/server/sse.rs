@@ -3,7 +3,8 @@
 //! A new stream starts at the current end of the hub, or after `Last-Event-ID` when the client
 //! resumes, so a client that reconnects misses nothing still in the ring. Every message is one
 //! event whose `id` is its sequence number; whatever queued up while the connection was busy
-//! leaves in one body chunk. Messages already overwritten are announced with a `: missed K`
+//! leaves in one body chunk, encoded once for every stream at the same cursor
+//! ([`super::shared`]). Messages already overwritten are announced with a `: missed K`
 //! comment. Publishing is `POST /publish`, as for long-poll. `GET /events?room=K` streams room K
 //! (room 0 without it); event ids are the room's sequence numbers, so `Last-Event-ID` resumes
 //! within the room.
@@ -24,6 +25,7 @@ use tokio::time::{Instant, sleep_until};
 use super::State;
 use super::http::Body;
 use super::hub::{Payload, Room};
+use super::shared::Wire;
 use crate::codec::sse;
 use crate::protocol::LAST_EVENT_ID;
 
@@ -50,19 +52,14 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>, room: Room)
                     .limits
                     .max_batch
                     .min(usize::try_from(events_left).unwrap_or(usize::MAX));
-                let batch = state.hub.read_after(&room, cursor, max);
-                cursor = batch.next_cursor;
-                if !batch.messages.is_empty() || batch.missed > 0 {
-                    let mut body = Vec::new();
-                    if batch.missed > 0 {
-                        sse::push_missed(&mut body, batch.missed);
-                    }
-                    for (seq, message) in (batch.first_seq..).zip(&batch.messages) {
-                        sse::push_event(&mut body, seq, message.payload());
-                    }
-                    events_left -= batch.messages.len() as u64;
+                let (span, chunk) = state
+                    .shared
+                    .answer(&state.hub, &room, Wire::Sse, cursor, max);
+                cursor = span.next_cursor;
+                if !chunk.is_empty() {
+                    events_left -= span.len() as u64;
                     quiet_until = keepalive.map(|every| Instant::now() + every);
-                    let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(body)));
+                    let frame = Ok::<_, Infallible>(Frame::data(chunk));
                     return Some((frame, (state, room, news, cursor, events_left, quiet_until)));
                 }
                 let quiet = async {

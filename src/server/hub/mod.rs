@@ -42,6 +42,9 @@ use tokio::sync::watch;
 
 pub use crate::protocol::RoomId;
 
+mod batch;
+pub use batch::{Batch, Span};
+
 /// A stored message that the HTTP transports can read as bytes and publish from a request body,
 /// so one hub can serve HTTP readers next to WebSocket ones (`wsbench serve --transport all`).
 ///
@@ -182,6 +185,24 @@ impl<M> Ring<M> {
     fn latest(&self) -> u64 {
         self.first_seq + self.messages.len() as u64 - 1
     }
+
+    /// The range up to `max` messages after `cursor` covers, and the gap or reset before it. On
+    /// a `shared_log` a cursor ahead of this ring comes from an instance further along: this one
+    /// has not read that far yet, and the range is empty (no reset) until it has.
+    fn span(&self, cursor: u64, max: usize, shared_log: bool) -> Span {
+        let latest = self.latest();
+        let reset = cursor > latest && !shared_log;
+        let cursor = if reset { 0 } else { cursor };
+        let first_seq = (cursor + 1).max(self.first_seq);
+        let left = (latest + 1).saturating_sub(first_seq);
+        let len = left.min(u64::try_from(max).unwrap_or(u64::MAX));
+        Span {
+            first_seq,
+            missed: first_seq - (cursor + 1),
+            next_cursor: first_seq + len - 1,
+            reset,
+        }
+    }
 }
 
 impl<M> Inner<M> {
@@ -219,21 +240,6 @@ impl<M> Inner<M> {
         self.slots.insert(id, slot);
         Ok(slot)
     }
-}
-
-/// What a reader gets from [`Hub::read_after`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Batch<M> {
-    /// Messages after the cursor, oldest first.
-    pub messages: Vec<M>,
-    /// Sequence number of `messages[0]` (meaningful when non-empty).
-    pub first_seq: u64,
-    /// Messages after the cursor that the ring had already overwritten.
-    pub missed: u64,
-    /// The cursor to ask with next time: the last sequence number covered by this batch.
-    pub next_cursor: u64,
-    /// The cursor was ahead of the room (e.g. the server restarted); the batch reads from the start.
-    pub reset: bool,
 }
 
 /// Rooms a hub keeps unless told otherwise ([`Hub::with_max_rooms`]).
@@ -448,23 +454,23 @@ impl<M: Clone> Hub<M> {
     pub fn read_after(&self, room: &Room, cursor: u64, max: usize) -> Batch<M> {
         let inner = self.lock();
         let ring = &inner.rings[room.slot];
-        let latest = ring.latest();
-        // On a shared log a cursor ahead of this hub comes from an instance further along: this
-        // one has not read that far yet, and the batch is empty until it has.
-        let reset = cursor > latest && self.outlet.get().is_none();
-        let cursor = if reset { 0 } else { cursor };
-        let start = (cursor + 1).max(ring.first_seq);
-        let missed = start - (cursor + 1);
-        let skip = (start - ring.first_seq) as usize;
+        let span = ring.span(cursor, max, self.outlet.get().is_some());
+        let skip = (span.first_seq - ring.first_seq) as usize;
         let messages: Vec<M> = ring.messages.iter().skip(skip).take(max).cloned().collect();
-        let next_cursor = start + messages.len() as u64 - 1;
         Batch {
             messages,
-            first_seq: start,
-            missed,
-            next_cursor,
-            reset,
+            first_seq: span.first_seq,
+            missed: span.missed,
+            next_cursor: span.next_cursor,
+            reset: span.reset,
         }
+    }
+
+    /// What [`Hub::read_after`] would answer, without the messages: enough for a reader whose
+    /// answer for that range was already encoded (see [`super::shared`]) to skip copying them.
+    pub fn span(&self, room: &Room, cursor: u64, max: usize) -> Span {
+        let shared_log = self.outlet.get().is_some();
+        self.lock().rings[room.slot].span(cursor, max, shared_log)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<M>> {

@@ -281,3 +281,29 @@ fn the_new_room_hook_hears_of_each_room_made_once() {
     assert_eq!(*heard.lock().unwrap(), vec![RoomId(2), RoomId::LOBBY]);
     assert_eq!(hub.room_ids(), vec![RoomId::LOBBY, RoomId(1), RoomId(2)]);
 }
+
+#[test]
+fn a_span_is_the_batch_without_its_messages() {
+    let hub: Hub<Vec<u8>> = Hub::bounded(4, 12, Vec::len);
+    let (a, b) = (hub.room(RoomId(0)).unwrap(), hub.room(RoomId(1)).unwrap());
+    let check = |room: &Room, cursor, max| {
+        let batch = hub.read_after(room, cursor, max);
+        assert_eq!(hub.span(room, cursor, max), batch.span());
+        assert_eq!(batch.span().len(), batch.messages.len());
+    };
+    check(&a, 0, 10);
+    for n in 1..=6 {
+        hub.publish(&a, vec![n; 2]);
+    }
+    // Room b's big message empties room a's ring: a gap with nothing after it.
+    hub.publish(&b, vec![9; 12]);
+    for cursor in [0, 1, 3, 6, 7, 50] {
+        for max in [0, 1, 2, 10] {
+            check(&a, cursor, max);
+            check(&b, cursor, max);
+        }
+    }
+    let gap = hub.span(&a, 2, 10);
+    assert!(gap.is_empty());
+    assert_eq!((gap.missed, gap.next_cursor), (4, 6));
+}
