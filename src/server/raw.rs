@@ -104,17 +104,11 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
     let idle = sleep_until(Instant::now() + limits.idle_timeout);
     tokio::pin!(stopped, idle);
     loop {
-        // News first: a wake-up for a broadcast then sends without also attempting a read.
+        // Reads first: a publisher reads everything its client sent before it sends anything,
+        // so a burst is published (and fanned out) together.
         let end = tokio::select! {
             biased;
             _ = &mut stopped => End::Closed,
-            changed = member.news.changed() => {
-                if changed.is_err() || send_news(&mut tcp, hub, &member.room, &mut member.cursor, limits.max_batch).await.is_err() {
-                    End::Broken
-                } else {
-                    continue;
-                }
-            }
             readable = tcp.readable() => {
                 if readable.is_err() {
                     End::Broken
@@ -124,6 +118,13 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
                         Ok(()) => continue,
                         Err(end) => end,
                     }
+                }
+            }
+            changed = member.news.changed() => {
+                if changed.is_err() || send_news(&mut tcp, hub, &member.room, &mut member.cursor, limits.max_batch).await.is_err() {
+                    End::Broken
+                } else {
+                    continue;
                 }
             }
             _ = &mut idle => End::Closed,

@@ -269,17 +269,13 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     });
     tokio::pin!(stopped, idle);
     loop {
-        // News first: a wake-up for a broadcast then sends without also attempting a read.
+        // Reads first: a publisher reads everything its client sent before it sends anything,
+        // so a burst is published (and fanned out) together.
         tokio::select! {
             biased;
             _ = &mut stopped => {
                 close(&mut io, GOING_AWAY, "server shutting down").await;
                 return;
-            }
-            changed = news.changed() => {
-                if changed.is_err() || send_news(&mut io, hub, &room, &mut cursor, limits.max_batch).await.is_err() {
-                    return;
-                }
             }
             read = scratch::read_with(&mut io, |bytes| {
                 decoder.feed(bytes);
@@ -290,6 +286,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 idle.as_mut().reset(Instant::now() + limits.idle_timeout);
                 if matches!(handle(&mut io, &mut decoder, hub, &room).await, Read::Done) {
+                    return;
+                }
+            }
+            changed = news.changed() => {
+                if changed.is_err() || send_news(&mut io, hub, &room, &mut cursor, limits.max_batch).await.is_err() {
                     return;
                 }
             }

@@ -449,30 +449,6 @@ impl<M: Clone> Hub<M> {
         hub
     }
 
-    /// Up to `max` messages of `room` after `cursor`, and what the reader should know about the
-    /// gap or reset.
-    pub fn read_after(&self, room: &Room, cursor: u64, max: usize) -> Batch<M> {
-        let inner = self.lock();
-        let ring = &inner.rings[room.slot];
-        let span = ring.span(cursor, max, self.outlet.get().is_some());
-        let skip = (span.first_seq - ring.first_seq) as usize;
-        let messages: Vec<M> = ring.messages.iter().skip(skip).take(max).cloned().collect();
-        Batch {
-            messages,
-            first_seq: span.first_seq,
-            missed: span.missed,
-            next_cursor: span.next_cursor,
-            reset: span.reset,
-        }
-    }
-
-    /// What [`Hub::read_after`] would answer, without the messages: enough for a reader whose
-    /// answer for that range was already encoded (see [`super::shared`]) to skip copying them.
-    pub fn span(&self, room: &Room, cursor: u64, max: usize) -> Span {
-        let shared_log = self.outlet.get().is_some();
-        self.lock().rings[room.slot].span(cursor, max, shared_log)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<M>> {
         // A panic while holding the lock cannot leave the rings inconsistent (every update is a
         // single push/pop), so a poisoned lock is still safe to use.

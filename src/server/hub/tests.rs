@@ -307,3 +307,30 @@ fn a_span_is_the_batch_without_its_messages() {
     assert!(gap.is_empty());
     assert_eq!((gap.missed, gap.next_cursor), (4, 6));
 }
+
+#[test]
+fn messages_lent_in_place_are_the_batch_even_across_the_ring_s_wrap() {
+    let hub = Hub::new(5);
+    let r = lobby(&hub);
+    // 8 publishes into a ring of 5: the deque's start has moved, so its messages lie in two slices.
+    for i in 1..=8u32 {
+        hub.publish(&r, i);
+    }
+    for cursor in 0..=9 {
+        for max in [1, 2, 3, 100] {
+            let lent = hub.read_in_place(&r, cursor, max, |span, older, newer| {
+                (span, [older, newer].concat())
+            });
+            let batch = hub.read_after(&r, cursor, max);
+            assert_eq!(
+                lent,
+                (batch.span(), batch.messages),
+                "cursor {cursor}, max {max}"
+            );
+        }
+    }
+    let (_, all) = hub.read_in_place(&r, 0, 100, |span, older, newer| {
+        (span, [older, newer].concat())
+    });
+    assert_eq!(all, [4, 5, 6, 7, 8]);
+}
