@@ -249,6 +249,10 @@ pub struct ServeArgs {
     /// Accept a `--backplane` Redis off loopback (wsbench sends nothing off loopback without it).
     #[arg(long, requires = "backplane")]
     pub allow_remote: bool,
+    /// Name the log's keys in Redis `PREFIX:room:K` (and `PREFIX:room:K:seq`): instances share
+    /// a log only under the same prefix. `wsbench run` gives each transport run its own.
+    #[arg(long, value_name = "PREFIX", requires = "backplane")]
+    pub key_prefix: Option<String>,
     /// Exit when stdin closes (used by `wsbench run`, so a server never outlives its parent).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,

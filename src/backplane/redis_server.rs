@@ -117,15 +117,7 @@ impl RedisServer {
     }
 
     async fn ping(&self) -> Result<(), BackplaneError> {
-        let mut conn = connect(&self.url).await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(|source| BackplaneError::Redis {
-                addr: self.url.addr,
-                source,
-            })
+        ping(&self.url).await
     }
 
     /// Stops it (SIGTERM, then SIGKILL after 5 s) and reaps it.
@@ -143,14 +135,13 @@ impl RedisServer {
     }
 }
 
-/// A connection for a few commands.
-async fn connect(url: &BackplaneUrl) -> Result<redis::aio::MultiplexedConnection, BackplaneError> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)));
-    url.client()?
-        .get_multiplexed_async_connection_with_config(&config)
+/// Whether the Redis at `url` answers a `PING` (within seconds).
+pub async fn ping(url: &BackplaneUrl) -> Result<(), BackplaneError> {
+    let mut conn = url.connect().await?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
         .await
+        .map(drop)
         .map_err(|source| BackplaneError::Redis {
             addr: url.addr,
             source,
@@ -159,7 +150,7 @@ async fn connect(url: &BackplaneUrl) -> Result<redis::aio::MultiplexedConnection
 
 /// The bytes Redis at `url` has received and sent so far, by its own count.
 pub async fn bytes(url: &BackplaneUrl) -> Result<RedisBytes, BackplaneError> {
-    let mut conn = connect(url).await?;
+    let mut conn = url.connect().await?;
     let info: String = redis::cmd("INFO")
         .arg("stats")
         .query_async(&mut conn)

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 #![allow(dead_code)] // Each test file uses a different subset.
 
+pub mod backplane;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,0 +1,207 @@
+//! `[backplane] redis`: `wsbench run` puts the instances of every transport run on an existing
+//! Redis instead of starting one. Each transport run keeps to its own keys (another run's log in
+//! the same Redis is neither read nor touched), delivers everything, and deletes its keys at the
+//! end — also when interrupted. The "existing" Redis is one each test starts itself on a free
+//! loopback port; nothing here reaches any other address.
+//!
+//! `scripts/backplane/setup.sh` installs redis-server first (apt-get) when missing; a test that
+//! still cannot find it fails, naming the script.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::backplane::{Redis, run_scenario};
+use wsbench::metrics::TransportMetrics;
+use wsbench::report::Summary;
+
+/// A small run of `transports` (each `instances = 2`) on the Redis at `url`, plus `backplane`
+/// keys.
+fn scenario(duration: &str, transports: &[&str], url: &str, backplane: &str) -> String {
+    let mut toml = format!(
+        r#"duration = "{duration}"
+drain = "10s"
+[clients]
+subscribers = 12
+connect_rate = 1000
+[publish]
+publishers = 3
+rate = 30
+[backplane]
+redis = "{url}"
+{backplane}
+"#
+    );
+    for t in transports {
+        toml += &format!("[transports.{t}]\ninstances = 2\n");
+    }
+    toml
+}
+
+/// Another user's log in the same Redis, under the key names `wsbench serve` uses by default:
+/// five entries numbered 1 to 5, and its counter at 5. A run that read it would deliver them.
+fn foreign_log(redis: &Redis) -> Vec<String> {
+    let mut conn = redis.connection();
+    for seq in 1..=5 {
+        let _: String = redis::cmd("XADD")
+            .arg("wsbench:room:0")
+            .arg(format!("{seq}-0"))
+            .arg(&["t", "1", "x", "0", "d", "not yours"])
+            .query(&mut conn)
+            .unwrap();
+    }
+    let _: () = redis::cmd("SET")
+        .arg("wsbench:room:0:seq")
+        .arg(5)
+        .query(&mut conn)
+        .unwrap();
+    redis.keys()
+}
+
+/// The foreign log is as it was: five entries, counter 5.
+fn foreign_log_untouched(redis: &Redis) {
+    let mut conn = redis.connection();
+    let len: u64 = redis::cmd("XLEN")
+        .arg("wsbench:room:0")
+        .query(&mut conn)
+        .unwrap();
+    let seq: u64 = redis::cmd("GET")
+        .arg("wsbench:room:0:seq")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!((len, seq), (5, 5));
+}
+
+/// Every transport exact, its two instances on the existing Redis and reading only its own log.
+fn check_exact(rows: &[Summary], metrics: &[TransportMetrics], transports: &[&str]) {
+    let names: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
+    assert_eq!(names, transports);
+    for (row, m) in rows.iter().zip(metrics) {
+        let t = &row.transport;
+        assert!(row.deliveries > 0, "{t}");
+        assert_eq!(row.deliveries, row.deliveries_expected, "{t}");
+        assert_eq!((row.lost, row.duplicated, row.misrouted), (0, 0, 0), "{t}");
+        assert!(row.complete, "{t}");
+        let group = m.instances.as_ref().unwrap();
+        assert!(group.existing_redis, "{t}");
+        let reports: Vec<_> = group.instances.iter().map(|i| i.report.unwrap()).collect();
+        assert_eq!(reports.len(), 2, "{t}");
+        let appended: u64 = reports.iter().map(|r| r.appended).sum();
+        assert!(appended >= m.messages_published, "{t}: {reports:?}");
+        // Each instance read exactly what this transport run's instances appended: no entry of
+        // the foreign log, nor of the other transport's.
+        for r in &reports {
+            assert_eq!(r.ingested, appended, "{t}: {reports:?}");
+        }
+        assert!(group.redis_bytes_in > 0, "{t}");
+    }
+}
+
+#[test]
+fn a_run_on_an_existing_redis_delivers_everything_and_deletes_only_its_keys() {
+    let redis = Redis::start();
+    let before = foreign_log(&redis);
+    let (stderr, rows, metrics) = run_scenario(&scenario("2s", &["ws"], &redis.url(), ""));
+    check_exact(&rows, &metrics, &["ws"]);
+    // Without redis_pid its CPU and memory are unknown, not 0.
+    let group = metrics[0].instances.as_ref().unwrap();
+    assert_eq!(group.redis, None);
+    assert!(
+        stderr.contains(&format!("on the existing Redis {}", redis.url()))
+            && stderr.contains("not sampled"),
+        "{stderr}"
+    );
+    assert_eq!(redis.keys(), before);
+    foreign_log_untouched(&redis);
+}
+
+#[test]
+fn two_transports_of_one_run_share_an_existing_redis_each_exactly() {
+    let redis = Redis::start();
+    let before = foreign_log(&redis);
+    let pid = format!("redis_pid = {}", redis.pid());
+    let transports = ["ws", "longpoll"];
+    let (_, rows, metrics) = run_scenario(&scenario("2s", &transports, &redis.url(), &pid));
+    check_exact(&rows, &metrics, &transports);
+    // Given its pid, the existing Redis is sampled like our own.
+    for m in &metrics {
+        let group = m.instances.as_ref().unwrap();
+        assert!(group.redis.is_some_and(|u| u.peak_rss_kib > 0), "{group:?}");
+    }
+    assert_eq!(redis.keys(), before);
+    foreign_log_untouched(&redis);
+}
+
+#[test]
+fn an_interrupted_run_deletes_its_keys_from_an_existing_redis() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let redis = Redis::start();
+    let before = foreign_log(&redis);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.toml");
+    std::fs::write(&file, scenario("60s", &["sse"], &redis.url(), "")).unwrap();
+    let mut child = Command::new(common::wsbench_bin())
+        .args(["run", file.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("out"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("measuring") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "run ended early");
+    }
+    // The run's log is in Redis (its stream and counter) before it is interrupted.
+    let start = Instant::now();
+    while redis.keys().len() < before.len() + 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            redis.keys()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let made: Vec<String> = redis
+        .keys()
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    assert!(made.iter().all(|k| k.contains(":sse:room:")), "{made:?}");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    assert_eq!(redis.keys(), before, "{rest}");
+    foreign_log_untouched(&redis);
+}
+
+#[test]
+fn a_redis_that_does_not_answer_fails_the_transport_clearly() {
+    let redis = Redis::start();
+    let url = redis.url();
+    drop(redis);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gone.toml");
+    std::fs::write(&file, scenario("2s", &["ws"], &url, "")).unwrap();
+    let out = Command::new(common::wsbench_bin())
+        .args(["run", file.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "[ws] failed: redis at {}",
+            &url["redis://".len()..]
+        )),
+        "{stderr}"
+    );
+}
