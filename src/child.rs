@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::time::timeout;
 
 use crate::backplane::{BackplaneUrl, Keys};
@@ -144,13 +142,10 @@ impl ServerChild {
         addr: Option<SocketAddr>,
     ) -> Result<Self, ChildError> {
         let transport = options.transport;
-        let mut child = Command::new(bin)
+        let mut child = crate::program::command(bin)
             .args(options.args(addr))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .kill_on_drop(true)
             .spawn()
             .map_err(|source| ChildError::Spawn {
                 bin: bin.display().to_string(),
@@ -212,17 +207,7 @@ impl ServerChild {
     /// [`ServerChild::stop`], then reads the report a `--stats` server prints at exit; `None` if
     /// it printed none (killed, or started without `--stats`).
     pub async fn stop_with_report(mut self) -> Option<InstanceReport> {
-        if self.alive() {
-            let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
-            if timeout(Duration::from_secs(5), self.child.wait())
-                .await
-                .is_err()
-            {
-                let _ = self.child.kill().await;
-            }
-        } else {
-            let _ = self.child.kill().await;
-        }
+        crate::program::stop(&mut self.child, self.pid).await;
         let mut line = String::new();
         match timeout(Duration::from_secs(1), self.stdout.read_line(&mut line)).await {
             Ok(Ok(n)) if n > 0 => serde_json::from_str(line.trim()).ok(),

@@ -40,7 +40,7 @@ struct Slot {
 #[derive(Debug)]
 enum Redis {
     /// Started for this run, stopped at its end.
-    Ours(RedisServer),
+    Ours(Box<RedisServer>),
     /// Not ours: left running; sampled only if its pid was given.
     Existing(ExistingRedis),
 }
@@ -111,7 +111,7 @@ impl Fleet {
                 redis_server::ping(&existing.url).await?;
                 Redis::Existing(existing.clone())
             }
-            None => Redis::Ours(RedisServer::start().await?),
+            None => Redis::Ours(Box::new(RedisServer::start().await?)),
         };
         let mut fleet = Fleet {
             balancer: scaling.balancer,

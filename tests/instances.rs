@@ -26,7 +26,7 @@ fn setup() {
         String::from_utf8_lossy(&out.stderr)
     );
     for program in ["redis-server", "haproxy"] {
-        if let Err(e) = wsbench::backplane::redis_server::find_program(program) {
+        if let Err(e) = wsbench::program::find(program) {
             panic!("after scripts/backplane/setup.sh: {e}");
         }
     }

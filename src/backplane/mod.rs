@@ -75,13 +75,8 @@ pub enum BackplaneError {
         reason: String,
     },
     /// A program the backplane needs (`redis-server`, `haproxy`) is missing or failed to start.
-    #[error("{program}: {reason} (scripts/backplane/setup.sh installs it)")]
-    Program {
-        /// Which.
-        program: &'static str,
-        /// What happened.
-        reason: String,
-    },
+    #[error(transparent)]
+    Program(#[from] crate::program::ProgramError),
 }
 
 /// Where the shared log lives: a Redis reached by IP address (no name lookups).

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use wsbench::backplane::redis_server::{RedisServer, find_program};
+use wsbench::backplane::redis_server::RedisServer;
 use wsbench::metrics::TransportMetrics;
 use wsbench::report::Summary;
 
@@ -22,7 +22,7 @@ pub fn setup() {
             String::from_utf8_lossy(&out.stderr)
         );
         for program in ["redis-server", "haproxy"] {
-            if let Err(e) = find_program(program) {
+            if let Err(e) = wsbench::program::find(program) {
                 panic!("after scripts/backplane/setup.sh: {e}");
             }
         }
