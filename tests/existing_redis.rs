@@ -11,35 +11,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::backplane::{Redis, run_scenario};
+use common::backplane::{Redis, instance_tables, run as run_scenario, small_load};
 use wsbench::metrics::TransportMetrics;
 use wsbench::report::Summary;
 
 /// A small run of `transports` (each `instances = 2`) on the Redis at `url`, plus `backplane`
 /// keys.
 fn scenario(duration: &str, transports: &[&str], url: &str, backplane: &str) -> String {
-    let mut toml = format!(
-        r#"duration = "{duration}"
-drain = "10s"
-[clients]
-subscribers = 12
-connect_rate = 1000
-[publish]
-publishers = 3
-rate = 30
-[backplane]
-redis = "{url}"
-{backplane}
-"#
-    );
-    for t in transports {
-        toml += &format!("[transports.{t}]\ninstances = 2\n");
-    }
-    toml
+    small_load(duration, "")
+        + &format!("[backplane]\nredis = \"{url}\"\n{backplane}\n")
+        + &instance_tables(transports, 2, None)
 }
 
 /// Another user's log in the same Redis, under the key names `wsbench serve` uses by default:
@@ -138,8 +122,6 @@ fn two_transports_of_one_run_share_an_existing_redis_each_exactly() {
 
 #[test]
 fn an_interrupted_run_deletes_its_keys_from_an_existing_redis() {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
     let redis = Redis::start();
     let before = foreign_log(&redis);
     let dir = tempfile::tempdir().unwrap();
@@ -152,32 +134,25 @@ fn an_interrupted_run_deletes_its_keys_from_an_existing_redis() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("measuring") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "run ended early");
-    }
-    // The run's log is in Redis (its stream and counter) before it is interrupted.
-    let start = Instant::now();
-    while redis.keys().len() < before.len() + 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{:?}",
-            redis.keys()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let made: Vec<String> = redis
-        .keys()
-        .into_iter()
-        .filter(|k| !before.contains(k))
-        .collect();
-    assert!(made.iter().all(|k| k.contains(":sse:room:")), "{made:?}");
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    let (rest, code) = common::interrupt_when_measuring(&mut child, || {
+        // The run's log is in Redis (its stream and counter) before it is interrupted.
+        let start = Instant::now();
+        while redis.keys().len() < before.len() + 2 {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{:?}",
+                redis.keys()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let made: Vec<String> = redis
+            .keys()
+            .into_iter()
+            .filter(|k| !before.contains(k))
+            .collect();
+        assert!(made.iter().all(|k| k.contains(":sse:room:")), "{made:?}");
+    });
+    assert_eq!(code, Some(130), "{rest}");
     assert_eq!(redis.keys(), before, "{rest}");
     foreign_log_untouched(&redis);
 }

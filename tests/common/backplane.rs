@@ -1,8 +1,8 @@
-//! Helpers of the tests that run several instances on a Redis backplane: installing
-//! redis-server and haproxy, a private Redis per test, running a scenario with `wsbench run`, and
-//! reading what a Redis holds.
+//! Helpers of the tests that run several instances on a Redis backplane (`tests/backplane.rs`,
+//! `tests/instances.rs`, `tests/existing_redis.rs`): installing redis-server and haproxy, a
+//! private Redis per test and what it holds, and small scenarios with instances run by
+//! `wsbench run`.
 
-use std::path::Path;
 use std::process::Command;
 
 use wsbench::backplane::redis_server::RedisServer;
@@ -91,26 +91,41 @@ impl Drop for Redis {
     }
 }
 
-/// Runs `toml` with `wsbench run`, which must succeed: its stderr, summary rows and metrics.
-pub fn run_scenario(toml: &str) -> (String, Vec<Summary>, Vec<TransportMetrics>) {
+/// [`super::run_scenario`] once redis-server and haproxy are installed.
+pub fn run(toml: &str) -> (String, Vec<Summary>, Vec<TransportMetrics>) {
     setup();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("scenario.toml");
-    std::fs::write(&scenario, toml).unwrap();
-    let out = dir.path().join("out");
-    let output = Command::new(super::wsbench_bin())
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{stderr}");
-    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
-    let rows = summary.deserialize().map(Result::unwrap).collect();
-    let metrics = wsbench::report::stored::load_metrics(Path::new(&out)).unwrap();
-    (stderr, rows, metrics)
+    super::run_scenario(toml)
+}
+
+/// The small load of these runs, for `duration` with 10 s to drain: 12 subscribers (with
+/// `clients`, more `[clients]` keys), 3 publishers at 30 msg/s. Tables follow.
+pub fn small_load(duration: &str, clients: &str) -> String {
+    format!(
+        r#"duration = "{duration}"
+drain = "10s"
+[clients]
+subscribers = 12
+connect_rate = 1000
+{clients}
+[publish]
+publishers = 3
+rate = 30
+"#
+    )
+}
+
+/// A table for each of `transports` with `instances` and (if given) `balancer`; short-poll
+/// polls every 100 ms.
+pub fn instance_tables(transports: &[&str], instances: u32, balancer: Option<&str>) -> String {
+    let mut toml = String::new();
+    for t in transports {
+        toml += &format!("[transports.{t}]\ninstances = {instances}\n");
+        if *t == "shortpoll" {
+            toml += "interval = \"100ms\"\n";
+        }
+        if let Some(b) = balancer {
+            toml += &format!("balancer = \"{b}\"\n");
+        }
+    }
+    toml
 }
