@@ -84,9 +84,9 @@ pub struct RunArgs {
     /// how the shards of a run line up their measured windows.
     #[arg(long, value_name = "TIME|@FILE")]
     pub start_at: Option<StartAt>,
-    /// Accept `[target]` addresses off loopback. For sharded runs in a cluster, where each pod
-    /// reaches the server through a Service address; wsbench never sends load off loopback
-    /// without it. The address must be an IP (no name lookups).
+    /// Accept `[target]` addresses (and a `[backplane] redis`) off loopback. For sharded runs
+    /// in a cluster, where each pod reaches the server through a Service address; wsbench never
+    /// sends load off loopback without it. The address must be an IP (no name lookups).
     #[arg(long)]
     pub allow_remote: bool,
     /// Overrides of the scenario's common fields.

@@ -46,8 +46,9 @@ fn foreign_log(redis: &Redis) -> Vec<String> {
     redis.keys()
 }
 
-/// The foreign log is as it was: five entries, counter 5.
-fn foreign_log_untouched(redis: &Redis) {
+/// The run's keys are gone and the foreign log is as it was (`before`): five entries, counter 5.
+fn only_the_foreign_log_left(redis: &Redis, before: &[String]) {
+    assert_eq!(redis.keys(), before);
     let mut conn = redis.connection();
     let len: u64 = redis::cmd("XLEN")
         .arg("wsbench:room:0")
@@ -99,8 +100,7 @@ fn a_run_on_an_existing_redis_delivers_everything_and_deletes_only_its_keys() {
             && stderr.contains("not sampled"),
         "{stderr}"
     );
-    assert_eq!(redis.keys(), before);
-    foreign_log_untouched(&redis);
+    only_the_foreign_log_left(&redis, &before);
 }
 
 #[test]
@@ -116,8 +116,7 @@ fn two_transports_of_one_run_share_an_existing_redis_each_exactly() {
         let group = m.instances.as_ref().unwrap();
         assert!(group.redis.is_some_and(|u| u.peak_rss_kib > 0), "{group:?}");
     }
-    assert_eq!(redis.keys(), before);
-    foreign_log_untouched(&redis);
+    only_the_foreign_log_left(&redis, &before);
 }
 
 #[test]
@@ -153,8 +152,7 @@ fn an_interrupted_run_deletes_its_keys_from_an_existing_redis() {
         assert!(made.iter().all(|k| k.contains(":sse:room:")), "{made:?}");
     });
     assert_eq!(code, Some(130), "{rest}");
-    assert_eq!(redis.keys(), before, "{rest}");
-    foreign_log_untouched(&redis);
+    only_the_foreign_log_left(&redis, &before);
 }
 
 #[test]
