@@ -11,13 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::time::timeout;
 
-use crate::backplane::BackplaneUrl;
+use crate::backplane::{BackplaneUrl, Keys};
 use crate::fleet::{Fleet, Stopped};
 use crate::metrics::ProcessUsage;
 use crate::metrics::instances::InstanceReport;
@@ -63,6 +61,8 @@ pub struct ServeOptions {
     pub tls: Option<CertFiles>,
     /// `--backplane` (and `--stats`): one of several instances sharing this Redis.
     pub backplane: Option<BackplaneUrl>,
+    /// `--key-prefix`, with `backplane`: the names of the shared log's keys.
+    pub keys: Keys,
 }
 
 impl ServeOptions {
@@ -95,7 +95,13 @@ impl ServeOptions {
         if let Some(url) = &self.backplane {
             args.push("--backplane".into());
             args.push(url.to_string().into());
+            args.push("--key-prefix".into());
+            args.push(self.keys.prefix().into());
             args.push("--stats".into());
+            // An existing Redis off loopback was allowed for the run (`--allow-remote`).
+            if !url.addr.ip().is_loopback() {
+                args.push("--allow-remote".into());
+            }
         }
         if let Some(files) = &self.tls {
             args.push("--tls-cert".into());
@@ -136,13 +142,10 @@ impl ServerChild {
         addr: Option<SocketAddr>,
     ) -> Result<Self, ChildError> {
         let transport = options.transport;
-        let mut child = Command::new(bin)
+        let mut child = crate::program::command(bin)
             .args(options.args(addr))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .kill_on_drop(true)
             .spawn()
             .map_err(|source| ChildError::Spawn {
                 bin: bin.display().to_string(),
@@ -204,17 +207,7 @@ impl ServerChild {
     /// [`ServerChild::stop`], then reads the report a `--stats` server prints at exit; `None` if
     /// it printed none (killed, or started without `--stats`).
     pub async fn stop_with_report(mut self) -> Option<InstanceReport> {
-        if self.alive() {
-            let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
-            if timeout(Duration::from_secs(5), self.child.wait())
-                .await
-                .is_err()
-            {
-                let _ = self.child.kill().await;
-            }
-        } else {
-            let _ = self.child.kill().await;
-        }
+        crate::program::stop(&mut self.child, self.pid).await;
         let mut line = String::new();
         match timeout(Duration::from_secs(1), self.stdout.read_line(&mut line)).await {
             Ok(Ok(n)) if n > 0 => serde_json::from_str(line.trim()).ok(),
@@ -344,5 +337,39 @@ impl ServerProcess {
         }
         server.replace(ServerProcess::Restarting(earlier));
         format!("stopped the server but could not start it again: {last_error}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rendering only: nothing here connects to these addresses.
+    #[test]
+    fn an_instance_gets_the_backplane_its_keys_and_allow_remote_only_off_loopback() {
+        let options = |url: &str| ServeOptions {
+            transport: TransportKind::Sse,
+            hold: None,
+            heartbeat: None,
+            state_file: None,
+            tls: None,
+            backplane: Some(BackplaneUrl::parse(url, true).unwrap()),
+            keys: Keys::new("wsbench:1-2:sse").unwrap(),
+        };
+        let args = |url: &str| -> Vec<String> {
+            options(url)
+                .args(None)
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let local = args("redis://127.0.0.1:6379");
+        let tail = ["--backplane", "redis://127.0.0.1:6379"];
+        assert!(local.windows(2).any(|w| w == tail), "{local:?}");
+        let prefix = ["--key-prefix", "wsbench:1-2:sse"];
+        assert!(local.windows(2).any(|w| w == prefix), "{local:?}");
+        assert!(!local.iter().any(|a| a == "--allow-remote"), "{local:?}");
+        let remote = args("redis://192.0.2.3:6379");
+        assert!(remote.iter().any(|a| a == "--allow-remote"), "{remote:?}");
     }
 }

@@ -84,9 +84,9 @@ pub struct RunArgs {
     /// how the shards of a run line up their measured windows.
     #[arg(long, value_name = "TIME|@FILE")]
     pub start_at: Option<StartAt>,
-    /// Accept `[target]` addresses off loopback. For sharded runs in a cluster, where each pod
-    /// reaches the server through a Service address; wsbench never sends load off loopback
-    /// without it. The address must be an IP (no name lookups).
+    /// Accept `[target]` addresses (and a `[backplane] redis`) off loopback. For sharded runs
+    /// in a cluster, where each pod reaches the server through a Service address; wsbench never
+    /// sends load off loopback without it. The address must be an IP (no name lookups).
     #[arg(long)]
     pub allow_remote: bool,
     /// Overrides of the scenario's common fields.
@@ -249,6 +249,10 @@ pub struct ServeArgs {
     /// Accept a `--backplane` Redis off loopback (wsbench sends nothing off loopback without it).
     #[arg(long, requires = "backplane")]
     pub allow_remote: bool,
+    /// Name the log's keys in Redis `PREFIX:room:K` (and `PREFIX:room:K:seq`): instances share
+    /// a log only under the same prefix. `wsbench run` gives each transport run its own.
+    #[arg(long, value_name = "PREFIX", requires = "backplane")]
+    pub key_prefix: Option<String>,
     /// Exit when stdin closes (used by `wsbench run`, so a server never outlives its parent).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,

@@ -1,10 +1,13 @@
 //! The serving side of a transport run with several instances: N `wsbench serve` children that
-//! share one private Redis ([`crate::backplane`]), reached directly by the clients in turn
-//! (`balancer = "client"`) or through one HAProxy (`balancer = "haproxy"`).
+//! share one Redis ([`crate::backplane`]) — a private one, or an existing one (`[backplane]`) —
+//! reached directly by the clients in turn (`balancer = "client"`) or through one HAProxy
+//! (`balancer = "haproxy"`).
 //!
-//! Everything here is ours and is stopped and reaped at the end: the instances first (each
-//! prints its report), then HAProxy, then Redis. Each process is sampled like the single
-//! server ([`crate::os::process_usage`]); Redis's bytes come from its own counters.
+//! Every process here is ours and is stopped and reaped at the end: the instances first (each
+//! prints its report), then HAProxy, then our Redis. An existing Redis is left running, less the
+//! keys the run made (its own prefix, [`Keys`]). Each process is sampled like the single server
+//! ([`crate::os::process_usage`]), an existing Redis only if its pid was given; Redis's bytes
+//! come from its own counters.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -14,13 +17,15 @@ use std::time::Duration;
 
 use crate::backplane::haproxy::Haproxy;
 use crate::backplane::redis_server::{self, RedisBytes, RedisServer};
+use crate::backplane::{BackplaneUrl, Keys, keys};
 use crate::child::{ServeOptions, ServerChild, ServerProcess};
 use crate::client::plan::Spread;
 use crate::client::{ClientError, LoadPlan, Target};
 use crate::metrics::ProcessUsage;
 use crate::metrics::instances::{InstanceFigures, InstanceGroup, InstanceReport, Usage};
+use crate::os;
 use crate::scenario::Transport;
-use crate::scenario::scaling::{Balancer, Scaling};
+use crate::scenario::scaling::{Balancer, ExistingRedis, Scaling};
 
 /// One instance: running, or killed on purpose (then what it had used when it died).
 #[derive(Debug)]
@@ -31,12 +36,51 @@ struct Slot {
     at_death: Option<ProcessUsage>,
 }
 
+/// The Redis a fleet shares: ours, or an existing one (`[backplane]`).
+#[derive(Debug)]
+enum Redis {
+    /// Started for this run, stopped at its end.
+    Ours(Box<RedisServer>),
+    /// Not ours: left running; sampled only if its pid was given.
+    Existing(ExistingRedis),
+}
+
+impl Redis {
+    fn url(&self) -> &BackplaneUrl {
+        match self {
+            Redis::Ours(server) => &server.url,
+            Redis::Existing(existing) => &existing.url,
+        }
+    }
+
+    /// CPU time so far and peak RSS; `None` once gone, or not known (an existing Redis
+    /// without a pid).
+    fn usage(&self) -> Option<ProcessUsage> {
+        match self {
+            Redis::Ours(server) => server.usage(),
+            Redis::Existing(existing) => os::process_usage(existing.pid?),
+        }
+    }
+
+    /// Whether it still runs; an existing Redis without a pid is taken on trust.
+    fn alive(&self) -> bool {
+        match self {
+            Redis::Ours(server) => server.usage().is_some(),
+            Redis::Existing(existing) => existing
+                .pid
+                .is_none_or(|pid| os::process_usage(pid).is_some()),
+        }
+    }
+}
+
 /// The instances, their Redis and their balancer.
 #[derive(Debug)]
 pub struct Fleet {
     balancer: Balancer,
     slots: Vec<Slot>,
-    redis: RedisServer,
+    redis: Redis,
+    /// The names of this run's keys in Redis.
+    keys: Keys,
     haproxy: Option<Haproxy>,
 }
 
@@ -50,42 +94,72 @@ pub struct FleetMark {
 }
 
 impl Fleet {
-    /// Starts Redis, then `scaling.instances` servers with `options` on it, then HAProxy if asked.
+    /// Starts Redis (unless `existing` is given), then `scaling.instances` servers with
+    /// `options` on it, their log's keys named by `keys`, then HAProxy if asked. If a step
+    /// fails, what was started is stopped, and the keys made in an existing Redis deleted.
     pub async fn start(
         bin: &Path,
         options: &ServeOptions,
         scaling: Scaling,
         plan: &LoadPlan,
+        existing: Option<&ExistingRedis>,
+        keys: Keys,
     ) -> anyhow::Result<Fleet> {
-        // HAProxy's limit: every client connection, and room for health checks.
-        let maxconn = u64::from(plan.subscribers + plan.publishers) + 64;
-        let redis = RedisServer::start().await?;
+        let redis = match existing {
+            Some(existing) => {
+                // Refused or silent now: say so, rather than start instances that cannot join.
+                redis_server::ping(&existing.url).await?;
+                Redis::Existing(existing.clone())
+            }
+            None => Redis::Ours(Box::new(RedisServer::start().await?)),
+        };
+        let mut fleet = Fleet {
+            balancer: scaling.balancer,
+            slots: Vec::new(),
+            redis,
+            keys,
+            haproxy: None,
+        };
+        match fleet.start_servers(bin, options, scaling, plan).await {
+            Ok(()) => Ok(fleet),
+            Err(e) => {
+                let stopped = fleet.stop().await;
+                Err(match stopped.cleanup_error {
+                    Some(cleanup) => e.context(cleanup),
+                    None => e,
+                })
+            }
+        }
+    }
+
+    /// The instances on this fleet's Redis, then HAProxy if asked.
+    async fn start_servers(
+        &mut self,
+        bin: &Path,
+        options: &ServeOptions,
+        scaling: Scaling,
+        plan: &LoadPlan,
+    ) -> anyhow::Result<()> {
         let options = ServeOptions {
-            backplane: Some(redis.url.clone()),
+            backplane: Some(self.redis.url().clone()),
+            keys: self.keys.clone(),
             ..options.clone()
         };
-        let mut slots = Vec::new();
         for _ in 0..scaling.instances {
             let child = ServerChild::spawn(bin, &options, None).await?;
-            slots.push(Slot {
+            self.slots.push(Slot {
                 addr: child.addr,
                 child: Some(child),
                 at_death: None,
             });
         }
-        let haproxy = match scaling.balancer {
-            Balancer::Client => None,
-            Balancer::Haproxy => {
-                let addrs: Vec<SocketAddr> = slots.iter().map(|s| s.addr).collect();
-                Some(Haproxy::start(options.transport, &addrs, maxconn).await?)
-            }
-        };
-        Ok(Fleet {
-            balancer: scaling.balancer,
-            slots,
-            redis,
-            haproxy,
-        })
+        if scaling.balancer == Balancer::Haproxy {
+            // HAProxy's limit: every client connection, and room for health checks.
+            let maxconn = u64::from(plan.subscribers + plan.publishers) + 64;
+            let addrs: Vec<SocketAddr> = self.slots.iter().map(|s| s.addr).collect();
+            self.haproxy = Some(Haproxy::start(options.transport, &addrs, maxconn).await?);
+        }
+        Ok(())
     }
 
     /// Where the clients connect: HAProxy, or (clients spreading themselves) the first instance.
@@ -110,11 +184,23 @@ impl Fleet {
     /// How the progress line names it.
     pub fn describe(&self) -> String {
         let addrs: Vec<String> = self.slots.iter().map(|s| s.addr.to_string()).collect();
+        let redis = match &self.redis {
+            Redis::Ours(server) => format!("redis-server {}", server.url),
+            Redis::Existing(existing) => format!(
+                "the existing Redis {} (keys {}:room:*{})",
+                existing.url,
+                self.keys.prefix(),
+                if existing.pid.is_some() {
+                    ""
+                } else {
+                    ", not sampled"
+                }
+            ),
+        };
         format!(
-            "{} built-in instances ({}) on redis-server {}, balancer {}",
+            "{} built-in instances ({}) on {redis}, balancer {}",
             self.slots.len(),
             addrs.join(", "),
-            self.redis.url,
             self.balancer.label()
         )
     }
@@ -143,9 +229,7 @@ impl Fleet {
             .slots
             .iter_mut()
             .all(|s| s.at_death.is_some() || s.child.as_mut().is_some_and(ServerChild::alive));
-        instances
-            && self.redis.usage().is_some()
-            && self.haproxy.as_ref().is_none_or(|h| h.usage().is_some())
+        instances && self.redis.alive() && self.haproxy.as_ref().is_none_or(|h| h.usage().is_some())
     }
 
     /// Every process's use now, and Redis's bytes (a quick `INFO` on loopback).
@@ -154,7 +238,7 @@ impl Fleet {
             instances: self.slots.iter().map(Fleet::instance_usage).collect(),
             redis: self.redis.usage(),
             haproxy: self.haproxy.as_ref().and_then(Haproxy::usage),
-            redis_bytes: redis_server::bytes_now(&self.redis.url, Duration::from_secs(1)).ok(),
+            redis_bytes: redis_server::bytes_now(self.redis.url(), Duration::from_secs(1)).ok(),
         }
     }
 
@@ -172,7 +256,8 @@ impl Fleet {
     }
 
     /// Stops HAProxy (after reading how many sessions it sent to each instance), then every
-    /// instance (collecting its report), then Redis.
+    /// instance (collecting its report), then our Redis; from an existing one, deletes the keys
+    /// of this run.
     pub async fn stop(self) -> Stopped {
         let sessions = self
             .haproxy
@@ -189,8 +274,28 @@ impl Fleet {
                 None => None,
             });
         }
-        self.redis.stop().await;
-        Stopped { reports, sessions }
+        let cleanup_error =
+            match self.redis {
+                Redis::Ours(server) => {
+                    server.stop().await;
+                    None
+                }
+                Redis::Existing(existing) => keys::delete(&existing.url, &self.keys)
+                    .await
+                    .err()
+                    .map(|e| {
+                        format!(
+                            "deleting this run's keys {}:room:* from {}: {e}",
+                            self.keys.prefix(),
+                            existing.url
+                        )
+                    }),
+            };
+        Stopped {
+            reports,
+            sessions,
+            cleanup_error,
+        }
     }
 }
 
@@ -202,12 +307,16 @@ pub struct Stopped {
     pub reports: Vec<Option<InstanceReport>>,
     /// In instance order; `None` without HAProxy (or if its stats did not answer).
     pub sessions: Option<Vec<u64>>,
+    /// Why the run's keys could not be deleted from an existing Redis, if they could not.
+    pub cleanup_error: Option<String>,
 }
 
 /// Which instances a fleet had, behind what, and which were killed: read before it stops.
 #[derive(Debug, Clone)]
 pub struct Layout {
     balancer: Balancer,
+    /// The Redis was an existing one, not ours.
+    existing_redis: bool,
     addrs: Vec<SocketAddr>,
     killed: Vec<bool>,
 }
@@ -255,6 +364,7 @@ pub fn group(
         balancer: layout.balancer.label().to_string(),
         instances,
         redis: over(start.redis, end.redis),
+        existing_redis: layout.existing_redis,
         redis_bytes_in: bytes.map_or(0, |(a, b)| b.input.saturating_sub(a.input)),
         redis_bytes_out: bytes.map_or(0, |(a, b)| b.output.saturating_sub(a.output)),
         haproxy: over(start.haproxy, end.haproxy),
@@ -282,6 +392,7 @@ impl Fleet {
     pub fn layout(&self) -> Layout {
         Layout {
             balancer: self.balancer,
+            existing_redis: matches!(self.redis, Redis::Existing(_)),
             addrs: self.slots.iter().map(|s| s.addr).collect(),
             killed: self.slots.iter().map(|s| s.at_death.is_some()).collect(),
         }

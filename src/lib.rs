@@ -14,10 +14,11 @@
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
-//! - [`backplane`]: several server instances sharing one ordered log (a private Redis Stream),
-//!   and HAProxy in front of them.
+//! - [`backplane`]: several server instances sharing one ordered log (a Redis Stream, in a
+//!   private or an existing Redis), and HAProxy in front of them.
 //! - [`child`], [`fleet`]: the server a run measures: ours as a child process, an external one,
-//!   or several instances on a backplane.
+//!   or several instances on a backplane; [`program`]: the helper programs' processes
+//!   (redis-server, HAProxy) and how every child is stopped.
 //! - [`progress`]: the live progress line on stderr during a run.
 //! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
 //!   line; `wsbench report`/`compare`.
@@ -45,6 +46,7 @@ pub mod fleet;
 pub mod merge;
 pub mod metrics;
 pub mod os;
+pub mod program;
 pub mod progress;
 pub mod protocol;
 pub mod report;

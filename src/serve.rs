@@ -64,6 +64,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .and_then(|()| stdout.flush())
         .context("printing the address")?;
+    let keys = match &args.key_prefix {
+        Some(prefix) => backplane::Keys::new(prefix)?,
+        None => backplane::Keys::default(),
+    };
     let backplane = args
         .backplane
         .as_deref()
@@ -71,6 +75,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .transpose()?
         .map(|url| server::Instance {
             url,
+            keys,
             stats: Arc::default(),
         });
     let stats = backplane.as_ref().map(|b| b.stats.clone());

@@ -14,60 +14,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wsbench::backplane::redis_server::RedisServer;
+use common::backplane::Redis;
 use wsbench::backplane::{BackplaneError, BackplaneUrl};
-
-/// Runs the install script once per test binary and checks that both programs are there.
-fn setup() {
-    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/backplane/setup.sh");
-        let out = Command::new(script).output().unwrap();
-        assert!(
-            out.status.success(),
-            "scripts/backplane/setup.sh failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for program in ["redis-server", "haproxy"] {
-            if let Err(e) = wsbench::backplane::redis_server::find_program(program) {
-                panic!("after scripts/backplane/setup.sh: {e}");
-            }
-        }
-    });
-}
-
-/// A private Redis for one test, on its own runtime; stopped when dropped.
-struct Redis {
-    runtime: tokio::runtime::Runtime,
-    server: Option<RedisServer>,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        setup();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = runtime.block_on(RedisServer::start()).unwrap();
-        Redis {
-            runtime,
-            server: Some(server),
-        }
-    }
-
-    fn url(&self) -> String {
-        self.server.as_ref().unwrap().url.to_string()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.runtime.block_on(server.stop());
-        }
-    }
-}
 
 /// A `wsbench serve` instance on the backplane; killed when dropped.
 struct Instance {
@@ -76,6 +24,14 @@ struct Instance {
 }
 
 impl Instance {
+    /// Two instances of `transport` on `redis`.
+    fn pair(transport: &str, redis: &Redis) -> (Instance, Instance) {
+        (
+            Instance::start(transport, redis),
+            Instance::start(transport, redis),
+        )
+    }
+
     fn start(transport: &str, redis: &Redis) -> Instance {
         let mut child = Command::new(common::wsbench_bin())
             .args([
@@ -178,10 +134,7 @@ fn poll_until(addr: SocketAddr, mut cursor: u64, want: usize) -> (Vec<String>, u
 #[test]
 fn a_long_poll_cursor_from_one_instance_resumes_on_another() {
     let redis = Redis::start();
-    let (a, b) = (
-        Instance::start("longpoll", &redis),
-        Instance::start("longpoll", &redis),
-    );
+    let (a, b) = Instance::pair("longpoll", &redis);
     for m in ["m1", "m2", "m3"] {
         publish(a.addr, m);
     }
@@ -245,10 +198,7 @@ fn sse_open(addr: SocketAddr, last: Option<u64>) -> BufReader<TcpStream> {
 #[test]
 fn sse_events_cross_instances_and_last_event_id_resumes_on_another() {
     let redis = Redis::start();
-    let (a, b) = (
-        Instance::start("sse", &redis),
-        Instance::start("sse", &redis),
-    );
+    let (a, b) = Instance::pair("sse", &redis);
     let mut on_b = sse_open(b.addr, None);
     publish(a.addr, "s1");
     publish(a.addr, "s2");
@@ -273,7 +223,7 @@ fn sse_events_cross_instances_and_last_event_id_resumes_on_another() {
 fn websocket_messages_reach_the_clients_of_every_instance() {
     use tokio_tungstenite::tungstenite::{Message, client};
     let redis = Redis::start();
-    let (a, b) = (Instance::start("ws", &redis), Instance::start("ws", &redis));
+    let (a, b) = Instance::pair("ws", &redis);
     let open = |addr: SocketAddr| {
         let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -312,10 +262,7 @@ fn poll_room(addr: SocketAddr, room: u32, cursor: u64) -> (Vec<String>, u64) {
 #[test]
 fn each_room_has_its_own_log_across_instances() {
     let redis = Redis::start();
-    let (a, b) = (
-        Instance::start("longpoll", &redis),
-        Instance::start("longpoll", &redis),
-    );
+    let (a, b) = Instance::pair("longpoll", &redis);
     // Room 5 is new to both instances: B makes it (and starts its relay) when this poll names it.
     assert_eq!(poll_room(b.addr, 5, 0), (vec![], 0));
     for (addr, room, m) in [
@@ -354,21 +301,21 @@ fn each_room_has_its_own_log_across_instances() {
     assert_eq!(poll_room(a.addr, 7, 1), (vec![], 1));
 }
 
-#[test]
-fn a_backplane_off_loopback_is_refused_without_allow_remote() {
+/// `wsbench serve --transport sse --backplane URL` and `extra`, which must fail: its stderr.
+fn serve_fails(url: &str, extra: &[&str]) -> String {
     let out = Command::new(common::wsbench_bin())
-        .args([
-            "serve",
-            "--transport",
-            "ws",
-            "--backplane",
-            "redis://192.0.2.1:6379",
-        ])
+        .args(["serve", "--transport", "sse", "--backplane", url])
+        .args(extra)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_backplane_off_loopback_is_refused_without_allow_remote() {
+    let stderr = serve_fails("redis://192.0.2.1:6379", &[]);
     assert!(
         stderr.contains("not on loopback") && stderr.contains("--allow-remote"),
         "{stderr}"
@@ -386,17 +333,14 @@ fn an_instance_whose_redis_is_gone_fails_with_a_clear_error() {
     let redis = Redis::start();
     let url = redis.url();
     drop(redis);
-    let out = Command::new(common::wsbench_bin())
-        .args(["serve", "--transport", "sse", "--backplane", &url])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_fails(&url, &[]);
     assert!(
         stderr.contains("backplane") && stderr.contains(&url[8..]),
         "{stderr}"
     );
+    // A key prefix that would be a glob pattern is refused before anything is connected.
+    let stderr = serve_fails(&url, &["--key-prefix", "run*"]);
+    assert!(stderr.contains("key prefix \"run*\""), "{stderr}");
 }
 
 /// A WebSocket client of one instance, reading with a bound.
@@ -454,7 +398,7 @@ impl Room {
 #[test]
 fn a_websocket_client_of_a_killed_instance_loses_what_was_published_while_it_was_away() {
     let redis = Redis::start();
-    let (a, b) = (Instance::start("ws", &redis), Instance::start("ws", &redis));
+    let (a, b) = Instance::pair("ws", &redis);
     let mut c = Instance::start("ws", &redis);
     let mut room = Room {
         publisher: ws_open(a.addr),

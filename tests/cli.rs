@@ -193,9 +193,6 @@ fn serve_prints_its_address_first() {
 
 #[test]
 fn an_interrupted_run_still_writes_partial_results() {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("partial");
     let mut child = Command::new(common::wsbench_bin())
@@ -213,18 +210,8 @@ fn an_interrupted_run_still_writes_partial_results() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once the measured phase has begun (progress lines are on stderr).
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("measuring") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "run ended early");
-    }
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{rest}");
+    let (rest, code) = common::interrupt_when_measuring(&mut child, || {});
+    assert_eq!(code, Some(130), "{rest}");
     assert!(rest.contains("partial results"), "{rest}");
 
     let run: serde_json::Value =

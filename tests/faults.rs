@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use wsbench::report::Summary;
 
 #[test]
@@ -116,22 +114,6 @@ hold = "50ms"
 /// Runs the scenario `toml` with `wsbench run`, which must succeed; returns its stderr and the
 /// rows of its summary.csv.
 fn run_scenario(toml: &str) -> (String, Vec<Summary>) {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("scenario.toml");
-    std::fs::write(&scenario, toml).unwrap();
-    let out = dir.path().join("out");
-    let output = Command::new(common::wsbench_bin())
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{stderr}");
-    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
-    let rows = summary.deserialize().map(Result::unwrap).collect();
+    let (stderr, rows, _) = common::run_scenario(toml);
     (stderr, rows)
 }

@@ -10,75 +10,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
+use common::backplane::{instance_tables, run as run_scenario, small_load};
 use wsbench::metrics::TransportMetrics;
 use wsbench::report::Summary;
 
-/// Runs the install script, which must leave both programs findable.
-fn setup() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/backplane/setup.sh");
-    let out = Command::new(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/backplane/setup.sh failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for program in ["redis-server", "haproxy"] {
-        if let Err(e) = wsbench::backplane::redis_server::find_program(program) {
-            panic!("after scripts/backplane/setup.sh: {e}");
-        }
-    }
-}
-
-/// Runs `toml` with `wsbench run`, which must succeed: stderr, summary rows and the metrics.
-pub fn run_scenario(toml: &str) -> (String, Vec<Summary>, Vec<TransportMetrics>) {
-    setup();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("scenario.toml");
-    std::fs::write(&scenario, toml).unwrap();
-    let out = dir.path().join("out");
-    let output = Command::new(common::wsbench_bin())
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{stderr}");
-    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
-    let rows = summary.deserialize().map(Result::unwrap).collect();
-    let metrics = wsbench::report::stored::load_metrics(Path::new(&out)).unwrap();
-    (stderr, rows, metrics)
-}
-
 /// Every transport, three instances behind `balancer`.
 fn every_transport(balancer: &str) -> String {
-    let mut toml = String::from(
-        r#"duration = "2s"
-drain = "10s"
-[clients]
-subscribers = 12
-connect_rate = 1000
-[publish]
-publishers = 3
-rate = 30
-"#,
-    );
-    for (table, extra) in [
-        ("ws", ""),
-        ("longpoll", ""),
-        ("shortpoll", "interval = \"100ms\"\n"),
-        ("sse", ""),
-        ("raw", ""),
-    ] {
-        toml += &format!("[transports.{table}]\n{extra}instances = 3\nbalancer = \"{balancer}\"\n");
-    }
-    toml
+    let all = ["ws", "longpoll", "shortpoll", "sse", "raw"];
+    small_load("2s", "") + &instance_tables(&all, 3, Some(balancer))
 }
 
 /// What every run with three healthy instances must show.
@@ -176,29 +115,11 @@ fn rooms_over_instances_reach_their_members_only() {
 
 /// Three instances of every transport but raw, one killed (SIGKILL) 1 s into the measured phase.
 fn instance_loss(balancer: &str) -> String {
-    let mut toml = String::from(
-        r#"duration = "3s"
-drain = "10s"
-[clients]
-subscribers = 12
-connect_rate = 1000
-reconnect = { initial = "20ms", max = "200ms" }
-[publish]
-publishers = 3
-rate = 30
-[faults]
-kill_instance_at = "1s"
-"#,
-    );
-    for (table, extra) in [
-        ("ws", ""),
-        ("longpoll", ""),
-        ("shortpoll", "interval = \"100ms\"\n"),
-        ("sse", ""),
-    ] {
-        toml += &format!("[transports.{table}]\n{extra}instances = 3\nbalancer = \"{balancer}\"\n");
-    }
-    toml
+    let reconnect = "reconnect = { initial = \"20ms\", max = \"200ms\" }";
+    let cut = ["ws", "longpoll", "shortpoll", "sse"];
+    small_load("3s", reconnect)
+        + "[faults]\nkill_instance_at = \"1s\"\n"
+        + &instance_tables(&cut, 3, Some(balancer))
 }
 
 /// What an instance loss must show, whatever the balancer: the cursor transports lose nothing,

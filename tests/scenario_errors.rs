@@ -100,6 +100,7 @@ fn chat_toml_loads_with_its_values() {
         heartbeats: Heartbeats::default(),
         network: Network::default(),
         rooms: None,
+        backplane: None,
     };
     assert_eq!(chat(), expected);
 }
@@ -1386,5 +1387,95 @@ fn bad_rooms_name_line_and_field() {
         e.to_string(),
         "--subscribers: [rooms] count must be at most subscribers (50): every room needs a \
          member (got 100)"
+    );
+}
+
+/// `[backplane]`: an existing Redis by IP address, on loopback unless `--allow-remote` (parsing
+/// only: nothing here connects to any address), with an optional pid to sample.
+#[test]
+fn an_existing_redis_for_the_instances() {
+    use wsbench::backplane::BackplaneUrl;
+    use wsbench::scenario::scaling::ExistingRedis;
+    let two = base_with(11, "[transports.ws]\ninstances = 2");
+    let with = |table: &str| format!("{two}[backplane]\n{table}\n");
+    let s = parse(
+        Path::new(PATH),
+        &with("redis = \"redis://127.0.0.1:6390/2\"\nredis_pid = 77"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.backplane,
+        Some(ExistingRedis {
+            url: BackplaneUrl::parse("redis://127.0.0.1:6390/2", false).unwrap(),
+            pid: Some(77),
+        })
+    );
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let s = parse(Path::new(PATH), &with("redis = \"redis://[::1]:6379\"")).unwrap();
+    assert_eq!(s.backplane.unwrap().pid, None);
+
+    // Off loopback: refused, naming the flag that allows it; allowed by it, and kept on the way back.
+    let remote = with("redis = \"redis://192.0.2.9:6379\"");
+    assert_eq!(
+        err(&remote),
+        "scenarios/x.toml:16: [backplane] redis: backplane URL \"redis://192.0.2.9:6379\" is not \
+         on loopback: wsbench sends nothing off loopback without --allow-remote"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("remote.toml");
+    std::fs::write(&file, &remote).unwrap();
+    let allow = Overrides {
+        allow_remote: true,
+        ..Overrides::default()
+    };
+    let s = wsbench::scenario::load_with(&file, &allow).unwrap();
+    let url = &s.backplane.as_ref().unwrap().url;
+    assert_eq!(url.addr.to_string(), "192.0.2.9:6379");
+    assert_eq!(s.with_overrides(&Overrides::default()).unwrap(), s);
+
+    // Bad values: file, line and field.
+    for (table, line, message) in [
+        (
+            "redis = \"redis://localhost:6379\"",
+            16,
+            "[backplane] redis: backplane URL \"redis://localhost:6379\": the host must be IP:PORT",
+        ),
+        (
+            "redis = \"http://127.0.0.1:6379\"",
+            16,
+            "[backplane] redis: backplane URL \"http://127.0.0.1:6379\": must start with redis://",
+        ),
+        (
+            "redis = \"redis://127.0.0.1:6379\"\nredis_pid = 0",
+            17,
+            "[backplane] redis_pid must be a process id (got 0)",
+        ),
+        (
+            "redis_pid = 12",
+            16,
+            "[backplane] needs redis = \"redis://IP:PORT\"",
+        ),
+    ] {
+        let msg = err(&with(table));
+        let want = format!("scenarios/x.toml:{line}: {message}");
+        assert!(msg.starts_with(&want), "{msg}\nwanted {want}");
+    }
+    let msg = err(&(two.clone() + "[backplane]\nredis = 6379\n"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:16:9: [backplane] redis: invalid type: integer"),
+        "{msg}"
+    );
+    let msg = err(&(two.clone() + "[backplane]\nredsi = \"redis://127.0.0.1:1\"\n"));
+    assert!(
+        msg.starts_with(
+            "scenarios/x.toml:16:1: [backplane] redsi: unknown field `redsi`, expected `redis` or `redis_pid`"
+        ),
+        "{msg}"
+    );
+    // No transport runs several instances: nothing would use it.
+    let msg = err(&(BASE.to_string() + "[backplane]\nredis = \"redis://127.0.0.1:6379\"\n"));
+    assert!(
+        msg.starts_with("scenarios/x.toml:15: [backplane] redis is shared by transports with instances = 2 or more"),
+        "{msg}"
     );
 }

@@ -16,17 +16,12 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::process::{Child, Command};
+use std::time::Duration;
 
 use super::BackplaneError;
-use super::redis_server::find_program;
 use crate::metrics::ProcessUsage;
 use crate::os;
+use crate::program::{Program, ProgramError};
 use crate::protocol::TransportKind;
 
 /// How long HAProxy may take to accept its first connection.
@@ -78,8 +73,7 @@ pub fn config(
 /// A running HAProxy of ours.
 #[derive(Debug)]
 pub struct Haproxy {
-    child: Child,
-    pid: u32,
+    program: Program,
     addr: SocketAddr,
     /// Its stats socket (`show stat`).
     socket: PathBuf,
@@ -95,11 +89,10 @@ impl Haproxy {
         servers: &[SocketAddr],
         maxconn: u64,
     ) -> Result<Self, BackplaneError> {
-        let failed = |reason: String| BackplaneError::Program {
+        let failed = |reason: String| ProgramError {
             program: "haproxy",
             reason,
         };
-        let bin = find_program("haproxy")?;
         let port = os::free_loopback_port().map_err(|e| failed(format!("finding a port: {e}")))?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let dir = tempfile::tempdir().map_err(|e| failed(format!("a config directory: {e}")))?;
@@ -107,35 +100,16 @@ impl Haproxy {
         let socket = dir.path().join("stats.sock");
         std::fs::write(&path, config(transport, addr, servers, maxconn, &socket))
             .map_err(|e| failed(format!("writing {}: {e}", path.display())))?;
-        let mut child = Command::new(&bin)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| failed(format!("starting {}: {e}", bin.display())))?;
-        let pid = child.id().ok_or_else(|| failed("exited at once".into()))?;
-        let start = Instant::now();
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            if !matches!(child.try_wait(), Ok(None)) {
-                return Err(failed(
-                    "exited before listening (see its message above)".into(),
-                ));
-            }
-            if start.elapsed() > READY_WITHIN {
-                return Err(failed(format!(
-                    "not listening on {addr} after {READY_WITHIN:?}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // In the foreground (`-db`), with the generated configuration.
+        let mut program = Program::spawn(
+            "haproxy",
+            [std::ffi::OsStr::new("-db"), "-f".as_ref(), path.as_ref()],
+        )?;
+        program
+            .wait_ready(addr, READY_WITHIN, || tokio::net::TcpStream::connect(addr))
+            .await?;
         Ok(Haproxy {
-            child,
-            pid,
+            program,
             addr,
             socket,
             _dir: dir,
@@ -149,7 +123,7 @@ impl Haproxy {
 
     /// CPU time so far and peak RSS; `None` once it is gone.
     pub fn usage(&self) -> Option<ProcessUsage> {
-        os::process_usage(self.pid)
+        self.program.usage()
     }
 
     /// Sessions HAProxy sent to each instance so far (`stot` of `show stat`), in server order;
@@ -165,17 +139,8 @@ impl Haproxy {
     }
 
     /// Stops it (SIGTERM: close at once, then SIGKILL after 5 s) and reaps it.
-    pub async fn stop(mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
-            if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-                .await
-                .is_ok()
-            {
-                return;
-            }
-        }
-        let _ = self.child.kill().await;
+    pub async fn stop(self) {
+        self.program.stop().await;
     }
 }
 

@@ -17,20 +17,24 @@
 //! - The stream is trimmed (`MAXLEN ~`) to about the ring's size: Redis's memory is bounded as
 //!   the hub's is, and a reader further behind sees the gap as missed messages.
 //!
-//! Keys are per room (`wsbench:room:{K}`, its counter `wsbench:room:{K}:seq`), and so are the
-//! relays ([`Relays`]): an instance starts a room's when it first has the room
-//! (`server::joined`).
+//! Keys are per room (`{prefix}:room:{K}`, its counter `{prefix}:room:{K}:seq`: [`Keys`]), and
+//! so are the relays ([`Relays`]): an instance starts a room's when it first has the room
+//! (`server::joined`). `wsbench run` gives each transport run its own prefix, so runs sharing an
+//! existing Redis never see each other's messages, and deletes its keys at the end.
 //!
 //! [`redis_server`] starts a private `redis-server` for a run (loopback, no persistence);
 //! [`haproxy`] writes and starts the load balancer in front of the instances.
 
 mod entry;
 pub mod haproxy;
+pub mod keys;
 pub mod redis_server;
 pub mod relay;
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
+pub use keys::Keys;
 pub use relay::{Codec, Failures, RelayStats, Relays};
 
 /// Why the backplane could not be used.
@@ -58,6 +62,10 @@ pub enum BackplaneError {
         #[source]
         source: redis::RedisError,
     },
+    /// A key prefix (`--key-prefix`) that is empty, too long or has characters other than
+    /// `A-Z a-z 0-9 _ . : -`.
+    #[error("key prefix {0:?}: 1 to 128 characters from A-Z a-z 0-9 _ . : - (no glob characters)")]
+    KeyPrefix(String),
     /// An entry read from the stream is not one this relay wrote.
     #[error("stream {key}: malformed entry: {reason}")]
     Entry {
@@ -67,13 +75,8 @@ pub enum BackplaneError {
         reason: String,
     },
     /// A program the backplane needs (`redis-server`, `haproxy`) is missing or failed to start.
-    #[error("{program}: {reason} (scripts/backplane/setup.sh installs it)")]
-    Program {
-        /// Which.
-        program: &'static str,
-        /// What happened.
-        reason: String,
-    },
+    #[error(transparent)]
+    Program(#[from] crate::program::ProgramError),
 }
 
 /// Where the shared log lives: a Redis reached by IP address (no name lookups).
@@ -137,6 +140,22 @@ impl BackplaneUrl {
             .set_redis_settings(redis::RedisConnectionInfo::default().set_db(i64::from(self.db)));
         redis::Client::open(info).map_err(redis_err)
     }
+
+    /// A connection for a few commands, failing within seconds if Redis does not answer.
+    pub(crate) async fn connect(
+        &self,
+    ) -> Result<redis::aio::MultiplexedConnection, BackplaneError> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        self.client()?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|source| BackplaneError::Redis {
+                addr: self.addr,
+                source,
+            })
+    }
 }
 
 impl std::fmt::Display for BackplaneUrl {
@@ -147,16 +166,6 @@ impl std::fmt::Display for BackplaneUrl {
         }
         Ok(())
     }
-}
-
-/// The stream of room `room`.
-pub fn stream_key(room: u32) -> String {
-    format!("wsbench:room:{room}")
-}
-
-/// The counter that numbers room `room`'s messages.
-pub fn counter_key(room: u32) -> String {
-    format!("wsbench:room:{room}:seq")
 }
 
 #[cfg(test)]
@@ -194,7 +203,5 @@ mod tests {
             let e = BackplaneUrl::parse(bad, true).unwrap_err();
             assert!(matches!(e, BackplaneError::Url { .. }), "{bad}: {e}");
         }
-        assert_eq!(stream_key(0), "wsbench:room:0");
-        assert_eq!(counter_key(4), "wsbench:room:4:seq");
     }
 }

@@ -2,17 +2,13 @@
 //! --appendonly no`), in its own process group, stopped and reaped at the end of the run (and
 //! killed if its owner is dropped without stopping it).
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::process::{Child, Command};
+use std::ffi::OsString;
+use std::time::Duration;
 
 use super::{BackplaneError, BackplaneUrl};
 use crate::metrics::ProcessUsage;
 use crate::os;
+use crate::program::{Program, ProgramError};
 
 /// How long Redis may take to answer its first `PING`.
 const READY_WITHIN: Duration = Duration::from_secs(10);
@@ -20,8 +16,7 @@ const READY_WITHIN: Duration = Duration::from_secs(10);
 /// A running `redis-server` of ours.
 #[derive(Debug)]
 pub struct RedisServer {
-    child: Child,
-    pid: u32,
+    program: Program,
     /// Where it listens.
     pub url: BackplaneUrl,
 }
@@ -35,122 +30,68 @@ pub struct RedisBytes {
     pub output: u64,
 }
 
-/// `program` as found on `PATH` or in the system directories Debian installs it to.
-pub fn find_program(program: &'static str) -> Result<PathBuf, BackplaneError> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/bin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-        .ok_or(BackplaneError::Program {
-            program,
-            reason: "not found on PATH, /usr/sbin or /usr/bin".into(),
-        })
-}
-
 impl RedisServer {
     /// Starts `redis-server` on a free loopback port and waits until it answers.
     pub async fn start() -> Result<Self, BackplaneError> {
-        let bin = find_program("redis-server")?;
-        let failed = |reason: String| BackplaneError::Program {
+        let port = os::free_loopback_port().map_err(|e| ProgramError {
             program: "redis-server",
-            reason,
-        };
-        let port = os::free_loopback_port().map_err(|e| failed(format!("finding a port: {e}")))?;
-        let child = Command::new(&bin)
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
-            .args([
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-                "--logfile",
-                "",
-            ])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| failed(format!("starting {}: {e}", bin.display())))?;
-        let pid = child.id().ok_or_else(|| failed("exited at once".into()))?;
-        let mut server = RedisServer {
-            child,
-            pid,
-            url: BackplaneUrl::loopback(port),
-        };
-        let start = Instant::now();
-        loop {
-            match server.ping().await {
-                Ok(()) => return Ok(server),
-                Err(e) if start.elapsed() > READY_WITHIN => {
-                    return Err(failed(format!("not answering after {READY_WITHIN:?}: {e}")));
-                }
-                Err(_) => {}
-            }
-            if !matches!(server.child.try_wait(), Ok(None)) {
-                return Err(failed(format!("exited before answering on port {port}")));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            reason: format!("finding a port: {e}"),
+        })?;
+        let url = BackplaneUrl::loopback(port);
+        let port_arg = port.to_string();
+        // Persistence off (nothing on disk), in the foreground, logging to our stderr.
+        let mut args: Vec<OsString> = [
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port_arg,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            "",
+            "--dir",
+        ]
+        .map(OsString::from)
+        .into();
+        args.push(std::env::temp_dir().into());
+        let mut program = Program::spawn("redis-server", args)?;
+        program
+            .wait_ready(url.addr, READY_WITHIN, || ping(&url))
+            .await?;
+        Ok(RedisServer { program, url })
     }
 
     /// The process id, for sampling.
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.program.pid()
     }
 
     /// CPU time so far and peak RSS; `None` once it is gone.
     pub fn usage(&self) -> Option<ProcessUsage> {
-        os::process_usage(self.pid)
-    }
-
-    async fn ping(&self) -> Result<(), BackplaneError> {
-        let mut conn = connect(&self.url).await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(|source| BackplaneError::Redis {
-                addr: self.url.addr,
-                source,
-            })
+        self.program.usage()
     }
 
     /// Stops it (SIGTERM, then SIGKILL after 5 s) and reaps it.
-    pub async fn stop(mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
-            if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-                .await
-                .is_ok()
-            {
-                return;
-            }
-        }
-        let _ = self.child.kill().await;
+    pub async fn stop(self) {
+        self.program.stop().await;
     }
 }
 
-/// A connection for a few commands.
-async fn connect(url: &BackplaneUrl) -> Result<redis::aio::MultiplexedConnection, BackplaneError> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)));
-    url.client()?
-        .get_multiplexed_async_connection_with_config(&config)
+/// Whether the Redis at `url` answers a `PING` (within seconds).
+pub async fn ping(url: &BackplaneUrl) -> Result<(), BackplaneError> {
+    let mut conn = url.connect().await?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
         .await
+        .map(drop)
         .map_err(|source| BackplaneError::Redis {
             addr: url.addr,
             source,
@@ -159,7 +100,7 @@ async fn connect(url: &BackplaneUrl) -> Result<redis::aio::MultiplexedConnection
 
 /// The bytes Redis at `url` has received and sent so far, by its own count.
 pub async fn bytes(url: &BackplaneUrl) -> Result<RedisBytes, BackplaneError> {
-    let mut conn = connect(url).await?;
+    let mut conn = url.connect().await?;
     let info: String = redis::cmd("INFO")
         .arg("stats")
         .query_async(&mut conn)

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::entry::entries;
-use super::{BackplaneError, BackplaneUrl, counter_key, stream_key};
+use super::{BackplaneError, BackplaneUrl, Keys};
 use crate::server::hub::Stored;
 
 /// Appends the messages of one batch with consecutive numbers from the room's counter, each as
@@ -104,6 +104,8 @@ pub struct Relays<M> {
     client: redis::Client,
     addr: std::net::SocketAddr,
     writer: MultiplexedConnection,
+    /// The names of the rooms' streams and counters.
+    keys: Keys,
     /// The streams' bound, in entries.
     bound: usize,
     codec: Codec<M>,
@@ -152,10 +154,11 @@ fn connection_config() -> redis::AsyncConnectionConfig {
 }
 
 impl<M: Send + 'static> Relays<M> {
-    /// Connects to the log at `url` (each room's stream kept to about `bound` entries), with no
-    /// room joined yet. Fails if Redis cannot be reached.
+    /// Connects to the log at `url`, under `keys` (each room's stream kept to about `bound`
+    /// entries), with no room joined yet. Fails if Redis cannot be reached.
     pub async fn connect(
         url: &BackplaneUrl,
+        keys: Keys,
         bound: usize,
         codec: Codec<M>,
         stats: Arc<RelayStats>,
@@ -173,6 +176,7 @@ impl<M: Send + 'static> Relays<M> {
             client,
             addr: url.addr,
             writer,
+            keys,
             bound,
             codec,
             stats,
@@ -194,15 +198,15 @@ impl<M: Send + 'static> Relays<M> {
         let (outlet, queue) = mpsc::unbounded_channel();
         let append = Appender {
             conn: self.writer.clone(),
-            stream: stream_key(room),
-            counter: counter_key(room),
+            stream: self.keys.stream(room),
+            counter: self.keys.counter(room),
             bound: self.bound,
             codec: self.codec,
             stats: self.stats.clone(),
         };
         let (client, stream, codec, stats) = (
             self.client.clone(),
-            stream_key(room),
+            self.keys.stream(room),
             self.codec,
             self.stats.clone(),
         );

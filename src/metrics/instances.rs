@@ -86,8 +86,13 @@ pub struct InstanceGroup {
     pub balancer: String,
     /// Each instance, in start order.
     pub instances: Vec<InstanceFigures>,
-    /// redis-server's use over the measured phase; `None` for an external Redis.
+    /// redis-server's use over the measured phase; `None` when unknown: an existing Redis
+    /// whose pid was not given (`[backplane] redis_pid`).
     pub redis: Option<Usage>,
+    /// The Redis was an existing one (`[backplane]`), not started for the run: its bytes count
+    /// every client it had over the phase, not only this run's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub existing_redis: bool,
     /// Bytes Redis received and sent over the measured phase, by its own count.
     pub redis_bytes_in: u64,
     /// See `redis_bytes_in`.

@@ -60,8 +60,13 @@ fn note(transport: &str, g: &InstanceGroup, deliveries: u64) -> String {
         "-".into()
     };
     let hop = g.hop();
+    let redis = if g.existing_redis {
+        "existing redis (bytes from every client it had)"
+    } else {
+        "redis-server"
+    };
     let mut line = format!(
-        "[{transport}] {} instances, balancer {}: instances {}; redis-server {} CPU, {} peak, \
+        "[{transport}] {} instances, balancer {}: instances {}; {redis} {} CPU, {} peak, \
          {} B in / {} B out; publish → instance hop p50 {} µs, p99 {} µs ({} samples)",
         g.instances.len(),
         g.balancer,
@@ -81,7 +86,13 @@ fn note(transport: &str, g: &InstanceGroup, deliveries: u64) -> String {
             rss_mib(g.haproxy)
         );
     }
-    line + &format!("; serving-side CPU per delivery {per_delivery} (instances + redis + haproxy)")
+    // Redis unknown is left out of the sum, and the label says so: never counted as 0.
+    let parts = if g.redis.is_some() {
+        "instances + redis + haproxy"
+    } else {
+        "instances + haproxy; redis not sampled"
+    };
+    line + &format!("; serving-side CPU per delivery {per_delivery} ({parts})")
 }
 
 #[cfg(test)]
@@ -119,6 +130,7 @@ mod tests {
                 cpu_ns: 30_000_000,
                 peak_rss_kib: 10240,
             }),
+            existing_redis: false,
             redis_bytes_in: 5000,
             redis_bytes_out: 12000,
             haproxy: None,
@@ -129,6 +141,18 @@ mod tests {
              redis-server 30 ms CPU, 10.0 MiB peak, 5,000 B in / 12,000 B out; publish → \
              instance hop p50 800 µs, p99 1,500 µs (9 samples); serving-side CPU per delivery \
              1.0 µs (instances + redis + haproxy)"
+        );
+        let existing = InstanceGroup {
+            redis: None,
+            existing_redis: true,
+            ..g
+        };
+        assert_eq!(
+            note("ws", &existing, 60_000),
+            "[ws] 2 instances, balancer client: instances 10 ms 1,200 conns, 20 ms killed; \
+             existing redis (bytes from every client it had) ? CPU, ? peak, 5,000 B in / 12,000 \
+             B out; publish → instance hop p50 800 µs, p99 1,500 µs (9 samples); serving-side \
+             CPU per delivery 0.5 µs (instances + haproxy; redis not sampled)"
         );
     }
 }

@@ -68,6 +68,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         None => std::env::current_exe().context("finding the wsbench executable to serve with")?,
     };
     let started = SystemTime::now();
+    let run_id = run_id(started);
     let dir = args
         .out
         .clone()
@@ -97,6 +98,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
             transport,
             variant: *variant,
             label: &label,
+            run_id: &run_id,
             cert: cert.as_ref(),
             sources: sources
                 .iter()
@@ -220,6 +222,15 @@ fn default_dir(scenario: &Scenario, started: SystemTime, slice: Option<&Slice>) 
     Path::new("results").join(format!("{}{shard}-{stamp}", scenario.name))
 }
 
+/// This process and the time it started the run (hex): what keeps its keys apart from every
+/// other run's in a Redis they share.
+fn run_id(started: SystemTime) -> String {
+    let nanos = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{nanos:x}", std::process::id())
+}
+
 /// First Ctrl-C or SIGTERM: stop measuring, write what was measured. Second: exit at once.
 async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -252,6 +263,8 @@ struct TransportRun<'a> {
     transport: &'a Transport,
     variant: Variant,
     label: &'a str,
+    /// Names this run apart from any other sharing an existing Redis ([`run_id`]).
+    run_id: &'a str,
     /// The run's certificate, present when any run uses TLS.
     cert: Option<&'a tls::RunCert>,
     /// The clients' source addresses; empty: the kernel chooses.
@@ -318,6 +331,9 @@ async fn run_transport(
     let server_alive = server.alive();
     let layout = server.fleet().map(Fleet::layout);
     let stopped = server.stop().await.unwrap_or_default();
+    if let Some(e) = &stopped.cleanup_error {
+        progress.note(e);
+    }
     let fleet_marks: Vec<_> = marks.iter().filter_map(|m| m.fleet.as_ref()).collect();
     let instances = layout.and_then(|l| fleet::measured(&l, &fleet_marks, &stopped));
     if let Some(path) = &options.state_file {

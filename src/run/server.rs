@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::TransportRun;
+use crate::backplane::Keys;
 use crate::child::{ServeOptions, ServerProcess};
 use crate::client::Target;
 use crate::client::source::Sources;
@@ -48,6 +49,7 @@ pub(super) fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptio
         state_file,
         tls,
         backplane: None,
+        keys: Keys::default(),
     })
 }
 
@@ -69,7 +71,11 @@ pub(super) async fn start_server(
             },
         ),
         None if !scaling.is_default() => {
-            let fleet = Fleet::start(server_bin, options, scaling, run.plan).await?;
+            // Its own keys: another run, or another transport of this one, may share the Redis.
+            let keys = Keys::new(&format!("wsbench:{}:{}", run.run_id, run.label))?;
+            let existing = scenario.backplane.as_ref();
+            let fleet =
+                Fleet::start(server_bin, options, scaling, run.plan, existing, keys).await?;
             let target = fleet.target(run.transport.clone())?;
             (ServerProcess::Fleet(Box::new(fleet)), target)
         }

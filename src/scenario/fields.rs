@@ -275,6 +275,26 @@ impl Rules<'_> {
         }
     }
 
+    /// A process id key's value (`[target] server_pid`, `[backplane] redis_pid`), refused
+    /// unless it is 1 to `u32::MAX`; `name` starts the message.
+    pub(super) fn pid(
+        &self,
+        pid: Option<&Field<i64>>,
+        field: &'static str,
+        name: &str,
+    ) -> Result<Option<u32>, ScenarioError> {
+        let Some(pid) = pid else { return Ok(None) };
+        let v = pid.value;
+        let message = || format!("{name} must be a process id (got {v})");
+        self.check(
+            u32::try_from(v).is_ok_and(|p| p > 0),
+            &pid.origin,
+            field,
+            message,
+        )?;
+        Ok(u32::try_from(v).ok())
+    }
+
     /// `Err` naming `origin` and `field` with `message()` unless `ok`.
     pub(super) fn check(
         &self,

@@ -131,6 +131,8 @@ pub struct ScenarioFile {
     pub network: Option<NetworkTable>,
     /// `[rooms]`; its source is where the table is named, for "needs count or members".
     pub rooms: Option<Sourced<RoomsTable>>,
+    /// `[backplane]`; its source is where the table is named, for "no transport uses it".
+    pub backplane: Option<Sourced<BackplaneTable>>,
     /// `[thresholds]`: column = limit, or `[thresholds.<transport>]` tables of them.
     pub thresholds: Option<BTreeMap<Sourced<String>, Sourced<toml::Value>>>,
 }
@@ -227,6 +229,21 @@ pub struct NetworkTable {
     pub jitter: Opt<String>,
     /// `bandwidth`: bytes per second (an integer) or a rate string such as `"10Mbit/s"`.
     pub bandwidth: Opt<toml::Value>,
+}
+
+/// `[backplane]`: an existing Redis for the transports with `instances` to share, instead of a
+/// redis-server wsbench starts for each.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, expecting = "a [backplane] table")]
+pub struct BackplaneTable {
+    /// `redis`: `redis://IP:PORT[/DB]`.
+    pub redis: Opt<String>,
+    /// `redis_pid`: the redis-server's process id, to sample its CPU and memory.
+    pub redis_pid: Opt<i64>,
+    /// Whether `redis` may name an address off loopback: only given by `--allow-remote`, as for
+    /// [`TargetTable`].
+    #[serde(skip)]
+    pub allow_remote: bool,
 }
 
 /// `[rooms]`: the subscribers split into rooms (topics).
@@ -419,6 +436,14 @@ impl From<&Scenario> for ScenarioFile {
                 v(RoomsTable {
                     count: int(r.count),
                     members: None,
+                })
+            }),
+            backplane: s.backplane.as_ref().map(|b| {
+                v(BackplaneTable {
+                    redis: Some(v(b.url.to_string())),
+                    redis_pid: b.pid.map(|p| v(i64::from(p))),
+                    // A remote Redis was allowed once: the way back allows it again.
+                    allow_remote: !b.url.addr.ip().is_loopback(),
                 })
             }),
         }

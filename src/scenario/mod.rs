@@ -94,6 +94,9 @@ pub struct Scenario {
     /// `[rooms]`: the subscribers split into rooms (topics); `None` without the table: one
     /// stream for everyone, and no room on the wire.
     pub rooms: Option<Rooms>,
+    /// `[backplane]`: the existing Redis that transports with `instances` share; `None`: each
+    /// such transport run starts a private redis-server.
+    pub backplane: Option<scaling::ExistingRedis>,
 }
 
 /// The built-in servers' heartbeats, as real servers send them to keep proxies and NATs from

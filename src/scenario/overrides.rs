@@ -31,8 +31,9 @@ pub struct Overrides {
     pub transports: Option<Vec<TransportKind>>,
     /// `[target] server_pid`: an external server process to sample (`--server-pid`)
     pub server_pid: Option<u32>,
-    /// `[target]` URLs may name addresses off loopback (`--allow-remote`): for shards in a
-    /// cluster, which reach the server through a Service address. False: loopback only.
+    /// `[target]` URLs and `[backplane] redis` may name addresses off loopback
+    /// (`--allow-remote`): for shards in a cluster, which reach the server through a Service
+    /// address. False: loopback only.
     pub allow_remote: bool,
 }
 
@@ -82,6 +83,9 @@ impl ScenarioFile {
         if *allow_remote {
             if let Some(target) = self.target.as_mut() {
                 target.allow_remote = true;
+            }
+            if let Some(backplane) = self.backplane.as_mut() {
+                backplane.value.allow_remote = true;
             }
         }
     }

@@ -55,6 +55,7 @@ impl Rules<'_> {
             seed,
             network,
             rooms,
+            backplane,
         } = file;
         // First every value read; one that cannot be read fails here, naming its line.
         let thresholds = thresholds::from_table(&thresholds.unwrap_or_default())
@@ -373,6 +374,7 @@ impl Rules<'_> {
             &kinds,
             &scaling,
         )?;
+        let backplane = self.backplane(backplane, &kinds, &scaling)?;
         // Every transport's clients connect from these addresses, to its [target] or to a
         // built-in server, which always listens on 127.0.0.1.
         let sources = &source_addresses;
@@ -400,15 +402,7 @@ impl Rules<'_> {
                 "[target] token must be non-empty printable ASCII without spaces".into()
             })?;
         }
-        if let Some(pid) = &server_pid {
-            let v = pid.value;
-            self.check(
-                (1..=i64::from(u32::MAX)).contains(&v),
-                &pid.origin,
-                "server_pid",
-                || format!("[target] server_pid must be a process id (got {v})"),
-            )?;
-        }
+        let server_pid = self.pid(server_pid.as_ref(), "server_pid", "[target] server_pid")?;
         let field = "[transports.shortpoll] interval";
         self.duration_in(&interval, field, ms(10)..=s(3600), "")?;
 
@@ -466,7 +460,7 @@ impl Rules<'_> {
                     .map(|e| e.value)
                     .filter(|(kind, _)| kinds.value.contains(kind))
                     .collect(),
-                server_pid: server_pid.map(|p| u32::try_from(p.value).expect(fits)),
+                server_pid,
                 token: token.map(|t| t.value),
             },
             thresholds,
@@ -481,6 +475,7 @@ impl Rules<'_> {
                 .collect(),
             seed: u64::try_from(seed.value).expect(fits),
             rooms,
+            backplane,
             heartbeats: Heartbeats {
                 ws_ping: server_ping.map(|p| p.value),
                 sse_keepalive: keepalive.map(|k| k.value),

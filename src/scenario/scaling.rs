@@ -1,6 +1,8 @@
 //! How many server instances serve a transport and how clients reach them: a transport table's
-//! `instances` and `balancer` keys. Owns the type and reading the balancer's name; knows nothing
-//! of files or lines (the caller places errors).
+//! `instances` and `balancer` keys, and the `[backplane]` they share. Owns the types and reading
+//! the balancer's name; knows nothing of files or lines (the caller places errors).
+
+use crate::backplane::BackplaneUrl;
 
 /// Most instances one transport may run: each is a process with its own CPU to sample.
 pub const MAX_INSTANCES: u32 = 16;
@@ -66,4 +68,16 @@ impl Scaling {
     pub fn is_default(self) -> bool {
         self == Scaling::default()
     }
+}
+
+/// `[backplane]`: an existing Redis that the instances of every transport run share, instead of
+/// a redis-server wsbench starts (and stops) for each. Each transport run keeps its keys apart
+/// under its own prefix and deletes them at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingRedis {
+    /// `redis`: where it listens, on loopback unless `--allow-remote`.
+    pub url: BackplaneUrl,
+    /// `redis_pid`: its process, to sample as wsbench samples its own; `None`: its CPU and
+    /// memory are reported as unknown.
+    pub pid: Option<u32>,
 }

@@ -1,15 +1,18 @@
-//! The rules of a transport table's `instances` and `balancer` keys and of `[faults]
-//! kill_instance_at`: what several instances, a balancer and losing one may be combined with.
+//! The rules of a transport table's `instances` and `balancer` keys, of `[faults]
+//! kill_instance_at` and of `[backplane]`: what several instances, a balancer, losing one and an
+//! existing Redis may be combined with.
 //! Split from [`rules`](super::rules), whose validation calls them once every value is read.
 
 use std::time::Duration;
 
-use super::ScenarioError;
 use super::fields::{Field, blame};
+use super::file::{BackplaneTable, Sourced};
 use super::rules::Rules;
-use super::scaling::{Balancer, Scaling};
+use super::scaling::{Balancer, ExistingRedis, Scaling};
 use super::target::Endpoint;
 use super::variant::Variants;
+use super::{Origin, ScenarioError};
+use crate::backplane::BackplaneUrl;
 use crate::protocol::TransportKind;
 
 impl Rules<'_> {
@@ -85,5 +88,49 @@ impl Rules<'_> {
             })?;
         }
         Ok(())
+    }
+
+    /// `[backplane]`: an IP address (on loopback unless `--allow-remote`), a process id, and a
+    /// transport that runs several instances to use it.
+    pub(super) fn backplane(
+        &self,
+        table: Option<Sourced<BackplaneTable>>,
+        kinds: &Field<Vec<TransportKind>>,
+        scaling: &[Field<(TransportKind, Scaling)>],
+    ) -> Result<Option<ExistingRedis>, ScenarioError> {
+        let Some(table) = table else { return Ok(None) };
+        let (at, table) = (self.origin(&table.source), table.value);
+        let pid = table.redis_pid.map(|p| self.field(p));
+        let Some(redis) = table.redis.map(|r| self.field(r)) else {
+            let origin = pid.as_ref().map_or(at, |p| p.origin.clone());
+            return Err(self.invalid(origin, "[backplane] redis", {
+                "[backplane] needs redis = \"redis://IP:PORT\", the existing Redis to share".into()
+            }));
+        };
+        let url = BackplaneUrl::parse(&redis.value, table.allow_remote).map_err(|e| {
+            self.invalid(
+                redis.origin.clone(),
+                "[backplane] redis",
+                format!("[backplane] redis: {e}"),
+            )
+        })?;
+        let pid = self.pid(
+            pid.as_ref(),
+            "[backplane] redis_pid",
+            "[backplane] redis_pid",
+        )?;
+        // A flag may run fewer transports than the file has; the file itself must use it.
+        let used = kinds.value.iter().any(|k| {
+            scaling
+                .iter()
+                .any(|s| s.value.0 == *k && s.value.1.shared())
+        });
+        let flagged = matches!(kinds.origin, Origin::Flag(_));
+        self.check(used || flagged, &redis.origin, "[backplane] redis", || {
+            "[backplane] redis is shared by transports with instances = 2 or more, and none \
+             that runs has them; add instances to a transport table or remove [backplane]"
+                .into()
+        })?;
+        Ok(Some(ExistingRedis { url, pid }))
     }
 }

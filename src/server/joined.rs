@@ -42,8 +42,14 @@ where
     let Some(instance) = backplane else {
         return Ok(None);
     };
-    let (relays, failures) =
-        Relays::connect(&instance.url, ring_capacity, codec, instance.stats.clone()).await?;
+    let (relays, failures) = Relays::connect(
+        &instance.url,
+        instance.keys.clone(),
+        ring_capacity,
+        codec,
+        instance.stats.clone(),
+    )
+    .await?;
     let relays = Arc::new(relays);
     let start = {
         let (relays, holder) = (Arc::downgrade(&relays), Arc::downgrade(holder));

@@ -34,7 +34,7 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backplane::{BackplaneError, BackplaneUrl, RelayStats};
+use crate::backplane::{BackplaneError, BackplaneUrl, Keys, RelayStats};
 use crate::protocol::TransportKind;
 
 /// Bounds and guards that keep a server alive, and not an open relay, whatever its clients do.
@@ -184,6 +184,8 @@ pub struct ServerConfig {
 pub struct Instance {
     /// The log's Redis.
     pub url: BackplaneUrl,
+    /// The names of the log's keys there (shared by every instance of one log).
+    pub keys: Keys,
     /// Where the relay counts what it did (kept by the caller, e.g. for `wsbench serve --stats`).
     pub stats: Arc<RelayStats>,
 }

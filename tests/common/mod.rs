@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 #![allow(dead_code)] // Each test file uses a different subset.
 
+pub mod backplane;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -133,6 +135,56 @@ pub fn small_plan() -> LoadPlan {
 /// The path of the `wsbench` binary Cargo built for these tests.
 pub fn wsbench_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsbench")
+}
+
+/// Runs the scenario `toml` with `wsbench run`, which must succeed: its stderr, the rows of its
+/// summary.csv and its metrics.json.
+pub fn run_scenario(
+    toml: &str,
+) -> (
+    String,
+    Vec<wsbench::report::Summary>,
+    Vec<wsbench::metrics::TransportMetrics>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(&scenario, toml).unwrap();
+    let out = dir.path().join("out");
+    let output = std::process::Command::new(wsbench_bin())
+        .args(["run", scenario.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    let rows = summary.deserialize().map(Result::unwrap).collect();
+    let metrics = wsbench::report::stored::load_metrics(&out).unwrap();
+    (stderr, rows, metrics)
+}
+
+/// Waits on `child`, a `wsbench run` whose stderr is piped, until its measured phase begins,
+/// then runs `meanwhile` and interrupts it (SIGINT, as Ctrl-C); returns the rest of its stderr
+/// once it has exited, and its exit code.
+pub fn interrupt_when_measuring(
+    child: &mut std::process::Child,
+    meanwhile: impl FnOnce(),
+) -> (String, Option<i32>) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::io::{BufRead, BufReader, Read};
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    // Progress lines are on stderr.
+    while !line.contains("measuring") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "run ended early");
+    }
+    meanwhile();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    (rest, child.wait().unwrap().code())
 }
 
 /// A time series for hand-made metrics: the `latencies` in seconds of `per_second` deliveries
