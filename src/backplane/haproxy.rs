@@ -53,6 +53,10 @@ pub fn config(
     // A held long-poll, an idle SSE stream or WebSocket must outlive any quiet spell of a run.
     c += "    timeout client 1h\n    timeout server 1h\n    timeout tunnel 1h\n";
     if mode == "http" {
+        // Without it HAProxy sends with MSG_MORE, and the kernel holds a small push (an SSE
+        // event, a long-poll answer) up to ~200 ms waiting for more: SSE through HAProxy had a p50
+        // of 110 ms at 20 msg/s (50 clients) where WebSocket through it in TCP mode had 3 ms.
+        c += "    option http-no-delay\n";
         c += "    option http-keep-alive\n    timeout http-request 30s\n";
         c += "    timeout http-keep-alive 1h\n";
     }
@@ -227,6 +231,7 @@ mod tests {
             let c = config(kind, bind, &servers(), 10, Path::new("/tmp/x/stats.sock"));
             assert!(c.contains("    mode http\n    maxconn 10\n"), "{c}");
             assert!(c.contains("    option http-keep-alive\n"));
+            assert!(c.contains("    option http-no-delay\n"));
             // A held poll (up to `hold`) and a quiet SSE stream outlive the client/server timeouts.
             assert!(c.contains("    timeout client 1h\n    timeout server 1h\n"));
             assert!(c.contains("    balance roundrobin\n"));
