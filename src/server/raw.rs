@@ -25,7 +25,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::fanout::{Follow, send_news};
+use super::fanout::send_news;
 use super::hub::{Hub, Room};
 use super::{Limits, ServerError};
 use crate::backplane::Codec;
@@ -121,7 +121,7 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
                 }
             }
             changed = member.news.changed() => {
-                if changed.is_err() || send_news(&mut tcp, hub, &member.room, &mut member.follow, limits.max_batch).await.is_err() {
+                if changed.is_err() || send_news(&mut tcp, hub, &member.room, &mut member.cursor, limits.max_batch).await.is_err() {
                     End::Broken
                 } else {
                     continue;
@@ -140,7 +140,7 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
 struct Member {
     room: Room,
     news: watch::Receiver<u64>,
-    follow: Follow,
+    cursor: u64,
 }
 
 impl Member {
@@ -148,8 +148,8 @@ impl Member {
     fn join(room: Room) -> Member {
         let mut news = room.subscribe();
         news.borrow_and_update();
-        let follow = Follow::at(room.latest());
-        Member { room, news, follow }
+        let cursor = room.latest();
+        Member { room, news, cursor }
     }
 }
 

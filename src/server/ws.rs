@@ -42,7 +42,7 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::fanout::{Follow, send_news};
+use super::fanout::send_news;
 use super::framed::Framed;
 use super::hub::{Hub, Room};
 use super::{Limits, ServerError, State};
@@ -243,15 +243,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     state: &State<Framed>,
     room: Room,
-    cursor: u64,
+    mut cursor: u64,
 ) {
     let (hub, limits, stop) = (&state.hub, &state.limits, &state.stop);
     let mut news = room.subscribe();
     news.borrow_and_update();
     // What was published between the 101 and this subscription would otherwise wait for the next.
-    let mut follow = Follow::at(cursor);
     if room.latest() > cursor
-        && send_news(&mut io, hub, &room, &mut follow, limits.max_batch)
+        && send_news(&mut io, hub, &room, &mut cursor, limits.max_batch)
             .await
             .is_err()
     {
@@ -291,7 +290,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             changed = news.changed() => {
-                if changed.is_err() || send_news(&mut io, hub, &room, &mut follow, limits.max_batch).await.is_err() {
+                if changed.is_err() || send_news(&mut io, hub, &room, &mut cursor, limits.max_batch).await.is_err() {
                     return;
                 }
             }
