@@ -3,15 +3,11 @@
 //! vectored writes as the socket takes (a write costs the kernel microseconds whatever its size,
 //! so the number of writes per message is what a fan-out server's CPU is made of).
 
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-
-use super::hub::{Hub, Room};
 
 /// A hub message that knows the bytes it is sent as, borrowed from the buffer every connection
 /// shares (no copy, no reference count touched per write).
@@ -30,57 +26,12 @@ impl OnWire for Bytes {
 /// Slices handed to one `writev`; Linux takes up to 1024, and a batch rarely has more than this.
 const SLICES_PER_WRITE: usize = 64;
 
-/// Writes every frame of `room` after `cursor` (at most `max_batch` read from the hub at a time), moves the
-/// cursor past them and flushes. Frames the ring overwrote before this connection read them are
-/// skipped: a slow reader loses the oldest, never the server's memory.
-///
-/// It first lets every other task the runtime has queued run once. A broadcast wakes every
-/// connection at once; the ones woken early would otherwise write the first message alone while
-/// the publisher is still reading the next ones behind them in the queue. Yielding once lets
-/// whatever the publishers read meanwhile ride the same write: at saturation that doubled the
-/// messages per write (8 instead of 4 with 8 in flight), for one more task poll per wake-up. It
-/// costs no timer and no more than one turn of the run queue in latency.
-pub(crate) async fn send_news<W: AsyncWrite + Unpin, M: OnWire>(
-    out: &mut W,
-    hub: &Hub<M>,
-    room: &Room,
-    cursor: &mut u64,
-    max_batch: usize,
-) -> io::Result<()> {
-    tokio::task::yield_now().await;
-    loop {
-        let (read, unsent) = if out.is_write_vectored() {
-            // Written from the ring itself while the socket takes it; only what it leaves is copied.
-            poll_fn(|cx| {
-                Poll::Ready(
-                    hub.read_in_place(room, *cursor, max_batch, |span, older, newer| {
-                        *cursor = span.next_cursor;
-                        let unsent = write_in_place(Pin::new(&mut *out), cx, older, newer);
-                        (older.len() + newer.len(), unsent)
-                    }),
-                )
-            })
-            .await
-        } else {
-            let batch = hub.read_after(room, *cursor, max_batch);
-            *cursor = batch.next_cursor;
-            let read = batch.messages.len();
-            (read, Ok((batch.messages, 0)))
-        };
-        let (frames, offset) = unsent?;
-        write_frames(out, &frames, offset).await?;
-        if read == 0 || *cursor >= room.latest() {
-            break;
-        }
-    }
-    out.flush().await
-}
-
 /// One non-blocking vectored write of `older` then `newer`; returns the frames it did not write
 /// whole, copied (cheap: shared buffers), and how much of the first of them it did write.
-fn write_in_place<W: AsyncWrite, M: OnWire>(
-    out: Pin<&mut W>,
-    cx: &mut Context<'_>,
+///
+/// `write` makes the one attempt: `Pending` when the socket takes nothing now.
+pub(crate) fn write_in_place<M: OnWire>(
+    write: impl FnOnce(&[IoSlice<'_>]) -> Poll<io::Result<usize>>,
     older: &[M],
     newer: &[M],
 ) -> io::Result<(Vec<M>, usize)> {
@@ -94,7 +45,7 @@ fn write_in_place<W: AsyncWrite, M: OnWire>(
     for (slice, frame) in slices.iter_mut().zip(frames()) {
         *slice = IoSlice::new(frame.on_wire());
     }
-    let mut written = match out.poll_write_vectored(cx, &slices[..count]) {
+    let mut written = match write(&slices[..count]) {
         Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
         Poll::Ready(Ok(n)) => n,
         Poll::Ready(Err(e)) => return Err(e),
@@ -115,7 +66,7 @@ fn write_in_place<W: AsyncWrite, M: OnWire>(
 /// Writes `frames` whole, in order, the first one's first `offset` bytes already written:
 /// vectored where the stream supports it, else copied into one buffer (TLS encrypts a record per
 /// write call, so one call is what matters there too).
-async fn write_frames<W: AsyncWrite + Unpin, M: OnWire>(
+pub(crate) async fn write_frames<W: AsyncWrite + Unpin, M: OnWire>(
     out: &mut W,
     frames: &[M],
     offset: usize,
@@ -159,17 +110,28 @@ async fn write_frames<W: AsyncWrite + Unpin, M: OnWire>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
     /// A sink that takes at most `limit` bytes per call and records every call's size.
-    struct Trickle {
-        got: Vec<u8>,
-        calls: Vec<usize>,
-        limit: usize,
-        vectored: bool,
+    pub(crate) struct Trickle {
+        pub got: Vec<u8>,
+        pub calls: Vec<usize>,
+        pub limit: usize,
+        pub vectored: bool,
+    }
+
+    impl Trickle {
+        pub(crate) fn new(limit: usize, vectored: bool) -> Self {
+            Trickle {
+                got: Vec::new(),
+                calls: Vec::new(),
+                limit,
+                vectored,
+            }
+        }
     }
 
     impl AsyncWrite for Trickle {
@@ -215,7 +177,7 @@ mod tests {
         }
     }
 
-    fn frames(n: usize) -> Vec<Bytes> {
+    pub(crate) fn frames(n: usize) -> Vec<Bytes> {
         (0..n).map(|i| Bytes::from(vec![i as u8; 10 + i])).collect()
     }
 
@@ -236,54 +198,5 @@ mod tests {
                 assert_eq!(sink.calls.len(), if vectored { 2 } else { 1 });
             }
         }
-    }
-
-    #[tokio::test]
-    async fn news_moves_the_cursor_past_everything_sent_and_skips_what_was_overwritten() {
-        let hub = Hub::new(4);
-        let room = hub.room(crate::protocol::RoomId(3)).unwrap();
-        for i in 0..6u8 {
-            hub.publish(&room, Bytes::from(vec![i]));
-        }
-        let mut sink = Trickle {
-            got: Vec::new(),
-            calls: Vec::new(),
-            limit: 1 << 20,
-            vectored: true,
-        };
-        let mut cursor = 0;
-        send_news(&mut sink, &hub, &room, &mut cursor, 3)
-            .await
-            .unwrap();
-        // Messages 1 and 2 were overwritten; 3..=6 go out in batches of at most 3.
-        assert_eq!(sink.got, [2, 3, 4, 5]);
-        assert_eq!(cursor, 6);
-        assert_eq!(sink.calls, [3, 1]);
-    }
-
-    #[tokio::test]
-    async fn a_write_the_socket_cuts_short_resumes_mid_frame_with_the_rest_copied() {
-        // A ring of 4 that has wrapped (its frames lie in two slices), and a socket that takes 7
-        // bytes per call: the first write goes straight from the ring, the rest from the copies.
-        let hub = Hub::new(4);
-        let room = hub.room(crate::protocol::RoomId::LOBBY).unwrap();
-        let frames = frames(7);
-        for frame in &frames {
-            hub.publish(&room, frame.clone());
-        }
-        let mut sink = Trickle {
-            got: Vec::new(),
-            calls: Vec::new(),
-            limit: 7,
-            vectored: true,
-        };
-        let mut cursor = 3;
-        send_news(&mut sink, &hub, &room, &mut cursor, 100)
-            .await
-            .unwrap();
-        assert_eq!(sink.got, frames[3..].concat());
-        assert_eq!(cursor, 7);
-        // 13 + 14 + 15 + 16 bytes, 7 at a time.
-        assert_eq!(sink.calls.len(), 58usize.div_ceil(7));
     }
 }

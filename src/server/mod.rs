@@ -16,6 +16,7 @@ mod joined;
 pub mod longpoll;
 pub mod page;
 pub mod persist;
+mod push;
 pub mod raw;
 pub mod shared;
 pub mod sse;
@@ -215,6 +216,8 @@ pub struct State<M> {
     pub stop: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// WebSocket: each room's connections, written to by the room's pusher.
+    pub(crate) push: push::Push<M>,
 }
 
 impl<M> State<M> {
@@ -227,6 +230,18 @@ impl<M> State<M> {
             limits,
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            push: push::Push::default(),
+        }
+    }
+
+    /// What a room's pusher takes from the server ([`push::join`]).
+    pub(crate) fn push_parts(&self) -> push::Parts<'_, M> {
+        push::Parts {
+            push: &self.push,
+            hub: &self.hub,
+            tasks: &self.tasks,
+            stop: &self.stop,
+            max_batch: self.limits.max_batch,
         }
     }
 }
@@ -349,6 +364,11 @@ impl<S> FirstByteDeadline<S> {
             inner,
             deadline: Some(Box::pin(tokio::time::sleep(within))),
         }
+    }
+
+    /// The stream, once its first request has come (the deadline no longer applies).
+    pub(crate) fn into_inner(self) -> S {
+        self.inner
     }
 }
 

@@ -20,13 +20,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::fanout::send_news;
 use super::hub::{Hub, Room};
+use super::push::{self, Membership, Outbox, Parts, Push, SharedTcp};
 use super::{Limits, ServerError};
 use crate::backplane::Codec;
 use crate::codec::raw::{Decoder, PREFIX, Preamble, encode};
@@ -46,6 +45,21 @@ struct State {
     hub: Hub<Bytes>,
     limits: Limits,
     stop: CancellationToken,
+    tasks: TaskTracker,
+    push: Push<Bytes>,
+}
+
+impl State {
+    /// What a room's pusher takes from the server ([`push::join`]).
+    fn push_parts(&self) -> Parts<'_, Bytes> {
+        Parts {
+            push: &self.push,
+            hub: &self.hub,
+            tasks: &self.tasks,
+            stop: &self.stop,
+            max_batch: self.limits.max_batch,
+        }
+    }
 }
 
 /// Serves raw clients on `listener` until `shutdown` completes, then closes every connection and
@@ -64,6 +78,8 @@ pub async fn serve(
         hub: limits.hub(Bytes::len),
         limits,
         stop: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+        push: Push::default(),
     });
     let relayed = Codec {
         payload: |framed: &Bytes| framed.get(PREFIX..).unwrap_or_default(),
@@ -72,14 +88,13 @@ pub async fn serve(
     };
     let mut relay =
         super::joined::join_log(backplane.as_ref(), ring, relayed, &state, |s| &s.hub).await?;
-    let tasks = TaskTracker::new();
     let result = super::joined::accept_while_joined(&listener, shutdown, relay.as_mut(), |tcp| {
-        tasks.spawn(connection(tcp, state.clone()));
+        state.tasks.spawn(connection(tcp, state.clone()));
     })
     .await;
     state.stop.cancel();
-    tasks.close();
-    tasks.wait().await;
+    state.tasks.close();
+    state.tasks.wait().await;
     result
 }
 
@@ -91,12 +106,14 @@ enum End {
 
 /// One client until it hangs up, breaks a limit, idles out, or the server stops. A new client
 /// joins at the current end of the stream.
-async fn connection(mut tcp: TcpStream, state: Arc<State>) {
+async fn connection(tcp: TcpStream, state: Arc<State>) {
     let (hub, limits) = (&state.hub, &state.limits);
     let Ok(room) = hub.room(RoomId::LOBBY) else {
         return;
     };
-    let mut member = Member::join(room);
+    let tcp = Arc::new(tcp);
+    let mut out = SharedTcp(tcp.clone());
+    let mut member = Member::join(&state, room, &tcp);
     // Until the first bytes tell whether they are a room preamble.
     let mut first_bytes = true;
     let mut decoder = Decoder::new(limits.max_message_bytes);
@@ -114,14 +131,14 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
                     End::Broken
                 } else {
                     idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                    match read_and_publish(&tcp, &mut decoder, hub, &mut member, &mut first_bytes) {
+                    match read_and_publish(&state, &tcp, &mut decoder, &mut member, &mut first_bytes) {
                         Ok(()) => continue,
                         Err(end) => end,
                     }
                 }
             }
-            changed = member.news.changed() => {
-                if changed.is_err() || send_news(&mut tcp, hub, &member.room, &mut member.cursor, limits.max_batch).await.is_err() {
+            () = member.outbox.handed_over() => {
+                if member.outbox.send(&mut out, hub, &member.room, limits.max_batch).await.is_err() {
                     End::Broken
                 } else {
                     continue;
@@ -129,27 +146,30 @@ async fn connection(mut tcp: TcpStream, state: Arc<State>) {
             }
             _ = &mut idle => End::Closed,
         };
-        if matches!(end, End::Closed) {
-            let _ = tcp.shutdown().await;
+        if matches!(end, End::Closed) && member.outbox.take_over(&mut out).await.is_ok() {
+            let _ = out.shutdown().await;
         }
         return;
     }
 }
 
-/// A connection's place in the hub: its room, the room's news and how far it has been sent.
+/// A connection's place in the hub: its room, and its place in the room's pushes.
 struct Member {
     room: Room,
-    news: watch::Receiver<u64>,
-    cursor: u64,
+    outbox: Arc<Outbox<Bytes>>,
+    _membership: Membership<Bytes>,
 }
 
 impl Member {
     /// Joins `room` at its current end.
-    fn join(room: Room) -> Member {
-        let mut news = room.subscribe();
-        news.borrow_and_update();
-        let cursor = room.latest();
-        Member { room, news, cursor }
+    fn join(state: &Arc<State>, room: Room, tcp: &Arc<TcpStream>) -> Member {
+        let outbox = Arc::new(Outbox::new(Some(tcp.clone()), room.latest()));
+        let membership = push::join(state, State::push_parts, &room, outbox.clone());
+        Member {
+            room,
+            outbox,
+            _membership: membership,
+        }
     }
 }
 
@@ -157,12 +177,13 @@ impl Member {
 /// member's room; while `first_bytes`, a room preamble at the start moves the connection to its
 /// room (joined before the messages after it are published, so the sender gets them too).
 fn read_and_publish(
-    tcp: &TcpStream,
+    state: &Arc<State>,
+    tcp: &Arc<TcpStream>,
     decoder: &mut Decoder,
-    hub: &Hub<Bytes>,
     member: &mut Member,
     first_bytes: &mut bool,
 ) -> Result<(), End> {
+    let hub = &state.hub;
     let read = SCRATCH.with_borrow_mut(|scratch| match tcp.try_read(scratch) {
         Ok(0) => Err(End::Closed),
         Ok(n) => {
@@ -179,7 +200,8 @@ fn read_and_publish(
             Preamble::None => {}
             // A room past the limit: nothing to tell the client on this wire but the close.
             Preamble::Room(id) => {
-                *member = Member::join(hub.room(RoomId(id)).map_err(|_| End::Closed)?);
+                let room = hub.room(RoomId(id)).map_err(|_| End::Closed)?;
+                *member = Member::join(state, room, tcp);
             }
         }
         *first_bytes = false;

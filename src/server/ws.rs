@@ -35,16 +35,18 @@ use hyper::header::{
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_util::either::Either;
 
-use super::fanout::send_news;
 use super::framed::Framed;
 use super::hub::{Hub, Room};
+use super::push::{self, Outbox, SharedTcp};
 use super::{Limits, ServerError, State};
 use crate::codec::ws::{
     Config, ControlOp, Decoder, Message, OpCode, Role, encode_close, encode_frame,
@@ -183,7 +185,7 @@ pub(crate) fn upgrade(
     let task_state = state.clone();
     state.tasks.spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            connection(TokioIo::new(upgraded), &task_state, room, cursor).await;
+            upgraded_connection(upgraded, &task_state, room, cursor).await;
         }
     });
     let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
@@ -237,26 +239,112 @@ enum Read {
     Done,
 }
 
-/// Runs one upgraded connection, which joined `room` after `cursor`, until it closes, errs,
-/// idles out or the server stops.
-async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
-    mut io: S,
-    state: &State<Framed>,
+/// Takes the connection out of hyper's upgraded stream: plain TCP is shared with the room's
+/// pusher, which writes the news into it; TLS (only this task can encrypt) and a stream that is
+/// not ours stay this task's to write.
+async fn upgraded_connection(
+    upgraded: Upgraded,
+    state: &Arc<State<Framed>>,
     room: Room,
-    mut cursor: u64,
+    cursor: u64,
+) {
+    match upgraded.downcast::<TokioIo<super::Conn>>() {
+        Ok(parts) => match parts.io.into_inner().into_inner() {
+            Either::Left(tcp) => {
+                let tcp = Arc::new(tcp);
+                let io = SharedTcp(tcp.clone());
+                connection(io, Some(tcp), &parts.read_buf, state, room, cursor).await;
+            }
+            Either::Right(tls) => connection(tls, None, &parts.read_buf, state, room, cursor).await,
+        },
+        Err(upgraded) => connection(TokioIo::new(upgraded), None, &[], state, room, cursor).await,
+    }
+}
+
+/// What a connection's task writes with: its stream, and its place in the room's pushes.
+struct Writer<'a, S> {
+    io: S,
+    outbox: Arc<Outbox<Framed>>,
+    hub: &'a Hub<Framed>,
+    room: &'a Room,
+    max_batch: usize,
+}
+
+impl<S: AsyncWrite + Unpin> Writer<'_, S> {
+    /// The news the pusher handed over (or the backlog of a new connection).
+    async fn news(&mut self) -> std::io::Result<()> {
+        let Writer {
+            io,
+            outbox,
+            hub,
+            room,
+            max_batch,
+        } = self;
+        outbox.send(io, hub, room, *max_batch).await
+    }
+
+    /// The connection's own frames, between two news frames, within a second.
+    async fn own(&mut self, frames: &[u8]) -> std::io::Result<()> {
+        let Writer {
+            io,
+            outbox,
+            hub,
+            room,
+            max_batch,
+        } = self;
+        timeout(std::time::Duration::from_secs(1), async {
+            outbox.write_own(io, frames, hub, room, *max_batch).await?;
+            io.flush().await
+        })
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    }
+
+    /// The last frames (a close): nothing is pushed after them. Within a second.
+    async fn last(&mut self, frames: &[u8], shutdown: bool) {
+        let Writer { io, outbox, .. } = self;
+        let _ = timeout(std::time::Duration::from_secs(1), async {
+            outbox.take_over(io).await?;
+            io.write_all(frames).await?;
+            io.flush().await?;
+            if shutdown {
+                io.shutdown().await?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+    }
+}
+
+/// Runs one upgraded connection, which joined `room` after `cursor`, until it closes, errs,
+/// idles out or the server stops. `early`: what the client sent right behind its upgrade request.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    io: S,
+    socket: Option<Arc<tokio::net::TcpStream>>,
+    early: &[u8],
+    state: &Arc<State<Framed>>,
+    room: Room,
+    cursor: u64,
 ) {
     let (hub, limits, stop) = (&state.hub, &state.limits, &state.stop);
-    let mut news = room.subscribe();
-    news.borrow_and_update();
-    // What was published between the 101 and this subscription would otherwise wait for the next.
-    if room.latest() > cursor
-        && send_news(&mut io, hub, &room, &mut cursor, limits.max_batch)
-            .await
-            .is_err()
-    {
+    let outbox = Arc::new(Outbox::new(socket, cursor));
+    let _membership = push::join(state, State::push_parts, &room, outbox.clone());
+    let mut out = Writer {
+        io,
+        outbox,
+        hub,
+        room: &room,
+        max_batch: limits.max_batch,
+    };
+    // What was published between the 101 and joining the pushes would otherwise wait for the next.
+    if room.latest() > cursor && out.news().await.is_err() {
         return;
     }
     let mut decoder = decoder(limits);
+    decoder.feed(early);
+    if matches!(handle(&mut out, &mut decoder).await, Read::Done) {
+        return;
+    }
     // Created once and reset, not re-created per message: a fresh `cancelled()` or `sleep` per
     // wake-up would register and drop a waiter or a timer entry each time.
     let stopped = stop.cancelled();
@@ -274,10 +362,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         tokio::select! {
             biased;
             _ = &mut stopped => {
-                close(&mut io, GOING_AWAY, "server shutting down").await;
+                out.last(&close_frame(GOING_AWAY, "server shutting down"), true).await;
                 return;
             }
-            read = scratch::read_with(&mut io, |bytes| {
+            read = scratch::read_with(&mut out.io, |bytes| {
                 decoder.feed(bytes);
                 bytes.len()
             }) => {
@@ -285,21 +373,22 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     return;
                 }
                 idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                if matches!(handle(&mut io, &mut decoder, hub, &room).await, Read::Done) {
+                if matches!(handle(&mut out, &mut decoder).await, Read::Done) {
                     return;
                 }
             }
-            changed = news.changed() => {
-                if changed.is_err() || send_news(&mut io, hub, &room, &mut cursor, limits.max_batch).await.is_err() {
+            () = out.outbox.handed_over() => {
+                if out.news().await.is_err() {
                     return;
                 }
             }
             _ = &mut idle => {
-                close(&mut io, POLICY, "idle timeout").await;
+                out.last(&close_frame(POLICY, "idle timeout"), true).await;
                 return;
             }
             _ = tick(heartbeat.as_mut()) => {
-                if send_ping(&mut io).await.is_err() {
+                // The server's heartbeat: an empty ping (RFC 6455 §5.5.2), two bytes.
+                if out.own(&[0x89, 0x00]).await.is_err() {
                     return;
                 }
             }
@@ -317,25 +406,10 @@ async fn tick(heartbeat: Option<&mut Interval>) {
     }
 }
 
-/// The server's heartbeat: an empty ping (RFC 6455 §5.5.2), two bytes, within a second.
-async fn send_ping<S: AsyncWrite + Unpin>(io: &mut S) -> std::io::Result<()> {
-    const PING: [u8; 2] = [0x89, 0x00];
-    timeout(std::time::Duration::from_secs(1), async {
-        io.write_all(&PING).await?;
-        io.flush().await
-    })
-    .await
-    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-}
-
 /// Publishes every whole message the decoder holds into `room` and answers pings and a close; an
 /// error gets its close code.
-async fn handle<S: AsyncWrite + Unpin>(
-    io: &mut S,
-    decoder: &mut Decoder,
-    hub: &Hub<Framed>,
-    room: &Room,
-) -> Read {
+async fn handle<S: AsyncWrite + Unpin>(out: &mut Writer<'_, S>, decoder: &mut Decoder) -> Read {
+    let (hub, room) = (out.hub, out.room);
     let mut replies = Vec::new();
     let mut end = None;
     loop {
@@ -374,29 +448,22 @@ async fn handle<S: AsyncWrite + Unpin>(
         }
     }
     decoder.release_if_empty();
-    if !replies.is_empty() {
-        let sent = timeout(std::time::Duration::from_secs(1), async {
-            io.write_all(&replies).await?;
-            io.flush().await
-        })
-        .await;
-        if !matches!(sent, Ok(Ok(()))) {
-            return Read::Done;
-        }
+    if let Some(end) = end {
+        // A close (echoed or for an error) is the last frame: nothing is pushed after it.
+        out.last(&replies, false).await;
+        return end;
     }
-    end.unwrap_or(Read::More)
+    if !replies.is_empty() && out.own(&replies).await.is_err() {
+        return Read::Done;
+    }
+    Read::More
 }
 
-/// Sends a close frame with `code` and `reason` (the server ends the connection), within a second.
-async fn close<S: AsyncWrite + Unpin>(io: &mut S, code: u16, reason: &'static str) {
+/// A close frame with `code` and `reason`, which the server sends to end the connection.
+fn close_frame(code: u16, reason: &'static str) -> Vec<u8> {
     let mut frame = Vec::new();
     let _ = encode_close(&mut frame, code, reason, None);
-    let _ = timeout(std::time::Duration::from_secs(1), async {
-        io.write_all(&frame).await?;
-        io.flush().await?;
-        io.shutdown().await
-    })
-    .await;
+    frame
 }
 
 #[cfg(test)]
