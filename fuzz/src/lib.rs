@@ -56,6 +56,7 @@ fn start(kind: TransportKind) -> SocketAddr {
         limits: limits(),
         state_file: None,
         tls: None,
+        backplane: None,
     };
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -149,6 +150,8 @@ pub fn read_head_or_why(tcp: &mut TcpStream) -> (Vec<u8>, Option<String>) {
         match tcp.read(&mut byte) {
             Ok(1) => out.push(byte[0]),
             Ok(_) => return (out, Some("end of stream".into())),
+            // libFuzzer's timer signal (SIGALRM, for `-timeout`) interrupts blocking reads.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return (out, Some(e.to_string())),
         }
     }
