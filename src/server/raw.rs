@@ -10,8 +10,8 @@
 //! message and the client stays in room 0. A room past the server's limit closes the connection.
 //!
 //! It runs like the other transports so that a run can say what each protocol costs over TCP:
-//! the same hub, the same fan-out ([`super::fanout`]: frames encoded once, one vectored write per
-//! wake-up), and the same bounds (message size, ring, idle time).
+//! the same hub, the same pushes ([`super::push`]: frames encoded once, written into every
+//! socket by the room's pusher), and the same bounds (message size, ring, idle time).
 
 use std::cell::RefCell;
 use std::future::Future;

@@ -16,11 +16,12 @@
 //! also accepts it as the subprotocol `wsbench.bearer.<token as hex>` (the way Kubernetes takes a
 //! bearer token from browsers), and echoes that subprotocol in the 101 as RFC 6455 requires.
 //!
-//! A published message is framed once ([`Framed`]: header and payload in one shared buffer). One
-//! task per connection reads the client and, when the hub has news, sends every frame after its
-//! cursor with vectored writes ([`super::fanout`]): whatever queued up for a connection leaves in
-//! one system call. A client that falls more than the ring behind skips what was overwritten and
-//! sees the gap in the sequence numbers.
+//! A published message is framed once ([`Framed`]: header and payload in one shared buffer). The
+//! room's pusher ([`super::push`]) writes each connection's new frames straight into its socket,
+//! one non-blocking vectored write per connection per batch of news, from the ring itself; the
+//! connection's own task reads the client, and writes only what a full socket left (and, over
+//! TLS, everything). A client that falls more than the ring behind skips what was overwritten
+//! and sees the gap in the sequence numbers.
 
 use std::convert::Infallible;
 use std::future::Future;
