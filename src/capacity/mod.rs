@@ -7,9 +7,9 @@
 //! after every step, so an interrupted search keeps what it measured; `report.html` draws p99
 //! against load at the end.
 //!
-//! The generator's self-check ([`crate::report::saturation`]) comes first in every verdict: a
-//! step where the generator was the bottleneck stops the search with that said, instead of a
-//! server capacity that is partly the generator's.
+//! The generator's self-check ([`crate::report::saturation`]) is part of every verdict: a step
+//! where the generator was the bottleneck stops the search with that said, instead of a server
+//! capacity that is partly the generator's.
 
 pub mod search;
 
@@ -154,12 +154,36 @@ async fn step(
     Ok((verdict, row))
 }
 
-/// A step's verdict from its summary row. The generator's self-check first: a saturated
-/// generator makes every other figure partly its own.
+/// A step's verdict from its summary row, with the generator's self-check.
+///
+/// A generator out of CPU could not even make the load as scheduled: every figure is partly its
+/// own, whatever they say. A generator that was only late (its lag p99 over its share of the
+/// latency p99, CPU to spare) adds about its lag p99 to the slowest deliveries, and nothing
+/// else: that can turn a pass into a fail, never a fail into a pass or a loss into none. So
+/// lateness decides only a step over the p99 limit by less than the lag. (A server that
+/// answers a broadcast with a thousand writes at once makes the generator's threads late by the
+/// time they take to read them all, ~2–4 ms at 1000 subscribers on two cores; with the rule
+/// applied to every step, each such search stopped at its first step.)
 pub fn judge(row: &Summary, limit_us: u64) -> Verdict {
-    if saturation(row).any() {
+    let saturated = saturation(row);
+    if saturated.cpu {
+        return Verdict::GeneratorSaturated;
+    }
+    let verdict = judge_server(row, limit_us);
+    let lag = row.client_lag_p99_us.unwrap_or(0);
+    let within_lag = row
+        .latency_p99_us
+        .is_some_and(|p99| p99.saturating_sub(lag) <= limit_us);
+    if saturated.lag && verdict == Verdict::P99Over && within_lag {
         Verdict::GeneratorSaturated
-    } else if !row.complete {
+    } else {
+        verdict
+    }
+}
+
+/// The verdict on the server alone.
+fn judge_server(row: &Summary, limit_us: u64) -> Verdict {
+    if !row.complete {
         Verdict::Failed
     } else if row.connect_errors > 0 || row.io_errors > 0 {
         Verdict::Errors
@@ -256,6 +280,22 @@ mod tests {
             ..errors
         };
         assert_eq!(judge(&saturated, 50_000), Verdict::GeneratorSaturated);
+        // Late but not busy (6 ms of lag, over a tenth of every p99 below): a pass stays a pass
+        // and a loss a loss; lateness decides a fail only when the p99 less the lag is within
+        // the limit.
+        let late = |p99_ms: u64| Summary {
+            client_lag_p99_us: Some(6_000),
+            client_cpu_util: Some(0.4),
+            ..row(p99_ms)
+        };
+        assert_eq!(judge(&late(13), 50_000), Verdict::Pass);
+        let late_lost = Summary {
+            lost: 1,
+            ..late(13)
+        };
+        assert_eq!(judge(&late_lost, 50_000), Verdict::Lost);
+        assert_eq!(judge(&late(55), 50_000), Verdict::GeneratorSaturated);
+        assert_eq!(judge(&late(57), 50_000), Verdict::P99Over);
         let nothing = Summary {
             latency_p99_us: None,
             ..row(0)
