@@ -39,6 +39,7 @@ use hyper::service::service_fn;
 use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep_until, timeout};
@@ -249,14 +250,23 @@ async fn upgraded_connection(
     room: Room,
     cursor: u64,
 ) {
-    match upgraded.downcast::<TokioIo<super::Conn>>() {
-        Ok(parts) => match parts.io.into_inner().into_inner() {
+    // Our own handshake's connection, or one that came through hyper-util's `auto` builder
+    // (the page server, [`super::all`]), which wraps it once more.
+    let parts = upgraded
+        .downcast::<TokioIo<super::Conn>>()
+        .map(|parts| (parts.io, parts.read_buf))
+        .or_else(|upgraded| {
+            auto::upgrade::downcast::<TokioIo<super::Conn>>(upgraded)
+                .map(|parts| (parts.io, parts.read_buf))
+        });
+    match parts {
+        Ok((io, early)) => match io.into_inner().into_inner() {
             Either::Left(tcp) => {
                 let tcp = Arc::new(tcp);
                 let io = SharedTcp(tcp.clone());
-                connection(io, Some(tcp), &parts.read_buf, state, room, cursor).await;
+                connection(io, Some(tcp), &early, state, room, cursor).await;
             }
-            Either::Right(tls) => connection(tls, None, &parts.read_buf, state, room, cursor).await,
+            Either::Right(tls) => connection(tls, None, &early, state, room, cursor).await,
         },
         Err(upgraded) => connection(TokioIo::new(upgraded), None, &[], state, room, cursor).await,
     }
