@@ -8,6 +8,7 @@
 //! person to watch in a browser; `wsbench run` never starts it.
 
 pub mod all;
+mod bearer;
 mod fanout;
 pub mod framed;
 pub mod http;

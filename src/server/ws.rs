@@ -61,8 +61,8 @@ const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
 
-/// The prefix of the subprotocol that carries a bearer token from a browser (see the module doc).
-pub const BEARER_PROTOCOL: &str = "wsbench.bearer.";
+pub use super::bearer::BEARER_PROTOCOL;
+use super::bearer::bearer_protocol;
 
 /// Serves WebSocket clients on `listener` until `shutdown` completes (or the shared log, if
 /// joined, is lost), then closes every connection with 1001 (going away) and waits for them.
@@ -202,34 +202,6 @@ pub(crate) fn upgrade(
         h.insert(SEC_WEBSOCKET_PROTOCOL, protocol);
     }
     response
-}
-
-/// The `wsbench.bearer.<hex>` subprotocol a client offered, if any: the value to echo and the
-/// token it carries. A client that offers it gets it back whether or not the server checks a
-/// token, since a browser fails a connection whose offered subprotocol is not answered.
-fn bearer_protocol(headers: &hyper::HeaderMap) -> Option<(HeaderValue, String)> {
-    headers
-        .get_all(SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .find_map(|offered| {
-            let token = decode_hex(offered.strip_prefix(BEARER_PROTOCOL)?)?;
-            Some((HeaderValue::from_str(offered).ok()?, token))
-        })
-}
-
-/// The UTF-8 text that `hex` (two lowercase or uppercase digits per byte) spells, if it does.
-fn decode_hex(hex: &str) -> Option<String> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    String::from_utf8(bytes).ok()
 }
 
 /// How a connection's read ended.
@@ -475,30 +447,4 @@ fn close_frame(code: u16, reason: &'static str) -> Vec<u8> {
     let mut frame = Vec::new();
     let _ = encode_close(&mut frame, code, reason, None);
     frame
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bearer_subprotocol_carries_the_token_as_hex() {
-        assert_eq!(decode_hex("74306b2f656e").as_deref(), Some("t0k/en"));
-        assert_eq!(decode_hex("E5AF86").as_deref(), Some("密"));
-        for bad in ["7", "zz", "ff", "é1"] {
-            assert_eq!(decode_hex(bad), None, "{bad}");
-        }
-        let mut headers = hyper::HeaderMap::new();
-        headers.insert(
-            SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static("chat, wsbench.bearer.6869"),
-        );
-        let (echo, token) = bearer_protocol(&headers).unwrap();
-        assert_eq!(
-            (echo.to_str().unwrap(), token.as_str()),
-            ("wsbench.bearer.6869", "hi")
-        );
-        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("chat"));
-        assert!(bearer_protocol(&headers).is_none());
-    }
 }
