@@ -72,12 +72,15 @@ pub enum Stop {
         max: u64,
     },
     /// The generator was the bottleneck at load `at`; the server carried `passed` (if any step
-    /// passed) and its capacity is unknown above that.
+    /// passed) and its capacity is unknown above that, and below `failed` if a higher load had
+    /// already failed on the server's own account (the search was bisecting).
     GeneratorBound {
         /// The load at which the generator saturated.
         at: u64,
         /// The highest load that passed before.
         passed: Option<u64>,
+        /// The lowest load that failed before, and why.
+        failed: Option<(u64, Verdict)>,
     },
     /// Even the smallest load failed.
     NoneFits {
@@ -101,12 +104,18 @@ impl std::fmt::Display for Stop {
                 why.label()
             ),
             Stop::MaxReached { max } => write!(f, "at least {max} (passed at --max)"),
-            Stop::GeneratorBound { at, passed } => {
+            Stop::GeneratorBound { at, passed, failed } => {
                 write!(f, "unknown: the load generator was the bottleneck at {at}")?;
-                match passed {
-                    Some(p) => write!(f, " (the server carried {p}); not a server capacity"),
-                    None => write!(f, "; not a server capacity"),
+                match (passed, failed) {
+                    (Some(p), Some((failed, why))) => write!(
+                        f,
+                        " (the server carried {p}; {failed} failed: {})",
+                        why.label()
+                    )?,
+                    (Some(p), None) => write!(f, " (the server carried {p})")?,
+                    (None, _) => {}
                 }
+                write!(f, "; not a server capacity")
             }
             Stop::NoneFits { min, why } => {
                 write!(f, "below {min}: the smallest load failed ({})", why.label())
@@ -165,6 +174,7 @@ impl Search {
                 self.stop = Some(Stop::GeneratorBound {
                     at: load,
                     passed: self.passed,
+                    failed: self.failed,
                 });
                 return;
             }
@@ -307,16 +317,31 @@ mod tests {
             stop,
             Stop::GeneratorBound {
                 at: 400,
-                passed: Some(200)
+                passed: Some(200),
+                failed: None,
             }
         );
-        // Also while bisecting, and with nothing passed yet.
+        // While bisecting: what failed above says where the answer lies.
+        let verdict = |load| match load {
+            ..=400 => Verdict::Pass,
+            401..=799 => Verdict::GeneratorSaturated,
+            _ => Verdict::P99Over,
+        };
+        let (tried, stop) = against(Search::new(100, 1, None), verdict);
+        assert_eq!(tried, [100, 200, 400, 800, 600]);
+        assert_eq!(
+            stop.to_string(),
+            "unknown: the load generator was the bottleneck at 600 (the server carried 400; \
+             800 failed: p99 over limit); not a server capacity"
+        );
+        // With nothing passed yet.
         let (_, stop) = against(Search::new(100, 1, None), |_| Verdict::GeneratorSaturated);
         assert_eq!(
             stop,
             Stop::GeneratorBound {
                 at: 100,
-                passed: None
+                passed: None,
+                failed: None,
             }
         );
         assert!(stop.to_string().contains("not a server capacity"));
