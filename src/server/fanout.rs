@@ -1,6 +1,5 @@
-//! Sending a hub's news to one connection, the way the kernel likes it: every frame after the
-//! connection's cursor, encoded once and shared with every other connection, goes out in as few
-//! vectored writes as the socket takes (a write costs the kernel microseconds whatever its size,
+//! Writing frames to one connection the way the kernel likes it: frames encoded once and shared
+//! with every other connection go out in as few vectored writes as the socket takes (a write costs the kernel microseconds whatever its size,
 //! so the number of writes per message is what a fan-out server's CPU is made of).
 
 use std::io::{self, IoSlice};

@@ -256,31 +256,20 @@ struct Writer<'a, S> {
 impl<S: AsyncWrite + Unpin> Writer<'_, S> {
     /// The news the pusher handed over (or the backlog of a new connection).
     async fn news(&mut self) -> std::io::Result<()> {
-        let Writer {
-            io,
-            outbox,
-            hub,
-            room,
-            max_batch,
-        } = self;
-        outbox.send(io, hub, room, *max_batch).await
+        let (hub, room, max_batch) = (self.hub, self.room, self.max_batch);
+        self.outbox.send(&mut self.io, hub, room, max_batch).await
     }
 
-    /// The connection's own frames, between two news frames, within a second.
+    /// The connection's own frames, between two news frames, within a second (flushed, as
+    /// everything [`Outbox::write_own`] writes).
     async fn own(&mut self, frames: &[u8]) -> std::io::Result<()> {
-        let Writer {
-            io,
-            outbox,
-            hub,
-            room,
-            max_batch,
-        } = self;
-        timeout(std::time::Duration::from_secs(1), async {
-            outbox.write_own(io, frames, hub, room, *max_batch).await?;
-            io.flush().await
-        })
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+        let (hub, room, max_batch) = (self.hub, self.room, self.max_batch);
+        let write = self
+            .outbox
+            .write_own(&mut self.io, frames, hub, room, max_batch);
+        timeout(std::time::Duration::from_secs(1), write)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
     }
 
     /// The last frames (a close): nothing is pushed after them. Within a second.

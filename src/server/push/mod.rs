@@ -263,10 +263,7 @@ impl<M: OnWire> Outbox<M> {
             let cursor = sending.cursor;
             let (next, written) =
                 hub.read_in_place(room, cursor, max_batch, |span, older, newer| {
-                    let write = |slices: &[IoSlice<'_>]| match socket.try_write_vectored(slices) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-                        done => Poll::Ready(done),
-                    };
+                    let write = |slices: &[IoSlice<'_>]| attempt(socket.try_write_vectored(slices));
                     (span.next_cursor, write_in_place(write, older, newer))
                 });
             sending.cursor = next;
@@ -405,19 +402,22 @@ impl AsyncRead for SharedTcp {
     }
 }
 
+/// One write attempt as a poll: `Pending` when the socket would block (its readiness is then
+/// cleared, so waiting for it again waits for room).
+fn attempt(done: io::Result<usize>) -> Poll<io::Result<usize>> {
+    match done {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+        done => Poll::Ready(done),
+    }
+}
+
 impl AsyncWrite for SharedTcp {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return Poll::Ready(done),
-            }
-        }
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -427,9 +427,8 @@ impl AsyncWrite for SharedTcp {
     ) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return Poll::Ready(done),
+            if let Poll::Ready(done) = attempt(self.0.try_write_vectored(bufs)) {
+                return Poll::Ready(done);
             }
         }
     }
