@@ -8,6 +8,8 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 use crate::metrics::ProcessUsage;
 
+pub mod tree;
+
 /// Why an OS query or change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OsError {
@@ -219,28 +221,7 @@ pub fn cpu_time(pid: Option<u32>) -> Result<Duration, OsError> {
         )?;
         return Ok(Duration::from(t));
     };
-    let path = proc_path(Some(pid), "stat");
-    let text = read(&path)?;
-    // Fields after the command name, which is in parentheses and may itself contain spaces.
-    let after = text
-        .rfind(')')
-        .map(|i| &text[i + 1..])
-        .ok_or_else(|| malformed(&path))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks = |i: usize| -> Result<u64, OsError> {
-        fields
-            .get(i)
-            .and_then(|f| f.parse().ok())
-            .ok_or_else(|| malformed(&path))
-    };
-    let total = ticks(11)? + ticks(12)?;
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .filter(|&t| t > 0)
-        .unwrap_or(100) as u64;
-    Ok(Duration::from_nanos(total * 1_000_000_000 / per_second))
+    Ok(tree::ticks_to_duration(tree::stat(pid)?.own_ticks))
 }
 
 /// Peak resident set size (`VmHWM`) in KiB. `None` means this process.
@@ -266,12 +247,10 @@ pub fn reset_peak_rss() -> Result<(), OsError> {
     })
 }
 
-/// CPU time used so far and peak RSS of process `pid`; `None` if it is gone (or not readable).
+/// CPU time used so far and peak RSS of process `pid` and every process below it (a server's
+/// master and workers are one server: [`tree`]); `None` if it is gone (or not readable).
 pub fn process_usage(pid: u32) -> Option<ProcessUsage> {
-    Some(ProcessUsage {
-        cpu: cpu_time(Some(pid)).ok()?,
-        peak_rss_kib: peak_rss_kib(Some(pid)).ok()?,
-    })
+    tree::tree_usage(pid)
 }
 
 /// A loopback TCP port free right now, for a helper program (Redis, HAProxy) that must be told
