@@ -232,7 +232,10 @@ async fn sse_bytes_are_the_real_heads_plus_events_and_chunk_framing() {
     let subscribers = u64::from(plan.subscribers);
     let posts = o.messages_published;
     let payload = PAYLOAD as u64;
-    let events_request = format!("GET /events HTTP/1.1\r\nhost: {addr}\r\n\r\n").len() as u64;
+    let events_request = format!(
+        "GET /events HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\ncache-control: no-cache\r\n\r\n"
+    )
+    .len() as u64;
     let publish_request = format!(
         "POST /publish HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {PAYLOAD}\r\n\r\n"
     )

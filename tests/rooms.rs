@@ -542,7 +542,7 @@ async fn sse_bytes_with_rooms_are_the_real_heads_plus_events_and_chunk_framing()
     stop.cancel();
     let len = |s: String| s.len() as u64;
     let events_request = len(format!(
-        "GET /events?room=0 HTTP/1.1\r\nhost: {addr}\r\n\r\n"
+        "GET /events?room=0 HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\ncache-control: no-cache\r\n\r\n"
     ));
     let publish_request = len(format!(
         "POST /publish?room=0 HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {PAYLOAD}\r\n\r\n"

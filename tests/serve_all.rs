@@ -244,16 +244,19 @@ async fn one_port_serves_every_transport_over_one_hub() {
                 .unwrap();
         }
     }
-    let got: Vec<(Option<u64>, Bytes)> = items
+    let got: Vec<(Option<Bytes>, Bytes)> = items
         .into_iter()
         .map(|item| match item {
             sse::Item::Event { id, data } => (id, data),
             other => panic!("{other:?}"),
         })
         .collect();
-    let expected: Vec<(Option<u64>, Bytes)> = (1..)
+    let expected: Vec<(Option<Bytes>, Bytes)> = (1u64..)
         .zip(&sent)
-        .map(|(id, (payload, _))| (Some(id), Bytes::copy_from_slice(payload)))
+        .map(|(id, (payload, _))| {
+            let id = Bytes::from(id.to_string());
+            (Some(id), Bytes::copy_from_slice(payload))
+        })
         .collect();
     assert_eq!(got, expected);
 }

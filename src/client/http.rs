@@ -52,8 +52,10 @@ pub(super) struct Outgoing {
     pub(super) method: Method,
     /// Path and query.
     pub(super) target: String,
-    /// Resuming an event stream after this id.
-    pub(super) last_event_id: Option<u64>,
+    /// Opens an event stream (`accept: text/event-stream`, as a browser's `EventSource` asks).
+    pub(super) event_stream: bool,
+    /// Resuming an event stream after this (opaque) id.
+    pub(super) last_event_id: Option<Bytes>,
     /// The body (`POST`); empty for `GET`.
     pub(super) body: Bytes,
 }
@@ -64,6 +66,7 @@ impl Outgoing {
         Outgoing {
             method: Method::Get,
             target,
+            event_stream: false,
             last_event_id: None,
             body: Bytes::new(),
         }
@@ -241,7 +244,8 @@ fn encode(ctx: &Ctx, request: &Outgoing) -> Vec<u8> {
         target: &request.target,
         host: ctx.target.addr,
         token: ctx.target.token.as_deref(),
-        last_event_id: request.last_event_id,
+        event_stream: request.event_stream,
+        last_event_id: request.last_event_id.as_deref(),
         body_bytes: request.body.len(),
     };
     h1::encode(&head, &request.body)
@@ -265,8 +269,16 @@ fn h2_request(ctx: &Ctx, request: Outgoing) -> Request<Full<Bytes>> {
     if let Some(token) = &ctx.target.token {
         builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
     }
+    if request.event_stream {
+        builder = builder
+            .header(hyper::header::ACCEPT, "text/event-stream")
+            .header(hyper::header::CACHE_CONTROL, "no-cache");
+    }
     if let Some(id) = request.last_event_id {
-        builder = builder.header(crate::protocol::LAST_EVENT_ID, id);
+        // The parser keeps only ids that are valid field values.
+        let value = hyper::header::HeaderValue::from_maybe_shared(id)
+            .expect("the SSE parser keeps only ids without control bytes");
+        builder = builder.header(crate::protocol::LAST_EVENT_ID, value);
     }
     builder
         .body(Full::new(request.body))
@@ -349,6 +361,7 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
         let request = Outgoing {
             method: Method::Post,
             target: path.clone(),
+            event_stream: false,
             last_event_id: None,
             body: message.clone(),
         };

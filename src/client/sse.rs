@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, Start, reconnect};
@@ -17,9 +19,10 @@ use crate::protocol::{RoomId, in_room};
 
 /// Opens the stream of `room` (resuming after `last_id` if given) and returns its body once the
 /// response head has arrived; the body keeps its connection open as long as it is read.
-async fn open(ctx: &Ctx, room: RoomId, last_id: Option<u64>) -> Result<BodyStream, ConnectError> {
+async fn open(ctx: &Ctx, room: RoomId, last_id: Option<Bytes>) -> Result<BodyStream, ConnectError> {
     let sender = connect(ctx, &[]).await?;
     let request = Outgoing {
+        event_stream: true,
         last_event_id: last_id,
         ..Outgoing::get(in_room(&ctx.target.paths.events, ctx.plan.on_wire(room)))
     };
@@ -107,11 +110,11 @@ pub(super) async fn subscriber(
         // again). Churn closes the stream first, as a page's `EventSource.close()` would.
         inbox.counts.churned += u64::from(start == Start::Now);
         drop(body.take());
-        let last_id = parser.last_id();
-        parser = Parser::with_last_id(last_id);
+        let last_id = parser.last_id().cloned();
+        parser = Parser::with_last_id(last_id.clone());
         let counts = &mut inbox.counts;
         body = reconnect(&ctx, &mut backoff, start, counts, || {
-            open(&ctx, room, last_id)
+            open(&ctx, room, last_id.clone())
         })
         .await;
         match body {

@@ -5,6 +5,10 @@
 //! so a message is never split wrongly; carriage returns in messages are not supported (they
 //! end a line in SSE). A comment `: missed <K>` tells the client that `K` messages were
 //! overwritten before it could read them.
+//!
+//! Event ids are opaque to a reader: the format allows any string (nchan sends `1796654930:0`,
+//! Mercure a URN), and a client only echoes the last one in `Last-Event-ID`. wsbench's servers
+//! happen to send sequence numbers.
 
 use bytes::{Bytes, BytesMut};
 
@@ -35,7 +39,7 @@ pub enum Item {
     /// An event with data. `id` is the last event id seen on the stream.
     Event {
         /// The stream's last event id after this event.
-        id: Option<u64>,
+        id: Option<Bytes>,
         /// The data lines joined with `\n`.
         data: Bytes,
     },
@@ -50,8 +54,8 @@ pub struct Parser {
     data: Vec<u8>,
     has_data: bool,
     /// The `id:` of the event being read; it becomes `last_id` when the event ends.
-    pending_id: Option<u64>,
-    last_id: Option<u64>,
+    pending_id: Option<Bytes>,
+    last_id: Option<Bytes>,
 }
 
 /// Longest line accepted: a stream that never ends a line is not SSE.
@@ -64,18 +68,18 @@ pub struct LineTooLong;
 
 impl Parser {
     /// A parser for a resumed stream: it remembers the id it resumed after.
-    pub fn with_last_id(last_id: Option<u64>) -> Self {
+    pub fn with_last_id(last_id: Option<Bytes>) -> Self {
         Parser {
+            pending_id: last_id.clone(),
             last_id,
-            pending_id: last_id,
             ..Parser::default()
         }
     }
 
     /// The id of the last complete event (what to send as `Last-Event-ID` when resuming): an
     /// event cut off by a broken stream does not count, so the server sends it again.
-    pub fn last_id(&self) -> Option<u64> {
-        self.last_id
+    pub fn last_id(&self) -> Option<&Bytes> {
+        self.last_id.as_ref()
     }
 
     /// Feeds a chunk and appends every item it completes to `out`.
@@ -98,10 +102,10 @@ impl Parser {
 
     fn line(&mut self, line: &[u8], out: &mut Vec<Item>) {
         if line.is_empty() {
-            self.last_id = self.pending_id;
+            self.last_id.clone_from(&self.pending_id);
             if self.has_data {
                 out.push(Item::Event {
-                    id: self.last_id,
+                    id: self.last_id.clone(),
                     data: Bytes::from(std::mem::take(&mut self.data)),
                 });
                 self.has_data = false;
@@ -130,14 +134,22 @@ impl Parser {
                 self.data.extend_from_slice(value);
                 self.has_data = true;
             }
-            b"id" => {
-                if let Some(id) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
-                    self.pending_id = Some(id);
-                }
+            // The format ignores an id holding NUL; one holding another control byte could
+            // not be sent back as a header value, so it is ignored too. An empty id resets.
+            b"id" if is_header_safe(value) => {
+                self.pending_id = (!value.is_empty()).then(|| Bytes::copy_from_slice(value));
             }
             _ => {}
         }
     }
+}
+
+/// Whether `value` can be sent as an HTTP field value (visible ASCII, spaces, tabs and
+/// non-ASCII bytes; no control bytes).
+fn is_header_safe(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 #[cfg(test)]
@@ -176,18 +188,18 @@ mod tests {
                 items,
                 vec![
                     Item::Event {
-                        id: Some(41),
+                        id: Some(Bytes::from_static(b"41")),
                         data: Bytes::from_static(b"first")
                     },
                     Item::Missed(2),
                     Item::Event {
-                        id: Some(44),
+                        id: Some(Bytes::from_static(b"44")),
                         data: Bytes::from_static(b"x\ny")
                     },
                 ],
                 "split at {split}"
             );
-            assert_eq!(p.last_id(), Some(44));
+            assert_eq!(p.last_id().map(|b| &b[..]), Some(&b"44"[..]));
         }
     }
 
@@ -204,8 +216,23 @@ data: half",
             &mut items,
         )
         .unwrap();
-        assert_eq!(p.last_id(), Some(5));
+        assert_eq!(p.last_id().map(|b| &b[..]), Some(&b"5"[..]));
         assert_eq!(items.len(), 1);
+    }
+
+    #[test]
+    fn ids_are_opaque_strings_and_unsendable_ones_are_ignored() {
+        let mut p = Parser::default();
+        let mut items = Vec::new();
+        p.feed(b"id: 1796654930:0\ndata: a\n\n", &mut items)
+            .unwrap();
+        assert_eq!(p.last_id().map(|b| &b[..]), Some(&b"1796654930:0"[..]));
+        p.feed(b"id: urn:uuid:9\x01x\ndata: b\n\n", &mut items)
+            .unwrap();
+        assert_eq!(p.last_id().map(|b| &b[..]), Some(&b"1796654930:0"[..]));
+        p.feed(b"id\ndata: c\n\n", &mut items).unwrap();
+        assert_eq!(p.last_id(), None, "an empty id resets the resume point");
+        assert_eq!(items.len(), 3);
     }
 
     #[test]

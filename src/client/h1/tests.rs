@@ -17,6 +17,7 @@ fn get(target: &str) -> Request<'_> {
         target,
         host: SocketAddr::from(([127, 0, 0, 1], 80)),
         token: None,
+        event_stream: false,
         last_event_id: None,
         body_bytes: 0,
     }

@@ -1,6 +1,8 @@
 //! The request head our HTTP/1.1 client writes: the bytes hyper's client wrote before it, so
 //! byte figures stay comparable across versions: lower-case field names, `host` first, then
-//! `authorization`, `last-event-id`, and `content-length` on a request with a body.
+//! `authorization`, the event-stream fields a browser's `EventSource` sends (`accept`,
+//! `cache-control`; a server such as nchan tells an SSE subscriber from a long-poll one by them),
+//! `last-event-id`, and `content-length` on a request with a body.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -35,8 +37,10 @@ pub struct Request<'a> {
     pub host: SocketAddr,
     /// Sent as `authorization: Bearer <token>`.
     pub token: Option<&'a str>,
-    /// Sent as `last-event-id` (resuming an event stream).
-    pub last_event_id: Option<u64>,
+    /// Opens an event stream: sent with `accept: text/event-stream` and `cache-control: no-cache`.
+    pub event_stream: bool,
+    /// Sent as `last-event-id` (resuming an event stream): the opaque id the server sent.
+    pub last_event_id: Option<&'a [u8]>,
     /// The body's length, sent as `content-length` when the method carries a body (`POST`).
     pub body_bytes: usize,
 }
@@ -55,8 +59,13 @@ impl Request<'_> {
         if let Some(token) = self.token {
             let _ = write!(out, "authorization: Bearer {token}\r\n");
         }
+        if self.event_stream {
+            out.extend_from_slice(b"accept: text/event-stream\r\ncache-control: no-cache\r\n");
+        }
         if let Some(id) = self.last_event_id {
-            let _ = write!(out, "last-event-id: {id}\r\n");
+            out.extend_from_slice(b"last-event-id: ");
+            out.extend_from_slice(id);
+            out.extend_from_slice(b"\r\n");
         }
         if self.method == Method::Post {
             let _ = write!(out, "content-length: {}\r\n", self.body_bytes);
@@ -77,6 +86,7 @@ mod tests {
             target: "/poll?cursor=7",
             host,
             token: None,
+            event_stream: false,
             last_event_id: None,
             body_bytes: 0,
         };
@@ -90,13 +100,14 @@ mod tests {
         Request {
             target: "/events",
             token: Some("s3cret"),
-            last_event_id: Some(41),
+            event_stream: true,
+            last_event_id: Some(b"41"),
             ..get
         }
         .write(&mut out);
         assert_eq!(
             out,
-            b"GET /events HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nauthorization: Bearer s3cret\r\nlast-event-id: 41\r\n\r\n"
+            b"GET /events HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nauthorization: Bearer s3cret\r\naccept: text/event-stream\r\ncache-control: no-cache\r\nlast-event-id: 41\r\n\r\n"
         );
         let mut out = Vec::new();
         Request {
