@@ -1,0 +1,90 @@
+//! nginx + nchan (Debian's `libnginx-mod-nchan`, installed and started by
+//! `scripts/peers/nchan/start.sh`) as an external `[target]`: its EventSource and WebSocket
+//! pub/sub, with wsbench's own clients. What the counts guard: the SSE client asks for
+//! `text/event-stream` (nchan answers a subscriber without it as a long-poll one), keeps nchan's
+//! `<time>:<n>` event ids as opaque strings, and nchan's master is sampled with its worker.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use wsbench::report::Summary;
+
+/// nginx's master, stopped (with its workers) when dropped.
+struct Nginx(u32);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+}
+
+fn start(prefix: &Path) -> (Nginx, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peers/nchan/start.sh");
+    let started = Command::new(&script)
+        .args([port.to_string().as_str(), prefix.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let pid = String::from_utf8_lossy(&started.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    (Nginx(pid), port)
+}
+
+fn run(scenario: &str, out: &Path) -> Vec<Summary> {
+    let path = out.with_extension("toml");
+    std::fs::write(&path, scenario).unwrap();
+    let output = Command::new(common::wsbench_bin())
+        .args(["run", path.to_str().unwrap(), "--quiet"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    summary.deserialize().map(Result::unwrap).collect()
+}
+
+#[test]
+fn nchan_eventsource_and_websocket_deliver_every_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nginx, port) = start(&dir.path().join("nginx"));
+    let scenario = format!(
+        "duration = \"1s\"\n[clients]\nsubscribers = 20\n[publish]\npublishers = 2\nrate = 40\n\
+         [transports.ws]\n[transports.sse]\n\
+         [target]\nws = \"ws://127.0.0.1:{port}/ws\"\nsse = \"http://127.0.0.1:{port}/events\"\n\
+         server_pid = {}\n",
+        nginx.0
+    );
+    let rows = run(&scenario, &dir.path().join("run"));
+    let master_alone = wsbench::os::peak_rss_kib(Some(nginx.0)).unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        let t = &row.transport;
+        assert_eq!(row.messages_published, 40, "{t}");
+        assert_eq!(row.deliveries, 800, "{t}");
+        assert_eq!((row.lost, row.duplicated, row.foreign), (0, 0, 0), "{t}");
+        assert_eq!(row.reconnects, 0, "{t}");
+        assert!(row.complete, "{t}");
+        // The worker holds the connections; the master alone is not the server.
+        assert!(row.server_peak_rss_kib.unwrap() > master_alone, "{t}");
+    }
+}
