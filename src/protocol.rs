@@ -24,6 +24,11 @@ pub enum TransportKind {
     /// Bare TCP, each message behind a 4-byte length: the floor that shows what each protocol
     /// costs over TCP.
     Raw,
+    /// Socket.IO (Engine.IO v4): another stack's protocol, spoken to a `[target]` only; wsbench
+    /// serves no Socket.IO.
+    #[value(skip)]
+    #[serde(rename = "socketio")]
+    SocketIo,
 }
 
 impl TransportKind {
@@ -44,6 +49,7 @@ impl TransportKind {
             TransportKind::ShortPoll => "shortpoll",
             TransportKind::Sse => "sse",
             TransportKind::Raw => "raw",
+            TransportKind::SocketIo => "socketio",
         }
     }
 }

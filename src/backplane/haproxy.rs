@@ -37,7 +37,7 @@ pub fn config(
     stats_socket: &std::path::Path,
 ) -> String {
     let mode = match transport {
-        TransportKind::Ws | TransportKind::Raw => "tcp",
+        TransportKind::Ws | TransportKind::Raw | TransportKind::SocketIo => "tcp",
         TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse => "http",
     };
     let mut c = String::new();

@@ -32,7 +32,7 @@ use super::signals::Signals;
 use super::watch::LagWatch;
 use super::window::Window;
 use super::workers::Workers;
-use super::{http, idle, raw, sse, ws};
+use super::{http, idle, raw, socketio, sse, ws};
 use crate::metrics::timeseries::Sample;
 use crate::metrics::{
     FailureCounts, IntervalRecorder, PackedHistogram, Recorder, ShardFigures, SharedHistogram,
@@ -118,12 +118,19 @@ pub async fn drive(
                 raw::subscriber(ctx, i, room, slot, slow),
                 workers.handle(i as usize),
             ),
+            Transport::SocketIo(_) => subscribers.spawn_on(
+                socketio::subscriber(ctx, i, room, slot, slow),
+                workers.handle(i as usize),
+            ),
         };
     }
     let mut connections = plan.subscribing();
     // Over HTTP every publisher has its own keep-alive connection for `POST /publish`; on
-    // WebSocket and raw a publisher sends on its subscriber connection.
-    if !matches!(target.kind(), TransportKind::Ws | TransportKind::Raw) {
+    // WebSocket, raw and Socket.IO a publisher sends on its subscriber connection (it emits).
+    if !matches!(
+        target.kind(),
+        TransportKind::Ws | TransportKind::Raw | TransportKind::SocketIo
+    ) {
         for p in 0..plan.publishers {
             let slot = ramp_start + per_connection * p;
             publishers.spawn_on(

@@ -53,6 +53,7 @@ mod sampler;
 pub mod schedule;
 pub mod shard;
 mod signals;
+mod socketio;
 pub mod source;
 pub mod sse;
 pub mod watch;

@@ -101,7 +101,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
 /// With rooms the client's first bytes are the room preamble ([`raw_room_preamble`], 8 bytes up
 /// per connection); without rooms it sends nothing until it publishes, as before rooms.
 impl Dial for Client<Stream> {
-    async fn dial(ctx: &super::ctx::Ctx, room: RoomId) -> Result<Self, ConnectError> {
+    async fn dial(
+        ctx: &std::sync::Arc<super::ctx::Ctx>,
+        room: RoomId,
+    ) -> Result<Self, ConnectError> {
         let mut client = Client::new(super::conn::connect(ctx).await?);
         if let Some(room) = ctx.plan.on_wire(room) {
             client.out.extend_from_slice(&raw_room_preamble(room));

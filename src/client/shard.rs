@@ -216,7 +216,7 @@ pub fn plan(
     let runs = scenario.runs();
     if runs.len() != 1 {
         return Err(ShardError::SeveralRuns(
-            runs.iter().map(|(t, v)| v.label(t.kind())).collect(),
+            runs.iter().map(|(t, v)| t.label(*v)).collect(),
         ));
     }
     let kind = runs[0].0.kind();

@@ -4,6 +4,7 @@
 //! ([`http`]). A leaf module: benches and tests use it directly.
 
 pub mod batch;
+pub mod engineio;
 pub mod envelope;
 pub mod h1;
 pub mod http;

@@ -18,7 +18,15 @@ pub fn model(s: &Scenario) -> String {
             s.clients.subscribers, s.publish.publishers, s.publish.payload_bytes
         ),
     };
-    line.push_str("; HTTP publishers POST on their own keep-alive connections");
+    let http = s.transports.iter().any(|t| {
+        matches!(
+            t,
+            Transport::LongPoll { .. } | Transport::ShortPoll { .. } | Transport::Sse
+        )
+    });
+    if http {
+        line.push_str("; HTTP publishers POST on their own keep-alive connections");
+    }
     for transport in &s.transports {
         match transport {
             Transport::Ws { .. } => {
@@ -38,6 +46,11 @@ pub fn model(s: &Scenario) -> String {
             Transport::Sse => {
                 line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID")
             }
+            Transport::SocketIo(io) => line.push_str(&format!(
+                "; socketio-{}: Engine.IO v4 sessions; publishers emit \"{}\" on their own session",
+                io.mode.name(),
+                io.event
+            )),
         }
     }
     if s.publish.pattern != Pattern::Steady {

@@ -91,7 +91,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         if cancel.is_cancelled() {
             break;
         }
-        let label = variant.label(transport.kind());
+        let label = transport.label(*variant);
         let run = TransportRun {
             scenario: &scenario,
             plan: &plan,

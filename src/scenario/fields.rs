@@ -20,6 +20,9 @@ use super::variant::{Variants, parse_bools};
 use super::{Origin, ScenarioError, WsClient, locate};
 use crate::protocol::TransportKind;
 
+/// A Socket.IO target's endpoint and its runs, one per mode.
+type SocketIoRuns = (Endpoint, Vec<super::SocketIo>);
+
 /// A value on its way into a [`Scenario`](super::Scenario), and where it came from.
 #[derive(Debug, Clone)]
 pub(super) struct Field<T> {
@@ -100,7 +103,7 @@ impl Rules<'_> {
     ) -> Result<Vec<Field<(TransportKind, Endpoint)>>, ScenarioError> {
         let mut out = Vec::new();
         for kind in TransportKind::ALL {
-            let Some(url) = target.url_mut(kind).take() else {
+            let Some(url) = target.url_mut(kind).and_then(Option::take) else {
                 continue;
             };
             let origin = self.origin(&url.source);
@@ -121,6 +124,32 @@ impl Rules<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// `[target] socketio`: its endpoint and one run per mode it asks for. `rooms`: the scenario
+    /// has rooms (which Socket.IO clients must join by an event).
+    pub(super) fn socketio(
+        &self,
+        target: &mut TargetTable,
+        rooms: bool,
+    ) -> Result<Option<Field<SocketIoRuns>>, ScenarioError> {
+        let Some(table) = target.socketio.take() else {
+            return Ok(None);
+        };
+        let origin = self.origin(&table.source);
+        let reach = if target.allow_remote {
+            Reach::Remote
+        } else {
+            Reach::Loopback
+        };
+        match super::stack::socketio_runs(&table.value, reach, rooms) {
+            Ok(value) => Ok(Some(Field { value, origin })),
+            Err(message) => Err(self.invalid(
+                origin,
+                "[target] socketio",
+                format!("[target] socketio: {message}"),
+            )),
+        }
     }
 
     /// The `http2`/`tls` lists of each transport table that has either.

@@ -43,6 +43,14 @@ pub enum Source {
     Scenario,
 }
 
+/// Absent: an empty value, written nowhere (a file that targets only another stack's server
+/// has no `[transports]`).
+impl<T: Default> Default for Sourced<T> {
+    fn default() -> Self {
+        Sourced::scenario(T::default())
+    }
+}
+
 impl<T> Sourced<T> {
     /// `value`, given by `flag`.
     pub fn flag(value: T, flag: &'static str) -> Sourced<T> {
@@ -122,6 +130,7 @@ pub struct ScenarioFile {
     pub publish: PublishTable,
     /// `[transports]`; its source is where the table is named (or `--transports`), for "no
     /// transports" errors.
+    #[serde(default)]
     pub transports: Sourced<TransportsTable>,
     /// `[target]`
     pub target: Option<TargetTable>,
@@ -151,6 +160,8 @@ pub struct TargetTable {
     pub sse: Opt<String>,
     /// `raw`, a `tcp://` address.
     pub raw: Opt<String>,
+    /// `socketio`, a Socket.IO server and the modes to run against it.
+    pub socketio: Opt<super::stack::SocketIoTable>,
     /// `server_pid`, the external server's process id.
     pub server_pid: Opt<i64>,
     /// `token`, sent as a bearer token.
@@ -162,14 +173,15 @@ pub struct TargetTable {
 }
 
 impl TargetTable {
-    /// The key holding `kind`'s URL.
-    pub fn url_mut(&mut self, kind: TransportKind) -> &mut Opt<String> {
+    /// The key holding `kind`'s URL; `None` for a stack whose key is a table (`socketio`).
+    pub fn url_mut(&mut self, kind: TransportKind) -> Option<&mut Opt<String>> {
         match kind {
-            TransportKind::Ws => &mut self.ws,
-            TransportKind::LongPoll => &mut self.longpoll,
-            TransportKind::ShortPoll => &mut self.shortpoll,
-            TransportKind::Sse => &mut self.sse,
-            TransportKind::Raw => &mut self.raw,
+            TransportKind::Ws => Some(&mut self.ws),
+            TransportKind::LongPoll => Some(&mut self.longpoll),
+            TransportKind::ShortPoll => Some(&mut self.shortpoll),
+            TransportKind::Sse => Some(&mut self.sse),
+            TransportKind::Raw => Some(&mut self.raw),
+            TransportKind::SocketIo => None,
         }
     }
 }
@@ -352,6 +364,8 @@ impl From<&Scenario> for ScenarioFile {
                         balancer,
                     });
                 }
+                // A stack's runs are written back with its `[target]` key.
+                Transport::SocketIo(_) => {}
                 Transport::Raw => {
                     transports.raw = Some(RawTable {
                         http2,
@@ -370,7 +384,20 @@ impl From<&Scenario> for ScenarioFile {
             ..TargetTable::default()
         };
         for (kind, endpoint) in &s.targets.endpoints {
-            *target.url_mut(*kind) = Some(v(endpoint.url.clone()));
+            match target.url_mut(*kind) {
+                Some(url) => *url = Some(v(endpoint.url.clone())),
+                None => {
+                    let runs: Vec<&super::SocketIo> = s
+                        .transports
+                        .iter()
+                        .filter_map(|t| match t {
+                            Transport::SocketIo(io) => Some(io),
+                            _ => None,
+                        })
+                        .collect();
+                    target.socketio = super::stack::socketio_table(&endpoint.url, &runs).map(v);
+                }
+            }
         }
         let has_target = s.targets != Targets::default();
         let mut thresholds = BTreeMap::new();

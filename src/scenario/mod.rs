@@ -30,6 +30,7 @@ pub mod scaling;
 mod scaling_rules;
 pub mod shape;
 pub mod sources;
+pub mod stack;
 pub mod target;
 pub mod thresholds;
 mod transport_tables;
@@ -52,6 +53,7 @@ use rules::Rules;
 use scaling::Scaling;
 pub use shape::Pattern;
 use sources::SourceAddresses;
+pub use stack::{SocketIo, SocketIoMode};
 use variant::{Variant, Variants};
 
 /// A validated scenario. Every field is in range; see the README's scenario reference.
@@ -233,6 +235,8 @@ pub enum Transport {
     Sse,
     /// `[transports.raw]`
     Raw,
+    /// `[target] socketio`: a Socket.IO server, in one of its modes.
+    SocketIo(SocketIo),
 }
 
 impl Transport {
@@ -244,6 +248,7 @@ impl Transport {
             Transport::ShortPoll { .. } => TransportKind::ShortPoll,
             Transport::Sse => TransportKind::Sse,
             Transport::Raw => TransportKind::Raw,
+            Transport::SocketIo(_) => TransportKind::SocketIo,
         }
     }
 
@@ -260,6 +265,22 @@ impl Transport {
             },
             TransportKind::Sse => Transport::Sse,
             TransportKind::Raw => Transport::Raw,
+            TransportKind::SocketIo => Transport::SocketIo(SocketIo {
+                mode: SocketIoMode::Upgrade,
+                path: stack::DEFAULT_PATH.to_string(),
+                namespace: "/".to_string(),
+                event: stack::DEFAULT_EVENT.to_string(),
+                join_event: None,
+            }),
+        }
+    }
+
+    /// The run's label before its variant's suffix: the transport's (`ws`), or a stack's mode
+    /// (`socketio-polling`).
+    pub fn label(&self, variant: variant::Variant) -> String {
+        match self {
+            Transport::SocketIo(io) => io.label(),
+            other => variant.label(other.kind()),
         }
     }
 }

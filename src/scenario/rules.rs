@@ -62,6 +62,7 @@ impl Rules<'_> {
             .map_err(|(at, message)| self.invalid(self.origin(&at), "[thresholds]", message))?;
         let mut target = target.unwrap_or_default();
         let endpoints = self.endpoints(&mut target)?;
+        let socketio = self.socketio(&mut target, rooms.is_some())?;
         let name = match name {
             Some(name) => self.field(name),
             None => {
@@ -322,7 +323,7 @@ impl Rules<'_> {
             )
         })?;
         self.check(
-            !kinds.value.is_empty(),
+            !kinds.value.is_empty() || socketio.is_some(),
             &kinds.origin,
             "[transports]",
             || {
@@ -420,7 +421,14 @@ impl Rules<'_> {
             },
             TransportKind::Sse => Transport::Sse,
             TransportKind::Raw => Transport::Raw,
+            TransportKind::SocketIo => Transport::default_for(*kind),
         });
+        // A stack's runs come after the built-in transports, in the order of its modes.
+        let (stack_endpoint, stack_runs) = match socketio {
+            Some(f) => (Some(f.value.0), f.value.1),
+            None => (None, Vec::new()),
+        };
+        let transports = transports.chain(stack_runs.into_iter().map(Transport::SocketIo));
         Ok(Scenario {
             name: name.value,
             duration: duration.value,
@@ -459,6 +467,7 @@ impl Rules<'_> {
                     .into_iter()
                     .map(|e| e.value)
                     .filter(|(kind, _)| kinds.value.contains(kind))
+                    .chain(stack_endpoint.map(|e| (TransportKind::SocketIo, e)))
                     .collect(),
                 server_pid,
                 token: token.map(|t| t.value),

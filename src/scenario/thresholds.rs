@@ -165,10 +165,13 @@ pub fn from_table(
         match &value.value {
             toml::Value::Table(per_transport) => {
                 let label = &key.value;
-                if super::variant::parse_label(label).is_none() {
+                if super::variant::parse_label(label).is_none()
+                    && !super::stack::is_stack_label(label)
+                {
                     return Err(at(format!(
                         "[thresholds.{label}]: not a transport label \
-                         (ws, longpoll, shortpoll, sse, with -h2 and/or -tls, e.g. longpoll-h2-tls)"
+                         (ws, longpoll, shortpoll, sse, with -h2 and/or -tls, e.g. longpoll-h2-tls; \
+                         or socketio-polling, socketio-websocket, socketio-upgrade)"
                     )));
                 }
                 for (k, v) in per_transport {

@@ -262,6 +262,9 @@ pub enum ServerError {
     /// The shared log could not be joined, or was lost while serving.
     #[error("backplane: {0}")]
     Backplane(#[from] BackplaneError),
+    /// A protocol wsbench speaks only as a client, to another stack's server.
+    #[error("wsbench does not serve {0}; it measures a server of that stack as a [target]")]
+    NotServed(TransportKind),
 }
 
 /// Opens a listening socket on `addr` with the longest accept queue the kernel allows.
@@ -315,6 +318,9 @@ pub async fn serve(
             http::serve(listener, config, shutdown).await
         }
         Serving::All => all::serve(listener, config, shutdown).await,
+        Serving::One(TransportKind::SocketIo) => {
+            Err(ServerError::NotServed(TransportKind::SocketIo))
+        }
     }
 }
 

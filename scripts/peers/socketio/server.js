@@ -1,10 +1,11 @@
 // Socket.IO's getting-started chat server (socket.io/get-started/chat): every "chat message" a
 // client emits is emitted to every client, sender included, over both of Engine.IO's transports
-// (HTTP long-polling, and WebSocket by upgrade or directly). Two additions for benchmarks, both
-// off unless asked: a client that emits "join" with a room id hears that room only, and
-// RECOVERY=1 turns on connection-state recovery. It listens on loopback only.
+// (HTTP long-polling, and WebSocket by upgrade or directly). Additions for benchmarks, all off
+// unless asked: a client that emits "join" with a room id hears that room only; RECOVERY=1 turns
+// on connection-state recovery; TRANSPORTS=polling serves polling only (as behind a proxy that
+// cannot pass WebSocket). It listens on loopback only.
 //
-// usage: node server.js PORT   (PING_INTERVAL, PING_TIMEOUT in ms; RECOVERY=1)
+// usage: node server.js PORT   (PING_INTERVAL, PING_TIMEOUT in ms; RECOVERY=1; TRANSPORTS=a,b)
 const http = require('http');
 const { Server } = require('socket.io');
 
@@ -14,6 +15,9 @@ const options = {
   pingTimeout: Number(process.env.PING_TIMEOUT || 20000),
   maxHttpBufferSize: 1e6,
 };
+if (process.env.TRANSPORTS) {
+  options.transports = process.env.TRANSPORTS.split(',');
+}
 if (process.env.RECOVERY === '1') {
   options.connectionStateRecovery = { maxDisconnectionDuration: 2 * 60 * 1000 };
 }

@@ -4,7 +4,8 @@
 # server's pid on stdout once it listens; its log goes to $LOG (default: server.log here).
 # Stop it with `kill <pid>`.
 #
-# usage: scripts/peers/socketio/start.sh PORT   (env: PING_INTERVAL, PING_TIMEOUT ms; RECOVERY=1)
+# usage: scripts/peers/socketio/start.sh PORT
+#   (env, passed to server.js: PING_INTERVAL, PING_TIMEOUT in ms; RECOVERY=1; TRANSPORTS=polling)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 port=${1:?usage: start.sh PORT}

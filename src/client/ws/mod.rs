@@ -70,6 +70,9 @@ pub enum WsError {
     /// A raw server announced a message over the size limit.
     #[error("raw framing: {0}")]
     RawTooLarge(#[from] crate::codec::raw::TooLarge),
+    /// Another stack's session (Socket.IO over long-polling or WebSocket) failed.
+    #[error("{0}")]
+    Stack(ConnectError),
 }
 
 impl WsError {
@@ -90,6 +93,7 @@ impl WsError {
             WsError::Closed => FailureKind::Reset,
             WsError::Silent => FailureKind::TimedOut,
             WsError::Token | WsError::NotText => FailureKind::Other,
+            WsError::Stack(e) => e.kind,
         }
     }
 }
@@ -122,6 +126,9 @@ pub trait Connection {
     ) -> impl std::future::Future<Output = Result<Received, WsError>> + Send;
     /// Sends a close frame (the run is over); errors are ignored.
     fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
+    /// Moves counters the connection keeps itself (another stack's HTTP requests) into the
+    /// client's; nothing for a plain WebSocket.
+    fn tally(&mut self, _counts: &mut crate::metrics::Counts) {}
 }
 
 /// Where and how to upgrade into `room`, from the target.
@@ -138,13 +145,13 @@ pub(in crate::client) trait Dial: Connection + Sized + Send {
     /// A fresh connection to the target, in `room`, or why not (for the conductor's first-error
     /// report).
     fn dial(
-        ctx: &Ctx,
+        ctx: &Arc<Ctx>,
         room: RoomId,
     ) -> impl std::future::Future<Output = Result<Self, ConnectError>> + Send;
 }
 
 impl Dial for ours::Client<Stream> {
-    async fn dial(ctx: &Ctx, room: RoomId) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
         ours::Client::handshake(stream, &upgrade(ctx, room))
             .await
@@ -153,7 +160,7 @@ impl Dial for ours::Client<Stream> {
 }
 
 impl Dial for WebSocketStream<Stream> {
-    async fn dial(ctx: &Ctx, room: RoomId) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
         tungstenite::handshake(stream, &upgrade(ctx, room))
             .await
@@ -212,7 +219,7 @@ pub(in crate::client) async fn session<C: Dial>(
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     let mut ws = Some(first);
     while let Some(conn) = ws.as_mut() {
-        let start = match receive(
+        let received = receive(
             &ctx,
             &mut news,
             conn,
@@ -221,8 +228,9 @@ pub(in crate::client) async fn session<C: Dial>(
             ping_interval,
             slow,
         )
-        .await
-        {
+        .await;
+        conn.tally(&mut inbox.counts);
+        let start = match received {
             Ok(Exit::Done) => break,
             Ok(Exit::Churn) => {
                 inbox.counts.churned += 1;
@@ -252,6 +260,7 @@ pub(in crate::client) async fn session<C: Dial>(
     ctx.close.cancelled().await;
     if let Some(mut ws) = ws {
         let _ = timeout(Duration::from_secs(1), ws.close()).await;
+        ws.tally(&mut inbox.counts);
     }
     inbox
 }

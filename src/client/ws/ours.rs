@@ -74,6 +74,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
+    /// Queues a text message to go out with the next send, or before the next read.
+    pub fn queue_text(&mut self, text: &[u8]) {
+        self.queue(OpCode::Data(DataOp::Text), text);
+    }
+
     /// Writes every queued frame and flushes the stream.
     async fn flush(&mut self) -> io::Result<()> {
         while self.written < self.out.len() {

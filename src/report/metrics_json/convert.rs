@@ -135,6 +135,7 @@ impl From<&Recorder> for StoredRecorder {
             disconnected,
             churned,
             misrouted,
+            stayed_on_polling,
         } = r.counts;
         StoredRecorder {
             delivered,
@@ -154,6 +155,7 @@ impl From<&Recorder> for StoredRecorder {
             disconnected_ns: nanos(disconnected),
             churned,
             misrouted,
+            stayed_on_polling,
         }
     }
 }
@@ -309,6 +311,7 @@ impl StoredTransport {
                     disconnected: Duration::from_nanos(c.disconnected_ns),
                     churned: c.churned,
                     misrouted: c.misrouted,
+                    stayed_on_polling: c.stayed_on_polling,
                 },
             },
             wire: self.wire.into(),

@@ -153,6 +153,10 @@ struct StoredRecorder {
     /// Messages delivered outside their room; absent in files written before rooms.
     #[serde(default)]
     misrouted: u64,
+    /// Socket.IO sessions left on polling by a failed upgrade; absent in files written before
+    /// Socket.IO targets.
+    #[serde(default)]
+    stayed_on_polling: u64,
 }
 
 /// [`WireBytes`].

@@ -1,0 +1,183 @@
+//! Socket.IO clients (Engine.IO v4, Socket.IO v5), as socket.io-client speaks to a server: over
+//! HTTP long-polling, over WebSocket, or starting on polling and upgrading to WebSocket.
+//!
+//! Each is a [`Connection`] the WebSocket subscriber loop drives ([`super::ws::session`]): it
+//! publishes by emitting the scenario's event with the envelope as its argument, hands every
+//! event of its namespace to the inbox (which finds the envelope inside the JSON), answers the
+//! server's pings with pongs, and takes a server silent for its announced ping interval and
+//! timeout for dead. A session that breaks is a fresh join, as the official client's reconnect
+//! is without connection-state recovery.
+//!
+//! # Layout
+//! - [`polling`]: a session over long-polling (a `GET` always in flight, `POST`s for what the
+//!   client sends, one at a time as Engine.IO requires).
+//! - [`websocket`]: a session over WebSocket, opened directly or upgraded from polling.
+
+mod polling;
+mod websocket;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ctx::Ctx;
+use super::failure::ConnectError;
+use super::inbox::Inbox;
+use super::ws::{Connection, Dial, Received, WsError};
+use crate::codec::engineio::{self, Handshake};
+use crate::metrics::{Counts, FailureKind};
+use crate::protocol::RoomId;
+use crate::scenario::{SocketIo, SocketIoMode, Transport};
+
+/// Subscriber `index` in `room`, connecting at `slot`; publishes too if `index < publishers`.
+pub(super) async fn subscriber(
+    ctx: Arc<Ctx>,
+    index: u32,
+    room: RoomId,
+    slot: Instant,
+    slow: bool,
+) -> Inbox {
+    super::ws::session::<Session>(ctx, index, room, slot, None, slow).await
+}
+
+/// A session on either carrier.
+pub(in crate::client) enum Session {
+    /// Long-polling (by choice, or an upgrade whose probe failed).
+    Polling(polling::Polling),
+    /// WebSocket (directly, or upgraded).
+    WebSocket(websocket::OverWs),
+}
+
+/// The Socket.IO options of the run's target; a target of another protocol is a bug upstream,
+/// reported as a failed connect rather than a panic.
+fn options(ctx: &Ctx) -> Result<&SocketIo, ConnectError> {
+    match &ctx.target.transport {
+        Transport::SocketIo(options) => Ok(options),
+        _ => Err(ConnectError::new(
+            FailureKind::Other,
+            "not a Socket.IO target",
+        )),
+    }
+}
+
+/// The Engine.IO URL path for `transport` (`polling` or `websocket`), in session `sid` if any.
+fn engine_path(options: &SocketIo, transport: &str, sid: Option<&str>) -> String {
+    let mut path = format!("{}?EIO=4&transport={transport}", options.path);
+    if let Some(sid) = sid {
+        path.push_str("&sid=");
+        path.push_str(sid);
+    }
+    path
+}
+
+/// How long a session may go without a packet from the server before it is taken for dead: the
+/// server pings every interval and gives up after the timeout, so a healthy one is never quieter.
+fn silence_limit(h: &Handshake) -> Duration {
+    h.ping_interval + h.ping_timeout
+}
+
+/// A protocol failure on an established session.
+fn broken(what: impl std::fmt::Display) -> WsError {
+    WsError::Stack(ConnectError::new(
+        FailureKind::Protocol,
+        format!("socket.io: {what}"),
+    ))
+}
+
+/// The packets the session hands on, and what they told it, for one batch of received packets.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Events of our namespace (handed to the inbox).
+    events: u64,
+    /// Pings to answer.
+    pings: u32,
+    /// The server closed the session or left the namespace.
+    closed: bool,
+}
+
+/// Reads one Engine.IO packet of an established session: events go to `on_data` whole (the
+/// envelope is inside the JSON), pings are counted to be answered.
+fn take_packet(
+    bytes: &[u8],
+    namespace: &str,
+    seen: &mut Seen,
+    on_data: &mut impl FnMut(&[u8]),
+) -> Result<(), WsError> {
+    match engineio::packet(bytes).map_err(broken)? {
+        engineio::Packet::Ping(_) => seen.pings += 1,
+        engineio::Packet::Close => seen.closed = true,
+        engineio::Packet::Message(m) => match engineio::socketio(m, namespace) {
+            engineio::SocketIo::Event(_) => {
+                on_data(bytes);
+                seen.events += 1;
+            }
+            engineio::SocketIo::Disconnect => seen.closed = true,
+            engineio::SocketIo::ConnectError(why) => {
+                return Err(broken(format_args!(
+                    "the server refused the namespace: {}",
+                    String::from_utf8_lossy(why)
+                )));
+            }
+            engineio::SocketIo::Connect | engineio::SocketIo::Other => {}
+        },
+        engineio::Packet::Open(_)
+        | engineio::Packet::Pong(_)
+        | engineio::Packet::Upgrade
+        | engineio::Packet::Noop => {}
+    }
+    Ok(())
+}
+
+impl Dial for Session {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId) -> Result<Self, ConnectError> {
+        let options = options(ctx)?;
+        match options.mode {
+            SocketIoMode::Polling => Ok(Session::Polling(
+                polling::Polling::dial(ctx, options, room).await?,
+            )),
+            SocketIoMode::WebSocket => Ok(Session::WebSocket(
+                websocket::OverWs::dial(ctx, options, room).await?,
+            )),
+            SocketIoMode::Upgrade => {
+                let polled = polling::Polling::dial(ctx, options, room).await?;
+                websocket::OverWs::upgrade(ctx, options, polled).await
+            }
+        }
+    }
+}
+
+impl Connection for Session {
+    async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
+        match self {
+            Session::Polling(p) => p.send_text(text).await,
+            Session::WebSocket(w) => w.send_text(text).await,
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), WsError> {
+        // Engine.IO v4 clients do not ping: the server does, and the session answers.
+        Ok(())
+    }
+
+    async fn next(&mut self, on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
+        match self {
+            Session::Polling(p) => p.next(on_data).await,
+            Session::WebSocket(w) => w.next(on_data).await,
+        }
+    }
+
+    async fn close(&mut self) {
+        match self {
+            Session::Polling(p) => p.close().await,
+            Session::WebSocket(w) => w.close().await,
+        }
+    }
+
+    fn tally(&mut self, counts: &mut Counts) {
+        match self {
+            Session::Polling(p) => p.tally(counts),
+            Session::WebSocket(w) => w.tally(counts),
+        }
+    }
+}

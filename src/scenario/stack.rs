@@ -1,0 +1,257 @@
+//! Another stack's protocol spoken by the generator against a `[target]`: Socket.IO (Engine.IO
+//! v4 over long-polling, WebSocket, or polling upgraded to WebSocket, as socket.io-client does).
+//! Owns the options as validated; the client speaks them ([`crate::client`]'s `socketio`).
+
+/// How a Socket.IO client carries its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SocketIoMode {
+    /// HTTP long-polling only (`transports: ["polling"]`).
+    Polling,
+    /// WebSocket only (`transports: ["websocket"]`).
+    WebSocket,
+    /// Polling first, then the probed upgrade to WebSocket (the official client's default).
+    Upgrade,
+}
+
+impl SocketIoMode {
+    /// Every mode, in run order.
+    pub const ALL: [SocketIoMode; 3] = [
+        SocketIoMode::Polling,
+        SocketIoMode::WebSocket,
+        SocketIoMode::Upgrade,
+    ];
+
+    /// The name in `transports = [...]` and in the run's label (`socketio-polling`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SocketIoMode::Polling => "polling",
+            SocketIoMode::WebSocket => "websocket",
+            SocketIoMode::Upgrade => "upgrade",
+        }
+    }
+
+    /// The mode a `transports` entry names.
+    pub fn from_name(name: &str) -> Option<SocketIoMode> {
+        SocketIoMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// A Socket.IO target as the clients speak to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketIo {
+    /// Polling, WebSocket, or the upgrade.
+    pub mode: SocketIoMode,
+    /// The server's Engine.IO path (`/socket.io/`).
+    pub path: String,
+    /// The namespace the clients connect to (`/`).
+    pub namespace: String,
+    /// The event publishers emit and subscribers count (`"chat message"`).
+    pub event: String,
+    /// With rooms: the event emitted with the room id right after connecting (`"join"`).
+    pub join_event: Option<String>,
+}
+
+impl SocketIo {
+    /// The run's label: `socketio-polling`, `socketio-websocket`, `socketio-upgrade`.
+    pub fn label(&self) -> String {
+        format!("socketio-{}", self.mode.name())
+    }
+}
+
+/// Whether `label` names a stack's run (`socketio-polling`).
+pub fn is_stack_label(label: &str) -> bool {
+    label
+        .strip_prefix("socketio-")
+        .and_then(SocketIoMode::from_name)
+        .is_some()
+}
+
+/// `[target] socketio = { url = …, transports = […], event = …, … }`, as written.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a Socket.IO target: { url = \"http://…\", … }"
+)]
+pub struct SocketIoTable {
+    /// The server's `http://` URL; a path names the namespace, as in socket.io-client's `io(url)`.
+    pub url: Option<String>,
+    /// `"polling"`, `"websocket"`, `"upgrade"`: one run each (default: all three).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transports: Option<Vec<String>>,
+    /// The event publishers emit (default `"chat message"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The namespace (default `/`, or the URL's path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The Engine.IO path (default `/socket.io/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// With rooms: the event emitted with the room id after connecting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_event: Option<String>,
+}
+
+/// The event socket.io's getting-started chat uses.
+pub const DEFAULT_EVENT: &str = "chat message";
+/// Engine.IO's default path.
+pub const DEFAULT_PATH: &str = "/socket.io/";
+
+/// The runs a `[target] socketio` table asks for, against the URL's endpoint, or what is wrong
+/// with it (for the caller to place). `rooms`: the run has rooms, which need a join event.
+pub fn socketio_runs(
+    table: &SocketIoTable,
+    reach: super::target::Reach,
+    rooms: bool,
+) -> Result<(super::target::Endpoint, Vec<SocketIo>), String> {
+    use crate::codec::engineio::valid_namespace;
+    let url = table
+        .url
+        .as_deref()
+        .ok_or("needs url = \"http://127.0.0.1:PORT\"")?;
+    let endpoint = super::target::parse_with(crate::protocol::TransportKind::SocketIo, url, reach)?;
+    let namespace = match (&table.namespace, endpoint.path.as_str()) {
+        (Some(n), "/") => n.clone(),
+        (None, path) => path.trim_end_matches('/').to_string(),
+        (Some(n), path) if path.trim_end_matches('/') == n => n.clone(),
+        (Some(n), path) => {
+            return Err(format!(
+                "namespace {n:?} and the URL's path {path:?} disagree (the path is the namespace)"
+            ));
+        }
+    };
+    let namespace = if namespace.is_empty() {
+        "/".to_string()
+    } else {
+        namespace
+    };
+    if !valid_namespace(&namespace) {
+        return Err(format!(
+            "namespace {namespace:?} must start with `/` and hold no `,`, `\"` or control characters"
+        ));
+    }
+    let path = table
+        .path
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PATH.to_string());
+    if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "path {path:?} must start with `/` and hold no query"
+        ));
+    }
+    let event = table
+        .event
+        .clone()
+        .unwrap_or_else(|| DEFAULT_EVENT.to_string());
+    if event.is_empty() {
+        return Err("event must not be empty".into());
+    }
+    if rooms && table.join_event.is_none() {
+        return Err(
+            "[rooms] needs join_event: the event a client emits with its room id after \
+             connecting (Socket.IO rooms are joined by the server)"
+                .into(),
+        );
+    }
+    if table.join_event.as_deref() == Some("") {
+        return Err("join_event must not be empty".into());
+    }
+    let names = table.transports.clone().unwrap_or_else(|| {
+        SocketIoMode::ALL
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect()
+    });
+    if names.is_empty() {
+        return Err("transports must name at least one of polling, websocket, upgrade".into());
+    }
+    let mut modes = Vec::new();
+    for name in &names {
+        let mode = SocketIoMode::from_name(name).ok_or_else(|| {
+            format!("transports: {name:?} is not one of \"polling\", \"websocket\", \"upgrade\"")
+        })?;
+        if modes.contains(&mode) {
+            return Err(format!("transports: {name:?} is listed twice"));
+        }
+        modes.push(mode);
+    }
+    modes.sort();
+    let runs = modes
+        .into_iter()
+        .map(|mode| SocketIo {
+            mode,
+            path: path.clone(),
+            namespace: namespace.clone(),
+            event: event.clone(),
+            join_event: table.join_event.clone(),
+        })
+        .collect();
+    Ok((endpoint, runs))
+}
+
+/// The table that asks for `runs` at `url` (the scenario as run, written back).
+pub fn socketio_table(url: &str, runs: &[&SocketIo]) -> Option<SocketIoTable> {
+    let first = runs.first()?;
+    Some(SocketIoTable {
+        url: Some(url.to_string()),
+        transports: Some(runs.iter().map(|r| r.mode.name().to_string()).collect()),
+        event: Some(first.event.clone()),
+        namespace: Some(first.namespace.clone()),
+        path: Some(first.path.clone()),
+        join_event: first.join_event.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::target::Reach;
+
+    fn table(url: &str) -> SocketIoTable {
+        SocketIoTable {
+            url: Some(url.into()),
+            ..SocketIoTable::default()
+        }
+    }
+
+    #[test]
+    fn a_url_alone_runs_all_three_modes_with_the_tutorial_defaults() {
+        let (endpoint, runs) =
+            socketio_runs(&table("http://127.0.0.1:3000"), Reach::Loopback, false).unwrap();
+        assert_eq!(endpoint.addr, "127.0.0.1:3000".parse().unwrap());
+        let labels: Vec<String> = runs.iter().map(SocketIo::label).collect();
+        assert_eq!(
+            labels,
+            ["socketio-polling", "socketio-websocket", "socketio-upgrade"]
+        );
+        assert_eq!(
+            (
+                runs[0].path.as_str(),
+                runs[0].namespace.as_str(),
+                runs[0].event.as_str()
+            ),
+            ("/socket.io/", "/", "chat message")
+        );
+        let (_, runs) =
+            socketio_runs(&table("http://127.0.0.1:3000/chat"), Reach::Loopback, false).unwrap();
+        assert_eq!(runs[0].namespace, "/chat");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_speak() {
+        let refused =
+            |t: SocketIoTable, rooms| socketio_runs(&t, Reach::Loopback, rooms).unwrap_err();
+        assert!(refused(SocketIoTable::default(), false).contains("needs url"));
+        assert!(refused(table("ws://127.0.0.1:3000"), false).contains("http://"));
+        assert!(refused(table("http://10.0.0.1:3000"), false).contains("loopback"));
+        let mut t = table("http://127.0.0.1:3000");
+        t.transports = Some(vec!["long-polling".into()]);
+        assert!(refused(t.clone(), false).contains("not one of"));
+        t.transports = Some(vec!["polling".into(), "polling".into()]);
+        assert!(refused(t, false).contains("twice"));
+        assert!(refused(table("http://127.0.0.1:3000"), true).contains("join_event"));
+        let mut t = table("http://127.0.0.1:3000");
+        t.namespace = Some("/a,b".into());
+        assert!(refused(t, false).contains("namespace"));
+    }
+}
