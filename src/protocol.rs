@@ -29,6 +29,9 @@ pub enum TransportKind {
     #[value(skip)]
     #[serde(rename = "socketio")]
     SocketIo,
+    /// nchan (nginx's pub/sub module): another stack, spoken to a `[target]` only.
+    #[value(skip)]
+    Nchan,
 }
 
 impl TransportKind {
@@ -50,6 +53,7 @@ impl TransportKind {
             TransportKind::Sse => "sse",
             TransportKind::Raw => "raw",
             TransportKind::SocketIo => "socketio",
+            TransportKind::Nchan => "nchan",
         }
     }
 }
@@ -119,9 +123,17 @@ pub fn with_param(path: &str, key: &str, value: impl std::fmt::Display) -> Strin
     format!("{path}{sep}{key}={value}")
 }
 
+/// The placeholder a `[target]` location may hold for the room's id (nchan's `/sub/{room}`).
+pub const ROOM_PLACEHOLDER: &str = "{room}";
+
 /// `path` in `room`: `path?room=K` (or `&room=K`); `path` itself when the run has no rooms
 /// (`None`), so a single-room run's requests are byte for byte those of a server without rooms.
+/// A path holding [`ROOM_PLACEHOLDER`] names its room there instead (room 0 without rooms).
 pub fn in_room(path: &str, room: Option<RoomId>) -> String {
+    if path.contains(ROOM_PLACEHOLDER) {
+        let room = room.unwrap_or(RoomId::LOBBY).to_string();
+        return path.replace(ROOM_PLACEHOLDER, &room);
+    }
     match room {
         Some(room) => with_param(path, ROOM_PARAM, room),
         None => path.to_owned(),
@@ -160,6 +172,8 @@ mod tests {
         assert_eq!(in_room("/poll", None), "/poll");
         assert_eq!(in_room("/poll", Some(RoomId(4))), "/poll?room=4");
         assert_eq!(in_room("/x?a=1", Some(RoomId(0))), "/x?a=1&room=0");
+        assert_eq!(in_room("/sub/{room}", None), "/sub/0");
+        assert_eq!(in_room("/sub/{room}", Some(RoomId(7))), "/sub/7");
         assert_eq!(&raw_room_preamble(RoomId(258)), b"ROOM\0\0\x01\x02");
     }
 }

@@ -88,3 +88,33 @@ fn nchan_eventsource_and_websocket_deliver_every_message_once() {
         assert!(row.server_peak_rss_kib.unwrap() > master_alone, "{t}");
     }
 }
+
+/// nchan's own protocol and layout (`[target] nchan`): long-poll (`If-Modified-Since` and
+/// `If-None-Match` from each answer's `Last-Modified` and `Etag`), EventSource and WebSocket
+/// subscribers at `/sub/{room}`, publishers `POST`ing to `/pub/{room}`; two rooms, each its own
+/// channel.
+#[test]
+fn nchan_longpoll_eventsource_and_websocket_in_rooms_deliver_every_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nginx, port) = start(&dir.path().join("nginx"));
+    let scenario = format!(
+        "duration = \"1s\"\n[clients]\nsubscribers = 20\n[publish]\npublishers = 2\nrate = 40\n\
+         [rooms]\ncount = 2\n\
+         [target]\nnchan = {{ url = \"http://127.0.0.1:{port}\" }}\nserver_pid = {}\n",
+        nginx.0
+    );
+    let rows = run(&scenario, &dir.path().join("run"));
+    let labels: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
+    assert_eq!(labels, ["nchan-longpoll", "nchan-sse", "nchan-ws"]);
+    for row in &rows {
+        let t = &row.transport;
+        assert_eq!(row.messages_published, 40, "{t}");
+        // A publisher in each room of ten.
+        assert_eq!(row.deliveries, 400, "{t}");
+        assert_eq!(row.deliveries_expected, 400, "{t}");
+        assert_eq!((row.lost, row.duplicated, row.misrouted), (0, 0, 0), "{t}");
+        assert_eq!((row.reconnects, row.connect_errors), (0, 0), "{t}");
+    }
+    // nchan's long-poll answers one message per request.
+    assert_eq!(rows[0].messages_per_response, Some(1.0));
+}

@@ -38,8 +38,7 @@ use crate::metrics::{
     FailureCounts, IntervalRecorder, PackedHistogram, Recorder, ShardFigures, SharedHistogram,
     TimeSeries, WireBytes, new_histogram,
 };
-use crate::protocol::TransportKind;
-use crate::scenario::Transport;
+use crate::scenario::{Nchan, NchanMode, Transport, WsClient};
 use crate::wire::WireMeter;
 
 /// Runs one transport's load from ramp-up to drain. `cancel` cuts it short (results are partial).
@@ -122,15 +121,26 @@ pub async fn drive(
                 socketio::subscriber(ctx, i, room, slot, slow),
                 workers.handle(i as usize),
             ),
+            Transport::Nchan(Nchan { mode, .. }) => match mode {
+                NchanMode::LongPoll => subscribers.spawn_on(
+                    longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
+                    workers.handle(i as usize),
+                ),
+                NchanMode::Sse => subscribers.spawn_on(
+                    sse::subscriber(ctx, i, room, slot, slow),
+                    workers.handle(i as usize),
+                ),
+                NchanMode::Ws => subscribers.spawn_on(
+                    ws::subscriber(ctx, i, room, slot, None, WsClient::Wsbench, slow),
+                    workers.handle(i as usize),
+                ),
+            },
         };
     }
     let mut connections = plan.subscribing();
     // Over HTTP every publisher has its own keep-alive connection for `POST /publish`; on
     // WebSocket, raw and Socket.IO a publisher sends on its subscriber connection (it emits).
-    if !matches!(
-        target.kind(),
-        TransportKind::Ws | TransportKind::Raw | TransportKind::SocketIo
-    ) {
+    if !target.publishes_on_subscriber() {
         for p in 0..plan.publishers {
             let slot = ramp_start + per_connection * p;
             publishers.spawn_on(

@@ -56,6 +56,8 @@ pub(super) struct Outgoing {
     pub(super) event_stream: bool,
     /// Resuming an event stream after this (opaque) id.
     pub(super) last_event_id: Option<Bytes>,
+    /// An nchan long-poll's `If-Modified-Since` and `If-None-Match`.
+    pub(super) conditional: Option<(String, String)>,
     /// The body (`POST`); empty for `GET`.
     pub(super) body: Bytes,
 }
@@ -68,6 +70,7 @@ impl Outgoing {
             target,
             event_stream: false,
             last_event_id: None,
+            conditional: None,
             body: Bytes::new(),
         }
     }
@@ -246,6 +249,10 @@ fn encode(ctx: &Ctx, request: &Outgoing) -> Vec<u8> {
         token: ctx.target.token.as_deref(),
         event_stream: request.event_stream,
         last_event_id: request.last_event_id.as_deref(),
+        conditional: request
+            .conditional
+            .as_ref()
+            .map(|(m, e)| (m.as_str(), e.as_str())),
         body_bytes: request.body.len(),
     };
     h1::encode(&head, &request.body)
@@ -273,6 +280,11 @@ fn h2_request(ctx: &Ctx, request: Outgoing) -> Request<Full<Bytes>> {
         builder = builder
             .header(hyper::header::ACCEPT, "text/event-stream")
             .header(hyper::header::CACHE_CONTROL, "no-cache");
+    }
+    if let Some((modified, etag)) = request.conditional {
+        builder = builder
+            .header(hyper::header::IF_MODIFIED_SINCE, modified)
+            .header(hyper::header::IF_NONE_MATCH, etag);
     }
     if let Some(id) = request.last_event_id {
         // The parser keeps only ids that are valid field values.
@@ -363,6 +375,7 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
             target: path.clone(),
             event_stream: false,
             last_event_id: None,
+            conditional: None,
             body: message.clone(),
         };
         conn.exchange(&ctx, request, "publish")

@@ -1,5 +1,12 @@
 //! Poll subscribers (our HTTP/1.1 client, or hyper's HTTP/2, over a counting socket): join, then poll with the cursor — held by the
 //! server (long-poll) or answered at once every `interval` (short-poll), as a polling page does.
+//!
+//! Against nchan the cursor is nchan's own: the last answer's `Last-Modified` and `Etag`, sent
+//! back as `If-Modified-Since` and `If-None-Match`; each answer carries one message. There is no
+//! join request: the first poll carries no cursor, and nchan holds it for the next message
+//! published (`nchan_subscriber_first_message newest`). A first poll that named a message before
+//! the channel's first (a cursor from the second before) crashed nchan 1.3.6's workers
+//! (`spool_fetch_msg` assertion) under a few dozen subscribers.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,8 +23,9 @@ use super::http::{Outgoing, Sender, connect, expect_ok};
 use super::inbox::Inbox;
 use super::signals::News;
 use crate::codec::batch;
+use crate::codec::h1::Head;
 use crate::metrics::FailureKind;
-use crate::protocol::{MISSED, NEXT_CURSOR, RoomId, in_room};
+use crate::protocol::{MISSED, NEXT_CURSOR, RoomId, TransportKind, in_room};
 
 /// How a subscriber paces its polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,17 +36,44 @@ pub enum Pacing {
     Every(Duration),
 }
 
+/// Where a subscriber polls on from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cursor {
+    /// wsbench's protocol: the sequence number of the last message read.
+    Seq(u64),
+    /// nchan's first poll: no cursor, so the next message published.
+    NchanNewest,
+    /// nchan's: the last answer's `Last-Modified` and `Etag`.
+    Nchan {
+        /// An HTTP date.
+        modified: String,
+        /// nchan's tag within that second.
+        etag: String,
+    },
+}
+
 /// One poll's answer.
 #[derive(Debug)]
 struct Answer {
     messages: Vec<Bytes>,
-    next_cursor: u64,
+    next_cursor: Cursor,
     missed: u64,
     received_at: Instant,
 }
 
 /// The answer's fields a poll reads.
 const FIELDS: &[&str] = &[NEXT_CURSOR, MISSED];
+/// The answer's fields an nchan poll reads.
+const NCHAN_FIELDS: &[&str] = &["last-modified", "etag"];
+
+/// The fields this target's answers carry the cursor in.
+fn fields(ctx: &Ctx) -> &'static [&'static str] {
+    if ctx.target.kind() == TransportKind::Nchan {
+        NCHAN_FIELDS
+    } else {
+        FIELDS
+    }
+}
 
 /// A poll in flight: it owns the connection and gives it back with the answer.
 type Pending = Pin<Box<dyn Future<Output = Result<(Sender, Answer), ConnectError>> + Send>>;
@@ -46,21 +81,44 @@ type Pending = Pin<Box<dyn Future<Output = Result<(Sender, Answer), ConnectError
 /// Sends one poll in `room` on `sender`; the returned future owns the connection, so it can stay
 /// in flight while the caller waits on other events (dropping it loses the connection, never
 /// part of an answer). With rooms the room comes first: `/poll?room=K&cursor=N`.
-fn poll(sender: Sender, ctx: &Ctx, room: RoomId, cursor: Option<u64>, pacing: Pacing) -> Pending {
+fn poll(
+    sender: Sender,
+    ctx: &Ctx,
+    room: RoomId,
+    cursor: Option<&Cursor>,
+    pacing: Pacing,
+) -> Pending {
     let poll = in_room(&ctx.target.paths.poll, ctx.plan.on_wire(room));
     let sep = if poll.contains('?') { '&' } else { '?' };
-    let path = match (cursor, pacing) {
-        (None, _) => poll,
-        (Some(c), Pacing::Held) => format!("{poll}{sep}cursor={c}"),
-        (Some(c), Pacing::Every(_)) => format!("{poll}{sep}cursor={c}&wait=0"),
+    let request = match (cursor, pacing) {
+        (Some(Cursor::NchanNewest), _) => {
+            return nchan_answer(sender.exchange(ctx, Outgoing::get(poll), "poll"), None);
+        }
+        (Some(Cursor::Nchan { modified, etag }), _) => {
+            let request = Outgoing::get(poll);
+            let exchange = sender.exchange(
+                ctx,
+                Outgoing {
+                    conditional: Some((modified.clone(), etag.clone())),
+                    ..request
+                },
+                "poll",
+            );
+            return nchan_answer(exchange, cursor.cloned());
+        }
+        (None, _) => Outgoing::get(poll),
+        (Some(Cursor::Seq(c)), Pacing::Held) => Outgoing::get(format!("{poll}{sep}cursor={c}")),
+        (Some(Cursor::Seq(c)), Pacing::Every(_)) => {
+            Outgoing::get(format!("{poll}{sep}cursor={c}&wait=0"))
+        }
     };
-    let exchange = sender.exchange(ctx, Outgoing::get(path), "poll");
+    let exchange = sender.exchange(ctx, request, "poll");
     Box::pin(async move {
         let (sender, head, body) = exchange.await?;
         let received_at = Instant::now();
         expect_ok(&head, "poll")?;
         let header = |name: &str| -> Option<u64> { head.get(name)?.trim().parse().ok() };
-        let next_cursor = header(NEXT_CURSOR).ok_or_else(|| {
+        let next_cursor = header(NEXT_CURSOR).map(Cursor::Seq).ok_or_else(|| {
             ConnectError::new(FailureKind::Protocol, "poll: no valid x-next-cursor header")
         })?;
         let missed = header(MISSED).unwrap_or(0);
@@ -70,6 +128,47 @@ fn poll(sender: Sender, ctx: &Ctx, room: RoomId, cursor: Option<u64>, pacing: Pa
             messages,
             next_cursor,
             missed,
+            received_at,
+        };
+        Ok((sender, answer))
+    })
+}
+
+/// An nchan poll's answer: one message and the cursor after it (`200`), nothing new (`304`, or
+/// `408` when nchan's subscriber timeout ends a held poll), anything else a failure.
+fn nchan_answer(
+    exchange: impl Future<Output = Result<(Sender, Head, Bytes), ConnectError>> + Send + 'static,
+    cursor: Option<Cursor>,
+) -> Pending {
+    Box::pin(async move {
+        let (sender, head, body) = exchange.await?;
+        let received_at = Instant::now();
+        let (messages, next_cursor) = match head.status {
+            200 => {
+                let field = |name: &str| head.get(name).map(|v| v.trim().to_string());
+                let next = match (field("last-modified"), field("etag")) {
+                    (Some(modified), Some(etag)) => Cursor::Nchan { modified, etag },
+                    _ => {
+                        return Err(ConnectError::new(
+                            FailureKind::Protocol,
+                            "poll: an nchan answer without Last-Modified and Etag",
+                        ));
+                    }
+                };
+                (vec![body], next)
+            }
+            304 | 408 => (Vec::new(), cursor.unwrap_or(Cursor::NchanNewest)),
+            status => {
+                return Err(ConnectError::new(
+                    FailureKind::Rejected,
+                    format!("poll: HTTP {status}"),
+                ));
+            }
+        };
+        let answer = Answer {
+            messages,
+            next_cursor,
+            missed: 0,
             received_at,
         };
         Ok((sender, answer))
@@ -98,8 +197,12 @@ pub(super) async fn subscriber(
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
+    let nchan = ctx.target.kind() == TransportKind::Nchan;
     let join = async {
-        let sender = connect(&ctx, FIELDS).await?;
+        let sender = connect(&ctx, fields(&ctx)).await?;
+        if nchan {
+            return Ok((sender, Cursor::NchanNewest));
+        }
         let (sender, answer) = poll(sender, &ctx, room, None, pacing).await?;
         Ok::<_, ConnectError>((sender, answer.next_cursor))
     };
@@ -108,7 +211,7 @@ pub(super) async fn subscriber(
     else {
         return inbox;
     };
-    inbox.counts.http_requests += 1;
+    inbox.counts.http_requests += u64::from(!nchan);
 
     let mut news = ctx.signals.listener(index as usize);
     let mut timeline = None;
@@ -116,7 +219,7 @@ pub(super) async fn subscriber(
     // at its next slot makes the client skip that slot (one request at a time per connection).
     let mut slot = Instant::now();
     let mut next = match pacing {
-        Pacing::Held => Next::InFlight(poll(sender, &ctx, room, Some(cursor), pacing)),
+        Pacing::Held => Next::InFlight(poll(sender, &ctx, room, Some(&cursor), pacing)),
         Pacing::Every(interval) => {
             slot += interval;
             Next::Due(slot, sender)
@@ -143,7 +246,7 @@ pub(super) async fn subscriber(
                 biased;
                 _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     next = match next {
-                        Next::Due(_, sender) => Next::InFlight(poll(sender, &ctx, room, Some(cursor), pacing)),
+                        Next::Due(_, sender) => Next::InFlight(poll(sender, &ctx, room, Some(&cursor), pacing)),
                         in_flight => in_flight,
                     };
                 }
@@ -162,9 +265,9 @@ pub(super) async fn subscriber(
                         // still in the server's ring is missed.
                         let counts = &mut inbox.counts;
                         let start = Start::AfterBackoff;
-                        match reconnect(&ctx, &mut backoff, start, counts, || connect(&ctx, FIELDS)).await {
+                        match reconnect(&ctx, &mut backoff, start, counts, || connect(&ctx, fields(&ctx))).await {
                             Some(fresh) => {
-                                next = Next::InFlight(poll(fresh, &ctx, room, Some(cursor), pacing));
+                                next = Next::InFlight(poll(fresh, &ctx, room, Some(&cursor), pacing));
                                 continue;
                             }
                             None => {
@@ -187,7 +290,7 @@ pub(super) async fn subscriber(
                     cursor = answer.next_cursor;
                     pause_if(slow, &ctx).await;
                     next = match pacing {
-                        Pacing::Held => Next::InFlight(poll(sender, &ctx, room, Some(cursor), pacing)),
+                        Pacing::Held => Next::InFlight(poll(sender, &ctx, room, Some(&cursor), pacing)),
                         Pacing::Every(interval) => {
                             let now = Instant::now();
                             while slot <= now {
@@ -208,11 +311,13 @@ pub(super) async fn subscriber(
             next = Next::Closed;
             let counts = &mut inbox.counts;
             match reconnect(&ctx, &mut backoff, Start::Now, counts, || {
-                connect(&ctx, FIELDS)
+                connect(&ctx, fields(&ctx))
             })
             .await
             {
-                Some(fresh) => next = Next::InFlight(poll(fresh, &ctx, room, Some(cursor), pacing)),
+                Some(fresh) => {
+                    next = Next::InFlight(poll(fresh, &ctx, room, Some(&cursor), pacing))
+                }
                 None => break,
             }
         }

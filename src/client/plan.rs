@@ -333,11 +333,24 @@ impl Target {
         } else {
             Target::new(transport, endpoint.addr)?
         };
-        target.paths = Paths {
-            ws: endpoint.path.clone(),
-            poll: endpoint.http_path(kind, "poll"),
-            publish: endpoint.http_path(kind, "publish"),
-            events: endpoint.path.clone(),
+        target.paths = match &target.transport {
+            // nchan's locations are relative to its base URL, `{room}` standing for the channel.
+            Transport::Nchan(n) => {
+                let base = endpoint.path.trim_end_matches('/');
+                let subscribe = format!("{base}{}", n.subscribe);
+                Paths {
+                    ws: subscribe.clone(),
+                    poll: subscribe.clone(),
+                    publish: format!("{base}{}", n.publish),
+                    events: subscribe,
+                }
+            }
+            _ => Paths {
+                ws: endpoint.path.clone(),
+                poll: endpoint.http_path(kind, "poll"),
+                publish: endpoint.http_path(kind, "publish"),
+                events: endpoint.path.clone(),
+            },
         };
         Ok(target)
     }
@@ -345,6 +358,16 @@ impl Target {
     /// Which protocol the clients speak.
     pub fn kind(&self) -> TransportKind {
         self.transport.kind()
+    }
+
+    /// Whether a publisher sends on its own subscriber connection (WebSocket, raw, Socket.IO),
+    /// rather than `POST`ing on a keep-alive connection of its own (HTTP transports, and every
+    /// nchan mode: nchan publishes what reaches its publisher location).
+    pub fn publishes_on_subscriber(&self) -> bool {
+        matches!(
+            self.kind(),
+            TransportKind::Ws | TransportKind::Raw | TransportKind::SocketIo
+        )
     }
 }
 

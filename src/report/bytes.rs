@@ -179,7 +179,9 @@ fn model(kind: TransportKind, m: &TransportMetrics) -> (Option<f64>, &'static st
             Some((m.messages_published as f64 + delivered) * raw::PREFIX as f64),
             "length_prefix: 4 bytes per publish and per delivery",
         ),
-        TransportKind::SocketIo => (None, "another stack's protocol: no byte model"),
+        TransportKind::SocketIo | TransportKind::Nchan => {
+            (None, "another stack's protocol: no byte model")
+        }
         TransportKind::Sse => (
             Some(delivered * http::sse_event_overhead(seq) as f64),
             "http_response: SSE event framing per delivery (chunk framing per batch not modelled)",

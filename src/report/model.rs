@@ -21,7 +21,10 @@ pub fn model(s: &Scenario) -> String {
     let http = s.transports.iter().any(|t| {
         matches!(
             t,
-            Transport::LongPoll { .. } | Transport::ShortPoll { .. } | Transport::Sse
+            Transport::LongPoll { .. }
+                | Transport::ShortPoll { .. }
+                | Transport::Sse
+                | Transport::Nchan(_)
         )
     });
     if http {
@@ -50,6 +53,12 @@ pub fn model(s: &Scenario) -> String {
                 "; socketio-{}: Engine.IO v4 sessions; publishers emit \"{}\" on their own session",
                 io.mode.name(),
                 io.event
+            )),
+            Transport::Nchan(n) => line.push_str(&format!(
+                "; nchan-{}: subscribers at {}, publishers POST to {}",
+                n.mode.name(),
+                n.subscribe,
+                n.publish
             )),
         }
     }

@@ -20,8 +20,12 @@ use super::variant::{Variants, parse_bools};
 use super::{Origin, ScenarioError, WsClient, locate};
 use crate::protocol::TransportKind;
 
-/// A Socket.IO target's endpoint and its runs, one per mode.
-type SocketIoRuns = (Endpoint, Vec<super::SocketIo>);
+/// Other stacks' `[target]` endpoints and their runs, one per mode.
+#[derive(Debug, Default)]
+pub(super) struct StackRuns {
+    pub(super) endpoints: Vec<(TransportKind, Endpoint)>,
+    pub(super) runs: Vec<super::Transport>,
+}
 
 /// A value on its way into a [`Scenario`](super::Scenario), and where it came from.
 #[derive(Debug, Clone)]
@@ -126,30 +130,44 @@ impl Rules<'_> {
         Ok(out)
     }
 
-    /// `[target] socketio`: its endpoint and one run per mode it asks for. `rooms`: the scenario
-    /// has rooms (which Socket.IO clients must join by an event).
-    pub(super) fn socketio(
+    /// `[target] socketio` and `[target] nchan`: each stack's endpoint and one run per mode it
+    /// asks for, stacks in that order. `rooms`: the scenario has rooms (which Socket.IO clients
+    /// must join by an event).
+    pub(super) fn stacks(
         &self,
         target: &mut TargetTable,
         rooms: bool,
-    ) -> Result<Option<Field<SocketIoRuns>>, ScenarioError> {
-        let Some(table) = target.socketio.take() else {
-            return Ok(None);
-        };
-        let origin = self.origin(&table.source);
+    ) -> Result<StackRuns, ScenarioError> {
         let reach = if target.allow_remote {
             Reach::Remote
         } else {
             Reach::Loopback
         };
-        match super::stack::socketio_runs(&table.value, reach, rooms) {
-            Ok(value) => Ok(Some(Field { value, origin })),
-            Err(message) => Err(self.invalid(
-                origin,
-                "[target] socketio",
-                format!("[target] socketio: {message}"),
-            )),
+        let mut out = StackRuns::default();
+        if let Some(table) = target.socketio.take() {
+            let origin = self.origin(&table.source);
+            let (endpoint, runs) = super::stack::socketio_runs(&table.value, reach, rooms)
+                .map_err(|m| {
+                    self.invalid(
+                        origin,
+                        "[target] socketio",
+                        format!("[target] socketio: {m}"),
+                    )
+                })?;
+            out.endpoints.push((TransportKind::SocketIo, endpoint));
+            out.runs
+                .extend(runs.into_iter().map(super::Transport::SocketIo));
         }
+        if let Some(table) = target.nchan.take() {
+            let origin = self.origin(&table.source);
+            let (endpoint, runs) = super::stack::nchan_runs(&table.value, reach).map_err(|m| {
+                self.invalid(origin, "[target] nchan", format!("[target] nchan: {m}"))
+            })?;
+            out.endpoints.push((TransportKind::Nchan, endpoint));
+            out.runs
+                .extend(runs.into_iter().map(super::Transport::Nchan));
+        }
+        Ok(out)
     }
 
     /// The `http2`/`tls` lists of each transport table that has either.

@@ -162,6 +162,8 @@ pub struct TargetTable {
     pub raw: Opt<String>,
     /// `socketio`, a Socket.IO server and the modes to run against it.
     pub socketio: Opt<super::stack::SocketIoTable>,
+    /// `nchan`, an nchan server, its locations and the modes to run against it.
+    pub nchan: Opt<super::stack::NchanTable>,
     /// `server_pid`, the external server's process id.
     pub server_pid: Opt<i64>,
     /// `token`, sent as a bearer token.
@@ -181,7 +183,7 @@ impl TargetTable {
             TransportKind::ShortPoll => Some(&mut self.shortpoll),
             TransportKind::Sse => Some(&mut self.sse),
             TransportKind::Raw => Some(&mut self.raw),
-            TransportKind::SocketIo => None,
+            TransportKind::SocketIo | TransportKind::Nchan => None,
         }
     }
 }
@@ -365,7 +367,7 @@ impl From<&Scenario> for ScenarioFile {
                     });
                 }
                 // A stack's runs are written back with its `[target]` key.
-                Transport::SocketIo(_) => {}
+                Transport::SocketIo(_) | Transport::Nchan(_) => {}
                 Transport::Raw => {
                     transports.raw = Some(RawTable {
                         http2,
@@ -386,7 +388,7 @@ impl From<&Scenario> for ScenarioFile {
         for (kind, endpoint) in &s.targets.endpoints {
             match target.url_mut(*kind) {
                 Some(url) => *url = Some(v(endpoint.url.clone())),
-                None => {
+                None if *kind == TransportKind::SocketIo => {
                     let runs: Vec<&super::SocketIo> = s
                         .transports
                         .iter()
@@ -396,6 +398,17 @@ impl From<&Scenario> for ScenarioFile {
                         })
                         .collect();
                     target.socketio = super::stack::socketio_table(&endpoint.url, &runs).map(v);
+                }
+                None => {
+                    let runs: Vec<&super::Nchan> = s
+                        .transports
+                        .iter()
+                        .filter_map(|t| match t {
+                            Transport::Nchan(n) => Some(n),
+                            _ => None,
+                        })
+                        .collect();
+                    target.nchan = super::stack::nchan_table(&endpoint.url, &runs).map(v);
                 }
             }
         }

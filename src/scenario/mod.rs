@@ -53,7 +53,7 @@ use rules::Rules;
 use scaling::Scaling;
 pub use shape::Pattern;
 use sources::SourceAddresses;
-pub use stack::{SocketIo, SocketIoMode};
+pub use stack::{Nchan, NchanMode, SocketIo, SocketIoMode};
 use variant::{Variant, Variants};
 
 /// A validated scenario. Every field is in range; see the README's scenario reference.
@@ -237,6 +237,8 @@ pub enum Transport {
     Raw,
     /// `[target] socketio`: a Socket.IO server, in one of its modes.
     SocketIo(SocketIo),
+    /// `[target] nchan`: an nchan server, in one of its modes.
+    Nchan(Nchan),
 }
 
 impl Transport {
@@ -249,6 +251,7 @@ impl Transport {
             Transport::Sse => TransportKind::Sse,
             Transport::Raw => TransportKind::Raw,
             Transport::SocketIo(_) => TransportKind::SocketIo,
+            Transport::Nchan(_) => TransportKind::Nchan,
         }
     }
 
@@ -272,6 +275,11 @@ impl Transport {
                 event: stack::DEFAULT_EVENT.to_string(),
                 join_event: None,
             }),
+            TransportKind::Nchan => Transport::Nchan(Nchan {
+                mode: NchanMode::Sse,
+                subscribe: "/sub/{room}".to_string(),
+                publish: "/pub/{room}".to_string(),
+            }),
         }
     }
 
@@ -280,6 +288,7 @@ impl Transport {
     pub fn label(&self, variant: variant::Variant) -> String {
         match self {
             Transport::SocketIo(io) => io.label(),
+            Transport::Nchan(n) => n.label(),
             other => variant.label(other.kind()),
         }
     }

@@ -62,7 +62,7 @@ impl Rules<'_> {
             .map_err(|(at, message)| self.invalid(self.origin(&at), "[thresholds]", message))?;
         let mut target = target.unwrap_or_default();
         let endpoints = self.endpoints(&mut target)?;
-        let socketio = self.socketio(&mut target, rooms.is_some())?;
+        let stacks = self.stacks(&mut target, rooms.is_some())?;
         let name = match name {
             Some(name) => self.field(name),
             None => {
@@ -323,7 +323,7 @@ impl Rules<'_> {
             )
         })?;
         self.check(
-            !kinds.value.is_empty() || socketio.is_some(),
+            !kinds.value.is_empty() || !stacks.runs.is_empty(),
             &kinds.origin,
             "[transports]",
             || {
@@ -421,14 +421,10 @@ impl Rules<'_> {
             },
             TransportKind::Sse => Transport::Sse,
             TransportKind::Raw => Transport::Raw,
-            TransportKind::SocketIo => Transport::default_for(*kind),
+            TransportKind::SocketIo | TransportKind::Nchan => Transport::default_for(*kind),
         });
-        // A stack's runs come after the built-in transports, in the order of its modes.
-        let (stack_endpoint, stack_runs) = match socketio {
-            Some(f) => (Some(f.value.0), f.value.1),
-            None => (None, Vec::new()),
-        };
-        let transports = transports.chain(stack_runs.into_iter().map(Transport::SocketIo));
+        // Other stacks' runs come after the built-in transports, in the order of their modes.
+        let transports = transports.chain(stacks.runs);
         Ok(Scenario {
             name: name.value,
             duration: duration.value,
@@ -467,7 +463,7 @@ impl Rules<'_> {
                     .into_iter()
                     .map(|e| e.value)
                     .filter(|(kind, _)| kinds.value.contains(kind))
-                    .chain(stack_endpoint.map(|e| (TransportKind::SocketIo, e)))
+                    .chain(stacks.endpoints)
                     .collect(),
                 server_pid,
                 token: token.map(|t| t.value),

@@ -1,6 +1,8 @@
-//! Another stack's protocol spoken by the generator against a `[target]`: Socket.IO (Engine.IO
-//! v4 over long-polling, WebSocket, or polling upgraded to WebSocket, as socket.io-client does).
-//! Owns the options as validated; the client speaks them ([`crate::client`]'s `socketio`).
+//! Other stacks' protocols spoken by the generator against a `[target]`: Socket.IO (Engine.IO v4
+//! over long-polling, WebSocket, or polling upgraded to WebSocket, as socket.io-client does) and
+//! nchan (nginx's pub/sub module: long-poll, EventSource or WebSocket subscribers, publishers
+//! `POST`ing to its publisher location). Owns the options as written and validated; the clients
+//! speak them.
 
 /// How a Socket.IO client carries its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,12 +60,13 @@ impl SocketIo {
     }
 }
 
-/// Whether `label` names a stack's run (`socketio-polling`).
+/// Whether `label` names a stack's run (`socketio-polling`, `nchan-sse`).
 pub fn is_stack_label(label: &str) -> bool {
-    label
+    let socketio = label
         .strip_prefix("socketio-")
-        .and_then(SocketIoMode::from_name)
-        .is_some()
+        .and_then(SocketIoMode::from_name);
+    let nchan = label.strip_prefix("nchan-").and_then(NchanMode::from_name);
+    socketio.is_some() || nchan.is_some()
 }
 
 /// `[target] socketio = { url = …, transports = […], event = …, … }`, as written.
@@ -253,5 +256,176 @@ mod tests {
         let mut t = table("http://127.0.0.1:3000");
         t.namespace = Some("/a,b".into());
         assert!(refused(t, false).contains("namespace"));
+    }
+}
+
+/// How an nchan subscriber reads its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NchanMode {
+    /// nchan's long-poll: `If-Modified-Since`/`If-None-Match` from the last answer's
+    /// `Last-Modified`/`Etag`, one message per answer.
+    LongPoll,
+    /// EventSource (`Accept: text/event-stream`), resumed with `Last-Event-ID`.
+    Sse,
+    /// WebSocket; what a subscriber sends is not published (publishers `POST`).
+    Ws,
+}
+
+impl NchanMode {
+    /// Every mode, in run order.
+    pub const ALL: [NchanMode; 3] = [NchanMode::LongPoll, NchanMode::Sse, NchanMode::Ws];
+
+    /// The name in `transports = [...]` and in the run's label (`nchan-longpoll`).
+    pub fn name(self) -> &'static str {
+        match self {
+            NchanMode::LongPoll => "longpoll",
+            NchanMode::Sse => "sse",
+            NchanMode::Ws => "ws",
+        }
+    }
+
+    /// The mode a `transports` entry names.
+    pub fn from_name(name: &str) -> Option<NchanMode> {
+        NchanMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// An nchan target (nginx's pub/sub module) as the clients speak to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nchan {
+    /// Long-poll, EventSource or WebSocket subscribers.
+    pub mode: NchanMode,
+    /// The subscriber location, `{room}` standing for the channel (`/sub/{room}`).
+    pub subscribe: String,
+    /// The publisher location (`/pub/{room}`); every mode's publishers `POST` there.
+    pub publish: String,
+}
+
+impl Nchan {
+    /// The run's label: `nchan-longpoll`, `nchan-sse`, `nchan-ws`.
+    pub fn label(&self) -> String {
+        format!("nchan-{}", self.mode.name())
+    }
+}
+
+/// `[target] nchan = { url = …, subscribe = …, publish = …, transports = […] }`, as written.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an nchan target: { url = \"http://…\", … }"
+)]
+pub struct NchanTable {
+    /// nginx's `http://` base URL.
+    pub url: Option<String>,
+    /// The subscriber location (default `/sub/{room}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscribe: Option<String>,
+    /// The publisher location (default `/pub/{room}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<String>,
+    /// `"longpoll"`, `"sse"`, `"ws"`: one run each (default: all three).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transports: Option<Vec<String>>,
+}
+
+/// The runs a `[target] nchan` table asks for, against the URL's endpoint, or what is wrong with
+/// it (for the caller to place).
+pub fn nchan_runs(
+    table: &NchanTable,
+    reach: super::target::Reach,
+) -> Result<(super::target::Endpoint, Vec<Nchan>), String> {
+    let url = table
+        .url
+        .as_deref()
+        .ok_or("needs url = \"http://127.0.0.1:PORT\"")?;
+    let endpoint = super::target::parse_with(crate::protocol::TransportKind::Nchan, url, reach)?;
+    let location = |value: &Option<String>, key: &str, default: &str| {
+        let value = value.clone().unwrap_or_else(|| default.to_string());
+        if !value.starts_with('/') || value.contains(['?', '#', ' ']) {
+            return Err(format!("{key} {value:?} must be a path starting with `/`"));
+        }
+        Ok(value)
+    };
+    let subscribe = location(&table.subscribe, "subscribe", "/sub/{room}")?;
+    let publish = location(&table.publish, "publish", "/pub/{room}")?;
+    let names = table.transports.clone().unwrap_or_else(|| {
+        NchanMode::ALL
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect()
+    });
+    if names.is_empty() {
+        return Err("transports must name at least one of longpoll, sse, ws".into());
+    }
+    let mut modes = Vec::new();
+    for name in &names {
+        let mode = NchanMode::from_name(name).ok_or_else(|| {
+            format!("transports: {name:?} is not one of \"longpoll\", \"sse\", \"ws\"")
+        })?;
+        if modes.contains(&mode) {
+            return Err(format!("transports: {name:?} is listed twice"));
+        }
+        modes.push(mode);
+    }
+    modes.sort();
+    let runs = modes
+        .into_iter()
+        .map(|mode| Nchan {
+            mode,
+            subscribe: subscribe.clone(),
+            publish: publish.clone(),
+        })
+        .collect();
+    Ok((endpoint, runs))
+}
+
+/// The table that asks for `runs` at `url` (the scenario as run, written back).
+pub fn nchan_table(url: &str, runs: &[&Nchan]) -> Option<NchanTable> {
+    let first = runs.first()?;
+    Some(NchanTable {
+        url: Some(url.to_string()),
+        subscribe: Some(first.subscribe.clone()),
+        publish: Some(first.publish.clone()),
+        transports: Some(runs.iter().map(|r| r.mode.name().to_string()).collect()),
+    })
+}
+
+#[cfg(test)]
+mod nchan_tests {
+    use super::*;
+    use crate::scenario::target::Reach;
+
+    #[test]
+    fn nchan_defaults_to_its_own_layout_and_all_three_modes() {
+        let table = NchanTable {
+            url: Some("http://127.0.0.1:8080".into()),
+            ..NchanTable::default()
+        };
+        let (endpoint, runs) = nchan_runs(&table, Reach::Loopback).unwrap();
+        assert_eq!(endpoint.addr, "127.0.0.1:8080".parse().unwrap());
+        let labels: Vec<String> = runs.iter().map(Nchan::label).collect();
+        assert_eq!(labels, ["nchan-longpoll", "nchan-sse", "nchan-ws"]);
+        assert_eq!(
+            (runs[0].subscribe.as_str(), runs[0].publish.as_str()),
+            ("/sub/{room}", "/pub/{room}")
+        );
+        let bad = NchanTable {
+            transports: Some(vec!["websocket".into()]),
+            ..table.clone()
+        };
+        assert!(
+            nchan_runs(&bad, Reach::Loopback)
+                .unwrap_err()
+                .contains("not one of")
+        );
+        let bad = NchanTable {
+            publish: Some("pub".into()),
+            ..table
+        };
+        assert!(
+            nchan_runs(&bad, Reach::Loopback)
+                .unwrap_err()
+                .contains("publish")
+        );
     }
 }

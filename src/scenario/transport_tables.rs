@@ -50,7 +50,7 @@ impl TransportsTable {
             TransportKind::ShortPoll => self.shortpoll.as_ref().map(|t| (&t.http2, &t.tls)),
             TransportKind::Sse => self.sse.as_ref().map(|t| (&t.http2, &t.tls)),
             TransportKind::Raw => self.raw.as_ref().map(|t| (&t.http2, &t.tls)),
-            TransportKind::SocketIo => None,
+            TransportKind::SocketIo | TransportKind::Nchan => None,
         }
     }
 
@@ -64,7 +64,7 @@ impl TransportsTable {
             }
             TransportKind::Sse => self.sse.as_ref().map(|t| (&t.instances, &t.balancer)),
             TransportKind::Raw => self.raw.as_ref().map(|t| (&t.instances, &t.balancer)),
-            TransportKind::SocketIo => None,
+            TransportKind::SocketIo | TransportKind::Nchan => None,
         }
     }
 }

@@ -318,8 +318,8 @@ pub async fn serve(
             http::serve(listener, config, shutdown).await
         }
         Serving::All => all::serve(listener, config, shutdown).await,
-        Serving::One(TransportKind::SocketIo) => {
-            Err(ServerError::NotServed(TransportKind::SocketIo))
+        Serving::One(kind @ (TransportKind::SocketIo | TransportKind::Nchan)) => {
+            Err(ServerError::NotServed(kind))
         }
     }
 }

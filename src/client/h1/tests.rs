@@ -19,6 +19,7 @@ fn get(target: &str) -> Request<'_> {
         token: None,
         event_stream: false,
         last_event_id: None,
+        conditional: None,
         body_bytes: 0,
     }
 }

@@ -199,7 +199,8 @@ pub(in crate::client) async fn session<C: Dial>(
     slow: bool,
 ) -> Inbox {
     let mut inbox = Inbox::in_room(room, ctx.plan.room_count());
-    let mut publishing = (index < ctx.plan.publishers).then(|| Publishing::new(ctx.clone(), index));
+    let publishes = index < ctx.plan.publishers && ctx.target.publishes_on_subscriber();
+    let mut publishing = publishes.then(|| Publishing::new(ctx.clone(), index));
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }

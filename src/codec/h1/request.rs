@@ -41,6 +41,9 @@ pub struct Request<'a> {
     pub event_stream: bool,
     /// Sent as `last-event-id` (resuming an event stream): the opaque id the server sent.
     pub last_event_id: Option<&'a [u8]>,
+    /// Sent as `if-modified-since` and `if-none-match`: where an nchan long-poll reads on from
+    /// (its last answer's `Last-Modified` and `Etag`).
+    pub conditional: Option<(&'a str, &'a str)>,
     /// The body's length, sent as `content-length` when the method carries a body (`POST`).
     pub body_bytes: usize,
 }
@@ -67,6 +70,12 @@ impl Request<'_> {
             out.extend_from_slice(id);
             out.extend_from_slice(b"\r\n");
         }
+        if let Some((modified, etag)) = self.conditional {
+            let _ = write!(
+                out,
+                "if-modified-since: {modified}\r\nif-none-match: {etag}\r\n"
+            );
+        }
         if self.method == Method::Post {
             let _ = write!(out, "content-length: {}\r\n", self.body_bytes);
         }
@@ -88,6 +97,7 @@ mod tests {
             token: None,
             event_stream: false,
             last_event_id: None,
+            conditional: None,
             body_bytes: 0,
         };
         let mut out = Vec::new();
