@@ -9,6 +9,8 @@
 //! section says the same in files):
 //! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
 //!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
+//! - [`check`]: `wsbench check` — a scenario validated with its overrides, and what a run of it
+//!   would need per transport, without starting anything.
 //! - [`run`]: `wsbench run` — per transport, start the server (`run::server`), drive the clients,
 //!   sample both processes (`run::usage`), write every result file (also after Ctrl-C, partial).
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
@@ -38,6 +40,7 @@
 
 pub mod backplane;
 pub mod capacity;
+pub mod check;
 pub mod child;
 pub mod cli;
 pub mod client;
@@ -76,13 +79,25 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(run::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => {
+            let overrides = scenario::Overrides {
+                allow_remote: args.allow_remote,
+                ..args.overrides.into()
+            };
+            let plans = check::check(&args.scenario, &overrides)?;
+            print!("{}", check::render(&args.scenario, &plans));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Capacity(args) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
+            let quiet = args.quiet;
             let dir = runtime.block_on(capacity::capacity(args))?;
-            eprintln!("capacity: {}", dir.display());
+            if !quiet {
+                eprintln!("capacity: {}", dir.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
