@@ -138,8 +138,7 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Exit code for an error: 2 for bad input (scenario or flags, more connections than the
 /// machine's file or port limits allow, source addresses that cannot reach the target, a
 /// sharded run's rules, shards that cannot be merged, a capacity search's axis that does not
-/// apply), 130
-/// for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
+/// apply, `serve` flags refused before binding), 130 for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
 /// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     let beyond_the_machine = matches!(
@@ -157,7 +156,8 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
             .downcast_ref::<merge::MergeError>()
             .is_some_and(merge::MergeError::is_bad_input);
     let bad_search = error.downcast_ref::<capacity::CapacityError>().is_some();
-    if bad_shards || bad_search {
+    let bad_serve = error.downcast_ref::<serve::BadFlags>().is_some();
+    if bad_shards || bad_search || bad_serve {
         return 2;
     }
     if error.downcast_ref::<scenario::ScenarioError>().is_some() || beyond_the_machine {
