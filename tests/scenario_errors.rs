@@ -794,7 +794,7 @@ fn thresholds_parse_and_name_bad_entries() {
     assert_eq!(
         err(&more("[thresholds]\nlatency_p98_us = 5")),
         "scenarios/x.toml:15: [thresholds] latency_p98_us: not a numeric summary.csv column \
-         (see the README's column list)"
+         (results/README.md lists the columns)"
     );
     let msg = err(&more("[thresholds]\nlost = \"about none\""));
     assert!(
