@@ -5,8 +5,8 @@
 //! delivery, connect time and exact bytes on the wire.
 //!
 //! # Layout
-//! Each module owns one thing and imports only modules listed below it (the README's "Layout"
-//! section says the same in files):
+//! Each module owns one thing and imports only modules listed below it (`docs/layout.md` says the
+//! same in files):
 //! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
 //!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
 //! - [`check`]: `wsbench check` — a scenario validated with its overrides, and what a run of it
