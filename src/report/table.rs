@@ -147,10 +147,17 @@ pub fn render(metrics: &[TransportMetrics]) -> String {
 /// Renders the table from already computed rows (the same rows `summary.csv` is written from).
 ///
 /// A transport whose run did not complete has `(partial)` after its label. When the columns
-/// do not fit in [`MAX_WIDTH`], the transports are split over several tables, each with the
-/// row labels and as many columns as fit (`summary.csv` keeps every transport on its row).
-/// No rows at all (every transport failed) gives one line saying so, not an empty table.
+/// do not fit the terminal (at most [`MAX_WIDTH`]; off a terminal, [`MAX_WIDTH`]), the
+/// transports are split over several tables, each with the row labels and as many columns as
+/// fit (`summary.csv` keeps every transport on its row). No rows at all (every transport
+/// failed) gives one line saying so, not an empty table.
 pub fn render_summaries(rows: &[Summary]) -> String {
+    let terminal = Table::new().width().map(usize::from);
+    render_within(rows, terminal.map_or(MAX_WIDTH, |w| w.min(MAX_WIDTH)))
+}
+
+/// [`render_summaries`] for a terminal `max_width` characters wide.
+fn render_within(rows: &[Summary], max_width: usize) -> String {
     if rows.is_empty() {
         return "no results: every transport run failed (the errors are above)".to_owned();
     }
@@ -162,7 +169,7 @@ pub fn render_summaries(rows: &[Summary]) -> String {
         let mut text = render_block(&rows[start..end]);
         while end < rows.len() {
             let wider = render_block(&rows[start..=end]);
-            if width(&wider) > MAX_WIDTH {
+            if width(&wider) > max_width {
                 break;
             }
             text = wider;
@@ -174,7 +181,8 @@ pub fn render_summaries(rows: &[Summary]) -> String {
     blocks.join("\n")
 }
 
-/// The widest the table may be, in characters: a 120-column terminal.
+/// The widest the table may be, in characters: a 120-column terminal, also off a terminal (a
+/// file or a CI log), so that what is stored does not depend on where it ran.
 pub const MAX_WIDTH: usize = 120;
 
 /// The widest line of `text`, in characters.
@@ -309,6 +317,16 @@ mod tests {
         let blocks = text.matches("deliveries (of expected)").count();
         assert!(blocks > 1, "five wide columns fit one table?\n{text}");
         assert_eq!(text.matches("latency p99 ").count(), blocks);
+    }
+
+    #[test]
+    fn an_80_column_terminal_gets_one_transport_per_block() {
+        let metrics: Vec<TransportMetrics> = ["ws", "sse"].iter().map(|l| sample(l)).collect();
+        let rows = summarize(&metrics);
+        assert_eq!(render_within(&rows, 120).matches("latency p99 ").count(), 1);
+        let narrow = render_within(&rows, 80);
+        assert!(width(&narrow) <= 80, "{narrow}");
+        assert_eq!(narrow.matches("latency p99 ").count(), 2, "{narrow}");
     }
 
     #[test]
