@@ -39,8 +39,11 @@ pub struct RunPlan {
     pub measured_messages: Option<u64>,
     /// Deliveries expected from the measured messages (each times its room's subscribers).
     pub expected_deliveries: Option<u64>,
-    /// Open files each process needs: the generator's, and each built-in server's.
+    /// Open files each process is given: the generator's, and each built-in server's (a file
+    /// per subscriber and publisher, and spare).
     pub descriptors: u64,
+    /// Local ports reserved: one per subscriber and publisher.
+    pub ports: u64,
     /// Source addresses the clients connect from (1: the kernel picks).
     pub source_addresses: u64,
     /// Ephemeral ports per source address the kernel offers.
@@ -66,20 +69,20 @@ pub fn check(
     for (transport, variant) in scenario.runs() {
         let kind = transport.kind();
         let connections = connections(&scenario, kind);
-        let descriptors = connections + SPARE_FILES;
+        // `run` reserves files and ports for every subscriber and every publisher, whatever the
+        // transport: the limits are checked for that, as `run` checks them.
+        let reserved = u64::from(scenario.clients.subscribers)
+            + u64::from(scenario.clients.idle)
+            + u64::from(scenario.publish.publishers);
+        let descriptors = reserved + SPARE_FILES;
         os::nofile_step(descriptors, soft, hard, nr_open, os::may_raise_hard_limit())?;
         let target = scenario
             .targets
             .endpoint(kind)
             .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |e| e.addr.ip());
-        let addresses = source::plan(
-            &scenario.clients.source_addresses,
-            target,
-            connections,
-            ports,
-        )?;
+        let addresses = source::plan(&scenario.clients.source_addresses, target, reserved, ports)?;
         let source_addresses = (addresses.len() as u64).max(1);
-        os::check_ports(connections, ports, source_addresses)?;
+        os::check_ports(reserved, ports, source_addresses)?;
         let external = scenario.targets.endpoint(kind).is_some();
         let scaling = scenario.scaling_of(kind);
         let instances = if external { 0 } else { scaling.instances };
@@ -95,6 +98,7 @@ pub fn check(
             measured_messages,
             expected_deliveries: measured_messages.map(|m| expected(&scenario, m)),
             descriptors,
+            ports: reserved,
             source_addresses,
             ports_per_address: ports,
         });
@@ -177,7 +181,7 @@ pub fn render(path: &std::path::Path, plans: &[RunPlan]) -> String {
         let _ = writeln!(
             out,
             "  ports                {} from {} source address(es), {} each",
-            group(p.connections),
+            group(p.ports),
             p.source_addresses,
             group(p.ports_per_address)
         );

@@ -77,6 +77,8 @@ fn check_prints_tiny_toml_plan_exactly() {
         ws.contains("processes            2 (1 built-in server)"),
         "{ws}"
     );
+    // Files as `run` reserves them: every subscriber and publisher, and 64 spare.
+    assert!(ws.contains("open files           119 per process"), "{ws}");
     // An HTTP publisher POSTs on a connection of its own.
     assert!(
         block("sse").contains("connections          55\n"),
