@@ -126,6 +126,44 @@ fn a_file_without_transports_is_told_which_tables_exist() {
 }
 
 #[test]
+fn every_transport_failing_prints_a_sentence_not_an_empty_table() {
+    // A loopback port nobody listens on: every connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "duration = \"1s\"\n[clients]\nsubscribers = 2\n[publish]\nrate = 1\n\
+             [transports.ws]\n[target]\nws = \"ws://127.0.0.1:{port}/ws\"\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = wsbench(&[
+        "run",
+        path.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("no results: every transport run failed"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('┌') && !stdout.contains("deliveries (of"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn serve_refuses_a_bad_backplane_before_printing_an_address() {
     for url in ["redis://host:6379", "redis://192.0.2.1:6379"] {
         let output = wsbench(&["serve", "--transport", "ws", "--backplane", url]);
