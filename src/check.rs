@@ -24,6 +24,9 @@ const SPARE_FILES: u64 = 64;
 pub struct RunPlan {
     /// The run's label (`ws`, `longpoll-h2-tls`).
     pub label: String,
+    /// The file has no table for this transport (`--transports` added it): it runs with the
+    /// table's defaults.
+    pub defaults: bool,
     /// Client connections the generator opens: every subscriber (and idle connection), plus one
     /// per publisher on an HTTP transport (whose publishers `POST` on connections of their own).
     pub connections: u64,
@@ -58,6 +61,11 @@ pub fn check(
     overrides: &scenario::Overrides,
 ) -> anyhow::Result<Vec<RunPlan>> {
     let scenario = scenario::load_with(path, overrides)?;
+    // The transports the file itself configures; `--transports` may add one it does not, which
+    // then runs with that table's defaults. (A file valid only with its overrides names none.)
+    let in_file: Option<Vec<TransportKind>> = scenario::load(path)
+        .ok()
+        .map(|s| s.transports.iter().map(|t| t.kind()).collect());
     let ports = os::ephemeral_ports()?;
     let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_err(|source| os::OsError::Sys {
@@ -91,6 +99,7 @@ pub fn check(
         let (messages, measured_messages) = messages(&scenario);
         plans.push(RunPlan {
             label: variant.label(kind),
+            defaults: in_file.as_ref().is_some_and(|k| !k.contains(&kind)),
             connections,
             instances,
             processes: 1 + instances + redis + haproxy,
@@ -163,7 +172,10 @@ pub fn render(path: &std::path::Path, plans: &[RunPlan]) -> String {
             1 => "1 built-in server".to_string(),
             n => format!("{n} built-in servers"),
         };
-        let _ = writeln!(out, "{}:", p.label);
+        let _ = match p.defaults {
+            true => writeln!(out, "{}: (not in the file: its table's defaults)", p.label),
+            false => writeln!(out, "{}:", p.label),
+        };
         let _ = writeln!(out, "  connections          {}", group(p.connections));
         let _ = writeln!(out, "  processes            {} ({servers})", p.processes);
         let _ = writeln!(out, "  messages             {}", count(p.messages));

@@ -85,6 +85,15 @@ fn check_prints_tiny_toml_plan_exactly() {
         "{stdout}"
     );
     assert!(!stdout.contains("longpoll"), "{stdout}");
+
+    // A transport the file has no table for runs with the table's defaults, and says so.
+    let output = wsbench(&["check", "scenarios/tiny.toml", "--transports", "ws,raw"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("\nws:\n"), "{stdout}");
+    assert!(
+        stdout.contains("\nraw: (not in the file: its table's defaults)\n"),
+        "{stdout}"
+    );
 }
 
 #[test]
