@@ -9,7 +9,7 @@
 #                (docs/workloads.md; with FIGURES_WRITE=1 the README's block between the
 #                 `figures:begin`/`figures:end` markers is replaced), ~20 min
 #     scale      scripts/scale.sh "1000 5000 10000 19500" 2 -> OUT/scale.md (docs/scale.md), ~17 min
-#     capacity   wsbench capacity on chat.toml, p99 50 ms   -> OUT/capacity.md (docs/capacity.md)
+#     capacity   wsbench capacity on chat.toml, p99 50 ms   -> OUT/capacity.md (docs/capacity.md), ~5 min
 #     shards     scripts/shards.sh                          -> OUT/shards.md (docs/shards.md)
 #     backplane  scripts/backplane/instances.sh             -> OUT/backplane.md (docs/backplane.md)
 #   FIGURES_QUICK=1  a check of this script, not figures: the workloads stage only (unless
@@ -183,10 +183,13 @@ stage_script() {
 }
 
 stage_capacity() {
-    local started
+    local started search=(scenarios/chat.toml --max 16000 --duration 5s --warmup 1s
+        --transports ws,longpoll,shortpoll,sse,raw)
+    # A quick check steps tiny.toml's WebSocket run from 50 to 100 subscribers, 1 s each.
+    [[ $quick == 1 ]] && search=(scenarios/tiny.toml --max 100 --duration 1s --transports ws)
     started=$(date -u +'%Y-%m-%d %H:%M')
-    "$WSBENCH" capacity scenarios/chat.toml --p99 50ms --by subscribers --max 16000 \
-        --duration 5s --warmup 1s --transports ws,longpoll,shortpoll,sse,raw --quiet \
+    echo "== capacity ($(date -u +%T))" >&2
+    "$WSBENCH" capacity "${search[@]}" --p99 50ms --by subscribers --quiet \
         --out "$out/capacity" >"$out/capacity.txt"
     { stamp "scripts/figures.sh, capacity" "$started"; echo; grep '^capacity \[' "$out/capacity.txt"; } >"$out/capacity.md"
 }
