@@ -20,7 +20,7 @@ pub enum OsError {
          built-in server, which inherits this limit) but the hard limit is {hard}, and only root \
          with CAP_SYS_RESOURCE may raise it; raise it before the run (e.g. `ulimit -Hn {needed}` \
          as root, or LimitNOFILE={needed} in a systemd unit) or ask for fewer subscribers; where \
-         it cannot be raised, the load must come from several processes (sharded runs, issue 14)"
+         it cannot be raised, the load must come from several processes (`wsbench run --shard`)"
     )]
     TooFewFiles {
         /// File descriptors the run needs.
@@ -32,7 +32,7 @@ pub enum OsError {
     #[error(
         "{needed} open files are needed but the kernel allows a process at most {nr_open} \
          (fs.nr_open); raise it as root (`sysctl -w fs.nr_open={needed}`), or let several \
-         processes share the load (sharded runs, issue 14), or ask for fewer subscribers"
+         processes share the load (`wsbench run --shard`), or ask for fewer subscribers"
     )]
     AboveNrOpen {
         /// File descriptors the run needs.
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn reads_the_effective_capabilities() {
-        // This machine's mask: everything but CAP_SYS_RESOURCE (bit 24).
+        // A process without CAP_SYS_RESOURCE: everything but bit 24.
         let status = "Name:\tx\nCapPrm:\t000001ffffffffff\nCapEff:\t000001fffeffffff\n";
         assert_eq!(has_capability(status, CAP_SYS_RESOURCE), Some(false));
         assert_eq!(has_capability(status, 23), Some(true));

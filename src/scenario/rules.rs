@@ -3,7 +3,7 @@
 //! Owns every rule a scenario must satisfy, in the order they are checked: each value of the mirror
 //! read (or its default taken when the key is absent), then the range checks and the rules between
 //! fields, each failing as a [`ScenarioError::Invalid`] that names the file line or the flag its
-//! value came from; and building the [`Scenario`] once they all hold. The helpers that read a
+//! value came from; and building the [`Scenario`] once they all hold. The functions that read a
 //! value and refuse one are [`fields`](super::fields)'. Does not own the schema, TOML's own errors
 //! or the overrides ([`file`](super::file), [`locate`](super::locate),
 //! [`overrides`](super::overrides)), nor the validated types or how an error's location is written
@@ -326,10 +326,19 @@ impl Rules<'_> {
             !kinds.value.is_empty() || !stacks.runs.is_empty(),
             &kinds.origin,
             "[transports]",
-            || {
-                "[transports] needs at least one of [transports.ws], [transports.longpoll], \
-             [transports.shortpoll] or [transports.sse]"
-                    .into()
+            || match kinds.origin {
+                // No `[transports]` at all: a newcomer's first file. Say what one looks like.
+                Origin::Default => {
+                    let kinds: Vec<&str> = TransportKind::ALL.iter().map(|k| k.label()).collect();
+                    format!(
+                        "no transport to run: add a `[transports.ws]` table (one per transport \
+                         to run; these exist: {}), or a [target] socketio or nchan",
+                        kinds.join(", ")
+                    )
+                }
+                _ => "[transports] needs at least one of [transports.ws], [transports.longpoll], \
+                      [transports.shortpoll] or [transports.sse]"
+                    .into(),
             },
         )?;
         let dup = (1..kinds.value.len()).find(|&i| kinds.value[..i].contains(&kinds.value[i]));
