@@ -2,8 +2,8 @@
 //! a `wsbench serve` behind a shell. Sampling only the process a user names would report a
 //! master that forwards every connection to its workers as almost free.
 //!
-//! The tree is read from `/proc/<pid>/stat` of every process (its parent is field 4), so it needs
-//! no `CONFIG_PROC_CHILDREN` and sees grandchildren. CPU counts each live member's own time plus
+//! The tree is read from the kernel's children lists (`CONFIG_PROC_CHILDREN`), or where it keeps
+//! none, from `/proc/<pid>/stat` of every process (the parent is field 4). CPU counts each live member's own time plus
 //! the time of the children it has already reaped (`cutime`, `cstime`), so a worker that exits and
 //! is waited for keeps its seconds in the sum. Memory is the sum of each member's peak RSS: pages a
 //! forked worker still shares with its master are counted in both, so it is an upper bound.
@@ -95,10 +95,48 @@ fn is_pid(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The children of `pid` as the kernel lists them per thread (`/proc/<pid>/task/<tid>/children`,
+/// `CONFIG_PROC_CHILDREN`); `None` where the kernel has no such file.
+fn children(pid: u32) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut out = Vec::new();
+    for task in tasks.filter_map(Result::ok) {
+        let text = std::fs::read_to_string(task.path().join("children")).ok()?;
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    Some(out)
+}
+
+/// `pid` and its descendants, root first: from the kernel's children lists, a few reads for a
+/// process without children (sampled every second, on the thread that runs the phases), or from
+/// every process's stat line where the kernel keeps no such lists.
+fn tree(pid: u32) -> Option<Vec<StatLine>> {
+    let root = stat(pid).ok()?;
+    let mut out = vec![root];
+    let mut next = 0;
+    while next < out.len() {
+        let Some(kids) = children(out[next].pid) else {
+            return Some(members(&table().ok()?, pid));
+        };
+        next += 1;
+        for kid in kids {
+            if out.iter().all(|m| m.pid != kid) {
+                // A child that exited meanwhile is no longer part of the tree.
+                if let Ok(line) = stat(kid) {
+                    out.push(line);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
 /// CPU time so far and summed peak RSS of `pid` and its descendants; `None` if `pid` is gone.
 pub fn tree_usage(pid: u32) -> Option<ProcessUsage> {
-    let table = table().ok()?;
-    let members = members(&table, pid);
+    let members = tree(pid)?;
     if members.is_empty() {
         return None;
     }
@@ -207,6 +245,15 @@ mod tests {
             })
             .sum();
         let usage = tree_usage(root).expect("alive");
+        let sorted = |lines: Vec<StatLine>| {
+            let mut pids: Vec<u32> = lines.iter().map(|m| m.pid).collect();
+            pids.sort_unstable();
+            pids
+        };
+        let by_lists = sorted(tree(root).expect("alive"));
+        let by_scan = sorted(members(&table().expect("/proc"), root));
+        assert_eq!(by_lists, by_scan);
+        assert_eq!(by_lists.len(), 3);
         let kids_ticks: u64 = asleep.iter().map(|k| k.own_ticks).sum();
         eprintln!("tree: {} ticks, children {kids_ticks}", each);
         for pid in [asleep[0].pid, asleep[1].pid] {
