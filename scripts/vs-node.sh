@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Our WebSocket server against the classic Node ws chat server (scripts/peer-node-ws), alternating
+# Our WebSocket server against the classic Node ws chat server (scripts/peers/node-ws), alternating
 # runs of chat.toml's load (WebSocket only) at RATE msg/s; prints one summary line per run.
 # usage: scripts/vs-node.sh [RATE] [PAIRS]   (default 20 msg/s, 2 pairs); results in /tmp/vs-node-RATE
 set -euo pipefail
@@ -13,7 +13,7 @@ trap '[[ -n $pid ]] && kill $pid 2>/dev/null; true' EXIT
 for i in $(seq 1 "$pairs"); do
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   ./target/release/wsbench run scenarios/chat.toml --transports ws --rate $rate --quiet --out $out/ours-$i >/dev/null
-  pid=$(scripts/peer-node-ws/start.sh $port)
+  pid=$(scripts/peers/node-ws/start.sh $port)
   cat > $out/node.toml <<T
 name = "node"
 duration = "20s"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The built-in WebSocket server against the yardstick's tuned reference server, the tutorial's
-# Node `ws` chat server (scripts/peer-node-ws) and, given, an older wsbench build, measured by the
+# Node `ws` chat server (scripts/peers/node-ws) and, given, an older wsbench build, measured by the
 # same lean client: deliveries per server-CPU-second, saturated (window 8) and at fixed rates,
 # 64-byte messages, interleaved rounds. Loopback only; every run bounded (--max).
 #
@@ -32,7 +32,7 @@ serve() { # NAME -> starts the server, sets pid and path
             "$yardstick" tuned $port >/dev/null 2>&1 & pid=$!
             path=() ;;
         node)
-            pid=$(LOG=$out/node.log scripts/peer-node-ws/start.sh $port)
+            pid=$(LOG=$out/node.log scripts/peers/node-ws/start.sh $port)
             path=() ;;
     esac
     for _ in $(seq 1 100); do

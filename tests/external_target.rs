@@ -1,6 +1,6 @@
 //! External-target mode: `[target]` points transports at servers wsbench did not start — our
 //! own `wsbench serve` run by hand, and the classic Node `ws` chat server (installed with npm by
-//! `scripts/peer-node-ws/start.sh`). Same clients, same counts, same files.
+//! `scripts/peers/node-ws/start.sh`). Same clients, same counts, same files.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
@@ -97,7 +97,7 @@ fn the_classic_node_chat_server() {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let start = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peer-node-ws/start.sh");
+    let start = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peers/node-ws/start.sh");
     let started = Command::new(&start)
         .arg(port.to_string())
         .env("LOG", dir.path().join("node.log"))

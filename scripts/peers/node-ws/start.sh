@@ -4,7 +4,7 @@
 # a clean machine needs nothing installed by hand. Prints the server's pid on stdout once it
 # accepts connections; its log goes to $LOG (default: server.log here). Stop it with `kill <pid>`.
 #
-# usage: scripts/peer-node-ws/start.sh PORT
+# usage: scripts/peers/node-ws/start.sh PORT
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 port=${1:?usage: start.sh PORT}
