@@ -98,7 +98,7 @@ pub fn check(
         let haproxy = u32::from(scaling.balancer == Balancer::Haproxy && !external);
         let (messages, measured_messages) = messages(&scenario);
         plans.push(RunPlan {
-            label: variant.label(kind),
+            label: transport.label(variant),
             defaults: in_file.as_ref().is_some_and(|k| !k.contains(&kind)),
             connections,
             instances,
@@ -118,7 +118,12 @@ pub fn check(
 /// The generator's connections for `kind`.
 fn connections(s: &Scenario, kind: TransportKind) -> u64 {
     let subscribing = u64::from(s.clients.subscribers) + u64::from(s.clients.idle);
-    let own_publishers = !matches!(kind, TransportKind::Ws | TransportKind::Raw);
+    // Publishers that `POST` have a connection of their own (as `Target::publishes_on_subscriber`
+    // decides); on WebSocket, raw and Socket.IO they send on their subscriber connection.
+    let own_publishers = !matches!(
+        kind,
+        TransportKind::Ws | TransportKind::Raw | TransportKind::SocketIo
+    );
     subscribing
         + if own_publishers {
             u64::from(s.publish.publishers)

@@ -10,7 +10,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::shard::{ShardSpec, StartAt};
-use crate::protocol::TransportKind;
 use crate::scenario;
 
 /// wsbench: how much better is WebSocket than HTTP polling for server push, on your workload?
@@ -189,9 +188,10 @@ pub struct OverrideFlags {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub warmup: Option<Duration>,
     /// Run only these transports, in this order (e.g. `ws,longpoll`). One without a
-    /// `[transports.X]` table in the file runs with that table's defaults.
-    #[arg(long, value_delimiter = ',')]
-    pub transports: Option<Vec<TransportKind>>,
+    /// `[transports.X]` table in the file runs with that table's defaults. A `[target]` stack's
+    /// runs are named by label (`socketio-polling`, `nchan-sse`) and run after the built-in ones.
+    #[arg(long, value_delimiter = ',', value_parser = str::parse::<scenario::RunPick>)]
+    pub transports: Option<Vec<scenario::RunPick>>,
     /// `[target] server_pid`: sample this external server process's CPU time and memory.
     #[arg(long, value_name = "PID", allow_negative_numbers = true)]
     pub server_pid: Option<i64>,
@@ -209,6 +209,24 @@ impl From<OverrideFlags> for scenario::Overrides {
             transports,
             server_pid,
         } = flags;
+        let stacks = transports.as_ref().map(|picks| {
+            picks
+                .iter()
+                .filter_map(|p| match p {
+                    scenario::RunPick::Stack(label) => Some(label.clone()),
+                    scenario::RunPick::Transport(_) => None,
+                })
+                .collect()
+        });
+        let transports = transports.map(|picks| {
+            picks
+                .into_iter()
+                .filter_map(|p| match p {
+                    scenario::RunPick::Transport(kind) => Some(kind),
+                    scenario::RunPick::Stack(_) => None,
+                })
+                .collect()
+        });
         scenario::Overrides {
             subscribers,
             publishers,
@@ -217,6 +235,7 @@ impl From<OverrideFlags> for scenario::Overrides {
             duration,
             warmup,
             transports,
+            stacks,
             server_pid,
             // A flag of `wsbench run` itself (`RunArgs::allow_remote`), set by the caller.
             allow_remote: false,

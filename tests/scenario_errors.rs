@@ -497,6 +497,7 @@ fn overrides_change_values() {
         duration: Some(Duration::from_secs(3)),
         warmup: Some(Duration::ZERO),
         transports: Some(vec![TransportKind::LongPoll]),
+        stacks: None,
         server_pid: None,
         allow_remote: false,
     };

@@ -19,14 +19,13 @@ use std::time::SystemTime;
 use anyhow::Context;
 
 use crate::cli::{CapacityArgs, LoadAxis, OverrideFlags, RunArgs};
-use crate::protocol::TransportKind;
 use crate::report::capacity::{self, CapacityStep, Conclusion};
 use crate::report::files::REPORT_HTML;
 use crate::report::saturation::saturation;
 use crate::report::stored::read_summary;
 use crate::report::summary::Summary;
 use crate::run::{Interrupted, ThresholdsFailed};
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, RunPick, Scenario, Transport};
 use search::{Search, Verdict};
 
 /// The file of every step's figures and verdict.
@@ -58,10 +57,22 @@ pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
         .unwrap_or_else(|| default_dir(&scenario, SystemTime::now()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let limit_us = u64::try_from(args.p99.as_micros()).unwrap_or(u64::MAX);
-    let mut kinds: Vec<TransportKind> = Vec::new();
+    // A built-in transport is searched once, its variants inside each step; a stack's run
+    // (`socketio-polling`) on its own.
+    let mut picks: Vec<(String, RunPick)> = Vec::new();
     for t in &scenario.transports {
-        if !kinds.contains(&t.kind()) {
-            kinds.push(t.kind());
+        let (label, pick) = match t {
+            Transport::SocketIo(_) | Transport::Nchan(_) => {
+                let label = t.label(Default::default());
+                (label.clone(), RunPick::Stack(label))
+            }
+            other => (
+                other.kind().label().to_string(),
+                RunPick::Transport(other.kind()),
+            ),
+        };
+        if picks.iter().all(|(l, _)| *l != label) {
+            picks.push((label, pick));
         }
     }
     let (start, min) = match args.by {
@@ -73,12 +84,12 @@ pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
     };
     let mut steps: Vec<CapacityStep> = Vec::new();
     let mut conclusions = Vec::new();
-    for kind in kinds {
-        let label = kind.label();
+    for (label, pick) in picks {
+        let label = label.as_str();
         let mut search = Search::new(start, min, args.max);
         while let Some(load) = search.next() {
             let results = format!("steps/{label}-{load}");
-            let (verdict, row) = match step(&args, kind, load, &dir.join(&results)).await {
+            let (verdict, row) = match step(&args, &pick, load, &dir.join(&results)).await {
                 Ok(step) => step,
                 Err(e) => {
                     finish(&dir, &args, &scenario, limit_us, &conclusions, &steps)?;
@@ -120,12 +131,12 @@ pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
 /// machine's limits (exit code 2) and an interruption end the search with their error.
 async fn step(
     args: &CapacityArgs,
-    kind: TransportKind,
+    pick: &RunPick,
     load: u64,
     out: &Path,
 ) -> anyhow::Result<(Verdict, Option<Summary>)> {
     let mut overrides = OverrideFlags {
-        transports: Some(vec![kind]),
+        transports: Some(vec![pick.clone()]),
         ..args.overrides.clone()
     };
     match args.by {
@@ -150,7 +161,11 @@ async fn step(
     }
     // With variants the plain run's row is judged, else the first variant's.
     let row = read_summary(out).ok().and_then(|s| {
-        let plain = s.rows.iter().position(|r| r.transport == kind.label());
+        let label = match pick {
+            RunPick::Transport(kind) => kind.label(),
+            RunPick::Stack(label) => label.as_str(),
+        };
+        let plain = s.rows.iter().position(|r| r.transport == label);
         s.rows.into_iter().nth(plain.unwrap_or(0))
     });
     let limit_us = u64::try_from(args.p99.as_micros()).unwrap_or(u64::MAX);

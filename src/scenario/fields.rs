@@ -131,9 +131,38 @@ impl Rules<'_> {
     }
 
     /// `[target] socketio` and `[target] nchan`: each stack's endpoint and one run per mode it
-    /// asks for, stacks in that order. `rooms`: the scenario has rooms (which Socket.IO clients
-    /// must join by an event).
+    /// asks for, stacks in that order; only those `--transports` names, if it names any.
+    /// `rooms`: the scenario has rooms (which Socket.IO clients must join by an event).
     pub(super) fn stacks(
+        &self,
+        target: &mut TargetTable,
+        rooms: bool,
+        picked: Option<&[String]>,
+    ) -> Result<StackRuns, ScenarioError> {
+        let mut all = self.stack_tables(target, rooms)?;
+        let Some(picked) = picked else {
+            return Ok(all);
+        };
+        if let Some(missing) = picked.iter().find(|label| {
+            all.runs
+                .iter()
+                .all(|r| &r.label(Default::default()) != *label)
+        }) {
+            return Err(self.invalid(
+                Origin::Flag("--transports"),
+                "[target]",
+                format!("{missing} is not among the runs the file's [target] asks for"),
+            ));
+        }
+        all.runs
+            .retain(|r| picked.contains(&r.label(Default::default())));
+        let kinds: Vec<TransportKind> = all.runs.iter().map(super::Transport::kind).collect();
+        all.endpoints.retain(|(kind, _)| kinds.contains(kind));
+        Ok(all)
+    }
+
+    /// Every run the `[target]` stacks ask for.
+    fn stack_tables(
         &self,
         target: &mut TargetTable,
         rooms: bool,

@@ -305,7 +305,13 @@ impl From<&Scenario> for ScenarioFile {
         let d = |d: Duration| Some(v(humantime::format_duration(d).to_string()));
         let int = |n: u32| Some(v(i64::from(n)));
         let mut transports = TransportsTable {
-            run_order: Some(s.transports.iter().map(Transport::kind).collect()),
+            run_order: Some(
+                s.transports
+                    .iter()
+                    .filter(|t| !matches!(t, Transport::SocketIo(_) | Transport::Nchan(_)))
+                    .map(Transport::kind)
+                    .collect(),
+            ),
             ..TransportsTable::default()
         };
         for t in &s.transports {

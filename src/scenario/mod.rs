@@ -53,7 +53,7 @@ use rules::Rules;
 use scaling::Scaling;
 pub use shape::Pattern;
 use sources::SourceAddresses;
-pub use stack::{Nchan, NchanMode, SocketIo, SocketIoMode};
+pub use stack::{Nchan, NchanMode, RunPick, SocketIo, SocketIoMode};
 use variant::{Variant, Variants};
 
 /// A validated scenario. Every field is in range; see the README's scenario reference.

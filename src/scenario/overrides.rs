@@ -30,6 +30,9 @@ pub struct Overrides {
     /// The transports to run, in this order (`--transports`). One the file does not configure
     /// runs with its defaults ([`Transport::default_for`](super::Transport::default_for)).
     pub transports: Option<Vec<TransportKind>>,
+    /// The `[target]` stacks' runs to run, by label (`--transports socketio-polling`); with
+    /// `transports` given and this `None`, none of them.
+    pub stacks: Option<Vec<String>>,
     /// `[target] server_pid`: an external server process to sample (`--server-pid`)
     pub server_pid: Option<i64>,
     /// `[target]` URLs and `[backplane] redis` may name addresses off loopback
@@ -49,6 +52,7 @@ impl ScenarioFile {
             duration,
             warmup,
             transports,
+            stacks,
             server_pid,
             allow_remote,
         } = o;
@@ -71,8 +75,9 @@ impl ScenarioFile {
         if let Some(d) = warmup {
             self.warmup = Some(Sourced::flag(text(d), "--warmup"));
         }
-        if let Some(kinds) = transports {
-            self.transports.value.run_order = Some(kinds.clone());
+        if transports.is_some() || stacks.is_some() {
+            self.transports.value.run_order = Some(transports.clone().unwrap_or_default());
+            self.transports.value.stack_order = Some(stacks.clone().unwrap_or_default());
             self.transports.source = Source::Flag("--transports");
         }
         if let Some(pid) = server_pid {

@@ -62,7 +62,8 @@ impl Rules<'_> {
             .map_err(|(at, message)| self.invalid(self.origin(&at), "[thresholds]", message))?;
         let mut target = target.unwrap_or_default();
         let endpoints = self.endpoints(&mut target)?;
-        let stacks = self.stacks(&mut target, rooms.is_some())?;
+        let picked = transports.value.stack_order.as_deref();
+        let stacks = self.stacks(&mut target, rooms.is_some(), picked)?;
         let name = match name {
             Some(name) => self.field(name),
             None => {

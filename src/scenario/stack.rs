@@ -60,6 +60,37 @@ impl SocketIo {
     }
 }
 
+/// One entry of `--transports`: a built-in transport (`ws`), or a stack's run by its label
+/// (`socketio-polling`, `nchan-sse`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunPick {
+    /// A built-in transport.
+    Transport(crate::protocol::TransportKind),
+    /// Another stack's run, by label.
+    Stack(String),
+}
+
+impl std::str::FromStr for RunPick {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(kind) = crate::protocol::TransportKind::ALL
+            .into_iter()
+            .find(|k| k.label() == s)
+        {
+            return Ok(RunPick::Transport(kind));
+        }
+        if is_stack_label(s) {
+            return Ok(RunPick::Stack(s.to_string()));
+        }
+        Err(format!(
+            "{s:?} is not a transport: ws, longpoll, shortpoll, sse, raw, or a [target] stack's \
+             run (socketio-polling, socketio-websocket, socketio-upgrade, nchan-longpoll, \
+             nchan-sse, nchan-ws)"
+        ))
+    }
+}
+
 /// Whether `label` names a stack's run (`socketio-polling`, `nchan-sse`).
 pub fn is_stack_label(label: &str) -> bool {
     let socketio = label

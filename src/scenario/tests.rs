@@ -100,3 +100,53 @@ fn overriding_a_validated_scenario_keeps_its_run_order() {
     assert_eq!(again.transports, s.transports);
     assert_eq!(again.publish.rate, 7.0);
 }
+
+/// Stacks' runs come after the built-in transports, each by its label; `--transports` picks them
+/// by label, and the scenario as run (capacity's steps load it back) asks for the same runs.
+#[test]
+fn stack_runs_are_picked_by_label_and_load_back() {
+    let text = format!(
+        "{BASE}[target]\nsocketio = {{ url = \"http://127.0.0.1:3000\" }}\n\
+         nchan = {{ url = \"http://127.0.0.1:8080\", transports = [\"sse\"] }}\n\
+         [thresholds.socketio-upgrade]\nlost = 0\n"
+    );
+    let labels =
+        |s: &Scenario| -> Vec<String> { s.runs().iter().map(|(t, v)| t.label(*v)).collect() };
+    let all = with(Overrides::default(), &text).unwrap();
+    assert_eq!(
+        labels(&all),
+        [
+            "ws",
+            "sse",
+            "socketio-polling",
+            "socketio-websocket",
+            "socketio-upgrade",
+            "nchan-sse"
+        ]
+    );
+    let again = parse_with(
+        Path::new("as-run.toml"),
+        &all.to_toml(),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(labels(&again), labels(&all));
+    let picked = Overrides {
+        transports: Some(vec![TransportKind::Sse]),
+        stacks: Some(vec!["nchan-sse".into(), "socketio-websocket".into()]),
+        ..Overrides::default()
+    };
+    let some = with(picked, &text).unwrap();
+    assert_eq!(labels(&some), ["sse", "socketio-websocket", "nchan-sse"]);
+    let only_ws = Overrides {
+        transports: Some(vec![TransportKind::Ws]),
+        ..Overrides::default()
+    };
+    assert_eq!(labels(&with(only_ws, &text).unwrap()), ["ws"]);
+    let missing = Overrides {
+        stacks: Some(vec!["nchan-ws".into()]),
+        ..Overrides::default()
+    };
+    let e = with(missing, &text).unwrap_err().to_string();
+    assert!(e.contains("nchan-ws is not among the runs"), "{e}");
+}

@@ -25,6 +25,10 @@ pub struct TransportsTable {
     /// given, duplicates and all, for validation to refuse.
     #[serde(skip)]
     pub run_order: Option<Vec<TransportKind>>,
+    /// With `run_order`: the `[target]` stacks' runs to keep, by label (`--transports
+    /// socketio-polling`); `None`: every run the stacks ask for.
+    #[serde(skip)]
+    pub stack_order: Option<Vec<String>>,
 }
 
 /// The `instances` and `balancer` keys of one transport table.
