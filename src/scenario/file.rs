@@ -395,25 +395,17 @@ impl From<&Scenario> for ScenarioFile {
             match target.url_mut(*kind) {
                 Some(url) => *url = Some(v(endpoint.url.clone())),
                 None if *kind == TransportKind::SocketIo => {
-                    let runs: Vec<&super::SocketIo> = s
-                        .transports
-                        .iter()
-                        .filter_map(|t| match t {
-                            Transport::SocketIo(io) => Some(io),
-                            _ => None,
-                        })
-                        .collect();
+                    let runs = stack_runs(s, |t| match t {
+                        Transport::SocketIo(io) => Some(io),
+                        _ => None,
+                    });
                     target.socketio = super::stack::socketio_table(&endpoint.url, &runs).map(v);
                 }
                 None => {
-                    let runs: Vec<&super::Nchan> = s
-                        .transports
-                        .iter()
-                        .filter_map(|t| match t {
-                            Transport::Nchan(n) => Some(n),
-                            _ => None,
-                        })
-                        .collect();
+                    let runs = stack_runs(s, |t| match t {
+                        Transport::Nchan(n) => Some(n),
+                        _ => None,
+                    });
                     target.nchan = super::stack::nchan_table(&endpoint.url, &runs).map(v);
                 }
             }
@@ -494,4 +486,9 @@ impl From<&Scenario> for ScenarioFile {
             }),
         }
     }
+}
+
+/// The runs of one `[target]` stack among the scenario's transports, in run order.
+fn stack_runs<'a, T>(s: &'a Scenario, pick: impl Fn(&'a Transport) -> Option<&'a T>) -> Vec<&'a T> {
+    s.transports.iter().filter_map(pick).collect()
 }

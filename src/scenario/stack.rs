@@ -126,6 +126,39 @@ pub struct SocketIoTable {
     pub join_event: Option<String>,
 }
 
+/// The modes a stack's `transports` list names, in run order (all of them when absent), or what
+/// is wrong with the list.
+fn modes<M: Copy + Ord>(
+    names: Option<&[String]>,
+    all: &[M],
+    name: fn(M) -> &'static str,
+) -> Result<Vec<M>, String> {
+    let known: Vec<String> = all.iter().map(|&m| format!("{:?}", name(m))).collect();
+    let Some(names) = names else {
+        return Ok(all.to_vec());
+    };
+    if names.is_empty() {
+        return Err(format!(
+            "transports must name at least one of {}",
+            known.join(", ")
+        ));
+    }
+    let mut modes = Vec::new();
+    for given in names {
+        let mode = all
+            .iter()
+            .copied()
+            .find(|&m| name(m) == given)
+            .ok_or_else(|| format!("transports: {given:?} is not one of {}", known.join(", ")))?;
+        if modes.contains(&mode) {
+            return Err(format!("transports: {given:?} is listed twice"));
+        }
+        modes.push(mode);
+    }
+    modes.sort();
+    Ok(modes)
+}
+
 /// The event socket.io's getting-started chat uses.
 pub const DEFAULT_EVENT: &str = "chat message";
 /// Engine.IO's default path.
@@ -190,26 +223,11 @@ pub fn socketio_runs(
     if table.join_event.as_deref() == Some("") {
         return Err("join_event must not be empty".into());
     }
-    let names = table.transports.clone().unwrap_or_else(|| {
-        SocketIoMode::ALL
-            .iter()
-            .map(|m| m.name().to_string())
-            .collect()
-    });
-    if names.is_empty() {
-        return Err("transports must name at least one of polling, websocket, upgrade".into());
-    }
-    let mut modes = Vec::new();
-    for name in &names {
-        let mode = SocketIoMode::from_name(name).ok_or_else(|| {
-            format!("transports: {name:?} is not one of \"polling\", \"websocket\", \"upgrade\"")
-        })?;
-        if modes.contains(&mode) {
-            return Err(format!("transports: {name:?} is listed twice"));
-        }
-        modes.push(mode);
-    }
-    modes.sort();
+    let modes = modes(
+        table.transports.as_deref(),
+        &SocketIoMode::ALL,
+        SocketIoMode::name,
+    )?;
     let runs = modes
         .into_iter()
         .map(|mode| SocketIo {
@@ -379,26 +397,11 @@ pub fn nchan_runs(
     };
     let subscribe = location(&table.subscribe, "subscribe", "/sub/{room}")?;
     let publish = location(&table.publish, "publish", "/pub/{room}")?;
-    let names = table.transports.clone().unwrap_or_else(|| {
-        NchanMode::ALL
-            .iter()
-            .map(|m| m.name().to_string())
-            .collect()
-    });
-    if names.is_empty() {
-        return Err("transports must name at least one of longpoll, sse, ws".into());
-    }
-    let mut modes = Vec::new();
-    for name in &names {
-        let mode = NchanMode::from_name(name).ok_or_else(|| {
-            format!("transports: {name:?} is not one of \"longpoll\", \"sse\", \"ws\"")
-        })?;
-        if modes.contains(&mode) {
-            return Err(format!("transports: {name:?} is listed twice"));
-        }
-        modes.push(mode);
-    }
-    modes.sort();
+    let modes = modes(
+        table.transports.as_deref(),
+        &NchanMode::ALL,
+        NchanMode::name,
+    )?;
     let runs = modes
         .into_iter()
         .map(|mode| Nchan {
