@@ -15,8 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backplane::haproxy::Haproxy;
-use crate::backplane::redis_server::{self, RedisBytes, RedisServer};
+use crate::backplane::probe::{self, RedisBytes};
 use crate::backplane::{BackplaneUrl, Keys, keys};
 use crate::child::{ServeOptions, ServerChild, ServerProcess};
 use crate::client::plan::Spread;
@@ -24,6 +23,8 @@ use crate::client::{ClientError, LoadPlan, Target};
 use crate::metrics::ProcessUsage;
 use crate::metrics::instances::{InstanceFigures, InstanceGroup, InstanceReport, Usage};
 use crate::os;
+use crate::program::haproxy::Haproxy;
+use crate::program::redis_server::RedisServer;
 use crate::scenario::Transport;
 use crate::scenario::scaling::{Balancer, ExistingRedis, Scaling};
 
@@ -108,7 +109,7 @@ impl Fleet {
         let redis = match existing {
             Some(existing) => {
                 // Refused or silent now: say so, rather than start instances that cannot join.
-                redis_server::ping(&existing.url).await?;
+                probe::ping(&existing.url).await?;
                 Redis::Existing(existing.clone())
             }
             None => Redis::Ours(Box::new(RedisServer::start().await?)),
@@ -238,7 +239,7 @@ impl Fleet {
             instances: self.slots.iter().map(Fleet::instance_usage).collect(),
             redis: self.redis.usage(),
             haproxy: self.haproxy.as_ref().and_then(Haproxy::usage),
-            redis_bytes: redis_server::bytes_now(self.redis.url(), Duration::from_secs(1)).ok(),
+            redis_bytes: probe::bytes_now(self.redis.url(), Duration::from_secs(1)).ok(),
         }
     }
 

@@ -14,8 +14,6 @@
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
-//! - [`backplane`]: several server instances sharing one ordered log (a Redis Stream, in a
-//!   private or an existing Redis), and HAProxy in front of them.
 //! - [`child`], [`fleet`]: the server a run measures: ours as a child process, an external one,
 //!   or several instances on a backplane; [`program`]: the helper programs' processes
 //!   (redis-server, HAProxy) and how every child is stopped.
@@ -27,6 +25,8 @@
 //!   with the chat page ([`server::page`]).
 //! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`], errors with file:line and field.
 //!   (It checks `[thresholds]` names against [`report::Summary`]'s columns: the one edge upward.)
+//! - [`backplane`]: the shared log's vocabulary — its URL, key names, entry format, and the
+//!   commands a run sends to a Redis (the relay is in `server`, the processes in `program`).
 //! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).
 //! - [`tls`]: the self-signed certificate a run makes, server and client rustls configurations.
 //! - [`os`]: open-file limit, port range, listen backlog cap, CPU time and memory from `/proc`.

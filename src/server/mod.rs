@@ -19,6 +19,7 @@ pub mod page;
 pub mod persist;
 mod push;
 pub mod raw;
+pub mod relay;
 pub mod shared;
 pub mod sse;
 pub mod ws;
@@ -36,8 +37,9 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backplane::{BackplaneError, BackplaneUrl, Keys, RelayStats};
+use crate::backplane::{BackplaneError, BackplaneUrl, Keys};
 use crate::protocol::TransportKind;
+use relay::RelayStats;
 
 /// Bounds and guards that keep a server alive, and not an open relay, whatever its clients do.
 #[derive(Debug, Clone)]
