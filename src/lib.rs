@@ -9,7 +9,8 @@
 //! section says the same in files):
 //! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
 //!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
-//! - [`run`]: `wsbench run` — per transport, start the server (`run::server`), drive the clients,
+//! - [`run`]: `wsbench run` — per transport, start the server (`run::server`) and give it to one
+//!   owner task (`run::owner`: samples read a `watch`, faults are commands), drive the clients,
 //!   sample both processes (`run::usage`), write every result file (also after Ctrl-C, partial).
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.

@@ -41,7 +41,7 @@ pub async fn bytes(url: &BackplaneUrl) -> Result<RedisBytes, BackplaneError> {
     Ok(parse_bytes(&info))
 }
 
-/// [`bytes`], blocking for at most about `within` (for a sampler that cannot await: a quick
+/// [`bytes()`], blocking for at most about `within` (for a sampler that cannot await: a quick
 /// `INFO` on loopback).
 pub fn bytes_now(url: &BackplaneUrl, within: Duration) -> Result<RedisBytes, BackplaneError> {
     let redis_err = |source| BackplaneError::Redis {

@@ -124,6 +124,11 @@ impl Haproxy {
         self.addr
     }
 
+    /// The process id, for sampling.
+    pub fn pid(&self) -> u32 {
+        self.program.pid()
+    }
+
     /// CPU time so far and peak RSS; `None` once it is gone.
     pub fn usage(&self) -> Option<ProcessUsage> {
         self.program.usage()

@@ -4,7 +4,6 @@
 //!
 //! The only module that knows both the servers/clients and the report.
 
-use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -14,11 +13,10 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::child::ServerProcess;
 use crate::cli::RunArgs;
 use crate::client::source;
 use crate::client::{self, LoadPlan, Phase, shard};
-use crate::fleet::{self, Fleet};
+use crate::fleet;
 use crate::metrics::{Slice, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
@@ -28,9 +26,11 @@ use crate::scenario::variant::Variant;
 use crate::scenario::{self, Scenario, Transport};
 use crate::tls;
 
+mod owner;
 mod server;
 mod usage;
 
+use owner::{Fault, Finished};
 use server::{describe, serve_options, start_server};
 use usage::{Mark, transport_metrics, with_server};
 
@@ -159,7 +159,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
 
 /// The source addresses each transport's clients connect from, checked against the port range
 /// (`ports` per address) for `connections` connections. A built-in server listens on 127.0.0.1
-/// ([`ServerProcess::start`]); an external one where its `[target]` says.
+/// (`child::ServerChild::spawn`); an external one where its `[target]` says.
 fn source_plans(
     scenario: &Scenario,
     connections: u64,
@@ -290,19 +290,20 @@ async fn run_transport(
         ));
     }
 
-    let server = RefCell::new(server);
+    let (owner, processes) = server.spawn_owner();
+    let sample = || Mark::now(&processes.borrow().clone());
     let mut marks = Vec::new();
     let mut idle_marks = Vec::new();
     let measuring = Notify::new();
     let mut on_phase = |phase: Phase| {
         if matches!(phase, Phase::Measuring | Phase::Measured) {
-            marks.push(Mark::now(&server.borrow()));
+            marks.push(sample());
         }
         if matches!(
             phase,
             Phase::Connecting { .. } | Phase::Idle { .. } | Phase::IdleOver
         ) {
-            idle_marks.push(Mark::now(&server.borrow()));
+            idle_marks.push(sample());
         }
         if phase == Phase::Measuring {
             measuring.notify_one();
@@ -314,12 +315,15 @@ async fn run_transport(
         if let Some(at) = scenario.faults.restart_server_at {
             measuring.notified().await;
             tokio::time::sleep(at).await;
-            progress.note(&format!("fault: {}", ServerProcess::restart(&server).await));
+            progress.note(&format!("fault: {}", owner.inject(Fault::Restart).await));
         }
         if let Some(at) = scenario.faults.kill_instance_at {
             measuring.notified().await;
             tokio::time::sleep(at).await;
-            progress.note(&format!("fault: {}", fleet::kill_one(&server).await));
+            progress.note(&format!(
+                "fault: {}",
+                owner.inject(Fault::KillInstance).await
+            ));
         }
         std::future::pending::<Infallible>().await
     };
@@ -327,10 +331,11 @@ async fn run_transport(
         outcome = client::drive(plan, &target, cancel, &mut on_phase) => outcome,
         never = fault => match never {},
     };
-    let mut server = server.into_inner();
-    let server_alive = server.alive();
-    let layout = server.fleet().map(Fleet::layout);
-    let stopped = server.stop().await.unwrap_or_default();
+    let Finished {
+        alive: server_alive,
+        layout,
+        stopped,
+    } = owner.stop().await;
     if let Some(e) = &stopped.cleanup_error {
         progress.note(e);
     }

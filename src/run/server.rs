@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::TransportRun;
+use super::owner::ServerUnderTest;
 use crate::backplane::Keys;
-use crate::child::{ServeOptions, ServerProcess};
+use crate::child::{ServeOptions, ServerChild};
 use crate::client::Target;
 use crate::client::source::Sources;
 use crate::fleet::Fleet;
@@ -59,12 +60,12 @@ pub(super) async fn start_server(
     run: &TransportRun<'_>,
     options: &ServeOptions,
     server_bin: &Path,
-) -> anyhow::Result<(ServerProcess, Target)> {
+) -> anyhow::Result<(ServerUnderTest, Target)> {
     let (scenario, variant) = (run.scenario, run.variant);
     let scaling = scenario.scaling_of(run.transport.kind());
     let (server, target) = match scenario.targets.endpoint(run.transport.kind()) {
         Some(endpoint) => (
-            ServerProcess::External(scenario.targets.server_pid),
+            ServerUnderTest::External(scenario.targets.server_pid),
             Target {
                 token: scenario.targets.token.clone(),
                 ..Target::external(run.transport.clone(), endpoint)?
@@ -77,15 +78,12 @@ pub(super) async fn start_server(
             let fleet =
                 Fleet::start(server_bin, options, scaling, run.plan, existing, keys).await?;
             let target = fleet.target(run.transport.clone())?;
-            (ServerProcess::Fleet(Box::new(fleet)), target)
+            (ServerUnderTest::Fleet(Box::new(fleet)), target)
         }
         None => {
-            let server = ServerProcess::start(server_bin, options).await?;
-            let ServerProcess::Child(child) = &server else {
-                anyhow::bail!("the built-in server did not start as a child process");
-            };
+            let child = ServerChild::spawn(server_bin, options, None).await?;
             let target = Target::new(run.transport.clone(), child.addr)?;
-            (server, target)
+            (ServerUnderTest::ours(child), target)
         }
     };
     let tls = match (variant.tls, run.cert) {
@@ -102,9 +100,9 @@ pub(super) async fn start_server(
 }
 
 /// The progress note that says what the clients load and from where.
-pub(super) fn describe(server: &ServerProcess, target: &Target) -> String {
+pub(super) fn describe(server: &ServerUnderTest, target: &Target) -> String {
     let mut note = format!("target {} ({}", target.addr, server.describe());
-    if matches!(server, ServerProcess::Child(_)) {
+    if matches!(server, ServerUnderTest::Ours(_)) {
         // The server asks for the most; the kernel gives it net.core.somaxconn.
         if let Ok(backlog) = os::somaxconn() {
             note += &format!(", listen backlog {backlog} = net.core.somaxconn");
