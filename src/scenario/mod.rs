@@ -24,6 +24,7 @@ pub mod file;
 mod idle;
 mod locate;
 mod overrides;
+mod readers;
 pub mod rooms;
 mod rules;
 pub mod scaling;
