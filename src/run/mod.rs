@@ -20,10 +20,9 @@ use crate::fleet;
 use crate::metrics::{Slice, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
-use crate::protocol::TransportKind;
 use crate::report::{self, RunInfo};
 use crate::scenario::variant::Variant;
-use crate::scenario::{self, Scenario, Transport};
+use crate::scenario::{self, Scenario, TransportPlan};
 use crate::tls;
 
 mod owner;
@@ -62,7 +61,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     os::raise_nofile(connections + SPARE_FILES)
         .context("raising the open-file limit for the clients and the built-in server")?;
     let ports = os::ephemeral_ports().context("reading the loopback port range")?;
-    let sources = source_plans(&scenario, connections, ports, slice.as_ref())?;
+    let plans = scenario.plans();
+    let sources = source_plans(&scenario, &plans, connections, ports, slice.as_ref())?;
     let server_bin = match &args.server_bin {
         Some(bin) => bin.clone(),
         None => std::env::current_exe().context("finding the wsbench executable to serve with")?,
@@ -78,16 +78,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let cancel = CancellationToken::new();
     tokio::spawn(interrupt_watch(cancel.clone(), args.quiet));
 
-    let runs = scenario.runs();
+    let runs: Vec<(&TransportPlan, &[IpAddr], Variant)> = plans
+        .iter()
+        .zip(&sources)
+        .flat_map(|(plan, sources)| plan.variants.iter().map(move |v| (plan, &sources[..], *v)))
+        .collect();
     // One self-signed certificate for every TLS run, in a private directory removed at the end.
-    let cert = if runs.iter().any(|(_, v)| v.tls) {
+    let cert = if runs.iter().any(|(_, _, v)| v.tls) {
         Some(tls::RunCert::new().context("making the TLS certificate")?)
     } else {
         None
     };
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for (transport, variant) in &runs {
+    for &(transport, sources, variant) in &runs {
         if cancel.is_cancelled() {
             break;
         }
@@ -96,14 +100,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
             scenario: &scenario,
             plan: &plan,
             transport,
-            variant: *variant,
+            variant,
             label: &label,
             run_id: &run_id,
             cert: cert.as_ref(),
-            sources: sources
-                .iter()
-                .find(|(kind, _)| *kind == transport.kind())
-                .map_or(&[], |(_, a)| a.as_slice()),
+            sources,
         };
         match run_transport(run, &server_bin, &cancel, args.quiet).await {
             Ok(metrics) => results.push(metrics),
@@ -157,21 +158,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The source addresses each transport's clients connect from, checked against the port range
-/// (`ports` per address) for `connections` connections. A built-in server listens on 127.0.0.1
-/// (`child::ServerChild::spawn`); an external one where its `[target]` says.
+/// The source addresses each transport's clients connect from (in the order of `plans`),
+/// checked against the port range (`ports` per address) for `connections` connections. A
+/// built-in server listens on 127.0.0.1 (`child::ServerChild::spawn`); an external one where
+/// its `[target]` says.
 fn source_plans(
     scenario: &Scenario,
+    plans: &[TransportPlan],
     connections: u64,
     ports: u64,
     slice: Option<&Slice>,
-) -> anyhow::Result<Vec<(TransportKind, Vec<IpAddr>)>> {
-    let mut plans = Vec::new();
-    for transport in &scenario.transports {
-        let kind = transport.kind();
-        let target = scenario
-            .targets
-            .endpoint(kind)
+) -> anyhow::Result<Vec<Vec<IpAddr>>> {
+    let mut sources = Vec::new();
+    for plan in plans {
+        let kind = plan.kind();
+        let target = plan
+            .target
+            .as_ref()
             .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |e| e.addr.ip());
         let addresses = source::plan(
             &scenario.clients.source_addresses,
@@ -193,9 +196,9 @@ fn source_plans(
         let count = addresses.len().max(1) as u64;
         os::check_ports(connections, ports, count)
             .with_context(|| format!("[{kind}] checking the loopback port range"))?;
-        plans.push((kind, addresses));
+        sources.push(addresses);
     }
-    Ok(plans)
+    Ok(sources)
 }
 
 /// The run was stopped by Ctrl-C or SIGTERM; what was measured is in `dir`, marked partial.
@@ -260,7 +263,8 @@ struct TransportRun<'a> {
     scenario: &'a Scenario,
     /// The load: the scenario's, or a shard's slice of it.
     plan: &'a LoadPlan,
-    transport: &'a Transport,
+    /// The transport's settings.
+    transport: &'a TransportPlan,
     variant: Variant,
     label: &'a str,
     /// Names this run apart from any other sharing an existing Redis ([`run_id`]).

@@ -24,8 +24,8 @@ pub(super) fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptio
         (true, None) => anyhow::bail!("a TLS run needs the run's certificate"),
         (false, _) => None,
     };
-    let hold = match run.transport {
-        Transport::LongPoll { hold } => Some(*hold),
+    let hold = match run.transport.options {
+        Transport::LongPoll { hold } => Some(hold),
         _ => None,
     };
     // A restart fault keeps the HTTP hub in a file, so the restarted server continues the stream.
@@ -37,16 +37,10 @@ pub(super) fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptio
     if let Some(path) = &state_file {
         let _ = std::fs::remove_file(path);
     }
-    let beats = run.scenario.heartbeats;
-    let heartbeat = match kind {
-        TransportKind::Ws => beats.ws_ping,
-        TransportKind::Sse => beats.sse_keepalive,
-        _ => None,
-    };
     Ok(ServeOptions {
         transport: kind,
         hold,
-        heartbeat,
+        heartbeat: run.transport.heartbeat,
         state_file,
         tls,
         backplane: None,
@@ -62,13 +56,14 @@ pub(super) async fn start_server(
     server_bin: &Path,
 ) -> anyhow::Result<(ServerUnderTest, Target)> {
     let (scenario, variant) = (run.scenario, run.variant);
-    let scaling = scenario.scaling_of(run.transport.kind());
-    let (server, target) = match scenario.targets.endpoint(run.transport.kind()) {
+    let scaling = run.transport.scaling;
+    let transport = &run.transport.options;
+    let (server, target) = match &run.transport.target {
         Some(endpoint) => (
             ServerUnderTest::External(scenario.targets.server_pid),
             Target {
                 token: scenario.targets.token.clone(),
-                ..Target::external(run.transport.clone(), endpoint)?
+                ..Target::external(transport.clone(), endpoint)?
             },
         ),
         None if !scaling.is_default() => {
@@ -77,12 +72,12 @@ pub(super) async fn start_server(
             let existing = scenario.backplane.as_ref();
             let fleet =
                 Fleet::start(server_bin, options, scaling, run.plan, existing, keys).await?;
-            let target = fleet.target(run.transport.clone())?;
+            let target = fleet.target(transport.clone())?;
             (ServerUnderTest::Fleet(Box::new(fleet)), target)
         }
         None => {
             let child = ServerChild::spawn(server_bin, options, None).await?;
-            let target = Target::new(run.transport.clone(), child.addr)?;
+            let target = Target::new(transport.clone(), child.addr)?;
             (ServerUnderTest::ours(child), target)
         }
     };

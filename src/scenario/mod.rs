@@ -24,6 +24,7 @@ pub mod file;
 mod idle;
 mod locate;
 mod overrides;
+pub mod plan;
 mod readers;
 pub mod rooms;
 mod rules;
@@ -48,6 +49,7 @@ use crate::protocol::TransportKind;
 pub use crate::wire::delay::Network;
 use file::ScenarioFile;
 pub use overrides::Overrides;
+pub use plan::TransportPlan;
 pub use rooms::Rooms;
 use rules::Rules;
 use scaling::Scaling;
@@ -458,11 +460,13 @@ impl Scenario {
     /// Every transport run, in run order: each transport in turn, and within it each variant
     /// (plain, `-h2`, `-tls`, `-h2-tls`). Each is a separate run with its own label.
     pub fn runs(&self) -> Vec<(Transport, Variant)> {
-        self.transports
-            .iter()
-            .flat_map(|t| {
-                let variants = self.variants_of(t.kind()).expand();
-                variants.into_iter().map(move |v| (t.clone(), v))
+        self.plans()
+            .into_iter()
+            .flat_map(|plan| {
+                let TransportPlan {
+                    options, variants, ..
+                } = plan;
+                variants.into_iter().map(move |v| (options.clone(), v))
             })
             .collect()
     }
