@@ -128,25 +128,11 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
 /// for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
 /// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    let beyond_the_machine = matches!(
-        error.downcast_ref::<os::OsError>(),
-        Some(
-            os::OsError::TooFewFiles { .. }
-                | os::OsError::AboveNrOpen { .. }
-                | os::OsError::TooFewPorts { .. }
-        )
-    ) || error
-        .downcast_ref::<client::source::SourceError>()
-        .is_some();
-    let bad_shards = error.downcast_ref::<client::shard::ShardError>().is_some()
-        || error
-            .downcast_ref::<merge::MergeError>()
-            .is_some_and(merge::MergeError::is_bad_input);
+    let bad_shards = error
+        .downcast_ref::<merge::MergeError>()
+        .is_some_and(merge::MergeError::is_bad_input);
     let bad_search = error.downcast_ref::<capacity::CapacityError>().is_some();
-    if bad_shards || bad_search {
-        return 2;
-    }
-    if error.downcast_ref::<scenario::ScenarioError>().is_some() || beyond_the_machine {
+    if run::is_bad_input(error) || bad_shards || bad_search {
         2
     } else if error.downcast_ref::<run::Interrupted>().is_some() {
         130

@@ -138,7 +138,7 @@ async fn step(
     };
     if let Err(e) = crate::run::run(run).await {
         let judged = e.downcast_ref::<ThresholdsFailed>().is_some();
-        if !judged && (e.downcast_ref::<Interrupted>().is_some() || crate::exit_code(&e) == 2) {
+        if !judged && (e.downcast_ref::<Interrupted>().is_some() || crate::run::is_bad_input(&e)) {
             return Err(e);
         }
     }

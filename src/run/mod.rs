@@ -201,6 +201,24 @@ fn source_plans(
     Ok(sources)
 }
 
+/// Whether `error`, from [`run`], is the input's fault rather than the run's: the scenario or
+/// flags, more connections than the machine's file or port limits allow, source addresses that
+/// cannot reach the target, a sharded run's rules. (`wsbench` exits with 2 for these.)
+pub fn is_bad_input(error: &anyhow::Error) -> bool {
+    let beyond_the_machine = matches!(
+        error.downcast_ref::<os::OsError>(),
+        Some(
+            os::OsError::TooFewFiles { .. }
+                | os::OsError::AboveNrOpen { .. }
+                | os::OsError::TooFewPorts { .. }
+        )
+    );
+    beyond_the_machine
+        || error.downcast_ref::<source::SourceError>().is_some()
+        || error.downcast_ref::<shard::ShardError>().is_some()
+        || error.downcast_ref::<scenario::ScenarioError>().is_some()
+}
+
 /// The run was stopped by Ctrl-C or SIGTERM; what was measured is in `dir`, marked partial.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted: partial results written to {}", dir.display())]
