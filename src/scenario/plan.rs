@@ -5,7 +5,7 @@
 //! The validated [`Scenario`] keeps the tables' shape (it writes itself back as a file,
 //! [`Scenario::to_toml`]); [`Scenario::plans`] is the one place that joins them per transport.
 //! A new per-transport setting is a key in the mirror ([`file`](super::file)), its rule
-//! ([`readers`](super::readers)) and a field here.
+//! (`scenario::readers`) and a field here.
 
 use std::time::Duration;
 

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::fields::Rules;
 use super::fields::{Field, blame, unwritten};
 use super::file::{ClientsTable, FaultsTable, NetworkTable, PublishTable, TargetTable};
-use super::rules::Rules;
 use super::scaling::Scaling;
 use super::sources::{self, SourceAddresses};
 use super::target::Endpoint;

@@ -9,9 +9,7 @@
 //! [`overrides`](super::overrides)), nor the validated types or how an error's location is written
 //! ([`scenario`](super)). Reads no files, and knows neither TOML syntax nor how flags are parsed.
 
-use std::path::Path;
-
-use super::fields::{Field, blame};
+use super::fields::{Field, Rules, blame};
 use super::file::{RoomsTable, ScenarioFile, Sourced};
 use super::readers::{ClientsRead, FaultsRead, PublishRead, TargetRead, Top, TransportsRead};
 use super::thresholds;
@@ -20,15 +18,6 @@ use super::{
     Scenario, ScenarioError, Targets, Transport,
 };
 use crate::protocol::TransportKind;
-
-/// Where a mirror came from: the path names it in errors, the text turns spans into lines. A
-/// mirror of a validated [`Scenario`] has neither (its values are written nowhere).
-pub(super) struct Rules<'a> {
-    /// The scenario file; also the default `name` (its stem).
-    pub(super) path: Option<&'a Path>,
-    /// The file's text, as parsed.
-    pub(super) text: &'a str,
-}
 
 impl Rules<'_> {
     /// The scenario `file` describes, if every value reads and every range and every rule between
