@@ -5,8 +5,8 @@
 //! delivery, connect time and exact bytes on the wire.
 //!
 //! # Layout
-//! Each module owns one thing and imports only modules listed below it (the README's "Layout"
-//! section says the same in files):
+//! Each module owns one thing and imports only modules listed below it (`tests/module_map.rs`
+//! checks this list against the `crate::` paths of every file):
 //! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
 //!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
 //! - [`run`]: `wsbench run` — per transport, start the server (`run::server`) and give it to one
@@ -15,26 +15,30 @@
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
-//! - [`child`], [`fleet`]: the server a run measures: ours as a child process, an external one,
-//!   or several instances on a backplane; [`program`]: the helper programs' processes
-//!   (redis-server, HAProxy) and how every child is stopped.
 //! - [`progress`]: the live progress line on stderr during a run.
+//! - [`fleet`]: several built-in instances on a shared Redis, maybe behind HAProxy, started,
+//!   sampled and stopped together.
+//! - [`child`]: our built-in server as a child process (`wsbench serve`), started, restarted,
+//!   stopped.
+//! - [`program`]: the helper programs' processes (redis-server, HAProxy) and how every child is
+//!   stopped.
 //! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
 //!   line; `wsbench report`/`compare`.
 //! - [`client`]: the load generator — ramp-up, client tasks per transport, publishers, phases.
-//! - [`server`]: the hub and one adapter per transport; [`server::all`] serves them all on one port
-//!   with the chat page ([`server::page`]).
-//! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`], errors with file:line and field.
-//!   (It checks `[thresholds]` names against [`report::Summary`]'s columns: the one edge upward.)
-//! - [`backplane`]: the shared log's vocabulary — its URL, key names, entry format, and the
-//!   commands a run sends to a Redis (the relay is in `server`, the processes in `program`).
+//! - [`server`]: the hub and one adapter per transport, the backplane relay; [`server::all`]
+//!   serves them all on one port with the chat page ([`server::page`]).
+//! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`] and one
+//!   [`scenario::TransportPlan`] per transport, errors with file:line and field.
 //! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).
 //! - [`tls`]: the self-signed certificate a run makes, server and client rustls configurations.
 //! - [`os`]: open-file limit, port range, listen backlog cap, CPU time and memory from `/proc`.
-//! - [`metrics`]: histograms, exact delivery tracking, per-second recording, wire totals; pure.
 //! - [`codec`]: the bytes of every protocol, pure: the message envelope, the poll batch body, SSE
 //!   framing, our RFC 6455 codec (`codec::ws`), HTTP/1.1 request heads and response decoding
 //!   (`codec::h1`), byte models.
+//! - [`metrics`]: histograms, exact delivery tracking, per-second recording, wire totals, the
+//!   summary row derived from them; pure.
+//! - [`backplane`]: the shared log's vocabulary — its URL, key names, entry format, and the
+//!   commands a run sends to a Redis (the relay is in `server`, the processes in `program`).
 //! - [`protocol`]: the shared vocabulary — transports, paths, header names.
 
 pub mod backplane;
