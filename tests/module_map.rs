@@ -31,8 +31,8 @@ fn declared(lib: &str) -> Vec<String> {
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = fs::read_dir(path)
-            .unwrap()
-            .map(|e| e.unwrap().path())
+            .expect("src/ is readable")
+            .map(|e| e.expect("src/ is readable").path())
             .collect();
         entries.sort();
         for entry in entries {
