@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scale benchmark of issue 10: wsbench's generator and built-in servers from 1k to 19.5k
+# The scale benchmark of docs/scale.md: wsbench's generator and built-in servers from 1k to 19.5k
 # subscribers, and the generator against the yardstick client (../shared/yardstick) on the same
 # built-in WebSocket server. Not a test: it prints tables (markdown) and keeps every results
 # directory in $OUT (default /tmp/wsbench-scale). Loopback only; every run is bounded.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The closing measurement of issue 14: one load run as one process and as 3 shard processes
+# The measurement of docs/shards.md: one load run as one process and as 3 shard processes
 # (`--shard I/3`, one common `--start-at`, each shard from its own loopback /24), against the same
 # `wsbench serve` per transport, then `wsbench merge`; prints both tables (markdown) and the
 # merge's wall time, CPU and peak RSS. Not a test. Loopback only; every run is bounded.

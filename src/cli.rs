@@ -27,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario against matched built-in servers, one transport at a time.
     Run(RunArgs),
+    /// Load and validate a scenario with the same flags as `run`, and print what a run would
+    /// need per transport (connections, processes, messages, expected deliveries, open files,
+    /// ports) without starting anything. Exits 0, or 2 with the error `run` would give.
+    Check(CheckArgs),
     /// Find each transport's capacity: the most load it carries within a p99 limit with nothing
     /// lost. Runs the scenario again and again with the load overridden (doubling, then
     /// bisecting) and writes capacity.csv and report.html.
@@ -94,6 +98,19 @@ pub struct RunArgs {
     pub overrides: OverrideFlags,
 }
 
+/// `wsbench check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The scenario file (TOML), e.g. `scenarios/chat.toml`.
+    pub scenario: PathBuf,
+    /// As for `run`: accept `[target]` addresses (and a `[backplane] redis`) off loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Overrides of the scenario's common fields, as for `run`.
+    #[command(flatten)]
+    pub overrides: OverrideFlags,
+}
+
 /// `wsbench capacity`
 #[derive(Debug, Args)]
 pub struct CapacityArgs {
@@ -114,6 +131,12 @@ pub struct CapacityArgs {
     /// results go to `steps/<transport>-<load>/` in it.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Print only each transport's conclusion: no line per step on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// As for `run`: accept `[target]` addresses (and a `[backplane] redis`) off loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
     /// The `wsbench` executable that serves each transport as a child process (default: this one).
     #[arg(long, value_name = "PATH", hide = true)]
     pub server_bin: Option<PathBuf>,
@@ -143,32 +166,35 @@ impl LoadAxis {
 
 /// Flags that override the scenario file; each names the field it replaces. The names are spelled
 /// again in [`scenario::Overrides`], which blames a refused value on its flag: rename both.
+/// Numbers take a sign (`--rate -5`), so that a value out of range meets the field's rule and
+/// its message, as in the file.
 #[derive(Debug, Default, Clone, Args)]
 pub struct OverrideFlags {
     /// `[clients] subscribers`
-    #[arg(long)]
-    pub subscribers: Option<u32>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub subscribers: Option<i64>,
     /// `[publish] publishers`
-    #[arg(long)]
-    pub publishers: Option<u32>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub publishers: Option<i64>,
     /// `[publish] rate` (messages per second, all publishers together)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// `[publish] payload_bytes`
-    #[arg(long)]
-    pub payload_bytes: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub payload_bytes: Option<i64>,
     /// `duration` (measured phase per transport, e.g. `20s`)
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// `warmup` (e.g. `2s`)
     #[arg(long, value_parser = humantime::parse_duration)]
     pub warmup: Option<Duration>,
-    /// Run only these transports, in this order (e.g. `ws,longpoll`).
+    /// Run only these transports, in this order (e.g. `ws,longpoll`). One without a
+    /// `[transports.X]` table in the file runs with that table's defaults.
     #[arg(long, value_delimiter = ',')]
     pub transports: Option<Vec<TransportKind>>,
     /// `[target] server_pid`: sample this external server process's CPU time and memory.
-    #[arg(long, value_name = "PID")]
-    pub server_pid: Option<u32>,
+    #[arg(long, value_name = "PID", allow_negative_numbers = true)]
+    pub server_pid: Option<i64>,
 }
 
 impl From<OverrideFlags> for scenario::Overrides {

@@ -6,9 +6,12 @@
 //!
 //! # Layout
 //! Each module owns one thing and imports only modules listed below it (`tests/module_map.rs`
-//! checks this list against the `crate::` paths of every file):
+//! checks this list against the `crate::` paths of every file; `docs/layout.md` says the same
+//! in files):
 //! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
 //!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
+//! - [`check`]: `wsbench check` — a scenario validated with its overrides, and what a run of it
+//!   would need per transport, without starting anything.
 //! - [`run`]: `wsbench run` — per transport, start the server (`run::server`) and give it to one
 //!   owner task (`run::owner`: samples read a `watch`, faults are commands), drive the clients,
 //!   sample both processes (`run::usage`), write every result file (also after Ctrl-C, partial).
@@ -43,6 +46,7 @@
 
 pub mod backplane;
 pub mod capacity;
+pub mod check;
 pub mod child;
 pub mod cli;
 pub mod client;
@@ -81,13 +85,25 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(run::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => {
+            let overrides = scenario::Overrides {
+                allow_remote: args.allow_remote,
+                ..args.overrides.into()
+            };
+            let plans = check::check(&args.scenario, &overrides)?;
+            print!("{}", check::render(&args.scenario, &plans));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Capacity(args) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
+            let quiet = args.quiet;
             let dir = runtime.block_on(capacity::capacity(args))?;
-            eprintln!("capacity: {}", dir.display());
+            if !quiet {
+                eprintln!("capacity: {}", dir.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
@@ -128,15 +144,15 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Exit code for an error: 2 for bad input (scenario or flags, more connections than the
 /// machine's file or port limits allow, source addresses that cannot reach the target, a
 /// sharded run's rules, shards that cannot be merged, a capacity search's axis that does not
-/// apply), 130
-/// for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
+/// apply, `serve` flags refused before binding), 130 for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
 /// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     let bad_shards = error
         .downcast_ref::<merge::MergeError>()
         .is_some_and(merge::MergeError::is_bad_input);
     let bad_search = error.downcast_ref::<capacity::CapacityError>().is_some();
-    if run::is_bad_input(error) || bad_shards || bad_search {
+    let bad_serve = error.downcast_ref::<serve::BadFlags>().is_some();
+    if run::is_bad_input(error) || bad_shards || bad_search || bad_serve {
         2
     } else if error.downcast_ref::<run::Interrupted>().is_some() {
         130

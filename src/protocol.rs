@@ -2,8 +2,8 @@
 //! on and the headers they speak.
 //!
 //! Servers, clients, the scenario and the report all name transports and paths; they import them
-//! from here, so none of them depends on another for a word. The README's "Protocols" section is
-//! the prose version of this module: a compatible server needs nothing else.
+//! from here, so none of them depends on another for a word. docs/protocols.md's first section
+//! ("The wire, for a compatible server") is the prose version of this module.
 
 use serde::Serialize;
 

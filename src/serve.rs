@@ -32,6 +32,11 @@ fn serve_tls(args: &ServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::S
     Ok(Some(tls::server_config(&files, alpn)?))
 }
 
+/// Flags `serve` refuses before it binds (exit code 2, as for any bad flag).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadFlags(pub String);
+
 /// Serves `args.transport` until a shutdown signal.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write;
@@ -39,11 +44,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     os::raise_nofile_to_hard().context("raising the open-file limit")?;
     if args.transport == server::Serving::One(protocol::TransportKind::Raw) {
         // Bare TCP has no header to carry a token and no TLS: it is the floor, not a service.
-        anyhow::ensure!(
-            args.token.is_none() && args.tls_cert.is_none(),
-            "--transport raw takes neither --token nor --tls-cert: it is bare TCP"
-        );
+        if args.token.is_some() || args.tls_cert.is_some() {
+            return Err(BadFlags(
+                "--transport raw takes neither --token nor --tls-cert: it is bare TCP".into(),
+            )
+            .into());
+        }
     }
+    // Before binding: flags that cannot work are refused before an address is printed, so a
+    // parent never reads an address of a server that is about to exit.
+    let keys = match &args.key_prefix {
+        Some(prefix) => backplane::Keys::new(prefix).map_err(|e| BadFlags(e.to_string()))?,
+        None => backplane::Keys::default(),
+    };
+    let backplane_url = args
+        .backplane
+        .as_deref()
+        .map(|url| backplane::BackplaneUrl::parse(url, args.allow_remote))
+        .transpose()
+        .map_err(|e| BadFlags(e.to_string()))?;
     // Before binding: a bad certificate fails the server before it reports an address.
     let tls = serve_tls(&args)?;
     let listener = server::listen(args.addr)
@@ -64,20 +83,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .and_then(|()| stdout.flush())
         .context("printing the address")?;
-    let keys = match &args.key_prefix {
-        Some(prefix) => backplane::Keys::new(prefix)?,
-        None => backplane::Keys::default(),
-    };
-    let backplane = args
-        .backplane
-        .as_deref()
-        .map(|url| backplane::BackplaneUrl::parse(url, args.allow_remote))
-        .transpose()?
-        .map(|url| server::Instance {
-            url,
-            keys,
-            stats: Arc::default(),
-        });
+    let backplane = backplane_url.map(|url| server::Instance {
+        url,
+        keys,
+        stats: Arc::default(),
+    });
     let stats = backplane.as_ref().map(|b| b.stats.clone());
     let config = server::ServerConfig {
         transport: args.transport,

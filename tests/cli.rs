@@ -276,34 +276,54 @@ fn thresholds_pass_and_fail_and_set_the_exit_code() {
     assert!(dir.path().join("out/summary.csv").is_file());
 }
 
-/// Runs `wsbench args` with a hard open-file limit of at most 20,000 (as on the machines this
-/// was written on; lowering a limit needs no privilege). `None` when this process could raise
-/// the limit again (root with CAP_SYS_RESOURCE): the run would not be refused, and would really
-/// open its connections.
-fn wsbench_under_20k_files(args: &[&str]) -> Option<std::process::Output> {
-    if wsbench::os::may_raise_hard_limit() {
-        eprintln!("skipped: this process holds CAP_SYS_RESOURCE, so wsbench would raise the limit");
-        return None;
-    }
+/// Runs `wsbench args` with a hard open-file limit of at most 20,000 (lowering a limit needs no
+/// privilege) and without CAP_SYS_RESOURCE, so that the refusal path runs wherever the tests do.
+/// As root, `setpriv` drops the capability from the bounding and inheritable sets before the
+/// exec, so the binary neither holds it nor gains it back (a capability-holding test process
+/// would otherwise raise the limit and really open its connections).
+fn wsbench_under_20k_files(args: &[&str]) -> std::process::Output {
     let script = "h=$(ulimit -Hn); if [ \"$h\" = unlimited ] || [ \"$h\" -gt 20000 ]; then \
-                  ulimit -Sn 1024 && ulimit -Hn 20000 || exit 111; fi; exec \"$@\"";
-    let output = Command::new("sh")
+                  ulimit -Sn 1024 && ulimit -Hn 20000 || exit 111; fi; \
+                  e=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status); \
+                  [ $(( 0x$e >> 24 & 1 )) -eq 0 ] || exit 112; exec \"$@\"";
+    let holds = wsbench::os::may_raise_hard_limit();
+    // `/proc/self` belongs to the process's effective user.
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
+    eprintln!(
+        "CAP_SYS_RESOURCE held by the test: {holds}; root: {root}; wsbench runs without it{}",
+        if root { " (dropped by setpriv)" } else { "" }
+    );
+    let mut command = if root {
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args([
+            "--bounding-set=-sys_resource",
+            "--inh-caps=-sys_resource",
+            "--",
+            "sh",
+        ]);
+        setpriv
+    } else {
+        Command::new("sh")
+    };
+    let output = command
         .args(["-c", script, "sh", common::wsbench_bin()])
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     assert_ne!(output.status.code(), Some(111), "could not lower the limit");
-    Some(output)
+    assert_ne!(
+        output.status.code(),
+        Some(112),
+        "CAP_SYS_RESOURCE is still held"
+    );
+    output
 }
 
 #[test]
 fn more_clients_than_the_machine_allows_are_refused_with_how_to_raise_the_limit() {
-    let Some(output) =
-        wsbench_under_20k_files(&["run", "scenarios/tiny.toml", "--subscribers", "1000000"])
-    else {
-        return;
-    };
+    let output =
+        wsbench_under_20k_files(&["run", "scenarios/tiny.toml", "--subscribers", "1000000"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ulimit -Hn"), "{stderr}");
@@ -314,16 +334,14 @@ fn past_the_hard_file_limit_the_run_is_refused_before_any_server_starts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("refused");
     // 25,000 subscribers + 5 publishers + 64 spare = 25,069 descriptors, over 20,000.
-    let Some(output) = wsbench_under_20k_files(&[
+    let output = wsbench_under_20k_files(&[
         "run",
         "scenarios/tiny.toml",
         "--subscribers",
         "25000",
         "--out",
         out.to_str().unwrap(),
-    ]) else {
-        return;
-    };
+    ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

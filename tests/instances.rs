@@ -143,7 +143,6 @@ fn check_loss(stderr: &str, rows: &[Summary], metrics: &[TransportMetrics]) {
         if t == "ws" {
             assert_eq!(row.duplicated, 0, "{t}");
         }
-        assert_eq!(row.lost + row.deliveries, row.deliveries_expected, "{t}");
         if t == "ws" {
             // Each client of the killed instance reconnected to another one.
             assert!(row.reconnects >= 1, "{t}: {} reconnects", row.reconnects);

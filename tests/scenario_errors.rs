@@ -760,7 +760,8 @@ fn external_targets() {
     assert_eq!(
         err(&more("[target]\nws = \"ws://192.0.2.7:80/\"")),
         "scenarios/x.toml:15: [target] ws: \"ws://192.0.2.7:80/\": only loopback targets are \
-         allowed (127.0.0.0/8, [::1], localhost)"
+         allowed (127.0.0.0/8, [::1], localhost); `--allow-remote` accepts an IP off loopback, \
+         for sharded runs in a cluster"
     );
     assert_eq!(
         err(&more("[target]\nsse = \"http://127.0.0.1:9000/events\"")),
@@ -793,7 +794,7 @@ fn thresholds_parse_and_name_bad_entries() {
     assert_eq!(
         err(&more("[thresholds]\nlatency_p98_us = 5")),
         "scenarios/x.toml:15: [thresholds] latency_p98_us: not a numeric summary.csv column \
-         (see the README's column list)"
+         (results/README.md lists the columns)"
     );
     let msg = err(&more("[thresholds]\nlost = \"about none\""));
     assert!(

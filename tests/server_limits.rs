@@ -207,23 +207,36 @@ async fn http_abuse_gets_the_right_status() {
         .starts_with("HTTP/1.1 400")
     );
 
-    // A client that sends its headers a byte at a time is cut off at the header timeout.
-    let mut slow = TcpStream::connect(addr).await.unwrap();
-    let mut cut_off = false;
-    for byte in b"GET /poll HTTP/1.1\r\nHost: x\r\n"
-        .iter()
-        .cycle()
-        .take(200)
-    {
-        if slow.write_all(&[*byte]).await.is_err() {
-            cut_off = true;
+    // A client that dribbles a well-formed header a byte at a time and never finishes it is cut
+    // off at the header timeout: not before (every byte is valid, so no 400 ends it early), and
+    // not never (it keeps sending for six times the timeout).
+    let slow = TcpStream::connect(addr).await.unwrap();
+    let (mut from_server, mut to_server) = slow.into_split();
+    let started = tokio::time::Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut received = Vec::new();
+        let _ = from_server.read_to_end(&mut received).await;
+        (received, started.elapsed())
+    });
+    let header = b"GET /poll HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    for byte in header.iter().chain(std::iter::repeat(&b'a')).take(150) {
+        if reader.is_finished() || to_server.write_all(&[*byte]).await.is_err() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let rest = read_all(&mut slow).await;
+    let (received, closed_after) = tokio::time::timeout(Duration::from_millis(100), reader)
+        .await
+        .expect("a header dribbled for 3 s was never cut off")
+        .unwrap();
+    let received = String::from_utf8_lossy(&received);
     assert!(
-        cut_off || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408") || rest.is_empty()
+        received.is_empty() || received.starts_with("HTTP/1.1 408"),
+        "{received}"
+    );
+    assert!(
+        closed_after >= Duration::from_millis(500) && closed_after < Duration::from_millis(600),
+        "cut off after {closed_after:?}, the header timeout is 500 ms"
     );
     // Everyone else is still served.
     assert!(

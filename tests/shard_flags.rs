@@ -166,10 +166,6 @@ fn allow_remote_is_parsed_and_explained() {
 #[test]
 fn start_at_holds_publishing_until_the_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("held");
-    let lead = std::time::Duration::from_secs(3);
-    let at = std::time::SystemTime::now() + lead;
-    let start = humantime::format_rfc3339_millis(at).to_string();
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tiny.toml");
     let common = [
         "run",
@@ -184,6 +180,31 @@ fn start_at_holds_publishing_until_the_time() {
         "--duration",
         "1s",
     ];
+
+    // A start long past: refused once the ramp-up is done. How long that took (process start,
+    // built-in server, ramp-up) sets the lead of the held run below.
+    let mut late = common.to_vec();
+    let past = tmp.path().join("past");
+    late.extend([
+        "--out",
+        past.to_str().unwrap(),
+        "--start-at",
+        "2020-01-01T00:00:00Z",
+    ]);
+    let started = std::time::Instant::now();
+    let output = wsbench(&late);
+    let ramp_up = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("after the common start"), "{stderr}");
+
+    // Held: the start is three times that (at least 2 s) ahead, so the ramp-up is over well
+    // before it, however loaded the machine.
+    let lead = (3 * ramp_up).max(std::time::Duration::from_secs(2));
+    let out = tmp.path().join("held");
+    // The start as the flag carries it (to the millisecond), and as wsbench reads it.
+    let start = humantime::format_rfc3339_millis(std::time::SystemTime::now() + lead).to_string();
+    let at = humantime::parse_rfc3339(&start).unwrap();
     let mut args = common.to_vec();
     args.extend(["--out", out.to_str().unwrap(), "--start-at", &start]);
     let output = wsbench(&args);
@@ -195,24 +216,20 @@ fn start_at_holds_publishing_until_the_time() {
     let m = wsbench::report::stored::load_metrics(&out)
         .unwrap()
         .remove(0);
-    // No warmup: the measured phase began at the start, on this machine's clock.
+    // No warmup: the measured phase began at the start, on the same clock: not before it (the
+    // timer may round up by a millisecond, never down by more), and not a lead later.
     let began = std::time::UNIX_EPOCH + m.timeseries.start_unix;
-    let off = began.duration_since(at).unwrap_or_else(|e| e.duration());
-    assert!(off < std::time::Duration::from_millis(200), "{off:?}");
+    let early = at.duration_since(began).unwrap_or_default();
+    assert!(
+        early <= std::time::Duration::from_millis(1),
+        "began {early:?} early"
+    );
+    let late_by = began.duration_since(at).unwrap_or_default();
+    assert!(
+        late_by < lead,
+        "began {late_by:?} after the start, lead {lead:?}"
+    );
     assert_eq!(m.clients.counts.delivery.delivered, 50 * 5);
-
-    let mut late = common.to_vec();
-    let past = tmp.path().join("past");
-    late.extend([
-        "--out",
-        past.to_str().unwrap(),
-        "--start-at",
-        "2020-01-01T00:00:00Z",
-    ]);
-    let output = wsbench(&late);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("after the common start"), "{stderr}");
 }
 
 /// The overrides `--allow-remote` gives.

@@ -5,8 +5,12 @@
 
 mod common;
 
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
 use wsbench::protocol::TransportKind;
@@ -25,7 +29,78 @@ fn plan() -> LoadPlan {
     }
 }
 
-async fn run(transport: Transport, variant: Variant, plan: &LoadPlan) -> ClientOutcome {
+/// What each client sent first: the HTTP/2 preface, a request line, or a TLS ClientHello whole.
+type Openings = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A loopback relay in front of `server` that keeps each connection's opening bytes (24, or the
+/// whole first TLS record), so a test sees which protocol the client really spoke.
+async fn recording_relay(server: SocketAddr) -> (SocketAddr, Openings) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let openings = Openings::default();
+    let kept = openings.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut opening = vec![0u8; 5];
+                if client.read_exact(&mut opening).await.is_err() {
+                    return;
+                }
+                let rest = if opening[0] == 0x16 {
+                    usize::from(u16::from_be_bytes([opening[3], opening[4]]))
+                } else {
+                    PREFACE.len() - 5
+                };
+                opening.resize(5 + rest, 0);
+                if client.read_exact(&mut opening[5..]).await.is_err() {
+                    return;
+                }
+                let mut upstream = TcpStream::connect(server).await.unwrap();
+                upstream.write_all(&opening).await.unwrap();
+                kept.lock().unwrap().push(opening);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (addr, openings)
+}
+
+/// What an HTTP/2 client sends first on a cleartext connection (RFC 9113, 3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether `haystack` contains `needle`.
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every connection spoke `variant`: HTTP/2 in clear opens with the preface, HTTP/1.1 with a
+/// request line; over TLS, the ClientHello offers (ALPN) only that protocol, and the client
+/// refuses a server that does not select it.
+fn assert_spoken(variant: Variant, openings: &[Vec<u8>], connections: u32, label: &str) {
+    assert!(
+        openings.len() >= connections as usize,
+        "{label}: {}",
+        openings.len()
+    );
+    for opening in openings {
+        let shown = String::from_utf8_lossy(opening);
+        match (variant.tls, variant.http2) {
+            (false, true) => assert_eq!(opening, PREFACE, "{label}: {shown}"),
+            (false, false) => assert!(
+                opening.starts_with(b"GET ") || opening.starts_with(b"POST "),
+                "{label}: {shown}"
+            ),
+            (true, h2) => {
+                assert_eq!(opening[0], 0x16, "{label}: not a TLS handshake");
+                assert_eq!(holds(opening, b"\x02h2"), h2, "{label}: {shown}");
+                assert_eq!(holds(opening, b"\x08http/1.1"), !h2, "{label}: {shown}");
+            }
+        }
+    }
+}
+
+async fn run(transport: Transport, variant: Variant, plan: &LoadPlan) -> (ClientOutcome, Openings) {
     let kind = transport.kind();
     let (addr, stop, cert) = if variant.tls {
         let (addr, stop, cert) = common::start_tls_server(kind).await;
@@ -34,6 +109,7 @@ async fn run(transport: Transport, variant: Variant, plan: &LoadPlan) -> ClientO
         let (addr, stop) = common::start_server(kind).await;
         (addr, stop, None)
     };
+    let (addr, openings) = recording_relay(addr).await;
     let alpn = if variant.http2 {
         tls::ALPN_H2
     } else {
@@ -48,7 +124,7 @@ async fn run(transport: Transport, variant: Variant, plan: &LoadPlan) -> ClientO
         .await
         .unwrap();
     stop.cancel();
-    o
+    (o, openings)
 }
 
 /// Runs `transport` in each of `variants`, checks delivery and bytes, and returns the overhead
@@ -58,7 +134,7 @@ async fn check_all(transport: Transport, variants: &[Variant]) -> Vec<f64> {
     let mut per_request = Vec::new();
     for &variant in variants {
         let label = variant.label(transport.kind());
-        let o = run(transport.clone(), variant, &plan).await;
+        let (o, openings) = run(transport.clone(), variant, &plan).await;
         let d = o.recorder.counts.delivery;
         assert_eq!(o.messages_published, 50, "{label}");
         assert_eq!(o.subscribers_connected, plan.subscribers, "{label}");
@@ -78,6 +154,7 @@ async fn check_all(transport: Transport, variants: &[Variant]) -> Vec<f64> {
             Transport::Ws { .. } => plan.subscribers,
             _ => plan.subscribers + plan.publishers,
         };
+        assert_spoken(variant, &openings.lock().unwrap(), connections, &label);
         match o.wire_above_tls {
             Some(plain) => {
                 assert!(variant.tls, "{label}");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The closing tables of issue 16: one built-in server against `instances = 3` on a Redis
+# The tables of docs/backplane.md: one built-in server against `instances = 3` on a Redis
 # backplane with each balancer (clients spread themselves, or HAProxy), per transport, run in turn
 # PAIRS times (one, client, haproxy, one, client, haproxy, ...); then the instance-loss runs
 # (`[faults] kill_instance_at`, both balancers). Prints markdown tables; results in $OUT

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The largest run of issue 16 on one machine: 3 `wsbench serve --transport ws` instances on one
+# The largest backplane run on one host: 3 `wsbench serve --transport ws` instances on one
 # redis-server (the backplane), each loaded by its own generator shard (`--shard I/3`, one common
 # `--start-at`) holding a third of the subscribers, so no process holds more than ~19,000
-# connections (the hard open-file limit here is 20,000 per process). Messages published through
+# connections (for a hard open-file limit of 20,000 per process). Messages published through
 # one instance reach the subscribers of all three through Redis. Not a test; loopback only; every
 # run bounded by its scenario.
 #

@@ -4,7 +4,7 @@
 // Every page must show every message, in one and the same order (the hub's), each sender's in
 // the order sent, with its text intact (Chinese, emoji, markup as text), delivered by the
 // page's own transport; the byte counts must move; no page may log an error or ask for
-// anything off this machine.
+// anything off loopback.
 //
 // usage: node chat-test.mjs PAGE_URL        (the second line `wsbench serve --transport all` prints)
 // env:   CHROMIUM (default /usr/bin/chromium)

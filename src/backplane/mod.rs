@@ -118,7 +118,7 @@ impl BackplaneUrl {
         Ok(BackplaneUrl { addr, db })
     }
 
-    /// A Redis on this machine at `port`, database 0.
+    /// A Redis on this host's loopback at `port`, database 0.
     pub fn loopback(port: u16) -> Self {
         BackplaneUrl {
             addr: SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), port),

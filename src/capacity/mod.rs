@@ -44,7 +44,11 @@ pub enum CapacityError {
 
 /// Runs the search for every transport of the scenario; returns the results directory.
 pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
-    let scenario = scenario::load_with(&args.scenario, &args.overrides.clone().into())?;
+    let overrides = scenario::Overrides {
+        allow_remote: args.allow_remote,
+        ..args.overrides.clone().into()
+    };
+    let scenario = scenario::load_with(&args.scenario, &overrides)?;
     if args.by == LoadAxis::Rate && scenario.publish.window.is_some() {
         return Err(CapacityError::RateWithWindow(args.scenario.clone()).into());
     }
@@ -81,11 +85,13 @@ pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
                     return Err(e);
                 }
             };
-            eprintln!(
-                "capacity [{label}] {} {load}: {}",
-                args.by.label(),
-                verdict.label()
-            );
+            if !args.quiet {
+                eprintln!(
+                    "capacity [{label}] {} {load}: {}",
+                    args.by.label(),
+                    verdict.label()
+                );
+            }
             search.record(load, verdict);
             steps.push(figures(
                 label,
@@ -123,7 +129,7 @@ async fn step(
         ..args.overrides.clone()
     };
     match args.by {
-        LoadAxis::Subscribers => overrides.subscribers = Some(u32::try_from(load)?),
+        LoadAxis::Subscribers => overrides.subscribers = Some(i64::try_from(load)?),
         LoadAxis::Rate => overrides.rate = Some(load as f64),
     }
     let run = RunArgs {
@@ -133,7 +139,7 @@ async fn step(
         server_bin: args.server_bin.clone(),
         shard: None,
         start_at: None,
-        allow_remote: false,
+        allow_remote: args.allow_remote,
         overrides,
     };
     if let Err(e) = crate::run::run(run).await {

@@ -53,7 +53,7 @@ pub struct LoadPlan {
     pub rooms: Option<Rooms>,
 }
 
-/// The workload's shape beyond its size (issue 13): how the sends are spaced, how many
+/// The workload's shape beyond its size: how the sends are spaced, how many
 /// connections churn, and the network between the clients and the server. The default is
 /// today's plain load: steady sends, no churn, loopback as it is.
 #[derive(Debug, Clone, Copy, PartialEq)]

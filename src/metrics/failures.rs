@@ -13,7 +13,7 @@ pub enum FailureKind {
     Reset,
     /// The attempt took longer than the connect timeout.
     TimedOut,
-    /// This machine ran out of something (ephemeral ports, file descriptors).
+    /// The generator's host ran out of something (ephemeral ports, file descriptors).
     LocalLimit,
     /// The TLS handshake failed (certificate, protocol, ALPN).
     Tls,

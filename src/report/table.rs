@@ -116,9 +116,8 @@ const FIGURES: &[Figure] = &[
             (cpu, wire) => format!("{} / {}", opt(cpu, times), opt(wire, times)),
         }
     }),
-    (
-        "idle, per connection: bytes/min · server CPU/min · server memory",
-        |s| match s.idle_bytes_per_conn_min {
+    ("idle / connection: B/min · CPU/min · RSS", |s| {
+        match s.idle_bytes_per_conn_min {
             None => opt(None::<f64>, sig3),
             Some(bytes) => format!(
                 "{} B · {} · {}",
@@ -126,8 +125,8 @@ const FIGURES: &[Figure] = &[
                 opt(s.idle_server_cpu_us_per_conn_min, duration_us),
                 opt(s.idle_server_kib_per_conn, |k| format!("{} KiB", sig3(k)))
             ),
-        },
-    ),
+        }
+    }),
     ("connect / io errors", |s| {
         let kinds = crate::metrics::FailureCounts::parse(&s.connect_error_kinds)
             .filter(|k| k.total() > 0)
@@ -147,8 +146,52 @@ pub fn render(metrics: &[TransportMetrics]) -> String {
 
 /// Renders the table from already computed rows (the same rows `summary.csv` is written from).
 ///
-/// A transport whose run did not complete has `(partial)` after its label.
+/// A transport whose run did not complete has `(partial)` after its label. When the columns
+/// do not fit the terminal (at most [`MAX_WIDTH`]; off a terminal, [`MAX_WIDTH`]), the
+/// transports are split over several tables, each with the row labels and as many columns as
+/// fit (`summary.csv` keeps every transport on its row). No rows at all (every transport
+/// failed) gives one line saying so, not an empty table.
 pub fn render_summaries(rows: &[Summary]) -> String {
+    let terminal = Table::new().width().map(usize::from);
+    render_within(rows, terminal.map_or(MAX_WIDTH, |w| w.min(MAX_WIDTH)))
+}
+
+/// [`render_summaries`] for a terminal `max_width` characters wide.
+fn render_within(rows: &[Summary], max_width: usize) -> String {
+    if rows.is_empty() {
+        return "no results: every transport run failed (the errors are above)".to_owned();
+    }
+    let mut blocks = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        // The most transports from `start` whose table fits; at least one.
+        let mut end = start + 1;
+        let mut text = render_block(&rows[start..end]);
+        while end < rows.len() {
+            let wider = render_block(&rows[start..=end]);
+            if width(&wider) > max_width {
+                break;
+            }
+            text = wider;
+            end += 1;
+        }
+        blocks.push(text);
+        start = end;
+    }
+    blocks.join("\n")
+}
+
+/// The widest the table may be, in characters: a 120-column terminal, also off a terminal (a
+/// file or a CI log), so that what is stored does not depend on where it ran.
+pub const MAX_WIDTH: usize = 120;
+
+/// The widest line of `text`, in characters.
+fn width(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// One table with a column for each of `rows`.
+fn render_block(rows: &[Summary]) -> String {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED);
     let mut header = vec!["".to_owned()];
@@ -244,5 +287,52 @@ mod tests {
         assert!(row("RSS / connection").contains("4,000 KiB / –"));
         assert!(row("deliveries / server CPU-s").contains("10,000"));
         assert_eq!(text.lines().count(), FIGURES.len() + 4, "{text}");
+    }
+
+    #[test]
+    fn wide_tables_split_into_blocks_that_fit() {
+        let labels = [
+            "ws",
+            "longpoll-h2-tls",
+            "shortpoll-h2-tls",
+            "sse-h2-tls",
+            "raw",
+        ];
+        let metrics: Vec<TransportMetrics> = labels.iter().map(|l| sample(l)).collect();
+        let rows = summarize(&metrics);
+        let text = render_summaries(&rows);
+        assert!(width(&text) <= MAX_WIDTH, "{text}");
+        // Every transport is a column heading exactly once, in run order.
+        let headings: Vec<usize> = labels
+            .iter()
+            .map(|l| {
+                [format!(" {l} ┆"), format!(" {l} │")]
+                    .iter()
+                    .filter_map(|h| text.find(h.as_str()))
+                    .min()
+                    .unwrap_or_else(|| panic!("{l}\n{text}"))
+            })
+            .collect();
+        assert!(headings.windows(2).all(|w| w[0] < w[1]), "{text}");
+        let blocks = text.matches("deliveries (of expected)").count();
+        assert!(blocks > 1, "five wide columns fit one table?\n{text}");
+        assert_eq!(text.matches("latency p99 ").count(), blocks);
+    }
+
+    #[test]
+    fn an_80_column_terminal_gets_one_transport_per_block() {
+        let metrics: Vec<TransportMetrics> = ["ws", "sse"].iter().map(|l| sample(l)).collect();
+        let rows = summarize(&metrics);
+        assert_eq!(render_within(&rows, 120).matches("latency p99 ").count(), 1);
+        let narrow = render_within(&rows, 80);
+        assert!(width(&narrow) <= 80, "{narrow}");
+        assert_eq!(narrow.matches("latency p99 ").count(), 2, "{narrow}");
+    }
+
+    #[test]
+    fn no_rows_is_a_sentence_not_an_empty_table() {
+        let text = render_summaries(&[]);
+        assert!(text.starts_with("no results"), "{text}");
+        assert!(!text.contains("latency"), "{text}");
     }
 }

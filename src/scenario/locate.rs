@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::ScenarioError;
+use crate::protocol::TransportKind;
 
 /// The text of a file read as `bytes`, or [`ScenarioError::NotUtf8`] naming the first bad byte.
 pub(super) fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, ScenarioError> {
@@ -66,6 +67,16 @@ pub(super) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Scenar
         .replace('\n', " ")
         .replace("expected i64", "expected an integer")
         .replace("expected f64", "expected a number");
+    // The one table a newcomer's first file lacks: say what it looks like.
+    let message = if message == "missing field `transports`" {
+        let kinds: Vec<&str> = TransportKind::ALL.iter().map(|k| k.label()).collect();
+        format!(
+            "{message}: add a `[transports.ws]` table (one per transport to run; these exist: {})",
+            kinds.join(", ")
+        )
+    } else {
+        message
+    };
     // A top-level missing field comes with the empty span 0..0: there is no line to point at.
     let top_level_missing = |s: &Range<usize>| s.is_empty() && s.start == 0;
     let span = e

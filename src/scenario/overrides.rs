@@ -11,17 +11,18 @@ use super::file::{ScenarioFile, Source, Sourced};
 use crate::protocol::TransportKind;
 
 /// Values given on the command line for some of the scenario's common fields; `None` keeps the
-/// file's. Each names the field it replaces.
+/// file's. Each names the field it replaces. Numbers are the file's types (`i64`), so a negative
+/// one meets the field's rule rather than a parser's.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
     /// `[clients] subscribers` (`--subscribers`)
-    pub subscribers: Option<u32>,
+    pub subscribers: Option<i64>,
     /// `[publish] publishers` (`--publishers`)
-    pub publishers: Option<u32>,
+    pub publishers: Option<i64>,
     /// `[publish] rate`, messages per second, all publishers together (`--rate`)
     pub rate: Option<f64>,
     /// `[publish] payload_bytes` (`--payload-bytes`)
-    pub payload_bytes: Option<usize>,
+    pub payload_bytes: Option<i64>,
     /// `duration`, the measured phase per transport (`--duration`)
     pub duration: Option<Duration>,
     /// `warmup` (`--warmup`)
@@ -30,7 +31,7 @@ pub struct Overrides {
     /// runs with its defaults ([`Transport::default_for`](super::Transport::default_for)).
     pub transports: Option<Vec<TransportKind>>,
     /// `[target] server_pid`: an external server process to sample (`--server-pid`)
-    pub server_pid: Option<u32>,
+    pub server_pid: Option<i64>,
     /// `[target]` URLs and `[backplane] redis` may name addresses off loopback
     /// (`--allow-remote`): for shards in a cluster, which reach the server through a Service
     /// address. False: loopback only.
@@ -53,18 +54,16 @@ impl ScenarioFile {
         } = o;
         let text = |d: &Duration| humantime::format_duration(*d).to_string();
         if let Some(n) = subscribers {
-            self.clients.subscribers = Sourced::flag(i64::from(*n), "--subscribers");
+            self.clients.subscribers = Sourced::flag(*n, "--subscribers");
         }
         if let Some(n) = publishers {
-            self.publish.publishers = Some(Sourced::flag(i64::from(*n), "--publishers"));
+            self.publish.publishers = Some(Sourced::flag(*n, "--publishers"));
         }
         if let Some(r) = rate {
             self.publish.rate = Some(Sourced::flag(*r, "--rate"));
         }
         if let Some(n) = payload_bytes {
-            // Beyond i64 is beyond any range: the saturated value is refused all the same.
-            let n = i64::try_from(*n).unwrap_or(i64::MAX);
-            self.publish.payload_bytes = Some(Sourced::flag(n, "--payload-bytes"));
+            self.publish.payload_bytes = Some(Sourced::flag(*n, "--payload-bytes"));
         }
         if let Some(d) = duration {
             self.duration = Sourced::flag(text(d), "--duration");
@@ -78,7 +77,7 @@ impl ScenarioFile {
         }
         if let Some(pid) = server_pid {
             let target = self.target.get_or_insert_default();
-            target.server_pid = Some(Sourced::flag(i64::from(*pid), "--server-pid"));
+            target.server_pid = Some(Sourced::flag(*pid, "--server-pid"));
         }
         if *allow_remote {
             if let Some(target) = self.target.as_mut() {

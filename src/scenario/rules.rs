@@ -3,7 +3,7 @@
 //! Owns every rule a scenario must satisfy, in the order they are checked: each table read by its
 //! own reader ([`readers`](super::readers): values, defaults, the table's own ranges), then the
 //! rules between tables, each failing as a [`ScenarioError::Invalid`] that names the file line or
-//! the flag its value came from; and building the [`Scenario`] once they all hold. The helpers
+//! the flag its value came from; and building the [`Scenario`] once they all hold. The functions
 //! that read a value and refuse one are [`fields`](super::fields)'. Does not own the schema, TOML's own errors
 //! or the overrides ([`file`](super::file), [`locate`](super::locate),
 //! [`overrides`](super::overrides)), nor the validated types or how an error's location is written

@@ -88,9 +88,9 @@ pub fn parse_with(kind: TransportKind, url: &str, reach: Reach) -> Result<Endpoi
     };
     let remote_allowed = !ip.is_loopback();
     if remote_allowed && reach == Reach::Loopback {
-        // Worded as before `--allow-remote` existed; `--help` tells of the flag.
         return Err(format!(
-            "{url:?}: only loopback targets are allowed (127.0.0.0/8, [::1], localhost)"
+            "{url:?}: only loopback targets are allowed (127.0.0.0/8, [::1], localhost); \
+             `--allow-remote` accepts an IP off loopback, for sharded runs in a cluster"
         ));
     }
     if default_port == 0 && uri.port_u16().is_none() {

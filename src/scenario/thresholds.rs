@@ -147,7 +147,7 @@ pub fn from_table(
         };
         if !numeric(key) {
             return Err(format!(
-                "{table} {key}: not a numeric summary.csv column (see the README's column list)"
+                "{table} {key}: not a numeric summary.csv column (results/README.md lists the columns)"
             ));
         }
         let (op, limit) = parse_limit(value).map_err(|e| format!("{table} {key}: {e}"))?;
@@ -168,7 +168,7 @@ pub fn from_table(
                 if super::variant::parse_label(label).is_none() {
                     return Err(at(format!(
                         "[thresholds.{label}]: not a transport label \
-                         (ws, longpoll, shortpoll, sse, with -h2 and/or -tls, e.g. longpoll-h2-tls)"
+                         (ws, longpoll, shortpoll, sse, raw; the first four with -h2 and/or -tls, e.g. longpoll-h2-tls)"
                     )));
                 }
                 for (k, v) in per_transport {

@@ -6,7 +6,7 @@
 //! script call (one round trip, however many messages), so under load the backplane costs a
 //! round trip per batch, not per message. The ingest reads up to [`READ_COUNT`] entries per
 //! `XREAD`. Each entry carries the publishing instance's wall-clock time of the publish, so the
-//! reading instance measures the hop publish → Redis → instance (both on this machine's clock).
+//! reading instance measures the hop publish → Redis → instance (both on one host's clock).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -12,7 +12,7 @@
 
 /// Payloads at least this long use the runtime-detected AVX2 path. Below it, the detection and
 /// the alignment prologue cost more than the wider stores save (measured: the two cross near
-/// 300–400 bytes on this machine).
+/// 300–400 bytes on a 2-core x86-64 VM).
 pub const SIMD_MIN_LEN: usize = 384;
 
 /// XORs `buf` with `key` repeated, starting at key byte 0. Applying it twice restores `buf`.

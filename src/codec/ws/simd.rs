@@ -32,6 +32,14 @@ pub(super) fn apply_mask(buf: &mut [u8], key: [u8; 4]) -> bool {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn apply_mask_avx2(buf: &mut [u8], key: [u8; 4]) {
+    mask_from_32_byte_boundary(buf, key);
+}
+
+/// The AVX2 path's body: the bytes before the first 32-byte boundary, then the aligned rest with
+/// the key rotated to where it starts. Inlined into [`apply_mask_avx2`] (and so compiled with
+/// AVX2 there); callable on its own so the alignment and key rotation are tested on any CPU.
+#[inline(always)]
+fn mask_from_32_byte_boundary(buf: &mut [u8], key: [u8; 4]) {
     let head = buf.as_ptr().align_offset(32).min(buf.len());
     let (head_bytes, aligned) = buf.split_at_mut(head);
     super::mask::apply_mask_words(head_bytes, key);
@@ -42,22 +50,40 @@ fn apply_mask_avx2(buf: &mut [u8], key: [u8; 4]) {
 mod tests {
     use super::super::mask::reference;
 
-    #[test]
-    fn avx2_path_matches_reference_for_every_length_and_alignment() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            eprintln!("no AVX2 on this CPU: the path cannot run here and is never taken");
-            return;
-        }
+    /// Masks every length 0–300 (and more) at every offset 0–63 with `mask` and compares with the
+    /// byte-by-byte reference.
+    fn matches_reference(mask: impl Fn(&mut [u8], [u8; 4])) {
         let key = [0x37, 0xfa, 0x21, 0x3d];
         for len in (0..=300).chain([1000, 4099]) {
             let data: Vec<u8> = (0..len + 128).map(|i| (i * 131 + 7) as u8).collect();
             for offset in 0..64 {
                 let mut fast = data.clone();
                 let mut slow = data.clone();
-                assert!(super::apply_mask(&mut fast[offset..offset + len], key));
+                mask(&mut fast[offset..offset + len], key);
                 reference(&mut slow[offset..offset + len], key);
                 assert_eq!(fast, slow, "offset {offset}, len {len}");
             }
+        }
+    }
+
+    /// The split at the 32-byte boundary and the rotated key, without AVX2: runs on every CPU.
+    #[test]
+    fn the_aligned_split_matches_reference_for_every_length_and_alignment() {
+        matches_reference(super::mask_from_32_byte_boundary);
+    }
+
+    /// The dispatch: the AVX2 path is taken exactly when the CPU has AVX2, and then masks like
+    /// the reference; without AVX2 the buffer is left for the portable path, untouched.
+    #[test]
+    fn the_avx2_path_is_taken_where_it_exists_and_matches_reference() {
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        eprintln!("AVX2 detected: {avx2}; the dispatch must take the AVX2 path exactly then");
+        let mut probe = [1u8; 64];
+        assert_eq!(super::apply_mask(&mut probe, [9, 9, 9, 9]), avx2);
+        if avx2 {
+            matches_reference(|buf, key| assert!(super::apply_mask(buf, key)));
+        } else {
+            assert_eq!(probe, [1u8; 64], "the portable path's buffer was touched");
         }
     }
 }
