@@ -10,7 +10,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::shard::{ShardSpec, StartAt};
-use crate::protocol::TransportKind;
 use crate::scenario;
 
 /// wsbench: how much better is WebSocket than HTTP polling for server push, on your workload?
@@ -164,65 +163,9 @@ impl LoadAxis {
     }
 }
 
-/// Flags that override the scenario file; each names the field it replaces. The names are spelled
-/// again in [`scenario::Overrides`], which blames a refused value on its flag: rename both.
-/// Numbers take a sign (`--rate -5`), so that a value out of range meets the field's rule and
-/// its message, as in the file.
-#[derive(Debug, Default, Clone, Args)]
-pub struct OverrideFlags {
-    /// `[clients] subscribers`
-    #[arg(long, allow_negative_numbers = true)]
-    pub subscribers: Option<i64>,
-    /// `[publish] publishers`
-    #[arg(long, allow_negative_numbers = true)]
-    pub publishers: Option<i64>,
-    /// `[publish] rate` (messages per second, all publishers together)
-    #[arg(long, allow_negative_numbers = true)]
-    pub rate: Option<f64>,
-    /// `[publish] payload_bytes`
-    #[arg(long, allow_negative_numbers = true)]
-    pub payload_bytes: Option<i64>,
-    /// `duration` (measured phase per transport, e.g. `20s`)
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub duration: Option<Duration>,
-    /// `warmup` (e.g. `2s`)
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub warmup: Option<Duration>,
-    /// Run only these transports, in this order (e.g. `ws,longpoll`). One without a
-    /// `[transports.X]` table in the file runs with that table's defaults.
-    #[arg(long, value_delimiter = ',')]
-    pub transports: Option<Vec<TransportKind>>,
-    /// `[target] server_pid`: sample this external server process's CPU time and memory.
-    #[arg(long, value_name = "PID", allow_negative_numbers = true)]
-    pub server_pid: Option<i64>,
-}
-
-impl From<OverrideFlags> for scenario::Overrides {
-    fn from(flags: OverrideFlags) -> scenario::Overrides {
-        let OverrideFlags {
-            subscribers,
-            publishers,
-            rate,
-            payload_bytes,
-            duration,
-            warmup,
-            transports,
-            server_pid,
-        } = flags;
-        scenario::Overrides {
-            subscribers,
-            publishers,
-            rate,
-            payload_bytes,
-            duration,
-            warmup,
-            transports,
-            server_pid,
-            // A flag of `wsbench run` itself (`RunArgs::allow_remote`), set by the caller.
-            allow_remote: false,
-        }
-    }
-}
+/// Flags that override the scenario file: defined once, with the fields they replace, in
+/// [`scenario::Overrides`].
+pub type OverrideFlags = scenario::Overrides;
 
 /// `wsbench serve`
 #[derive(Debug, Args)]

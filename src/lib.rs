@@ -88,7 +88,7 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => {
             let overrides = scenario::Overrides {
                 allow_remote: args.allow_remote,
-                ..args.overrides.into()
+                ..args.overrides
             };
             let plans = check::check(&args.scenario, &overrides)?;
             print!("{}", check::render(&args.scenario, &plans));

@@ -46,7 +46,7 @@ pub enum CapacityError {
 pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
     let overrides = scenario::Overrides {
         allow_remote: args.allow_remote,
-        ..args.overrides.clone().into()
+        ..args.overrides.clone()
     };
     let scenario = scenario::load_with(&args.scenario, &overrides)?;
     if args.by == LoadAxis::Rate && scenario.publish.window.is_some() {

@@ -42,7 +42,7 @@ const SPARE_FILES: u64 = 64;
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let overrides = scenario::Overrides {
         allow_remote: args.allow_remote,
-        ..args.overrides.clone().into()
+        ..args.overrides.clone()
     };
     let scenario = scenario::load_with(&args.scenario, &overrides)?;
     let slice = args

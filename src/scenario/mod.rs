@@ -13,8 +13,9 @@
 //! The way back is the mirror too: [`Scenario::to_toml`] turns a scenario into a mirror and writes
 //! it with serde, and [`Scenario::with_overrides`] validates that mirror again with flags written
 //! over it. So adding a key touches the mirror (and its way back from a `Scenario`), its rule, and
-//! `Scenario`. Opens no sockets and writes no files, and knows nothing of clap: the `cli` module
-//! fills [`Overrides`].
+//! `Scenario`, and a per-transport setting also [`TransportPlan`]. Opens no sockets and writes no
+//! files. Of clap it knows only the override flags' definition ([`Overrides`], which the `cli`
+//! module flattens into its commands), so each flag is written once, beside the field it replaces.
 //!
 //! This file holds the validated types, [`ScenarioError`] and the entry points; TOML's own errors
 //! are placed by the private `locate` module.
