@@ -2,7 +2,7 @@
 //! keys ([`Keys`]), the format of its entries ([`entry`]), and the few commands a run sends to a
 //! Redis it did not start (is it there, its byte counters, deleting a run's keys: [`probe`],
 //! [`keys::delete`]). A leaf: it imports nothing of the crate, so both the server's relay and the
-//! run's helper processes can use it.
+//! run's helper programs (`program`) can use it.
 //!
 //! # How the shared log works
 //! One ordered log (a Redis Stream per room) that every server instance publishes into and reads

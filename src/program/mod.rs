@@ -4,7 +4,7 @@
 //! it. [`stop`] is also how the built-in server's child ([`crate::child`]) is stopped.
 //!
 //! [`Program`] knows nothing of what the programs do: the caller gives the arguments and the
-//! readiness check. The two helpers a backplane run needs are beside it: [`redis_server`] (a
+//! readiness check. The two programs a backplane run needs are beside it: [`redis_server`] (a
 //! private Redis) and [`haproxy`] (the load balancer in front of the instances).
 
 pub mod haproxy;
