@@ -4,7 +4,6 @@
 //! The child runs in its own process group (a Ctrl-C reaches only us; we stop it), exits when its
 //! stdin closes (so it cannot outlive us even if we are killed), and is always reaped.
 
-use std::cell::RefCell;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,7 +15,6 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::time::timeout;
 
 use crate::backplane::{BackplaneUrl, Keys};
-use crate::fleet::{Fleet, Stopped};
 use crate::metrics::ProcessUsage;
 use crate::metrics::instances::InstanceReport;
 use crate::os;
@@ -128,9 +126,6 @@ pub struct ServerChild {
     /// Held open so a late write by the child never meets a closed pipe; its last line is the
     /// `--stats` report.
     stdout: BufReader<ChildStdout>,
-    /// CPU time and peak RSS of the processes this one replaced (after a deliberate restart),
-    /// as last sampled before they stopped.
-    earlier: ProcessUsage,
 }
 
 impl ServerChild {
@@ -180,18 +175,12 @@ impl ServerChild {
             addr,
             _stdin: stdin,
             stdout,
-            earlier: ProcessUsage::default(),
         })
     }
 
-    /// CPU time used so far (including processes this one replaced) and peak RSS; `None` once
-    /// the process is gone.
+    /// CPU time used so far and peak RSS; `None` once the process is gone.
     pub fn usage(&self) -> Option<ProcessUsage> {
-        let now = os::process_usage(self.pid)?;
-        Some(ProcessUsage {
-            cpu: self.earlier.cpu + now.cpu,
-            peak_rss_kib: self.earlier.peak_rss_kib.max(now.peak_rss_kib),
-        })
+        os::process_usage(self.pid)
     }
 
     /// Whether the server is still running.
@@ -224,119 +213,25 @@ impl ServerChild {
     pub fn pid(&self) -> u32 {
         self.pid
     }
-}
 
-/// The server a transport runs against: our own child process, or an external one (sampled from
-/// `/proc` only if its pid was given).
-#[derive(Debug)]
-pub enum ServerProcess {
-    /// Ours, started by `wsbench run`.
-    Child(Box<ServerChild>),
-    /// Ours, stopped on purpose by a restart fault and not (yet) running again; what the stopped
-    /// processes used.
-    Restarting(ProcessUsage),
-    /// Not ours; sampled from `/proc` if its pid is known.
-    External(Option<u32>),
-    /// Ours: several instances on a shared Redis, maybe behind HAProxy ([`crate::fleet`]).
-    Fleet(Box<Fleet>),
-}
-
-impl ServerProcess {
-    /// Starts our own server with `options` on a free loopback port.
-    pub async fn start(bin: &Path, options: &ServeOptions) -> Result<Self, ChildError> {
-        let child = ServerChild::spawn(bin, options, None).await?;
-        Ok(ServerProcess::Child(Box::new(child)))
-    }
-
-    /// The fleet, when it is several instances.
-    pub fn fleet(&self) -> Option<&Fleet> {
-        match self {
-            ServerProcess::Fleet(fleet) => Some(fleet),
-            _ => None,
-        }
-    }
-
-    /// How the progress line names it.
-    pub fn describe(&self) -> String {
-        match self {
-            ServerProcess::Child(_) => "built-in server, child process".into(),
-            ServerProcess::Restarting(_) => "built-in server, restarting".into(),
-            ServerProcess::External(Some(pid)) => format!("external server, pid {pid}"),
-            ServerProcess::External(None) => "external server, not sampled".into(),
-            ServerProcess::Fleet(fleet) => fleet.describe(),
-        }
-    }
-
-    /// CPU time and peak RSS so far.
-    pub fn usage(&self) -> Option<ProcessUsage> {
-        match self {
-            ServerProcess::Child(child) => child.usage(),
-            ServerProcess::Restarting(earlier) => Some(*earlier),
-            ServerProcess::External(pid) => os::process_usage((*pid)?),
-            ServerProcess::Fleet(fleet) => fleet.usage(),
-        }
-    }
-
-    /// Whether it is still there; an external server without a pid is taken on trust.
-    pub fn alive(&mut self) -> bool {
-        match self {
-            ServerProcess::Child(child) => child.alive(),
-            ServerProcess::Restarting(_) => false,
-            ServerProcess::External(pid) => pid.is_none_or(|pid| os::process_usage(pid).is_some()),
-            ServerProcess::Fleet(fleet) => fleet.alive(),
-        }
-    }
-
-    /// Stops our own server; an external one is left running. Returns what the instances
-    /// reported when it was a fleet.
-    pub async fn stop(self) -> Option<Stopped> {
-        match self {
-            ServerProcess::Child(child) => {
-                child.stop().await;
-                None
-            }
-            ServerProcess::Fleet(fleet) => Some(fleet.stop().await),
-            ServerProcess::Restarting(_) | ServerProcess::External(_) => None,
-        }
-    }
-
-    /// Stops our server (SIGTERM, as a supervisor's restart does; SIGKILL after 5 s) and starts
+    /// Stops the server (SIGTERM, as a supervisor's restart does; SIGKILL after 5 s) and starts
     /// it again with the same options on the same address. What survives is what the server
     /// keeps: the HTTP server saves its hub when given `--state` and continues the same stream;
-    /// the WebSocket server keeps nothing (its clients rejoin at the current end). An external
-    /// server is left alone. Returns what happened, for the progress line.
-    ///
-    /// Shared through a `RefCell` because the phase callback samples the server while this runs;
-    /// no borrow is held across an await, and while the old process is gone and the new one not
-    /// yet started the server is [`ServerProcess::Restarting`].
-    pub async fn restart(server: &RefCell<ServerProcess>) -> String {
-        let old = match server.replace(ServerProcess::Restarting(ProcessUsage::default())) {
-            ServerProcess::Child(child) => child,
-            other => {
-                server.replace(other);
-                return "restart_server_at applies to one built-in server only; the server was left running".into();
-            }
-        };
-        // Sampled before any await: the phase callback never sees the default above.
-        let earlier = old.usage().unwrap_or(old.earlier);
-        server.replace(ServerProcess::Restarting(earlier));
-        let (addr, bin, options) = (old.addr, old.bin.clone(), old.options.clone());
-        old.stop().await;
+    /// the WebSocket server keeps nothing (its clients rejoin at the current end). Fails with
+    /// the last reason the new process could not start.
+    pub async fn restart(self) -> Result<ServerChild, String> {
+        let (addr, bin, options) = (self.addr, self.bin.clone(), self.options.clone());
+        self.stop().await;
         // The port is free once the old process has closed it; retry briefly (bounded) if not yet.
         let mut last_error = String::new();
         for _ in 0..40 {
             match ServerChild::spawn(&bin, &options, Some(addr)).await {
-                Ok(mut next) => {
-                    next.earlier = earlier;
-                    server.replace(ServerProcess::Child(Box::new(next)));
-                    return format!("stopped the server and started it again on {addr}");
-                }
+                Ok(next) => return Ok(next),
                 Err(e) => last_error = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        server.replace(ServerProcess::Restarting(earlier));
-        format!("stopped the server but could not start it again: {last_error}")
+        Err(last_error)
     }
 }
 

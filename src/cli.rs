@@ -163,85 +163,9 @@ impl LoadAxis {
     }
 }
 
-/// Flags that override the scenario file; each names the field it replaces. The names are spelled
-/// again in [`scenario::Overrides`], which blames a refused value on its flag: rename both.
-/// Numbers take a sign (`--rate -5`), so that a value out of range meets the field's rule and
-/// its message, as in the file.
-#[derive(Debug, Default, Clone, Args)]
-pub struct OverrideFlags {
-    /// `[clients] subscribers`
-    #[arg(long, allow_negative_numbers = true)]
-    pub subscribers: Option<i64>,
-    /// `[publish] publishers`
-    #[arg(long, allow_negative_numbers = true)]
-    pub publishers: Option<i64>,
-    /// `[publish] rate` (messages per second, all publishers together)
-    #[arg(long, allow_negative_numbers = true)]
-    pub rate: Option<f64>,
-    /// `[publish] payload_bytes`
-    #[arg(long, allow_negative_numbers = true)]
-    pub payload_bytes: Option<i64>,
-    /// `duration` (measured phase per transport, e.g. `20s`)
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub duration: Option<Duration>,
-    /// `warmup` (e.g. `2s`)
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub warmup: Option<Duration>,
-    /// Run only these transports, in this order (e.g. `ws,longpoll`). One without a
-    /// `[transports.X]` table in the file runs with that table's defaults. A `[target]` stack's
-    /// runs are named by label (`socketio-polling`, `nchan-sse`) and run after the built-in ones.
-    #[arg(long, value_delimiter = ',', value_parser = str::parse::<scenario::RunPick>)]
-    pub transports: Option<Vec<scenario::RunPick>>,
-    /// `[target] server_pid`: sample this external server process's CPU time and memory.
-    #[arg(long, value_name = "PID", allow_negative_numbers = true)]
-    pub server_pid: Option<i64>,
-}
-
-impl From<OverrideFlags> for scenario::Overrides {
-    fn from(flags: OverrideFlags) -> scenario::Overrides {
-        let OverrideFlags {
-            subscribers,
-            publishers,
-            rate,
-            payload_bytes,
-            duration,
-            warmup,
-            transports,
-            server_pid,
-        } = flags;
-        let stacks = transports.as_ref().map(|picks| {
-            picks
-                .iter()
-                .filter_map(|p| match p {
-                    scenario::RunPick::Stack(label) => Some(label.clone()),
-                    scenario::RunPick::Transport(_) => None,
-                })
-                .collect()
-        });
-        let transports = transports.map(|picks| {
-            picks
-                .into_iter()
-                .filter_map(|p| match p {
-                    scenario::RunPick::Transport(kind) => Some(kind),
-                    scenario::RunPick::Stack(_) => None,
-                })
-                .collect()
-        });
-        scenario::Overrides {
-            subscribers,
-            publishers,
-            rate,
-            payload_bytes,
-            duration,
-            warmup,
-            transports,
-            stacks,
-            server_pid,
-            // A flag of `wsbench run` itself (`RunArgs::allow_remote`), set by the caller.
-            allow_remote: false,
-        }
-    }
-}
+/// Flags that override the scenario file: defined once, with the fields they replace, in
+/// [`scenario::Overrides`].
+pub type OverrideFlags = scenario::Overrides;
 
 /// `wsbench serve`
 #[derive(Debug, Args)]

@@ -9,21 +9,21 @@
 //! ([`crate::os::process_usage`]), an existing Redis only if its pid was given; Redis's bytes
 //! come from its own counters.
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backplane::haproxy::Haproxy;
-use crate::backplane::redis_server::{self, RedisBytes, RedisServer};
+use crate::backplane::probe::{self, RedisBytes};
 use crate::backplane::{BackplaneUrl, Keys, keys};
-use crate::child::{ServeOptions, ServerChild, ServerProcess};
+use crate::child::{ServeOptions, ServerChild};
 use crate::client::plan::Spread;
 use crate::client::{ClientError, LoadPlan, Target};
 use crate::metrics::ProcessUsage;
 use crate::metrics::instances::{InstanceFigures, InstanceGroup, InstanceReport, Usage};
 use crate::os;
+use crate::program::haproxy::Haproxy;
+use crate::program::redis_server::RedisServer;
 use crate::scenario::Transport;
 use crate::scenario::scaling::{Balancer, ExistingRedis, Scaling};
 
@@ -53,12 +53,11 @@ impl Redis {
         }
     }
 
-    /// CPU time so far and peak RSS; `None` once gone, or not known (an existing Redis
-    /// without a pid).
-    fn usage(&self) -> Option<ProcessUsage> {
+    /// The process to sample; `None` for an existing Redis whose pid was not given.
+    fn pid(&self) -> Option<u32> {
         match self {
-            Redis::Ours(server) => server.usage(),
-            Redis::Existing(existing) => os::process_usage(existing.pid?),
+            Redis::Ours(server) => Some(server.pid()),
+            Redis::Existing(existing) => existing.pid,
         }
     }
 
@@ -82,6 +81,54 @@ pub struct Fleet {
     /// The names of this run's keys in Redis.
     keys: Keys,
     haproxy: Option<Haproxy>,
+}
+
+/// The processes of a fleet, by pid, as they are now: what the phases sample without touching
+/// the fleet itself (its owner publishes a new one whenever an instance is killed).
+#[derive(Debug, Clone)]
+pub struct FleetProcesses {
+    /// Per instance: its pid while it runs, or what it had used when it was killed.
+    instances: Vec<Result<u32, ProcessUsage>>,
+    redis: Option<u32>,
+    haproxy: Option<u32>,
+    redis_url: BackplaneUrl,
+}
+
+impl FleetProcesses {
+    fn instance_usage(instance: &Result<u32, ProcessUsage>) -> Option<ProcessUsage> {
+        match instance {
+            Ok(pid) => os::process_usage(*pid),
+            Err(at_death) => Some(*at_death),
+        }
+    }
+
+    /// The instances' CPU and peak RSS, summed (a killed one as it was when killed).
+    pub fn usage(&self) -> Option<ProcessUsage> {
+        self.instances
+            .iter()
+            .map(FleetProcesses::instance_usage)
+            .try_fold(ProcessUsage::default(), |sum, u| {
+                let u = u?;
+                Some(ProcessUsage {
+                    cpu: sum.cpu + u.cpu,
+                    peak_rss_kib: sum.peak_rss_kib + u.peak_rss_kib,
+                })
+            })
+    }
+
+    /// Every process's use now, and Redis's bytes (a quick `INFO` on loopback).
+    pub fn mark(&self) -> FleetMark {
+        FleetMark {
+            instances: self
+                .instances
+                .iter()
+                .map(FleetProcesses::instance_usage)
+                .collect(),
+            redis: self.redis.and_then(os::process_usage),
+            haproxy: self.haproxy.and_then(os::process_usage),
+            redis_bytes: probe::bytes_now(&self.redis_url, Duration::from_secs(1)).ok(),
+        }
+    }
 }
 
 /// Every serving process's use (and Redis's bytes) at one moment.
@@ -108,7 +155,7 @@ impl Fleet {
         let redis = match existing {
             Some(existing) => {
                 // Refused or silent now: say so, rather than start instances that cannot join.
-                redis_server::ping(&existing.url).await?;
+                probe::ping(&existing.url).await?;
                 Redis::Existing(existing.clone())
             }
             None => Redis::Ours(Box::new(RedisServer::start().await?)),
@@ -205,22 +252,21 @@ impl Fleet {
         )
     }
 
-    fn instance_usage(slot: &Slot) -> Option<ProcessUsage> {
-        slot.at_death.or_else(|| slot.child.as_ref()?.usage())
-    }
-
-    /// The instances' CPU and peak RSS, summed (a killed one as it was when killed).
-    pub fn usage(&self) -> Option<ProcessUsage> {
-        self.slots
-            .iter()
-            .map(Fleet::instance_usage)
-            .try_fold(ProcessUsage::default(), |sum, u| {
-                let u = u?;
-                Some(ProcessUsage {
-                    cpu: sum.cpu + u.cpu,
-                    peak_rss_kib: sum.peak_rss_kib + u.peak_rss_kib,
+    /// Its processes as they are now, to be sampled by others ([`FleetProcesses`]).
+    pub fn processes(&self) -> FleetProcesses {
+        FleetProcesses {
+            instances: self
+                .slots
+                .iter()
+                .map(|slot| match (&slot.child, slot.at_death) {
+                    (Some(child), _) => Ok(child.pid()),
+                    (None, at_death) => Err(at_death.unwrap_or_default()),
                 })
-            })
+                .collect(),
+            redis: self.redis.pid(),
+            haproxy: self.haproxy.as_ref().map(Haproxy::pid),
+            redis_url: self.redis.url().clone(),
+        }
     }
 
     /// Whether every instance not killed on purpose, Redis and HAProxy still run.
@@ -232,27 +278,24 @@ impl Fleet {
         instances && self.redis.alive() && self.haproxy.as_ref().is_none_or(|h| h.usage().is_some())
     }
 
-    /// Every process's use now, and Redis's bytes (a quick `INFO` on loopback).
-    pub fn mark(&self) -> FleetMark {
-        FleetMark {
-            instances: self.slots.iter().map(Fleet::instance_usage).collect(),
-            redis: self.redis.usage(),
-            haproxy: self.haproxy.as_ref().and_then(Haproxy::usage),
-            redis_bytes: redis_server::bytes_now(self.redis.url(), Duration::from_secs(1)).ok(),
-        }
-    }
-
-    /// Takes the last running instance out to be killed (the caller kills it, outside any
-    /// borrow); records its use first. `None` if only one is left.
-    pub fn take_victim(&mut self) -> Option<ServerChild> {
+    /// `[faults] kill_instance_at`: SIGKILLs the last running instance, its use recorded first;
+    /// none if only one is left. Returns what happened, for the progress line.
+    pub async fn kill_one(&mut self) -> String {
         let running = self.slots.iter().filter(|s| s.child.is_some()).count();
-        if running < 2 {
-            return None;
-        }
-        let slot = self.slots.iter_mut().rev().find(|s| s.child.is_some())?;
-        let child = slot.child.take()?;
-        slot.at_death = Some(child.usage().unwrap_or_default());
-        Some(child)
+        let victim = (running >= 2)
+            .then(|| self.slots.iter_mut().rev().find(|s| s.child.is_some()))
+            .flatten()
+            .and_then(|slot| {
+                let child = slot.child.take()?;
+                slot.at_death = Some(child.usage().unwrap_or_default());
+                Some(child)
+            });
+        let Some(child) = victim else {
+            return "only one instance left running: none killed".into();
+        };
+        let addr = child.addr;
+        child.kill().await;
+        format!("killed the instance on {addr} (SIGKILL)")
     }
 
     /// Stops HAProxy (after reading how many sessions it sent to each instance), then every
@@ -369,22 +412,6 @@ pub fn group(
         redis_bytes_out: bytes.map_or(0, |(a, b)| b.output.saturating_sub(a.output)),
         haproxy: over(start.haproxy, end.haproxy),
     }
-}
-
-/// `[faults] kill_instance_at`: SIGKILLs the last running instance of the fleet in `server`.
-/// Returns what happened, for the progress line.
-pub async fn kill_one(server: &RefCell<ServerProcess>) -> String {
-    // The borrow ends before the await: the phase callback samples the fleet meanwhile.
-    let victim = match &mut *server.borrow_mut() {
-        ServerProcess::Fleet(fleet) => fleet.take_victim(),
-        _ => return "kill_instance_at applies to several built-in instances only".into(),
-    };
-    let Some(victim) = victim else {
-        return "only one instance left running: none killed".into();
-    };
-    let addr = victim.addr;
-    victim.kill().await;
-    format!("killed the instance on {addr} (SIGKILL)")
 }
 
 impl Fleet {

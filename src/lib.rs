@@ -5,37 +5,43 @@
 //! delivery, connect time and exact bytes on the wire.
 //!
 //! # Layout
-//! Each module owns one thing and imports only modules listed below it (`docs/layout.md` says the
-//! same in files):
+//! Each module owns one thing and imports only modules listed below it (`tests/module_map.rs`
+//! checks this list against the `crate::` paths of every file; `docs/layout.md` says the same
+//! in files):
 //! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99
 //!   limit, a loss or the generator's own limit; `capacity.csv` and its `report.html`.
 //! - [`check`]: `wsbench check` — a scenario validated with its overrides, and what a run of it
 //!   would need per transport, without starting anything.
-//! - [`run`]: `wsbench run` — per transport, start the server (`run::server`), drive the clients,
+//! - [`run`]: `wsbench run` — per transport, start the server (`run::server`) and give it to one
+//!   owner task (`run::owner`: samples read a `watch`, faults are commands), drive the clients,
 //!   sample both processes (`run::usage`), write every result file (also after Ctrl-C, partial).
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
-//! - [`backplane`]: several server instances sharing one ordered log (a Redis Stream, in a
-//!   private or an existing Redis), and HAProxy in front of them.
-//! - [`child`], [`fleet`]: the server a run measures: ours as a child process, an external one,
-//!   or several instances on a backplane; [`program`]: the helper programs' processes
-//!   (redis-server, HAProxy) and how every child is stopped.
 //! - [`progress`]: the live progress line on stderr during a run.
+//! - [`fleet`]: several built-in instances on a shared Redis, maybe behind HAProxy, started,
+//!   sampled and stopped together.
+//! - [`child`]: our built-in server as a child process (`wsbench serve`), started, restarted,
+//!   stopped.
+//! - [`program`]: the helper programs' processes (redis-server, HAProxy) and how every child is
+//!   stopped.
 //! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
 //!   line; `wsbench report`/`compare`.
 //! - [`client`]: the load generator — ramp-up, client tasks per transport, publishers, phases.
-//! - [`server`]: the hub and one adapter per transport; [`server::all`] serves them all on one port
-//!   with the chat page ([`server::page`]).
-//! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`], errors with file:line and field.
-//!   (It checks `[thresholds]` names against [`report::Summary`]'s columns: the one edge upward.)
+//! - [`server`]: the hub and one adapter per transport, the backplane relay; [`server::all`]
+//!   serves them all on one port with the chat page ([`server::page`]).
+//! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`] and one
+//!   [`scenario::TransportPlan`] per transport, errors with file:line and field.
 //! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).
 //! - [`tls`]: the self-signed certificate a run makes, server and client rustls configurations.
 //! - [`os`]: open-file limit, port range, listen backlog cap, CPU time and memory from `/proc`.
-//! - [`metrics`]: histograms, exact delivery tracking, per-second recording, wire totals; pure.
 //! - [`codec`]: the bytes of every protocol, pure: the message envelope, the poll batch body, SSE
 //!   framing, our RFC 6455 codec (`codec::ws`), HTTP/1.1 request heads and response decoding
 //!   (`codec::h1`), byte models.
+//! - [`metrics`]: histograms, exact delivery tracking, per-second recording, wire totals, the
+//!   summary row derived from them; pure.
+//! - [`backplane`]: the shared log's vocabulary — its URL, key names, entry format, and the
+//!   commands a run sends to a Redis (the relay is in `server`, the processes in `program`).
 //! - [`protocol`]: the shared vocabulary — transports, paths, header names.
 
 pub mod backplane;
@@ -82,7 +88,7 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => {
             let overrides = scenario::Overrides {
                 allow_remote: args.allow_remote,
-                ..args.overrides.into()
+                ..args.overrides
             };
             let plans = check::check(&args.scenario, &overrides)?;
             print!("{}", check::render(&args.scenario, &plans));
@@ -141,26 +147,12 @@ pub fn main_with(cli: Cli) -> anyhow::Result<ExitCode> {
 /// apply, `serve` flags refused before binding), 130 for an interrupted run (partial results were written), 99 when `[thresholds]` failed (as k6
 /// does), 1 for anything else.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    let beyond_the_machine = matches!(
-        error.downcast_ref::<os::OsError>(),
-        Some(
-            os::OsError::TooFewFiles { .. }
-                | os::OsError::AboveNrOpen { .. }
-                | os::OsError::TooFewPorts { .. }
-        )
-    ) || error
-        .downcast_ref::<client::source::SourceError>()
-        .is_some();
-    let bad_shards = error.downcast_ref::<client::shard::ShardError>().is_some()
-        || error
-            .downcast_ref::<merge::MergeError>()
-            .is_some_and(merge::MergeError::is_bad_input);
+    let bad_shards = error
+        .downcast_ref::<merge::MergeError>()
+        .is_some_and(merge::MergeError::is_bad_input);
     let bad_search = error.downcast_ref::<capacity::CapacityError>().is_some();
     let bad_serve = error.downcast_ref::<serve::BadFlags>().is_some();
-    if bad_shards || bad_search || bad_serve {
-        return 2;
-    }
-    if error.downcast_ref::<scenario::ScenarioError>().is_some() || beyond_the_machine {
+    if run::is_bad_input(error) || bad_shards || bad_search || bad_serve {
         2
     } else if error.downcast_ref::<run::Interrupted>().is_some() {
         130

@@ -119,7 +119,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// What `--stats` prints: this process's accepted connections and its relay's counts.
-fn report(stats: Option<&backplane::RelayStats>) -> InstanceReport {
+fn report(stats: Option<&crate::server::relay::RelayStats>) -> InstanceReport {
     let mut report = InstanceReport {
         accepted: server::accepted(),
         ..InstanceReport::default()

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::sse::SseSizes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -229,9 +230,6 @@ async fn sse_bytes_are_the_real_heads_plus_events_and_chunk_framing() {
     let o = run(Transport::Sse, addr, &plan).await;
     stop.cancel();
 
-    let subscribers = u64::from(plan.subscribers);
-    let posts = o.messages_published;
-    let payload = PAYLOAD as u64;
     let events_request = format!(
         "GET /events HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\ncache-control: no-cache\r\n\r\n"
     )
@@ -240,25 +238,17 @@ async fn sse_bytes_are_the_real_heads_plus_events_and_chunk_framing() {
         "POST /publish HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {PAYLOAD}\r\n\r\n"
     )
     .len() as u64;
-    let up = o.connect_wire.up + o.wire.up;
-    let down = o.connect_wire.down + o.wire.down;
-    assert_eq!(
-        up,
-        subscribers * events_request + posts * (publish_request + payload),
-        "bytes up, to the byte"
-    );
-    // Every event has the same length (seven-digit ids); events that queued up while the
-    // stream was busy share a chunk, so the number of chunks is what the bytes leave over, and
-    // it must be a whole number of chunk framings (`3FC\r\n` … `\r\n`; 1 to 4 events keep three hex digits).
-    let deliveries = o.recorder.counts.delivery.delivered;
-    let framing = (chunk.len() + 2) as u64;
-    let known = subscribers * stream_head.len() as u64
-        + posts * publish_head.len() as u64
-        + deliveries * event.len() as u64;
-    let chunks = (down - known) / framing;
-    assert_eq!(down, known + chunks * framing, "bytes down, to the byte");
-    assert!(
-        (deliveries / 4..=deliveries).contains(&chunks),
-        "{chunks} chunks for {deliveries} events"
+    common::sse::assert_sse_bytes(
+        &o,
+        SseSizes {
+            subscribers: u64::from(plan.subscribers),
+            events_request,
+            publish_request,
+            payload: PAYLOAD as u64,
+            stream_head: stream_head.len() as u64,
+            publish_head: publish_head.len() as u64,
+            event: event.len() as u64,
+            chunk_line: chunk.len() as u64,
+        },
     );
 }

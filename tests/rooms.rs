@@ -10,6 +10,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::sse::SseSizes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -547,23 +548,17 @@ async fn sse_bytes_with_rooms_are_the_real_heads_plus_events_and_chunk_framing()
     let publish_request = len(format!(
         "POST /publish?room=0 HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {PAYLOAD}\r\n\r\n"
     ));
-    let (subscribers, posts, payload) = (10, o.messages_published, PAYLOAD as u64);
-    let up = o.connect_wire.up + o.wire.up;
-    let down = o.connect_wire.down + o.wire.down;
-    assert_eq!(
-        up,
-        subscribers * events_request + posts * (publish_request + payload),
-        "bytes up, to the byte"
-    );
-    let deliveries = o.recorder.counts.delivery.delivered;
-    let framing = (chunk.len() + 2) as u64;
-    let known = subscribers * stream_head.len() as u64
-        + posts * publish_head.len() as u64
-        + deliveries * event.len() as u64;
-    let chunks = (down - known) / framing;
-    assert_eq!(down, known + chunks * framing, "bytes down, to the byte");
-    assert!(
-        (deliveries / 4..=deliveries).contains(&chunks),
-        "{chunks} chunks for {deliveries} events"
+    common::sse::assert_sse_bytes(
+        &o,
+        SseSizes {
+            subscribers: 10,
+            events_request,
+            publish_request,
+            payload: PAYLOAD as u64,
+            stream_head: stream_head.len() as u64,
+            publish_head: publish_head.len() as u64,
+            event: event.len() as u64,
+            chunk_line: chunk.len() as u64,
+        },
     );
 }

@@ -496,8 +496,7 @@ fn overrides_change_values() {
         payload_bytes: Some(1024),
         duration: Some(Duration::from_secs(3)),
         warmup: Some(Duration::ZERO),
-        transports: Some(vec![TransportKind::LongPoll]),
-        stacks: None,
+        transports: Some(vec![TransportKind::LongPoll.into()]),
         server_pid: None,
         allow_remote: false,
     };
@@ -526,7 +525,10 @@ fn transports_flag_picks_orders_and_defaults() {
     )
     .unwrap();
     let o = Overrides {
-        transports: Some(vec![TransportKind::LongPoll, TransportKind::Ws]),
+        transports: Some(vec![
+            TransportKind::LongPoll.into(),
+            TransportKind::Ws.into(),
+        ]),
         ..Overrides::default()
     };
     let s = ws_only.with_overrides(&o).unwrap();
@@ -599,7 +601,7 @@ fn invalid_overrides_name_the_flag() {
         "{msg}"
     );
     let msg = flag_err(Overrides {
-        transports: Some(vec![TransportKind::Ws, TransportKind::Ws]),
+        transports: Some(vec![TransportKind::Ws.into(), TransportKind::Ws.into()]),
         ..Overrides::default()
     });
     assert_eq!(
@@ -651,7 +653,10 @@ fn to_toml_round_trips() {
 #[test]
 fn to_toml_notes_a_run_order_the_file_cannot_hold() {
     let o = Overrides {
-        transports: Some(vec![TransportKind::LongPoll, TransportKind::Ws]),
+        transports: Some(vec![
+            TransportKind::LongPoll.into(),
+            TransportKind::Ws.into(),
+        ]),
         ..Overrides::default()
     };
     let s = chat().with_overrides(&o).unwrap();
@@ -950,7 +955,7 @@ fn http2_and_tls_variants_expand_in_a_fixed_order_with_labels() {
     assert_eq!(again, s);
     // `--transports` keeps the variants of the transports it keeps.
     let only_sse = Overrides {
-        transports: Some(vec![TransportKind::Sse]),
+        transports: Some(vec![TransportKind::Sse.into()]),
         ..Overrides::default()
     };
     let s = s.with_overrides(&only_sse).unwrap();

@@ -1,20 +1,39 @@
-//! Reading the log back: the entries of an `XREAD` reply, as the append script
-//! ([`super::relay::APPEND`]) wrote them. Pure: no connection, no clock.
+//! The log's entry format, both ways: the script that appends a batch ([`APPEND`]), and the
+//! entries of an `XREAD` reply as that script wrote them. Pure: no connection, no clock.
 
 use bytes::Bytes;
 use redis::Value;
 
+/// Appends the messages of one batch with consecutive numbers from the room's counter, each as
+/// the entry `<seq>-0`, so the stream's entry ids are the hub's sequence numbers.
+/// KEYS: stream, counter. ARGV: the stream's bound, then per message its publish time (unix ns),
+/// whether it is text (1/0), and its bytes. Returns the last number given.
+pub const APPEND: &str = r"
+local count = (#ARGV - 1) / 3
+local last = redis.call('INCRBY', KEYS[2], count)
+for i = 0, count - 1 do
+  local id = string.format('%d-0', last - count + 1 + i)
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id,
+    't', ARGV[2 + 3 * i], 'x', ARGV[3 + 3 * i], 'd', ARGV[4 + 3 * i])
+end
+return last
+";
+
 /// One entry of the log, as the append script wrote it.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Entry {
+pub struct Entry {
+    /// Its number: the entry id `<seq>-0`, the hub's sequence number.
     pub seq: u64,
+    /// When the publishing instance appended it (unix ns, that instance's clock).
     pub at_ns: u64,
+    /// Published as text (a WebSocket text message).
     pub text: bool,
+    /// The message's payload.
     pub payload: Bytes,
 }
 
 /// The entries of an `XREAD` reply on one stream (none for a timed-out read).
-pub(crate) fn entries(reply: Value) -> Result<Vec<Entry>, String> {
+pub fn entries(reply: Value) -> Result<Vec<Entry>, String> {
     let streams = match reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Array(streams) => streams,

@@ -1,41 +1,43 @@
-//! The backplane: one shared, ordered log (a Redis Stream) that every server instance publishes
-//! into and reads back from, so a message published on one instance reaches the subscribers of
-//! every instance, numbered alike everywhere.
+//! The backplane's vocabulary: where the shared log lives ([`BackplaneUrl`]), the names of its
+//! keys ([`Keys`]), the format of its entries ([`entry`]), and the few commands a run sends to a
+//! Redis it did not start (is it there, its byte counters, deleting a run's keys: [`probe`],
+//! [`keys::delete`]). A leaf: it imports nothing of the crate, so both the server's relay and the
+//! run's helper programs (`program`) can use it.
 //!
-//! # How it works
-//! - Each instance keeps its own [`Hub`](crate::server::hub::Hub). With a backplane the hub's
-//!   publishes go to its outlet ([`Hub::forward_to`](crate::server::hub::Hub::forward_to)): the
-//!   [`relay`] appends them to the room's stream with one Lua script ([`relay::APPEND`]) that
-//!   numbers them from a counter and adds each with the explicit entry id `<seq>-0`. The stream
-//!   entry id *is* the hub sequence number, the long-poll cursor and the SSE `Last-Event-ID`.
-//! - One ingest task per room and instance reads the room's stream in order (`XREAD BLOCK`) from its retained
-//!   start and stores each entry at its number ([`Hub::publish_at`](crate::server::hub::Hub::publish_at)).
-//!   So every instance's ring holds the same messages under the same numbers, and a client that
-//!   reconnects to another instance resumes with the cursor it had: nothing lost, nothing twice.
+//! # How the shared log works
+//! One ordered log (a Redis Stream per room) that every server instance publishes into and reads
+//! back from, so a message published on one instance reaches the subscribers of every instance,
+//! numbered alike everywhere.
+//! - Each instance keeps its own hub. With a backplane the hub's publishes go to its outlet: the
+//!   server's relay (`server::relay`) appends them to the room's stream with one Lua script
+//!   ([`entry::APPEND`]) that numbers them from a counter and adds each with the explicit entry
+//!   id `<seq>-0`. The stream entry id *is* the hub sequence number, the long-poll cursor and the
+//!   SSE `Last-Event-ID`.
+//! - One ingest task per room and instance reads the room's stream in order (`XREAD BLOCK`) from
+//!   its retained start and stores each entry at its number. So every instance's ring holds the
+//!   same messages under the same numbers, and a client that reconnects to another instance
+//!   resumes with the cursor it had: nothing lost, nothing twice.
 //! - WebSocket and raw use the same stream although pub/sub would do for them (they join at the
 //!   end and keep no cursor across instances): one mechanism, one cost to measure.
 //! - The stream is trimmed (`MAXLEN ~`) to about the ring's size: Redis's memory is bounded as
 //!   the hub's is, and a reader further behind sees the gap as missed messages.
 //!
 //! Keys are per room (`{prefix}:room:{K}`, its counter `{prefix}:room:{K}:seq`: [`Keys`]), and
-//! so are the relays ([`Relays`]): an instance starts a room's when it first has the room
-//! (`server::joined`). `wsbench run` gives each transport run its own prefix, so runs sharing an
-//! existing Redis never see each other's messages, and deletes its keys at the end.
+//! so are the relays: an instance starts a room's when it first has the room. `wsbench run`
+//! gives each transport run its own prefix, so runs sharing an existing Redis never see each
+//! other's messages, and deletes its keys at the end.
 //!
-//! [`redis_server`] starts a private `redis-server` for a run (loopback, no persistence);
-//! [`haproxy`] writes and starts the load balancer in front of the instances.
+//! The processes (a private `redis-server`, HAProxy) are started by [`crate::program`].
 
-mod entry;
-pub mod haproxy;
+pub mod entry;
 pub mod keys;
-pub mod redis_server;
-pub mod relay;
+pub mod probe;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 pub use keys::Keys;
-pub use relay::{Codec, Failures, RelayStats, Relays};
+pub use probe::RedisBytes;
 
 /// Why the backplane could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -74,9 +76,6 @@ pub enum BackplaneError {
         /// What was wrong.
         reason: String,
     },
-    /// A program the backplane needs (`redis-server`, `haproxy`) is missing or failed to start.
-    #[error(transparent)]
-    Program(#[from] crate::program::ProgramError),
 }
 
 /// Where the shared log lives: a Redis reached by IP address (no name lookups).
@@ -128,7 +127,7 @@ impl BackplaneUrl {
     }
 
     /// The client's connection info.
-    pub(crate) fn client(&self) -> Result<redis::Client, BackplaneError> {
+    pub fn client(&self) -> Result<redis::Client, BackplaneError> {
         use redis::IntoConnectionInfo;
         let redis_err = |source| BackplaneError::Redis {
             addr: self.addr,
@@ -142,9 +141,7 @@ impl BackplaneUrl {
     }
 
     /// A connection for a few commands, failing within seconds if Redis does not answer.
-    pub(crate) async fn connect(
-        &self,
-    ) -> Result<redis::aio::MultiplexedConnection, BackplaneError> {
+    pub async fn connect(&self) -> Result<redis::aio::MultiplexedConnection, BackplaneError> {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)));

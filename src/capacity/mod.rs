@@ -45,7 +45,7 @@ pub enum CapacityError {
 pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
     let overrides = scenario::Overrides {
         allow_remote: args.allow_remote,
-        ..args.overrides.clone().into()
+        ..args.overrides.clone()
     };
     let scenario = scenario::load_with(&args.scenario, &overrides)?;
     if args.by == LoadAxis::Rate && scenario.publish.window.is_some() {
@@ -155,7 +155,7 @@ async fn step(
     };
     if let Err(e) = crate::run::run(run).await {
         let judged = e.downcast_ref::<ThresholdsFailed>().is_some();
-        if !judged && (e.downcast_ref::<Interrupted>().is_some() || crate::exit_code(&e) == 2) {
+        if !judged && (e.downcast_ref::<Interrupted>().is_some() || crate::run::is_bad_input(&e)) {
             return Err(e);
         }
     }

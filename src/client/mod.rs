@@ -39,6 +39,7 @@ mod conductor;
 pub mod conn;
 mod ctx;
 mod failure;
+mod framed;
 mod h1;
 mod h2exec;
 mod http;

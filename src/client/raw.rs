@@ -3,19 +3,18 @@
 //! loop runs both ([`super::ws`]'s, over the [`Connection`] trait): only the bytes differ, which
 //! is the point of the floor.
 
-use std::io;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::failure::ConnectError;
+use super::framed::Framed;
 use super::inbox::Inbox;
 use super::ws::{Connection, Dial, Received, WsError, session};
 use crate::codec::raw::{self, Decoder};
 use crate::codec::ws::Config;
 use crate::protocol::{RoomId, raw_room_preamble};
-use crate::wire::scratch;
 
 /// The byte stream under the client: TCP, counted (see [`super::conn`]).
 type Stream = super::conn::Stream;
@@ -23,44 +22,22 @@ type Stream = super::conn::Stream;
 /// One raw connection over any byte stream.
 #[derive(Debug)]
 pub struct Client<S> {
-    stream: S,
-    decoder: Decoder,
-    /// Frames queued to send; `out[written..]` is not on the socket yet (cancel-safe writes).
-    out: Vec<u8>,
-    written: usize,
+    framed: Framed<S, Decoder>,
 }
 
 impl<S> Client<S> {
     /// A connection on `stream`; messages over the largest a server accepts are refused.
     pub fn new(stream: S) -> Self {
         Client {
-            stream,
-            decoder: Decoder::new(Config::client().max_message_bytes),
-            out: Vec::new(),
-            written: 0,
+            framed: Framed::new(stream, Decoder::new(Config::client().max_message_bytes)),
         }
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
-    async fn flush(&mut self) -> io::Result<()> {
-        while self.written < self.out.len() {
-            let n = self.stream.write(&self.out[self.written..]).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            self.written += n;
-        }
-        self.out.clear();
-        self.written = 0;
-        self.stream.flush().await
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
-        self.out.extend_from_slice(&raw::encode(&text));
-        Ok(self.flush().await?)
+        self.framed.out.extend_from_slice(&raw::encode(&text));
+        Ok(self.framed.flush().await?)
     }
 
     /// Bare TCP has no ping; a `[transports.raw]` table has no `ping_interval` to ask for one.
@@ -71,30 +48,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
         loop {
             // A send cut short by a cancelled call resumes first.
-            self.flush().await?;
+            self.framed.flush().await?;
             let mut got = false;
-            while let Some(message) = self.decoder.next_message()? {
+            while let Some(message) = self.framed.decoder.next_message()? {
                 on_data(message);
                 got = true;
             }
             if got {
                 return Ok(Received::Data);
             }
-            self.decoder.release_if_empty();
-            let decoder = &mut self.decoder;
-            let read = scratch::read_with(&mut self.stream, |bytes| {
-                decoder.feed(bytes);
-                bytes.len()
-            });
-            if read.await? == 0 {
+            if !self.framed.fill().await? {
                 return Err(WsError::Closed);
             }
         }
     }
 
     async fn close(&mut self) {
-        let _ = self.flush().await;
-        let _ = self.stream.shutdown().await;
+        self.framed.close().await;
     }
 }
 
@@ -107,8 +77,12 @@ impl Dial for Client<Stream> {
     ) -> Result<Self, ConnectError> {
         let mut client = Client::new(super::conn::connect(ctx).await?);
         if let Some(room) = ctx.plan.on_wire(room) {
-            client.out.extend_from_slice(&raw_room_preamble(room));
             client
+                .framed
+                .out
+                .extend_from_slice(&raw_room_preamble(room));
+            client
+                .framed
                 .flush()
                 .await
                 .map_err(|e| ConnectError::io("room preamble", &e))?;
@@ -131,7 +105,7 @@ pub(super) async fn subscriber(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, duplex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 
     #[tokio::test]
     async fn messages_come_out_whole_and_go_out_with_their_length() {

@@ -3,7 +3,9 @@
 //! Owns HdrHistograms (push latency, connect time), delivery counts and wire-byte totals. Does no
 //! I/O, no async and reads no clock: callers hand it durations and counts. Each client task owns one
 //! [`Recorder`]; recorders are merged once at the end ([`Recorder::merge`]), so the hot path takes
-//! no locks.
+//! no locks. The figures derived from one transport's metrics, one [`summary::Summary`] row each,
+//! are computed here too (pure, like the rest), so the scenario can check `[thresholds]` names
+//! against the row's columns without reaching up into the report.
 
 pub mod delivery;
 pub mod failures;
@@ -11,6 +13,7 @@ pub mod health;
 pub mod idle;
 pub mod instances;
 pub mod shard;
+pub mod summary;
 pub mod timeseries;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,6 @@
 //!
 //! The only module that knows both the servers/clients and the report.
 
-use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -14,23 +13,23 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::child::ServerProcess;
 use crate::cli::RunArgs;
 use crate::client::source;
 use crate::client::{self, LoadPlan, Phase, shard};
-use crate::fleet::{self, Fleet};
+use crate::fleet;
 use crate::metrics::{Slice, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
-use crate::protocol::TransportKind;
 use crate::report::{self, RunInfo};
 use crate::scenario::variant::Variant;
-use crate::scenario::{self, Scenario, Transport};
+use crate::scenario::{self, Scenario, TransportPlan};
 use crate::tls;
 
+mod owner;
 mod server;
 mod usage;
 
+use owner::{Fault, Finished};
 use server::{describe, serve_options, start_server};
 use usage::{Mark, transport_metrics, with_server};
 
@@ -43,7 +42,7 @@ const SPARE_FILES: u64 = 64;
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let overrides = scenario::Overrides {
         allow_remote: args.allow_remote,
-        ..args.overrides.clone().into()
+        ..args.overrides.clone()
     };
     let scenario = scenario::load_with(&args.scenario, &overrides)?;
     let slice = args
@@ -62,7 +61,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     os::raise_nofile(connections + SPARE_FILES)
         .context("raising the open-file limit for the clients and the built-in server")?;
     let ports = os::ephemeral_ports().context("reading the loopback port range")?;
-    let sources = source_plans(&scenario, connections, ports, slice.as_ref())?;
+    let plans = scenario.plans();
+    let sources = source_plans(&scenario, &plans, connections, ports, slice.as_ref())?;
     let server_bin = match &args.server_bin {
         Some(bin) => bin.clone(),
         None => std::env::current_exe().context("finding the wsbench executable to serve with")?,
@@ -78,32 +78,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let cancel = CancellationToken::new();
     tokio::spawn(interrupt_watch(cancel.clone(), args.quiet));
 
-    let runs = scenario.runs();
+    let runs: Vec<(&TransportPlan, &[IpAddr], Variant)> = plans
+        .iter()
+        .zip(&sources)
+        .flat_map(|(plan, sources)| plan.variants.iter().map(move |v| (plan, &sources[..], *v)))
+        .collect();
     // One self-signed certificate for every TLS run, in a private directory removed at the end.
-    let cert = if runs.iter().any(|(_, v)| v.tls) {
+    let cert = if runs.iter().any(|(_, _, v)| v.tls) {
         Some(tls::RunCert::new().context("making the TLS certificate")?)
     } else {
         None
     };
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for (transport, variant) in &runs {
+    for &(transport, sources, variant) in &runs {
         if cancel.is_cancelled() {
             break;
         }
-        let label = transport.label(*variant);
+        let label = transport.label(variant);
         let run = TransportRun {
             scenario: &scenario,
             plan: &plan,
             transport,
-            variant: *variant,
+            variant,
             label: &label,
             run_id: &run_id,
             cert: cert.as_ref(),
-            sources: sources
-                .iter()
-                .find(|(kind, _)| *kind == transport.kind())
-                .map_or(&[], |(_, a)| a.as_slice()),
+            sources,
         };
         match run_transport(run, &server_bin, &cancel, args.quiet).await {
             Ok(metrics) => results.push(metrics),
@@ -157,21 +158,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The source addresses each transport's clients connect from, checked against the port range
-/// (`ports` per address) for `connections` connections. A built-in server listens on 127.0.0.1
-/// ([`ServerProcess::start`]); an external one where its `[target]` says.
+/// The source addresses each transport's clients connect from (in the order of `plans`),
+/// checked against the port range (`ports` per address) for `connections` connections. A
+/// built-in server listens on 127.0.0.1 (`child::ServerChild::spawn`); an external one where
+/// its `[target]` says.
 fn source_plans(
     scenario: &Scenario,
+    plans: &[TransportPlan],
     connections: u64,
     ports: u64,
     slice: Option<&Slice>,
-) -> anyhow::Result<Vec<(TransportKind, Vec<IpAddr>)>> {
-    let mut plans = Vec::new();
-    for transport in &scenario.transports {
-        let kind = transport.kind();
-        let target = scenario
-            .targets
-            .endpoint(kind)
+) -> anyhow::Result<Vec<Vec<IpAddr>>> {
+    let mut sources = Vec::new();
+    for plan in plans {
+        let kind = plan.kind();
+        let target = plan
+            .target
+            .as_ref()
             .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |e| e.addr.ip());
         let addresses = source::plan(
             &scenario.clients.source_addresses,
@@ -193,9 +196,27 @@ fn source_plans(
         let count = addresses.len().max(1) as u64;
         os::check_ports(connections, ports, count)
             .with_context(|| format!("[{kind}] checking the loopback port range"))?;
-        plans.push((kind, addresses));
+        sources.push(addresses);
     }
-    Ok(plans)
+    Ok(sources)
+}
+
+/// Whether `error`, from [`run`], is the input's fault rather than the run's: the scenario or
+/// flags, more connections than the machine's file or port limits allow, source addresses that
+/// cannot reach the target, a sharded run's rules. (`wsbench` exits with 2 for these.)
+pub fn is_bad_input(error: &anyhow::Error) -> bool {
+    let beyond_the_machine = matches!(
+        error.downcast_ref::<os::OsError>(),
+        Some(
+            os::OsError::TooFewFiles { .. }
+                | os::OsError::AboveNrOpen { .. }
+                | os::OsError::TooFewPorts { .. }
+        )
+    );
+    beyond_the_machine
+        || error.downcast_ref::<source::SourceError>().is_some()
+        || error.downcast_ref::<shard::ShardError>().is_some()
+        || error.downcast_ref::<scenario::ScenarioError>().is_some()
 }
 
 /// The run was stopped by Ctrl-C or SIGTERM; what was measured is in `dir`, marked partial.
@@ -260,7 +281,8 @@ struct TransportRun<'a> {
     scenario: &'a Scenario,
     /// The load: the scenario's, or a shard's slice of it.
     plan: &'a LoadPlan,
-    transport: &'a Transport,
+    /// The transport's settings.
+    transport: &'a TransportPlan,
     variant: Variant,
     label: &'a str,
     /// Names this run apart from any other sharing an existing Redis ([`run_id`]).
@@ -290,19 +312,20 @@ async fn run_transport(
         ));
     }
 
-    let server = RefCell::new(server);
+    let (owner, processes) = server.spawn_owner();
+    let sample = || Mark::now(&processes.borrow().clone());
     let mut marks = Vec::new();
     let mut idle_marks = Vec::new();
     let measuring = Notify::new();
     let mut on_phase = |phase: Phase| {
         if matches!(phase, Phase::Measuring | Phase::Measured) {
-            marks.push(Mark::now(&server.borrow()));
+            marks.push(sample());
         }
         if matches!(
             phase,
             Phase::Connecting { .. } | Phase::Idle { .. } | Phase::IdleOver
         ) {
-            idle_marks.push(Mark::now(&server.borrow()));
+            idle_marks.push(sample());
         }
         if phase == Phase::Measuring {
             measuring.notify_one();
@@ -314,12 +337,15 @@ async fn run_transport(
         if let Some(at) = scenario.faults.restart_server_at {
             measuring.notified().await;
             tokio::time::sleep(at).await;
-            progress.note(&format!("fault: {}", ServerProcess::restart(&server).await));
+            progress.note(&format!("fault: {}", owner.inject(Fault::Restart).await));
         }
         if let Some(at) = scenario.faults.kill_instance_at {
             measuring.notified().await;
             tokio::time::sleep(at).await;
-            progress.note(&format!("fault: {}", fleet::kill_one(&server).await));
+            progress.note(&format!(
+                "fault: {}",
+                owner.inject(Fault::KillInstance).await
+            ));
         }
         std::future::pending::<Infallible>().await
     };
@@ -327,10 +353,11 @@ async fn run_transport(
         outcome = client::drive(plan, &target, cancel, &mut on_phase) => outcome,
         never = fault => match never {},
     };
-    let mut server = server.into_inner();
-    let server_alive = server.alive();
-    let layout = server.fleet().map(Fleet::layout);
-    let stopped = server.stop().await.unwrap_or_default();
+    let Finished {
+        alive: server_alive,
+        layout,
+        stopped,
+    } = owner.stop().await;
     if let Some(e) = &stopped.cleanup_error {
         progress.note(e);
     }

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::TransportRun;
+use super::owner::ServerUnderTest;
 use crate::backplane::Keys;
-use crate::child::{ServeOptions, ServerProcess};
+use crate::child::{ServeOptions, ServerChild};
 use crate::client::Target;
 use crate::client::source::Sources;
 use crate::fleet::Fleet;
@@ -23,8 +24,8 @@ pub(super) fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptio
         (true, None) => anyhow::bail!("a TLS run needs the run's certificate"),
         (false, _) => None,
     };
-    let hold = match run.transport {
-        Transport::LongPoll { hold } => Some(*hold),
+    let hold = match run.transport.options {
+        Transport::LongPoll { hold } => Some(hold),
         _ => None,
     };
     // A restart fault keeps the HTTP hub in a file, so the restarted server continues the stream.
@@ -36,16 +37,10 @@ pub(super) fn serve_options(run: &TransportRun<'_>) -> anyhow::Result<ServeOptio
     if let Some(path) = &state_file {
         let _ = std::fs::remove_file(path);
     }
-    let beats = run.scenario.heartbeats;
-    let heartbeat = match kind {
-        TransportKind::Ws => beats.ws_ping,
-        TransportKind::Sse => beats.sse_keepalive,
-        _ => None,
-    };
     Ok(ServeOptions {
         transport: kind,
         hold,
-        heartbeat,
+        heartbeat: run.transport.heartbeat,
         state_file,
         tls,
         backplane: None,
@@ -59,15 +54,16 @@ pub(super) async fn start_server(
     run: &TransportRun<'_>,
     options: &ServeOptions,
     server_bin: &Path,
-) -> anyhow::Result<(ServerProcess, Target)> {
+) -> anyhow::Result<(ServerUnderTest, Target)> {
     let (scenario, variant) = (run.scenario, run.variant);
-    let scaling = scenario.scaling_of(run.transport.kind());
-    let (server, target) = match scenario.targets.endpoint(run.transport.kind()) {
+    let scaling = run.transport.scaling;
+    let transport = &run.transport.options;
+    let (server, target) = match &run.transport.target {
         Some(endpoint) => (
-            ServerProcess::External(scenario.targets.server_pid),
+            ServerUnderTest::External(scenario.targets.server_pid),
             Target {
                 token: scenario.targets.token.clone(),
-                ..Target::external(run.transport.clone(), endpoint)?
+                ..Target::external(transport.clone(), endpoint)?
             },
         ),
         None if !scaling.is_default() => {
@@ -76,16 +72,13 @@ pub(super) async fn start_server(
             let existing = scenario.backplane.as_ref();
             let fleet =
                 Fleet::start(server_bin, options, scaling, run.plan, existing, keys).await?;
-            let target = fleet.target(run.transport.clone())?;
-            (ServerProcess::Fleet(Box::new(fleet)), target)
+            let target = fleet.target(transport.clone())?;
+            (ServerUnderTest::Fleet(Box::new(fleet)), target)
         }
         None => {
-            let server = ServerProcess::start(server_bin, options).await?;
-            let ServerProcess::Child(child) = &server else {
-                anyhow::bail!("the built-in server did not start as a child process");
-            };
-            let target = Target::new(run.transport.clone(), child.addr)?;
-            (server, target)
+            let child = ServerChild::spawn(server_bin, options, None).await?;
+            let target = Target::new(transport.clone(), child.addr)?;
+            (ServerUnderTest::ours(child), target)
         }
     };
     let tls = match (variant.tls, run.cert) {
@@ -102,9 +95,9 @@ pub(super) async fn start_server(
 }
 
 /// The progress note that says what the clients load and from where.
-pub(super) fn describe(server: &ServerProcess, target: &Target) -> String {
+pub(super) fn describe(server: &ServerUnderTest, target: &Target) -> String {
     let mut note = format!("target {} ({}", target.addr, server.describe());
-    if matches!(server, ServerProcess::Child(_)) {
+    if matches!(server, ServerUnderTest::Ours(_)) {
         // The server asks for the most; the kernel gives it net.core.somaxconn.
         if let Ok(backlog) = os::somaxconn() {
             note += &format!(", listen backlog {backlog} = net.core.somaxconn");

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use super::TransportRun;
-use crate::child::ServerProcess;
+use super::owner::Processes;
 use crate::client::ClientOutcome;
-use crate::fleet::{Fleet, FleetMark};
+use crate::fleet::FleetMark;
 use crate::metrics::instances::InstanceGroup;
 use crate::metrics::{
     GeneratorHealth, IdleCost, ProcessUsage, Sharding, TlsFigures, TransportMetrics,
@@ -23,10 +23,10 @@ pub(super) struct Mark {
 }
 
 impl Mark {
-    pub(super) fn now(server: &ServerProcess) -> Mark {
+    pub(super) fn now(server: &Processes) -> Mark {
         Mark {
             server: server.usage(),
-            fleet: server.fleet().map(Fleet::mark),
+            fleet: server.fleet(),
             client_cpu: os::cpu_time(None).ok(),
             at: Instant::now(),
         }

@@ -1,7 +1,8 @@
 //! The mirror's values on their way into a [`Scenario`](super::Scenario), for the
 //! [`rules`](super::rules).
 //!
-//! Owns [`Field`], a value with the [`Origin`] it came from (a file line, a flag, or nowhere),
+//! Owns [`Rules`] (where a mirror came from: the path and text every origin is read against),
+//! [`Field`], a value with the [`Origin`] it came from (a file line, a flag, or nowhere),
 //! reading a mirror value into one (spans into lines, a default for an absent key, durations,
 //! `[target]` URLs, `http2`/`tls` lists, the WebSocket client), and the checks that refuse a field
 //! with a [`ScenarioError::Invalid`] naming its origin. Holds no rule of its own: which range or
@@ -12,13 +13,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::file::{Source, Sourced, TargetTable, TransportsTable};
-use super::rules::Rules;
 use super::scaling::{Balancer, MAX_INSTANCES, Scaling};
 use super::shape::{self, Pattern};
 use super::target::{self, Endpoint, Reach};
 use super::variant::{Variants, parse_bools};
 use super::{Origin, ScenarioError, WsClient, locate};
 use crate::protocol::TransportKind;
+
+/// Where a mirror came from: the path names it in errors, the text turns spans into lines. A
+/// mirror of a validated [`Scenario`] has neither (its values are written nowhere).
+pub(super) struct Rules<'a> {
+    /// The scenario file; also the default `name` (its stem).
+    pub(super) path: Option<&'a Path>,
+    /// The file's text, as parsed.
+    pub(super) text: &'a str,
+}
 
 /// Other stacks' `[target]` endpoints and their runs, one per mode.
 #[derive(Debug, Default)]

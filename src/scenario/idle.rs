@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use super::fields::Rules;
 use super::file::Sourced;
-use super::rules::Rules;
 use super::{DEFAULT_IDLE_PHASE, ScenarioError};
 
 impl Rules<'_> {

@@ -13,8 +13,9 @@
 //! The way back is the mirror too: [`Scenario::to_toml`] turns a scenario into a mirror and writes
 //! it with serde, and [`Scenario::with_overrides`] validates that mirror again with flags written
 //! over it. So adding a key touches the mirror (and its way back from a `Scenario`), its rule, and
-//! `Scenario`. Opens no sockets and writes no files, and knows nothing of clap: the `cli` module
-//! fills [`Overrides`].
+//! `Scenario`, and a per-transport setting also [`TransportPlan`]. Opens no sockets and writes no
+//! files. Of clap it knows only the override flags' definition ([`Overrides`], which the `cli`
+//! module flattens into its commands), so each flag is written once, beside the field it replaces.
 //!
 //! This file holds the validated types, [`ScenarioError`] and the entry points; TOML's own errors
 //! are placed by the private `locate` module.
@@ -24,11 +25,14 @@ pub mod file;
 mod idle;
 mod locate;
 mod overrides;
+pub mod plan;
+mod readers;
 pub mod rooms;
 mod rules;
 pub mod scaling;
 mod scaling_rules;
 pub mod shape;
+pub mod sourced;
 pub mod sources;
 pub mod stack;
 pub mod target;
@@ -46,10 +50,11 @@ use serde::Serialize;
 
 use crate::protocol::TransportKind;
 pub use crate::wire::delay::Network;
+use fields::Rules;
 use file::ScenarioFile;
 pub use overrides::Overrides;
+pub use plan::TransportPlan;
 pub use rooms::Rooms;
-use rules::Rules;
 use scaling::Scaling;
 pub use shape::Pattern;
 use sources::SourceAddresses;
@@ -487,11 +492,13 @@ impl Scenario {
     /// Every transport run, in run order: each transport in turn, and within it each variant
     /// (plain, `-h2`, `-tls`, `-h2-tls`). Each is a separate run with its own label.
     pub fn runs(&self) -> Vec<(Transport, Variant)> {
-        self.transports
-            .iter()
-            .flat_map(|t| {
-                let variants = self.variants_of(t.kind()).expand();
-                variants.into_iter().map(move |v| (t.clone(), v))
+        self.plans()
+            .into_iter()
+            .flat_map(|plan| {
+                let TransportPlan {
+                    options, variants, ..
+                } = plan;
+                variants.into_iter().map(move |v| (options.clone(), v))
             })
             .collect()
     }

@@ -5,8 +5,8 @@
 //! How subscribers and publishers are spread over the rooms is the client's
 //! ([`crate::client::LoadPlan`]).
 
+use super::fields::Rules;
 use super::file::{RoomsTable, Sourced};
-use super::rules::Rules;
 use super::{ScenarioError, fields::blame};
 
 /// Most rooms a scenario may ask for (as many as subscribers at most, and no more than this).

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use super::fields::Rules;
 use super::fields::{Field, blame};
 use super::file::{BackplaneTable, Sourced};
-use super::rules::Rules;
 use super::scaling::{Balancer, ExistingRedis, Scaling};
 use super::target::Endpoint;
 use super::variant::Variants;

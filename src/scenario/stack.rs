@@ -70,6 +70,12 @@ pub enum RunPick {
     Stack(String),
 }
 
+impl From<crate::protocol::TransportKind> for RunPick {
+    fn from(kind: crate::protocol::TransportKind) -> Self {
+        RunPick::Transport(kind)
+    }
+}
+
 impl std::str::FromStr for RunPick {
     type Err = String;
 

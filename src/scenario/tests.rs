@@ -21,7 +21,7 @@ fn the_mirror_keeps_spans_and_flags() {
     assert_eq!(file.clients.subscribers.source, Source::Span(at..at + 2));
     file.override_with(&Overrides {
         subscribers: Some(3),
-        transports: Some(vec![TransportKind::Sse]),
+        transports: Some(vec![TransportKind::Sse.into()]),
         ..Overrides::default()
     });
     assert_eq!(file.clients.subscribers.value, 3);
@@ -74,7 +74,7 @@ fn the_scenario_as_run_loads_back_when_a_flag_drops_a_targeted_transport() {
     let text = format!("{BASE}[target]\nsse = \"http://127.0.0.1:9000/events\"\n");
     let s = with(
         Overrides {
-            transports: Some(vec![TransportKind::Ws]),
+            transports: Some(vec![TransportKind::Ws.into()]),
             ..Overrides::default()
         },
         &text,
@@ -87,7 +87,7 @@ fn the_scenario_as_run_loads_back_when_a_flag_drops_a_targeted_transport() {
 #[test]
 fn overriding_a_validated_scenario_keeps_its_run_order() {
     let o = Overrides {
-        transports: Some(vec![TransportKind::Sse, TransportKind::Ws]),
+        transports: Some(vec![TransportKind::Sse.into(), TransportKind::Ws.into()]),
         ..Overrides::default()
     };
     let s = with(o, BASE).unwrap();
@@ -131,20 +131,24 @@ fn stack_runs_are_picked_by_label_and_load_back() {
     )
     .unwrap();
     assert_eq!(labels(&again), labels(&all));
+    let stack = |label: &str| RunPick::Stack(label.into());
     let picked = Overrides {
-        transports: Some(vec![TransportKind::Sse]),
-        stacks: Some(vec!["nchan-sse".into(), "socketio-websocket".into()]),
+        transports: Some(vec![
+            TransportKind::Sse.into(),
+            stack("nchan-sse"),
+            stack("socketio-websocket"),
+        ]),
         ..Overrides::default()
     };
     let some = with(picked, &text).unwrap();
     assert_eq!(labels(&some), ["sse", "socketio-websocket", "nchan-sse"]);
     let only_ws = Overrides {
-        transports: Some(vec![TransportKind::Ws]),
+        transports: Some(vec![TransportKind::Ws.into()]),
         ..Overrides::default()
     };
     assert_eq!(labels(&with(only_ws, &text).unwrap()), ["ws"]);
     let missing = Overrides {
-        stacks: Some(vec!["nchan-ws".into()]),
+        transports: Some(vec![stack("nchan-ws")]),
         ..Overrides::default()
     };
     let e = with(missing, &text).unwrap_err().to_string();

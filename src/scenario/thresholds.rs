@@ -136,7 +136,7 @@ pub fn parse_limit(value: &toml::Value) -> Result<(Op, f64), String> {
 pub fn from_table(
     table: &BTreeMap<Sourced<String>, Sourced<toml::Value>>,
 ) -> Result<Vec<Threshold>, (Source, String)> {
-    let columns = crate::report::Summary::columns();
+    let columns = crate::metrics::summary::Summary::columns();
     let numeric =
         |name: &str| columns.iter().any(|c| c == name) && !matches!(name, "transport" | "complete");
     let mut out = Vec::new();

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::file::Opt;
+use super::sourced::Opt;
 use crate::protocol::TransportKind;
 
 /// `[transports]`: one optional sub-table per transport.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::fanout::OnWire;
 use super::hub::Payload;
-use crate::backplane::Codec;
+use super::relay::Codec;
 use crate::codec::ws::{DataOp, OpCode, encode_frame, utf8};
 
 /// A published message as the unmasked server frame that carries it.

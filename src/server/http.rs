@@ -29,8 +29,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use super::hub::{Hub, Payload, Room};
+use super::relay::Codec;
 use super::{Conn, Limits, ServerConfig, ServerError, State, longpoll, persist, sse};
-use crate::backplane::Codec;
 use crate::protocol::{EVENTS_PATH, POLL_PATH, PUBLISH_PATH, RoomId};
 
 /// Every response body: whole (poll, publish) or streamed (SSE).

@@ -11,8 +11,8 @@ use std::sync::{Arc, Weak};
 
 use tokio::net::TcpListener;
 
+use super::relay::{Codec, Failures, Relays};
 use super::{Instance, ServerError, accept_until, hub};
-use crate::backplane::{Codec, Failures, Relays};
 use crate::protocol::RoomId;
 
 /// An instance's link to the log: every room's relay (stopped when this is dropped), and where

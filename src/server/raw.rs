@@ -26,8 +26,8 @@ use tokio_util::task::TaskTracker;
 
 use super::hub::{Hub, Room};
 use super::push::{self, Membership, Outbox, Parts, Push, SharedTcp};
+use super::relay::Codec;
 use super::{Limits, ServerError};
-use crate::backplane::Codec;
 use crate::codec::raw::{Decoder, PREFIX, Preamble, encode};
 use crate::protocol::RoomId;
 

@@ -5,8 +5,8 @@
 
 use std::process::Command;
 
-use wsbench::backplane::redis_server::RedisServer;
 use wsbench::metrics::TransportMetrics;
+use wsbench::program::redis_server::RedisServer;
 use wsbench::report::Summary;
 
 /// Runs `scripts/backplane/setup.sh` once per test binary; both programs must then be findable,

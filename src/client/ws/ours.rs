@@ -6,8 +6,8 @@
 //! nothing of envelopes, publishing schedules or reconnecting: that is the subscriber loop's.
 //!
 //! Why not tungstenite here: a subscriber of small messages spends most of its CPU per frame,
-//! and this path reads many frames per `read` (into the worker thread's scratch buffer, see
-//! [`scratch`]), parses each header from a slice, unmasks nothing (a server does not mask) and
+//! and this path reads many frames per `read` (into the worker thread's scratch buffer, through
+//! `client::framed`), parses each header from a slice, unmasks nothing (a server does not mask) and
 //! validates text with simdutf8, handing each message out where it lies in the buffer. Between
 //! reads an idle connection holds no read buffer at all: at tens of thousands of connections a
 //! 4 KiB buffer each would be most of the generator's memory.
@@ -16,14 +16,12 @@
 //! loses nothing when dropped, and frames to send wait in `out` with a count of what was written,
 //! so a write cut short resumes where it stopped.
 
-use std::io;
-
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::handshake::{self, HandshakeError, Upgrade};
 use super::{Connection, Received, WsError};
+use crate::client::framed::Framed;
 use crate::codec::ws::{Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_frame};
-use crate::wire::scratch;
 
 /// Close code sent when we end the connection ourselves: 1000, normal closure.
 const NORMAL: u16 = 1000;
@@ -31,13 +29,8 @@ const NORMAL: u16 = 1000;
 /// One connection of our client over any byte stream (`S` is a counted TCP socket, or TLS over one).
 #[derive(Debug)]
 pub struct Client<S> {
-    stream: S,
-    decoder: Decoder,
-    /// Frames queued to send; `out[written..]` is not on the socket yet.
-    out: Vec<u8>,
-    written: usize,
-    /// Bytes were written since the stream was last flushed.
-    unflushed: bool,
+    /// The socket, the decoder and the frames queued to send ([`Framed`]).
+    framed: Framed<S, Decoder>,
     /// A close frame was queued; nothing more may be sent.
     close_sent: bool,
 }
@@ -57,11 +50,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let mut decoder = Decoder::new(Config::client());
         decoder.feed(&early);
         Ok(Client {
-            stream,
-            decoder,
-            out: Vec::new(),
-            written: 0,
-            unflushed: false,
+            framed: Framed::new(stream, decoder),
             close_sent: false,
         })
     }
@@ -69,7 +58,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Queues one frame with a fresh mask; nothing is queued after a close.
     fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
         if !self.close_sent {
-            queue_frame(&mut self.out, opcode, payload);
+            queue_frame(&mut self.framed.out, opcode, payload);
             self.close_sent = opcode == OpCode::Control(ControlOp::Close);
         }
     }
@@ -77,25 +66,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Queues a text message to go out with the next send, or before the next read.
     pub fn queue_text(&mut self, text: &[u8]) {
         self.queue(OpCode::Data(DataOp::Text), text);
-    }
-
-    /// Writes every queued frame and flushes the stream.
-    async fn flush(&mut self) -> io::Result<()> {
-        while self.written < self.out.len() {
-            let n = self.stream.write(&self.out[self.written..]).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            self.written += n;
-            self.unflushed = true;
-        }
-        self.out.clear();
-        self.written = 0;
-        if self.unflushed {
-            self.stream.flush().await?;
-            self.unflushed = false;
-        }
-        Ok(())
     }
 }
 
@@ -111,26 +81,26 @@ fn queue_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
         self.queue(OpCode::Data(DataOp::Text), &text);
-        Ok(self.flush().await?)
+        Ok(self.framed.flush().await?)
     }
 
     async fn ping(&mut self) -> Result<(), WsError> {
         self.queue(OpCode::Control(ControlOp::Ping), b"");
-        Ok(self.flush().await?)
+        Ok(self.framed.flush().await?)
     }
 
     async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
         let mut got = None;
         loop {
             // Pongs (and a close) queued below, or left by a call that was cancelled.
-            self.flush().await?;
+            self.framed.flush().await?;
             if self.close_sent {
                 // What came before the close first; the next call reports the end.
                 return got.ok_or(WsError::Closed);
             }
             // Every message the buffer already holds goes out in this one call: back-to-back
             // frames cost one trip through the subscriber's `select!`, not one each.
-            match self.decoder.next_message()? {
+            match self.framed.decoder.next_message()? {
                 Some(Message::Text(text)) => {
                     on_data(text.as_bytes());
                     got = Some(Received::Data);
@@ -140,7 +110,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
                     got = Some(Received::Data);
                 }
                 Some(Message::Ping(payload)) => {
-                    queue_frame(&mut self.out, OpCode::Control(ControlOp::Pong), payload);
+                    queue_frame(
+                        &mut self.framed.out,
+                        OpCode::Control(ControlOp::Pong),
+                        payload,
+                    );
                     got.get_or_insert(Received::Control);
                 }
                 Some(Message::Pong(_)) => {
@@ -156,13 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
                         return Ok(got);
                     }
                     // Everything decoded: an idle connection keeps no buffer.
-                    self.decoder.release_if_empty();
-                    let decoder = &mut self.decoder;
-                    let read = scratch::read_with(&mut self.stream, |bytes| {
-                        decoder.feed(bytes);
-                        bytes.len()
-                    });
-                    if read.await? == 0 {
+                    if !self.framed.fill().await? {
                         return Err(WsError::Closed);
                     }
                 }
@@ -173,8 +141,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     async fn close(&mut self) {
         self.queue(OpCode::Control(ControlOp::Close), &NORMAL.to_be_bytes());
         // The run is over: a peer that cannot take the close frame changes nothing measured.
-        let _ = self.flush().await;
-        let _ = self.stream.shutdown().await;
+        self.framed.close().await;
     }
 }
 
@@ -182,7 +149,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
 mod tests {
     use super::*;
     use crate::codec::ws::{DecodeError, encode_close};
-    use tokio::io::{AsyncReadExt, DuplexStream, duplex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
     use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
     /// The server's end after answering the client's upgrade: reads the request, accepts its

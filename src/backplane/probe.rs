@@ -1,25 +1,9 @@
-//! A private `redis-server` for one run: on a free loopback port, persistence off (`--save ''
-//! --appendonly no`), in its own process group, stopped and reaped at the end of the run (and
-//! killed if its owner is dropped without stopping it).
+//! The commands a run sends to a Redis it may not have started: whether it answers, and its own
+//! count of the bytes it moved.
 
-use std::ffi::OsString;
 use std::time::Duration;
 
 use super::{BackplaneError, BackplaneUrl};
-use crate::metrics::ProcessUsage;
-use crate::os;
-use crate::program::{Program, ProgramError};
-
-/// How long Redis may take to answer its first `PING`.
-const READY_WITHIN: Duration = Duration::from_secs(10);
-
-/// A running `redis-server` of ours.
-#[derive(Debug)]
-pub struct RedisServer {
-    program: Program,
-    /// Where it listens.
-    pub url: BackplaneUrl,
-}
 
 /// Redis's own count of the bytes it received and sent (`INFO stats`), over every client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,61 +12,6 @@ pub struct RedisBytes {
     pub input: u64,
     /// `total_net_output_bytes`.
     pub output: u64,
-}
-
-impl RedisServer {
-    /// Starts `redis-server` on a free loopback port and waits until it answers.
-    pub async fn start() -> Result<Self, BackplaneError> {
-        let port = os::free_loopback_port().map_err(|e| ProgramError {
-            program: "redis-server",
-            reason: format!("finding a port: {e}"),
-        })?;
-        let url = BackplaneUrl::loopback(port);
-        let port_arg = port.to_string();
-        // Persistence off (nothing on disk), in the foreground, logging to our stderr.
-        let mut args: Vec<OsString> = [
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port_arg,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
-            "--logfile",
-            "",
-            "--dir",
-        ]
-        .map(OsString::from)
-        .into();
-        args.push(std::env::temp_dir().into());
-        let mut program = Program::spawn("redis-server", args)?;
-        program
-            .wait_ready(url.addr, READY_WITHIN, || ping(&url))
-            .await?;
-        Ok(RedisServer { program, url })
-    }
-
-    /// The process id, for sampling.
-    pub fn pid(&self) -> u32 {
-        self.program.pid()
-    }
-
-    /// CPU time so far and peak RSS; `None` once it is gone.
-    pub fn usage(&self) -> Option<ProcessUsage> {
-        self.program.usage()
-    }
-
-    /// Stops it (SIGTERM, then SIGKILL after 5 s) and reaps it.
-    pub async fn stop(self) {
-        self.program.stop().await;
-    }
 }
 
 /// Whether the Redis at `url` answers a `PING` (within seconds).
@@ -112,7 +41,7 @@ pub async fn bytes(url: &BackplaneUrl) -> Result<RedisBytes, BackplaneError> {
     Ok(parse_bytes(&info))
 }
 
-/// [`bytes`], blocking for at most about `within` (for a sampler that cannot await: a quick
+/// [`bytes()`], blocking for at most about `within` (for a sampler that cannot await: a quick
 /// `INFO` on loopback).
 pub fn bytes_now(url: &BackplaneUrl, within: Duration) -> Result<RedisBytes, BackplaneError> {
     let redis_err = |source| BackplaneError::Redis {

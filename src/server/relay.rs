@@ -20,24 +20,9 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::entry::entries;
-use super::{BackplaneError, BackplaneUrl, Keys};
-use crate::server::hub::Stored;
-
-/// Appends the messages of one batch with consecutive numbers from the room's counter, each as
-/// the entry `<seq>-0`, so the stream's entry ids are the hub's sequence numbers.
-/// KEYS: stream, counter. ARGV: the stream's bound, then per message its publish time (unix ns),
-/// whether it is text (1/0), and its bytes. Returns the last number given.
-pub const APPEND: &str = r"
-local count = (#ARGV - 1) / 3
-local last = redis.call('INCRBY', KEYS[2], count)
-for i = 0, count - 1 do
-  local id = string.format('%d-0', last - count + 1 + i)
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id,
-    't', ARGV[2 + 3 * i], 'x', ARGV[3 + 3 * i], 'd', ARGV[4 + 3 * i])
-end
-return last
-";
+use super::hub::Stored;
+use crate::backplane::entry::{APPEND, entries};
+use crate::backplane::{BackplaneError, BackplaneUrl, Keys};
 
 /// Most entries one `XREAD` returns.
 pub const READ_COUNT: usize = 1024;

@@ -3,7 +3,12 @@
 //! is ready, and stopped and reaped at the end — killed if its owner is dropped without stopping
 //! it. [`stop`] is also how the built-in server's child ([`crate::child`]) is stopped.
 //!
-//! Knows nothing of what the programs do: the caller gives the arguments and the readiness check.
+//! [`Program`] knows nothing of what the programs do: the caller gives the arguments and the
+//! readiness check. The two programs a backplane run needs are beside it: [`redis_server`] (a
+//! private Redis) and [`haproxy`] (the load balancer in front of the instances).
+
+pub mod haproxy;
+pub mod redis_server;
 
 use std::future::Future;
 use std::net::SocketAddr;

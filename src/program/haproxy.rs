@@ -18,10 +18,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::BackplaneError;
+use super::{Program, ProgramError};
 use crate::metrics::ProcessUsage;
 use crate::os;
-use crate::program::{Program, ProgramError};
 use crate::protocol::TransportKind;
 
 /// How long HAProxy may take to accept its first connection.
@@ -94,7 +93,7 @@ impl Haproxy {
         transport: TransportKind,
         servers: &[SocketAddr],
         maxconn: u64,
-    ) -> Result<Self, BackplaneError> {
+    ) -> Result<Self, ProgramError> {
         let failed = |reason: String| ProgramError {
             program: "haproxy",
             reason,
@@ -125,6 +124,11 @@ impl Haproxy {
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The process id, for sampling.
+    pub fn pid(&self) -> u32 {
+        self.program.pid()
     }
 
     /// CPU time so far and peak RSS; `None` once it is gone.
