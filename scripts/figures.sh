@@ -4,7 +4,7 @@
 # publishes a table adds its stage here.
 #
 # usage: scripts/figures.sh [OUT]        (default results/figures-<UTC>)
-#   FIGURES_STAGES   which stages, in order (default "workloads scale capacity shards backplane"):
+#   FIGURES_STAGES   which stages, in order (default "workloads scale capacity shards backplane stacks"):
 #     workloads  the six use cases, every transport  -> OUT/README-figures.md, OUT/workloads.md
 #                (docs/workloads.md; with FIGURES_WRITE=1 the README's block between the
 #                 `figures:begin`/`figures:end` markers is replaced), ~20 min
@@ -12,6 +12,8 @@
 #     capacity   wsbench capacity on chat.toml, p99 50 ms   -> OUT/capacity.md (docs/capacity.md), ~5 min
 #     shards     scripts/shards.sh                          -> OUT/shards.md (docs/shards.md)
 #     backplane  scripts/backplane/instances.sh             -> OUT/backplane.md (docs/backplane.md)
+#     stacks     scripts/stacks.sh: chat.toml's load on Socket.IO and nchan beside ours
+#                                                           -> OUT/stacks.md (docs/stacks.md), ~6 min
 #   FIGURES_QUICK=1  a check of this script, not figures: the workloads stage only (unless
 #     FIGURES_STAGES says otherwise), on chat-rooms, collab and game (FIGURES_SCENARIOS), each
 #     transport measured for 1 s with no warmup; every table is stamped "quick check" and
@@ -30,7 +32,7 @@ if [[ $quick == 1 ]]; then
     run_flags=(--duration 1s --warmup 0s)
     [[ ${FIGURES_WRITE:-0} == 1 ]] && { echo "FIGURES_WRITE with FIGURES_QUICK: quick runs are not figures" >&2; exit 2; }
 else
-    stages=${FIGURES_STAGES:-workloads scale capacity shards backplane}
+    stages=${FIGURES_STAGES:-workloads scale capacity shards backplane stacks}
     scenarios=${FIGURES_SCENARIOS:-chat-rooms collab game ticker scores iot}
     run_flags=()
 fi
@@ -201,7 +203,8 @@ for stage in $stages; do
         capacity) stage_capacity ;;
         shards) stage_script shards scripts/shards.sh ;;
         backplane) stage_script backplane scripts/backplane/instances.sh ;;
-        *) echo "unknown stage $stage (workloads scale capacity shards backplane)" >&2; exit 2 ;;
+        stacks) stage_script stacks env BIN="$WSBENCH" scripts/stacks.sh ;;
+        *) echo "unknown stage $stage (workloads scale capacity shards backplane stacks)" >&2; exit 2 ;;
     esac
 done
 echo "figures: $out" >&2
