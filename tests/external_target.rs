@@ -91,29 +91,10 @@ fn our_own_servers_started_by_hand() {
 
 #[test]
 fn the_classic_node_chat_server() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let dir = tempfile::tempdir().unwrap();
-    let start = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peers/node-ws/start.sh");
-    let started = Command::new(&start)
-        .arg(port.to_string())
-        .env("LOG", dir.path().join("node.log"))
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{} failed: {}",
-        start.display(),
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let pid: u32 = String::from_utf8_lossy(&started.stdout)
-        .trim()
-        .parse()
-        .unwrap();
-    let _node = KillOnDrop(pid);
+    let log = dir.path().join("node.log");
+    let node = common::peers::start("node-ws", &[], &[("LOG", log.to_str().unwrap())]);
+    let (port, pid) = (node.port, node.pid);
 
     // Both WebSocket clients, the same counts.
     for client in ["wsbench", "tungstenite"] {
@@ -133,16 +114,5 @@ fn the_classic_node_chat_server() {
         // 2-byte frame header: the counted bytes show it.
         assert!(ws.overhead_bytes_per_delivery.unwrap() > 23.0, "{client}");
         assert!(ws.server_cpu_s.is_some(), "{client}");
-    }
-}
-
-struct KillOnDrop(u32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0 as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
     }
 }

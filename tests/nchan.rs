@@ -13,40 +13,9 @@ use std::process::Command;
 
 use wsbench::report::Summary;
 
-/// nginx's master, stopped (with its workers) when dropped.
-struct Nginx(u32);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0 as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-}
-
-fn start(prefix: &Path) -> (Nginx, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peers/nchan/start.sh");
-    let started = Command::new(&script)
-        .args([port.to_string().as_str(), prefix.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let pid = String::from_utf8_lossy(&started.stdout)
-        .trim()
-        .parse()
-        .unwrap();
-    (Nginx(pid), port)
+/// nginx + nchan with its own prefix under `prefix`.
+fn start(prefix: &Path) -> common::peers::Peer {
+    common::peers::start("nchan", &[prefix.to_str().unwrap()], &[])
 }
 
 fn run(scenario: &str, out: &Path) -> Vec<Summary> {
@@ -66,16 +35,17 @@ fn run(scenario: &str, out: &Path) -> Vec<Summary> {
 #[test]
 fn nchan_eventsource_and_websocket_deliver_every_message_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (nginx, port) = start(&dir.path().join("nginx"));
+    let nginx = start(&dir.path().join("nginx"));
+    let port = nginx.port;
     let scenario = format!(
         "duration = \"1s\"\n[clients]\nsubscribers = 20\n[publish]\npublishers = 2\nrate = 40\n\
          [transports.ws]\n[transports.sse]\n\
          [target]\nws = \"ws://127.0.0.1:{port}/ws\"\nsse = \"http://127.0.0.1:{port}/events\"\n\
          server_pid = {}\n",
-        nginx.0
+        nginx.pid
     );
     let rows = run(&scenario, &dir.path().join("run"));
-    let master_alone = wsbench::os::peak_rss_kib(Some(nginx.0)).unwrap();
+    let master_alone = wsbench::os::peak_rss_kib(Some(nginx.pid)).unwrap();
     assert_eq!(rows.len(), 2);
     for row in &rows {
         let t = &row.transport;
@@ -96,12 +66,13 @@ fn nchan_eventsource_and_websocket_deliver_every_message_once() {
 #[test]
 fn nchan_longpoll_eventsource_and_websocket_in_rooms_deliver_every_message_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (nginx, port) = start(&dir.path().join("nginx"));
+    let nginx = start(&dir.path().join("nginx"));
+    let port = nginx.port;
     let scenario = format!(
         "duration = \"1s\"\n[clients]\nsubscribers = 20\n[publish]\npublishers = 2\nrate = 40\n\
          [rooms]\ncount = 2\n\
          [target]\nnchan = {{ url = \"http://127.0.0.1:{port}\" }}\nserver_pid = {}\n",
-        nginx.0
+        nginx.pid
     );
     let rows = run(&scenario, &dir.path().join("run"));
     let labels: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();

@@ -9,47 +9,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-/// The Node server, stopped when dropped.
-struct Node(u32);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0 as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-}
-
-/// Starts the peer with `env` (e.g. `TRANSPORTS=polling`); its pid and port.
-fn start(log: &Path, env: &[(&str, &str)]) -> (Node, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peers/socketio/start.sh");
-    let started = Command::new(&script)
-        .arg(port.to_string())
-        .env("LOG", log)
-        .env("PING_INTERVAL", "300")
-        .env("PING_TIMEOUT", "300")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let pid = String::from_utf8_lossy(&started.stdout)
-        .trim()
-        .parse()
-        .unwrap();
-    (Node(pid), port)
+/// Socket.IO's chat server, pinging every 300 ms and giving up 300 ms later, with `env` (e.g.
+/// `TRANSPORTS=polling`).
+fn start(log: &Path, env: &[(&str, &str)]) -> common::peers::Peer {
+    let mut all = vec![
+        ("LOG", log.to_str().unwrap()),
+        ("PING_INTERVAL", "300"),
+        ("PING_TIMEOUT", "300"),
+    ];
+    all.extend_from_slice(env);
+    common::peers::start("socketio", &[], &all)
 }
 
 const SUBSCRIBERS: u64 = 20;
@@ -65,8 +35,9 @@ fn scenario(port: u16, pid: u32, target: &str, extra: &str) -> String {
 #[test]
 fn polling_websocket_and_the_upgrade_deliver_every_message_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (node, port) = start(&dir.path().join("node.log"), &[]);
-    let (_, rows, metrics) = common::run_scenario(&scenario(port, node.0, "", ""));
+    let node = start(&dir.path().join("node.log"), &[]);
+    let port = node.port;
+    let (_, rows, metrics) = common::run_scenario(&scenario(port, node.pid, "", ""));
     let labels: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
     assert_eq!(
         labels,
@@ -108,9 +79,10 @@ fn polling_websocket_and_the_upgrade_deliver_every_message_once() {
 #[test]
 fn an_upgrade_the_server_does_not_offer_stays_on_polling_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let (node, port) = start(&dir.path().join("node.log"), &[("TRANSPORTS", "polling")]);
+    let node = start(&dir.path().join("node.log"), &[("TRANSPORTS", "polling")]);
+    let port = node.port;
     let target = ", transports = [\"upgrade\"]";
-    let (_, rows, metrics) = common::run_scenario(&scenario(port, node.0, target, ""));
+    let (_, rows, metrics) = common::run_scenario(&scenario(port, node.pid, target, ""));
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].transport, "socketio-upgrade");
     assert_eq!(rows[0].deliveries, 80 * SUBSCRIBERS);
@@ -121,10 +93,11 @@ fn an_upgrade_the_server_does_not_offer_stays_on_polling_and_is_counted() {
 #[test]
 fn rooms_are_joined_by_an_event_and_hear_only_their_own() {
     let dir = tempfile::tempdir().unwrap();
-    let (node, port) = start(&dir.path().join("node.log"), &[]);
+    let node = start(&dir.path().join("node.log"), &[]);
+    let port = node.port;
     let target = ", transports = [\"polling\", \"websocket\"], join_event = \"join\"";
     let rooms = "[rooms]\ncount = 2\n";
-    let (_, rows, _) = common::run_scenario(&scenario(port, node.0, target, rooms));
+    let (_, rows, _) = common::run_scenario(&scenario(port, node.pid, target, rooms));
     for row in &rows {
         let t = &row.transport;
         // Two rooms of ten, a publisher in each: every message reaches its room's ten.

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test file uses a different subset.
 
 pub mod backplane;
+pub mod peers;
 pub mod sse;
 
 use std::net::SocketAddr;
