@@ -107,6 +107,12 @@ impl Ctx {
     pub(super) async fn relay(self: Arc<Self>) {
         let mut timeline = self.timeline.subscribe();
         let mut finals = self.tally.finals();
+        // A receiver takes the value it starts with as seen. This task first runs when the
+        // conductor first waits, which can be after the timeline is fixed (when every client
+        // connected while the conductor was busy, the ramp's events were all ready and it never
+        // waited): without this raise, no subscriber would learn the timeline, and no publisher
+        // would start.
+        self.signals.raise();
         loop {
             tokio::select! {
                 _ = self.stop.cancelled() => break,
