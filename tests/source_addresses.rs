@@ -42,12 +42,26 @@ fn established_to(server: SocketAddr) -> BTreeMap<IpAddr, u64> {
         let ip = Ipv4Addr::from(u32::from_str_radix(ip, 16).unwrap().to_ne_bytes());
         SocketAddr::new(ip.into(), u16::from_str_radix(port, 16).unwrap())
     };
+    // Only this process's sockets: another process on the machine (a second test suite) may
+    // hold a connection whose far end happens to be the same address and port.
+    let own: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
     let mut by_local = BTreeMap::new();
     for line in table.lines().skip(1) {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        // State 01 is TCP_ESTABLISHED.
-        if fields[3] == "01" && parse(fields[2]) == server {
+        // State 01 is TCP_ESTABLISHED; field 9 is the socket's inode.
+        if fields[3] == "01" && parse(fields[2]) == server && own.contains(fields[9]) {
             *by_local.entry(parse(fields[1]).ip()).or_insert(0) += 1;
         }
     }
