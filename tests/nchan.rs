@@ -9,27 +9,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-
-use wsbench::report::Summary;
 
 /// nginx + nchan with its own prefix under `prefix`.
 fn start(prefix: &Path) -> common::peers::Peer {
     common::peers::start("nchan", &[prefix.to_str().unwrap()], &[])
-}
-
-fn run(scenario: &str, out: &Path) -> Vec<Summary> {
-    let path = out.with_extension("toml");
-    std::fs::write(&path, scenario).unwrap();
-    let output = Command::new(common::wsbench_bin())
-        .args(["run", path.to_str().unwrap(), "--quiet"])
-        .args(["--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stderr: {stderr}");
-    let mut summary = csv::Reader::from_path(out.join("summary.csv")).unwrap();
-    summary.deserialize().map(Result::unwrap).collect()
 }
 
 #[test]
@@ -44,7 +27,7 @@ fn nchan_eventsource_and_websocket_deliver_every_message_once() {
          server_pid = {}\n",
         nginx.pid
     );
-    let rows = run(&scenario, &dir.path().join("run"));
+    let (_, rows, _) = common::run_scenario(&scenario);
     let master_alone = wsbench::os::peak_rss_kib(Some(nginx.pid)).unwrap();
     assert_eq!(rows.len(), 2);
     for row in &rows {
@@ -74,7 +57,7 @@ fn nchan_longpoll_eventsource_and_websocket_in_rooms_deliver_every_message_once(
          [target]\nnchan = {{ url = \"http://127.0.0.1:{port}\" }}\nserver_pid = {}\n",
         nginx.pid
     );
-    let rows = run(&scenario, &dir.path().join("run"));
+    let (_, rows, _) = common::run_scenario(&scenario);
     let labels: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
     assert_eq!(labels, ["nchan-longpoll", "nchan-sse", "nchan-ws"]);
     for row in &rows {
