@@ -9,6 +9,8 @@
 #   NOFILE   descriptors per worker (default 20000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/peers/lib.sh
+source "$here/../lib.sh"
 port=${1:?usage: start.sh PORT [PREFIX]}
 prefix=${2:-$(mktemp -d /tmp/wsbench-nchan.XXXXXX)}
 workers=${WORKERS:-1}
@@ -19,20 +21,4 @@ sed -e "s|@PORT@|$port|g" -e "s|@WORKERS@|$workers|g" -e "s|@PREFIX@|$prefix|g" 
     -e "s|@NOFILE@|$nofile|g" "$here/nginx.conf.in" >"$prefix/nginx.conf"
 ulimit -n "$nofile" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 /usr/sbin/nginx -p "$prefix" -c "$prefix/nginx.conf" </dev/null >"$prefix/stdout.log" 2>&1 &
-pid=$!
-# Wait (bounded) until it answers.
-for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        echo "$pid"
-        exit 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-        echo "nginx exited; its logs:" >&2
-        cat "$prefix/stdout.log" "$prefix/error.log" >&2 2>/dev/null || true
-        exit 1
-    fi
-    sleep 0.1
-done
-kill "$pid" 2>/dev/null || true
-echo "nginx did not start listening on 127.0.0.1:$port within 10 s" >&2
-exit 1
+wait_listening $! nginx "$prefix/stdout.log $prefix/error.log" -- port_open "$port"

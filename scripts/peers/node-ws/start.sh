@@ -7,35 +7,10 @@
 # usage: scripts/peers/node-ws/start.sh PORT
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/peers/lib.sh
+source "$here/../lib.sh"
 port=${1:?usage: start.sh PORT}
 log=${LOG:-$here/server.log}
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  sudo_cmd=()
-  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-  echo "installing nodejs npm (Debian packages)" >&2
-  "${sudo_cmd[@]}" apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
-    -o DPkg::Lock::Timeout=120 nodejs npm >/dev/null
-fi
-if [[ ! -f $here/node_modules/ws/package.json ]]; then
-  echo "installing ws (npm ci, from package-lock.json)" >&2
-  (cd "$here" && npm ci --no-audit --no-fund --silent >&2)
-fi
+node_deps "$here" ws
 node "$here/server.js" "$port" >"$log" 2>&1 &
-pid=$!
-# Wait (bounded) until it listens.
-for _ in $(seq 1 100); do
-  if grep -q "监听端口" "$log" 2>/dev/null; then
-    echo "$pid"
-    exit 0
-  fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "the Node peer exited; its log:" >&2
-    cat "$log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-kill "$pid" 2>/dev/null || true
-echo "the Node peer did not start listening within 10 s" >&2
-exit 1
+wait_listening $! "the Node peer" "$log" -- grep -q "监听端口" "$log"
