@@ -34,7 +34,7 @@ use wsbench::codec::http::{DATE_LEN, PollHead, poll_response_len};
 use wsbench::codec::ws::{DataOp, OpCode, encode_frame};
 use wsbench::codec::{batch, sse};
 
-const MESSAGE: &[u8; 64] = b"~wsb:0:12345:987654321~.........................................";
+const MESSAGE: &[u8; 64] = b"~wsb:00000000:0:12345:987654321~................................";
 const DATE: &[u8; DATE_LEN] = b"Wed, 25 Nov 2026 11:45:44 GMT";
 const POLL_REQUEST: &[u8] = b"GET /poll?cursor=0 HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n";
 

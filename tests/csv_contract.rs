@@ -17,7 +17,7 @@ use wsbench::metrics::{
 use wsbench::report::{RunInfo, Summary, table, write_all};
 
 const SUMMARY_HEADER: &str = "transport,subscribers,publishers,duration_s,messages_published,messages_scheduled,\
-deliveries_expected,deliveries,lost,duplicated,reordered,foreign,misrouted,latency_p50_us,latency_p90_us,\
+deliveries_expected,deliveries,lost,duplicated,reordered,foreign,misrouted,stale,stayed_on_polling,latency_p50_us,latency_p90_us,\
 latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,connect_p99_us,\
 publish_rtt_p50_us,publish_rtt_p99_us,\
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\

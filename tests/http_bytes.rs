@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
-use wsbench::codec::envelope::Envelope;
+use wsbench::codec::envelope::{Envelope, RunTag};
 use wsbench::protocol::TransportKind;
 use wsbench::scenario::Transport;
 use wsbench::server::{self, Limits, ServerConfig, persist};
@@ -82,6 +82,7 @@ fn content_length(head: &[u8]) -> usize {
 /// A message as the run's publisher sends it (same length, the envelope at the front).
 fn message() -> Vec<u8> {
     Envelope {
+        run: RunTag(0),
         publisher: 0,
         seq: 0,
         intended_ns: 0,

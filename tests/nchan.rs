@@ -42,6 +42,42 @@ fn nchan_eventsource_and_websocket_deliver_every_message_once() {
     }
 }
 
+/// A server that replays its buffer to new subscribers (nchan's default) hands a second run the
+/// first run's messages, with the same publishers and sequence numbers: each subscriber gets
+/// every one of them at connect, counted as stale, and the second run's own are delivered once.
+#[test]
+fn a_replayed_history_is_stale_never_delivered_or_duplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = start(&dir.path().join("nginx"));
+    let port = nginx.port;
+    let scenario = format!(
+        "duration = \"1s\"\nwarmup = \"0s\"\n[clients]\nsubscribers = 20\n[publish]\n\
+         publishers = 2\nrate = 40\n[transports.ws]\n[transports.sse]\n[target]\n\
+         ws = \"ws://127.0.0.1:{port}/replay/ws\"\n\
+         sse = \"http://127.0.0.1:{port}/replay/events\"\nserver_pid = {}\n",
+        nginx.pid
+    );
+    let (_, first, _) = common::run_scenario(&scenario);
+    let (stderr, second, _) = common::run_scenario(&scenario);
+    assert_eq!(second.len(), 2);
+    assert!(
+        stderr.contains("800 messages of an earlier run"),
+        "{stderr}"
+    );
+    for (before, row) in first.iter().zip(&second) {
+        let t = &row.transport;
+        assert_eq!(before.stale, 0, "{t}: the first run on a fresh server");
+        assert_eq!(before.deliveries, 800, "{t}");
+        // Nothing is published outside the measured phase (no warmup): the buffer holds the
+        // first run's 40 messages, and each of the 20 subscribers is handed all of them.
+        assert_eq!(before.messages_published, 40, "{t}");
+        assert_eq!(row.stale, 20 * 40, "{t}");
+        assert_eq!(row.deliveries, 800, "{t}");
+        assert_eq!((row.lost, row.duplicated, row.reordered), (0, 0, 0), "{t}");
+        assert_eq!(row.foreign, 0, "{t}");
+    }
+}
+
 /// nchan's own protocol and layout (`[target] nchan`): long-poll (`If-Modified-Since` and
 /// `If-None-Match` from each answer's `Last-Modified` and `Etag`), EventSource and WebSocket
 /// subscribers at `/sub/{room}`, publishers `POST`ing to `/pub/{room}`; two rooms, each its own

@@ -314,7 +314,7 @@ async fn long_poll_and_sse_bytes_equal_the_model() {
         String::from_utf8_lossy(&head)
     );
 
-    let message = b"~wsb:0:1:2~.....................................................";
+    let message = b"~wsb:00000000:0:1:2~............................................";
     let mut publish =
         b"POST /publish HTTP/1.1\r\nhost: localhost\r\ncontent-length: 64\r\n\r\n".to_vec();
     publish.extend_from_slice(message);

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::schedule::Timeline;
 use super::window::Window;
-use crate::codec::envelope::Envelope;
+use crate::codec::envelope::{Envelope, RunTag};
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
 use crate::metrics::{Counts, IntervalRecorder, thread_lane};
 use crate::protocol::RoomId;
@@ -46,18 +46,16 @@ pub struct Inbox {
     /// in room `p % rooms`; 1 without rooms).
     room: RoomId,
     rooms: u32,
-}
-
-impl Default for Inbox {
-    fn default() -> Self {
-        Inbox::in_room(RoomId::LOBBY, 1)
-    }
+    /// The run's tag: a message carrying another is `stale`.
+    run: RunTag,
 }
 
 impl Inbox {
-    /// The inbox of a subscriber in `room`, of a run whose publishers publish into `rooms` rooms.
-    pub fn in_room(room: RoomId, rooms: u32) -> Self {
+    /// The inbox of a subscriber of run `run` in `room`, of a run whose publishers publish into
+    /// `rooms` rooms.
+    pub fn new(run: RunTag, room: RoomId, rooms: u32) -> Self {
         Inbox {
+            run,
             counts: Counts::default(),
             connected: false,
             tracker: DeliveryTracker::default(),
@@ -80,6 +78,10 @@ impl Inbox {
             self.counts.foreign += 1;
             return;
         };
+        if envelope.run != self.run {
+            self.counts.stale += 1;
+            return;
+        }
         // Publisher `p` publishes into room `p % rooms` and is the `p / rooms`-th of its room.
         let mut local = envelope.publisher;
         if self.rooms > 1 || self.room != RoomId::LOBBY {
@@ -170,8 +172,15 @@ impl Inbox {
 mod tests {
     use super::*;
 
+    const RUN: RunTag = RunTag(7);
+
     fn message(publisher: u32, seq: u64) -> Vec<u8> {
+        tagged(RUN, publisher, seq)
+    }
+
+    fn tagged(run: RunTag, publisher: u32, seq: u64) -> Vec<u8> {
         Envelope {
+            run,
             publisher,
             seq,
             intended_ns: 0,
@@ -190,7 +199,7 @@ mod tests {
             own: (0..10).into(),
         };
         // Room 1 of 3: publishers 1, 4, 7, … are its own.
-        let mut inbox = Inbox::in_room(RoomId(1), 3);
+        let mut inbox = Inbox::new(RUN, RoomId(1), 3);
         for (publisher, seq) in [(1, 0), (4, 0), (1, 1), (2, 0), (3, 5), (4, 0)] {
             inbox.receive(&message(publisher, seq), now, Some(&timeline));
         }
@@ -202,13 +211,45 @@ mod tests {
         assert_eq!((d.delivered, d.duplicated, d.lost), (3, 1, 0));
         // A subscriber placed in a room nobody publishes into (past the run's rooms) expects
         // nothing, and anything it gets is misrouted.
-        let mut idle = Inbox::in_room(RoomId(5), 1);
+        let mut idle = Inbox::new(RUN, RoomId(5), 1);
         idle.receive(&message(0, 0), now, Some(&timeline));
         assert_eq!(idle.finish(0).misrouted, 1);
         // Without rooms every publisher is the subscriber's.
-        let mut one = Inbox::default();
+        let mut one = Inbox::new(RUN, RoomId::LOBBY, 1);
         one.receive(&message(2, 0), now, Some(&timeline));
         let counts = one.finish(1);
         assert_eq!((counts.misrouted, counts.delivery.delivered), (0, 1));
+    }
+
+    /// A server that replays its history hands a new run the last run's messages: same
+    /// publishers, same sequence numbers. They are stale, and neither deliveries nor duplicates
+    /// nor a reason to count this run's own messages as reordered.
+    #[test]
+    fn another_runs_messages_are_stale_and_change_nothing_else() {
+        let now = Instant::now();
+        let timeline = Timeline {
+            epoch: now,
+            publish_start: now,
+            measure_start: now,
+            measure_end: now + std::time::Duration::from_secs(10),
+            own: (0..2).into(),
+        };
+        let mut inbox = Inbox::new(RUN, RoomId::LOBBY, 1);
+        for seq in [5, 6, 7] {
+            inbox.receive(&tagged(RunTag(8), 0, seq), now, Some(&timeline));
+        }
+        for seq in [0, 1] {
+            inbox.receive(&message(0, seq), now, Some(&timeline));
+        }
+        inbox.receive(&tagged(RunTag(8), 1, 0), now, Some(&timeline));
+        inbox.receive(&message(1, 0), now, Some(&timeline));
+        let counts = inbox.finish(3);
+        assert_eq!(counts.stale, 4);
+        let d = counts.delivery;
+        assert_eq!(
+            (d.delivered, d.duplicated, d.reordered, d.lost),
+            (3, 0, 0, 0)
+        );
+        assert_eq!(counts.foreign, 0);
     }
 }

@@ -193,7 +193,7 @@ pub(super) async fn subscriber(
     pacing: Pacing,
     slow: bool,
 ) -> Inbox {
-    let mut inbox = Inbox::in_room(room, ctx.plan.room_count());
+    let mut inbox = Inbox::new(ctx.plan.run, room, ctx.plan.room_count());
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::ClientError;
 use super::schedule::{Cadence, PublisherIds};
 use super::shard::StartAt;
+use crate::codec::envelope::RunTag;
 use crate::metrics::Slice;
 use crate::protocol::{self, RoomId, TransportKind};
 use crate::scenario::target::Endpoint;
@@ -51,6 +52,10 @@ pub struct LoadPlan {
     /// `[rooms]`: subscribers and publishers spread over rooms ([`LoadPlan::subscriber_room`],
     /// [`LoadPlan::publisher_room`]); `None`: one stream, and no room on the wire.
     pub rooms: Option<Rooms>,
+    /// The tag this transport's messages carry; another run's messages (a server's replayed
+    /// history) are `stale`. Fresh per plan; the run sets one per transport, derived alike by
+    /// every shard.
+    pub run: RunTag,
 }
 
 /// The workload's shape beyond its size: how the sends are spaced, how many
@@ -118,6 +123,7 @@ impl LoadPlan {
                 idle: s.clients.idle,
             },
             rooms: s.rooms,
+            run: RunTag::fresh(),
         }
     }
 

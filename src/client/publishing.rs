@@ -103,6 +103,8 @@ impl PublishTally {
 /// stops at the end of the measured phase (or at its share of [`MAX_MESSAGES`]).
 #[derive(Debug)]
 pub struct Publishing {
+    /// The run's tag, carried by every message.
+    run: crate::codec::envelope::RunTag,
     publisher: u32,
     /// The room it publishes into.
     room: RoomId,
@@ -125,6 +127,7 @@ impl Publishing {
     pub(super) fn new(ctx: Arc<super::ctx::Ctx>, index: u32) -> Self {
         let publisher = ctx.plan.own_publishers().first + index;
         Publishing {
+            run: ctx.plan.run,
             publisher,
             room: ctx.plan.publisher_room(publisher),
             cadence: ctx.plan.cadence(),
@@ -236,6 +239,7 @@ impl Publishing {
         let timeline = self.timeline.as_ref()?;
         Some(
             Envelope {
+                run: self.run,
                 publisher: self.publisher,
                 seq,
                 intended_ns: timeline.ns(at),

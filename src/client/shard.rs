@@ -93,6 +93,17 @@ impl FromStr for StartAt {
     }
 }
 
+/// As written on the command line (the time in RFC 3339 with nanoseconds): every shard of a
+/// run reads the same, so the run's message tags are derived from it.
+impl std::fmt::Display for StartAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartAt::Time(t) => humantime::format_rfc3339_nanos(*t).fmt(f),
+            StartAt::File(path) => write!(f, "@{}", path.display()),
+        }
+    }
+}
+
 /// An RFC 3339 time (`2026-12-01T10:00:00Z`, fractions allowed, UTC).
 fn parse_time(s: &str) -> Result<SystemTime, String> {
     humantime::parse_rfc3339(s.trim()).map_err(|e| {

@@ -39,7 +39,7 @@ pub(super) async fn subscriber(
     slot: Instant,
     slow: bool,
 ) -> Inbox {
-    let mut inbox = Inbox::in_room(room, ctx.plan.room_count());
+    let mut inbox = Inbox::new(ctx.plan.run, room, ctx.plan.room_count());
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }

@@ -94,6 +94,9 @@ pub struct Counts {
     /// Received messages from a publisher of another room than the subscriber's: the server
     /// delivered outside the room. Never a delivery; must be 0. 0 without rooms.
     pub misrouted: u64,
+    /// Received messages of another run (a server's replayed history, carrying another run's
+    /// tag): counted apart, never deliveries, duplicates or losses.
+    pub stale: u64,
     /// Socket.IO sessions in `upgrade` mode whose WebSocket probe failed: they stayed on polling.
     pub stayed_on_polling: u64,
 }
@@ -114,6 +117,7 @@ impl Counts {
         self.disconnected += other.disconnected;
         self.churned += other.churned;
         self.misrouted += other.misrouted;
+        self.stale += other.stale;
         self.stayed_on_polling += other.stayed_on_polling;
     }
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::RunArgs;
 use crate::client::source;
 use crate::client::{self, LoadPlan, Phase, shard};
+use crate::codec::envelope::RunTag;
 use crate::fleet;
 use crate::metrics::{Slice, TransportMetrics};
 use crate::os;
@@ -69,6 +70,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     };
     let started = SystemTime::now();
     let run_id = run_id(started);
+    let tag_base = match (&args.shard, &args.start_at) {
+        (Some(_), Some(at)) => at.to_string(),
+        _ => run_id.clone(),
+    };
     let dir = args
         .out
         .clone()
@@ -103,6 +108,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
             variant,
             label: &label,
             run_id: &run_id,
+            tag_base: &tag_base,
             cert: cert.as_ref(),
             sources,
         };
@@ -252,6 +258,26 @@ fn run_id(started: SystemTime) -> String {
     format!("{:x}-{nanos:x}", std::process::id())
 }
 
+/// What the clients received or did that is counted apart from deliveries, said in words: a
+/// server's replayed history (`stale`), Socket.IO sessions left on polling.
+fn counted_apart(counts: &crate::metrics::Counts) -> Vec<String> {
+    let mut notes = Vec::new();
+    if counts.stale > 0 {
+        notes.push(format!(
+            "{} messages of an earlier run (the server replayed its history) were counted as \
+             stale, apart from deliveries",
+            counts.stale
+        ));
+    }
+    if counts.stayed_on_polling > 0 {
+        notes.push(format!(
+            "{} sessions stayed on polling: their WebSocket upgrade probe failed",
+            counts.stayed_on_polling
+        ));
+    }
+    notes
+}
+
 /// First Ctrl-C or SIGTERM: stop measuring, write what was measured. Second: exit at once.
 async fn interrupt_watch(cancel: CancellationToken, quiet: bool) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -287,6 +313,9 @@ struct TransportRun<'a> {
     label: &'a str,
     /// Names this run apart from any other sharing an existing Redis ([`run_id`]).
     run_id: &'a str,
+    /// What this transport's [`RunTag`] is derived from with its label: the common start's text
+    /// in a sharded run, so every shard tags alike; else [`run_id`].
+    tag_base: &'a str,
     /// The run's certificate, present when any run uses TLS.
     cert: Option<&'a tls::RunCert>,
     /// The clients' source addresses; empty: the kernel chooses.
@@ -302,7 +331,10 @@ async fn run_transport(
     let scenario = run.scenario;
     let options = serve_options(&run)?;
     let (server, target) = start_server(&run, &options, server_bin).await?;
-    let plan = run.plan;
+    let plan = &LoadPlan {
+        run: RunTag::derive(&[run.tag_base, run.label]),
+        ..run.plan.clone()
+    };
     let progress = Progress::new(progress::Mode::detect(quiet), run.label, plan);
     progress.note(&describe(&server, &target));
     // Each transport's client peak RSS starts from here, not from the process's start.
@@ -375,5 +407,8 @@ async fn run_transport(
     }
     let mut metrics = transport_metrics(&run, outcome, &marks, server_alive, instances);
     metrics.idle = metrics.idle.map(|idle| with_server(idle, &idle_marks));
+    for note in counted_apart(&metrics.clients.counts) {
+        progress.note(&note);
+    }
     Ok(metrics)
 }

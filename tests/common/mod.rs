@@ -131,6 +131,7 @@ pub fn small_plan() -> LoadPlan {
         start_at: None,
         shape: wsbench::client::Shape::default(),
         rooms: None,
+        run: wsbench::codec::envelope::RunTag::fresh(),
     }
 }
 

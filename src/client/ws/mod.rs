@@ -198,7 +198,7 @@ pub(in crate::client) async fn session<C: Dial>(
     ping_interval: Option<Duration>,
     slow: bool,
 ) -> Inbox {
-    let mut inbox = Inbox::in_room(room, ctx.plan.room_count());
+    let mut inbox = Inbox::new(ctx.plan.run, room, ctx.plan.room_count());
     let publishes = index < ctx.plan.publishers && ctx.target.publishes_on_subscriber();
     let mut publishing = publishes.then(|| Publishing::new(ctx.clone(), index));
     if !wait_until(slot, &ctx.stop).await {

@@ -51,6 +51,12 @@ pub struct Summary {
     /// Received messages from a publisher of another room (`[rooms]`): delivered outside their
     /// room. Never deliveries; must be 0.
     pub misrouted: u64,
+    /// Received messages of another run (a server that replays its history to new
+    /// subscribers): counted apart, never deliveries, duplicates or losses.
+    pub stale: u64,
+    /// Socket.IO `upgrade` sessions whose WebSocket probe failed, so they stayed on polling;
+    /// 0 for every other transport.
+    pub stayed_on_polling: u64,
     /// Median push latency (receive − intended send), in µs.
     pub latency_p50_us: Option<u64>,
     /// 90th percentile push latency, in µs.
@@ -212,6 +218,8 @@ impl Summary {
             reordered: rec.counts.delivery.reordered,
             foreign: rec.counts.foreign,
             misrouted: rec.counts.misrouted,
+            stale: rec.counts.stale,
+            stayed_on_polling: rec.counts.stayed_on_polling,
             latency_p50_us: quantile(&rec.latency_us, P50),
             latency_p90_us: quantile(&rec.latency_us, P90),
             latency_p99_us: quantile(&rec.latency_us, P99),

@@ -135,6 +135,7 @@ impl From<&Recorder> for StoredRecorder {
             disconnected,
             churned,
             misrouted,
+            stale,
             stayed_on_polling,
         } = r.counts;
         StoredRecorder {
@@ -155,6 +156,7 @@ impl From<&Recorder> for StoredRecorder {
             disconnected_ns: nanos(disconnected),
             churned,
             misrouted,
+            stale,
             stayed_on_polling,
         }
     }
@@ -311,6 +313,7 @@ impl StoredTransport {
                     disconnected: Duration::from_nanos(c.disconnected_ns),
                     churned: c.churned,
                     misrouted: c.misrouted,
+                    stale: c.stale,
                     stayed_on_polling: c.stayed_on_polling,
                 },
             },

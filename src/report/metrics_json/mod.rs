@@ -153,6 +153,9 @@ struct StoredRecorder {
     /// Messages delivered outside their room; absent in files written before rooms.
     #[serde(default)]
     misrouted: u64,
+    /// Messages of another run (a replayed history); absent in files written before run tags.
+    #[serde(default)]
+    stale: u64,
     /// Socket.IO sessions left on polling by a failed upgrade; absent in files written before
     /// Socket.IO targets.
     #[serde(default)]
