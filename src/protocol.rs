@@ -32,6 +32,10 @@ pub enum TransportKind {
     /// nchan (nginx's pub/sub module): another stack, spoken to a `[target]` only.
     #[value(skip)]
     Nchan,
+    /// A server described by a template (`[target.template.NAME]`): WebSocket or event-stream
+    /// subscribers, publishing by `POST` or by frame, as the template says.
+    #[value(skip)]
+    Template,
 }
 
 impl TransportKind {
@@ -54,6 +58,7 @@ impl TransportKind {
             TransportKind::Raw => "raw",
             TransportKind::SocketIo => "socketio",
             TransportKind::Nchan => "nchan",
+            TransportKind::Template => "template",
         }
     }
 }

@@ -212,7 +212,7 @@ fn defaults_fill_in_and_name_comes_from_the_file_stem() {
     assert_eq!(s.publish.rate, 2.5);
     assert_eq!(
         s.transports,
-        vec![Transport::default_for(TransportKind::LongPoll)]
+        vec![Transport::default_for(TransportKind::LongPoll).unwrap()]
     );
 }
 

@@ -62,7 +62,7 @@ pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
     let mut picks: Vec<(String, RunPick)> = Vec::new();
     for t in &scenario.transports {
         let (label, pick) = match t {
-            Transport::SocketIo(_) | Transport::Nchan(_) => {
+            Transport::SocketIo(_) | Transport::Nchan(_) | Transport::Template(_) => {
                 let label = t.label(Default::default());
                 (label.clone(), RunPick::Stack(label))
             }

@@ -58,6 +58,8 @@ pub(super) struct Outgoing {
     pub(super) last_event_id: Option<Bytes>,
     /// An nchan long-poll's `If-Modified-Since` and `If-None-Match`.
     pub(super) conditional: Option<(String, String)>,
+    /// Further header fields (a template's publish headers); empty for wsbench's protocols.
+    pub(super) headers: Arc<[(String, String)]>,
     /// The body (`POST`); empty for `GET`.
     pub(super) body: Bytes,
 }
@@ -71,6 +73,7 @@ impl Outgoing {
             event_stream: false,
             last_event_id: None,
             conditional: None,
+            headers: Arc::from([]),
             body: Bytes::new(),
         }
     }
@@ -253,6 +256,7 @@ fn encode(ctx: &Ctx, request: &Outgoing) -> Vec<u8> {
             .conditional
             .as_ref()
             .map(|(m, e)| (m.as_str(), e.as_str())),
+        headers: &request.headers,
         body_bytes: request.body.len(),
     };
     h1::encode(&head, &request.body)
@@ -286,6 +290,9 @@ fn h2_request(ctx: &Ctx, request: Outgoing) -> Request<Full<Bytes>> {
             .header(hyper::header::IF_MODIFIED_SINCE, modified)
             .header(hyper::header::IF_NONE_MATCH, etag);
     }
+    for (name, value) in request.headers.iter() {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
     if let Some(id) = request.last_event_id {
         // The parser keeps only ids that are valid field values.
         let value = hyper::header::HeaderValue::from_maybe_shared(id)
@@ -310,6 +317,46 @@ fn h2_head<B>(response: &hyper::Response<B>, keep: &'static [&'static str]) -> H
         status: response.status().as_u16(),
         fields,
         close: false,
+    }
+}
+
+/// What a publisher's `POST` carries: the message as its body (wsbench's protocol, nchan), or a
+/// template's body with the message and room in place, and its header fields.
+struct PublishShape {
+    template: Option<crate::scenario::template::Pattern>,
+    room: u32,
+    headers: Arc<[(String, String)]>,
+}
+
+impl PublishShape {
+    fn of(ctx: &Ctx, room: crate::protocol::RoomId) -> Self {
+        use crate::scenario::template::PublishRule;
+        match &ctx.target.transport {
+            crate::scenario::Transport::Template(t) => match &t.publish {
+                PublishRule::Post { body, headers, .. } => PublishShape {
+                    template: Some(body.clone()),
+                    room: room.0,
+                    headers: Arc::from(headers.as_slice()),
+                },
+                PublishRule::Frame(_) => PublishShape::plain(),
+            },
+            _ => PublishShape::plain(),
+        }
+    }
+
+    fn plain() -> Self {
+        PublishShape {
+            template: None,
+            room: 0,
+            headers: Arc::from([]),
+        }
+    }
+
+    fn body(&self, message: &Bytes) -> Bytes {
+        match &self.template {
+            Some(t) => Bytes::from(t.render(message, self.room)),
+            None => message.clone(),
+        }
     }
 }
 
@@ -364,6 +411,7 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
         &ctx.target.paths.publish,
         ctx.plan.on_wire(publishing.room()),
     );
+    let shape = PublishShape::of(&ctx, publishing.room());
     let post = |sender: &mut Option<Sender>, message: &Bytes| {
         let conn = match sender {
             Some(s @ Sender::Http2 { .. }) => s.h2_handle(),
@@ -376,7 +424,8 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
             event_stream: false,
             last_event_id: None,
             conditional: None,
-            body: message.clone(),
+            headers: shape.headers.clone(),
+            body: shape.body(message),
         };
         conn.exchange(&ctx, request, "publish")
     };

@@ -57,6 +57,7 @@ mod signals;
 mod socketio;
 pub mod source;
 pub mod sse;
+mod template;
 pub mod watch;
 pub mod window;
 pub mod workers;

@@ -13,6 +13,7 @@ use crate::codec::envelope::RunTag;
 use crate::metrics::Slice;
 use crate::protocol::{self, RoomId, TransportKind};
 use crate::scenario::target::Endpoint;
+use crate::scenario::template::PublishRule;
 use crate::scenario::{Network, Pattern, Rooms, Scenario, Transport};
 
 /// What the load looks like for one transport (the scenario's common fields).
@@ -351,6 +352,16 @@ impl Target {
                     events: subscribe,
                 }
             }
+            // A template's subscribe path serves every subscriber, `{room}` in place.
+            Transport::Template(t) => Paths {
+                ws: t.subscribe.clone(),
+                poll: t.subscribe.clone(),
+                publish: match &t.publish {
+                    PublishRule::Post { path, .. } => path.clone(),
+                    PublishRule::Frame(_) => String::new(),
+                },
+                events: t.subscribe.clone(),
+            },
             _ => Paths {
                 ws: endpoint.path.clone(),
                 poll: endpoint.http_path(kind, "poll"),
@@ -370,10 +381,13 @@ impl Target {
     /// rather than `POST`ing on a keep-alive connection of its own (HTTP transports, and every
     /// nchan mode: nchan publishes what reaches its publisher location).
     pub fn publishes_on_subscriber(&self) -> bool {
-        matches!(
-            self.kind(),
-            TransportKind::Ws | TransportKind::Raw | TransportKind::SocketIo
-        )
+        match &self.transport {
+            Transport::Template(t) => matches!(t.publish, PublishRule::Frame(_)),
+            _ => matches!(
+                self.kind(),
+                TransportKind::Ws | TransportKind::Raw | TransportKind::SocketIo
+            ),
+        }
     }
 }
 

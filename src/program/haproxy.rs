@@ -36,9 +36,11 @@ pub fn config(
     stats_socket: &std::path::Path,
 ) -> String {
     let mode = match transport {
-        TransportKind::Ws | TransportKind::Raw | TransportKind::SocketIo | TransportKind::Nchan => {
-            "tcp"
-        }
+        TransportKind::Ws
+        | TransportKind::Raw
+        | TransportKind::SocketIo
+        | TransportKind::Nchan
+        | TransportKind::Template => "tcp",
         TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse => "http",
     };
     let mut c = String::new();

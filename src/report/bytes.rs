@@ -179,7 +179,7 @@ fn model(kind: TransportKind, m: &TransportMetrics) -> (Option<f64>, &'static st
             Some((m.messages_published as f64 + delivered) * raw::PREFIX as f64),
             "length_prefix: 4 bytes per publish and per delivery",
         ),
-        TransportKind::SocketIo | TransportKind::Nchan => {
+        TransportKind::SocketIo | TransportKind::Nchan | TransportKind::Template => {
             (None, "another stack's protocol: no byte model")
         }
         TransportKind::Sse => (

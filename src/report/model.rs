@@ -60,6 +60,17 @@ pub fn model(s: &Scenario) -> String {
                 n.subscribe,
                 n.publish
             )),
+            Transport::Template(t) => line.push_str(&format!(
+                "; {}: subscribers at {}, {}",
+                t.name,
+                t.url,
+                match &t.publish {
+                    crate::scenario::template::PublishRule::Post { url, .. } =>
+                        format!("publishers POST to {url}"),
+                    crate::scenario::template::PublishRule::Frame(_) =>
+                        "publishers send a frame on their own WebSocket".to_string(),
+                }
+            )),
         }
     }
     if s.publish.pattern != Pattern::Steady {

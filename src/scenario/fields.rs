@@ -160,7 +160,10 @@ impl Rules<'_> {
             return Err(self.invalid(
                 Origin::Flag("--transports"),
                 "[target]",
-                format!("{missing} is not among the runs the file's [target] asks for"),
+                format!(
+                    "{missing} is not among the runs the file's [target] asks for (nor a \
+                     transport: ws, longpoll, shortpoll, sse, raw)"
+                ),
             ));
         }
         all.runs
@@ -204,6 +207,29 @@ impl Rules<'_> {
             out.endpoints.push((TransportKind::Nchan, endpoint));
             out.runs
                 .extend(runs.into_iter().map(super::Transport::Nchan));
+        }
+        if let Some(tables) = target.template.take() {
+            for (name, table) in &tables.value {
+                let origin = self.origin(&table.source);
+                let (endpoint, run) = super::template::template_run(name, &table.value, reach)
+                    .map_err(|m| {
+                        self.invalid(
+                            origin,
+                            "[target.template]",
+                            format!("[target.template.{name}]: {m}"),
+                        )
+                    })?;
+                // The kind's endpoint stands for every template's in the rules that ask whether
+                // a run is external; each run connects to its own.
+                if !out
+                    .endpoints
+                    .iter()
+                    .any(|(k, _)| *k == TransportKind::Template)
+                {
+                    out.endpoints.push((TransportKind::Template, endpoint));
+                }
+                out.runs.push(super::Transport::Template(Box::new(run)));
+            }
         }
         Ok(out)
     }

@@ -78,6 +78,8 @@ pub struct TargetTable {
     pub socketio: Opt<super::stack::SocketIoTable>,
     /// `nchan`, an nchan server, its locations and the modes to run against it.
     pub nchan: Opt<super::stack::NchanTable>,
+    /// `template`, servers described by templates, by name (each name labels its run).
+    pub template: Opt<BTreeMap<String, Sourced<super::template::TemplateTable>>>,
     /// `server_pid`, the external server's process id.
     pub server_pid: Opt<i64>,
     /// `token`, sent as a bearer token.
@@ -97,7 +99,7 @@ impl TargetTable {
             TransportKind::ShortPoll => Some(&mut self.shortpoll),
             TransportKind::Sse => Some(&mut self.sse),
             TransportKind::Raw => Some(&mut self.raw),
-            TransportKind::SocketIo | TransportKind::Nchan => None,
+            TransportKind::SocketIo | TransportKind::Nchan | TransportKind::Template => None,
         }
     }
 }
@@ -222,7 +224,12 @@ impl From<&Scenario> for ScenarioFile {
             run_order: Some(
                 s.transports
                     .iter()
-                    .filter(|t| !matches!(t, Transport::SocketIo(_) | Transport::Nchan(_)))
+                    .filter(|t| {
+                        !matches!(
+                            t,
+                            Transport::SocketIo(_) | Transport::Nchan(_) | Transport::Template(_)
+                        )
+                    })
                     .map(Transport::kind)
                     .collect(),
             ),
@@ -287,7 +294,7 @@ impl From<&Scenario> for ScenarioFile {
                     });
                 }
                 // A stack's runs are written back with its `[target]` key.
-                Transport::SocketIo(_) | Transport::Nchan(_) => {}
+                Transport::SocketIo(_) | Transport::Nchan(_) | Transport::Template(_) => {}
                 Transport::Raw => {
                     transports.raw = Some(RawTable {
                         http2,
@@ -315,12 +322,23 @@ impl From<&Scenario> for ScenarioFile {
                     });
                     target.socketio = super::stack::socketio_table(&endpoint.url, &runs).map(v);
                 }
-                None => {
+                None if *kind == TransportKind::Nchan => {
                     let runs = stack_runs(s, |t| match t {
                         Transport::Nchan(n) => Some(n),
                         _ => None,
                     });
                     target.nchan = super::stack::nchan_table(&endpoint.url, &runs).map(v);
+                }
+                None => {
+                    let runs = stack_runs(s, |t| match t {
+                        Transport::Template(t) => Some(t),
+                        _ => None,
+                    });
+                    let tables = runs
+                        .iter()
+                        .map(|t| (t.name.clone(), v(super::template::template_table(t))))
+                        .collect();
+                    target.template = Some(v(tables));
                 }
             }
         }

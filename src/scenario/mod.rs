@@ -36,6 +36,7 @@ pub mod sourced;
 pub mod sources;
 pub mod stack;
 pub mod target;
+pub mod template;
 pub mod thresholds;
 mod transport_tables;
 pub mod variant;
@@ -244,6 +245,8 @@ pub enum Transport {
     SocketIo(SocketIo),
     /// `[target] nchan`: an nchan server, in one of its modes.
     Nchan(Nchan),
+    /// `[target.template.NAME]`: a server a template describes.
+    Template(Box<template::Template>),
 }
 
 impl Transport {
@@ -257,12 +260,14 @@ impl Transport {
             Transport::Raw => TransportKind::Raw,
             Transport::SocketIo(_) => TransportKind::SocketIo,
             Transport::Nchan(_) => TransportKind::Nchan,
+            Transport::Template(_) => TransportKind::Template,
         }
     }
 
-    /// The table a scenario gets when a transport is asked for (e.g. by `--transports`) but not configured.
-    pub fn default_for(kind: TransportKind) -> Transport {
-        match kind {
+    /// The table a scenario gets when a transport is asked for (e.g. by `--transports`) but not
+    /// configured; `None` for a template, which has no defaults.
+    pub fn default_for(kind: TransportKind) -> Option<Transport> {
+        Some(match kind {
             TransportKind::Ws => Transport::Ws {
                 ping_interval: None,
                 client: WsClient::default(),
@@ -285,7 +290,8 @@ impl Transport {
                 subscribe: "/sub/{room}".to_string(),
                 publish: "/pub/{room}".to_string(),
             }),
-        }
+            TransportKind::Template => return None,
+        })
     }
 
     /// The run's label before its variant's suffix: the transport's (`ws`), or a stack's mode
@@ -294,6 +300,7 @@ impl Transport {
         match self {
             Transport::SocketIo(io) => io.label(),
             Transport::Nchan(n) => n.label(),
+            Transport::Template(t) => t.name.clone(),
             other => variant.label(other.kind()),
         }
     }

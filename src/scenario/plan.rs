@@ -54,7 +54,10 @@ impl Scenario {
                     options: transport.clone(),
                     variants: self.variants_of(kind).expand(),
                     scaling: self.scaling_of(kind),
-                    target: self.targets.endpoint(kind).cloned(),
+                    target: match transport {
+                        Transport::Template(t) => Some(t.endpoint.clone()),
+                        _ => self.targets.endpoint(kind).cloned(),
+                    },
                     heartbeat: match kind {
                         TransportKind::Ws => self.heartbeats.ws_ping,
                         TransportKind::Sse => self.heartbeats.sse_keepalive,

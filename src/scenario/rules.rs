@@ -40,10 +40,16 @@ impl Rules<'_> {
             backplane,
         } = file;
         // First each table on its own, by its reader.
-        let thresholds = thresholds::from_table(&thresholds.unwrap_or_default())
-            .map_err(|(at, message)| self.invalid(self.origin(&at), "[thresholds]", message))?;
         let picked = transports.value.stack_order.clone();
         let target = self.read_target(target, rooms.is_some(), picked.as_deref())?;
+        let templates: Vec<String> = (target.stacks.runs.iter())
+            .filter_map(|r| match r {
+                Transport::Template(t) => Some(t.name.clone()),
+                _ => None,
+            })
+            .collect();
+        let thresholds = thresholds::from_table(&thresholds.unwrap_or_default(), &templates)
+            .map_err(|(at, message)| self.invalid(self.origin(&at), "[thresholds]", message))?;
         let top = self.read_top(name, duration, warmup, drain, seed)?;
         let stacks = !target.stacks.runs.is_empty();
         let transports = self.read_transports(transports, stacks)?;
@@ -260,18 +266,22 @@ fn build(
     let count = |f: Field<i64>| u32::try_from(f.value).expect(fits);
     let kinds = t.kinds.value;
     let runs = |kind: &TransportKind| kinds.contains(kind);
-    let transports = kinds.iter().map(|kind| match kind {
-        TransportKind::Ws => Transport::Ws {
-            ping_interval: t.ping.as_ref().map(|p| p.value),
-            client: t.ws_client,
-        },
-        TransportKind::LongPoll => Transport::LongPoll { hold: t.hold.value },
-        TransportKind::ShortPoll => Transport::ShortPoll {
-            interval: t.interval.value,
-        },
-        TransportKind::Sse => Transport::Sse,
-        TransportKind::Raw => Transport::Raw,
-        TransportKind::SocketIo | TransportKind::Nchan => Transport::default_for(*kind),
+    let transports = kinds.iter().filter_map(|kind| {
+        Some(match kind {
+            TransportKind::Ws => Transport::Ws {
+                ping_interval: t.ping.as_ref().map(|p| p.value),
+                client: t.ws_client,
+            },
+            TransportKind::LongPoll => Transport::LongPoll { hold: t.hold.value },
+            TransportKind::ShortPoll => Transport::ShortPoll {
+                interval: t.interval.value,
+            },
+            TransportKind::Sse => Transport::Sse,
+            TransportKind::Raw => Transport::Raw,
+            TransportKind::SocketIo | TransportKind::Nchan | TransportKind::Template => {
+                return Transport::default_for(*kind);
+            }
+        })
     });
     // Other stacks' runs come after the built-in transports, in the order of their modes.
     let transports = transports.chain(target.stacks.runs);

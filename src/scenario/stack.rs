@@ -86,13 +86,17 @@ impl std::str::FromStr for RunPick {
         {
             return Ok(RunPick::Transport(kind));
         }
-        if is_stack_label(s) {
+        // Any other lower-case name may be a template's run; the scenario's `[target]` says.
+        let name = s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if is_stack_label(s) || name {
             return Ok(RunPick::Stack(s.to_string()));
         }
         Err(format!(
             "{s:?} is not a transport: ws, longpoll, shortpoll, sse, raw, or a [target] stack's \
              run (socketio-polling, socketio-websocket, socketio-upgrade, nchan-longpoll, \
-             nchan-sse, nchan-ws)"
+             nchan-sse, nchan-ws, a [target.template] name)"
         ))
     }
 }

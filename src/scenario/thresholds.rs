@@ -132,9 +132,11 @@ pub fn parse_limit(value: &toml::Value) -> Result<(Op, f64), String> {
 
 /// Reads `[thresholds]`, in key order: each entry must name a numeric `summary.csv` column and
 /// hold a valid limit, and each sub-table must be named by a transport label. The error says what
-/// is wrong, with the source of the key it is about, for the caller to place.
+/// is wrong, with the source of the key it is about, for the caller to place. `templates`: the
+/// names of the scenario's template runs, labels too.
 pub fn from_table(
     table: &BTreeMap<Sourced<String>, Sourced<toml::Value>>,
+    templates: &[String],
 ) -> Result<Vec<Threshold>, (Source, String)> {
     let columns = crate::metrics::summary::Summary::columns();
     let numeric =
@@ -167,12 +169,14 @@ pub fn from_table(
                 let label = &key.value;
                 if super::variant::parse_label(label).is_none()
                     && !super::stack::is_stack_label(label)
+                    && !templates.contains(label)
                 {
                     return Err(at(format!(
                         "[thresholds.{label}]: not a transport label \
                          (ws, longpoll, shortpoll, sse, raw; the first four with -h2 and/or -tls, \
                          e.g. longpoll-h2-tls; or a stack's mode: socketio-polling, \
-                         socketio-websocket, socketio-upgrade, nchan-longpoll, nchan-sse, nchan-ws)"
+                         socketio-websocket, socketio-upgrade, nchan-longpoll, nchan-sse, nchan-ws; \
+                         or a [target.template] name)"
                     )));
                 }
                 for (k, v) in per_transport {

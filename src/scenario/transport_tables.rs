@@ -54,7 +54,7 @@ impl TransportsTable {
             TransportKind::ShortPoll => self.shortpoll.as_ref().map(|t| (&t.http2, &t.tls)),
             TransportKind::Sse => self.sse.as_ref().map(|t| (&t.http2, &t.tls)),
             TransportKind::Raw => self.raw.as_ref().map(|t| (&t.http2, &t.tls)),
-            TransportKind::SocketIo | TransportKind::Nchan => None,
+            TransportKind::SocketIo | TransportKind::Nchan | TransportKind::Template => None,
         }
     }
 
@@ -68,7 +68,7 @@ impl TransportsTable {
             }
             TransportKind::Sse => self.sse.as_ref().map(|t| (&t.instances, &t.balancer)),
             TransportKind::Raw => self.raw.as_ref().map(|t| (&t.instances, &t.balancer)),
-            TransportKind::SocketIo | TransportKind::Nchan => None,
+            TransportKind::SocketIo | TransportKind::Nchan | TransportKind::Template => None,
         }
     }
 }

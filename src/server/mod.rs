@@ -237,9 +237,9 @@ pub async fn serve(
             http::serve(listener, config, shutdown).await
         }
         Serving::All => all::serve(listener, config, shutdown).await,
-        Serving::One(kind @ (TransportKind::SocketIo | TransportKind::Nchan)) => {
-            Err(ServerError::NotServed(kind))
-        }
+        Serving::One(
+            kind @ (TransportKind::SocketIo | TransportKind::Nchan | TransportKind::Template),
+        ) => Err(ServerError::NotServed(kind)),
     }
 }
 

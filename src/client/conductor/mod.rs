@@ -32,10 +32,12 @@ use super::outcome::{ClientError, ClientOutcome, Phase};
 use super::plan::{LoadPlan, Target};
 use super::publishing::PublishTally;
 use super::signals::Signals;
+use super::template::TemplateWs;
 use super::window::Window;
 use super::workers::Workers;
 use super::{http, idle, raw, socketio, sse, ws};
 use crate::metrics::{IntervalRecorder, Recorder, SharedHistogram};
+use crate::scenario::template::TemplateMode;
 use crate::scenario::{Nchan, NchanMode, Transport, WsClient};
 use crate::wire::WireMeter;
 
@@ -210,6 +212,15 @@ impl Clients {
                     ws::subscriber(ctx, i, room, slot, None, WsClient::Wsbench, slow),
                     on,
                 ),
+            },
+            Transport::Template(ref t) => match t.mode {
+                TemplateMode::Ws => self.subscribers.spawn_on(
+                    ws::session::<TemplateWs>(ctx, i, room, slot, None, slow),
+                    on,
+                ),
+                TemplateMode::Sse => self
+                    .subscribers
+                    .spawn_on(sse::subscriber(ctx, i, room, slot, slow), on),
             },
         };
     }

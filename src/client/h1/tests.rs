@@ -20,6 +20,7 @@ fn get(target: &str) -> Request<'_> {
         event_stream: false,
         last_event_id: None,
         conditional: None,
+        headers: &[],
         body_bytes: 0,
     }
 }

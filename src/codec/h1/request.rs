@@ -44,6 +44,8 @@ pub struct Request<'a> {
     /// Sent as `if-modified-since` and `if-none-match`: where an nchan long-poll reads on from
     /// (its last answer's `Last-Modified` and `Etag`).
     pub conditional: Option<(&'a str, &'a str)>,
+    /// Further fields as given (a template's `content-type`, an API key), after the others.
+    pub headers: &'a [(String, String)],
     /// The body's length, sent as `content-length` when the method carries a body (`POST`).
     pub body_bytes: usize,
 }
@@ -76,6 +78,9 @@ impl Request<'_> {
                 "if-modified-since: {modified}\r\nif-none-match: {etag}\r\n"
             );
         }
+        for (name, value) in self.headers {
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
         if self.method == Method::Post {
             let _ = write!(out, "content-length: {}\r\n", self.body_bytes);
         }
@@ -98,6 +103,7 @@ mod tests {
             event_stream: false,
             last_event_id: None,
             conditional: None,
+            headers: &[],
             body_bytes: 0,
         };
         let mut out = Vec::new();
@@ -131,6 +137,20 @@ mod tests {
         assert_eq!(
             out,
             b"POST /publish HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nauthorization: Bearer t\r\ncontent-length: 1000\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        let fields = [("content-type".to_string(), "application/json".to_string())];
+        Request {
+            method: Method::Post,
+            target: "/api",
+            headers: &fields,
+            body_bytes: 2,
+            ..get
+        }
+        .write(&mut out);
+        assert_eq!(
+            out,
+            b"POST /api HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n"
         );
     }
 }

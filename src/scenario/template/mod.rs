@@ -1,0 +1,446 @@
+//! Push servers described by a template (`[target.template.NAME]`): Centrifugo, Mercure,
+//! Pusher-protocol servers, a team's own. A subscribe URL (WebSocket or an event stream), frames a
+//! WebSocket subscriber sends after connecting (auth, subscribe), a heartbeat the server sends and
+//! how to answer it, and a publish rule: a `POST` with a body template and headers, or a frame
+//! template sent on the subscriber's own WebSocket. `{msg}` stands for the message (the envelope,
+//! padded), `{room}` for the room's id (0 without `[rooms]`).
+//!
+//! Owns the table as written and its validation; the clients render the templates. Messages
+//! are counted wherever their envelope sits in what the server sends, so a JSON wrapping is
+//! fine. What cannot carry the envelope intact is refused here, at load time: a publish template
+//! without `{msg}`, or a JSON body or frame whose `{msg}` is not inside a JSON string (the server
+//! would not decode it back to the envelope's text).
+
+use std::collections::BTreeMap;
+
+use crate::protocol::TransportKind;
+
+/// How a template's subscribers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TemplateMode {
+    /// A WebSocket (`ws://` subscribe URL): frames after connect, a heartbeat rule, and
+    /// publishing by `POST` or by a frame.
+    Ws,
+    /// An event stream (`http://` subscribe URL, `Accept: text/event-stream`); publishers `POST`.
+    Sse,
+}
+
+/// One piece of a template: text as written, or a placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Msg,
+    Room,
+}
+
+/// A template string, split at its placeholders once, at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    written: String,
+    pieces: Vec<Piece>,
+}
+
+/// The placeholders a template may hold.
+const PLACEHOLDERS: [&str; 2] = ["{msg}", "{room}"];
+
+impl Pattern {
+    /// Splits `text` at `{msg}` and `{room}`; any other `{word}` is an error (a typo would
+    /// otherwise go to the server as text).
+    fn parse(text: &str) -> Result<Pattern, String> {
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let tail = &rest[open..];
+            let hit = PLACEHOLDERS.iter().find(|p| tail.starts_with(**p));
+            match hit {
+                Some(p) => {
+                    if open > 0 {
+                        pieces.push(Piece::Text(rest[..open].to_string()));
+                    }
+                    pieces.push(if *p == "{msg}" {
+                        Piece::Msg
+                    } else {
+                        Piece::Room
+                    });
+                    rest = &tail[p.len()..];
+                }
+                None => {
+                    let word = tail[1..].split('}').next().filter(|w| {
+                        !w.is_empty()
+                            && w.len() < tail.len() - 1
+                            && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    });
+                    if let Some(word) = word {
+                        return Err(format!(
+                            "{{{word}}} is not a placeholder ({{msg}} and {{room}} are)"
+                        ));
+                    }
+                    pieces.push(Piece::Text(rest[..=open].to_string()));
+                    rest = &tail[1..];
+                }
+            }
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(Pattern {
+            written: text.to_string(),
+            pieces,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+
+    /// Whether it holds `{msg}`.
+    fn has_msg(&self) -> bool {
+        self.pieces.contains(&Piece::Msg)
+    }
+
+    /// The bytes with `msg` and `room` in place.
+    pub fn render(&self, msg: &[u8], room: u32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.written.len() + msg.len());
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Piece::Msg => out.extend_from_slice(msg),
+                Piece::Room => out.extend_from_slice(room.to_string().as_bytes()),
+            }
+        }
+        out
+    }
+
+    /// A template that opens with `{` or `[` is JSON: filled in, it must parse, and `{msg}` must
+    /// sit inside a JSON string, so the server decodes the envelope as it went in. Checked with
+    /// a sample message made of every character an envelope holds.
+    fn check_json(&self) -> Result<(), String> {
+        const SAMPLE: &str = "~wsb:0123abcd:9:8:7~....";
+        if !self.written.trim_start().starts_with(['{', '[']) {
+            return Ok(());
+        }
+        let filled = self.render(SAMPLE.as_bytes(), 0);
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&filled) else {
+            let quoted = self.render(format!("\"{SAMPLE}\"").as_bytes(), 0);
+            let hint = if serde_json::from_slice::<serde_json::Value>(&quoted).is_ok() {
+                ": {msg} is not inside a JSON string (write \"{msg}\")"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "{:?} opens like JSON but is not JSON once filled in{hint}",
+                self.written
+            ));
+        };
+        fn strings_hold(v: &serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::String(s) => s.contains(SAMPLE),
+                serde_json::Value::Array(a) => a.iter().any(strings_hold),
+                serde_json::Value::Object(o) => {
+                    o.keys().any(|k| k.contains(SAMPLE)) || o.values().any(strings_hold)
+                }
+                _ => false,
+            }
+        }
+        if strings_hold(&value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?} is JSON, but {{msg}} is not inside a JSON string: the message would not \
+                 arrive as sent",
+                self.written
+            ))
+        }
+    }
+}
+
+/// How publishers send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishRule {
+    /// `POST path` on the subscribe URL's server, the body rendered from `body`.
+    Post {
+        /// The URL as written.
+        url: String,
+        /// The request path (`{room}` may stand in it).
+        path: String,
+        /// The body.
+        body: Pattern,
+        /// Request fields, in order (`content-type`, an API key).
+        headers: Vec<(String, String)>,
+    },
+    /// A frame on the publisher's own WebSocket, rendered from the template.
+    Frame(Pattern),
+}
+
+/// A template target as the clients speak to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// The run's label: the table's name.
+    pub name: String,
+    /// WebSocket or event-stream subscribers.
+    pub mode: TemplateMode,
+    /// The subscribe URL as written.
+    pub url: String,
+    /// The server the subscribe URL names (publishing goes there too).
+    pub endpoint: super::target::Endpoint,
+    /// The subscribe path (`{room}` may stand in it).
+    pub subscribe: String,
+    /// Frames a WebSocket subscriber sends after its handshake, in order.
+    pub send: Vec<Pattern>,
+    /// How publishers send.
+    pub publish: PublishRule,
+    /// A message the server sends that must be answered, and the answer (exact text).
+    pub heartbeat: Option<(String, String)>,
+}
+
+/// `[target.template.NAME]`, as written.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a template target: { subscribe = \"ws://…\", publish = { … } }"
+)]
+pub struct TemplateTable {
+    /// `ws://` (WebSocket) or `http://` (event stream) URL subscribers connect to.
+    pub subscribe: Option<String>,
+    /// Frames to send after connecting (WebSocket only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub send: Vec<String>,
+    /// `{ url, body, headers }` or `{ frame }`.
+    pub publish: Option<PublishTable>,
+    /// `{ frame, answer }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatTable>,
+}
+
+/// `publish = { … }`, as written.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishTable {
+    /// `http://` URL to `POST` to, on the subscribe URL's server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The `POST` body (default `{msg}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Request header fields.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// A frame template sent on the publisher's WebSocket, instead of a `POST`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<String>,
+}
+
+/// `heartbeat = { frame, answer }`, as written.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatTable {
+    /// The server's message, exactly.
+    pub frame: String,
+    /// The client's answer.
+    pub answer: String,
+}
+
+/// Whether `name` may label a template's run: lower-case letters, digits and `-`, starting with
+/// a letter, and not a built-in transport's or another stack's label.
+fn valid_name(name: &str) -> Result<(), String> {
+    let well_formed = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !well_formed {
+        return Err(format!(
+            "{name:?} must be lower-case letters, digits and `-`, starting with a letter: it \
+             labels the run"
+        ));
+    }
+    if super::variant::parse_label(name).is_some() || super::stack::is_stack_label(name) {
+        return Err(format!(
+            "{name:?} is a built-in run's label; name the template otherwise"
+        ));
+    }
+    Ok(())
+}
+
+/// A header field name or value that can go on the wire as written.
+fn valid_header(name: &str, value: &str) -> Result<(), String> {
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(format!("header {name:?} is not a valid field name"));
+    }
+    if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("host") {
+        return Err(format!("header {name:?} is set by wsbench"));
+    }
+    if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+        return Err(format!(
+            "header {name:?}: its value holds control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The endpoint `url` names (checked as a `kind` URL, `{room}` read as room 0) and its path and
+/// query as written, `{room}` kept.
+fn located(
+    kind: TransportKind,
+    url: &str,
+    reach: super::target::Reach,
+) -> Result<(super::target::Endpoint, String), String> {
+    let mut endpoint = super::target::parse_with(kind, &url.replace("{room}", "0"), reach)?;
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme
+        .find('/')
+        .map_or_else(|| "/".to_string(), |at| after_scheme[at..].to_string());
+    endpoint.url = url.to_string();
+    Ok((endpoint, path))
+}
+
+/// The run `table` asks for, and the endpoint its subscribers connect to, or what is wrong with
+/// it (for the caller to place).
+pub fn template_run(
+    name: &str,
+    table: &TemplateTable,
+    reach: super::target::Reach,
+) -> Result<(super::target::Endpoint, Template), String> {
+    valid_name(name)?;
+    let url = table
+        .subscribe
+        .as_deref()
+        .ok_or("needs subscribe = \"ws://…\" (WebSocket) or \"http://…\" (event stream)")?;
+    let (mode, kind) = if url.starts_with("ws://") || url.starts_with("wss://") {
+        (TemplateMode::Ws, TransportKind::Ws)
+    } else {
+        (TemplateMode::Sse, TransportKind::Sse)
+    };
+    let (endpoint, path) = located(kind, url, reach).map_err(|e| format!("subscribe: {e}"))?;
+    let subscribe = Pattern::parse(&path).map_err(|e| format!("subscribe: {e}"))?;
+    if subscribe.has_msg() {
+        return Err("subscribe: {msg} has no place in the subscribe URL".into());
+    }
+    if mode == TemplateMode::Sse && !table.send.is_empty() {
+        return Err("send: frames after connect need a ws:// subscribe URL".into());
+    }
+    let mut send = Vec::new();
+    for frame in &table.send {
+        let frame = Pattern::parse(frame).map_err(|e| format!("send: {e}"))?;
+        if frame.has_msg() {
+            return Err("send: {msg} has no place in a frame sent after connect".into());
+        }
+        send.push(frame);
+    }
+    let publish = table.publish.as_ref().ok_or(
+        "needs publish = { url = \"http://…\", body = \"…{msg}…\" } or { frame = \"…{msg}…\" }",
+    )?;
+    let publish = publish_rule(publish, mode, &endpoint, reach)?;
+    if mode == TemplateMode::Sse && table.heartbeat.is_some() {
+        return Err(
+            "heartbeat: an event stream cannot answer; it needs a ws:// subscribe URL".into(),
+        );
+    }
+    let heartbeat = match &table.heartbeat {
+        Some(h) if h.frame.is_empty() => return Err("heartbeat: frame must not be empty".into()),
+        Some(h) => Some((h.frame.clone(), h.answer.clone())),
+        None => None,
+    };
+    let template = Template {
+        name: name.to_string(),
+        mode,
+        url: url.to_string(),
+        endpoint: endpoint.clone(),
+        subscribe: path,
+        send,
+        publish,
+        heartbeat,
+    };
+    Ok((endpoint, template))
+}
+
+/// The publish rule of `table`, for subscribers in `mode` at `endpoint`.
+fn publish_rule(
+    table: &PublishTable,
+    mode: TemplateMode,
+    endpoint: &super::target::Endpoint,
+    reach: super::target::Reach,
+) -> Result<PublishRule, String> {
+    let checked = |text: &str, key: &str| {
+        let pattern = Pattern::parse(text).map_err(|e| format!("publish {key}: {e}"))?;
+        if !pattern.has_msg() {
+            return Err(format!(
+                "publish {key}: {text:?} has no {{msg}}: the message cannot reach the subscribers"
+            ));
+        }
+        pattern
+            .check_json()
+            .map_err(|e| format!("publish {key}: {e}"))?;
+        Ok(pattern)
+    };
+    match (&table.url, &table.frame) {
+        (Some(_), Some(_)) => Err("publish: give url (a POST) or frame, not both".into()),
+        (None, None) => Err("publish: needs url (a POST) or frame (on the WebSocket)".into()),
+        (None, Some(frame)) => {
+            if mode != TemplateMode::Ws {
+                return Err("publish frame: needs a ws:// subscribe URL".into());
+            }
+            if table.body.is_some() || !table.headers.is_empty() {
+                return Err("publish: body and headers go with url, not frame".into());
+            }
+            Ok(PublishRule::Frame(checked(frame, "frame")?))
+        }
+        (Some(url), None) => {
+            let (post, path) = located(TransportKind::LongPoll, url, reach)
+                .map_err(|e| format!("publish url: {e}"))?;
+            if post.addr != endpoint.addr {
+                return Err(format!(
+                    "publish url: {url:?} must be on the subscribe URL's server ({})",
+                    endpoint.addr
+                ));
+            }
+            Pattern::parse(&path).map_err(|e| format!("publish url: {e}"))?;
+            let body = checked(table.body.as_deref().unwrap_or("{msg}"), "body")?;
+            let mut headers = Vec::new();
+            for (name, value) in &table.headers {
+                valid_header(name, value).map_err(|e| format!("publish headers: {e}"))?;
+                headers.push((name.to_ascii_lowercase(), value.clone()));
+            }
+            Ok(PublishRule::Post {
+                url: url.clone(),
+                path,
+                body,
+                headers,
+            })
+        }
+    }
+}
+
+/// The table that asks for `t` (the scenario as run, written back).
+pub fn template_table(t: &Template) -> TemplateTable {
+    let publish = match &t.publish {
+        PublishRule::Post {
+            url, body, headers, ..
+        } => PublishTable {
+            url: Some(url.clone()),
+            body: Some(body.as_str().to_string()),
+            headers: headers.iter().cloned().collect(),
+            frame: None,
+        },
+        PublishRule::Frame(frame) => PublishTable {
+            frame: Some(frame.as_str().to_string()),
+            ..PublishTable::default()
+        },
+    };
+    TemplateTable {
+        subscribe: Some(t.url.clone()),
+        send: t.send.iter().map(|p| p.as_str().to_string()).collect(),
+        publish: Some(publish),
+        heartbeat: t.heartbeat.as_ref().map(|(frame, answer)| HeartbeatTable {
+            frame: frame.clone(),
+            answer: answer.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;
