@@ -29,6 +29,9 @@ const KEY: &str = "s3cret";
 #[derive(Default)]
 struct Hub {
     rooms: Mutex<HashMap<String, Vec<mpsc::UnboundedSender<String>>>>,
+    /// Every message of each channel, in order, for long-polls.
+    history: Mutex<HashMap<String, Vec<String>>>,
+    news: tokio::sync::Notify,
     pongs: AtomicU64,
     published: AtomicU64,
     refused: AtomicU64,
@@ -53,6 +56,9 @@ impl Hub {
         if let Some(members) = self.rooms.lock().unwrap().get_mut(channel) {
             members.retain(|m| m.send(out.clone()).is_ok());
         }
+        let mut history = self.history.lock().unwrap();
+        history.entry(channel.to_string()).or_default().push(out);
+        self.news.notify_waiters();
     }
 
     /// A `{"channel":…,"data":{"text":…}}` object, published.
@@ -87,11 +93,11 @@ fn start() -> (SocketAddr, Arc<Hub>) {
                     if stream.peek(&mut first).await.is_err() {
                         return;
                     }
-                    if &first == b"POST" {
-                        http_publishes(stream, &hub).await;
+                    let mut head = [0u8; 256];
+                    let n = stream.peek(&mut head).await.unwrap_or(0);
+                    if &first == b"POST" || head[..n].starts_with(b"GET /poll") {
+                        http_requests(stream, &hub).await;
                     } else {
-                        let mut head = [0u8; 256];
-                        let n = stream.peek(&mut head).await.unwrap_or(0);
                         if head[..n].starts_with(b"GET /events") {
                             events(stream, &hub).await;
                         } else {
@@ -144,8 +150,11 @@ async fn subscriber(stream: TcpStream, hub: &Hub) {
 }
 
 /// Reads requests on a keep-alive connection: `POST /api/publish` with the API key and a JSON
-/// body is published and answered `200 {}`; anything else `400`/`401`.
-async fn http_publishes(mut stream: TcpStream, hub: &Hub) {
+/// body is published and answered `200 {}` (anything else `400`/`401`); `GET
+/// /poll?channel=C&since=N` answers the channel's messages from index `N` (empty: from now),
+/// held up to 500 ms for one (`204` then), as `{"cursor":"<next>","messages":[…]}` with the next
+/// cursor in `x-next` too.
+async fn http_requests(mut stream: TcpStream, hub: &Hub) {
     let mut buf = Vec::new();
     loop {
         let end = loop {
@@ -172,6 +181,13 @@ async fn http_publishes(mut stream: TcpStream, hub: &Hub) {
             }
         }
         let body: Vec<u8> = buf.drain(..end + length).skip(end).collect();
+        if head.starts_with("get ") {
+            let answer = long_poll(&head, hub).await;
+            if stream.write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let authorized = head.contains(&format!("\r\nx-api-key: {KEY}\r\n"))
             && head.contains("\r\ncontent-type: application/json\r\n");
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -188,6 +204,53 @@ async fn http_publishes(mut stream: TcpStream, hub: &Hub) {
         let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\n\r\n{{}}");
         if stream.write_all(answer.as_bytes()).await.is_err() {
             return;
+        }
+    }
+}
+
+/// One long-poll's answer (head and body) for a request head (lower-cased).
+async fn long_poll(head: &str, hub: &Hub) -> String {
+    let target = head.split_whitespace().nth(1).unwrap_or_default();
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let channel = param("channel");
+    let len = || {
+        hub.history
+            .lock()
+            .unwrap()
+            .get(&channel)
+            .map_or(0, Vec::len)
+    };
+    let since: usize = param("since").parse().unwrap_or_else(|_| len());
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    loop {
+        let notified = hub.news.notified();
+        let messages: Vec<String> = hub
+            .history
+            .lock()
+            .unwrap()
+            .get(&channel)
+            .map(|h| h.iter().skip(since).cloned().collect())
+            .unwrap_or_default();
+        if !messages.is_empty() {
+            let next = since + messages.len();
+            let body = format!(
+                "{{\"cursor\":\"{next}\",\"messages\":[{}]}}",
+                messages.join(",")
+            );
+            return format!(
+                "HTTP/1.1 200 OK\r\nx-next: {next}\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return format!("HTTP/1.1 204 No Content\r\nx-next: {since}\r\n\r\n");
         }
     }
 }
@@ -306,6 +369,41 @@ fn event_stream_subscribers_and_post_publishers() {
         (0, 0, 0, 0)
     );
     assert_eq!(hub.published.load(Ordering::SeqCst), 40);
+}
+
+/// Long-poll subscribers whose cursor comes from a JSON field, then from a header: every message
+/// once, though one answer may carry several.
+#[test]
+fn long_poll_subscribers_with_the_cursor_from_a_field_or_a_header() {
+    for cursor in ["{ field = \"cursor\" }", "{ header = \"X-Next\" }"] {
+        let (addr, hub) = start();
+        let target = format!(
+            "subscribe = \"http://{addr}/poll?channel=room-{{room}}&since={{cursor}}\"\n\
+             cursor = {cursor}\n\
+             [target.template.hub.publish]\nurl = \"http://{addr}/api/publish\"\n\
+             body = '{{\"channel\":\"room-{{room}}\",\"data\":{{\"text\":\"{{msg}}\"}}}}'\n\
+             headers = {{ content-type = \"application/json\", x-api-key = \"{KEY}\" }}\n"
+        );
+        let (_, rows, _) = common::run_scenario(&scenario("[rooms]\ncount = 2\n", &target));
+        let row = &rows[0];
+        assert_eq!(row.messages_published, 40, "{cursor}");
+        assert_eq!(
+            (row.deliveries_expected, row.deliveries),
+            (400, 400),
+            "{cursor}"
+        );
+        assert_eq!(
+            (row.lost, row.duplicated, row.misrouted),
+            (0, 0, 0),
+            "{cursor}"
+        );
+        assert_eq!(
+            (row.foreign, row.reconnects, row.io_errors),
+            (0, 0, 0),
+            "{cursor}"
+        );
+        assert_eq!(hub.published.load(Ordering::SeqCst), 40, "{cursor}");
+    }
 }
 
 #[test]

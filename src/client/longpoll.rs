@@ -23,9 +23,12 @@ use super::http::{Outgoing, Sender, connect, expect_ok};
 use super::inbox::Inbox;
 use super::signals::News;
 use crate::codec::batch;
+use crate::codec::envelope::MARKER;
 use crate::codec::h1::Head;
 use crate::metrics::FailureKind;
-use crate::protocol::{MISSED, NEXT_CURSOR, RoomId, TransportKind, in_room};
+use crate::protocol::{MISSED, NEXT_CURSOR, RoomId, in_room};
+use crate::scenario::Transport;
+use crate::scenario::template::CursorFrom;
 
 /// How a subscriber paces its polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,8 @@ enum Cursor {
         /// nchan's tag within that second.
         etag: String,
     },
+    /// A template's: the value for `{cursor}`, as the last answer gave it.
+    Template(String),
 }
 
 /// One poll's answer.
@@ -68,10 +73,23 @@ const NCHAN_FIELDS: &[&str] = &["last-modified", "etag"];
 
 /// The fields this target's answers carry the cursor in.
 fn fields(ctx: &Ctx) -> &'static [&'static str] {
-    if ctx.target.kind() == TransportKind::Nchan {
-        NCHAN_FIELDS
-    } else {
-        FIELDS
+    match &ctx.target.transport {
+        Transport::Nchan(_) => NCHAN_FIELDS,
+        Transport::Template(t) => match t.cursor.as_ref().map(|c| &c.from) {
+            Some(CursorFrom::Header(names)) => names,
+            _ => &[],
+        },
+        _ => FIELDS,
+    }
+}
+
+/// Where the first poll starts, for a target that needs no join poll: nchan's newest message, a
+/// template's `first` cursor.
+fn first_cursor(ctx: &Ctx) -> Option<Cursor> {
+    match &ctx.target.transport {
+        Transport::Nchan(_) => Some(Cursor::NchanNewest),
+        Transport::Template(t) => t.cursor.as_ref().map(|c| Cursor::Template(c.first.clone())),
+        _ => None,
     }
 }
 
@@ -91,6 +109,15 @@ fn poll(
     let poll = in_room(&ctx.target.paths.poll, ctx.plan.on_wire(room));
     let sep = if poll.contains('?') { '&' } else { '?' };
     let request = match (cursor, pacing) {
+        (Some(Cursor::Template(c)), _) => {
+            let target = poll.replace("{cursor}", &percent_encoded(c));
+            let exchange = sender.exchange(ctx, Outgoing::get(target), "poll");
+            let from = match &ctx.target.transport {
+                Transport::Template(t) => t.cursor.as_ref().map(|c| c.from.clone()),
+                _ => None,
+            };
+            return template_answer(exchange, c.clone(), from);
+        }
         (Some(Cursor::NchanNewest), _) => {
             return nchan_answer(sender.exchange(ctx, Outgoing::get(poll), "poll"), None);
         }
@@ -175,6 +202,82 @@ fn nchan_answer(
     })
 }
 
+/// A template poll's answer: every envelope in the body is a message, and the next cursor comes
+/// from the named header or JSON field (`200`); nothing new keeps the cursor (`204`, `304`,
+/// `408`); anything else is a failure.
+fn template_answer(
+    exchange: impl Future<Output = Result<(Sender, Head, Bytes), ConnectError>> + Send + 'static,
+    cursor: String,
+    from: Option<CursorFrom>,
+) -> Pending {
+    Box::pin(async move {
+        let (sender, head, body) = exchange.await?;
+        let received_at = Instant::now();
+        let broken = |what: &str| ConnectError::new(FailureKind::Protocol, format!("poll: {what}"));
+        let (messages, next) = match head.status {
+            200 => {
+                let next = match &from {
+                    Some(CursorFrom::Header(names)) => names
+                        .first()
+                        .and_then(|name| head.get(name))
+                        .map(|v| v.trim().to_string()),
+                    Some(CursorFrom::Field(field)) => {
+                        serde_json::from_slice::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| match v.get(field)? {
+                                serde_json::Value::String(s) => Some(s.clone()),
+                                serde_json::Value::Number(n) => Some(n.to_string()),
+                                _ => None,
+                            })
+                    }
+                    None => None,
+                };
+                let next = next.ok_or_else(|| broken("an answer without the template's cursor"))?;
+                (envelopes(&body), next)
+            }
+            204 | 304 | 408 => (Vec::new(), cursor),
+            status => {
+                return Err(ConnectError::new(
+                    FailureKind::Rejected,
+                    format!("poll: HTTP {status}"),
+                ));
+            }
+        };
+        let answer = Answer {
+            messages,
+            next_cursor: Cursor::Template(next),
+            missed: 0,
+            received_at,
+        };
+        Ok((sender, answer))
+    })
+}
+
+/// The messages in a template's answer: from each envelope's marker to the next one's (a body
+/// is JSON or text around them, so each slice holds one envelope and some of its wrapping).
+fn envelopes(body: &Bytes) -> Vec<Bytes> {
+    let starts: Vec<usize> = memchr::memmem::find_iter(body, MARKER).collect();
+    let ends = starts.iter().skip(1).copied().chain([body.len()]);
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&a, b)| body.slice(a..b))
+        .collect()
+}
+
+/// `value` with everything but RFC 3986's unreserved characters percent-encoded, for a query.
+fn percent_encoded(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A poll in flight, or the time the next one is due (short-poll) and the idle connection.
 enum Next {
     InFlight(Pending),
@@ -197,11 +300,12 @@ pub(super) async fn subscriber(
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let nchan = ctx.target.kind() == TransportKind::Nchan;
+    let first = first_cursor(&ctx);
+    let no_join_poll = first.is_some();
     let join = async {
         let sender = connect(&ctx, fields(&ctx)).await?;
-        if nchan {
-            return Ok((sender, Cursor::NchanNewest));
+        if let Some(first) = first {
+            return Ok((sender, first));
         }
         let (sender, answer) = poll(sender, &ctx, room, None, pacing).await?;
         Ok::<_, ConnectError>((sender, answer.next_cursor))
@@ -211,7 +315,7 @@ pub(super) async fn subscriber(
     else {
         return inbox;
     };
-    inbox.counts.http_requests += u64::from(!nchan);
+    inbox.counts.http_requests += u64::from(!no_join_poll);
 
     let mut news = ctx.signals.listener(index as usize);
     let mut timeline = None;

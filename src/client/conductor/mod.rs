@@ -221,6 +221,10 @@ impl Clients {
                 TemplateMode::Sse => self
                     .subscribers
                     .spawn_on(sse::subscriber(ctx, i, room, slot, slow), on),
+                TemplateMode::LongPoll => self.subscribers.spawn_on(
+                    longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
+                    on,
+                ),
             },
         };
     }

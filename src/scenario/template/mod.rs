@@ -23,6 +23,43 @@ pub enum TemplateMode {
     Ws,
     /// An event stream (`http://` subscribe URL, `Accept: text/event-stream`); publishers `POST`.
     Sse,
+    /// Long-poll (`http://` subscribe URL holding `{cursor}`): each answer's messages, and the
+    /// cursor to poll on with from a named header or JSON field; publishers `POST`.
+    LongPoll,
+}
+
+/// Where a long-poll answer carries the cursor to poll on with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorFrom {
+    /// A response header field (lower case; interned, as the HTTP decoder keeps `'static` names).
+    Header(&'static [&'static str]),
+    /// A top-level field of a JSON body (a string or a number).
+    Field(String),
+}
+
+/// A template's long-poll cursor: where answers carry it, and the first poll's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorRule {
+    /// Where answers carry it.
+    pub from: CursorFrom,
+    /// The value of `{cursor}` in the first poll (empty by default).
+    pub first: String,
+}
+
+/// `name` as a one-field keep list for the HTTP decoder, allocated once per distinct name for
+/// the life of the process (a scenario names a handful).
+fn interned_field(name: &str) -> &'static [&'static str] {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<String, &'static [&'static str]>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    names.entry(name.to_string()).or_insert_with(|| {
+        let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+        Box::leak(Box::new([name]))
+    })
 }
 
 /// One piece of a template: text as written, or a placeholder.
@@ -192,6 +229,8 @@ pub struct Template {
     pub publish: PublishRule,
     /// A message the server sends that must be answered, and the answer (exact text).
     pub heartbeat: Option<(String, String)>,
+    /// Long-poll: where answers carry the cursor.
+    pub cursor: Option<CursorRule>,
 }
 
 /// `[target.template.NAME]`, as written.
@@ -211,6 +250,24 @@ pub struct TemplateTable {
     /// `{ frame, answer }`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<HeartbeatTable>,
+    /// Long-poll: `{ header = "…" }` or `{ field = "…" }`, and `first`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<CursorTable>,
+}
+
+/// `cursor = { … }`, as written.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorTable {
+    /// The response header that carries the next cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// The top-level JSON field that carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `{cursor}` in the first poll (default empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<String>,
 }
 
 /// `publish = { … }`, as written.
@@ -282,14 +339,15 @@ fn valid_header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The endpoint `url` names (checked as a `kind` URL, `{room}` read as room 0) and its path and
-/// query as written, `{room}` kept.
+/// The endpoint `url` names (checked as a `kind` URL, `{room}` and `{cursor}` read as 0) and its
+/// path and query as written, placeholders kept.
 fn located(
     kind: TransportKind,
     url: &str,
     reach: super::target::Reach,
 ) -> Result<(super::target::Endpoint, String), String> {
-    let mut endpoint = super::target::parse_with(kind, &url.replace("{room}", "0"), reach)?;
+    let checked = url.replace("{room}", "0").replace("{cursor}", "0");
+    let mut endpoint = super::target::parse_with(kind, &checked, reach)?;
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = after_scheme
         .find('/')
@@ -312,15 +370,19 @@ pub fn template_run(
         .ok_or("needs subscribe = \"ws://…\" (WebSocket) or \"http://…\" (event stream)")?;
     let (mode, kind) = if url.starts_with("ws://") || url.starts_with("wss://") {
         (TemplateMode::Ws, TransportKind::Ws)
+    } else if url.contains("{cursor}") {
+        (TemplateMode::LongPoll, TransportKind::LongPoll)
     } else {
         (TemplateMode::Sse, TransportKind::Sse)
     };
     let (endpoint, path) = located(kind, url, reach).map_err(|e| format!("subscribe: {e}"))?;
-    let subscribe = Pattern::parse(&path).map_err(|e| format!("subscribe: {e}"))?;
+    let subscribe =
+        Pattern::parse(&path.replace("{cursor}", "")).map_err(|e| format!("subscribe: {e}"))?;
+    let cursor = cursor_rule(table.cursor.as_ref(), mode)?;
     if subscribe.has_msg() {
         return Err("subscribe: {msg} has no place in the subscribe URL".into());
     }
-    if mode == TemplateMode::Sse && !table.send.is_empty() {
+    if mode != TemplateMode::Ws && !table.send.is_empty() {
         return Err("send: frames after connect need a ws:// subscribe URL".into());
     }
     let mut send = Vec::new();
@@ -335,9 +397,9 @@ pub fn template_run(
         "needs publish = { url = \"http://…\", body = \"…{msg}…\" } or { frame = \"…{msg}…\" }",
     )?;
     let publish = publish_rule(publish, mode, &endpoint, reach)?;
-    if mode == TemplateMode::Sse && table.heartbeat.is_some() {
+    if mode != TemplateMode::Ws && table.heartbeat.is_some() {
         return Err(
-            "heartbeat: an event stream cannot answer; it needs a ws:// subscribe URL".into(),
+            "heartbeat: only a WebSocket can answer; it needs a ws:// subscribe URL".into(),
         );
     }
     let heartbeat = match &table.heartbeat {
@@ -354,8 +416,40 @@ pub fn template_run(
         send,
         publish,
         heartbeat,
+        cursor,
     };
     Ok((endpoint, template))
+}
+
+/// The cursor rule of a long-poll template; none for the other modes.
+fn cursor_rule(
+    table: Option<&CursorTable>,
+    mode: TemplateMode,
+) -> Result<Option<CursorRule>, String> {
+    let Some(table) = table else {
+        if mode == TemplateMode::LongPoll {
+            return Err("a long-poll template ({cursor} in subscribe) needs cursor = { header = \"…\" } or { field = \"…\" }".into());
+        }
+        return Ok(None);
+    };
+    if mode != TemplateMode::LongPoll {
+        return Err(
+            "cursor: only a long-poll template ({cursor} in an http:// subscribe URL) has one"
+                .into(),
+        );
+    }
+    let from = match (&table.header, &table.field) {
+        (Some(header), None) => {
+            valid_header(header, "").map_err(|e| format!("cursor: {e}"))?;
+            CursorFrom::Header(interned_field(&header.to_ascii_lowercase()))
+        }
+        (None, Some(field)) if !field.is_empty() => CursorFrom::Field(field.clone()),
+        _ => return Err("cursor: give header = \"…\" or field = \"…\" (one of them)".into()),
+    };
+    Ok(Some(CursorRule {
+        from,
+        first: table.first.clone().unwrap_or_default(),
+    }))
 }
 
 /// The publish rule of `table`, for subscribers in `mode` at `endpoint`.
@@ -438,6 +532,17 @@ pub fn template_table(t: &Template) -> TemplateTable {
         heartbeat: t.heartbeat.as_ref().map(|(frame, answer)| HeartbeatTable {
             frame: frame.clone(),
             answer: answer.clone(),
+        }),
+        cursor: t.cursor.as_ref().map(|c| CursorTable {
+            header: match &c.from {
+                CursorFrom::Header(names) => names.first().map(|n| n.to_string()),
+                CursorFrom::Field(_) => None,
+            },
+            field: match &c.from {
+                CursorFrom::Field(f) => Some(f.clone()),
+                CursorFrom::Header(_) => None,
+            },
+            first: Some(c.first.clone()),
         }),
     }
 }

@@ -15,6 +15,7 @@ fn ws_table() -> TemplateTable {
             frame: "{}".into(),
             answer: "{}".into(),
         }),
+        cursor: None,
     }
 }
 
@@ -135,4 +136,35 @@ fn refuses_what_it_cannot_speak() {
             .unwrap_err()
             .contains("built-in")
     );
+
+    let mut poll = ws_table();
+    poll.subscribe = Some("http://127.0.0.1:8000/poll?c=room-{room}&since={cursor}".into());
+    poll.send.clear();
+    poll.heartbeat = None;
+    assert!(refused(&poll).contains("needs cursor"));
+    poll.cursor = Some(CursorTable {
+        header: Some("X-Next".into()),
+        ..CursorTable::default()
+    });
+    let (_, t) = template_run("hub", &poll, Reach::Loopback).unwrap();
+    assert_eq!(t.mode, TemplateMode::LongPoll);
+    assert_eq!(t.subscribe, "/poll?c=room-{room}&since={cursor}");
+    assert_eq!(
+        t.cursor.as_ref().map(|c| c.from.clone()),
+        Some(CursorFrom::Header(&["x-next"]))
+    );
+    assert_eq!(
+        template_run("hub", &template_table(&t), Reach::Loopback)
+            .unwrap()
+            .1,
+        t
+    );
+    poll.cursor = Some(CursorTable::default());
+    assert!(refused(&poll).contains("one of them"));
+    let mut t = ws_table();
+    t.cursor = Some(CursorTable {
+        field: Some("cursor".into()),
+        ..CursorTable::default()
+    });
+    assert!(refused(&t).contains("only a long-poll template"));
 }
