@@ -80,10 +80,15 @@ pub const EVENTS_PATH: &str = "/events";
 
 /// Poll response header: the cursor to poll with next.
 pub const NEXT_CURSOR: &str = "x-next-cursor";
-/// Poll response header: messages after the cursor that the ring had already overwritten.
+/// Poll response (and resumed WebSocket 101) header: messages after the cursor that the ring had
+/// already overwritten.
 pub const MISSED: &str = "x-missed";
-/// Poll response header: the cursor was ahead of the server (a restart); the batch reads from the start.
+/// Poll response (and resumed WebSocket 101) header: the cursor was ahead of the server (a
+/// restart); the answer or stream reads from the start.
 pub const RESET: &str = "x-reset";
+/// WebSocket 101 header, to a client that asked `resume=1`: the number of the last message before
+/// its first frame; it counts on from there, and comes back with `since=` that count.
+pub const CURSOR: &str = "x-cursor";
 /// Request header a resuming event-stream client sends: the id of the last event it received.
 pub const LAST_EVENT_ID: &str = "last-event-id";
 

@@ -24,6 +24,7 @@ fn ws(client: WsClient) -> Transport {
     Transport::Ws {
         ping_interval: None,
         client,
+        resume: false,
     }
 }
 
@@ -416,6 +417,7 @@ async fn websocket_heartbeat_keeps_a_live_connection() {
         let ws = Transport::Ws {
             ping_interval: Some(Duration::from_millis(300)),
             client,
+            resume: false,
         };
         let (o, _) = run(ws, &plan).await;
         assert_every_message_delivered_once(&o, &plan);
@@ -449,6 +451,7 @@ async fn websocket_heartbeat_declares_a_silent_server_dead_and_reconnects() {
         let ws = Transport::Ws {
             ping_interval: Some(Duration::from_millis(100)),
             client,
+            resume: false,
         };
         let target = Target::new(ws, addr).unwrap();
         let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})

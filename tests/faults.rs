@@ -1,6 +1,7 @@
 //! Faults on purpose: `[faults] restart_server_at` stops each built-in server mid-run and starts it
-//! again on the same port. Every transport's clients reconnect; long-poll, short-poll and SSE
-//! resume from where they were (the HTTP hub is kept across the restart) and lose nothing. And
+//! again on the same port. Every transport's clients reconnect; long-poll, short-poll, SSE and a
+//! resumable WebSocket resume from where they were (the hub is kept across the restart) and lose
+//! nothing. And
 //! the quiet case: idle long-polls expire after `hold` and are polled again.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
@@ -27,6 +28,11 @@ interval = "200ms"
         "{stderr}"
     );
     assert_eq!(rows.len(), 4);
+    // Resumable (the default): each client came back after the last message it read, and the
+    // restarted server replayed the rest from the hub it kept.
+    let ws = &rows[0];
+    assert_eq!(ws.transport, "ws");
+    assert_eq!((ws.lost, ws.deliveries), (0, ws.deliveries_expected));
 }
 
 /// The same fault met by the tokio-tungstenite client (the test above runs ours, the default).

@@ -143,6 +143,7 @@ async fn websocket_idle_bytes_are_the_pings_and_pongs() {
     let ws = Transport::Ws {
         ping_interval: None,
         client: WsClient::Wsbench,
+        resume: false,
     };
     let (o, phases, marks) = run(ws, addr, &plan(Duration::from_secs(1))).await;
     stop.cancel();
@@ -178,6 +179,7 @@ async fn without_heartbeats_an_idle_websocket_costs_nothing() {
     let ws = Transport::Ws {
         ping_interval: None,
         client: WsClient::Wsbench,
+        resume: false,
     };
     let (o, phases, _) = run(ws, addr, &plan(Duration::from_secs(1))).await;
     stop.cancel();
@@ -250,6 +252,7 @@ async fn idle_connections_hear_only_heartbeats() {
             TransportKind::Ws => Transport::Ws {
                 ping_interval: None,
                 client: WsClient::Wsbench,
+                resume: false,
             },
             TransportKind::Sse => Transport::Sse,
             _ => Transport::LongPoll {

@@ -122,9 +122,10 @@ fn instance_loss(balancer: &str) -> String {
         + &instance_tables(&cut, 3, Some(balancer))
 }
 
-/// What an instance loss must show, whatever the balancer: the cursor transports lose nothing,
-/// WebSocket loses only what its cut-off clients missed (the exact per-client account is
-/// `tests/backplane.rs`), and the killed instance is marked so.
+/// What an instance loss must show, whatever the balancer: every transport loses nothing (a
+/// resumable WebSocket, the default, comes back after the last message it read; the plain
+/// protocol's exact per-client loss is `tests/backplane.rs`), and the killed instance is marked
+/// so.
 fn check_loss(stderr: &str, rows: &[Summary], metrics: &[TransportMetrics]) {
     assert_eq!(
         stderr.matches("fault: killed the instance on").count(),
@@ -146,14 +147,14 @@ fn check_loss(stderr: &str, rows: &[Summary], metrics: &[TransportMetrics]) {
         if t == "ws" {
             // Each client of the killed instance reconnected to another one.
             assert!(row.reconnects >= 1, "{t}: {} reconnects", row.reconnects);
-        } else {
-            // Cursor and Last-Event-ID on the shared log: nothing lost, nothing twice.
-            assert_eq!(
-                (row.lost, row.deliveries),
-                (0, row.deliveries_expected),
-                "{t}"
-            );
         }
+        // Cursor, Last-Event-ID and a resumable WebSocket's `since` on the shared log: nothing
+        // lost, nothing twice.
+        assert_eq!(
+            (row.lost, row.deliveries),
+            (0, row.deliveries_expected),
+            "{t}"
+        );
         let group = m.instances.as_ref().unwrap();
         let killed: Vec<bool> = group.instances.iter().map(|i| i.killed).collect();
         assert_eq!(killed, [false, false, true], "{t}");

@@ -71,6 +71,7 @@ fn ws() -> Transport {
     Transport::Ws {
         ping_interval: None,
         client: WsClient::Wsbench,
+        resume: false,
     }
 }
 

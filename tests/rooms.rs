@@ -82,6 +82,7 @@ async fn websocket_rooms_deliver_within_the_room_and_bytes_stay_exact() {
         let transport = Transport::Ws {
             ping_interval: None,
             client,
+            resume: false,
         };
         let (o, addr) = run(transport, false).await;
         let label = format!("ws {client:?}");

@@ -82,6 +82,7 @@ fn chat_toml_loads_with_its_values() {
             Transport::Ws {
                 ping_interval: None,
                 client: WsClient::Wsbench,
+                resume: true,
             },
             Transport::LongPoll {
                 hold: Duration::from_secs(30),
@@ -160,6 +161,7 @@ fn ws_client_scenarios_differ_only_in_the_client() {
     let ws = |client| Transport::Ws {
         ping_interval: None,
         client,
+        resume: client == WsClient::Wsbench,
     };
     assert_eq!(ours.transports, [ws(WsClient::Wsbench)]);
     assert_eq!(theirs.transports, [ws(WsClient::Tungstenite)]);
@@ -539,6 +541,7 @@ fn transports_flag_picks_orders_and_defaults() {
             Transport::Ws {
                 ping_interval: None,
                 client: WsClient::Wsbench,
+                resume: true,
             }
         ]
     );
@@ -851,6 +854,7 @@ fn websocket_heartbeat() {
         Transport::Ws {
             ping_interval: Some(Duration::from_secs(15)),
             client: WsClient::Wsbench,
+            resume: true,
         }
     );
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
@@ -926,6 +930,7 @@ fn websocket_client_choice() {
         Transport::Ws {
             ping_interval: None,
             client: WsClient::Tungstenite,
+            resume: false,
         }
     );
     assert!(s.to_toml().contains("client = \"tungstenite\""));

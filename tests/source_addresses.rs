@@ -133,6 +133,7 @@ async fn websocket_over_three_source_addresses() {
     spread_over_three_addresses(Transport::Ws {
         ping_interval: None,
         client: WsClient::Wsbench,
+        resume: false,
     })
     .await;
 }

@@ -200,6 +200,7 @@ async fn websocket_over_tls() {
             Transport::Ws {
                 ping_interval: None,
                 client,
+                resume: false,
             },
             &[PLAIN, TLS],
         )

@@ -67,6 +67,7 @@ async fn websocket_keeps_the_window() {
     run(Transport::Ws {
         ping_interval: None,
         client: WsClient::Wsbench,
+        resume: false,
     })
     .await;
 }
@@ -121,6 +122,7 @@ async fn lost_connections_do_not_stall_the_window() {
     let transport = Transport::Ws {
         ping_interval: None,
         client: WsClient::Wsbench,
+        resume: false,
     };
     let target = Target::new(transport, addr).unwrap();
     let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})

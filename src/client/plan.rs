@@ -377,6 +377,11 @@ impl Target {
         self.transport.kind()
     }
 
+    /// Whether its WebSocket subscribers ask to be resumable (`[transports.ws] resume`).
+    pub fn resumes(&self) -> bool {
+        matches!(self.transport, Transport::Ws { resume: true, .. })
+    }
+
     /// Whether a publisher sends on its own subscriber connection (WebSocket, raw, Socket.IO),
     /// rather than `POST`ing on a keep-alive connection of its own (HTTP transports, and every
     /// nchan mode: nchan publishes what reaches its publisher location).

@@ -74,6 +74,7 @@ impl Dial for Client<Stream> {
     async fn dial(
         ctx: &std::sync::Arc<super::ctx::Ctx>,
         room: RoomId,
+        _: super::ws::Resuming,
     ) -> Result<Self, ConnectError> {
         let mut client = Client::new(super::conn::connect(ctx).await?);
         if let Some(room) = ctx.plan.on_wire(room) {

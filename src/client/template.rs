@@ -14,7 +14,7 @@ use super::conn::Stream;
 use super::ctx::Ctx;
 use super::failure::ConnectError;
 use super::ws::handshake::Upgrade;
-use super::ws::{Connection, Dial, Received, WsError, ours};
+use super::ws::{Connection, Dial, Received, Resuming, WsError, ours};
 use crate::metrics::FailureKind;
 use crate::protocol::{RoomId, in_room};
 use crate::scenario::Transport;
@@ -43,8 +43,9 @@ fn template(ctx: &Ctx) -> Result<&Template, ConnectError> {
     }
 }
 
+/// A template's server resumes by its own protocol, if at all: never asked ours.
 impl Dial for TemplateWs {
-    async fn dial(ctx: &Arc<Ctx>, room: RoomId) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId, _: Resuming) -> Result<Self, ConnectError> {
         let t = template(ctx)?;
         let stream = super::conn::connect(ctx).await?;
         let upgrade = Upgrade {

@@ -32,8 +32,11 @@ pub fn model(s: &Scenario) -> String {
     }
     for transport in &s.transports {
         match transport {
-            Transport::Ws { .. } => {
-                line.push_str("; ws: publishers send on their own subscriber connection")
+            Transport::Ws { resume, .. } => {
+                line.push_str("; ws: publishers send on their own subscriber connection");
+                if *resume {
+                    line.push_str(", rejoins resume after the last message read");
+                }
             }
             Transport::LongPoll { hold } => line.push_str(&format!(
                 "; longpoll: subscribers poll with a cursor, held up to {}",

@@ -323,6 +323,29 @@ impl Rules<'_> {
     }
 
     /// `[transports.ws] client`, known to name a client.
+    /// `[transports.ws] resume`: true by default with the wsbench client; tungstenite's client
+    /// keeps no response head, so it cannot learn where its stream starts.
+    pub(super) fn ws_resume(
+        &self,
+        v: Option<Sourced<bool>>,
+        client: WsClient,
+    ) -> Result<bool, ScenarioError> {
+        let Some(v) = v else {
+            return Ok(client == WsClient::Wsbench);
+        };
+        if v.value && client != WsClient::Wsbench {
+            let origin = self.origin(&v.source);
+            return Err(self.invalid(
+                origin,
+                "[transports.ws] resume",
+                "[transports.ws] resume = true needs client = \"wsbench\" (tungstenite's client \
+                 keeps no response head to learn where its stream starts)"
+                    .into(),
+            ));
+        }
+        Ok(v.value)
+    }
+
     pub(super) fn ws_client(&self, v: Option<Sourced<String>>) -> Result<WsClient, ScenarioError> {
         let Some(v) = v else {
             return Ok(WsClient::default());

@@ -253,11 +253,13 @@ impl From<&Scenario> for ScenarioFile {
                 Transport::Ws {
                     ping_interval,
                     client,
+                    resume,
                 } => {
                     transports.ws = Some(WsTable {
                         ping_interval: ping_interval.and_then(d),
                         server_ping: s.heartbeats.ws_ping.and_then(d),
                         client: Some(v(client.label().to_string())),
+                        resume: Some(v(*resume)),
                         http2,
                         tls,
                         instances,

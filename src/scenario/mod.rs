@@ -226,6 +226,10 @@ pub enum Transport {
         ping_interval: Option<Duration>,
         /// Which WebSocket client implementation the load generator runs.
         client: WsClient,
+        /// Clients ask to be resumable and come back after the last message they read, so a
+        /// broken connection loses nothing the server still holds; `false`: the plain protocol,
+        /// a fresh join each time (what a browser's naive reconnect does).
+        resume: bool,
     },
     /// `[transports.longpoll]`
     LongPoll {
@@ -271,6 +275,7 @@ impl Transport {
             TransportKind::Ws => Transport::Ws {
                 ping_interval: None,
                 client: WsClient::default(),
+                resume: true,
             },
             TransportKind::LongPoll => Transport::LongPoll { hold: DEFAULT_HOLD },
             TransportKind::ShortPoll => Transport::ShortPoll {

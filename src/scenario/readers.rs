@@ -64,6 +64,8 @@ pub(super) struct TransportsRead {
     pub variants: Vec<Field<(TransportKind, Variants)>>,
     pub scaling: Vec<Field<(TransportKind, Scaling)>>,
     pub ws_client: WsClient,
+    /// `[transports.ws] resume`.
+    pub ws_resume: bool,
     pub ping: Option<Field<Duration>>,
     pub server_ping: Option<Field<Duration>>,
     pub keepalive: Option<Field<Duration>>,
@@ -325,6 +327,7 @@ impl Rules<'_> {
         let scaling = self.scaling(&t)?;
         let ws = t.ws.unwrap_or_default();
         let ws_client = self.ws_client(ws.client)?;
+        let ws_resume = self.ws_resume(ws.resume, ws_client)?;
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
         let ping = self.written_duration("[transports.ws] ping_interval", ws.ping_interval)?;
@@ -374,6 +377,7 @@ impl Rules<'_> {
             variants,
             scaling,
             ws_client,
+            ws_resume,
             ping,
             server_ping,
             keepalive,

@@ -271,6 +271,7 @@ fn build(
             TransportKind::Ws => Transport::Ws {
                 ping_interval: t.ping.as_ref().map(|p| p.value),
                 client: t.ws_client,
+                resume: t.ws_resume,
             },
             TransportKind::LongPoll => Transport::LongPoll { hold: t.hold.value },
             TransportKind::ShortPoll => Transport::ShortPoll {

@@ -83,6 +83,9 @@ pub struct WsTable {
     pub server_ping: Opt<String>,
     /// `client`: `"wsbench"` or `"tungstenite"`.
     pub client: Opt<String>,
+    /// `resume`: clients come back after the last message they read (default true with the
+    /// wsbench client).
+    pub resume: Opt<bool>,
     /// `http2`: read only to refuse it with a clear message (WebSocket has no HTTP/2 variant).
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).

@@ -16,6 +16,14 @@
 //! also accepts it as the subprotocol `wsbench.bearer.<token as hex>` (the way Kubernetes takes a
 //! bearer token from browsers), and echoes that subprotocol in the 101 as RFC 6455 requires.
 //!
+//! A client may ask to be resumable (`?resume=1`): the 101 then says where its stream starts
+//! (`x-cursor: N`, the number of the last message before its first frame), so it can count its
+//! way along and, after a lost connection, come back with `?resume=1&since=N`. The server replays
+//! what its ring (or, with instances, the shared log) still holds after `N`, then goes live, with
+//! no gap and no duplicate; what was overwritten meanwhile is announced in the 101 as
+//! `x-missed: K`, and a cursor ahead of a restarted server as `x-reset: 1` (the stream is then
+//! read from its start), as long-poll answers say them. A plain client's bytes are unchanged.
+//!
 //! A published message is framed once ([`Framed`]: header and payload in one shared buffer). The
 //! room's pusher ([`super::push`]) writes each connection's new frames straight into its socket,
 //! one non-blocking vectored write per connection per batch of news, from the ring itself; the
@@ -53,7 +61,7 @@ use super::{Limits, ServerError, State};
 use crate::codec::ws::{
     Config, ControlOp, Decoder, Message, OpCode, Role, encode_close, encode_frame,
 };
-use crate::protocol::{RoomId, WS_PATH};
+use crate::protocol::{CURSOR, MISSED, RESET, RoomId, WS_PATH};
 use crate::wire::scratch;
 
 /// Close codes the server sends (RFC 6455 §7.4.1).
@@ -182,8 +190,20 @@ pub(crate) fn upgrade(
     let Ok(room) = state.hub.room(room) else {
         return status(StatusCode::SERVICE_UNAVAILABLE);
     };
+    let Some(resume) = Resume::from_query(req.uri().query()) else {
+        return status(StatusCode::BAD_REQUEST);
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let cursor = room.latest();
+    let (cursor, resumed) = match resume {
+        Resume::Plain => (room.latest(), None),
+        Resume::Fresh => (room.latest(), Some((room.latest(), 0, false))),
+        Resume::After(since) => {
+            // The gap or reset before the first message after `since`; nothing read yet.
+            let span = state.hub.span(&room, since, 0);
+            let cursor = if span.reset { 0 } else { since } + span.missed;
+            (cursor, Some((cursor, span.missed, span.reset)))
+        }
+    };
     let task_state = state.clone();
     state.tasks.spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
@@ -201,7 +221,48 @@ pub(crate) fn upgrade(
     if let Some((protocol, _)) = bearer {
         h.insert(SEC_WEBSOCKET_PROTOCOL, protocol);
     }
+    if let Some((cursor, missed, reset)) = resumed {
+        h.insert(CURSOR, HeaderValue::from(cursor));
+        if missed > 0 {
+            h.insert(MISSED, HeaderValue::from(missed));
+        }
+        if reset {
+            h.insert(RESET, HeaderValue::from_static("1"));
+        }
+    }
     response
+}
+
+/// What an upgrade asks of the stream's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// No `resume`: the plain protocol, at the end of the stream, told nothing.
+    Plain,
+    /// `resume=1`: at the end of the stream, told where that is.
+    Fresh,
+    /// `resume=1&since=N`: after message `N`.
+    After(u64),
+}
+
+impl Resume {
+    /// The request's `resume` and `since` (anywhere among its pairs); `None` if either is not a
+    /// number, or `since` comes without `resume=1`.
+    fn from_query(query: Option<&str>) -> Option<Resume> {
+        let (mut resume, mut since) = (false, None);
+        for pair in query.unwrap_or_default().split('&') {
+            if let Some(v) = pair.strip_prefix("resume=") {
+                resume = v.parse::<u8>().ok()? == 1;
+            } else if let Some(v) = pair.strip_prefix("since=") {
+                since = Some(v.parse::<u64>().ok()?);
+            }
+        }
+        match (resume, since) {
+            (false, None) => Some(Resume::Plain),
+            (false, Some(_)) => None,
+            (true, None) => Some(Resume::Fresh),
+            (true, Some(n)) => Some(Resume::After(n)),
+        }
+    }
 }
 
 /// How a connection's read ended.

@@ -179,6 +179,7 @@ impl Clients {
             Transport::Ws {
                 ping_interval,
                 client,
+                ..
             } => self.subscribers.spawn_on(
                 ws::subscriber(ctx, i, room, slot, ping_interval, client, slow),
                 on,

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::ctx::Ctx;
 use super::failure::ConnectError;
 use super::inbox::Inbox;
-use super::ws::{Connection, Dial, Received, WsError};
+use super::ws::{Connection, Dial, Received, Resuming, WsError};
 use crate::codec::engineio::{self, Handshake};
 use crate::metrics::{Counts, FailureKind};
 use crate::protocol::RoomId;
@@ -44,9 +44,9 @@ pub(super) async fn subscriber(
 /// A session on either carrier.
 pub(in crate::client) enum Session {
     /// Long-polling (by choice, or an upgrade whose probe failed).
-    Polling(polling::Polling),
+    Polling(Box<polling::Polling>),
     /// WebSocket (directly, or upgraded).
-    WebSocket(websocket::OverWs),
+    WebSocket(Box<websocket::OverWs>),
 }
 
 /// The Socket.IO options of the run's target; a target of another protocol is a bug upstream,
@@ -129,16 +129,17 @@ fn take_packet(
     Ok(())
 }
 
+/// Socket.IO resumes by its own protocol (connection-state recovery), not by ours.
 impl Dial for Session {
-    async fn dial(ctx: &Arc<Ctx>, room: RoomId) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId, _: Resuming) -> Result<Self, ConnectError> {
         let options = options(ctx)?;
         match options.mode {
-            SocketIoMode::Polling => Ok(Session::Polling(
+            SocketIoMode::Polling => Ok(Session::Polling(Box::new(
                 polling::Polling::dial(ctx, options, room).await?,
-            )),
-            SocketIoMode::WebSocket => Ok(Session::WebSocket(
+            ))),
+            SocketIoMode::WebSocket => Ok(Session::WebSocket(Box::new(
                 websocket::OverWs::dial(ctx, options, room).await?,
-            )),
+            ))),
             SocketIoMode::Upgrade => {
                 let polled = polling::Polling::dial(ctx, options, room).await?;
                 websocket::OverWs::upgrade(ctx, options, polled).await

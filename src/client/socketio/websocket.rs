@@ -169,7 +169,7 @@ impl OverWs {
         let step = "socket.io upgrade";
         if !polled.handshake.upgrades.iter().any(|u| u == "websocket") {
             polled.stayed_on_polling();
-            return Ok(Session::Polling(polled));
+            return Ok(Session::Polling(Box::new(polled)));
         }
         let sid = polled.handshake.sid.clone();
         let probed = async {
@@ -189,7 +189,7 @@ impl OverWs {
         };
         let Ok(mut ws) = probed.await else {
             polled.stayed_on_polling();
-            return Ok(Session::Polling(polled));
+            return Ok(Session::Polling(Box::new(polled)));
         };
         polled.pause().await?;
         for pong in engineio::split(&polled.take_queued()) {
@@ -200,7 +200,7 @@ impl OverWs {
             .map_err(|e| ConnectError::new(e.kind(), format!("{step}: {e}")))?;
         let mut carried = Counts::default();
         polled.tally(&mut carried);
-        Ok(Session::WebSocket(OverWs {
+        Ok(Session::WebSocket(Box::new(OverWs {
             ws,
             namespace: options.namespace.clone(),
             event: options.event.clone(),
@@ -208,7 +208,7 @@ impl OverWs {
             early: std::mem::take(&mut polled.early),
             handshake: polled.handshake.clone(),
             carried,
-        }))
+        })))
     }
 
     /// Emits the run's event with `text` (an envelope) as its argument.

@@ -33,6 +33,37 @@ pub struct Upgrade {
     pub token: Option<String>,
 }
 
+/// Where a resumable connection's stream starts, as the 101 said (`x-cursor`, `x-missed`,
+/// `x-reset`): absent from a server that does not resume (or when not asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// The number of the last message before the first frame.
+    pub cursor: u64,
+    /// Messages after the asked-for cursor that the server no longer held.
+    pub missed: u64,
+    /// The cursor was ahead of the server (it restarted): the stream starts over.
+    pub reset: bool,
+}
+
+/// The resume point a complete response head states, if it states one.
+pub fn resume_point(head: &[u8]) -> Option<ResumePoint> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(head).ok()?;
+    let number = |name: &str| -> Option<u64> {
+        let h = response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))?;
+        std::str::from_utf8(h.value).ok()?.trim().parse().ok()
+    };
+    Some(ResumePoint {
+        cursor: number(crate::protocol::CURSOR)?,
+        missed: number(crate::protocol::MISSED).unwrap_or(0),
+        reset: number(crate::protocol::RESET) == Some(1),
+    })
+}
+
 /// Why the opening handshake failed. The connection is unusable: drop it (the caller may
 /// reconnect).
 #[derive(Debug, thiserror::Error)]
@@ -134,12 +165,13 @@ pub fn check_response(head: &[u8], key: &str) -> Result<Option<usize>, Handshake
 }
 
 /// Performs the handshake on `stream` with `key`: writes the request, reads and checks the
-/// response. Returns the bytes that followed the head in the same reads (the first frames).
+/// response. Returns the bytes that followed the head in the same reads (the first frames), and
+/// the resume point the head stated.
 pub async fn perform<S>(
     stream: &mut S,
     upgrade: &Upgrade,
     key: &str,
-) -> Result<Vec<u8>, HandshakeError>
+) -> Result<(Vec<u8>, Option<ResumePoint>), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -156,8 +188,9 @@ where
             return Err(HandshakeError::Eof);
         }
         if let Some(len) = check_response(&buf, key)? {
+            let point = resume_point(&buf[..len]);
             buf.drain(..len);
-            return Ok(buf);
+            return Ok((buf, point));
         }
     }
 }
@@ -256,8 +289,36 @@ mod tests {
             }
             String::from_utf8(request).unwrap()
         });
-        let result = perform(&mut client, &upgrade(None), KEY).await;
+        let result = perform(&mut client, &upgrade(None), KEY)
+            .await
+            .map(|(early, _)| early);
         (result, server.await.unwrap())
+    }
+
+    #[test]
+    fn a_resumable_101_says_where_the_stream_starts() {
+        let plain = ok_head(ACCEPT);
+        assert_eq!(resume_point(plain.as_bytes()), None);
+        let head = plain.replace("\r\n\r\n", "\r\nx-cursor: 41\r\nx-missed: 7\r\n\r\n");
+        assert_eq!(
+            resume_point(head.as_bytes()),
+            Some(ResumePoint {
+                cursor: 41,
+                missed: 7,
+                reset: false
+            })
+        );
+        let head = plain.replace("\r\n\r\n", "\r\nx-cursor: 0\r\nx-reset: 1\r\n\r\n");
+        assert_eq!(
+            resume_point(head.as_bytes()),
+            Some(ResumePoint {
+                cursor: 0,
+                missed: 0,
+                reset: true
+            })
+        );
+        let head = plain.replace("\r\n\r\n", "\r\nx-cursor: -1\r\n\r\n");
+        assert_eq!(resume_point(head.as_bytes()), None);
     }
 
     #[tokio::test]

@@ -32,7 +32,7 @@ use super::publishing::Publishing;
 use super::signals::{Listener, News};
 use crate::codec::ws::DecodeError;
 use crate::metrics::FailureKind;
-use crate::protocol::{RoomId, in_room};
+use crate::protocol::{RoomId, in_room, with_param};
 use crate::scenario::WsClient;
 use handshake::{HandshakeError, Upgrade};
 
@@ -129,40 +129,69 @@ pub trait Connection {
     /// Moves counters the connection keeps itself (another stack's HTTP requests) into the
     /// client's; nothing for a plain WebSocket.
     fn tally(&mut self, _counts: &mut crate::metrics::Counts) {}
+    /// Where a resumable upgrade's stream starts, as its 101 said; taken once. `None` for a
+    /// connection that was not asked to resume or a server that does not.
+    fn resume_point(&mut self) -> Option<handshake::ResumePoint> {
+        None
+    }
 }
 
-/// Where and how to upgrade into `room`, from the target.
-fn upgrade(ctx: &Ctx, room: RoomId) -> Upgrade {
+/// What a subscriber asks of its stream's start when it connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::client) enum Resuming {
+    /// The plain protocol: the end of the stream, nothing asked.
+    No,
+    /// Resumable: the end of the stream, and where that is (`?resume=1`).
+    Fresh,
+    /// Resumable, after message `N` (`?resume=1&since=N`).
+    After(u64),
+}
+
+impl Resuming {
+    /// `path` with the query this asks for.
+    fn on(self, path: String) -> String {
+        match self {
+            Resuming::No => path,
+            Resuming::Fresh => with_param(&path, "resume", 1),
+            Resuming::After(n) => with_param(&with_param(&path, "resume", 1), "since", n),
+        }
+    }
+}
+
+/// Where and how to upgrade into `room`, from the target, resuming as asked.
+fn upgrade(ctx: &Ctx, room: RoomId, resuming: Resuming) -> Upgrade {
     Upgrade {
         host: ctx.target.addr.to_string(),
-        path: in_room(&ctx.target.paths.ws, ctx.plan.on_wire(room)),
+        path: resuming.on(in_room(&ctx.target.paths.ws, ctx.plan.on_wire(room))),
         token: ctx.target.token.clone(),
     }
 }
 
 /// A client that can connect itself: TCP connect, then its own handshake (none for raw).
 pub(in crate::client) trait Dial: Connection + Sized + Send {
-    /// A fresh connection to the target, in `room`, or why not (for the conductor's first-error
-    /// report).
+    /// A fresh connection to the target, in `room`, resuming as asked (where the client can),
+    /// or why not (for the conductor's first-error report).
     fn dial(
         ctx: &Arc<Ctx>,
         room: RoomId,
+        resuming: Resuming,
     ) -> impl std::future::Future<Output = Result<Self, ConnectError>> + Send;
 }
 
 impl Dial for ours::Client<Stream> {
-    async fn dial(ctx: &Arc<Ctx>, room: RoomId) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId, resuming: Resuming) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
-        ours::Client::handshake(stream, &upgrade(ctx, room))
+        ours::Client::handshake(stream, &upgrade(ctx, room, resuming))
             .await
             .map_err(|e| ConnectError::new(e.kind(), format!("handshake: {e}")))
     }
 }
 
+/// tungstenite's client keeps no response head: it cannot resume (the scenario refuses to ask).
 impl Dial for WebSocketStream<Stream> {
-    async fn dial(ctx: &Arc<Ctx>, room: RoomId) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId, _: Resuming) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
-        tungstenite::handshake(stream, &upgrade(ctx, room))
+        tungstenite::handshake(stream, &upgrade(ctx, room, Resuming::No))
             .await
             .map_err(|e| ConnectError::new(e.kind(), format!("handshake: {e}")))
     }
@@ -204,30 +233,37 @@ pub(in crate::client) async fn session<C: Dial>(
     if !wait_until(slot, &ctx.stop).await {
         return inbox;
     }
-    let Some(first) = first_connect(
+    let mut place = Place::new(ctx.target.resumes());
+    let Some(mut first) = first_connect(
         &ctx,
         Joiner::Subscriber(&mut inbox),
-        Box::pin(C::dial(&ctx, room)),
+        Box::pin(C::dial(&ctx, room, place.asking())),
     )
     .await
     else {
         return inbox;
     };
+    place.connected(&mut first, &mut inbox);
 
-    // A closed connection (lost, or closed on purpose by churn) is a fresh join, as a browser's
+    // A closed connection (lost, or closed on purpose by churn) rejoins: resumable, after the
+    // last message it read (the server replays what it missed); otherwise fresh, as a browser's
     // reconnect is: what was broadcast while it was away is not sent again, and counts as lost.
     let mut news = ctx.signals.listener(index as usize);
     let mut backoff = Backoff::new(ctx.plan.reconnect, u64::from(index));
     let mut ws = Some(first);
     while let Some(conn) = ws.as_mut() {
+        let habits = Habits {
+            ping_interval,
+            slow,
+        };
         let received = receive(
             &ctx,
             &mut news,
             conn,
             &mut inbox,
             publishing.as_mut(),
-            ping_interval,
-            slow,
+            habits,
+            &mut place,
         )
         .await;
         conn.tally(&mut inbox.counts);
@@ -243,11 +279,13 @@ pub(in crate::client) async fn session<C: Dial>(
         // The old connection closes before the new one is dialed.
         drop(ws.take());
         inbox.left();
+        let asking = place.asking();
         ws = reconnect(&ctx, &mut backoff, start, &mut inbox.counts, || {
-            C::dial(&ctx, room)
+            C::dial(&ctx, room, asking)
         })
         .await;
-        if ws.is_some() {
+        if let Some(conn) = ws.as_mut() {
+            place.connected(conn, &mut inbox);
             inbox.rejoined();
         }
         if ws.is_none() && start == Start::AfterBackoff {
@@ -264,6 +302,86 @@ pub(in crate::client) async fn session<C: Dial>(
         ws.tally(&mut inbox.counts);
     }
     inbox
+}
+
+/// Closes a connection churn picked as a client closing its page does: the close handshake,
+/// reading (and counting) what arrives before the server's close, within a second. An abrupt
+/// close would make the kernel reset the connection, and the server could lose a message its
+/// publisher had just sent on it.
+async fn churned<C: Connection>(
+    ctx: &Ctx,
+    ws: &mut C,
+    inbox: &mut Inbox,
+    place: &mut Place,
+    timeline: &mut Option<super::schedule::Timeline>,
+) -> Exit {
+    let _ = timeout(Duration::from_secs(1), async {
+        ws.close().await;
+        loop {
+            let read = ws.next(|bytes| {
+                ctx.learn_timeline(timeline);
+                inbox.receive(bytes, Instant::now(), timeline.as_ref());
+                place.read_one();
+            });
+            if read.await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    Exit::Churn
+}
+
+/// A resumable subscriber's place in its room's stream: the number of the last message it read
+/// (the 101's cursor, then one more per message).
+#[derive(Debug, Clone, Copy)]
+pub(in crate::client) struct Place {
+    resumable: bool,
+    read: Option<u64>,
+}
+
+impl Place {
+    fn new(resumable: bool) -> Self {
+        Place {
+            resumable,
+            read: None,
+        }
+    }
+
+    /// What to ask for on the next connect.
+    fn asking(&self) -> Resuming {
+        match (self.resumable, self.read) {
+            (false, _) => Resuming::No,
+            (true, None) => Resuming::Fresh,
+            (true, Some(n)) => Resuming::After(n),
+        }
+    }
+
+    /// A connection was made: it says where its stream starts (a server that does not resume
+    /// says nothing, and the subscriber stays a fresh joiner); what the server no longer held is
+    /// counted as reported missing.
+    fn connected(&mut self, conn: &mut impl Connection, inbox: &mut Inbox) {
+        if let Some(point) = conn.resume_point() {
+            self.read = Some(point.cursor);
+            inbox.counts.missed_reported += point.missed;
+        } else {
+            self.read = None;
+        }
+    }
+
+    /// One more message read.
+    fn read_one(&mut self) {
+        if let Some(n) = self.read.as_mut() {
+            *n += 1;
+        }
+    }
+}
+
+/// How a subscriber reads: its heartbeat, and whether it pauses after every read.
+#[derive(Debug, Clone, Copy)]
+struct Habits {
+    ping_interval: Option<Duration>,
+    slow: bool,
 }
 
 /// Why [`receive`] returned without an error.
@@ -283,9 +401,13 @@ async fn receive<C: Connection>(
     ws: &mut C,
     inbox: &mut Inbox,
     mut publishing: Option<&mut Publishing>,
-    ping_interval: Option<Duration>,
-    slow: bool,
+    habits: Habits,
+    place: &mut Place,
 ) -> Result<Exit, WsError> {
+    let Habits {
+        ping_interval,
+        slow,
+    } = habits;
     // Heartbeat: a ping every interval; a server that sent nothing at all since the previous
     // ping (not even the pong) is taken for dead, and the caller reconnects.
     let mut heartbeat = ping_interval.map(|every| interval_at(Instant::now() + every, every));
@@ -294,12 +416,12 @@ async fn receive<C: Connection>(
     loop {
         // A kick first: data ready on every wake-up would otherwise starve it.
         if news.take_kick() {
-            return Ok(Exit::Churn);
+            return Ok(churned(ctx, ws, inbox, place, &mut timeline).await);
         }
         if !ctx.catch_up(inbox, &mut timeline) {
             // Done; a kick that came meanwhile is still served.
             return Ok(if news.close() {
-                Exit::Churn
+                churned(ctx, ws, inbox, place, &mut timeline).await
             } else {
                 Exit::Done
             });
@@ -317,6 +439,7 @@ async fn receive<C: Connection>(
             incoming = ws.next(|bytes| {
                 ctx.learn_timeline(&mut timeline);
                 inbox.receive(bytes, Instant::now(), timeline.as_ref());
+                place.read_one();
             }) => {
                 heard = true;
                 // A slow reader pauses after every read that brought messages.
@@ -354,7 +477,7 @@ async fn receive<C: Connection>(
                 ws.ping().await?;
             }
             heard_news = news.news() => if heard_news == News::Churn {
-                return Ok(Exit::Churn);
+                return Ok(churned(ctx, ws, inbox, place, &mut timeline).await);
             }
         }
     }

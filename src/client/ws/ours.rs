@@ -33,6 +33,8 @@ pub struct Client<S> {
     framed: Framed<S, Decoder>,
     /// A close frame was queued; nothing more may be sent.
     close_sent: bool,
+    /// Where the stream starts, if the 101 said (a resumable upgrade).
+    resume: Option<handshake::ResumePoint>,
 }
 
 /// A fresh random masking key. `fastrand` is not a cryptographic generator; the RFC wants keys a
@@ -46,12 +48,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// behind its response head are kept for the first reads.
     pub async fn handshake(mut stream: S, upgrade: &Upgrade) -> Result<Self, HandshakeError> {
         let key = tokio_tungstenite::tungstenite::handshake::client::generate_key();
-        let early = handshake::perform(&mut stream, upgrade, &key).await?;
+        let (early, resume) = handshake::perform(&mut stream, upgrade, &key).await?;
         let mut decoder = Decoder::new(Config::client());
         decoder.feed(&early);
         Ok(Client {
             framed: Framed::new(stream, decoder),
             close_sent: false,
+            resume,
         })
     }
 
@@ -79,6 +82,10 @@ fn queue_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
+    fn resume_point(&mut self) -> Option<handshake::ResumePoint> {
+        self.resume.take()
+    }
+
     async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
         self.queue(OpCode::Data(DataOp::Text), &text);
         Ok(self.framed.flush().await?)
