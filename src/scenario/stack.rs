@@ -87,7 +87,9 @@ impl std::str::FromStr for RunPick {
             return Ok(RunPick::Transport(kind));
         }
         // Any other lower-case name may be a template's run; the scenario's `[target]` says.
-        let name = s.starts_with(|c: char| c.is_ascii_lowercase())
+        // `all` is `serve`'s (every transport on one port), never a run's.
+        let name = s != "all"
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if is_stack_label(s) || name {

@@ -311,7 +311,10 @@ fn valid_name(name: &str) -> Result<(), String> {
              labels the run"
         ));
     }
-    if super::variant::parse_label(name).is_some() || super::stack::is_stack_label(name) {
+    if name == "all"
+        || super::variant::parse_label(name).is_some()
+        || super::stack::is_stack_label(name)
+    {
         return Err(format!(
             "{name:?} is a built-in run's label; name the template otherwise"
         ));
