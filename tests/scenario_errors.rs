@@ -70,6 +70,7 @@ fn chat_toml_loads_with_its_values() {
             churn: 0,
             idle_phase: None,
             idle: 0,
+            timestamps: wsbench::wire::stamp::Clock::default(),
         },
         publish: Publish {
             publishers: 10,

@@ -13,6 +13,9 @@
 //! delivery. Its tracker counts publishers by their index within the room, so it stays a few
 //! words per publisher of its own room however many rooms there are.
 //!
+//! With kernel timestamps ([`crate::wire::stamp`]) a delivery's receive time is when its bytes
+//! reached the socket, not when this task read them ([`Inbox::receive_stamped`]).
+//!
 //! In a sharded run a message from another shard's publisher carries a send time on that
 //! shard's clock: it counts for delivery, loss, duplicates and order like any other, but gives
 //! no latency ([`Timeline::own`]).
@@ -27,6 +30,7 @@ use crate::codec::envelope::Envelope;
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
 use crate::metrics::{Counts, IntervalRecorder, thread_lane};
 use crate::protocol::RoomId;
+use crate::wire::stamp::KernelStamp;
 
 /// One subscriber's receive-side state; owned by its task, merged at the end.
 #[derive(Debug)]
@@ -76,6 +80,21 @@ impl Inbox {
 
     /// Handles one received message at `now`. Before the timeline is fixed nothing is in the window.
     pub fn receive(&mut self, message: &[u8], now: Instant, timeline: Option<&Timeline>) {
+        self.receive_stamped(message, now, None, timeline);
+    }
+
+    /// [`Inbox::receive`] of a message whose bytes the kernel stamped on arrival (`stamp`,
+    /// realtime). The receive time is then `now` moved back by how long ago that was: the
+    /// latency stays the monotonic clock read twice (intended send time, receive time), and
+    /// what the move took away, this task's wait to read the bytes, is the generator's delay,
+    /// recorded on its own. Without a stamp the receive time is `now`.
+    pub fn receive_stamped(
+        &mut self,
+        message: &[u8],
+        now: Instant,
+        stamp: Option<KernelStamp>,
+        timeline: Option<&Timeline>,
+    ) {
         let Some(envelope) = Envelope::find(message) else {
             self.counts.foreign += 1;
             return;
@@ -107,8 +126,11 @@ impl Inbox {
                 let second = usize::try_from(second).unwrap_or(usize::MAX);
                 // The worker thread's own lane: the lock's line stays on this core.
                 if t.own.contains(envelope.publisher) {
-                    let latency = now.saturating_duration_since(intended);
-                    intervals.record_delivery(thread_lane(), latency, second);
+                    // Read only for a delivery that is recorded: one clock read per delivery.
+                    let delay = stamp.map(KernelStamp::delay);
+                    let received = delay.map_or(now, |d| now.checked_sub(d).unwrap_or(now));
+                    let latency = received.saturating_duration_since(intended);
+                    intervals.record_stamped_delivery(thread_lane(), latency, delay, second);
                 } else {
                     intervals.record_unclocked_delivery(thread_lane(), second);
                 }

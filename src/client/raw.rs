@@ -15,6 +15,7 @@ use super::ws::{Connection, Dial, Received, WsError, session};
 use crate::codec::raw::{self, Decoder};
 use crate::codec::ws::Config;
 use crate::protocol::{RoomId, raw_room_preamble};
+use crate::wire::stamp::{Arrivals, KernelStamp};
 
 /// The byte stream under the client: TCP, counted (see [`super::conn`]).
 type Stream = super::conn::Stream;
@@ -34,7 +35,7 @@ impl<S> Client<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
+impl<S: AsyncRead + AsyncWrite + Arrivals + Unpin + Send> Connection for Client<S> {
     async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
         self.framed.out.extend_from_slice(&raw::encode(&text));
         Ok(self.framed.flush().await?)
@@ -46,12 +47,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     }
 
     async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
+        self.next_stamped(move |bytes, _| on_data(bytes)).await
+    }
+
+    async fn next_stamped(
+        &mut self,
+        mut on_data: impl FnMut(&[u8], Option<KernelStamp>) + Send,
+    ) -> Result<Received, WsError> {
         loop {
             // A send cut short by a cancelled call resumes first.
             self.framed.flush().await?;
             let mut got = false;
+            // What the decoder holds was completed by the stream's last read.
+            let arrival = self.framed.stream.arrival();
             while let Some(message) = self.framed.decoder.next_message()? {
-                on_data(message);
+                on_data(message, arrival);
                 got = true;
             }
             if got {

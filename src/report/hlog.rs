@@ -29,6 +29,12 @@ pub const HLOG_TAG_CONNECT: &str = "connect";
 pub const HLOG_TAG_PUBLISH_RTT: &str = "publish_rtt";
 /// Tag of the reconnect-time interval in a `.hlog` file (absent in older files).
 pub const HLOG_TAG_RECONNECT: &str = "reconnect";
+/// Tag of the generator's read delay (user-space − kernel receive time) in a `.hlog` file
+/// (absent in older files).
+pub const HLOG_TAG_GENERATOR_DELAY: &str = "generator_delay";
+/// Tag of the publishers' lateness behind their schedule in a `.hlog` file (absent in older
+/// files).
+pub const HLOG_TAG_PUBLISH_LAG: &str = "publish_lag";
 
 /// One interval of an interval log, decoded.
 #[derive(Debug, Clone)]
@@ -54,6 +60,11 @@ pub struct StoredHistograms {
     pub publish_rtt_us: Histogram<u64>,
     /// Reconnect time, µs; empty in files written before wsbench recorded it.
     pub reconnect_us: Histogram<u64>,
+    /// The generator's read delay per delivery, µs; empty with user-space timestamps and in
+    /// files written before wsbench recorded it.
+    pub generator_delay_us: Histogram<u64>,
+    /// Publishers' lateness per message, µs; empty in files written before wsbench recorded it.
+    pub publish_lag_us: Histogram<u64>,
     /// Push latency per second (the untagged intervals, in file order), packed as they are read
     /// so a long run's file never needs all its seconds decoded at once; empty in files written
     /// before wsbench kept a time series.
@@ -109,7 +120,9 @@ pub(crate) fn write_hlog(
         "wsbench {} transport={}: values in microseconds (µs); \
          Tag={HLOG_TAG_LATENCY} is push latency of the whole run, Tag={HLOG_TAG_CONNECT} is \
          connect time, Tag={HLOG_TAG_PUBLISH_RTT} is the publishers' POST round trip, \
-         Tag={HLOG_TAG_RECONNECT} is reconnect time; untagged intervals are push latency second by second",
+         Tag={HLOG_TAG_RECONNECT} is reconnect time, Tag={HLOG_TAG_GENERATOR_DELAY} is the \
+         generator's read delay, Tag={HLOG_TAG_PUBLISH_LAG} is the publishers' lateness; \
+         untagged intervals are push latency second by second",
         env!("CARGO_PKG_VERSION"),
         m.transport,
     );
@@ -128,6 +141,8 @@ pub(crate) fn write_hlog(
         (HLOG_TAG_CONNECT, &m.clients.connect_us),
         (HLOG_TAG_PUBLISH_RTT, &m.clients.publish_rtt_us),
         (HLOG_TAG_RECONNECT, &m.clients.reconnect_us),
+        (HLOG_TAG_GENERATOR_DELAY, &m.clients.generator_delay_us),
+        (HLOG_TAG_PUBLISH_LAG, &m.clients.publish_lag_us),
     ] {
         let tag = Tag::new(tag).expect("the tag constants hold no ',', ' ' or newline");
         log.write_histogram(h, start, m.measured, Some(tag))
@@ -201,12 +216,19 @@ pub fn read_histograms(path: &Path) -> Result<StoredHistograms, ReportError> {
             Err(HlogError::MissingTag(_)) => crate::metrics::new_histogram(),
             other => other.map_err(read_error)?,
         },
-        reconnect_us: match sum_tagged(&tagged, HLOG_TAG_RECONNECT) {
-            Err(HlogError::MissingTag(_)) => crate::metrics::new_histogram(),
-            other => other.map_err(read_error)?,
-        },
+        reconnect_us: optional(&tagged, HLOG_TAG_RECONNECT).map_err(read_error)?,
+        generator_delay_us: optional(&tagged, HLOG_TAG_GENERATOR_DELAY).map_err(read_error)?,
+        publish_lag_us: optional(&tagged, HLOG_TAG_PUBLISH_LAG).map_err(read_error)?,
         seconds,
     })
+}
+
+/// [`sum_tagged`] of a tag older files lack: empty when absent.
+fn optional(intervals: &[HlogInterval], tag: &'static str) -> Result<Histogram<u64>, HlogError> {
+    match sum_tagged(intervals, tag) {
+        Err(HlogError::MissingTag(_)) => Ok(crate::metrics::new_histogram()),
+        other => other,
+    }
 }
 
 /// The sum of the intervals tagged `tag`. A single interval is returned as decoded, so a
