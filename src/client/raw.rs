@@ -137,3 +137,117 @@ mod tests {
         assert!(matches!(client.next(|_| {}).await, Err(WsError::Closed)));
     }
 }
+
+/// Kernel stamps through a client's stack: a message completed by a later segment, or by a
+/// later TLS record, arrives when that one did.
+#[cfg(all(test, target_os = "linux"))]
+mod stamps {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream as StdTcp};
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::tls::{ALPN_HTTP1, SelfSigned, client_config, server_config};
+    use crate::wire::stamp::{Clock, StampedTcp};
+    use crate::wire::{CountingStream, WireMeter};
+
+    /// The gap between the two halves of the message.
+    const GAP: Duration = Duration::from_millis(30);
+
+    /// Writes one raw message in two halves `GAP` apart on `out` (flushing each), sending the
+    /// realtime clock read just before the second half to `when`; then waits for `done`.
+    fn write_halves(mut out: impl Write, when: mpsc::Sender<Duration>, done: mpsc::Receiver<()>) {
+        let wire = raw::encode(b"a message in two halves");
+        let (first, second) = wire.split_at(wire.len() / 2);
+        out.write_all(first).unwrap();
+        out.flush().unwrap();
+        std::thread::sleep(GAP);
+        when.send(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
+            .unwrap();
+        out.write_all(second).unwrap();
+        out.flush().unwrap();
+        let _ = done.recv();
+    }
+
+    /// A loopback listener, and the client's kernel-stamped, counted socket to it.
+    async fn connect() -> (TcpListener, CountingStream<StampedTcp>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let stamped = StampedTcp::new(tcp, Clock::Kernel).unwrap();
+        (
+            listener,
+            CountingStream::new(stamped, Arc::new(WireMeter::default())),
+        )
+    }
+
+    /// Reads one message with its stamp.
+    async fn one<S: AsyncRead + AsyncWrite + Arrivals + Unpin + Send>(
+        client: &mut Client<S>,
+    ) -> (Vec<u8>, Option<KernelStamp>) {
+        let mut got = Vec::new();
+        while got.is_empty() {
+            client
+                .next_stamped(|m, at| got.push((m.to_vec(), at)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(got.len(), 1);
+        got.remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_message_split_over_segments_arrives_with_its_last_one() {
+        let (listener, stream) = connect().await;
+        let (when, second_at) = mpsc::channel();
+        let (done, wait) = mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_nodelay(true).unwrap();
+            write_halves(tcp, when, wait);
+        });
+        let mut client = Client::new(stream);
+        let (message, stamp) = one(&mut client).await;
+        assert_eq!(message, b"a message in two halves");
+        let second_at = second_at.recv().unwrap();
+        let stamp = stamp.expect("loopback segments are stamped");
+        assert!(stamp.since_epoch >= second_at, "{stamp:?} < {second_at:?}");
+        done.send(()).unwrap();
+        server.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn over_tls_the_record_that_completes_a_message_gives_its_arrival() {
+        let cert = SelfSigned::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files = cert.write(dir.path()).unwrap();
+        let server_tls = server_config(&files, &[ALPN_HTTP1]).unwrap();
+        let client_tls = client_config(cert.cert_der().unwrap(), &[ALPN_HTTP1]).unwrap();
+        let (listener, stream) = connect().await;
+        let (when, second_at) = mpsc::channel();
+        let (done, wait) = mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let conn = rustls::ServerConnection::new(server_tls).unwrap();
+            // Each half goes out as a record of its own when flushed.
+            write_halves(rustls::StreamOwned::<_, StdTcp>::new(conn, tcp), when, wait);
+        });
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(client_tls)
+            .connect(name, stream)
+            .await
+            .unwrap();
+        let mut client = Client::new(tls);
+        let (message, stamp) = one(&mut client).await;
+        assert_eq!(message, b"a message in two halves");
+        let second_at = second_at.recv().unwrap();
+        let stamp = stamp.expect("the stamp comes through TLS");
+        assert!(stamp.since_epoch >= second_at, "{stamp:?} < {second_at:?}");
+        done.send(()).unwrap();
+        server.join().unwrap();
+    }
+}

@@ -333,7 +333,8 @@ impl Rules<'_> {
         match Clock::from_label(&v.value) {
             Some(Clock::Kernel) if !kernel_available => {
                 let message = format!(
-                    "{field} = \"kernel\" needs the kernel's receive timestamps                      (Linux SO_TIMESTAMPING), which this platform lacks; use \"user\""
+                    "{field} = \"kernel\" needs the kernel's receive timestamps \
+                     (Linux SO_TIMESTAMPING), which this platform lacks; use \"user\""
                 );
                 Err(self.invalid(origin, field, message))
             }

@@ -1,0 +1,74 @@
+//! Kernel receive timestamps end to end on loopback: with `timestamps = "kernel"` every
+//! in-window delivery of a WebSocket or raw client carries the generator's read delay, and with
+//! `"user"` none does; publishers' lateness is recorded per in-window message with either.
+//! Counts are exact; no figure's size is asserted (the machine's speed is not under test).
+
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use tokio_util::sync::CancellationToken;
+use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::scenario::{Transport, WsClient};
+use wsbench::wire::stamp::Clock;
+
+async fn run(transport: Transport, clock: Clock) -> (ClientOutcome, LoadPlan) {
+    let mut plan = common::small_plan();
+    plan.shape.timestamps = clock;
+    let (addr, stop) = common::start_server(transport.kind()).await;
+    let target = Target::new(transport, addr).unwrap();
+    let outcome = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    stop.cancel();
+    (outcome, plan)
+}
+
+fn transports() -> [Transport; 3] {
+    let ws = |client| Transport::Ws {
+        ping_interval: None,
+        client,
+    };
+    [
+        ws(WsClient::Wsbench),
+        ws(WsClient::Tungstenite),
+        Transport::Raw,
+    ]
+}
+
+/// Every delivery, exactly once, in the latency and in the read delay; every message published
+/// in the window once in the publishers' lateness.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_delivery_carries_its_read_delay_with_kernel_stamps() {
+    for transport in transports() {
+        let (o, plan) = run(transport.clone(), Clock::Kernel).await;
+        let r = &o.recorder;
+        let d = r.counts.delivery;
+        let expected = o.messages_published * u64::from(plan.subscribers);
+        assert_eq!((d.delivered, d.lost), (expected, 0), "{transport:?}");
+        assert_eq!(r.latency_us.len(), d.delivered, "{transport:?}");
+        assert_eq!(r.generator_delay_us.len(), d.delivered, "{transport:?}");
+        assert_eq!(
+            r.publish_lag_us.len(),
+            o.messages_published,
+            "{transport:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_stamps_record_no_read_delay() {
+    for transport in transports() {
+        let (o, _) = run(transport.clone(), Clock::User).await;
+        let r = &o.recorder;
+        assert!(r.counts.delivery.delivered > 0, "{transport:?}");
+        assert_eq!(r.latency_us.len(), r.counts.delivery.delivered);
+        assert_eq!(r.generator_delay_us.len(), 0, "{transport:?}");
+        assert_eq!(
+            r.publish_lag_us.len(),
+            o.messages_published,
+            "{transport:?}"
+        );
+    }
+}
