@@ -176,7 +176,7 @@ fn results_directory_keeps_its_contract() {
         let log = fs::read(dir.join(format!("{}.hlog", m.transport))).unwrap();
         assert!(String::from_utf8_lossy(&log).contains("microseconds (µs)"));
         let read = read_hlog(&log);
-        assert_eq!(read.len(), 4 + m.timeseries.seconds.len());
+        assert_eq!(read.len(), 6 + m.timeseries.seconds.len());
         assert_eq!(read[0].0.as_deref(), Some("latency"));
         assert_eq!(read[0].1, m.clients.latency_us);
         assert_eq!(read[0].1.len(), 5);
@@ -188,9 +188,13 @@ fn results_directory_keeps_its_contract() {
         assert_eq!(read[2].1.len(), 1);
         assert_eq!(read[3].0.as_deref(), Some("reconnect"));
         assert_eq!(read[3].1, m.clients.reconnect_us);
+        assert_eq!(read[4].0.as_deref(), Some("generator_delay"));
+        assert_eq!(read[4].1, m.clients.generator_delay_us);
+        assert_eq!(read[5].0.as_deref(), Some("publish_lag"));
+        assert_eq!(read[5].1, m.clients.publish_lag_us);
         // One untagged interval per second, in order, each at its own start time.
         for (i, second) in m.timeseries.seconds.iter().enumerate() {
-            let (tag, h, start) = &read[4 + i];
+            let (tag, h, start) = &read[6 + i];
             assert_eq!(*tag, None);
             assert_eq!(*h, second.latency_us.unpack());
             assert_eq!(

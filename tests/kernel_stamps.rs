@@ -1,7 +1,7 @@
 //! Kernel receive timestamps end to end on loopback: with `timestamps = "kernel"` every
-//! in-window delivery of a WebSocket or raw client carries the generator's read delay, and with
-//! `"user"` none does; publishers' lateness is recorded per in-window message with either.
-//! Counts are exact; no figure's size is asserted (the machine's speed is not under test).
+//! in-window delivery of a WebSocket, raw, SSE or long-poll client (HTTP/1.1) carries the
+//! generator's read delay, and with `"user"` none does; publishers' lateness is recorded per
+//! in-window message with either. Counts are exact; no figure's size is asserted (the machine's speed is not under test).
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
@@ -25,7 +25,7 @@ async fn run(transport: Transport, clock: Clock) -> (ClientOutcome, LoadPlan) {
     (outcome, plan)
 }
 
-fn transports() -> [Transport; 3] {
+fn transports() -> [Transport; 5] {
     let ws = |client| Transport::Ws {
         ping_interval: None,
         client,
@@ -34,6 +34,10 @@ fn transports() -> [Transport; 3] {
         ws(WsClient::Wsbench),
         ws(WsClient::Tungstenite),
         Transport::Raw,
+        Transport::Sse,
+        Transport::LongPoll {
+            hold: std::time::Duration::from_secs(30),
+        },
     ]
 }
 

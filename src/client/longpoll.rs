@@ -26,6 +26,7 @@ use crate::codec::batch;
 use crate::codec::h1::Head;
 use crate::metrics::FailureKind;
 use crate::protocol::{MISSED, NEXT_CURSOR, RoomId, TransportKind, in_room};
+use crate::wire::stamp::KernelStamp;
 
 /// How a subscriber paces its polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,8 @@ struct Answer {
     next_cursor: Cursor,
     missed: u64,
     received_at: Instant,
+    /// The kernel's arrival time of the bytes that completed the answer, over HTTP/1.1.
+    arrival: Option<KernelStamp>,
 }
 
 /// The answer's fields a poll reads.
@@ -115,7 +118,7 @@ fn poll(
     let exchange = sender.exchange(ctx, request, "poll");
     Box::pin(async move {
         let (sender, head, body) = exchange.await?;
-        let received_at = Instant::now();
+        let (received_at, arrival) = (Instant::now(), sender.arrival());
         expect_ok(&head, "poll")?;
         let header = |name: &str| -> Option<u64> { head.get(name)?.trim().parse().ok() };
         let next_cursor = header(NEXT_CURSOR).map(Cursor::Seq).ok_or_else(|| {
@@ -129,6 +132,7 @@ fn poll(
             next_cursor,
             missed,
             received_at,
+            arrival,
         };
         Ok((sender, answer))
     })
@@ -142,7 +146,7 @@ fn nchan_answer(
 ) -> Pending {
     Box::pin(async move {
         let (sender, head, body) = exchange.await?;
-        let received_at = Instant::now();
+        let (received_at, arrival) = (Instant::now(), sender.arrival());
         let (messages, next_cursor) = match head.status {
             200 => {
                 let field = |name: &str| head.get(name).map(|v| v.trim().to_string());
@@ -170,6 +174,7 @@ fn nchan_answer(
             next_cursor,
             missed: 0,
             received_at,
+            arrival,
         };
         Ok((sender, answer))
     })
@@ -284,8 +289,10 @@ pub(super) async fn subscriber(
                         inbox.counts.messages_in_responses += answer.messages.len() as u64;
                     }
                     ctx.learn_timeline(&mut timeline);
+                    // Every message of the answer arrived with its last bytes.
                     for message in &answer.messages {
-                        inbox.receive(message, answer.received_at, timeline.as_ref());
+                        let (at, arrival) = (answer.received_at, answer.arrival);
+                        inbox.receive_stamped(message, at, arrival, timeline.as_ref());
                     }
                     cursor = answer.next_cursor;
                     pause_if(slow, &ctx).await;
