@@ -140,7 +140,8 @@ mod tests {
 
 /// Kernel stamps through a client's stack: a message completed by a later segment, or by a
 /// later TLS record, arrives when that one did.
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod stamps {
     use std::io::Write;
     use std::net::{TcpListener, TcpStream as StdTcp};
