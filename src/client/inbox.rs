@@ -233,4 +233,42 @@ mod tests {
         let counts = one.finish(1);
         assert_eq!((counts.misrouted, counts.delivery.delivered), (0, 1));
     }
+
+    /// Intended 100 ms before `now`, its bytes stamped by the kernel 60 ms before: the latency
+    /// is the 40 ms up to the arrival, and the 60 ms (or the few µs more that passed before the
+    /// inbox read the clock) are the generator's delay. Without the stamp, all 100 ms.
+    #[test]
+    fn a_kernel_stamp_moves_the_receive_time_back_to_the_arrival() {
+        use std::time::{Duration, SystemTime};
+        let now = Instant::now();
+        let epoch = now - Duration::from_millis(100);
+        let timeline = Timeline {
+            epoch,
+            publish_start: epoch,
+            measure_start: epoch,
+            measure_end: epoch + Duration::from_secs(10),
+            own: (0..10).into(),
+        };
+        let intervals = Arc::new(IntervalRecorder::new(10));
+        let since_epoch = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            - Duration::from_millis(60);
+        let stamp = KernelStamp { since_epoch };
+        let mut stamped = Inbox::default();
+        stamped.attach(intervals.clone(), None);
+        stamped.receive_stamped(&message(0, 0), now, Some(stamp), Some(&timeline));
+        let (latency, _) = intervals.take_latency();
+        let (delay, _) = intervals.delays();
+        assert_eq!((latency.len(), delay.len()), (1, 1));
+        // Histograms keep 3 significant digits: 40 ms is recorded as 40,000 ± 40 µs.
+        assert!(latency.max() <= 40_040, "{}", latency.max());
+        assert!(delay.min() >= 59_960, "{}", delay.min());
+        let mut plain = Inbox::default();
+        plain.attach(intervals.clone(), None);
+        plain.receive(&message(0, 0), now, Some(&timeline));
+        let (latency, _) = intervals.take_latency();
+        assert!(latency.min() >= 99_900, "{}", latency.min());
+        assert_eq!(intervals.delays().0.len(), 1, "no delay without a stamp");
+    }
 }
