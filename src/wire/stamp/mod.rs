@@ -172,18 +172,31 @@ impl AsyncRead for StampedTcp {
         loop {
             std::task::ready!(this.tcp.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
+            let len = unfilled.len();
+            let mut got = None;
             let read = this.tcp.try_io(tokio::io::Interest::READABLE, || {
-                sys::recv(&this.tcp, unfilled)
+                let (n, stamp) = sys::recv(&this.tcp, unfilled)?;
+                got = Some((n, stamp));
+                // A short read drained the socket, and epoll is edge-triggered: readiness is
+                // cleared now (by reporting "would block" to `try_io`, the bytes kept aside), as
+                // tokio's own read does, so the next read waits for the next segment instead of
+                // spending a system call to learn that nothing is there.
+                if n > 0 && n < len {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
             });
-            match read {
-                Ok((n, stamp)) => {
+            match (got, read) {
+                (Some((n, stamp)), _) => {
                     this.last = stamp;
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
                 // Readiness was stale; `try_io` cleared it, so the next poll waits.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
+                (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                (None, Err(e)) => return Poll::Ready(Err(e)),
+                (None, Ok(())) => {}
             }
         }
     }
@@ -273,6 +286,14 @@ mod sys {
 
     use super::{KernelStamp, StampError};
 
+    #[cfg(test)]
+    pub(super) mod tests {
+        thread_local! {
+            /// `recvmsg` calls made on this thread, for the tests that count them.
+            pub(crate) static RECVS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        }
+    }
+
     /// Room for one `SCM_TIMESTAMPING` message (`CMSG_SPACE` of three timespecs: 64 bytes on
     /// 64-bit Linux) with slack, aligned for the `cmsghdr` the kernel writes at its start.
     #[repr(C, align(8))]
@@ -292,6 +313,8 @@ mod sys {
         tcp: &TcpStream,
         buf: &mut [u8],
     ) -> io::Result<(usize, Option<KernelStamp>)> {
+        #[cfg(test)]
+        tests::RECVS.with(|n| n.set(n.get() + 1));
         let mut control = ControlBuffer([0; 128]);
         let mut iov = [IoSliceMut::new(buf)];
         let msg = recvmsg::<()>(

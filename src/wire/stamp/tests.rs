@@ -91,3 +91,30 @@ fn clocks_are_spelled_as_the_scenario_spells_them() {
     assert_eq!(Clock::from_label("tsc"), None);
     assert_eq!(Clock::default(), Clock::Kernel, "Linux has kernel stamps");
 }
+
+/// A short read drained the socket: the next read waits for readiness without a system call,
+/// as tokio's own read does (otherwise every message would cost a second, empty `recvmsg`).
+#[test]
+fn a_short_read_clears_readiness_so_the_next_read_waits_without_a_system_call() {
+    use std::future::poll_fn;
+    let rt = runtime();
+    let (mut server, mut client) = rt.block_on(pair(Clock::Kernel));
+    server.write_all(b"abc").unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let calls = || sys::tests::RECVS.with(|n| n.get());
+    rt.block_on(async {
+        let before = calls();
+        let mut got = [0u8; 64];
+        let n = client.read(&mut got).await.unwrap();
+        assert_eq!((n, calls() - before), (3, 1));
+        let mut buf = [0u8; 64];
+        let mut rb = ReadBuf::new(&mut buf);
+        let again = poll_fn(|cx| Poll::Ready(Pin::new(&mut client).poll_read(cx, &mut rb))).await;
+        assert!(again.is_pending());
+        assert_eq!(
+            calls() - before,
+            1,
+            "no recvmsg to learn the socket is empty"
+        );
+    });
+}
