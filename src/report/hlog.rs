@@ -302,28 +302,32 @@ mod tests {
         write_hlog(&path, started, &m).unwrap();
 
         let intervals = read_hlog(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(intervals.len(), 4 + m.timeseries.seconds.len());
+        assert_eq!(intervals.len(), 6 + m.timeseries.seconds.len());
         assert_eq!(intervals[0].tag.as_deref(), Some(HLOG_TAG_LATENCY));
         assert_eq!(intervals[0].start, Duration::from_millis(1_700_000_000_250));
         assert_eq!(intervals[0].duration, m.measured);
         assert_eq!(intervals[1].tag.as_deref(), Some(HLOG_TAG_CONNECT));
         assert_eq!(intervals[2].tag.as_deref(), Some(HLOG_TAG_PUBLISH_RTT));
         assert_eq!(intervals[3].tag.as_deref(), Some(HLOG_TAG_RECONNECT));
+        assert_eq!(intervals[4].tag.as_deref(), Some(HLOG_TAG_GENERATOR_DELAY));
+        assert_eq!(intervals[5].tag.as_deref(), Some(HLOG_TAG_PUBLISH_LAG));
 
         let read = read_histograms(&path).unwrap();
         assert_eq!(read.latency_us, m.clients.latency_us);
         assert_eq!(read.connect_us, m.clients.connect_us);
         assert_eq!(read.publish_rtt_us, m.clients.publish_rtt_us);
         assert_eq!(read.reconnect_us, m.clients.reconnect_us);
+        assert_eq!(read.generator_delay_us, m.clients.generator_delay_us);
+        assert_eq!(read.publish_lag_us, m.clients.publish_lag_us);
         let seconds: Vec<_> = m.timeseries.seconds.iter().map(|s| &s.latency_us).collect();
         assert_eq!(read.seconds.iter().collect::<Vec<_>>(), seconds);
-        assert_eq!(intervals[4].histogram, seconds[0].unpack());
+        assert_eq!(intervals[6].histogram, seconds[0].unpack());
         assert!(!seconds.is_empty());
         assert_eq!(
-            intervals[5].start,
+            intervals[7].start,
             m.timeseries.start_unix + m.timeseries.seconds[0].duration
         );
-        assert_eq!(intervals[5].tag, None);
+        assert_eq!(intervals[7].tag, None);
     }
 
     #[test]
