@@ -287,11 +287,9 @@ mod sys {
     use super::{KernelStamp, StampError};
 
     #[cfg(test)]
-    pub(super) mod tests {
-        thread_local! {
-            /// `recvmsg` calls made on this thread, for the tests that count them.
-            pub(crate) static RECVS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-        }
+    thread_local! {
+        /// `recvmsg` calls made on this thread, for the tests that count them.
+        pub(super) static RECVS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 
     /// Room for one `SCM_TIMESTAMPING` message (`CMSG_SPACE` of three timespecs: 64 bytes on
@@ -314,7 +312,7 @@ mod sys {
         buf: &mut [u8],
     ) -> io::Result<(usize, Option<KernelStamp>)> {
         #[cfg(test)]
-        tests::RECVS.with(|n| n.set(n.get() + 1));
+        RECVS.with(|n| n.set(n.get() + 1));
         let mut control = ControlBuffer([0; 128]);
         let mut iov = [IoSliceMut::new(buf)];
         let msg = recvmsg::<()>(

@@ -101,7 +101,7 @@ fn a_short_read_clears_readiness_so_the_next_read_waits_without_a_system_call() 
     let (mut server, mut client) = rt.block_on(pair(Clock::Kernel));
     server.write_all(b"abc").unwrap();
     std::thread::sleep(Duration::from_millis(5));
-    let calls = || sys::tests::RECVS.with(|n| n.get());
+    let calls = || sys::RECVS.with(|n| n.get());
     rt.block_on(async {
         let before = calls();
         let mut got = [0u8; 64];
