@@ -16,9 +16,9 @@
 //! among the bytes of the read that completed it**:
 //! - a message spread over several segments gets the time of the segment that completed it (the
 //!   earlier segments only made it incomplete; it could not be delivered before its last byte);
-//! - when one read returns the end of one message and the start of the next, the stamp is that of
-//!   the read's last segment, at most as late as the bytes after the message (on loopback they
-//!   are written together, so the stamps are the same);
+//! - when one read returns the end of one message and bytes after it, the stamp is that of the
+//!   read's latest segment: no later than those bytes, which arrived while the message waited to
+//!   be read (`report::saturation` says when that can change a figure);
 //! - over TLS the plaintext of a record comes out once the whole record is in, so the stamp is
 //!   that of the socket read that completed the record holding the message's last byte (with the
 //!   same caveat for bytes read ahead of it).
