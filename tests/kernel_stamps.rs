@@ -1,17 +1,43 @@
 //! Kernel receive timestamps end to end on loopback: with `timestamps = "kernel"` every
 //! in-window delivery of a WebSocket, raw, SSE or long-poll client (HTTP/1.1) carries the
 //! generator's read delay, and with `"user"` none does; publishers' lateness is recorded per
-//! in-window message with either. Counts are exact; no figure's size is asserted (the machine's speed is not under test).
+//! in-window message with either. Counts are exact; no figure's size is asserted (the machine's
+//! speed is not under test).
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
 mod common;
 
+use std::io::Write;
+
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
 use wsbench::scenario::{Transport, WsClient};
-use wsbench::wire::stamp::Clock;
+use wsbench::wire::stamp::{Arrivals, Clock, StampedTcp};
+
+/// A stamped loopback pair that has seen a stamped byte, to be kept open: Linux turns receive
+/// stamping on for the whole system a moment after the first socket asks for it, and off after
+/// the last one closes, so while this lives every segment is stamped.
+async fn warm() -> (std::net::TcpStream, StampedTcp) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    let mut client = StampedTcp::new(tcp, Clock::Kernel).unwrap();
+    let mut probe = [0u8; 1];
+    for _ in 0..1000 {
+        server.write_all(b"p").unwrap();
+        client.read_exact(&mut probe).await.unwrap();
+        if client.arrival().is_some() {
+            return (server, client);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("no receive stamp within 1000 probes");
+}
 
 async fn run(transport: Transport, clock: Clock) -> (ClientOutcome, LoadPlan) {
     let mut plan = common::small_plan();
@@ -45,6 +71,7 @@ fn transports() -> [Transport; 5] {
 /// in the window once in the publishers' lateness.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_delivery_carries_its_read_delay_with_kernel_stamps() {
+    let _warm = warm().await;
     for transport in transports() {
         let (o, plan) = run(transport.clone(), Clock::Kernel).await;
         let r = &o.recorder;

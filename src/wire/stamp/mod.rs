@@ -23,6 +23,12 @@
 //!   that of the socket read that completed the record holding the message's last byte (with the
 //!   same caveat for bytes read ahead of it).
 //!
+//! Linux turns receive stamping on for the whole system a moment after the first socket asks
+//! for it (a deferred work item), and off again after the last one closes: the first segments
+//! after that can come without a stamp. Their messages are timed in user space, as without
+//! kernel stamps, and give no read delay. A run's sockets are connected during the ramp-up,
+//! long before its measured phase.
+//!
 //! The stamp is on `CLOCK_REALTIME`; [`KernelStamp::delay`] turns it into how long ago the bytes
 //! arrived, by reading the same clock, so that callers can move their own monotonic receive time
 //! back by that much (latency stays one monotonic clock read twice; see `client::inbox`).

@@ -8,15 +8,31 @@ use tokio::io::AsyncReadExt;
 use super::*;
 
 /// A loopback pair: a blocking server socket for the test to write on, and the client's
-/// socket, read as `clock` says, on the calling runtime.
+/// socket, read as `clock` says, on the calling runtime. With the kernel's clock, it returns
+/// once a probe byte came stamped: Linux turns receive stamping on for the whole system a
+/// moment after the first socket asks (a deferred work item), so the first segments may carry
+/// none.
 async fn pair(clock: Clock) -> (std::net::TcpStream, StampedTcp) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap())
         .await
         .unwrap();
-    let (server, _) = listener.accept().unwrap();
+    let (mut server, _) = listener.accept().unwrap();
     server.set_nodelay(true).unwrap();
-    (server, StampedTcp::new(client, clock).unwrap())
+    let mut client = StampedTcp::new(client, clock).unwrap();
+    if clock == Clock::Kernel {
+        let mut probe = [0u8; 1];
+        for _ in 0..1000 {
+            server.write_all(b"p").unwrap();
+            client.read_exact(&mut probe).await.unwrap();
+            if client.arrival().is_some() {
+                return (server, client);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("no receive stamp within 1000 probes");
+    }
+    (server, client)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
