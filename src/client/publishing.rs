@@ -274,9 +274,8 @@ impl Publishing {
             return;
         };
         if at >= timeline.measure_start && at < timeline.measure_end {
-            let lag = Instant::now().saturating_duration_since(at);
-            ctx.intervals
-                .record_publish_lag(crate::metrics::thread_lane(), lag);
+            ctx.publish_lag_us
+                .record(Instant::now().saturating_duration_since(at));
         }
     }
 

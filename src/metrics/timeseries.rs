@@ -51,9 +51,6 @@ struct Shard {
     /// Kernel-stamped deliveries: user-space receive time − kernel arrival time (the whole run;
     /// never swapped).
     generator_delay_us: Histogram<u64>,
-    /// Publishers: how late each in-window message went out after its intended time (the whole
-    /// run; never swapped).
-    publish_lag_us: Histogram<u64>,
 }
 
 /// What the clients of one transport run record together, second by second. Shared by
@@ -102,7 +99,6 @@ impl IntervalRecorder {
                         unclocked: 0,
                         by_intended: vec![0; seconds],
                         generator_delay_us: new_histogram(),
-                        publish_lag_us: new_histogram(),
                     })
                 })
                 .collect(),
@@ -152,27 +148,16 @@ impl IntervalRecorder {
         }
     }
 
-    /// One in-window message a publisher handed to its socket `lag` after its intended time.
-    pub fn record_publish_lag(&self, shard: usize, lag: Duration) {
-        let mut s = self.shards[shard % SHARDS]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        record(&mut s.publish_lag_us, lag);
-    }
-
-    /// The generator's delay over every kernel-stamped delivery so far, and the publishers'
-    /// lateness over every in-window message so far: `(generator_delay_us, publish_lag_us)`.
-    pub fn delays(&self) -> (Histogram<u64>, Histogram<u64>) {
-        let (mut delay, mut lag) = (new_histogram(), new_histogram());
+    /// The generator's read delay over every kernel-stamped delivery so far.
+    pub fn generator_delay(&self) -> Histogram<u64> {
+        let mut delay = new_histogram();
         for shard in self.shards.iter() {
             let s = shard.lock().unwrap_or_else(PoisonError::into_inner);
             delay
                 .add(&s.generator_delay_us)
                 .expect("auto-resizing histograms of equal precision always merge");
-            lag.add(&s.publish_lag_us)
-                .expect("auto-resizing histograms of equal precision always merge");
         }
-        (delay, lag)
+        delay
     }
 
     /// One in-window delivery whose latency cannot be measured: its publisher is in another

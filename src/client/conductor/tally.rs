@@ -52,13 +52,12 @@ pub(super) async fn outcome(
         None => scheduled(&clients, measured.timeline, measured.measured),
     };
     // The whole run's latency is the sum of its seconds: no subscriber keeps a histogram.
-    let (generator_delay_us, publish_lag_us) = ctx.intervals.delays();
     let mut recorder = Recorder {
         latency_us: sum_seconds(&samples),
         connect_us: ctx.connect_us.take(),
         reconnect_us: ctx.reconnect_us.take(),
-        generator_delay_us,
-        publish_lag_us,
+        generator_delay_us: ctx.intervals.generator_delay(),
+        publish_lag_us: ctx.publish_lag_us.take(),
         ..Recorder::default()
     };
     let (subscribers_connected, deliveries_expected) =
