@@ -1,5 +1,5 @@
 //! Kernel receive timestamps end to end on loopback: with `timestamps = "kernel"` every
-//! in-window delivery of a WebSocket, raw, SSE or long-poll client (HTTP/1.1) carries the
+//! in-window delivery of a WebSocket, raw, SSE or long-poll client (HTTP/1.1, also over TLS) carries the
 //! generator's read delay, and with `"user"` none does; publishers' lateness is recorded per
 //! in-window message with either. Counts are exact; no figure's size is asserted (the machine's
 //! speed is not under test).
@@ -101,5 +101,35 @@ async fn user_stamps_record_no_read_delay() {
             o.messages_published,
             "{transport:?}"
         );
+    }
+}
+
+/// Over TLS (WebSocket and SSE) every delivery still carries its read delay: the stamp of the
+/// socket read that completed the record comes up through TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stamps_survive_tls() {
+    use wsbench::tls;
+    let _warm = warm().await;
+    let ws = Transport::Ws {
+        ping_interval: None,
+        client: WsClient::Wsbench,
+    };
+    for transport in [ws, Transport::Sse] {
+        let plan = common::small_plan();
+        let (addr, stop, cert) = common::start_tls_server(transport.kind()).await;
+        let root = cert.cert_der().unwrap();
+        let target = Target {
+            tls: Some(tls::client_config(root, &[tls::ALPN_HTTP1]).unwrap()),
+            ..Target::new(transport.clone(), addr).unwrap()
+        };
+        let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+            .await
+            .unwrap();
+        stop.cancel();
+        let r = &o.recorder;
+        let d = r.counts.delivery;
+        let expected = o.messages_published * u64::from(plan.subscribers);
+        assert_eq!((d.delivered, d.lost), (expected, 0), "{transport:?}");
+        assert_eq!(r.generator_delay_us.len(), d.delivered, "{transport:?}");
     }
 }
