@@ -1,8 +1,8 @@
 //! Kernel receive timestamps end to end on loopback: with `timestamps = "kernel"` every
-//! in-window delivery of a WebSocket, raw, SSE or long-poll client (HTTP/1.1, also over TLS) carries the
-//! generator's read delay, and with `"user"` none does; publishers' lateness is recorded per
-//! in-window message with either. Counts are exact; no figure's size is asserted (the machine's
-//! speed is not under test).
+//! in-window delivery of a WebSocket, raw, SSE or long-poll client (HTTP/1.1, also over TLS)
+//! carries the generator's read delay, and with `"user"` none does; publishers' lateness is
+//! recorded per in-window message with either. Counts are exact; no figure's size is asserted
+//! (the machine's speed is not under test).
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
