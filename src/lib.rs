@@ -32,7 +32,8 @@
 //!   serves them all on one port with the chat page ([`server::page`]).
 //! - [`scenario`]: one TOML file into a validated [`scenario::Scenario`] and one
 //!   [`scenario::TransportPlan`] per transport, errors with file:line and field.
-//! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS).
+//! - [`wire`]: byte counting below HTTP and WebSocket (and below and above TLS), and the
+//!   kernel's receive timestamp of the bytes each client read returns.
 //! - [`tls`]: the self-signed certificate a run makes, server and client rustls configurations.
 //! - [`os`]: open-file limit, port range, listen backlog cap, CPU time and memory from `/proc`.
 //! - [`codec`]: the bytes of every protocol, pure: the message envelope, the poll batch body, SSE

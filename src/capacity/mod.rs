@@ -181,7 +181,9 @@ async fn step(
 /// own, whatever they say. A generator that was only late (its lag p99 over its share of the
 /// latency p99, CPU to spare) adds about its lag p99 to the slowest deliveries, and nothing
 /// else: that can turn a pass into a fail, never a fail into a pass or a loss into none. So
-/// lateness decides only a step over the p99 limit by less than the lag. (A server that
+/// lateness decides only a step over the p99 limit by less than the lag. With kernel
+/// timestamps the read delay is out of the figures, and the lateness that decides is the
+/// publishers'. (A server that
 /// answers a broadcast with a thousand writes at once makes the generator's threads late by the
 /// time they take to read them all, ~2–4 ms at 1000 subscribers on two cores; with the rule
 /// applied to every step, each such search stopped at its first step.)
@@ -191,11 +193,17 @@ pub fn judge(row: &Summary, limit_us: u64) -> Verdict {
         return Verdict::GeneratorSaturated;
     }
     let verdict = judge_server(row, limit_us);
-    let lag = row.client_lag_p99_us.unwrap_or(0);
+    // What lateness is still in the figures: the event-loop lag with user-space timestamps;
+    // with the kernel's (a read delay figure), only the publishers' (see `docs/latency.md`).
+    let (late, lag) = match row.generator_delay_p99_us {
+        None => (saturated.lag, row.client_lag_p99_us),
+        Some(_) => (saturated.publish, row.publish_lag_p99_us),
+    };
+    let lag = lag.unwrap_or(0);
     let within_lag = row
         .latency_p99_us
         .is_some_and(|p99| p99.saturating_sub(lag) <= limit_us);
-    if saturated.lag && verdict == Verdict::P99Over && within_lag {
+    if late && verdict == Verdict::P99Over && within_lag {
         Verdict::GeneratorSaturated
     } else {
         verdict
@@ -317,6 +325,18 @@ mod tests {
         assert_eq!(judge(&late_lost, 50_000), Verdict::Lost);
         assert_eq!(judge(&late(55), 50_000), Verdict::GeneratorSaturated);
         assert_eq!(judge(&late(57), 50_000), Verdict::P99Over);
+        // With kernel timestamps the lag is out of the figures; late publishers are not.
+        let stamped = |p99_ms: u64, publish_lag_us: u64| Summary {
+            generator_delay_p99_us: Some(1_000),
+            publish_lag_p99_us: Some(publish_lag_us),
+            ..late(p99_ms)
+        };
+        assert_eq!(judge(&stamped(55, 0), 50_000), Verdict::P99Over);
+        assert_eq!(
+            judge(&stamped(55, 6_000), 50_000),
+            Verdict::GeneratorSaturated
+        );
+        assert_eq!(judge(&stamped(57, 6_000), 50_000), Verdict::P99Over);
         let nothing = Summary {
             latency_p99_us: None,
             ..row(0)

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -29,6 +28,7 @@ use super::failure::ConnectError;
 use crate::metrics::FailureKind;
 use crate::wire::CountingStream;
 use crate::wire::delay::Delayed;
+use crate::wire::stamp::{Clock, StampedTcp};
 
 /// A connected client socket: a counted [`Link`], or counted plaintext over TLS over it. The TLS
 /// side is boxed: rustls's connection state is about a kilobyte, and a plain connection should
@@ -37,7 +37,7 @@ pub type Stream = Either<Link, Box<CountingStream<TlsStream<Link>>>>;
 
 /// Counted TCP, as it is on loopback or behind the emulated network. The delayed side is boxed
 /// (its queues and timer), so a connection without a `[network]` is no larger than before.
-pub type Link = Either<CountingStream<TcpStream>, Box<Delayed<CountingStream<TcpStream>>>>;
+pub type Link = Either<CountingStream<StampedTcp>, Box<Delayed<CountingStream<StampedTcp>>>>;
 
 /// TLS handshakes made and their summed duration, over every client of one transport run.
 #[derive(Debug, Default)]
@@ -73,8 +73,20 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
         .map_err(|e| ConnectError::io("connect", &e))?;
     tcp.set_nodelay(true)
         .map_err(|e| ConnectError::io("set_nodelay", &e))?;
-    let counted = CountingStream::new(tcp, ctx.meter.clone());
     let network = ctx.plan.shape.network;
+    // Behind an emulated network the bytes' arrival is the emulation's, in user space (see
+    // `Arrivals for Delayed`): the kernel's stamps would only be read and thrown away.
+    let clock = match network.is_loopback() {
+        true => ctx.plan.shape.timestamps,
+        false => Clock::User,
+    };
+    let tcp = StampedTcp::new(tcp, clock).map_err(|e| {
+        ConnectError::new(
+            FailureKind::Other,
+            format!("[clients] timestamps = \"kernel\": {e}"),
+        )
+    })?;
+    let counted = CountingStream::new(tcp, ctx.meter.clone());
     let link = if network.is_loopback() {
         Either::Left(counted)
     } else {
@@ -128,7 +140,7 @@ mod tests {
     fn a_plain_stream_is_no_larger_than_its_counted_socket() {
         assert_eq!(
             std::mem::size_of::<Stream>(),
-            std::mem::size_of::<CountingStream<TcpStream>>()
+            std::mem::size_of::<CountingStream<StampedTcp>>()
         );
     }
 }

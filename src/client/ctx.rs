@@ -48,6 +48,9 @@ pub(super) struct Ctx {
     /// Every reconnection's successful attempt (churn's rejoins and lost connections'), timed
     /// like a connect: the connect time under load.
     pub(super) reconnect_us: SharedHistogram,
+    /// How late the publishers handed each in-window message to their socket (a few publishers
+    /// at the rate of the schedule, so one lock is plenty).
+    pub(super) publish_lag_us: SharedHistogram,
     /// With TLS: the plaintext bytes, counted above TLS.
     pub(super) above_tls: Arc<WireMeter>,
     pub(super) handshakes: HandshakeMeter,

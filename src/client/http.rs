@@ -27,6 +27,7 @@ use super::publishing::Publishing;
 use crate::codec::h1::{Head, Method};
 use crate::metrics::{FailureKind, Recorder};
 use crate::protocol::in_room;
+use crate::wire::stamp::KernelStamp;
 
 /// Largest answer body read whole (a poll's batch): twice the most the built-in server sends
 /// (1024 messages of up to 64 KiB), so only a runaway answer is refused.
@@ -94,6 +95,16 @@ pub(super) enum BodyStream {
 }
 
 impl BodyStream {
+    /// The kernel's arrival time of what the last [`BodyStream::part`] read, over HTTP/1.1;
+    /// `None` over HTTP/2 (hyper reads the socket in a task of its own, and its frames do not
+    /// say which read brought them).
+    pub(super) fn arrival(&self) -> Option<KernelStamp> {
+        match self {
+            BodyStream::Http1(conn) => conn.arrival(),
+            BodyStream::Http2 { .. } => None,
+        }
+    }
+
     /// Waits for more of the body and hands it to `on_data`; `false` once the body ended.
     /// Cancel-safe: nothing read is lost if the wait is dropped.
     pub(super) async fn part(
@@ -132,6 +143,15 @@ pub(super) fn expect_ok(head: &Head, step: &str) -> Result<(), ConnectError> {
 }
 
 impl Sender {
+    /// The kernel's arrival time of the last bytes read on the connection: after an exchange,
+    /// those that completed its answer. `None` over HTTP/2, as [`BodyStream::arrival`].
+    pub(super) fn arrival(&self) -> Option<KernelStamp> {
+        match self {
+            Sender::Http1(conn) => conn.arrival(),
+            Sender::Http2 { .. } => None,
+        }
+    }
+
     /// Sends `request` and reads its whole answer (a body of at most [`MAX_BODY_BYTES`]). The
     /// future owns the connection and gives it back with the answer, so it can stay in flight
     /// while the caller waits on other events; dropping it drops the connection, so no answer

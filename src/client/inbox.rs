@@ -13,6 +13,9 @@
 //! delivery. Its tracker counts publishers by their index within the room, so it stays a few
 //! words per publisher of its own room however many rooms there are.
 //!
+//! With kernel timestamps ([`crate::wire::stamp`]) a delivery's receive time is when its bytes
+//! reached the socket, not when this task read them ([`Inbox::receive_stamped`]).
+//!
 //! In a sharded run a message from another shard's publisher carries a send time on that
 //! shard's clock: it counts for delivery, loss, duplicates and order like any other, but gives
 //! no latency ([`Timeline::own`]).
@@ -27,6 +30,7 @@ use crate::codec::envelope::{Envelope, RunTag};
 use crate::metrics::delivery::{Arrival, DeliveryTracker};
 use crate::metrics::{Counts, IntervalRecorder, thread_lane};
 use crate::protocol::RoomId;
+use crate::wire::stamp::KernelStamp;
 
 /// One subscriber's receive-side state; owned by its task, merged at the end.
 #[derive(Debug)]
@@ -74,6 +78,21 @@ impl Inbox {
 
     /// Handles one received message at `now`. Before the timeline is fixed nothing is in the window.
     pub fn receive(&mut self, message: &[u8], now: Instant, timeline: Option<&Timeline>) {
+        self.receive_stamped(message, now, None, timeline);
+    }
+
+    /// [`Inbox::receive`] of a message whose bytes the kernel stamped on arrival (`stamp`,
+    /// realtime). The receive time is then `now` moved back by how long ago that was: the
+    /// latency stays the monotonic clock read twice (intended send time, receive time), and
+    /// what the move took away, this task's wait to read the bytes, is the generator's delay,
+    /// recorded on its own. Without a stamp the receive time is `now`.
+    pub fn receive_stamped(
+        &mut self,
+        message: &[u8],
+        now: Instant,
+        stamp: Option<KernelStamp>,
+        timeline: Option<&Timeline>,
+    ) {
         let Some(envelope) = Envelope::find(message) else {
             self.counts.foreign += 1;
             return;
@@ -109,8 +128,11 @@ impl Inbox {
                 let second = usize::try_from(second).unwrap_or(usize::MAX);
                 // The worker thread's own lane: the lock's line stays on this core.
                 if t.own.contains(envelope.publisher) {
-                    let latency = now.saturating_duration_since(intended);
-                    intervals.record_delivery(thread_lane(), latency, second);
+                    // Read only for a delivery that is recorded: one clock read per delivery.
+                    let delay = stamp.map(KernelStamp::delay);
+                    let received = delay.map_or(now, |d| now.checked_sub(d).unwrap_or(now));
+                    let latency = received.saturating_duration_since(intended);
+                    intervals.record_stamped_delivery(thread_lane(), latency, delay, second);
                 } else {
                     intervals.record_unclocked_delivery(thread_lane(), second);
                 }
@@ -251,5 +273,47 @@ mod tests {
             (3, 0, 0, 0)
         );
         assert_eq!(counts.foreign, 0);
+    }
+
+    /// Intended 100 ms before `now`, its bytes stamped by the kernel 60 ms before: the latency
+    /// is the 40 ms up to the arrival, and the 60 ms (or the few µs more that passed before the
+    /// inbox read the clock) are the generator's delay. Without the stamp, all 100 ms.
+    #[test]
+    fn a_kernel_stamp_moves_the_receive_time_back_to_the_arrival() {
+        use std::time::{Duration, SystemTime};
+        let now = Instant::now();
+        let epoch = now - Duration::from_millis(100);
+        let timeline = Timeline {
+            epoch,
+            publish_start: epoch,
+            measure_start: epoch,
+            measure_end: epoch + Duration::from_secs(10),
+            own: (0..10).into(),
+        };
+        let intervals = Arc::new(IntervalRecorder::new(10));
+        let since_epoch = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            - Duration::from_millis(60);
+        let stamp = KernelStamp { since_epoch };
+        let mut stamped = Inbox::new(RUN, RoomId::LOBBY, 1);
+        stamped.attach(intervals.clone(), None);
+        stamped.receive_stamped(&message(0, 0), now, Some(stamp), Some(&timeline));
+        let (latency, _) = intervals.take_latency();
+        let delay = intervals.generator_delay();
+        assert_eq!((latency.len(), delay.len()), (1, 1));
+        // Histograms keep 3 significant digits: 40 ms is recorded as 40,000 ± 40 µs.
+        assert!(latency.max() <= 40_040, "{}", latency.max());
+        assert!(delay.min() >= 59_960, "{}", delay.min());
+        let mut plain = Inbox::new(RUN, RoomId::LOBBY, 1);
+        plain.attach(intervals.clone(), None);
+        plain.receive(&message(0, 0), now, Some(&timeline));
+        let (latency, _) = intervals.take_latency();
+        assert!(latency.min() >= 99_900, "{}", latency.min());
+        assert_eq!(
+            intervals.generator_delay().len(),
+            1,
+            "no delay without a stamp"
+        );
     }
 }

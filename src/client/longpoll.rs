@@ -29,6 +29,7 @@ use crate::metrics::FailureKind;
 use crate::protocol::{MISSED, NEXT_CURSOR, RoomId, in_room};
 use crate::scenario::Transport;
 use crate::scenario::template::CursorFrom;
+use crate::wire::stamp::KernelStamp;
 
 /// How a subscriber paces its polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,8 @@ struct Answer {
     next_cursor: Cursor,
     missed: u64,
     received_at: Instant,
+    /// The kernel's arrival time of the bytes that completed the answer, over HTTP/1.1.
+    arrival: Option<KernelStamp>,
 }
 
 /// The answer's fields a poll reads.
@@ -142,7 +145,7 @@ fn poll(
     let exchange = sender.exchange(ctx, request, "poll");
     Box::pin(async move {
         let (sender, head, body) = exchange.await?;
-        let received_at = Instant::now();
+        let (received_at, arrival) = (Instant::now(), sender.arrival());
         expect_ok(&head, "poll")?;
         let header = |name: &str| -> Option<u64> { head.get(name)?.trim().parse().ok() };
         let next_cursor = header(NEXT_CURSOR).map(Cursor::Seq).ok_or_else(|| {
@@ -156,6 +159,7 @@ fn poll(
             next_cursor,
             missed,
             received_at,
+            arrival,
         };
         Ok((sender, answer))
     })
@@ -169,7 +173,7 @@ fn nchan_answer(
 ) -> Pending {
     Box::pin(async move {
         let (sender, head, body) = exchange.await?;
-        let received_at = Instant::now();
+        let (received_at, arrival) = (Instant::now(), sender.arrival());
         let (messages, next_cursor) = match head.status {
             200 => {
                 let field = |name: &str| head.get(name).map(|v| v.trim().to_string());
@@ -197,6 +201,7 @@ fn nchan_answer(
             next_cursor,
             missed: 0,
             received_at,
+            arrival,
         };
         Ok((sender, answer))
     })
@@ -212,7 +217,7 @@ fn template_answer(
 ) -> Pending {
     Box::pin(async move {
         let (sender, head, body) = exchange.await?;
-        let received_at = Instant::now();
+        let (received_at, arrival) = (Instant::now(), sender.arrival());
         let broken = |what: &str| ConnectError::new(FailureKind::Protocol, format!("poll: {what}"));
         let (messages, next) = match head.status {
             200 => {
@@ -248,6 +253,7 @@ fn template_answer(
             next_cursor: Cursor::Template(next),
             missed: 0,
             received_at,
+            arrival,
         };
         Ok((sender, answer))
     })
@@ -388,8 +394,10 @@ pub(super) async fn subscriber(
                         inbox.counts.messages_in_responses += answer.messages.len() as u64;
                     }
                     ctx.learn_timeline(&mut timeline);
+                    // Every message of the answer arrived with its last bytes.
                     for message in &answer.messages {
-                        inbox.receive(message, answer.received_at, timeline.as_ref());
+                        let (at, arrival) = (answer.received_at, answer.arrival);
+                        inbox.receive_stamped(message, at, arrival, timeline.as_ref());
                     }
                     cursor = answer.next_cursor;
                     pause_if(slow, &ctx).await;

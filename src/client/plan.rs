@@ -15,6 +15,7 @@ use crate::protocol::{self, RoomId, TransportKind};
 use crate::scenario::target::Endpoint;
 use crate::scenario::template::PublishRule;
 use crate::scenario::{Network, Pattern, Rooms, Scenario, Transport};
+use crate::wire::stamp::Clock;
 
 /// What the load looks like for one transport (the scenario's common fields).
 #[derive(Debug, Clone)]
@@ -80,6 +81,9 @@ pub struct Shape {
     /// `[clients] idle`: connections beyond the subscribers, each in a room nobody publishes
     /// into ([`LoadPlan::idle_room`]), open through the measured phase: heartbeats only.
     pub idle: u32,
+    /// `[clients] timestamps`: whose clock says when a message arrived, the kernel's receive
+    /// stamp or the user-space read ([`crate::wire::stamp`]).
+    pub timestamps: Clock,
 }
 
 impl Default for Shape {
@@ -92,6 +96,7 @@ impl Default for Shape {
             window: None,
             idle_phase: None,
             idle: 0,
+            timestamps: Clock::default(),
         }
     }
 }
@@ -122,6 +127,7 @@ impl LoadPlan {
                 window: s.publish.window,
                 idle_phase: s.clients.idle_phase,
                 idle: s.clients.idle,
+                timestamps: s.clients.timestamps,
             },
             rooms: s.rooms,
             run: RunTag::fresh(),

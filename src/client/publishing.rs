@@ -251,6 +251,7 @@ impl Publishing {
     /// The message from [`Publishing::next_message`] was handed to the socket.
     pub fn sent(&mut self) {
         if let Some((_, at)) = self.peek() {
+            self.lateness(at);
             self.count(at);
             self.advance();
         }
@@ -265,8 +266,21 @@ impl Publishing {
     pub fn take(&mut self, payload_bytes: usize) -> Option<(Vec<u8>, Instant)> {
         let message = self.next_message(payload_bytes)?;
         let (_, at) = self.peek()?;
+        self.lateness(at);
         self.advance();
         Some((message, at))
+    }
+
+    /// Records how late the message intended for `at` goes out: now, when it is handed to the
+    /// socket (sent, or taken to be sent), if it is in the measured window.
+    fn lateness(&self, at: Instant) {
+        let (Some(timeline), Some(ctx)) = (self.timeline.as_ref(), &self.tally) else {
+            return;
+        };
+        if at >= timeline.measure_start && at < timeline.measure_end {
+            ctx.publish_lag_us
+                .record(Instant::now().saturating_duration_since(at));
+        }
     }
 
     /// The server took a message from [`Publishing::take`] that was meant for `at`. The caller

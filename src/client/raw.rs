@@ -15,6 +15,7 @@ use super::ws::{Connection, Dial, Received, WsError, session};
 use crate::codec::raw::{self, Decoder};
 use crate::codec::ws::Config;
 use crate::protocol::{RoomId, raw_room_preamble};
+use crate::wire::stamp::{Arrivals, KernelStamp};
 
 /// The byte stream under the client: TCP, counted (see [`super::conn`]).
 type Stream = super::conn::Stream;
@@ -34,7 +35,7 @@ impl<S> Client<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
+impl<S: AsyncRead + AsyncWrite + Arrivals + Unpin + Send> Connection for Client<S> {
     async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
         self.framed.out.extend_from_slice(&raw::encode(&text));
         Ok(self.framed.flush().await?)
@@ -46,12 +47,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     }
 
     async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
+        self.next_stamped(move |bytes, _| on_data(bytes)).await
+    }
+
+    async fn next_stamped(
+        &mut self,
+        mut on_data: impl FnMut(&[u8], Option<KernelStamp>) + Send,
+    ) -> Result<Received, WsError> {
         loop {
             // A send cut short by a cancelled call resumes first.
             self.framed.flush().await?;
             let mut got = false;
+            // What the decoder holds was completed by the stream's last read.
+            let arrival = self.framed.stream.arrival();
             while let Some(message) = self.framed.decoder.next_message()? {
-                on_data(message);
+                on_data(message, arrival);
                 got = true;
             }
             if got {
@@ -126,5 +136,120 @@ mod tests {
         assert_eq!(sent, [0, 0, 0, 2, b'u', b'p']);
         drop(far);
         assert!(matches!(client.next(|_| {}).await, Err(WsError::Closed)));
+    }
+}
+
+/// Kernel stamps through a client's stack: a message completed by a later segment, or by a
+/// later TLS record, arrives when that one did.
+#[cfg(test)]
+#[cfg(target_os = "linux")]
+mod stamps {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream as StdTcp};
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::tls::{ALPN_HTTP1, SelfSigned, client_config, server_config};
+    use crate::wire::stamp::{Clock, StampedTcp};
+    use crate::wire::{CountingStream, WireMeter};
+
+    /// The gap between the two halves of the message.
+    const GAP: Duration = Duration::from_millis(30);
+
+    /// Writes one raw message in two halves `GAP` apart on `out` (flushing each), sending the
+    /// realtime clock read just before the second half to `when`; then waits for `done`.
+    fn write_halves(mut out: impl Write, when: mpsc::Sender<Duration>, done: mpsc::Receiver<()>) {
+        let wire = raw::encode(b"a message in two halves");
+        let (first, second) = wire.split_at(wire.len() / 2);
+        out.write_all(first).unwrap();
+        out.flush().unwrap();
+        std::thread::sleep(GAP);
+        when.send(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
+            .unwrap();
+        out.write_all(second).unwrap();
+        out.flush().unwrap();
+        let _ = done.recv();
+    }
+
+    /// A loopback listener, and the client's kernel-stamped, counted socket to it.
+    async fn connect() -> (TcpListener, CountingStream<StampedTcp>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let stamped = StampedTcp::new(tcp, Clock::Kernel).unwrap();
+        (
+            listener,
+            CountingStream::new(stamped, Arc::new(WireMeter::default())),
+        )
+    }
+
+    /// Reads one message with its stamp.
+    async fn one<S: AsyncRead + AsyncWrite + Arrivals + Unpin + Send>(
+        client: &mut Client<S>,
+    ) -> (Vec<u8>, Option<KernelStamp>) {
+        let mut got = Vec::new();
+        while got.is_empty() {
+            client
+                .next_stamped(|m, at| got.push((m.to_vec(), at)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(got.len(), 1);
+        got.remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_message_split_over_segments_arrives_with_its_last_one() {
+        let (listener, stream) = connect().await;
+        let (when, second_at) = mpsc::channel();
+        let (done, wait) = mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_nodelay(true).unwrap();
+            write_halves(tcp, when, wait);
+        });
+        let mut client = Client::new(stream);
+        let (message, stamp) = one(&mut client).await;
+        assert_eq!(message, b"a message in two halves");
+        let second_at = second_at.recv().unwrap();
+        let stamp = stamp.expect("loopback segments are stamped");
+        assert!(stamp.since_epoch >= second_at, "{stamp:?} < {second_at:?}");
+        done.send(()).unwrap();
+        server.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn over_tls_the_record_that_completes_a_message_gives_its_arrival() {
+        let cert = SelfSigned::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files = cert.write(dir.path()).unwrap();
+        let server_tls = server_config(&files, &[ALPN_HTTP1]).unwrap();
+        let client_tls = client_config(cert.cert_der().unwrap(), &[ALPN_HTTP1]).unwrap();
+        let (listener, stream) = connect().await;
+        let (when, second_at) = mpsc::channel();
+        let (done, wait) = mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let conn = rustls::ServerConnection::new(server_tls).unwrap();
+            // Each half goes out as a record of its own when flushed.
+            write_halves(rustls::StreamOwned::<_, StdTcp>::new(conn, tcp), when, wait);
+        });
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(client_tls)
+            .connect(name, stream)
+            .await
+            .unwrap();
+        let mut client = Client::new(tls);
+        let (message, stamp) = one(&mut client).await;
+        assert_eq!(message, b"a message in two halves");
+        let second_at = second_at.recv().unwrap();
+        let stamp = stamp.expect("the stamp comes through TLS");
+        assert!(stamp.since_epoch >= second_at, "{stamp:?} < {second_at:?}");
+        done.send(()).unwrap();
+        server.join().unwrap();
     }
 }

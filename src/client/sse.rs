@@ -83,11 +83,14 @@ pub(super) async fn subscriber(
             }) => {
                 // What this read completed counts even if the stream broke right after it: the
                 // resume point is past it, so the server will not send it again.
-                let now = Instant::now();
+                // Every event this read completed arrived with its bytes.
+                let (now, arrival) = (Instant::now(), stream.arrival());
                 ctx.learn_timeline(&mut timeline);
                 for item in items.drain(..) {
                     match item {
-                        Item::Event { data, .. } => inbox.receive(&data, now, timeline.as_ref()),
+                        Item::Event { data, .. } => {
+                            inbox.receive_stamped(&data, now, arrival, timeline.as_ref());
+                        }
                         Item::Missed(k) => inbox.counts.missed_reported += k,
                     }
                 }

@@ -139,6 +139,14 @@ pub struct Recorder {
     /// Each reconnection's successful attempt (TCP + handshake, TLS, any emulated round trips),
     /// in µs: the connect time under load, churn's rejoins included.
     pub reconnect_us: Histogram<u64>,
+    /// With kernel timestamps, per in-window delivery: the user-space receive time − the
+    /// kernel's arrival time of its bytes, in µs: the generator's own delay in reading it, taken
+    /// out of `latency_us`. Empty with user-space timestamps.
+    pub generator_delay_us: Histogram<u64>,
+    /// Per in-window message published: how long after its intended send time the publisher
+    /// handed it to its socket, in µs. Publishing runs on the user-space clock, so this part of
+    /// the generator's delay stays in `latency_us`.
+    pub publish_lag_us: Histogram<u64>,
     /// Counters, summed over clients.
     pub counts: Counts,
 }
@@ -150,6 +158,8 @@ impl Default for Recorder {
             connect_us: new_histogram(),
             publish_rtt_us: new_histogram(),
             reconnect_us: new_histogram(),
+            generator_delay_us: new_histogram(),
+            publish_lag_us: new_histogram(),
             counts: Counts::default(),
         }
     }
@@ -185,6 +195,12 @@ impl Recorder {
             .expect("auto-resizing histograms of equal precision always merge");
         self.reconnect_us
             .add(&other.reconnect_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+        self.generator_delay_us
+            .add(&other.generator_delay_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+        self.publish_lag_us
+            .add(&other.publish_lag_us)
             .expect("auto-resizing histograms of equal precision always merge");
         self.counts.merge(&other.counts);
     }

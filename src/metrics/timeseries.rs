@@ -48,6 +48,9 @@ struct Shard {
     latency_us: Histogram<u64>,
     unclocked: u64,
     by_intended: Vec<u64>,
+    /// Kernel-stamped deliveries: user-space receive time − kernel arrival time (the whole run;
+    /// never swapped).
+    generator_delay_us: Histogram<u64>,
 }
 
 /// What the clients of one transport run record together, second by second. Shared by
@@ -95,6 +98,7 @@ impl IntervalRecorder {
                         latency_us: new_histogram(),
                         unclocked: 0,
                         by_intended: vec![0; seconds],
+                        generator_delay_us: new_histogram(),
                     })
                 })
                 .collect(),
@@ -120,13 +124,40 @@ impl IntervalRecorder {
     /// `shard` (any number; taken modulo [`SHARDS`]). `intended_second` is the second of the
     /// measured phase the message was intended in; beyond the phase it only counts as latency.
     pub fn record_delivery(&self, shard: usize, latency: Duration, intended_second: usize) {
+        self.record_stamped_delivery(shard, latency, None, intended_second);
+    }
+
+    /// [`IntervalRecorder::record_delivery`] with the generator's own delay in reading it, if
+    /// known (kernel timestamps), under the same lock.
+    pub fn record_stamped_delivery(
+        &self,
+        shard: usize,
+        latency: Duration,
+        generator_delay: Option<Duration>,
+        intended_second: usize,
+    ) {
         let mut s = self.shards[shard % SHARDS]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         record(&mut s.latency_us, latency);
+        if let Some(delay) = generator_delay {
+            record(&mut s.generator_delay_us, delay);
+        }
         if let Some(n) = s.by_intended.get_mut(intended_second) {
             *n += 1;
         }
+    }
+
+    /// The generator's read delay over every kernel-stamped delivery so far.
+    pub fn generator_delay(&self) -> Histogram<u64> {
+        let mut delay = new_histogram();
+        for shard in self.shards.iter() {
+            let s = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            delay
+                .add(&s.generator_delay_us)
+                .expect("auto-resizing histograms of equal precision always merge");
+        }
+        delay
     }
 
     /// One in-window delivery whose latency cannot be measured: its publisher is in another

@@ -29,6 +29,12 @@ pub const HLOG_TAG_CONNECT: &str = "connect";
 pub const HLOG_TAG_PUBLISH_RTT: &str = "publish_rtt";
 /// Tag of the reconnect-time interval in a `.hlog` file (absent in older files).
 pub const HLOG_TAG_RECONNECT: &str = "reconnect";
+/// Tag of the generator's read delay (user-space − kernel receive time) in a `.hlog` file
+/// (absent in older files).
+pub const HLOG_TAG_GENERATOR_DELAY: &str = "generator_delay";
+/// Tag of the publishers' lateness behind their schedule in a `.hlog` file (absent in older
+/// files).
+pub const HLOG_TAG_PUBLISH_LAG: &str = "publish_lag";
 
 /// One interval of an interval log, decoded.
 #[derive(Debug, Clone)]
@@ -54,6 +60,11 @@ pub struct StoredHistograms {
     pub publish_rtt_us: Histogram<u64>,
     /// Reconnect time, µs; empty in files written before wsbench recorded it.
     pub reconnect_us: Histogram<u64>,
+    /// The generator's read delay per delivery, µs; empty with user-space timestamps and in
+    /// files written before wsbench recorded it.
+    pub generator_delay_us: Histogram<u64>,
+    /// Publishers' lateness per message, µs; empty in files written before wsbench recorded it.
+    pub publish_lag_us: Histogram<u64>,
     /// Push latency per second (the untagged intervals, in file order), packed as they are read
     /// so a long run's file never needs all its seconds decoded at once; empty in files written
     /// before wsbench kept a time series.
@@ -109,7 +120,9 @@ pub(crate) fn write_hlog(
         "wsbench {} transport={}: values in microseconds (µs); \
          Tag={HLOG_TAG_LATENCY} is push latency of the whole run, Tag={HLOG_TAG_CONNECT} is \
          connect time, Tag={HLOG_TAG_PUBLISH_RTT} is the publishers' POST round trip, \
-         Tag={HLOG_TAG_RECONNECT} is reconnect time; untagged intervals are push latency second by second",
+         Tag={HLOG_TAG_RECONNECT} is reconnect time, Tag={HLOG_TAG_GENERATOR_DELAY} is the \
+         generator's read delay, Tag={HLOG_TAG_PUBLISH_LAG} is the publishers' lateness; \
+         untagged intervals are push latency second by second",
         env!("CARGO_PKG_VERSION"),
         m.transport,
     );
@@ -128,6 +141,8 @@ pub(crate) fn write_hlog(
         (HLOG_TAG_CONNECT, &m.clients.connect_us),
         (HLOG_TAG_PUBLISH_RTT, &m.clients.publish_rtt_us),
         (HLOG_TAG_RECONNECT, &m.clients.reconnect_us),
+        (HLOG_TAG_GENERATOR_DELAY, &m.clients.generator_delay_us),
+        (HLOG_TAG_PUBLISH_LAG, &m.clients.publish_lag_us),
     ] {
         let tag = Tag::new(tag).expect("the tag constants hold no ',', ' ' or newline");
         log.write_histogram(h, start, m.measured, Some(tag))
@@ -201,12 +216,19 @@ pub fn read_histograms(path: &Path) -> Result<StoredHistograms, ReportError> {
             Err(HlogError::MissingTag(_)) => crate::metrics::new_histogram(),
             other => other.map_err(read_error)?,
         },
-        reconnect_us: match sum_tagged(&tagged, HLOG_TAG_RECONNECT) {
-            Err(HlogError::MissingTag(_)) => crate::metrics::new_histogram(),
-            other => other.map_err(read_error)?,
-        },
+        reconnect_us: optional(&tagged, HLOG_TAG_RECONNECT).map_err(read_error)?,
+        generator_delay_us: optional(&tagged, HLOG_TAG_GENERATOR_DELAY).map_err(read_error)?,
+        publish_lag_us: optional(&tagged, HLOG_TAG_PUBLISH_LAG).map_err(read_error)?,
         seconds,
     })
+}
+
+/// [`sum_tagged`] of a tag older files lack: empty when absent.
+fn optional(intervals: &[HlogInterval], tag: &'static str) -> Result<Histogram<u64>, HlogError> {
+    match sum_tagged(intervals, tag) {
+        Err(HlogError::MissingTag(_)) => Ok(crate::metrics::new_histogram()),
+        other => other,
+    }
 }
 
 /// The sum of the intervals tagged `tag`. A single interval is returned as decoded, so a
@@ -280,28 +302,32 @@ mod tests {
         write_hlog(&path, started, &m).unwrap();
 
         let intervals = read_hlog(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(intervals.len(), 4 + m.timeseries.seconds.len());
+        assert_eq!(intervals.len(), 6 + m.timeseries.seconds.len());
         assert_eq!(intervals[0].tag.as_deref(), Some(HLOG_TAG_LATENCY));
         assert_eq!(intervals[0].start, Duration::from_millis(1_700_000_000_250));
         assert_eq!(intervals[0].duration, m.measured);
         assert_eq!(intervals[1].tag.as_deref(), Some(HLOG_TAG_CONNECT));
         assert_eq!(intervals[2].tag.as_deref(), Some(HLOG_TAG_PUBLISH_RTT));
         assert_eq!(intervals[3].tag.as_deref(), Some(HLOG_TAG_RECONNECT));
+        assert_eq!(intervals[4].tag.as_deref(), Some(HLOG_TAG_GENERATOR_DELAY));
+        assert_eq!(intervals[5].tag.as_deref(), Some(HLOG_TAG_PUBLISH_LAG));
 
         let read = read_histograms(&path).unwrap();
         assert_eq!(read.latency_us, m.clients.latency_us);
         assert_eq!(read.connect_us, m.clients.connect_us);
         assert_eq!(read.publish_rtt_us, m.clients.publish_rtt_us);
         assert_eq!(read.reconnect_us, m.clients.reconnect_us);
+        assert_eq!(read.generator_delay_us, m.clients.generator_delay_us);
+        assert_eq!(read.publish_lag_us, m.clients.publish_lag_us);
         let seconds: Vec<_> = m.timeseries.seconds.iter().map(|s| &s.latency_us).collect();
         assert_eq!(read.seconds.iter().collect::<Vec<_>>(), seconds);
-        assert_eq!(intervals[4].histogram, seconds[0].unpack());
+        assert_eq!(intervals[6].histogram, seconds[0].unpack());
         assert!(!seconds.is_empty());
         assert_eq!(
-            intervals[5].start,
+            intervals[7].start,
             m.timeseries.start_unix + m.timeseries.seconds[0].duration
         );
-        assert_eq!(intervals[5].tag, None);
+        assert_eq!(intervals[7].tag, None);
     }
 
     #[test]

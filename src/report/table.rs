@@ -90,6 +90,14 @@ const FIGURES: &[Figure] = &[
             opt(s.client_lag_max_us, us_int)
         )
     }),
+    ("generator read delay p50 / p99", |s| {
+        format!(
+            "{} / {}",
+            opt(s.generator_delay_p50_us, us_int),
+            opt(s.generator_delay_p99_us, us_int)
+        )
+    }),
+    ("publish lag p99", |s| opt(s.publish_lag_p99_us, us_int)),
     ("server peak RSS", |s| {
         opt(s.server_peak_rss_kib, |k| {
             format!("{} MiB", sig3(k as f64 / 1024.0))

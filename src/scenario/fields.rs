@@ -19,6 +19,7 @@ use super::target::{self, Endpoint, Reach};
 use super::variant::{Variants, parse_bools};
 use super::{Origin, ScenarioError, WsClient, locate};
 use crate::protocol::TransportKind;
+use crate::wire::stamp::Clock;
 
 /// Where a mirror came from: the path names it in errors, the text turns spans into lines. A
 /// mirror of a validated [`Scenario`] has neither (its values are written nowhere).
@@ -359,6 +360,39 @@ impl Rules<'_> {
             let message = format!("{field} must be {} (got {:?})", names.join(" or "), v.value);
             self.invalid(self.origin(&v.source), field, message)
         })
+    }
+
+    /// `[clients] timestamps`, known to name a clock, and `"kernel"` only where the platform
+    /// has kernel receive stamps (`kernel_available`): asked for and not to be had is an error,
+    /// never a silent fall back. Absent: the kernel's where available, else the user's.
+    pub(super) fn timestamps(
+        &self,
+        v: Option<Sourced<String>>,
+        kernel_available: bool,
+    ) -> Result<Clock, ScenarioError> {
+        let Some(v) = v else {
+            return Ok(if kernel_available {
+                Clock::Kernel
+            } else {
+                Clock::User
+            });
+        };
+        let field = "[clients] timestamps";
+        let origin = self.origin(&v.source);
+        match Clock::from_label(&v.value) {
+            Some(Clock::Kernel) if !kernel_available => {
+                let message = format!(
+                    "{field} = \"kernel\" needs the kernel's receive timestamps \
+                     (Linux SO_TIMESTAMPING), which this platform lacks; use \"user\""
+                );
+                Err(self.invalid(origin, field, message))
+            }
+            Some(clock) => Ok(clock),
+            None => {
+                let message = format!("{field} must be \"kernel\" or \"user\" (got {:?})", v.value);
+                Err(self.invalid(origin, field, message))
+            }
+        }
     }
 
     /// `[publish] pattern`, steady when absent.

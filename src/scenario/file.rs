@@ -127,6 +127,8 @@ pub struct ClientsTable {
     pub idle_phase: Opt<String>,
     /// `idle`: connections beyond the subscribers, in a room nobody publishes into.
     pub idle: Opt<i64>,
+    /// `timestamps`: `"kernel"` or `"user"`, whose clock says when a message arrived.
+    pub timestamps: Opt<String>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -381,6 +383,7 @@ impl From<&Scenario> for ScenarioFile {
                 churn: int(s.clients.churn),
                 idle_phase: s.clients.idle_phase.and_then(d),
                 idle: (s.clients.idle > 0).then(|| v(i64::from(s.clients.idle))),
+                timestamps: Some(v(s.clients.timestamps.label().to_owned())),
             },
             publish: PublishTable {
                 publishers: int(s.publish.publishers),

@@ -168,6 +168,9 @@ pub struct Clients {
     /// the measured phase: what a mobile or IoT fleet looks like. With any, the idle phase
     /// defaults to [`DEFAULT_IDLE_PHASE`], so what they cost is reported.
     pub idle: u32,
+    /// Whose clock says when a message arrived: the kernel's receive stamp (the default where
+    /// the platform has one) or the user-space read ([`crate::wire::stamp`]).
+    pub timestamps: crate::wire::stamp::Clock,
 }
 
 /// The idle phase when `[clients] idle` asks for idle connections and `idle_phase` is not given.

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
 use crate::protocol::TransportKind;
+use crate::wire::stamp::Clock;
 
 const WARMUP_WHY: &str =
     ": a longer warmup is not sensible, since connections, caches and queues settle in seconds";
@@ -45,6 +46,7 @@ pub(super) struct ClientsRead {
     pub source_addresses: Field<SourceAddresses>,
     pub idle: u32,
     pub idle_phase: Option<Duration>,
+    pub timestamps: Clock,
 }
 
 /// `[publish]`.
@@ -168,6 +170,7 @@ impl Rules<'_> {
         let slow_readers = self.or(clients.slow_readers, 0);
         let churn = self.or(clients.churn, 0);
         let (idle, idle_phase) = self.idle(clients.idle, clients.idle_phase)?;
+        let timestamps = self.timestamps(clients.timestamps, Clock::kernel_available())?;
         self.int_in(&subscribers, "[clients] subscribers", 1..=1_000_000)?;
         self.int_in(&connect_rate, "[clients] connect_rate", 1..=100_000)?;
         self.int_in(&churn, "[clients] churn", 0..=100_000)?;
@@ -203,6 +206,7 @@ impl Rules<'_> {
             source_addresses,
             idle,
             idle_phase,
+            timestamps,
         })
     }
 

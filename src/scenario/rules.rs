@@ -304,6 +304,7 @@ fn build(
             churn: count(clients.churn),
             idle_phase: clients.idle_phase,
             idle: clients.idle,
+            timestamps: clients.timestamps,
         },
         publish: Publish {
             publishers: count(publish.publishers),

@@ -154,3 +154,56 @@ fn stack_runs_are_picked_by_label_and_load_back() {
     let e = with(missing, &text).unwrap_err().to_string();
     assert!(e.contains("nchan-ws is not among the runs"), "{e}");
 }
+
+#[test]
+fn timestamps_default_to_the_kernel_and_read_back() {
+    let s = with(Overrides::default(), BASE).unwrap();
+    assert_eq!(s.clients.timestamps, crate::wire::stamp::Clock::default());
+    let user = BASE.replace(
+        "subscribers = 10\n",
+        "subscribers = 10\ntimestamps = \"user\"\n",
+    );
+    let s = with(Overrides::default(), &user).unwrap();
+    assert_eq!(s.clients.timestamps, crate::wire::stamp::Clock::User);
+    // The scenario as run says which clock it ran on.
+    let again = parse_with(Path::new("x.toml"), &s.to_toml(), &Overrides::default()).unwrap();
+    assert_eq!(again.clients.timestamps, crate::wire::stamp::Clock::User);
+}
+
+#[test]
+fn kernel_timestamps_where_there_are_none_are_an_error_naming_the_key() {
+    let text = BASE.replace(
+        "subscribers = 10\n",
+        "subscribers = 10\ntimestamps = \"kernel\"\n",
+    );
+    let mut file = ScenarioFile::from_toml(Path::new("x.toml"), &text).unwrap();
+    let rules = fields::Rules {
+        path: Some(Path::new("x.toml")),
+        text: &text,
+    };
+    let asked = file.clients.timestamps.take();
+    let e = rules.timestamps(asked.clone(), false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "x.toml:5: [clients] timestamps = \"kernel\" needs the kernel's receive timestamps \
+         (Linux SO_TIMESTAMPING), which this platform lacks; use \"user\""
+    );
+    // Absent, the default falls back to the user's clock there, silently: nobody asked.
+    assert_eq!(
+        rules.timestamps(None, false).unwrap(),
+        crate::wire::stamp::Clock::User
+    );
+    assert_eq!(
+        rules.timestamps(asked, true).unwrap(),
+        crate::wire::stamp::Clock::Kernel
+    );
+    let bad = BASE.replace(
+        "subscribers = 10\n",
+        "subscribers = 10\ntimestamps = \"tsc\"\n",
+    );
+    let e = with(Overrides::default(), &bad).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "x.toml:5: [clients] timestamps must be \"kernel\" or \"user\" (got \"tsc\")"
+    );
+}

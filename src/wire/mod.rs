@@ -4,9 +4,14 @@
 //! and adds every byte read or written to a shared [`WireMeter`]. Because it sits below the HTTP
 //! and WebSocket libraries, the counts include request and response heads, chunking and frame
 //! headers: everything the protocol puts on the socket. Knows bytes, not protocols.
+//!
+//! Below it, a client's socket is a [`stamp::StampedTcp`]: read with `recvmsg`, it keeps the
+//! kernel's receive time of the bytes each read returns, so a delivery can be timed when its
+//! bytes arrived rather than when a generator thread got to them ([`stamp`]).
 
 pub mod delay;
 pub(crate) mod scratch;
+pub mod stamp;
 
 use std::io;
 use std::pin::Pin;
@@ -93,6 +98,13 @@ impl<S> CountingStream<S> {
     /// The wrapped stream.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+}
+
+/// Counting changes no byte, so the stamps are those of the stream below.
+impl<S: stamp::Arrivals> stamp::Arrivals for CountingStream<S> {
+    fn arrival(&self) -> Option<stamp::KernelStamp> {
+        self.inner.arrival()
     }
 }
 

@@ -110,6 +110,7 @@ fn launch(
         intervals: Arc::new(IntervalRecorder::new(seconds).expect_others(others)),
         connect_us: SharedHistogram::default(),
         reconnect_us: SharedHistogram::default(),
+        publish_lag_us: SharedHistogram::default(),
         above_tls: Arc::new(WireMeter::default()),
         handshakes: HandshakeMeter::default(),
         dialed: AtomicU64::new(0),

@@ -56,6 +56,8 @@ pub(super) async fn outcome(
         latency_us: sum_seconds(&samples),
         connect_us: ctx.connect_us.take(),
         reconnect_us: ctx.reconnect_us.take(),
+        generator_delay_us: ctx.intervals.generator_delay(),
+        publish_lag_us: ctx.publish_lag_us.take(),
         ..Recorder::default()
     };
     let (subscribers_connected, deliveries_expected) =

@@ -72,6 +72,14 @@ pub(super) struct Connection<S> {
     spent: bool,
 }
 
+impl<S: crate::wire::stamp::Arrivals> Connection<S> {
+    /// The kernel's arrival time of the bytes of the socket's last read: what completed the
+    /// head, body or event just decoded ([`crate::wire::stamp`]).
+    pub(super) fn arrival(&self) -> Option<crate::wire::stamp::KernelStamp> {
+        self.stream.arrival()
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// A connection on `stream`, keeping the response header fields named in `keep`.
     pub(super) fn new(stream: S, keep: &'static [&'static str]) -> Self {

@@ -34,6 +34,7 @@ use crate::codec::ws::DecodeError;
 use crate::metrics::FailureKind;
 use crate::protocol::{RoomId, in_room, with_param};
 use crate::scenario::WsClient;
+use crate::wire::stamp::KernelStamp;
 use handshake::{HandshakeError, Upgrade};
 
 /// The byte stream under either client: TCP or TLS, counted (see [`super::conn`]).
@@ -124,6 +125,15 @@ pub trait Connection {
         &mut self,
         on_data: impl FnMut(&[u8]) + Send,
     ) -> impl std::future::Future<Output = Result<Received, WsError>> + Send;
+    /// [`Connection::next`], with each message's kernel arrival time: that of the latest
+    /// segment of the read that completed it ([`crate::wire::stamp`]); `None` where the client
+    /// cannot tell (then the caller's own clock is the receive time).
+    fn next_stamped(
+        &mut self,
+        mut on_data: impl FnMut(&[u8], Option<KernelStamp>) + Send,
+    ) -> impl std::future::Future<Output = Result<Received, WsError>> + Send {
+        self.next(move |bytes| on_data(bytes, None))
+    }
     /// Sends a close frame (the run is over); errors are ignored.
     fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
     /// Moves counters the connection keeps itself (another stack's HTTP requests) into the
@@ -436,9 +446,9 @@ async fn receive<C: Connection>(
         // Data first: a wake-up for a message polls nothing else (see `super::signals`).
         tokio::select! {
             biased;
-            incoming = ws.next(|bytes| {
+            incoming = ws.next_stamped(|bytes, arrival| {
                 ctx.learn_timeline(&mut timeline);
-                inbox.receive(bytes, Instant::now(), timeline.as_ref());
+                inbox.receive_stamped(bytes, Instant::now(), arrival, timeline.as_ref());
                 place.read_one();
             }) => {
                 heard = true;

@@ -22,6 +22,7 @@ use super::handshake::{self, HandshakeError, Upgrade};
 use super::{Connection, Received, WsError};
 use crate::client::framed::Framed;
 use crate::codec::ws::{Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_frame};
+use crate::wire::stamp::{Arrivals, KernelStamp};
 
 /// Close code sent when we end the connection ourselves: 1000, normal closure.
 const NORMAL: u16 = 1000;
@@ -81,7 +82,7 @@ fn queue_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
         .expect("control frames here carry at most 125 bytes");
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
+impl<S: AsyncRead + AsyncWrite + Arrivals + Unpin + Send> Connection for Client<S> {
     fn resume_point(&mut self) -> Option<handshake::ResumePoint> {
         self.resume.take()
     }
@@ -97,6 +98,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
     }
 
     async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
+        self.next_stamped(move |bytes, _| on_data(bytes)).await
+    }
+
+    async fn next_stamped(
+        &mut self,
+        mut on_data: impl FnMut(&[u8], Option<KernelStamp>) + Send,
+    ) -> Result<Received, WsError> {
         let mut got = None;
         loop {
             // Pongs (and a close) queued below, or left by a call that was cancelled.
@@ -107,13 +115,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for Client<S> {
             }
             // Every message the buffer already holds goes out in this one call: back-to-back
             // frames cost one trip through the subscriber's `select!`, not one each.
+            // What the decoder holds was completed by the stream's last read.
+            let arrival = self.framed.stream.arrival();
             match self.framed.decoder.next_message()? {
                 Some(Message::Text(text)) => {
-                    on_data(text.as_bytes());
+                    on_data(text.as_bytes(), arrival);
                     got = Some(Received::Data);
                 }
                 Some(Message::Binary(bytes)) => {
-                    on_data(bytes);
+                    on_data(bytes, arrival);
                     got = Some(Received::Data);
                 }
                 Some(Message::Ping(payload)) => {

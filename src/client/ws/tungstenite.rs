@@ -15,6 +15,7 @@ use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
 use super::handshake::Upgrade;
 use super::{Connection, Received, WsError};
+use crate::wire::stamp::{Arrivals, KernelStamp};
 
 /// Client settings for thousands of sockets in one process: a small read buffer (tungstenite
 /// zero-fills the whole buffer on every read attempt; the default is 128 KiB).
@@ -41,7 +42,7 @@ where
     Ok(ws)
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for WebSocketStream<S> {
+impl<S: AsyncRead + AsyncWrite + Arrivals + Unpin + Send> Connection for WebSocketStream<S> {
     async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
         let text = String::from_utf8(text).map_err(|_| WsError::NotText)?;
         Ok(self.send(Message::text(text)).await?)
@@ -52,13 +53,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection for WebSocketStream<S>
     }
 
     async fn next(&mut self, mut on_data: impl FnMut(&[u8]) + Send) -> Result<Received, WsError> {
+        self.next_stamped(move |bytes, _| on_data(bytes)).await
+    }
+
+    /// tungstenite reads into its own buffer; the message came out of the stream's last read.
+    async fn next_stamped(
+        &mut self,
+        mut on_data: impl FnMut(&[u8], Option<KernelStamp>) + Send,
+    ) -> Result<Received, WsError> {
         match StreamExt::next(self).await {
             Some(Ok(Message::Text(text))) => {
-                on_data(text.as_bytes());
+                on_data(text.as_bytes(), self.get_ref().arrival());
                 Ok(Received::Data)
             }
             Some(Ok(Message::Binary(bytes))) => {
-                on_data(&bytes);
+                on_data(&bytes, self.get_ref().arrival());
                 Ok(Received::Data)
             }
             Some(Ok(Message::Close(_))) | None => Err(WsError::Closed),

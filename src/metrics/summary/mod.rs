@@ -122,6 +122,15 @@ pub struct Summary {
     pub client_lag_p99_us: Option<u64>,
     /// Largest event-loop lag of the load generator, in µs.
     pub client_lag_max_us: Option<u64>,
+    /// Median of the generator's own delay in reading a delivery (user-space receive time −
+    /// the kernel's arrival time of its bytes), in µs; taken out of the latency figures. Empty
+    /// with `[clients] timestamps = "user"`.
+    pub generator_delay_p50_us: Option<u64>,
+    /// 99th percentile of the generator's delay in reading a delivery, in µs.
+    pub generator_delay_p99_us: Option<u64>,
+    /// 99th percentile of how late a publisher handed a message to its socket after its
+    /// intended send time, in µs: the generator's delay that stays in every latency figure.
+    pub publish_lag_p99_us: Option<u64>,
     /// Load generator peak resident set size during this transport's run, in KiB (baseline
     /// included).
     pub client_peak_rss_kib: u64,
@@ -260,6 +269,9 @@ impl Summary {
                 .map(round_figure),
             client_lag_p99_us: lag.map(|l| l.p99_us),
             client_lag_max_us: lag.map(|l| l.max_us),
+            generator_delay_p50_us: quantile(&rec.generator_delay_us, P50),
+            generator_delay_p99_us: quantile(&rec.generator_delay_us, P99),
+            publish_lag_p99_us: quantile(&rec.publish_lag_us, P99),
             client_peak_rss_kib: m.client_usage.peak_rss_kib,
             client_rss_per_connection_kib: per_connection(m.client_usage.peak_rss_kib),
             connects_per_s: (!m.connect_ramp.is_zero())

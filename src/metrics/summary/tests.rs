@@ -17,6 +17,13 @@ pub(crate) fn sample(transport: &str) -> TransportMetrics {
     }
     clients.connect_us.record(100).unwrap();
     clients.connect_us.record(200).unwrap();
+    // The generator's read delay 20..=1000 µs (step 20), publish lag 100..=1000 µs (step 100).
+    for i in 1..=50 {
+        clients.generator_delay_us.record(i * 20).unwrap();
+    }
+    for i in 1..=10 {
+        clients.publish_lag_us.record(i * 100).unwrap();
+    }
     clients.counts.delivery = DeliveryCounts {
         delivered: 50,
         duplicated: 1,
@@ -157,6 +164,11 @@ fn derives_every_figure_from_known_metrics() {
         (s.client_lag_p99_us, s.client_lag_max_us),
         (Some(1_500), Some(4_000))
     );
+    assert_eq!(
+        (s.generator_delay_p50_us, s.generator_delay_p99_us),
+        (Some(500), Some(1_000))
+    );
+    assert_eq!(s.publish_lag_p99_us, Some(1_000));
     assert_eq!(s.client_peak_rss_kib, 20_000);
     assert_eq!(s.client_rss_per_connection_kib, Some(4_000.0));
     assert_eq!(s.server_rss_per_connection_kib, Some(2_048.0));

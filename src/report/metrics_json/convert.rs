@@ -2,6 +2,7 @@
 //! into `metrics.json` and what `wsbench report` rebuilds from it.
 
 use super::*;
+use crate::metrics::summary::{P50, P99, quantile};
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -158,6 +159,9 @@ impl From<&Recorder> for StoredRecorder {
             misrouted,
             stale,
             stayed_on_polling,
+            generator_delay_p50_us: quantile(&r.generator_delay_us, P50),
+            generator_delay_p99_us: quantile(&r.generator_delay_us, P99),
+            publish_lag_p99_us: quantile(&r.publish_lag_us, P99),
         }
     }
 }
@@ -294,6 +298,8 @@ impl StoredTransport {
                 connect_us: histograms.connect_us,
                 publish_rtt_us: histograms.publish_rtt_us,
                 reconnect_us: histograms.reconnect_us,
+                generator_delay_us: histograms.generator_delay_us,
+                publish_lag_us: histograms.publish_lag_us,
                 counts: Counts {
                     delivery: DeliveryCounts {
                         delivered: c.delivered,

@@ -160,6 +160,18 @@ struct StoredRecorder {
     /// Socket.IO targets.
     #[serde(default)]
     stayed_on_polling: u64,
+    /// Median and 99th percentile of the generator's read delay (user-space − kernel receive
+    /// time), µs: copies of the `.hlog`'s `generator_delay` interval for readers of this file
+    /// alone (`wsbench report` reads the histogram); absent with user-space timestamps and in
+    /// older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generator_delay_p50_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generator_delay_p99_us: Option<u64>,
+    /// 99th percentile of the publishers' lateness behind their schedule, µs: a copy of the
+    /// `.hlog`'s `publish_lag` interval, as above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    publish_lag_p99_us: Option<u64>,
 }
 
 /// [`WireBytes`].

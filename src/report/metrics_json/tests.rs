@@ -20,6 +20,8 @@ fn metrics_survive_json_and_hlog_exactly() {
         connect_us: m.clients.connect_us.clone(),
         publish_rtt_us: m.clients.publish_rtt_us.clone(),
         reconnect_us: m.clients.reconnect_us.clone(),
+        generator_delay_us: m.clients.generator_delay_us.clone(),
+        publish_lag_us: m.clients.publish_lag_us.clone(),
         seconds: m
             .timeseries
             .seconds
