@@ -1,0 +1,306 @@
+//! Watching a run while it goes: the live page (`--live`, [`page`], fed over SSE by [`feed`])
+//! and the Prometheus endpoint (`--metrics`, the text made by [`crate::export`]), both served by
+//! this process ([`http`]).
+//!
+//! [`Outlets`] is the whole of it for the run: started once from the flags (off: nothing is
+//! bound, no task runs, and [`Outlets::transport`] gives `None`, so the run's hooks cost a
+//! branch), handed one [`Tap`] per transport run, finished once at the end. A tap is fed from the
+//! same once-a-second sampler that writes `timeseries.csv` (the conductor's `Phase::Tick`), the
+//! faults as they fire, and the transport's final metrics; it never waits on a page or a scraper.
+//!
+//! The serving tasks run on the run's own runtime: their CPU time is the generator's, and the
+//! generator's self-check (`report::saturation`) counts it like any other.
+//!
+//! Does not measure anything itself, except the two processes' CPU and memory each second (the
+//! same readings `run::usage` takes at the phase boundaries).
+
+pub mod feed;
+mod http;
+pub mod page;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::WatchFlags;
+use crate::client::Phase;
+use crate::export::{LatencyPhase, RunMetrics, SecondFigures, SideUsage};
+use crate::metrics::summary::Summary;
+use crate::metrics::{ProcessUsage, TransportMetrics};
+use crate::os;
+use feed::Feed;
+use http::Routes;
+
+/// The live page and the metrics endpoint of one `wsbench run` or `capacity`, when asked for.
+#[derive(Debug, Default)]
+pub struct Outlets {
+    feed: Option<Arc<Feed>>,
+    metrics: Option<Arc<RunMetrics>>,
+    /// Scrapes of `/metrics` served so far.
+    scrapes: Arc<watch::Sender<u64>>,
+    linger: Duration,
+    servers: JoinSet<()>,
+    shutdown: CancellationToken,
+}
+
+impl Outlets {
+    /// Nothing served: what a run without `--live` and `--metrics` has.
+    pub fn off() -> Self {
+        Outlets::default()
+    }
+
+    /// Binds the addresses `flags` ask for and starts serving; prints each URL on stderr.
+    pub async fn start(flags: &WatchFlags) -> anyhow::Result<Self> {
+        let mut outlets = Outlets {
+            linger: flags.metrics_linger,
+            ..Outlets::default()
+        };
+        if let Some(addr) = flags.live {
+            let feed = Arc::new(Feed::default());
+            let routes = Routes {
+                feed: Some(feed.clone()),
+                metrics: None,
+            };
+            let at = outlets.serve(addr, routes, "--live").await?;
+            eprintln!("live: http://{at}/");
+            outlets.feed = Some(feed);
+        }
+        if let Some(addr) = flags.metrics {
+            let metrics = Arc::new(RunMetrics::new());
+            let routes = Routes {
+                feed: None,
+                metrics: Some((metrics.clone(), outlets.scrapes.clone())),
+            };
+            let at = outlets.serve(addr, routes, "--metrics").await?;
+            eprintln!("metrics: http://{at}/metrics");
+            outlets.metrics = Some(metrics);
+        }
+        Ok(outlets)
+    }
+
+    async fn serve(
+        &mut self,
+        addr: SocketAddr,
+        routes: Routes,
+        flag: &str,
+    ) -> anyhow::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("{flag}: binding {addr}"))?;
+        let at = listener
+            .local_addr()
+            .with_context(|| format!("{flag}: reading the bound address"))?;
+        self.servers
+            .spawn(http::serve(listener, routes, self.shutdown.clone()));
+        Ok(at)
+    }
+
+    /// Whether each second's latency is wanted in fixed buckets (the scrape's histogram).
+    pub fn wants_buckets(&self) -> bool {
+        self.metrics.is_some()
+    }
+
+    /// Tells the page which run this is: its scenario and the transports it will run.
+    pub fn run_started(&self, scenario: &str, transports: &[String]) {
+        if let Some(feed) = &self.feed {
+            feed.publish(&json!({"kind": "run", "scenario": scenario, "transports": transports}));
+        }
+    }
+
+    /// A tap for one transport run under `label`; `None` when nothing is served.
+    pub fn transport(&self, label: &str) -> Option<Tap> {
+        if self.feed.is_none() && self.metrics.is_none() {
+            return None;
+        }
+        let tap = Tap {
+            label: label.to_string(),
+            feed: self.feed.clone(),
+            metrics: self.metrics.clone(),
+            last: Mutex::new(None),
+            draining: Mutex::new(false),
+        };
+        tap.send(json!({"kind": "start"}));
+        if let Some(m) = &tap.metrics {
+            m.start(label);
+        }
+        Some(tap)
+    }
+
+    /// The run is over and its files written: the page is told, `/metrics` waits (at most
+    /// `--metrics-linger`) for one more scrape so the final counts are read, then both stop.
+    pub async fn finish(mut self, results: Option<&std::path::Path>) {
+        if let Some(feed) = &self.feed {
+            let dir = results.map(|d| d.display().to_string());
+            feed.publish(&json!({"kind": "done", "results": dir}));
+        }
+        if self.metrics.is_some() && !self.linger.is_zero() {
+            let mut scrapes = self.scrapes.subscribe();
+            scrapes.mark_unchanged();
+            let _ = tokio::time::timeout(self.linger, scrapes.changed()).await;
+        }
+        self.shutdown.cancel();
+        while self.servers.join_next().await.is_some() {}
+    }
+}
+
+/// One transport run's way to the page and the scrape.
+#[derive(Debug)]
+pub struct Tap {
+    label: String,
+    feed: Option<Arc<Feed>>,
+    metrics: Option<Arc<RunMetrics>>,
+    /// The last tick's reading of both processes' CPU time, for the CPU of the next second.
+    last: Mutex<Option<Reading>>,
+    /// Whether the drain has begun: the phase of the latency the next ticks add.
+    draining: Mutex<bool>,
+}
+
+/// CPU time of the generator (this process) and the server, at an instant.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: Instant,
+    generator: Duration,
+    server: Option<Duration>,
+}
+
+impl Tap {
+    /// A phase of the conductor; `server` reads the server's use now (called on ticks only).
+    pub fn phase(&self, phase: &Phase, server: impl FnOnce() -> Option<ProcessUsage>) {
+        match phase {
+            Phase::Tick(s) => {
+                let (server_use, generator) = self.usage(server());
+                let draining = *self.draining.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(m) = &self.metrics {
+                    let figures = SecondFigures {
+                        deliveries: s.deliveries,
+                        published: s.published,
+                        bytes_up: s.wire.up,
+                        bytes_down: s.wire.down,
+                        connections: s.connections,
+                        missing: s.missing,
+                        latency: s.latency_buckets.unwrap_or_default(),
+                    };
+                    let phase = if draining {
+                        LatencyPhase::Drain
+                    } else {
+                        LatencyPhase::Measured
+                    };
+                    m.second(&self.label, phase, &figures);
+                    m.usage(&self.label, server_use, generator);
+                }
+                self.send(json!({
+                    "kind": "tick",
+                    "t": s.elapsed.as_secs_f64(),
+                    "deliveries_per_s": s.deliveries_per_s,
+                    "p50_us": s.latency_p50_us,
+                    "p99_us": s.latency_p99_us,
+                    "missing": s.missing,
+                    "connections": s.connections,
+                    "published": s.published,
+                    "server_cpu": server_use.map(|u| u.cpu_cores),
+                    "generator_cpu": generator.cpu_cores,
+                }));
+            }
+            Phase::ConnectProgress { ok, failed } | Phase::Connected { ok, failed } => {
+                if let Some(m) = &self.metrics {
+                    m.connected(&self.label, u64::from(*ok), u64::from(*failed));
+                }
+                if matches!(phase, Phase::Connected { .. }) {
+                    self.send(json!({"kind": "phase", "phase": "connected", "ok": ok, "failed": failed}));
+                }
+            }
+            Phase::Measuring => {
+                // CPU counts from here, like the summary's.
+                self.usage(server());
+                self.send(json!({"kind": "phase", "phase": "measuring"}));
+            }
+            Phase::Draining => {
+                *self.draining.lock().unwrap_or_else(PoisonError::into_inner) = true;
+                self.send(json!({"kind": "phase", "phase": "draining"}));
+            }
+            other => {
+                if let Some(name) = phase_name(other) {
+                    self.send(json!({"kind": "phase", "phase": name}));
+                }
+            }
+        }
+    }
+
+    /// A fault fired (`[faults]`), as the progress line tells it.
+    pub fn fault(&self, text: &str) {
+        self.send(json!({"kind": "fault", "text": text}));
+    }
+
+    /// The transport run ended with `m`: its final figures (the `summary.csv` row) to the page,
+    /// and every counter to its final value.
+    pub fn finished(&self, m: &TransportMetrics) {
+        if let Some(metrics) = &self.metrics {
+            metrics.finish(m);
+        }
+        if self.feed.is_some() {
+            let row = serde_json::to_value(Summary::new(m)).unwrap_or(Value::Null);
+            self.send(json!({"kind": "final", "row": row}));
+        }
+    }
+
+    /// The transport run failed: no figures.
+    pub fn failed(&self, error: &str) {
+        self.send(json!({"kind": "failed", "text": error}));
+    }
+
+    fn send(&self, mut event: Value) {
+        let Some(feed) = &self.feed else { return };
+        event["transport"] = Value::from(self.label.as_str());
+        feed.publish(&event);
+    }
+
+    /// Both processes' CPU over the time since the last reading, and their peak RSS.
+    fn usage(&self, server: Option<ProcessUsage>) -> (Option<SideUsage>, SideUsage) {
+        let now = Reading {
+            at: Instant::now(),
+            generator: os::cpu_time(None).unwrap_or_default(),
+            server: server.map(|u| u.cpu),
+        };
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = last.replace(now);
+        let share = |a: Option<Duration>, b: Option<Duration>| {
+            let (Some(a), Some(b), Some(before)) = (a, b, before) else {
+                return 0.0;
+            };
+            let wall = now.at.saturating_duration_since(before.at).as_secs_f64();
+            if wall <= 0.0 {
+                0.0
+            } else {
+                b.saturating_sub(a).as_secs_f64() / wall
+            }
+        };
+        let generator = SideUsage {
+            cpu_cores: share(before.map(|b| b.generator), Some(now.generator)),
+            peak_rss_bytes: os::peak_rss_kib(None).unwrap_or(0) * 1024,
+        };
+        let server_use = server.map(|u| SideUsage {
+            cpu_cores: share(before.and_then(|b| b.server), now.server),
+            peak_rss_bytes: u.peak_rss_kib * 1024,
+        });
+        (server_use, generator)
+    }
+}
+
+/// The page's word for a phase without figures of its own.
+fn phase_name(phase: &Phase) -> Option<&'static str> {
+    match phase {
+        Phase::Connecting { .. } => Some("connecting"),
+        Phase::Idle { .. } => Some("idle"),
+        Phase::IdleOver => Some("idle over"),
+        Phase::Warmup => Some("warmup"),
+        Phase::Measured => Some("measured"),
+        _ => None,
+    }
+}
