@@ -98,7 +98,8 @@ async fn search_all(args: CapacityArgs, outlets: &Outlets) -> anyhow::Result<Pat
         let mut search = Search::new(start, min, args.max);
         while let Some(load) = search.next() {
             let results = format!("steps/{label}-{load}");
-            let (verdict, row) = match step(&args, &pick, load, &dir.join(&results), outlets).await {
+            let (verdict, row) = match step(&args, &pick, load, &dir.join(&results), outlets).await
+            {
                 Ok(step) => step,
                 Err(e) => {
                     finish(&dir, &args, &scenario, limit_us, &conclusions, &steps)?;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::shard::StartError;
 use crate::metrics::{
-    FailureCounts, IdleCost, LagFigures, LatencyBuckets, Recorder, ShardFigures, TimeSeries, WireBytes,
+    FailureCounts, IdleCost, LagFigures, LatencyBuckets, Recorder, ShardFigures, TimeSeries,
+    WireBytes,
 };
 
 /// Where a run stands; reported to the caller's callback at each change.

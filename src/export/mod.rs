@@ -286,7 +286,10 @@ impl RunMetrics {
     /// Connections that succeeded so far in the ramp-up.
     pub fn connected(&self, transport: &str, ok: u64, failed: u64) {
         raise(&self.connects.get_or_create(&labels(transport)), ok);
-        raise(&self.errors.get_or_create(&kind(transport, "connect")), failed);
+        raise(
+            &self.errors.get_or_create(&kind(transport, "connect")),
+            failed,
+        );
     }
 
     /// One second of `transport`'s run, in `phase`.
@@ -294,7 +297,10 @@ impl RunMetrics {
         let t = labels(transport);
         self.deliveries.get_or_create(&t).inc_by(s.deliveries);
         raise(&self.published.get_or_create(&t), s.published);
-        raise(&self.bytes.get_or_create(&kind(transport, "up")), s.bytes_up);
+        raise(
+            &self.bytes.get_or_create(&kind(transport, "up")),
+            s.bytes_up,
+        );
         raise(
             &self.bytes.get_or_create(&kind(transport, "down")),
             s.bytes_down,

@@ -102,7 +102,11 @@ fn route(req: Request<Incoming>, routes: &Routes, shutdown: CancellationToken) -
 /// was already published still goes out). A page that fell behind skips what it missed.
 fn events(feed: &Feed, shutdown: CancellationToken) -> Response<Body> {
     let (history, rx) = feed.subscribe();
-    let first: Bytes = history.iter().map(|e| sse_event(e)).collect::<String>().into();
+    let first: Bytes = history
+        .iter()
+        .map(|e| sse_event(e))
+        .collect::<String>()
+        .into();
     let live = stream::unfold(
         (rx, shutdown, false),
         |(mut rx, shutdown, mut stopping)| async move {
@@ -154,7 +158,10 @@ fn whole(content_type: &str, body: Bytes) -> Response<Body> {
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut r = whole("text/plain; charset=utf-8", Bytes::from_static(text.as_bytes()));
+    let mut r = whole(
+        "text/plain; charset=utf-8",
+        Bytes::from_static(text.as_bytes()),
+    );
     *r.status_mut() = status;
     r
 }

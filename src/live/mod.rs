@@ -213,7 +213,9 @@ impl Tap {
                     m.connected(&self.label, u64::from(*ok), u64::from(*failed));
                 }
                 if matches!(phase, Phase::Connected { .. }) {
-                    self.send(json!({"kind": "phase", "phase": "connected", "ok": ok, "failed": failed}));
+                    self.send(
+                        json!({"kind": "phase", "phase": "connected", "ok": ok, "failed": failed}),
+                    );
                 }
             }
             Phase::Measuring => {

@@ -18,7 +18,13 @@ mod tests {
     fn the_page_fetches_nothing_but_its_feed() {
         let page = super::html();
         assert!(page.contains("new EventSource(\"/events\")"));
-        for outside in ["http://", "https://", "<script src", "<link rel=\"stylesheet\"", "@import"] {
+        for outside in [
+            "http://",
+            "https://",
+            "<script src",
+            "<link rel=\"stylesheet\"",
+            "@import",
+        ] {
             let hits: Vec<&str> = page
                 .lines()
                 .filter(|l| l.contains(outside) && !l.contains("www.w3.org/2000/svg"))
