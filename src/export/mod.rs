@@ -260,12 +260,14 @@ impl RunMetrics {
         m
     }
 
-    /// The whole text of a scrape: every series, then `# EOF`.
+    /// The whole text of a scrape: every series, then `# EOF`. Within each metric the series
+    /// come sorted by their labels (the registry keeps them in a hash map), so the same figures
+    /// always give the same bytes.
     pub fn encode(&self) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing into a String cannot fail");
-        text
+        sort_series(&text)
     }
 
     /// Shows `transport` from now on, every counter at 0 (a scrape sees it before its first second).
@@ -388,6 +390,51 @@ impl RunMetrics {
     }
 }
 
+/// `text` with each metric's series sorted by their labels: a series is the run of sample lines
+/// with the same labels but `le` (a histogram's `_sum`, `_count` and buckets stay together and in
+/// order); comment lines stay where they are.
+fn sort_series(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut series: Vec<(String, Vec<&str>)> = Vec::new();
+    let flush = |series: &mut Vec<(String, Vec<&str>)>, out: &mut String| {
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, lines) in series.drain(..) {
+            for line in lines {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    };
+    for line in text.lines() {
+        if line.starts_with('#') {
+            flush(&mut series, &mut out);
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let key = series_key(line);
+        match series.last_mut() {
+            Some((k, lines)) if *k == key => lines.push(line),
+            _ => series.push((key, vec![line])),
+        }
+    }
+    flush(&mut series, &mut out);
+    out
+}
+
+/// A sample line's labels without `le`.
+fn series_key(line: &str) -> String {
+    let labels = line
+        .split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map_or("", |(labels, _)| labels);
+    labels
+        .split(',')
+        .filter(|l| !l.starts_with("le="))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Each phase's latency over a whole series.
 fn series_buckets(series: &TimeSeries, measured: Duration) -> Vec<(LatencyPhase, LatencyBuckets)> {
     let mut measured_b = LatencyBuckets::default();
@@ -421,4 +468,94 @@ fn kind(transport: &str, kind: &str) -> KindLabels {
 /// Raises counter `c` to `to` (a counter only goes up; a lower value leaves it as it is).
 fn raise(c: &Counter, to: u64) {
     c.inc_by(to.saturating_sub(c.get()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::summary::tests::sample;
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().collect()
+    }
+
+    #[test]
+    fn the_file_holds_summary_csv_counts_and_both_phases_latency() {
+        let text = RunMetrics::of_finished(&[sample("ws"), sample("sse")]);
+        let l = lines(&text);
+        for expected in [
+            "# TYPE wsbench_deliveries counter",
+            r#"wsbench_deliveries_total{transport="ws"} 50"#,
+            r#"wsbench_published_total{transport="sse"} 10"#,
+            r#"wsbench_duplicated_total{transport="ws"} 1"#,
+            r#"wsbench_lost_total{transport="ws"} 0"#,
+            r#"wsbench_connects_total{transport="ws"} 5"#,
+            r#"wsbench_wire_bytes_total{transport="ws",kind="up"} 2000"#,
+            r#"wsbench_wire_bytes_total{transport="ws",kind="connect"} 500"#,
+            // Of 2 s measured, seconds 0 and 1 are the phase's (1–90 ms), second 2 the drain's.
+            r#"wsbench_latency_seconds_count{transport="ws",phase="measured"} 90"#,
+            r#"wsbench_latency_seconds_count{transport="ws",phase="drain"} 10"#,
+            r#"wsbench_latency_seconds_bucket{le="0.01",transport="ws",phase="measured"} 10"#,
+            r#"wsbench_latency_seconds_bucket{le="+Inf",transport="ws",phase="drain"} 10"#,
+        ] {
+            assert!(l.contains(&expected), "{expected} not in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+        // Sorted by labels, whatever order the registry's hash map keeps.
+        let sse = text.find(r#"wsbench_deliveries_total{transport="sse"}"#);
+        let ws = text.find(r#"wsbench_deliveries_total{transport="ws"}"#);
+        assert!(sse < ws);
+        assert_eq!(
+            text,
+            RunMetrics::of_finished(&[sample("ws"), sample("sse")])
+        );
+    }
+
+    #[test]
+    fn counters_only_go_up_and_end_at_the_row() {
+        let m = RunMetrics::new();
+        m.start("ws");
+        let second = SecondFigures {
+            deliveries: 30,
+            published: 6,
+            connections: 5,
+            missing: 4,
+            ..SecondFigures::default()
+        };
+        m.second("ws", LatencyPhase::Measured, &second);
+        let text = m.encode();
+        assert!(text.contains("wsbench_deliveries_total{transport=\"ws\"} 30\n"));
+        assert!(text.contains("wsbench_missing{transport=\"ws\"} 4\n"));
+        m.finish(&sample("ws"));
+        let text = m.encode();
+        assert!(text.contains("wsbench_deliveries_total{transport=\"ws\"} 50\n"));
+        assert!(text.contains("wsbench_connections{transport=\"ws\"} 0\n"));
+        let c = Counter::default();
+        c.inc_by(7);
+        raise(&c, 3);
+        assert_eq!(c.get(), 7);
+    }
+
+    #[test]
+    fn a_histograms_lines_stay_together_and_in_order() {
+        let text = "# TYPE h histogram\n\
+                    h_sum{t=\"b\"} 1\nh_bucket{le=\"10.0\",t=\"b\"} 1\nh_bucket{le=\"+Inf\",t=\"b\"} 1\n\
+                    h_sum{t=\"a\"} 2\nh_bucket{le=\"10.0\",t=\"a\"} 2\nh_bucket{le=\"+Inf\",t=\"a\"} 2\n\
+                    # EOF\n";
+        assert_eq!(
+            sort_series(text),
+            "# TYPE h histogram\n\
+             h_sum{t=\"a\"} 2\nh_bucket{le=\"10.0\",t=\"a\"} 2\nh_bucket{le=\"+Inf\",t=\"a\"} 2\n\
+             h_sum{t=\"b\"} 1\nh_bucket{le=\"10.0\",t=\"b\"} 1\nh_bucket{le=\"+Inf\",t=\"b\"} 1\n\
+             # EOF\n"
+        );
+    }
+
+    #[test]
+    fn a_second_belongs_to_the_phase_it_ended_in() {
+        let measured = Duration::from_secs(2);
+        assert_eq!(LatencyPhase::of_second(0, measured), LatencyPhase::Measured);
+        assert_eq!(LatencyPhase::of_second(1, measured), LatencyPhase::Measured);
+        assert_eq!(LatencyPhase::of_second(2, measured), LatencyPhase::Drain);
+    }
 }

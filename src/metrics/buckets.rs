@@ -26,15 +26,17 @@ pub struct LatencyBuckets {
 }
 
 impl LatencyBuckets {
-    /// `h`'s samples (in µs), bucketed. A sample goes by its HdrHistogram bucket's highest
-    /// equivalent value: at 3 significant digits a bound can take a sample up to 0.1 % above it.
+    /// `h`'s samples (in µs), bucketed. A sample goes by its HdrHistogram bucket's lowest
+    /// equivalent value, so a latency of exactly a bound counts at or below it; at 3
+    /// significant digits a bound can take a sample up to 0.1 % above it.
     pub fn from_histogram(h: &Histogram<u64>) -> Self {
         let mut b = LatencyBuckets::default();
         for v in h.iter_recorded() {
-            let us = h.highest_equivalent(v.value_iterated_to());
+            let value = v.value_iterated_to();
             let n = v.count_at_value();
-            let i = LATENCY_BOUNDS_US.partition_point(|&bound| bound < us);
+            let i = LATENCY_BOUNDS_US.partition_point(|&bound| bound < h.lowest_equivalent(value));
             b.counts[i] += n;
+            let us = h.median_equivalent(value);
             b.sum_us = b.sum_us.saturating_add(us.saturating_mul(n));
         }
         b
