@@ -11,6 +11,9 @@ use crate::metrics::{
 };
 
 /// Where a run stands; reported to the caller's callback at each change.
+// `Tick` carries a second's latency buckets (~250 bytes): a copy a second and a few per phase
+// change, never stored in bulk, so a box would cost more than it saves.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Phase {
     /// Ramp-up started: `clients` connections will be opened.

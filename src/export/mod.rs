@@ -552,6 +552,28 @@ mod tests {
     }
 
     #[test]
+    fn the_grafana_dashboard_asks_only_for_metrics_that_exist() {
+        let m = RunMetrics::new();
+        m.finish(&sample("ws"));
+        m.usage("ws", Some(SideUsage::default()), SideUsage::default());
+        let text = m.encode();
+        let dashboard = include_str!("../../scripts/grafana/dashboard.json");
+        let mut asked = 0;
+        for (i, _) in dashboard.match_indices("wsbench_") {
+            let name: String = dashboard[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            asked += 1;
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{name}{{"))),
+                "the dashboard asks for {name}, which no scrape has"
+            );
+        }
+        assert!(asked >= 10, "{asked}");
+    }
+
+    #[test]
     fn a_second_belongs_to_the_phase_it_ended_in() {
         let measured = Duration::from_secs(2);
         assert_eq!(LatencyPhase::of_second(0, measured), LatencyPhase::Measured);
