@@ -566,7 +566,8 @@ mod tests {
                 .collect();
             asked += 1;
             assert!(
-                text.lines().any(|l| l.starts_with(&format!("{name}{{"))),
+                text.lines().any(|l| l.starts_with(&format!("{name}{{"))
+                    || l == format!("# TYPE {name} histogram")),
                 "the dashboard asks for {name}, which no scrape has"
             );
         }
