@@ -336,11 +336,11 @@ impl RunMetrics {
         }
     }
 
-    /// A transport is over: every counter raised to its `summary.csv` row (the exact figures),
-    /// the latency histogram to its whole series, connections and missing to 0.
-    pub fn finish(&self, m: &TransportMetrics) {
+    /// A transport is over, shown as `transport` (its label, or a capacity step's): every counter
+    /// raised to its `summary.csv` row (the exact figures), the latency histogram to its whole
+    /// series, connections and missing to 0.
+    pub fn finish(&self, transport: &str, m: &TransportMetrics) {
         let row = Summary::new(m);
-        let transport = row.transport.as_str();
         let t = labels(transport);
         raise(&self.published.get_or_create(&t), row.messages_published);
         raise(&self.deliveries.get_or_create(&t), row.deliveries);
@@ -384,7 +384,7 @@ impl RunMetrics {
         let run = RunMetrics::new();
         for m in metrics {
             run.start(&m.transport);
-            run.finish(m);
+            run.finish(&m.transport, m);
         }
         run.encode()
     }
@@ -526,7 +526,7 @@ mod tests {
         let text = m.encode();
         assert!(text.contains("wsbench_deliveries_total{transport=\"ws\"} 30\n"));
         assert!(text.contains("wsbench_missing{transport=\"ws\"} 4\n"));
-        m.finish(&sample("ws"));
+        m.finish("ws", &sample("ws"));
         let text = m.encode();
         assert!(text.contains("wsbench_deliveries_total{transport=\"ws\"} 50\n"));
         assert!(text.contains("wsbench_connections{transport=\"ws\"} 0\n"));
@@ -554,7 +554,7 @@ mod tests {
     #[test]
     fn the_grafana_dashboard_asks_only_for_metrics_that_exist() {
         let m = RunMetrics::new();
-        m.finish(&sample("ws"));
+        m.finish("ws", &sample("ws"));
         m.usage("ws", Some(SideUsage::default()), SideUsage::default());
         let text = m.encode();
         let dashboard = include_str!("../../scripts/grafana/dashboard.json");

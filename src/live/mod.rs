@@ -244,7 +244,7 @@ impl Tap {
     /// and every counter to its final value.
     pub fn finished(&self, m: &TransportMetrics) {
         if let Some(metrics) = &self.metrics {
-            metrics.finish(m);
+            metrics.finish(&self.label, m);
         }
         if self.feed.is_some() {
             let row = serde_json::to_value(Summary::new(m)).unwrap_or(Value::Null);
@@ -304,5 +304,44 @@ fn phase_name(phase: &Phase) -> Option<&'static str> {
         Phase::Warmup => Some("warmup"),
         Phase::Measured => Some("measured"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::summary::tests::sample;
+
+    #[tokio::test]
+    async fn off_serves_nothing_and_taps_nothing() {
+        let outlets = Outlets::start(&WatchFlags::default()).await.unwrap();
+        assert!(outlets.transport("ws").is_none());
+        assert!(outlets.servers.is_empty());
+        assert!(!outlets.wants_buckets());
+        outlets.finish(None).await;
+    }
+
+    #[tokio::test]
+    async fn a_capacity_step_ends_under_its_own_label() {
+        let flags = WatchFlags {
+            live: Some("127.0.0.1:0".parse().unwrap()),
+            metrics: Some("127.0.0.1:0".parse().unwrap()),
+            metrics_linger: Duration::ZERO,
+        };
+        let outlets = Outlets::start(&flags).await.unwrap();
+        let tap = outlets.transport("ws@50").unwrap();
+        tap.finished(&sample("ws"));
+        let text = outlets.metrics.as_ref().unwrap().encode();
+        assert!(
+            text.contains("wsbench_deliveries_total{transport=\"ws@50\"} 50\n"),
+            "{text}"
+        );
+        assert!(!text.contains("transport=\"ws\""), "{text}");
+        let (history, _) = outlets.feed.as_ref().unwrap().subscribe();
+        let last: Value = serde_json::from_str(history.last().unwrap()).unwrap();
+        assert_eq!(last["kind"], "final");
+        assert_eq!(last["transport"], "ws@50");
+        assert_eq!(last["row"]["deliveries"], 50);
+        outlets.finish(None).await;
     }
 }
