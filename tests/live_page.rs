@@ -124,6 +124,23 @@ fn the_live_page_fills_and_ends_with_summary_csv() {
             (t, kept)
         })
         .collect();
+    // One point a second for every row of timeseries.csv: the page is fed by the same sampler.
+    let charts: BTreeMap<String, Vec<(String, usize)>> = serde_json::from_str(
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("charts: "))
+            .expect("the page's charts"),
+    )
+    .unwrap();
+    let mut seconds: BTreeMap<String, usize> = BTreeMap::new();
+    for row in csv::Reader::from_path(out.join("timeseries.csv"))
+        .unwrap()
+        .records()
+    {
+        *seconds.entry(row.unwrap()[0].to_string()).or_default() += 1;
+    }
+    let points: BTreeMap<String, usize> = charts["chart-deliveries"].iter().cloned().collect();
+    assert_eq!(points, seconds, "deliveries chart vs timeseries.csv rows");
     let summary = summary_cells(&out.join("summary.csv"));
     assert_eq!(summary.len(), 2, "{summary:?}");
     assert!(
