@@ -11,19 +11,24 @@
 //! The latency histogram has fixed buckets ([`crate::metrics::LATENCY_BOUNDS_US`]) and a `phase`
 //! label: `measured` for the seconds of the measured phase, `drain` for the seconds after it.
 
+mod histogram;
+mod sorted;
+#[cfg(test)]
+mod tests;
+
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::metrics::summary::Summary;
-use crate::metrics::{LATENCY_BOUNDS_US, LatencyBuckets, TimeSeries, TransportMetrics};
+use crate::metrics::{LatencyBuckets, TimeSeries, TransportMetrics};
+use histogram::FixedHistogram;
+use sorted::sort_series;
 
 /// The `phase` label of a latency observation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,50 +109,6 @@ struct SideLabels {
 struct PhaseLabels {
     transport: String,
     phase: String,
-}
-
-/// A histogram over [`LATENCY_BOUNDS_US`] that takes a whole second's buckets at once
-/// (`prometheus-client`'s own observes one value at a time).
-#[derive(Debug, Default)]
-struct FixedHistogram(Mutex<LatencyBuckets>);
-
-impl FixedHistogram {
-    fn buckets(&self) -> LatencyBuckets {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn add(&self, b: &LatencyBuckets) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).add(b);
-    }
-
-    /// Raises every bucket to at least `b`'s (a histogram's buckets are counters: never down).
-    fn raise_to(&self, b: &LatencyBuckets) {
-        let mut mine = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        for (m, n) in mine.counts.iter_mut().zip(b.counts) {
-            *m = (*m).max(n);
-        }
-        mine.sum_us = mine.sum_us.max(b.sum_us);
-    }
-}
-
-impl TypedMetric for FixedHistogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for FixedHistogram {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let b = self.buckets();
-        let bounds = LATENCY_BOUNDS_US
-            .iter()
-            .map(|&us| us as f64 / 1e6)
-            .chain([f64::INFINITY]);
-        let buckets: Vec<(f64, u64)> = bounds.zip(b.counts).collect();
-        encoder.encode_histogram::<NoLabelSet>(b.sum_us as f64 / 1e6, b.count(), &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        MetricType::Histogram
-    }
 }
 
 /// Every metric of a run, registered once; updated second by second and at each transport's end.
@@ -390,51 +351,6 @@ impl RunMetrics {
     }
 }
 
-/// `text` with each metric's series sorted by their labels: a series is the run of sample lines
-/// with the same labels but `le` (a histogram's `_sum`, `_count` and buckets stay together and in
-/// order); comment lines stay where they are.
-fn sort_series(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut series: Vec<(String, Vec<&str>)> = Vec::new();
-    let flush = |series: &mut Vec<(String, Vec<&str>)>, out: &mut String| {
-        series.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, lines) in series.drain(..) {
-            for line in lines {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    };
-    for line in text.lines() {
-        if line.starts_with('#') {
-            flush(&mut series, &mut out);
-            out.push_str(line);
-            out.push('\n');
-            continue;
-        }
-        let key = series_key(line);
-        match series.last_mut() {
-            Some((k, lines)) if *k == key => lines.push(line),
-            _ => series.push((key, vec![line])),
-        }
-    }
-    flush(&mut series, &mut out);
-    out
-}
-
-/// A sample line's labels without `le`.
-fn series_key(line: &str) -> String {
-    let labels = line
-        .split_once('{')
-        .and_then(|(_, rest)| rest.split_once('}'))
-        .map_or("", |(labels, _)| labels);
-    labels
-        .split(',')
-        .filter(|l| !l.starts_with("le="))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Each phase's latency over a whole series.
 fn series_buckets(series: &TimeSeries, measured: Duration) -> Vec<(LatencyPhase, LatencyBuckets)> {
     let mut measured_b = LatencyBuckets::default();
@@ -468,117 +384,4 @@ fn kind(transport: &str, kind: &str) -> KindLabels {
 /// Raises counter `c` to `to` (a counter only goes up; a lower value leaves it as it is).
 fn raise(c: &Counter, to: u64) {
     c.inc_by(to.saturating_sub(c.get()));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::summary::tests::sample;
-
-    fn lines(text: &str) -> Vec<&str> {
-        text.lines().collect()
-    }
-
-    #[test]
-    fn the_file_holds_summary_csv_counts_and_both_phases_latency() {
-        let text = RunMetrics::of_finished(&[sample("ws"), sample("sse")]);
-        let l = lines(&text);
-        for expected in [
-            "# TYPE wsbench_deliveries counter",
-            r#"wsbench_deliveries_total{transport="ws"} 50"#,
-            r#"wsbench_published_total{transport="sse"} 10"#,
-            r#"wsbench_duplicated_total{transport="ws"} 1"#,
-            r#"wsbench_lost_total{transport="ws"} 0"#,
-            r#"wsbench_connects_total{transport="ws"} 5"#,
-            r#"wsbench_wire_bytes_total{transport="ws",kind="up"} 2000"#,
-            r#"wsbench_wire_bytes_total{transport="ws",kind="connect"} 500"#,
-            // Of 2 s measured, seconds 0 and 1 are the phase's (1–90 ms), second 2 the drain's.
-            r#"wsbench_latency_seconds_count{transport="ws",phase="measured"} 90"#,
-            r#"wsbench_latency_seconds_count{transport="ws",phase="drain"} 10"#,
-            r#"wsbench_latency_seconds_bucket{le="0.01",transport="ws",phase="measured"} 10"#,
-            r#"wsbench_latency_seconds_bucket{le="+Inf",transport="ws",phase="drain"} 10"#,
-        ] {
-            assert!(l.contains(&expected), "{expected} not in\n{text}");
-        }
-        assert!(text.ends_with("# EOF\n"));
-        // Sorted by labels, whatever order the registry's hash map keeps.
-        let sse = text.find(r#"wsbench_deliveries_total{transport="sse"}"#);
-        let ws = text.find(r#"wsbench_deliveries_total{transport="ws"}"#);
-        assert!(sse < ws);
-        assert_eq!(
-            text,
-            RunMetrics::of_finished(&[sample("ws"), sample("sse")])
-        );
-    }
-
-    #[test]
-    fn counters_only_go_up_and_end_at_the_row() {
-        let m = RunMetrics::new();
-        m.start("ws");
-        let second = SecondFigures {
-            deliveries: 30,
-            published: 6,
-            connections: 5,
-            missing: 4,
-            ..SecondFigures::default()
-        };
-        m.second("ws", LatencyPhase::Measured, &second);
-        let text = m.encode();
-        assert!(text.contains("wsbench_deliveries_total{transport=\"ws\"} 30\n"));
-        assert!(text.contains("wsbench_missing{transport=\"ws\"} 4\n"));
-        m.finish("ws", &sample("ws"));
-        let text = m.encode();
-        assert!(text.contains("wsbench_deliveries_total{transport=\"ws\"} 50\n"));
-        assert!(text.contains("wsbench_connections{transport=\"ws\"} 0\n"));
-        let c = Counter::default();
-        c.inc_by(7);
-        raise(&c, 3);
-        assert_eq!(c.get(), 7);
-    }
-
-    #[test]
-    fn a_histograms_lines_stay_together_and_in_order() {
-        let text = "# TYPE h histogram\n\
-                    h_sum{t=\"b\"} 1\nh_bucket{le=\"10.0\",t=\"b\"} 1\nh_bucket{le=\"+Inf\",t=\"b\"} 1\n\
-                    h_sum{t=\"a\"} 2\nh_bucket{le=\"10.0\",t=\"a\"} 2\nh_bucket{le=\"+Inf\",t=\"a\"} 2\n\
-                    # EOF\n";
-        assert_eq!(
-            sort_series(text),
-            "# TYPE h histogram\n\
-             h_sum{t=\"a\"} 2\nh_bucket{le=\"10.0\",t=\"a\"} 2\nh_bucket{le=\"+Inf\",t=\"a\"} 2\n\
-             h_sum{t=\"b\"} 1\nh_bucket{le=\"10.0\",t=\"b\"} 1\nh_bucket{le=\"+Inf\",t=\"b\"} 1\n\
-             # EOF\n"
-        );
-    }
-
-    #[test]
-    fn the_grafana_dashboard_asks_only_for_metrics_that_exist() {
-        let m = RunMetrics::new();
-        m.finish("ws", &sample("ws"));
-        m.usage("ws", Some(SideUsage::default()), SideUsage::default());
-        let text = m.encode();
-        let dashboard = include_str!("../../scripts/grafana/dashboard.json");
-        let mut asked = 0;
-        for (i, _) in dashboard.match_indices("wsbench_") {
-            let name: String = dashboard[i..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            asked += 1;
-            assert!(
-                text.lines().any(|l| l.starts_with(&format!("{name}{{"))
-                    || l == format!("# TYPE {name} histogram")),
-                "the dashboard asks for {name}, which no scrape has"
-            );
-        }
-        assert!(asked >= 10, "{asked}");
-    }
-
-    #[test]
-    fn a_second_belongs_to_the_phase_it_ended_in() {
-        let measured = Duration::from_secs(2);
-        assert_eq!(LatencyPhase::of_second(0, measured), LatencyPhase::Measured);
-        assert_eq!(LatencyPhase::of_second(1, measured), LatencyPhase::Measured);
-        assert_eq!(LatencyPhase::of_second(2, measured), LatencyPhase::Drain);
-    }
 }
