@@ -162,13 +162,18 @@ pub struct Tap {
     draining: Mutex<bool>,
 }
 
-/// CPU time of the generator (this process) and the server, at an instant.
+/// CPU time of the generator (this process) and the server, at an instant, and the shares of a
+/// core each used since the reading before (server, generator).
 #[derive(Debug, Clone, Copy)]
 struct Reading {
     at: Instant,
     generator: Duration,
     server: Option<Duration>,
+    shares: (Option<f64>, f64),
 }
+
+/// The shortest span a CPU share is computed over.
+const MIN_CPU_SPAN: Duration = Duration::from_millis(250);
 
 impl Tap {
     /// A phase of the conductor; `server` reads the server's use now (called on ticks only).
@@ -263,32 +268,40 @@ impl Tap {
         feed.publish(&event);
     }
 
-    /// Both processes' CPU over the time since the last reading, and their peak RSS.
+    /// Both processes' CPU over the time since the last reading, and their peak RSS. A span
+    /// shorter than [`MIN_CPU_SPAN`] (the drain's last tick can follow the one before closely)
+    /// repeats the last shares: CPU time over a few milliseconds of wall time is noise.
     fn usage(&self, server: Option<ProcessUsage>) -> (Option<SideUsage>, SideUsage) {
         let now = Reading {
             at: Instant::now(),
             generator: os::cpu_time(None).unwrap_or_default(),
             server: server.map(|u| u.cpu),
+            shares: (None, 0.0),
         };
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let before = last.replace(now);
-        let share = |a: Option<Duration>, b: Option<Duration>| {
-            let (Some(a), Some(b), Some(before)) = (a, b, before) else {
-                return 0.0;
-            };
-            let wall = now.at.saturating_duration_since(before.at).as_secs_f64();
-            if wall <= 0.0 {
-                0.0
-            } else {
-                b.saturating_sub(a).as_secs_f64() / wall
+        let shares = match *last {
+            Some(before) if now.at.saturating_duration_since(before.at) < MIN_CPU_SPAN => {
+                before.shares
+            }
+            Some(before) => {
+                let wall = now.at.saturating_duration_since(before.at).as_secs_f64();
+                let share = |a: Duration, b: Duration| b.saturating_sub(a).as_secs_f64() / wall;
+                let server = before.server.zip(now.server).map(|(a, b)| share(a, b));
+                let shares = (server, share(before.generator, now.generator));
+                *last = Some(Reading { shares, ..now });
+                shares
+            }
+            None => {
+                *last = Some(now);
+                now.shares
             }
         };
         let generator = SideUsage {
-            cpu_cores: share(before.map(|b| b.generator), Some(now.generator)),
+            cpu_cores: shares.1,
             peak_rss_bytes: os::peak_rss_kib(None).unwrap_or(0) * 1024,
         };
         let server_use = server.map(|u| SideUsage {
-            cpu_cores: share(before.and_then(|b| b.server), now.server),
+            cpu_cores: shares.0.unwrap_or(0.0),
             peak_rss_bytes: u.peak_rss_kib * 1024,
         });
         (server_use, generator)
