@@ -60,6 +60,7 @@ pub(super) async fn serve(listener: TcpListener, routes: Routes, shutdown: Cance
         };
         let routes = routes.clone();
         let shutdown = shutdown.clone();
+        let connection_shutdown = shutdown.clone();
         connections.spawn(async move {
             let service = service_fn(move |req| {
                 let routes = routes.clone();
@@ -68,8 +69,16 @@ pub(super) async fn serve(listener: TcpListener, routes: Routes, shutdown: Cance
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tcp), service);
-            // A page that went away mid-response is its own business.
-            let _ = conn.await;
+            tokio::pin!(conn);
+            // A page that went away mid-response is its own business. At shutdown an idle
+            // keep-alive connection closes at once, one in a response once it is sent.
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = connection_shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
         });
     }
     // Streams end by themselves at shutdown; a connection that never finishes its request is
