@@ -22,7 +22,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -37,6 +36,23 @@ use crate::metrics::{ProcessUsage, TransportMetrics};
 use crate::os;
 use feed::Feed;
 use http::Routes;
+
+/// Why the live page or the metrics endpoint cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The address of `--live` or `--metrics` could not be bound: in use, or not one of this
+    /// host's. Give another, or none for a free loopback port.
+    #[error("{flag}: cannot serve on {addr}")]
+    Bind {
+        /// The flag that asked for it.
+        flag: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The live page and the metrics endpoint of one `wsbench run` or `capacity`, when asked for.
 #[derive(Debug, Default)]
@@ -57,7 +73,7 @@ impl Outlets {
     }
 
     /// Binds the addresses `flags` ask for and starts serving; prints each URL on stderr.
-    pub async fn start(flags: &WatchFlags) -> anyhow::Result<Self> {
+    pub async fn start(flags: &WatchFlags) -> Result<Self, LiveError> {
         let mut outlets = Outlets {
             linger: flags.metrics_linger,
             ..Outlets::default()
@@ -89,14 +105,11 @@ impl Outlets {
         &mut self,
         addr: SocketAddr,
         routes: Routes,
-        flag: &str,
-    ) -> anyhow::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("{flag}: binding {addr}"))?;
-        let at = listener
-            .local_addr()
-            .with_context(|| format!("{flag}: reading the bound address"))?;
+        flag: &'static str,
+    ) -> Result<SocketAddr, LiveError> {
+        let bind_error = |source| LiveError::Bind { flag, addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let at = listener.local_addr().map_err(bind_error)?;
         self.servers
             .spawn(http::serve(listener, routes, self.shutdown.clone()));
         Ok(at)
