@@ -62,6 +62,9 @@ pub struct Outlets {
     /// Scrapes of `/metrics` served so far.
     scrapes: Arc<watch::Sender<u64>>,
     linger: Duration,
+    /// Where the page and `/metrics` are served, once bound.
+    live_at: Option<SocketAddr>,
+    metrics_at: Option<SocketAddr>,
     servers: JoinSet<()>,
     shutdown: CancellationToken,
 }
@@ -87,6 +90,7 @@ impl Outlets {
             let at = outlets.serve(addr, routes, "--live").await?;
             eprintln!("live: http://{at}/");
             outlets.feed = Some(feed);
+            outlets.live_at = Some(at);
         }
         if let Some(addr) = flags.metrics {
             let metrics = Arc::new(RunMetrics::new());
@@ -97,6 +101,7 @@ impl Outlets {
             let at = outlets.serve(addr, routes, "--metrics").await?;
             eprintln!("metrics: http://{at}/metrics");
             outlets.metrics = Some(metrics);
+            outlets.metrics_at = Some(at);
         }
         Ok(outlets)
     }
@@ -113,6 +118,16 @@ impl Outlets {
         self.servers
             .spawn(http::serve(listener, routes, self.shutdown.clone()));
         Ok(at)
+    }
+
+    /// The live page's address (`--live`), once bound.
+    pub fn live_addr(&self) -> Option<SocketAddr> {
+        self.live_at
+    }
+
+    /// The metrics endpoint's address (`--metrics`), once bound.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_at
     }
 
     /// Whether each second's latency is wanted in fixed buckets (the scrape's histogram).
@@ -345,6 +360,48 @@ mod tests {
         assert!(outlets.servers.is_empty());
         assert!(!outlets.wants_buckets());
         outlets.finish(None).await;
+    }
+
+    /// `GET path` on `addr`, HTTP/1.0: the whole response.
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test]
+    async fn the_end_waits_for_one_more_scrape_and_no_longer() {
+        let flags = WatchFlags {
+            live: Some("127.0.0.1:0".parse().unwrap()),
+            metrics: Some("127.0.0.1:0".parse().unwrap()),
+            metrics_linger: Duration::from_secs(60),
+        };
+        let outlets = Outlets::start(&flags).await.unwrap();
+        let (page, metrics) = (
+            outlets.live_addr().unwrap(),
+            outlets.metrics_addr().unwrap(),
+        );
+        outlets.transport("ws").unwrap().finished(&sample("ws"));
+        let before = get(metrics, "/metrics").await;
+        assert!(before.contains("wsbench_deliveries_total{transport=\"ws\"} 50\n"));
+        assert!(get(page, "/").await.contains("<title>wsbench live</title>"));
+        assert!(get(page, "/metrics").await.starts_with("HTTP/1.0 404"));
+        let finished = tokio::spawn(outlets.finish(None));
+        // A scrape before the end does not count; nothing ends it but the next one.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!finished.is_finished());
+        let after = get(metrics, "/metrics").await;
+        assert!(after.ends_with("# EOF\n"), "{after}");
+        tokio::time::timeout(Duration::from_secs(30), finished)
+            .await
+            .expect("the scrape ends the wait")
+            .unwrap();
+        assert!(tokio::net::TcpStream::connect(metrics).await.is_err());
     }
 
     #[tokio::test]
