@@ -19,6 +19,7 @@ mod http;
 pub mod page;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,8 @@ pub struct Outlets {
     metrics: Option<Arc<RunMetrics>>,
     /// Scrapes of `/metrics` served so far.
     scrapes: Arc<watch::Sender<u64>>,
+    /// Whether any transport has finished: only then has the end figures worth lingering for.
+    finished_any: Arc<AtomicBool>,
     linger: Duration,
     /// Where the page and `/metrics` are served, once bound.
     live_at: Option<SocketAddr>,
@@ -153,6 +156,7 @@ impl Outlets {
             metrics: self.metrics.clone(),
             last: Mutex::new(None),
             draining: Mutex::new(false),
+            finished_any: self.finished_any.clone(),
         };
         tap.send(json!({"kind": "start"}));
         if let Some(m) = &tap.metrics {
@@ -162,13 +166,15 @@ impl Outlets {
     }
 
     /// The run is over and its files written: the page is told, `/metrics` waits (at most
-    /// `--metrics-linger`) for one more scrape so the final counts are read, then both stop.
+    /// `--metrics-linger`) for one more scrape so the final counts are read — when a transport
+    /// finished, so a run refused at the start ends at once — then both stop.
     pub async fn finish(mut self, results: Option<&std::path::Path>) {
         if let Some(feed) = &self.feed {
             let dir = results.map(|d| d.display().to_string());
             feed.publish(&json!({"kind": "done", "results": dir}));
         }
-        if self.metrics.is_some() && !self.linger.is_zero() {
+        let finals = self.finished_any.load(Ordering::Acquire);
+        if self.metrics.is_some() && finals && !self.linger.is_zero() {
             let mut scrapes = self.scrapes.subscribe();
             scrapes.mark_unchanged();
             let _ = tokio::time::timeout(self.linger, scrapes.changed()).await;
@@ -188,6 +194,8 @@ pub struct Tap {
     last: Mutex<Option<Reading>>,
     /// Whether the drain has begun: the phase of the latency the next ticks add.
     draining: Mutex<bool>,
+    /// The outlets' flag that a transport finished.
+    finished_any: Arc<AtomicBool>,
 }
 
 /// CPU time of the generator (this process) and the server, at an instant, and the shares of a
@@ -276,6 +284,7 @@ impl Tap {
     /// The transport run ended with `m`: its final figures (the `summary.csv` row) to the page,
     /// and every counter to its final value.
     pub fn finished(&self, m: &TransportMetrics) {
+        self.finished_any.store(true, Ordering::Release);
         if let Some(metrics) = &self.metrics {
             metrics.finish(&self.label, m);
         }
@@ -402,6 +411,20 @@ mod tests {
             .expect("the scrape ends the wait")
             .unwrap();
         assert!(tokio::net::TcpStream::connect(metrics).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_run_that_finished_nothing_waits_for_no_scrape() {
+        let flags = WatchFlags {
+            metrics: Some("127.0.0.1:0".parse().unwrap()),
+            metrics_linger: Duration::from_secs(600),
+            ..WatchFlags::default()
+        };
+        let outlets = Outlets::start(&flags).await.unwrap();
+        let _tap = outlets.transport("ws").unwrap();
+        tokio::time::timeout(Duration::from_secs(30), outlets.finish(None))
+            .await
+            .expect("nothing to linger for");
     }
 
     #[tokio::test]
