@@ -1,6 +1,6 @@
 //! Watching a run while it goes: the live page (`--live`, [`page`], fed over SSE by [`feed`])
 //! and the Prometheus endpoint (`--metrics`, the text made by [`crate::export`]), both served by
-//! this process ([`http`]).
+//! this process (`live::http`).
 //!
 //! [`Outlets`] is the whole of it for the run: started once from the flags (off: nothing is
 //! bound, no task runs, and [`Outlets::transport`] gives `None`, so the run's hooks cost a
