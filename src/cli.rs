@@ -92,9 +92,33 @@ pub struct RunArgs {
     /// sends load off loopback without it. The address must be an IP (no name lookups).
     #[arg(long)]
     pub allow_remote: bool,
+    /// The live page and the Prometheus endpoint.
+    #[command(flatten)]
+    pub watch: WatchFlags,
     /// Overrides of the scenario's common fields.
     #[command(flatten)]
     pub overrides: OverrideFlags,
+}
+
+/// Watching a run while it goes (`run` and `capacity`): both off unless asked for, and then
+/// served from this process, on loopback unless told otherwise.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WatchFlags {
+    /// Serve a live page of the run at ADDR (default: a free loopback port), fed once a second
+    /// over SSE; its URL is printed at the start. Give an address as `--live=127.0.0.1:8000`.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = "127.0.0.1:0")]
+    pub live: Option<SocketAddr>,
+    /// Serve Prometheus metrics (OpenMetrics text) at `http://ADDR/metrics` during the run
+    /// (default: a free loopback port), printed at the start. `metrics.prom` is written anyway.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = "127.0.0.1:0")]
+    pub metrics: Option<SocketAddr>,
+    /// With `--metrics`: after the results are written, keep `/metrics` up until it is scraped
+    /// once more (so the final counts reach Prometheus), at most this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s",
+          value_parser = humantime::parse_duration)]
+    pub metrics_linger: Duration,
 }
 
 /// `wsbench check`
@@ -139,6 +163,10 @@ pub struct CapacityArgs {
     /// The `wsbench` executable that serves each transport as a child process (default: this one).
     #[arg(long, value_name = "PATH", hide = true)]
     pub server_bin: Option<PathBuf>,
+    /// The live page and the Prometheus endpoint, over every step (each step's transport shown
+    /// as `<transport>@<load>`).
+    #[command(flatten)]
+    pub watch: WatchFlags,
     /// Overrides of the scenario's common fields (the stepped one is set by each step).
     #[command(flatten)]
     pub overrides: OverrideFlags,

@@ -17,6 +17,8 @@
 //!   sample both processes (`run::usage`), write every result file (also after Ctrl-C, partial).
 //! - [`merge`]: `wsbench merge` — a sharded run's results directories added up into one.
 //! - [`serve`]: `wsbench serve` — one built-in server as its own process.
+//! - [`live`]: watching a run while it goes — the live page fed over SSE (`--live`) and the
+//!   Prometheus endpoint (`--metrics`), served by this process.
 //! - [`cli`]: flags (clap), and the overrides they carry into a scenario.
 //! - [`progress`]: the live progress line on stderr during a run.
 //! - [`fleet`]: several built-in instances on a shared Redis, maybe behind HAProxy, started,
@@ -27,6 +29,8 @@
 //!   stopped.
 //! - [`report`]: table, CSV, histogram logs, `metrics.json`, `report.html`, thresholds, the model
 //!   line; `wsbench report`/`compare`.
+//! - [`export`]: a run's figures as Prometheus metrics in the OpenMetrics text format
+//!   (`/metrics`, `metrics.prom`).
 //! - [`client`]: the load generator — ramp-up, client tasks per transport, publishers, phases.
 //! - [`server`]: the hub and one adapter per transport, the backplane relay; [`server::all`]
 //!   serves them all on one port with the chat page ([`server::page`]).
@@ -52,7 +56,9 @@ pub mod child;
 pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod export;
 pub mod fleet;
+pub mod live;
 pub mod merge;
 pub mod metrics;
 pub mod os;

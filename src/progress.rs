@@ -268,6 +268,7 @@ fn spinner(prefix: &str, what: &str) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::WireBytes;
 
     #[test]
     fn live_figures_read_well() {
@@ -277,6 +278,11 @@ mod tests {
             latency_p99_us: Some(21_040),
             missing: 12,
             connections: 1010,
+            deliveries: 98_765,
+            latency_p50_us: Some(9_000),
+            latency_buckets: None,
+            published: 1_000,
+            wire: WireBytes::default(),
         };
         assert_eq!(
             live_figures(&s),

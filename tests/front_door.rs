@@ -255,8 +255,11 @@ fn words<'a>(line: &'a str, word: &'a str) -> impl Iterator<Item = &'a str> + 'a
 
 fn text_files(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
-        // Installed packages are not ours.
-        if path.file_name().is_some_and(|n| n == "node_modules") {
+        // Installed packages are not ours: npm's, and a Python virtualenv's.
+        if path
+            .file_name()
+            .is_some_and(|n| n == "node_modules" || n == ".venv")
+        {
             return;
         }
         for entry in std::fs::read_dir(path).unwrap() {

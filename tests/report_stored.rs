@@ -18,11 +18,12 @@ use wsbench::metrics::{
 use wsbench::report::stored::{load_metrics, read_summary};
 use wsbench::report::{ReportError, RunInfo, Summary, SummarySource, compare, rerender, write_all};
 
-const DERIVED: [&str; 5] = [
+const DERIVED: [&str; 6] = [
     "summary.csv",
     "latency.csv",
     "timeseries.csv",
     "bytes.csv",
+    "metrics.prom",
     "report.html",
 ];
 

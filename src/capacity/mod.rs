@@ -18,7 +18,8 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 
-use crate::cli::{CapacityArgs, LoadAxis, OverrideFlags, RunArgs};
+use crate::cli::{CapacityArgs, LoadAxis, OverrideFlags, RunArgs, WatchFlags};
+use crate::live::Outlets;
 use crate::report::capacity::{self, CapacityStep, Conclusion};
 use crate::report::files::REPORT_HTML;
 use crate::report::saturation::saturation;
@@ -41,8 +42,16 @@ pub enum CapacityError {
     RateWithWindow(PathBuf),
 }
 
-/// Runs the search for every transport of the scenario; returns the results directory.
+/// Runs the search for every transport of the scenario; returns the results directory. With
+/// `--live` or `--metrics`, one page and one endpoint show every step.
 pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
+    let outlets = Outlets::start(&args.watch).await?;
+    let result = search_all(args, &outlets).await;
+    outlets.finish(result.as_deref().ok()).await;
+    result
+}
+
+async fn search_all(args: CapacityArgs, outlets: &Outlets) -> anyhow::Result<PathBuf> {
     let overrides = scenario::Overrides {
         allow_remote: args.allow_remote,
         ..args.overrides.clone()
@@ -89,7 +98,8 @@ pub async fn capacity(args: CapacityArgs) -> anyhow::Result<PathBuf> {
         let mut search = Search::new(start, min, args.max);
         while let Some(load) = search.next() {
             let results = format!("steps/{label}-{load}");
-            let (verdict, row) = match step(&args, &pick, load, &dir.join(&results)).await {
+            let (verdict, row) = match step(&args, &pick, load, &dir.join(&results), outlets).await
+            {
                 Ok(step) => step,
                 Err(e) => {
                     finish(&dir, &args, &scenario, limit_us, &conclusions, &steps)?;
@@ -134,6 +144,7 @@ async fn step(
     pick: &RunPick,
     load: u64,
     out: &Path,
+    outlets: &Outlets,
 ) -> anyhow::Result<(Verdict, Option<Summary>)> {
     let mut overrides = OverrideFlags {
         transports: Some(vec![pick.clone()]),
@@ -151,9 +162,11 @@ async fn step(
         shard: None,
         start_at: None,
         allow_remote: args.allow_remote,
+        watch: WatchFlags::default(),
         overrides,
     };
-    if let Err(e) = crate::run::run(run).await {
+    let tag = format!("@{load}");
+    if let Err(e) = crate::run::run_with(run, outlets, &tag).await {
         let judged = e.downcast_ref::<ThresholdsFailed>().is_some();
         if !judged && (e.downcast_ref::<Interrupted>().is_some() || crate::run::is_bad_input(&e)) {
             return Err(e);

@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use super::shard::StartError;
 use crate::metrics::{
-    FailureCounts, IdleCost, LagFigures, Recorder, ShardFigures, TimeSeries, WireBytes,
+    FailureCounts, IdleCost, LagFigures, LatencyBuckets, Recorder, ShardFigures, TimeSeries,
+    WireBytes,
 };
 
 /// Where a run stands; reported to the caller's callback at each change.
+// `Tick` carries a second's latency buckets (~250 bytes): a copy a second and a few per phase
+// change, never stored in bulk, so a box would cost more than it saves.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Phase {
     /// Ramp-up started: `clients` connections will be opened.
@@ -65,6 +69,17 @@ pub struct LiveStats {
     pub missing: u64,
     /// Client connections open now.
     pub connections: u64,
+    /// In-window deliveries in the last second.
+    pub deliveries: u64,
+    /// Median push latency of those deliveries, µs (`None` when there were none).
+    pub latency_p50_us: Option<u64>,
+    /// Their latency in the fixed buckets of a live scrape; only when the plan asks for them
+    /// ([`super::LoadPlan::live_buckets`]), else `None` and never computed.
+    pub latency_buckets: Option<LatencyBuckets>,
+    /// In-window messages published so far.
+    pub published: u64,
+    /// Client socket bytes since the measured phase started.
+    pub wire: WireBytes,
 }
 
 /// Why a load run could not go on.

@@ -58,6 +58,9 @@ pub struct LoadPlan {
     /// history) are `stale`. Fresh per plan; the run sets one per transport, derived alike by
     /// every shard.
     pub run: RunTag,
+    /// Bucket each second's latency for a live view or scrape (`--live`, `--metrics`): off,
+    /// the sampler does not compute them.
+    pub live_buckets: bool,
 }
 
 /// The workload's shape beyond its size: how the sends are spaced, how many
@@ -131,6 +134,7 @@ impl LoadPlan {
             },
             rooms: s.rooms,
             run: RunTag::fresh(),
+            live_buckets: false,
         }
     }
 

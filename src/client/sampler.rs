@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::ctx::Ctx;
 use super::outcome::LiveStats;
 use crate::metrics::timeseries::Sample;
-use crate::metrics::{PackedHistogram, WireBytes};
+use crate::metrics::{LatencyBuckets, PackedHistogram, WireBytes};
 
 /// The 1 Hz sampler of the measured phase and the drain, run by the conductor between its waits.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub(super) struct Sampler {
     /// When the last second ended, and the meter then.
     last_at: Instant,
     last_wire: WireBytes,
+    /// The meter at `start`: the live figures count bytes from there.
+    wire_start: WireBytes,
     /// Subscribers expected to receive every message.
     subscribers: u64,
     pub(super) samples: Vec<Sample>,
@@ -42,6 +44,7 @@ impl Sampler {
             next: start + Duration::from_secs(1),
             last_at: start,
             last_wire: wire_start,
+            wire_start,
             subscribers,
             samples: Vec::new(),
         }
@@ -70,6 +73,14 @@ impl Sampler {
                 self.subscribers,
             ),
             connections,
+            deliveries: latency_us.len() + unclocked,
+            latency_p50_us: (!latency_us.is_empty()).then(|| latency_us.value_at_quantile(0.5)),
+            latency_buckets: ctx
+                .plan
+                .live_buckets
+                .then(|| LatencyBuckets::from_histogram(&latency_us)),
+            published: ctx.tally.in_window(),
+            wire: wire.since(self.wire_start),
         };
         self.samples.push(Sample {
             duration,

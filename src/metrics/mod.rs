@@ -7,6 +7,7 @@
 //! are computed here too (pure, like the rest), so the scenario can check `[thresholds]` names
 //! against the row's columns without reaching up into the report.
 
+pub mod buckets;
 pub mod delivery;
 pub mod failures;
 pub mod health;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+pub use buckets::{LATENCY_BOUNDS_US, LatencyBuckets};
 pub use delivery::{DeliveryCounts, DeliveryTracker};
 pub use failures::{FailureCounts, FailureKind};
 pub use health::{GeneratorHealth, LagFigures, LagRecorder};

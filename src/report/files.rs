@@ -1,7 +1,7 @@
 //! The files of one results directory and the order they are written in: the stored inputs
 //! (`run.json`, `scenario.toml`, `metrics.json`, `<transport>.hlog`) and the outputs derived from
-//! them (`summary.csv`, `latency.csv`, `timeseries.csv`, `bytes.csv`, `report.html`). See
-//! `results/README.md` for what each holds.
+//! them (`summary.csv`, `latency.csv`, `timeseries.csv`, `bytes.csv`, `metrics.prom`,
+//! `report.html`). See `results/README.md` for what each holds.
 //!
 //! Reading a directory back is [`super::stored`]'s job; the `.hlog` format is [`super::hlog`]'s and
 //! the page is [`super::html`]'s.
@@ -27,6 +27,9 @@ pub const LATENCY_CSV: &str = "latency.csv";
 pub const TIMESERIES_CSV: &str = "timeseries.csv";
 /// Each transport's wire bytes split by kind, with the model: the [`super::bytes::BytesRow`] columns.
 pub const BYTES_CSV: &str = "bytes.csv";
+/// Each transport's final figures as Prometheus metrics (OpenMetrics text), for a push gateway:
+/// what a scrape of `--metrics` reads at the run's end.
+pub const METRICS_PROM: &str = "metrics.prom";
 /// Facts about the run itself: version, start time, command line.
 pub const RUN_JSON: &str = "run.json";
 /// The resolved scenario, verbatim.
@@ -82,7 +85,8 @@ pub(crate) enum WriteSummary {
 }
 
 /// Writes the files made from the stored inputs: `summary.csv` (unless told not to),
-/// `latency.csv`, `timeseries.csv` and `bytes.csv` (when the metrics are known) and `report.html`.
+/// `latency.csv`, `timeseries.csv`, `bytes.csv` and `metrics.prom` (when the metrics are known) and
+/// `report.html`.
 pub(crate) fn write_derived(
     dir: &Path,
     derived: &Derived<'_>,
@@ -95,6 +99,8 @@ pub(crate) fn write_derived(
     if let Some(metrics) = derived.metrics {
         write_csv(&dir.join(TIMESERIES_CSV), &series::rows(metrics))?;
         write_csv(&dir.join(BYTES_CSV), &bytes::rows(metrics))?;
+        let prom = crate::export::RunMetrics::of_finished(metrics);
+        write_file(&dir.join(METRICS_PROM), prom.as_bytes())?;
     }
     write_file(&dir.join(REPORT_HTML), html::render(derived).as_bytes())
 }

@@ -18,6 +18,7 @@ use crate::client::source;
 use crate::client::{self, LoadPlan, Phase, shard};
 use crate::codec::envelope::RunTag;
 use crate::fleet;
+use crate::live::{Outlets, Tap};
 use crate::metrics::{Slice, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
@@ -39,8 +40,18 @@ use usage::{Mark, transport_metrics, with_server};
 /// covers it.
 const SPARE_FILES: u64 = 64;
 
-/// Runs a scenario end to end; returns the results directory.
+/// Runs a scenario end to end; returns the results directory. With `--live` or `--metrics`,
+/// serves them from the start to after the results are written.
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
+    let outlets = Outlets::start(&args.watch).await?;
+    let result = run_with(args, &outlets, "").await;
+    outlets.finish(result.as_deref().ok()).await;
+    result
+}
+
+/// [`run`], showing each transport on `outlets` (which the caller started and finishes) under
+/// its label followed by `tag` (a capacity step's load).
+pub async fn run_with(args: RunArgs, outlets: &Outlets, tag: &str) -> anyhow::Result<PathBuf> {
     let overrides = scenario::Overrides {
         allow_remote: args.allow_remote,
         ..args.overrides.clone()
@@ -55,6 +66,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         plan = plan.sliced(slice.clone());
     }
     plan.start_at = args.start_at.clone();
+    plan.live_buckets = outlets.wants_buckets();
     let connections = u64::from(plan.subscribing() + plan.publishers);
     // The built-in server holds as many connections as the clients do. It is our child: it
     // inherits the limit set here and raises its soft limit to this hard one, so one check
@@ -94,6 +106,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     } else {
         None
     };
+    let labels: Vec<String> = runs
+        .iter()
+        .map(|(t, _, v)| format!("{}{tag}", t.label(*v)))
+        .collect();
+    outlets.run_started(&scenario.name, &labels);
     let mut results = Vec::new();
     let mut failures = Vec::new();
     for &(transport, sources, variant) in &runs {
@@ -112,9 +129,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
             cert: cert.as_ref(),
             sources,
         };
-        match run_transport(run, &server_bin, &cancel, args.quiet).await {
-            Ok(metrics) => results.push(metrics),
+        let tap = outlets.transport(&format!("{label}{tag}"));
+        match run_transport(run, &server_bin, &cancel, args.quiet, tap.as_ref()).await {
+            Ok(metrics) => {
+                if let Some(tap) = &tap {
+                    tap.finished(&metrics);
+                }
+                results.push(metrics);
+            }
             Err(e) => {
+                if let Some(tap) = &tap {
+                    tap.failed(&format!("{e:#}"));
+                }
                 eprintln!("[{label}] failed: {e:#}");
                 failures.push(format!("{label}: {e:#}"));
             }
@@ -327,6 +353,7 @@ async fn run_transport(
     server_bin: &Path,
     cancel: &CancellationToken,
     quiet: bool,
+    tap: Option<&Tap>,
 ) -> anyhow::Result<TransportMetrics> {
     let scenario = run.scenario;
     let options = serve_options(&run)?;
@@ -362,6 +389,9 @@ async fn run_transport(
         if phase == Phase::Measuring {
             measuring.notify_one();
         }
+        if let Some(tap) = tap {
+            tap.phase(&phase, || processes.borrow().usage());
+        }
         progress.phase(phase);
     };
     // `[faults] restart_server_at`, counted from the start of the measured phase.
@@ -369,15 +399,20 @@ async fn run_transport(
         if let Some(at) = scenario.faults.restart_server_at {
             measuring.notified().await;
             tokio::time::sleep(at).await;
-            progress.note(&format!("fault: {}", owner.inject(Fault::Restart).await));
+            let text = format!("fault: {}", owner.inject(Fault::Restart).await);
+            if let Some(tap) = tap {
+                tap.fault(&text);
+            }
+            progress.note(&text);
         }
         if let Some(at) = scenario.faults.kill_instance_at {
             measuring.notified().await;
             tokio::time::sleep(at).await;
-            progress.note(&format!(
-                "fault: {}",
-                owner.inject(Fault::KillInstance).await
-            ));
+            let text = format!("fault: {}", owner.inject(Fault::KillInstance).await);
+            if let Some(tap) = tap {
+                tap.fault(&text);
+            }
+            progress.note(&text);
         }
         std::future::pending::<Infallible>().await
     };

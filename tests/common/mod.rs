@@ -132,6 +132,7 @@ pub fn small_plan() -> LoadPlan {
         shape: wsbench::client::Shape::default(),
         rooms: None,
         run: wsbench::codec::envelope::RunTag::fresh(),
+        live_buckets: false,
     }
 }
 

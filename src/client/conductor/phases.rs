@@ -259,8 +259,10 @@ pub(super) async fn drain(
     let wire_end = ctx.meter.read();
     let wire = wire_end.since(measured.wire_start);
     let above = ctx.above_tls.read().since(measured.above_start);
-    // The last second ends at the same reading, so the seconds' bytes add up to `wire` exactly.
-    sampler.tick_at(&ctx, wire_end);
+    // The last second ends at the same reading, so the seconds' bytes add up to `wire` exactly;
+    // a live view gets it like any other (the last row of `timeseries.csv`).
+    let last = sampler.tick_at(&ctx, wire_end);
+    on_phase(Phase::Tick(last));
     on_phase(Phase::Measured);
     // Before the workers stop: their tickers' samples go with them.
     let lag = match measured.lag_watch.take() {
