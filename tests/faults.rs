@@ -29,10 +29,15 @@ interval = "200ms"
     );
     assert_eq!(rows.len(), 4);
     // Resumable (the default): each client came back after the last message it read, and the
-    // restarted server replayed the rest from the hub it kept.
+    // restarted server replayed the rest from the hub it kept. What a publisher had sent into
+    // the stopping server unread is lost to every subscriber alike (a WebSocket send has no
+    // answer to retry on): whole messages only, at most one per publisher, never some
+    // subscribers' share (that would be a resume gone wrong).
     let ws = &rows[0];
     assert_eq!(ws.transport, "ws");
-    assert_eq!((ws.lost, ws.deliveries), (0, ws.deliveries_expected));
+    assert_eq!(ws.lost % 20, 0, "{}", ws.lost);
+    assert!(ws.lost <= 2 * 20, "{}", ws.lost);
+    assert_eq!(ws.deliveries + ws.lost, ws.deliveries_expected);
 }
 
 /// The same fault met by the tokio-tungstenite client (the test above runs ours, the default).
