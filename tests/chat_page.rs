@@ -14,41 +14,13 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Runs `command` to its end, or kills it after `limit`.
-fn run_bounded(command: &mut Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{command:?} did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// A `wsbench serve` child, stopped when dropped.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn every_page_sees_every_message_over_every_transport() {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/browser");
-    let setup = run_bounded(
+    let setup = common::process::run_bounded(
         &mut Command::new(scripts.join("setup.sh")),
         Duration::from_secs(900),
     );
@@ -64,14 +36,14 @@ fn every_page_sees_every_message_over_every_transport() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let _served = Served(child);
+    let _served = common::process::Stopped(child);
     let (mut addr, mut url) = (String::new(), String::new());
     stdout.read_line(&mut addr).unwrap();
     stdout.read_line(&mut url).unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let start = Instant::now();
-    let test = run_bounded(
+    let test = common::process::run_bounded(
         Command::new("node")
             .arg(scripts.join("chat-test.mjs"))
             .arg(url.trim()),

@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The page's final columns compared with `summary.csv`'s (the whole numbers and the flag: a
@@ -27,24 +27,6 @@ const COLUMNS: [&str; 7] = [
     "latency_p99_us",
     "complete",
 ];
-
-/// Runs `command` to its end, or kills it after `limit`.
-fn run_bounded(command: &mut Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{command:?} did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
 
 /// `summary.csv` as text: transport → column → the cell as written.
 fn summary_cells(path: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -68,7 +50,7 @@ fn summary_cells(path: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
 #[test]
 fn the_live_page_fills_and_ends_with_summary_csv() {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/browser");
-    let setup = run_bounded(
+    let setup = common::process::run_bounded(
         &mut Command::new(scripts.join("setup.sh")),
         Duration::from_secs(900),
     );
@@ -82,7 +64,7 @@ fn the_live_page_fills_and_ends_with_summary_csv() {
     let out = dir.path().join("results");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tiny.toml");
     let start = Instant::now();
-    let test = run_bounded(
+    let test = common::process::run_bounded(
         Command::new("node")
             .arg(scripts.join("live-test.mjs"))
             .arg("--")

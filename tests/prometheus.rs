@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,34 +29,6 @@ const COUNTERS: [(&str, &str); 3] = [
     ("wsbench_published_total", "messages_published"),
     ("wsbench_lost_total", "lost"),
 ];
-
-/// Runs `command` to its end, or kills it after `limit`.
-fn run_bounded(command: &mut Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{command:?} did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// A child process stopped when dropped.
-struct Stopped(Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -94,7 +66,7 @@ fn encode(s: &str) -> String {
 
 fn setup() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/prometheus/setup.sh");
-    let setup = run_bounded(&mut Command::new(script), Duration::from_secs(900));
+    let setup = common::process::run_bounded(&mut Command::new(script), Duration::from_secs(900));
     assert!(
         setup.status.success(),
         "scripts/prometheus/setup.sh failed:\n{}",
@@ -103,7 +75,7 @@ fn setup() {
 }
 
 /// Prometheus on loopback, scraping `target` every second, with its data in `dir`.
-fn start_prometheus(dir: &Path, target: SocketAddr) -> (Stopped, SocketAddr) {
+fn start_prometheus(dir: &Path, target: SocketAddr) -> (common::process::Stopped, SocketAddr) {
     let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,
@@ -126,7 +98,7 @@ fn start_prometheus(dir: &Path, target: SocketAddr) -> (Stopped, SocketAddr) {
         .stderr(log)
         .spawn()
         .unwrap();
-    let prometheus = Stopped(child);
+    let prometheus = common::process::Stopped(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !matches!(get(addr, "/-/ready"), Ok((200, _))) {
         assert!(
@@ -186,7 +158,7 @@ fn column(rows: &[Summary], column: &str) -> BTreeMap<String, u64> {
 /// The samples of `file` as the reference parser reads them: (name, transport label) → value.
 fn parse_with_reference(file: &Path) -> BTreeMap<(String, String), f64> {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/prometheus");
-    let out = run_bounded(
+    let out = common::process::run_bounded(
         Command::new(scripts.join(".venv/bin/python"))
             .arg(scripts.join("parse.py"))
             .arg(file),
@@ -243,7 +215,7 @@ fn prometheus_stores_the_totals_of_summary_csv() {
     };
     let out: PathBuf = dir.path().join("results");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tiny.toml");
-    let run = run_bounded(
+    let run = common::process::run_bounded(
         Command::new(common::wsbench_bin())
             .arg("run")
             .arg(&scenario)

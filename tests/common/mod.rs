@@ -4,6 +4,7 @@
 
 pub mod backplane;
 pub mod peers;
+pub mod process;
 pub mod sse;
 
 use std::net::SocketAddr;
