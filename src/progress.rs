@@ -112,6 +112,7 @@ impl Progress {
                 humantime::format_duration(plan.drain)
             ),
             Phase::Measured => "done".to_owned(),
+            Phase::Dropped(reset) => format!("fault: drop reset {reset} connections"),
             Phase::ConnectProgress { .. } | Phase::Tick(_) => return None,
         })
     }
@@ -138,6 +139,12 @@ impl Progress {
                     if failed > 0 {
                         bar.set_message(format!("{failed} failed"));
                     }
+                }
+            }
+            Phase::Dropped(_) => {
+                drop(slot);
+                if let Some(line) = self.line(phase) {
+                    self.note(&line);
                 }
             }
             Phase::Connected { .. } | Phase::Measured => {

@@ -14,6 +14,7 @@
 //! own round trip is waited out before the first byte may leave. Without one, the socket is not
 //! wrapped at all: a plain connection costs what it did.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -80,12 +81,17 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Stream, ConnectError> {
         true => ctx.plan.shape.timestamps,
         false => Clock::User,
     };
-    let tcp = StampedTcp::new(tcp, clock).map_err(|e| {
+    let fd = tcp.as_raw_fd();
+    let mut tcp = StampedTcp::new(tcp, clock).map_err(|e| {
         ConnectError::new(
             FailureKind::Other,
             format!("[clients] timestamps = \"kernel\": {e}"),
         )
     })?;
+    // `[faults] drop`: a subscriber's socket may be reset from outside.
+    if let Some(cut) = ctx.sockets.as_ref().and_then(|s| s.register(fd)) {
+        tcp = tcp.with_cut(cut);
+    }
     let counted = CountingStream::new(tcp, ctx.meter.clone());
     let link = if network.is_loopback() {
         Either::Left(counted)

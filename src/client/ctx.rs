@@ -59,6 +59,8 @@ pub(super) struct Ctx {
     pub(super) timeline: watch::Sender<Option<Timeline>>,
     /// Wakes subscribers when the timeline, the tally's total or the stop changes.
     pub(super) signals: Signals,
+    /// `[faults] drop`: every subscriber's open sockets, for the ticks to reset.
+    pub(super) sockets: Option<super::drops::Sockets>,
     pub(super) tally: PublishTally,
     /// Subscribers that connected, per room the publishers publish into: the deliveries each
     /// message to the room is expected to make. Final once the ramp-up is over.

@@ -52,6 +52,19 @@ pub struct Inbox {
     rooms: u32,
     /// The run's tag: a message carrying another is `stale`.
     run: RunTag,
+    /// The last break of the connection, until its first live delivery after it.
+    outage: Option<Outage>,
+}
+
+/// A broken connection, from the break until the first delivery of a message published after
+/// it was back: messages intended in between were published while the subscriber was away
+/// (a replay, if they arrive), and that first live delivery ends its recovery.
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    /// When the subscriber saw the connection break (or closed it, under churn).
+    from: Instant,
+    /// When it was connected again; `None` while it is away.
+    back: Option<Instant>,
 }
 
 impl Inbox {
@@ -68,6 +81,7 @@ impl Inbox {
             window: None,
             room,
             rooms: rooms.max(1),
+            outage: None,
         }
     }
 
@@ -133,6 +147,9 @@ impl Inbox {
                     let received = delay.map_or(now, |d| now.checked_sub(d).unwrap_or(now));
                     let latency = received.saturating_duration_since(intended);
                     intervals.record_stamped_delivery(thread_lane(), latency, delay, second);
+                    if let Some(outage) = self.outage {
+                        self.outage = outage.delivered(intended, received, latency, intervals);
+                    }
                 } else {
                     intervals.record_unclocked_delivery(thread_lane(), second);
                 }
@@ -149,16 +166,35 @@ impl Inbox {
         });
     }
 
-    /// The connection closed and the next one (if any) is a fresh join: the window stops waiting
-    /// for this subscriber until [`Inbox::rejoined`].
-    pub(super) fn left(&self) {
+    /// The connection closed (broke, or churn closed it): the outage starts now, for the
+    /// replay and recovery figures. A transport that resumes calls this; one whose next
+    /// connection is a fresh join calls [`Inbox::left`].
+    pub(super) fn away(&mut self) {
+        self.outage = Some(Outage {
+            from: Instant::now(),
+            back: None,
+        });
+    }
+
+    /// Connected again after [`Inbox::away`].
+    pub(super) fn back(&mut self) {
+        if let Some(outage) = self.outage.as_mut() {
+            outage.back = Some(Instant::now());
+        }
+    }
+
+    /// [`Inbox::away`], and the next connection is a fresh join: the window stops waiting for
+    /// this subscriber until [`Inbox::rejoined`].
+    pub(super) fn left(&mut self) {
+        self.away();
         if let Some((window, seat)) = &self.window {
             window.leave(*seat, |p, s| self.tracker.seen(p, s));
         }
     }
 
     /// Connected again after [`Inbox::left`].
-    pub(super) fn rejoined(&self) {
+    pub(super) fn rejoined(&mut self) {
+        self.back();
         if let Some((window, seat)) = &self.window {
             window.rejoin(*seat);
         }
@@ -187,6 +223,31 @@ impl Inbox {
     pub fn finish(mut self, expected: u64) -> Counts {
         self.counts.delivery = self.tracker.finish(expected);
         self.counts
+    }
+}
+
+impl Outage {
+    /// A delivery of a message intended at `intended`, received at `received`: recorded as a
+    /// replay if it was published during the outage, or as the end of the recovery if it was
+    /// published after. The outage as it stands afterwards (`None` once recovered).
+    fn delivered(
+        self,
+        intended: Instant,
+        received: Instant,
+        latency: std::time::Duration,
+        intervals: &IntervalRecorder,
+    ) -> Option<Outage> {
+        let Some(back) = self.back else {
+            return Some(self);
+        };
+        if intended >= back {
+            intervals.record_recovery(received.saturating_duration_since(self.from));
+            return None;
+        }
+        if intended >= self.from {
+            intervals.record_replay(latency);
+        }
+        Some(self)
     }
 }
 

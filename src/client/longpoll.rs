@@ -373,10 +373,12 @@ pub(super) async fn subscriber(
                         }
                         // Lost the connection: reconnect and poll on from the cursor, so nothing
                         // still in the server's ring is missed.
+                        inbox.away();
                         let counts = &mut inbox.counts;
                         let start = Start::AfterBackoff;
                         match reconnect(&ctx, &mut backoff, start, counts, || connect(&ctx, fields(&ctx))).await {
                             Some(fresh) => {
+                                inbox.back();
                                 next = Next::InFlight(poll(fresh, &ctx, room, Some(&cursor), pacing));
                                 continue;
                             }
@@ -421,6 +423,7 @@ pub(super) async fn subscriber(
             inbox.counts.churned += 1;
             inbox.counts.http_requests += u64::from(matches!(next, Next::InFlight(_)));
             next = Next::Closed;
+            inbox.away();
             let counts = &mut inbox.counts;
             match reconnect(&ctx, &mut backoff, Start::Now, counts, || {
                 connect(&ctx, fields(&ctx))
@@ -428,6 +431,7 @@ pub(super) async fn subscriber(
             .await
             {
                 Some(fresh) => {
+                    inbox.back();
                     next = Next::InFlight(poll(fresh, &ctx, room, Some(&cursor), pacing))
                 }
                 None => break,

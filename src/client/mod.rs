@@ -38,6 +38,7 @@ mod churn;
 mod conductor;
 pub mod conn;
 mod ctx;
+mod drops;
 mod failure;
 mod framed;
 mod h1;

@@ -48,6 +48,8 @@ pub enum Phase {
     Measuring,
     /// One more second of the measured phase or the drain (sent once a second).
     Tick(LiveStats),
+    /// A `[faults] drop` tick reset this many subscribers' connections.
+    Dropped(u64),
     /// Publishing stopped; waiting for messages in flight.
     Draining,
     /// The measured window closed (sample resource usage now).

@@ -14,7 +14,7 @@ use crate::metrics::Slice;
 use crate::protocol::{self, RoomId, TransportKind};
 use crate::scenario::target::Endpoint;
 use crate::scenario::template::PublishRule;
-use crate::scenario::{Network, Pattern, Rooms, Scenario, Transport};
+use crate::scenario::{DropFault, Network, Pattern, Rooms, Scenario, Transport};
 use crate::wire::stamp::Clock;
 
 /// What the load looks like for one transport (the scenario's common fields).
@@ -87,6 +87,9 @@ pub struct Shape {
     /// `[clients] timestamps`: whose clock says when a message arrived, the kernel's receive
     /// stamp or the user-space read ([`crate::wire::stamp`]).
     pub timestamps: Clock,
+    /// `[faults] drop`: connections reset abortively at every tick of the measured phase
+    /// ([`super::drops`]).
+    pub drop: Option<DropFault>,
 }
 
 impl Default for Shape {
@@ -100,6 +103,7 @@ impl Default for Shape {
             idle_phase: None,
             idle: 0,
             timestamps: Clock::default(),
+            drop: None,
         }
     }
 }
@@ -131,6 +135,7 @@ impl LoadPlan {
                 idle_phase: s.clients.idle_phase,
                 idle: s.clients.idle,
                 timestamps: s.clients.timestamps,
+                drop: s.faults.drop,
             },
             rooms: s.rooms,
             run: RunTag::fresh(),

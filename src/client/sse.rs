@@ -113,6 +113,7 @@ pub(super) async fn subscriber(
         // again). Churn closes the stream first, as a page's `EventSource.close()` would.
         inbox.counts.churned += u64::from(start == Start::Now);
         drop(body.take());
+        inbox.away();
         let last_id = parser.last_id().cloned();
         parser = Parser::with_last_id(last_id.clone());
         let counts = &mut inbox.counts;
@@ -121,7 +122,10 @@ pub(super) async fn subscriber(
         })
         .await;
         match body {
-            Some(_) => inbox.counts.http_requests += 1,
+            Some(_) => {
+                inbox.counts.http_requests += 1;
+                inbox.back();
+            }
             None if start == Start::AfterBackoff && !ctx.stop.is_cancelled() => {
                 inbox.counts.io_errors += 1;
             }

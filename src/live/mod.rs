@@ -268,6 +268,9 @@ impl Tap {
                 *self.draining.lock().unwrap_or_else(PoisonError::into_inner) = true;
                 self.send(json!({"kind": "phase", "phase": "draining"}));
             }
+            Phase::Dropped(reset) => {
+                self.fault(&format!("fault: drop reset {reset} connections"));
+            }
             other => {
                 if let Some(name) = phase_name(other) {
                     self.send(json!({"kind": "phase", "phase": name}));

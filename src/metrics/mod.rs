@@ -101,6 +101,9 @@ pub struct Counts {
     pub stale: u64,
     /// Socket.IO sessions in `upgrade` mode whose WebSocket probe failed: they stayed on polling.
     pub stayed_on_polling: u64,
+    /// Subscribers whose connection the drop fault reset (`[faults] drop`); each is also an
+    /// `io_error` only if it never got back.
+    pub dropped: u64,
 }
 
 impl Counts {
@@ -121,6 +124,7 @@ impl Counts {
         self.misrouted += other.misrouted;
         self.stale += other.stale;
         self.stayed_on_polling += other.stayed_on_polling;
+        self.dropped += other.dropped;
     }
 }
 
@@ -149,6 +153,13 @@ pub struct Recorder {
     /// handed it to its socket, in µs. Publishing runs on the user-space clock, so this part of
     /// the generator's delay stays in `latency_us`.
     pub publish_lag_us: Histogram<u64>,
+    /// Deliveries of messages published while their subscriber was disconnected (after a loss,
+    /// churn or a drop; replayed by a server that resumes), in µs: their latency, replay
+    /// included. They are in `latency_us` too.
+    pub replay_us: Histogram<u64>,
+    /// Per broken connection, in µs: from the break to its first live delivery (of a message
+    /// published after it was back).
+    pub recovery_us: Histogram<u64>,
     /// Counters, summed over clients.
     pub counts: Counts,
 }
@@ -162,6 +173,8 @@ impl Default for Recorder {
             reconnect_us: new_histogram(),
             generator_delay_us: new_histogram(),
             publish_lag_us: new_histogram(),
+            replay_us: new_histogram(),
+            recovery_us: new_histogram(),
             counts: Counts::default(),
         }
     }
@@ -203,6 +216,12 @@ impl Recorder {
             .expect("auto-resizing histograms of equal precision always merge");
         self.publish_lag_us
             .add(&other.publish_lag_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+        self.replay_us
+            .add(&other.replay_us)
+            .expect("auto-resizing histograms of equal precision always merge");
+        self.recovery_us
+            .add(&other.recovery_us)
             .expect("auto-resizing histograms of equal precision always merge");
         self.counts.merge(&other.counts);
     }

@@ -35,6 +35,10 @@ pub const HLOG_TAG_GENERATOR_DELAY: &str = "generator_delay";
 /// Tag of the publishers' lateness behind their schedule in a `.hlog` file (absent in older
 /// files).
 pub const HLOG_TAG_PUBLISH_LAG: &str = "publish_lag";
+/// Tag of the replayed deliveries' latency in a `.hlog` file (absent in older files).
+pub const HLOG_TAG_REPLAY: &str = "replay";
+/// Tag of the broken connections' recovery times in a `.hlog` file (absent in older files).
+pub const HLOG_TAG_RECOVERY: &str = "recovery";
 
 /// One interval of an interval log, decoded.
 #[derive(Debug, Clone)]
@@ -65,6 +69,11 @@ pub struct StoredHistograms {
     pub generator_delay_us: Histogram<u64>,
     /// Publishers' lateness per message, µs; empty in files written before wsbench recorded it.
     pub publish_lag_us: Histogram<u64>,
+    /// Latency of deliveries published during their subscriber's outage, µs; empty in files
+    /// written before wsbench recorded it.
+    pub replay_us: Histogram<u64>,
+    /// Recovery per broken connection, µs; empty in files written before wsbench recorded it.
+    pub recovery_us: Histogram<u64>,
     /// Push latency per second (the untagged intervals, in file order), packed as they are read
     /// so a long run's file never needs all its seconds decoded at once; empty in files written
     /// before wsbench kept a time series.
@@ -143,6 +152,8 @@ pub(crate) fn write_hlog(
         (HLOG_TAG_RECONNECT, &m.clients.reconnect_us),
         (HLOG_TAG_GENERATOR_DELAY, &m.clients.generator_delay_us),
         (HLOG_TAG_PUBLISH_LAG, &m.clients.publish_lag_us),
+        (HLOG_TAG_REPLAY, &m.clients.replay_us),
+        (HLOG_TAG_RECOVERY, &m.clients.recovery_us),
     ] {
         let tag = Tag::new(tag).expect("the tag constants hold no ',', ' ' or newline");
         log.write_histogram(h, start, m.measured, Some(tag))
@@ -219,6 +230,8 @@ pub fn read_histograms(path: &Path) -> Result<StoredHistograms, ReportError> {
         reconnect_us: optional(&tagged, HLOG_TAG_RECONNECT).map_err(read_error)?,
         generator_delay_us: optional(&tagged, HLOG_TAG_GENERATOR_DELAY).map_err(read_error)?,
         publish_lag_us: optional(&tagged, HLOG_TAG_PUBLISH_LAG).map_err(read_error)?,
+        replay_us: optional(&tagged, HLOG_TAG_REPLAY).map_err(read_error)?,
+        recovery_us: optional(&tagged, HLOG_TAG_RECOVERY).map_err(read_error)?,
         seconds,
     })
 }
@@ -302,7 +315,7 @@ mod tests {
         write_hlog(&path, started, &m).unwrap();
 
         let intervals = read_hlog(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(intervals.len(), 6 + m.timeseries.seconds.len());
+        assert_eq!(intervals.len(), 8 + m.timeseries.seconds.len());
         assert_eq!(intervals[0].tag.as_deref(), Some(HLOG_TAG_LATENCY));
         assert_eq!(intervals[0].start, Duration::from_millis(1_700_000_000_250));
         assert_eq!(intervals[0].duration, m.measured);
@@ -311,6 +324,8 @@ mod tests {
         assert_eq!(intervals[3].tag.as_deref(), Some(HLOG_TAG_RECONNECT));
         assert_eq!(intervals[4].tag.as_deref(), Some(HLOG_TAG_GENERATOR_DELAY));
         assert_eq!(intervals[5].tag.as_deref(), Some(HLOG_TAG_PUBLISH_LAG));
+        assert_eq!(intervals[6].tag.as_deref(), Some(HLOG_TAG_REPLAY));
+        assert_eq!(intervals[7].tag.as_deref(), Some(HLOG_TAG_RECOVERY));
 
         let read = read_histograms(&path).unwrap();
         assert_eq!(read.latency_us, m.clients.latency_us);
@@ -319,15 +334,17 @@ mod tests {
         assert_eq!(read.reconnect_us, m.clients.reconnect_us);
         assert_eq!(read.generator_delay_us, m.clients.generator_delay_us);
         assert_eq!(read.publish_lag_us, m.clients.publish_lag_us);
+        assert_eq!(read.replay_us, m.clients.replay_us);
+        assert_eq!(read.recovery_us, m.clients.recovery_us);
         let seconds: Vec<_> = m.timeseries.seconds.iter().map(|s| &s.latency_us).collect();
         assert_eq!(read.seconds.iter().collect::<Vec<_>>(), seconds);
-        assert_eq!(intervals[6].histogram, seconds[0].unpack());
+        assert_eq!(intervals[8].histogram, seconds[0].unpack());
         assert!(!seconds.is_empty());
         assert_eq!(
-            intervals[7].start,
+            intervals[9].start,
             m.timeseries.start_unix + m.timeseries.seconds[0].duration
         );
-        assert_eq!(intervals[7].tag, None);
+        assert_eq!(intervals[9].tag, None);
     }
 
     #[test]

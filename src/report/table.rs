@@ -34,6 +34,25 @@ const FIGURES: &[Figure] = &[
             group(s.reordered)
         )
     }),
+    ("replayed deliveries (p50 / p99)", |s| {
+        format!(
+            "{} ({} / {})",
+            group(s.replay_deliveries),
+            opt(s.replay_latency_p50_us, us_int),
+            opt(s.replay_latency_p99_us, us_int)
+        )
+    }),
+    ("recovery p50 / p95 / max", |s| {
+        format!(
+            "{} / {} / {}",
+            opt(s.recovery_p50_us, us_int),
+            opt(s.recovery_p95_us, us_int),
+            opt(s.recovery_max_us, us_int)
+        )
+    }),
+    ("dropped / reconnects", |s| {
+        format!("{} / {}", group(s.dropped), group(s.reconnects))
+    }),
     ("latency p50", |s| opt(s.latency_p50_us, us_int)),
     ("latency p90", |s| opt(s.latency_p90_us, us_int)),
     ("latency p99", |s| opt(s.latency_p99_us, us_int)),

@@ -149,6 +149,22 @@ pub struct FaultsTable {
     pub restart_server_at: Opt<String>,
     /// `kill_instance_at`: how far into the measured phase one of several instances is killed.
     pub kill_instance_at: Opt<String>,
+    /// `drop = { every = "15s", fraction = 0.1 }`: client connections reset at every tick.
+    pub drop: Option<DropTable>,
+    /// `restart_instances_at`: how far into the measured phase every instance is restarted.
+    pub restart_instances_at: Opt<String>,
+    /// `mode`: `"rolling"` or `"all"`, how `restart_instances_at` restarts them.
+    pub mode: Opt<String>,
+}
+
+/// `[faults] drop`: a tick and the share of connections reset at each.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, expecting = "a drop table")]
+pub struct DropTable {
+    /// `every`, the time between ticks, a humantime string.
+    pub every: Opt<String>,
+    /// `fraction`: of the connections, the share reset at each tick.
+    pub fraction: Opt<f64>,
 }
 
 /// `[network]`: the path between every client and the server, emulated in the clients' sockets.
@@ -397,6 +413,12 @@ impl From<&Scenario> for ScenarioFile {
             faults: (s.faults != Faults::default()).then(|| FaultsTable {
                 restart_server_at: s.faults.restart_server_at.and_then(d),
                 kill_instance_at: s.faults.kill_instance_at.and_then(d),
+                drop: s.faults.drop.map(|f| DropTable {
+                    every: d(f.every),
+                    fraction: Some(v(f.fraction)),
+                }),
+                restart_instances_at: s.faults.deploy.and_then(|f| d(f.at)),
+                mode: s.faults.deploy.map(|f| v(f.mode.label().to_owned())),
             }),
             thresholds: (!thresholds.is_empty()).then_some(thresholds),
             network: (!s.network.is_loopback()).then(|| NetworkTable {

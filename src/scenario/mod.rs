@@ -20,6 +20,7 @@
 //! This file holds the validated types, [`ScenarioError`] and the entry points; TOML's own errors
 //! are placed by the private `locate` module.
 
+pub mod faults;
 mod fields;
 pub mod file;
 mod idle;
@@ -51,6 +52,7 @@ use serde::Serialize;
 
 use crate::protocol::TransportKind;
 pub use crate::wire::delay::Network;
+pub use faults::{Deploy, DeployMode, DropFault, Faults};
 use fields::Rules;
 use file::ScenarioFile;
 pub use overrides::Overrides;
@@ -191,16 +193,6 @@ pub const DEFAULT_BACKOFF: Backoff = Backoff {
     initial: Duration::from_millis(100),
     max: Duration::from_secs(5),
 };
-
-/// `[faults]`
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// Kill the built-in server this far into the measured phase and start it again on the same port.
-    pub restart_server_at: Option<Duration>,
-    /// With several instances: SIGKILL one of them this far into the measured phase; its
-    /// clients reconnect to the others.
-    pub kill_instance_at: Option<Duration>,
-}
 
 /// `[publish]`
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::fields::Rules;
 use super::fields::{Field, blame, unwritten};
-use super::file::{ClientsTable, FaultsTable, NetworkTable, PublishTable, TargetTable};
+use super::file::{ClientsTable, NetworkTable, PublishTable, TargetTable};
 use super::scaling::Scaling;
 use super::sources::{self, SourceAddresses};
 use super::target::Endpoint;
@@ -82,12 +82,6 @@ pub(super) struct TargetRead {
     pub stacks: super::fields::StackRuns,
     pub server_pid: Option<u32>,
     pub token: Option<Field<String>>,
-}
-
-/// `[faults]`.
-pub(super) struct FaultsRead {
-    pub restart: Option<Field<Duration>>,
-    pub kill: Option<Field<Duration>>,
 }
 
 impl Rules<'_> {
@@ -207,19 +201,6 @@ impl Rules<'_> {
             idle,
             idle_phase,
             timestamps,
-        })
-    }
-
-    /// `[faults]`: the two instants as written (their place in the run is a rule between tables).
-    pub(super) fn read_faults(
-        &self,
-        faults: Option<FaultsTable>,
-    ) -> Result<FaultsRead, ScenarioError> {
-        let (restart, kill) =
-            faults.map_or((None, None), |f| (f.restart_server_at, f.kill_instance_at));
-        Ok(FaultsRead {
-            restart: self.written_duration("[faults] restart_server_at", restart)?,
-            kill: self.written_duration("[faults] kill_instance_at", kill)?,
         })
     }
 

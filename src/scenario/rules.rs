@@ -9,13 +9,14 @@
 //! [`overrides`](super::overrides)), nor the validated types or how an error's location is written
 //! ([`scenario`](super)). Reads no files, and knows neither TOML syntax nor how flags are parsed.
 
+use super::faults::FaultsRead;
 use super::fields::{Field, Rules, blame};
 use super::file::{RoomsTable, ScenarioFile, Sourced};
-use super::readers::{ClientsRead, FaultsRead, PublishRead, TargetRead, Top, TransportsRead};
+use super::readers::{ClientsRead, PublishRead, TargetRead, Top, TransportsRead};
 use super::thresholds;
 use super::{
-    Backoff, Clients, Faults, Heartbeats, MAX_MESSAGES, Network, Origin, Pattern, Publish, Rooms,
-    Scenario, ScenarioError, Targets, Transport,
+    Backoff, Clients, Heartbeats, MAX_MESSAGES, Network, Origin, Pattern, Publish, Rooms, Scenario,
+    ScenarioError, Targets, Transport,
 };
 use crate::protocol::TransportKind;
 
@@ -95,19 +96,7 @@ impl Rules<'_> {
         rooms: Option<Sourced<RoomsTable>>,
     ) -> Result<Option<Rooms>, ScenarioError> {
         let duration = &top.duration;
-        if let Some(restart) = &faults.restart {
-            self.check(
-                !restart.value.is_zero() && restart.value < duration.value,
-                blame(&[&restart.origin, &duration.origin]),
-                "[faults] restart_server_at",
-                || {
-                    format!(
-                        "[faults] restart_server_at must fall inside the measured phase (0s < at < {})",
-                        humantime::format_duration(duration.value)
-                    )
-                },
-            )?;
-        }
+        self.fault_rules(faults, duration)?;
         let rooms = self.rooms(rooms, &clients.subscribers)?;
         let (p, sub) = (&publish.publishers, &clients.subscribers);
         let origin = blame(&[&p.origin, &sub.origin]);
@@ -333,10 +322,7 @@ fn build(
             token: target.token.map(|t| t.value),
         },
         thresholds,
-        faults: Faults {
-            restart_server_at: faults.restart.map(|r| r.value),
-            kill_instance_at: faults.kill.map(|k| k.value),
-        },
+        faults: faults.faults(),
         scaling: t
             .scaling
             .into_iter()

@@ -9,6 +9,7 @@
 //! kernel's receive time of the bytes each read returns, so a delivery can be timed when its
 //! bytes arrived rather than when a generator thread got to them ([`stamp`]).
 
+pub mod cut;
 pub mod delay;
 pub(crate) mod scratch;
 pub mod stamp;

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::HandshakeMeter;
 use super::ctx::{Ctx, Event};
+use super::drops::{self, as_subscriber};
 use super::inbox::Inbox;
 use super::longpoll::{self, Pacing};
 use super::outcome::{ClientError, ClientOutcome, Phase};
@@ -116,6 +117,10 @@ fn launch(
         dialed: AtomicU64::new(0),
         timeline: watch::Sender::new(None),
         signals: Signals::new(plan.subscribing() as usize),
+        sockets: plan
+            .shape
+            .drop
+            .map(|_| drops::Sockets::new(plan.subscribing())),
         tally: PublishTally::new(plan.publishers, others_total, plan.room_count()),
         members: (0..plan.room_count()).map(|_| AtomicU64::new(0)).collect(),
         window: plan
@@ -176,55 +181,83 @@ impl Clients {
         let slow = (plan.subscribers - plan.slow_readers..plan.subscribers).contains(&i);
         let room = plan.connection_room(i);
         let on = self.workers.handle(i as usize);
+        // Only a drop fault needs to know whose socket is whose.
+        let track = self.ctx.sockets.is_some().then_some(i);
         match self.ctx.target.transport {
             Transport::Ws {
                 ping_interval,
                 client,
                 ..
             } => self.subscribers.spawn_on(
-                ws::subscriber(ctx, i, room, slot, ping_interval, client, slow),
+                as_subscriber(
+                    track,
+                    ws::subscriber(ctx, i, room, slot, ping_interval, client, slow),
+                ),
                 on,
             ),
             Transport::LongPoll { .. } => self.subscribers.spawn_on(
-                longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
+                as_subscriber(
+                    track,
+                    longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
+                ),
                 on,
             ),
             Transport::ShortPoll { interval } => self.subscribers.spawn_on(
-                longpoll::subscriber(ctx, i, room, slot, Pacing::Every(interval), slow),
+                as_subscriber(
+                    track,
+                    longpoll::subscriber(ctx, i, room, slot, Pacing::Every(interval), slow),
+                ),
                 on,
             ),
-            Transport::Sse => self
-                .subscribers
-                .spawn_on(sse::subscriber(ctx, i, room, slot, slow), on),
-            Transport::Raw => self
-                .subscribers
-                .spawn_on(raw::subscriber(ctx, i, room, slot, slow), on),
-            Transport::SocketIo(_) => self
-                .subscribers
-                .spawn_on(socketio::subscriber(ctx, i, room, slot, slow), on),
+            Transport::Sse => self.subscribers.spawn_on(
+                as_subscriber(track, sse::subscriber(ctx, i, room, slot, slow)),
+                on,
+            ),
+            Transport::Raw => self.subscribers.spawn_on(
+                as_subscriber(track, raw::subscriber(ctx, i, room, slot, slow)),
+                on,
+            ),
+            Transport::SocketIo(_) => self.subscribers.spawn_on(
+                as_subscriber(track, socketio::subscriber(ctx, i, room, slot, slow)),
+                on,
+            ),
             Transport::Nchan(Nchan { mode, .. }) => match mode {
                 NchanMode::LongPoll => self.subscribers.spawn_on(
-                    longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
+                    as_subscriber(
+                        track,
+                        longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
+                    ),
                     on,
                 ),
-                NchanMode::Sse => self
-                    .subscribers
-                    .spawn_on(sse::subscriber(ctx, i, room, slot, slow), on),
+                NchanMode::Sse => self.subscribers.spawn_on(
+                    as_subscriber(track, sse::subscriber(ctx, i, room, slot, slow)),
+                    on,
+                ),
                 NchanMode::Ws => self.subscribers.spawn_on(
-                    ws::subscriber(ctx, i, room, slot, None, WsClient::Wsbench, slow),
+                    as_subscriber(
+                        track,
+                        ws::subscriber(ctx, i, room, slot, None, WsClient::Wsbench, slow),
+                    ),
                     on,
                 ),
             },
             Transport::Template(ref t) => match t.mode {
                 TemplateMode::Ws => self.subscribers.spawn_on(
-                    ws::session::<TemplateWs>(ctx, i, room, slot, None, slow),
+                    as_subscriber(
+                        track,
+                        ws::session::<TemplateWs>(ctx, i, room, slot, None, slow),
+                    ),
                     on,
                 ),
-                TemplateMode::Sse => self
-                    .subscribers
-                    .spawn_on(sse::subscriber(ctx, i, room, slot, slow), on),
+                TemplateMode::Sse => self.subscribers.spawn_on(
+                    as_subscriber(track, sse::subscriber(ctx, i, room, slot, slow)),
+                    on,
+                ),
                 TemplateMode::LongPoll => self.subscribers.spawn_on(
-                    longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
+                    as_subscriber(
+                        track,
+                        longpoll::subscriber(ctx, i, room, slot, Pacing::Held, slow),
+                    ),
                     on,
                 ),
             },

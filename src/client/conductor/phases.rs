@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Clients;
 use crate::client::churn::Churn;
 use crate::client::ctx::{Event, wait_until};
+use crate::client::drops::DropTicks;
 use crate::client::outcome::{ClientError, Phase, Ramp};
 use crate::client::plan::LoadPlan;
 use crate::client::sampler::Sampler;
@@ -179,14 +180,30 @@ pub(super) async fn measure(
             ^ u64::from_be_bytes(*b"churn\0\0\0")
             ^ u64::from(plan.shard.as_ref().map_or(0, |s| s.index)),
     );
+    // `[faults] drop`: its ticks pick from a seed of their own.
+    let mut drops = DropTicks::new(
+        plan.shape.drop,
+        plan.subscribing(),
+        &timeline,
+        plan.shape.seed
+            ^ u64::from_be_bytes(*b"drops\0\0\0")
+            ^ u64::from(plan.shard.as_ref().map_or(0, |s| s.index)),
+    );
     complete = complete && {
         let end = timeline.measure_end;
         loop {
             let close_at = churn.as_ref().and_then(Churn::next);
+            let drop_at = drops.as_ref().and_then(DropTicks::next);
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break false,
                 _ = sleep_until(sampler.next) => on_phase(Phase::Tick(sampler.tick(ctx))),
+                _ = sleep_until(drop_at.unwrap_or(end)), if drop_at.is_some() => {
+                    if let (Some(drops), Some(sockets)) = (drops.as_mut(), ctx.sockets.as_ref()) {
+                        let reset = drops.tick(sockets);
+                        on_phase(Phase::Dropped(reset));
+                    }
+                }
                 _ = sleep_until(close_at.unwrap_or(end)), if close_at.is_some() => {
                     if let Some(churn) = churn.as_mut() {
                         churn.close_one(&ctx.signals);

@@ -58,6 +58,8 @@ pub(super) async fn outcome(
         reconnect_us: ctx.reconnect_us.take(),
         generator_delay_us: ctx.intervals.generator_delay(),
         publish_lag_us: ctx.publish_lag_us.take(),
+        replay_us: ctx.intervals.replay(),
+        recovery_us: ctx.intervals.recovery(),
         ..Recorder::default()
     };
     let (subscribers_connected, deliveries_expected) =
@@ -65,6 +67,7 @@ pub(super) async fn outcome(
     for r in &recorders {
         recorder.merge(r);
     }
+    recorder.counts.dropped = ctx.sockets.as_ref().map_or(0, |s| s.dropped());
     let payload = ctx.plan.payload_bytes as u64;
     let intended = ctx.intervals.by_intended();
     let timeseries = TimeSeries::new(

@@ -42,6 +42,9 @@ pub struct Summary {
     pub deliveries: u64,
     /// Expected deliveries that never arrived.
     pub lost: u64,
+    /// `deliveries` ÷ `deliveries_expected`, in percent (two decimals, never rounded up to
+    /// 100 while one is lost); empty when nothing was expected.
+    pub delivered_pct: Option<f64>,
     /// Messages received again after their first arrival.
     pub duplicated: u64,
     /// First arrivals that came after a later message of the same publisher.
@@ -168,6 +171,23 @@ pub struct Summary {
     pub reconnect_p50_us: Option<u64>,
     /// 99th percentile reconnect time, in µs.
     pub reconnect_p99_us: Option<u64>,
+    /// Subscribers whose connection the drop fault reset (`[faults] drop`).
+    pub dropped: u64,
+    /// Deliveries of messages published while their subscriber was disconnected: what a
+    /// resuming transport replayed (they are among `deliveries` and in the latency too).
+    pub replay_deliveries: u64,
+    /// Median latency of those replayed deliveries, in µs.
+    pub replay_latency_p50_us: Option<u64>,
+    /// 99th percentile latency of the replayed deliveries, in µs.
+    pub replay_latency_p99_us: Option<u64>,
+    /// Median recovery, in µs: per broken connection (lost, dropped, churned, or its server
+    /// restarted), from the break to its first delivery of a message published after it was
+    /// back.
+    pub recovery_p50_us: Option<u64>,
+    /// 95th percentile recovery, in µs.
+    pub recovery_p95_us: Option<u64>,
+    /// Longest recovery, in µs.
+    pub recovery_max_us: Option<u64>,
     /// Connections open through the idle phase (`[clients] idle_phase`); empty without one.
     pub idle_connections: Option<u32>,
     /// Wire bytes (both directions) per connection per minute of the idle phase: heartbeats.
@@ -223,6 +243,7 @@ impl Summary {
             deliveries_expected: m.deliveries_expected,
             deliveries,
             lost: rec.counts.delivery.lost,
+            delivered_pct: delivered_pct(deliveries, m.deliveries_expected),
             duplicated: rec.counts.delivery.duplicated,
             reordered: rec.counts.delivery.reordered,
             foreign: rec.counts.foreign,
@@ -297,6 +318,13 @@ impl Summary {
             churned: rec.counts.churned,
             reconnect_p50_us: quantile(&rec.reconnect_us, P50),
             reconnect_p99_us: quantile(&rec.reconnect_us, P99),
+            dropped: rec.counts.dropped,
+            replay_deliveries: rec.replay_us.len(),
+            replay_latency_p50_us: quantile(&rec.replay_us, P50),
+            replay_latency_p99_us: quantile(&rec.replay_us, P99),
+            recovery_p50_us: quantile(&rec.recovery_us, P50),
+            recovery_p95_us: quantile(&rec.recovery_us, 0.95),
+            recovery_max_us: quantile(&rec.recovery_us, 1.0),
             idle_connections: m.idle.map(|i| i.connections),
             idle_bytes_per_conn_min: m
                 .idle
@@ -353,6 +381,15 @@ pub(crate) fn quantile(h: &Histogram<u64>, q: f64) -> Option<u64> {
 fn ratio(num: f64, den: f64) -> Option<f64> {
     let r = num / den;
     (den != 0.0 && r.is_finite()).then(|| round_figure(r))
+}
+
+/// Deliveries in percent of those expected, two decimals, rounded down: a run that lost one
+/// delivery in a million shows 99.99, never 100.
+fn delivered_pct(delivered: u64, expected: u64) -> Option<f64> {
+    (expected > 0).then(|| {
+        let basis_points = u128::from(delivered) * 10_000 / u128::from(expected);
+        basis_points as f64 / 100.0
+    })
 }
 
 /// Rounds a float figure for the CSV: 3 decimals, or 4 significant digits below 1, so small ratios

@@ -24,6 +24,12 @@ pub(crate) fn sample(transport: &str) -> TransportMetrics {
     for i in 1..=10 {
         clients.publish_lag_us.record(i * 100).unwrap();
     }
+    // Replays 10..=200 ms (step 10), recoveries 1..=20 ms (step 1).
+    for i in 1..=20 {
+        clients.replay_us.record(i * 10_000).unwrap();
+        clients.recovery_us.record(i * 1_000).unwrap();
+    }
+    clients.counts.dropped = 4;
     clients.counts.delivery = DeliveryCounts {
         delivered: 50,
         duplicated: 1,
@@ -169,6 +175,16 @@ fn derives_every_figure_from_known_metrics() {
         (Some(500), Some(1_000))
     );
     assert_eq!(s.publish_lag_p99_us, Some(1_000));
+    assert_eq!(s.replay_deliveries, 20);
+    let replay = (s.replay_latency_p50_us, s.replay_latency_p99_us);
+    assert_eq!(replay, (Some(100_031), Some(200_063)));
+    let recovery = (s.recovery_p50_us, s.recovery_p95_us, s.recovery_max_us);
+    assert_eq!(recovery, (Some(10_007), Some(19_007), Some(20_015)));
+    assert_eq!(s.dropped, 4);
+    // 50 of the 50 expected.
+    assert_eq!(s.delivered_pct, Some(100.0));
+    assert_eq!(super::delivered_pct(999_999, 1_000_000), Some(99.99));
+    assert_eq!(super::delivered_pct(1, 0), None);
     assert_eq!(s.client_peak_rss_kib, 20_000);
     assert_eq!(s.client_rss_per_connection_kib, Some(4_000.0));
     assert_eq!(s.server_rss_per_connection_kib, Some(2_048.0));

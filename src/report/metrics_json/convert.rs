@@ -138,6 +138,7 @@ impl From<&Recorder> for StoredRecorder {
             misrouted,
             stale,
             stayed_on_polling,
+            dropped,
         } = r.counts;
         StoredRecorder {
             delivered,
@@ -159,6 +160,7 @@ impl From<&Recorder> for StoredRecorder {
             misrouted,
             stale,
             stayed_on_polling,
+            dropped,
             generator_delay_p50_us: quantile(&r.generator_delay_us, P50),
             generator_delay_p99_us: quantile(&r.generator_delay_us, P99),
             publish_lag_p99_us: quantile(&r.publish_lag_us, P99),
@@ -300,6 +302,8 @@ impl StoredTransport {
                 reconnect_us: histograms.reconnect_us,
                 generator_delay_us: histograms.generator_delay_us,
                 publish_lag_us: histograms.publish_lag_us,
+                replay_us: histograms.replay_us,
+                recovery_us: histograms.recovery_us,
                 counts: Counts {
                     delivery: DeliveryCounts {
                         delivered: c.delivered,
@@ -321,6 +325,7 @@ impl StoredTransport {
                     misrouted: c.misrouted,
                     stale: c.stale,
                     stayed_on_polling: c.stayed_on_polling,
+                    dropped: c.dropped,
                 },
             },
             wire: self.wire.into(),

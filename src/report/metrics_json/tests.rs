@@ -22,6 +22,8 @@ fn metrics_survive_json_and_hlog_exactly() {
         reconnect_us: m.clients.reconnect_us.clone(),
         generator_delay_us: m.clients.generator_delay_us.clone(),
         publish_lag_us: m.clients.publish_lag_us.clone(),
+        replay_us: m.clients.replay_us.clone(),
+        recovery_us: m.clients.recovery_us.clone(),
         seconds: m
             .timeseries
             .seconds

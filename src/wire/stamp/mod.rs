@@ -37,11 +37,14 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use super::cut::Cut;
 
 /// When the kernel received the bytes of a read: its software receive stamp, on the realtime clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -136,6 +139,8 @@ pub struct StampedTcp {
     kernel: bool,
     /// The last read's stamp (`None`: none came with it, or not reading for them).
     last: Option<KernelStamp>,
+    /// Told before the socket closes, when something outside may reset it (`[faults] drop`).
+    cut: Option<Arc<Cut>>,
 }
 
 impl StampedTcp {
@@ -150,12 +155,28 @@ impl StampedTcp {
             tcp,
             kernel,
             last: None,
+            cut: None,
         })
+    }
+
+    /// This socket, resettable from outside through `cut` until it closes ([`Cut`]).
+    pub fn with_cut(mut self, cut: Arc<Cut>) -> Self {
+        self.cut = Some(cut);
+        self
     }
 
     /// The socket.
     pub fn get_ref(&self) -> &TcpStream {
         &self.tcp
+    }
+}
+
+impl Drop for StampedTcp {
+    fn drop(&mut self) {
+        // Before the descriptor closes (the fields drop after this).
+        if let Some(cut) = &self.cut {
+            cut.closed();
+        }
     }
 }
 
