@@ -164,6 +164,46 @@ pub fn raw_room_preamble(room: RoomId) -> [u8; 8] {
     out
 }
 
+/// The raw transport's resume preamble, the raw form of WebSocket's `?resume=1&since=N`: these 4
+/// bytes, the room id (4 bytes) and the number of the last message the client read (8 bytes, or
+/// [`RAW_FRESH`] for a client that has read nothing yet), all big-endian, as the first 16 bytes
+/// of the connection. The server answers with a [`RAW_CURSOR_MAGIC`] record before any message.
+/// Read as a length the magic is ~1.4 GB, so it is never taken for a message either.
+pub const RAW_RESUME_MAGIC: [u8; 4] = *b"SINC";
+
+/// In a resume preamble: the client has read nothing yet; start it at the end of the stream.
+pub const RAW_FRESH: u64 = u64::MAX;
+
+/// The raw resume preamble (see [`RAW_RESUME_MAGIC`]): into `room`, after message `since`, or
+/// at the end of the stream (`None`).
+pub fn raw_resume_preamble(room: RoomId, since: Option<u64>) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..4].copy_from_slice(&RAW_RESUME_MAGIC);
+    out[4..8].copy_from_slice(&room.0.to_be_bytes());
+    out[8..].copy_from_slice(&since.unwrap_or(RAW_FRESH).to_be_bytes());
+    out
+}
+
+/// The server's answer to a resume preamble, before the first message it sends: these 4 bytes,
+/// then big-endian the number of the last message before the first one it sends (8 bytes), how
+/// many messages after the client's cursor it no longer held (8 bytes, long-poll's `x-missed`),
+/// and 1 if the client's cursor was ahead of the stream (a restarted server; long-poll's
+/// `x-reset`), else 0 (1 byte): 21 bytes.
+pub const RAW_CURSOR_MAGIC: [u8; 4] = *b"CURS";
+
+/// Bytes of a cursor record.
+pub const RAW_CURSOR_LEN: usize = 21;
+
+/// The cursor record for a stream that starts after message `cursor`.
+pub fn raw_cursor_record(cursor: u64, missed: u64, reset: bool) -> [u8; RAW_CURSOR_LEN] {
+    let mut out = [0; RAW_CURSOR_LEN];
+    out[..4].copy_from_slice(&RAW_CURSOR_MAGIC);
+    out[4..12].copy_from_slice(&cursor.to_be_bytes());
+    out[12..20].copy_from_slice(&missed.to_be_bytes());
+    out[20] = u8::from(reset);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -392,9 +392,13 @@ impl Target {
         self.transport.kind()
     }
 
-    /// Whether its WebSocket subscribers ask to be resumable (`[transports.ws] resume`).
+    /// Whether its WebSocket or raw subscribers ask to be resumable (`[transports.ws] resume`,
+    /// `[transports.raw] resume`).
     pub fn resumes(&self) -> bool {
-        matches!(self.transport, Transport::Ws { resume: true, .. })
+        matches!(
+            self.transport,
+            Transport::Ws { resume: true, .. } | Transport::Raw { resume: true }
+        )
     }
 
     /// Whether a publisher sends on its own subscriber connection (WebSocket, raw, Socket.IO),

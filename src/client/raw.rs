@@ -11,10 +11,11 @@ use tokio::time::Instant;
 use super::failure::ConnectError;
 use super::framed::Framed;
 use super::inbox::Inbox;
-use super::ws::{Connection, Dial, Received, WsError, session};
-use crate::codec::raw::{self, Decoder};
+use super::ws::handshake::ResumePoint;
+use super::ws::{Connection, Dial, Received, Resuming, WsError, session};
+use crate::codec::raw::{self, CursorRead, Decoder};
 use crate::codec::ws::Config;
-use crate::protocol::{RoomId, raw_room_preamble};
+use crate::protocol::{RoomId, raw_resume_preamble, raw_room_preamble};
 use crate::wire::stamp::{Arrivals, KernelStamp};
 
 /// The byte stream under the client: TCP, counted (see [`super::conn`]).
@@ -24,6 +25,8 @@ type Stream = super::conn::Stream;
 #[derive(Debug)]
 pub struct Client<S> {
     framed: Framed<S, Decoder>,
+    /// Where a resumed stream starts, as the server's cursor record said; taken once.
+    resume: Option<ResumePoint>,
 }
 
 impl<S> Client<S> {
@@ -31,11 +34,43 @@ impl<S> Client<S> {
     pub fn new(stream: S) -> Self {
         Client {
             framed: Framed::new(stream, Decoder::new(Config::client().max_message_bytes)),
+            resume: None,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// Reads up to the server's cursor record, dropping any message before it (sent from the
+    /// room every connection starts in, before the server read the preamble).
+    async fn await_cursor(&mut self) -> Result<ResumePoint, WsError> {
+        loop {
+            match self.framed.decoder.cursor_record() {
+                CursorRead::Record(r) => {
+                    return Ok(ResumePoint {
+                        cursor: r.cursor,
+                        missed: r.missed,
+                        reset: r.reset,
+                    });
+                }
+                CursorRead::Message => {
+                    if self.framed.decoder.next_message()?.is_some() {
+                        continue;
+                    }
+                }
+                CursorRead::NotYet => {}
+            }
+            if !self.framed.fill().await? {
+                return Err(WsError::Closed);
+            }
         }
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Arrivals + Unpin + Send> Connection for Client<S> {
+    fn resume_point(&mut self) -> Option<ResumePoint> {
+        self.resume.take()
+    }
+
     async fn send_text(&mut self, text: Vec<u8>) -> Result<(), WsError> {
         self.framed.out.extend_from_slice(&raw::encode(&text));
         Ok(self.framed.flush().await?)
@@ -78,25 +113,43 @@ impl<S: AsyncRead + AsyncWrite + Arrivals + Unpin + Send> Connection for Client<
     }
 }
 
-/// With rooms the client's first bytes are the room preamble ([`raw_room_preamble`], 8 bytes up
-/// per connection); without rooms it sends nothing until it publishes, as before rooms.
+/// A resumable client's first bytes are the resume preamble ([`raw_resume_preamble`], 16 bytes
+/// up per connection), answered by the server's cursor record (21 bytes down) before any
+/// message. Otherwise, with rooms, they are the room preamble ([`raw_room_preamble`], 8 bytes);
+/// without rooms it sends nothing until it publishes.
 impl Dial for Client<Stream> {
     async fn dial(
         ctx: &std::sync::Arc<super::ctx::Ctx>,
         room: RoomId,
-        _: super::ws::Resuming,
+        resuming: Resuming,
     ) -> Result<Self, ConnectError> {
         let mut client = Client::new(super::conn::connect(ctx).await?);
-        if let Some(room) = ctx.plan.on_wire(room) {
-            client
+        let on_wire = ctx.plan.on_wire(room);
+        let since = match resuming {
+            Resuming::No => None,
+            Resuming::Fresh => Some(None),
+            Resuming::After(n) => Some(Some(n)),
+        };
+        match (since, on_wire) {
+            (Some(since), _) => {
+                let preamble = raw_resume_preamble(on_wire.unwrap_or(RoomId::LOBBY), since);
+                client.framed.out.extend_from_slice(&preamble);
+            }
+            (None, Some(room)) => client
                 .framed
                 .out
-                .extend_from_slice(&raw_room_preamble(room));
-            client
-                .framed
-                .flush()
-                .await
-                .map_err(|e| ConnectError::io("room preamble", &e))?;
+                .extend_from_slice(&raw_room_preamble(room)),
+            (None, None) => return Ok(client),
+        }
+        client
+            .framed
+            .flush()
+            .await
+            .map_err(|e| ConnectError::io("preamble", &e))?;
+        if since.is_some() {
+            let point = client.await_cursor().await;
+            let point = point.map_err(|e| ConnectError::new(e.kind(), format!("resume: {e}")))?;
+            client.resume = Some(point);
         }
         Ok(client)
     }

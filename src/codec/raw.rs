@@ -36,6 +36,37 @@ pub enum Preamble {
     None,
     /// The connection joins this room; the 8 preamble bytes are consumed.
     Room(u32),
+    /// The connection joins this room after message `since` (`None`: at the end, and tell it
+    /// where that is); the 16 preamble bytes are consumed.
+    Resume {
+        /// The room.
+        room: u32,
+        /// The last message the client read.
+        since: Option<u64>,
+    },
+}
+
+/// What the next bytes of a resuming client's stream are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorRead {
+    /// Too few bytes yet to tell.
+    NotYet,
+    /// A message, sent before the server read the preamble (from the room every connection
+    /// starts in): the caller reads it and drops it.
+    Message,
+    /// The cursor record, consumed.
+    Record(CursorRecord),
+}
+
+/// Where a resumed stream starts, as the server's cursor record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorRecord {
+    /// The number of the last message before the first one sent.
+    pub cursor: u64,
+    /// Messages after the client's cursor the server no longer held.
+    pub missed: u64,
+    /// The client's cursor was ahead of the stream; it is read from its start.
+    pub reset: bool,
 }
 
 /// Splits a byte stream into messages. Keeps only an incomplete frame between reads, and no
@@ -97,18 +128,51 @@ impl Decoder {
     /// Takes the room preamble ([`crate::protocol::RAW_ROOM_MAGIC`] and a 4-byte big-endian
     /// room id) if the buffered bytes start with one: call it before the first message only.
     pub fn room_preamble(&mut self) -> Preamble {
+        use crate::protocol::{RAW_FRESH, RAW_RESUME_MAGIC, RAW_ROOM_MAGIC};
         let rest = &self.buf[self.consumed..];
-        let magic = crate::protocol::RAW_ROOM_MAGIC;
-        let seen = rest.len().min(magic.len());
-        if rest[..seen] != magic[..seen] {
-            return Preamble::None;
+        let seen = rest.len().min(4);
+        let room = |whole: &[u8]| u32::from_be_bytes([whole[4], whole[5], whole[6], whole[7]]);
+        if rest[..seen] == RAW_ROOM_MAGIC[..seen] {
+            let Some(whole) = rest.first_chunk::<8>() else {
+                return Preamble::NotYet;
+            };
+            let room = room(whole);
+            self.consumed += 8;
+            return Preamble::Room(room);
         }
-        let Some(whole) = rest.first_chunk::<8>() else {
-            return Preamble::NotYet;
+        if rest[..seen] == RAW_RESUME_MAGIC[..seen] {
+            let Some(whole) = rest.first_chunk::<16>() else {
+                return Preamble::NotYet;
+            };
+            let room = room(whole);
+            let since = u64::from_be_bytes(*whole[8..].first_chunk::<8>().unwrap_or(&[0; 8]));
+            self.consumed += 16;
+            let since = (since != RAW_FRESH).then_some(since);
+            return Preamble::Resume { room, since };
+        }
+        Preamble::None
+    }
+
+    /// Takes the server's cursor record if the buffered bytes start with one: a resuming client
+    /// calls this until it comes.
+    pub fn cursor_record(&mut self) -> CursorRead {
+        use crate::protocol::{RAW_CURSOR_LEN, RAW_CURSOR_MAGIC};
+        let rest = &self.buf[self.consumed..];
+        let seen = rest.len().min(4);
+        if rest[..seen] != RAW_CURSOR_MAGIC[..seen] {
+            return CursorRead::Message;
+        }
+        let Some(whole) = rest.first_chunk::<RAW_CURSOR_LEN>() else {
+            return CursorRead::NotYet;
         };
-        let room = u32::from_be_bytes([whole[4], whole[5], whole[6], whole[7]]);
-        self.consumed += 8;
-        Preamble::Room(room)
+        let number = |at: usize| u64::from_be_bytes(*whole[at..].first_chunk::<8>().unwrap_or(&[0; 8]));
+        let record = CursorRecord {
+            cursor: number(4),
+            missed: number(12),
+            reset: whole[20] == 1,
+        };
+        self.consumed += RAW_CURSOR_LEN;
+        CursorRead::Record(record)
     }
 
     /// Bytes held for a frame not yet complete.

@@ -46,9 +46,14 @@ pub fn model(s: &Scenario) -> String {
                 "; shortpoll: subscribers poll every {}, answered at once",
                 humantime::format_duration(*interval)
             )),
-            Transport::Raw => line.push_str(
-                "; raw: bare TCP, a 4-byte length before each message, publishers send on their own subscriber connection",
-            ),
+            Transport::Raw { resume } => {
+                line.push_str(
+                    "; raw: bare TCP, a 4-byte length before each message, publishers send on their own subscriber connection",
+                );
+                if *resume {
+                    line.push_str(", rejoins resume after the last message read");
+                }
+            }
             Transport::Sse => {
                 line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID")
             }

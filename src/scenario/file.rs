@@ -315,12 +315,13 @@ impl From<&Scenario> for ScenarioFile {
                 }
                 // A stack's runs are written back with its `[target]` key.
                 Transport::SocketIo(_) | Transport::Nchan(_) | Transport::Template(_) => {}
-                Transport::Raw => {
+                Transport::Raw { resume } => {
                     transports.raw = Some(RawTable {
                         http2,
                         tls,
                         instances,
                         balancer,
+                        resume: Some(v(*resume)),
                     });
                 }
             }

@@ -239,7 +239,11 @@ pub enum Transport {
     /// `[transports.sse]`
     Sse,
     /// `[transports.raw]`
-    Raw,
+    Raw {
+        /// Clients send the resume preamble and come back after the last message they read;
+        /// `false`: the plain protocol, a fresh join each time.
+        resume: bool,
+    },
     /// `[target] socketio`: a Socket.IO server, in one of its modes.
     SocketIo(SocketIo),
     /// `[target] nchan`: an nchan server, in one of its modes.
@@ -256,7 +260,7 @@ impl Transport {
             Transport::LongPoll { .. } => TransportKind::LongPoll,
             Transport::ShortPoll { .. } => TransportKind::ShortPoll,
             Transport::Sse => TransportKind::Sse,
-            Transport::Raw => TransportKind::Raw,
+            Transport::Raw { .. } => TransportKind::Raw,
             Transport::SocketIo(_) => TransportKind::SocketIo,
             Transport::Nchan(_) => TransportKind::Nchan,
             Transport::Template(_) => TransportKind::Template,
@@ -277,7 +281,7 @@ impl Transport {
                 interval: DEFAULT_INTERVAL,
             },
             TransportKind::Sse => Transport::Sse,
-            TransportKind::Raw => Transport::Raw,
+            TransportKind::Raw => Transport::Raw { resume: true },
             TransportKind::SocketIo => Transport::SocketIo(SocketIo {
                 mode: SocketIoMode::Upgrade,
                 path: stack::DEFAULT_PATH.to_string(),

@@ -68,6 +68,8 @@ pub(super) struct TransportsRead {
     pub ws_client: WsClient,
     /// `[transports.ws] resume`.
     pub ws_resume: bool,
+    /// `[transports.raw] resume`.
+    pub raw_resume: bool,
     pub ping: Option<Field<Duration>>,
     pub server_ping: Option<Field<Duration>>,
     pub keepalive: Option<Field<Duration>>,
@@ -313,6 +315,8 @@ impl Rules<'_> {
         let ws = t.ws.unwrap_or_default();
         let ws_client = self.ws_client(ws.client)?;
         let ws_resume = self.ws_resume(ws.resume, ws_client)?;
+        let raw_resume = t.raw.as_ref().and_then(|r| r.resume.as_ref());
+        let raw_resume = raw_resume.is_none_or(|r| r.value);
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
         let ping = self.written_duration("[transports.ws] ping_interval", ws.ping_interval)?;
@@ -363,6 +367,7 @@ impl Rules<'_> {
             scaling,
             ws_client,
             ws_resume,
+            raw_resume,
             ping,
             server_ping,
             keepalive,

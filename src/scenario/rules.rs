@@ -267,7 +267,9 @@ fn build(
                 interval: t.interval.value,
             },
             TransportKind::Sse => Transport::Sse,
-            TransportKind::Raw => Transport::Raw,
+            TransportKind::Raw => Transport::Raw {
+                resume: t.raw_resume,
+            },
             TransportKind::SocketIo | TransportKind::Nchan | TransportKind::Template => {
                 return Transport::default_for(*kind);
             }

@@ -156,4 +156,7 @@ pub struct RawTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `resume`: clients come back after the last message they read (default true); `false`
+    /// joins afresh at every reconnect.
+    pub resume: Opt<bool>,
 }

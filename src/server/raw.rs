@@ -29,7 +29,7 @@ use super::push::{self, Membership, Outbox, Parts, Push, SharedTcp};
 use super::relay::Codec;
 use super::{Limits, ServerError};
 use crate::codec::raw::{Decoder, PREFIX, Preamble, encode};
-use crate::protocol::RoomId;
+use crate::protocol::{RoomId, raw_cursor_record};
 
 /// Bytes one read takes from a socket, into the thread's scratch buffer.
 const READ_CHUNK: usize = 64 * 1024;
@@ -132,7 +132,11 @@ async fn connection(tcp: TcpStream, state: Arc<State>) {
                 } else {
                     idle.as_mut().reset(Instant::now() + limits.idle_timeout);
                     match read_and_publish(&state, &tcp, &mut decoder, &mut member, &mut first_bytes) {
-                        Ok(()) => continue,
+                        Ok(None) => continue,
+                        Ok(Some(resume)) => match resumed(&state, &tcp, &mut out, &mut decoder, &mut member, resume).await {
+                            Ok(()) => continue,
+                            Err(end) => end,
+                        },
                         Err(end) => end,
                     }
                 }
@@ -163,7 +167,13 @@ struct Member {
 impl Member {
     /// Joins `room` at its current end.
     fn join(state: &Arc<State>, room: Room, tcp: &Arc<TcpStream>) -> Member {
-        let outbox = Arc::new(Outbox::new(Some(tcp.clone()), room.latest()));
+        let cursor = room.latest();
+        Member::join_after(state, room, tcp, cursor)
+    }
+
+    /// Joins `room` after message `cursor`: the pushes start with the next one.
+    fn join_after(state: &Arc<State>, room: Room, tcp: &Arc<TcpStream>, cursor: u64) -> Member {
+        let outbox = Arc::new(Outbox::new(Some(tcp.clone()), cursor));
         let membership = push::join(state, State::push_parts, &room, outbox.clone());
         Member {
             room,
@@ -173,16 +183,24 @@ impl Member {
     }
 }
 
+/// A resume preamble's request: the room, and the last message the client read.
+struct Resume {
+    room: RoomId,
+    since: Option<u64>,
+}
+
 /// Reads what the socket has (without waiting) and publishes every whole message in it into the
 /// member's room; while `first_bytes`, a room preamble at the start moves the connection to its
-/// room (joined before the messages after it are published, so the sender gets them too).
+/// room (joined before the messages after it are published, so the sender gets them too). A
+/// resume preamble is handed back unserved, the messages after it still in the decoder: the
+/// caller answers it ([`resumed`]).
 fn read_and_publish(
     state: &Arc<State>,
     tcp: &Arc<TcpStream>,
     decoder: &mut Decoder,
     member: &mut Member,
     first_bytes: &mut bool,
-) -> Result<(), End> {
+) -> Result<Option<Resume>, End> {
     let hub = &state.hub;
     let read = SCRATCH.with_borrow_mut(|scratch| match tcp.try_read(scratch) {
         Ok(0) => Err(End::Closed),
@@ -196,16 +214,27 @@ fn read_and_publish(
     read?;
     if *first_bytes {
         match decoder.room_preamble() {
-            Preamble::NotYet => return Ok(()),
+            Preamble::NotYet => return Ok(None),
             Preamble::None => {}
             // A room past the limit: nothing to tell the client on this wire but the close.
             Preamble::Room(id) => {
                 let room = hub.room(RoomId(id)).map_err(|_| End::Closed)?;
                 *member = Member::join(state, room, tcp);
             }
+            Preamble::Resume { room, since } => {
+                *first_bytes = false;
+                let room = RoomId(room);
+                return Ok(Some(Resume { room, since }));
+            }
         }
         *first_bytes = false;
     }
+    publish_read(hub, decoder, member)?;
+    Ok(None)
+}
+
+/// Publishes every whole message the decoder holds into the member's room.
+fn publish_read(hub: &Hub<Bytes>, decoder: &mut Decoder, member: &Member) -> Result<(), End> {
     loop {
         match decoder.next_message() {
             Ok(Some(message)) => {
@@ -218,4 +247,44 @@ fn read_and_publish(
     }
     decoder.release_if_empty();
     Ok(())
+}
+
+/// Answers a resume preamble: takes the socket from the lobby's pusher, writes the cursor record
+/// (where the stream starts, what the ring no longer held, whether the client's cursor was ahead
+/// of a restarted server), joins the room after that cursor (the pusher then replays what the
+/// ring holds from there), and publishes what the client sent after the preamble.
+async fn resumed(
+    state: &Arc<State>,
+    tcp: &Arc<TcpStream>,
+    out: &mut SharedTcp,
+    decoder: &mut Decoder,
+    member: &mut Member,
+    resume: Resume,
+) -> Result<(), End> {
+    let hub = &state.hub;
+    let room = hub.room(resume.room).map_err(|_| End::Closed)?;
+    let (cursor, missed, reset) = match resume.since {
+        None => (room.latest(), 0, false),
+        Some(since) => {
+            let span = hub.span(&room, since, 0);
+            let cursor = if span.reset { 0 } else { since } + span.missed;
+            (cursor, span.missed, span.reset)
+        }
+    };
+    member
+        .outbox
+        .take_over(out)
+        .await
+        .map_err(|_| End::Broken)?;
+    out.write_all(&raw_cursor_record(cursor, missed, reset))
+        .await
+        .map_err(|_| End::Broken)?;
+    *member = Member::join_after(state, room, tcp, cursor);
+    // The replay, and what was published since the record: the pusher sends only on news.
+    if member.room.latest() > cursor {
+        let max_batch = state.limits.max_batch;
+        let sent = member.outbox.send(out, hub, &member.room, max_batch).await;
+        sent.map_err(|_| End::Broken)?;
+    }
+    publish_read(hub, decoder, member)
 }

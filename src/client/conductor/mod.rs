@@ -213,7 +213,7 @@ impl Clients {
                 as_subscriber(track, sse::subscriber(ctx, i, room, slot, slow)),
                 on,
             ),
-            Transport::Raw => self.subscribers.spawn_on(
+            Transport::Raw { .. } => self.subscribers.spawn_on(
                 as_subscriber(track, raw::subscriber(ctx, i, room, slot, slow)),
                 on,
             ),
