@@ -220,12 +220,36 @@ impl ServerChild {
     /// the WebSocket server keeps nothing (its clients rejoin at the current end). Fails with
     /// the last reason the new process could not start.
     pub async fn restart(self) -> Result<ServerChild, String> {
-        let (addr, bin, options) = (self.addr, self.bin.clone(), self.options.clone());
+        let again = self.again();
         self.stop().await;
-        // The port is free once the old process has closed it; retry briefly (bounded) if not yet.
+        again.start().await
+    }
+
+    /// How to start this server again on its address, once it is stopped.
+    pub fn again(&self) -> Again {
+        Again {
+            addr: self.addr,
+            bin: self.bin.clone(),
+            options: self.options.clone(),
+        }
+    }
+}
+
+/// A stopped server's way back: its binary, options and address ([`ServerChild::again`]).
+#[derive(Debug, Clone)]
+pub struct Again {
+    addr: SocketAddr,
+    bin: std::path::PathBuf,
+    options: ServeOptions,
+}
+
+impl Again {
+    /// Starts the server on its old address. The port is free once the old process has closed
+    /// it; retried briefly (bounded) if not yet. Fails with the last reason it could not start.
+    pub async fn start(self) -> Result<ServerChild, String> {
         let mut last_error = String::new();
         for _ in 0..40 {
-            match ServerChild::spawn(&bin, &options, Some(addr)).await {
+            match ServerChild::spawn(&self.bin, &self.options, Some(self.addr)).await {
                 Ok(next) => return Ok(next),
                 Err(e) => last_error = e.to_string(),
             }

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use crate::backplane::probe::{self, RedisBytes};
 use crate::backplane::{BackplaneUrl, Keys, keys};
-use crate::child::{ServeOptions, ServerChild};
+use futures_util::future::join_all;
+
+use crate::child::{Again, ServeOptions, ServerChild};
 use crate::client::plan::Spread;
 use crate::client::{ClientError, LoadPlan, Target};
 use crate::metrics::ProcessUsage;
@@ -24,8 +26,8 @@ use crate::metrics::instances::{InstanceFigures, InstanceGroup, InstanceReport, 
 use crate::os;
 use crate::program::haproxy::Haproxy;
 use crate::program::redis_server::RedisServer;
-use crate::scenario::Transport;
 use crate::scenario::scaling::{Balancer, ExistingRedis, Scaling};
+use crate::scenario::{DeployMode, Transport};
 
 /// One instance: running, or killed on purpose (then what it had used when it died).
 #[derive(Debug)]
@@ -34,6 +36,17 @@ struct Slot {
     addr: SocketAddr,
     /// Sampled just before it was killed; `Some` once it has been.
     at_death: Option<ProcessUsage>,
+    /// What the processes a deploy replaced in this slot used, as last sampled.
+    earlier: ProcessUsage,
+}
+
+impl Slot {
+    /// Records what the running process used so far, before a deploy stops it.
+    fn retire(&mut self) {
+        if let Some(now) = self.child.as_ref().and_then(ServerChild::usage) {
+            self.earlier = self.earlier.plus(now);
+        }
+    }
 }
 
 /// The Redis a fleet shares: ours, or an existing one (`[backplane]`).
@@ -87,17 +100,20 @@ pub struct Fleet {
 /// the fleet itself (its owner publishes a new one whenever an instance is killed).
 #[derive(Debug, Clone)]
 pub struct FleetProcesses {
-    /// Per instance: its pid while it runs, or what it had used when it was killed.
-    instances: Vec<Result<u32, ProcessUsage>>,
+    /// Per instance: its pid while it runs (with what the processes a deploy replaced used),
+    /// or what it had used when it was killed.
+    instances: Vec<Result<(u32, ProcessUsage), ProcessUsage>>,
     redis: Option<u32>,
     haproxy: Option<u32>,
     redis_url: BackplaneUrl,
 }
 
 impl FleetProcesses {
-    fn instance_usage(instance: &Result<u32, ProcessUsage>) -> Option<ProcessUsage> {
+    fn instance_usage(
+        instance: &Result<(u32, ProcessUsage), ProcessUsage>,
+    ) -> Option<ProcessUsage> {
         match instance {
-            Ok(pid) => os::process_usage(*pid),
+            Ok((pid, earlier)) => os::process_usage(*pid).map(|now| earlier.plus(now)),
             Err(at_death) => Some(*at_death),
         }
     }
@@ -198,6 +214,7 @@ impl Fleet {
                 addr: child.addr,
                 child: Some(child),
                 at_death: None,
+                earlier: ProcessUsage::default(),
             });
         }
         if scaling.balancer == Balancer::Haproxy {
@@ -259,8 +276,8 @@ impl Fleet {
                 .slots
                 .iter()
                 .map(|slot| match (&slot.child, slot.at_death) {
-                    (Some(child), _) => Ok(child.pid()),
-                    (None, at_death) => Err(at_death.unwrap_or_default()),
+                    (Some(child), _) => Ok((child.pid(), slot.earlier)),
+                    (None, at_death) => Err(at_death.unwrap_or(slot.earlier)),
                 })
                 .collect(),
             redis: self.redis.pid(),
@@ -296,6 +313,61 @@ impl Fleet {
         let addr = child.addr;
         child.kill().await;
         format!("killed the instance on {addr} (SIGKILL)")
+    }
+
+    /// `[faults] restart_instances_at`: a deploy. Every running instance is stopped (SIGTERM,
+    /// as a supervisor does) and started again on its address, one after another (`Rolling`:
+    /// the next once the last listens again) or all at once (`All`: all stopped, then all
+    /// started). Returns what happened, for the progress line.
+    pub async fn deploy(&mut self, mode: DeployMode) -> String {
+        let started = tokio::time::Instant::now();
+        let mut failed = Vec::new();
+        match mode {
+            DeployMode::Rolling => {
+                for slot in self.slots.iter_mut().filter(|s| s.child.is_some()) {
+                    slot.retire();
+                    if let Some(child) = slot.child.take() {
+                        match child.restart().await {
+                            Ok(next) => slot.child = Some(next),
+                            Err(e) => failed.push(format!("{}: {e}", slot.addr)),
+                        }
+                    }
+                }
+            }
+            DeployMode::All => {
+                let running: Vec<usize> = (0..self.slots.len())
+                    .filter(|i| self.slots[*i].child.is_some())
+                    .collect();
+                let (mut stopping, mut again) = (Vec::new(), Vec::new());
+                for &i in &running {
+                    let slot = &mut self.slots[i];
+                    slot.retire();
+                    if let Some(child) = slot.child.take() {
+                        again.push(child.again());
+                        stopping.push(child.stop());
+                    }
+                }
+                join_all(stopping).await;
+                let restarted = join_all(again.into_iter().map(Again::start)).await;
+                for (i, next) in running.into_iter().zip(restarted) {
+                    match next {
+                        Ok(child) => self.slots[i].child = Some(child),
+                        Err(e) => failed.push(format!("{}: {e}", self.slots[i].addr)),
+                    }
+                }
+            }
+        }
+        let took = humantime::format_duration(Duration::from_millis(
+            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ));
+        match failed.is_empty() {
+            true => format!("deployed every instance ({}) in {took}", mode.label()),
+            false => format!(
+                "deploy ({}) in {took}; not started again: {}",
+                mode.label(),
+                failed.join("; ")
+            ),
+        }
     }
 
     /// Stops HAProxy (after reading how many sessions it sent to each instance), then every

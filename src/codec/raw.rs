@@ -165,7 +165,8 @@ impl Decoder {
         let Some(whole) = rest.first_chunk::<RAW_CURSOR_LEN>() else {
             return CursorRead::NotYet;
         };
-        let number = |at: usize| u64::from_be_bytes(*whole[at..].first_chunk::<8>().unwrap_or(&[0; 8]));
+        let number =
+            |at: usize| u64::from_be_bytes(*whole[at..].first_chunk::<8>().unwrap_or(&[0; 8]));
         let record = CursorRecord {
             cursor: number(4),
             missed: number(12),

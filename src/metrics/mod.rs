@@ -301,6 +301,17 @@ pub struct ProcessUsage {
     pub peak_rss_kib: u64,
 }
 
+impl ProcessUsage {
+    /// This process's use followed by `next`'s, which replaced it: CPU adds up, the peak is the
+    /// higher of the two (they never ran at once).
+    pub fn plus(self, next: ProcessUsage) -> ProcessUsage {
+        ProcessUsage {
+            cpu: self.cpu + next.cpu,
+            peak_rss_kib: self.peak_rss_kib.max(next.peak_rss_kib),
+        }
+    }
+}
+
 /// Everything measured for one transport in one run: the input of every report.
 #[derive(Debug, Clone)]
 pub struct TransportMetrics {

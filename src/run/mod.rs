@@ -414,6 +414,15 @@ async fn run_transport(
             }
             progress.note(&text);
         }
+        if let Some(deploy) = scenario.faults.deploy {
+            measuring.notified().await;
+            tokio::time::sleep(deploy.at).await;
+            let text = format!("fault: {}", owner.inject(Fault::Deploy(deploy.mode)).await);
+            if let Some(tap) = tap {
+                tap.fault(&text);
+            }
+            progress.note(&text);
+        }
         std::future::pending::<Infallible>().await
     };
     let outcome = tokio::select! {

@@ -12,6 +12,7 @@ use crate::child::ServerChild;
 use crate::fleet::{Fleet, FleetMark, FleetProcesses, Layout, Stopped};
 use crate::metrics::ProcessUsage;
 use crate::os;
+use crate::scenario::DeployMode;
 
 /// The server a transport runs against.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub(super) enum Fault {
     Restart,
     /// `kill_instance_at`: SIGKILL the last running instance of a fleet.
     KillInstance,
+    /// `restart_instances_at`: restart every instance of a fleet, one by one or all at once.
+    Deploy(DeployMode),
 }
 
 /// The processes serving now, by pid: what a phase boundary samples.
@@ -67,10 +70,7 @@ impl Processes {
             Processes::Ours {
                 pid: Some(pid),
                 earlier,
-            } => os::process_usage(*pid).map(|now| ProcessUsage {
-                cpu: earlier.cpu + now.cpu,
-                peak_rss_kib: earlier.peak_rss_kib.max(now.peak_rss_kib),
-            }),
+            } => os::process_usage(*pid).map(|now| earlier.plus(now)),
             Processes::External(pid) => os::process_usage((*pid)?),
             Processes::Fleet(fleet) => fleet.usage(),
         }
@@ -180,6 +180,10 @@ impl ServerUnderTest {
             (Fault::KillInstance, _) => {
                 "kill_instance_at applies to several built-in instances only".into()
             }
+            (Fault::Deploy(mode), ServerUnderTest::Fleet(fleet)) => fleet.deploy(mode).await,
+            (Fault::Deploy(_), _) => {
+                "restart_instances_at applies to several built-in instances only".into()
+            }
         }
     }
 
@@ -220,10 +224,7 @@ impl Ours {
         };
         // Sampled before the old process stops: afterwards it has no usage to read.
         if let Some(now) = old.usage() {
-            self.earlier = ProcessUsage {
-                cpu: self.earlier.cpu + now.cpu,
-                peak_rss_kib: self.earlier.peak_rss_kib.max(now.peak_rss_kib),
-            };
+            self.earlier = self.earlier.plus(now);
         }
         processes.send_replace(Processes::Ours {
             pid: None,

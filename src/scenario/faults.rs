@@ -8,6 +8,8 @@ use std::time::Duration;
 use super::ScenarioError;
 use super::fields::{Field, Rules, blame};
 use super::file::FaultsTable;
+use super::scaling::Scaling;
+use crate::protocol::TransportKind;
 
 /// Default `[faults] drop` tick.
 pub const DEFAULT_DROP_EVERY: Duration = Duration::from_secs(15);
@@ -248,6 +250,30 @@ impl Rules<'_> {
             )?;
         }
         Ok(())
+    }
+
+    /// A deploy restarts instances: every transport that runs must have several, behind a
+    /// balancer, so that its clients have somewhere to go (and come back to).
+    pub(super) fn deploy_rules(
+        &self,
+        deploy: Option<&Field<Deploy>>,
+        kinds: &Field<Vec<TransportKind>>,
+        scaling: &[Field<(TransportKind, Scaling)>],
+    ) -> Result<(), ScenarioError> {
+        let Some(deploy) = deploy else {
+            return Ok(());
+        };
+        let several = kinds.value.iter().all(|k| {
+            scaling
+                .iter()
+                .any(|s| s.value.0 == *k && s.value.1.instances > 1)
+        });
+        self.check(several, &deploy.origin, "[faults] restart_instances_at", || {
+            "[faults] restart_instances_at needs instances = 2 or more in every transport table \
+             that runs (a deploy restarts the instances behind a balancer; for one built-in \
+             server use restart_server_at)"
+                .into()
+        })
     }
 }
 

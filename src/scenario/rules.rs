@@ -66,6 +66,7 @@ impl Rules<'_> {
         let restart = faults.restart.is_some();
         let (kinds, scaling) = (&transports.kinds, &transports.scaling);
         self.kill_rules(kill, restart, &top.duration, kinds, scaling)?;
+        self.deploy_rules(faults.deploy.as_ref(), kinds, scaling)?;
         let backplane = self.backplane(backplane, kinds, scaling)?;
         self.source_rules(&clients.source_addresses, &transports.kinds, &target)?;
         Ok(build(
