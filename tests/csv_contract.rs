@@ -17,14 +17,14 @@ use wsbench::metrics::{
 use wsbench::report::{RunInfo, Summary, table, write_all};
 
 const SUMMARY_HEADER: &str = "transport,subscribers,publishers,duration_s,messages_published,messages_scheduled,\
-deliveries_expected,deliveries,lost,duplicated,reordered,foreign,misrouted,stale,stayed_on_polling,latency_p50_us,latency_p90_us,\
+deliveries_expected,deliveries,lost,delivered_pct,duplicated,reordered,foreign,misrouted,stale,stayed_on_polling,latency_p50_us,latency_p90_us,\
 latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,connect_p99_us,\
 publish_rtt_p50_us,publish_rtt_p99_us,\
 bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
 deliveries_per_server_cpu_s,server_cpu_vs_raw,wire_bytes_vs_raw,client_cpu_util,client_lag_p99_us,client_lag_max_us,generator_delay_p50_us,generator_delay_p99_us,publish_lag_p99_us,client_peak_rss_kib,\
-client_rss_per_connection_kib,server_rss_per_connection_kib,connects_per_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,churned,reconnect_p50_us,reconnect_p99_us,idle_connections,idle_bytes_per_conn_min,\
+client_rss_per_connection_kib,server_rss_per_connection_kib,connects_per_s,connect_bytes,tls_overhead_bytes_per_delivery,tls_handshake_mean_us,connect_errors,connect_error_kinds,io_errors,reconnects,disconnected_s,churned,reconnect_p50_us,reconnect_p99_us,dropped,replay_deliveries,replay_latency_p50_us,replay_latency_p99_us,recovery_p50_us,recovery_p95_us,recovery_max_us,idle_connections,idle_bytes_per_conn_min,\
 idle_server_cpu_us_per_conn_min,idle_server_kib_per_conn,complete";
 
 const LATENCY_HEADER: &str = "transport,percentile,latency_us";
@@ -176,7 +176,7 @@ fn results_directory_keeps_its_contract() {
         let log = fs::read(dir.join(format!("{}.hlog", m.transport))).unwrap();
         assert!(String::from_utf8_lossy(&log).contains("microseconds (µs)"));
         let read = read_hlog(&log);
-        assert_eq!(read.len(), 6 + m.timeseries.seconds.len());
+        assert_eq!(read.len(), 8 + m.timeseries.seconds.len());
         assert_eq!(read[0].0.as_deref(), Some("latency"));
         assert_eq!(read[0].1, m.clients.latency_us);
         assert_eq!(read[0].1.len(), 5);
@@ -192,9 +192,13 @@ fn results_directory_keeps_its_contract() {
         assert_eq!(read[4].1, m.clients.generator_delay_us);
         assert_eq!(read[5].0.as_deref(), Some("publish_lag"));
         assert_eq!(read[5].1, m.clients.publish_lag_us);
+        assert_eq!(read[6].0.as_deref(), Some("replay"));
+        assert_eq!(read[6].1, m.clients.replay_us);
+        assert_eq!(read[7].0.as_deref(), Some("recovery"));
+        assert_eq!(read[7].1, m.clients.recovery_us);
         // One untagged interval per second, in order, each at its own start time.
         for (i, second) in m.timeseries.seconds.iter().enumerate() {
-            let (tag, h, start) = &read[6 + i];
+            let (tag, h, start) = &read[8 + i];
             assert_eq!(*tag, None);
             assert_eq!(*h, second.latency_us.unpack());
             assert_eq!(

@@ -215,7 +215,7 @@ async fn delivers_everything_and_counts_bytes_exactly(client: WsClient) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_tcp_delivers_everything_and_counts_bytes_exactly() {
     let plan = common::small_plan();
-    let (o, _) = run(Transport::Raw, &plan).await;
+    let (o, _) = run(Transport::Raw { resume: false }, &plan).await;
     assert_every_message_delivered_once(&o, &plan);
     // Bare TCP: a 4-byte length before each message, each way, and nothing else at all.
     let payload = plan.payload_bytes as u64;

@@ -60,7 +60,7 @@ fn transports() -> [Transport; 5] {
     [
         ws(WsClient::Wsbench),
         ws(WsClient::Tungstenite),
-        Transport::Raw,
+        Transport::Raw { resume: false },
         Transport::Sse,
         Transport::LongPoll {
             hold: std::time::Duration::from_secs(30),

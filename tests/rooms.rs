@@ -115,7 +115,7 @@ async fn websocket_rooms_deliver_within_the_room_and_bytes_stay_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_rooms_cost_an_8_byte_preamble_per_connection_and_nothing_else() {
-    let (o, _) = run(Transport::Raw, false).await;
+    let (o, _) = run(Transport::Raw { resume: false }, false).await;
     assert_delivered_within_rooms(&o, "raw");
     let payload = 64;
     let delivered = o.recorder.counts.delivery.delivered;

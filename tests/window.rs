@@ -95,7 +95,7 @@ async fn sse_keeps_the_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_keeps_the_window() {
-    run(Transport::Raw).await;
+    run(Transport::Raw { resume: false }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
