@@ -377,4 +377,56 @@ mod tests {
             "no delay without a stamp"
         );
     }
+
+    /// Away from 10 s to 12 s of the phase: the messages intended in between are replays when
+    /// they come (once each, a duplicate is not), the first one intended after the return ends
+    /// the recovery (2.5 s after the break, when it arrived), and later ones are live.
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_counts_its_replays_once_and_times_its_recovery() {
+        use std::time::Duration;
+        let epoch = Instant::now();
+        let timeline = Timeline {
+            epoch,
+            publish_start: epoch,
+            measure_start: epoch,
+            measure_end: epoch + Duration::from_secs(100),
+            own: (0..1).into(),
+        };
+        let intervals = Arc::new(IntervalRecorder::new(100));
+        let mut inbox = Inbox::new(RUN, RoomId::LOBBY, 1);
+        inbox.attach(intervals.clone(), None);
+        let at_second = |seq: u64| {
+            Envelope {
+                run: RUN,
+                publisher: 0,
+                seq,
+                intended_ns: seq * 1_000_000_000,
+            }
+            .encode(64)
+        };
+        tokio::time::advance(Duration::from_secs(10)).await;
+        inbox.away();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        inbox.back();
+        tokio::time::advance(Duration::from_millis(500)).await;
+        let now = Instant::now();
+        for seq in [9, 10, 11, 10, 12, 13] {
+            inbox.receive(&at_second(seq), now, Some(&timeline));
+        }
+        assert_eq!(intervals.replay().len(), 2);
+        let recovery = intervals.recovery();
+        assert_eq!(recovery.len(), 1);
+        // 2.5 s, to the histogram's 3 significant digits.
+        assert!(recovery.value_at_quantile(1.0).abs_diff(2_500_000) <= 2_500);
+        // A second outage with nothing published during it: no replay, one more recovery.
+        inbox.away();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        inbox.back();
+        let now = Instant::now();
+        inbox.receive(&at_second(15), now, Some(&timeline));
+        assert_eq!(
+            (intervals.replay().len(), intervals.recovery().len()),
+            (2, 2)
+        );
+    }
 }

@@ -9,6 +9,13 @@
 //! that room (joining at its current end) and publishes into it; any other first bytes are a
 //! message and the client stays in room 0. A room past the server's limit closes the connection.
 //!
+//! Resuming: a client that sends the 16-byte resume preamble instead
+//! ([`crate::protocol::raw_resume_preamble`]: `SINC`, the room, the last message it read) is
+//! answered with a cursor record ([`crate::protocol::raw_cursor_record`]) before any message: where
+//! its stream starts, what the ring no longer held, and whether its cursor was ahead of a
+//! restarted server, as a WebSocket 101's `x-cursor`, `x-missed` and `x-reset` say. Then the ring's
+//! messages after that cursor, once each, then the live ones.
+//!
 //! It runs like the other transports so that a run can say what each protocol costs over TCP:
 //! the same hub, the same pushes ([`super::push`]: frames encoded once, written into every
 //! socket by the room's pusher), and the same bounds (message size, ring, idle time).
