@@ -97,6 +97,7 @@ fn metrics(transport: &str, server: Option<ProcessUsage>) -> TransportMetrics {
         ),
         sharding: None,
         instances: None,
+        faults: Vec::new(),
     }
 }
 

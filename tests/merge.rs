@@ -94,6 +94,7 @@ fn shard(index: u32, count: u32, skew: Duration) -> TransportMetrics {
             slice,
         })),
         instances: None,
+        faults: Vec::new(),
     }
 }
 

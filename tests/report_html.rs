@@ -77,6 +77,7 @@ fn metrics(transport: &str, n: u64, complete: bool) -> TransportMetrics {
         ),
         sharding: None,
         instances: None,
+        faults: Vec::new(),
     }
 }
 
@@ -310,4 +311,35 @@ fn a_saturated_generator_is_flagged_at_the_top() {
                    saturated: CPU 90 % of 2 cores, lag p99 180 ms — latency includes its own delay.</p>";
     assert!(html.contains(warning), "{html}");
     assert_eq!(html.matches("<strong>Warning:</strong>").count(), 1);
+}
+
+/// Faults are marked where they happened on every time chart, each with what it was, and the
+/// connections open each second get their own chart; without faults, neither.
+#[test]
+fn faults_are_marked_on_the_time_charts_with_the_connections_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ws = metrics("ws", 5_000, true);
+    ws.faults = vec![
+        wsbench::metrics::FaultMark {
+            at_s: 1.0,
+            what: "drop reset 10 connections".into(),
+        },
+        wsbench::metrics::FaultMark {
+            at_s: 2.0,
+            what: "drop reset 9 connections".into(),
+        },
+    ];
+    write_all(tmp.path(), &run_info("", true), &[ws]).unwrap();
+    let html = fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    for id in ["chart-rate", "chart-p99", "chart-connections"] {
+        let svg = chart(&html, id);
+        assert_eq!(svg.matches("<line class=\"fault\"").count(), 2, "{id}");
+        assert!(
+            svg.contains("<title>1 s: ws: drop reset 10 connections</title>"),
+            "{id}"
+        );
+    }
+    let (_tmp, plain, _) = written();
+    assert!(!plain.contains("class=\"fault\""));
+    assert!(!plain.contains("chart-connections"));
 }

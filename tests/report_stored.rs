@@ -58,6 +58,7 @@ fn metrics(transport: &str, server: bool) -> TransportMetrics {
         timeseries: common::series(&latencies, 300, 10, wire, 103),
         sharding: None,
         instances: None,
+        faults: Vec::new(),
         transport: transport.to_owned(),
         subscribers: 100,
         publishers: 3,

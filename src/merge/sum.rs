@@ -20,8 +20,9 @@
 use std::time::Duration;
 
 use crate::metrics::{
-    GeneratorHealth, LagFigures, PackedHistogram, ProcessUsage, Recorder, Second, ShardFigures,
-    ShardSummary, Sharding, TimeSeries, TlsFigures, TransportMetrics, WireBytes, new_histogram,
+    FaultMark, GeneratorHealth, LagFigures, PackedHistogram, ProcessUsage, Recorder, Second,
+    ShardFigures, ShardSummary, Sharding, TimeSeries, TlsFigures, TransportMetrics, WireBytes,
+    new_histogram,
 };
 use crate::report::summary::quantile;
 
@@ -109,7 +110,25 @@ pub(super) fn add(parts: &[Part<'_>]) -> TransportMetrics {
         timeseries: add_series(parts, published_by_second(parts), connected),
         sharding: Some(Sharding::Merged(parts.iter().map(summary).collect())),
         instances: None,
+        faults: shard_faults(parts),
     }
+}
+
+/// Every shard's faults, in time order, each named by its shard (shards start together, so
+/// their clocks from the measured phase's start agree).
+fn shard_faults(parts: &[Part<'_>]) -> Vec<FaultMark> {
+    let mut faults: Vec<FaultMark> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            p.metrics.faults.iter().map(move |f| FaultMark {
+                at_s: f.at_s,
+                what: format!("shard {i}: {}", f.what),
+            })
+        })
+        .collect();
+    faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    faults
 }
 
 fn sum_bytes(a: WireBytes, b: WireBytes) -> WireBytes {

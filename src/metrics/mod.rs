@@ -370,6 +370,19 @@ pub struct TransportMetrics {
     /// Several server instances on a shared Redis (and maybe HAProxy): each one's figures and
     /// the backplane's; `None` for one server. `server_usage` is then the instances' sum.
     pub instances: Option<instances::InstanceGroup>,
+    /// The faults injected during the run (`[faults]`), in order: the report marks them on its
+    /// time charts. Empty without faults.
+    pub faults: Vec<FaultMark>,
+}
+
+/// A fault as it happened: when, counted from the start of the measured phase (a figure the
+/// time charts share), and what, as the progress line said it. Stored as measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FaultMark {
+    /// Seconds since the measured phase started.
+    pub at_s: f64,
+    /// What happened (`drop reset 10 connections`, `deployed every instance (rolling) in 505ms`).
+    pub what: String,
 }
 
 #[cfg(test)]

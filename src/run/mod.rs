@@ -4,6 +4,7 @@
 //!
 //! The only module that knows both the servers/clients and the report.
 
+use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -19,7 +21,7 @@ use crate::client::{self, LoadPlan, Phase, shard};
 use crate::codec::envelope::RunTag;
 use crate::fleet;
 use crate::live::{Outlets, Tap};
-use crate::metrics::{Slice, TransportMetrics};
+use crate::metrics::{FaultMark, Slice, TransportMetrics};
 use crate::os;
 use crate::progress::{self, Progress};
 use crate::report::{self, RunInfo};
@@ -376,7 +378,23 @@ async fn run_transport(
     let mut marks = Vec::new();
     let mut idle_marks = Vec::new();
     let measuring = Notify::new();
+    // Each fault, timed from the start of the measured phase, for the report's time charts.
+    let measure_start = Cell::new(None::<Instant>);
+    let faults = RefCell::new(Vec::new());
+    let mark = |text: &str| {
+        let at_s = measure_start
+            .get()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let what = text.strip_prefix("fault: ").unwrap_or(text).to_owned();
+        faults.borrow_mut().push(FaultMark { at_s, what });
+    };
     let mut on_phase = |phase: Phase| {
+        if phase == Phase::Measuring {
+            measure_start.set(Some(Instant::now()));
+        }
+        if let Phase::Dropped(reset) = phase {
+            mark(&format!("drop reset {reset} connections"));
+        }
         if matches!(phase, Phase::Measuring | Phase::Measured) {
             marks.push(sample());
         }
@@ -400,6 +418,7 @@ async fn run_transport(
             measuring.notified().await;
             tokio::time::sleep(at).await;
             let text = format!("fault: {}", owner.inject(Fault::Restart).await);
+            mark(&text);
             if let Some(tap) = tap {
                 tap.fault(&text);
             }
@@ -409,6 +428,7 @@ async fn run_transport(
             measuring.notified().await;
             tokio::time::sleep(at).await;
             let text = format!("fault: {}", owner.inject(Fault::KillInstance).await);
+            mark(&text);
             if let Some(tap) = tap {
                 tap.fault(&text);
             }
@@ -418,6 +438,7 @@ async fn run_transport(
             measuring.notified().await;
             tokio::time::sleep(deploy.at).await;
             let text = format!("fault: {}", owner.inject(Fault::Deploy(deploy.mode)).await);
+            mark(&text);
             if let Some(tap) = tap {
                 tap.fault(&text);
             }
@@ -450,6 +471,7 @@ async fn run_transport(
         progress.note("the server exited during the run: results are partial");
     }
     let mut metrics = transport_metrics(&run, outcome, &marks, server_alive, instances);
+    metrics.faults = faults.into_inner();
     metrics.idle = metrics.idle.map(|idle| with_server(idle, &idle_marks));
     for note in counted_apart(&metrics.clients.counts) {
         progress.note(&note);

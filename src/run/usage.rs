@@ -92,6 +92,7 @@ pub(super) fn transport_metrics(
         timeseries: outcome.timeseries,
         sharding: outcome.shard.map(Sharding::Part),
         instances,
+        faults: Vec::new(),
     }
 }
 

@@ -90,6 +90,7 @@ pub(crate) fn sample(transport: &str) -> TransportMetrics {
         timeseries: sample_series(),
         sharding: None,
         instances: None,
+        faults: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod shards;
 mod tables;
+mod time;
 
 use std::fmt::Write;
 
@@ -16,10 +17,9 @@ use super::bytes::{self, BytesRow};
 use super::common::{Derived, escape};
 use super::format::{NONE, duration_us, sig3};
 use super::saturation;
-use super::summary::{P50, P90, P99, P999, Summary, quantile};
-use super::svg::{self, Bar, Series, TimeLine, YAxis};
+use super::summary::{P50, P90, P99, P999, Summary};
+use super::svg::{self, Bar, Series};
 use super::table::column_label;
-use crate::metrics::TransportMetrics;
 
 /// The kinds of wire bytes the bytes chart splits a delivery into, bottom of the stack first.
 ///
@@ -158,7 +158,7 @@ pub fn render(d: &Derived<'_>) -> String {
 
     latency_section(&mut page, d);
     bytes_section(&mut page, d);
-    time_section(&mut page, d);
+    time::time_section(&mut page, d);
     connect_section(&mut page, d);
     tables::summary_section(&mut page, d.rows);
     shards::section(&mut page, d.metrics);
@@ -293,108 +293,6 @@ fn bytes_section(page: &mut String, d: &Derived<'_>) {
     if let Some(rows) = &split {
         tables::model_table(page, d.rows, rows);
     }
-}
-
-fn time_section(page: &mut String, d: &Derived<'_>) {
-    page.push_str("<h2>Deliveries per second and p99 latency over time</h2>\n");
-    let known = d
-        .metrics
-        .filter(|m| m.iter().any(|m| !m.timeseries.seconds.is_empty()));
-    let Some(metrics) = known else {
-        page.push_str(
-            "<p class=\"note\">Not available: this directory was written before wsbench \
-             recorded each second (<code>timeseries.csv</code>).</p>\n",
-        );
-        return;
-    };
-    page.push_str(
-        "<p class=\"note\">Second by second from the start of the measured phase through the \
-         drain (<code>timeseries.csv</code>): in-window deliveries that arrived in each second, \
-         and the 99th percentile push latency of those deliveries. Each point sits in the \
-         middle of its second.</p>\n",
-    );
-    let points = |m: &TransportMetrics, value: &dyn Fn(&crate::metrics::Second) -> Option<f64>| {
-        let mut start = 0.0;
-        m.timeseries
-            .seconds
-            .iter()
-            .map(|s| {
-                let d = s.duration.as_secs_f64();
-                let point = (start + d / 2.0, value(s));
-                start += d;
-                point
-            })
-            .collect::<Vec<_>>()
-    };
-    let label = |i: usize| d.rows.get(i).map_or_else(String::new, column_label);
-    let rate = |s: &crate::metrics::Second| {
-        let d = s.duration.as_secs_f64();
-        (d > 0.0).then(|| s.deliveries() as f64 / d)
-    };
-    let p99 = |s: &crate::metrics::Second| quantile(&s.latency_us.unpack(), P99).map(|v| v as f64);
-    let rates: Vec<TimeLine> = metrics
-        .iter()
-        .enumerate()
-        .map(|(index, m)| {
-            let points = points(m, &rate);
-            let peak = points.iter().filter_map(|p| p.1).fold(0.0, f64::max);
-            TimeLine {
-                label: label(index),
-                index,
-                legend: format!("peak {}/s", sig3(peak)),
-                points,
-            }
-        })
-        .collect();
-    let latencies: Vec<TimeLine> = metrics
-        .iter()
-        .enumerate()
-        .map(|(index, m)| {
-            let points = points(m, &p99);
-            let values = || points.iter().filter_map(|p| p.1);
-            let (lo, hi) = (
-                values().fold(f64::INFINITY, f64::min),
-                values().fold(0.0, f64::max),
-            );
-            TimeLine {
-                label: label(index),
-                index,
-                legend: if lo.is_finite() {
-                    format!(
-                        "p99 of each second from {} to {}",
-                        duration_us(lo),
-                        duration_us(hi)
-                    )
-                } else {
-                    String::new()
-                },
-                points,
-            }
-        })
-        .collect();
-    let measured_s = d
-        .rows
-        .iter()
-        .map(|s| s.duration_s)
-        .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-    page.push_str(&svg::time_chart(
-        "chart-rate",
-        "In-window deliveries per second over time, one line per transport",
-        "deliveries per second (1/s)",
-        YAxis::Rate,
-        measured_s,
-        &rates,
-    ));
-    page.push('\n');
-    page.push_str(&svg::time_chart(
-        "chart-p99",
-        "99th percentile push latency of each second over time, one line per transport",
-        "p99 push latency",
-        YAxis::LatencyUs,
-        measured_s,
-        &latencies,
-    ));
-    page.push('\n');
 }
 
 fn connect_section(page: &mut String, d: &Derived<'_>) {

@@ -34,6 +34,7 @@ impl From<&TransportMetrics> for StoredTransport {
             timeseries,
             sharding,
             instances,
+            faults,
         } = m;
         StoredTransport {
             transport: transport.clone(),
@@ -70,6 +71,7 @@ impl From<&TransportMetrics> for StoredTransport {
             seconds: timeseries.seconds.iter().map(StoredSecond::from).collect(),
             sharding: sharding.as_ref().map(Into::into),
             instances: instances.clone(),
+            faults: faults.clone(),
         }
     }
 }
@@ -354,6 +356,7 @@ impl StoredTransport {
             },
             sharding: self.sharding.map(Into::into),
             instances: self.instances,
+            faults: self.faults,
         }
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::hlog::StoredHistograms;
 use super::shard_json::StoredSharding;
+use crate::metrics::FaultMark;
 use crate::metrics::instances::InstanceGroup;
 use crate::metrics::{
     Counts, DeliveryCounts, FailureCounts, FailureKind, GeneratorHealth, IdleCost, LagFigures,
@@ -84,6 +85,9 @@ struct StoredTransport {
     /// derives serde itself (see [`crate::metrics::instances`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     instances: Option<InstanceGroup>,
+    /// The faults injected, in order; absent without faults (and in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    faults: Vec<FaultMark>,
 }
 
 /// [`Second`] without its histogram.

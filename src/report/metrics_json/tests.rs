@@ -12,6 +12,11 @@ fn metrics_survive_json_and_hlog_exactly() {
     m.clients.counts.churned = 5;
     m.clients.counts.misrouted = 6;
     m.clients.reconnect_us.record(1_234).unwrap();
+    m.clients.counts.dropped = 7;
+    m.faults = vec![crate::metrics::FaultMark {
+        at_s: 1.5,
+        what: "drop reset 7 connections".into(),
+    }];
     let json = serde_json::to_string(&MetricsFile::new(std::slice::from_ref(&m))).unwrap();
     let file: MetricsFile = serde_json::from_str(&json).unwrap();
     let [stored] = <[StoredTransport; 1]>::try_from(file.transports).unwrap();
@@ -34,6 +39,7 @@ fn metrics_survive_json_and_hlog_exactly() {
     assert_eq!(back.timeseries, m.timeseries);
     assert_eq!(StoredTransport::from(&back), StoredTransport::from(&m));
     assert_eq!(back.measured, m.measured);
+    assert_eq!(back.faults, m.faults);
     assert_eq!(Summary::new(&back), Summary::new(&m));
 }
 

@@ -1,7 +1,8 @@
 //! A figure over time: x is seconds since the measured phase started (linear), y a rate on a
 //! linear scale or a latency on a log scale. One line per transport; a second with no value (no
 //! deliveries, so no latency) breaks the line instead of bridging it. A dashed rule marks where
-//! the measured phase ended and the drain began.
+//! the measured phase ended and the drain began; a dotted red rule marks each fault injected
+//! (`[faults]`), with what it was as its tooltip.
 
 use std::fmt::Write;
 
@@ -30,13 +31,15 @@ pub(crate) enum YAxis {
     LatencyUs,
 }
 
-/// Lines over time. `measured_s` draws the end of the measured phase, when known.
+/// Lines over time. `measured_s` draws the end of the measured phase, when known; `faults` the
+/// faults injected, as `(seconds since the measured phase started, what)`.
 pub(crate) fn time_chart(
     id: &str,
     title: &str,
     y_label: &str,
     axis: YAxis,
     measured_s: Option<f64>,
+    faults: &[(f64, String)],
     lines: &[TimeLine],
 ) -> String {
     let values = || {
@@ -106,6 +109,17 @@ pub(crate) fn time_chart(
         );
     }
 
+    for (at, what) in faults {
+        let _ = write!(
+            svg,
+            r##"<line class="fault" x1="{x}" y1="{}" x2="{x}" y2="{}" stroke="#c0392b" stroke-width="1.5" stroke-dasharray="2 3"><title>{}</title></line>"##,
+            c(plot.top),
+            c(plot.bottom()),
+            escape(&format!("{} s: {what}", sig3(*at))),
+            x = c(to_x(*at)),
+        );
+    }
+
     for (row, line) in lines.iter().enumerate() {
         let colour = colour(line.index);
         let label = escape(&line.label);
@@ -162,7 +176,7 @@ mod tests {
             ],
             legend: "x".into(),
         };
-        let svg = time_chart("t", "T", "p99", YAxis::LatencyUs, Some(3.0), &[line]);
+        let svg = time_chart("t", "T", "p99", YAxis::LatencyUs, Some(3.0), &[], &[line]);
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert_eq!(
             svg.matches("<circle").count(),
@@ -177,7 +191,7 @@ mod tests {
             points: vec![(0.5, None)],
             legend: "x".into(),
         };
-        let svg = time_chart("t", "T", "deliveries/s", YAxis::Rate, None, &[empty]);
+        let svg = time_chart("t", "T", "deliveries/s", YAxis::Rate, None, &[], &[empty]);
         assert!(svg.contains("no samples"));
         assert!(!svg.contains("NaN"));
     }
