@@ -241,11 +241,13 @@ impl Outage {
             return Some(self);
         };
         if intended >= back {
-            intervals.record_recovery(received.saturating_duration_since(self.from));
+            intervals
+                .outages
+                .record_recovery(received.saturating_duration_since(self.from));
             return None;
         }
         if intended >= self.from {
-            intervals.record_replay(latency);
+            intervals.outages.record_replay(latency);
         }
         Some(self)
     }
@@ -413,8 +415,8 @@ mod tests {
         for seq in [9, 10, 11, 10, 12, 13] {
             inbox.receive(&at_second(seq), now, Some(&timeline));
         }
-        assert_eq!(intervals.replay().len(), 2);
-        let recovery = intervals.recovery();
+        assert_eq!(intervals.outages.replay().len(), 2);
+        let recovery = intervals.outages.recovery();
         assert_eq!(recovery.len(), 1);
         // 2.5 s, to the histogram's 3 significant digits.
         assert!(recovery.value_at_quantile(1.0).abs_diff(2_500_000) <= 2_500);
@@ -425,7 +427,10 @@ mod tests {
         let now = Instant::now();
         inbox.receive(&at_second(15), now, Some(&timeline));
         assert_eq!(
-            (intervals.replay().len(), intervals.recovery().len()),
+            (
+                intervals.outages.replay().len(),
+                intervals.outages.recovery().len()
+            ),
             (2, 2)
         );
     }

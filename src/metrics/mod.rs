@@ -13,6 +13,7 @@ pub mod failures;
 pub mod health;
 pub mod idle;
 pub mod instances;
+pub mod outages;
 pub mod shard;
 pub mod summary;
 pub mod timeseries;

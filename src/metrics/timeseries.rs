@@ -34,6 +34,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 
+use super::outages::Outages;
 use super::{WireBytes, new_histogram, record};
 
 /// Shared histograms per transport run: enough that 2–16 worker threads rarely meet on one lock.
@@ -65,11 +66,8 @@ pub struct IntervalRecorder {
     /// Messages other processes of a sharded run were scheduled to publish, by intended second:
     /// expected too, though not published here. Empty when not sharded.
     others: Box<[u64]>,
-    /// Deliveries of messages published while their subscriber was disconnected: their latency.
-    /// Rare next to live deliveries (only after a break), so one lock serves.
-    replay_us: Mutex<Histogram<u64>>,
-    /// Per broken connection, from the break to its first live delivery after reconnecting.
-    recovery_us: Mutex<Histogram<u64>>,
+    /// What broken connections cost: replays and recoveries.
+    pub outages: Outages,
 }
 
 /// One second of the measured phase, by the intended send time of its messages.
@@ -110,8 +108,7 @@ impl IntervalRecorder {
             published: (0..seconds).map(|_| AtomicU64::new(0)).collect(),
             expected: (0..seconds).map(|_| AtomicU64::new(0)).collect(),
             others: Box::default(),
-            replay_us: Mutex::new(new_histogram()),
-            recovery_us: Mutex::new(new_histogram()),
+            outages: Outages::default(),
         }
     }
 
@@ -132,45 +129,6 @@ impl IntervalRecorder {
     /// measured phase the message was intended in; beyond the phase it only counts as latency.
     pub fn record_delivery(&self, shard: usize, latency: Duration, intended_second: usize) {
         self.record_stamped_delivery(shard, latency, None, intended_second);
-    }
-
-    /// A delivery (recorded as any other, too) of a message published while its subscriber was
-    /// disconnected: its latency, replay included.
-    pub fn record_replay(&self, latency: Duration) {
-        record(
-            &mut self
-                .replay_us
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-            latency,
-        );
-    }
-
-    /// A broken connection's recovery: from the break to its first live delivery.
-    pub fn record_recovery(&self, took: Duration) {
-        record(
-            &mut self
-                .recovery_us
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-            took,
-        );
-    }
-
-    /// Every replayed delivery's latency so far.
-    pub fn replay(&self) -> Histogram<u64> {
-        self.replay_us
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Every recovery so far.
-    pub fn recovery(&self) -> Histogram<u64> {
-        self.recovery_us
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 
     /// [`IntervalRecorder::record_delivery`] with the generator's own delay in reading it, if

@@ -58,8 +58,8 @@ pub(super) async fn outcome(
         reconnect_us: ctx.reconnect_us.take(),
         generator_delay_us: ctx.intervals.generator_delay(),
         publish_lag_us: ctx.publish_lag_us.take(),
-        replay_us: ctx.intervals.replay(),
-        recovery_us: ctx.intervals.recovery(),
+        replay_us: ctx.intervals.outages.replay(),
+        recovery_us: ctx.intervals.outages.recovery(),
         ..Recorder::default()
     };
     let (subscribers_connected, deliveries_expected) =
