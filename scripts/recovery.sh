@@ -70,7 +70,7 @@ drop = { every = "15s", fraction = 0.1 }
 T
   } > "$out/drops.toml"
   rm -rf "$dir"
-  $bin run "$out/drops.toml" --out "$dir" --quiet > /dev/null
+  $bin run "$out/drops.toml" --out "$dir" --quiet > /dev/null 2> "$dir.log"
   echo "### 10,000 subscribers, 10 % dropped every 15 s for 60 s"
   table "$dir"
 }
@@ -88,7 +88,7 @@ deploys() {
         printf '[faults]\nrestart_instances_at = "5s"\nmode = "%s"\n' "$mode"
       } > "$out/$name.toml"
       rm -rf "${out:?}/$name"
-      $bin run "$out/$name.toml" --out "$out/$name" --quiet > /dev/null
+      $bin run "$out/$name.toml" --out "$out/$name" --quiet > /dev/null 2> "$out/$name.log"
       dirs+=("$out/$name")
     done
   done

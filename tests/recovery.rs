@@ -86,19 +86,23 @@ drop = { every = "1s", fraction = 0.25 }
 
 #[test]
 fn a_rolling_deploy_and_an_all_at_once_one_lose_nothing_on_a_cursor() {
+    // Clients spreading themselves over the instances, and HAProxy, which answers 503 while
+    // every instance is down: an HTTP publisher sends its message again.
+    let spread = "instances = 3\n";
+    let haproxy = "instances = 3\nbalancer = \"haproxy\"\n";
     for (mode, transports) in [
         (
             "rolling",
-            "[transports.longpoll]\ninstances = 3\n[transports.sse]\ninstances = 3\n",
+            format!("[transports.ws]\n{spread}[transports.raw]\n{spread}"),
         ),
         (
             "all",
-            "[transports.ws]\ninstances = 3\n[transports.raw]\ninstances = 3\n",
+            format!("[transports.longpoll]\n{haproxy}[transports.sse]\n{haproxy}"),
         ),
     ] {
         let (stderr, rows, metrics) = common::run_scenario(
             &(LOAD.to_string()
-                + transports
+                + &transports
                 + "[faults]\nrestart_instances_at = \"1s\"\nmode = \""
                 + mode
                 + "\"\n"),

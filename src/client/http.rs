@@ -480,13 +480,16 @@ pub(super) async fn publisher(ctx: Arc<Ctx>, index: u32, slot: Instant) -> Recor
                     }
                 }
                 // The server refused this message: not published, and retrying would not help.
-                Ok(_) => {
+                // A gateway's 502, 503 or 504 is another matter (a balancer with no instance up,
+                // as during a deploy): retried below, as a lost connection is.
+                Ok((_, head, _)) if !(502..=504).contains(&head.status) => {
                     recorder.counts.io_errors += 1;
                     break;
                 }
-                // The connection is gone: reconnect and send every unanswered message again
-                // (each keeps its intended time, so the outage shows as latency).
-                Err(_) => {
+                // The connection is gone, or the gateway had nowhere to send the message:
+                // reconnect and send every unanswered message again (each keeps its intended
+                // time, so the outage shows as latency).
+                _ => {
                     responses = FuturesOrdered::new();
                     let counts = &mut recorder.counts;
                     match reconnect(&ctx, &mut backoff, Start::AfterBackoff, counts, || {
