@@ -1313,6 +1313,100 @@ fn instances_balancers_and_instance_loss() {
 }
 
 #[test]
+fn drops_and_deploys_load_write_back_and_say_what_is_wrong() {
+    use wsbench::scenario::{Deploy, DeployMode, DropFault};
+    let s = parse(
+        Path::new(PATH),
+        &(BASE.to_string() + "[faults]\ndrop = { every = \"5s\", fraction = 0.25 }\n"),
+    )
+    .unwrap();
+    let drop = DropFault {
+        every: Duration::from_secs(5),
+        fraction: 0.25,
+    };
+    assert_eq!(s.faults.drop, Some(drop));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    // The defaults: every 15 s, a tenth.
+    let s = parse(
+        Path::new(PATH),
+        &(BASE.to_string() + "[faults]\ndrop = {}\n"),
+    )
+    .unwrap();
+    let defaults = s.faults.drop.unwrap();
+    assert_eq!(
+        (defaults.every, defaults.fraction),
+        (Duration::from_secs(15), 0.1)
+    );
+
+    let two = base_with(11, "[transports.ws]\ninstances = 2")
+        .replace("hold = \"30s\"", "hold = \"30s\"\ninstances = 2");
+    let s = parse(
+        Path::new(PATH),
+        &(two.clone() + "[faults]\nrestart_instances_at = \"5s\"\nmode = \"all\"\n"),
+    )
+    .unwrap();
+    let deploy = Deploy {
+        at: Duration::from_secs(5),
+        mode: DeployMode::All,
+    };
+    assert_eq!(s.faults.deploy, Some(deploy));
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    let rolling = parse(
+        Path::new(PATH),
+        &(two.clone() + "[faults]\nrestart_instances_at = \"5s\"\n"),
+    )
+    .unwrap();
+    assert_eq!(rolling.faults.deploy.unwrap().mode, DeployMode::Rolling);
+
+    let with = |faults: &str| err(&(BASE.to_string() + "[faults]\n" + faults + "\n"));
+    let cases = [
+        (
+            "drop = { fraction = 0.0 }",
+            "scenarios/x.toml:15: [faults] drop.fraction must be above 0 and at most 1",
+        ),
+        (
+            "drop = { fraction = 1.5 }",
+            "scenarios/x.toml:15: [faults] drop.fraction must be above 0 and at most 1",
+        ),
+        (
+            "drop = { every = \"10ms\" }",
+            "scenarios/x.toml:15: [faults] drop.every must be",
+        ),
+        (
+            "drop = { every = \"20s\" }",
+            "scenarios/x.toml:15: [faults] drop.every (20s) must be shorter than the measured phase",
+        ),
+        (
+            "drop = { every = \"5s\", often = true }",
+            "scenarios/x.toml:15:",
+        ),
+        (
+            "mode = \"all\"",
+            "scenarios/x.toml:15: [faults] mode says how restart_instances_at restarts",
+        ),
+        (
+            "restart_instances_at = \"5s\"\nmode = \"sometimes\"",
+            "scenarios/x.toml:16: [faults] mode must be \"rolling\" or \"all\"",
+        ),
+        (
+            "restart_instances_at = \"5s\"",
+            "scenarios/x.toml:15: [faults] restart_instances_at needs instances = 2 or more",
+        ),
+    ];
+    for (faults, expected) in cases {
+        let msg = with(faults);
+        assert!(msg.starts_with(expected), "{faults}: {msg}");
+    }
+    let msg = err(&(two.clone() + "[faults]\nrestart_instances_at = \"25s\"\n"));
+    assert!(
+        msg.contains("restart_instances_at must fall inside the measured phase"),
+        "{msg}"
+    );
+    let msg = err(&(two + "[faults]\nrestart_instances_at = \"5s\"\nkill_instance_at = \"6s\"\n"));
+    assert!(msg.contains("cannot be combined"), "{msg}");
+}
+
+#[test]
 fn rooms_load_by_count_or_members_and_write_back_as_a_count() {
     let rooms = |body: &str| parse(Path::new(PATH), &format!("{BASE}[rooms]\n{body}\n"));
     let by_count = rooms("count = 100").unwrap();
