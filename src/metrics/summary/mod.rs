@@ -42,8 +42,8 @@ pub struct Summary {
     pub deliveries: u64,
     /// Expected deliveries that never arrived.
     pub lost: u64,
-    /// `deliveries` ÷ `deliveries_expected`, in percent (two decimals, never rounded up to
-    /// 100 while one is lost); empty when nothing was expected.
+    /// The expected deliveries not lost, in percent of `deliveries_expected` (two decimals,
+    /// never rounded up to 100 while one is lost); empty when nothing was expected.
     pub delivered_pct: Option<f64>,
     /// Messages received again after their first arrival.
     pub duplicated: u64,
@@ -243,7 +243,7 @@ impl Summary {
             deliveries_expected: m.deliveries_expected,
             deliveries,
             lost: rec.counts.delivery.lost,
-            delivered_pct: delivered_pct(deliveries, m.deliveries_expected),
+            delivered_pct: delivered_pct(rec.counts.delivery.lost, m.deliveries_expected),
             duplicated: rec.counts.delivery.duplicated,
             reordered: rec.counts.delivery.reordered,
             foreign: rec.counts.foreign,
@@ -383,11 +383,14 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
     (den != 0.0 && r.is_finite()).then(|| round_figure(r))
 }
 
-/// Deliveries in percent of those expected, two decimals, rounded down: a run that lost one
-/// delivery in a million shows 99.99, never 100.
-fn delivered_pct(delivered: u64, expected: u64) -> Option<f64> {
+/// The share of the expected deliveries that were not lost, in percent, two decimals, rounded
+/// down: a run that lost one delivery in a million shows 99.99, never 100. Counted from `lost`
+/// (each subscriber's own expected, less what it received), so it agrees with `lost` even when
+/// a message a publisher saw no answer for (the run stopped first) was delivered all the same.
+fn delivered_pct(lost: u64, expected: u64) -> Option<f64> {
     (expected > 0).then(|| {
-        let basis_points = u128::from(delivered) * 10_000 / u128::from(expected);
+        let kept = u128::from(expected.saturating_sub(lost));
+        let basis_points = kept * 10_000 / u128::from(expected);
         basis_points as f64 / 100.0
     })
 }

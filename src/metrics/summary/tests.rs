@@ -184,8 +184,8 @@ fn derives_every_figure_from_known_metrics() {
     assert_eq!(s.dropped, 4);
     // 50 of the 50 expected.
     assert_eq!(s.delivered_pct, Some(100.0));
-    assert_eq!(super::delivered_pct(999_999, 1_000_000), Some(99.99));
-    assert_eq!(super::delivered_pct(1, 0), None);
+    assert_eq!(super::delivered_pct(1, 1_000_000), Some(99.99));
+    assert_eq!(super::delivered_pct(0, 0), None);
     assert_eq!(s.client_peak_rss_kib, 20_000);
     assert_eq!(s.client_rss_per_connection_kib, Some(4_000.0));
     assert_eq!(s.server_rss_per_connection_kib, Some(2_048.0));
