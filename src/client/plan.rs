@@ -10,6 +10,7 @@ use super::ClientError;
 use super::schedule::{Cadence, PublisherIds};
 use super::shard::StartAt;
 use crate::codec::envelope::RunTag;
+use crate::codec::payload::PayloadModel;
 use crate::metrics::Slice;
 use crate::protocol::{self, RoomId, TransportKind};
 use crate::scenario::target::Endpoint;
@@ -30,6 +31,8 @@ pub struct LoadPlan {
     pub rate: f64,
     /// Message size, envelope included.
     pub payload_bytes: usize,
+    /// What fills each message around its envelope.
+    pub payload: PayloadModel,
     /// Publishing, not recorded.
     pub warmup: Duration,
     /// Publishing and recorded.
@@ -113,6 +116,7 @@ impl LoadPlan {
             publishers: s.publish.publishers,
             rate: s.publish.rate,
             payload_bytes: s.publish.payload_bytes,
+            payload: s.publish.payload.clone(),
             warmup: s.warmup,
             duration: s.duration,
             drain: s.drain,

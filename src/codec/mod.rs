@@ -8,6 +8,7 @@ pub mod engineio;
 pub mod envelope;
 pub mod h1;
 pub mod http;
+pub mod payload;
 pub mod raw;
 pub mod sse;
 pub mod ws;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use super::sourced::{Opt, Source, Sourced};
 pub use super::transport_tables::*;
 use super::variant::Variants;
-use super::{Faults, Scenario, ScenarioError, Targets, Transport, locate};
+use super::{Faults, PayloadModel, Scenario, ScenarioError, Targets, Transport, locate};
 use crate::protocol::TransportKind;
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
@@ -203,6 +203,8 @@ pub struct PublishTable {
     pub payload_bytes: Opt<i64>,
     /// `pattern`: `"steady"`, `"poisson"` or `{ burst = 20, every = "5s" }`.
     pub pattern: Opt<toml::Value>,
+    /// `payload`: `"padding"`, `"chat"`, `"random"` or `{ file = "…" }`.
+    pub payload: Opt<toml::Value>,
 }
 
 impl ScenarioFile {
@@ -391,6 +393,8 @@ impl From<&Scenario> for ScenarioFile {
                 window: s.publish.window.map(|w| v(i64::from(w))),
                 payload_bytes: Some(v(i64::try_from(s.publish.payload_bytes).unwrap_or(i64::MAX))),
                 pattern: Some(v(s.publish.pattern.toml_value())),
+                payload: (s.publish.payload != PayloadModel::Padding)
+                    .then(|| v(s.publish.payload.toml_value())),
             },
             transports: v(transports),
             target: has_target.then_some(target),

@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::codec::payload::PayloadModel;
 use crate::protocol::TransportKind;
 pub use crate::wire::delay::Network;
 use fields::Rules;
@@ -217,6 +218,8 @@ pub struct Publish {
     pub payload_bytes: usize,
     /// How the intended send times are spaced.
     pub pattern: Pattern,
+    /// What fills each message around its envelope.
+    pub payload: PayloadModel,
 }
 
 /// One `[transports.<kind>]` table.

@@ -19,6 +19,7 @@ use super::{
     ScenarioError, WsClient,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
+use crate::codec::payload::{Corpus, PayloadModel};
 use crate::protocol::TransportKind;
 use crate::wire::stamp::Clock;
 
@@ -57,6 +58,8 @@ pub(super) struct PublishRead {
     pub rate: Field<f64>,
     pub payload: Field<i64>,
     pub pattern: Field<Pattern>,
+    /// `[publish] payload`, the model.
+    pub model: Field<PayloadModel>,
 }
 
 /// `[transports]` and its tables.
@@ -227,6 +230,7 @@ impl Rules<'_> {
     /// and a pattern whose bursts fit their period.
     pub(super) fn read_publish(&self, publish: PublishTable) -> Result<PublishRead, ScenarioError> {
         let pattern = self.pattern(publish.pattern)?;
+        let model = self.payload_model(publish.payload)?;
         let publishers = self.or(publish.publishers, 1);
         let window = publish.window.map(|w| self.field(w));
         let rate = self.rate_or_window(publish.rate, window.as_ref())?;
@@ -258,6 +262,21 @@ impl Rules<'_> {
             )
         })?;
         self.int_in(&payload, field, header..=65536)?;
+        let least = model.value.min_bytes();
+        let origin = blame(&[&payload.origin, &model.origin]);
+        self.check(
+            usize::try_from(payload.value).is_ok_and(|n| n >= least),
+            origin,
+            field,
+            || {
+                format!(
+                    "{field} must be at least {least} for [publish] payload = \"{}\" (got {}): \
+                     a message holds the envelope and every field at its widest",
+                    model.value.name(),
+                    payload.value
+                )
+            },
+        )?;
         if let Pattern::Bursts { burst, every } = pattern.value {
             let takes = f64::from(burst) / rate.value;
             let origin = blame(&[&pattern.origin, &rate.origin]);
@@ -281,7 +300,41 @@ impl Rules<'_> {
             rate,
             payload,
             pattern,
+            model,
         })
+    }
+
+    /// `[publish] payload`: `"padding"` (the default), `"chat"`, `"random"` or
+    /// `{ file = "…" }`, a path relative to the scenario file, whose lines are read now so that a
+    /// missing or unusable corpus is refused before anything runs.
+    fn payload_model(
+        &self,
+        v: Option<super::file::Sourced<toml::Value>>,
+    ) -> Result<Field<PayloadModel>, ScenarioError> {
+        const FIELD: &str = "[publish] payload";
+        const EXPECTED: &str = r#"expected "padding", "chat", "random" or { file = "<path>" }"#;
+        let Some(v) = v else {
+            return Ok(unwritten(PayloadModel::Padding));
+        };
+        let origin = self.origin(&v.source);
+        let bad =
+            |message: String| self.invalid(origin.clone(), FIELD, format!("{FIELD}: {message}"));
+        let value = match &v.value {
+            toml::Value::String(s) if s == "padding" => PayloadModel::Padding,
+            toml::Value::String(s) if s == "chat" => PayloadModel::Chat,
+            toml::Value::String(s) if s == "random" => PayloadModel::Random,
+            toml::Value::Table(t) if t.len() == 1 => {
+                let Some(toml::Value::String(file)) = t.get("file") else {
+                    return Err(bad(format!("{EXPECTED} (got {})", v.value)));
+                };
+                let base = self.path.and_then(Path::parent).unwrap_or(Path::new(""));
+                let path = std::path::absolute(base.join(file))
+                    .map_err(|e| bad(format!("cannot resolve {file:?}: {e}")))?;
+                PayloadModel::File(Corpus::read(&path).map_err(|e| bad(e.to_string()))?)
+            }
+            other => return Err(bad(format!("{EXPECTED} (got {other})"))),
+        };
+        Ok(Field { value, origin })
     }
 
     /// `[publish] rate`, or 0 with a window; exactly one of them.
