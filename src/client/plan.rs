@@ -262,6 +262,8 @@ pub struct Target {
     /// Where each new connection goes: `addr`, or with several server instances reached
     /// directly (`balancer = "client"`), the next instance in turn (shared by every client).
     pub spread: Arc<Spread>,
+    /// WebSocket: offer permessage-deflate, asking the server for this.
+    pub deflate: Option<crate::codec::ws::negotiate::Offer>,
 }
 
 /// Server instances that clients spread themselves over, as DNS round-robin spreads them: each
@@ -342,6 +344,7 @@ impl Target {
             tls: None,
             sources: Arc::default(),
             spread: Arc::default(),
+            deflate: None,
         }
     }
 

@@ -89,6 +89,7 @@ pub(super) async fn start_server(
         http2: variant.http2,
         tls,
         sources: Arc::new(Sources::new(run.sources.to_vec())?),
+        deflate: variant.deflate,
         ..target
     };
     Ok((server, target))

@@ -268,6 +268,8 @@ impl From<&Scenario> for ScenarioFile {
                         tls,
                         instances,
                         balancer,
+                        deflate: (variants.deflate != [None])
+                            .then(|| v(super::variant::deflate_toml_value(&variants.deflate))),
                     });
                 }
                 Transport::LongPoll { hold } => {

@@ -13,7 +13,7 @@ use super::scaling::Scaling;
 use super::sources::{self, SourceAddresses};
 use super::target::Endpoint;
 use super::transport_tables::TransportsTable;
-use super::variant::Variants;
+use super::variant::{self, Variants};
 use super::{
     DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, MAX_WINDOW, Network, Origin, Pattern,
     ScenarioError, WsClient,
@@ -380,10 +380,11 @@ impl Rules<'_> {
             value: t.run_order.clone().unwrap_or_else(|| t.configured()),
             origin: self.origin(&transports.source),
         };
-        let variants = self.variants(&t)?;
+        let mut variants = self.variants(&t)?;
         let scaling = self.scaling(&t)?;
         let ws = t.ws.unwrap_or_default();
         let ws_client = self.ws_client(ws.client)?;
+        self.ws_deflate(ws.deflate, ws_client, &mut variants)?;
         let ws_resume = self.ws_resume(ws.resume, ws_client)?;
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
@@ -441,6 +442,47 @@ impl Rules<'_> {
             hold,
             interval,
         })
+    }
+
+    /// `[transports.ws] deflate`, into the WebSocket's variants: only our client compresses.
+    fn ws_deflate(
+        &self,
+        deflate: Option<super::file::Sourced<toml::Value>>,
+        client: WsClient,
+        variants: &mut Vec<Field<(TransportKind, Variants)>>,
+    ) -> Result<(), ScenarioError> {
+        const FIELD: &str = "[transports.ws] deflate";
+        let Some(v) = deflate else { return Ok(()) };
+        let origin = self.origin(&v.source);
+        let values = variant::parse_deflate(&v.value)
+            .map_err(|e| self.invalid(origin.clone(), FIELD, format!("{FIELD}: {e}")))?;
+        let compresses = values.iter().any(Option::is_some);
+        self.check(
+            !compresses || client == WsClient::Wsbench,
+            &origin,
+            FIELD,
+            || {
+                format!(
+                    "{FIELD}: only the wsbench client speaks permessage-deflate (tungstenite has \
+                 none); remove `client = \"{}\"` or the deflate runs",
+                    client.label()
+                )
+            },
+        )?;
+        match variants.iter_mut().find(|f| f.value.0 == TransportKind::Ws) {
+            Some(ws) => ws.value.1.deflate = values,
+            None => variants.push(Field {
+                value: (
+                    TransportKind::Ws,
+                    Variants {
+                        deflate: values,
+                        ..Variants::default()
+                    },
+                ),
+                origin,
+            }),
+        }
+        Ok(())
     }
 
     /// `[network]`: delay and jitter of at most 10 s, a bandwidth.

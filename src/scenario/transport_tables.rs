@@ -94,6 +94,9 @@ pub struct WsTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `deflate`: permessage-deflate, `true`, `false`, `{ context_takeover, window_bits }` or a
+    /// list of them (one run per value).
+    pub deflate: Opt<toml::Value>,
 }
 
 /// `[transports.longpoll]`
