@@ -178,18 +178,22 @@ async fn check_all(transport: Transport, variants: &[Variant]) -> Vec<f64> {
 const PLAIN: Variant = Variant {
     http2: false,
     tls: false,
+    deflate: None,
 };
 const H2: Variant = Variant {
     http2: true,
     tls: false,
+    deflate: None,
 };
 const TLS: Variant = Variant {
     http2: false,
     tls: true,
+    deflate: None,
 };
 const H2_TLS: Variant = Variant {
     http2: true,
     tls: true,
+    deflate: None,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -135,9 +135,12 @@ pub fn answer<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<(Agreed, 
     None
 }
 
+/// One offer's parameters: each name (lowercased) and its window bits, if it has a value.
+type Params = Vec<(String, Option<u8>)>;
+
 /// The permessage-deflate offers (or answer) in one header value, each a list of parameters;
 /// other extensions are skipped. Errs on a repeated parameter or a window outside 8 to 15.
-fn parse(value: &str) -> Result<Vec<Vec<(String, Option<u8>)>>, String> {
+fn parse(value: &str) -> Result<Vec<Params>, String> {
     let mut offers = Vec::new();
     for extension in value.split(',') {
         let mut parts = extension.split(';').map(str::trim);
@@ -147,7 +150,7 @@ fn parse(value: &str) -> Result<Vec<Vec<(String, Option<u8>)>>, String> {
         {
             continue;
         }
-        let mut params: Vec<(String, Option<u8>)> = Vec::new();
+        let mut params: Params = Vec::new();
         for part in parts.filter(|p| !p.is_empty()) {
             let (name, value) = match part.split_once('=') {
                 Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
