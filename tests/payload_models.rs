@@ -117,3 +117,45 @@ async fn runs_on_every_model_deliver_everything() {
         assert_eq!(o.wire.down, d.delivered * (300 + 4));
     }
 }
+
+#[test]
+fn compression_keys_make_variants_and_write_back() {
+    use wsbench::protocol::TransportKind;
+    let text = "name = \"x\"\nduration = \"2s\"\n[clients]\nsubscribers = 10\n[publish]\nrate = 10\n\
+                payload = \"chat\"\npayload_bytes = 256\n\
+                [transports.ws]\ndeflate = [false, true, { context_takeover = true, window_bits = 9 }]\n\
+                [transports.longpoll]\ncompress = [\"none\", \"gzip\"]\n\
+                [transports.shortpoll]\ncompress = \"gzip\"\n";
+    let s = parse(Path::new(PATH), text).unwrap();
+    let labels = |kind| -> Vec<String> {
+        s.variants_of(kind)
+            .expand()
+            .into_iter()
+            .map(|v| v.label(kind))
+            .collect()
+    };
+    assert_eq!(
+        labels(TransportKind::Ws),
+        ["ws", "ws-deflate", "ws-deflate-ctx-w9"]
+    );
+    assert_eq!(
+        labels(TransportKind::LongPoll),
+        ["longpoll", "longpoll-gzip"]
+    );
+    assert_eq!(labels(TransportKind::ShortPoll), ["shortpoll-gzip"]);
+    assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
+    assert_eq!(
+        err(&text.replace("compress = \"gzip\"", "compress = \"br\"")),
+        "scenarios/x.toml:14: [transports.shortpoll] compress: expected \"none\", \"gzip\" or a \
+         list of them such as [\"none\", \"gzip\"] (got \"br\")"
+    );
+    let tungstenite = text.replace(
+        "[transports.ws]\n",
+        "[transports.ws]\nclient = \"tungstenite\"\n",
+    );
+    assert!(
+        err(&tungstenite).contains("only the wsbench client speaks permessage-deflate"),
+        "{}",
+        err(&tungstenite)
+    );
+}

@@ -264,6 +264,8 @@ pub struct Target {
     pub spread: Arc<Spread>,
     /// WebSocket: offer permessage-deflate, asking the server for this.
     pub deflate: Option<crate::codec::ws::negotiate::Offer>,
+    /// Long-poll and short-poll: ask for gzip-compressed answers (`Accept-Encoding: gzip`).
+    pub gzip: bool,
 }
 
 /// Server instances that clients spread themselves over, as DNS round-robin spreads them: each
@@ -345,6 +347,7 @@ impl Target {
             sources: Arc::default(),
             spread: Arc::default(),
             deflate: None,
+            gzip: false,
         }
     }
 

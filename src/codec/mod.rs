@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod engineio;
 pub mod envelope;
+pub mod gzip;
 pub mod h1;
 pub mod http;
 pub mod payload;

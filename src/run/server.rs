@@ -90,6 +90,7 @@ pub(super) async fn start_server(
         tls,
         sources: Arc::new(Sources::new(run.sources.to_vec())?),
         deflate: variant.deflate,
+        gzip: variant.gzip,
         ..target
     };
     Ok((server, target))

@@ -20,6 +20,7 @@
 //! This file holds the validated types, [`ScenarioError`] and the entry points; TOML's own errors
 //! are placed by the private `locate` module.
 
+mod compression;
 mod fields;
 pub mod file;
 mod idle;

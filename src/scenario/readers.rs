@@ -13,13 +13,13 @@ use super::scaling::Scaling;
 use super::sources::{self, SourceAddresses};
 use super::target::Endpoint;
 use super::transport_tables::TransportsTable;
-use super::variant::{self, Variants};
+use super::variant::Variants;
 use super::{
     DEFAULT_BACKOFF, DEFAULT_HOLD, DEFAULT_INTERVAL, MAX_WINDOW, Network, Origin, Pattern,
     ScenarioError, WsClient,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
-use crate::codec::payload::{Corpus, PayloadModel};
+use crate::codec::payload::PayloadModel;
 use crate::protocol::TransportKind;
 use crate::wire::stamp::Clock;
 
@@ -304,39 +304,6 @@ impl Rules<'_> {
         })
     }
 
-    /// `[publish] payload`: `"padding"` (the default), `"chat"`, `"random"` or
-    /// `{ file = "…" }`, a path relative to the scenario file, whose lines are read now so that a
-    /// missing or unusable corpus is refused before anything runs.
-    fn payload_model(
-        &self,
-        v: Option<super::file::Sourced<toml::Value>>,
-    ) -> Result<Field<PayloadModel>, ScenarioError> {
-        const FIELD: &str = "[publish] payload";
-        const EXPECTED: &str = r#"expected "padding", "chat", "random" or { file = "<path>" }"#;
-        let Some(v) = v else {
-            return Ok(unwritten(PayloadModel::Padding));
-        };
-        let origin = self.origin(&v.source);
-        let bad =
-            |message: String| self.invalid(origin.clone(), FIELD, format!("{FIELD}: {message}"));
-        let value = match &v.value {
-            toml::Value::String(s) if s == "padding" => PayloadModel::Padding,
-            toml::Value::String(s) if s == "chat" => PayloadModel::Chat,
-            toml::Value::String(s) if s == "random" => PayloadModel::Random,
-            toml::Value::Table(t) if t.len() == 1 => {
-                let Some(toml::Value::String(file)) = t.get("file") else {
-                    return Err(bad(format!("{EXPECTED} (got {})", v.value)));
-                };
-                let base = self.path.and_then(Path::parent).unwrap_or(Path::new(""));
-                let path = std::path::absolute(base.join(file))
-                    .map_err(|e| bad(format!("cannot resolve {file:?}: {e}")))?;
-                PayloadModel::File(Corpus::read(&path).map_err(|e| bad(e.to_string()))?)
-            }
-            other => return Err(bad(format!("{EXPECTED} (got {other})"))),
-        };
-        Ok(Field { value, origin })
-    }
-
     /// `[publish] rate`, or 0 with a window; exactly one of them.
     fn rate_or_window(
         &self,
@@ -385,6 +352,10 @@ impl Rules<'_> {
         let ws = t.ws.unwrap_or_default();
         let ws_client = self.ws_client(ws.client)?;
         self.ws_deflate(ws.deflate, ws_client, &mut variants)?;
+        let longpoll_compress = t.longpoll.as_ref().and_then(|l| l.compress.clone());
+        self.compress(TransportKind::LongPoll, longpoll_compress, &mut variants)?;
+        let shortpoll_compress = t.shortpoll.as_ref().and_then(|s| s.compress.clone());
+        self.compress(TransportKind::ShortPoll, shortpoll_compress, &mut variants)?;
         let ws_resume = self.ws_resume(ws.resume, ws_client)?;
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;
@@ -442,47 +413,6 @@ impl Rules<'_> {
             hold,
             interval,
         })
-    }
-
-    /// `[transports.ws] deflate`, into the WebSocket's variants: only our client compresses.
-    fn ws_deflate(
-        &self,
-        deflate: Option<super::file::Sourced<toml::Value>>,
-        client: WsClient,
-        variants: &mut Vec<Field<(TransportKind, Variants)>>,
-    ) -> Result<(), ScenarioError> {
-        const FIELD: &str = "[transports.ws] deflate";
-        let Some(v) = deflate else { return Ok(()) };
-        let origin = self.origin(&v.source);
-        let values = variant::parse_deflate(&v.value)
-            .map_err(|e| self.invalid(origin.clone(), FIELD, format!("{FIELD}: {e}")))?;
-        let compresses = values.iter().any(Option::is_some);
-        self.check(
-            !compresses || client == WsClient::Wsbench,
-            &origin,
-            FIELD,
-            || {
-                format!(
-                    "{FIELD}: only the wsbench client speaks permessage-deflate (tungstenite has \
-                 none); remove `client = \"{}\"` or the deflate runs",
-                    client.label()
-                )
-            },
-        )?;
-        match variants.iter_mut().find(|f| f.value.0 == TransportKind::Ws) {
-            Some(ws) => ws.value.1.deflate = values,
-            None => variants.push(Field {
-                value: (
-                    TransportKind::Ws,
-                    Variants {
-                        deflate: values,
-                        ..Variants::default()
-                    },
-                ),
-                origin,
-            }),
-        }
-        Ok(())
     }
 
     /// `[network]`: delay and jitter of at most 10 s, a bandwidth.

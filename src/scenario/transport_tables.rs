@@ -113,6 +113,8 @@ pub struct LongPollTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    pub compress: Opt<toml::Value>,
 }
 
 /// `[transports.shortpoll]`
@@ -129,6 +131,8 @@ pub struct ShortPollTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    pub compress: Opt<toml::Value>,
 }
 
 /// `[transports.sse]`

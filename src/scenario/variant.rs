@@ -21,6 +21,8 @@ pub struct Variant {
     pub tls: bool,
     /// WebSocket: offer permessage-deflate, asking the server for this.
     pub deflate: Option<Offer>,
+    /// Long-poll and short-poll: accept gzip-compressed answers (`compress = "gzip"`).
+    pub gzip: bool,
 }
 
 impl Variant {
@@ -29,6 +31,9 @@ impl Variant {
         let mut label = kind.label().to_string();
         if let Some(offer) = self.deflate {
             label += &deflate_label(offer);
+        }
+        if self.gzip {
+            label += "-gzip";
         }
         if self.http2 {
             label += "-h2";
@@ -49,6 +54,8 @@ pub struct Variants {
     pub tls: Vec<bool>,
     /// `deflate` values (WebSocket): `None` for no compression.
     pub deflate: Vec<Option<Offer>>,
+    /// `compress` values (long-poll, short-poll): `true` for gzip.
+    pub gzip: Vec<bool>,
 }
 
 impl Default for Variants {
@@ -58,6 +65,7 @@ impl Default for Variants {
             http2: vec![false],
             tls: vec![false],
             deflate: vec![None],
+            gzip: vec![false],
         }
     }
 }
@@ -69,11 +77,14 @@ impl Variants {
         for &tls in &self.tls {
             for &http2 in &self.http2 {
                 for &deflate in &self.deflate {
-                    all.push(Variant {
-                        http2,
-                        tls,
-                        deflate,
-                    });
+                    for &gzip in &self.gzip {
+                        all.push(Variant {
+                            http2,
+                            tls,
+                            deflate,
+                            gzip,
+                        });
+                    }
                 }
             }
         }
@@ -124,12 +135,20 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
         Some(rest) => (rest, true),
         None => (rest, false),
     };
+    let (rest, gzip) = match rest.strip_suffix("-gzip") {
+        Some(rest) => (rest, true),
+        None => (rest, false),
+    };
     let (rest, deflate) = match rest.split_once("-deflate") {
         Some((rest, options)) => (rest, Some(parse_deflate_label(options)?)),
         None => (rest, None),
     };
     let kind = TransportKind::ALL.into_iter().find(|k| k.label() == rest)?;
-    if (http2 && kind == TransportKind::Ws) || (deflate.is_some() && kind != TransportKind::Ws) {
+    let polls = matches!(kind, TransportKind::LongPoll | TransportKind::ShortPoll);
+    if (http2 && kind == TransportKind::Ws)
+        || (deflate.is_some() && kind != TransportKind::Ws)
+        || (gzip && !polls)
+    {
         return None;
     }
     Some((
@@ -138,6 +157,7 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
             http2,
             tls,
             deflate,
+            gzip,
         },
     ))
 }
@@ -216,6 +236,36 @@ pub fn parse_deflate(value: &toml::Value) -> Result<Vec<Option<Offer>>, String> 
     Ok(values)
 }
 
+/// Reads a `compress` value: `"none"`, `"gzip"` or a non-empty list of them, as gzip or not
+/// (sorted, no duplicates, none first). The error says what was wrong, for the caller to place.
+pub fn parse_compress(value: &toml::Value) -> Result<Vec<bool>, String> {
+    const EXPECTED: &str = r#"expected "none", "gzip" or a list of them such as ["none", "gzip"]"#;
+    let one = |v: &toml::Value| match v.as_str() {
+        Some("none") => Ok(false),
+        Some("gzip") => Ok(true),
+        _ => Err(format!("{EXPECTED} (got {v})")),
+    };
+    let mut values = match value {
+        toml::Value::Array(items) => items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        v => vec![one(v)?],
+    };
+    if values.is_empty() {
+        return Err("the list must not be empty".into());
+    }
+    values.sort_unstable();
+    values.dedup();
+    Ok(values)
+}
+
+/// `compress` as written back to a scenario file.
+pub fn compress_toml_value(values: &[bool]) -> toml::Value {
+    let one = |gzip: &bool| toml::Value::String(if *gzip { "gzip" } else { "none" }.into());
+    match values {
+        [v] => one(v),
+        many => toml::Value::Array(many.iter().map(one).collect()),
+    }
+}
+
 /// `deflate` as written back to a scenario file.
 pub fn deflate_toml_value(values: &[Option<Offer>]) -> toml::Value {
     let one = |v: &Option<Offer>| match v {
@@ -250,6 +300,7 @@ mod tests {
             http2: vec![false, true],
             tls: vec![false, true],
             deflate: vec![None],
+            gzip: vec![false],
         };
         let labels: Vec<String> = v
             .expand()
@@ -313,5 +364,40 @@ mod tests {
         assert!(parse_deflate(&toml("d = { window_bits = 8 }")).is_err());
         assert!(parse_deflate(&toml("d = { level = 1 }")).is_err());
         assert!(parse_deflate(&toml("d = []")).is_err());
+    }
+
+    #[test]
+    fn gzip_variants_read_label_and_write_back() {
+        let toml = |t: &str| t.parse::<toml::Table>().unwrap()["c"].clone();
+        let values = parse_compress(&toml(r#"c = ["gzip", "none"]"#)).unwrap();
+        assert_eq!(values, [false, true]);
+        assert_eq!(
+            parse_compress(&compress_toml_value(&values)).unwrap(),
+            values
+        );
+        let labels: Vec<String> = (Variants {
+            gzip: values,
+            tls: vec![false, true],
+            ..Variants::default()
+        })
+        .expand()
+        .into_iter()
+        .map(|v| v.label(TransportKind::LongPoll))
+        .collect();
+        assert_eq!(
+            labels,
+            [
+                "longpoll",
+                "longpoll-gzip",
+                "longpoll-tls",
+                "longpoll-gzip-tls"
+            ]
+        );
+        for label in &labels {
+            let (kind, variant) = parse_label(label).unwrap();
+            assert_eq!(variant.label(kind), *label);
+        }
+        assert_eq!(parse_label("ws-gzip"), None);
+        assert!(parse_compress(&toml(r#"c = "br""#)).is_err());
     }
 }
