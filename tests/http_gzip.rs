@@ -1,6 +1,6 @@
-//! gzip-compressed long-poll and short-poll answers: an answer inflates to exactly the batch the
-//! plain answer carries, every poller of a range gets the same compressed bytes, and runs with
-//! `compress = "gzip"` deliver every message over fewer bytes than the payloads.
+//! gzip-compressed long-poll and short-poll answers and SSE streams: an answer inflates to
+//! exactly the batch the plain answer carries, every poller of a range gets the same compressed
+//! bytes, and runs with `compress = "gzip"` deliver every message in fewer bytes than plain runs.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
@@ -110,10 +110,14 @@ async fn gzip_runs_deliver_everything_in_fewer_bytes() {
         Transport::ShortPoll {
             interval: Duration::from_millis(100),
         },
+        Transport::Sse,
     ] {
         let mut down = Vec::new();
         for gzip in [false, true] {
-            let (addr, stop) = common::start_longpoll_server(Duration::from_secs(30)).await;
+            let (addr, stop) = match transport {
+                Transport::Sse => common::start_server(transport.kind()).await,
+                _ => common::start_longpoll_server(Duration::from_secs(30)).await,
+            };
             let mut plan = common::small_plan();
             plan.payload = PayloadModel::Chat;
             plan.payload_bytes = 400;

@@ -303,6 +303,7 @@ impl From<&Scenario> for ScenarioFile {
                         tls,
                         instances,
                         balancer,
+                        compress,
                     });
                 }
                 // A stack's runs are written back with its `[target]` key.

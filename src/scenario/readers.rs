@@ -356,6 +356,8 @@ impl Rules<'_> {
         self.compress(TransportKind::LongPoll, longpoll_compress, &mut variants)?;
         let shortpoll_compress = t.shortpoll.as_ref().and_then(|s| s.compress.clone());
         self.compress(TransportKind::ShortPoll, shortpoll_compress, &mut variants)?;
+        let sse_compress = t.sse.as_ref().and_then(|s| s.compress.clone());
+        self.compress(TransportKind::Sse, sse_compress, &mut variants)?;
         let ws_resume = self.ws_resume(ws.resume, ws_client)?;
         let hold = t.longpoll.and_then(|l| l.hold);
         let hold = self.duration("[transports.longpoll] hold", hold, DEFAULT_HOLD)?;

@@ -149,6 +149,8 @@ pub struct SseTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    pub compress: Opt<toml::Value>,
 }
 
 /// `[transports.raw]`: bare TCP has nothing to configure.

@@ -21,7 +21,8 @@ pub struct Variant {
     pub tls: bool,
     /// WebSocket: offer permessage-deflate, asking the server for this.
     pub deflate: Option<Offer>,
-    /// Long-poll and short-poll: accept gzip-compressed answers (`compress = "gzip"`).
+    /// Long-poll, short-poll and SSE: accept gzip-compressed answers and streams
+    /// (`compress = "gzip"`).
     pub gzip: bool,
 }
 
@@ -144,7 +145,10 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
         None => (rest, None),
     };
     let kind = TransportKind::ALL.into_iter().find(|k| k.label() == rest)?;
-    let polls = matches!(kind, TransportKind::LongPoll | TransportKind::ShortPoll);
+    let polls = matches!(
+        kind,
+        TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse
+    );
     if (http2 && kind == TransportKind::Ws)
         || (deflate.is_some() && kind != TransportKind::Ws)
         || (gzip && !polls)
@@ -398,6 +402,7 @@ mod tests {
             assert_eq!(variant.label(kind), *label);
         }
         assert_eq!(parse_label("ws-gzip"), None);
+        assert!(parse_label("sse-gzip").unwrap().1.gzip);
         assert!(parse_compress(&toml(r#"c = "br""#)).is_err());
     }
 }
