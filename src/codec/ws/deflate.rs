@@ -134,9 +134,11 @@ pub enum InflateError {
     Corrupt,
 }
 
-/// Inflates the messages one end receives.
+/// Inflates the messages one end receives. Its state (about 7 KiB, and the window once a
+/// message needs it) is made on the first compressed message: a subscriber's server side never
+/// receives one.
 pub struct Inflater {
-    decompress: Decompress,
+    decompress: Option<Box<Decompress>>,
     takeover: bool,
 }
 
@@ -152,7 +154,7 @@ impl Inflater {
     /// An inflater that keeps the sender's context from message to message if `takeover`.
     pub fn new(takeover: bool) -> Inflater {
         Inflater {
-            decompress: Decompress::new_with_window_bits(false, 15),
+            decompress: None,
             takeover,
         }
     }
@@ -165,54 +167,60 @@ impl Inflater {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<(), InflateError> {
-        let result = self.feed(compressed, out, max).and_then(|end| {
+        let d = self
+            .decompress
+            .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, 15)));
+        let result = feed(d, compressed, out, max).and_then(|end| {
             if end {
                 Ok(true)
             } else {
-                self.feed(&TAIL, out, max)
+                feed(d, &TAIL, out, max)
             }
         });
         match result {
             // A final block ends the sender's stream: the next message starts a new one.
             Ok(ended) if ended || !self.takeover => {
-                self.decompress.reset(false);
+                d.reset(false);
                 Ok(())
             }
             Ok(_) => Ok(()),
             Err(e) => {
-                self.decompress.reset(false);
+                d.reset(false);
                 Err(e)
             }
         }
     }
+}
 
-    /// Inflates all of `input` into `out`; `true` if the stream ended (a final block).
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<bool, InflateError> {
-        let mut pos = 0;
-        loop {
-            let len = out.len();
-            let step = (max + 1).saturating_sub(len).min(INFLATE_STEP);
-            if step == 0 {
-                return Err(InflateError::TooLarge { max });
-            }
-            out.resize(len + step, 0);
-            let (in0, out0) = (self.decompress.total_in(), self.decompress.total_out());
-            let status =
-                self.decompress
-                    .decompress(&input[pos..], &mut out[len..], FlushDecompress::Sync);
-            let made = (self.decompress.total_out() - out0) as usize;
-            pos += (self.decompress.total_in() - in0) as usize;
-            out.truncate(len + made);
-            if out.len() > max {
-                return Err(InflateError::TooLarge { max });
-            }
-            match status {
-                Ok(Status::StreamEnd) => return Ok(true),
-                Ok(_) if pos >= input.len() && made < step => return Ok(false),
-                Ok(_) if made == 0 && pos >= input.len() => return Ok(false),
-                Ok(_) => {}
-                Err(_) => return Err(InflateError::Corrupt),
-            }
+/// Inflates all of `input` into `out` with `d`; `true` if the stream ended (a final block).
+fn feed(
+    d: &mut Decompress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    max: usize,
+) -> Result<bool, InflateError> {
+    let mut pos = 0;
+    loop {
+        let len = out.len();
+        let step = (max + 1).saturating_sub(len).min(INFLATE_STEP);
+        if step == 0 {
+            return Err(InflateError::TooLarge { max });
+        }
+        out.resize(len + step, 0);
+        let (in0, out0) = (d.total_in(), d.total_out());
+        let status = d.decompress(&input[pos..], &mut out[len..], FlushDecompress::Sync);
+        let made = (d.total_out() - out0) as usize;
+        pos += (d.total_in() - in0) as usize;
+        out.truncate(len + made);
+        if out.len() > max {
+            return Err(InflateError::TooLarge { max });
+        }
+        match status {
+            Ok(Status::StreamEnd) => return Ok(true),
+            Ok(_) if pos >= input.len() && made < step => return Ok(false),
+            Ok(_) if made == 0 && pos >= input.len() => return Ok(false),
+            Ok(_) => {}
+            Err(_) => return Err(InflateError::Corrupt),
         }
     }
 }
