@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 pub use super::sourced::{Opt, Source, Sourced};
 pub use super::transport_tables::*;
 use super::variant::Variants;
-use super::{Faults, PayloadModel, Scenario, ScenarioError, Targets, Transport, locate};
+use super::{Faults, Scenario, ScenarioError, Targets, Transport, locate};
+use crate::codec::payload::PayloadModel;
 use crate::protocol::TransportKind;
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized

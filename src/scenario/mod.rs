@@ -50,7 +50,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use crate::codec::payload::PayloadModel;
 use crate::protocol::TransportKind;
 pub use crate::wire::delay::Network;
 use fields::Rules;
@@ -220,7 +219,7 @@ pub struct Publish {
     /// How the intended send times are spaced.
     pub pattern: Pattern,
     /// What fills each message around its envelope.
-    pub payload: PayloadModel,
+    pub payload: crate::codec::payload::PayloadModel,
 }
 
 /// One `[transports.<kind>]` table.

@@ -72,6 +72,15 @@ impl Default for Variants {
 }
 
 impl Variants {
+    /// These `http2` and `tls` values, uncompressed.
+    pub fn of(http2: Vec<bool>, tls: Vec<bool>) -> Self {
+        Variants {
+            http2,
+            tls,
+            ..Variants::default()
+        }
+    }
+
     /// Every combination, in run order: plain, `-h2`, `-tls`, `-h2-tls`.
     pub fn expand(&self) -> Vec<Variant> {
         let mut all = Vec::new();
