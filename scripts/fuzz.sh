@@ -7,6 +7,7 @@
 #   scenario       the scenario parser: errors name the file on one line; to_toml round-trips
 #   server_http    the built-in HTTP server (poll, publish, SSE) over loopback TCP
 #   server_ws      the built-in WebSocket server (handshake, then frames) over loopback TCP
+#   inflate        permessage-deflate's bounded inflate, alone and in a server's decoder
 # Needs a nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`,
 # `cargo install cargo-fuzz`). Findings land in fuzz/artifacts/<target>/; corpora in
 # fuzz/corpus/<target>/ are kept between runs and seeded below.
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 what="${1:-all}"
 seconds="${2:-120}"
-all=(decode_stream scenario server_http server_ws)
+all=(decode_stream scenario server_http server_ws inflate)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "error: a nightly toolchain is needed (rustup toolchain install nightly)" >&2
@@ -27,7 +28,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 case "$what" in
     all) targets=("${all[@]}") ;;
-    decode_stream | scenario | server_http | server_ws) targets=("$what") ;;
+    decode_stream | scenario | server_http | server_ws | inflate) targets=("$what") ;;
     *) echo "error: unknown target '$what' (one of: all ${all[*]})" >&2; exit 2 ;;
 esac
 
@@ -57,6 +58,12 @@ seed() {
         printf '\x01\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58' >"$corpus/seed-raw-frame"
         # Structured mode: FIN+text "hi", ping, fragmented text, close 1000.
         printf '\x03\x81\x02hi\x89\x00\x01\x02he\x80\x01y\x88\x02\x03\xe8' >"$corpus/seed-frames"
+        ;;
+    inflate)
+        # RFC 7692 §7.2.3: "Hello" compressed; the same in a masked RSV1 frame; a round trip.
+        printf '\x00\xf2\x48\xcd\xc9\xc9\x07\x00' >"$corpus/seed-hello"
+        printf '\x02\xc1\x87\x00\x00\x00\x00\xf2\x48\xcd\xc9\xc9\x07\x00' >"$corpus/seed-frame"
+        printf '\x05hello hello\xfehello' >"$corpus/seed-round-trip"
         ;;
     esac
 }

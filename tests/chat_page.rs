@@ -2,7 +2,9 @@
 //! (`scripts/browser/chat-test.mjs`), opens three pages on one `wsbench serve --transport all`
 //! guarded by a token, on WebSocket, long-poll and SSE, sends from each, switches each to
 //! another transport and sends again; every page must show every message in the same order with
-//! its text intact, count bytes, and log no error.
+//! its text intact, count bytes, and log no error. On WebSocket the browser and the built-in
+//! server agree permessage-deflate (the browser's offer: context takeover, so the server
+//! compresses per connection), and every message still arrives.
 //!
 //! `scripts/browser/setup.sh` installs what is missing first (chromium with apt-get, the pinned
 //! playwright-core with npm ci), so a plain `cargo test` on a clean clone runs it; everything

@@ -20,7 +20,7 @@ const SUMMARY_HEADER: &str = "transport,subscribers,publishers,duration_s,messag
 deliveries_expected,deliveries,lost,delivered_pct,duplicated,reordered,foreign,misrouted,stale,stayed_on_polling,latency_p50_us,latency_p90_us,\
 latency_p99_us,latency_p999_us,latency_max_us,latency_mean_us,connect_p50_us,connect_p99_us,\
 publish_rtt_p50_us,publish_rtt_p99_us,\
-bytes_up,bytes_down,payload_bytes,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
+bytes_up,bytes_down,payload_bytes,compression_ratio,overhead_bytes_per_delivery,wire_bytes_per_delivery,\
 http_requests,http_requests_per_delivery,messages_per_response,empty_polls,deliveries_per_s,client_cpu_s,\
 server_cpu_s,client_cpu_us_per_delivery,server_cpu_us_per_delivery,server_peak_rss_kib,\
 deliveries_per_server_cpu_s,server_cpu_vs_raw,wire_bytes_vs_raw,client_cpu_util,client_lag_p99_us,client_lag_max_us,generator_delay_p50_us,generator_delay_p99_us,publish_lag_p99_us,client_peak_rss_kib,\

@@ -78,6 +78,7 @@ fn chat_toml_loads_with_its_values() {
             window: None,
             payload_bytes: 64,
             pattern: Pattern::Steady,
+            payload: wsbench::codec::payload::PayloadModel::Padding,
         },
         transports: vec![
             Transport::Ws {

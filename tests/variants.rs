@@ -178,18 +178,26 @@ async fn check_all(transport: Transport, variants: &[Variant]) -> Vec<f64> {
 const PLAIN: Variant = Variant {
     http2: false,
     tls: false,
+    deflate: None,
+    gzip: false,
 };
 const H2: Variant = Variant {
     http2: true,
     tls: false,
+    deflate: None,
+    gzip: false,
 };
 const TLS: Variant = Variant {
     http2: false,
     tls: true,
+    deflate: None,
+    gzip: false,
 };
 const H2_TLS: Variant = Variant {
     http2: true,
     tls: true,
+    deflate: None,
+    gzip: false,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

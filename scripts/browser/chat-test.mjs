@@ -113,6 +113,11 @@ try {
       await use(p, p.current);
     }
     lap(`connected: ${people.map((p) => p.current).join(', ')}`);
+    // The browser offered permessage-deflate and the built-in server agreed it.
+    for (const p of people.filter((q) => q.current === 'ws')) {
+      const agreed = await p.page.evaluate(() => document.body.dataset.wsExtensions ?? '');
+      check(agreed.startsWith('permessage-deflate'), `${p.name}: WebSocket extensions "${agreed}"`);
+    }
     const before = sent.length;
     await round(phase === 'first' ? 'round 1' : 'round 2');
     lap(`sent ${sent.length - before}`);

@@ -10,6 +10,7 @@ use super::ClientError;
 use super::schedule::{Cadence, PublisherIds};
 use super::shard::StartAt;
 use crate::codec::envelope::RunTag;
+use crate::codec::payload::PayloadModel;
 use crate::metrics::Slice;
 use crate::protocol::{self, RoomId, TransportKind};
 use crate::scenario::target::Endpoint;
@@ -30,6 +31,8 @@ pub struct LoadPlan {
     pub rate: f64,
     /// Message size, envelope included.
     pub payload_bytes: usize,
+    /// What fills each message around its envelope.
+    pub payload: PayloadModel,
     /// Publishing, not recorded.
     pub warmup: Duration,
     /// Publishing and recorded.
@@ -117,6 +120,7 @@ impl LoadPlan {
             publishers: s.publish.publishers,
             rate: s.publish.rate,
             payload_bytes: s.publish.payload_bytes,
+            payload: s.publish.payload.clone(),
             warmup: s.warmup,
             duration: s.duration,
             drain: s.drain,
@@ -263,6 +267,10 @@ pub struct Target {
     /// Where each new connection goes: `addr`, or with several server instances reached
     /// directly (`balancer = "client"`), the next instance in turn (shared by every client).
     pub spread: Arc<Spread>,
+    /// WebSocket: offer permessage-deflate, asking the server for this.
+    pub deflate: Option<crate::codec::ws::negotiate::Offer>,
+    /// Long-poll and short-poll: ask for gzip-compressed answers (`Accept-Encoding: gzip`).
+    pub gzip: bool,
 }
 
 /// Server instances that clients spread themselves over, as DNS round-robin spreads them: each
@@ -343,6 +351,8 @@ impl Target {
             tls: None,
             sources: Arc::default(),
             spread: Arc::default(),
+            deflate: None,
+            gzip: false,
         }
     }
 

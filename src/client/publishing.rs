@@ -11,6 +11,7 @@ use tokio::time::{Instant, sleep_until};
 use super::schedule::{Cadence, Schedule, Timeline};
 use super::window::Window;
 use crate::codec::envelope::Envelope;
+use crate::codec::payload::{PayloadModel, Slot};
 use crate::protocol::RoomId;
 use crate::scenario::MAX_MESSAGES;
 
@@ -108,6 +109,8 @@ pub struct Publishing {
     publisher: u32,
     /// The room it publishes into.
     room: RoomId,
+    /// What fills its messages around their envelopes.
+    model: PayloadModel,
     cadence: Cadence,
     schedule: Option<Schedule>,
     timeline: Option<Timeline>,
@@ -130,6 +133,7 @@ impl Publishing {
             run: ctx.plan.run,
             publisher,
             room: ctx.plan.publisher_room(publisher),
+            model: ctx.plan.payload.clone(),
             cadence: ctx.plan.cadence(),
             schedule: None,
             timeline: None,
@@ -233,19 +237,22 @@ impl Publishing {
         self.schedule.as_ref()?.peek().map(|(_, at)| at)
     }
 
-    /// The next message, padded to `payload_bytes`; call [`Publishing::sent`] once it is out.
+    /// The next message, `payload_bytes` long as the payload model fills it; call
+    /// [`Publishing::sent`] once it is out.
     pub fn next_message(&self, payload_bytes: usize) -> Option<Vec<u8>> {
         let (seq, at) = self.peek()?;
         let timeline = self.timeline.as_ref()?;
-        Some(
-            Envelope {
+        let slot = Slot {
+            envelope: Envelope {
                 run: self.run,
                 publisher: self.publisher,
                 seq,
                 intended_ns: timeline.ns(at),
-            }
-            .encode(payload_bytes),
-        )
+            },
+            room: self.room.0,
+            seed: self.cadence.seed,
+        };
+        Some(self.model.message(&slot, payload_bytes))
     }
 
     /// The message from [`Publishing::next_message`] was handed to the socket.

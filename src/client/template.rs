@@ -52,6 +52,7 @@ impl Dial for TemplateWs {
             host: ctx.target.addr.to_string(),
             path: in_room(&ctx.target.paths.ws, ctx.plan.on_wire(room)),
             token: ctx.target.token.clone(),
+            deflate: None,
         };
         let mut ws = ours::Client::handshake(stream, &upgrade)
             .await

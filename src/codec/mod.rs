@@ -6,8 +6,10 @@
 pub mod batch;
 pub mod engineio;
 pub mod envelope;
+pub mod gzip;
 pub mod h1;
 pub mod http;
+pub mod payload;
 pub mod raw;
 pub mod sse;
 pub mod ws;

@@ -77,6 +77,7 @@ const FIGURES: &[Figure] = &[
     ("overhead bytes / delivery", |s| {
         opt(s.overhead_bytes_per_delivery, |b| format!("{} B", sig3(b)))
     }),
+    ("payload ÷ wire bytes", |s| opt(s.compression_ratio, sig3)),
     ("TLS bytes / delivery", |s| {
         opt(s.tls_overhead_bytes_per_delivery, |b| {
             format!("{} B", sig3(b))

@@ -89,6 +89,8 @@ pub(super) async fn start_server(
         http2: variant.http2,
         tls,
         sources: Arc::new(Sources::new(run.sources.to_vec())?),
+        deflate: variant.deflate,
+        gzip: variant.gzip,
         ..target
     };
     Ok((server, target))

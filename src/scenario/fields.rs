@@ -276,7 +276,7 @@ impl Rules<'_> {
             let (http2, http2_at) = read("http2", http2)?;
             let (tls, tls_at) = read("tls", tls)?;
             out.push(Field {
-                value: (kind, Variants { http2, tls }),
+                value: (kind, Variants::of(http2, tls)),
                 origin: tls_at.or(http2_at).unwrap_or(Origin::Default),
             });
         }

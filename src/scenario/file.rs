@@ -20,6 +20,7 @@ pub use super::sourced::{Opt, Source, Sourced};
 pub use super::transport_tables::*;
 use super::variant::Variants;
 use super::{Faults, Scenario, ScenarioError, Targets, Transport, locate};
+use crate::codec::payload::PayloadModel;
 use crate::protocol::TransportKind;
 
 /// The whole file. Integers are `i64` (TOML's own integer type) so that a negative or oversized
@@ -219,6 +220,8 @@ pub struct PublishTable {
     pub payload_bytes: Opt<i64>,
     /// `pattern`: `"steady"`, `"poisson"` or `{ burst = 20, every = "5s" }`.
     pub pattern: Opt<toml::Value>,
+    /// `payload`: `"padding"`, `"chat"`, `"random"` or `{ file = "…" }`.
+    pub payload: Opt<toml::Value>,
 }
 
 impl ScenarioFile {
@@ -258,6 +261,8 @@ impl From<&Scenario> for ScenarioFile {
             let write =
                 |values: &[bool]| (values != [false]).then(|| v(Variants::toml_value(values)));
             let (http2, tls) = (write(&variants.http2), write(&variants.tls));
+            let compress = (variants.gzip != [false])
+                .then(|| v(super::variant::compress_toml_value(&variants.gzip)));
             let scaling = s.scaling_of(t.kind());
             let (instances, balancer) = if scaling.is_default() {
                 (None, None)
@@ -282,6 +287,8 @@ impl From<&Scenario> for ScenarioFile {
                         tls,
                         instances,
                         balancer,
+                        deflate: (variants.deflate != [None])
+                            .then(|| v(super::variant::deflate_toml_value(&variants.deflate))),
                     });
                 }
                 Transport::LongPoll { hold } => {
@@ -292,6 +299,7 @@ impl From<&Scenario> for ScenarioFile {
                         tls,
                         instances,
                         balancer,
+                        compress,
                     });
                 }
                 Transport::ShortPoll { interval } => {
@@ -302,6 +310,7 @@ impl From<&Scenario> for ScenarioFile {
                         tls,
                         instances,
                         balancer,
+                        compress,
                     });
                 }
                 Transport::Sse => {
@@ -311,6 +320,7 @@ impl From<&Scenario> for ScenarioFile {
                         tls,
                         instances,
                         balancer,
+                        compress,
                     });
                 }
                 // A stack's runs are written back with its `[target]` key.
@@ -408,6 +418,8 @@ impl From<&Scenario> for ScenarioFile {
                 window: s.publish.window.map(|w| v(i64::from(w))),
                 payload_bytes: Some(v(i64::try_from(s.publish.payload_bytes).unwrap_or(i64::MAX))),
                 pattern: Some(v(s.publish.pattern.toml_value())),
+                payload: (s.publish.payload != PayloadModel::Padding)
+                    .then(|| v(s.publish.payload.toml_value())),
             },
             transports: v(transports),
             target: has_target.then_some(target),

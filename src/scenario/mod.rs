@@ -20,6 +20,7 @@
 //! This file holds the validated types, [`ScenarioError`] and the entry points; TOML's own errors
 //! are placed by the private `locate` module.
 
+mod compression;
 pub mod faults;
 mod fields;
 pub mod file;
@@ -209,6 +210,8 @@ pub struct Publish {
     pub payload_bytes: usize,
     /// How the intended send times are spaced.
     pub pattern: Pattern,
+    /// What fills each message around its envelope.
+    pub payload: crate::codec::payload::PayloadModel,
 }
 
 /// One `[transports.<kind>]` table.

@@ -19,6 +19,7 @@ use super::{
     ScenarioError, WsClient,
 };
 use crate::codec::envelope::MAX_HEADER_LEN;
+use crate::codec::payload::PayloadModel;
 use crate::protocol::TransportKind;
 use crate::wire::stamp::Clock;
 
@@ -57,6 +58,8 @@ pub(super) struct PublishRead {
     pub rate: Field<f64>,
     pub payload: Field<i64>,
     pub pattern: Field<Pattern>,
+    /// `[publish] payload`, the model.
+    pub model: Field<PayloadModel>,
 }
 
 /// `[transports]` and its tables.
@@ -210,6 +213,7 @@ impl Rules<'_> {
     /// and a pattern whose bursts fit their period.
     pub(super) fn read_publish(&self, publish: PublishTable) -> Result<PublishRead, ScenarioError> {
         let pattern = self.pattern(publish.pattern)?;
+        let model = self.payload_model(publish.payload)?;
         let publishers = self.or(publish.publishers, 1);
         let window = publish.window.map(|w| self.field(w));
         let rate = self.rate_or_window(publish.rate, window.as_ref())?;
@@ -241,6 +245,21 @@ impl Rules<'_> {
             )
         })?;
         self.int_in(&payload, field, header..=65536)?;
+        let least = model.value.min_bytes();
+        let origin = blame(&[&payload.origin, &model.origin]);
+        self.check(
+            usize::try_from(payload.value).is_ok_and(|n| n >= least),
+            origin,
+            field,
+            || {
+                format!(
+                    "{field} must be at least {least} for [publish] payload = \"{}\" (got {}): \
+                     a message holds the envelope and every field at its widest",
+                    model.value.name(),
+                    payload.value
+                )
+            },
+        )?;
         if let Pattern::Bursts { burst, every } = pattern.value {
             let takes = f64::from(burst) / rate.value;
             let origin = blame(&[&pattern.origin, &rate.origin]);
@@ -264,6 +283,7 @@ impl Rules<'_> {
             rate,
             payload,
             pattern,
+            model,
         })
     }
 
@@ -310,10 +330,17 @@ impl Rules<'_> {
             value: t.run_order.clone().unwrap_or_else(|| t.configured()),
             origin: self.origin(&transports.source),
         };
-        let variants = self.variants(&t)?;
+        let mut variants = self.variants(&t)?;
         let scaling = self.scaling(&t)?;
         let ws = t.ws.unwrap_or_default();
         let ws_client = self.ws_client(ws.client)?;
+        self.ws_deflate(ws.deflate, ws_client, &mut variants)?;
+        let longpoll_compress = t.longpoll.as_ref().and_then(|l| l.compress.clone());
+        self.compress(TransportKind::LongPoll, longpoll_compress, &mut variants)?;
+        let shortpoll_compress = t.shortpoll.as_ref().and_then(|s| s.compress.clone());
+        self.compress(TransportKind::ShortPoll, shortpoll_compress, &mut variants)?;
+        let sse_compress = t.sse.as_ref().and_then(|s| s.compress.clone());
+        self.compress(TransportKind::Sse, sse_compress, &mut variants)?;
         let ws_resume = self.ws_resume(ws.resume, ws_client)?;
         let raw_resume = t.raw.as_ref().and_then(|r| r.resume.as_ref());
         let raw_resume = raw_resume.is_none_or(|r| r.value);

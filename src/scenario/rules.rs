@@ -304,6 +304,7 @@ fn build(
             window: publish.window.map(|w| u32::try_from(w.value).expect(fits)),
             payload_bytes: usize::try_from(publish.payload.value).expect(fits),
             pattern: publish.pattern.value,
+            payload: publish.model.value,
         },
         transports: transports.collect(),
         variants: t

@@ -94,6 +94,9 @@ pub struct WsTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `deflate`: permessage-deflate, `true`, `false`, `{ context_takeover, window_bits }` or a
+    /// list of them (one run per value).
+    pub deflate: Opt<toml::Value>,
 }
 
 /// `[transports.longpoll]`
@@ -110,6 +113,8 @@ pub struct LongPollTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    pub compress: Opt<toml::Value>,
 }
 
 /// `[transports.shortpoll]`
@@ -126,6 +131,8 @@ pub struct ShortPollTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    pub compress: Opt<toml::Value>,
 }
 
 /// `[transports.sse]`
@@ -142,6 +149,8 @@ pub struct SseTable {
     pub instances: Opt<i64>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
+    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    pub compress: Opt<toml::Value>,
 }
 
 /// `[transports.raw]`: bare TCP has nothing to configure.

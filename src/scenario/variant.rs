@@ -1,11 +1,15 @@
-//! Variants of a transport: HTTP/2 or not, TLS or not, and the label each run goes by.
+//! Variants of a transport: HTTP/2 or not, TLS or not, WebSocket compression or not, and the
+//! label each run goes by.
 //!
 //! A transport table's `http2` and `tls` keys take a bool or a list of bools; a run visits the
 //! cross product in a fixed order (plain, `-h2`, `-tls`, `-h2-tls`), each as its own transport
 //! run with its own label (`longpoll-h2-tls`), which is the name used in every table, file and
-//! threshold. Owns the variant type, its label and reading the two keys; knows nothing of files
-//! or lines (the caller places errors).
+//! threshold. `[transports.ws] deflate` adds permessage-deflate runs: `ws-deflate` (no context
+//! takeover, 15 window bits), `ws-deflate-ctx` (takeover), `-w12` for a smaller window. Owns the
+//! variant type, its label and reading the keys; knows nothing of files or lines (the caller
+//! places errors).
 
+use crate::codec::ws::negotiate::Offer;
 use crate::protocol::TransportKind;
 
 /// How one transport run is carried.
@@ -15,12 +19,23 @@ pub struct Variant {
     pub http2: bool,
     /// TLS: wss:// or https:// with the run's self-signed certificate.
     pub tls: bool,
+    /// WebSocket: offer permessage-deflate, asking the server for this.
+    pub deflate: Option<Offer>,
+    /// Long-poll, short-poll and SSE: accept gzip-compressed answers and streams
+    /// (`compress = "gzip"`).
+    pub gzip: bool,
 }
 
 impl Variant {
     /// The label of `kind` carried this way: `longpoll`, `longpoll-h2`, `ws-tls`, `sse-h2-tls`.
     pub fn label(self, kind: TransportKind) -> String {
         let mut label = kind.label().to_string();
+        if let Some(offer) = self.deflate {
+            label += &deflate_label(offer);
+        }
+        if self.gzip {
+            label += "-gzip";
+        }
         if self.http2 {
             label += "-h2";
         }
@@ -38,6 +53,10 @@ pub struct Variants {
     pub http2: Vec<bool>,
     /// `tls` values.
     pub tls: Vec<bool>,
+    /// `deflate` values (WebSocket): `None` for no compression.
+    pub deflate: Vec<Option<Offer>>,
+    /// `compress` values (long-poll, short-poll): `true` for gzip.
+    pub gzip: Vec<bool>,
 }
 
 impl Default for Variants {
@@ -46,17 +65,37 @@ impl Default for Variants {
         Variants {
             http2: vec![false],
             tls: vec![false],
+            deflate: vec![None],
+            gzip: vec![false],
         }
     }
 }
 
 impl Variants {
+    /// These `http2` and `tls` values, uncompressed.
+    pub fn of(http2: Vec<bool>, tls: Vec<bool>) -> Self {
+        Variants {
+            http2,
+            tls,
+            ..Variants::default()
+        }
+    }
+
     /// Every combination, in run order: plain, `-h2`, `-tls`, `-h2-tls`.
     pub fn expand(&self) -> Vec<Variant> {
         let mut all = Vec::new();
         for &tls in &self.tls {
             for &http2 in &self.http2 {
-                all.push(Variant { http2, tls });
+                for &deflate in &self.deflate {
+                    for &gzip in &self.gzip {
+                        all.push(Variant {
+                            http2,
+                            tls,
+                            deflate,
+                            gzip,
+                        });
+                    }
+                }
             }
         }
         all
@@ -106,11 +145,162 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
         Some(rest) => (rest, true),
         None => (rest, false),
     };
+    let (rest, gzip) = match rest.strip_suffix("-gzip") {
+        Some(rest) => (rest, true),
+        None => (rest, false),
+    };
+    let (rest, deflate) = match rest.split_once("-deflate") {
+        Some((rest, options)) => (rest, Some(parse_deflate_label(options)?)),
+        None => (rest, None),
+    };
     let kind = TransportKind::ALL.into_iter().find(|k| k.label() == rest)?;
-    if http2 && kind == TransportKind::Ws {
+    let polls = matches!(
+        kind,
+        TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse
+    );
+    if (http2 && kind == TransportKind::Ws)
+        || (deflate.is_some() && kind != TransportKind::Ws)
+        || (gzip && !polls)
+    {
         return None;
     }
-    Some((kind, Variant { http2, tls }))
+    Some((
+        kind,
+        Variant {
+            http2,
+            tls,
+            deflate,
+            gzip,
+        },
+    ))
+}
+
+/// `-deflate`, `-deflate-ctx`, `-deflate-w12`, `-deflate-ctx-w9`: what a deflate run asks for.
+fn deflate_label(offer: Offer) -> String {
+    let mut label = "-deflate".to_string();
+    if offer.context_takeover {
+        label += "-ctx";
+    }
+    if offer.window_bits < 15 {
+        label += &format!("-w{}", offer.window_bits);
+    }
+    label
+}
+
+/// The offer after `-deflate` in a label (`""`, `-ctx`, `-w12`, `-ctx-w12`).
+fn parse_deflate_label(options: &str) -> Option<Offer> {
+    let (rest, context_takeover) = match options.strip_prefix("-ctx") {
+        Some(rest) => (rest, true),
+        None => (options, false),
+    };
+    let window_bits = match rest {
+        "" => 15,
+        bits => bits
+            .strip_prefix("-w")?
+            .parse()
+            .ok()
+            .filter(|b| (9..15).contains(b))?,
+    };
+    Some(Offer {
+        context_takeover,
+        window_bits,
+    })
+}
+
+/// Reads `[transports.ws] deflate`: `false`, `true` (no takeover, 15 bits), a table
+/// `{ context_takeover = true, window_bits = 12 }`, or a non-empty list of these; sorted, no
+/// duplicates, no compression first. The error says what was wrong, for the caller to place.
+pub fn parse_deflate(value: &toml::Value) -> Result<Vec<Option<Offer>>, String> {
+    const EXPECTED: &str = "expected true, false, { context_takeover = true, window_bits = 12 } \
+                            or a list of them";
+    let one = |v: &toml::Value| -> Result<Option<Offer>, String> {
+        match v {
+            toml::Value::Boolean(b) => Ok(b.then(Offer::default)),
+            toml::Value::Table(t) => {
+                let mut offer = Offer::default();
+                for (key, v) in t {
+                    match (key.as_str(), v) {
+                        ("context_takeover", toml::Value::Boolean(b)) => {
+                            offer.context_takeover = *b
+                        }
+                        ("window_bits", toml::Value::Integer(n)) if (9..=15).contains(n) => {
+                            offer.window_bits = u8::try_from(*n).unwrap_or(15);
+                        }
+                        ("window_bits", other) => {
+                            return Err(format!("window_bits must be 9 to 15 (got {other})"));
+                        }
+                        (key, _) => return Err(format!("unknown key `{key}`: {EXPECTED}")),
+                    }
+                }
+                Ok(Some(offer))
+            }
+            other => Err(format!("{EXPECTED} (got {other})")),
+        }
+    };
+    let mut values = match value {
+        toml::Value::Array(items) => items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        v => vec![one(v)?],
+    };
+    if values.is_empty() {
+        return Err("the list must not be empty".into());
+    }
+    values.sort_unstable();
+    values.dedup();
+    Ok(values)
+}
+
+/// Reads a `compress` value: `"none"`, `"gzip"` or a non-empty list of them, as gzip or not
+/// (sorted, no duplicates, none first). The error says what was wrong, for the caller to place.
+pub fn parse_compress(value: &toml::Value) -> Result<Vec<bool>, String> {
+    const EXPECTED: &str = r#"expected "none", "gzip" or a list of them such as ["none", "gzip"]"#;
+    let one = |v: &toml::Value| match v.as_str() {
+        Some("none") => Ok(false),
+        Some("gzip") => Ok(true),
+        _ => Err(format!("{EXPECTED} (got {v})")),
+    };
+    let mut values = match value {
+        toml::Value::Array(items) => items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        v => vec![one(v)?],
+    };
+    if values.is_empty() {
+        return Err("the list must not be empty".into());
+    }
+    values.sort_unstable();
+    values.dedup();
+    Ok(values)
+}
+
+/// `compress` as written back to a scenario file.
+pub fn compress_toml_value(values: &[bool]) -> toml::Value {
+    let one = |gzip: &bool| toml::Value::String(if *gzip { "gzip" } else { "none" }.into());
+    match values {
+        [v] => one(v),
+        many => toml::Value::Array(many.iter().map(one).collect()),
+    }
+}
+
+/// `deflate` as written back to a scenario file.
+pub fn deflate_toml_value(values: &[Option<Offer>]) -> toml::Value {
+    let one = |v: &Option<Offer>| match v {
+        None => toml::Value::Boolean(false),
+        Some(o) if *o == Offer::default() => toml::Value::Boolean(true),
+        Some(o) => {
+            let mut t = toml::Table::new();
+            t.insert(
+                "context_takeover".into(),
+                toml::Value::Boolean(o.context_takeover),
+            );
+            t.insert(
+                "window_bits".into(),
+                toml::Value::Integer(i64::from(o.window_bits)),
+            );
+            toml::Value::Table(t)
+        }
+    };
+    match values {
+        [v] => one(v),
+        many => toml::Value::Array(many.iter().map(one).collect()),
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +312,8 @@ mod tests {
         let v = Variants {
             http2: vec![false, true],
             tls: vec![false, true],
+            deflate: vec![None],
+            gzip: vec![false],
         };
         let labels: Vec<String> = v
             .expand()
@@ -157,5 +349,69 @@ mod tests {
             "[false, true]"
         );
         assert_eq!(Variants::toml_value(&[true]).to_string(), "true");
+    }
+
+    #[test]
+    fn deflate_variants_read_label_and_write_back() {
+        let toml = |t: &str| t.parse::<toml::Table>().unwrap()["d"].clone();
+        let values = parse_deflate(&toml(
+            "d = [false, true, { context_takeover = true, window_bits = 12 }, true]",
+        ))
+        .unwrap();
+        let labels: Vec<String> = (Variants {
+            deflate: values.clone(),
+            ..Variants::default()
+        })
+        .expand()
+        .into_iter()
+        .map(|v| v.label(TransportKind::Ws))
+        .collect();
+        assert_eq!(labels, ["ws", "ws-deflate", "ws-deflate-ctx-w12"]);
+        for label in &labels {
+            let (kind, variant) = parse_label(label).unwrap();
+            assert_eq!(variant.label(kind), *label);
+        }
+        assert_eq!(parse_deflate(&deflate_toml_value(&values)).unwrap(), values);
+        assert_eq!(parse_label("sse-deflate"), None);
+        assert_eq!(parse_label("ws-deflate-w15"), None);
+        assert!(parse_deflate(&toml("d = { window_bits = 8 }")).is_err());
+        assert!(parse_deflate(&toml("d = { level = 1 }")).is_err());
+        assert!(parse_deflate(&toml("d = []")).is_err());
+    }
+
+    #[test]
+    fn gzip_variants_read_label_and_write_back() {
+        let toml = |t: &str| t.parse::<toml::Table>().unwrap()["c"].clone();
+        let values = parse_compress(&toml(r#"c = ["gzip", "none"]"#)).unwrap();
+        assert_eq!(values, [false, true]);
+        assert_eq!(
+            parse_compress(&compress_toml_value(&values)).unwrap(),
+            values
+        );
+        let labels: Vec<String> = (Variants {
+            gzip: values,
+            tls: vec![false, true],
+            ..Variants::default()
+        })
+        .expand()
+        .into_iter()
+        .map(|v| v.label(TransportKind::LongPoll))
+        .collect();
+        assert_eq!(
+            labels,
+            [
+                "longpoll",
+                "longpoll-gzip",
+                "longpoll-tls",
+                "longpoll-gzip-tls"
+            ]
+        );
+        for label in &labels {
+            let (kind, variant) = parse_label(label).unwrap();
+            assert_eq!(variant.label(kind), *label);
+        }
+        assert_eq!(parse_label("ws-gzip"), None);
+        assert!(parse_label("sse-gzip").unwrap().1.gzip);
+        assert!(parse_compress(&toml(r#"c = "br""#)).is_err());
     }
 }

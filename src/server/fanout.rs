@@ -13,6 +13,25 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub(crate) trait OnWire: Clone {
     /// The message's bytes on the wire.
     fn on_wire(&self) -> &[u8];
+
+    /// The bytes a connection that receives `form` is sent: the plain ones unless the message
+    /// has another form (see [`super::deflate`]).
+    fn on_wire_as(&self, form: Form) -> &[u8] {
+        let _ = form;
+        self.on_wire()
+    }
+}
+
+/// Which bytes of a message a connection is sent: the plain frame, or, for a permessage-deflate
+/// connection whose server keeps no context, the message compressed once for every such
+/// connection with that window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// The frame as published.
+    #[default]
+    Plain,
+    /// Compressed without context takeover, with this many window bits.
+    Deflated(u8),
 }
 
 /// The raw transport keeps each message as its length-prefixed frame.
@@ -33,6 +52,7 @@ pub(crate) fn write_in_place<M: OnWire>(
     write: impl FnOnce(&[IoSlice<'_>]) -> Poll<io::Result<usize>>,
     older: &[M],
     newer: &[M],
+    form: Form,
 ) -> io::Result<(Vec<M>, usize)> {
     let frames = || older.iter().chain(newer);
     let total = older.len() + newer.len();
@@ -42,7 +62,7 @@ pub(crate) fn write_in_place<M: OnWire>(
     let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
     let count = total.min(SLICES_PER_WRITE);
     for (slice, frame) in slices.iter_mut().zip(frames()) {
-        *slice = IoSlice::new(frame.on_wire());
+        *slice = IoSlice::new(frame.on_wire_as(form));
     }
     let mut written = match write(&slices[..count]) {
         Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
@@ -52,7 +72,7 @@ pub(crate) fn write_in_place<M: OnWire>(
     };
     let mut whole = 0;
     for frame in frames() {
-        let len = frame.on_wire().len();
+        let len = frame.on_wire_as(form).len();
         if written < len {
             break;
         }
@@ -69,11 +89,12 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin, M: OnWire>(
     out: &mut W,
     frames: &[M],
     offset: usize,
+    form: Form,
 ) -> io::Result<()> {
     if !out.is_write_vectored() {
         let joined: Vec<u8> = frames
             .iter()
-            .flat_map(|f| f.on_wire())
+            .flat_map(|f| f.on_wire_as(form))
             .skip(offset)
             .copied()
             .collect();
@@ -86,7 +107,7 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin, M: OnWire>(
         let mut count = 0;
         for (i, frame) in frames[first..].iter().take(SLICES_PER_WRITE).enumerate() {
             let skip = if i == 0 { offset } else { 0 };
-            slices[i] = IoSlice::new(&frame.on_wire()[skip..]);
+            slices[i] = IoSlice::new(&frame.on_wire_as(form)[skip..]);
             count = i + 1;
         }
         let mut written = out.write_vectored(&slices[..count]).await?;
@@ -94,7 +115,7 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin, M: OnWire>(
             return Err(io::ErrorKind::WriteZero.into());
         }
         while written > 0 {
-            let left = frames[first].on_wire().len() - offset;
+            let left = frames[first].on_wire_as(form).len() - offset;
             if written >= left {
                 written -= left;
                 first += 1;
@@ -190,7 +211,9 @@ pub(super) mod tests {
                 limit,
                 vectored,
             };
-            write_frames(&mut sink, &frames(100), 0).await.unwrap();
+            write_frames(&mut sink, &frames(100), 0, Form::Plain)
+                .await
+                .unwrap();
             assert_eq!(sink.got, expected, "limit {limit}, vectored {vectored}");
             if limit == 1 << 20 {
                 // 100 frames: two `writev`s of up to 64 slices, or one copied buffer.

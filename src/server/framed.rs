@@ -5,18 +5,32 @@
 
 use bytes::Bytes;
 
-use super::fanout::OnWire;
+use std::sync::OnceLock;
+
+use super::fanout::{Form, OnWire};
 use super::hub::Payload;
 use super::relay::Codec;
 use crate::codec::ws::{DataOp, OpCode, encode_frame, utf8};
 
 /// A published message as the unmasked server frame that carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Framed {
     frame: Bytes,
     /// Bytes of the frame header: the payload starts here.
     header: u8,
+    /// The message compressed without context (permessage-deflate), made by the first
+    /// connection that needs it and sent to every other one: its window bits and frame.
+    deflated: OnceLock<(u8, Bytes)>,
 }
+
+/// Equal when the frames are: the compressed form is a cache.
+impl PartialEq for Framed {
+    fn eq(&self, other: &Framed) -> bool {
+        self.frame == other.frame
+    }
+}
+
+impl Eq for Framed {}
 
 impl Framed {
     /// `payload` framed as a text (`text`) or binary message; the payload is copied once, into
@@ -32,6 +46,7 @@ impl Framed {
         Framed {
             frame: Bytes::from(frame),
             header,
+            deflated: OnceLock::new(),
         }
     }
 
@@ -68,6 +83,20 @@ impl Payload for Framed {
 impl OnWire for Framed {
     fn on_wire(&self) -> &[u8] {
         &self.frame
+    }
+
+    /// The compressed frame is made once per message and window; a connection that asked for
+    /// another window than the first one gets the plain frame (RFC 7692 lets any message go
+    /// uncompressed), so one message is never compressed twice.
+    fn on_wire_as(&self, form: Form) -> &[u8] {
+        let Form::Deflated(bits) = form else {
+            return &self.frame;
+        };
+        let (made, frame) = self.deflated.get_or_init(|| {
+            let frame = super::deflate::shared_frame(self.payload(), self.is_text(), bits);
+            (bits, frame)
+        });
+        if *made == bits { frame } else { &self.frame }
     }
 }
 

@@ -179,7 +179,10 @@ pub(crate) async fn route<M: Payload>(
     };
     match path {
         PUBLISH_PATH => publish(req, &state, &room).await,
-        POLL_PATH => longpoll::poll(req.uri().query(), &state, &room).await,
+        POLL_PATH => {
+            let gzip = longpoll::accepts_gzip(req.headers());
+            longpoll::poll(req.uri().query(), &state, &room, gzip).await
+        }
         _ => sse::events(&req, state, room),
     }
 }

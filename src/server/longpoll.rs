@@ -14,7 +14,9 @@
 //! - `&room=K` (anywhere in the query) reads room K instead of room 0; cursors are per room.
 //!
 //! The body for a range is encoded once and shared by every poller asking for it
-//! ([`super::shared`]): after a publish nearly all of them are at the same cursor.
+//! ([`super::shared`]): after a publish nearly all of them are at the same cursor. A poll whose
+//! `Accept-Encoding` names gzip gets the batch gzip-compressed (`Content-Encoding: gzip`), also
+//! once per range.
 //!
 //! Responses carry only what the protocol needs (`content-length`, hyper's `date`, the `x-`
 //! headers), so the byte counts are HTTP's best case, not an inflated one.
@@ -38,20 +40,23 @@ struct Query {
     hold: bool,
 }
 
-/// Answers `GET /poll?<query>` in `room` (which the caller read from the same query).
+/// Answers `GET /poll?<query>` in `room` (which the caller read from the same query), the body
+/// gzip-compressed if `gzip` (the request accepts it).
 pub async fn poll<M: Payload>(
     query: Option<&str>,
     state: &State<M>,
     room: &Room,
+    gzip: bool,
 ) -> Response<Body> {
+    let wire = if gzip { Wire::PollGzip } else { Wire::Poll };
     match parse_query(query) {
         Ok(Query { cursor: None, .. }) => {
-            respond(state.hub.span(room, room.latest(), 0), Bytes::new())
+            respond(state.hub.span(room, room.latest(), 0), Bytes::new(), wire)
         }
         Ok(Query {
             cursor: Some(cursor),
             hold,
-        }) => read(cursor, hold, state, room).await,
+        }) => read(cursor, hold, state, room, wire).await,
         Err(()) => status(
             StatusCode::BAD_REQUEST,
             "cursor and wait must be non-negative integers\n",
@@ -66,34 +71,37 @@ async fn read<M: Payload>(
     hold: bool,
     state: &State<M>,
     room: &Room,
+    wire: Wire,
 ) -> Response<Body> {
     let deadline = Instant::now() + state.hold;
     let mut news = room.subscribe();
     loop {
         news.borrow_and_update();
         let max = state.limits.max_batch;
-        let (span, body) = state
-            .shared
-            .answer(&state.hub, room, Wire::Poll, cursor, max);
+        let (span, body) = state.shared.answer(&state.hub, room, wire, cursor, max);
         if !hold || !span.is_empty() || span.missed > 0 || span.reset {
-            return respond(span, body);
+            return respond(span, body, wire);
         }
         tokio::select! {
             changed = timeout_at(deadline, news.changed()) => {
                 if !matches!(changed, Ok(Ok(()))) {
-                    return respond(span, body);
+                    return respond(span, body, wire);
                 }
             }
-            _ = state.stop.cancelled() => return respond(span, body),
+            _ = state.stop.cancelled() => return respond(span, body, wire),
         }
     }
 }
 
-/// The answer for `span` with its `body`: the netstring batch every poller at that cursor shares.
-fn respond(span: Span, body: Bytes) -> Response<Body> {
+/// The answer for `span` with its `body`: the netstring batch every poller at that cursor shares
+/// (an empty one goes uncompressed).
+fn respond(span: Span, body: Bytes, wire: Wire) -> Response<Body> {
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header(NEXT_CURSOR, span.next_cursor);
+    if wire == Wire::PollGzip && !body.is_empty() {
+        response = response.header(hyper::header::CONTENT_ENCODING, "gzip");
+    }
     if span.missed > 0 {
         response = response.header(MISSED, span.missed);
     }
@@ -103,6 +111,22 @@ fn respond(span: Span, body: Bytes) -> Response<Body> {
     response
         .body(full(body))
         .expect("status and integer headers are always valid")
+}
+
+/// Whether a request's `Accept-Encoding` names gzip (with a weight above 0, RFC 9110 §12.5.3).
+pub fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
+    let codings = headers.get_all(hyper::header::ACCEPT_ENCODING);
+    codings.iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',').any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let zero = parts.any(|p| {
+                p.replace(' ', "").starts_with("q=0")
+                    && !p.contains(['1', '2', '3', '4', '5', '6', '7', '8', '9'])
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !zero
+        })
+    })
 }
 
 fn parse_query(query: Option<&str>) -> Result<Query, ()> {
@@ -122,7 +146,26 @@ fn parse_query(query: Option<&str>) -> Result<Query, ()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Query, parse_query};
+    use super::{Query, accepts_gzip, parse_query};
+
+    #[test]
+    fn gzip_is_accepted_unless_weighted_zero() {
+        let accepts = |v: &'static str| {
+            let mut h = hyper::HeaderMap::new();
+            h.insert(
+                "accept-encoding",
+                hyper::header::HeaderValue::from_static(v),
+            );
+            accepts_gzip(&h)
+        };
+        assert!(accepts("gzip"));
+        assert!(accepts("br, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("gzip; q=0.000, br"));
+        assert!(!accepts("identity"));
+        assert!(!accepts_gzip(&hyper::HeaderMap::new()));
+    }
 
     #[test]
     fn poll_query() {

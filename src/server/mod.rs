@@ -11,6 +11,7 @@ mod accept;
 pub mod all;
 mod bearer;
 mod conn;
+mod deflate;
 mod fanout;
 pub mod framed;
 pub mod http;

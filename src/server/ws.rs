@@ -30,6 +30,9 @@
 //! connection's own task reads the client, and writes only what a full socket left (and, over
 //! TLS, everything). A client that falls more than the ring behind skips what was overwritten
 //! and sees the gap in the sequence numbers.
+//!
+//! permessage-deflate (RFC 7692) is negotiated and applied by [`super::deflate`]: compressed
+//! once per broadcast without server context takeover, per connection with it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -39,8 +42,8 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::header::{
-    CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
-    UPGRADE,
+    CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_PROTOCOL, UPGRADE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -58,9 +61,8 @@ use super::framed::Framed;
 use super::hub::{Hub, Room};
 use super::push::{self, Outbox, SharedTcp};
 use super::{Limits, ServerError, State};
-use crate::codec::ws::{
-    Config, ControlOp, Decoder, Message, OpCode, Role, encode_close, encode_frame,
-};
+use crate::codec::ws::negotiate::Agreed;
+use crate::codec::ws::{ControlOp, Decoder, Message, OpCode, encode_close, encode_frame};
 use crate::protocol::{CURSOR, MISSED, RESET, RoomId, WS_PATH};
 use crate::wire::scratch;
 
@@ -104,16 +106,6 @@ pub async fn serve(
     state.tasks.close();
     state.tasks.wait().await;
     result
-}
-
-/// The decoder for one client: masked frames only, messages bounded by the server's limit.
-fn decoder(limits: &Limits) -> Decoder {
-    Decoder::new(Config {
-        role: Role::Server,
-        max_frame_bytes: limits.max_message_bytes,
-        max_message_bytes: limits.max_message_bytes,
-        read_chunk_bytes: 4096,
-    })
 }
 
 /// Serves the HTTP side of one connection: the upgrade request, answered by [`upgrade`].
@@ -193,6 +185,8 @@ pub(crate) fn upgrade(
     let Some(resume) = Resume::from_query(req.uri().query()) else {
         return status(StatusCode::BAD_REQUEST);
     };
+    let deflate = super::deflate::negotiate(req.headers());
+    let agreed = deflate.as_ref().map(|(agreed, _)| *agreed);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (cursor, resumed) = match resume {
         Resume::Plain => (room.latest(), None),
@@ -207,7 +201,7 @@ pub(crate) fn upgrade(
     let task_state = state.clone();
     state.tasks.spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            upgraded_connection(upgraded, &task_state, room, cursor).await;
+            upgraded_connection(upgraded, &task_state, (room, cursor, agreed)).await;
         }
     });
     let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
@@ -220,6 +214,9 @@ pub(crate) fn upgrade(
     );
     if let Some((protocol, _)) = bearer {
         h.insert(SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    if let Some((_, answer)) = deflate {
+        h.insert(SEC_WEBSOCKET_EXTENSIONS, answer);
     }
     if let Some((cursor, missed, reset)) = resumed {
         h.insert(CURSOR, HeaderValue::from(cursor));
@@ -276,12 +273,11 @@ enum Read {
 
 /// Takes the connection out of hyper's upgraded stream: plain TCP is shared with the room's
 /// pusher, which writes the news into it; TLS (only this task can encrypt) and a stream that is
-/// not ours stay this task's to write.
+/// not ours stay this task's to write. `at`: the room, the cursor and the deflate agreed.
 async fn upgraded_connection(
     upgraded: Upgraded,
     state: &Arc<State<Framed>>,
-    room: Room,
-    cursor: u64,
+    at: (Room, u64, Option<Agreed>),
 ) {
     // Our own handshake's connection, or one that came through hyper-util's `auto` builder
     // (the page server, [`super::all`]), which wraps it once more.
@@ -297,11 +293,11 @@ async fn upgraded_connection(
             Either::Left(tcp) => {
                 let tcp = Arc::new(tcp);
                 let io = SharedTcp(tcp.clone());
-                connection(io, Some(tcp), &early, state, room, cursor).await;
+                connection(io, Some(tcp), &early, state, at).await;
             }
-            Either::Right(tls) => connection(tls, None, &early, state, room, cursor).await,
+            Either::Right(tls) => connection(tls, None, &early, state, at).await,
         },
-        Err(upgraded) => connection(TokioIo::new(upgraded), None, &[], state, room, cursor).await,
+        Err(upgraded) => connection(TokioIo::new(upgraded), None, &[], state, at).await,
     }
 }
 
@@ -349,18 +345,18 @@ impl<S: AsyncWrite + Unpin> Writer<'_, S> {
     }
 }
 
-/// Runs one upgraded connection, which joined `room` after `cursor`, until it closes, errs,
-/// idles out or the server stops. `early`: what the client sent right behind its upgrade request.
+/// Runs one upgraded connection, which joined `room` after `cursor` (having `agreed` deflate), until
+/// it closes, errs, idles out or the server stops. `early`: what the client sent after its upgrade.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     io: S,
     socket: Option<Arc<tokio::net::TcpStream>>,
     early: &[u8],
     state: &Arc<State<Framed>>,
-    room: Room,
-    cursor: u64,
+    (room, cursor, agreed): (Room, u64, Option<Agreed>),
 ) {
     let (hub, limits, stop) = (&state.hub, &state.limits, &state.stop);
-    let outbox = Arc::new(Outbox::new(socket, cursor));
+    let (io, socket, form) = super::deflate::hook(io, socket, agreed);
+    let outbox = Arc::new(Outbox::new(socket, cursor).with_form(form));
     let _membership = push::join(state, State::push_parts, &room, outbox.clone());
     let mut out = Writer {
         io,
@@ -373,7 +369,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     if room.latest() > cursor && out.news().await.is_err() {
         return;
     }
-    let mut decoder = decoder(limits);
+    let mut decoder = super::deflate::decoder(limits, agreed);
     decoder.feed(early);
     if matches!(handle(&mut out, &mut decoder).await, Read::Done) {
         return;

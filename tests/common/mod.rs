@@ -120,6 +120,7 @@ pub fn small_plan() -> LoadPlan {
         publishers: 5,
         rate: 50.0,
         payload_bytes: 64,
+        payload: wsbench::codec::payload::PayloadModel::Padding,
         warmup: Duration::ZERO,
         duration: Duration::from_secs(2),
         // Generous: a slow CI machine must not turn into losses.

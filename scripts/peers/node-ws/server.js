@@ -5,7 +5,10 @@
 const WebSocket = require('ws');
 
 const port = Number(process.argv[2] || process.env.PORT || 8080);
-const wss = new WebSocket.Server({ host: '127.0.0.1', port });
+// PER_MESSAGE_DEFLATE=1 turns on `ws`'s permessage-deflate with its defaults (messages under
+// 1024 bytes still go uncompressed, the library's threshold).
+const perMessageDeflate = process.env.PER_MESSAGE_DEFLATE === '1';
+const wss = new WebSocket.Server({ host: '127.0.0.1', port, perMessageDeflate });
 
 wss.on('connection', function connection(ws) {
   console.log('有新客户端连接了！');

@@ -4,7 +4,7 @@
 # a clean machine needs nothing installed by hand. Prints the server's pid on stdout once it
 # accepts connections; its log goes to $LOG (default: server.log here). Stop it with `kill <pid>`.
 #
-# usage: scripts/peers/node-ws/start.sh PORT
+# usage: scripts/peers/node-ws/start.sh PORT   (env: PER_MESSAGE_DEFLATE=1 to compress)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/peers/lib.sh

@@ -49,6 +49,7 @@ async fn open(
         host: ctx.target.addr.to_string(),
         path: engine_path(options, "websocket", sid),
         token: ctx.target.token.clone(),
+        deflate: None,
     };
     ours::Client::handshake(stream, &upgrade)
         .await

@@ -9,6 +9,7 @@
 //! The request carries the same headers, in the same order and with the same lengths, as
 //! tungstenite's, so the two clients put the same connect bytes on the wire.
 
+use crate::codec::ws::negotiate::{Agreed, Offer};
 use crate::metrics::FailureKind;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -31,6 +32,8 @@ pub struct Upgrade {
     pub path: String,
     /// Sent as `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Offer permessage-deflate (`Sec-WebSocket-Extensions`), asking the server for this.
+    pub deflate: Option<Offer>,
 }
 
 /// Where a resumable connection's stream starts, as the 101 said (`x-cursor`, `x-missed`,
@@ -95,6 +98,9 @@ pub enum HandshakeError {
         /// What the server sent.
         got: String,
     },
+    /// `Sec-WebSocket-Extensions` answers what was not offered, or breaks the offer's rules.
+    #[error("Sec-WebSocket-Extensions: {0}")]
+    Extension(String),
 }
 
 impl HandshakeError {
@@ -107,7 +113,8 @@ impl HandshakeError {
             HandshakeError::Malformed(_)
             | HandshakeError::HeadTooLarge
             | HandshakeError::MissingHeader(_)
-            | HandshakeError::Accept { .. } => FailureKind::Protocol,
+            | HandshakeError::Accept { .. }
+            | HandshakeError::Extension(_) => FailureKind::Protocol,
         }
     }
 }
@@ -121,6 +128,9 @@ pub fn request(upgrade: &Upgrade, key: &str) -> Vec<u8> {
     );
     if let Some(token) = &upgrade.token {
         head += &format!("authorization: Bearer {token}\r\n");
+    }
+    if let Some(offer) = &upgrade.deflate {
+        head += &format!("Sec-WebSocket-Extensions: {}\r\n", offer.header());
     }
     head += "\r\n";
     head.into_bytes()
@@ -164,14 +174,38 @@ pub fn check_response(head: &[u8], key: &str) -> Result<Option<usize>, Handshake
     }
 }
 
+/// What a complete response head agreed of the `offer` (`None`: nothing offered): the
+/// permessage-deflate parameters, or none if the server declined.
+pub fn agreed(head: &[u8], offer: Option<Offer>) -> Result<Option<Agreed>, HandshakeError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(head)?;
+    let values: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .filter_map(|h| std::str::from_utf8(h.value).ok())
+        .collect();
+    let answer = (!values.is_empty()).then(|| values.join(", "));
+    match offer {
+        Some(offer) => offer
+            .accepted(answer.as_deref())
+            .map_err(HandshakeError::Extension),
+        None => match answer {
+            Some(a) => Err(HandshakeError::Extension(format!("{a:?} was not offered"))),
+            None => Ok(None),
+        },
+    }
+}
+
 /// Performs the handshake on `stream` with `key`: writes the request, reads and checks the
-/// response. Returns the bytes that followed the head in the same reads (the first frames), and
-/// the resume point the head stated.
+/// response. Returns the bytes that followed the head in the same reads (the first frames), the
+/// resume point the head stated and the permessage-deflate it agreed.
 pub async fn perform<S>(
     stream: &mut S,
     upgrade: &Upgrade,
     key: &str,
-) -> Result<(Vec<u8>, Option<ResumePoint>), HandshakeError>
+) -> Result<(Vec<u8>, Option<ResumePoint>, Option<Agreed>), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -189,8 +223,9 @@ where
         }
         if let Some(len) = check_response(&buf, key)? {
             let point = resume_point(&buf[..len]);
+            let agreed = agreed(&buf[..len], upgrade.deflate)?;
             buf.drain(..len);
-            return Ok((buf, point));
+            return Ok((buf, point, agreed));
         }
     }
 }
@@ -209,6 +244,7 @@ mod tests {
             host: "127.0.0.1:8080".into(),
             path: "/ws".into(),
             token: token.map(String::from),
+            deflate: None,
         }
     }
 
@@ -291,7 +327,7 @@ mod tests {
         });
         let result = perform(&mut client, &upgrade(None), KEY)
             .await
-            .map(|(early, _)| early);
+            .map(|(early, _, _)| early);
         (result, server.await.unwrap())
     }
 

@@ -174,6 +174,7 @@ fn upgrade(ctx: &Ctx, room: RoomId, resuming: Resuming) -> Upgrade {
         host: ctx.target.addr.to_string(),
         path: resuming.on(in_room(&ctx.target.paths.ws, ctx.plan.on_wire(room))),
         token: ctx.target.token.clone(),
+        deflate: ctx.target.deflate,
     }
 }
 

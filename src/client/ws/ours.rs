@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::handshake::{self, HandshakeError, Upgrade};
 use super::{Connection, Received, WsError};
 use crate::client::framed::Framed;
+use crate::codec::ws::deflate::{Deflater, Inflater};
+use crate::codec::ws::negotiate::Agreed;
 use crate::codec::ws::{Config, ControlOp, DataOp, Decoder, Message, OpCode, encode_frame};
 use crate::wire::stamp::{Arrivals, KernelStamp};
 
@@ -36,6 +38,36 @@ pub struct Client<S> {
     close_sent: bool,
     /// Where the stream starts, if the 101 said (a resumable upgrade).
     resume: Option<handshake::ResumePoint>,
+    /// permessage-deflate agreed: how our messages are compressed.
+    deflate: Option<Sending>,
+}
+
+/// How a client with permessage-deflate compresses what it sends. The compressor (a window and
+/// hash tables, up to ~256 KiB at 15 bits) is made on the first message: most connections of a
+/// run only subscribe and never need one.
+#[derive(Debug)]
+struct Sending {
+    window_bits: u8,
+    takeover: bool,
+    deflater: Option<Box<Deflater>>,
+}
+
+impl Sending {
+    /// What `agreed` asks of our messages; `None` (send them uncompressed, which RFC 7692
+    /// allows) for an 8-bit window, which zlib cannot compress with.
+    fn new(agreed: Agreed) -> Option<Sending> {
+        (agreed.client_max_window_bits >= 9).then_some(Sending {
+            window_bits: agreed.client_max_window_bits,
+            takeover: !agreed.client_no_context_takeover,
+            deflater: None,
+        })
+    }
+
+    fn deflater(&mut self) -> &mut Deflater {
+        let (bits, takeover) = (self.window_bits, self.takeover);
+        self.deflater
+            .get_or_insert_with(|| Box::new(Deflater::new(bits, takeover)))
+    }
 }
 
 /// A fresh random masking key. `fastrand` is not a cryptographic generator; the RFC wants keys a
@@ -49,22 +81,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// behind its response head are kept for the first reads.
     pub async fn handshake(mut stream: S, upgrade: &Upgrade) -> Result<Self, HandshakeError> {
         let key = tokio_tungstenite::tungstenite::handshake::client::generate_key();
-        let (early, resume) = handshake::perform(&mut stream, upgrade, &key).await?;
+        let (early, resume, agreed) = handshake::perform(&mut stream, upgrade, &key).await?;
         let mut decoder = Decoder::new(Config::client());
+        if let Some(a) = agreed {
+            decoder.set_inflater(Inflater::new(!a.server_no_context_takeover));
+        }
         decoder.feed(&early);
         Ok(Client {
             framed: Framed::new(stream, decoder),
             close_sent: false,
             resume,
+            deflate: agreed.and_then(Sending::new),
         })
     }
 
-    /// Queues one frame with a fresh mask; nothing is queued after a close.
+    /// Queues one frame with a fresh mask, a data frame compressed if agreed; nothing is queued
+    /// after a close.
     fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
-        if !self.close_sent {
-            queue_frame(&mut self.framed.out, opcode, payload);
-            self.close_sent = opcode == OpCode::Control(ControlOp::Close);
+        if self.close_sent {
+            return;
         }
+        match (opcode, self.deflate.as_mut()) {
+            (OpCode::Data(op), Some(sending)) => {
+                let out = &mut self.framed.out;
+                sending
+                    .deflater()
+                    .encode_frame(out, op, payload, Some(mask()));
+            }
+            _ => queue_frame(&mut self.framed.out, opcode, payload),
+        }
+        self.close_sent = opcode == OpCode::Control(ControlOp::Close);
     }
 
     /// Queues a text message to go out with the next send, or before the next read.
@@ -219,6 +265,7 @@ mod tests {
             host: "127.0.0.1:1".into(),
             path: "/ws".into(),
             token: None,
+            deflate: None,
         }
     }
 

@@ -17,6 +17,8 @@
 //! - [`frame`]: [`Message`] (what the decoder yields), close payloads, [`encode_frame`].
 //! - [`stream`]: [`Decoder`], many frames out of one read buffer, with size limits.
 //! - [`overhead`]: framing bytes per message, for the report.
+//! - [`deflate`]: permessage-deflate (RFC 7692): compressing and (bounded) inflating a message.
+//! - [`negotiate`]: the extension's offer and answer.
 //!
 //! # Example: a client reading what a server sent
 //! ```
@@ -30,9 +32,11 @@
 //! assert_eq!(decoder.next_message(), Ok(None));
 //! ```
 
+pub mod deflate;
 pub mod frame;
 pub mod header;
 pub mod mask;
+pub mod negotiate;
 pub mod opcode;
 pub mod overhead;
 #[cfg(target_arch = "x86_64")]

@@ -1,7 +1,8 @@
 //! The streaming decoder: bytes as they come off a socket in, complete messages out.
 //!
-//! Owns the read buffer and the connection-level rules: which side must mask, no RSV bits (no
-//! extension is ever negotiated), fragments joined in order with control frames allowed between
+//! Owns the read buffer and the connection-level rules: which side must mask, no RSV bits but
+//! RSV1 on a message's first frame once permessage-deflate is negotiated
+//! ([`Decoder::set_inflater`]; such a message is inflated, bounded, before it is handed out), fragments joined in order with control frames allowed between
 //! them, nothing after a close, and the frame and message size limits. It does no I/O: the caller
 //! reads into [`Decoder::read_buf`] and reports the count with [`Decoder::commit`] (or copies in
 //! with [`Decoder::feed`]), then calls [`Decoder::next_message`] until it returns `Ok(None)`.
@@ -12,6 +13,7 @@
 //! (into a second buffer, to join it). The buffer is zero-filled only when it grows, never per
 //! read, and it grows to hold at most one frame plus one read.
 
+use super::deflate::{InflateError, Inflater, RSV1};
 use super::frame::{self, CloseError, Message};
 use super::header::{FrameHeader, HeaderError};
 use super::mask::apply_mask;
@@ -108,6 +110,9 @@ pub enum DecodeError {
     /// Bytes after a close frame.
     #[error("data after the close frame")]
     AfterClose,
+    /// A compressed message that inflates past the limit, or is not DEFLATE data.
+    #[error(transparent)]
+    Inflate(#[from] InflateError),
 }
 
 impl DecodeError {
@@ -116,7 +121,9 @@ impl DecodeError {
     pub fn close_code(&self) -> u16 {
         match self {
             DecodeError::InvalidUtf8 | DecodeError::Close(CloseError::Reason(_)) => 1007,
-            DecodeError::FrameTooLarge { .. } | DecodeError::MessageTooLarge { .. } => 1009,
+            DecodeError::FrameTooLarge { .. }
+            | DecodeError::MessageTooLarge { .. }
+            | DecodeError::Inflate(InflateError::TooLarge { .. }) => 1009,
             _ => 1002,
         }
     }
@@ -150,6 +157,12 @@ pub struct Decoder {
     release_fragments: bool,
     /// A close frame was handed out.
     closed: bool,
+    /// permessage-deflate, once negotiated: what inflates RSV1 messages.
+    inflater: Option<Box<Inflater>>,
+    /// The open fragmented message is compressed.
+    open_compressed: bool,
+    /// The last compressed message, inflated; cleared on the next call.
+    inflated: Vec<u8>,
 }
 
 impl Decoder {
@@ -165,7 +178,16 @@ impl Decoder {
             open: None,
             release_fragments: false,
             closed: false,
+            inflater: None,
+            open_compressed: false,
+            inflated: Vec::new(),
         }
+    }
+
+    /// Accepts compressed messages (RSV1) from now on, inflated by `inflater` within
+    /// [`Config::max_message_bytes`]: permessage-deflate was negotiated.
+    pub fn set_inflater(&mut self, inflater: Inflater) {
+        self.inflater = Some(Box::new(inflater));
     }
 
     /// The settings it was made with.
@@ -259,6 +281,12 @@ impl Decoder {
                 self.fragments = Vec::new();
             }
         }
+        if !self.inflated.is_empty() {
+            self.inflated.clear();
+            if self.inflated.capacity() > SHRINK_AFTER_CHUNKS * self.config.read_chunk_bytes {
+                self.inflated = Vec::new();
+            }
+        }
         loop {
             let available = &self.buf[self.start..self.end];
             if available.is_empty() {
@@ -271,6 +299,7 @@ impl Decoder {
                 return Ok(None);
             };
             self.check(&header)?;
+            let compressed = header.rsv() == RSV1;
             // `check` bounded the length by `max_frame_bytes`, a usize.
             let total = head_len.saturating_add(header.payload_len() as usize);
             if available.len() < total {
@@ -303,6 +332,13 @@ impl Decoder {
                     if fin {
                         self.open = None;
                         self.release_fragments = true;
+                        if std::mem::take(&mut self.open_compressed) {
+                            let max = self.config.max_message_bytes;
+                            if let Some(inflater) = self.inflater.as_mut() {
+                                inflater.inflate(&self.fragments, &mut self.inflated, max)?;
+                            }
+                            return message(kind, &self.inflated).map(Some);
+                        }
                         return message(kind, &self.fragments).map(Some);
                     }
                 }
@@ -316,11 +352,19 @@ impl Decoder {
                     } else {
                         Kind::Binary
                     };
+                    if fin && compressed {
+                        let max = self.config.max_message_bytes;
+                        if let Some(inflater) = self.inflater.as_mut() {
+                            inflater.inflate(&self.buf[payload], &mut self.inflated, max)?;
+                        }
+                        return message(kind, &self.inflated).map(Some);
+                    }
                     if fin {
                         return message(kind, &self.buf[payload]).map(Some);
                     }
                     self.fragments.extend_from_slice(&self.buf[payload]);
                     self.open = Some(kind);
+                    self.open_compressed = compressed;
                 }
             }
         }
@@ -328,7 +372,10 @@ impl Decoder {
 
     /// The connection-level rules a header must meet before its payload is waited for.
     fn check(&self, header: &FrameHeader) -> Result<(), DecodeError> {
-        if header.rsv() != 0 {
+        // RSV1 only with permessage-deflate, and only on a message's first frame.
+        let first_data = matches!(header.opcode(), OpCode::Data(op) if op != DataOp::Continuation);
+        let deflate = self.inflater.is_some() && first_data && header.rsv() == RSV1;
+        if header.rsv() != 0 && !deflate {
             return Err(DecodeError::ReservedBits(header.rsv()));
         }
         match (self.config.role, header.mask().is_some()) {

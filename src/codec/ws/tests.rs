@@ -300,3 +300,69 @@ fn big_buffers_are_given_back() {
     assert!(matches!(decoder.next_message(), Ok(Some(Message::Binary(b))) if b.len() == 1 << 20));
     assert_eq!(decoder.read_buf().len(), Config::client().read_chunk_bytes);
 }
+
+#[test]
+fn compressed_messages_inflate_once_negotiated_and_only_then() {
+    use super::deflate::{Deflater, Inflater};
+    // RFC 7692 §7.2.3.1's frame, then the same "Hello" compressed in two fragments (§7.2.3.3:
+    // RSV1 on the first frame only), then a plain frame between them.
+    let mut bytes = vec![0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    bytes.extend([
+        0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+    ]);
+    bytes.extend([0x81, 0x02, b'h', b'i']);
+    let mut plain = Decoder::new(Config::client());
+    plain.feed(&bytes);
+    assert_eq!(plain.next_message(), Err(DecodeError::ReservedBits(0b100)));
+    let mut d = Decoder::new(Config::client());
+    d.set_inflater(Inflater::new(false));
+    d.feed(&bytes);
+    for expected in ["Hello", "Hello", "hi"] {
+        assert_eq!(d.next_message(), Ok(Some(Message::Text(expected))));
+    }
+    // RSV1 on a continuation or a control frame stays an error.
+    for frame in [
+        [0x01, 0x01, b'a', 0xc0, 0x00],
+        [0x81, 0x00, 0xc9, 0x00, 0x00],
+    ] {
+        let mut d = Decoder::new(Config::client());
+        d.set_inflater(Inflater::new(false));
+        d.feed(&frame);
+        let mut last = Ok(None);
+        for _ in 0..3 {
+            last = d.next_message().map(|m| m.map(Owned::from));
+            if last.is_err() {
+                break;
+            }
+        }
+        assert_eq!(last, Err(DecodeError::ReservedBits(0b100)));
+    }
+    // A masked client frame of 1000 'a's deflates to a few bytes and inflates back.
+    let mut frame = Vec::new();
+    Deflater::new(15, true).encode_frame(&mut frame, DataOp::Binary, &[b'a'; 1000], Some(KEY));
+    let mut server = Decoder::new(Config::server());
+    server.set_inflater(Inflater::new(true));
+    server.feed(&frame);
+    assert_eq!(
+        server.next_message(),
+        Ok(Some(Message::Binary(&[b'a'; 1000])))
+    );
+}
+
+#[test]
+fn a_compressed_bomb_gets_1009() {
+    use super::deflate::{Deflater, Inflater};
+    let mut frame = Vec::new();
+    Deflater::new(15, false).encode_frame(
+        &mut frame,
+        DataOp::Binary,
+        &vec![0u8; 8 << 20],
+        Some(KEY),
+    );
+    assert!(frame.len() < 16 * 1024);
+    let mut d = Decoder::new(Config::server());
+    d.set_inflater(Inflater::new(false));
+    d.feed(&frame);
+    let err = d.next_message().unwrap_err();
+    assert_eq!(err.close_code(), 1009, "{err}");
+}

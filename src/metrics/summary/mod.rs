@@ -84,8 +84,13 @@ pub struct Summary {
     pub bytes_up: u64,
     /// Server → client TCP payload bytes in the measured phase and drain.
     pub bytes_down: u64,
-    /// Message payload bytes inside `bytes_up + bytes_down` (published up + delivered down).
+    /// Message payload bytes inside `bytes_up + bytes_down` (published up + delivered down),
+    /// uncompressed: what the messages are, whatever the wire made of them.
     pub payload_bytes: u64,
+    /// `payload_bytes` ÷ (`bytes_up + bytes_down`): above 1, compression (permessage-deflate,
+    /// gzip) made the wire carry fewer bytes than the payloads alone; below 1, framing and
+    /// headers came on top of them.
+    pub compression_ratio: Option<f64>,
     /// Non-payload wire bytes (framing, headers, requests) per delivery.
     pub overhead_bytes_per_delivery: Option<f64>,
     /// All wire bytes, both directions, per delivery.
@@ -264,7 +269,9 @@ impl Summary {
             bytes_up: m.wire.up,
             bytes_down: m.wire.down,
             payload_bytes: payload,
-            // A signed difference: should payload ever exceed the wire total, the bug shows.
+            compression_ratio: ratio(payload as f64, wire),
+            // A signed difference: negative when compression made the wire carry fewer bytes
+            // than the payloads; without it, a negative value is a bug.
             overhead_bytes_per_delivery: per_delivery(wire - payload as f64),
             wire_bytes_per_delivery: per_delivery(wire),
             http_requests: rec.counts.http_requests,

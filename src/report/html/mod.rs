@@ -7,6 +7,7 @@
 //! formats them; the curves come from the histograms `latency.csv` is made from. The charts
 //! themselves are drawn by `svg`; the tables are in `tables`, the style sheet in `report.css`.
 
+mod cost;
 mod shards;
 mod tables;
 mod time;
@@ -158,6 +159,7 @@ pub fn render(d: &Derived<'_>) -> String {
 
     latency_section(&mut page, d);
     bytes_section(&mut page, d);
+    cost::section(&mut page, d.rows);
     time::time_section(&mut page, d);
     connect_section(&mut page, d);
     tables::summary_section(&mut page, d.rows);

@@ -28,7 +28,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::fanout::{OnWire, write_frames, write_in_place};
+use super::fanout::{Form, OnWire, write_frames, write_in_place};
 use super::hub::{Hub, Room};
 use crate::protocol::RoomId;
 
@@ -209,6 +209,8 @@ pub(crate) struct Outbox<M> {
     /// Tells the connection's task that the socket is its to write: the pusher left frames, or
     /// found it broken.
     wake: Notify,
+    /// Which bytes of each message the connection is sent.
+    form: Form,
 }
 
 #[derive(Debug)]
@@ -238,7 +240,13 @@ impl<M: OnWire> Outbox<M> {
                 broken: false,
             }),
             wake: Notify::new(),
+            form: Form::Plain,
         }
+    }
+
+    /// The same outbox, sending each message's `form`.
+    pub(crate) fn with_form(self, form: Form) -> Self {
+        Outbox { form, ..self }
     }
 
     /// Waits until the pusher hands the socket to the connection's task ([`Outbox::send`] then).
@@ -264,7 +272,10 @@ impl<M: OnWire> Outbox<M> {
             let (next, written) =
                 hub.read_in_place(room, cursor, max_batch, |span, older, newer| {
                     let write = |slices: &[IoSlice<'_>]| attempt(socket.try_write_vectored(slices));
-                    (span.next_cursor, write_in_place(write, older, newer))
+                    (
+                        span.next_cursor,
+                        write_in_place(write, older, newer, self.form),
+                    )
                 });
             sending.cursor = next;
             match written {
@@ -327,7 +338,7 @@ impl<M: OnWire> Outbox<M> {
                             };
                             (
                                 older.len() + newer.len(),
-                                write_in_place(write, older, newer),
+                                write_in_place(write, older, newer, self.form),
                             )
                         }),
                     )
@@ -340,7 +351,7 @@ impl<M: OnWire> Outbox<M> {
                 (batch.messages.len(), Ok((batch.messages, 0)))
             };
             let (frames, offset) = unsent?;
-            write_frames(out, &frames, offset).await?;
+            write_frames(out, &frames, offset, self.form).await?;
             if read > 0 && lock(&self.sending).cursor < room.latest() {
                 continue;
             }
@@ -373,7 +384,7 @@ impl<M: OnWire> Outbox<M> {
             if frames.is_empty() {
                 return Ok(());
             }
-            write_frames(out, &frames, offset).await?;
+            write_frames(out, &frames, offset, self.form).await?;
         }
     }
 }

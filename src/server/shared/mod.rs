@@ -32,6 +32,9 @@ pub enum Wire {
     Sse,
     /// A long-poll body: the messages as netstrings ([`crate::codec::batch`]).
     Poll,
+    /// The long-poll body gzip-compressed (`Content-Encoding: gzip`), once per range like the
+    /// plain one, for every poller that accepts it.
+    PollGzip,
 }
 
 impl Wire {
@@ -49,10 +52,13 @@ impl Wire {
                 }
                 Bytes::from(body)
             }
-            Wire::Poll => {
+            Wire::Poll | Wire::PollGzip => {
                 let mut body = Vec::with_capacity(payload_bytes + 8 * b.messages.len());
                 for m in &b.messages {
                     batch::push(&mut body, m.payload());
+                }
+                if self == Wire::PollGzip && !body.is_empty() {
+                    return Bytes::from(crate::codec::gzip::gzip(&body));
                 }
                 Bytes::from(body)
             }
@@ -99,7 +105,7 @@ impl Shared {
         max: usize,
     ) -> (Span, Bytes) {
         let span = hub.span(room, cursor, max);
-        if span.is_empty() && (wire == Wire::Poll || span.missed == 0) {
+        if span.is_empty() && (wire != Wire::Sse || span.missed == 0) {
             return (span, Bytes::new());
         }
         if let Some(bytes) = self.get(room.id(), wire, span) {
