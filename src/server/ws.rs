@@ -283,14 +283,14 @@ async fn upgraded_connection(
     room: Room,
     cursor: u64,
 ) {
-    // Our own handshake's connection, or one that came through hyper-util's `auto` builder
-    // (the page server, [`super::all`]), which wraps it once more.
+    // Ours, or one the page server's ([`super::all`]) `auto` builder wraps once more. Early bytes
+    // are copied out: as `Bytes` they would hold hyper's 8 KiB read buffer as long as the connection.
     let parts = upgraded
         .downcast::<TokioIo<super::Conn>>()
-        .map(|parts| (parts.io, parts.read_buf))
+        .map(|parts| (parts.io, parts.read_buf.to_vec()))
         .or_else(|upgraded| {
             auto::upgrade::downcast::<TokioIo<super::Conn>>(upgraded)
-                .map(|parts| (parts.io, parts.read_buf))
+                .map(|parts| (parts.io, parts.read_buf.to_vec()))
         });
     match parts {
         Ok((io, early)) => match io.into_inner().into_inner() {
