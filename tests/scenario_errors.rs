@@ -71,6 +71,7 @@ fn chat_toml_loads_with_its_values() {
             idle_phase: None,
             idle: 0,
             timestamps: wsbench::wire::stamp::Clock::default(),
+            processes: wsbench::scenario::processes::Processes::Auto,
         },
         publish: Publish {
             publishers: 10,

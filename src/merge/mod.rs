@@ -130,17 +130,11 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
     if let Some(same) = dirs.iter().find(|d| same_dir(d, out)) {
         return Err(MergeError::OutIsAShard(same.clone()));
     }
-    check_scenarios(&shards)?;
-    let Some(first) = shards.first() else {
-        return Err(MergeError::Missing(vec!["every shard (none given)".into()]));
-    };
-    let mut merged = Vec::new();
-    let mut transports = Vec::new();
-    for m in &first.metrics {
-        let parts = parts_of(&shards, &m.transport)?;
-        transports.push((m.transport.clone(), parts.len() as u32));
-        merged.push(sum::add(&parts));
-    }
+    let (first, merged) = add_up(&shards)?;
+    let transports = merged
+        .iter()
+        .map(|m| (m.transport.clone(), shard_count(m)))
+        .collect();
     let started = shards
         .iter()
         .filter_map(|s| humantime::parse_rfc3339(&s.facts.started_utc).ok())
@@ -168,6 +162,38 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
         table.push_str(&line);
     }
     Ok(Merged { table, transports })
+}
+
+/// The shards' results directories `dirs` added up, one entry per transport, without writing
+/// anything: what `wsbench run` does with the results of the generator processes it started.
+pub fn sum_dirs(dirs: &[PathBuf]) -> Result<Vec<TransportMetrics>, MergeError> {
+    let shards = dirs
+        .iter()
+        .map(|d| read(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(add_up(&shards)?.1)
+}
+
+/// Checks that `shards` are one run's and adds them up per transport; with the first shard.
+fn add_up(shards: &[Shard]) -> Result<(&Shard, Vec<TransportMetrics>), MergeError> {
+    check_scenarios(shards)?;
+    let Some(first) = shards.first() else {
+        return Err(MergeError::Missing(vec!["every shard (none given)".into()]));
+    };
+    let mut merged = Vec::new();
+    for m in &first.metrics {
+        let parts = parts_of(shards, &m.transport)?;
+        merged.push(sum::add(&parts));
+    }
+    Ok((first, merged))
+}
+
+/// How many shards a merged transport was added up from.
+fn shard_count(m: &TransportMetrics) -> u32 {
+    match &m.sharding {
+        Some(Sharding::Merged(shards)) => shards.len() as u32,
+        _ => 1,
+    }
 }
 
 fn read(dir: &Path) -> Result<Shard, MergeError> {
