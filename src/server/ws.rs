@@ -48,15 +48,16 @@ use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep_until, timeout};
+use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep_until};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_util::either::Either;
 
 use super::framed::Framed;
-use super::hub::{Hub, Room};
+use super::hub::Room;
 use super::push::{self, Outbox, SharedTcp};
+use super::writer::Writer;
 use super::{Limits, ServerError, State};
 use crate::codec::ws::{
     Config, ControlOp, Decoder, Message, OpCode, Role, encode_close, encode_frame,
@@ -285,6 +286,7 @@ async fn upgraded_connection(
 ) {
     // Ours, or one the page server's ([`super::all`]) `auto` builder wraps once more. Early bytes
     // are copied out: as `Bytes` they would hold hyper's 8 KiB read buffer as long as the connection.
+    // TLS is boxed: inline, its stream would make every plain connection's task 5 KiB larger.
     let parts = upgraded
         .downcast::<TokioIo<super::Conn>>()
         .map(|parts| (parts.io, parts.read_buf.to_vec()))
@@ -299,53 +301,11 @@ async fn upgraded_connection(
                 let io = SharedTcp(tcp.clone());
                 connection(io, Some(tcp), &early, state, room, cursor).await;
             }
-            Either::Right(tls) => connection(tls, None, &early, state, room, cursor).await,
-        },
-        Err(upgraded) => connection(TokioIo::new(upgraded), None, &[], state, room, cursor).await,
-    }
-}
-
-/// What a connection's task writes with: its stream, and its place in the room's pushes.
-struct Writer<'a, S> {
-    io: S,
-    outbox: Arc<Outbox<Framed>>,
-    hub: &'a Hub<Framed>,
-    room: &'a Room,
-    max_batch: usize,
-}
-
-impl<S: AsyncWrite + Unpin> Writer<'_, S> {
-    /// The news the pusher handed over (or the backlog of a new connection).
-    async fn news(&mut self) -> std::io::Result<()> {
-        let (hub, room, max_batch) = (self.hub, self.room, self.max_batch);
-        self.outbox.send(&mut self.io, hub, room, max_batch).await
-    }
-
-    /// The connection's own frames, between two news frames, within a second (flushed, as
-    /// everything [`Outbox::write_own`] writes).
-    async fn own(&mut self, frames: &[u8]) -> std::io::Result<()> {
-        let (hub, room, max_batch) = (self.hub, self.room, self.max_batch);
-        let write = self
-            .outbox
-            .write_own(&mut self.io, frames, hub, room, max_batch);
-        timeout(std::time::Duration::from_secs(1), write)
-            .await
-            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-    }
-
-    /// The last frames (a close): nothing is pushed after them. Within a second.
-    async fn last(&mut self, frames: &[u8], shutdown: bool) {
-        let Writer { io, outbox, .. } = self;
-        let _ = timeout(std::time::Duration::from_secs(1), async {
-            outbox.take_over(io).await?;
-            io.write_all(frames).await?;
-            io.flush().await?;
-            if shutdown {
-                io.shutdown().await?;
+            Either::Right(tls) => {
+                Box::pin(connection(tls, None, &early, state, room, cursor)).await
             }
-            Ok::<_, std::io::Error>(())
-        })
-        .await;
+        },
+        Err(up) => Box::pin(connection(TokioIo::new(up), None, &[], state, room, cursor)).await,
     }
 }
 
