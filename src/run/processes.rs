@@ -174,7 +174,9 @@ pub(super) async fn run_transport(
         base.display()
     ));
     let children = Children::start(&scenario_file, &base, processes, start)?;
-    let ended = children.wait(cancel, &note).await;
+    note(&children.describe());
+    let measuring = start + run.scenario.warmup;
+    let ended = children.wait(cancel, measuring, &note).await;
     owner.stop().await;
     let dirs = ended?;
     let merged = merge::sum_dirs(&dirs).context("adding up the generator processes' results")?;
@@ -298,15 +300,25 @@ impl Children {
     async fn wait(
         mut self,
         cancel: &CancellationToken,
+        measuring: SystemTime,
         note: &dyn Fn(&str),
     ) -> anyhow::Result<Vec<PathBuf>> {
         let mut failed: Option<anyhow::Error> = None;
         let mut stopping = false;
         let mut left = self.each.len();
         let deadline = tokio::time::sleep(Duration::MAX / 4);
-        tokio::pin!(deadline);
+        let until = measuring
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        let measured = tokio::time::sleep(until);
+        let mut told = false;
+        tokio::pin!(deadline, measured);
         while left > 0 {
             tokio::select! {
+                () = &mut measured, if !told => {
+                    told = true;
+                    note("measuring: the generator processes' common window has begun");
+                }
                 () = cancel.cancelled(), if !stopping => {
                     stopping = true;
                     self.signal(Signal::SIGINT);
@@ -351,6 +363,16 @@ impl Children {
             Some(e) => Err(e),
             None => Ok(self.each.into_iter().map(|(_, _, dir, _)| dir).collect()),
         }
+    }
+
+    /// Each child's name and pid, for the progress note.
+    fn describe(&self) -> String {
+        let each: Vec<String> = self
+            .each
+            .iter()
+            .map(|(name, pid, _, _)| format!("{name} pid {pid}"))
+            .collect();
+        format!("started {}", each.join(", "))
     }
 
     /// Sends `signal` to every child not yet reaped (one that exited but is not reaped yet is
