@@ -34,6 +34,8 @@ pub(super) struct Part<'a> {
     pub(super) metrics: &'a TransportMetrics,
     /// Its shard figures (from `metrics.sharding`).
     pub(super) figures: &'a ShardFigures,
+    /// What it was pointed at, when the shards' targets differ.
+    pub(super) target: Option<&'a str>,
 }
 
 /// The whole run from its shards, in index order.
@@ -229,5 +231,6 @@ fn summary(p: &Part<'_>) -> ShardSummary {
         client_peak_rss_kib: m.client_usage.peak_rss_kib,
         measure_start_unix: m.timeseries.start_unix,
         complete: m.complete,
+        target: p.target.map(str::to_owned),
     }
 }
