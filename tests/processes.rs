@@ -212,3 +212,42 @@ fn ctrl_c_stops_every_generator_process_and_writes_merged_partial_results() {
         "{seen}"
     );
 }
+
+#[test]
+fn two_generator_processes_each_load_their_own_instance_of_a_fleet() {
+    common::backplane::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let toml = scenario(2, "2s").replace(
+        "[transports.ws]\n[transports.longpoll]\nhold = \"30s\"\n[transports.sse]\n",
+        "[transports.ws]\ninstances = 2\n",
+    );
+    let mut child = start(dir.path(), &toml, &out);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{stderr}");
+    let rows = summary(&out);
+    assert_eq!(rows.len(), 1, "{stderr}");
+    // Messages published through either instance reach the subscribers of both, through Redis.
+    assert_eq!(rows[0].messages_published, 30);
+    assert_eq!(rows[0].deliveries, 900, "{stderr}");
+    assert_eq!(rows[0].lost, 0);
+    let m = wsbench::report::stored::load_metrics(&out)
+        .unwrap()
+        .remove(0);
+    let Some(Sharding::Merged(shards)) = &m.sharding else {
+        panic!("not merged");
+    };
+    let targets: Vec<&str> = shards.iter().filter_map(|s| s.target.as_deref()).collect();
+    assert_eq!(targets.len(), 2, "{targets:?}");
+    assert_ne!(targets[0], targets[1]);
+    assert!(
+        targets.iter().all(|t| t.contains("server_pid")),
+        "{targets:?}"
+    );
+}

@@ -74,10 +74,14 @@ pub async fn run_with(args: RunArgs, outlets: &Outlets, tag: &str) -> anyhow::Re
     // The built-in server holds as many connections as the clients do. It is our child: it
     // inherits the limit set here and raises its soft limit to this hard one, so one check
     // refuses early for both, before any server starts. Generator children raise their own.
-    if processes == 1 || scenario.plans().iter().any(|p| p.target.is_none()) {
-        os::raise_nofile(connections + SPARE_FILES)
-            .context("raising the open-file limit for the clients and the built-in server")?;
-    }
+    // Spread over processes, every server instance was checked to fit under the ceiling.
+    let needed = if processes == 1 {
+        connections
+    } else {
+        per_process
+    };
+    os::raise_nofile(needed + SPARE_FILES)
+        .context("raising the open-file limit for the clients and the built-in server")?;
     let ports = os::ephemeral_ports().context("reading the loopback port range")?;
     let plans = scenario.plans();
     let sources = source_plans(&scenario, &plans, connections, ports, slice.as_ref())?;

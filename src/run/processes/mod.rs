@@ -31,6 +31,7 @@ use crate::metrics::TransportMetrics;
 use crate::os;
 use crate::protocol::TransportKind;
 use crate::scenario::Scenario;
+use crate::scenario::scaling::Balancer;
 
 /// Lines of a failed child's stderr quoted in the run's error.
 const LAST_LINES: usize = 10;
@@ -110,24 +111,38 @@ pub(super) fn count(
     }
     for plan in scenario.plans() {
         let kind = plan.kind();
-        if plan.target.is_none() && !plan.scaling.is_default() {
+        if plan.target.is_some() {
+            continue;
+        }
+        if plan.scaling.balancer == Balancer::Haproxy {
             return Err(unsupported(&format!(
-                "[scaling.{kind}] instances are not loaded from several generator processes yet; \
-                 run them with `wsbench serve` and set [target] {kind}"
+                "HAProxy is one process too, holding two descriptors per connection; use \
+                 [transports.{kind}] balancer = \"client\", each generator process then loads \
+                 its own instance"
             )));
         }
-        if plan.target.is_none() && connections + super::SPARE_FILES > per_process {
+        let instances = plan.scaling.instances;
+        // Generator process i loads instance i % instances.
+        let per_instance =
+            connections.div_ceil(u64::from(processes)) * u64::from(processes.div_ceil(instances));
+        if per_instance + super::SPARE_FILES > per_process {
             return Err(ProcessesError::ServerTooSmall {
                 kind,
                 connections,
                 processes,
                 per_process,
-                instances: u32::try_from(connections.div_ceil(per_process.max(1)))
-                    .unwrap_or(u32::MAX),
+                instances: instances_for(connections, per_process),
             });
         }
     }
     Ok(processes)
+}
+
+/// The built-in server instances `connections` need when one process may open `per_process`
+/// descriptors and keeps some spare.
+pub(super) fn instances_for(connections: u64, per_process: u64) -> u32 {
+    let per_instance = per_process.saturating_sub(super::SPARE_FILES).max(1);
+    u32::try_from(connections.div_ceil(per_instance).max(1)).unwrap_or(u32::MAX)
 }
 
 /// Runs `run` as `processes` generator children against one server started here; returns their
@@ -154,18 +169,24 @@ pub(super) async fn run_transport(
     };
     note(&describe(&server, &target));
     let (owner, serving) = server.spawn_owner();
-    let pid = match &*serving.borrow() {
-        Processes::Ours { pid, .. } => *pid,
-        Processes::External(pid) => *pid,
-        Processes::Fleet(_) => None,
+    // Where each generator process aims, with the pid it samples: a fleet's instances in turn.
+    let aims: Vec<(std::net::SocketAddr, Option<u32>)> = match &*serving.borrow() {
+        Processes::Ours { pid, .. } | Processes::External(pid) => vec![(target.addr, *pid)],
+        Processes::Fleet(fleet) => {
+            let spread = target.spread.addrs().iter().copied();
+            spread.zip(fleet.instance_pids()).collect()
+        }
     };
     let kind = run.transport.kind();
     let base = dir.join("processes").join(run.label);
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
-    let scenario_file = base.join("scenario.toml");
-    let text = child_scenario(run.scenario, kind, &url(kind, target.addr), pid)?;
-    std::fs::write(&scenario_file, text)
-        .with_context(|| format!("writing {}", scenario_file.display()))?;
+    let mut scenarios = Vec::new();
+    for (i, (addr, pid)) in aims.iter().enumerate() {
+        let file = base.join(format!("scenario-{i}.toml"));
+        let text = child_scenario(run.scenario, kind, &url(kind, *addr), *pid)?;
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+        scenarios.push(file);
+    }
     let start = start_time(run.scenario);
     note(&format!(
         "{processes} generator processes, each a shard of the clients from its own loopback \
@@ -173,7 +194,7 @@ pub(super) async fn run_transport(
         humantime::format_rfc3339_seconds(start),
         base.display()
     ));
-    let children = Children::start(&scenario_file, &base, processes, start)?;
+    let children = Children::start(&scenarios, &base, processes, start)?;
     note(&children.describe());
     let measuring = start + run.scenario.warmup;
     let ended = children.wait(cancel, measuring, &note).await;
@@ -211,8 +232,14 @@ fn child_scenario(
     let label = kind.label();
     if let Some(toml::Value::Table(transports)) = table.get_mut("transports") {
         transports.retain(|name, _| name == label);
+        // The instances are this process's to run; each child sees one server.
+        if let Some(toml::Value::Table(own)) = transports.get_mut(label) {
+            own.remove("instances");
+            own.remove("balancer");
+        }
     }
     table.remove("variants");
+    table.remove("backplane");
     let mut target = toml::Table::new();
     target.insert(label.into(), url.into());
     if let Some(pid) = pid {
@@ -246,8 +273,14 @@ struct Children {
 }
 
 impl Children {
-    /// Starts `count` children running `scenario`, their files under `base`.
-    fn start(scenario: &Path, base: &Path, count: u32, at: SystemTime) -> anyhow::Result<Self> {
+    /// Starts `count` children, child i running `scenarios[i % scenarios.len()]` (one per
+    /// server instance), their files under `base`.
+    fn start(
+        scenarios: &[PathBuf],
+        base: &Path,
+        count: u32,
+        at: SystemTime,
+    ) -> anyhow::Result<Self> {
         let bin = std::env::current_exe().context("finding the wsbench executable")?;
         let at = humantime::format_rfc3339_nanos(at).to_string();
         let mut children = Children {
@@ -263,6 +296,7 @@ impl Children {
             let file = |p: &Path| {
                 std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))
             };
+            let scenario = &scenarios[i as usize % scenarios.len()];
             let mut child = Command::new(&bin)
                 .arg("run")
                 .arg(scenario)
@@ -409,3 +443,6 @@ pub(super) fn per_process(spare: u64) -> anyhow::Result<u64> {
     let ceiling = os::nofile_ceiling().context("reading the open-file limit")?;
     Ok(ceiling.saturating_sub(spare).max(1))
 }
+
+#[cfg(test)]
+mod tests;
