@@ -292,6 +292,10 @@ fn a_fleets_shards_merge_with_what_each_targeted_and_other_loads_are_refused() {
     let out = dir("merged");
     let merged = merge(&out, &[a.clone(), b.clone()]).unwrap();
     assert_eq!(merged.transports, [("ws".to_string(), 2)]);
+    // One line under the table names each process, and what it targeted.
+    let per = merged.table.split("Per process: ").nth(1).unwrap();
+    assert!(per.starts_with("0/2 "), "{per}");
+    assert!(per.contains(" at ws = \"ws://127.0.0.1:9002/ws\""), "{per}");
     let m = load_metrics(&out).unwrap().remove(0);
     let Some(Sharding::Merged(shards)) = &m.sharding else {
         panic!("not merged: {:?}", m.sharding);
