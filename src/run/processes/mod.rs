@@ -43,9 +43,6 @@ const STOP_GRACE: Duration = Duration::from_secs(60);
 /// (which the merged run checks again).
 const WROTE_RESULTS: [i32; 2] = [0, 99];
 
-/// Exit code of a child stopped by an interrupt, its partial results written.
-const INTERRUPTED: i32 = 130;
-
 /// Why a run cannot be spread over processes as asked. Bad input: exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessesError {
@@ -53,8 +50,10 @@ pub enum ProcessesError {
     #[error(
         "{connections} connections need {processes} generator processes (one may open {per_process} \
          files), and the built-in {kind} server, one process too, cannot hold them all: set \
-         [target] {kind} to servers of your own, or [scaling.{kind}] instances = {instances} \
-         (instances on a shared Redis)"
+         [transports.{kind}] instances = {instances} (instances on a shared Redis, each loaded by \
+         its own generator processes), or [target] {kind} to servers of your own, or raise the \
+         open-file limit to {needed} (`ulimit -Hn {needed}` as root, CAP_SYS_RESOURCE, or \
+         LimitNOFILE={needed} in a systemd unit)"
     )]
     ServerTooSmall {
         /// The transport.
@@ -67,6 +66,8 @@ pub enum ProcessesError {
         per_process: u64,
         /// Server instances that would hold them.
         instances: u32,
+        /// Open files one process would need to hold them all.
+        needed: u64,
     },
     /// Something a sharded run cannot do, asked of a run in several processes.
     #[error("[clients] processes = {processes}: {reason}")]
@@ -125,24 +126,24 @@ pub(super) fn count(
         // Generator process i loads instance i % instances.
         let per_instance =
             connections.div_ceil(u64::from(processes)) * u64::from(processes.div_ceil(instances));
-        if per_instance + super::SPARE_FILES > per_process {
+        if per_instance > per_process {
             return Err(ProcessesError::ServerTooSmall {
                 kind,
                 connections,
                 processes,
                 per_process,
                 instances: instances_for(connections, per_process),
+                needed: connections + super::SPARE_FILES,
             });
         }
     }
     Ok(processes)
 }
 
-/// The built-in server instances `connections` need when one process may open `per_process`
-/// descriptors and keeps some spare.
+/// The built-in server instances `connections` need when one process may hold `per_process`
+/// of them (its descriptor ceiling less the spare files).
 pub(super) fn instances_for(connections: u64, per_process: u64) -> u32 {
-    let per_instance = per_process.saturating_sub(super::SPARE_FILES).max(1);
-    u32::try_from(connections.div_ceil(per_instance).max(1)).unwrap_or(u32::MAX)
+    u32::try_from(connections.div_ceil(per_process.max(1)).max(1)).unwrap_or(u32::MAX)
 }
 
 /// Runs `run` as `processes` generator children against one server started here; returns their
@@ -368,9 +369,9 @@ impl Children {
                     self.reaped[index] = true;
                     let (name, pid, _, stderr) = &self.each[index];
                     let code = status.as_ref().ok().and_then(ExitStatus::code);
-                    let fine = code.is_some_and(|c| {
-                        WROTE_RESULTS.contains(&c) || (stopping && c == INTERRUPTED)
-                    });
+                    // Interrupted, a child's own end is no failure: whatever it wrote is merged.
+                    let fine = cancel.is_cancelled()
+                        || code.is_some_and(|c| WROTE_RESULTS.contains(&c));
                     if fine {
                         note(&format!("{name} (pid {pid}) finished"));
                         continue;
