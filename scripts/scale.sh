@@ -11,6 +11,10 @@
 # Part 2 — ws at 2 msg/s against one `wsbench serve` per run, alternating the yardstick client and
 #   wsbench's generator PAIRS times per size: generator CPU per delivery and p50, and their ratios.
 # Needs ~20,000 open files per process (19.5k connections): the hard limit here is 20,000.
+# Checks, after the tables: at every size from 19,000 up, the built-in WebSocket server holds at
+# most $MAX_WS_SERVER_KIB (default 5) KiB of RSS per connection; exits 1 if not, so a server that
+# grows per connection again is seen (idle, scripts/idle-memory.py at 19,000: 14.3 KiB on e783629,
+# 1.85 KiB on f07e068, both 2026-12-07).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"1000 5000 10000 19500"}
@@ -74,9 +78,9 @@ for n in $sizes; do
   done
 done
 
-python3 - "$out" "$sizes" "$pairs" <<'P'
+python3 - "$out" "$sizes" "$pairs" "${MAX_WS_SERVER_KIB:-5}" <<'P'
 import csv, json, sys, statistics
-out, sizes, pairs = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
+out, sizes, pairs, max_ws_kib = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), float(sys.argv[4])
 def row(d):
     try:
         return next(csv.DictReader(open(f"{out}/{d}/summary.csv")))
@@ -116,4 +120,20 @@ for n in sizes:
     if ys and ws:
         my, mw, mpy, mpw = (statistics.median(v) for v in (ys, ws, yp, wp))
         print(f"| {n} | {my:.2f} | {mw:.2f} | {mw/my:.2f} | {mpy:.1f} | {mpw:.1f} | {mpw/mpy:.2f} | {','.join(lost)} |")
+print()
+failed = 0
+for n in sizes:
+    if int(n) < 19000:
+        continue
+    r = row(f"scale-ws-{n}")
+    kib = r.get("server_rss_per_connection_kib") if r else None
+    if not kib:
+        print(f"check FAILED: ws server memory at {n} subscribers: no figure (the run failed)")
+        failed += 1
+    elif float(kib) > max_ws_kib:
+        print(f"check FAILED: ws server memory at {n} subscribers: {float(kib):.2f} KiB per connection, above {max_ws_kib:g}")
+        failed += 1
+    else:
+        print(f"check ok: ws server memory at {n} subscribers: {float(kib):.2f} KiB per connection (at most {max_ws_kib:g})")
+sys.exit(1 if failed else 0)
 P

@@ -32,8 +32,8 @@ pub struct RunPlan {
     pub connections: u64,
     /// Built-in server instances; 0 for an external `[target]`.
     pub instances: u32,
-    /// Processes on the machine during the run: the generator, the server instances, and the
-    /// redis-server and HAProxy wsbench starts for them.
+    /// Processes on the machine during the run: the generator (or its generator processes),
+    /// the server instances, and the redis-server and HAProxy wsbench starts for them.
     pub processes: u32,
     /// Messages sent in the warmup and the measured phase together; `None` in saturation mode
     /// (`window`), where the server's pace decides.
@@ -42,8 +42,8 @@ pub struct RunPlan {
     pub measured_messages: Option<u64>,
     /// Deliveries expected from the measured messages (each times its room's subscribers).
     pub expected_deliveries: Option<u64>,
-    /// Open files each process is given: the generator's, and each built-in server's (a file
-    /// per subscriber and publisher, and spare).
+    /// Open files each process is given: each generator process's, and each built-in server's
+    /// (a file per subscriber and publisher it holds, and spare).
     pub descriptors: u64,
     /// Local ports reserved: one per subscriber and publisher.
     pub ports: u64,
@@ -82,7 +82,10 @@ pub fn check(
         let reserved = u64::from(scenario.clients.subscribers)
             + u64::from(scenario.clients.idle)
             + u64::from(scenario.publish.publishers);
-        let descriptors = reserved + SPARE_FILES;
+        // Past one process's files, `run` spreads the clients over generator processes.
+        let ceiling = os::nofile_ceiling()?.saturating_sub(SPARE_FILES).max(1);
+        let generators = scenario.clients.processes.count(reserved, ceiling);
+        let descriptors = reserved.div_ceil(u64::from(generators.max(1))) + SPARE_FILES;
         os::nofile_step(descriptors, soft, hard, nr_open, os::may_raise_hard_limit())?;
         let target = scenario
             .targets
@@ -102,7 +105,7 @@ pub fn check(
             defaults: in_file.as_ref().is_some_and(|k| !k.contains(&kind)),
             connections,
             instances,
-            processes: 1 + instances + redis + haproxy,
+            processes: generators + instances + redis + haproxy,
             messages,
             measured_messages,
             expected_deliveries: measured_messages.map(|m| expected(&scenario, m)),

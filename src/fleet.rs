@@ -132,6 +132,14 @@ impl FleetProcesses {
             })
     }
 
+    /// Each instance's pid, in order; `None` for one killed.
+    pub fn instance_pids(&self) -> Vec<Option<u32>> {
+        self.instances
+            .iter()
+            .map(|i| i.as_ref().ok().map(|(pid, _)| *pid))
+            .collect()
+    }
+
     /// Every process's use now, and Redis's bytes (a quick `INFO` on loopback).
     pub fn mark(&self) -> FleetMark {
         FleetMark {

@@ -277,3 +277,66 @@ fn merging_refuses_what_is_not_one_runs_shards() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_fleets_shards_merge_with_what_each_targeted_and_other_loads_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |name: &str| tmp.path().join(name);
+    // Each shard loaded its own server instance: only `[target]` differs.
+    let aimed = |port: u16, pid: u32, rate: u32| {
+        format!(
+            "{SCENARIO}\n[publish]\nrate = {rate}\n\n[target]\nws = \"ws://127.0.0.1:{port}/ws\"\nserver_pid = {pid}\n"
+        )
+    };
+    let a = write(&dir("a"), &aimed(9001, 11, 10), shard(0, 2, Duration::ZERO));
+    let b = write(&dir("b"), &aimed(9002, 12, 10), shard(1, 2, Duration::ZERO));
+    let out = dir("merged");
+    let merged = merge(&out, &[a.clone(), b.clone()]).unwrap();
+    assert_eq!(merged.transports, [("ws".to_string(), 2)]);
+    // One line under the table names each process, and what it targeted.
+    let per = merged.table.split("Per process: ").nth(1).unwrap();
+    assert!(per.starts_with("0/2 "), "{per}");
+    assert!(per.contains(" at ws = \"ws://127.0.0.1:9002/ws\""), "{per}");
+    let m = load_metrics(&out).unwrap().remove(0);
+    let Some(Sharding::Merged(shards)) = &m.sharding else {
+        panic!("not merged: {:?}", m.sharding);
+    };
+    let targets: Vec<Option<&str>> = shards.iter().map(|s| s.target.as_deref()).collect();
+    assert_eq!(
+        targets,
+        [
+            Some("ws = \"ws://127.0.0.1:9001/ws\", server_pid = 11"),
+            Some("ws = \"ws://127.0.0.1:9002/ws\", server_pid = 12"),
+        ]
+    );
+    assert_eq!(summary(&out).deliveries, 10 * 20);
+
+    // Shards of one server record no target of their own.
+    let same = write(
+        &dir("same"),
+        &aimed(9001, 11, 10),
+        shard(1, 2, Duration::ZERO),
+    );
+    merge(&dir("merged-same"), &[a.clone(), same]).unwrap();
+    let m = load_metrics(&dir("merged-same")).unwrap().remove(0);
+    let Some(Sharding::Merged(shards)) = &m.sharding else {
+        panic!("not merged");
+    };
+    assert!(shards.iter().all(|s| s.target.is_none()));
+
+    // A different load is refused, wherever it sits beside a different target.
+    let faster = write(
+        &dir("faster"),
+        &aimed(9002, 12, 20),
+        shard(1, 2, Duration::ZERO),
+    );
+    let e = refused(&[a, faster], &dir("merged-faster"));
+    assert!(
+        matches!(&e, MergeError::ScenarioDiffers { line: 5, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("\"rate = 10\" vs \"rate = 20\""),
+        "{e}"
+    );
+}

@@ -71,6 +71,7 @@ fn chat_toml_loads_with_its_values() {
             idle_phase: None,
             idle: 0,
             timestamps: wsbench::wire::stamp::Clock::default(),
+            processes: wsbench::scenario::processes::Processes::Auto,
         },
         publish: Publish {
             publishers: 10,
@@ -234,7 +235,7 @@ fn unknown_key_in_a_table() {
     assert_eq!(
         err(&base_with(6, "conect_rate = 500")),
         "scenarios/x.toml:6:1: [clients] conect_rate: unknown field `conect_rate`, \
-         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`, `idle`, `timestamps`"
+         expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`, `idle`, `timestamps`, `processes`"
     );
 }
 

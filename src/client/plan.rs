@@ -289,6 +289,11 @@ impl Spread {
             next: Default::default(),
         }
     }
+
+    /// The addresses taken in turn (empty: the target's own).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
 }
 
 impl Target {

@@ -1,6 +1,7 @@
 //! `wsbench merge OUT DIR...`: the results directories of a sharded run (`wsbench run --shard
 //! I/N`) added up into one results directory, exactly, that `wsbench report` and `compare`
-//! read like any other.
+//! read like any other. The shards share one scenario, all but its `[target]`: a fleet's
+//! shards may each have loaded their own server instance, and each keeps what it targeted.
 //!
 //! Owns reading the shards back (through [`report::stored`](crate::report::stored), as `wsbench
 //! report` does), the checks that they are the complete, non-overlapping shards of one run, and
@@ -39,7 +40,7 @@ pub enum MergeError {
     },
     /// Two shards ran different scenarios (loads, transports or targets): they are not one run.
     #[error(
-        "{} and {} ran different scenarios (scenario.toml line {line}: {a_line:?} vs {b_line:?}): shards of one run share one scenario",
+        "{} and {} ran different scenarios (scenario.toml line {line}: {a_line:?} vs {b_line:?}): shards of one run share one scenario, all but its [target]",
         .a.display(), .b.display()
     )]
     ScenarioDiffers {
@@ -118,6 +119,8 @@ struct Shard {
     label: String,
     facts: RunFacts,
     scenario_toml: String,
+    /// Its scenario's `[target]`, as `key = value` pairs.
+    target: String,
     metrics: Vec<TransportMetrics>,
 }
 
@@ -130,17 +133,11 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
     if let Some(same) = dirs.iter().find(|d| same_dir(d, out)) {
         return Err(MergeError::OutIsAShard(same.clone()));
     }
-    check_scenarios(&shards)?;
-    let Some(first) = shards.first() else {
-        return Err(MergeError::Missing(vec!["every shard (none given)".into()]));
-    };
-    let mut merged = Vec::new();
-    let mut transports = Vec::new();
-    for m in &first.metrics {
-        let parts = parts_of(&shards, &m.transport)?;
-        transports.push((m.transport.clone(), parts.len() as u32));
-        merged.push(sum::add(&parts));
-    }
+    let (first, merged) = add_up(&shards)?;
+    let transports = merged
+        .iter()
+        .map(|m| (m.transport.clone(), shard_count(m)))
+        .collect();
     let started = shards
         .iter()
         .filter_map(|s| humantime::parse_rfc3339(&s.facts.started_utc).ok())
@@ -170,6 +167,38 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
     Ok(Merged { table, transports })
 }
 
+/// The shards' results directories `dirs` added up, one entry per transport, without writing
+/// anything: what `wsbench run` does with the results of the generator processes it started.
+pub fn sum_dirs(dirs: &[PathBuf]) -> Result<Vec<TransportMetrics>, MergeError> {
+    let shards = dirs
+        .iter()
+        .map(|d| read(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(add_up(&shards)?.1)
+}
+
+/// Checks that `shards` are one run's and adds them up per transport; with the first shard.
+fn add_up(shards: &[Shard]) -> Result<(&Shard, Vec<TransportMetrics>), MergeError> {
+    let targets_differ = check_scenarios(shards)?;
+    let Some(first) = shards.first() else {
+        return Err(MergeError::Missing(vec!["every shard (none given)".into()]));
+    };
+    let mut merged = Vec::new();
+    for m in &first.metrics {
+        let parts = parts_of(shards, &m.transport, targets_differ)?;
+        merged.push(sum::add(&parts));
+    }
+    Ok((first, merged))
+}
+
+/// How many shards a merged transport was added up from.
+fn shard_count(m: &TransportMetrics) -> u32 {
+    match &m.sharding {
+        Some(Sharding::Merged(shards)) => shards.len() as u32,
+        _ => 1,
+    }
+}
+
 fn read(dir: &Path) -> Result<Shard, MergeError> {
     let err = |source| MergeError::Read {
         dir: dir.to_owned(),
@@ -190,6 +219,7 @@ fn read(dir: &Path) -> Result<Shard, MergeError> {
         dir: dir.to_owned(),
         label: dir.display().to_string(),
         facts,
+        target: target_of(&scenario_toml),
         scenario_toml,
         metrics,
     })
@@ -204,38 +234,76 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 /// Every shard ran the first one's scenario (the resolved `scenario.toml`, flags applied),
-/// hence its transports and load.
-fn check_scenarios(shards: &[Shard]) -> Result<(), MergeError> {
+/// hence its transports and load; only their `[target]` may differ (a fleet's shards, each
+/// pointed at its own server instance). Returns whether the targets differ.
+fn check_scenarios(shards: &[Shard]) -> Result<bool, MergeError> {
     let Some(first) = shards.first() else {
-        return Ok(());
+        return Ok(false);
     };
+    let mut targets_differ = false;
     for other in &shards[1..] {
         if other.scenario_toml == first.scenario_toml {
             continue;
         }
-        let mut a = first.scenario_toml.lines();
-        let mut b = other.scenario_toml.lines();
-        let mut line = 1;
+        let mut a = load_lines(&first.scenario_toml);
+        let mut b = load_lines(&other.scenario_toml);
         loop {
             match (a.next(), b.next()) {
-                (Some(x), Some(y)) if x == y => line += 1,
+                (Some((_, x)), Some((_, y))) if x == y => {}
+                (None, None) => break,
                 (x, y) => {
+                    let line = x.or(y).map_or(1, |(n, _)| n);
                     return Err(MergeError::ScenarioDiffers {
                         a: first.dir.clone(),
                         b: other.dir.clone(),
                         line,
-                        a_line: x.unwrap_or("(end of file)").to_owned(),
-                        b_line: y.unwrap_or("(end of file)").to_owned(),
+                        a_line: x.map_or("(end of file)", |(_, l)| l).to_owned(),
+                        b_line: y.map_or("(end of file)", |(_, l)| l).to_owned(),
                     });
                 }
             }
         }
+        targets_differ = true;
     }
-    Ok(())
+    Ok(targets_differ)
+}
+
+/// The lines of a resolved `scenario.toml` that say what load ran, with their 1-based numbers:
+/// every line but those of its `[target]` table (what a shard was pointed at).
+fn load_lines(toml: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut in_target = false;
+    toml.lines()
+        .enumerate()
+        .filter(move |(_, line)| {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_target = line == "[target]";
+            }
+            !in_target
+        })
+        .map(|(i, line)| (i + 1, line))
+}
+
+/// A shard's `[target]` table as one line of `key = value` pairs.
+fn target_of(toml: &str) -> String {
+    let mut in_target = false;
+    let mut pairs = Vec::new();
+    for line in toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_target = line == "[target]";
+        } else if in_target && !line.is_empty() && !line.starts_with('#') {
+            pairs.push(line);
+        }
+    }
+    pairs.join(", ")
 }
 
 /// The shards of `transport`, in index order, checked to be all of one run's, each once.
-fn parts_of<'a>(shards: &'a [Shard], transport: &str) -> Result<Vec<Part<'a>>, MergeError> {
+fn parts_of<'a>(
+    shards: &'a [Shard],
+    transport: &str,
+    targets_differ: bool,
+) -> Result<Vec<Part<'a>>, MergeError> {
     let mut parts: Vec<(&'a Path, Part<'a>)> = Vec::new();
     for shard in shards {
         // Same scenario, same transports: every shard has this one.
@@ -260,6 +328,7 @@ fn parts_of<'a>(shards: &'a [Shard], transport: &str) -> Result<Vec<Part<'a>>, M
                 dir: &shard.label,
                 metrics,
                 figures,
+                target: targets_differ.then_some(shard.target.as_str()),
             },
         ));
     }

@@ -14,7 +14,8 @@
 //!   the same first slot, whatever its clock.
 //!
 //! Not sums, said where they are used: the server's figures (every shard samples the same
-//! process over the same window: the largest is kept), the ramp's length and the measured
+//! process over the same window: the largest is kept; a fleet's shards that each targeted their
+//! own instance are summed over the instances), the ramp's length and the measured
 //! phase's (the longest), and the generator's lag (the worst shard's).
 
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub(super) struct Part<'a> {
     pub(super) metrics: &'a TransportMetrics,
     /// Its shard figures (from `metrics.sharding`).
     pub(super) figures: &'a ShardFigures,
+    /// What it was pointed at, when the shards' targets differ.
+    pub(super) target: Option<&'a str>,
 }
 
 /// The whole run from its shards, in index order.
@@ -59,7 +62,7 @@ pub(super) fn add(parts: &[Part<'_>]) -> TransportMetrics {
         handshakes: a.handshakes + b.handshakes,
         handshake_total: a.handshake_total + b.handshake_total,
     });
-    let server_usage = ms().filter_map(|m| m.server_usage).max_by_key(|u| u.cpu);
+    let server_usage = server_usage(parts);
     let idle = ms().filter_map(|m| m.idle).reduce(|mut a, b| {
         a.merge(&b);
         a
@@ -232,6 +235,29 @@ fn add_series(parts: &[Part<'_>], published: Vec<u64>, connected: u64) -> TimeSe
 }
 
 /// What the merged run keeps of one shard, for its per-shard section.
+/// The server's use: per target the largest any shard sampled (shards of one server sample the
+/// same process), summed over the targets (a fleet's instances, one per shard group).
+fn server_usage(parts: &[Part<'_>]) -> Option<ProcessUsage> {
+    let mut by_target: Vec<(Option<&str>, ProcessUsage)> = Vec::new();
+    for p in parts {
+        let Some(u) = p.metrics.server_usage else {
+            continue;
+        };
+        match by_target.iter_mut().find(|(t, _)| *t == p.target) {
+            Some((_, kept)) if u.cpu > kept.cpu => *kept = u,
+            Some(_) => {}
+            None => by_target.push((p.target, u)),
+        }
+    }
+    by_target
+        .into_iter()
+        .map(|(_, u)| u)
+        .reduce(|a, b| ProcessUsage {
+            cpu: a.cpu + b.cpu,
+            peak_rss_kib: a.peak_rss_kib + b.peak_rss_kib,
+        })
+}
+
 fn summary(p: &Part<'_>) -> ShardSummary {
     let m = p.metrics;
     let latency = &m.clients.latency_us;
@@ -248,5 +274,6 @@ fn summary(p: &Part<'_>) -> ShardSummary {
         client_peak_rss_kib: m.client_usage.peak_rss_kib,
         measure_start_unix: m.timeseries.start_unix,
         complete: m.complete,
+        target: p.target.map(str::to_owned),
     }
 }

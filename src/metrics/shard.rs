@@ -199,6 +199,9 @@ pub struct ShardSummary {
     pub measure_start_unix: Duration,
     /// Whether its run completed.
     pub complete: bool,
+    /// What it was pointed at (its scenario's `[target]`, as `key = value` pairs), when the
+    /// shards of a fleet each loaded their own server; `None` when every shard loaded the same.
+    pub target: Option<String>,
 }
 
 /// How a transport's figures relate to a sharded run; `None` in [`super::TransportMetrics`] for

@@ -143,6 +143,20 @@ pub fn raise_nofile(needed: u64) -> Result<u64, OsError> {
     }
 }
 
+/// The most descriptors this process can have: its hard open-file limit, or `fs.nr_open` when
+/// it may raise the hard limit (as [`raise_nofile`] would).
+pub fn nofile_ceiling() -> Result<u64, OsError> {
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|source| OsError::Sys {
+        what: "getrlimit(RLIMIT_NOFILE)",
+        source,
+    })?;
+    if may_raise_hard_limit() {
+        Ok(nr_open().unwrap_or(hard).max(hard))
+    } else {
+        Ok(hard)
+    }
+}
+
 /// Whether this process may raise its hard open-file limit: CAP_SYS_RESOURCE is in its effective
 /// set (`CapEff` in `/proc/self/status`). Unreadable means no.
 pub fn may_raise_hard_limit() -> bool {

@@ -55,6 +55,8 @@ pub(super) struct StoredSummary {
     client_peak_rss_kib: u64,
     measure_start_unix_ns: u64,
     complete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -152,6 +154,7 @@ impl From<&ShardSummary> for StoredSummary {
             client_peak_rss_kib,
             measure_start_unix,
             complete,
+            target,
         } = s;
         StoredSummary {
             figures: figures.into(),
@@ -166,6 +169,7 @@ impl From<&ShardSummary> for StoredSummary {
             client_peak_rss_kib: *client_peak_rss_kib,
             measure_start_unix_ns: nanos(*measure_start_unix),
             complete: *complete,
+            target: target.clone(),
         }
     }
 }
@@ -185,6 +189,7 @@ impl From<StoredSummary> for ShardSummary {
             client_peak_rss_kib: s.client_peak_rss_kib,
             measure_start_unix: Duration::from_nanos(s.measure_start_unix_ns),
             complete: s.complete,
+            target: s.target,
         }
     }
 }
@@ -221,6 +226,7 @@ mod tests {
                 client_peak_rss_kib: 4_096,
                 measure_start_unix: Duration::new(1_700_000_000, 700),
                 complete: true,
+                target: Some("ws = \"ws://127.0.0.1:9000/ws\"".into()),
             }]),
         ] {
             let json = serde_json::to_string(&StoredSharding::from(&sharding)).unwrap();

@@ -6,7 +6,7 @@
 //! `html::shards`'.
 
 use super::format::group;
-use crate::metrics::{Sharding, TransportMetrics};
+use crate::metrics::{ShardSummary, Sharding, TransportMetrics};
 
 /// The notes for `metrics`, in run order.
 pub fn notes(metrics: &[TransportMetrics]) -> Vec<String> {
@@ -40,11 +40,33 @@ fn note(m: &TransportMetrics) -> Option<String> {
         Sharding::Merged(shards) => format!(
             "{}: merged from {} shards. Latency is from same-shard deliveries only ({} of {}: each \
              shard timed its own publishers' messages, on its own clock); delivery, loss, \
-             duplicates and order count every delivery of every shard.",
+             duplicates and order count every delivery of every shard. Per process: {}.",
             m.transport,
             shards.len(),
             group(timed),
             group(delivered),
+            per_process(shards),
         ),
     })
+}
+
+/// Each shard's process in a few words: its slice, its CPU and peak memory, what it targeted.
+fn per_process(shards: &[ShardSummary]) -> String {
+    let each: Vec<String> = shards
+        .iter()
+        .map(|s| {
+            let aimed = s
+                .target
+                .as_deref()
+                .and_then(|t| t.split(", ").next())
+                .map_or(String::new(), |t| format!(" at {t}"));
+            format!(
+                "{} {:.2} s CPU, {:.0} MiB peak{aimed}",
+                s.figures.slice.label(),
+                s.client_cpu.as_secs_f64(),
+                s.client_peak_rss_kib as f64 / 1024.0
+            )
+        })
+        .collect();
+    each.join("; ")
 }

@@ -30,6 +30,7 @@ use crate::scenario::{self, Scenario, TransportPlan};
 use crate::tls;
 
 mod owner;
+mod processes;
 mod server;
 mod usage;
 
@@ -70,10 +71,18 @@ pub async fn run_with(args: RunArgs, outlets: &Outlets, tag: &str) -> anyhow::Re
     plan.start_at = args.start_at.clone();
     plan.live_buckets = outlets.wants_buckets();
     let connections = u64::from(plan.subscribing() + plan.publishers);
+    let per_process = processes::per_process(SPARE_FILES)?;
+    let processes = processes::count(&scenario, connections, per_process, slice.is_some())?;
     // The built-in server holds as many connections as the clients do. It is our child: it
     // inherits the limit set here and raises its soft limit to this hard one, so one check
-    // refuses early for both, before any server starts.
-    os::raise_nofile(connections + SPARE_FILES)
+    // refuses early for both, before any server starts. Generator children raise their own.
+    // Spread over processes, every server instance was checked to fit under the ceiling.
+    let needed = if processes == 1 {
+        connections
+    } else {
+        per_process
+    };
+    os::raise_nofile(needed + SPARE_FILES)
         .context("raising the open-file limit for the clients and the built-in server")?;
     let ports = os::ephemeral_ports().context("reading the loopback port range")?;
     let plans = scenario.plans();
@@ -132,7 +141,12 @@ pub async fn run_with(args: RunArgs, outlets: &Outlets, tag: &str) -> anyhow::Re
             sources,
         };
         let tap = outlets.transport(&format!("{label}{tag}"));
-        match run_transport(run, &server_bin, &cancel, args.quiet, tap.as_ref()).await {
+        let measured = if processes > 1 {
+            processes::run_transport(run, processes, &server_bin, &cancel, args.quiet, &dir).await
+        } else {
+            run_transport(run, &server_bin, &cancel, args.quiet, tap.as_ref()).await
+        };
+        match measured {
             Ok(metrics) => {
                 if let Some(tap) = &tap {
                     tap.finished(&metrics);
@@ -250,6 +264,7 @@ pub fn is_bad_input(error: &anyhow::Error) -> bool {
     beyond_the_machine
         || error.downcast_ref::<source::SourceError>().is_some()
         || error.downcast_ref::<shard::ShardError>().is_some()
+        || error.downcast_ref::<processes::ProcessesError>().is_some()
         || error.downcast_ref::<scenario::ScenarioError>().is_some()
 }
 

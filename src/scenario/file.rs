@@ -130,6 +130,8 @@ pub struct ClientsTable {
     pub idle: Opt<i64>,
     /// `timestamps`: `"kernel"` or `"user"`, whose clock says when a message arrived.
     pub timestamps: Opt<String>,
+    /// `processes`: `"auto"` or how many generator processes share the clients.
+    pub processes: Opt<toml::Value>,
 }
 
 /// `[clients] reconnect`: exponential backoff with jitter between reconnection attempts.
@@ -411,6 +413,7 @@ impl From<&Scenario> for ScenarioFile {
                 idle_phase: s.clients.idle_phase.and_then(d),
                 idle: (s.clients.idle > 0).then(|| v(i64::from(s.clients.idle))),
                 timestamps: Some(v(s.clients.timestamps.label().to_owned())),
+                processes: Some(v(s.clients.processes.toml_value())),
             },
             publish: PublishTable {
                 publishers: int(s.publish.publishers),

@@ -158,7 +158,7 @@ mod tests {
         let base = "duration = \"1s\"\n[clients]\nsubscribers = 1\n";
         assert_eq!(
             err(&format!("{base}bogus = 2\n")),
-            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`, `idle`, `timestamps`"
+            "x.toml:4:1: [clients] bogus: unknown field `bogus`, expected one of `subscribers`, `connect_rate`, `reconnect`, `slow_readers`, `slow_read_pause`, `source_addresses`, `churn`, `idle_phase`, `idle`, `timestamps`, `processes`"
         );
         assert_eq!(
             err("duration = \"1s\"\n[clients]\nsubscribers = \"many\"\n"),

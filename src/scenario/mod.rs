@@ -28,6 +28,7 @@ mod idle;
 mod locate;
 mod overrides;
 pub mod plan;
+pub mod processes;
 mod readers;
 pub mod rooms;
 mod rules;
@@ -174,6 +175,9 @@ pub struct Clients {
     /// Whose clock says when a message arrived: the kernel's receive stamp (the default where
     /// the platform has one) or the user-space read ([`crate::wire::stamp`]).
     pub timestamps: crate::wire::stamp::Clock,
+    /// How many generator processes the clients are spread over (`"auto"`: as many as their
+    /// descriptors need).
+    pub processes: processes::Processes,
 }
 
 /// The idle phase when `[clients] idle` asks for idle connections and `idle_phase` is not given.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::fields::Rules;
 use super::fields::{Field, blame, unwritten};
 use super::file::{ClientsTable, NetworkTable, PublishTable, TargetTable};
+use super::processes::{self, Processes};
 use super::scaling::Scaling;
 use super::sources::{self, SourceAddresses};
 use super::target::Endpoint;
@@ -48,6 +49,7 @@ pub(super) struct ClientsRead {
     pub idle: u32,
     pub idle_phase: Option<Duration>,
     pub timestamps: Clock,
+    pub processes: Processes,
 }
 
 /// `[publish]`.
@@ -170,6 +172,12 @@ impl Rules<'_> {
         let churn = self.or(clients.churn, 0);
         let (idle, idle_phase) = self.idle(clients.idle, clients.idle_phase)?;
         let timestamps = self.timestamps(clients.timestamps, Clock::kernel_available())?;
+        let processes = match clients.processes {
+            None => Processes::Auto,
+            Some(v) => processes::parse(&v.value).map_err(|message| {
+                self.invalid(self.origin(&v.source), "[clients] processes", message)
+            })?,
+        };
         self.int_in(&subscribers, "[clients] subscribers", 1..=1_000_000)?;
         self.int_in(&connect_rate, "[clients] connect_rate", 1..=100_000)?;
         self.int_in(&churn, "[clients] churn", 0..=100_000)?;
@@ -206,6 +214,7 @@ impl Rules<'_> {
             idle,
             idle_phase,
             timestamps,
+            processes,
         })
     }
 

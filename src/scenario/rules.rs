@@ -297,6 +297,7 @@ fn build(
             idle_phase: clients.idle_phase,
             idle: clients.idle,
             timestamps: clients.timestamps,
+            processes: clients.processes,
         },
         publish: Publish {
             publishers: count(publish.publishers),

@@ -26,6 +26,7 @@ pub mod relay;
 mod serving;
 pub mod shared;
 pub mod sse;
+mod writer;
 pub mod ws;
 
 use std::future::Future;
