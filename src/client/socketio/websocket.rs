@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
 use super::polling::Polling;
-use super::{Seen, Session, engine_path, silence_limit, take_packet};
+use super::{Recovery, Seen, Session, engine_path, silence_limit, take_packet};
 use crate::client::conn::Stream;
 use crate::client::ctx::Ctx;
 use crate::client::failure::ConnectError;
@@ -36,6 +36,8 @@ pub(in crate::client) struct OverWs {
     deadline: Instant,
     /// Counts carried over from the polling session this one was upgraded from.
     carried: Counts,
+    /// The session id and offset to recover after (with `recovery = true`).
+    pub(super) recovery: Recovery,
 }
 
 /// Opens a WebSocket to the Engine.IO path for `sid` (none: a fresh session).
@@ -82,11 +84,13 @@ fn protocol(step: &str, what: impl std::fmt::Display) -> ConnectError {
 
 impl OverWs {
     /// A session over WebSocket from the start: the open packet, the namespace connect and its
-    /// answer, then the room's join event if the run has rooms.
+    /// answer, then the room's join event if the run has rooms. The connect asks to recover the
+    /// session `recovery` holds, if any.
     pub(super) async fn dial(
         ctx: &Arc<Ctx>,
         options: &SocketIo,
         room: RoomId,
+        recovery: Recovery,
     ) -> Result<OverWs, ConnectError> {
         let step = "socket.io handshake";
         let mut ws = open(ctx, options, None).await?;
@@ -108,6 +112,7 @@ impl OverWs {
             handshake,
             early: VecDeque::new(),
             carried: Counts::default(),
+            recovery,
         };
         session.connect_namespace(ctx, options, room).await?;
         Ok(session)
@@ -124,15 +129,18 @@ impl OverWs {
         let step = "socket.io connect";
         let io = |e: WsError| ConnectError::new(e.kind(), format!("{step}: {e}"));
         self.ws
-            .send_text(engineio::connect(&self.namespace))
+            .send_text(self.recovery.connect(&self.namespace))
             .await
             .map_err(io)?;
-        let (namespace, early) = (&self.namespace, &mut self.early);
+        let (namespace, early, recovery) = (&self.namespace, &mut self.early, &mut self.recovery);
         let mut pings = 0;
         read_until(&mut self.ws, step, |m| {
             match engineio::packet(m).map_err(|e| protocol(step, e))? {
                 Packet::Message(body) => match engineio::socketio(body, namespace) {
-                    engineio::SocketIo::Connect => return Ok(true),
+                    engineio::SocketIo::Connect(json) => {
+                        recovery.connected(json);
+                        return Ok(true);
+                    }
                     engineio::SocketIo::ConnectError(why) => {
                         return Err(ConnectError::new(
                             FailureKind::Rejected,
@@ -200,6 +208,7 @@ impl OverWs {
             .map_err(|e| ConnectError::new(e.kind(), format!("{step}: {e}")))?;
         let mut carried = Counts::default();
         polled.tally(&mut carried);
+        let recovery = std::mem::take(&mut polled.recovery);
         Ok(Session::WebSocket(Box::new(OverWs {
             ws,
             namespace: options.namespace.clone(),
@@ -208,6 +217,7 @@ impl OverWs {
             early: std::mem::take(&mut polled.early),
             handshake: polled.handshake.clone(),
             carried,
+            recovery,
         })))
     }
 
@@ -226,16 +236,17 @@ impl OverWs {
         if !self.early.is_empty() {
             for event in self.early.drain(..) {
                 on_data(&event);
+                self.recovery.read(&event, &self.namespace);
             }
             return Ok(Received::Data);
         }
         let mut seen = Seen::default();
         let mut failed = Ok(());
-        let namespace = &self.namespace;
+        let (namespace, recovery) = (&self.namespace, &mut self.recovery);
         tokio::select! {
             read = self.ws.next(|m| {
                 if failed.is_ok() {
-                    failed = take_packet(m, namespace, &mut seen, &mut on_data);
+                    failed = take_packet(m, namespace, &mut seen, recovery, &mut on_data);
                 }
             }) => { read?; }
             () = sleep_until(self.deadline) => return Err(WsError::Silent),
@@ -264,6 +275,7 @@ impl OverWs {
     /// Moves what the polling phase counted into the run's.
     pub(super) fn tally(&mut self, counts: &mut Counts) {
         counts.merge(&std::mem::take(&mut self.carried));
+        self.recovery.tally(counts);
     }
 }
 
