@@ -1,14 +1,17 @@
 //! Socket.IO's connection-state recovery under the drop fault, against Socket.IO's own chat
-//! server (socket.io 4.8, Node; `scripts/peers/socketio/start.sh`): the same drops with the
-//! server's recovery on and the client asking for it (`recovery = true`) lose and duplicate
-//! nothing, over WebSocket and over long-polling; without it each reconnect is a fresh join and
-//! loses exactly what was emitted while away.
+//! server (socket.io 4.8, Node; `scripts/peers/socketio/start.sh`): with the server's recovery
+//! on and the client asking for it (`recovery = true`) the same drops lose and duplicate nothing,
+//! over WebSocket and over long-polling; without it each reconnect is a fresh join and loses
+//! exactly what was emitted while it was away.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
 mod common;
 
 use std::path::Path;
+
+use wsbench::metrics::TransportMetrics;
+use wsbench::report::Summary;
 
 /// Socket.IO's chat server (pinging every 300 ms, giving up 300 ms later) with `env`.
 fn start(log: &Path, env: &[(&str, &str)]) -> common::peers::Peer {
@@ -23,46 +26,102 @@ fn start(log: &Path, env: &[(&str, &str)]) -> common::peers::Peer {
 
 const SUBSCRIBERS: u64 = 40;
 
-/// 40 subscribers, 2 publishers at 40 msg/s for 3 s, a quarter of the subscribers reset at 1 s
-/// and 2 s; they come back after 60–200 ms.
-fn scenario(port: u16, pid: u32, recovery: bool) -> String {
+/// A run's phase, drop ticks and reconnect backoff, and the messages it publishes.
+#[derive(Clone, Copy)]
+struct Timing {
+    duration: &'static str,
+    every: &'static str,
+    backoff: &'static str,
+    published: u64,
+}
+
+/// 3 s, ticks at 1 s and 2 s, back within 30–200 ms.
+const QUICKLY: Timing = Timing {
+    duration: "3s",
+    every: "1s",
+    backoff: "{ initial = \"60ms\", max = \"200ms\" }",
+    published: 120,
+};
+
+/// 5 s, ticks at 2 s and 4 s, back after 0.75–1.5 s: later than the server (pinging every
+/// 300 ms, waiting 300 ms for the pong) takes to notice a lost long-polling client. It sees no
+/// reset when no request is in flight on the connection that goes, so the session lives on until
+/// its ping timeout, and only then is it kept for recovery: a client back sooner is answered
+/// with a new session (counted as `not_recovered`).
+const AFTER_PING_TIMEOUT: Timing = Timing {
+    duration: "5s",
+    every: "2s",
+    backoff: "{ initial = \"1500ms\", max = \"1500ms\" }",
+    published: 200,
+};
+
+/// 40 subscribers, 2 publishers at 40 msg/s, a quarter of the subscribers reset at each tick
+/// of the drop fault, over `transports`, asking for recovery or not.
+fn scenario(port: u16, pid: u32, transports: &str, recovery: bool, timing: Timing) -> String {
+    let Timing {
+        duration,
+        every,
+        backoff,
+        ..
+    } = timing;
     format!(
-        "duration = \"3s\"\ndrain = \"5s\"\n[clients]\nsubscribers = {SUBSCRIBERS}\n\
-         connect_rate = 1000\nreconnect = {{ initial = \"60ms\", max = \"200ms\" }}\n\
-         [publish]\npublishers = 2\nrate = 40\n\
-         [faults]\ndrop = {{ every = \"1s\", fraction = 0.25 }}\n\
-         [target]\nsocketio = {{ url = \"http://127.0.0.1:{port}\", \
-         transports = [\"polling\", \"websocket\"], recovery = {recovery} }}\nserver_pid = {pid}\n"
+        "duration = \"{duration}\"\ndrain = \"5s\"\n[clients]\nsubscribers = {SUBSCRIBERS}\n\
+         connect_rate = 1000\nreconnect = {backoff}\n[publish]\npublishers = 2\nrate = 40\n\
+         [faults]\ndrop = {{ every = \"{every}\", fraction = 0.25 }}\n[target]\n\
+         socketio = {{ url = \"http://127.0.0.1:{port}\", transports = {transports}, \
+         recovery = {recovery} }}\nserver_pid = {pid}\n"
     )
 }
 
-#[test]
-fn recovery_loses_and_duplicates_nothing_under_drops() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = start(&dir.path().join("node.log"), &[("RECOVERY", "1")]);
-    let (_, rows, metrics) = common::run_scenario(&scenario(node.port, node.pid, true));
-    let labels: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
-    assert_eq!(labels, ["socketio-polling", "socketio-websocket"]);
-    for (row, m) in rows.iter().zip(&metrics) {
+/// What recovery must show: each reset connection came back once and was recovered, and the
+/// server replayed exactly what was emitted while it was away.
+fn check_recovered(rows: &[Summary], metrics: &[TransportMetrics], timing: Timing) {
+    assert_eq!(rows.len(), 1);
+    for (row, m) in rows.iter().zip(metrics) {
         let t = &row.transport;
-        // Ticks at 1 s and 2 s, each resetting round(0.25 × 40) = 10; each came back once.
+        // Two ticks, each resetting round(0.25 × 40) = 10; each came back once.
         assert_eq!(row.dropped, 20, "{t}");
         assert_eq!((row.reconnects, row.io_errors), (20, 0), "{t}");
-        // Every reconnect was recovered: the server replayed what was emitted while away.
         assert_eq!(m.clients.counts.not_recovered, 0, "{t}");
         assert_eq!((row.lost, row.duplicated, row.foreign), (0, 0, 0), "{t}");
-        assert_eq!(row.messages_published, 120, "{t}");
-        assert_eq!(row.deliveries, 120 * SUBSCRIBERS, "{t}");
+        assert_eq!(row.messages_published, timing.published, "{t}");
+        assert_eq!(row.deliveries, timing.published * SUBSCRIBERS, "{t}");
         assert_eq!(row.deliveries, row.deliveries_expected, "{t}");
         assert_eq!(row.delivered_pct, Some(100.0), "{t}");
     }
 }
 
 #[test]
+fn recovery_over_websocket_loses_and_duplicates_nothing_under_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(&dir.path().join("node.log"), &[("RECOVERY", "1")]);
+    let toml = scenario(node.port, node.pid, "[\"websocket\"]", true, QUICKLY);
+    let (_, rows, metrics) = common::run_scenario(&toml);
+    check_recovered(&rows, &metrics, QUICKLY);
+}
+
+#[test]
+fn recovery_over_polling_loses_and_duplicates_nothing_once_the_server_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(&dir.path().join("node.log"), &[("RECOVERY", "1")]);
+    let toml = scenario(
+        node.port,
+        node.pid,
+        "[\"polling\"]",
+        true,
+        AFTER_PING_TIMEOUT,
+    );
+    let (_, rows, metrics) = common::run_scenario(&toml);
+    check_recovered(&rows, &metrics, AFTER_PING_TIMEOUT);
+}
+
+#[test]
 fn without_recovery_a_drop_loses_what_was_emitted_while_away_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(&dir.path().join("node.log"), &[]);
-    let (_, rows, metrics) = common::run_scenario(&scenario(node.port, node.pid, false));
+    let both = "[\"polling\", \"websocket\"]";
+    let (_, rows, metrics) =
+        common::run_scenario(&scenario(node.port, node.pid, both, false, QUICKLY));
     assert_eq!(rows.len(), 2);
     for (row, m) in rows.iter().zip(&metrics) {
         let t = &row.transport;

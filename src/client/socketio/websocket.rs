@@ -57,7 +57,8 @@ async fn open(
         .map_err(|e| ConnectError::new(e.kind(), format!("socket.io websocket: {e}")))
 }
 
-/// Reads whole messages until `done` says so; each goes to `done` in order.
+/// Reads whole messages until `done` says so; each goes to `done` in order, and so do those
+/// after it in the same read: a connect answer shares a read with the events right behind it.
 async fn read_until(
     ws: &mut ours::Client<Stream>,
     step: &str,
@@ -66,8 +67,8 @@ async fn read_until(
     loop {
         let mut finished = Ok(false);
         ws.next(|m| {
-            if matches!(finished, Ok(false)) {
-                finished = done(m);
+            if let Ok(before) = finished {
+                finished = done(m).map(|now| before || now);
             }
         })
         .await
@@ -96,6 +97,8 @@ impl OverWs {
         let mut ws = open(ctx, options, None).await?;
         let mut handshake = None;
         read_until(&mut ws, step, |m| match engineio::packet(m) {
+            // Nothing else is due before the connect but a ping, answered at the next.
+            _ if handshake.is_some() => Ok(true),
             Ok(Packet::Open(json)) => {
                 handshake = Some(engineio::handshake(json).map_err(|e| protocol(step, e))?);
                 Ok(true)
@@ -185,8 +188,10 @@ impl OverWs {
             ws.send_text(engineio::PROBE.to_vec())
                 .await
                 .map_err(|e| ConnectError::new(e.kind(), format!("{step}: {e}")))?;
+            let mut answered = false;
             read_until(&mut ws, step, |m| {
-                if m == engineio::PROBE_ANSWER {
+                if answered || m == engineio::PROBE_ANSWER {
+                    answered = true;
                     Ok(true)
                 } else {
                     Err(protocol(step, "the probe was not answered"))
