@@ -141,8 +141,16 @@ pub struct SocketIoTable {
     pub join_event: Option<String>,
     /// Connection-state recovery on reconnects (default `false`: a fresh join, as the official
     /// client against a server without it).
+    #[serde(default, deserialize_with = "recovery_flag")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery: Option<bool>,
+}
+
+/// `recovery = true|false`, with an error that names the key (serde's would name only the table).
+fn recovery_flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    <bool as serde::Deserialize>::deserialize(d)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom("recovery must be true or false"))
 }
 
 /// The modes a stack's `transports` list names, in run order (all of them when absent), or what
