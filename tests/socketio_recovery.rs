@@ -1,8 +1,8 @@
 //! Socket.IO's connection-state recovery under the drop fault, against Socket.IO's own chat
 //! server (socket.io 4.8, Node; `scripts/peers/socketio/start.sh`): with the server's recovery
 //! on and the client asking for it (`recovery = true`) the same drops lose and duplicate nothing,
-//! over WebSocket and over long-polling; without it each reconnect is a fresh join and loses
-//! exactly what was emitted while it was away.
+//! over WebSocket, over long-polling and after the upgrade (rooms restored with the session);
+//! without it each reconnect is a fresh join and loses exactly what was emitted while away.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
@@ -123,6 +123,30 @@ fn recovery_over_polling_loses_and_duplicates_nothing_once_the_server_noticed() 
     );
     let (_, rows, metrics) = common::run_scenario(&toml);
     check_recovered(&rows, &metrics, AFTER_PING_TIMEOUT);
+}
+
+#[test]
+fn a_recovered_session_keeps_its_room_after_an_upgrade() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(&dir.path().join("node.log"), &[("RECOVERY", "1")]);
+    let toml = scenario(
+        node.port,
+        node.pid,
+        "[\"upgrade\"], join_event = \"join\"",
+        true,
+        QUICKLY,
+    )
+    .replace("[faults]", "[rooms]\ncount = 2\n[faults]");
+    let (_, rows, metrics) = common::run_scenario(&toml);
+    let (row, m) = (&rows[0], &metrics[0]);
+    assert_eq!((row.dropped, row.reconnects, row.io_errors), (20, 20, 0));
+    assert_eq!(m.clients.counts.not_recovered, 0);
+    assert_eq!(m.clients.counts.stayed_on_polling, 0);
+    // Two rooms of 20, a publisher in each: the server replayed each its own room's messages.
+    assert_eq!(row.deliveries, QUICKLY.published * SUBSCRIBERS / 2);
+    assert_eq!(row.deliveries, row.deliveries_expected);
+    assert_eq!((row.lost, row.duplicated, row.misrouted), (0, 0, 0));
 }
 
 #[test]
