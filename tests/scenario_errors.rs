@@ -1588,3 +1588,22 @@ fn an_existing_redis_for_the_instances() {
         "{msg}"
     );
 }
+
+#[test]
+fn socketio_recovery_is_asked_for_with_a_boolean() {
+    let head = "duration = \"2s\"\n[clients]\nsubscribers = 4\n[publish]\npublishers = 1\nrate = 4\n[target]\n";
+    let with = |value: &str| {
+        format!(
+            "{head}socketio = {{ url = \"http://127.0.0.1:3000\", transports = [\"websocket\"]{value} }}\n"
+        )
+    };
+    let recovery = |text: &str| match &parse(Path::new(PATH), text).unwrap().transports[..] {
+        [Transport::SocketIo(io)] => io.recovery,
+        other => panic!("{other:?}"),
+    };
+    assert!(!recovery(&with("")));
+    assert!(recovery(&with(", recovery = true")));
+    let msg = err(&with(", recovery = \"yes\""));
+    assert!(msg.starts_with("scenarios/x.toml:8"), "{msg}");
+    assert!(msg.contains("recovery must be true or false"), "{msg}");
+}

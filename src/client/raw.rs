@@ -126,7 +126,7 @@ impl Dial for Client<Stream> {
         let mut client = Client::new(super::conn::connect(ctx).await?);
         let on_wire = ctx.plan.on_wire(room);
         let since = match resuming {
-            Resuming::No => None,
+            Resuming::No | Resuming::Stack(_) => None,
             Resuming::Fresh => Some(None),
             Resuming::After(n) => Some(Some(n)),
         };

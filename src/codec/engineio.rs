@@ -125,8 +125,9 @@ pub fn handshake(json: &[u8]) -> Result<Handshake, EngineIoError> {
 /// A Socket.IO packet, as a client cares about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketIo<'a> {
-    /// `0`: the namespace is connected (the server's answer to ours).
-    Connect,
+    /// `0…`: the namespace is connected (the server's answer to ours); its JSON (`{"sid":…}`,
+    /// with `"pid"` when the server recovers connection state) follows, or nothing.
+    Connect(&'a [u8]),
     /// `4…`: the server refused the namespace; the JSON says why.
     ConnectError(&'a [u8]),
     /// `1`: the server left the namespace.
@@ -157,7 +158,7 @@ pub fn socketio<'a>(message: &'a [u8], namespace: &str) -> SocketIo<'a> {
         }
     };
     match kind {
-        b'0' => SocketIo::Connect,
+        b'0' => SocketIo::Connect(rest),
         b'1' => SocketIo::Disconnect,
         b'2' => SocketIo::Event(rest),
         b'4' => SocketIo::ConnectError(rest),
@@ -178,6 +179,45 @@ pub fn connect(namespace: &str) -> Vec<u8> {
     let mut out = b"40".to_vec();
     namespace_part(&mut out, namespace);
     out
+}
+
+/// The Engine.IO message that connects to `namespace` asking the server to recover session
+/// `pid` after `offset` (Socket.IO's connection-state recovery): `40{"pid":…,"offset":…}`.
+pub fn connect_recovering(namespace: &str, pid: &str, offset: &str) -> Vec<u8> {
+    let mut out = connect(namespace);
+    // A map of strings always serialises.
+    out.extend_from_slice(
+        serde_json::json!({ "pid": pid, "offset": offset })
+            .to_string()
+            .as_bytes(),
+    );
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct ConnectJson {
+    pid: Option<String>,
+}
+
+/// The recoverable session id (`pid`) in a connect answer's JSON, if the server gave one (it
+/// does only with connection-state recovery on).
+pub fn connect_pid(json: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ConnectJson>(json).ok()?.pid
+}
+
+/// The offset a server with connection-state recovery appends to every event it emits, as the
+/// event's last argument: a short string of `[0-9A-Za-z_-]`, after at least one other argument.
+/// `None` if the last argument is not such a string. Read from the end without parsing the
+/// JSON: a `"` right after a `,` cannot be inside a string (there it would be escaped).
+pub fn event_offset(event: &[u8]) -> Option<&str> {
+    let inner = event.strip_suffix(b"\"]")?;
+    let start = inner.iter().rposition(|&b| b == b'"')?;
+    let offset = &inner[start + 1..];
+    let token = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
+    if offset.is_empty() || !offset.iter().all(token) || start < 2 || inner[start - 1] != b',' {
+        return None;
+    }
+    std::str::from_utf8(offset).ok()
 }
 
 /// The Engine.IO message that emits `event` with one string argument in `namespace`:
@@ -252,10 +292,13 @@ mod tests {
             event("/chat", "m", "say \"hi\""),
             b"42/chat,[\"m\",\"say \\\"hi\\\"\"]"
         );
-        assert_eq!(socketio(b"0{\"sid\":\"x\"}", "/"), SocketIo::Connect);
+        assert_eq!(
+            socketio(b"0{\"sid\":\"x\"}", "/"),
+            SocketIo::Connect(b"{\"sid\":\"x\"}")
+        );
         assert_eq!(
             socketio(b"0/chat,{\"sid\":\"x\"}", "/chat"),
-            SocketIo::Connect
+            SocketIo::Connect(b"{\"sid\":\"x\"}")
         );
         assert_eq!(socketio(b"0/chat,{}", "/"), SocketIo::Other);
         assert_eq!(socketio(b"2[\"m\",1]", "/chat"), SocketIo::Other);
@@ -272,5 +315,32 @@ mod tests {
         assert!(valid_namespace("/chat"));
         assert!(!valid_namespace("chat"));
         assert!(!valid_namespace("/a,b"));
+    }
+
+    #[test]
+    fn connection_state_recovery_packets() {
+        assert_eq!(
+            connect_recovering("/", "p1", "MsX-4_a"),
+            b"40{\"offset\":\"MsX-4_a\",\"pid\":\"p1\"}"
+        );
+        assert_eq!(
+            connect_recovering("/chat", "p", "o"),
+            b"40/chat,{\"offset\":\"o\",\"pid\":\"p\"}"
+        );
+        assert_eq!(
+            connect_pid(b"{\"sid\":\"s\",\"pid\":\"Vb3\"}").as_deref(),
+            Some("Vb3")
+        );
+        assert_eq!(connect_pid(b"{\"sid\":\"s\"}"), None);
+        assert_eq!(connect_pid(b""), None);
+        assert_eq!(
+            event_offset(b"[\"chat message\",\"a \\\",\\\"b\",\"MsX-4_a\"]"),
+            Some("MsX-4_a")
+        );
+        // No offset: the envelope is the last argument, or the last is not a string.
+        assert_eq!(event_offset(b"[\"chat message\",\"a b\"]"), None);
+        assert_eq!(event_offset(b"[\"m\",\"x\\\",\\\"ab\"]"), None);
+        assert_eq!(event_offset(b"[\"m\",1]"), None);
+        assert_eq!(event_offset(b"[\"m\"]"), None);
     }
 }

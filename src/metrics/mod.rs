@@ -102,6 +102,10 @@ pub struct Counts {
     pub stale: u64,
     /// Socket.IO sessions in `upgrade` mode whose WebSocket probe failed: they stayed on polling.
     pub stayed_on_polling: u64,
+    /// Socket.IO reconnects that asked for connection-state recovery and were answered with a
+    /// new session (the server no longer held the old one, or not the offset asked after):
+    /// what was published while away is lost.
+    pub not_recovered: u64,
     /// Subscribers whose connection the drop fault reset (`[faults] drop`); each is also an
     /// `io_error` only if it never got back.
     pub dropped: u64,
@@ -125,6 +129,7 @@ impl Counts {
         self.misrouted += other.misrouted;
         self.stale += other.stale;
         self.stayed_on_polling += other.stayed_on_polling;
+        self.not_recovered += other.not_recovered;
         self.dropped += other.dropped;
     }
 }

@@ -57,11 +57,18 @@ pub fn model(s: &Scenario) -> String {
             Transport::Sse => {
                 line.push_str("; sse: one event stream per subscriber, resumed with Last-Event-ID")
             }
-            Transport::SocketIo(io) => line.push_str(&format!(
-                "; socketio-{}: Engine.IO v4 sessions; publishers emit \"{}\" on their own session",
-                io.mode.name(),
-                io.event
-            )),
+            Transport::SocketIo(io) => {
+                line.push_str(&format!(
+                    "; socketio-{}: Engine.IO v4 sessions; publishers emit \"{}\" on their own session",
+                    io.mode.name(),
+                    io.event
+                ));
+                if io.recovery {
+                    line.push_str(
+                        ", reconnects ask for connection-state recovery (session id and last offset)",
+                    );
+                }
+            }
             Transport::Nchan(n) => line.push_str(&format!(
                 "; nchan-{}: subscribers at {}, publishers POST to {}",
                 n.mode.name(),

@@ -302,7 +302,8 @@ fn run_id(started: SystemTime) -> String {
 }
 
 /// What the clients received or did that is counted apart from deliveries, said in words: a
-/// server's replayed history (`stale`), Socket.IO sessions left on polling.
+/// server's replayed history (`stale`), Socket.IO sessions left on polling,
+/// and reconnects the server did not recover.
 fn counted_apart(counts: &crate::metrics::Counts) -> Vec<String> {
     let mut notes = Vec::new();
     if counts.stale > 0 {
@@ -316,6 +317,13 @@ fn counted_apart(counts: &crate::metrics::Counts) -> Vec<String> {
         notes.push(format!(
             "{} sessions stayed on polling: their WebSocket upgrade probe failed",
             counts.stayed_on_polling
+        ));
+    }
+    if counts.not_recovered > 0 {
+        notes.push(format!(
+            "{} Socket.IO reconnects asked for connection-state recovery and got a new session: \
+             what was published while they were away is lost",
+            counts.not_recovered
         ));
     }
     notes

@@ -295,6 +295,7 @@ impl Transport {
                 namespace: "/".to_string(),
                 event: stack::DEFAULT_EVENT.to_string(),
                 join_event: None,
+                recovery: false,
             }),
             TransportKind::Nchan => Transport::Nchan(Nchan {
                 mode: NchanMode::Sse,

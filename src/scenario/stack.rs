@@ -51,6 +51,9 @@ pub struct SocketIo {
     pub event: String,
     /// With rooms: the event emitted with the room id right after connecting (`"join"`).
     pub join_event: Option<String>,
+    /// Asks for connection-state recovery: a session that breaks reconnects with the server's
+    /// session id and the offset of the last event read, and the server replays what it missed.
+    pub recovery: bool,
 }
 
 impl SocketIo {
@@ -136,6 +139,18 @@ pub struct SocketIoTable {
     /// With rooms: the event emitted with the room id after connecting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub join_event: Option<String>,
+    /// Connection-state recovery on reconnects (default `false`: a fresh join, as the official
+    /// client against a server without it).
+    #[serde(default, deserialize_with = "recovery_flag")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<bool>,
+}
+
+/// `recovery = true|false`, with an error that names the key (serde's would name only the table).
+fn recovery_flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    <bool as serde::Deserialize>::deserialize(d)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom("recovery must be true or false"))
 }
 
 /// The modes a stack's `transports` list names, in run order (all of them when absent), or what
@@ -248,6 +263,7 @@ pub fn socketio_runs(
             namespace: namespace.clone(),
             event: event.clone(),
             join_event: table.join_event.clone(),
+            recovery: table.recovery.unwrap_or(false),
         })
         .collect();
     Ok((endpoint, runs))
@@ -263,6 +279,7 @@ pub fn socketio_table(url: &str, runs: &[&SocketIo]) -> Option<SocketIoTable> {
         namespace: Some(first.namespace.clone()),
         path: Some(first.path.clone()),
         join_event: first.join_event.clone(),
+        recovery: first.recovery.then_some(true),
     })
 }
 

@@ -6,7 +6,8 @@
 //! event of its namespace to the inbox (which finds the envelope inside the JSON), answers the
 //! server's pings with pongs, and takes a server silent for its announced ping interval and
 //! timeout for dead. A session that breaks is a fresh join, as the official client's reconnect
-//! is without connection-state recovery.
+//! is without connection-state recovery; with `recovery = true` it asks the server to recover it
+//! ([`Recovery`]).
 //!
 //! # Layout
 //! - [`polling`]: a session over long-polling (a `GET` always in flight, `POST`s for what the
@@ -24,7 +25,7 @@ use tokio::time::Instant;
 use super::ctx::Ctx;
 use super::failure::ConnectError;
 use super::inbox::Inbox;
-use super::ws::{Connection, Dial, Received, Resuming, WsError};
+use super::ws::{Connection, Dial, Received, Resuming, StackCursor, WsError};
 use crate::codec::engineio::{self, Handshake};
 use crate::metrics::{Counts, FailureKind};
 use crate::protocol::RoomId;
@@ -85,6 +86,93 @@ fn broken(what: impl std::fmt::Display) -> WsError {
     ))
 }
 
+/// Connection-state recovery as socket.io-client does it (`recovery = true`): the session id the
+/// server's connect answer gives (`pid`) and the offset of the last event read (the server
+/// appends it to every event as the last argument) go into the next session's connect; the
+/// server then restores the session, its rooms too, replays what was emitted since that offset
+/// and answers with the same `pid`. An answer with another `pid` is a session not recovered,
+/// counted: what was emitted while away is lost, as on a fresh join.
+#[derive(Debug, Default)]
+struct Recovery {
+    /// The scenario asked for it; otherwise nothing is kept and the connect asks nothing.
+    on: bool,
+    /// The session asked to recover on this connect, then the one the server answered with.
+    pid: Option<String>,
+    /// The offset of the last event handed on.
+    offset: Option<String>,
+    /// Connects answered with a new session since the last tally.
+    refused: u64,
+}
+
+impl Recovery {
+    /// For a session that resumes as `resuming` says (where the previous one stood, if anywhere).
+    fn new(options: &SocketIo, resuming: &Resuming) -> Recovery {
+        let mut recovery = Recovery {
+            on: options.recovery,
+            ..Recovery::default()
+        };
+        if let (true, Resuming::Stack(cursor)) = (recovery.on, resuming) {
+            recovery.pid = Some(cursor.session.clone());
+            recovery.offset = Some(cursor.offset.clone());
+        }
+        recovery
+    }
+
+    /// The namespace connect: `40`, or `40{"pid":…,"offset":…}` when there is a session to
+    /// recover.
+    fn connect(&self, namespace: &str) -> Vec<u8> {
+        match (&self.pid, &self.offset) {
+            (Some(pid), Some(offset)) => engineio::connect_recovering(namespace, pid, offset),
+            _ => engineio::connect(namespace),
+        }
+    }
+
+    /// The server's connect answer (its JSON): the session to recover next time.
+    fn connected(&mut self, json: &[u8]) {
+        if !self.on {
+            return;
+        }
+        let pid = engineio::connect_pid(json);
+        let asked = self.pid.is_some() && self.offset.is_some();
+        if asked && pid != self.pid {
+            self.refused += 1;
+            self.offset = None;
+        }
+        self.pid = pid;
+    }
+
+    /// An event packet handed on: the place to recover after.
+    fn read(&mut self, packet: &[u8], namespace: &str) {
+        if !self.on {
+            return;
+        }
+        let Ok(engineio::Packet::Message(m)) = engineio::packet(packet) else {
+            return;
+        };
+        let engineio::SocketIo::Event(json) = engineio::socketio(m, namespace) else {
+            return;
+        };
+        if let Some(offset) = engineio::event_offset(json) {
+            let kept = self.offset.get_or_insert_with(String::new);
+            kept.clear();
+            kept.push_str(offset);
+        }
+    }
+
+    /// Where the session stands, once it has both a session id and an offset.
+    fn cursor(&self) -> Option<StackCursor> {
+        Some(StackCursor {
+            session: self.pid.clone()?,
+            offset: self.offset.clone()?,
+        })
+    }
+
+    /// Moves the count of sessions not recovered into the run's.
+    fn tally(&mut self, counts: &mut Counts) {
+        counts.not_recovered += std::mem::take(&mut self.refused);
+    }
+}
+
 /// The packets the session hands on, and what they told it, for one batch of received packets.
 #[derive(Debug, Default)]
 struct Seen {
@@ -102,6 +190,7 @@ fn take_packet(
     bytes: &[u8],
     namespace: &str,
     seen: &mut Seen,
+    recovery: &mut Recovery,
     on_data: &mut impl FnMut(&[u8]),
 ) -> Result<(), WsError> {
     match engineio::packet(bytes).map_err(broken)? {
@@ -110,6 +199,7 @@ fn take_packet(
         engineio::Packet::Message(m) => match engineio::socketio(m, namespace) {
             engineio::SocketIo::Event(_) => {
                 on_data(bytes);
+                recovery.read(bytes, namespace);
                 seen.events += 1;
             }
             engineio::SocketIo::Disconnect => seen.closed = true,
@@ -119,7 +209,7 @@ fn take_packet(
                     String::from_utf8_lossy(why)
                 )));
             }
-            engineio::SocketIo::Connect | engineio::SocketIo::Other => {}
+            engineio::SocketIo::Connect(_) | engineio::SocketIo::Other => {}
         },
         engineio::Packet::Open(_)
         | engineio::Packet::Pong(_)
@@ -129,19 +219,21 @@ fn take_packet(
     Ok(())
 }
 
-/// Socket.IO resumes by its own protocol (connection-state recovery), not by ours.
+/// Socket.IO resumes by its own protocol (connection-state recovery), not by ours: only a
+/// [`Resuming::Stack`] cursor is used, and only when the scenario asks for recovery.
 impl Dial for Session {
-    async fn dial(ctx: &Arc<Ctx>, room: RoomId, _: Resuming) -> Result<Self, ConnectError> {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId, resuming: Resuming) -> Result<Self, ConnectError> {
         let options = options(ctx)?;
+        let recovery = Recovery::new(options, &resuming);
         match options.mode {
             SocketIoMode::Polling => Ok(Session::Polling(Box::new(
-                polling::Polling::dial(ctx, options, room).await?,
+                polling::Polling::dial(ctx, options, room, recovery).await?,
             ))),
             SocketIoMode::WebSocket => Ok(Session::WebSocket(Box::new(
-                websocket::OverWs::dial(ctx, options, room).await?,
+                websocket::OverWs::dial(ctx, options, room, recovery).await?,
             ))),
             SocketIoMode::Upgrade => {
-                let polled = polling::Polling::dial(ctx, options, room).await?;
+                let polled = polling::Polling::dial(ctx, options, room, recovery).await?;
                 websocket::OverWs::upgrade(ctx, options, polled).await
             }
         }
@@ -179,6 +271,13 @@ impl Connection for Session {
         match self {
             Session::Polling(p) => p.tally(counts),
             Session::WebSocket(w) => w.tally(counts),
+        }
+    }
+
+    fn stack_cursor(&self) -> Option<StackCursor> {
+        match self {
+            Session::Polling(p) => p.recovery.cursor(),
+            Session::WebSocket(w) => w.recovery.cursor(),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
-use super::{Seen, broken, engine_path, silence_limit, take_packet};
+use super::{Recovery, Seen, broken, engine_path, silence_limit, take_packet};
 use crate::client::ctx::Ctx;
 use crate::client::failure::ConnectError;
 use crate::client::http::{Outgoing, Sender, connect};
@@ -63,16 +63,19 @@ pub(in crate::client) struct Polling {
     /// When the server has been silent too long.
     deadline: Instant,
     tally: Tally,
+    /// The session id and offset to recover after (with `recovery = true`).
+    pub(super) recovery: Recovery,
 }
 
 impl Polling {
     /// Opens a session: the handshake `GET`, the namespace connect `POST`ed, and the `GET` that
     /// brings the server's answer; then the room's join event if the run has rooms. The next
-    /// `GET` goes out at once.
+    /// `GET` goes out at once. The connect asks to recover the session `recovery` holds, if any.
     pub(super) async fn dial(
         ctx: &Arc<Ctx>,
         options: &SocketIo,
         room: RoomId,
+        recovery: Recovery,
     ) -> Result<Polling, ConnectError> {
         let step = "socket.io handshake";
         let sender = connect(ctx, &[]).await?;
@@ -102,10 +105,10 @@ impl Polling {
                 requests: 1,
                 ..Tally::default()
             },
+            recovery,
         };
-        session
-            .post_now(&engineio::connect(&options.namespace))
-            .await?;
+        let connect = session.recovery.connect(&options.namespace);
+        session.post_now(&connect).await?;
         // The namespace's answer comes on the next GET (with anything else already queued).
         let mut sender = Some(sender);
         loop {
@@ -138,7 +141,10 @@ impl Polling {
         for bytes in engineio::split(body) {
             match engineio::packet(bytes).map_err(|e| protocol(step, e))? {
                 Packet::Message(m) => match engineio::socketio(m, &self.namespace) {
-                    engineio::SocketIo::Connect => connected = true,
+                    engineio::SocketIo::Connect(json) => {
+                        self.recovery.connected(json);
+                        connected = true;
+                    }
                     engineio::SocketIo::ConnectError(why) => {
                         return Err(ConnectError::new(
                             FailureKind::Rejected,
@@ -229,6 +235,7 @@ impl Polling {
         if !self.early.is_empty() {
             for event in self.early.drain(..) {
                 on_data(&event);
+                self.recovery.read(&event, &self.namespace);
             }
             return Ok(Received::Data);
         }
@@ -271,7 +278,13 @@ impl Polling {
     ) -> Result<Received, WsError> {
         let mut seen = Seen::default();
         for packet in engineio::split(body) {
-            take_packet(packet, &self.namespace, &mut seen, on_data)?;
+            take_packet(
+                packet,
+                &self.namespace,
+                &mut seen,
+                &mut self.recovery,
+                on_data,
+            )?;
         }
         for _ in 0..seen.pings {
             engineio::push(&mut self.queued, engineio::PONG);
@@ -336,6 +349,7 @@ impl Polling {
         counts.messages_in_responses += t.messages;
         counts.empty_polls += t.empty;
         counts.stayed_on_polling += t.stayed;
+        self.recovery.tally(counts);
     }
 }
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 
 use super::polling::Polling;
-use super::{Seen, Session, engine_path, silence_limit, take_packet};
+use super::{Recovery, Seen, Session, engine_path, silence_limit, take_packet};
 use crate::client::conn::Stream;
 use crate::client::ctx::Ctx;
 use crate::client::failure::ConnectError;
@@ -36,6 +36,8 @@ pub(in crate::client) struct OverWs {
     deadline: Instant,
     /// Counts carried over from the polling session this one was upgraded from.
     carried: Counts,
+    /// The session id and offset to recover after (with `recovery = true`).
+    pub(super) recovery: Recovery,
 }
 
 /// Opens a WebSocket to the Engine.IO path for `sid` (none: a fresh session).
@@ -56,7 +58,8 @@ async fn open(
         .map_err(|e| ConnectError::new(e.kind(), format!("socket.io websocket: {e}")))
 }
 
-/// Reads whole messages until `done` says so; each goes to `done` in order.
+/// Reads whole messages until `done` says so; each goes to `done` in order, and so do those
+/// after it in the same read: a connect answer shares a read with the events right behind it.
 async fn read_until(
     ws: &mut ours::Client<Stream>,
     step: &str,
@@ -65,8 +68,8 @@ async fn read_until(
     loop {
         let mut finished = Ok(false);
         ws.next(|m| {
-            if matches!(finished, Ok(false)) {
-                finished = done(m);
+            if let Ok(before) = finished {
+                finished = done(m).map(|now| before || now);
             }
         })
         .await
@@ -83,16 +86,20 @@ fn protocol(step: &str, what: impl std::fmt::Display) -> ConnectError {
 
 impl OverWs {
     /// A session over WebSocket from the start: the open packet, the namespace connect and its
-    /// answer, then the room's join event if the run has rooms.
+    /// answer, then the room's join event if the run has rooms. The connect asks to recover the
+    /// session `recovery` holds, if any.
     pub(super) async fn dial(
         ctx: &Arc<Ctx>,
         options: &SocketIo,
         room: RoomId,
+        recovery: Recovery,
     ) -> Result<OverWs, ConnectError> {
         let step = "socket.io handshake";
         let mut ws = open(ctx, options, None).await?;
         let mut handshake = None;
         read_until(&mut ws, step, |m| match engineio::packet(m) {
+            // Nothing else is due before the connect but a ping, answered at the next.
+            _ if handshake.is_some() => Ok(true),
             Ok(Packet::Open(json)) => {
                 handshake = Some(engineio::handshake(json).map_err(|e| protocol(step, e))?);
                 Ok(true)
@@ -109,6 +116,7 @@ impl OverWs {
             handshake,
             early: VecDeque::new(),
             carried: Counts::default(),
+            recovery,
         };
         session.connect_namespace(ctx, options, room).await?;
         Ok(session)
@@ -125,15 +133,18 @@ impl OverWs {
         let step = "socket.io connect";
         let io = |e: WsError| ConnectError::new(e.kind(), format!("{step}: {e}"));
         self.ws
-            .send_text(engineio::connect(&self.namespace))
+            .send_text(self.recovery.connect(&self.namespace))
             .await
             .map_err(io)?;
-        let (namespace, early) = (&self.namespace, &mut self.early);
+        let (namespace, early, recovery) = (&self.namespace, &mut self.early, &mut self.recovery);
         let mut pings = 0;
         read_until(&mut self.ws, step, |m| {
             match engineio::packet(m).map_err(|e| protocol(step, e))? {
                 Packet::Message(body) => match engineio::socketio(body, namespace) {
-                    engineio::SocketIo::Connect => return Ok(true),
+                    engineio::SocketIo::Connect(json) => {
+                        recovery.connected(json);
+                        return Ok(true);
+                    }
                     engineio::SocketIo::ConnectError(why) => {
                         return Err(ConnectError::new(
                             FailureKind::Rejected,
@@ -178,8 +189,10 @@ impl OverWs {
             ws.send_text(engineio::PROBE.to_vec())
                 .await
                 .map_err(|e| ConnectError::new(e.kind(), format!("{step}: {e}")))?;
+            let mut answered = false;
             read_until(&mut ws, step, |m| {
-                if m == engineio::PROBE_ANSWER {
+                if answered || m == engineio::PROBE_ANSWER {
+                    answered = true;
                     Ok(true)
                 } else {
                     Err(protocol(step, "the probe was not answered"))
@@ -201,6 +214,7 @@ impl OverWs {
             .map_err(|e| ConnectError::new(e.kind(), format!("{step}: {e}")))?;
         let mut carried = Counts::default();
         polled.tally(&mut carried);
+        let recovery = std::mem::take(&mut polled.recovery);
         Ok(Session::WebSocket(Box::new(OverWs {
             ws,
             namespace: options.namespace.clone(),
@@ -209,6 +223,7 @@ impl OverWs {
             early: std::mem::take(&mut polled.early),
             handshake: polled.handshake.clone(),
             carried,
+            recovery,
         })))
     }
 
@@ -227,16 +242,17 @@ impl OverWs {
         if !self.early.is_empty() {
             for event in self.early.drain(..) {
                 on_data(&event);
+                self.recovery.read(&event, &self.namespace);
             }
             return Ok(Received::Data);
         }
         let mut seen = Seen::default();
         let mut failed = Ok(());
-        let namespace = &self.namespace;
+        let (namespace, recovery) = (&self.namespace, &mut self.recovery);
         tokio::select! {
             read = self.ws.next(|m| {
                 if failed.is_ok() {
-                    failed = take_packet(m, namespace, &mut seen, &mut on_data);
+                    failed = take_packet(m, namespace, &mut seen, recovery, &mut on_data);
                 }
             }) => { read?; }
             () = sleep_until(self.deadline) => return Err(WsError::Silent),
@@ -265,6 +281,7 @@ impl OverWs {
     /// Moves what the polling phase counted into the run's.
     pub(super) fn tally(&mut self, counts: &mut Counts) {
         counts.merge(&std::mem::take(&mut self.carried));
+        self.recovery.tally(counts);
     }
 }
 

@@ -10,12 +10,14 @@
 //! # Layout
 //! - [`handshake`]: our opening handshake (request bytes, response head checked with httparse).
 //! - [`ours`]: our client over any `AsyncRead + AsyncWrite` stream.
+//! - [`place`]: where a subscriber stands in its stream, and what it asks for on a reconnect.
 //! - [`tungstenite`]: the tokio-tungstenite client behind the same trait.
 //!
 //! The `raw` transport's client ([`super::raw`]) runs the same loop over the same trait.
 
 pub mod handshake;
 pub mod ours;
+mod place;
 pub mod tungstenite;
 
 use std::sync::Arc;
@@ -32,10 +34,13 @@ use super::publishing::Publishing;
 use super::signals::{Listener, News};
 use crate::codec::ws::DecodeError;
 use crate::metrics::FailureKind;
-use crate::protocol::{RoomId, in_room, with_param};
+use crate::protocol::{RoomId, in_room};
 use crate::scenario::WsClient;
 use crate::wire::stamp::KernelStamp;
 use handshake::{HandshakeError, Upgrade};
+use place::Place;
+pub(in crate::client) use place::Resuming;
+pub use place::StackCursor;
 
 /// The byte stream under either client: TCP or TLS, counted (see [`super::conn`]).
 type Stream = super::conn::Stream;
@@ -144,32 +149,16 @@ pub trait Connection {
     fn resume_point(&mut self) -> Option<handshake::ResumePoint> {
         None
     }
-}
-
-/// What a subscriber asks of its stream's start when it connects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(in crate::client) enum Resuming {
-    /// The plain protocol: the end of the stream, nothing asked.
-    No,
-    /// Resumable: the end of the stream, and where that is (`?resume=1`).
-    Fresh,
-    /// Resumable, after message `N` (`?resume=1&since=N`).
-    After(u64),
-}
-
-impl Resuming {
-    /// `path` with the query this asks for.
-    fn on(self, path: String) -> String {
-        match self {
-            Resuming::No => path,
-            Resuming::Fresh => with_param(&path, "resume", 1),
-            Resuming::After(n) => with_param(&with_param(&path, "resume", 1), "since", n),
-        }
+    /// Where a stack that resumes by its own protocol stands in its stream, for the next
+    /// connection to ask for; `None` when it cannot ask (nothing read yet, or not asked to
+    /// recover).
+    fn stack_cursor(&self) -> Option<StackCursor> {
+        None
     }
 }
 
 /// Where and how to upgrade into `room`, from the target, resuming as asked.
-fn upgrade(ctx: &Ctx, room: RoomId, resuming: Resuming) -> Upgrade {
+fn upgrade(ctx: &Ctx, room: RoomId, resuming: &Resuming) -> Upgrade {
     Upgrade {
         host: ctx.target.addr.to_string(),
         path: resuming.on(in_room(&ctx.target.paths.ws, ctx.plan.on_wire(room))),
@@ -192,7 +181,7 @@ pub(in crate::client) trait Dial: Connection + Sized + Send {
 impl Dial for ours::Client<Stream> {
     async fn dial(ctx: &Arc<Ctx>, room: RoomId, resuming: Resuming) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
-        ours::Client::handshake(stream, &upgrade(ctx, room, resuming))
+        ours::Client::handshake(stream, &upgrade(ctx, room, &resuming))
             .await
             .map_err(|e| ConnectError::new(e.kind(), format!("handshake: {e}")))
     }
@@ -202,7 +191,7 @@ impl Dial for ours::Client<Stream> {
 impl Dial for WebSocketStream<Stream> {
     async fn dial(ctx: &Arc<Ctx>, room: RoomId, _: Resuming) -> Result<Self, ConnectError> {
         let stream = super::conn::connect(ctx).await?;
-        tungstenite::handshake(stream, &upgrade(ctx, room, Resuming::No))
+        tungstenite::handshake(stream, &upgrade(ctx, room, &Resuming::No))
             .await
             .map_err(|e| ConnectError::new(e.kind(), format!("handshake: {e}")))
     }
@@ -278,6 +267,7 @@ pub(in crate::client) async fn session<C: Dial>(
         )
         .await;
         conn.tally(&mut inbox.counts);
+        place.left(conn);
         let start = match received {
             Ok(Exit::Done) => break,
             Ok(Exit::Churn) => {
@@ -292,7 +282,7 @@ pub(in crate::client) async fn session<C: Dial>(
         inbox.left();
         let asking = place.asking();
         ws = reconnect(&ctx, &mut backoff, start, &mut inbox.counts, || {
-            C::dial(&ctx, room, asking)
+            C::dial(&ctx, room, asking.clone())
         })
         .await;
         if let Some(conn) = ws.as_mut() {
@@ -341,51 +331,6 @@ async fn churned<C: Connection>(
     })
     .await;
     Exit::Churn
-}
-
-/// A resumable subscriber's place in its room's stream: the number of the last message it read
-/// (the 101's cursor, then one more per message).
-#[derive(Debug, Clone, Copy)]
-pub(in crate::client) struct Place {
-    resumable: bool,
-    read: Option<u64>,
-}
-
-impl Place {
-    fn new(resumable: bool) -> Self {
-        Place {
-            resumable,
-            read: None,
-        }
-    }
-
-    /// What to ask for on the next connect.
-    fn asking(&self) -> Resuming {
-        match (self.resumable, self.read) {
-            (false, _) => Resuming::No,
-            (true, None) => Resuming::Fresh,
-            (true, Some(n)) => Resuming::After(n),
-        }
-    }
-
-    /// A connection was made: it says where its stream starts (a server that does not resume
-    /// says nothing, and the subscriber stays a fresh joiner); what the server no longer held is
-    /// counted as reported missing.
-    fn connected(&mut self, conn: &mut impl Connection, inbox: &mut Inbox) {
-        if let Some(point) = conn.resume_point() {
-            self.read = Some(point.cursor);
-            inbox.counts.missed_reported += point.missed;
-        } else {
-            self.read = None;
-        }
-    }
-
-    /// One more message read.
-    fn read_one(&mut self) {
-        if let Some(n) = self.read.as_mut() {
-            *n += 1;
-        }
-    }
 }
 
 /// How a subscriber reads: its heartbeat, and whether it pauses after every read.

@@ -140,6 +140,7 @@ impl From<&Recorder> for StoredRecorder {
             misrouted,
             stale,
             stayed_on_polling,
+            not_recovered,
             dropped,
         } = r.counts;
         StoredRecorder {
@@ -162,6 +163,7 @@ impl From<&Recorder> for StoredRecorder {
             misrouted,
             stale,
             stayed_on_polling,
+            not_recovered,
             dropped,
             generator_delay_p50_us: quantile(&r.generator_delay_us, P50),
             generator_delay_p99_us: quantile(&r.generator_delay_us, P99),
@@ -327,6 +329,7 @@ impl StoredTransport {
                     misrouted: c.misrouted,
                     stale: c.stale,
                     stayed_on_polling: c.stayed_on_polling,
+                    not_recovered: c.not_recovered,
                     dropped: c.dropped,
                 },
             },

@@ -164,6 +164,10 @@ struct StoredRecorder {
     /// Socket.IO targets.
     #[serde(default)]
     stayed_on_polling: u64,
+    /// Socket.IO reconnects the server did not recover; absent in files written before
+    /// connection-state recovery.
+    #[serde(default)]
+    not_recovered: u64,
     /// Subscribers whose connection the drop fault reset; absent in files written before it.
     #[serde(default)]
     dropped: u64,
