@@ -49,6 +49,7 @@ mod inbox;
 pub mod longpoll;
 pub mod outcome;
 pub mod plan;
+mod poster;
 mod publishing;
 pub mod raw;
 mod sampler;

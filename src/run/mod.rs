@@ -36,7 +36,7 @@ mod usage;
 
 use owner::{Fault, Finished};
 use server::{describe, serve_options, start_server};
-use usage::{Mark, transport_metrics, with_server};
+use usage::{Mark, counted_apart, transport_metrics, with_server};
 
 /// File descriptors kept free for everything that is not a client socket. The built-in server
 /// needs fewer besides its connections (listener, stdio, epoll, a state file), so the same count
@@ -299,34 +299,6 @@ fn run_id(started: SystemTime) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{:x}-{nanos:x}", std::process::id())
-}
-
-/// What the clients received or did that is counted apart from deliveries, said in words: a
-/// server's replayed history (`stale`), Socket.IO sessions left on polling,
-/// and reconnects the server did not recover.
-fn counted_apart(counts: &crate::metrics::Counts) -> Vec<String> {
-    let mut notes = Vec::new();
-    if counts.stale > 0 {
-        notes.push(format!(
-            "{} messages of an earlier run (the server replayed its history) were counted as \
-             stale, apart from deliveries",
-            counts.stale
-        ));
-    }
-    if counts.stayed_on_polling > 0 {
-        notes.push(format!(
-            "{} sessions stayed on polling: their WebSocket upgrade probe failed",
-            counts.stayed_on_polling
-        ));
-    }
-    if counts.not_recovered > 0 {
-        notes.push(format!(
-            "{} Socket.IO reconnects asked for connection-state recovery and got a new session: \
-             what was published while they were away is lost",
-            counts.not_recovered
-        ));
-    }
-    notes
 }
 
 /// First Ctrl-C or SIGTERM: stop measuring, write what was measured. Second: exit at once.

@@ -113,3 +113,31 @@ pub(super) fn with_server(idle: IdleCost, marks: &[Mark]) -> IdleCost {
         ..idle
     }
 }
+
+/// What the clients received or did that is counted apart from deliveries, said in words: a
+/// server's replayed history (`stale`), Socket.IO sessions left on polling,
+/// and reconnects the server did not recover.
+pub(super) fn counted_apart(counts: &crate::metrics::Counts) -> Vec<String> {
+    let mut notes = Vec::new();
+    if counts.stale > 0 {
+        notes.push(format!(
+            "{} messages of an earlier run (the server replayed its history) were counted as \
+             stale, apart from deliveries",
+            counts.stale
+        ));
+    }
+    if counts.stayed_on_polling > 0 {
+        notes.push(format!(
+            "{} sessions stayed on polling: their WebSocket upgrade probe failed",
+            counts.stayed_on_polling
+        ));
+    }
+    if counts.not_recovered > 0 {
+        notes.push(format!(
+            "{} Socket.IO reconnects asked for connection-state recovery and got a new session: \
+             what was published while they were away is lost",
+            counts.not_recovered
+        ));
+    }
+    notes
+}

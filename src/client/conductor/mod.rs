@@ -36,7 +36,7 @@ use super::signals::Signals;
 use super::template::TemplateWs;
 use super::window::Window;
 use super::workers::Workers;
-use super::{http, idle, raw, socketio, sse, ws};
+use super::{idle, poster, raw, socketio, sse, ws};
 use crate::metrics::{IntervalRecorder, Recorder, SharedHistogram};
 use crate::scenario::template::TemplateMode;
 use crate::scenario::{Nchan, NchanMode, Transport, WsClient};
@@ -166,7 +166,7 @@ impl Clients {
             for p in 0..plan.publishers {
                 let slot = self.ramp_start + per_connection * p;
                 self.publishers.spawn_on(
-                    http::publisher(self.ctx.clone(), p, slot),
+                    poster::publisher(self.ctx.clone(), p, slot),
                     self.workers.handle(p as usize),
                 );
             }

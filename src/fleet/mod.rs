@@ -9,6 +9,8 @@
 //! ([`crate::os::process_usage`]), an existing Redis only if its pid was given; Redis's bytes
 //! come from its own counters.
 
+mod deploy;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,9 +18,7 @@ use std::time::Duration;
 
 use crate::backplane::probe::{self, RedisBytes};
 use crate::backplane::{BackplaneUrl, Keys, keys};
-use futures_util::future::join_all;
-
-use crate::child::{Again, ServeOptions, ServerChild};
+use crate::child::{ServeOptions, ServerChild};
 use crate::client::plan::Spread;
 use crate::client::{ClientError, LoadPlan, Target};
 use crate::metrics::ProcessUsage;
@@ -26,8 +26,8 @@ use crate::metrics::instances::{InstanceFigures, InstanceGroup, InstanceReport, 
 use crate::os;
 use crate::program::haproxy::Haproxy;
 use crate::program::redis_server::RedisServer;
+use crate::scenario::Transport;
 use crate::scenario::scaling::{Balancer, ExistingRedis, Scaling};
-use crate::scenario::{DeployMode, Transport};
 
 /// One instance: running, or killed on purpose (then what it had used when it died).
 #[derive(Debug)]
@@ -321,61 +321,6 @@ impl Fleet {
         let addr = child.addr;
         child.kill().await;
         format!("killed the instance on {addr} (SIGKILL)")
-    }
-
-    /// `[faults] restart_instances_at`: a deploy. Every running instance is stopped (SIGTERM,
-    /// as a supervisor does) and started again on its address, one after another (`Rolling`:
-    /// the next once the last listens again) or all at once (`All`: all stopped, then all
-    /// started). Returns what happened, for the progress line.
-    pub async fn deploy(&mut self, mode: DeployMode) -> String {
-        let started = tokio::time::Instant::now();
-        let mut failed = Vec::new();
-        match mode {
-            DeployMode::Rolling => {
-                for slot in self.slots.iter_mut().filter(|s| s.child.is_some()) {
-                    slot.retire();
-                    if let Some(child) = slot.child.take() {
-                        match child.restart().await {
-                            Ok(next) => slot.child = Some(next),
-                            Err(e) => failed.push(format!("{}: {e}", slot.addr)),
-                        }
-                    }
-                }
-            }
-            DeployMode::All => {
-                let running: Vec<usize> = (0..self.slots.len())
-                    .filter(|i| self.slots[*i].child.is_some())
-                    .collect();
-                let (mut stopping, mut again) = (Vec::new(), Vec::new());
-                for &i in &running {
-                    let slot = &mut self.slots[i];
-                    slot.retire();
-                    if let Some(child) = slot.child.take() {
-                        again.push(child.again());
-                        stopping.push(child.stop());
-                    }
-                }
-                join_all(stopping).await;
-                let restarted = join_all(again.into_iter().map(Again::start)).await;
-                for (i, next) in running.into_iter().zip(restarted) {
-                    match next {
-                        Ok(child) => self.slots[i].child = Some(child),
-                        Err(e) => failed.push(format!("{}: {e}", self.slots[i].addr)),
-                    }
-                }
-            }
-        }
-        let took = humantime::format_duration(Duration::from_millis(
-            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        ));
-        match failed.is_empty() {
-            true => format!("deployed every instance ({}) in {took}", mode.label()),
-            false => format!(
-                "deploy ({}) in {took}; not started again: {}",
-                mode.label(),
-                failed.join("; ")
-            ),
-        }
     }
 
     /// Stops HAProxy (after reading how many sessions it sent to each instance), then every
