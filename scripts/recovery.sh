@@ -3,12 +3,15 @@
 # markdown tables and keeps every results directory in $OUT (default /tmp/wsbench-recovery).
 # Loopback only; every run is bounded (its measured phase, then at most its drain).
 #
-#   scripts/recovery.sh [drops|deploys|all]
+#   scripts/recovery.sh [drops|http|deploys|all]
 #
 # drops:   10,000 subscribers at chat.toml's rate (100 msg/s, here into 10 rooms of 1,000 so the
 #          deliveries per second are chat.toml's 100,000), 10 % of the connections reset (RST)
 #          every 15 s for 60 s, on ws, raw, long-poll, short-poll (1 s) and SSE. Goals: 100 %
 #          delivered on every transport, replay p99 < 1 s, recovery p95 reported.
+# http:    long-poll and SSE at 10,000 subscribers: the drops' load without drops for 30 s (on a
+#          2-core VM it is past what generator and server can share there), and the same drops at
+#          20 msg/s (20,000 deliveries per second).
 # deploys: 3,000 subscribers on 3 instances (the same rate and rooms), every instance restarted
 #          5 s into a 20 s phase, one by one ("rolling") and all at once ("all"), behind each
 #          balancer (the clients spreading themselves, and HAProxy). Goals: 0 lost, 95 % of the
@@ -75,6 +78,23 @@ T
   table "$dir"
 }
 
+http() {
+  {
+    load 10000 30s 20s
+    printf '[transports.longpoll]\n[transports.sse]\n'
+  } > "$out/http-control.toml"
+  {
+    load 10000 60s 20s | sed 's/^rate = 100$/rate = 20/'
+    printf '[transports.longpoll]\n[transports.sse]\n[faults]\ndrop = { every = "15s", fraction = 0.1 }\n'
+  } > "$out/http-drops-20.toml"
+  for name in http-control http-drops-20; do
+    rm -rf "${out:?}/$name"
+    $bin run "$out/$name.toml" --out "$out/$name" --quiet > /dev/null 2> "$out/$name.log"
+  done
+  echo "### Long-poll and SSE at 10,000 subscribers: no drops at 100 msg/s, drops at 20 msg/s"
+  table "$out/http-control" "$out/http-drops-20"
+}
+
 deploys() {
   local dirs=()
   for balancer in client haproxy; do
@@ -98,7 +118,8 @@ deploys() {
 
 case $what in
   drops) drops ;;
+  http) http ;;
   deploys) deploys ;;
-  all) drops; echo; deploys ;;
-  *) echo "usage: $0 [drops|deploys|all]" >&2; exit 2 ;;
+  all) drops; echo; http; echo; deploys ;;
+  *) echo "usage: $0 [drops|http|deploys|all]" >&2; exit 2 ;;
 esac
