@@ -407,32 +407,21 @@ async fn run_transport(
         }
         progress.phase(phase);
     };
-    // `[faults] restart_server_at`, counted from the start of the measured phase.
+    // The fault that stops servers, if any (the rules allow one at most), counted from the start
+    // of the measured phase.
+    let planned = [
+        (scenario.faults.restart_server_at).map(|at| (at, Fault::Restart)),
+        (scenario.faults.kill_instance_at).map(|at| (at, Fault::KillInstance)),
+        (scenario.faults.deploy).map(|d| (d.at, Fault::Deploy(d.mode))),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
     let fault = async {
-        if let Some(at) = scenario.faults.restart_server_at {
+        if let Some((at, fault)) = planned {
             measuring.notified().await;
             tokio::time::sleep(at).await;
-            let text = format!("fault: {}", owner.inject(Fault::Restart).await);
-            mark(&text);
-            if let Some(tap) = tap {
-                tap.fault(&text);
-            }
-            progress.note(&text);
-        }
-        if let Some(at) = scenario.faults.kill_instance_at {
-            measuring.notified().await;
-            tokio::time::sleep(at).await;
-            let text = format!("fault: {}", owner.inject(Fault::KillInstance).await);
-            mark(&text);
-            if let Some(tap) = tap {
-                tap.fault(&text);
-            }
-            progress.note(&text);
-        }
-        if let Some(deploy) = scenario.faults.deploy {
-            measuring.notified().await;
-            tokio::time::sleep(deploy.at).await;
-            let text = format!("fault: {}", owner.inject(Fault::Deploy(deploy.mode)).await);
+            let text = format!("fault: {}", owner.inject(fault).await);
             mark(&text);
             if let Some(tap) = tap {
                 tap.fault(&text);
