@@ -432,3 +432,77 @@ fn a_websocket_client_of_a_killed_instance_loses_what_was_published_while_it_was
         assert_eq!(14 - room.received[i].len(), after - 4, "victim {i}");
     }
 }
+
+/// Asks an instance to stop as a deploy does (SIGTERM) and waits until `client` has the
+/// instance's goodbye (a close frame, or the end of a raw stream) in its receive queue, unread:
+/// what the client writes now, it wrote before it saw the instance go.
+fn stop_and_wait_for_goodbye(instance: &Instance, client: &TcpStream) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(i32::try_from(instance.child.id()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let mut byte = [0u8; 1];
+    // Blocks (up to the client's read timeout) until a byte or the end of the stream is there.
+    client.peek(&mut byte).unwrap();
+}
+
+/// The instance exited by itself after the drain, successfully.
+fn exited(mut instance: Instance) {
+    let status = instance.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_stopping_websocket_instance_publishes_what_a_client_sent_before_the_close() {
+    use tokio_tungstenite::tungstenite::Message;
+    let redis = Redis::start();
+    let (a, b) = Instance::pair("ws", &redis);
+    let mut on_b = ws_open(b.addr);
+    let mut publisher = ws_open(a.addr);
+    publisher.send(Message::text("before")).unwrap();
+    assert_eq!(ws_next(&mut on_b), "before");
+    assert_eq!(ws_next(&mut publisher), "before");
+    stop_and_wait_for_goodbye(&a, publisher.get_ref());
+    publisher.send(Message::text("in flight")).unwrap();
+    // The close handshake: the client's close ends the drain.
+    publisher.close(None).unwrap();
+    while publisher.read().is_ok() {}
+    assert_eq!(ws_next(&mut on_b), "in flight");
+    exited(a);
+}
+
+#[test]
+fn a_stopping_raw_instance_publishes_what_a_client_sent_before_its_end() {
+    use wsbench::codec::raw::encode;
+    let redis = Redis::start();
+    let (a, b) = Instance::pair("raw", &redis);
+    use wsbench::protocol::{RAW_CURSOR_LEN, RoomId, raw_resume_preamble};
+    // A fresh resume preamble: the cursor record that answers it says the client is joined.
+    let connect = |addr| {
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        tcp.write_all(&raw_resume_preamble(RoomId::LOBBY, None))
+            .unwrap();
+        tcp.read_exact(&mut [0u8; RAW_CURSOR_LEN]).unwrap();
+        tcp
+    };
+    let next = |tcp: &mut TcpStream| {
+        let mut len = [0u8; 4];
+        tcp.read_exact(&mut len).unwrap();
+        let mut message = vec![0u8; u32::from_be_bytes(len) as usize];
+        tcp.read_exact(&mut message).unwrap();
+        String::from_utf8(message).unwrap()
+    };
+    let (mut on_b, mut publisher) = (connect(b.addr), connect(a.addr));
+    publisher.write_all(&encode(b"before")).unwrap();
+    assert_eq!(next(&mut on_b), "before");
+    assert_eq!(next(&mut publisher), "before");
+    stop_and_wait_for_goodbye(&a, &publisher);
+    publisher.write_all(&encode(b"in flight")).unwrap();
+    publisher.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    publisher.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(next(&mut on_b), "in flight");
+    exited(a);
+}

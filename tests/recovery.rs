@@ -124,21 +124,14 @@ fn a_rolling_deploy_and_an_all_at_once_one_lose_nothing_on_a_cursor() {
     }
 }
 
-/// What a deploy must show on a transport: every client came back, nothing duplicated; HTTP
-/// transports lose nothing (a publisher's failed POST is answered and sent again), WebSocket and
-/// raw at most what a publisher sent into a stopping instance unread: whole messages, to every
-/// subscriber of the room alike, never some subscribers' share.
+/// What a deploy must show on a transport: every client came back, nothing duplicated, nothing
+/// lost. HTTP publishers send a failed POST again; a stopping WebSocket or raw instance reads
+/// what its publishers sent before they saw it go, and hands it to the log before it exits.
 fn check_deploy(row: &Summary, mode: &str) {
     let t = format!("{} ({mode})", row.transport);
     assert!(row.reconnects >= 40, "{t}: {} reconnects", row.reconnects);
     assert_eq!((row.io_errors, row.duplicated), (0, 0), "{t}");
-    assert_eq!(row.deliveries + row.lost, row.deliveries_expected, "{t}");
-    match row.transport.as_str() {
-        "ws" | "raw" => {
-            assert_eq!(row.lost % 40, 0, "{t}: {}", row.lost);
-            assert!(row.lost <= 2 * 40, "{t}: {}", row.lost);
-        }
-        _ => assert_eq!(row.lost, 0, "{t}"),
-    }
+    assert_eq!(row.lost, 0, "{t}");
+    assert_eq!(row.deliveries, row.deliveries_expected, "{t}");
     assert!(row.recovery_p95_us.is_some(), "{t}");
 }

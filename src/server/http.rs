@@ -100,9 +100,7 @@ where
         });
     })
     .await;
-    state.stop.cancel();
-    state.tasks.close();
-    state.tasks.wait().await;
+    super::drain::stop(listener, &state.stop, &state.tasks, relay).await;
     if let Some(path) = state_file {
         persist::save_rooms(&path, &state.hub.snapshot()).map_err(ServerError::State)?;
     }

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -19,10 +20,21 @@ use crate::protocol::RoomId;
 /// they report failing.
 #[derive(Debug)]
 pub(super) struct Joined<M> {
-    /// Held only to be dropped: the one strong handle (the hub's hooks hold weak ones), so the
-    /// relays stop with the server.
-    _relays: Arc<Relays<M>>,
+    /// The one strong handle (the hub's hooks hold weak ones), so the relays stop with the server.
+    relays: Arc<Relays<M>>,
     failures: Failures,
+}
+
+/// How long a stopping instance waits for the log to take what its clients published last.
+const FLUSH: Duration = Duration::from_secs(2);
+
+impl<M: Send + 'static> Joined<M> {
+    /// Waits (within [`FLUSH`]) until the log holds every publish this instance queued for it,
+    /// then stops the relays: what a client published while its connection drained is not lost
+    /// with the instance.
+    pub(super) async fn flush(self) {
+        self.relays.flush(FLUSH).await;
+    }
 }
 
 /// Joins `holder`'s hub (reached with `hub`) to the shared log when there is one: publishes go
@@ -72,9 +84,7 @@ where
             relays.send(room.0, message, stored);
         }
     });
-    Ok(Some(Joined {
-        _relays: relays,
-        failures,
+    Ok(Some(Joined { relays, failures,
     }))
 }
 

@@ -12,6 +12,7 @@ pub mod all;
 mod bearer;
 mod conn;
 mod deflate;
+mod drain;
 mod fanout;
 pub mod framed;
 pub mod http;

@@ -99,9 +99,7 @@ pub async fn serve(
         state.tasks.spawn(connection(tcp, state.clone()));
     })
     .await;
-    state.stop.cancel();
-    state.tasks.close();
-    state.tasks.wait().await;
+    super::drain::stop(listener, &state.stop, &state.tasks, relay).await;
     result
 }
 
@@ -109,6 +107,8 @@ pub async fn serve(
 enum End {
     Closed,
     Broken,
+    /// The server is stopping: the connection is half-closed, then drained.
+    Stopped,
 }
 
 /// One client until it hangs up, breaks a limit, idles out, or the server stops. A new client
@@ -132,7 +132,7 @@ async fn connection(tcp: TcpStream, state: Arc<State>) {
         // so a burst is published (and fanned out) together.
         let end = tokio::select! {
             biased;
-            _ = &mut stopped => End::Closed,
+            _ = &mut stopped => End::Stopped,
             readable = tcp.readable() => {
                 if readable.is_err() {
                     End::Broken
@@ -157,11 +157,37 @@ async fn connection(tcp: TcpStream, state: Arc<State>) {
             }
             _ = &mut idle => End::Closed,
         };
-        if matches!(end, End::Closed) && member.outbox.take_over(&mut out).await.is_ok() {
+        if matches!(end, End::Closed | End::Stopped)
+            && member.outbox.take_over(&mut out).await.is_ok()
+        {
             let _ = out.shutdown().await;
+            if matches!(end, End::Stopped) {
+                drain(&state, &tcp, &mut decoder, &mut member, &mut first_bytes).await;
+            }
         }
         return;
     }
+}
+
+/// After the server's half-close: publishes what the client sent before it read the end of the
+/// stream, until the client's own end (or a broken message), within [`DRAIN`](super::drain::DRAIN).
+async fn drain(
+    state: &Arc<State>,
+    tcp: &Arc<TcpStream>,
+    decoder: &mut Decoder,
+    member: &mut Member,
+    first_bytes: &mut bool,
+) {
+    let _ = tokio::time::timeout(super::drain::DRAIN, async {
+        while tcp.readable().await.is_ok() {
+            match read_and_publish(state, tcp, decoder, member, first_bytes) {
+                Ok(None) => {}
+                // A resume asked for after the end gets nothing: the server is going.
+                Ok(Some(_)) | Err(_) => return,
+            }
+        }
+    })
+    .await;
 }
 
 /// A connection's place in the hub: its room, and its place in the room's pushes.

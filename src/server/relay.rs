@@ -245,6 +245,32 @@ impl<M: Send + 'static> Relays<M> {
         }
     }
 
+    /// Lets every room's appender write what is queued, then stops every relay: waits until the
+    /// queues are empty and their last script calls returned, or `within` passed. A publish sent
+    /// after this is dropped (the instance is stopping; its connections are gone).
+    pub async fn flush(&self, within: Duration) {
+        let rooms = std::mem::take(&mut *self.rooms.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut appenders = Vec::with_capacity(rooms.len());
+        for relay in rooms.into_values() {
+            let RoomRelay {
+                outlet,
+                tasks: [append, ingest],
+            } = relay;
+            // The appender ends once its queue is closed and empty.
+            drop(outlet);
+            ingest.abort();
+            appenders.push(append);
+        }
+        let all = async {
+            for append in appenders.iter_mut() {
+                let _ = append.await;
+            }
+        };
+        if tokio::time::timeout(within, all).await.is_err() {
+            appenders.iter().for_each(JoinHandle::abort);
+        }
+    }
+
     /// Rooms with a running relay.
     pub fn rooms(&self) -> usize {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len()

@@ -104,9 +104,7 @@ pub async fn serve(
         });
     })
     .await;
-    state.stop.cancel();
-    state.tasks.close();
-    state.tasks.wait().await;
+    super::drain::stop(listener, &state.stop, &state.tasks, relay).await;
     result
 }
 
@@ -356,6 +354,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             biased;
             _ = &mut stopped => {
                 out.last(&close_frame(GOING_AWAY, "server shutting down"), true).await;
+                super::drain::websocket(&mut out.io, &mut decoder, hub, &room).await;
                 return;
             }
             read = scratch::read_with(&mut out.io, |bytes| {
