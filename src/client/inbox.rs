@@ -54,6 +54,37 @@ pub struct Inbox {
     run: RunTag,
     /// The last break of the connection, until its first live delivery after it.
     outage: Option<Outage>,
+    /// Where each publisher's messages stood at the last break, until each is heard from again.
+    away: Option<Box<Away>>,
+}
+
+/// Where each publisher's messages stood when the connection broke, until the subscriber hears
+/// from that publisher again: the sequence numbers it skipped meanwhile were published while it
+/// was away and never reached it ([`Counts::lost_away`](crate::metrics::Counts::lost_away)).
+/// Boxed and kept only through a break: a connected subscriber holds none.
+#[derive(Debug)]
+struct Away {
+    /// The first break not yet settled.
+    from: Instant,
+    /// Per publisher of the room: the next sequence number it would send as of the break;
+    /// `None` once heard from again, or if it had never been heard from (nothing to compare).
+    next: Vec<Option<u64>>,
+}
+
+impl Away {
+    /// Hearing `seq` from `publisher`: how many of its messages were skipped since the break
+    /// (0 once already heard from, or for a replay, which starts where the break left off).
+    fn heard(&mut self, publisher: u32, seq: u64) -> u64 {
+        self.next
+            .get_mut(publisher as usize)
+            .and_then(Option::take)
+            .map_or(0, |next| seq.saturating_sub(next))
+    }
+
+    /// Whether every publisher has been heard from again.
+    fn settled(&self) -> bool {
+        self.next.iter().all(Option::is_none)
+    }
 }
 
 /// A broken connection, from the break until the first delivery of a message published after
@@ -82,6 +113,7 @@ impl Inbox {
             room,
             rooms: rooms.max(1),
             outage: None,
+            away: None,
         }
     }
 
@@ -130,6 +162,17 @@ impl Inbox {
             self.counts.foreign += 1;
             return;
         }
+        if let Some(away) = self.away.as_deref_mut() {
+            let missed = away.heard(local, envelope.seq);
+            // Only a break in the measured phase, and a message of the window: what it skipped
+            // lies between the two, so it is in the window too.
+            if in_window && timeline.is_some_and(|t| away.from >= t.measure_start) {
+                self.counts.lost_away += missed;
+            }
+            if away.settled() {
+                self.away = None;
+            }
+        }
         if let (Some((window, seat)), false) = (&self.window, arrival == Arrival::Duplicate) {
             window.arrived(*seat, envelope.publisher, envelope.seq);
         }
@@ -170,10 +213,26 @@ impl Inbox {
     /// replay and recovery figures. A transport that resumes calls this; one whose next
     /// connection is a fresh join calls [`Inbox::left`].
     pub(super) fn away(&mut self) {
+        let now = Instant::now();
         self.outage = Some(Outage {
-            from: Instant::now(),
+            from: now,
             back: None,
         });
+        // A publisher not yet heard from since an earlier break keeps that break's position.
+        let earlier = self.away.take();
+        let next = (0..self.tracker.publishers())
+            .map(|p| {
+                let kept = earlier
+                    .as_ref()
+                    .and_then(|a| a.next.get(p as usize).copied());
+                kept.flatten()
+                    .or_else(|| Some(self.tracker.next_of(p)).filter(|&n| n > 0))
+            })
+            .collect();
+        self.away = Some(Box::new(Away {
+            from: earlier.map_or(now, |a| a.from),
+            next,
+        }));
     }
 
     /// Connected again after [`Inbox::away`].
@@ -433,5 +492,55 @@ mod tests {
             ),
             (2, 2)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_a_fresh_rejoin_skipped_is_lost_away_per_publisher_and_a_replay_skips_nothing() {
+        use std::time::Duration;
+        let epoch = Instant::now();
+        let timeline = Timeline {
+            epoch,
+            publish_start: epoch,
+            measure_start: epoch + Duration::from_secs(1),
+            measure_end: epoch + Duration::from_secs(100),
+            own: (0..2).into(),
+        };
+        let at = |publisher: u32, seq: u64| {
+            Envelope {
+                run: RUN,
+                publisher,
+                seq,
+                intended_ns: 2_000_000_000 + seq * 1_000_000,
+            }
+            .encode(64)
+        };
+        let mut inbox = Inbox::new(RUN, RoomId::LOBBY, 1);
+        let receive = |inbox: &mut Inbox, publisher, seqs: &[u64]| {
+            for &seq in seqs {
+                inbox.receive(&at(publisher, seq), Instant::now(), Some(&timeline));
+            }
+        };
+        // A break before the measured phase counts nothing.
+        receive(&mut inbox, 0, &[0, 1]);
+        inbox.left();
+        receive(&mut inbox, 0, &[5]);
+        assert_eq!(inbox.counts.lost_away, 0);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        receive(&mut inbox, 0, &[6, 7]);
+        receive(&mut inbox, 1, &[0, 1, 2]);
+        inbox.left();
+        // Publisher 0 skipped 8 and 9; a second break before publisher 1 is heard from keeps
+        // where publisher 1 stood at the first (3), and takes publisher 0's place anew (11).
+        receive(&mut inbox, 0, &[10]);
+        inbox.left();
+        receive(&mut inbox, 1, &[7, 8]);
+        receive(&mut inbox, 0, &[11, 12]);
+        assert_eq!(inbox.counts.lost_away, 2 + 4);
+        // A resume replays from where the break left off: nothing skipped, nothing counted.
+        inbox.away();
+        receive(&mut inbox, 0, &[13, 14]);
+        receive(&mut inbox, 1, &[9]);
+        assert_eq!(inbox.counts.lost_away, 6);
+        assert!(inbox.away.is_none());
     }
 }

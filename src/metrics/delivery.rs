@@ -209,6 +209,21 @@ impl DeliveryTracker {
         seen.is_some_and(|s| s.contains(seq))
     }
 
+    /// One more than the highest sequence number of `publisher` seen so far (in the window or
+    /// not): the next one it will send. 0 before its first.
+    pub fn next_of(&self, publisher: u32) -> u64 {
+        let seen = match (publisher as usize).checked_sub(1) {
+            None => Some(&self.first),
+            Some(i) => self.others.get(i),
+        };
+        seen.map_or(0, |s| s.top)
+    }
+
+    /// How many publishers' slots the tracker holds (every id below it may have been seen).
+    pub fn publishers(&self) -> u32 {
+        u32::try_from(self.others.len() + 1).unwrap_or(u32::MAX)
+    }
+
     /// Distinct in-window messages seen so far.
     pub fn delivered(&self) -> u64 {
         self.counts.delivered

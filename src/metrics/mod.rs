@@ -109,6 +109,11 @@ pub struct Counts {
     /// Subscribers whose connection the drop fault reset (`[faults] drop`); each is also an
     /// `io_error` only if it never got back.
     pub dropped: u64,
+    /// Of `lost`, the messages a subscriber missed while it was away: published between a break
+    /// of its connection in the measured phase and its next delivery of that publisher's
+    /// messages (a fresh rejoin starts at the stream's end; a resume replays them, and misses
+    /// none). Counted from sequence numbers, so it is exact, and 0 on a transport that resumes.
+    pub lost_away: u64,
 }
 
 impl Counts {
@@ -131,6 +136,7 @@ impl Counts {
         self.stayed_on_polling += other.stayed_on_polling;
         self.not_recovered += other.not_recovered;
         self.dropped += other.dropped;
+        self.lost_away += other.lost_away;
     }
 }
 

@@ -84,8 +84,7 @@ where
             relays.send(room.0, message, stored);
         }
     });
-    Ok(Some(Joined { relays, failures,
-    }))
+    Ok(Some(Joined { relays, failures }))
 }
 
 /// What a room's ingest does with an entry: store it at its number in the room, while the server

@@ -178,6 +178,10 @@ pub struct Summary {
     pub reconnect_p99_us: Option<u64>,
     /// Subscribers whose connection the drop fault reset (`[faults] drop`).
     pub dropped: u64,
+    /// Of `lost`, the messages subscribers missed while their connection was down (published
+    /// between a break in the measured phase and their next delivery from that publisher); 0
+    /// on a transport that resumes, unless its server no longer held them.
+    pub lost_away: u64,
     /// Deliveries of messages published while their subscriber was disconnected: what a
     /// resuming transport replayed (they are among `deliveries` and in the latency too).
     pub replay_deliveries: u64,
@@ -326,6 +330,7 @@ impl Summary {
             reconnect_p50_us: quantile(&rec.reconnect_us, P50),
             reconnect_p99_us: quantile(&rec.reconnect_us, P99),
             dropped: rec.counts.dropped,
+            lost_away: rec.counts.lost_away,
             replay_deliveries: rec.replay_us.len(),
             replay_latency_p50_us: quantile(&rec.replay_us, P50),
             replay_latency_p99_us: quantile(&rec.replay_us, P99),

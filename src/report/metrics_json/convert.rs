@@ -142,6 +142,7 @@ impl From<&Recorder> for StoredRecorder {
             stayed_on_polling,
             not_recovered,
             dropped,
+            lost_away,
         } = r.counts;
         StoredRecorder {
             delivered,
@@ -165,6 +166,7 @@ impl From<&Recorder> for StoredRecorder {
             stayed_on_polling,
             not_recovered,
             dropped,
+            lost_away,
             generator_delay_p50_us: quantile(&r.generator_delay_us, P50),
             generator_delay_p99_us: quantile(&r.generator_delay_us, P99),
             publish_lag_p99_us: quantile(&r.publish_lag_us, P99),
@@ -331,6 +333,7 @@ impl StoredTransport {
                     stayed_on_polling: c.stayed_on_polling,
                     not_recovered: c.not_recovered,
                     dropped: c.dropped,
+                    lost_away: c.lost_away,
                 },
             },
             wire: self.wire.into(),

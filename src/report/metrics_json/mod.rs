@@ -171,6 +171,9 @@ struct StoredRecorder {
     /// Subscribers whose connection the drop fault reset; absent in files written before it.
     #[serde(default)]
     dropped: u64,
+    /// Of `lost`, what subscribers missed while away; absent in files written before it.
+    #[serde(default)]
+    lost_away: u64,
     /// Median and 99th percentile of the generator's read delay (user-space − kernel receive
     /// time), µs: copies of the `.hlog`'s `generator_delay` interval for readers of this file
     /// alone (`wsbench report` reads the histogram); absent with user-space timestamps and in
