@@ -180,24 +180,28 @@ const PLAIN: Variant = Variant {
     tls: false,
     deflate: None,
     gzip: false,
+    streams_per_connection: 1,
 };
 const H2: Variant = Variant {
     http2: true,
     tls: false,
     deflate: None,
     gzip: false,
+    streams_per_connection: 1,
 };
 const TLS: Variant = Variant {
     http2: false,
     tls: true,
     deflate: None,
     gzip: false,
+    streams_per_connection: 1,
 };
 const H2_TLS: Variant = Variant {
     http2: true,
     tls: true,
     deflate: None,
     gzip: false,
+    streams_per_connection: 1,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
