@@ -1,0 +1,237 @@
+//! WebSocket over HTTP/2 (RFC 8441), end to end: our client against the built-in server, with
+//! every byte the clients read explained.
+//!
+//! A relay between the clients and the server records what the server sends on each connection;
+//! the test splits it into HTTP/2 frames (a 9-byte head: 24-bit length, type, flags, stream) and
+//! the DATA payloads of each stream into WebSocket frames. The rule it checks, per connection:
+//! the server's SETTINGS (one, a whole number of 6-byte settings) and its ACK of ours (9 bytes),
+//! one HEADERS frame per stream (`:status 200`, HPACK's static entry 8: 10 bytes), and
+//! WINDOW_UPDATEs (13 bytes each) and nothing else besides DATA; the DATA payloads are exactly the
+//! WebSocket frames the run accounts for (every delivery a 66-byte frame: a 2-byte header and a
+//! 64-byte message; at most one 4-byte close per stream, the echo of the client's, which reaches
+//! the client only if it comes before the client hangs up). So the bytes the clients counted are
+//! the WebSocket frames + 9 bytes per DATA frame + those control frames.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::codec::ws::{ControlOp, FrameHeader, OpCode};
+use wsbench::protocol::TransportKind;
+use wsbench::scenario::{Transport, WsClient};
+
+const PAYLOAD: usize = 64;
+/// A delivered message on the wire: a 2-byte header (no mask, server to client) and the message.
+const MESSAGE_FRAME: u64 = 2 + PAYLOAD as u64;
+/// The server's close, echoing the client's 1000 with no reason.
+const CLOSE_FRAME: u64 = 4;
+
+/// HTTP/2 frame types (RFC 9113 §6).
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const SETTINGS: u8 = 0x4;
+const WINDOW_UPDATE: u8 = 0x8;
+
+fn ws() -> Transport {
+    Transport::Ws {
+        ping_interval: None,
+        client: WsClient::Wsbench,
+        resume: false,
+    }
+}
+
+/// 8 subscribers, 2 of them publishing, 20 msg/s for 2 s: 40 messages, 320 deliveries.
+fn plan() -> LoadPlan {
+    LoadPlan {
+        subscribers: 8,
+        publishers: 2,
+        rate: 20.0,
+        payload_bytes: PAYLOAD,
+        ..common::small_plan()
+    }
+}
+
+/// A relay on loopback in front of `server`: every connection's server-to-client bytes are sent
+/// on the returned channel once the connection ends.
+async fn recording_relay(server: SocketAddr) -> (SocketAddr, mpsc::UnboundedReceiver<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        // Bounded: the test makes at most a few connections.
+        for _ in 0..64 {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let upstream = TcpStream::connect(server).await.unwrap();
+                let (mut client_rx, mut client_tx) = client.into_split();
+                let (mut server_rx, mut server_tx) = upstream.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_rx, &mut server_tx).await;
+                    let _ = server_tx.shutdown().await;
+                });
+                let mut recorded = Vec::new();
+                let mut chunk = vec![0u8; 64 * 1024];
+                while let Ok(n) = server_rx.read(&mut chunk).await {
+                    if n == 0 || client_tx.write_all(&chunk[..n]).await.is_err() {
+                        break;
+                    }
+                    recorded.extend_from_slice(&chunk[..n]);
+                }
+                let _ = tx.send(recorded);
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// What one connection's server-to-client bytes hold.
+#[derive(Debug, Default)]
+struct Split {
+    /// Bytes in all, frame heads included.
+    total: u64,
+    data_frames: u64,
+    /// (type, flags, payload length) of every frame that is not DATA.
+    control: Vec<(u8, u8, u64)>,
+    /// Each stream's DATA payloads, joined: its WebSocket bytes.
+    streams: BTreeMap<u32, Vec<u8>>,
+}
+
+/// Splits `bytes` into HTTP/2 frames; they must end on a frame boundary.
+fn split(bytes: &[u8]) -> Split {
+    let mut s = Split {
+        total: bytes.len() as u64,
+        ..Split::default()
+    };
+    let mut at = 0;
+    while at < bytes.len() {
+        let head = &bytes[at..at + 9];
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let (kind, flags) = (head[3], head[4]);
+        let stream = u32::from_be_bytes(head[5..9].try_into().unwrap()) & 0x7fff_ffff;
+        let payload = &bytes[at + 9..at + 9 + len];
+        if kind == DATA {
+            s.data_frames += 1;
+            s.streams.entry(stream).or_default().extend_from_slice(payload);
+        } else {
+            s.control.push((kind, flags, len as u64));
+        }
+        at += 9 + len;
+    }
+    assert_eq!(at, bytes.len(), "the bytes end inside a frame");
+    s
+}
+
+/// A stream's WebSocket frames: (opcode, bytes on the wire) each; they must end on a boundary.
+fn ws_frames(mut bytes: &[u8]) -> Vec<(OpCode, u64)> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        let (h, head) = FrameHeader::decode(bytes).unwrap().unwrap();
+        let total = head + h.payload_len() as usize;
+        frames.push((h.opcode(), total as u64));
+        bytes = &bytes[total..];
+    }
+    frames
+}
+
+/// Runs the plan over HTTP/2 with `streams` clients per connection, through the relay, and
+/// checks the deliveries and every byte down.
+async fn run_and_account(streams: u32) {
+    let (server, stop) = common::start_server(TransportKind::Ws).await;
+    let (relay, mut recorded) = recording_relay(server).await;
+    let plan = plan();
+    let target = Target {
+        http2: true,
+        streams_per_connection: streams,
+        ..Target::new(ws(), relay).unwrap()
+    };
+    let o: ClientOutcome = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    let subscribers = u64::from(plan.subscribers);
+    let d = o.recorder.counts.delivery;
+    assert_eq!(o.messages_published, 40);
+    assert_eq!(o.deliveries_expected, 40 * subscribers);
+    assert_eq!(d.delivered, 40 * subscribers);
+    assert_eq!((d.lost, d.duplicated), (0, 0));
+    assert_eq!(o.recorder.counts.reconnects, 0);
+
+    let connections = subscribers.div_ceil(u64::from(streams));
+    let mut down = 0;
+    let (mut ws_bytes, mut data_frames, mut control_bytes) = (0, 0, 0);
+    let (mut messages, mut closes) = (0, 0);
+    for _ in 0..connections {
+        let bytes = tokio::time::timeout(Duration::from_secs(10), recorded.recv())
+            .await
+            .expect("every connection ends")
+            .unwrap();
+        let s = split(&bytes);
+        down += s.total;
+        data_frames += s.data_frames;
+        assert_eq!(s.streams.len() as u64, u64::from(streams).min(subscribers));
+        for stream in s.streams.values() {
+            for (opcode, len) in ws_frames(stream) {
+                ws_bytes += len;
+                match opcode {
+                    OpCode::Data(_) => {
+                        assert_eq!(len, MESSAGE_FRAME);
+                        messages += 1;
+                    }
+                    OpCode::Control(ControlOp::Close) => {
+                        assert_eq!(len, CLOSE_FRAME);
+                        closes += 1;
+                    }
+                    other => panic!("unexpected frame {other:?}"),
+                }
+            }
+        }
+        // The control frames, by the rule in the module's doc.
+        let settings: Vec<_> = s.control.iter().filter(|c| c.0 == SETTINGS).collect();
+        assert_eq!(settings.len(), 2, "{:?}", s.control);
+        assert!(settings.iter().any(|c| c.1 == 0 && c.2 % 6 == 0));
+        assert!(settings.iter().any(|c| c.1 == 1 && c.2 == 0), "the ACK");
+        let headers = s.control.iter().filter(|c| c.0 == HEADERS);
+        assert!(headers.clone().all(|c| c.2 == 1), "{:?}", s.control);
+        assert_eq!(headers.count(), s.streams.len());
+        for c in &s.control {
+            assert!(
+                matches!(c.0, SETTINGS | HEADERS | WINDOW_UPDATE),
+                "frame type {} on the wire",
+                c.0
+            );
+            if c.0 == WINDOW_UPDATE {
+                assert_eq!(c.2, 4);
+            }
+            control_bytes += 9 + c.2;
+        }
+    }
+    stop.cancel();
+    // The WebSocket frames, by an independent count: every delivery, and the closes.
+    assert_eq!(messages, d.delivered);
+    assert!(closes <= subscribers, "{closes} closes");
+    assert_eq!(ws_bytes, d.delivered * MESSAGE_FRAME + closes * CLOSE_FRAME);
+    assert_eq!(down, ws_bytes + 9 * data_frames + control_bytes);
+    // What the clients counted below HTTP/2 is what the server sent, to the byte.
+    assert_eq!(o.connect_wire.down + o.wire.down, down, "bytes down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stream_per_connection_bytes_are_websocket_frames_plus_http2_frame_heads() {
+    run_and_account(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_streams_per_connection_bytes_are_websocket_frames_plus_http2_frame_heads() {
+    run_and_account(4).await;
+}
