@@ -5,8 +5,9 @@
 //! the test splits it into HTTP/2 frames (a 9-byte head: 24-bit length, type, flags, stream) and
 //! the DATA payloads of each stream into WebSocket frames. The rule it checks, per connection:
 //! the server's SETTINGS (one, a whole number of 6-byte settings) and its ACK of ours (9 bytes),
-//! one HEADERS frame per stream (`:status 200`, HPACK's static entry 8: 10 bytes), and
-//! WINDOW_UPDATEs (13 bytes each) and nothing else besides DATA; the DATA payloads are exactly the
+//! one HEADERS frame per stream (`:status 200`, HPACK's static entry 8: 10 bytes),
+//! WINDOW_UPDATEs and RST_STREAMs (13 bytes each), at the end at most a GOAWAY (17 bytes), and
+//! nothing else besides DATA; the DATA payloads are exactly the
 //! WebSocket frames the run accounts for (every delivery a 66-byte frame: a 2-byte header and a
 //! 64-byte message; at most one 4-byte close per stream, the echo of the client's, which reaches
 //! the client only if it comes before the client hangs up). So the bytes the clients counted are
@@ -18,6 +19,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
 use wsbench::codec::ws::{ControlOp, FrameHeader, OpCode};
 use wsbench::protocol::TransportKind;
-use wsbench::scenario::{Transport, WsClient};
+use wsbench::scenario::{Transport, WsClient, parse};
 
 const PAYLOAD: usize = 64;
 /// A delivered message on the wire: a 2-byte header (no mask, server to client) and the message.
@@ -38,7 +40,9 @@ const CLOSE_FRAME: u64 = 4;
 /// HTTP/2 frame types (RFC 9113 §6).
 const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
 const SETTINGS: u8 = 0x4;
+const GOAWAY: u8 = 0x7;
 const WINDOW_UPDATE: u8 = 0x8;
 
 fn ws() -> Transport {
@@ -205,13 +209,12 @@ async fn run_and_account(streams: u32) {
         assert!(headers.clone().all(|c| c.2 == 1), "{:?}", s.control);
         assert_eq!(headers.count(), s.streams.len());
         for c in &s.control {
-            assert!(
-                matches!(c.0, SETTINGS | HEADERS | WINDOW_UPDATE),
-                "frame type {} on the wire",
-                c.0
-            );
-            if c.0 == WINDOW_UPDATE {
-                assert_eq!(c.2, 4);
+            match c.0 {
+                SETTINGS | HEADERS => {}
+                WINDOW_UPDATE | RST_STREAM => assert_eq!(c.2, 4),
+                // The last stream gone, the connection's end: no debug data.
+                GOAWAY => assert_eq!(c.2, 8),
+                other => panic!("frame type {other} on the wire"),
             }
             control_bytes += 9 + c.2;
         }
@@ -234,4 +237,69 @@ async fn one_stream_per_connection_bytes_are_websocket_frames_plus_http2_frame_h
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_streams_per_connection_bytes_are_websocket_frames_plus_http2_frame_heads() {
     run_and_account(4).await;
+}
+
+/// A scenario whose `[transports.ws]` table (line 7 on) is `ws`.
+fn scenario(ws: &str) -> String {
+    format!(
+        "name = \"x\"\nduration = \"2s\"\n[clients]\nsubscribers = 10\n[publish]\nrate = 10\n\
+         [transports.ws]\n{ws}\n"
+    )
+}
+
+/// The one-line error the scenario gets.
+fn refused(ws: &str) -> String {
+    parse(Path::new("scenarios/x.toml"), &scenario(ws))
+        .expect_err("the scenario should be refused")
+        .to_string()
+}
+
+#[test]
+fn http2_runs_ws_and_ws_h2_with_streams_per_connection_on_the_h2_run() {
+    let s = parse(
+        Path::new("scenarios/x.toml"),
+        &scenario("http2 = [false, true]\ntls = [false, true]\nstreams_per_connection = 4"),
+    )
+    .unwrap();
+    let runs: Vec<(String, u32)> = s
+        .runs()
+        .iter()
+        .map(|(t, v)| (v.label(t.kind()), v.streams_per_connection))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("ws".to_string(), 1),
+            ("ws-h2".to_string(), 4),
+            ("ws-tls".to_string(), 1),
+            ("ws-h2-tls".to_string(), 4)
+        ]
+    );
+    // Written back and read again, the scenario is the same.
+    assert_eq!(parse(Path::new("scenarios/x.toml"), &s.to_toml()).unwrap(), s);
+}
+
+#[test]
+fn bad_http2_and_streams_per_connection_name_file_line_and_field() {
+    assert_eq!(
+        refused("http2 = true\nstreams_per_connection = 0"),
+        "scenarios/x.toml:9: [transports.ws] streams_per_connection must be 1 to 256, got 0"
+    );
+    assert_eq!(
+        refused("http2 = true\nstreams_per_connection = 257"),
+        "scenarios/x.toml:9: [transports.ws] streams_per_connection must be 1 to 256, got 257"
+    );
+    assert_eq!(
+        refused("streams_per_connection = 4"),
+        "scenarios/x.toml:8: [transports.ws] streams_per_connection = 4 multiplexes clients on \
+         HTTP/2 connections: it needs http2 = true (or [false, true]) in [transports.ws]"
+    );
+    let msg = refused("streams_per_connection = \"4\"");
+    assert!(msg.starts_with("scenarios/x.toml:8"), "{msg}");
+    assert!(msg.contains("streams_per_connection"), "{msg}");
+    assert_eq!(
+        refused("http2 = \"yes\""),
+        "scenarios/x.toml:8: [transports.ws] http2: expected true, false or a list of them such \
+         as [false, true], got a string"
+    );
 }
