@@ -220,6 +220,18 @@ async fn websocket_over_tls() {
     }
 }
 
+/// WebSocket over HTTP/2 (RFC 8441): h2c with prior knowledge, and h2 chosen by ALPN over TLS;
+/// only our client speaks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_over_http2_with_and_without_tls() {
+    let ws = Transport::Ws {
+        ping_interval: None,
+        client: WsClient::Wsbench,
+        resume: false,
+    };
+    check_all(ws, &[H2, H2_TLS]).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_in_every_variant_and_hpack_shrinks_its_heads() {
     let hold = Duration::from_secs(30);

@@ -127,7 +127,10 @@ fn split(bytes: &[u8]) -> Split {
         let payload = &bytes[at + 9..at + 9 + len];
         if kind == DATA {
             s.data_frames += 1;
-            s.streams.entry(stream).or_default().extend_from_slice(payload);
+            s.streams
+                .entry(stream)
+                .or_default()
+                .extend_from_slice(payload);
         } else {
             s.control.push((kind, flags, len as u64));
         }
@@ -276,7 +279,10 @@ fn http2_runs_ws_and_ws_h2_with_streams_per_connection_on_the_h2_run() {
         ]
     );
     // Written back and read again, the scenario is the same.
-    assert_eq!(parse(Path::new("scenarios/x.toml"), &s.to_toml()).unwrap(), s);
+    assert_eq!(
+        parse(Path::new("scenarios/x.toml"), &s.to_toml()).unwrap(),
+        s
+    );
 }
 
 #[test]

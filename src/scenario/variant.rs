@@ -184,7 +184,9 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
         TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse
     );
     if (http2 && kind == TransportKind::Raw)
-        || (deflate.is_some() && kind != TransportKind::Ws) || (gzip && !polls) {
+        || (deflate.is_some() && kind != TransportKind::Ws)
+        || (gzip && !polls)
+    {
         return None;
     }
     Some((
