@@ -311,8 +311,13 @@ async fn an_h2_publisher_with_posts_in_flight_publishes_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h2_client_over_tls_needs_the_server_to_agree_by_alpn() {
-    // A WebSocket server offers only http/1.1: an h2-only TLS client must fail clearly.
-    let (addr, stop, cert) = common::start_tls_server(wsbench::protocol::TransportKind::Ws).await;
+    // A server that offers only http/1.1: an h2-only TLS client must fail clearly.
+    let (addr, stop, cert) = common::start_tls_server_offering(
+        wsbench::protocol::TransportKind::Ws,
+        wsbench::server::Limits::default(),
+        &[tls::ALPN_HTTP1],
+    )
+    .await;
     let mut plan = plan();
     plan.subscribers = 2;
     plan.publishers = 1;

@@ -27,6 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::codec::ws::negotiate::Offer;
 use wsbench::codec::ws::{ControlOp, FrameHeader, OpCode};
 use wsbench::protocol::TransportKind;
 use wsbench::scenario::{Transport, WsClient, parse};
@@ -230,6 +231,35 @@ async fn run_and_account(streams: u32) {
     assert_eq!(down, ws_bytes + 9 * data_frames + control_bytes);
     // What the clients counted below HTTP/2 is what the server sent, to the byte.
     assert_eq!(o.connect_wire.down + o.wire.down, down, "bytes down");
+}
+
+/// permessage-deflate and the resumable protocol ride on the CONNECT and its 200 as on the
+/// upgrade and its 101: compressed frames (fewer bytes down than the payloads), every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deflate_and_resume_over_http2() {
+    let (server, stop) = common::start_server(TransportKind::Ws).await;
+    let plan = plan();
+    let resumable = Transport::Ws {
+        ping_interval: None,
+        client: WsClient::Wsbench,
+        resume: true,
+    };
+    let target = Target {
+        http2: true,
+        streams_per_connection: 2,
+        deflate: Some(Offer::default()),
+        ..Target::new(resumable, server).unwrap()
+    };
+    let o = drive(&plan, &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    stop.cancel();
+    let d = o.recorder.counts.delivery;
+    assert_eq!(d.delivered, 40 * u64::from(plan.subscribers));
+    assert_eq!((d.lost, d.duplicated, d.reordered), (0, 0, 0));
+    assert_eq!(o.recorder.counts.connect_errors.total(), 0);
+    // Padding compresses: the frames down are smaller than the messages they carry.
+    assert!(o.wire.down < o.payload_wire.down, "{:?}", o.wire);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
