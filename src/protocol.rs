@@ -71,6 +71,10 @@ impl std::fmt::Display for TransportKind {
 
 /// `GET` upgrades to a WebSocket; every message a client sends is broadcast to all.
 pub const WS_PATH: &str = "/ws";
+/// WebSocket over HTTP/2 (RFC 8441): the most WebSocket streams one HTTP/2 connection may have
+/// open at once, which the built-in server advertises (`SETTINGS_MAX_CONCURRENT_STREAMS`) and
+/// `[transports.ws] streams_per_connection` may ask for.
+pub const WS_H2_MAX_STREAMS: u32 = 256;
 /// `POST`: the body is one message, broadcast to every subscriber.
 pub const PUBLISH_PATH: &str = "/publish";
 /// `GET /poll?cursor=N[&wait=0]`: messages after cursor `N` (held until news or `hold`).

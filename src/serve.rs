@@ -14,8 +14,8 @@ use crate::cli::ServeArgs;
 use crate::metrics::instances::{HopFigures, InstanceReport};
 use crate::{backplane, os, protocol, server, tls};
 
-/// The TLS configuration `--tls-cert`/`--tls-key` ask for: HTTP offers `h2` and `http/1.1` by
-/// ALPN, WebSocket only `http/1.1` (its upgrade is an HTTP/1.1 request).
+/// The TLS configuration `--tls-cert`/`--tls-key` ask for: `h2` and `http/1.1` by ALPN, for
+/// WebSocket too (over HTTP/2 it opens by extended CONNECT, RFC 8441); raw has no TLS.
 fn serve_tls(args: &ServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
         return Ok(None);
@@ -24,11 +24,7 @@ fn serve_tls(args: &ServeArgs) -> anyhow::Result<Option<std::sync::Arc<rustls::S
         cert: cert.clone(),
         key: key.clone(),
     };
-    // `all` offers h2 too: a browser opens its WebSockets on HTTP/1.1 connections of their own.
-    let alpn: &[&[u8]] = match args.transport {
-        server::Serving::One(protocol::TransportKind::Ws) => &[tls::ALPN_HTTP1],
-        _ => &[tls::ALPN_H2, tls::ALPN_HTTP1],
-    };
+    let alpn: &[&[u8]] = &[tls::ALPN_H2, tls::ALPN_HTTP1];
     Ok(Some(tls::server_config(&files, alpn)?))
 }
 

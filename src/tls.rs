@@ -154,8 +154,8 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The server side: the certificate chain and key from PEM files, offering `alpn` in order of
-/// preference (`h2`, `http/1.1` for the HTTP server; `http/1.1` only for WebSocket, whose upgrade
-/// is an HTTP/1.1 request).
+/// preference (`h2`, `http/1.1` for the built-in servers: WebSocket over HTTP/2 opens by
+/// extended CONNECT, over HTTP/1.1 by an upgrade).
 pub fn server_config(
     files: &CertFiles,
     alpn: &[&[u8]],

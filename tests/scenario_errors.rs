@@ -979,9 +979,13 @@ fn bad_http2_and_tls_values_name_line_and_field() {
          protocol; it has no HTTP/2 or TLS variant"
     );
     assert_eq!(
-        err(&base_with(11, "[transports.ws]\nhttp2 = true")),
-        "scenarios/x.toml:12: [transports.ws] http2: HTTP/2 applies to the HTTP transports only \
-         (longpoll, shortpoll, sse); WebSocket runs over HTTP/1.1"
+        err(&base_with(
+            11,
+            "[transports.ws]\nclient = \"tungstenite\"\nhttp2 = [false, true]"
+        )),
+        "scenarios/x.toml:13: [transports.ws] http2: only the wsbench client speaks WebSocket \
+         over HTTP/2 (tungstenite's has no HTTP/2); remove `client = \"tungstenite\"` or the \
+         http2 runs"
     );
     assert_eq!(
         err(&base_with(13, "tls = \"yes\"")),
@@ -1033,9 +1037,9 @@ fn thresholds_are_keyed_by_variant_label() {
     // In key order, as TOML tables are read.
     assert_eq!(labels, [Some("longpoll-h2"), None, Some("ws-tls")]);
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
-    let msg = err(&base_with(13, "[thresholds.ws-h2]\nlost = 0"));
+    let msg = err(&base_with(13, "[thresholds.raw-h2]\nlost = 0"));
     assert!(
-        msg.starts_with("scenarios/x.toml:13: [thresholds.ws-h2]: not a transport label"),
+        msg.starts_with("scenarios/x.toml:13: [thresholds.raw-h2]: not a transport label"),
         "{msg}"
     );
 }

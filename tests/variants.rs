@@ -180,24 +180,28 @@ const PLAIN: Variant = Variant {
     tls: false,
     deflate: None,
     gzip: false,
+    streams_per_connection: 1,
 };
 const H2: Variant = Variant {
     http2: true,
     tls: false,
     deflate: None,
     gzip: false,
+    streams_per_connection: 1,
 };
 const TLS: Variant = Variant {
     http2: false,
     tls: true,
     deflate: None,
     gzip: false,
+    streams_per_connection: 1,
 };
 const H2_TLS: Variant = Variant {
     http2: true,
     tls: true,
     deflate: None,
     gzip: false,
+    streams_per_connection: 1,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,6 +218,18 @@ async fn websocket_over_tls() {
         )
         .await;
     }
+}
+
+/// WebSocket over HTTP/2 (RFC 8441): h2c with prior knowledge, and h2 chosen by ALPN over TLS;
+/// only our client speaks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_over_http2_with_and_without_tls() {
+    let ws = Transport::Ws {
+        ping_interval: None,
+        client: WsClient::Wsbench,
+        resume: false,
+    };
+    check_all(ws, &[H2, H2_TLS]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,8 +311,13 @@ async fn an_h2_publisher_with_posts_in_flight_publishes_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h2_client_over_tls_needs_the_server_to_agree_by_alpn() {
-    // A WebSocket server offers only http/1.1: an h2-only TLS client must fail clearly.
-    let (addr, stop, cert) = common::start_tls_server(wsbench::protocol::TransportKind::Ws).await;
+    // A server that offers only http/1.1: an h2-only TLS client must fail clearly.
+    let (addr, stop, cert) = common::start_tls_server_offering(
+        wsbench::protocol::TransportKind::Ws,
+        wsbench::server::Limits::default(),
+        &[tls::ALPN_HTTP1],
+    )
+    .await;
     let mut plan = plan();
     plan.subscribers = 2;
     plan.publishers = 1;

@@ -74,6 +74,8 @@ pub(super) struct Ctx {
     pub(super) stop: CancellationToken,
     /// Close connections: the measurement is over.
     pub(super) close: CancellationToken,
+    /// WebSocket over HTTP/2: the connections clients share (`streams_per_connection`).
+    pub(super) ws_h2: super::ws::over_h2::Pool,
 }
 
 impl Ctx {

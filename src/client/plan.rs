@@ -257,8 +257,12 @@ pub struct Target {
     pub paths: Paths,
     /// Sent as `Authorization: Bearer <token>` on every request and upgrade, if the server wants one.
     pub token: Option<String>,
-    /// HTTP transports: speak HTTP/2 (h2c with prior knowledge, or h2 by ALPN over TLS).
+    /// Speak HTTP/2 (h2c with prior knowledge, or h2 by ALPN over TLS): the HTTP transports'
+    /// requests, or WebSocket by extended CONNECT (RFC 8441).
     pub http2: bool,
+    /// WebSocket over HTTP/2: clients per HTTP/2 connection, each on its own stream (1: a
+    /// connection each).
+    pub streams_per_connection: u32,
     /// Connect over TLS with this configuration (it trusts the server's certificate and offers
     /// the right ALPN protocol); `None`: plain TCP.
     pub tls: Option<Arc<rustls::ClientConfig>>,
@@ -353,6 +357,7 @@ impl Target {
             paths: Paths::default(),
             token: None,
             http2: false,
+            streams_per_connection: 1,
             tls: None,
             sources: Arc::default(),
             spread: Arc::default(),

@@ -1,6 +1,7 @@
 //! The one line under every table that states the load model, so a table is never read without
 //! it: who publishes, how latency is counted, and how each transport's clients behave.
 
+use crate::protocol::TransportKind;
 use crate::scenario::{Network, Pattern, Scenario, Transport};
 
 /// One line stating the load model, so a table is never read without it.
@@ -101,8 +102,20 @@ pub fn model(s: &Scenario) -> String {
         line.push_str(&format!("; network: {}", describe_network(&s.network)));
     }
     let runs = s.runs();
-    if runs.iter().any(|(_, v)| v.http2) {
+    if runs
+        .iter()
+        .any(|(t, v)| v.http2 && t.kind() != TransportKind::Ws)
+    {
         line.push_str("; -h2: HTTP/2, one connection per client, requests as streams");
+    }
+    if let Some((_, v)) = runs
+        .iter()
+        .find(|(t, v)| v.http2 && t.kind() == TransportKind::Ws)
+    {
+        line.push_str(&format!(
+            "; ws-h2: WebSocket over HTTP/2 (RFC 8441), {} client(s) per connection, each a stream",
+            v.streams_per_connection
+        ));
     }
     if runs.iter().any(|(_, v)| v.tls) {
         line.push_str(

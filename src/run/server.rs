@@ -87,6 +87,7 @@ pub(super) async fn start_server(
     };
     let target = Target {
         http2: variant.http2,
+        streams_per_connection: variant.streams_per_connection,
         tls,
         sources: Arc::new(Sources::new(run.sources.to_vec())?),
         deflate: variant.deflate,

@@ -128,13 +128,6 @@ impl Rules<'_> {
                     return Ok((vec![false], None));
                 };
                 let origin = self.origin(&v.source);
-                if key == "http2" && kind == TransportKind::Ws {
-                    let message = format!(
-                        "{table} http2: HTTP/2 applies to the HTTP transports only \
-                         (longpoll, shortpoll, sse); WebSocket runs over HTTP/1.1"
-                    );
-                    return Err(self.invalid(origin, key, message));
-                }
                 if kind == TransportKind::Raw && parse_bools(&v.value).is_ok_and(|b| b != [false]) {
                     let message = format!(
                         "{table} {key}: raw is bare TCP, the floor under every protocol; \

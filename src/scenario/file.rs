@@ -291,6 +291,8 @@ impl From<&Scenario> for ScenarioFile {
                         balancer,
                         deflate: (variants.deflate != [None])
                             .then(|| v(super::variant::deflate_toml_value(&variants.deflate))),
+                        streams_per_connection: (variants.streams_per_connection != 1)
+                            .then(|| v(i64::from(variants.streams_per_connection))),
                     });
                 }
                 Transport::LongPoll { hold } => {

@@ -45,6 +45,7 @@ pub mod thresholds;
 mod transport;
 mod transport_tables;
 pub mod variant;
+mod ws_http2;
 
 #[cfg(test)]
 mod tests;

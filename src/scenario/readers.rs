@@ -344,6 +344,12 @@ impl Rules<'_> {
         let ws = t.ws.unwrap_or_default();
         let ws_client = self.ws_client(ws.client)?;
         self.ws_deflate(ws.deflate, ws_client, &mut variants)?;
+        self.ws_http2(
+            ws.http2.as_ref(),
+            ws.streams_per_connection,
+            ws_client,
+            &mut variants,
+        )?;
         let longpoll_compress = t.longpoll.as_ref().and_then(|l| l.compress.clone());
         self.compress(TransportKind::LongPoll, longpoll_compress, &mut variants)?;
         let shortpoll_compress = t.shortpoll.as_ref().and_then(|s| s.compress.clone());

@@ -86,8 +86,12 @@ pub struct WsTable {
     /// `resume`: clients come back after the last message they read (default true with the
     /// wsbench client).
     pub resume: Opt<bool>,
-    /// `http2`: read only to refuse it with a clear message (WebSocket has no HTTP/2 variant).
+    /// `http2`: true, false or a list of both (one run per value): WebSocket over HTTP/2 by
+    /// extended CONNECT (RFC 8441), labelled `ws-h2`.
     pub http2: Opt<toml::Value>,
+    /// `streams_per_connection`: with `http2`, simulated clients per HTTP/2 connection, each on
+    /// its own stream (default 1: a connection each).
+    pub streams_per_connection: Opt<i64>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
     /// `instances`: built-in server processes for this transport (default 1).

@@ -7,15 +7,17 @@
 //! threshold. `[transports.ws] deflate` adds permessage-deflate runs: `ws-deflate` (no context
 //! takeover, 15 window bits), `ws-deflate-ctx` (takeover), `-w12` for a smaller window. Owns the
 //! variant type, its label and reading the keys; knows nothing of files or lines (the caller
-//! places errors).
+//! places errors). `[transports.ws] http2` runs WebSocket over HTTP/2 (RFC 8441, `ws-h2`), with
+//! `streams_per_connection` simulated clients on each HTTP/2 connection (not part of the label).
 
 use crate::codec::ws::negotiate::Offer;
 use crate::protocol::TransportKind;
 
 /// How one transport run is carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Variant {
-    /// HTTP/2 (h2c with prior knowledge, or h2 chosen by ALPN over TLS); HTTP transports only.
+    /// HTTP/2 (h2c with prior knowledge, or h2 chosen by ALPN over TLS): the HTTP transports,
+    /// and WebSocket by extended CONNECT (RFC 8441).
     pub http2: bool,
     /// TLS: wss:// or https:// with the run's self-signed certificate.
     pub tls: bool,
@@ -24,6 +26,22 @@ pub struct Variant {
     /// Long-poll, short-poll and SSE: accept gzip-compressed answers and streams
     /// (`compress = "gzip"`).
     pub gzip: bool,
+    /// WebSocket over HTTP/2: simulated clients that share one HTTP/2 connection, each on a
+    /// stream of its own (an edge proxy's or a browser's multiplexing); 1 for every other variant.
+    pub streams_per_connection: u32,
+}
+
+impl Default for Variant {
+    /// Plain, one client per connection.
+    fn default() -> Self {
+        Variant {
+            http2: false,
+            tls: false,
+            deflate: None,
+            gzip: false,
+            streams_per_connection: 1,
+        }
+    }
 }
 
 impl Variant {
@@ -57,6 +75,8 @@ pub struct Variants {
     pub deflate: Vec<Option<Offer>>,
     /// `compress` values (long-poll, short-poll): `true` for gzip.
     pub gzip: Vec<bool>,
+    /// WebSocket over HTTP/2: clients per HTTP/2 connection, for the `http2 = true` runs.
+    pub streams_per_connection: u32,
 }
 
 impl Default for Variants {
@@ -67,6 +87,7 @@ impl Default for Variants {
             tls: vec![false],
             deflate: vec![None],
             gzip: vec![false],
+            streams_per_connection: 1,
         }
     }
 }
@@ -93,6 +114,10 @@ impl Variants {
                             tls,
                             deflate,
                             gzip,
+                            streams_per_connection: match http2 {
+                                true => self.streams_per_connection,
+                                false => 1,
+                            },
                         });
                     }
                 }
@@ -158,7 +183,7 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
         kind,
         TransportKind::LongPoll | TransportKind::ShortPoll | TransportKind::Sse
     );
-    if (http2 && kind == TransportKind::Ws)
+    if (http2 && kind == TransportKind::Raw)
         || (deflate.is_some() && kind != TransportKind::Ws)
         || (gzip && !polls)
     {
@@ -171,6 +196,7 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
             tls,
             deflate,
             gzip,
+            streams_per_connection: 1,
         },
     ))
 }
@@ -314,6 +340,7 @@ mod tests {
             tls: vec![false, true],
             deflate: vec![None],
             gzip: vec![false],
+            streams_per_connection: 1,
         };
         let labels: Vec<String> = v
             .expand()
@@ -329,7 +356,9 @@ mod tests {
             assert_eq!(variant.label(kind), *label);
         }
         assert!(parse_label("ws-tls").unwrap().1.tls);
-        assert_eq!(parse_label("ws-h2"), None);
+        assert!(parse_label("ws-h2").unwrap().1.http2);
+        assert_eq!(parse_label("ws-h2-deflate"), None);
+        assert_eq!(parse_label("raw-h2"), None);
         assert_eq!(parse_label("pigeon-tls"), None);
         assert_eq!(parse_label("sse-tls-h2"), None);
     }

@@ -29,6 +29,7 @@ pub mod shared;
 pub mod sse;
 mod writer;
 pub mod ws;
+mod ws_h2;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -46,11 +46,10 @@ use hyper::header::{
     CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_PROTOCOL, UPGRADE,
 };
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::upgrade::Upgraded;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -117,21 +116,12 @@ async fn handshake(conn: super::Conn, state: Arc<State<Framed>>) {
             async move { Ok::<_, Infallible>(upgrade(req, state)) }
         })
     };
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.limits.header_timeout)
-        .max_buf_size(16 * 1024)
-        // The 101 carries only what RFC 6455 asks for, as tungstenite's own handshake does.
-        .auto_date_header(false)
-        .serve_connection(TokioIo::new(conn), service)
-        .with_upgrades();
-    tokio::select! {
-        _ = conn => {}
-        _ = state.stop.cancelled() => {}
-    }
+    // HTTP/1.1 upgrades, or HTTP/2 extended CONNECTs ([`super::ws_h2`]).
+    super::ws_h2::serve_connection(conn, &state.limits, &state.stop, service).await;
 }
 
-/// Answers one request: 101 and a connection task for a valid upgrade on [`WS_PATH`], else an error status.
+/// Answers one request: 101 and a connection task for a valid upgrade on [`WS_PATH`] (200 for an
+/// HTTP/2 extended CONNECT, RFC 8441), else an error status.
 ///
 /// The client joins the stream at the hub's end as of this answer: whatever is published after
 /// the 101 (which a client may take as its cue to publish) reaches it.
@@ -168,13 +158,22 @@ pub(crate) fn upgrade(
     let version_ok = headers
         .get("sec-websocket-version")
         .is_some_and(|v| v.as_bytes() == b"13");
-    let (Some(accept), true, true, true) = (
-        key,
-        req.method() == Method::GET,
-        has(CONNECTION, "upgrade") && has(UPGRADE, "websocket"),
-        version_ok,
-    ) else {
-        return status(StatusCode::BAD_REQUEST);
+    // HTTP/2 (RFC 8441): an extended CONNECT, answered 200 with no accept key.
+    let accept = if req.version() == Version::HTTP_2 {
+        if !(super::ws_h2::is_extended_connect(&req) && version_ok) {
+            return status(StatusCode::BAD_REQUEST);
+        }
+        None
+    } else {
+        let (Some(accept), true, true, true) = (
+            key,
+            req.method() == Method::GET,
+            has(CONNECTION, "upgrade") && has(UPGRADE, "websocket"),
+            version_ok,
+        ) else {
+            return status(StatusCode::BAD_REQUEST);
+        };
+        Some(accept)
     };
     let Some(room) = RoomId::from_query(req.uri().query()) else {
         return status(StatusCode::BAD_REQUEST);
@@ -204,14 +203,19 @@ pub(crate) fn upgrade(
             upgraded_connection(upgraded, &task_state, (room, cursor, agreed)).await;
         }
     });
-    let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
+    let mut response = status(match accept {
+        Some(_) => StatusCode::SWITCHING_PROTOCOLS,
+        None => StatusCode::OK,
+    });
     let h = response.headers_mut();
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(
-        SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
-    );
+    if let Some(accept) = accept {
+        h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(
+            SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
+        );
+    }
     if let Some((protocol, _)) = bearer {
         h.insert(SEC_WEBSOCKET_PROTOCOL, protocol);
     }

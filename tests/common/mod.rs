@@ -240,8 +240,7 @@ pub fn series(
 }
 
 /// Starts a built-in server serving TLS with a fresh self-signed certificate (offering `h2` and
-/// `http/1.1` by ALPN over HTTP, `http/1.1` over WebSocket, as `wsbench serve` does); returns the
-/// certificate for the clients to trust.
+/// `http/1.1` by ALPN, as `wsbench serve` does); returns the certificate for the clients to trust.
 pub async fn start_tls_server(
     transport: TransportKind,
 ) -> (SocketAddr, CancellationToken, wsbench::tls::SelfSigned) {
@@ -254,13 +253,19 @@ pub async fn start_tls_server_with(
     limits: Limits,
 ) -> (SocketAddr, CancellationToken, wsbench::tls::SelfSigned) {
     use wsbench::tls;
+    start_tls_server_offering(transport, limits, &[tls::ALPN_H2, tls::ALPN_HTTP1]).await
+}
+
+/// [`start_tls_server_with`], offering `alpn` instead (a server that cannot speak HTTP/2).
+pub async fn start_tls_server_offering(
+    transport: TransportKind,
+    limits: Limits,
+    alpn: &[&[u8]],
+) -> (SocketAddr, CancellationToken, wsbench::tls::SelfSigned) {
+    use wsbench::tls;
     let cert = tls::SelfSigned::generate().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let files = cert.write(dir.path()).unwrap();
-    let alpn: &[&[u8]] = match transport {
-        TransportKind::Ws => &[tls::ALPN_HTTP1],
-        _ => &[tls::ALPN_H2, tls::ALPN_HTTP1],
-    };
     let config = tls::server_config(&files, alpn).unwrap();
     let (addr, stop) = spawn_server(transport, limits, Some(config)).await;
     (addr, stop, cert)

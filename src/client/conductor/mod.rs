@@ -131,6 +131,7 @@ fn launch(
         measure_over: AtomicBool::new(false),
         stop: cancel.child_token(),
         close: CancellationToken::new(),
+        ws_h2: Default::default(),
     });
     tokio::spawn(ctx.clone().relay());
     let mut clients = Clients {

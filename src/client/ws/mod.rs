@@ -10,6 +10,7 @@
 //! # Layout
 //! - [`handshake`]: our opening handshake (request bytes, response head checked with httparse).
 //! - [`ours`]: our client over any `AsyncRead + AsyncWrite` stream.
+//! - [`over_h2`]: WebSocket over HTTP/2 (RFC 8441): streams opened by extended CONNECT.
 //! - [`place`]: where a subscriber stands in its stream, and what it asks for on a reconnect.
 //! - [`tungstenite`]: the tokio-tungstenite client behind the same trait.
 //!
@@ -17,6 +18,7 @@
 
 pub mod handshake;
 pub mod ours;
+pub mod over_h2;
 mod place;
 pub mod tungstenite;
 
@@ -187,6 +189,13 @@ impl Dial for ours::Client<Stream> {
     }
 }
 
+/// Over HTTP/2: a stream on one of the run's HTTP/2 connections ([`over_h2`]).
+impl Dial for ours::Client<over_h2::H2Stream> {
+    async fn dial(ctx: &Arc<Ctx>, room: RoomId, resuming: Resuming) -> Result<Self, ConnectError> {
+        over_h2::dial(ctx, &ctx.ws_h2, &upgrade(ctx, room, &resuming)).await
+    }
+}
+
 /// tungstenite's client keeps no response head: it cannot resume (the scenario refuses to ask).
 impl Dial for WebSocketStream<Stream> {
     async fn dial(ctx: &Arc<Ctx>, room: RoomId, _: Resuming) -> Result<Self, ConnectError> {
@@ -209,6 +218,10 @@ pub(super) async fn subscriber(
     slow: bool,
 ) -> Inbox {
     match client {
+        WsClient::Wsbench if ctx.target.http2 => {
+            type OverH2 = ours::Client<over_h2::H2Stream>;
+            session::<OverH2>(ctx, index, room, slot, ping_interval, slow).await
+        }
         WsClient::Wsbench => {
             session::<ours::Client<Stream>>(ctx, index, room, slot, ping_interval, slow).await
         }

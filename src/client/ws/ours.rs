@@ -82,17 +82,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     pub async fn handshake(mut stream: S, upgrade: &Upgrade) -> Result<Self, HandshakeError> {
         let key = tokio_tungstenite::tungstenite::handshake::client::generate_key();
         let (early, resume, agreed) = handshake::perform(&mut stream, upgrade, &key).await?;
+        let mut client = Client::opened(stream, resume, agreed);
+        client.framed.decoder.feed(&early);
+        Ok(client)
+    }
+
+    /// A client on a stream whose opening handshake was made elsewhere (an HTTP/2 extended
+    /// CONNECT, [`super::over_h2`]), with the resume point and deflate its answer stated.
+    pub fn opened(
+        stream: S,
+        resume: Option<handshake::ResumePoint>,
+        agreed: Option<Agreed>,
+    ) -> Self {
         let mut decoder = Decoder::new(Config::client());
         if let Some(a) = agreed {
             decoder.set_inflater(Inflater::new(!a.server_no_context_takeover));
         }
-        decoder.feed(&early);
-        Ok(Client {
+        Client {
             framed: Framed::new(stream, decoder),
             close_sent: false,
             resume,
             deflate: agreed.and_then(Sending::new),
-        })
+        }
     }
 
     /// Queues one frame with a fresh mask, a data frame compressed if agreed; nothing is queued
