@@ -122,6 +122,8 @@ pub struct Publishing {
     placed: Option<Instant>,
     /// Saturation mode: no more messages (the measured phase ended, or the cap was reached).
     closed: bool,
+    /// The wait for each slot, made on the first one (inside the runtime that waits on it).
+    pacer: Option<super::pacer::Pacer>,
 }
 
 impl Publishing {
@@ -143,6 +145,7 @@ impl Publishing {
             next_seq: 0,
             placed: None,
             closed: false,
+            pacer: None,
         }
     }
 
@@ -162,7 +165,10 @@ impl Publishing {
         let Some(window) = self.window.clone() else {
             return match self.next_due() {
                 Some(at) => {
-                    sleep_until(at).await;
+                    self.pacer
+                        .get_or_insert_with(super::pacer::Pacer::new)
+                        .until(at)
+                        .await;
                     true
                 }
                 None => false,

@@ -37,17 +37,14 @@
 //! A stall loses no weight: the ticks that would have fallen in it are recorded by
 //! [`LagRecorder`] from the one late tick.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Duration;
 
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::timerfd::{Timer, monotonic};
 use crate::metrics::{LagFigures, LagRecorder};
 
 /// The mean time between ticks; each interval is drawn uniformly from half to 1.5 times it.
@@ -73,12 +70,9 @@ impl LagWatch {
         for runtime in runtimes {
             // The descriptor joins the epoll set of the runtime entered here.
             let _entered = runtime.enter();
-            let timer = Timer(TimerFd::new(
-                ClockId::CLOCK_MONOTONIC,
-                TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-            )?);
-            let due = timer.arm(monotonic()?)?;
-            let timer = register(timer)?;
+            let timer = Timer::new()?;
+            let due = arm(&timer, monotonic()?)?;
+            let timer = timer.register()?;
             let ticker = runtime.spawn(ticker(timer, due, watch.stop.clone()));
             watch.tickers.push(ticker);
         }
@@ -104,51 +98,12 @@ impl Drop for LagWatch {
     }
 }
 
-/// A timer file descriptor, as the runtime's I/O driver takes it.
-#[derive(Debug)]
-struct Timer(TimerFd);
-
-impl AsRawFd for Timer {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_fd().as_raw_fd()
-    }
-}
-
-impl Timer {
-    /// Sets the one expiry pending to a jittered [`TICK`] after `now`; returns it.
-    fn arm(&self, now: Duration) -> std::io::Result<Duration> {
-        let half = u64::try_from(TICK.as_nanos() / 2).unwrap_or(u64::MAX);
-        let due = now + Duration::from_nanos(half + fastrand::u64(0..=2 * half));
-        self.0.set(
-            Expiration::OneShot(TimeSpec::from(due)),
-            TimerSetTimeFlags::TFD_TIMER_ABSTIME,
-        )?;
-        Ok(due)
-    }
-
-    /// Reads (and so clears) the timer's expiry count; `WouldBlock` if it has not expired.
-    fn expired(&self) -> std::io::Result<u64> {
-        let mut count = [0u8; 8];
-        nix::unistd::read(self.0.as_fd(), &mut count)?;
-        Ok(u64::from_ne_bytes(count))
-    }
-}
-
-/// Registers the timer with the current runtime's I/O driver, for readability.
-#[allow(unsafe_code)]
-fn register(timer: Timer) -> std::io::Result<AsyncFd<Timer>> {
-    // SAFETY: `register_with_interest` asks that the descriptor stay open, refer to the same
-    // file and be the one `as_raw_fd` returns for the `AsyncFd`'s whole life. `TimerFd` owns its
-    // descriptor and closes it only when dropped, which the `AsyncFd` owning it does last; its
-    // descriptor never changes. (tokio's safe constructors for this are deprecated,
-    // tokio-rs/tokio#8587, because other `AsRawFd` types cannot promise as much.)
-    let registered = unsafe { AsyncFd::register_with_interest(timer, Interest::READABLE) };
-    registered.map_err(std::io::Error::from)
-}
-
-/// `CLOCK_MONOTONIC` now, the timer's clock.
-fn monotonic() -> std::io::Result<Duration> {
-    Ok(nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?.into())
+/// Sets `timer`'s one expiry pending to a jittered [`TICK`] after `now`; returns it.
+fn arm(timer: &Timer, now: Duration) -> std::io::Result<Duration> {
+    let half = u64::try_from(TICK.as_nanos() / 2).unwrap_or(u64::MAX);
+    let due = now + Duration::from_nanos(half + fastrand::u64(0..=2 * half));
+    timer.set_at(due)?;
+    Ok(due)
 }
 
 /// A ticker task: records how late each expiry is served, arms the next. Ends at the stop, or if
@@ -168,7 +123,7 @@ async fn ticker(timer: AsyncFd<Timer>, mut due: Duration, stop: CancellationToke
         match ready.try_io(|timer| timer.get_ref().expired()) {
             Ok(Ok(_)) => {
                 recorder.record(now.saturating_sub(due));
-                match ready.get_inner().arm(now) {
+                match arm(ready.get_inner(), now) {
                     Ok(next) => due = next,
                     Err(_) => break,
                 }
