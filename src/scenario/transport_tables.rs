@@ -32,7 +32,7 @@ pub struct TransportsTable {
 }
 
 /// The `instances` and `balancer` keys of one transport table.
-pub type ScalingKeys<'a> = (&'a Opt<i64>, &'a Opt<String>);
+pub type ScalingKeys<'a> = (&'a Opt<toml::Value>, &'a Opt<String>);
 
 /// The `http2` and `tls` keys of one transport table.
 pub type VariantKeys<'a> = (&'a Opt<toml::Value>, &'a Opt<toml::Value>);
@@ -90,8 +90,8 @@ pub struct WsTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `deflate`: permessage-deflate, `true`, `false`, `{ context_takeover, window_bits }` or a
@@ -109,8 +109,8 @@ pub struct LongPollTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
@@ -127,8 +127,8 @@ pub struct ShortPollTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
@@ -145,8 +145,8 @@ pub struct SseTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
@@ -161,8 +161,8 @@ pub struct RawTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: read only to refuse it with a clear message (raw is the floor: bare TCP).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `resume`: clients come back after the last message they read (default true); `false`
