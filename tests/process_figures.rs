@@ -1,7 +1,8 @@
 //! A run spread over processes by `wsbench run` itself reports each process: every generator
 //! process and every server instance, with its CPU and memory, in `metrics.json` and in
 //! `report.html`'s per-process panel. And `instances = "auto"` starts as many instances as the
-//! open-file limit needs: lowered to 250 files, 300 connections need 2. Small loads, loopback only.
+//! open-file limit needs: lowered to 250 files, 300 connections need 2; and idle connections
+//! spread over processes expect nothing. Small loads, loopback only.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
@@ -170,4 +171,30 @@ fn instances_auto_starts_as_many_as_the_open_file_limit_needs() {
         .map(|i| i.report.unwrap().accepted)
         .collect();
     assert_eq!(accepted, [150, 150], "{stderr}");
+}
+
+#[test]
+fn idle_connections_spread_over_processes_expect_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // 30 subscribers and 60 idle connections over 3 generator processes: the merged expected
+    // deliveries are the subscribers' only, as in one process.
+    let toml = scenario(30, "processes = 3\nidle = 60\nidle_phase = \"1s\"", "");
+    let (stderr, rows, metrics, _) = run(dir.path(), &toml, None);
+    assert_eq!(
+        (
+            rows[0].deliveries,
+            rows[0].deliveries_expected,
+            rows[0].lost
+        ),
+        (900, 900, 0),
+        "{stderr}"
+    );
+    let Some(Sharding::Merged(generators)) = &metrics[0].sharding else {
+        panic!("not merged: {stderr}");
+    };
+    let subscribers: u32 = generators
+        .iter()
+        .map(|g| g.figures.subscribers_connected)
+        .sum();
+    assert_eq!(subscribers, 30);
 }
