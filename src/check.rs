@@ -32,6 +32,8 @@ pub struct RunPlan {
     pub connections: u64,
     /// Built-in server instances; 0 for an external `[target]`.
     pub instances: u32,
+    /// The instances are `"auto"`'s count under this process's open-file limit.
+    pub auto_instances: bool,
     /// Processes on the machine during the run: the generator (or its generator processes),
     /// the server instances, and the redis-server and HAProxy wsbench starts for them.
     pub processes: u32,
@@ -95,7 +97,9 @@ pub fn check(
         let source_addresses = (addresses.len() as u64).max(1);
         os::check_ports(reserved, ports, source_addresses)?;
         let external = scenario.targets.endpoint(kind).is_some();
-        let scaling = scenario.scaling_of(kind);
+        let written = scenario.scaling_of(kind);
+        // `instances = "auto"` comes to what `run` would start under this limit.
+        let scaling = written.settled(reserved, ceiling);
         let instances = if external { 0 } else { scaling.instances };
         let redis = u32::from(scaling.shared() && scenario.backplane.is_none() && !external);
         let haproxy = u32::from(scaling.balancer == Balancer::Haproxy && !external);
@@ -105,6 +109,7 @@ pub fn check(
             defaults: in_file.as_ref().is_some_and(|k| !k.contains(&kind)),
             connections,
             instances,
+            auto_instances: written.auto && !external,
             processes: generators + instances + redis + haproxy,
             messages,
             measured_messages,
@@ -179,6 +184,10 @@ pub fn render(path: &std::path::Path, plans: &[RunPlan]) -> String {
             0 => "external server (not started)".to_string(),
             1 => "1 built-in server".to_string(),
             n => format!("{n} built-in servers"),
+        };
+        let servers = match p.auto_instances {
+            true => format!("{servers}, instances = \"auto\" under the open-file limit"),
+            false => servers,
         };
         let _ = match p.defaults {
             true => writeln!(out, "{}: (not in the file: its table's defaults)", p.label),

@@ -1261,14 +1261,16 @@ fn instances_balancers_and_instance_loss() {
         s.scaling_of(TransportKind::Ws),
         Scaling {
             instances: 3,
-            balancer: Balancer::Haproxy
+            balancer: Balancer::Haproxy,
+            auto: false,
         }
     );
     assert_eq!(
         s.scaling_of(TransportKind::LongPoll),
         Scaling {
             instances: 2,
-            balancer: Balancer::Client
+            balancer: Balancer::Client,
+            auto: false,
         }
     );
     assert_eq!(s.scaling_of(TransportKind::Sse), Scaling::default());
@@ -1280,6 +1282,21 @@ fn instances_balancers_and_instance_loss() {
         msg.starts_with("scenarios/x.toml:12: [transports.ws] instances must be 1 to 16, got 0"),
         "{msg}"
     );
+    let msg = err(&base_with(11, "[transports.ws]\ninstances = \"many\""));
+    assert!(
+        msg.starts_with(
+            "scenarios/x.toml:12: [transports.ws] instances must be 1 to 16, got \"many\" \
+             (or \"auto\""
+        ),
+        "{msg}"
+    );
+    let auto = parse(
+        Path::new(PATH),
+        &base_with(11, "[transports.ws]\ninstances = \"auto\""),
+    )
+    .unwrap();
+    assert!(auto.scaling_of(TransportKind::Ws).auto);
+    assert_eq!(parse(Path::new(PATH), &auto.to_toml()).unwrap(), auto);
     let msg = err(&base_with(11, "[transports.ws]\nbalancer = \"nginx\""));
     assert!(
         msg.starts_with(

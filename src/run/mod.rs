@@ -59,7 +59,7 @@ pub async fn run_with(args: RunArgs, outlets: &Outlets, tag: &str) -> anyhow::Re
         allow_remote: args.allow_remote,
         ..args.overrides.clone()
     };
-    let scenario = scenario::load_with(&args.scenario, &overrides)?;
+    let mut scenario = scenario::load_with(&args.scenario, &overrides)?;
     let slice = args
         .shard
         .map(|spec| shard::plan(spec, args.start_at.as_ref(), &scenario))
@@ -72,6 +72,14 @@ pub async fn run_with(args: RunArgs, outlets: &Outlets, tag: &str) -> anyhow::Re
     plan.live_buckets = outlets.wants_buckets();
     let connections = u64::from(plan.subscribing() + plan.publishers);
     let per_process = processes::per_process(SPARE_FILES)?;
+    for (kind, count) in scenario.settle_instances(connections, per_process) {
+        if !args.quiet {
+            eprintln!(
+                "[{kind}] instances = \"auto\": {count} for {connections} connections at \
+                 {per_process} a process"
+            );
+        }
+    }
     let processes = processes::count(&scenario, connections, per_process, slice.is_some())?;
     // The built-in server holds as many connections as the clients do. It is our child: it
     // inherits the limit set here and raises its soft limit to this hard one, so one check

@@ -169,11 +169,19 @@ impl Rules<'_> {
             if let Some(n) = instances {
                 origin = self.origin(&n.source);
                 let max = i64::from(MAX_INSTANCES);
-                if !(1..=max).contains(&n.value) {
-                    let message = format!("{table} instances must be 1 to {max}, got {}", n.value);
-                    return Err(self.invalid(origin, "instances", message));
+                match &n.value {
+                    toml::Value::Integer(count) if (1..=max).contains(count) => {
+                        scaling.instances = u32::try_from(*count).unwrap_or(1);
+                    }
+                    toml::Value::String(auto) if auto == "auto" => scaling.auto = true,
+                    other => {
+                        let message = format!(
+                            "{table} instances must be 1 to {max}, got {other} (or \"auto\": as \
+                             many as the open-file limit needs)"
+                        );
+                        return Err(self.invalid(origin, "instances", message));
+                    }
                 }
-                scaling.instances = u32::try_from(n.value).unwrap_or(1);
             }
             if let Some(b) = balancer {
                 let at = self.origin(&b.source);

@@ -269,8 +269,12 @@ impl From<&Scenario> for ScenarioFile {
             let (instances, balancer) = if scaling.is_default() {
                 (None, None)
             } else {
+                let instances = match scaling.auto {
+                    true => toml::Value::String("auto".into()),
+                    false => toml::Value::Integer(i64::from(scaling.instances)),
+                };
                 (
-                    int(scaling.instances),
+                    Some(v(instances)),
                     Some(v(scaling.balancer.label().to_string())),
                 )
             };

@@ -378,6 +378,24 @@ impl Scenario {
             .map_or_else(Scaling::default, |(_, s)| *s)
     }
 
+    /// Settles every `instances = "auto"` for `connections` client connections when one process
+    /// may hold `per_process` of them ([`scaling::auto_instances`]); returns the transports
+    /// settled, with their counts, for the run to say.
+    pub fn settle_instances(
+        &mut self,
+        connections: u64,
+        per_process: u64,
+    ) -> Vec<(TransportKind, u32)> {
+        let mut settled = Vec::new();
+        for (kind, scaling) in &mut self.scaling {
+            if scaling.auto {
+                *scaling = scaling.settled(connections, per_process);
+                settled.push((*kind, scaling.instances));
+            }
+        }
+        settled
+    }
+
     /// Every transport run, in run order: each transport in turn, and within it each variant
     /// (plain, `-h2`, `-tls`, `-h2-tls`). Each is a separate run with its own label.
     pub fn runs(&self) -> Vec<(Transport, Variant)> {

@@ -46,6 +46,9 @@ pub struct Scaling {
     pub instances: u32,
     /// How clients reach them.
     pub balancer: Balancer,
+    /// `instances = "auto"`: the count depends on the open-file limit of the machine that runs
+    /// the scenario, so it is 1 until the run settles it ([`Scaling::settled`]).
+    pub auto: bool,
 }
 
 impl Default for Scaling {
@@ -54,8 +57,18 @@ impl Default for Scaling {
         Scaling {
             instances: 1,
             balancer: Balancer::Client,
+            auto: false,
         }
     }
+}
+
+/// The instances `instances = "auto"` comes to: the fewest built-in servers that hold
+/// `connections` when one process may hold `per_process` of them (its open-file ceiling less
+/// the files it keeps spare), at most [`MAX_INSTANCES`]. The same arithmetic as the refusal of a
+/// run whose one server is too small, so "auto" starts what that refusal asks for.
+pub fn auto_instances(connections: u64, per_process: u64) -> u32 {
+    let needed = connections.div_ceil(per_process.max(1)).max(1);
+    u32::try_from(needed).map_or(MAX_INSTANCES, |n| n.min(MAX_INSTANCES))
 }
 
 impl Scaling {
@@ -67,6 +80,19 @@ impl Scaling {
     /// Whether the run has anything but one server reached directly.
     pub fn is_default(self) -> bool {
         self == Scaling::default()
+    }
+
+    /// This scaling with `instances = "auto"` settled for `connections` client connections when
+    /// one process may hold `per_process` ([`auto_instances`]); a count as written is kept.
+    pub fn settled(self, connections: u64, per_process: u64) -> Scaling {
+        if !self.auto {
+            return self;
+        }
+        Scaling {
+            instances: auto_instances(connections, per_process),
+            auto: false,
+            ..self
+        }
     }
 }
 
@@ -80,4 +106,40 @@ pub struct ExistingRedis {
     /// `redis_pid`: its process, to sample as wsbench samples its own; `None`: its CPU and
     /// memory are reported as unknown.
     pub pid: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections one process may hold under a 20,000 open-file limit, less 64 spare files.
+    const PER: u64 = 20_000 - 64;
+
+    #[test]
+    fn auto_instances_are_the_fewest_that_hold_the_connections() {
+        assert_eq!(auto_instances(100_000, PER), 6);
+        assert_eq!(auto_instances(19_936, PER), 1);
+        assert_eq!(auto_instances(19_937, PER), 2);
+        assert_eq!(auto_instances(0, PER), 1);
+        // 12,000 connections under an 8,000 limit: two servers of 6,000.
+        assert_eq!(auto_instances(12_000, 8_000 - 64), 2);
+        assert_eq!(auto_instances(10_000_000, PER), MAX_INSTANCES);
+    }
+
+    #[test]
+    fn settling_replaces_auto_and_keeps_a_written_count() {
+        let auto = Scaling {
+            auto: true,
+            ..Scaling::default()
+        };
+        let six = auto.settled(100_000, PER);
+        assert_eq!((six.instances, six.auto, six.shared()), (6, false, true));
+        let one = auto.settled(1_000, PER);
+        assert!(one.is_default(), "{one:?}");
+        let written = Scaling {
+            instances: 3,
+            ..Scaling::default()
+        };
+        assert_eq!(written.settled(100_000, PER), written);
+    }
 }

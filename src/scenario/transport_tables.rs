@@ -32,7 +32,7 @@ pub struct TransportsTable {
 }
 
 /// The `instances` and `balancer` keys of one transport table.
-pub type ScalingKeys<'a> = (&'a Opt<i64>, &'a Opt<String>);
+pub type ScalingKeys<'a> = (&'a Opt<toml::Value>, &'a Opt<String>);
 
 /// The `http2` and `tls` keys of one transport table.
 pub type VariantKeys<'a> = (&'a Opt<toml::Value>, &'a Opt<toml::Value>);
@@ -94,8 +94,8 @@ pub struct WsTable {
     pub streams_per_connection: Opt<i64>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `deflate`: permessage-deflate, `true`, `false`, `{ context_takeover, window_bits }` or a
@@ -113,8 +113,8 @@ pub struct LongPollTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
@@ -131,8 +131,8 @@ pub struct ShortPollTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
@@ -149,8 +149,8 @@ pub struct SseTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: true, false or a list of both (one run per value).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
@@ -165,8 +165,8 @@ pub struct RawTable {
     pub http2: Opt<toml::Value>,
     /// `tls`: read only to refuse it with a clear message (raw is the floor: bare TCP).
     pub tls: Opt<toml::Value>,
-    /// `instances`: built-in server processes for this transport (default 1).
-    pub instances: Opt<i64>,
+    /// `instances`: built-in server processes for this transport (default 1), or `"auto"`.
+    pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
     /// `resume`: clients come back after the last message they read (default true); `false`

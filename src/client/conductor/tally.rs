@@ -62,8 +62,11 @@ pub(super) async fn outcome(
         recovery_us: ctx.intervals.outages.recovery(),
         ..Recorder::default()
     };
-    let (subscribers_connected, deliveries_expected) =
-        add_inboxes(&clients, inboxes, &mut recorder);
+    let Connected {
+        connections: subscribers_connected,
+        subscribers: expecting,
+        expected: deliveries_expected,
+    } = add_inboxes(&clients, inboxes, &mut recorder);
     for r in &recorders {
         recorder.merge(r);
     }
@@ -79,7 +82,8 @@ pub(super) async fn outcome(
     let shard = ctx.plan.shard.clone().map(|slice| ShardFigures {
         slice,
         start_unix: start_wall.duration_since(UNIX_EPOCH).unwrap_or_default(),
-        subscribers_connected,
+        // What the merge multiplies every shard's messages by: idle connections expect none.
+        subscribers_connected: expecting,
         others_scheduled: clients.others_total,
         delivered_by_intended: intended.iter().map(|s| s.delivered).collect(),
         sources: ctx.target.sources.used(),
@@ -127,19 +131,42 @@ fn scheduled(clients: &Clients, timeline: Timeline, measured: std::time::Duratio
 /// deliveries they were expected to make. Only a connected subscriber was expected to receive
 /// anything: every message this process published into its room, and (sharded) the other
 /// shards' as scheduled.
-fn add_inboxes(clients: &Clients, inboxes: Vec<Inbox>, recorder: &mut Recorder) -> (u32, u64) {
-    let (mut connected, mut expected_total) = (0, 0);
+fn add_inboxes(clients: &Clients, inboxes: Vec<Inbox>, recorder: &mut Recorder) -> Connected {
+    let (mut connected, mut subscribed, mut expected_total) = (0, 0, 0);
+    // Idle connections are in a room nobody publishes into: they expect nothing, from this
+    // process or another shard, and are not among the subscribers a merge multiplies by.
+    let idle_room = clients.ctx.plan.idle_room();
     for inbox in inboxes {
-        let expected = if inbox.connected {
-            connected += 1;
-            clients.ctx.tally.in_room(inbox.room()) + clients.others_total
-        } else {
-            0
+        let expected = match (inbox.connected, inbox.room() == idle_room) {
+            (false, _) => 0,
+            (true, true) => {
+                connected += 1;
+                0
+            }
+            (true, false) => {
+                connected += 1;
+                subscribed += 1;
+                clients.ctx.tally.in_room(inbox.room()) + clients.others_total
+            }
         };
         expected_total += expected;
         recorder.counts.merge(&inbox.finish(expected));
     }
-    (connected, expected_total)
+    Connected {
+        connections: connected,
+        subscribers: subscribed,
+        expected: expected_total,
+    }
+}
+
+/// What the subscriber connections add up to at the end.
+struct Connected {
+    /// Connected subscriber connections, idle ones included.
+    connections: u32,
+    /// Connected subscribers that expect messages (idle connections do not).
+    subscribers: u32,
+    /// Deliveries they expected.
+    expected: u64,
 }
 
 /// The whole run's latency: every second's deliveries added up.

@@ -8,6 +8,7 @@
 //! themselves are drawn by `svg`; the tables are in `tables`, the style sheet in `report.css`.
 
 mod cost;
+mod processes;
 mod shards;
 mod tables;
 mod time;
@@ -164,6 +165,7 @@ pub fn render(d: &Derived<'_>) -> String {
     connect_section(&mut page, d);
     tables::summary_section(&mut page, d.rows);
     shards::section(&mut page, d.metrics);
+    processes::section(&mut page, d.metrics);
     let _ = write!(
         page,
         "<h2>Scenario</h2>\n<p class=\"note\">As the run used it: <code>{}</code> with \

@@ -12,36 +12,23 @@
 //!   the others are stopped;
 //! - every child is reaped, and killed after a bounded wait.
 
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::process::Command;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::TransportRun;
-use super::owner::Processes;
+use super::owner::{Finished, Processes};
 use super::server::{describe, serve_options, start_server};
+use super::usage::Mark;
+use crate::fleet;
 use crate::merge;
 use crate::metrics::TransportMetrics;
 use crate::os;
 use crate::protocol::TransportKind;
 use crate::scenario::Scenario;
 use crate::scenario::scaling::Balancer;
-
-/// Lines of a failed child's stderr quoted in the run's error.
-const LAST_LINES: usize = 10;
-
-/// How long children get to write their partial results once told to stop, before SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(60);
-
-/// Exit codes of a child whose results were written: done, or done with thresholds failed
-/// (which the merged run checks again).
-const WROTE_RESULTS: [i32; 2] = [0, 99];
 
 /// Why a run cannot be spread over processes as asked. Bad input: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +37,8 @@ pub enum ProcessesError {
     #[error(
         "{connections} connections need {processes} generator processes (one may open {per_process} \
          files), and the built-in {kind} server, one process too, cannot hold them all: set \
-         [transports.{kind}] instances = {instances} (instances on a shared Redis, each loaded by \
-         its own generator processes), or [target] {kind} to servers of your own, or raise the \
+         [transports.{kind}] instances = {instances} or \"auto\" (instances on a shared Redis, \
+         each loaded by its own generator processes), or [target] {kind} to servers of your own, or raise the \
          open-file limit to {needed} (`ulimit -Hn {needed}` as root, CAP_SYS_RESOURCE, or \
          LimitNOFILE={needed} in a systemd unit)"
     )]
@@ -141,9 +128,9 @@ pub(super) fn count(
 }
 
 /// The built-in server instances `connections` need when one process may hold `per_process`
-/// of them (its descriptor ceiling less the spare files).
+/// of them (its descriptor ceiling less the spare files): what `instances = "auto"` starts.
 pub(super) fn instances_for(connections: u64, per_process: u64) -> u32 {
-    u32::try_from(connections.div_ceil(per_process.max(1)).max(1)).unwrap_or(u32::MAX)
+    crate::scenario::scaling::auto_instances(connections, per_process)
 }
 
 /// Runs `run` as `processes` generator children against one server started here; returns their
@@ -198,14 +185,23 @@ pub(super) async fn run_transport(
     let children = Children::start(&scenarios, &base, processes, start)?;
     note(&children.describe());
     let measuring = start + run.scenario.warmup;
-    let ended = children.wait(cancel, measuring, &note).await;
-    owner.stop().await;
+    let window = (measuring, measuring + run.scenario.duration);
+    let sample = || Mark::now(&serving.borrow().clone());
+    let (ended, marks) = children.wait(cancel, window, &note, &sample).await;
+    let Finished {
+        layout, stopped, ..
+    } = owner.stop().await;
     let dirs = ended?;
     let merged = merge::sum_dirs(&dirs).context("adding up the generator processes' results")?;
-    merged
+    let mut metrics = merged
         .into_iter()
         .next()
-        .context("the generator processes reported no transport")
+        .context("the generator processes reported no transport")?;
+    // The instances are ours: each one's use and report over the common window, as a run in
+    // one process keeps them (the children saw one server each).
+    let fleet_marks: Vec<_> = marks.iter().filter_map(|m| m.fleet.as_ref()).collect();
+    metrics.instances = layout.and_then(|l| fleet::measured(&l, &fleet_marks, &stopped));
+    Ok(metrics)
 }
 
 /// The URL of the built-in server at `addr` for `kind`, as `[target]` takes it.
@@ -263,181 +259,6 @@ fn start_time(scenario: &Scenario) -> SystemTime {
     SystemTime::now() + Duration::from_secs(3) + ramp * 2 + c.idle_phase.unwrap_or_default()
 }
 
-/// The generator children of one transport run.
-struct Children {
-    /// Each child's name, pid, results directory and stderr file, by shard index.
-    each: Vec<(String, u32, PathBuf, PathBuf)>,
-    /// Which of them have been reaped (their pids may be another process's by now).
-    reaped: Vec<bool>,
-    /// Their exits, as (index, status).
-    exits: JoinSet<(usize, std::io::Result<ExitStatus>)>,
-}
-
-impl Children {
-    /// Starts `count` children, child i running `scenarios[i % scenarios.len()]` (one per
-    /// server instance), their files under `base`.
-    fn start(
-        scenarios: &[PathBuf],
-        base: &Path,
-        count: u32,
-        at: SystemTime,
-    ) -> anyhow::Result<Self> {
-        let bin = std::env::current_exe().context("finding the wsbench executable")?;
-        let at = humantime::format_rfc3339_nanos(at).to_string();
-        let mut children = Children {
-            each: Vec::new(),
-            reaped: Vec::new(),
-            exits: JoinSet::new(),
-        };
-        for i in 0..count {
-            let name = format!("generator {i}/{count}");
-            let out = base.join(format!("shard-{i}"));
-            let stderr = base.join(format!("shard-{i}.stderr"));
-            let stdout = base.join(format!("shard-{i}.stdout"));
-            let file = |p: &Path| {
-                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))
-            };
-            let scenario = &scenarios[i as usize % scenarios.len()];
-            let mut child = Command::new(&bin)
-                .arg("run")
-                .arg(scenario)
-                .args([
-                    "--quiet",
-                    "--shard",
-                    &format!("{i}/{count}"),
-                    "--start-at",
-                    &at,
-                ])
-                .arg("--out")
-                .arg(&out)
-                .stdin(Stdio::null())
-                .stdout(file(&stdout)?)
-                .stderr(file(&stderr)?)
-                // A Ctrl-C reaches only us: we pass it on once (twice would stop a child at once).
-                .process_group(0)
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting {name} ({})", bin.display()))?;
-            let pid = child.id().unwrap_or_default();
-            children.each.push((name, pid, out, stderr));
-            children.reaped.push(false);
-            let index = i as usize;
-            children
-                .exits
-                .spawn(async move { (index, child.wait().await) });
-        }
-        Ok(children)
-    }
-
-    /// Waits for every child. A Ctrl-C (`cancel`) is passed on to each; a child that fails stops
-    /// the others and fails the run with its name and last lines. Returns the children's results
-    /// directories.
-    async fn wait(
-        mut self,
-        cancel: &CancellationToken,
-        measuring: SystemTime,
-        note: &dyn Fn(&str),
-    ) -> anyhow::Result<Vec<PathBuf>> {
-        let mut failed: Option<anyhow::Error> = None;
-        let mut stopping = false;
-        let mut left = self.each.len();
-        let deadline = tokio::time::sleep(Duration::MAX / 4);
-        let until = measuring
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        let measured = tokio::time::sleep(until);
-        let mut told = false;
-        tokio::pin!(deadline, measured);
-        while left > 0 {
-            tokio::select! {
-                () = &mut measured, if !told => {
-                    told = true;
-                    note("measuring: the generator processes' common window has begun");
-                }
-                () = cancel.cancelled(), if !stopping => {
-                    stopping = true;
-                    self.signal(Signal::SIGINT);
-                    deadline.as_mut().reset(tokio::time::Instant::now() + STOP_GRACE);
-                }
-                () = &mut deadline => {
-                    self.signal(Signal::SIGKILL);
-                    deadline.as_mut().reset(tokio::time::Instant::now() + STOP_GRACE);
-                }
-                exit = self.exits.join_next() => {
-                    let Some(Ok((index, status))) = exit else { break };
-                    left -= 1;
-                    self.reaped[index] = true;
-                    let (name, pid, _, stderr) = &self.each[index];
-                    let code = status.as_ref().ok().and_then(ExitStatus::code);
-                    // Interrupted, a child's own end is no failure: whatever it wrote is merged.
-                    let fine = cancel.is_cancelled()
-                        || code.is_some_and(|c| WROTE_RESULTS.contains(&c));
-                    if fine {
-                        note(&format!("{name} (pid {pid}) finished"));
-                        continue;
-                    }
-                    if failed.is_none() {
-                        let how = match &status {
-                            Ok(s) => s.to_string(),
-                            Err(e) => format!("could not be waited for: {e}"),
-                        };
-                        failed = Some(anyhow::anyhow!(
-                            "{name} (pid {pid}) {how}; its last lines:\n{}",
-                            last_lines(stderr)
-                        ));
-                        if !stopping {
-                            stopping = true;
-                            self.signal(Signal::SIGINT);
-                            deadline.as_mut().reset(tokio::time::Instant::now() + STOP_GRACE);
-                        }
-                    }
-                }
-            }
-        }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(self.each.into_iter().map(|(_, _, dir, _)| dir).collect()),
-        }
-    }
-
-    /// Each child's name and pid, for the progress note.
-    fn describe(&self) -> String {
-        let each: Vec<String> = self
-            .each
-            .iter()
-            .map(|(name, pid, _, _)| format!("{name} pid {pid}"))
-            .collect();
-        format!("started {}", each.join(", "))
-    }
-
-    /// Sends `signal` to every child not yet reaped (one that exited but is not reaped yet is
-    /// a zombie, which ignores it).
-    fn signal(&self, signal: Signal) {
-        for ((_, pid, _, _), _) in self.each.iter().zip(&self.reaped).filter(|(_, r)| !**r) {
-            if let Ok(pid) = i32::try_from(*pid) {
-                let _ = kill(Pid::from_raw(pid), signal);
-            }
-        }
-    }
-}
-
-/// The last [`LAST_LINES`] lines of the file at `path`, indented; or why there are none.
-fn last_lines(path: &Path) -> String {
-    match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => {
-            let lines: Vec<&str> = text.lines().collect();
-            let from = lines.len().saturating_sub(LAST_LINES);
-            lines[from..]
-                .iter()
-                .map(|l| format!("  {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-        Ok(_) => "  (nothing on stderr)".into(),
-        Err(e) => format!("  ({}: {e})", path.display()),
-    }
-}
-
 /// What one process may open besides its spare files: the open-file ceiling this process can
 /// reach ([`os::nofile_ceiling`]) less `spare`.
 pub(super) fn per_process(spare: u64) -> anyhow::Result<u64> {
@@ -445,5 +266,7 @@ pub(super) fn per_process(spare: u64) -> anyhow::Result<u64> {
     Ok(ceiling.saturating_sub(spare).max(1))
 }
 
+mod children;
+use children::Children;
 #[cfg(test)]
 mod tests;
