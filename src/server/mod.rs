@@ -14,6 +14,7 @@ mod conn;
 mod deflate;
 mod fanout;
 pub mod framed;
+mod h1;
 pub mod http;
 pub mod hub;
 mod joined;
