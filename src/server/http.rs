@@ -116,7 +116,8 @@ where
         let (task_state, tls) = (state.clone(), tls.clone());
         state.tasks.spawn(async move {
             let within = task_state.limits.header_timeout;
-            if let Some(conn) = super::secure(tcp, tls.as_ref(), within).await {
+            // Boxed: the TLS handshake's state is large, and gone once it is done.
+            if let Some(conn) = Box::pin(super::secure(tcp, tls.as_ref(), within)).await {
                 serve_conn(conn, task_state).await;
             }
         });

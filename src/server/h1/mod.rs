@@ -28,6 +28,7 @@ mod rewind;
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,10 +38,11 @@ use hyper::body::Body as _;
 use hyper::{Method, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
+use tokio_util::either::Either;
 
-use super::State;
 use super::http::{self, Body, Routed};
 use super::hub::Payload;
+use super::{Conn, State};
 use body::{BodyError, Wire};
 use head::{Head, Parsed};
 use response::{Framing, Length};
@@ -50,7 +52,21 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// Serves one connection: HTTP/1.1 requests until the client closes, asks to close, breaks a
 /// limit or the server stops; HTTP/2 through hyper.
-pub(crate) async fn connection<M, S>(io: S, state: Arc<State<M>>)
+///
+/// Not an `async fn`: a plain connection's task is sized for a `TcpStream`, and a TLS one's
+/// stream and state are boxed, so a plain connection does not carry room for a TLS stream it
+/// never has. The first request's deadline covers a client that sends nothing at all.
+pub(crate) fn connection<M: Payload>(
+    io: Conn,
+    state: Arc<State<M>>,
+) -> Either<impl Future<Output = ()> + Send, Pin<Box<dyn Future<Output = ()> + Send>>> {
+    match io.into_inner() {
+        Either::Left(tcp) => Either::Left(serve(tcp, state)),
+        Either::Right(tls) => Either::Right(Box::pin(serve(tls, state))),
+    }
+}
+
+async fn serve<M, S>(io: S, state: Arc<State<M>>)
 where
     M: Payload,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -102,7 +118,9 @@ where
             Next::Closed => return,
         };
         deadline = None;
-        match answer(&mut wire, *head, &state).await {
+        // Boxed: a request's state (a held poll, a stream) lives only while it is answered, and
+        // a connection waiting for its next request should not carry room for it.
+        match Box::pin(answer(&mut wire, *head, &state)).await {
             Ok(true) if !state.stop.is_cancelled() => {}
             _ => {
                 let _ = wire.io.shutdown().await;
@@ -157,7 +175,7 @@ where
     let Head {
         request,
         body: body_kind,
-        mut close,
+        close,
         expect_continue,
         ..
     } = head;
@@ -202,7 +220,7 @@ where
         }
         (Routed::Events(room), _) => super::sse::events(&request, state.clone(), room),
     };
-    close |= state.stop.is_cancelled();
+    // An answer at shutdown says nothing of the close that follows it, as hyper's did not.
     let (parts, body) = response.into_parts();
     let mut out = Vec::with_capacity(192);
     match body.size_hint().exact() {
