@@ -313,3 +313,6 @@ async fn write_all<S: AsyncWrite + Unpin>(io: &mut S, mut bytes: impl Buf) -> io
     io.write_all_buf(&mut bytes).await?;
     io.flush().await
 }
+
+#[cfg(test)]
+mod tests;

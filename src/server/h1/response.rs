@@ -102,7 +102,7 @@ fn has_length(status: StatusCode, n: usize, head_request: bool) -> bool {
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    !bodiless && !(head_request && n == 0)
+    !(bodiless || (head_request && n == 0))
 }
 
 fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
