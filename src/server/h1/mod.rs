@@ -11,8 +11,9 @@
 //!
 //! What it answers is what [`super::http::route_head`] routes to (the same long-poll, SSE and
 //! publish handlers hyper's path calls), under the same limits: a 16 KiB head of at most 100
-//! fields (431 beyond), 400 for what is not HTTP/1.1, the header timeout from a head's first
-//! byte (from the connection's start for its first request), the body limit on publishes (413,
+//! fields (431 beyond), 400 for what is not HTTP/1.1, the header timeout (from the connection's
+//! start for its first request, from the end of the last answer for the next one, so an idle
+//! keep-alive connection is closed after it, as hyper did), the body limit on publishes (413,
 //! the body read past so the connection goes on). A connection that starts with the HTTP/2
 //! preface (h2c with prior knowledge, or h2 chosen by ALPN over TLS) is handed, preface and
 //! all, to hyper ([`super::http::connection`]). Upgrades are not served here: `wsbench serve
@@ -55,7 +56,7 @@ const GRACE: Duration = Duration::from_secs(2);
 ///
 /// Not an `async fn`: a plain connection's task is sized for a `TcpStream`, and a TLS one's
 /// stream and state are boxed, so a plain connection does not carry room for a TLS stream it
-/// never has. The first request's deadline covers a client that sends nothing at all.
+/// never has. The header timeout covers a client that sends nothing at all.
 pub(crate) fn connection<M: Payload>(
     io: Conn,
     state: Arc<State<M>>,
@@ -98,9 +99,11 @@ where
     M: Payload,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // The first request must come whole within the header timeout of the connection's start.
-    let mut deadline = Some(Instant::now() + state.limits.header_timeout);
     loop {
+        // As hyper's header timeout: from the connection's start for its first request, from
+        // the end of the last answer for the next, so an idle keep-alive connection is closed
+        // after it too.
+        let deadline = Instant::now() + state.limits.header_timeout;
         let head = match next(&mut wire, &state, deadline).await {
             Next::Request(head) => head,
             Next::Http2 => {
@@ -117,7 +120,6 @@ where
             }
             Next::Closed => return,
         };
-        deadline = None;
         // Boxed: a request's state (a held poll, a stream) lives only while it is answered, and
         // a connection waiting for its next request should not carry room for it.
         match Box::pin(answer(&mut wire, *head, &state)).await {
@@ -130,10 +132,10 @@ where
     }
 }
 
-/// Reads until a whole request head (or the HTTP/2 preface, or a head that cannot be served).
-/// Waiting for a new request, the connection holds no buffer and gives way to shutdown; once a
-/// head's first byte is in, the rest must come by `deadline` (set then if not already).
-async fn next<M, S>(wire: &mut Wire<S>, state: &State<M>, mut deadline: Option<Instant>) -> Next
+/// Reads until a whole request head (or the HTTP/2 preface, or a head that cannot be served),
+/// by `deadline`. Waiting for a new request, the connection holds no buffer and gives way to
+/// shutdown.
+async fn next<M, S>(wire: &mut Wire<S>, state: &State<M>, deadline: Instant) -> Next
 where
     S: AsyncRead + Unpin,
 {
@@ -148,17 +150,14 @@ where
                     return Next::Request(head);
                 }
             }
-            deadline.get_or_insert_with(|| Instant::now() + state.limits.header_timeout);
         }
-        let read = match deadline {
-            Some(at) => match timeout_at(at, wire.fill()).await {
+        let idle = wire.buf.is_empty();
+        let read = tokio::select! {
+            read = timeout_at(deadline, wire.fill()) => match read {
                 Ok(read) => read,
                 Err(_) => return Next::Closed,
             },
-            None => tokio::select! {
-                read = wire.fill() => read,
-                () = state.stop.cancelled() => return Next::Closed,
-            },
+            () = state.stop.cancelled(), if idle => return Next::Closed,
         };
         if !matches!(read, Ok(n) if n > 0) {
             return Next::Closed;

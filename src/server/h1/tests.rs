@@ -2,7 +2,8 @@
 //! requests, a chunked publish, `Expect: 100-continue`, an HTTP/1.0 stream, a body over the
 //! limit on a connection that goes on, and the answers at shutdown. The expected bytes are
 //! hyper's answers to the same requests (captured from the server before this path), with the
-//! `date` value blanked.
+//! `date` value blanked. An idle keep-alive connection is closed at the header timeout, as hyper
+//! closed it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -160,4 +161,26 @@ async fn at_shutdown_a_held_poll_is_answered_and_a_stream_ended() {
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (addr, _stop, _task) = server(limits).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let joined = "HTTP/1.1 200 OK\r\nx-next-cursor: 0\r\ncontent-length: 0\r\ndate: D\r\n\r\n";
+    assert_eq!(receive(&mut tcp, wire_len(joined)).await, joined);
+    let answered = tokio::time::Instant::now();
+    assert_eq!(receive(&mut tcp, usize::MAX).await, "");
+    let idle = answered.elapsed();
+    assert!(
+        idle >= Duration::from_millis(500) && idle < Duration::from_millis(600),
+        "closed after {idle:?} idle, the header timeout is 500 ms"
+    );
 }
