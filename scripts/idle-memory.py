@@ -36,8 +36,9 @@ def rss_kib(pid):
 
 
 async def main(binary, transport, n, bare):
+    serves = SERVES.get(transport, transport)
     server = subprocess.Popen(
-        [binary, "serve", "--transport", SERVES.get(transport, transport), "--hold", "60s"], stdout=subprocess.PIPE
+        [binary, "serve", "--transport", serves, "--hold", "60s"], stdout=subprocess.PIPE
     )
     try:
         host, port = server.stdout.readline().decode().strip().rsplit(":", 1)
