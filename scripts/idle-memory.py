@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Memory a built-in server keeps per idle connection: starts `wsbench serve --transport T` on
 loopback, opens N connections that each hold what the transport holds while nothing is published
-(a held long-poll, an SSE stream, an upgraded WebSocket, or with `connect` a bare TCP connection
+(a held long-poll, an SSE stream, an upgraded WebSocket, an idle HTTP/1.1 keep-alive connection
+whose one request, a long-poll join, was answered at once, or with `connect` a bare TCP connection
 with no request), and prints the server's RSS growth per connection. Not a test: a probe for the
 servers' per-connection cost. Bounded: N connections, ~5 s, then everything is closed.
 
 usage: scripts/idle-memory.py BIN TRANSPORT N [connect]
+  TRANSPORT: longpoll, sse, ws, or keepalive (served by the long-poll server)
   e.g. scripts/idle-memory.py target/release/wsbench longpoll 3000
   (needs N + 100 open files: `ulimit -n 20000` first for thousands)
 """
@@ -17,9 +19,12 @@ import time
 REQUESTS = {
     "longpoll": b"GET /poll?cursor=0 HTTP/1.1\r\nhost: x\r\n\r\n",
     "sse": b"GET /events HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n",
+    "keepalive": b"GET /poll HTTP/1.1\r\nhost: x\r\n\r\n",
     "ws": b"GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
     b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
 }
+# The server each kind of connection is measured on.
+SERVES = {"keepalive": "longpoll"}
 
 
 def rss_kib(pid):
@@ -31,8 +36,9 @@ def rss_kib(pid):
 
 
 async def main(binary, transport, n, bare):
+    serves = SERVES.get(transport, transport)
     server = subprocess.Popen(
-        [binary, "serve", "--transport", transport, "--hold", "60s"], stdout=subprocess.PIPE
+        [binary, "serve", "--transport", serves, "--hold", "60s"], stdout=subprocess.PIPE
     )
     try:
         host, port = server.stdout.readline().decode().strip().rsplit(":", 1)

@@ -1,10 +1,12 @@
-//! The HTTP server (hyper) behind every HTTP transport: connections, limits and routing.
+//! The HTTP server behind every HTTP transport: connections, limits and routing.
 //!
-//! Every connection is served by hyper-util's `auto` builder, so one listener speaks HTTP/1.1 and
-//! HTTP/2: h2c with prior knowledge on plain TCP (the connection preface tells them apart), and
-//! h2 over TLS when the client chose it by ALPN. The limits hold for both: header size and header
-//! timeout (HTTP/1.1), header list size, concurrent streams and keep-alive pings (HTTP/2), the
-//! body limit on `POST /publish` (both).
+//! One listener speaks HTTP/1.1 and HTTP/2: h2c with prior knowledge on plain TCP (the connection
+//! preface tells them apart), and h2 over TLS when the client chose it by ALPN. On [`serve`]'s
+//! connections HTTP/1.1 is spoken by the lean path of [`super::h1`], which holds no buffer on a
+//! held poll, an open stream or an idle keep-alive connection, and HTTP/2 by hyper. On
+//! [`super::all`]'s server (whose `/ws` upgrades) hyper-util's `auto` builder speaks both. The
+//! limits hold for both: header size and header timeout (HTTP/1.1), header list size, concurrent
+//! streams and keep-alive pings (HTTP/2), the body limit on `POST /publish` (both).
 //!
 //! One server answers all three HTTP transports over one hub, so long-poll, short-poll and SSE
 //! differ only in how a client reads: `POST /publish` publishes; `GET /poll` is long-poll (held)
@@ -43,7 +45,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    serve_hub::<Bytes, _, _>(listener, config, shutdown, route).await
+    serve_with::<Bytes, _, _>(listener, config, shutdown, super::h1::connection).await
 }
 
 /// Serves `route` over a hub of `M` on `listener` until `shutdown` completes: the connection
@@ -58,6 +60,26 @@ where
     M: Payload,
     R: Fn(Request<Incoming>, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
+{
+    serve_with(listener, config, shutdown, move |conn, state| {
+        connection(conn, state, route)
+    })
+    .await
+}
+
+/// Serves each connection on `listener` with `serve_conn` until `shutdown` completes: the
+/// limits, state file and shutdown every HTTP server shares, whoever speaks HTTP on the
+/// connection (hyper, or the lean HTTP/1.1 path of [`super::h1`]).
+async fn serve_with<M, C, F>(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+    serve_conn: C,
+) -> Result<(), ServerError>
+where
+    M: Payload,
+    C: Fn(Conn, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
 {
     let ServerConfig {
         hold,
@@ -94,8 +116,9 @@ where
         let (task_state, tls) = (state.clone(), tls.clone());
         state.tasks.spawn(async move {
             let within = task_state.limits.header_timeout;
-            if let Some(conn) = super::secure(tcp, tls.as_ref(), within).await {
-                connection(conn, task_state, route).await;
+            // Boxed: the TLS handshake's state is large, and gone once it is done.
+            if let Some(conn) = Box::pin(super::secure(tcp, tls.as_ref(), within)).await {
+                serve_conn(conn, task_state).await;
             }
         });
     })
@@ -125,11 +148,12 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Serves one connection. Upgrades are allowed (only [`super::all`] answers one, for `/ws`);
-/// an upgraded connection leaves hyper and this task at once.
-async fn connection<M, R, F>(io: Conn, state: Arc<State<M>>, route: R)
+/// Serves one connection with hyper. Upgrades are allowed (only [`super::all`] answers one, for
+/// `/ws`); an upgraded connection leaves hyper and this task at once.
+pub(crate) async fn connection<M, R, F, S>(io: S, state: Arc<State<M>>, route: R)
 where
     M: Payload,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     R: Fn(Request<Incoming>, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
@@ -157,8 +181,38 @@ pub(crate) async fn route<M: Payload>(
     req: Request<Incoming>,
     state: Arc<State<M>>,
 ) -> Response<Body> {
+    match route_head(&req, &state) {
+        Routed::Answer(response) => response,
+        Routed::Publish(room) => publish(req, &state, &room).await,
+        Routed::Poll { room, gzip } => longpoll::poll(req.uri().query(), &state, &room, gzip).await,
+        Routed::Events(room) => sse::events(&req, state, room),
+    }
+}
+
+/// Where a request goes, known from its head alone.
+pub(crate) enum Routed {
+    /// Answered already: a refusal (401, 404, 405, 400, 503).
+    Answer(Response<Body>),
+    /// `POST /publish` into this room: the body is the message.
+    Publish(Room),
+    /// `GET /poll` in this room, the answer gzip-compressed if `gzip`.
+    Poll {
+        /// The room read.
+        room: Room,
+        /// The request accepts gzip.
+        gzip: bool,
+    },
+    /// `GET /events` in this room.
+    Events(Room),
+}
+
+/// Routes a request by its head: the token check, the path and method, the room.
+pub(crate) fn route_head<B, M: Payload>(req: &Request<B>, state: &State<M>) -> Routed {
     if !super::authorized(req.headers(), state.limits.token.as_deref()) {
-        return status(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
+        return Routed::Answer(status(
+            StatusCode::UNAUTHORIZED,
+            "a bearer token is required\n",
+        ));
     }
     let path = req.uri().path();
     let allowed = matches!(
@@ -166,22 +220,22 @@ pub(crate) async fn route<M: Payload>(
         (&Method::POST, PUBLISH_PATH) | (&Method::GET, POLL_PATH | EVENTS_PATH)
     );
     if !allowed {
-        return match path {
+        return Routed::Answer(match path {
             PUBLISH_PATH | POLL_PATH | EVENTS_PATH => status(StatusCode::METHOD_NOT_ALLOWED, ""),
             _ => status(StatusCode::NOT_FOUND, ""),
-        };
+        });
     }
-    let room = match room(req.uri().query(), &state) {
+    let room = match room(req.uri().query(), state) {
         Ok(room) => room,
-        Err((code, text)) => return status(code, text),
+        Err((code, text)) => return Routed::Answer(status(code, text)),
     };
     match path {
-        PUBLISH_PATH => publish(req, &state, &room).await,
-        POLL_PATH => {
-            let gzip = longpoll::accepts_gzip(req.headers());
-            longpoll::poll(req.uri().query(), &state, &room, gzip).await
-        }
-        _ => sse::events(&req, state, room),
+        PUBLISH_PATH => Routed::Publish(room),
+        POLL_PATH => Routed::Poll {
+            room,
+            gzip: longpoll::accepts_gzip(req.headers()),
+        },
+        _ => Routed::Events(room),
     }
 }
 
@@ -210,26 +264,33 @@ async fn publish<M: Payload>(
 ) -> Response<Body> {
     let body = Limited::new(req.into_body(), state.limits.max_message_bytes);
     match body.collect().await {
-        Ok(collected) => {
-            // With a shared log, answered once the log holds the message: a 204 is a promise.
-            let stored = match state
-                .hub
-                .publish_stored(room, M::from_body(collected.to_bytes()))
-            {
-                Some(done) => done.await.is_ok(),
-                None => true,
-            };
-            if stored {
-                status(StatusCode::NO_CONTENT, "")
-            } else {
-                status(StatusCode::SERVICE_UNAVAILABLE, "the backplane is gone\n")
-            }
-        }
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            status(StatusCode::PAYLOAD_TOO_LARGE, "message too large\n")
-        }
+        Ok(collected) => publish_body(state, room, collected.to_bytes()).await,
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => too_large(),
         Err(_) => status(StatusCode::BAD_REQUEST, ""),
     }
+}
+
+/// Publishes a `POST /publish` body (already within the size limit) into `room`.
+pub(crate) async fn publish_body<M: Payload>(
+    state: &State<M>,
+    room: &Room,
+    body: Bytes,
+) -> Response<Body> {
+    // With a shared log, answered once the log holds the message: a 204 is a promise.
+    let stored = match state.hub.publish_stored(room, M::from_body(body)) {
+        Some(done) => done.await.is_ok(),
+        None => true,
+    };
+    if stored {
+        status(StatusCode::NO_CONTENT, "")
+    } else {
+        status(StatusCode::SERVICE_UNAVAILABLE, "the backplane is gone\n")
+    }
+}
+
+/// The answer to a `POST /publish` body over the size limit.
+pub(crate) fn too_large() -> Response<Body> {
+    status(StatusCode::PAYLOAD_TOO_LARGE, "message too large\n")
 }
 
 /// A whole response body.

@@ -15,6 +15,7 @@ mod deflate;
 mod drain;
 mod fanout;
 pub mod framed;
+mod h1;
 pub mod http;
 pub mod hub;
 mod joined;
