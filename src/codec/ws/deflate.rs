@@ -78,6 +78,13 @@ impl Deflater {
         if out.len() >= start + TAIL.len() && out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         }
+        // A sync flush right after another, with nothing new, makes no block at all (zlib's
+        // "no progress"); the receiver would then read its appended tail as the start of a
+        // block and lose its place in the stream. RFC 7692 §7.2.3.6: an empty message is one
+        // 0x00 byte.
+        if out.len() == start {
+            out.push(0x00);
+        }
         if !self.takeover {
             self.compress.reset();
         }
@@ -167,6 +174,12 @@ impl Inflater {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<(), InflateError> {
+        // No block at all (a peer that sent an empty message as nothing, where RFC 7692 asks
+        // for 0x00): an empty message. Inflated, the tail alone would start a block the next
+        // message's bytes then end, and every message after it would come out wrong.
+        if compressed.is_empty() {
+            return Ok(());
+        }
         let d = self
             .decompress
             .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, 15)));
@@ -241,6 +254,34 @@ mod tests {
         let mut out = Vec::new();
         Inflater::new(false)
             .inflate(&frame[2..], &mut out, 100)
+            .unwrap();
+        assert_eq!(out, b"Hello");
+    }
+
+    #[test]
+    fn empty_messages_between_others_round_trip_with_and_without_takeover() {
+        // Found by the inflate fuzz target: with takeover, a second empty message in a row
+        // compressed to nothing, and the one after it inflated to the tail's bytes.
+        let messages: [&[u8]; 5] = [&[255, 255, 33, 255, 255, 255], &[], &[], b"after", &[]];
+        for takeover in [true, false] {
+            let (mut deflater, mut inflater) =
+                (Deflater::new(12, takeover), Inflater::new(takeover));
+            for message in messages {
+                let mut compressed = Vec::new();
+                deflater.compress(message, &mut compressed);
+                assert!(!compressed.is_empty(), "takeover {takeover}: {message:?}");
+                let mut out = Vec::new();
+                inflater.inflate(&compressed, &mut out, 1 << 20).unwrap();
+                assert_eq!(out, message, "takeover {takeover}");
+            }
+        }
+        // An empty payload from a peer is an empty message, and the stream goes on.
+        let mut inflater = Inflater::new(true);
+        let mut out = Vec::new();
+        inflater.inflate(&[], &mut out, 100).unwrap();
+        inflater.inflate(&[], &mut out, 100).unwrap();
+        inflater
+            .inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)
             .unwrap();
         assert_eq!(out, b"Hello");
     }
