@@ -5,7 +5,7 @@
 //! delivery, connect time and exact bytes on the wire.
 //!
 //! # Layout
-//! Each module owns one thing and imports only modules listed below it (`tests/module_map.rs`
+//! Each module owns one thing and imports only modules listed below it (`tests/all/module_map.rs`
 //! checks this list against the `crate::` paths of every file; `docs/layout.md` says the same
 //! in files):
 //! - [`capacity`]: `wsbench capacity` — steps of `run` with the load overridden, until the p99

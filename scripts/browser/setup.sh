@@ -17,15 +17,24 @@ apt_install() {
         apt_updated=true
     fi
     echo "installing $* (Debian packages)" >&2
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "$@" >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
+        -o DPkg::Lock::Timeout=120 "$@" >/dev/null
 }
 
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
-command -v chromium >/dev/null 2>&1 || apt_install chromium
-if [[ ${1:-} == --fonts ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
-    apt_install fonts-noto-cjk
-fi
-if [[ ! -f $here/node_modules/playwright-core/package.json ]]; then
-    echo "installing playwright-core (npm ci)" >&2
-    (cd "$here" && npm ci --no-audit --no-fund --silent >&2)
-fi
+install() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    command -v chromium >/dev/null 2>&1 || apt_install chromium
+    if [[ $fonts == true ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+        apt_install fonts-noto-cjk
+    fi
+    if [[ ! -f $here/node_modules/playwright-core/package.json ]]; then
+        echo "installing playwright-core (npm ci)" >&2
+        (cd "$here" && npm ci --no-audit --no-fund --silent >&2)
+    fi
+}
+
+fonts=false
+[[ ${1:-} == --fonts ]] && fonts=true
+# shellcheck source=scripts/install-lock.sh
+source "$here/../install-lock.sh"
+with_install_lock install

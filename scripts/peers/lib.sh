@@ -1,19 +1,15 @@
-# Sourced by the peers' start scripts. Installs run under one lock (scripts/peers/.install.lock):
-# tests start several peers at once, and two `npm ci` in one directory, or two apt-get, would
-# undo each other's work. The wait for a server to listen is bounded and reports the server's
-# log when it exits first.
+# Sourced by the peers' start scripts. Installs run under the checkout's install lock
+# (scripts/install-lock.sh): tests start several peers at once, and two `npm ci` in one directory,
+# or two apt-get, would undo each other's work. The wait for a server to listen is bounded and
+# reports the server's log when it exits first.
 
 peers_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/install-lock.sh
+source "$peers_dir/../install-lock.sh"
 
-# locked CMD...: runs CMD while holding the install lock (waits up to 10 minutes for it).
+# locked CMD...: runs CMD while holding the install lock.
 locked() {
-    (
-        if ! flock -w 600 9; then
-            echo "$peers_dir/.install.lock: held for more than 10 minutes by another install" >&2
-            exit 1
-        fi
-        "$@"
-    ) 9>"$peers_dir/.install.lock"
+    with_install_lock "$@"
 }
 
 # apt_install PACKAGE...: Debian packages with apt-get, as root or through sudo.

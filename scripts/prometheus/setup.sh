@@ -2,9 +2,9 @@
 # Installs, once, what the Prometheus tests need: Debian's `prometheus` (the server that scrapes
 # `wsbench run --metrics`), and the Python `prometheus_client` package (PyPI, in a virtualenv
 # beside this script: scripts/prometheus/.venv) whose parser reads the OpenMetrics text. Runs
-# under a lock (scripts/prometheus/.install.lock), so tests that start at once install once.
-# Quiet when all is there; prints nothing on stdout either way. The package's own service is
-# stopped and disabled where systemd runs it: the tests start their own, on loopback.
+# under the checkout's install lock (scripts/install-lock.sh), so tests that start at once
+# install once. Quiet when all is there; prints nothing on stdout either way. The package's own
+# service is stopped and disabled where systemd runs it: the tests start their own, on loopback.
 #
 # usage: scripts/prometheus/setup.sh
 set -euo pipefail
@@ -47,10 +47,6 @@ install() {
     }
 }
 
-(
-    if ! flock -w 600 9; then
-        echo "$here/.install.lock: held for more than 10 minutes by another install" >&2
-        exit 1
-    fi
-    install
-) 9>"$here/.install.lock"
+# shellcheck source=scripts/install-lock.sh
+source "$here/../install-lock.sh"
+with_install_lock install

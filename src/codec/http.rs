@@ -4,7 +4,7 @@
 //!
 //! Owns arithmetic (and one encoder, [`PollHead::write`], used by `benches/framing.rs` and the
 //! tests to state the exact bytes). It does not read a clock: `date` values are passed in. The
-//! header order and casing were captured from the real server (`tests/ws_codec.rs` checks them):
+//! header order and casing were captured from the real server (`tests/all/ws_codec.rs` checks them):
 //! the handler's `x-` headers in insertion order, then hyper's `content-length` and `date`.
 //! Request bytes are not modelled: they depend on the client.
 

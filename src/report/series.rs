@@ -10,7 +10,7 @@ use super::summary::{P50, P99, quantile};
 use crate::metrics::TransportMetrics;
 
 /// One row of `timeseries.csv`: one second of one transport. The field order is the column
-/// order, checked by `tests/csv_contract.rs`.
+/// order, checked by `tests/all/csv_contract.rs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SecondRow {
     /// Transport label.

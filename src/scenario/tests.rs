@@ -1,4 +1,4 @@
-//! What the two-shape pipeline adds to the behaviour `tests/scenario_errors.rs` pins: flags are
+//! What the two-shape pipeline adds to the behaviour `tests/all/scenario_errors.rs` pins: flags are
 //! written over the file's mirror before its one validation, and the scenario as run loads back.
 
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! Owns arithmetic only; the byte layout it counts is [`super::header`]'s. It counts frame
 //! headers of unfragmented messages (how every known server sends small messages), not TCP/IP
 //! headers, the handshake, pings or the closing handshake, which happen once per connection or
-//! on a timer. `tests/ws_codec.rs` checks it against the built-in server's real bytes.
+//! on a timer. `tests/all/ws_codec.rs` checks it against the built-in server's real bytes.
 
 use super::header::encoded_len;
 

@@ -11,7 +11,7 @@ use crate::metrics::TransportMetrics;
 
 /// The figures of one transport's run: one row of `summary.csv`.
 ///
-/// The field order *is* the CSV column order, a contract checked by `tests/csv_contract.rs`;
+/// The field order *is* the CSV column order, a contract checked by `tests/all/csv_contract.rs`;
 /// `results/README.md` documents every column. `None` is written as an empty cell: the figure
 /// does not apply (no server process measured) or its denominator was zero (no deliveries).
 /// Floats are rounded by [`round_figure`]; latencies are whole microseconds. `Default` is an
