@@ -6,6 +6,10 @@
 // page's own transport; the byte counts must move; no page may log an error or ask for
 // anything off loopback.
 //
+// Over https (a server given --tls-cert, a self-signed certificate: certificate errors are
+// ignored), the page, its polls, its event stream and its WebSocket may all ride one HTTP/2
+// connection per person; the caller counts the server's accepted connections.
+//
 // usage: node chat-test.mjs PAGE_URL        (the second line `wsbench serve --transport all` prints)
 // env:   CHROMIUM (default /usr/bin/chromium)
 // Prints a summary on stdout; exits 1 with the reasons on stderr if anything is wrong.
@@ -44,6 +48,7 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync',
     // Belt and braces beside the page's own Content-Security-Policy: no other name resolves.
     '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost, EXCLUDE [::1]',
+    ...(new URL(pageUrl).protocol === 'https:' ? ['--ignore-certificate-errors'] : []),
   ],
 });
 

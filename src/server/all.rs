@@ -4,7 +4,9 @@
 //! its own origin, and its messages only reach every other page if they all share one hub. So
 //! this server routes, on one listener: the page's files ([`super::page`], no token needed: they
 //! hold no data), `GET /ws` (the upgrade of [`super::ws`]), and everything else to the HTTP
-//! transports ([`super::http`]: `POST /publish`, `GET /poll`, `GET /events`).
+//! transports ([`super::http`]: `POST /publish`, `GET /poll`, `GET /events`). Its HTTP/2
+//! connections offer the extended CONNECT (RFC 8441), so a browser that loaded the page over h2
+//! opens `/ws` as a stream of that connection.
 //!
 //! The hub keeps each message as the WebSocket frame that carries it ([`super::framed`]), so
 //! WebSocket clients get what the single WebSocket server would send them (text stays text,

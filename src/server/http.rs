@@ -62,7 +62,7 @@ where
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     serve_with(listener, config, shutdown, move |conn, state| {
-        connection(conn, state, route)
+        hyper_connection(conn, state, route, Websockets::OverHttp2)
     })
     .await
 }
@@ -157,6 +157,28 @@ where
     R: Fn(Request<Incoming>, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    hyper_connection(io, state, route, Websockets::Http1Only).await;
+}
+
+/// Whether an HTTP/2 connection may carry WebSockets (RFC 8441).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Websockets {
+    /// The HTTP transports' servers: their HTTP/2 SETTINGS say nothing of it, byte for byte as
+    /// every run measured them.
+    Http1Only,
+    /// The page server ([`super::all`]): its SETTINGS advertise the extended CONNECT, so a
+    /// browser that loaded the page over h2 opens the page's WebSocket as a stream of that
+    /// connection, as it would with a production server that offers it.
+    OverHttp2,
+}
+
+async fn hyper_connection<M, R, F, S>(io: S, state: Arc<State<M>>, route: R, websockets: Websockets)
+where
+    M: Payload,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    R: Fn(Request<Incoming>, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let service = {
         let state = state.clone();
         service_fn(move |req| {
@@ -164,7 +186,10 @@ where
             async move { Ok::<_, Infallible>(response.await) }
         })
     };
-    let builder = builder(&state.limits);
+    let mut builder = builder(&state.limits);
+    if websockets == Websockets::OverHttp2 {
+        builder.http2().enable_connect_protocol();
+    }
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
