@@ -76,7 +76,9 @@ pub fn unbr(compressed: &[u8], max: usize) -> Result<Vec<u8>, BrError> {
 /// once: an SSE stream's events, an encoder per stream (its window and tables live as long as
 /// the stream, and so does their memory).
 pub struct BrWriter {
-    encoder: brotli::CompressorWriter<Vec<u8>>,
+    /// Boxed: brotli's state is some 5.6 KB inline, which would otherwise make every value that
+    /// holds a stream's encoder that large.
+    encoder: Box<brotli::CompressorWriter<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for BrWriter {
@@ -88,7 +90,11 @@ impl std::fmt::Debug for BrWriter {
 impl Default for BrWriter {
     fn default() -> Self {
         BrWriter {
-            encoder: brotli::CompressorWriter::with_params(Vec::new(), BUFFER, &params(0)),
+            encoder: Box::new(brotli::CompressorWriter::with_params(
+                Vec::new(),
+                BUFFER,
+                &params(0),
+            )),
         }
     }
 }
@@ -131,7 +137,8 @@ impl Write for Capped {
 /// One brotli stream read a piece at a time (an SSE stream's body chunks), each piece decoded
 /// as far as it goes, the output of each bounded.
 pub struct BrReader {
-    decoder: brotli::DecompressorWriter<Capped>,
+    /// Boxed, as [`BrWriter`]'s encoder is: some 3.6 KB inline.
+    decoder: Box<brotli::DecompressorWriter<Capped>>,
 }
 
 impl std::fmt::Debug for BrReader {
@@ -149,7 +156,7 @@ impl BrReader {
             over: false,
         };
         BrReader {
-            decoder: brotli::DecompressorWriter::new(out, BUFFER),
+            decoder: Box::new(brotli::DecompressorWriter::new(out, BUFFER)),
         }
     }
 

@@ -74,10 +74,11 @@ impl Coding {
 }
 
 /// One compressed stream written a piece at a time, each piece flushed: an SSE stream's encoder.
+/// Each variant holds its state on the heap, so the value is a pointer's size whichever it is.
 #[derive(Debug)]
 pub enum StreamEncoder {
     /// gzip, sync-flushed per piece.
-    Gzip(GzipWriter),
+    Gzip(Box<GzipWriter>),
     /// brotli, flushed per piece.
     Br(BrWriter),
 }
@@ -87,7 +88,7 @@ impl StreamEncoder {
     pub fn new(coding: Coding) -> Option<Self> {
         match coding {
             Coding::Identity => None,
-            Coding::Gzip => Some(StreamEncoder::Gzip(GzipWriter::default())),
+            Coding::Gzip => Some(StreamEncoder::Gzip(Box::default())),
             Coding::Br => Some(StreamEncoder::Br(BrWriter::default())),
         }
     }
@@ -102,11 +103,11 @@ impl StreamEncoder {
 }
 
 /// One compressed stream read a piece at a time, each piece decoded as far as it goes and
-/// bounded: an SSE stream's decoder.
+/// bounded: an SSE stream's decoder. Its state is on the heap, as [`StreamEncoder`]'s.
 #[derive(Debug)]
 pub enum StreamDecoder {
     /// gzip.
-    Gzip(GunzipReader),
+    Gzip(Box<GunzipReader>),
     /// brotli.
     Br(BrReader),
 }
@@ -117,7 +118,7 @@ impl StreamDecoder {
     pub fn new(coding: Coding, max: usize) -> Option<Self> {
         match coding {
             Coding::Identity => None,
-            Coding::Gzip => Some(StreamDecoder::Gzip(GunzipReader::new(max))),
+            Coding::Gzip => Some(StreamDecoder::Gzip(Box::new(GunzipReader::new(max)))),
             Coding::Br => Some(StreamDecoder::Br(BrReader::new(max))),
         }
     }
