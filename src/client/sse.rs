@@ -27,15 +27,11 @@ use crate::wire::stamp::KernelStamp;
 async fn open(ctx: &Ctx, room: RoomId, last_id: Option<Bytes>) -> Result<Events, ConnectError> {
     let asked = ctx.target.compress;
     let compressed = asked != Coding::Identity;
-    let sender = connect(
-        ctx,
-        if compressed {
-            &["content-encoding"]
-        } else {
-            &[]
-        },
-    )
-    .await?;
+    let fields: &'static [&'static str] = match compressed {
+        true => &["content-encoding"],
+        false => &[],
+    };
+    let sender = connect(ctx, fields).await?;
     let request = Outgoing {
         event_stream: true,
         last_event_id: last_id,
