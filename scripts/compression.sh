@@ -3,7 +3,7 @@
 # on chat-like payloads, at each size. One `wsbench run` per size, with the built-in servers:
 #   ws: plain, permessage-deflate without context takeover (one compression per broadcast), and
 #       with takeover at window bits 9, 12 and 15 (one compressor per connection);
-#   longpoll and sse: plain and gzip.
+#   longpoll and sse: plain, gzip and br.
 # Not a test: it prints a markdown table per size (bytes per delivery, payload ÷ wire bytes,
 # server and generator CPU per delivery, server and generator KiB per connection) and the check
 # that deflate without takeover costs the server at most 1.3× the plain run's CPU per delivery.
@@ -49,9 +49,9 @@ deflate = [
 ]
 [transports.longpoll]
 hold = "30s"
-compress = ["none", "gzip"]
+compress = ["none", "gzip", "br"]
 [transports.sse]
-compress = ["none", "gzip"]
+compress = ["none", "gzip", "br"]
 T
 }
 

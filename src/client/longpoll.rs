@@ -22,9 +22,10 @@ use super::failure::ConnectError;
 use super::http::{Outgoing, Sender, connect, expect_ok};
 use super::inbox::Inbox;
 use super::signals::News;
+use crate::codec::batch;
+use crate::codec::coding::Coding;
 use crate::codec::envelope::MARKER;
 use crate::codec::h1::Head;
-use crate::codec::{batch, gzip};
 use crate::metrics::FailureKind;
 use crate::protocol::{MISSED, NEXT_CURSOR, RoomId, in_room};
 use crate::scenario::Transport;
@@ -71,8 +72,8 @@ struct Answer {
 
 /// The answer's fields a poll reads.
 const FIELDS: &[&str] = &[NEXT_CURSOR, MISSED, "content-encoding"];
-/// The most a gzip-compressed answer may inflate to: a batch of the most messages at the
-/// largest size, and then some.
+/// The most a compressed answer may decode to: a batch of the most messages at the largest size,
+/// and then some.
 const MAX_BODY: usize = 64 << 20;
 
 /// The answer's fields an nchan poll reads.
@@ -146,13 +147,14 @@ fn poll(
             Outgoing::get(format!("{poll}{sep}cursor={c}&wait=0"))
         }
     };
-    let request = match ctx.target.gzip {
-        true => Outgoing {
-            headers: Arc::from([("accept-encoding".to_string(), "gzip".to_string())]),
+    let request = match ctx.target.compress {
+        Coding::Identity => request,
+        coding => Outgoing {
+            headers: Arc::from([("accept-encoding".to_string(), coding.token().to_string())]),
             ..request
         },
-        false => request,
     };
+    let asked = ctx.target.compress;
     let exchange = sender.exchange(ctx, request, "poll");
     Box::pin(async move {
         let (sender, head, body) = exchange.await?;
@@ -163,9 +165,10 @@ fn poll(
             ConnectError::new(FailureKind::Protocol, "poll: no valid x-next-cursor header")
         })?;
         let missed = header(MISSED).unwrap_or(0);
-        let body = match head.get("content-encoding").map(str::trim) {
+        let body = match head.get("content-encoding") {
             None => body,
-            Some(coding) if coding.eq_ignore_ascii_case("gzip") => gzip::gunzip(&body, MAX_BODY)
+            Some(c) if asked != Coding::Identity && Coding::from_token(c) == Some(asked) => asked
+                .decode(&body, MAX_BODY)
                 .map(Bytes::from)
                 .map_err(|e| ConnectError::new(FailureKind::Protocol, format!("poll body: {e}")))?,
             Some(other) => {

@@ -273,8 +273,9 @@ pub struct Target {
     pub spread: Arc<Spread>,
     /// WebSocket: offer permessage-deflate, asking the server for this.
     pub deflate: Option<crate::codec::ws::negotiate::Offer>,
-    /// Long-poll and short-poll: ask for gzip-compressed answers (`Accept-Encoding: gzip`).
-    pub gzip: bool,
+    /// Long-poll, short-poll and SSE: ask for answers in this coding (`Accept-Encoding: gzip`
+    /// or `br`), and decode what comes back.
+    pub compress: crate::codec::coding::Coding,
 }
 
 /// Server instances that clients spread themselves over, as DNS round-robin spreads them: each
@@ -362,7 +363,7 @@ impl Target {
             sources: Arc::default(),
             spread: Arc::default(),
             deflate: None,
-            gzip: false,
+            compress: crate::codec::coding::Coding::Identity,
         }
     }
 

@@ -14,7 +14,7 @@ use super::failure::ConnectError;
 use super::http::{BodyStream, Outgoing, connect, expect_ok};
 use super::inbox::Inbox;
 use super::signals::News;
-use crate::codec::gzip::GunzipReader;
+use crate::codec::coding::{Coding, StreamDecoder};
 use crate::codec::sse::{Item, Parser};
 use crate::metrics::FailureKind;
 use crate::protocol::{RoomId, in_room};
@@ -22,39 +22,47 @@ use crate::wire::stamp::KernelStamp;
 
 /// Opens the stream of `room` (resuming after `last_id` if given) and returns its body once the
 /// response head has arrived; the body keeps its connection open as long as it is read. With
-/// gzip asked for (`compress = "gzip"`), a gzip-encoded stream is inflated as it arrives.
+/// a coding asked for (`compress = "gzip"` or `"br"`), a stream in that coding is decoded as it
+/// arrives.
 async fn open(ctx: &Ctx, room: RoomId, last_id: Option<Bytes>) -> Result<Events, ConnectError> {
-    let gzip = ctx.target.gzip;
-    let sender = connect(ctx, if gzip { &["content-encoding"] } else { &[] }).await?;
+    let asked = ctx.target.compress;
+    let compressed = asked != Coding::Identity;
+    let fields: &'static [&'static str] = match compressed {
+        true => &["content-encoding"],
+        false => &[],
+    };
+    let sender = connect(ctx, fields).await?;
     let request = Outgoing {
         event_stream: true,
         last_event_id: last_id,
-        headers: match gzip {
-            true => Arc::from([("accept-encoding".to_string(), "gzip".to_string())]),
-            false => Arc::from([]),
+        headers: match asked {
+            Coding::Identity => Arc::from([]),
+            coding => Arc::from([("accept-encoding".to_string(), coding.token().to_string())]),
         },
         ..Outgoing::get(in_room(&ctx.target.paths.events, ctx.plan.on_wire(room)))
     };
     let (head, body) = sender.open_stream(ctx, request, "events").await?;
     expect_ok(&head, "events")?;
-    let gunzip = match head.get("content-encoding").map(str::trim) {
+    let decoder = match head.get("content-encoding") {
         None => None,
-        Some(c) if c.eq_ignore_ascii_case("gzip") => Some(GunzipReader::new(MAX_PIECE)),
+        Some(c) if compressed && Coding::from_token(c) == Some(asked) => {
+            StreamDecoder::new(asked, MAX_PIECE)
+        }
         Some(other) => {
             let message = format!("events: unrequested content-encoding {other:?}");
             return Err(ConnectError::new(FailureKind::Protocol, message));
         }
     };
-    Ok(Events { body, gunzip })
+    Ok(Events { body, decoder })
 }
 
-/// The most one read of a gzip-encoded stream may inflate to.
+/// The most one read of a compressed stream may decode to.
 const MAX_PIECE: usize = 16 << 20;
 
-/// An event stream's body, inflated as it arrives if the server gzip-encoded it.
+/// An event stream's body, decoded as it arrives if the server compressed it.
 struct Events {
     body: BodyStream,
-    gunzip: Option<GunzipReader>,
+    decoder: Option<StreamDecoder>,
 }
 
 impl Events {
@@ -63,20 +71,20 @@ impl Events {
         self.body.arrival()
     }
 
-    /// [`BodyStream::part`], inflated; a body that is not gzip (or inflates past
+    /// [`BodyStream::part`], decoded; a body that is not in its coding (or decodes past
     /// [`MAX_PIECE`]) fails the stream. Cancel-safe as the body's is.
     async fn part(
         &mut self,
         step: &str,
         mut on_data: impl FnMut(&[u8]),
     ) -> Result<bool, ConnectError> {
-        let Events { body, gunzip } = self;
+        let Events { body, decoder } = self;
         let mut failed = None;
         let more = body
-            .part(step, |data| match gunzip.as_mut() {
+            .part(step, |data| match decoder.as_mut() {
                 None => on_data(data),
-                Some(g) => match g.piece(data) {
-                    Ok(inflated) => on_data(&inflated),
+                Some(d) => match d.piece(data) {
+                    Ok(decoded) => on_data(&decoded),
                     Err(e) => failed = Some(e),
                 },
             })

@@ -91,7 +91,7 @@ pub(super) async fn start_server(
         tls,
         sources: Arc::new(Sources::new(run.sources.to_vec())?),
         deflate: variant.deflate,
-        gzip: variant.gzip,
+        compress: variant.compress,
         ..target
     };
     Ok((server, target))

@@ -1,5 +1,5 @@
 //! The scenario keys that say what the messages are and how they are compressed: `[publish]
-//! payload`, `[transports.ws] deflate` and `[transports.longpoll] compress` (and shortpoll's),
+//! payload`, `[transports.ws] deflate` and `[transports.longpoll] compress` (and shortpoll's and sse's),
 //! read as [`readers`](super::readers) reads the rest of their tables.
 
 use std::path::Path;
@@ -85,7 +85,7 @@ impl Rules<'_> {
         Ok(())
     }
 
-    /// `[transports.longpoll] compress` (or shortpoll's), into the transport's variants.
+    /// `[transports.longpoll] compress` (or shortpoll's or sse's), into the transport's variants.
     pub(super) fn compress(
         &self,
         kind: TransportKind,
@@ -99,12 +99,12 @@ impl Rules<'_> {
             self.invalid(origin.clone(), "compress", message)
         })?;
         match variants.iter_mut().find(|f| f.value.0 == kind) {
-            Some(found) => found.value.1.gzip = values,
+            Some(found) => found.value.1.compress = values,
             None => variants.push(Field {
                 value: (
                     kind,
                     Variants {
-                        gzip: values,
+                        compress: values,
                         ..Variants::default()
                     },
                 ),

@@ -263,8 +263,8 @@ impl From<&Scenario> for ScenarioFile {
             let write =
                 |values: &[bool]| (values != [false]).then(|| v(Variants::toml_value(values)));
             let (http2, tls) = (write(&variants.http2), write(&variants.tls));
-            let compress = (variants.gzip != [false])
-                .then(|| v(super::variant::compress_toml_value(&variants.gzip)));
+            let compress = (variants.compress != [crate::codec::coding::Coding::Identity])
+                .then(|| v(super::variant::compress_toml_value(&variants.compress)));
             let scaling = s.scaling_of(t.kind());
             let (instances, balancer) = if scaling.is_default() {
                 (None, None)

@@ -117,7 +117,7 @@ pub struct LongPollTable {
     pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
-    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    /// `compress`: `"none"`, `"gzip"`, `"br"` or a list of them (one run per value).
     pub compress: Opt<toml::Value>,
 }
 
@@ -135,7 +135,7 @@ pub struct ShortPollTable {
     pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
-    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    /// `compress`: `"none"`, `"gzip"`, `"br"` or a list of them (one run per value).
     pub compress: Opt<toml::Value>,
 }
 
@@ -153,7 +153,7 @@ pub struct SseTable {
     pub instances: Opt<toml::Value>,
     /// `balancer`: `"client"` or `"haproxy"`.
     pub balancer: Opt<String>,
-    /// `compress`: `"none"`, `"gzip"` or a list of both (one run per value).
+    /// `compress`: `"none"`, `"gzip"`, `"br"` or a list of them (one run per value).
     pub compress: Opt<toml::Value>,
 }
 

@@ -10,6 +10,7 @@
 //! places errors). `[transports.ws] http2` runs WebSocket over HTTP/2 (RFC 8441, `ws-h2`), with
 //! `streams_per_connection` simulated clients on each HTTP/2 connection (not part of the label).
 
+use crate::codec::coding::Coding;
 use crate::codec::ws::negotiate::Offer;
 use crate::protocol::TransportKind;
 
@@ -23,9 +24,9 @@ pub struct Variant {
     pub tls: bool,
     /// WebSocket: offer permessage-deflate, asking the server for this.
     pub deflate: Option<Offer>,
-    /// Long-poll, short-poll and SSE: accept gzip-compressed answers and streams
-    /// (`compress = "gzip"`).
-    pub gzip: bool,
+    /// Long-poll, short-poll and SSE: accept answers and streams compressed this way
+    /// (`compress = "gzip"` or `"br"`).
+    pub compress: Coding,
     /// WebSocket over HTTP/2: simulated clients that share one HTTP/2 connection, each on a
     /// stream of its own (an edge proxy's or a browser's multiplexing); 1 for every other variant.
     pub streams_per_connection: u32,
@@ -38,7 +39,7 @@ impl Default for Variant {
             http2: false,
             tls: false,
             deflate: None,
-            gzip: false,
+            compress: Coding::Identity,
             streams_per_connection: 1,
         }
     }
@@ -51,8 +52,8 @@ impl Variant {
         if let Some(offer) = self.deflate {
             label += &deflate_label(offer);
         }
-        if self.gzip {
-            label += "-gzip";
+        if self.compress != Coding::Identity {
+            label = label + "-" + self.compress.token();
         }
         if self.http2 {
             label += "-h2";
@@ -73,8 +74,8 @@ pub struct Variants {
     pub tls: Vec<bool>,
     /// `deflate` values (WebSocket): `None` for no compression.
     pub deflate: Vec<Option<Offer>>,
-    /// `compress` values (long-poll, short-poll): `true` for gzip.
-    pub gzip: Vec<bool>,
+    /// `compress` values (long-poll, short-poll, SSE).
+    pub compress: Vec<Coding>,
     /// WebSocket over HTTP/2: clients per HTTP/2 connection, for the `http2 = true` runs.
     pub streams_per_connection: u32,
 }
@@ -86,7 +87,7 @@ impl Default for Variants {
             http2: vec![false],
             tls: vec![false],
             deflate: vec![None],
-            gzip: vec![false],
+            compress: vec![Coding::Identity],
             streams_per_connection: 1,
         }
     }
@@ -108,12 +109,12 @@ impl Variants {
         for &tls in &self.tls {
             for &http2 in &self.http2 {
                 for &deflate in &self.deflate {
-                    for &gzip in &self.gzip {
+                    for &compress in &self.compress {
                         all.push(Variant {
                             http2,
                             tls,
                             deflate,
-                            gzip,
+                            compress,
                             streams_per_connection: match http2 {
                                 true => self.streams_per_connection,
                                 false => 1,
@@ -170,10 +171,10 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
         Some(rest) => (rest, true),
         None => (rest, false),
     };
-    let (rest, gzip) = match rest.strip_suffix("-gzip") {
-        Some(rest) => (rest, true),
-        None => (rest, false),
-    };
+    let (rest, compress) = [Coding::Gzip, Coding::Br]
+        .into_iter()
+        .find_map(|c| Some((rest.strip_suffix(c.token())?.strip_suffix('-')?, c)))
+        .unwrap_or((rest, Coding::Identity));
     let (rest, deflate) = match rest.split_once("-deflate") {
         Some((rest, options)) => (rest, Some(parse_deflate_label(options)?)),
         None => (rest, None),
@@ -185,7 +186,7 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
     );
     if (http2 && kind == TransportKind::Raw)
         || (deflate.is_some() && kind != TransportKind::Ws)
-        || (gzip && !polls)
+        || (compress != Coding::Identity && !polls)
     {
         return None;
     }
@@ -195,7 +196,7 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
             http2,
             tls,
             deflate,
-            gzip,
+            compress,
             streams_per_connection: 1,
         },
     ))
@@ -275,13 +276,15 @@ pub fn parse_deflate(value: &toml::Value) -> Result<Vec<Option<Offer>>, String> 
     Ok(values)
 }
 
-/// Reads a `compress` value: `"none"`, `"gzip"` or a non-empty list of them, as gzip or not
-/// (sorted, no duplicates, none first). The error says what was wrong, for the caller to place.
-pub fn parse_compress(value: &toml::Value) -> Result<Vec<bool>, String> {
-    const EXPECTED: &str = r#"expected "none", "gzip" or a list of them such as ["none", "gzip"]"#;
+/// Reads a `compress` value: `"none"`, `"gzip"`, `"br"` or a non-empty list of them (sorted, no
+/// duplicates, none first). The error says what was wrong, for the caller to place.
+pub fn parse_compress(value: &toml::Value) -> Result<Vec<Coding>, String> {
+    const EXPECTED: &str =
+        r#"expected "none", "gzip", "br" or a list of them such as ["none", "gzip", "br"]"#;
     let one = |v: &toml::Value| match v.as_str() {
-        Some("none") => Ok(false),
-        Some("gzip") => Ok(true),
+        Some("none") => Ok(Coding::Identity),
+        Some("gzip") => Ok(Coding::Gzip),
+        Some("br") => Ok(Coding::Br),
         _ => Err(format!("{EXPECTED} (got {v})")),
     };
     let mut values = match value {
@@ -297,8 +300,11 @@ pub fn parse_compress(value: &toml::Value) -> Result<Vec<bool>, String> {
 }
 
 /// `compress` as written back to a scenario file.
-pub fn compress_toml_value(values: &[bool]) -> toml::Value {
-    let one = |gzip: &bool| toml::Value::String(if *gzip { "gzip" } else { "none" }.into());
+pub fn compress_toml_value(values: &[Coding]) -> toml::Value {
+    let one = |c: &Coding| match c {
+        Coding::Identity => toml::Value::String("none".into()),
+        c => toml::Value::String(c.token().into()),
+    };
     match values {
         [v] => one(v),
         many => toml::Value::Array(many.iter().map(one).collect()),
@@ -339,7 +345,7 @@ mod tests {
             http2: vec![false, true],
             tls: vec![false, true],
             deflate: vec![None],
-            gzip: vec![false],
+            compress: vec![Coding::Identity],
             streams_per_connection: 1,
         };
         let labels: Vec<String> = v
@@ -409,16 +415,20 @@ mod tests {
     }
 
     #[test]
-    fn gzip_variants_read_label_and_write_back() {
+    fn compress_variants_read_label_and_write_back() {
         let toml = |t: &str| t.parse::<toml::Table>().unwrap()["c"].clone();
-        let values = parse_compress(&toml(r#"c = ["gzip", "none"]"#)).unwrap();
-        assert_eq!(values, [false, true]);
+        let values = parse_compress(&toml(r#"c = ["br", "gzip", "none", "br"]"#)).unwrap();
+        assert_eq!(values, [Coding::Identity, Coding::Gzip, Coding::Br]);
         assert_eq!(
             parse_compress(&compress_toml_value(&values)).unwrap(),
             values
         );
+        assert_eq!(
+            compress_toml_value(&values).to_string(),
+            r#"["none", "gzip", "br"]"#
+        );
         let labels: Vec<String> = (Variants {
-            gzip: values,
+            compress: values,
             tls: vec![false, true],
             ..Variants::default()
         })
@@ -431,8 +441,10 @@ mod tests {
             [
                 "longpoll",
                 "longpoll-gzip",
+                "longpoll-br",
                 "longpoll-tls",
-                "longpoll-gzip-tls"
+                "longpoll-gzip-tls",
+                "longpoll-br-tls"
             ]
         );
         for label in &labels {
@@ -440,7 +452,12 @@ mod tests {
             assert_eq!(variant.label(kind), *label);
         }
         assert_eq!(parse_label("ws-gzip"), None);
-        assert!(parse_label("sse-gzip").unwrap().1.gzip);
-        assert!(parse_compress(&toml(r#"c = "br""#)).is_err());
+        assert_eq!(parse_label("ws-br"), None);
+        assert_eq!(parse_label("sse-br-gzip"), None);
+        assert_eq!(parse_label("ssebr"), None);
+        assert_eq!(parse_label("sse-gzip").unwrap().1.compress, Coding::Gzip);
+        assert_eq!(parse_label("sse-br-h2").unwrap().1.compress, Coding::Br);
+        assert!(parse_compress(&toml(r#"c = "zstd""#)).is_err());
+        assert!(parse_compress(&toml(r#"c = []"#)).is_err());
     }
 }

@@ -209,7 +209,9 @@ pub(crate) async fn route<M: Payload>(
     match route_head(&req, &state) {
         Routed::Answer(response) => response,
         Routed::Publish(room) => publish(req, &state, &room).await,
-        Routed::Poll { room, gzip } => longpoll::poll(req.uri().query(), &state, &room, gzip).await,
+        Routed::Poll { room, coding } => {
+            longpoll::poll(req.uri().query(), &state, &room, coding).await
+        }
         Routed::Events(room) => sse::events(&req, state, room),
     }
 }
@@ -220,12 +222,12 @@ pub(crate) enum Routed {
     Answer(Response<Body>),
     /// `POST /publish` into this room: the body is the message.
     Publish(Room),
-    /// `GET /poll` in this room, the answer gzip-compressed if `gzip`.
+    /// `GET /poll` in this room, the answer in `coding`.
     Poll {
         /// The room read.
         room: Room,
-        /// The request accepts gzip.
-        gzip: bool,
+        /// The content coding the request accepts.
+        coding: crate::codec::coding::Coding,
     },
     /// `GET /events` in this room.
     Events(Room),
@@ -258,7 +260,7 @@ pub(crate) fn route_head<B, M: Payload>(req: &Request<B>, state: &State<M>) -> R
         PUBLISH_PATH => Routed::Publish(room),
         POLL_PATH => Routed::Poll {
             room,
-            gzip: longpoll::accepts_gzip(req.headers()),
+            coding: longpoll::accepted_coding(req.headers()),
         },
         _ => Routed::Events(room),
     }

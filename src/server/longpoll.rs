@@ -15,8 +15,8 @@
 //!
 //! The body for a range is encoded once and shared by every poller asking for it
 //! ([`super::shared`]): after a publish nearly all of them are at the same cursor. A poll whose
-//! `Accept-Encoding` names gzip gets the batch gzip-compressed (`Content-Encoding: gzip`), also
-//! once per range.
+//! `Accept-Encoding` offers br or gzip gets the batch compressed (`Content-Encoding: br` or
+//! `gzip`, br when both are offered at the same weight), also once per range and coding.
 //!
 //! Responses carry only what the protocol needs (`content-length`, hyper's `date`, the `x-`
 //! headers), so the byte counts are HTTP's best case, not an inflated one.
@@ -29,6 +29,7 @@ use super::State;
 use super::http::{Body, full, status};
 use super::hub::{Payload, Room, Span};
 use super::shared::Wire;
+use crate::codec::coding::Coding;
 use crate::protocol::{MISSED, NEXT_CURSOR, RESET};
 
 /// What a `GET /poll` query asks for.
@@ -41,14 +42,14 @@ struct Query {
 }
 
 /// Answers `GET /poll?<query>` in `room` (which the caller read from the same query), the body
-/// gzip-compressed if `gzip` (the request accepts it).
+/// in `coding` (the one the request accepts, [`accepted_coding`]).
 pub async fn poll<M: Payload>(
     query: Option<&str>,
     state: &State<M>,
     room: &Room,
-    gzip: bool,
+    coding: Coding,
 ) -> Response<Body> {
-    let wire = if gzip { Wire::PollGzip } else { Wire::Poll };
+    let wire = Wire::poll(coding);
     match parse_query(query) {
         Ok(Query { cursor: None, .. }) => {
             respond(state.hub.span(room, room.latest(), 0), Bytes::new(), wire)
@@ -99,8 +100,8 @@ fn respond(span: Span, body: Bytes, wire: Wire) -> Response<Body> {
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header(NEXT_CURSOR, span.next_cursor);
-    if wire == Wire::PollGzip && !body.is_empty() {
-        response = response.header(hyper::header::CONTENT_ENCODING, "gzip");
+    if wire.coding() != Coding::Identity && !body.is_empty() {
+        response = response.header(hyper::header::CONTENT_ENCODING, wire.coding().token());
     }
     if span.missed > 0 {
         response = response.header(MISSED, span.missed);
@@ -113,20 +114,53 @@ fn respond(span: Span, body: Bytes, wire: Wire) -> Response<Body> {
         .expect("status and integer headers are always valid")
 }
 
-/// Whether a request's `Accept-Encoding` names gzip (with a weight above 0, RFC 9110 §12.5.3).
-pub fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
+/// The coding a request's `Accept-Encoding` (RFC 9110 §12.5.3) asks for, of br and gzip: the
+/// higher weight wins and br a tie (it packs text smaller at a like cost, and browsers offer
+/// both); a weight of 0 refuses a coding, `*` stands for one not named, and with neither
+/// offered the answer goes uncompressed.
+pub fn accepted_coding(headers: &hyper::HeaderMap) -> Coding {
+    // Weights in thousandths, as `q` has at most three decimals.
+    let (mut gzip, mut br, mut any) = (None, None, None);
     let codings = headers.get_all(hyper::header::ACCEPT_ENCODING);
-    codings.iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        v.split(',').any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let zero = parts.any(|p| {
-                p.replace(' ', "").starts_with("q=0")
-                    && !p.contains(['1', '2', '3', '4', '5', '6', '7', '8', '9'])
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !zero
-        })
-    })
+    for element in codings
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = element.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let weight = parts
+            .find_map(|p| {
+                let (key, value) = p.split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| qvalue(value.trim()))
+            })
+            .unwrap_or(1000);
+        let slot = match name {
+            "*" => &mut any,
+            n if n.eq_ignore_ascii_case("gzip") => &mut gzip,
+            n if n.eq_ignore_ascii_case("br") => &mut br,
+            _ => continue,
+        };
+        *slot = Some(weight);
+    }
+    let (gzip, br) = (gzip.or(any).unwrap_or(0), br.or(any).unwrap_or(0));
+    if br > 0 && br >= gzip {
+        Coding::Br
+    } else if gzip > 0 {
+        Coding::Gzip
+    } else {
+        Coding::Identity
+    }
+}
+
+/// A `q` value in thousandths (`0.5` is 500); one that does not parse refuses (0).
+fn qvalue(value: &str) -> u16 {
+    match value.parse::<f32>() {
+        Ok(q) if (0.0..=1.0).contains(&q) => (q * 1000.0).round() as u16,
+        _ => 0,
+    }
 }
 
 fn parse_query(query: Option<&str>) -> Result<Query, ()> {
@@ -146,25 +180,31 @@ fn parse_query(query: Option<&str>) -> Result<Query, ()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Query, accepts_gzip, parse_query};
+    use super::{Coding, Query, accepted_coding, parse_query};
 
     #[test]
-    fn gzip_is_accepted_unless_weighted_zero() {
-        let accepts = |v: &'static str| {
+    fn the_higher_weight_wins_and_br_a_tie() {
+        let accepted = |v: &'static str| {
             let mut h = hyper::HeaderMap::new();
             h.insert(
                 "accept-encoding",
                 hyper::header::HeaderValue::from_static(v),
             );
-            accepts_gzip(&h)
+            accepted_coding(&h)
         };
-        assert!(accepts("gzip"));
-        assert!(accepts("br, GZIP;q=0.5"));
-        assert!(accepts("*"));
-        assert!(!accepts("gzip;q=0"));
-        assert!(!accepts("gzip; q=0.000, br"));
-        assert!(!accepts("identity"));
-        assert!(!accepts_gzip(&hyper::HeaderMap::new()));
+        assert_eq!(accepted("gzip"), Coding::Gzip);
+        assert_eq!(accepted("br"), Coding::Br);
+        assert_eq!(accepted("gzip, deflate, br, zstd"), Coding::Br);
+        assert_eq!(accepted("br;q=0.5, GZIP"), Coding::Gzip);
+        assert_eq!(accepted("br, GZIP;q=0.5"), Coding::Br);
+        assert_eq!(accepted("BR;Q=0.9, gzip;q=0.9"), Coding::Br);
+        assert_eq!(accepted("*"), Coding::Br);
+        assert_eq!(accepted("br;q=0, *"), Coding::Gzip);
+        assert_eq!(accepted("gzip;q=0"), Coding::Identity);
+        assert_eq!(accepted("gzip; q=0.000, br"), Coding::Br);
+        assert_eq!(accepted("br;q=zero"), Coding::Identity);
+        assert_eq!(accepted("identity"), Coding::Identity);
+        assert_eq!(accepted_coding(&hyper::HeaderMap::new()), Coding::Identity);
     }
 
     #[test]

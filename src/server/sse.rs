@@ -10,8 +10,9 @@
 //! within the room.
 //! With a keep-alive interval, a stream that carried nothing for that long gets an empty comment
 //! ([`sse::KEEPALIVE`]), as servers send to keep proxies from closing a quiet response.
-//! A request whose `Accept-Encoding` names gzip gets the stream gzip-compressed, each chunk
-//! flushed so it can be read at once.
+//! A request whose `Accept-Encoding` offers br or gzip gets the stream compressed
+//! ([`super::longpoll::accepted_coding`] chooses), an encoder per stream, each chunk flushed so
+//! it can be read at once.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use super::State;
 use super::http::Body;
 use super::hub::{Payload, Room};
 use super::shared::Wire;
-use crate::codec::gzip::GzipWriter;
+use crate::codec::coding::StreamEncoder;
 use crate::codec::sse;
 use crate::protocol::LAST_EVENT_ID;
 
@@ -44,7 +45,7 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>, room: Room)
     let events_left = state.limits.sse_max_events.unwrap_or(u64::MAX);
     let keepalive = state.limits.sse_keepalive;
     let quiet_until = keepalive.map(|every| Instant::now() + every);
-    let gzip = super::longpoll::accepts_gzip(req.headers());
+    let coding = super::longpoll::accepted_coding(req.headers());
     let chunks = stream::unfold(
         (state, room, news, cursor, events_left, quiet_until),
         move |(state, room, mut news, mut cursor, mut events_left, mut quiet_until)| async move {
@@ -88,22 +89,21 @@ pub fn events<B, M: Payload>(req: &Request<B>, state: Arc<State<M>>, room: Room)
         .status(StatusCode::OK)
         .header(hyper::header::CONTENT_TYPE, "text/event-stream")
         .header(hyper::header::CACHE_CONTROL, "no-cache");
-    if !gzip {
+    let Some(mut encoder) = StreamEncoder::new(coding) else {
         return response
             .body(BodyExt::boxed(StreamBody::new(chunks)))
             .expect("static headers are always valid");
-    }
-    // A compressor per stream, flushed per chunk: a stream's context is its own, so the shared
+    };
+    // An encoder per stream, flushed per chunk: a stream's context is its own, so the shared
     // chunk is compressed once per reader.
-    let mut writer = GzipWriter::default();
     let compressed = futures_util::StreamExt::map(chunks, move |frame| {
         frame.map(|f| match f.into_data() {
-            Ok(data) => Frame::data(Bytes::from(writer.piece(&data))),
+            Ok(data) => Frame::data(Bytes::from(encoder.piece(&data))),
             Err(other) => other,
         })
     });
     response
-        .header(hyper::header::CONTENT_ENCODING, "gzip")
+        .header(hyper::header::CONTENT_ENCODING, coding.token())
         .body(BodyExt::boxed(StreamBody::new(compressed)))
         .expect("static headers are always valid")
 }

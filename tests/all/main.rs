@@ -21,7 +21,7 @@ mod faults;
 mod front_door;
 mod heartbeats;
 mod http_bytes;
-mod http_gzip;
+mod http_compress;
 mod idle;
 mod instances;
 mod k8s_recipe;

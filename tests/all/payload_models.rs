@@ -125,7 +125,8 @@ fn compression_keys_make_variants_and_write_back() {
                 payload = \"chat\"\npayload_bytes = 256\n\
                 [transports.ws]\ndeflate = [false, true, { context_takeover = true, window_bits = 9 }]\n\
                 [transports.longpoll]\ncompress = [\"none\", \"gzip\"]\n\
-                [transports.shortpoll]\ncompress = \"gzip\"\n";
+                [transports.shortpoll]\ncompress = \"gzip\"\n\
+                [transports.sse]\ncompress = [\"br\", \"none\", \"gzip\"]\n";
     let s = parse(Path::new(PATH), text).unwrap();
     let labels = |kind| -> Vec<String> {
         s.variants_of(kind)
@@ -143,11 +144,12 @@ fn compression_keys_make_variants_and_write_back() {
         ["longpoll", "longpoll-gzip"]
     );
     assert_eq!(labels(TransportKind::ShortPoll), ["shortpoll-gzip"]);
+    assert_eq!(labels(TransportKind::Sse), ["sse", "sse-gzip", "sse-br"]);
     assert_eq!(parse(Path::new(PATH), &s.to_toml()).unwrap(), s);
     assert_eq!(
-        err(&text.replace("compress = \"gzip\"", "compress = \"br\"")),
-        "scenarios/x.toml:14: [transports.shortpoll] compress: expected \"none\", \"gzip\" or a \
-         list of them such as [\"none\", \"gzip\"] (got \"br\")"
+        err(&text.replace("compress = \"gzip\"", "compress = \"zstd\"")),
+        "scenarios/x.toml:14: [transports.shortpoll] compress: expected \"none\", \"gzip\", \
+         \"br\" or a list of them such as [\"none\", \"gzip\", \"br\"] (got \"zstd\")"
     );
     let tungstenite = text.replace(
         "[transports.ws]\n",

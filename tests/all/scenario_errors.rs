@@ -249,6 +249,30 @@ fn unknown_transport() {
 }
 
 #[test]
+fn bad_compress_values_name_file_line_and_field() {
+    let with = |value: &str| base_with(13, &format!("hold = \"30s\"\ncompress = {value}"));
+    let expected =
+        r#"expected "none", "gzip", "br" or a list of them such as ["none", "gzip", "br"]"#;
+    assert_eq!(
+        err(&with("\"zstd\"")),
+        format!("scenarios/x.toml:14: [transports.longpoll] compress: {expected} (got \"zstd\")")
+    );
+    assert_eq!(
+        err(&with("[\"none\", \"brotli\"]")),
+        format!("scenarios/x.toml:14: [transports.longpoll] compress: {expected} (got \"brotli\")")
+    );
+    assert_eq!(
+        err(&with("true")),
+        format!("scenarios/x.toml:14: [transports.longpoll] compress: {expected} (got true)")
+    );
+    assert_eq!(
+        err(&with("[]")),
+        "scenarios/x.toml:14: [transports.longpoll] compress: the list must not be empty"
+    );
+    assert!(parse(Path::new(PATH), &with("[\"none\", \"br\"]")).is_ok());
+}
+
+#[test]
 fn wrong_type() {
     assert_eq!(
         err(&base_with(5, "subscribers = \"many\"")),

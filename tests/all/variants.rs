@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::codec::coding::Coding;
 use wsbench::protocol::TransportKind;
 use wsbench::scenario::variant::Variant;
 use wsbench::scenario::{Transport, WsClient};
@@ -179,28 +180,28 @@ const PLAIN: Variant = Variant {
     http2: false,
     tls: false,
     deflate: None,
-    gzip: false,
+    compress: Coding::Identity,
     streams_per_connection: 1,
 };
 const H2: Variant = Variant {
     http2: true,
     tls: false,
     deflate: None,
-    gzip: false,
+    compress: Coding::Identity,
     streams_per_connection: 1,
 };
 const TLS: Variant = Variant {
     http2: false,
     tls: true,
     deflate: None,
-    gzip: false,
+    compress: Coding::Identity,
     streams_per_connection: 1,
 };
 const H2_TLS: Variant = Variant {
     http2: true,
     tls: true,
     deflate: None,
-    gzip: false,
+    compress: Coding::Identity,
     streams_per_connection: 1,
 };
 

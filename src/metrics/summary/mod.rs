@@ -88,7 +88,7 @@ pub struct Summary {
     /// uncompressed: what the messages are, whatever the wire made of them.
     pub payload_bytes: u64,
     /// `payload_bytes` ÷ (`bytes_up + bytes_down`): above 1, compression (permessage-deflate,
-    /// gzip) made the wire carry fewer bytes than the payloads alone; below 1, framing and
+    /// gzip, br) made the wire carry fewer bytes than the payloads alone; below 1, framing and
     /// headers came on top of them.
     pub compression_ratio: Option<f64>,
     /// Non-payload wire bytes (framing, headers, requests) per delivery.

@@ -1,7 +1,7 @@
-//! The page's bytes-against-CPU panel, for results with compressed runs (`-deflate`, `-gzip`):
-//! each run is a point, wire bytes per delivery across, server CPU per delivery up, so what a
-//! compressor saves on the wire and what it costs the server are read off one chart, and a table
-//! beside it adds the ratio, the generator's CPU and both sides' memory per connection.
+//! The page's bytes-against-CPU panel, for results with compressed runs (`-deflate`, `-gzip`,
+//! `-br`): each run is a point, wire bytes per delivery across, server CPU per delivery up, so
+//! what a compressor saves on the wire and what it costs the server are read off one chart, and a
+//! table beside it adds the ratio, the generator's CPU and both sides' memory per connection.
 
 use std::fmt::Write;
 
@@ -12,7 +12,9 @@ use crate::report::svg;
 
 /// Whether a run's label says it was compressed.
 fn compressed(s: &Summary) -> bool {
-    s.transport.contains("-deflate") || s.transport.contains("-gzip")
+    s.transport
+        .split('-')
+        .any(|part| matches!(part, "deflate" | "gzip" | "br"))
 }
 
 /// The panel, or nothing when no run was compressed.

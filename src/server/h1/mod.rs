@@ -210,8 +210,8 @@ where
             http::publish_body(state, &room, Bytes::from(body)).await
         }
         (Routed::Answer(response), _) => response,
-        (Routed::Poll { room, gzip }, _) => {
-            let poll = super::longpoll::poll(request.uri().query(), state, &room, gzip);
+        (Routed::Poll { room, coding }, _) => {
+            let poll = super::longpoll::poll(request.uri().query(), state, &room, coding);
             match watched(wire, poll).await {
                 Some(response) => response,
                 None => return Ok(false),

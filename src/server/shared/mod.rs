@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 
 use super::hub::{Batch, Hub, Payload, Room, RoomId, Span};
+use crate::codec::coding::Coding;
 use crate::codec::{batch, sse};
 
 /// Spans a room keeps per wire: the newest, and a few behind it for readers a publish late.
@@ -35,9 +36,29 @@ pub enum Wire {
     /// The long-poll body gzip-compressed (`Content-Encoding: gzip`), once per range like the
     /// plain one, for every poller that accepts it.
     PollGzip,
+    /// The long-poll body brotli-compressed (`Content-Encoding: br`), shared the same way.
+    PollBr,
 }
 
 impl Wire {
+    /// The long-poll wire whose bodies are in `coding`.
+    pub fn poll(coding: Coding) -> Wire {
+        match coding {
+            Coding::Identity => Wire::Poll,
+            Coding::Gzip => Wire::PollGzip,
+            Coding::Br => Wire::PollBr,
+        }
+    }
+
+    /// The content coding of this wire's (non-empty) bodies.
+    pub fn coding(self) -> Coding {
+        match self {
+            Wire::Sse | Wire::Poll => Coding::Identity,
+            Wire::PollGzip => Coding::Gzip,
+            Wire::PollBr => Coding::Br,
+        }
+    }
+
     /// `batch` as this wire carries it.
     pub fn encode<M: Payload>(self, b: &Batch<M>) -> Bytes {
         let payload_bytes: usize = b.messages.iter().map(|m| m.payload().len()).sum();
@@ -52,13 +73,13 @@ impl Wire {
                 }
                 Bytes::from(body)
             }
-            Wire::Poll | Wire::PollGzip => {
+            Wire::Poll | Wire::PollGzip | Wire::PollBr => {
                 let mut body = Vec::with_capacity(payload_bytes + 8 * b.messages.len());
                 for m in &b.messages {
                     batch::push(&mut body, m.payload());
                 }
-                if self == Wire::PollGzip && !body.is_empty() {
-                    return Bytes::from(crate::codec::gzip::gzip(&body));
+                if self != Wire::Poll && !body.is_empty() {
+                    return Bytes::from(self.coding().encode(&body));
                 }
                 Bytes::from(body)
             }
