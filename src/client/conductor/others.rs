@@ -107,3 +107,54 @@ fn made_up_timeline(plan: &LoadPlan) -> Option<Timeline> {
         own: plan.own_publishers(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Slice;
+
+    /// Shard 1 of 3 of 30 subscribers and 15 publishers at 1 msg/s each, 2 s measured after a
+    /// 1 s warmup; with `rooms` its table.
+    fn shard_1(rooms: &str) -> LoadPlan {
+        let scenario = crate::scenario::parse(
+            std::path::Path::new("x.toml"),
+            &format!(
+                "duration = \"2s\"\nwarmup = \"1s\"\n[clients]\nsubscribers = 30\n\
+                 [publish]\npublishers = 15\nrate = 15\n[transports.ws]\n{rooms}"
+            ),
+        )
+        .unwrap();
+        let mut slice = Slice::new(1, 3, 30, 15).unwrap();
+        if scenario.rooms.is_some() {
+            slice = slice.with_publishers_of_subscribers();
+        }
+        LoadPlan::from_scenario(&scenario).sliced(slice)
+    }
+
+    #[test]
+    fn without_rooms_every_subscriber_expects_every_other_slot() {
+        let plan = shard_1("");
+        // Publishers 5..10 are this shard's; the other 10 send 2 in the window each.
+        let others = scheduled(&plan, 2);
+        assert_eq!((others.by_second, others.by_room), (vec![10, 10], vec![20]));
+        assert!(expected_by_second(&plan, 2, |_| 10).is_empty());
+    }
+
+    #[test]
+    fn with_rooms_a_room_expects_its_own_publishers_slots_only() {
+        let plan = shard_1("[rooms]\ncount = 4\n");
+        assert_eq!(plan.own_publishers().first, 10);
+        // Publishers 0..10 are the others': rooms 0 and 1 have 3 of them, rooms 2 and 3 have 2.
+        let others = scheduled(&plan, 2);
+        assert!(others.by_second.is_empty());
+        assert_eq!(others.by_room, [6, 6, 4, 4]);
+        // Subscribers 10..20 are in rooms 2, 3, 0, 1, …: 2, 2, 3 and 3 members.
+        let members = |room: RoomId| [2, 2, 3, 3][room.0 as usize];
+        assert_eq!(plan.subscriber_room(0), RoomId(2));
+        // Each second one slot of each other publisher, to its room's members here.
+        assert_eq!(
+            expected_by_second(&plan, 2, members),
+            [3 * 2 + 3 * 2 + 2 * 3 + 2 * 3; 2]
+        );
+    }
+}
