@@ -137,6 +137,23 @@ fn the_use_case_scenarios_load_and_say_what_they_model() {
     assert!(iot.clients.idle_phase.is_some());
 }
 
+/// The 100,000-subscriber rooms scenario: rooms of 100, each with one publisher of its own
+/// sending 1 message a second (publisher `p` publishes into room `p`), spread over processes.
+#[test]
+fn the_rooms_100k_scenario_gives_each_room_of_100_one_message_a_second() {
+    let s = load(&shipped("rooms-100k.toml")).unwrap();
+    assert_eq!(s.name, "rooms-100k");
+    assert_eq!(s.clients.subscribers, 100_000);
+    let rooms = s.rooms.unwrap().count;
+    assert_eq!(rooms, 1_000);
+    assert_eq!(s.publish.publishers, rooms);
+    assert_eq!(s.publish.rate, f64::from(rooms));
+    assert_eq!(
+        s.clients.processes,
+        wsbench::scenario::processes::Processes::Auto
+    );
+}
+
 #[test]
 fn tiny_toml_loads() {
     let tiny = load(&shipped("tiny.toml")).unwrap();
