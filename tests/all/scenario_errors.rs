@@ -1338,6 +1338,28 @@ fn instances_balancers_and_instance_loss() {
         ),
         "{msg}"
     );
+    // "auto" counts as several: it comes to 2 at least when a fault needs them, here where
+    // one instance would hold the connections.
+    for fault in ["kill_instance_at = \"5s\"", "restart_instances_at = \"5s\""] {
+        let auto = base_with(11, "[transports.ws]\ninstances = \"auto\"")
+            .replace("hold = \"30s\"", "hold = \"30s\"\ninstances = \"auto\"");
+        let mut s = parse(Path::new(PATH), &format!("{auto}[faults]\n{fault}\n"))
+            .unwrap_or_else(|e| panic!("{fault}: {e}"));
+        assert_eq!(s.faults.instances_needed(), 2);
+        let settled = s.settle_instances(100, 19_936);
+        assert!(
+            settled.iter().all(|(_, n)| *n == 2) && settled.len() == 2,
+            "{fault}: {settled:?}"
+        );
+        // Without a fault, the same load settles to one.
+        let mut plain = parse(Path::new(PATH), &auto).unwrap();
+        assert!(
+            plain
+                .settle_instances(100, 19_936)
+                .iter()
+                .all(|(_, n)| *n == 1)
+        );
+    }
     let two = base_with(11, "[transports.ws]\ninstances = 2")
         .replace("hold = \"30s\"", "hold = \"30s\"\ninstances = 2");
     let msg = err(&(two.clone() + "[faults]\nkill_instance_at = \"25s\"\n"));
