@@ -1,8 +1,8 @@
 //! `[rooms]` across processes: rooms line up across shards (a subscriber's room follows from its
 //! id in the whole run, and each publisher runs in the shard of the subscriber it rides), so a
 //! rooms run spread over generator processes (`[clients] processes = 3`) or cut by hand into
-//! `--shard I/3` and merged delivers, expects and loses exactly what it does in one process.
-//! Everything stays on loopback.
+//! `--shard I/3` and merged delivers, expects and loses exactly what it does in one process, on
+//! one server or on three instances sharing a private Redis. Everything stays on loopback.
 //!
 //! The load: 30 subscribers in 4 rooms (round robin: 8, 8, 7 and 7 members), 15 publishers, 1
 //! message a second each, publisher `p` into room `p mod 4`: rooms 0, 1 and 2 have 4 publishers,
@@ -123,6 +123,30 @@ fn rooms_in_three_generator_processes_deliver_what_one_process_delivers() {
         assert_eq!(shards.len(), 3, "{}", m.transport);
         rooms_line_up(&m, shards.iter().map(|s| &s.figures));
     }
+}
+
+/// Three generator processes against three instances on a private Redis (generator process i
+/// loads instance i): a room's members spread over every instance, and each message reaches them
+/// all through Redis, exactly once.
+#[test]
+fn rooms_in_three_generator_processes_on_three_instances_deliver_what_one_process_delivers() {
+    common::backplane::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let three = run(
+        dir.path(),
+        "fleet",
+        &scenario("processes = 3", "[transports.ws]\ninstances = 3\n", ""),
+        &[],
+    );
+    let row = summary(&three).remove(0);
+    assert_eq!(counts(&row), [PUBLISHED, EXPECTED, EXPECTED, 0, 0, 0]);
+    assert_eq!(row.misrouted, 0);
+    let m = load_metrics(&three).unwrap().remove(0);
+    let Some(Sharding::Merged(shards)) = &m.sharding else {
+        panic!("not merged");
+    };
+    rooms_line_up(&m, shards.iter().map(|s| &s.figures));
+    assert_eq!(m.instances.as_ref().map(|i| i.instances.len()), Some(3));
 }
 
 /// Each shard's rooms: its subscribers in the rooms of their ids in the run, its publishers
