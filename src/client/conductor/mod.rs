@@ -55,6 +55,14 @@ pub async fn drive(
         clients: clients.connections,
     });
     let ramped = phases::ramp(&mut clients, cancel, on_phase).await?;
+    // With rooms, the other shards' messages are expected by their rooms' members, now known.
+    let ctx = &clients.ctx;
+    ctx.intervals
+        .expect_other_deliveries(others::expected_by_second(
+            plan,
+            ctx.intervals.seconds(),
+            |room| ctx.members(room),
+        ));
     let idle = match plan.shape.idle_phase {
         Some(span) => {
             Some(idle::phase(&clients.ctx, span, ramped.ramp.connected, cancel, on_phase).await)

@@ -75,15 +75,7 @@ pub(super) async fn outcome(
     }
     recorder.counts.dropped = ctx.sockets.as_ref().map_or(0, |s| s.dropped());
     let payload = ctx.plan.payload_bytes as u64;
-    let mut intended = ctx.intervals.by_intended();
-    // With rooms, the other shards' slots are expected by their rooms' members here alone.
-    let seconds = intended.len();
-    let others = super::others::expected_by_second(&ctx.plan, seconds, |room| {
-        connected_by_room.get(room.0 as usize).copied().unwrap_or(0)
-    });
-    for (second, others) in intended.iter_mut().zip(others) {
-        second.expected += others;
-    }
+    let intended = ctx.intervals.by_intended();
     let timeseries = TimeSeries::new(
         measured.sampler.start_unix,
         samples,
