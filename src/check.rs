@@ -99,7 +99,7 @@ pub fn check(
         let external = scenario.targets.endpoint(kind).is_some();
         let written = scenario.scaling_of(kind);
         // `instances = "auto"` comes to what `run` would start under this limit.
-        let scaling = written.settled(reserved, ceiling);
+        let scaling = written.settled(reserved, ceiling, scenario.faults.instances_needed());
         let instances = if external { 0 } else { scaling.instances };
         let redis = u32::from(scaling.shared() && scenario.backplane.is_none() && !external);
         let haproxy = u32::from(scaling.balancer == Balancer::Haproxy && !external);

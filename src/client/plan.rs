@@ -173,10 +173,15 @@ impl LoadPlan {
         }
     }
 
-    /// The room of subscriber `index`: round robin, so rooms differ in size by one at most and
-    /// subscriber `p` (which carries publisher `p` on WebSocket and raw) is in publisher `p`'s room.
+    /// The room of this process's subscriber `index`: round robin over the run's subscribers by
+    /// their global id (`index` in one process; the slice's first id + `index` in a shard), so
+    /// rooms differ in size by one at most, every shard of a run derives the same rooms, and
+    /// subscriber `p` (which carries publisher `p` on WebSocket and raw; a shard holds the
+    /// publishers of its own subscribers, [`Slice::with_publishers_of_subscribers`]) is in
+    /// publisher `p`'s room.
     pub fn subscriber_room(&self, index: u32) -> RoomId {
-        RoomId(index % self.room_count())
+        let first = self.shard.as_ref().map_or(0, |s| s.subscribers.start);
+        RoomId((first + index) % self.room_count())
     }
 
     /// The room publisher `p` publishes into: round robin over the rooms, the same rule as the

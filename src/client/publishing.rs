@@ -21,9 +21,9 @@ pub struct PublishTally {
     in_window: AtomicU64,
     /// In-window messages published into each room (one entry without rooms).
     by_room: Box<[AtomicU64]>,
-    /// In-window messages the other shards of a sharded run are scheduled to publish: every
-    /// subscriber expects them too (0 when not sharded).
-    others: u64,
+    /// In-window messages the other shards of a sharded run are scheduled to publish into each
+    /// room: every subscriber of the room expects them too (0 when not sharded).
+    others: Box<[u64]>,
     remaining: AtomicU32,
     /// Set to the in-window total when the last publisher reports.
     finals: watch::Sender<Option<u64>>,
@@ -34,14 +34,18 @@ pub struct PublishTally {
 
 impl PublishTally {
     /// A tally waiting for `publishers` reports, of publishers publishing into `rooms` rooms;
-    /// subscribers also expect `others` messages from other shards' publishers.
-    pub fn new(publishers: u32, others: u64, rooms: u32) -> Self {
+    /// subscribers of room `r` also expect `others[r]` messages from other shards' publishers
+    /// (missing entries: none).
+    pub fn new(publishers: u32, others: Vec<u64>, rooms: u32) -> Self {
+        let mut others = others;
+        others.resize(rooms.max(1) as usize, 0);
+        let others_total = others.iter().sum();
         let tally = PublishTally {
             in_window: AtomicU64::new(0),
             by_room: (0..rooms.max(1)).map(|_| AtomicU64::new(0)).collect(),
-            others,
+            others: others.into_boxed_slice(),
             remaining: AtomicU32::new(publishers),
-            finals: watch::Sender::new((publishers == 0).then_some(others)),
+            finals: watch::Sender::new((publishers == 0).then_some(others_total)),
             totals: OnceLock::new(),
         };
         if publishers == 0 {
@@ -55,6 +59,12 @@ impl PublishTally {
     pub fn in_room(&self, room: RoomId) -> u64 {
         let n = self.by_room.get(room.0 as usize);
         n.map_or(0, |n| n.load(Ordering::SeqCst))
+    }
+
+    /// In-window messages the other shards are scheduled to publish into `room` (0 when not
+    /// sharded, and for a room nobody publishes into).
+    pub fn others_in(&self, room: RoomId) -> u64 {
+        self.others.get(room.0 as usize).copied().unwrap_or(0)
     }
 
     /// In-window messages this process published so far (final once every publisher reported).
@@ -78,7 +88,9 @@ impl PublishTally {
         if let Some(n) = self.by_room.get(room.0 as usize) {
             n.fetch_add(in_window, Ordering::SeqCst);
         }
-        let total = self.in_window.fetch_add(in_window, Ordering::SeqCst) + in_window + self.others;
+        let total = self.in_window.fetch_add(in_window, Ordering::SeqCst)
+            + in_window
+            + self.others.iter().sum::<u64>();
         if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.settle();
             self.finals.send_replace(Some(total));
@@ -90,7 +102,8 @@ impl PublishTally {
         let totals = self
             .by_room
             .iter()
-            .map(|n| n.load(Ordering::SeqCst) + self.others)
+            .zip(self.others.iter())
+            .map(|(n, others)| n.load(Ordering::SeqCst) + others)
             .collect();
         let _ = self.totals.set(totals);
     }

@@ -11,7 +11,13 @@
 //!   which messages fall in the window is decided by schedule offsets, not clocks, so shards on
 //!   machines whose clocks differ still agree on every message;
 //! - record latency only for their own publishers' messages (one clock read twice), and count
-//!   every other message for delivery, loss, duplicates and order.
+//!   every other message for delivery, loss, duplicates and order;
+//! - with `[rooms]`, derive the same rooms: subscriber `i` of the whole run is in room
+//!   `i mod rooms` whichever shard runs it, and publisher `p` runs in the shard that holds
+//!   subscriber `p` (on WebSocket and raw it rides that subscriber's connection), publishing into
+//!   room `p mod rooms` as in one process. Each room's publishers then exist once across the
+//!   shards, at the run's rate in total, and a shard's subscribers expect their own room's
+//!   messages only: its own publishers' as published, the other shards' as scheduled.
 //!
 //! Owns the flags' values and their rules; the slicing arithmetic is `metrics::shard`'s, and the
 //! conductor applies the plan.
@@ -187,12 +193,6 @@ pub enum ShardError {
         "--shard needs one server that every shard loads: set [target] {0} (start it with `wsbench serve --transport {0}`)"
     )]
     NoTarget(TransportKind),
-    /// `[rooms]` in a sharded run: a shard's WebSocket and raw publishers ride subscriber
-    /// connections whose rooms the one-process spread does not line up with across shards yet.
-    #[error(
-        "--shard does not run scenarios with [rooms] yet: run rooms in one process (drop --shard), or drop [rooms]"
-    )]
-    Rooms,
     /// Saturation mode with shards: a shard's window sees only its own subscribers, so it would
     /// let messages go before the other shards' had them, and the merge's exact expected counts
     /// rest on the publishers' schedules, which a window does not have.
@@ -215,11 +215,14 @@ pub fn plan(
         scenario.clients.subscribers,
         scenario.publish.publishers,
     )?;
+    // Rooms line up across shards: a subscriber's room follows from its id in the whole run
+    // (`LoadPlan::subscriber_room`), and each publisher runs in its subscriber's shard.
+    let slice = match scenario.rooms {
+        Some(_) => slice.with_publishers_of_subscribers(),
+        None => slice,
+    };
     if start_at.is_none() {
         return Err(ShardError::NoStart);
-    }
-    if scenario.rooms.is_some() {
-        return Err(ShardError::Rooms);
     }
     if let Some(window) = scenario.publish.window {
         return Err(ShardError::Window(window));

@@ -8,6 +8,11 @@
 //!   lost is expected − delivered: each subscriber expected every message of the run, and a
 //!   subscriber cannot deliver more distinct in-window messages than were published, so the
 //!   difference equals the sum of each subscriber's own losses;
+//! - with `[rooms]` the same holds room by room: expected is Σ over rooms of the messages every
+//!   shard published into the room × the room's members that connected in every shard
+//!   ([`RoomFigures::expected`]). Per second, lost is the shards' own per-second lost added up:
+//!   each shard counted the other shards' messages as scheduled, which is what they published
+//!   when every publisher kept its schedule (a complete run); the totals are exact either way;
 //! - per second, latency, bytes and connections are aligned by wall-clock time (the seconds
 //!   each shard started its measured phase, rounded to whole seconds: with a common start they
 //!   coincide); published and lost are aligned by intended second, which every shard counts from
@@ -21,9 +26,9 @@
 use std::time::Duration;
 
 use crate::metrics::{
-    FaultMark, GeneratorHealth, LagFigures, PackedHistogram, ProcessUsage, Recorder, Second,
-    ShardFigures, ShardSummary, Sharding, TimeSeries, TlsFigures, TransportMetrics, WireBytes,
-    new_histogram,
+    FaultMark, GeneratorHealth, LagFigures, PackedHistogram, ProcessUsage, Recorder, RoomFigures,
+    Second, ShardFigures, ShardSummary, Sharding, TimeSeries, TlsFigures, TransportMetrics,
+    WireBytes, new_histogram,
 };
 use crate::report::summary::quantile;
 
@@ -48,7 +53,11 @@ pub(super) fn add(parts: &[Part<'_>]) -> TransportMetrics {
         .map(|p| u64::from(p.figures.subscribers_connected))
         .sum();
     let published: u64 = ms().map(|m| m.messages_published).sum();
-    let expected = published * connected;
+    let rooms: Option<Vec<&RoomFigures>> = parts.iter().map(|p| p.figures.rooms.as_ref()).collect();
+    let expected = match &rooms {
+        Some(rooms) => RoomFigures::expected(rooms.iter().copied()),
+        None => published * connected,
+    };
 
     let mut clients = Recorder::default();
     for m in ms() {
@@ -110,7 +119,14 @@ pub(super) fn add(parts: &[Part<'_>]) -> TransportMetrics {
         connect_ramp: ms().map(|m| m.connect_ramp).max().unwrap_or_default(),
         client_watch,
         complete: ms().all(|m| m.complete),
-        timeseries: add_series(parts, published_by_second(parts), connected),
+        timeseries: add_series(
+            parts,
+            published_by_second(parts),
+            match rooms {
+                Some(_) => Lost::ShardsOwn,
+                None => Lost::Against(connected),
+            },
+        ),
         sharding: Some(Sharding::Merged(parts.iter().map(summary).collect())),
         instances: None,
         faults: shard_faults(parts),
@@ -155,9 +171,18 @@ fn published_by_second(parts: &[Part<'_>]) -> Vec<u64> {
     published
 }
 
+/// How a merged second's lost is counted.
+#[derive(Debug, Clone, Copy)]
+enum Lost {
+    /// Every message expected by this many subscribers (a run without rooms).
+    Against(u64),
+    /// The shards' own per-second lost added up (a run with rooms; see the module doc).
+    ShardsOwn,
+}
+
 /// The shards' seconds added up (see the module doc for the two alignments), with each
-/// second's lost recomputed against `connected` subscribers.
-fn add_series(parts: &[Part<'_>], published: Vec<u64>, connected: u64) -> TimeSeries {
+/// second's lost counted as `lost` says.
+fn add_series(parts: &[Part<'_>], published: Vec<u64>, lost: Lost) -> TimeSeries {
     let with_seconds = || {
         parts
             .iter()
@@ -181,9 +206,14 @@ fn add_series(parts: &[Part<'_>], published: Vec<u64>, connected: u64) -> TimeSe
         .unwrap_or(0)
         .max(published.len());
     let mut delivered = vec![0u64; len];
+    let mut shards_lost = vec![0u64; len];
     for p in parts {
         for (sum, n) in delivered.iter_mut().zip(&p.figures.delivered_by_intended) {
             *sum += n;
+        }
+        // By intended second, as published: every shard counts them from the same first slot.
+        for (sum, s) in shards_lost.iter_mut().zip(&p.metrics.timeseries.seconds) {
+            *sum += s.lost;
         }
     }
     let mut seconds: Vec<(Duration, hdrhistogram::Histogram<u64>, Second)> = (0..len)
@@ -197,7 +227,12 @@ fn add_series(parts: &[Part<'_>], published: Vec<u64>, connected: u64) -> TimeSe
                     latency_us: PackedHistogram::pack(&new_histogram()),
                     unclocked: 0,
                     published,
-                    lost: (published * connected).saturating_sub(delivered[i]),
+                    lost: match lost {
+                        Lost::Against(connected) => {
+                            (published * connected).saturating_sub(delivered[i])
+                        }
+                        Lost::ShardsOwn => shards_lost[i],
+                    },
                     wire: WireBytes::default(),
                     connections: 0,
                 },

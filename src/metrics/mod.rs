@@ -29,7 +29,7 @@ pub use delivery::{DeliveryCounts, DeliveryTracker};
 pub use failures::{FailureCounts, FailureKind};
 pub use health::{GeneratorHealth, LagFigures, LagRecorder};
 pub use idle::IdleCost;
-pub use shard::{ShardFigures, ShardSummary, Sharding, Slice};
+pub use shard::{RoomFigures, ShardFigures, ShardSummary, Sharding, Slice};
 pub use timeseries::{IntendedSecond, IntervalRecorder, PackedHistogram, Second, TimeSeries};
 
 /// A small number fixed for the calling thread, handed out in turn: which lane of a sharded

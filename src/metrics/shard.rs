@@ -113,6 +113,21 @@ impl Slice {
         Ok(slice)
     }
 
+    /// This slice with the publishers of its own subscribers instead of an even cut of them:
+    /// publisher `p` runs in the slice that holds subscriber `p`, as in one process, where it
+    /// rides subscriber `p`'s connection (WebSocket, raw) and publishes into its room. A run with
+    /// `[rooms]` cuts its publishers so: every room's publishers then exist once across the
+    /// shards, each in the shard of the subscriber it rides. The cost is balance: with fewer
+    /// publishers than subscribers the sends gather in the first shards (the deliveries, a room's
+    /// members per send, stay evenly cut).
+    pub fn with_publishers_of_subscribers(self) -> Slice {
+        let p = self.publishers_total;
+        Slice {
+            publishers: self.subscribers.start.min(p)..self.subscribers.end.min(p),
+            ..self
+        }
+    }
+
     /// Subscribers in this slice.
     pub fn subscribers_here(&self) -> u32 {
         self.subscribers.end - self.subscribers.start
@@ -169,6 +184,40 @@ pub struct ShardFigures {
     /// The source addresses this shard connected from, with the connections made from each
     /// (empty when the kernel chose).
     pub sources: Vec<(IpAddr, u64)>,
+    /// With `[rooms]`, per room: what the merge needs to count each room's expected deliveries
+    /// (its messages × its members, over every shard). `None` without rooms.
+    pub rooms: Option<RoomFigures>,
+}
+
+/// One shard's part of every room, indexed by room: the merge adds the shards' vectors and
+/// multiplies them room by room, so a message is expected only by the members of its room.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomFigures {
+    /// In-window messages this shard's publishers published into each room.
+    pub published: Vec<u64>,
+    /// This shard's subscribers that connected, in each room.
+    pub connected: Vec<u64>,
+}
+
+impl RoomFigures {
+    /// Deliveries the rooms expect when every shard's figures are added up: Σ over rooms of
+    /// (messages published into the room) × (its members that connected).
+    pub fn expected<'a>(shards: impl Iterator<Item = &'a RoomFigures> + Clone) -> u64 {
+        let rooms = shards
+            .clone()
+            .map(|r| r.published.len().max(r.connected.len()))
+            .max()
+            .unwrap_or(0);
+        let sum = |pick: fn(&RoomFigures) -> &Vec<u64>, room: usize| -> u64 {
+            shards
+                .clone()
+                .map(|r| pick(r).get(room).copied().unwrap_or(0))
+                .sum()
+        };
+        (0..rooms)
+            .map(|room| sum(|r| &r.published, room) * sum(|r| &r.connected, room))
+            .sum()
+    }
 }
 
 /// One shard, as a merged run keeps it for its per-shard report section.
@@ -240,6 +289,40 @@ mod tests {
         let s = Slice::new(1, 3, 3000, 3).unwrap();
         assert_eq!(s.label(), "1/3");
         assert_eq!((s.subscribers, s.publishers), (1000..2000, 1..2));
+    }
+
+    #[test]
+    fn with_rooms_each_publisher_is_in_its_subscriber_s_slice() {
+        // 10 subscribers in 3: 0..3, 3..6, 6..10; publishers 0..4 follow subscribers 0..4.
+        let cut: Vec<Slice> = (0..3)
+            .map(|i| {
+                Slice::new(i, 3, 10, 4)
+                    .unwrap()
+                    .with_publishers_of_subscribers()
+            })
+            .collect();
+        let publishers: Vec<Range<u32>> = cut.iter().map(|s| s.publishers.clone()).collect();
+        assert_eq!(publishers, [0..3, 3..4, 4..4]);
+        for s in &cut {
+            for p in s.publishers.clone() {
+                assert!(s.subscribers.contains(&p));
+            }
+        }
+    }
+
+    #[test]
+    fn rooms_expect_their_messages_times_their_members() {
+        // Room 0: 5 messages (3 + 2) to 4 members (1 + 3); room 1: 1 message to 2 members.
+        let a = RoomFigures {
+            published: vec![3, 1],
+            connected: vec![1, 2],
+        };
+        let b = RoomFigures {
+            published: vec![2],
+            connected: vec![3, 0],
+        };
+        assert_eq!(RoomFigures::expected([&a, &b].into_iter()), 5 * 4 + 2);
+        assert_eq!(RoomFigures::expected(std::iter::empty()), 0);
     }
 
     #[test]

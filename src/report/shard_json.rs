@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{ShardFigures, ShardSummary, Sharding, Slice};
+use crate::metrics::{RoomFigures, ShardFigures, ShardSummary, Sharding, Slice};
 
 /// [`Sharding`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,18 @@ pub(super) struct StoredFigures {
     delivered_by_intended: Vec<u64>,
     /// `address`, connections made from it.
     sources: Vec<(IpAddr, u64)>,
+    /// With `[rooms]`: per room, this shard's published and connected (absent without rooms,
+    /// and in shards written before rooms could be sharded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rooms: Option<StoredRooms>,
+}
+
+/// [`RoomFigures`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StoredRooms {
+    published: Vec<u64>,
+    connected: Vec<u64>,
 }
 
 /// [`ShardSummary`].
@@ -102,6 +114,7 @@ impl From<&ShardFigures> for StoredFigures {
             others_scheduled,
             delivered_by_intended,
             sources,
+            rooms,
         } = f;
         StoredFigures {
             index: *index,
@@ -115,6 +128,16 @@ impl From<&ShardFigures> for StoredFigures {
             others_scheduled: *others_scheduled,
             delivered_by_intended: delivered_by_intended.clone(),
             sources: sources.clone(),
+            rooms: rooms.as_ref().map(|r| {
+                let RoomFigures {
+                    published,
+                    connected,
+                } = r;
+                StoredRooms {
+                    published: published.clone(),
+                    connected: connected.clone(),
+                }
+            }),
         }
     }
 }
@@ -135,6 +158,10 @@ impl From<StoredFigures> for ShardFigures {
             others_scheduled: f.others_scheduled,
             delivered_by_intended: f.delivered_by_intended,
             sources: f.sources,
+            rooms: f.rooms.map(|r| RoomFigures {
+                published: r.published,
+                connected: r.connected,
+            }),
         }
     }
 }
@@ -206,6 +233,10 @@ mod tests {
             others_scheduled: 40,
             delivered_by_intended: vec![100, 200, 3],
             sources: vec![("127.0.1.1".parse().unwrap(), 10)],
+            rooms: Some(RoomFigures {
+                published: vec![20, 0],
+                connected: vec![5, 4],
+            }),
         }
     }
 

@@ -30,6 +30,20 @@ pub struct Faults {
     pub deploy: Option<Deploy>,
 }
 
+impl Faults {
+    /// The fewest server instances these faults need of a transport that runs: 2 to lose one
+    /// (`kill_instance_at`: the others must survive it) or to deploy (`restart_instances_at`:
+    /// clients move to the instances not restarting), else 1. What `instances = "auto"` comes to
+    /// at least.
+    pub fn instances_needed(&self) -> u32 {
+        if self.kill_instance_at.is_some() || self.deploy.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+}
+
 /// `[faults] drop = { every = "15s", fraction = 0.1 }`: at each tick of the measured phase
 /// (`every`, `2 × every`, … before its end), `fraction` of the subscribers' connections, picked by
 /// the seed, are reset abortively, as a lost network path looks to the server; each reconnects
@@ -266,11 +280,11 @@ impl Rules<'_> {
         let several = kinds.value.iter().all(|k| {
             scaling
                 .iter()
-                .any(|s| s.value.0 == *k && s.value.1.instances > 1)
+                .any(|s| s.value.0 == *k && s.value.1.several())
         });
         self.check(several, &deploy.origin, "[faults] restart_instances_at", || {
-            "[faults] restart_instances_at needs instances = 2 or more in every transport table \
-             that runs (a deploy restarts the instances behind a balancer; for one built-in \
+            "[faults] restart_instances_at needs instances = 2 or more (or \"auto\") in every \
+             transport table that runs (a deploy restarts the instances behind a balancer; for one built-in \
              server use restart_server_at)"
                 .into()
         })

@@ -379,17 +379,19 @@ impl Scenario {
     }
 
     /// Settles every `instances = "auto"` for `connections` client connections when one process
-    /// may hold `per_process` of them ([`scaling::auto_instances`]); returns the transports
-    /// settled, with their counts, for the run to say.
+    /// may hold `per_process` of them ([`scaling::auto_instances`]), and to at least what the
+    /// faults need ([`Faults::instances_needed`]); returns the transports settled, with their
+    /// counts, for the run to say.
     pub fn settle_instances(
         &mut self,
         connections: u64,
         per_process: u64,
     ) -> Vec<(TransportKind, u32)> {
         let mut settled = Vec::new();
+        let at_least = self.faults.instances_needed();
         for (kind, scaling) in &mut self.scaling {
             if scaling.auto {
-                *scaling = scaling.settled(connections, per_process);
+                *scaling = scaling.settled(connections, per_process, at_least);
                 settled.push((*kind, scaling.instances));
             }
         }

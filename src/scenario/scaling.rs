@@ -47,7 +47,8 @@ pub struct Scaling {
     /// How clients reach them.
     pub balancer: Balancer,
     /// `instances = "auto"`: the count depends on the open-file limit of the machine that runs
-    /// the scenario, so it is 1 until the run settles it ([`Scaling::settled`]).
+    /// the scenario, so it is 1 until the run settles it ([`Scaling::settled`]). The rules count
+    /// it as several ([`Scaling::several`]).
     pub auto: bool,
 }
 
@@ -77,19 +78,30 @@ impl Scaling {
         self.instances > 1
     }
 
+    /// Whether this may run several instances: a count of 2 or more, or `"auto"`, which comes
+    /// to at least what the run's faults need ([`Scaling::settled`]): a fault that needs
+    /// several instances (losing one, a deploy) is as satisfied by "auto" as by a count.
+    pub fn several(self) -> bool {
+        self.instances > 1 || self.auto
+    }
+
     /// Whether the run has anything but one server reached directly.
     pub fn is_default(self) -> bool {
         self == Scaling::default()
     }
 
     /// This scaling with `instances = "auto"` settled for `connections` client connections when
-    /// one process may hold `per_process` ([`auto_instances`]); a count as written is kept.
-    pub fn settled(self, connections: u64, per_process: u64) -> Scaling {
+    /// one process may hold `per_process` ([`auto_instances`]), and to `at_least` (what the
+    /// run's faults need, [`Faults::instances_needed`](super::Faults::instances_needed)); a
+    /// count as written is kept.
+    pub fn settled(self, connections: u64, per_process: u64, at_least: u32) -> Scaling {
         if !self.auto {
             return self;
         }
         Scaling {
-            instances: auto_instances(connections, per_process),
+            instances: auto_instances(connections, per_process)
+                .max(at_least)
+                .min(MAX_INSTANCES),
             auto: false,
             ..self
         }
@@ -132,14 +144,19 @@ mod tests {
             auto: true,
             ..Scaling::default()
         };
-        let six = auto.settled(100_000, PER);
+        let six = auto.settled(100_000, PER, 1);
         assert_eq!((six.instances, six.auto, six.shared()), (6, false, true));
-        let one = auto.settled(1_000, PER);
+        let one = auto.settled(1_000, PER, 1);
         assert!(one.is_default(), "{one:?}");
         let written = Scaling {
             instances: 3,
             ..Scaling::default()
         };
-        assert_eq!(written.settled(100_000, PER), written);
+        assert_eq!(written.settled(100_000, PER, 1), written);
+        // A fault that needs several instances gets them, and never more than the most.
+        assert!(auto.several() && !Scaling::default().several());
+        assert_eq!(auto.settled(1_000, PER, 2).instances, 2);
+        assert_eq!(auto.settled(100_000, PER, 2).instances, 6);
+        assert_eq!(written.settled(1_000, PER, 2), written);
     }
 }

@@ -74,11 +74,11 @@ impl Rules<'_> {
             let several = kinds.value.iter().all(|k| {
                 scaling
                     .iter()
-                    .any(|s| s.value.0 == *k && s.value.1.instances > 1)
+                    .any(|s| s.value.0 == *k && s.value.1.several())
             });
             self.check(several, &kill.origin, "[faults] kill_instance_at", || {
-                "[faults] kill_instance_at needs instances = 2 or more in every transport \
-                 table that runs (the others must survive the loss)"
+                "[faults] kill_instance_at needs instances = 2 or more (or \"auto\") in every \
+                 transport table that runs (the others must survive the loss)"
                     .into()
             })?;
             self.check(!restart, &kill.origin, "[faults] kill_instance_at", || {
@@ -123,11 +123,11 @@ impl Rules<'_> {
         let used = kinds.value.iter().any(|k| {
             scaling
                 .iter()
-                .any(|s| s.value.0 == *k && s.value.1.shared())
+                .any(|s| s.value.0 == *k && s.value.1.several())
         });
         let flagged = matches!(kinds.origin, Origin::Flag(_));
         self.check(used || flagged, &redis.origin, "[backplane] redis", || {
-            "[backplane] redis is shared by transports with instances = 2 or more, and none \
+            "[backplane] redis is shared by transports with instances = 2 or more (or \"auto\"), and none \
              that runs has them; add instances to a transport table or remove [backplane]"
                 .into()
         })?;

@@ -40,6 +40,7 @@ mod report_html;
 mod report_stored;
 mod resume;
 mod rooms;
+mod rooms_shards;
 mod scenario_errors;
 mod serve_all;
 mod server_limits;

@@ -91,6 +91,7 @@ fn shard(index: u32, count: u32, skew: Duration) -> TransportMetrics {
             others_scheduled: 20 - own,
             delivered_by_intended: vec![10 * subs, 10 * subs],
             sources: vec![(format!("127.0.{index}.1").parse().unwrap(), subs)],
+            rooms: None,
             slice,
         })),
         instances: None,

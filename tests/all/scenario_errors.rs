@@ -137,6 +137,23 @@ fn the_use_case_scenarios_load_and_say_what_they_model() {
     assert!(iot.clients.idle_phase.is_some());
 }
 
+/// The 100,000-subscriber rooms scenario: rooms of 100, each with one publisher of its own
+/// sending 1 message a second (publisher `p` publishes into room `p`), spread over processes.
+#[test]
+fn the_rooms_100k_scenario_gives_each_room_of_100_one_message_a_second() {
+    let s = load(&shipped("rooms-100k.toml")).unwrap();
+    assert_eq!(s.name, "rooms-100k");
+    assert_eq!(s.clients.subscribers, 100_000);
+    let rooms = s.rooms.unwrap().count;
+    assert_eq!(rooms, 1_000);
+    assert_eq!(s.publish.publishers, rooms);
+    assert_eq!(s.publish.rate, f64::from(rooms));
+    assert_eq!(
+        s.clients.processes,
+        wsbench::scenario::processes::Processes::Auto
+    );
+}
+
 #[test]
 fn tiny_toml_loads() {
     let tiny = load(&shipped("tiny.toml")).unwrap();
@@ -1345,6 +1362,28 @@ fn instances_balancers_and_instance_loss() {
         ),
         "{msg}"
     );
+    // "auto" counts as several: it comes to 2 at least when a fault needs them, here where
+    // one instance would hold the connections.
+    for fault in ["kill_instance_at = \"5s\"", "restart_instances_at = \"5s\""] {
+        let auto = base_with(11, "[transports.ws]\ninstances = \"auto\"")
+            .replace("hold = \"30s\"", "hold = \"30s\"\ninstances = \"auto\"");
+        let mut s = parse(Path::new(PATH), &format!("{auto}[faults]\n{fault}\n"))
+            .unwrap_or_else(|e| panic!("{fault}: {e}"));
+        assert_eq!(s.faults.instances_needed(), 2);
+        let settled = s.settle_instances(100, 19_936);
+        assert!(
+            settled.iter().all(|(_, n)| *n == 2) && settled.len() == 2,
+            "{fault}: {settled:?}"
+        );
+        // Without a fault, the same load settles to one.
+        let mut plain = parse(Path::new(PATH), &auto).unwrap();
+        assert!(
+            plain
+                .settle_instances(100, 19_936)
+                .iter()
+                .all(|(_, n)| *n == 1)
+        );
+    }
     let two = base_with(11, "[transports.ws]\ninstances = 2")
         .replace("hold = \"30s\"", "hold = \"30s\"\ninstances = 2");
     let msg = err(&(two.clone() + "[faults]\nkill_instance_at = \"25s\"\n"));

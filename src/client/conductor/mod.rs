@@ -12,6 +12,7 @@
 //! right after the ramp-up, its epoch is that start (so every shard's envelope times count from
 //! the same first slot), and subscribers also expect the other shards' scheduled messages.
 
+mod others;
 mod phases;
 mod tally;
 
@@ -54,6 +55,14 @@ pub async fn drive(
         clients: clients.connections,
     });
     let ramped = phases::ramp(&mut clients, cancel, on_phase).await?;
+    // With rooms, the other shards' messages are expected by their rooms' members, now known.
+    let ctx = &clients.ctx;
+    ctx.intervals
+        .expect_other_deliveries(others::expected_by_second(
+            plan,
+            ctx.intervals.seconds(),
+            |room| ctx.members(room),
+        ));
     let idle = match plan.shape.idle_phase {
         Some(span) => {
             Some(idle::phase(&clients.ctx, span, ramped.ramp.connected, cancel, on_phase).await)
@@ -103,13 +112,13 @@ fn launch(
         Workers::for_load(deliveries_per_s, plan.publishers > 0).map_err(ClientError::Workers)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let seconds = usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0);
-    let others = phases::others_scheduled(plan, seconds);
-    let others_total = others.iter().sum();
+    let others = others::scheduled(plan, seconds);
+    let others_total = others.total();
     let ctx = Arc::new(Ctx {
         plan: plan.clone(),
         target: target.clone(),
         meter: Arc::new(WireMeter::default()),
-        intervals: Arc::new(IntervalRecorder::new(seconds).expect_others(others)),
+        intervals: Arc::new(IntervalRecorder::new(seconds).expect_others(others.by_second)),
         connect_us: SharedHistogram::default(),
         reconnect_us: SharedHistogram::default(),
         publish_lag_us: SharedHistogram::default(),
@@ -122,7 +131,7 @@ fn launch(
             .shape
             .drop
             .map(|_| drops::Sockets::new(plan.subscribing())),
-        tally: PublishTally::new(plan.publishers, others_total, plan.room_count()),
+        tally: PublishTally::new(plan.publishers, others.by_room, plan.room_count()),
         members: (0..plan.room_count()).map(|_| AtomicU64::new(0)).collect(),
         window: plan
             .shape

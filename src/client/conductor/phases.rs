@@ -15,7 +15,7 @@ use crate::client::drops::DropTicks;
 use crate::client::outcome::{ClientError, Phase, Ramp};
 use crate::client::plan::LoadPlan;
 use crate::client::sampler::Sampler;
-use crate::client::schedule::{Timeline, window_slots_by_second};
+use crate::client::schedule::Timeline;
 use crate::client::shard::START_FILE_WAIT;
 use crate::client::watch::LagWatch;
 use crate::metrics::{FailureCounts, LagFigures, WireBytes};
@@ -293,25 +293,6 @@ pub(super) async fn drain(
         above,
         lag,
     }
-}
-
-/// In a sharded run, the other shards' publishers' in-window slots by second of the measured
-/// phase (empty otherwise): every subscriber here expects them. Slots are offsets from the first
-/// one, so a timeline made up now counts them as the real one will.
-pub(super) fn others_scheduled(plan: &LoadPlan, seconds: usize) -> Vec<u64> {
-    let Some(slice) = &plan.shard else {
-        return Vec::new();
-    };
-    let now = Instant::now();
-    let timeline = Timeline {
-        epoch: now,
-        publish_start: now,
-        measure_start: now + plan.warmup,
-        measure_end: now + plan.warmup + plan.duration,
-        own: plan.own_publishers(),
-    };
-    let others = (0..slice.publishers_total).filter(|p| !slice.publishers.contains(p));
-    window_slots_by_second(others, &plan.cadence(), &timeline, seconds)
 }
 
 /// The common start (`--start-at`) as an instant on this process's clock, with its wall-clock

@@ -12,8 +12,10 @@ use crate::client::outcome::ClientOutcome;
 use crate::client::schedule::{Schedule, Timeline};
 use crate::metrics::timeseries::Sample;
 use crate::metrics::{
-    IdleCost, PackedHistogram, Recorder, ShardFigures, TimeSeries, WireBytes, new_histogram,
+    IdleCost, PackedHistogram, Recorder, RoomFigures, ShardFigures, TimeSeries, WireBytes,
+    new_histogram,
 };
+use crate::protocol::RoomId;
 
 /// Closes every connection, collects the tasks' figures and adds everything up.
 pub(super) async fn outcome(
@@ -66,6 +68,7 @@ pub(super) async fn outcome(
         connections: subscribers_connected,
         subscribers: expecting,
         expected: deliveries_expected,
+        by_room: connected_by_room,
     } = add_inboxes(&clients, inboxes, &mut recorder);
     for r in &recorders {
         recorder.merge(r);
@@ -87,6 +90,12 @@ pub(super) async fn outcome(
         others_scheduled: clients.others_total,
         delivered_by_intended: intended.iter().map(|s| s.delivered).collect(),
         sources: ctx.target.sources.used(),
+        rooms: ctx.plan.rooms.map(|_| RoomFigures {
+            published: (0..ctx.plan.room_count())
+                .map(|r| ctx.tally.in_room(RoomId(r)))
+                .collect(),
+            connected: connected_by_room.clone(),
+        }),
     });
     ClientOutcome {
         shard,
@@ -133,6 +142,7 @@ fn scheduled(clients: &Clients, timeline: Timeline, measured: std::time::Duratio
 /// shards' as scheduled.
 fn add_inboxes(clients: &Clients, inboxes: Vec<Inbox>, recorder: &mut Recorder) -> Connected {
     let (mut connected, mut subscribed, mut expected_total) = (0, 0, 0);
+    let mut by_room = vec![0u64; clients.ctx.plan.room_count() as usize];
     // Idle connections are in a room nobody publishes into: they expect nothing, from this
     // process or another shard, and are not among the subscribers a merge multiplies by.
     let idle_room = clients.ctx.plan.idle_room();
@@ -146,7 +156,11 @@ fn add_inboxes(clients: &Clients, inboxes: Vec<Inbox>, recorder: &mut Recorder) 
             (true, false) => {
                 connected += 1;
                 subscribed += 1;
-                clients.ctx.tally.in_room(inbox.room()) + clients.others_total
+                let room = inbox.room();
+                if let Some(n) = by_room.get_mut(room.0 as usize) {
+                    *n += 1;
+                }
+                clients.ctx.tally.in_room(room) + clients.ctx.tally.others_in(room)
             }
         };
         expected_total += expected;
@@ -156,6 +170,7 @@ fn add_inboxes(clients: &Clients, inboxes: Vec<Inbox>, recorder: &mut Recorder) 
         connections: connected,
         subscribers: subscribed,
         expected: expected_total,
+        by_room,
     }
 }
 
@@ -167,6 +182,8 @@ struct Connected {
     subscribers: u32,
     /// Deliveries they expected.
     expected: u64,
+    /// Connected subscribers that expect messages, per room the publishers publish into.
+    by_room: Vec<u64>,
 }
 
 /// The whole run's latency: every second's deliveries added up.

@@ -86,12 +86,6 @@ pub(super) fn count(
         processes,
         reason: reason.into(),
     };
-    if scenario.rooms.is_some() {
-        return Err(unsupported(
-            "a run with [rooms] stays in one process for now (its publishers ride subscriber \
-             connections that shards do not line up); drop [rooms] or ask for fewer connections",
-        ));
-    }
     if scenario.publish.window.is_some() {
         return Err(unsupported(
             "saturation mode ([publish] window) measures one process's subscribers; use [publish] rate",

@@ -28,7 +28,7 @@
 //! them by what was published.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -66,6 +66,10 @@ pub struct IntervalRecorder {
     /// Messages other processes of a sharded run were scheduled to publish, by intended second:
     /// expected too, though not published here. Empty when not sharded.
     others: Box<[u64]>,
+    /// With rooms in a sharded run: deliveries expected of the other processes' scheduled
+    /// messages, by intended second (each message to its room's members here, known once the
+    /// ramp-up is over). Unset otherwise.
+    other_deliveries: OnceLock<Box<[u64]>>,
     /// What broken connections cost: replays and recoveries.
     pub outages: Outages,
 }
@@ -108,6 +112,7 @@ impl IntervalRecorder {
             published: (0..seconds).map(|_| AtomicU64::new(0)).collect(),
             expected: (0..seconds).map(|_| AtomicU64::new(0)).collect(),
             others: Box::default(),
+            other_deliveries: OnceLock::new(),
             outages: Outages::default(),
         }
     }
@@ -117,6 +122,13 @@ impl IntervalRecorder {
     pub fn expect_others(mut self, others: Vec<u64>) -> Self {
         self.others = others.into_boxed_slice();
         self
+    }
+
+    /// Also expects `by_second[i]` deliveries of messages intended in second `i` from publishers
+    /// of other shards: with rooms, where each such message is expected by its room's members
+    /// only. Set once (later calls change nothing).
+    pub fn expect_other_deliveries(&self, by_second: Vec<u64>) {
+        let _ = self.other_deliveries.set(by_second.into_boxed_slice());
     }
 
     /// Seconds of the measured phase this recorder counts.
@@ -220,7 +232,13 @@ impl IntervalRecorder {
             .enumerate()
             .map(|(i, (p, delivered))| IntendedSecond {
                 published: p.load(Ordering::Relaxed),
-                expected: self.expected[i].load(Ordering::Relaxed),
+                expected: self.expected[i].load(Ordering::Relaxed)
+                    + self
+                        .other_deliveries
+                        .get()
+                        .and_then(|d| d.get(i))
+                        .copied()
+                        .unwrap_or(0),
                 others: self.others.get(i).copied().unwrap_or(0),
                 delivered,
             })
@@ -371,122 +389,4 @@ impl TimeSeries {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_merge_and_start_afresh() {
-        let r = IntervalRecorder::new(2);
-        r.record_delivery(0, Duration::from_millis(5), 0);
-        r.record_delivery(33, Duration::from_millis(7), 1);
-        r.record_delivery(5, Duration::from_millis(9), 7);
-        let (first, unclocked) = r.take_latency();
-        assert_eq!((first.len(), unclocked), (3, 0));
-        assert!(first.equivalent(first.max(), 9_000));
-        assert_eq!(r.take_latency().0.len(), 0);
-        // Three subscribers get each message.
-        r.record_published(0, 3);
-        r.record_published(0, 3);
-        r.record_published(1, 3);
-        r.record_published(2, 3);
-        let counts: Vec<(u64, u64)> = r
-            .by_intended()
-            .iter()
-            .map(|s| (s.published, s.delivered))
-            .collect();
-        assert_eq!(counts, vec![(2, 1), (1, 1)]);
-        assert_eq!(r.missing(1, 3), 5);
-        assert_eq!(r.missing(2, 3), 7);
-    }
-
-    #[test]
-    fn other_shards_deliveries_count_without_latency() {
-        let r = IntervalRecorder::new(2).expect_others(vec![3, 1]);
-        r.record_published(0, 2);
-        r.record_delivery(1, Duration::from_millis(5), 0);
-        r.record_unclocked_delivery(2, 0);
-        r.record_unclocked_delivery(3, 1);
-        r.record_unclocked_delivery(4, 9);
-        let (latency, unclocked) = r.take_latency();
-        assert_eq!((latency.len(), unclocked), (1, 3));
-        assert_eq!(r.take_latency().1, 0);
-        assert_eq!(
-            r.by_intended(),
-            vec![
-                IntendedSecond {
-                    published: 1,
-                    expected: 2,
-                    others: 3,
-                    delivered: 2
-                },
-                IntendedSecond {
-                    published: 0,
-                    expected: 0,
-                    others: 1,
-                    delivered: 1
-                }
-            ]
-        );
-        // Two subscribers: (1 + 3) × 2 − 2 and (0 + 1) × 2 − 1.
-        assert_eq!(r.missing(2, 2), 6 + 1);
-    }
-
-    #[test]
-    fn packing_keeps_the_histogram_in_a_few_bytes() {
-        let mut h = new_histogram();
-        for us in (1..=50_000u64).map(|i| i * 11) {
-            h.record(us).unwrap();
-        }
-        let packed = PackedHistogram::pack(&h);
-        assert_eq!(packed.unpack(), h);
-        assert_eq!(packed.len(), 50_000);
-        // 11 µs – 550 ms at 3 significant digits: ~90 KiB of counts as a plain histogram.
-        assert!(
-            packed.packed_bytes() < 16 * 1024,
-            "{}",
-            packed.packed_bytes()
-        );
-        assert!(PackedHistogram::pack(&new_histogram()).is_empty());
-    }
-
-    #[test]
-    fn lost_is_counted_by_intended_second() {
-        let sample = |n: u64| {
-            let mut latency_us = new_histogram();
-            for _ in 0..n {
-                latency_us.record(10).unwrap();
-            }
-            Sample {
-                duration: Duration::from_secs(1),
-                latency_us: PackedHistogram::pack(&latency_us),
-                unclocked: 0,
-                wire: WireBytes { up: n, down: 2 * n },
-                connections: 4,
-            }
-        };
-        let series = TimeSeries::new(
-            Duration::from_secs(100),
-            vec![sample(3), sample(5), sample(1)],
-            &[
-                IntendedSecond {
-                    published: 2,
-                    expected: 8,
-                    others: 0,
-                    delivered: 3,
-                },
-                IntendedSecond {
-                    published: 1,
-                    expected: 4,
-                    others: 0,
-                    delivered: 2,
-                },
-            ],
-            4,
-        );
-        let lost: Vec<u64> = series.seconds.iter().map(|s| s.lost).collect();
-        assert_eq!(lost, [5, 2, 0]);
-        let deliveries: Vec<u64> = series.seconds.iter().map(Second::deliveries).collect();
-        assert_eq!(deliveries, [3, 5, 1]);
-        assert_eq!(series.seconds[2].published, 0);
-    }
-}
+mod tests;
