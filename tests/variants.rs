@@ -181,6 +181,7 @@ const PLAIN: Variant = Variant {
     deflate: None,
     gzip: false,
     streams_per_connection: 1,
+    http3: false,
 };
 const H2: Variant = Variant {
     http2: true,
@@ -188,6 +189,7 @@ const H2: Variant = Variant {
     deflate: None,
     gzip: false,
     streams_per_connection: 1,
+    http3: false,
 };
 const TLS: Variant = Variant {
     http2: false,
@@ -195,6 +197,7 @@ const TLS: Variant = Variant {
     deflate: None,
     gzip: false,
     streams_per_connection: 1,
+    http3: false,
 };
 const H2_TLS: Variant = Variant {
     http2: true,
@@ -202,6 +205,7 @@ const H2_TLS: Variant = Variant {
     deflate: None,
     gzip: false,
     streams_per_connection: 1,
+    http3: false,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
