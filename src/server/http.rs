@@ -105,6 +105,12 @@ where
     };
     let ring = limits.ring_capacity;
     let state = Arc::new(State::new(hub, hold, limits));
+    // With TLS, HTTP/3 on UDP at the TCP listener's port number ([`super::h3`]).
+    if let Some(tls) = &tls {
+        let addr = listener.local_addr().map_err(ServerError::Accept)?;
+        let endpoint = super::h3::bind(addr, tls, &state.limits)?;
+        state.tasks.spawn(super::h3::serve(endpoint, state.clone()));
+    }
     let relayed = Codec {
         payload: M::payload,
         text: |_| false,

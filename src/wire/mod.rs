@@ -13,6 +13,7 @@ pub mod cut;
 pub mod delay;
 pub(crate) mod scratch;
 pub mod stamp;
+pub mod udp;
 
 use std::io;
 use std::pin::Pin;
