@@ -1017,7 +1017,7 @@ fn bad_http2_and_tls_values_name_line_and_field() {
     ));
     assert!(msg.contains("TLS targets are not supported"), "{msg}");
     // Still no unknown keys.
-    let msg = err(&base_with(13, "http3 = true"));
+    let msg = err(&base_with(11, "[transports.ws]\nhttp3 = true"));
     assert!(msg.contains("unknown field `http3`"), "{msg}");
 }
 
@@ -1678,9 +1678,14 @@ fn http3_mistakes_name_file_line_and_field() {
     assert!(e.contains("does not decode gzip"), "{e}");
     let e = err(&(BASE.to_string() + "[transports.sse]\nhttp3 = []\n"));
     assert!(
-        e.contains("x.toml:16") && e.contains("must not be empty"),
+        e.contains("x.toml:15") && e.contains("must not be empty"),
         "{e}"
     );
-    let e = err("[transports.ws]\nhttp3 = true\n");
-    assert!(e.contains("http3"), "{e}");
+    let e = err(&longpoll_with(
+        "http3 = true\n[target]\nlongpoll = \"http://127.0.0.1:9000\"",
+    ));
+    assert!(
+        e.contains("x.toml:14") && e.contains("http3 needs the built-in server"),
+        "{e}"
+    );
 }

@@ -37,6 +37,13 @@ pub(super) enum Sender {
         /// Response fields to keep in each [`Head`].
         keep: &'static [&'static str],
     },
+    /// HTTP/3 on quinn ([`super::h3`]): requests are QUIC streams of the client's connection.
+    Http3 {
+        /// h3's handle on the connection.
+        sender: super::h3::SendRequest,
+        /// Response fields to keep in each [`Head`].
+        keep: &'static [&'static str],
+    },
 }
 
 /// A request as either protocol sends it.
@@ -84,6 +91,14 @@ pub(super) enum BodyStream {
         /// The body.
         body: Incoming,
     },
+    /// An HTTP/3 answer's stream and its connection's sender (the connection closes once
+    /// every sender is dropped).
+    Http3 {
+        /// Kept for the connection's sake, never used.
+        _sender: super::h3::SendRequest,
+        /// The request's stream, whose body is read.
+        stream: super::h3::RequestStream,
+    },
 }
 
 impl BodyStream {
@@ -93,7 +108,7 @@ impl BodyStream {
     pub(super) fn arrival(&self) -> Option<KernelStamp> {
         match self {
             BodyStream::Http1(conn) => conn.arrival(),
-            BodyStream::Http2 { .. } => None,
+            BodyStream::Http2 { .. } | BodyStream::Http3 { .. } => None,
         }
     }
 
@@ -117,6 +132,7 @@ impl BodyStream {
                 Some(Err(e)) => Err(ConnectError::hyper(step, &e)),
                 None => Ok(false),
             },
+            BodyStream::Http3 { stream, .. } => super::h3::part(stream, step, on_data).await,
         }
     }
 }
@@ -140,7 +156,7 @@ impl Sender {
     pub(super) fn arrival(&self) -> Option<KernelStamp> {
         match self {
             Sender::Http1(conn) => conn.arrival(),
-            Sender::Http2 { .. } => None,
+            Sender::Http2 { .. } | Sender::Http3 { .. } => None,
         }
     }
 
@@ -167,9 +183,20 @@ impl Sender {
                     Ok((Sender::Http1(conn), head, Bytes::from(body)))
                 })
             }
+            Sender::Http3 { mut sender, keep } => {
+                let body = request.body.clone();
+                let request = h2_request(ctx, request).map(|_| ());
+                Either::Right(Either::Right(async move {
+                    let (response, mut stream) =
+                        super::h3::send(&mut sender, request, body, step).await?;
+                    let head = h2_head(&response, keep);
+                    let body = super::h3::body(&mut stream, MAX_BODY_BYTES, step).await?;
+                    Ok((Sender::Http3 { sender, keep }, head, body))
+                }))
+            }
             Sender::Http2 { mut sender, keep } => {
                 let response = sender.send_request(h2_request(ctx, request));
-                Either::Right(async move {
+                Either::Right(Either::Left(async move {
                     let response = response.await.map_err(|e| ConnectError::hyper(step, &e))?;
                     let head = h2_head(&response, keep);
                     let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
@@ -183,7 +210,7 @@ impl Sender {
                         })?
                         .to_bytes();
                     Ok((Sender::Http2 { sender, keep }, head, body))
-                })
+                }))
             }
         }
     }
@@ -215,6 +242,17 @@ impl Sender {
                 };
                 Ok((head, body))
             }
+            Sender::Http3 { mut sender, keep } => {
+                let body = request.body.clone();
+                let request = h2_request(ctx, request).map(|_| ());
+                let (response, stream) = super::h3::send(&mut sender, request, body, step).await?;
+                let head = h2_head(&response, keep);
+                let body = BodyStream::Http3 {
+                    _sender: sender,
+                    stream,
+                };
+                Ok((head, body))
+            }
         }
     }
 
@@ -224,6 +262,10 @@ impl Sender {
         match self {
             Sender::Http1(_) => None,
             Sender::Http2 { sender, keep } => Some(Sender::Http2 {
+                sender: sender.clone(),
+                keep,
+            }),
+            Sender::Http3 { sender, keep } => Some(Sender::Http3 {
                 sender: sender.clone(),
                 keep,
             }),
@@ -238,6 +280,11 @@ pub(super) async fn connect(
     ctx: &Ctx,
     keep: &'static [&'static str],
 ) -> Result<Sender, ConnectError> {
+    if ctx.target.http3 {
+        let endpoint = ctx.h3.get(ctx).await?;
+        let sender = endpoint.connect(ctx.target.dial_addr()).await?;
+        return Ok(Sender::Http3 { sender, keep });
+    }
     let stream = super::conn::connect(ctx).await?;
     if !ctx.target.http2 {
         return Ok(Sender::Http1(Connection::new(stream, keep)));

@@ -275,6 +275,9 @@ pub struct Target {
     pub deflate: Option<crate::codec::ws::negotiate::Offer>,
     /// Long-poll and short-poll: ask for gzip-compressed answers (`Accept-Encoding: gzip`).
     pub gzip: bool,
+    /// Long-poll, short-poll, SSE and the publisher's POSTs over HTTP/3 (QUIC, to the UDP
+    /// port of `addr`'s number), with `tls`'s trust and ALPN `h3`.
+    pub http3: bool,
 }
 
 /// Server instances that clients spread themselves over, as DNS round-robin spreads them: each
@@ -363,6 +366,7 @@ impl Target {
             spread: Arc::default(),
             deflate: None,
             gzip: false,
+            http3: false,
         }
     }
 

@@ -92,6 +92,7 @@ pub(super) async fn start_server(
         sources: Arc::new(Sources::new(run.sources.to_vec())?),
         deflate: variant.deflate,
         gzip: variant.gzip,
+        http3: variant.http3,
         ..target
     };
     Ok((server, target))

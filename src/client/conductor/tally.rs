@@ -26,6 +26,10 @@ pub(super) async fn outcome(
     let ctx = clients.ctx.clone();
     ctx.close.cancel();
     let (inboxes, recorders) = clients.collect().await;
+    let quic_udp = match ctx.h3.made() {
+        Some(endpoint) => Some(endpoint.settle(&ctx.meter).await),
+        None => None,
+    };
     let Drained {
         measured,
         wire,
@@ -105,7 +109,9 @@ pub(super) async fn outcome(
         wire,
         connect_wire: ramped.connect_wire,
         idle,
-        wire_above_tls: ctx.target.tls.is_some().then_some(above),
+        // QUIC's own plaintext is not counted: an HTTP/3 run's split is payload against the rest.
+        wire_above_tls: (ctx.target.tls.is_some() && !ctx.target.http3).then_some(above),
+        quic_udp,
         tls_handshakes: ctx.handshakes.read(),
         lag,
         window: ctx.window.as_ref().map(|w| w.figures()),

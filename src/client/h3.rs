@@ -1,0 +1,264 @@
+//! HTTP/3 for the HTTP clients (long-poll, short-poll, SSE, the publisher's POSTs): one QUIC
+//! connection per simulated client, as each has its own TCP connection over HTTP/1.1 and /2.
+//!
+//! Every connection of a run leaves from one UDP socket, the run's [`Endpoint`]: QUIC tells
+//! connections apart by their connection ids, so a client needs no descriptor of its own (the
+//! limit that caps TCP clients per process does not apply). The socket is a
+//! [`CountingUdp`](crate::wire::udp::CountingUdp): every datagram's UDP payload is added to the
+//! run's wire meter, and a `[network]` delays datagrams, so the QUIC handshake's round trip is
+//! inside the connect time (handshake + the first request's answer head, timed by the caller).
+//! QUIC encrypts its framing, so nothing above the socket is counted: what is not payload is
+//! overhead. The endpoint also keeps a handle on each connection, whose own counters
+//! ([`Endpoint::quic_udp_bytes`]) check the socket's. Owns the endpoint and the requests' HTTP/3
+//! form; [`super::http`] chooses it.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::{Buf, Bytes};
+use hyper::Request;
+
+use super::ctx::Ctx;
+use super::failure::ConnectError;
+use crate::metrics::{FailureKind, WireBytes};
+use crate::wire::WireMeter;
+use crate::wire::delay::Network;
+use crate::wire::udp::CountingUdp;
+
+/// A request sender on one HTTP/3 connection (the connection closes when the last is dropped).
+pub(super) type SendRequest = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
+
+/// One request's stream: the answer's head and body are read from it.
+pub(super) type RequestStream = h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
+
+/// A run's QUIC client endpoint: one UDP socket, counted, that every client connects from.
+#[derive(Debug)]
+pub struct Endpoint {
+    endpoint: quinn::Endpoint,
+    config: quinn::ClientConfig,
+    /// Every connection made, for [`Endpoint::quic_udp_bytes`].
+    conns: Mutex<Vec<quinn::Connection>>,
+}
+
+impl Endpoint {
+    /// An endpoint on a loopback address of `server`'s family, trusting what `tls` trusts,
+    /// counting into `meter`, behind `network`.
+    pub fn new(
+        server: SocketAddr,
+        tls: &rustls::ClientConfig,
+        meter: Arc<WireMeter>,
+        network: Network,
+        seed: u64,
+    ) -> std::io::Result<Self> {
+        let local: SocketAddr = match server {
+            SocketAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
+            SocketAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
+        };
+        let socket = std::net::UdpSocket::bind(local)?;
+        let runtime = Arc::new(quinn::TokioRuntime);
+        let inner = quinn::Runtime::wrap_udp_socket(&*runtime, socket)?;
+        let counted = CountingUdp::new(inner, meter, network, seed);
+        let endpoint = quinn::Endpoint::new_with_abstract_socket(
+            quinn::EndpointConfig::default(),
+            None,
+            counted,
+            runtime,
+        )?;
+        let mut crypto = tls.clone();
+        crypto.alpn_protocols = vec![crate::tls::ALPN_H3.to_vec()];
+        crypto.enable_early_data = false;
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
+            .map_err(std::io::Error::other)?;
+        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        // No idle limit of the client's own, and no keep-alive pings: the server's idle
+        // timeout rules, as over TCP, and a held poll sends nothing while it waits.
+        transport.max_idle_timeout(None);
+        config.transport_config(Arc::new(transport));
+        Ok(Endpoint {
+            endpoint,
+            config,
+            conns: Mutex::default(),
+        })
+    }
+
+    /// Opens an HTTP/3 connection to `addr`: the QUIC handshake (TLS 1.3, ALPN `h3`), then
+    /// h3's control streams; h3's driver runs in a task of its own until the connection closes.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<SendRequest, ConnectError> {
+        let connecting = self
+            .endpoint
+            .connect_with(self.config.clone(), addr, &addr.ip().to_string())
+            .map_err(|e| ConnectError::new(FailureKind::Other, format!("QUIC connect: {e}")))?;
+        let conn = connecting
+            .await
+            .map_err(|e| quic_failure("QUIC handshake", &e))?;
+        self.conns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(conn.clone());
+        let (mut driver, sender) = h3::client::new(h3_quinn::Connection::new(conn))
+            .await
+            .map_err(|e| ConnectError::new(FailureKind::Protocol, format!("HTTP/3: {e}")))?;
+        tokio::spawn(async move {
+            let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+        });
+        Ok(sender)
+    }
+
+    /// The UDP payload bytes quinn itself counted, summed over every connection made (up:
+    /// sent, down: received): an account kept apart from the socket's, which it should equal
+    /// once every connection is closed and [`Endpoint::wait_idle`] has returned.
+    pub fn quic_udp_bytes(&self) -> WireBytes {
+        let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut total = WireBytes::default();
+        for conn in conns.iter() {
+            let stats = conn.stats();
+            total.up += stats.udp_tx.bytes;
+            total.down += stats.udp_rx.bytes;
+        }
+        total
+    }
+
+    /// Waits until every connection is closed and its close has left.
+    pub async fn wait_idle(&self) {
+        self.endpoint.wait_idle().await;
+    }
+
+    /// Once every connection is closed (within [`SETTLE`]): what the socket counted into
+    /// `meter`, beside quinn's own count.
+    pub(super) async fn settle(&self, meter: &WireMeter) -> QuicBytes {
+        let _ = tokio::time::timeout(SETTLE, self.wait_idle()).await;
+        QuicBytes {
+            socket: meter.read(),
+            quinn: self.quic_udp_bytes(),
+        }
+    }
+}
+
+/// How long a finished run waits for its QUIC connections' closes to leave.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A run's QUIC bytes, counted twice: by the counting socket and by quinn, per connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuicBytes {
+    /// What the socket counted ([`CountingUdp`]), every connection of the run together.
+    pub socket: WireBytes,
+    /// quinn's `udp_tx` (up) and `udp_rx` (down) bytes, summed over the connections.
+    pub quinn: WireBytes,
+}
+
+/// A run's endpoint, made by the first HTTP/3 client that connects.
+#[derive(Debug, Default)]
+pub(super) struct Lazy(tokio::sync::OnceCell<Arc<Endpoint>>);
+
+impl Lazy {
+    /// The run's endpoint, made now if it is the first call.
+    pub(super) async fn get(&self, ctx: &Ctx) -> Result<Arc<Endpoint>, ConnectError> {
+        self.0
+            .get_or_try_init(|| async {
+                let Some(tls) = &ctx.target.tls else {
+                    return Err(ConnectError::new(
+                        FailureKind::Tls,
+                        "HTTP/3 needs the run's TLS configuration (QUIC is always TLS)",
+                    ));
+                };
+                let network = ctx.plan.shape.network;
+                Endpoint::new(
+                    ctx.target.addr,
+                    tls,
+                    ctx.meter.clone(),
+                    network,
+                    ctx.plan.shape.seed,
+                )
+                .map(Arc::new)
+                .map_err(|e| ConnectError::io("QUIC endpoint", &e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The endpoint, if any client made it.
+    pub(super) fn made(&self) -> Option<&Arc<Endpoint>> {
+        self.0.get()
+    }
+}
+
+/// A connection error as a failure kind: a refused or timed-out handshake, a TLS alert, or a
+/// close from the other side.
+fn quic_failure(step: &str, e: &quinn::ConnectionError) -> ConnectError {
+    use quinn::ConnectionError as E;
+    let kind = match e {
+        E::TimedOut => FailureKind::TimedOut,
+        E::ConnectionClosed(c) if c.error_code.to_string().contains("crypto") => FailureKind::Tls,
+        E::TransportError(_) => FailureKind::Protocol,
+        E::ApplicationClosed(_) | E::ConnectionClosed(_) | E::Reset | E::LocallyClosed => {
+            FailureKind::Reset
+        }
+        _ => FailureKind::Other,
+    };
+    ConnectError::new(kind, format!("{step}: {e}"))
+}
+
+/// An h3 stream error during `step`.
+fn stream_failure(step: &str, e: &h3::error::StreamError) -> ConnectError {
+    ConnectError::new(FailureKind::Reset, format!("{step}: HTTP/3: {e}"))
+}
+
+/// Sends `request` (its head, then its body if any) and returns once the answer's head came.
+pub(super) async fn send(
+    sender: &mut SendRequest,
+    request: Request<()>,
+    body: Bytes,
+    step: &str,
+) -> Result<(hyper::Response<()>, RequestStream), ConnectError> {
+    let fail = |e: h3::error::StreamError| stream_failure(step, &e);
+    let mut stream = sender.send_request(request).await.map_err(fail)?;
+    if !body.is_empty() {
+        stream.send_data(body).await.map_err(fail)?;
+    }
+    stream.finish().await.map_err(fail)?;
+    let response = stream.recv_response().await.map_err(fail)?;
+    Ok((response, stream))
+}
+
+/// The rest of an answer's body, whole, at most `max` bytes.
+pub(super) async fn body(
+    stream: &mut RequestStream,
+    max: usize,
+    step: &str,
+) -> Result<Bytes, ConnectError> {
+    let mut body = Vec::new();
+    loop {
+        let more = part(stream, step, |data| body.extend_from_slice(data)).await?;
+        if body.len() > max {
+            return Err(ConnectError::new(
+                FailureKind::Protocol,
+                format!("{step}: an answer body over {max} bytes"),
+            ));
+        }
+        if !more {
+            return Ok(Bytes::from(body));
+        }
+    }
+}
+
+/// Waits for more of the body and hands it to `on_data`; `false` once it ended.
+pub(super) async fn part(
+    stream: &mut RequestStream,
+    step: &str,
+    mut on_data: impl FnMut(&[u8]),
+) -> Result<bool, ConnectError> {
+    match stream.recv_data().await {
+        Ok(Some(mut data)) => {
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                on_data(chunk);
+                let n = chunk.len();
+                data.advance(n);
+            }
+            Ok(true)
+        }
+        Ok(None) => Ok(false),
+        Err(e) => Err(stream_failure(step, &e)),
+    }
+}
