@@ -1,0 +1,92 @@
+//! Long-poll, short-poll and SSE over HTTP/3: every message delivered once, and every QUIC
+//! byte accounted for, against the built-in server on loopback (TLS with a fresh certificate,
+//! HTTP/3 on the UDP port of the TCP listener's number).
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
+use wsbench::scenario::Transport;
+use wsbench::tls;
+
+const PAYLOAD: usize = 200;
+
+fn plan() -> LoadPlan {
+    LoadPlan {
+        subscribers: 4,
+        publishers: 2,
+        rate: 10.0,
+        payload_bytes: PAYLOAD,
+        duration: Duration::from_secs(2),
+        ..common::small_plan()
+    }
+}
+
+async fn run_h3(transport: Transport) -> ClientOutcome {
+    let (addr, stop, cert) = common::start_tls_server(transport.kind()).await;
+    let target = Target {
+        http3: true,
+        tls: Some(tls::client_config(cert.cert_der().unwrap(), &[tls::ALPN_H3]).unwrap()),
+        ..Target::new(transport, addr).unwrap()
+    };
+    let o = drive(&plan(), &target, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    stop.cancel();
+    o
+}
+
+fn transports() -> [Transport; 3] {
+    [
+        Transport::LongPoll {
+            hold: Duration::from_secs(30),
+        },
+        Transport::ShortPoll {
+            interval: Duration::from_millis(100),
+        },
+        Transport::Sse,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_arrives_once_over_http3() {
+    for transport in transports() {
+        let label = transport.kind().label();
+        let o = run_h3(transport).await;
+        let counts = &o.recorder.counts;
+        assert_eq!(o.subscribers_connected, 4, "{label}");
+        assert_eq!(o.messages_published, 20, "{label}");
+        assert_eq!(o.deliveries_expected, 80, "{label}");
+        assert_eq!(counts.delivery.delivered, 80, "{label}");
+        assert_eq!(counts.delivery.lost, 0, "{label}");
+        assert_eq!(counts.delivery.duplicated, 0, "{label}");
+        assert_eq!(counts.reconnects, 0, "{label}");
+        // No TCP connection was made: nothing was counted above TLS or handshaken by rustls
+        // over TCP.
+        assert_eq!(o.wire_above_tls, None, "{label}");
+        assert_eq!(o.tls_handshakes.0, 0, "{label}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_counts_what_quinn_counts_and_payload_is_the_messages() {
+    for transport in transports() {
+        let label = transport.kind().label();
+        let o = run_h3(transport).await;
+        let quic = o.quic_udp.unwrap();
+        // Two counts kept apart: the socket wrapper's and quinn's per connection, summed.
+        assert_eq!(quic.socket, quic.quinn, "{label}");
+        assert!(quic.socket.up > 0 && quic.socket.down > 0, "{label}");
+        // Everything the run counted during its phases was counted by the same socket.
+        assert!(o.wire.up <= quic.socket.up, "{label}");
+        assert!(o.wire.down <= quic.socket.down, "{label}");
+        let delivered = o.recorder.counts.delivery.delivered;
+        assert_eq!(o.payload_wire.down, delivered * PAYLOAD as u64, "{label}");
+        assert_eq!(o.payload_wire.up, o.messages_published * PAYLOAD as u64, "{label}");
+        assert!(o.wire.down > o.payload_wire.down, "{label}");
+    }
+}
