@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wsbench::client::{ClientOutcome, LoadPlan, Target, drive};
-use wsbench::scenario::Transport;
+use wsbench::scenario::{Network, Transport};
 use wsbench::tls;
 
 const PAYLOAD: usize = 200;
@@ -27,13 +27,17 @@ fn plan() -> LoadPlan {
 }
 
 async fn run_h3(transport: Transport) -> ClientOutcome {
+    run_h3_with(transport, &plan()).await
+}
+
+async fn run_h3_with(transport: Transport, plan: &LoadPlan) -> ClientOutcome {
     let (addr, stop, cert) = common::start_tls_server(transport.kind()).await;
     let target = Target {
         http3: true,
         tls: Some(tls::client_config(cert.cert_der().unwrap(), &[tls::ALPN_H3]).unwrap()),
         ..Target::new(transport, addr).unwrap()
     };
-    let o = drive(&plan(), &target, &CancellationToken::new(), &mut |_| {})
+    let o = drive(plan, &target, &CancellationToken::new(), &mut |_| {})
         .await
         .unwrap();
     stop.cancel();
@@ -86,7 +90,42 @@ async fn the_socket_counts_what_quinn_counts_and_payload_is_the_messages() {
         assert!(o.wire.down <= quic.socket.down, "{label}");
         let delivered = o.recorder.counts.delivery.delivered;
         assert_eq!(o.payload_wire.down, delivered * PAYLOAD as u64, "{label}");
-        assert_eq!(o.payload_wire.up, o.messages_published * PAYLOAD as u64, "{label}");
+        assert_eq!(
+            o.payload_wire.up,
+            o.messages_published * PAYLOAD as u64,
+            "{label}"
+        );
         assert!(o.wire.down > o.payload_wire.down, "{label}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datagrams_pay_the_emulated_round_trip() {
+    let mut delayed = plan();
+    delayed.shape.network = Network {
+        delay: Duration::from_millis(100),
+        ..Network::default()
+    };
+    for transport in [Transport::Sse, transports()[0].clone()] {
+        let label = transport.kind().label();
+        let o = run_h3_with(transport, &delayed).await;
+        let d = o.recorder.counts.delivery;
+        assert_eq!((d.delivered, d.lost, d.duplicated), (80, 0, 0), "{label}");
+        // The publisher's datagrams take half the round trip to the server, the subscriber's
+        // the other half.
+        let min_latency = o.recorder.latency_us.min();
+        assert!(
+            min_latency >= 100_000,
+            "{label}: min latency {min_latency} µs"
+        );
+        // QUIC's handshake (Initial, then the server's Initial and Handshake), then the first
+        // request and its answer's head: two round trips.
+        let min_connect = o.recorder.connect_us.min();
+        assert!(
+            min_connect >= 200_000,
+            "{label}: min connect {min_connect} µs"
+        );
+        let quic = o.quic_udp.unwrap();
+        assert_eq!(quic.socket, quic.quinn, "{label}");
     }
 }
