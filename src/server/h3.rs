@@ -10,9 +10,10 @@
 //! `idle_timeout` is closed by QUIC's idle timer.
 //!
 //! On stop, held polls are answered and streams end as over TCP (the handlers watch the same
-//! stop token); each connection then sends GOAWAY, waits for its requests to finish, and closes
-//! with `H3_NO_ERROR` (a QUIC CONNECTION_CLOSE). The endpoint is kept until those closes have
-//! left, within [`super::drain::DRAIN`]. Owns the QUIC endpoint and the HTTP/3 connections; knows
+//! stop token); each connection then sends GOAWAY, waits for its requests to finish and for the
+//! client to read their ends (or hang up), and closes with `H3_NO_ERROR` (a QUIC
+//! CONNECTION_CLOSE). The endpoint is kept until those closes have left, within twice
+//! [`super::drain::DRAIN`] (a stopping `wsbench serve` is killed 5 s after SIGTERM). Owns the QUIC endpoint and the HTTP/3 connections; knows
 //! nothing of how the answers are made.
 
 use std::net::SocketAddr;
@@ -78,8 +79,11 @@ pub(super) async fn serve<M: Payload>(endpoint: quinn::Endpoint, state: Arc<Stat
             }
         });
     }
+    // Each connection closes itself once its requests are answered; whatever is left after
+    // that is closed here, and the endpoint kept until the closes have left.
+    let _ = tokio::time::timeout(2 * super::drain::DRAIN, endpoint.wait_idle()).await;
     endpoint.close(H3_NO_ERROR.into(), b"");
-    let _ = tokio::time::timeout(super::drain::DRAIN, endpoint.wait_idle()).await;
+    let _ = tokio::time::timeout(super::drain::DRAIN / 4, endpoint.wait_idle()).await;
 }
 
 /// Serves one QUIC connection: every request stream in a task of its own, until the client
@@ -120,6 +124,10 @@ async fn connection<M: Payload>(conn: quinn::Connection, state: Arc<State<M>>) {
     }
     requests.close();
     let _ = tokio::time::timeout(super::drain::DRAIN, requests.wait()).await;
+    // A close discards whatever the streams' last frames still have in flight (QUIC has no
+    // lingering close, and h3 cannot wait for their acknowledgement): give the client half the
+    // drain's time to read them and hang up itself, as our clients do once their answers end.
+    let _ = tokio::time::timeout(super::drain::DRAIN / 2, quic.closed()).await;
     quic.close(H3_NO_ERROR.into(), b"");
 }
 
