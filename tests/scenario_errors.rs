@@ -1688,4 +1688,13 @@ fn http3_mistakes_name_file_line_and_field() {
         e.contains("x.toml:14") && e.contains("http3 needs the built-in server"),
         "{e}"
     );
+    // haproxy balances TCP: it cannot carry QUIC.
+    let e = err(&longpoll_with(
+        "http3 = true\ninstances = 2\nbalancer = \"haproxy\"",
+    ));
+    assert!(
+        e.contains("balancer = \"haproxy\" runs plain HTTP/1.1"),
+        "{e}"
+    );
+    assert!(e.contains("remove tls/http2/http3"), "{e}");
 }

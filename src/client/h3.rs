@@ -119,6 +119,11 @@ impl Endpoint {
         total
     }
 
+    /// Connections open now (a client's socket is the endpoint's, so no stream counts them).
+    pub fn open_connections(&self) -> u64 {
+        self.endpoint.open_connections() as u64
+    }
+
     /// Waits until every connection is closed and its close has left.
     pub async fn wait_idle(&self) {
         self.endpoint.wait_idle().await;

@@ -92,13 +92,9 @@ pub(super) enum BodyStream {
         body: Incoming,
     },
     /// An HTTP/3 answer's stream and its connection's sender (the connection closes once
-    /// every sender is dropped).
-    Http3 {
-        /// Kept for the connection's sake, never used.
-        _sender: super::h3::SendRequest,
-        /// The request's stream, whose body is read.
-        stream: super::h3::RequestStream,
-    },
+    /// every sender is dropped). Boxed: h3's stream state is several hundred bytes, and an open
+    /// stream is held for the whole run.
+    Http3(Box<(super::h3::SendRequest, super::h3::RequestStream)>),
 }
 
 impl BodyStream {
@@ -108,7 +104,7 @@ impl BodyStream {
     pub(super) fn arrival(&self) -> Option<KernelStamp> {
         match self {
             BodyStream::Http1(conn) => conn.arrival(),
-            BodyStream::Http2 { .. } | BodyStream::Http3 { .. } => None,
+            BodyStream::Http2 { .. } | BodyStream::Http3(_) => None,
         }
     }
 
@@ -132,7 +128,7 @@ impl BodyStream {
                 Some(Err(e)) => Err(ConnectError::hyper(step, &e)),
                 None => Ok(false),
             },
-            BodyStream::Http3 { stream, .. } => super::h3::part(stream, step, on_data).await,
+            BodyStream::Http3(open) => super::h3::part(&mut open.1, step, on_data).await,
         }
     }
 }
@@ -247,11 +243,7 @@ impl Sender {
                 let request = h2_request(ctx, request).map(|_| ());
                 let (response, stream) = super::h3::send(&mut sender, request, body, step).await?;
                 let head = h2_head(&response, keep);
-                let body = BodyStream::Http3 {
-                    _sender: sender,
-                    stream,
-                };
-                Ok((head, body))
+                Ok((head, BodyStream::Http3(Box::new((sender, stream)))))
             }
         }
     }
