@@ -129,3 +129,22 @@ async fn datagrams_pay_the_emulated_round_trip() {
         assert_eq!(quic.socket, quic.quinn, "{label}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_connection_has_the_bandwidth_of_its_own() {
+    let mut narrow = plan();
+    narrow.shape.network = Network {
+        bandwidth: Some(20_000),
+        ..Network::default()
+    };
+    let o = run_h3_with(Transport::Sse, &narrow).await;
+    let d = o.recorder.counts.delivery;
+    assert_eq!((d.delivered, d.lost, d.duplicated), (80, 0, 0));
+    // A message crosses the publisher's link (at least its 200 bytes at 20,000 B/s: 10 ms),
+    // then the subscriber's, each in a datagram of its own.
+    let min_latency = o.recorder.latency_us.min();
+    assert!(min_latency >= 20_000, "min latency {min_latency} µs");
+    // Many sockets, one count: still quinn's.
+    let quic = o.quic_udp.unwrap();
+    assert_eq!(quic.socket, quic.quinn);
+}

@@ -3,7 +3,9 @@
 //!
 //! Every connection of a run leaves from one UDP socket, the run's [`Endpoint`]: QUIC tells
 //! connections apart by their connection ids, so a client needs no descriptor of its own (the
-//! limit that caps TCP clients per process does not apply). The socket is a
+//! limit that caps TCP clients per process does not apply). Behind a `[network] bandwidth` each
+//! connection has an endpoint of its own instead, so the bandwidth is per connection, as over
+//! TCP. The socket is a
 //! [`CountingUdp`](crate::wire::udp::CountingUdp): every datagram's UDP payload is added to the
 //! run's wire meter, and a `[network]` delays datagrams, so the QUIC handshake's round trip is
 //! inside the connect time (handshake + the first request's answer head, timed by the caller).
@@ -128,16 +130,6 @@ impl Endpoint {
     pub async fn wait_idle(&self) {
         self.endpoint.wait_idle().await;
     }
-
-    /// Once every connection is closed (within [`SETTLE`]): what the socket counted into
-    /// `meter`, beside quinn's own count.
-    pub(super) async fn settle(&self, meter: &WireMeter) -> QuicBytes {
-        let _ = tokio::time::timeout(SETTLE, self.wait_idle()).await;
-        QuicBytes {
-            socket: meter.read(),
-            quinn: self.quic_udp_bytes(),
-        }
-    }
 }
 
 /// How long a finished run waits for its QUIC connections' closes to leave.
@@ -152,39 +144,80 @@ pub struct QuicBytes {
     pub quinn: WireBytes,
 }
 
-/// A run's endpoint, made by the first HTTP/3 client that connects.
+/// A run's endpoints: one, made by the first HTTP/3 client that connects, shared by all; or,
+/// behind a `[network] bandwidth`, one per connection, so that the bandwidth is each
+/// connection's, as it is over TCP (each then holds a socket, as a TCP client does).
 #[derive(Debug, Default)]
-pub(super) struct Lazy(tokio::sync::OnceCell<Arc<Endpoint>>);
+pub(super) struct Lazy {
+    shared: tokio::sync::OnceCell<Arc<Endpoint>>,
+    own: Mutex<Vec<Arc<Endpoint>>>,
+}
 
 impl Lazy {
-    /// The run's endpoint, made now if it is the first call.
+    /// The endpoint the next connection leaves from (made now if need be).
     pub(super) async fn get(&self, ctx: &Ctx) -> Result<Arc<Endpoint>, ConnectError> {
-        self.0
-            .get_or_try_init(|| async {
-                let Some(tls) = &ctx.target.tls else {
-                    return Err(ConnectError::new(
-                        FailureKind::Tls,
-                        "HTTP/3 needs the run's TLS configuration (QUIC is always TLS)",
-                    ));
-                };
-                let network = ctx.plan.shape.network;
-                Endpoint::new(
-                    ctx.target.addr,
-                    tls,
-                    ctx.meter.clone(),
-                    network,
-                    ctx.plan.shape.seed,
-                )
+        let make = |seed: u64| {
+            let Some(tls) = &ctx.target.tls else {
+                return Err(ConnectError::new(
+                    FailureKind::Tls,
+                    "HTTP/3 needs the run's TLS configuration (QUIC is always TLS)",
+                ));
+            };
+            let network = ctx.plan.shape.network;
+            Endpoint::new(ctx.target.addr, tls, ctx.meter.clone(), network, seed)
                 .map(Arc::new)
                 .map_err(|e| ConnectError::io("QUIC endpoint", &e))
-            })
-            .await
-            .cloned()
+        };
+        if ctx.plan.shape.network.bandwidth.is_some() {
+            // Each connection its own jitter draws, as each TCP connection has.
+            let n = ctx
+                .dialed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let endpoint = make(ctx.plan.shape.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))?;
+            let mut own = self.own.lock().unwrap_or_else(PoisonError::into_inner);
+            own.push(endpoint.clone());
+            return Ok(endpoint);
+        }
+        let shared = self
+            .shared
+            .get_or_try_init(|| async { make(ctx.plan.shape.seed) });
+        shared.await.cloned()
     }
 
-    /// The endpoint, if any client made it.
-    pub(super) fn made(&self) -> Option<&Arc<Endpoint>> {
-        self.0.get()
+    /// Every endpoint made so far.
+    pub(super) fn made(&self) -> Vec<Arc<Endpoint>> {
+        let own = self.own.lock().unwrap_or_else(PoisonError::into_inner);
+        self.shared
+            .get()
+            .into_iter()
+            .chain(own.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// Once every connection is closed (within [`SETTLE`]): what the sockets counted into
+    /// `meter`, beside quinn's own count; `None` if no HTTP/3 client connected.
+    pub(super) async fn settle(&self, meter: &WireMeter) -> Option<QuicBytes> {
+        let made = self.made();
+        if made.is_empty() {
+            return None;
+        }
+        let _ = tokio::time::timeout(SETTLE, async {
+            for endpoint in &made {
+                endpoint.wait_idle().await;
+            }
+        })
+        .await;
+        let mut quinn = WireBytes::default();
+        for endpoint in &made {
+            let bytes = endpoint.quic_udp_bytes();
+            quinn.up += bytes.up;
+            quinn.down += bytes.down;
+        }
+        Some(QuicBytes {
+            socket: meter.read(),
+            quinn,
+        })
     }
 }
 

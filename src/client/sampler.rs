@@ -62,7 +62,7 @@ impl Sampler {
         let duration = now.saturating_duration_since(self.last_at);
         let elapsed = now.saturating_duration_since(self.start);
         // HTTP/3 connections share one socket: the endpoint counts them.
-        let quic = ctx.h3.made().map_or(0, |e| e.open_connections());
+        let quic: u64 = ctx.h3.made().iter().map(|e| e.open_connections()).sum();
         let connections = ctx.meter.open_streams() + quic;
         let stats = LiveStats {
             elapsed,

@@ -11,8 +11,10 @@
 //! With a `[network]` delay, each datagram leaves half the round trip after quinn sends it, and
 //! each datagram that arrives is handed to quinn half the round trip later, plus up to half the
 //! jitter each way, never overtaking the one ahead of it: the QUIC handshake pays its round
-//! trip as TCP's and TLS's do behind [`super::delay::Delayed`]. A bandwidth is not emulated here
-//! (one socket carries every connection of a run). Knows datagrams, not QUIC.
+//! trip as TCP's and TLS's do behind [`super::delay::Delayed`]. A bandwidth is the socket's, each
+//! way: a datagram first waits for those ahead of it to cross, then takes its size ÷ bandwidth
+//! (a client that wants it per connection gives each connection a socket of its own). Knows
+//! datagrams, not QUIC.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -52,13 +54,59 @@ struct PathState {
     rng: fastrand::Rng,
     /// Datagrams quinn sent, with when they leave.
     out: VecDeque<(Instant, Owned)>,
-    /// When the last one queued leaves: none may leave before it.
-    out_last: Instant,
+    /// The way out.
+    up: Way,
     /// Datagrams read from the socket, with when quinn may have them.
     arrived: VecDeque<(Instant, RecvMeta, Vec<u8>)>,
-    arrived_last: Instant,
+    /// The way in.
+    down: Way,
     /// Wakes the reader when the head of `arrived` is due.
     timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// One direction of the path.
+#[derive(Debug, Clone, Copy)]
+struct Way {
+    /// With a bandwidth: when the link has carried every datagram queued so far.
+    link_free: Instant,
+    /// When the last datagram queued is due: none may be due before it.
+    last: Instant,
+}
+
+impl Way {
+    fn new(now: Instant) -> Self {
+        Way {
+            link_free: now,
+            last: now,
+        }
+    }
+}
+
+/// When a datagram of `bytes` that enters `way` at `now` comes out: after the datagrams ahead
+/// of it have crossed the link and it has (`bytes` ÷ bandwidth), then half the round trip and up
+/// to half the jitter later, and never before the one ahead of it.
+fn due(
+    network: &Network,
+    rng: &mut fastrand::Rng,
+    way: &mut Way,
+    bytes: usize,
+    now: Instant,
+) -> Instant {
+    let mut crossed = now;
+    if let Some(per_s) = network.bandwidth.filter(|b| *b > 0) {
+        let ns = (bytes as u128 * 1_000_000_000 / u128::from(per_s)).min(u128::from(u64::MAX));
+        way.link_free = way.link_free.max(now) + Duration::from_nanos(ns as u64);
+        crossed = way.link_free;
+    }
+    let jitter_ns = u64::try_from(network.jitter.as_nanos() / 2).unwrap_or(u64::MAX);
+    let extra = Duration::from_nanos(if jitter_ns == 0 {
+        0
+    } else {
+        rng.u64(0..=jitter_ns)
+    });
+    let at = (crossed + network.delay / 2 + extra).max(way.last);
+    way.last = at;
+    at
 }
 
 /// A datagram (or a GSO batch) quinn sent, kept until it leaves.
@@ -96,9 +144,9 @@ impl CountingUdp {
                 state: Mutex::new(PathState {
                     rng: fastrand::Rng::with_seed(seed),
                     out: VecDeque::new(),
-                    out_last: now,
+                    up: Way::new(now),
                     arrived: VecDeque::new(),
-                    arrived_last: now,
+                    down: Way::new(now),
                     timer: None,
                 }),
                 queued: tokio::sync::Notify::new(),
@@ -114,21 +162,6 @@ impl CountingUdp {
 }
 
 impl Path {
-    /// When a datagram passed now may go on: half the round trip and up to half the jitter
-    /// later, and not before `last`.
-    fn due(&self, rng: &mut fastrand::Rng, last: &mut Instant) -> Instant {
-        let half = self.network.delay / 2;
-        let jitter_ns = u64::try_from(self.network.jitter.as_nanos() / 2).unwrap_or(u64::MAX);
-        let extra = Duration::from_nanos(if jitter_ns == 0 {
-            0
-        } else {
-            rng.u64(0..=jitter_ns)
-        });
-        let due = (Instant::now() + half + extra).max(*last);
-        *last = due;
-        due
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, PathState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -183,8 +216,14 @@ impl AsyncUdpSocket for CountingUdp {
             return Ok(());
         };
         let mut state = path.lock();
-        let PathState { rng, out_last, .. } = &mut *state;
-        let due = path.due(rng, out_last);
+        let PathState { rng, up, .. } = &mut *state;
+        let due = due(
+            &path.network,
+            rng,
+            up,
+            transmit.contents.len(),
+            Instant::now(),
+        );
         state.out.push_back((
             due,
             Owned {
@@ -235,10 +274,8 @@ impl AsyncUdpSocket for CountingUdp {
                 Poll::Ready(Ok(n)) if n > 0 => {
                     let stride = got[0].stride.max(1);
                     for datagram in buf[..got[0].len].chunks(stride) {
-                        let PathState {
-                            rng, arrived_last, ..
-                        } = &mut *state;
-                        let due = path.due(rng, arrived_last);
+                        let PathState { rng, down, .. } = &mut *state;
+                        let due = due(&path.network, rng, down, datagram.len(), Instant::now());
                         let one = RecvMeta {
                             len: datagram.len(),
                             stride: datagram.len(),
@@ -297,5 +334,55 @@ impl AsyncUdpSocket for CountingUdp {
 
     fn may_fragment(&self) -> bool {
         self.inner.may_fragment()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_datagram_crosses_the_link_after_those_ahead_then_half_the_round_trip() {
+        let network = Network {
+            delay: ms(100),
+            jitter: Duration::ZERO,
+            bandwidth: Some(1000),
+        };
+        let now = Instant::now();
+        let mut way = Way::new(now);
+        let mut rng = fastrand::Rng::with_seed(1);
+        // 500 bytes at 1000 B/s: 500 ms on the link, then half the round trip.
+        assert_eq!(due(&network, &mut rng, &mut way, 500, now), now + ms(550));
+        // The next one waits for the first to cross.
+        assert_eq!(due(&network, &mut rng, &mut way, 100, now), now + ms(650));
+        // An idle link carries the next at once.
+        let later = now + ms(2000);
+        assert_eq!(
+            due(&network, &mut rng, &mut way, 100, later),
+            later + ms(150)
+        );
+    }
+
+    #[test]
+    fn jitter_delays_within_half_of_it_and_never_reorders() {
+        let network = Network {
+            delay: ms(100),
+            jitter: ms(50),
+            bandwidth: None,
+        };
+        let now = Instant::now();
+        let mut way = Way::new(now);
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut last = now;
+        for _ in 0..200 {
+            let at = due(&network, &mut rng, &mut way, 1200, now);
+            assert!(at >= last && at >= now + ms(50) && at <= now + ms(75));
+            last = at;
+        }
+        assert!(last > now + ms(50), "no jitter was drawn");
     }
 }

@@ -26,10 +26,7 @@ pub(super) async fn outcome(
     let ctx = clients.ctx.clone();
     ctx.close.cancel();
     let (inboxes, recorders) = clients.collect().await;
-    let quic_udp = match ctx.h3.made() {
-        Some(endpoint) => Some(endpoint.settle(&ctx.meter).await),
-        None => None,
-    };
+    let quic_udp = ctx.h3.settle(&ctx.meter).await;
     let Drained {
         measured,
         wire,
