@@ -227,7 +227,10 @@ fn quic_failure(step: &str, e: &quinn::ConnectionError) -> ConnectError {
     use quinn::ConnectionError as E;
     let kind = match e {
         E::TimedOut => FailureKind::TimedOut,
-        E::ConnectionClosed(c) if c.error_code.to_string().contains("crypto") => FailureKind::Tls,
+        // CRYPTO_ERROR: a TLS alert, 0x100 + the alert (RFC 9000 §20.1).
+        E::ConnectionClosed(c) if (0x100..0x200).contains(&u64::from(c.error_code)) => {
+            FailureKind::Tls
+        }
         E::TransportError(_) => FailureKind::Protocol,
         E::ApplicationClosed(_) | E::ConnectionClosed(_) | E::Reset | E::LocallyClosed => {
             FailureKind::Reset
