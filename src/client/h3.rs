@@ -84,9 +84,14 @@ impl Endpoint {
         })
     }
 
-    /// Opens an HTTP/3 connection to `addr`: the QUIC handshake (TLS 1.3, ALPN `h3`), then
-    /// h3's control streams; h3's driver runs in a task of its own until the connection closes.
-    pub async fn connect(&self, addr: SocketAddr) -> Result<SendRequest, ConnectError> {
+    /// Opens an HTTP/3 connection to `addr`: the QUIC handshake (TLS 1.3, ALPN `h3`), whose
+    /// duration is returned with the sender, then h3's control streams; h3's driver runs in a
+    /// task of its own until the connection closes.
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(SendRequest, std::time::Duration), ConnectError> {
+        let started = tokio::time::Instant::now();
         let connecting = self
             .endpoint
             .connect_with(self.config.clone(), addr, &addr.ip().to_string())
@@ -94,6 +99,7 @@ impl Endpoint {
         let conn = connecting
             .await
             .map_err(|e| quic_failure("QUIC handshake", &e))?;
+        let handshake = started.elapsed();
         self.conns
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -104,7 +110,7 @@ impl Endpoint {
         tokio::spawn(async move {
             let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
         });
-        Ok(sender)
+        Ok((sender, handshake))
     }
 
     /// The UDP payload bytes quinn itself counted, summed over every connection made (up:

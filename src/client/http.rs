@@ -274,7 +274,9 @@ pub(super) async fn connect(
 ) -> Result<Sender, ConnectError> {
     if ctx.target.http3 {
         let endpoint = ctx.h3.get(ctx).await?;
-        let sender = endpoint.connect(ctx.target.dial_addr()).await?;
+        let (sender, handshake) = endpoint.connect(ctx.target.dial_addr()).await?;
+        // QUIC's handshake is TLS 1.3's, carried in QUIC packets.
+        ctx.handshakes.add(handshake);
         return Ok(Sender::Http3 { sender, keep });
     }
     let stream = super::conn::connect(ctx).await?;
