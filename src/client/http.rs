@@ -1,6 +1,6 @@
 //! What every HTTP client shares: a keep-alive connection over a counting socket (ours for
-//! HTTP/1.1, see [`super::h1`]; hyper's for HTTP/2), requests, and answers read whole or
-//! streamed. The publisher that posts on one is [`super::poster`]'s.
+//! HTTP/1.1, see [`super::h1`]; hyper's for HTTP/2; h3's on quinn for HTTP/3, see
+//! [`super::h3`]), requests, and answers read whole or streamed. The publisher that posts on one is [`super::poster`]'s.
 
 use std::future::Future;
 use std::sync::Arc;
