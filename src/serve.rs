@@ -61,7 +61,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| BadFlags(e.to_string()))?;
     // Before binding: a bad certificate fails the server before it reports an address.
     let tls = serve_tls(&args)?;
-    let listener = server::listen(args.addr)
+    let listener = listen_with_udp(args.addr, tls.is_some())
         .and_then(|l| {
             l.set_nonblocking(true)?;
             tokio::net::TcpListener::from_std(l)
@@ -112,6 +112,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("printing the stats")?;
     }
     served
+}
+
+/// Binds the TCP listener. With TLS an HTTP server also serves HTTP/3 on UDP at the listener's
+/// port number, so a port the kernel chose (port 0) is chosen again, a few times at most, until
+/// that number is free on UDP too (a client socket may hold it).
+fn listen_with_udp(
+    addr: std::net::SocketAddr,
+    udp_too: bool,
+) -> std::io::Result<std::net::TcpListener> {
+    for _ in 0..16 {
+        let listener = server::listen(addr)?;
+        if !udp_too || addr.port() != 0 {
+            return Ok(listener);
+        }
+        let port = listener.local_addr()?.port();
+        if std::net::UdpSocket::bind((addr.ip(), port)).is_ok() {
+            return Ok(listener);
+        }
+    }
+    server::listen(addr)
 }
 
 /// What `--stats` prints: this process's accepted connections and its relay's counts.

@@ -22,6 +22,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub const ALPN_H2: &[u8] = b"h2";
 /// ALPN protocol id of HTTP/1.1.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+/// ALPN protocol id of HTTP/3 (RFC 9114), the only one a QUIC connection offers.
+pub const ALPN_H3: &[u8] = b"h3";
 
 /// Why a certificate or TLS configuration could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -48,7 +48,7 @@ pub struct HandshakeMeter {
 }
 
 impl HandshakeMeter {
-    fn add(&self, took: Duration) {
+    pub(super) fn add(&self, took: Duration) {
         let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.total_ns.fetch_add(ns, Ordering::Relaxed);

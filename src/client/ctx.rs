@@ -76,6 +76,8 @@ pub(super) struct Ctx {
     pub(super) close: CancellationToken,
     /// WebSocket over HTTP/2: the connections clients share (`streams_per_connection`).
     pub(super) ws_h2: super::ws::over_h2::Pool,
+    /// HTTP/3: the run's QUIC endpoint, one UDP socket for every client.
+    pub(super) h3: super::h3::Lazy,
 }
 
 impl Ctx {

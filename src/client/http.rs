@@ -1,6 +1,6 @@
 //! What every HTTP client shares: a keep-alive connection over a counting socket (ours for
-//! HTTP/1.1, see [`super::h1`]; hyper's for HTTP/2), requests, and answers read whole or
-//! streamed. The publisher that posts on one is [`super::poster`]'s.
+//! HTTP/1.1, see [`super::h1`]; hyper's for HTTP/2; h3's on quinn for HTTP/3, see
+//! [`super::h3`]), requests, and answers read whole or streamed. The publisher that posts on one is [`super::poster`]'s.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,6 +34,13 @@ pub(super) enum Sender {
     Http2 {
         /// hyper's handle on the connection.
         sender: http2::SendRequest<Full<Bytes>>,
+        /// Response fields to keep in each [`Head`].
+        keep: &'static [&'static str],
+    },
+    /// HTTP/3 on quinn ([`super::h3`]): requests are QUIC streams of the client's connection.
+    Http3 {
+        /// h3's handle on the connection.
+        sender: super::h3::SendRequest,
         /// Response fields to keep in each [`Head`].
         keep: &'static [&'static str],
     },
@@ -84,6 +91,10 @@ pub(super) enum BodyStream {
         /// The body.
         body: Incoming,
     },
+    /// An HTTP/3 answer's stream and its connection's sender (the connection closes once
+    /// every sender is dropped). Boxed: h3's stream state is several hundred bytes, and an open
+    /// stream is held for the whole run.
+    Http3(Box<(super::h3::SendRequest, super::h3::RequestStream)>),
 }
 
 impl BodyStream {
@@ -93,7 +104,7 @@ impl BodyStream {
     pub(super) fn arrival(&self) -> Option<KernelStamp> {
         match self {
             BodyStream::Http1(conn) => conn.arrival(),
-            BodyStream::Http2 { .. } => None,
+            BodyStream::Http2 { .. } | BodyStream::Http3(_) => None,
         }
     }
 
@@ -117,6 +128,7 @@ impl BodyStream {
                 Some(Err(e)) => Err(ConnectError::hyper(step, &e)),
                 None => Ok(false),
             },
+            BodyStream::Http3(open) => super::h3::part(&mut open.1, step, on_data).await,
         }
     }
 }
@@ -140,7 +152,7 @@ impl Sender {
     pub(super) fn arrival(&self) -> Option<KernelStamp> {
         match self {
             Sender::Http1(conn) => conn.arrival(),
-            Sender::Http2 { .. } => None,
+            Sender::Http2 { .. } | Sender::Http3 { .. } => None,
         }
     }
 
@@ -167,9 +179,20 @@ impl Sender {
                     Ok((Sender::Http1(conn), head, Bytes::from(body)))
                 })
             }
+            Sender::Http3 { mut sender, keep } => {
+                let body = request.body.clone();
+                let request = h2_request(ctx, request).map(|_| ());
+                Either::Right(Either::Right(async move {
+                    let (response, mut stream) =
+                        super::h3::send(&mut sender, request, body, step).await?;
+                    let head = h2_head(&response, keep);
+                    let body = super::h3::body(&mut stream, MAX_BODY_BYTES, step).await?;
+                    Ok((Sender::Http3 { sender, keep }, head, body))
+                }))
+            }
             Sender::Http2 { mut sender, keep } => {
                 let response = sender.send_request(h2_request(ctx, request));
-                Either::Right(async move {
+                Either::Right(Either::Left(async move {
                     let response = response.await.map_err(|e| ConnectError::hyper(step, &e))?;
                     let head = h2_head(&response, keep);
                     let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
@@ -183,7 +206,7 @@ impl Sender {
                         })?
                         .to_bytes();
                     Ok((Sender::Http2 { sender, keep }, head, body))
-                })
+                }))
             }
         }
     }
@@ -215,6 +238,13 @@ impl Sender {
                 };
                 Ok((head, body))
             }
+            Sender::Http3 { mut sender, keep } => {
+                let body = request.body.clone();
+                let request = h2_request(ctx, request).map(|_| ());
+                let (response, stream) = super::h3::send(&mut sender, request, body, step).await?;
+                let head = h2_head(&response, keep);
+                Ok((head, BodyStream::Http3(Box::new((sender, stream)))))
+            }
         }
     }
 
@@ -224,6 +254,10 @@ impl Sender {
         match self {
             Sender::Http1(_) => None,
             Sender::Http2 { sender, keep } => Some(Sender::Http2 {
+                sender: sender.clone(),
+                keep,
+            }),
+            Sender::Http3 { sender, keep } => Some(Sender::Http3 {
                 sender: sender.clone(),
                 keep,
             }),
@@ -238,6 +272,13 @@ pub(super) async fn connect(
     ctx: &Ctx,
     keep: &'static [&'static str],
 ) -> Result<Sender, ConnectError> {
+    if ctx.target.http3 {
+        let endpoint = ctx.h3.get(ctx).await?;
+        let (sender, handshake) = endpoint.connect(ctx.target.dial_addr()).await?;
+        // QUIC's handshake is TLS 1.3's, carried in QUIC packets.
+        ctx.handshakes.add(handshake);
+        return Ok(Sender::Http3 { sender, keep });
+    }
     let stream = super::conn::connect(ctx).await?;
     if !ctx.target.http2 {
         return Ok(Sender::Http1(Connection::new(stream, keep)));

@@ -43,6 +43,7 @@ mod failure;
 mod framed;
 mod h1;
 mod h2exec;
+pub mod h3;
 mod http;
 mod idle;
 mod inbox;

@@ -156,6 +156,9 @@ pub struct ClientOutcome {
     /// With TLS: the plaintext bytes above TLS over the same span as `wire`, so that
     /// `wire − wire_above_tls` is exactly what TLS added. `None` without TLS.
     pub wire_above_tls: Option<WireBytes>,
+    /// HTTP/3: the QUIC endpoint's UDP payload bytes once every connection closed, as its
+    /// socket counted them and as quinn did; `None` without HTTP/3.
+    pub quic_udp: Option<super::h3::QuicBytes>,
     /// TLS handshakes the clients made (ramp-up and reconnects, subscribers and publishers) and
     /// their summed duration; `(0, 0)` without TLS.
     pub tls_handshakes: (u64, Duration),

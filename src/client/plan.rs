@@ -281,6 +281,9 @@ pub struct Target {
     /// Long-poll, short-poll and SSE: ask for answers in this coding (`Accept-Encoding: gzip`
     /// or `br`), and decode what comes back.
     pub compress: crate::codec::coding::Coding,
+    /// Long-poll, short-poll, SSE and the publisher's POSTs over HTTP/3 (QUIC, to the UDP
+    /// port of `addr`'s number), with `tls`'s trust and ALPN `h3`.
+    pub http3: bool,
 }
 
 /// Server instances that clients spread themselves over, as DNS round-robin spreads them: each
@@ -369,6 +372,7 @@ impl Target {
             spread: Arc::default(),
             deflate: None,
             compress: crate::codec::coding::Coding::Identity,
+            http3: false,
         }
     }
 

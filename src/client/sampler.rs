@@ -61,7 +61,9 @@ impl Sampler {
         let (latency_us, unclocked) = ctx.intervals.take_latency();
         let duration = now.saturating_duration_since(self.last_at);
         let elapsed = now.saturating_duration_since(self.start);
-        let connections = ctx.meter.open_streams();
+        // HTTP/3 connections share one socket: the endpoint counts them.
+        let quic: u64 = ctx.h3.made().iter().map(|e| e.open_connections()).sum();
+        let connections = ctx.meter.open_streams() + quic;
         let stats = LiveStats {
             elapsed,
             deliveries_per_s: (latency_us.len() + unclocked) as f64

@@ -96,7 +96,9 @@ impl BytesRow {
             |bytes: u64| (deliveries > 0).then(|| round_figure(bytes as f64 / deliveries as f64));
         let (model, covers) = match label {
             // The model is of HTTP/1.1; HPACK's compression depends on the connection's history.
-            Some((_, variant)) if variant.http2 => (None, "nothing: the model is of HTTP/1.1"),
+            Some((_, variant)) if variant.http2 || variant.http3 => {
+                (None, "nothing: the model is of HTTP/1.1")
+            }
             Some((kind, _)) => model(kind, m),
             None => (None, ""),
         };

@@ -117,7 +117,13 @@ pub fn model(s: &Scenario) -> String {
             v.streams_per_connection
         ));
     }
-    if runs.iter().any(|(_, v)| v.tls) {
+    if runs.iter().any(|(_, v)| v.http3) {
+        line.push_str(
+            "; -h3: HTTP/3 over QUIC, one connection per client from one UDP socket, bytes counted \
+             as UDP payload (QUIC's framing, handshake and TLS are overhead)",
+        );
+    }
+    if runs.iter().any(|(_, v)| v.tls && !v.http3) {
         line.push_str(
             "; -tls: TLS (rustls) with a self-signed certificate made for the run, bytes counted below TLS",
         );

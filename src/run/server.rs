@@ -92,6 +92,7 @@ pub(super) async fn start_server(
         sources: Arc::new(Sources::new(run.sources.to_vec())?),
         deflate: variant.deflate,
         compress: variant.compress,
+        http3: variant.http3,
         ..target
     };
     Ok((server, target))
@@ -107,6 +108,10 @@ pub(super) fn describe(server: &ServerUnderTest, target: &Target) -> String {
         }
     }
     note.push(')');
+    if target.http3 {
+        // The built-in server's QUIC endpoint shares the TCP listener's port number.
+        note += &format!("; HTTP/3 on UDP port {}", target.addr.port());
+    }
     if let Some(from) = target.sources.describe() {
         note += &format!("; clients connect from {from}");
     }

@@ -265,6 +265,7 @@ impl From<&Scenario> for ScenarioFile {
             let (http2, tls) = (write(&variants.http2), write(&variants.tls));
             let compress = (variants.compress != [crate::codec::coding::Coding::Identity])
                 .then(|| v(super::variant::compress_toml_value(&variants.compress)));
+            let http3 = write(&variants.http3);
             let scaling = s.scaling_of(t.kind());
             let (instances, balancer) = if scaling.is_default() {
                 (None, None)
@@ -308,6 +309,7 @@ impl From<&Scenario> for ScenarioFile {
                         instances,
                         balancer,
                         compress,
+                        http3,
                     });
                 }
                 Transport::ShortPoll { interval } => {
@@ -319,6 +321,7 @@ impl From<&Scenario> for ScenarioFile {
                         instances,
                         balancer,
                         compress,
+                        http3,
                     });
                 }
                 Transport::Sse => {
@@ -329,6 +332,7 @@ impl From<&Scenario> for ScenarioFile {
                         instances,
                         balancer,
                         compress,
+                        http3,
                     });
                 }
                 // A stack's runs are written back with its `[target]` key.

@@ -25,6 +25,7 @@ mod endpoints;
 pub mod faults;
 mod fields;
 pub mod file;
+mod http3;
 mod idle;
 mod locate;
 mod overrides;

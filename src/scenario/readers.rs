@@ -356,6 +356,8 @@ impl Rules<'_> {
         self.compress(TransportKind::ShortPoll, shortpoll_compress, &mut variants)?;
         let sse_compress = t.sse.as_ref().and_then(|s| s.compress.clone());
         self.compress(TransportKind::Sse, sse_compress, &mut variants)?;
+        let h3 = (t.longpoll.as_ref(), t.shortpoll.as_ref(), t.sse.as_ref());
+        self.http3_keys(h3, &mut variants)?;
         let ws_resume = self.ws_resume(ws.resume, ws_client)?;
         let raw_resume = t.raw.as_ref().and_then(|r| r.resume.as_ref());
         let raw_resume = raw_resume.is_none_or(|r| r.value);

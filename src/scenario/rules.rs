@@ -192,6 +192,17 @@ impl Rules<'_> {
                     )
                 },
             )?;
+            self.check(
+                !(external && variants.http3.contains(&true)),
+                &v.origin,
+                "http3",
+                || {
+                    format!(
+                        "[transports.{0}] http3 needs the built-in server (QUIC is always TLS,                          and wsbench cannot trust an external server's certificate), but                          [target] {0} points at an external one; remove one of them",
+                        kind.label()
+                    )
+                },
+            )?;
         }
         Ok(())
     }

@@ -36,13 +36,15 @@ impl Rules<'_> {
                 )
             })?;
             let v = variants.iter().find(|v| v.value.0 == *kind);
-            let wrapped =
-                v.is_some_and(|v| v.value.1.tls.contains(&true) || v.value.1.http2.contains(&true));
+            let wrapped = v.is_some_and(|v| {
+                let v = &v.value.1;
+                v.tls.contains(&true) || v.http2.contains(&true) || v.http3.contains(&true)
+            });
             let haproxy = scaling.balancer == Balancer::Haproxy;
             self.check(!(haproxy && wrapped), &sc.origin, "balancer", || {
                 format!(
                     "{table} balancer = \"haproxy\" runs plain HTTP/1.1 and WebSocket only: \
-                     remove tls/http2 from the table or use balancer = \"client\""
+                     remove tls/http2/http3 from the table or use balancer = \"client\""
                 )
             })?;
         }

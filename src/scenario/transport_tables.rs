@@ -119,6 +119,8 @@ pub struct LongPollTable {
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"`, `"br"` or a list of them (one run per value).
     pub compress: Opt<toml::Value>,
+    /// `http3`: true, false or a list of both: `true` adds an HTTP/3 run (QUIC, always TLS).
+    pub http3: Opt<toml::Value>,
 }
 
 /// `[transports.shortpoll]`
@@ -137,6 +139,8 @@ pub struct ShortPollTable {
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"`, `"br"` or a list of them (one run per value).
     pub compress: Opt<toml::Value>,
+    /// `http3`: true, false or a list of both: `true` adds an HTTP/3 run (QUIC, always TLS).
+    pub http3: Opt<toml::Value>,
 }
 
 /// `[transports.sse]`
@@ -155,6 +159,8 @@ pub struct SseTable {
     pub balancer: Opt<String>,
     /// `compress`: `"none"`, `"gzip"`, `"br"` or a list of them (one run per value).
     pub compress: Opt<toml::Value>,
+    /// `http3`: true, false or a list of both: `true` adds an HTTP/3 run (QUIC, always TLS).
+    pub http3: Opt<toml::Value>,
 }
 
 /// `[transports.raw]`: bare TCP has nothing to configure.

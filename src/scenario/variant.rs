@@ -30,6 +30,9 @@ pub struct Variant {
     /// WebSocket over HTTP/2: simulated clients that share one HTTP/2 connection, each on a
     /// stream of its own (an edge proxy's or a browser's multiplexing); 1 for every other variant.
     pub streams_per_connection: u32,
+    /// Long-poll, short-poll and SSE over HTTP/3 (QUIC): always with TLS (`tls` is `true`),
+    /// never with `http2`; labelled `-h3`, without `-tls`, since QUIC has no plain form.
+    pub http3: bool,
 }
 
 impl Default for Variant {
@@ -41,6 +44,7 @@ impl Default for Variant {
             deflate: None,
             compress: Coding::Identity,
             streams_per_connection: 1,
+            http3: false,
         }
     }
 }
@@ -57,6 +61,9 @@ impl Variant {
         }
         if self.http2 {
             label += "-h2";
+        }
+        if self.http3 {
+            return label + "-h3";
         }
         if self.tls {
             label += "-tls";
@@ -78,6 +85,9 @@ pub struct Variants {
     pub compress: Vec<Coding>,
     /// WebSocket over HTTP/2: clients per HTTP/2 connection, for the `http2 = true` runs.
     pub streams_per_connection: u32,
+    /// `http3` values (long-poll, short-poll, SSE): `true` adds one `-h3` run, which takes
+    /// neither `http2` nor `tls` from their lists (see [`Variants::expand`]).
+    pub http3: Vec<bool>,
 }
 
 impl Default for Variants {
@@ -89,6 +99,7 @@ impl Default for Variants {
             deflate: vec![None],
             compress: vec![Coding::Identity],
             streams_per_connection: 1,
+            http3: vec![false],
         }
     }
 }
@@ -103,9 +114,24 @@ impl Variants {
         }
     }
 
-    /// Every combination, in run order: plain, `-h2`, `-tls`, `-h2-tls`.
+    /// Every combination, in run order: plain, `-h2`, `-tls`, `-h2-tls`, then `-h3`. HTTP/3
+    /// replaces HTTP/2 and always carries TLS, so an `-h3` run is made once per compression,
+    /// not crossed with the `http2` and `tls` lists (an h2+h3 run would mean nothing); with
+    /// `http3 = true` alone only the `-h3` runs are made.
     pub fn expand(&self) -> Vec<Variant> {
         let mut all = Vec::new();
+        if self.http3.contains(&true) {
+            all.extend(self.compress.iter().map(|&compress| Variant {
+                tls: true,
+                compress,
+                http3: true,
+                ..Variant::default()
+            }));
+            if !self.http3.contains(&false) {
+                return all;
+            }
+        }
+        let h3 = std::mem::take(&mut all);
         for &tls in &self.tls {
             for &http2 in &self.http2 {
                 for &deflate in &self.deflate {
@@ -119,11 +145,13 @@ impl Variants {
                                 true => self.streams_per_connection,
                                 false => 1,
                             },
+                            http3: false,
                         });
                     }
                 }
             }
         }
+        all.extend(h3);
         all
     }
 
@@ -167,6 +195,12 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
         Some(rest) => (rest, true),
         None => (label, false),
     };
+    // `-h3` implies TLS and is never followed by `-tls`.
+    let (rest, http3) = match rest.strip_suffix("-h3") {
+        Some(_) if tls => return None,
+        Some(rest) => (rest, true),
+        None => (rest, false),
+    };
     let (rest, http2) = match rest.strip_suffix("-h2") {
         Some(rest) => (rest, true),
         None => (rest, false),
@@ -187,6 +221,7 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
     if (http2 && kind == TransportKind::Raw)
         || (deflate.is_some() && kind != TransportKind::Ws)
         || (compress != Coding::Identity && !polls)
+        || (http3 && (!polls || http2))
     {
         return None;
     }
@@ -194,10 +229,11 @@ pub fn parse_label(label: &str) -> Option<(TransportKind, Variant)> {
         kind,
         Variant {
             http2,
-            tls,
+            tls: tls || http3,
             deflate,
             compress,
             streams_per_connection: 1,
+            http3,
         },
     ))
 }
@@ -347,6 +383,7 @@ mod tests {
             deflate: vec![None],
             compress: vec![Coding::Identity],
             streams_per_connection: 1,
+            http3: vec![false],
         };
         let labels: Vec<String> = v
             .expand()

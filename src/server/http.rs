@@ -1,7 +1,8 @@
 //! The HTTP server behind every HTTP transport: connections, limits and routing.
 //!
 //! One listener speaks HTTP/1.1 and HTTP/2: h2c with prior knowledge on plain TCP (the connection
-//! preface tells them apart), and h2 over TLS when the client chose it by ALPN. On [`serve`]'s
+//! preface tells them apart), and h2 over TLS when the client chose it by ALPN. With TLS, HTTP/3
+//! is served beside it on UDP at the same port number ([`super::h3`]). On [`serve`]'s
 //! connections HTTP/1.1 is spoken by the lean path of [`super::h1`], which holds no buffer on a
 //! held poll, an open stream or an idle keep-alive connection, and HTTP/2 by hyper. On
 //! [`super::all`]'s server (whose `/ws` upgrades) hyper-util's `auto` builder speaks both. The
@@ -105,6 +106,12 @@ where
     };
     let ring = limits.ring_capacity;
     let state = Arc::new(State::new(hub, hold, limits));
+    // With TLS, HTTP/3 on UDP at the TCP listener's port number ([`super::h3`]).
+    if let Some(tls) = &tls {
+        let addr = listener.local_addr().map_err(ServerError::Accept)?;
+        let endpoint = super::h3::bind(addr, tls, &state.limits)?;
+        state.tasks.spawn(super::h3::serve(endpoint, state.clone()));
+    }
     let relayed = Codec {
         payload: M::payload,
         text: |_| false,

@@ -16,6 +16,7 @@ mod drain;
 mod fanout;
 pub mod framed;
 mod h1;
+mod h3;
 pub mod http;
 pub mod hub;
 mod joined;
@@ -213,6 +214,10 @@ pub enum ServerError {
     /// The shared log could not be joined, or was lost while serving.
     #[error("backplane: {0}")]
     Backplane(#[from] BackplaneError),
+    /// HTTP/3's UDP socket could not be bound beside the TCP listener (the port number is taken
+    /// on UDP), or its QUIC configuration was refused; free the port or serve without TLS.
+    #[error("HTTP/3 (QUIC on UDP): {0}")]
+    Quic(#[source] std::io::Error),
     /// A protocol wsbench speaks only as a client, to another stack's server.
     #[error("wsbench does not serve {0}; it measures a server of that stack as a [target]")]
     NotServed(TransportKind),

@@ -3,7 +3,8 @@
 //! [`CountingStream`] wraps any `AsyncRead + AsyncWrite` (a `TcpStream` under hyper or tungstenite)
 //! and adds every byte read or written to a shared [`WireMeter`]. Because it sits below the HTTP
 //! and WebSocket libraries, the counts include request and response heads, chunking and frame
-//! headers: everything the protocol puts on the socket. Knows bytes, not protocols.
+//! headers: everything the protocol puts on the socket. Knows bytes, not protocols. HTTP/3's
+//! QUIC has no stream to wrap: [`udp::CountingUdp`] counts its datagrams' UDP payload instead.
 //!
 //! Below it, a client's socket is a [`stamp::StampedTcp`]: read with `recvmsg`, it keeps the
 //! kernel's receive time of the bytes each read returns, so a delivery can be timed when its
@@ -13,6 +14,7 @@ pub mod cut;
 pub mod delay;
 pub(crate) mod scratch;
 pub mod stamp;
+pub mod udp;
 
 use std::io;
 use std::pin::Pin;

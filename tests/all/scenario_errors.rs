@@ -1058,7 +1058,7 @@ fn bad_http2_and_tls_values_name_line_and_field() {
     ));
     assert!(msg.contains("TLS targets are not supported"), "{msg}");
     // Still no unknown keys.
-    let msg = err(&base_with(13, "http3 = true"));
+    let msg = err(&base_with(11, "[transports.ws]\nhttp3 = true"));
     assert!(msg.contains("unknown field `http3`"), "{msg}");
 }
 
@@ -1690,4 +1690,78 @@ fn socketio_recovery_is_asked_for_with_a_boolean() {
     let msg = err(&with(", recovery = \"yes\""));
     assert!(msg.starts_with("scenarios/x.toml:8"), "{msg}");
     assert!(msg.contains("recovery must be true or false"), "{msg}");
+}
+
+/// `BASE` with the long-poll table's `hold` line replaced by `lines`.
+fn longpoll_with(lines: &str) -> String {
+    base_with(13, &format!("hold = \"30s\"\n{lines}"))
+}
+
+#[test]
+fn http3_adds_an_h3_run_and_is_written_back() {
+    let labels = |text: &str| -> Vec<String> {
+        let s = parse(Path::new(PATH), text).unwrap();
+        s.runs().iter().map(|(t, v)| v.label(t.kind())).collect()
+    };
+    assert_eq!(
+        labels(&longpoll_with("http3 = true")),
+        ["ws", "longpoll-h3"]
+    );
+    let both = longpoll_with("http2 = [false, true]\ntls = [false, true]\nhttp3 = [false, true]");
+    let runs = [
+        "ws",
+        "longpoll",
+        "longpoll-h2",
+        "longpoll-tls",
+        "longpoll-h2-tls",
+        "longpoll-h3",
+    ];
+    assert_eq!(labels(&both), runs);
+    let s = parse(Path::new(PATH), &both).unwrap();
+    assert_eq!(labels(&s.to_toml()), runs);
+    let sse = BASE.to_string() + "[transports.sse]\nhttp3 = [true, false]\n";
+    assert_eq!(labels(&sse), ["ws", "longpoll", "sse", "sse-h3"]);
+    let short = BASE.to_string() + "[transports.shortpoll]\nhttp3 = true\ntls = true\n";
+    assert_eq!(labels(&short), ["ws", "longpoll", "shortpoll-h3"]);
+}
+
+#[test]
+fn http3_mistakes_name_file_line_and_field() {
+    let e = err(&longpoll_with("http3 = 1"));
+    assert!(e.contains("x.toml:14") && e.contains("http3"), "{e}");
+    assert!(e.contains("expected true, false or a list"), "{e}");
+    let e = err(&longpoll_with("tls = false\nhttp3 = true"));
+    assert!(e.contains("x.toml:14") && e.contains("tls"), "{e}");
+    assert!(e.contains("QUIC, which is always TLS"), "{e}");
+    let e = err(&longpoll_with("http2 = true\nhttp3 = true"));
+    assert!(e.contains("x.toml:15") && e.contains("http3"), "{e}");
+    assert!(e.contains("never combined with HTTP/2"), "{e}");
+    for coding in ["gzip", "br"] {
+        let e = err(&longpoll_with(&format!(
+            "compress = \"{coding}\"\nhttp3 = [false, true]"
+        )));
+        assert!(e.contains("x.toml:15") && e.contains("http3"), "{e}");
+        assert!(e.contains("does not decode compressed answers"), "{e}");
+    }
+    let e = err(&(BASE.to_string() + "[transports.sse]\nhttp3 = []\n"));
+    assert!(
+        e.contains("x.toml:15") && e.contains("must not be empty"),
+        "{e}"
+    );
+    let e = err(&longpoll_with(
+        "http3 = true\n[target]\nlongpoll = \"http://127.0.0.1:9000\"",
+    ));
+    assert!(
+        e.contains("x.toml:14") && e.contains("http3 needs the built-in server"),
+        "{e}"
+    );
+    // haproxy balances TCP: it cannot carry QUIC.
+    let e = err(&longpoll_with(
+        "http3 = true\ninstances = 2\nbalancer = \"haproxy\"",
+    ));
+    assert!(
+        e.contains("balancer = \"haproxy\" runs plain HTTP/1.1"),
+        "{e}"
+    );
+    assert!(e.contains("remove tls/http2/http3"), "{e}");
 }

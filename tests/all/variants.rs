@@ -182,6 +182,7 @@ const PLAIN: Variant = Variant {
     deflate: None,
     compress: Coding::Identity,
     streams_per_connection: 1,
+    http3: false,
 };
 const H2: Variant = Variant {
     http2: true,
@@ -189,6 +190,7 @@ const H2: Variant = Variant {
     deflate: None,
     compress: Coding::Identity,
     streams_per_connection: 1,
+    http3: false,
 };
 const TLS: Variant = Variant {
     http2: false,
@@ -196,6 +198,7 @@ const TLS: Variant = Variant {
     deflate: None,
     compress: Coding::Identity,
     streams_per_connection: 1,
+    http3: false,
 };
 const H2_TLS: Variant = Variant {
     http2: true,
@@ -203,6 +206,7 @@ const H2_TLS: Variant = Variant {
     deflate: None,
     compress: Coding::Identity,
     streams_per_connection: 1,
+    http3: false,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -142,6 +142,7 @@ fn launch(
         stop: cancel.child_token(),
         close: CancellationToken::new(),
         ws_h2: Default::default(),
+        h3: Default::default(),
     });
     tokio::spawn(ctx.clone().relay());
     let mut clients = Clients {

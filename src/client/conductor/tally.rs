@@ -28,6 +28,7 @@ pub(super) async fn outcome(
     let ctx = clients.ctx.clone();
     ctx.close.cancel();
     let (inboxes, recorders) = clients.collect().await;
+    let quic_udp = ctx.h3.settle(&ctx.meter).await;
     let Drained {
         measured,
         wire,
@@ -114,7 +115,9 @@ pub(super) async fn outcome(
         wire,
         connect_wire: ramped.connect_wire,
         idle,
-        wire_above_tls: ctx.target.tls.is_some().then_some(above),
+        // QUIC's own plaintext is not counted: an HTTP/3 run's split is payload against the rest.
+        wire_above_tls: (ctx.target.tls.is_some() && !ctx.target.http3).then_some(above),
+        quic_udp,
         tls_handshakes: ctx.handshakes.read(),
         lag,
         window: ctx.window.as_ref().map(|w| w.figures()),
