@@ -146,7 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_client_thread_serves_ticks() {
-        let workers = Workers::start(2, false).unwrap();
+        let workers = Workers::start(2).unwrap();
         let watch = LagWatch::start(workers.handles()).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let f = watch.finish().await.unwrap();

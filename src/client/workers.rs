@@ -8,12 +8,6 @@
 //! in that thread's own epoll set and its timers in that thread's own wheel, as in a lean
 //! single-threaded client — and there is one such thread per core, so the last subscriber of a
 //! message is not read a whole fan-out after the first.
-//!
-//! Publishers get a thread of their own. On a worker, a publisher's timer fires while the thread
-//! reads a fan-out burst, and the message leaves when the burst is read: its intended send time
-//! is kept (latency stays honest), but the lateness shows as publish lag and the load is not the
-//! schedule asked for. A thread that only publishes is idle when its timer fires, and the kernel
-//! runs a thread that wakes from sleep ahead of a busy one.
 
 use std::io;
 use std::thread::JoinHandle;
@@ -25,60 +19,41 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 pub struct Workers {
     handles: Vec<Handle>,
-    /// The publishers' thread, if the load has publishers.
-    publishing: Option<Handle>,
     threads: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Workers {
-    /// Starts `count` worker threads (at least one), and the publishers' thread if `publishers`.
-    pub fn start(count: usize, publishers: bool) -> io::Result<Workers> {
+    /// Starts `count` worker threads (at least one).
+    pub fn start(count: usize) -> io::Result<Workers> {
         let mut workers = Workers {
             handles: Vec::new(),
-            publishing: None,
             threads: Vec::new(),
         };
         for i in 0..count.max(1) {
-            let handle = workers.spawn_thread(format!("wsbench-client-{i}"))?;
-            workers.handles.push(handle);
-        }
-        if publishers {
-            workers.publishing = Some(workers.spawn_thread("wsbench-publish".to_string())?);
+            let runtime = Builder::new_current_thread().enable_all().build()?;
+            workers.handles.push(runtime.handle().clone());
+            let (stop, stopped) = oneshot::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(format!("wsbench-client-{i}"))
+                .spawn(move || {
+                    // Runs the thread's tasks until told to stop; tasks still there are dropped.
+                    let _ = runtime.block_on(stopped);
+                })?;
+            workers.threads.push((stop, thread));
         }
         Ok(workers)
     }
 
-    /// A thread running a single-threaded runtime until the workers stop; its runtime's handle.
-    fn spawn_thread(&mut self, name: String) -> io::Result<Handle> {
-        let runtime = Builder::new_current_thread().enable_all().build()?;
-        let handle = runtime.handle().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name(name).spawn(move || {
-            // Runs the thread's tasks until told to stop; tasks still there are dropped.
-            let _ = runtime.block_on(stopped);
-        })?;
-        self.threads.push((stop, thread));
-        Ok(handle)
-    }
-
     /// Enough workers for `deliveries_per_s`, at most one per core this process may run on
-    /// (see [`threads_for`]), and the publishers' thread if `publishers`.
-    pub fn for_load(deliveries_per_s: f64, publishers: bool) -> io::Result<Workers> {
+    /// (see [`threads_for`]).
+    pub fn for_load(deliveries_per_s: f64) -> io::Result<Workers> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Workers::start(threads_for(deliveries_per_s, cores), publishers)
+        Workers::start(threads_for(deliveries_per_s, cores))
     }
 
     /// The runtime of the worker that client `index` runs on (round robin).
     pub fn handle(&self, index: usize) -> &Handle {
         &self.handles[index % self.handles.len()]
-    }
-
-    /// The runtime a publisher runs on: the publishers' thread, or client `index`'s worker when
-    /// there is none.
-    pub fn publisher(&self, index: usize) -> &Handle {
-        self.publishing
-            .as_ref()
-            .unwrap_or_else(|| self.handle(index))
     }
 
     /// Every worker's runtime.
@@ -132,7 +107,7 @@ mod tests {
 
     #[tokio::test]
     async fn tasks_run_on_their_worker_thread() {
-        let workers = Workers::start(2, true).unwrap();
+        let workers = Workers::start(2).unwrap();
         let mut names = Vec::new();
         for i in 0..4 {
             let name = workers
@@ -151,22 +126,5 @@ mod tests {
                 "wsbench-client-1"
             ]
         );
-        let publisher = workers
-            .publisher(1)
-            .spawn(async { std::thread::current().name().map(String::from) })
-            .await
-            .unwrap();
-        assert_eq!(publisher.as_deref(), Some("wsbench-publish"));
-    }
-
-    #[tokio::test]
-    async fn publishers_share_the_workers_when_asked_to() {
-        let workers = Workers::start(2, false).unwrap();
-        let publisher = workers
-            .publisher(1)
-            .spawn(async { std::thread::current().name().map(String::from) })
-            .await
-            .unwrap();
-        assert_eq!(publisher.as_deref(), Some("wsbench-client-1"));
     }
 }

@@ -108,8 +108,7 @@ fn launch(
         Some(_) => f64::MAX,
         None => plan.rate * f64::from(plan.subscribers + plan.publishers),
     };
-    let workers =
-        Workers::for_load(deliveries_per_s, plan.publishers > 0).map_err(ClientError::Workers)?;
+    let workers = Workers::for_load(deliveries_per_s).map_err(ClientError::Workers)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let seconds = usize::try_from(plan.duration.as_nanos().div_ceil(1_000_000_000)).unwrap_or(0);
     let others = others::scheduled(plan, seconds);
@@ -179,7 +178,7 @@ impl Clients {
                 let slot = self.ramp_start + per_connection * p;
                 self.publishers.spawn_on(
                     poster::publisher(self.ctx.clone(), p, slot),
-                    self.workers.publisher(p as usize),
+                    self.workers.handle(p as usize),
                 );
             }
             self.connections += plan.publishers;
@@ -192,12 +191,7 @@ impl Clients {
         let plan = &self.ctx.plan;
         let slow = (plan.subscribers - plan.slow_readers..plan.subscribers).contains(&i);
         let room = plan.connection_room(i);
-        let publishes = i < plan.publishers && self.ctx.target.publishes_on_subscriber();
-        let on = if publishes {
-            self.workers.publisher(i as usize)
-        } else {
-            self.workers.handle(i as usize)
-        };
+        let on = self.workers.handle(i as usize);
         // Only a drop fault needs to know whose socket is whose.
         let track = self.ctx.sockets.is_some().then_some(i);
         match self.ctx.target.transport {
