@@ -60,6 +60,7 @@ pub mod shard;
 mod signals;
 mod socketio;
 pub mod source;
+pub mod spread;
 pub mod sse;
 mod template;
 mod timerfd;

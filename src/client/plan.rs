@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::ClientError;
 use super::schedule::{Cadence, PublisherIds};
 use super::shard::StartAt;
+use super::spread::Spread;
 use crate::codec::envelope::RunTag;
 use crate::codec::payload::PayloadModel;
 use crate::metrics::Slice;
@@ -286,44 +287,6 @@ pub struct Target {
     pub http3: bool,
 }
 
-/// Server instances that clients spread themselves over, as DNS round-robin spreads them: each
-/// new connection (a reconnection too) takes the next address in turn.
-#[derive(Debug, Default)]
-pub struct Spread {
-    addrs: Vec<SocketAddr>,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-impl Spread {
-    /// Round-robin over `addrs` (empty: always the target's own address).
-    pub fn new(addrs: Vec<SocketAddr>) -> Self {
-        Spread {
-            addrs,
-            next: Default::default(),
-        }
-    }
-
-    /// The addresses taken in turn (empty: the target's own).
-    pub fn addrs(&self) -> &[SocketAddr] {
-        &self.addrs
-    }
-}
-
-impl Target {
-    /// The address the next connection dials.
-    pub fn dial_addr(&self) -> SocketAddr {
-        let addrs = &self.spread.addrs;
-        if addrs.is_empty() {
-            return self.addr;
-        }
-        let n = self
-            .spread
-            .next
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        addrs[n % addrs.len()]
-    }
-}
-
 /// Request paths on the target server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
@@ -346,6 +309,13 @@ impl Default for Paths {
             publish: protocol::PUBLISH_PATH.into(),
             events: protocol::EVENTS_PATH.into(),
         }
+    }
+}
+
+impl Target {
+    /// The address the next connection dials.
+    pub fn dial_addr(&self) -> SocketAddr {
+        self.spread.next(self.addr)
     }
 }
 

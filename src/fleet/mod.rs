@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::backplane::probe::{self, RedisBytes};
 use crate::backplane::{BackplaneUrl, Keys, keys};
 use crate::child::{ServeOptions, ServerChild};
-use crate::client::plan::Spread;
+use crate::client::spread::Spread;
 use crate::client::{ClientError, LoadPlan, Target};
 use crate::metrics::ProcessUsage;
 use crate::metrics::instances::{InstanceFigures, InstanceGroup, InstanceReport, Usage};
