@@ -63,7 +63,7 @@ where
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     serve_with(listener, config, shutdown, move |conn, state| {
-        hyper_connection(conn, state, route, Websockets::OverHttp2)
+        connection(conn, state, route, Websockets::OverHttp2)
     })
     .await
 }
@@ -155,21 +155,9 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Serves one connection with hyper. Upgrades are allowed (only [`super::all`] answers one, for
-/// `/ws`); an upgraded connection leaves hyper and this task at once.
-pub(crate) async fn connection<M, R, F, S>(io: S, state: Arc<State<M>>, route: R)
-where
-    M: Payload,
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    R: Fn(Request<Incoming>, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
-{
-    hyper_connection(io, state, route, Websockets::Http1Only).await;
-}
-
 /// Whether an HTTP/2 connection may carry WebSockets (RFC 8441).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Websockets {
+pub(crate) enum Websockets {
     /// The HTTP transports' servers: their HTTP/2 SETTINGS say nothing of it, byte for byte as
     /// every run measured them.
     Http1Only,
@@ -179,8 +167,14 @@ enum Websockets {
     OverHttp2,
 }
 
-async fn hyper_connection<M, R, F, S>(io: S, state: Arc<State<M>>, route: R, websockets: Websockets)
-where
+/// Serves one connection with hyper. Upgrades are allowed (only [`super::all`] answers one, for
+/// `/ws`); an upgraded connection leaves hyper and this task at once.
+pub(crate) async fn connection<M, R, F, S>(
+    io: S,
+    state: Arc<State<M>>,
+    route: R,
+    websockets: Websockets,
+) where
     M: Payload,
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     R: Fn(Request<Incoming>, Arc<State<M>>) -> F + Copy + Send + Sync + 'static,

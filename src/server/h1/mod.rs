@@ -110,7 +110,13 @@ where
                 let Wire { io, buf } = wire;
                 let io = rewind::Rewind::new(buf, io);
                 // Boxed: the HTTP/2 connection's state is large and rare.
-                Box::pin(http::connection(io, state, http::route)).await;
+                Box::pin(http::connection(
+                    io,
+                    state,
+                    http::route,
+                    http::Websockets::Http1Only,
+                ))
+                .await;
                 return;
             }
             Next::Refused(status) => {
