@@ -12,9 +12,11 @@
 //! (`lgwin` 14) holds some sixty 256-byte messages, where a stream's names, rooms and words
 //! repeat, for some 100 KB less per stream than 16 bits. `docs/compression.md` gives the bytes.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use brotli::enc::BrotliEncoderParams;
+
+use super::bounded::{Bounded, read_to_end};
 
 /// The encoder's quality, 0 (fastest) to 11.
 pub const QUALITY: u32 = 3;
@@ -60,16 +62,11 @@ pub fn br(body: &[u8]) -> Vec<u8> {
 
 /// The body `compressed` holds, at most `max` bytes.
 pub fn unbr(compressed: &[u8], max: usize) -> Result<Vec<u8>, BrError> {
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(3).min(max));
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    brotli::Decompressor::new(compressed, BUFFER)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|_| BrError::Corrupt)?;
-    if out.len() > max {
-        return Err(BrError::TooLarge { max });
-    }
-    Ok(out)
+    let decoder = brotli::Decompressor::new(compressed, BUFFER);
+    read_to_end(decoder, compressed.len(), max).map_err(|e| match e {
+        Bounded::TooLarge => BrError::TooLarge { max },
+        Bounded::Corrupt => BrError::Corrupt,
+    })
 }
 
 /// One brotli stream written a piece at a time, each piece flushed so the reader can decode it at

@@ -4,11 +4,13 @@
 //! is refused instead of filling the reader's memory. Which answers are compressed, and when, is
 //! the server's and the client's business.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::{GzDecoder as GzStreamDecoder, GzEncoder};
+
+use super::bounded::{Bounded, read_to_end};
 
 /// Why a gzip body could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -37,16 +39,10 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 
 /// The body `compressed` holds, at most `max` bytes.
 pub fn gunzip(compressed: &[u8], max: usize) -> Result<Vec<u8>, GunzipError> {
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(3).min(max));
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    GzDecoder::new(compressed)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|_| GunzipError::Corrupt)?;
-    if out.len() > max {
-        return Err(GunzipError::TooLarge { max });
-    }
-    Ok(out)
+    read_to_end(GzDecoder::new(compressed), compressed.len(), max).map_err(|e| match e {
+        Bounded::TooLarge => GunzipError::TooLarge { max },
+        Bounded::Corrupt => GunzipError::Corrupt,
+    })
 }
 
 /// One gzip stream written a piece at a time, each piece flushed so the reader can inflate it at

@@ -4,6 +4,7 @@
 //! ([`http`]). A leaf module: benches and tests use it directly.
 
 pub mod batch;
+mod bounded;
 pub mod br;
 pub mod coding;
 pub mod engineio;
